@@ -1,0 +1,78 @@
+"""``lundprobe-gui info PATH``: describe a patient folder (headers only) or a dataset root."""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from ..core.patient import Patient
+from ..io.open import NoImageError, is_dataset_root, list_patients, open_patient
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the subcommand."""
+    p = sub.add_parser("info", help="describe a patient folder or dataset root",
+                       description="List frames, layers, fiducials, expected-missing structures and problems. "
+                                   "Reads headers only unless --deep is given.")
+    p.add_argument("path", type=Path)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--deep", action="store_true", help="also decode every file's voxels to find data problems")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the description; exit 0 when the patient is usable."""
+    from . import CliError
+
+    path: Path = args.path
+    if is_dataset_root(path):
+        rows = [{"patient_id": e.patient_id, "path": str(e.path), "layout": e.layout} for e in list_patients(path)]
+        if args.json:
+            print(json.dumps({"dataset_root": str(path), "patients": rows}, indent=2))
+        else:
+            print(f"Dataset root {path}: {len(rows)} patient(s)")
+            for r in rows:
+                print(f"  {r['patient_id']:<20} {r['layout']}")
+        return 0
+    try:
+        patient = open_patient(path)
+    except NoImageError as e:
+        raise CliError(str(e)) from e
+    if args.deep:
+        patient.load_all()
+    info = patient.to_info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(format_info(patient, info))
+    return 0
+
+
+def format_info(patient: Patient, info: dict) -> str:
+    """Readable text form of ``info``."""
+    out = [f"Patient {info['patient_id']}  ({info['layout']} layout)  {info['path']}", "", "Frames:"]
+    for name, g in info["frames"].items():
+        size = "x".join(str(v) for v in g["size_xyz"])
+        sp = "x".join(f"{v:.4g}" for v in g["spacing"])
+        org = ", ".join(f"{v:.2f}" for v in g["origin"])
+        out.append(f"  {name:<5} {size} voxels at {sp} mm, origin ({org})")
+    by_source: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for s in info["structures"]:
+        by_source[(s["frame"], s["source"])].append(s["name"])
+    out += ["", f"Structures ({len(info['structures'])}):"]
+    for (frame, source), names in by_source.items():
+        out.append(f"  {frame:<5} {source:<16} {', '.join(names)}")
+    out += ["", "Images:      " + ", ".join(f"{i['frame']}/{i['name']}" for i in info["images"])]
+    out.append("Doses:       " + ", ".join(f"{d['frame']}/{d['name']}" for d in info["doses"]))
+    out.append("Uncertainty: " + (", ".join(f"{u['frame']}/{u['structure']}" for u in info["uncertainty"]) or "none"))
+    out.append(f"Fiducials:   {len(info['fiducials'])}")
+    for f in info["fiducials"]:
+        w = ", ".join(f"{v:.2f}" for v in f["world_mm"])
+        v = ", ".join(f"{x:.1f}" for x in f["voxel_xyz"])
+        out.append(f"  world ({w}) mm -> voxel ({v})")
+    out.append("Expected missing: " + (", ".join(info["missing"]) or "none"))
+    out += ["", f"Problems ({len(info['problems'])}):" if info["problems"] else "Problems: none"]
+    for p in info["problems"]:
+        out.append(f"  [{p['kind']}] {p['path']}: {p['message']}")
+    return "\n".join(out)

@@ -1,0 +1,48 @@
+"""Validation of names that become file or folder names (sources, observers, structures)."""
+from __future__ import annotations
+
+import re
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.\-]*$")
+_OBSERVER = re.compile(r"^[A-Za-z0-9_-]+$")
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+MAX_NAME = 64
+
+
+class InvalidName(ValueError):
+    """A name that cannot safely become part of a file name."""
+
+
+def validate_name(value: str, what: str = "name", pattern: re.Pattern[str] = _SAFE) -> str:
+    """Return ``value`` when it is safe as a file-name part, else raise :class:`InvalidName`.
+
+    Safe means: 1-64 characters from letters, digits, ``_ - + .``, starting with a letter or digit,
+    no ``..``, no path separators or control characters, and not a reserved Windows device name.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidName(f"{what} must not be empty")
+    if len(value) > MAX_NAME:
+        raise InvalidName(f"{what} is {len(value)} characters long; at most {MAX_NAME} are allowed")
+    if any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise InvalidName(f"{what} {value!r} contains control characters")
+    if "/" in value or "\\" in value or ".." in value:
+        raise InvalidName(f"{what} {value!r} must not contain path separators or '..'")
+    if not pattern.match(value):
+        raise InvalidName(f"{what} {value!r} may only contain letters, digits and {_allowed(pattern)}")
+    if value.split(".")[0].upper() in _WINDOWS_RESERVED:
+        raise InvalidName(f"{what} {value!r} is a reserved device name on Windows")
+    return value
+
+
+def _allowed(pattern: re.Pattern[str]) -> str:
+    return "'_' and '-'" if pattern is _OBSERVER else "'_', '-', '+' and '.'"
+
+
+def validate_observer(value: str) -> str:
+    """Observer IDs: letters, digits, ``_`` and ``-`` only."""
+    return validate_name(value, "observer ID", _OBSERVER)
+
+
+def validate_source(value: str) -> str:
+    """Source names such as ``step1_obsF``: letters, digits, ``_`` and ``-`` only."""
+    return validate_name(value, "source name", _OBSERVER)

@@ -1,0 +1,342 @@
+"""The patient model: frames, their layers, structures and the problems found on the way."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol
+
+import numpy as np
+
+from .events import Emitter
+from .geometry import Geometry
+from .mask import Mask
+from .volume import Volume
+
+logger = logging.getLogger(__name__)
+
+PRESCRIPTION_GY = 42.7
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with one file: ``kind`` is a short tag, ``message`` says what and why."""
+
+    path: str
+    kind: str
+    message: str
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class StructureRef:
+    """Where a structure comes from: ``source`` is ``clinical``, ``nnUNet``, ``nnUNet_fold_<n>``, ``step<k>_obs<X>``..."""
+
+    name: str
+    source: str
+    frame: str
+    path: str
+    label: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(name, source, frame)."""
+        return (self.name, self.source, self.frame)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (without the label when there is none)."""
+        d = {"name": self.name, "source": self.source, "frame": self.frame, "path": self.path}
+        if self.label is not None:
+            d["label"] = self.label
+        return d
+
+
+@dataclass(frozen=True)
+class Fiducial:
+    """A fiducial marker centre in world (LPS) mm and as a continuous voxel index (x, y, z)."""
+
+    world_mm: tuple[float, float, float]
+    voxel_xyz: tuple[float, float, float]
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"world_mm": list(self.world_mm), "voxel_xyz": list(self.voxel_xyz)}
+
+
+@dataclass
+class Frame:
+    """A grid shared by a set of layers (LUND-PROBE: ``MRI`` is MR_StorT2, ``sCT`` the sCT folder)."""
+
+    name: str
+    geometry: Geometry
+    folder: str = ""
+    images: dict[str, Volume] = field(default_factory=dict)
+    doses: dict[str, Volume] = field(default_factory=dict)
+    uncertainty: dict[str, Volume] = field(default_factory=dict)
+    structures: dict[tuple[str, str], StructureRef] = field(default_factory=dict)
+
+    def volumes(self) -> list[Volume]:
+        """Every image, dose and uncertainty volume."""
+        return [*self.images.values(), *self.doses.values(), *self.uncertainty.values()]
+
+    def dose(self) -> Volume | None:
+        """The dose on this frame's own grid, if any."""
+        for v in self.doses.values():
+            if not v.geometry.differences(self.geometry):
+                return v
+        return None
+
+
+class MaskStore(Protocol):
+    """What the model needs from ``io`` to read and write masks."""
+
+    def load_mask(self, ref: StructureRef, geometry: Geometry) -> tuple[Mask, list[Problem]]: ...
+
+    def save_mask(self, patient: "Patient", name: str, mask: Mask, source: str, frame: str,
+                  out_dir: Path | None, provenance: dict[str, Any]) -> Path: ...
+
+
+class Patient:
+    """One patient: frames with their layers, structures, fiducials and problems.
+
+    Built by :func:`lundprobe_gui.open_patient`; pixels load on demand.
+    """
+
+    def __init__(self, path: Path, patient_id: str, layout: str, frames: dict[str, Frame], store: MaskStore,
+                 problems: Iterable[Problem] = (), missing: Iterable[str] = (), fiducials: Iterable[Fiducial] = (),
+                 dataset_root: Path | None = None) -> None:
+        self.path = Path(path)
+        self.id = patient_id
+        self.layout = layout
+        self.frames = frames
+        self.problems: list[Problem] = list(problems)
+        self.missing: list[str] = sorted(set(missing))
+        self.fiducials: list[Fiducial] = list(fiducials)
+        self.dataset_root = dataset_root
+        self.prescription_gy = PRESCRIPTION_GY
+        self.changed = Emitter()
+        self._store = store
+        self._masks: dict[tuple[str, str, str], Mask] = {}
+        self._failed: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+
+    # -- description ----------------------------------------------------------
+    @property
+    def patient_id(self) -> str:
+        """Alias of :attr:`id`."""
+        return self.id
+
+    @property
+    def reference_frame(self) -> Frame:
+        """The frame whose grid is the patient's reference (MRI for LUND-PROBE)."""
+        return self.frames.get("MRI") or next(iter(self.frames.values()))
+
+    @property
+    def geometry(self) -> Geometry:
+        """The reference frame's geometry."""
+        return self.reference_frame.geometry
+
+    def structures(self, frame: str | None = None, source: str | None = None) -> list[StructureRef]:
+        """Every structure, optionally filtered by frame and source, in a stable order."""
+        out = []
+        for f in self.frames.values():
+            if frame is not None and f.name != frame:
+                continue
+            out.extend(r for r in f.structures.values() if source is None or r.source == source)
+        return out
+
+    def sources(self, frame: str | None = None) -> list[str]:
+        """Source names present, in order of first appearance."""
+        return list(dict.fromkeys(r.source for r in self.structures(frame)))
+
+    def structure(self, name: str, source: str = "clinical", frame: str | None = None) -> StructureRef:
+        """Look up one structure; KeyError with a helpful message when absent."""
+        frame = frame or self.reference_frame.name
+        ref = self.frames[frame].structures.get((name, source)) if frame in self.frames else None
+        if ref is None:
+            have = sorted({r.source for r in self.structures(frame) if r.name == name})
+            hint = f"; sources with {name}: {', '.join(have)}" if have else ""
+            raise KeyError(f"no structure {name!r} from source {source!r} in frame {frame!r}{hint}")
+        return ref
+
+    def add_problem(self, problem: Problem) -> None:
+        """Record a problem found after opening (for example while decoding)."""
+        with self._lock:
+            if problem not in self.problems:
+                self.problems.append(problem)
+        logger.warning("%s", problem)
+        self.changed.emit("problems")
+
+    # -- layers ---------------------------------------------------------------
+    def mask_obj(self, name: str, source: str = "clinical", frame: str | None = None) -> Mask:
+        """The cropped :class:`Mask` of a structure (loaded once and cached).
+
+        Raises
+        ------
+        KeyError
+            When the structure does not exist.
+        ValueError
+            When its file could not be decoded (the problem is also added to :attr:`problems`).
+        """
+        ref = self.structure(name, source, frame)
+        key = ref.key
+        with self._lock:
+            cached = self._masks.get(key)
+        if cached is not None:
+            return cached
+        if key in self._failed:
+            raise ValueError(f"{ref.path} could not be loaded; see the patient's problems")
+        try:
+            mask, problems = self._store.load_mask(ref, self.frames[ref.frame].geometry)
+        except Exception as e:  # noqa: BLE001 - any decoding failure becomes a Problem
+            self._failed.add(key)
+            self.add_problem(Problem(ref.path, "corrupt", f"cannot decode voxel data: {e}"))
+            raise ValueError(f"{ref.path} could not be loaded: {e}") from e
+        for p in problems:
+            self.add_problem(p)
+        with self._lock:
+            self._masks.setdefault(key, mask)
+            return self._masks[key]
+
+    def mask(self, name: str, source: str = "clinical", frame: str | None = None) -> np.ndarray:
+        """Full-size boolean (z, y, x) array of a structure in its frame's grid."""
+        return self.mask_obj(name, source, frame).to_full()
+
+    def dose(self, frame: str | None = None) -> Volume | None:
+        """The dose volume on a frame's grid (the reference frame by default)."""
+        return self.frames[frame or self.reference_frame.name].dose()
+
+    def uncertainty(self, name: str, frame: str | None = None) -> Volume | None:
+        """The DL uncertainty map of a structure, if the patient has one."""
+        return self.frames[frame or self.reference_frame.name].uncertainty.get(name)
+
+    def image(self, which: str = "image", frame: str | None = None) -> Volume | None:
+        """An image volume of a frame (``image``, ``sCT`` for the sCT on the MRI grid, ...)."""
+        return self.frames[frame or self.reference_frame.name].images.get(which)
+
+    def load_volume(self, vol: Volume) -> bool:
+        """Load a volume, turning a decoding failure into a Problem. Returns success."""
+        try:
+            vol.load()
+            return True
+        except Exception as e:  # noqa: BLE001
+            self.add_problem(Problem(str(vol.path), "corrupt", f"cannot decode voxel data: {e}"))
+            for f in self.frames.values():
+                for d in (f.images, f.doses, f.uncertainty):
+                    for k, v in list(d.items()):
+                        if v is vol:
+                            del d[k]
+            return False
+
+    def load_all(self, workers: int = 2, progress: Callable[[int, int, str], None] | None = None,
+                 frames: Iterable[str] | None = None) -> None:
+        """Load every layer (in ``frames``, default all) on a thread pool; failures become problems."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        names = list(frames) if frames is not None else list(self.frames)
+        jobs: list[tuple[str, Callable[[], Any]]] = []
+        for fname in names:
+            f = self.frames[fname]
+            for v in f.volumes():
+                jobs.append((str(v.path), lambda v=v: self.load_volume(v)))
+            for ref in list(f.structures.values()):
+                jobs.append((ref.path, lambda r=ref: self._try_mask(r)))
+        done = 0
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for path, _ in zip([j[0] for j in jobs], pool.map(lambda j: j[1](), jobs)):
+                done += 1
+                if progress is not None:
+                    progress(done, len(jobs), path)
+
+    def _try_mask(self, ref: StructureRef) -> bool:
+        try:
+            self.mask_obj(ref.name, ref.source, ref.frame)
+            return True
+        except (ValueError, KeyError):
+            return False
+
+    def is_mask_loaded(self, ref: StructureRef) -> bool:
+        """Whether a structure's voxels are in memory."""
+        return ref.key in self._masks
+
+    def memory_bytes(self) -> int:
+        """Bytes held by loaded masks and volumes."""
+        n = sum(m.nbytes for m in self._masks.values())
+        return n + sum(v.nbytes for f in self.frames.values() for v in f.volumes())
+
+    # -- saving ---------------------------------------------------------------
+    def save_mask(self, name: str, array: np.ndarray | Mask, source: str, out_dir: str | Path | None = None,
+                  frame: str | None = None, **provenance: Any) -> Path:
+        """Save a structure as a new immutable version and return the version's path.
+
+        Writes ``mask_<name>_<source>_v<NNN>.nii.gz`` with a JSON provenance sidecar, and atomically
+        updates the plain ``mask_<name>_<source>.nii.gz``. Input files are never written.
+
+        Parameters
+        ----------
+        name : str
+            Structure name, e.g. ``CTVT_427``.
+        array : numpy.ndarray or Mask
+            Boolean (z, y, x) mask on the frame's grid.
+        source : str
+            Target source name, e.g. ``step1_obsF``.
+        out_dir : path, optional
+            Output root; default ``lundprobe_edits/`` beside the dataset root.
+        frame : str, optional
+            Frame name (default the reference frame).
+        **provenance
+            Extra sidecar fields: ``parent``, ``tool``, ``user``, ``stats``.
+        """
+        fname = frame or self.reference_frame.name
+        geom = self.frames[fname].geometry
+        mask = array if isinstance(array, Mask) else None
+        if mask is None:
+            arr = np.asarray(array)
+            if arr.shape != geom.shape_zyx:
+                raise ValueError(f"mask shape {arr.shape} does not match frame {fname} grid {geom.shape_zyx}")
+            mask = Mask.from_full(arr)
+        elif mask.shape != geom.shape_zyx:
+            raise ValueError(f"mask shape {mask.shape} does not match frame {fname} grid {geom.shape_zyx}")
+        return self._store.save_mask(self, name, mask, source, fname, Path(out_dir) if out_dir else None, provenance)
+
+    def default_out_dir(self) -> Path:
+        """``lundprobe_edits/`` beside the dataset root (or beside the patient folder)."""
+        root = self.dataset_root or self.path.parent
+        return root.parent / "lundprobe_edits"
+
+    def register_structure(self, ref: StructureRef, mask: Mask | None = None) -> None:
+        """Add a structure (for example a saved edit) to the model."""
+        self.frames[ref.frame].structures[(ref.name, ref.source)] = ref
+        with self._lock:
+            if mask is not None:
+                self._masks[ref.key] = mask
+            else:
+                self._masks.pop(ref.key, None)
+            self._failed.discard(ref.key)
+        self.changed.emit("structures")
+
+    def to_info(self) -> dict:
+        """The ``info --json`` description."""
+        frames = self.frames.values()
+        return {
+            "layout": self.layout,
+            "patient_id": self.id,
+            "path": str(self.path),
+            "frames": {f.name: f.geometry.to_dict() for f in frames},
+            "structures": [r.to_dict() for r in self.structures()],
+            "images": [{"name": k, "frame": f.name, "path": str(v.path)} for f in frames for k, v in f.images.items()],
+            "doses": [{"name": k, "frame": f.name, "path": str(v.path), "geometry": v.geometry.to_dict()}
+                      for f in frames for k, v in f.doses.items()],
+            "uncertainty": [{"structure": k, "frame": f.name, "path": str(v.path)}
+                            for f in frames for k, v in f.uncertainty.items()],
+            "fiducials": [fd.to_dict() for fd in self.fiducials],
+            "missing": list(self.missing),
+            "problems": [p.to_dict() for p in self.problems],
+        }

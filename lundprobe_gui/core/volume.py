@@ -1,0 +1,144 @@
+"""A scalar image (MRI, sCT, dose, uncertainty) that loads its voxels on first use."""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .geometry import Geometry
+from .mask import Box, bbox_of, box_slices
+
+logger = logging.getLogger(__name__)
+
+Loader = Callable[[Path], np.ndarray]
+
+
+class Volume:
+    """A lazily loaded 3-D scalar image.
+
+    Dose and uncertainty maps are mostly zero, so with ``crop=True`` only the bounding box of the
+    non-zero voxels is kept in memory (zero outside it), as for masks.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    geometry : Geometry
+        Its grid, from the header.
+    kind : str
+        ``"image"``, ``"dose"`` or ``"uncertainty"``.
+    loader : callable
+        Reads the file into a (z, y, x) array; supplied by ``io``.
+    crop : bool
+        Keep only the non-zero bounding box.
+    """
+
+    def __init__(self, path: Path, geometry: Geometry, kind: str, loader: Loader, crop: bool = False,
+                 name: str = "") -> None:
+        self.path = Path(path)
+        self.geometry = geometry
+        self.kind = kind
+        self.name = name or self.path.name
+        self._loader = loader
+        self._crop = crop
+        self._lock = threading.Lock()
+        self.data: np.ndarray | None = None
+        self.offset: tuple[int, int, int] = (0, 0, 0)
+        self.vmin = 0.0
+        self.vmax = 0.0
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the voxels are in memory."""
+        return self.data is not None
+
+    def load(self) -> "Volume":
+        """Read the voxels (once; thread-safe). Errors from the loader propagate."""
+        with self._lock:
+            if self.data is not None:
+                return self
+            arr = self._loader(self.path)
+            if arr.shape != self.geometry.shape_zyx:
+                raise ValueError(f"voxel array {arr.shape} does not match header size {self.geometry.shape_zyx}")
+            if self.kind != "image" and arr.dtype != np.float32:
+                arr = arr.astype(np.float32)
+            offset = (0, 0, 0)
+            if self._crop:
+                box = bbox_of(arr)
+                if box is None:
+                    arr = np.zeros((0, 0, 0), dtype=arr.dtype)
+                else:
+                    arr = arr[box_slices(box)]
+                    offset = (box[0][0], box[1][0], box[2][0])
+            arr = np.ascontiguousarray(arr)
+            if not arr.flags.writeable:
+                arr = arr.copy()
+            self.vmin = float(arr.min()) if arr.size else 0.0
+            self.vmax = float(arr.max()) if arr.size else 0.0
+            self.offset = offset
+            self.data = arr
+        return self
+
+    def unload(self) -> None:
+        """Drop the voxels (they load again on next use)."""
+        with self._lock:
+            self.data = None
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held."""
+        return 0 if self.data is None else int(self.data.nbytes)
+
+    @property
+    def box(self) -> Box | None:
+        """The stored block in full-grid indices."""
+        self.load()
+        if self.data.size == 0:
+            return None
+        return tuple((o, o + n) for o, n in zip(self.offset, self.data.shape))  # type: ignore[return-value]
+
+    def array(self) -> np.ndarray:
+        """The full-size (z, y, x) array (allocates when the volume is cropped)."""
+        self.load()
+        if not self._crop:
+            return self.data
+        return self.read(tuple((0, n) for n in self.geometry.shape_zyx))
+
+    def read(self, box: Box) -> np.ndarray:
+        """Values inside ``box`` (zero outside the stored block)."""
+        self.load()
+        if not self._crop:
+            return self.data[box_slices(box)]
+        out = np.zeros(tuple(b - a for a, b in box), dtype=self.data.dtype)
+        own = self.box
+        if own is None:
+            return out
+        inter = [(max(a[0], b[0]), min(a[1], b[1])) for a, b in zip(box, own)]
+        if any(a >= b for a, b in inter):
+            return out
+        dst = tuple(slice(a - q[0], b - q[0]) for (a, b), q in zip(inter, box))
+        src = tuple(slice(a - o, b - o) for (a, b), o in zip(inter, self.offset))
+        out[dst] = self.data[src]
+        return out
+
+    def slice2d(self, axis: int, index: int) -> np.ndarray:
+        """Full-size 2-D plane: axis 0 gives (y, x), 1 gives (z, x), 2 gives (z, y)."""
+        self.load()
+        if not self._crop:
+            sl = [slice(None)] * 3
+            sl[axis] = index
+            return self.data[tuple(sl)]
+        box = [(0, n) for n in self.geometry.shape_zyx]
+        box[axis] = (index, index + 1)
+        plane = self.read(tuple(box))  # type: ignore[arg-type]
+        return plane.reshape([n for i, n in enumerate(plane.shape) if i != axis])
+
+    def value_at(self, z: int, y: int, x: int) -> float:
+        """The value of one voxel."""
+        return float(self.read(((z, z + 1), (y, y + 1), (x, x + 1)))[0, 0, 0])
+
+    def __repr__(self) -> str:
+        return f"Volume({self.kind} {self.path.name}, {self.geometry.size_xyz}, loaded={self.loaded})"

@@ -1,0 +1,191 @@
+"""Reading masks into cropped :class:`Mask` objects, and saving them as immutable versions."""
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..core.geometry import Geometry
+from ..core.mask import Mask, bbox_of, box_slices
+from ..core.names import validate_name, validate_source
+from ..core.patient import Patient, Problem, StructureRef
+from . import nifti
+from .writer import atomic_write, encode_nifti, header_from_geometry
+
+logger = logging.getLogger(__name__)
+
+_VERSION = re.compile(r"_v(\d{3,})\.nii\.gz$")
+
+
+def mask_from_array(arr: np.ndarray, path: str, label: int | None = None) -> tuple[Mask, list[Problem]]:
+    """Crop a decoded mask array, noting values other than 0/1 (non-zero counts as inside)."""
+    problems: list[Problem] = []
+    if label is not None:
+        inside = arr == label
+        return Mask.from_full(inside), problems
+    if arr.dtype.kind == "f":
+        arr = np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=1.0)
+    box = bbox_of(arr)
+    if box is None:
+        return Mask(arr.shape), problems
+    crop = arr[box_slices(box)]
+    lo, hi = crop.min(), crop.max()
+    if lo < 0 or hi > 1 or (arr.dtype.kind == "f" and not np.all((crop == 0) | (crop == 1))):
+        problems.append(Problem(path, "non-binary",
+                                f"mask is not binary (values {float(lo):g}..{float(hi):g}, {arr.dtype}); "
+                                "non-zero voxels are treated as inside"))
+    return Mask(arr.shape, crop != 0, (box[0][0], box[1][0], box[2][0])), problems
+
+
+class FileStore:
+    """The :class:`~lundprobe_gui.core.patient.MaskStore` for masks in NIfTI files."""
+
+    def __init__(self) -> None:
+        self._label_cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def load_mask(self, ref: StructureRef, geometry: Geometry) -> tuple[Mask, list[Problem]]:
+        """Decode a structure's file and crop it. Raises on undecodable data."""
+        if ref.label is not None:
+            arr = self._label_array(ref.path)
+        else:
+            arr = nifti.load_array(Path(ref.path))
+        if arr.shape != geometry.shape_zyx:
+            raise ValueError(f"voxel array {arr.shape} does not match the grid {geometry.shape_zyx}")
+        return mask_from_array(arr, ref.path, ref.label)
+
+    def _label_array(self, path: str) -> np.ndarray:
+        # Several structures share one label-map file: decode it once.
+        with self._lock:
+            arr = self._label_cache.get(path)
+        if arr is None:
+            arr = nifti.load_array(Path(path))
+            with self._lock:
+                self._label_cache[path] = arr
+        return arr
+
+    # -- saving -------------------------------------------------------------------
+    def save_mask(self, patient: Patient, name: str, mask: Mask, source: str, frame: str,
+                  out_dir: Path | None, provenance: dict[str, Any]) -> Path:
+        """Write the next ``mask_<name>_<source>_v<NNN>.nii.gz``, its sidecar and the plain copy."""
+        validate_name(name, "structure name")
+        validate_source(source)
+        fr = patient.frames[frame]
+        root = Path(out_dir) if out_dir is not None else patient.default_out_dir()
+        folder = output_folder(root, patient.id, fr.folder)
+        arr = mask.to_full().view(np.uint8)
+        header = reference_header(patient, frame)
+        data = encode_nifti(arr, header)
+        stem = f"mask_{name}_{source}"
+        for _ in range(1000):
+            n = next_version(folder, stem)
+            path = folder / f"{stem}_v{n:03d}.nii.gz"
+            try:
+                atomic_write(path, data, overwrite=False)
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover
+            raise RuntimeError(f"could not claim a new version name in {folder}")
+        parent = provenance.pop("parent", None)
+        if parent is None and n > 1:
+            parent = f"{stem}_v{n - 1:03d}.nii.gz"
+        side = {
+            "structure": name, "source": source, "frame": frame, "patient": patient.id,
+            "version": n, "file": path.name, "parent": parent,
+            "tool": provenance.pop("tool", None),
+            "user": provenance.pop("user", None) or _user(),
+            "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "app": "lundprobe_gui", "app_version": __version__,
+            "voxel_sha256": hashlib.sha256(arr.tobytes()).hexdigest(),
+            "file_sha256": hashlib.sha256(data).hexdigest(),
+            "voxels": int(mask.count()),
+            "reference_image": str(reference_image_path(patient, frame)),
+            "stats": provenance.pop("stats", None),
+        }
+        side.update({k: v for k, v in provenance.items() if _jsonable(v)})
+        atomic_write(folder / f"{stem}_v{n:03d}.json", json.dumps(side, indent=2).encode())
+        atomic_write(folder / f"{stem}.nii.gz", data, overwrite=True)
+        logger.info("saved %s (%d voxels)", path, side["voxels"])
+        ref = StructureRef(name, source, frame, str(folder / f"{stem}.nii.gz"))
+        patient.register_structure(ref, mask.copy())
+        return path
+
+
+def _jsonable(v: Any) -> bool:
+    try:
+        json.dumps(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "unknown"
+
+
+def output_folder(root: Path, patient_id: str, frame_folder: str) -> Path:
+    """The observerData folder for a patient inside an output root, created safely.
+
+    Every component is validated and the resolved folder must stay inside ``root``: a symlink in the
+    output tree that points elsewhere is refused rather than followed for writing.
+    """
+    validate_name(patient_id, "patient ID")
+    parts = [patient_id] + ([frame_folder] if frame_folder else []) + ["observerData"]
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    real_root = root.resolve()
+    folder = root
+    for part in parts:
+        folder = folder / part
+        if folder.is_symlink():
+            raise PermissionError(f"{folder} is a symbolic link; refusing to write through it")
+        folder.mkdir(exist_ok=True)
+    if real_root not in folder.resolve().parents and folder.resolve() != real_root:
+        raise PermissionError(f"{folder} resolves outside the output folder {root}")
+    return folder
+
+
+def next_version(folder: Path, stem: str) -> int:
+    """1 + the highest existing version number of ``stem`` in ``folder``."""
+    best = 0
+    prefix = stem + "_v"
+    for entry in os.listdir(folder):
+        if entry.startswith(prefix):
+            m = _VERSION.search(entry)
+            if m and entry[: m.start()] == stem:
+                best = max(best, int(m.group(1)))
+    return best + 1
+
+
+def reference_image_path(patient: Patient, frame: str) -> Path | None:
+    """The file whose grid defines a frame."""
+    fr = patient.frames[frame]
+    for v in fr.images.values():
+        if not v.geometry.differences(fr.geometry):
+            return v.path
+    return None
+
+
+def reference_header(patient: Patient, frame: str) -> bytes:
+    """The frame's reference header (copied so the geometry matches bit for bit)."""
+    path = reference_image_path(patient, frame)
+    if path is not None:
+        try:
+            return nifti.read_header(path).raw
+        except nifti.NiftiError:
+            logger.info("reference %s is not plain NIfTI-1; building a header from its geometry", path)
+    return header_from_geometry(patient.frames[frame].geometry)

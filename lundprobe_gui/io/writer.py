@@ -1,0 +1,140 @@
+"""Writing NIfTI-1 files: headers copied from a reference image, fast gzip, atomic replacement.
+
+A saved mask takes the reference image's header (qform, sform, pixdim) byte for byte and changes
+only the data type and scaling fields, so its geometry matches the reference exactly in SimpleITK,
+nibabel and every other reader.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..core.geometry import Geometry
+
+logger = logging.getLogger(__name__)
+
+try:
+    from isal import igzip as _gzip
+except ImportError:  # pragma: no cover
+    import gzip as _gzip  # type: ignore[no-redef]
+
+_CODES = {np.dtype("u1"): 2, np.dtype("i2"): 4, np.dtype("i4"): 8, np.dtype("f4"): 16, np.dtype("f8"): 64,
+          np.dtype("i1"): 256, np.dtype("u2"): 512, np.dtype("u4"): 768}
+
+
+def header_from_geometry(geometry: Geometry) -> bytes:
+    """A NIfTI-1 header for ``geometry`` as ITK writes it (qform and sform both set).
+
+    ITK's own writer computes the quaternion and sform, so a 1-voxel image with the same spacing,
+    origin and direction is written and its header reused with the real dimensions patched in.
+    """
+    img = sitk.Image(1, 1, 1, sitk.sitkUInt8)
+    img.SetSpacing(geometry.spacing)
+    img.SetOrigin(geometry.origin)
+    img.SetDirection(geometry.direction)
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "h.nii")
+        sitk.WriteImage(img, p, False)
+        with open(p, "rb") as fh:
+            raw = fh.read(348)
+    return make_header(raw, geometry.shape_zyx, np.dtype("u1"))
+
+
+def make_header(template: bytes, shape_zyx: tuple[int, int, int], dtype: np.dtype,
+                description: str = "lundprobe_gui") -> bytes:
+    """Copy a NIfTI-1 header, setting dimensions, data type and unit scaling; geometry fields stay."""
+    raw = bytearray(template[:348])
+    endian = "<" if struct.unpack("<i", raw[:4])[0] == 348 else ">"
+    dtype = np.dtype(dtype)
+    code = _CODES[np.dtype(dtype.char)]
+    z, y, x = (int(v) for v in shape_zyx)
+    struct.pack_into(endian + "8h", raw, 40, 3, x, y, z, 1, 1, 1, 1)
+    struct.pack_into(endian + "h", raw, 68, 0)  # intent code: none
+    struct.pack_into(endian + "hh", raw, 70, code, dtype.itemsize * 8)
+    struct.pack_into(endian + "f", raw, 108, 352.0)
+    struct.pack_into(endian + "ff", raw, 112, 1.0, 0.0)
+    struct.pack_into(endian + "ff", raw, 124, 0.0, 0.0)
+    desc = description.encode("ascii", "replace")[:79]
+    raw[148:228] = desc + b"\0" * (80 - len(desc))
+    raw[344:348] = b"n+1\0"
+    return bytes(raw)
+
+
+def encode_nifti(array: np.ndarray, header: bytes, level: int = 1) -> bytes:
+    """Serialise a (z, y, x) array with a header into gzip-compressed NIfTI-1 bytes."""
+    endian = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
+    data = np.ascontiguousarray(array, dtype=np.dtype(array.dtype).newbyteorder(endian))
+    hdr = make_header(header, data.shape, data.dtype)
+    payload = hdr + b"\0\0\0\0" + data.tobytes()
+    return _gzip.compress(payload, compresslevel=level)
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory so a rename inside it is durable (no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _temp_write(folder: Path, name: str, data: bytes) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return Path(tmp)
+
+
+def atomic_write(path: Path, data: bytes, overwrite: bool = True) -> Path:
+    """Write ``data`` to ``path`` through a temporary file, fsync and rename.
+
+    With ``overwrite=False`` an existing file is never replaced (``FileExistsError``): the new name
+    is claimed with a hard link, which fails atomically when the name exists.
+    """
+    path = Path(path)
+    tmp = _temp_write(path.parent, path.name, data)
+    try:
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except OSError as e:
+                if e.errno == errno.EEXIST:
+                    raise FileExistsError(str(path)) from e
+                if os.path.lexists(path):
+                    raise FileExistsError(str(path)) from e
+                os.rename(tmp, path)  # filesystems without hard links
+            else:
+                os.unlink(tmp)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    fsync_dir(path.parent)
+    return path
+
+
+def write_nifti(path: Path, array: np.ndarray, header: bytes, level: int = 1, overwrite: bool = True) -> Path:
+    """Encode and atomically write a NIfTI-1 .nii.gz file."""
+    return atomic_write(Path(path), encode_nifti(array, header, level), overwrite=overwrite)

@@ -1,0 +1,1 @@
+"""lundprobe_gui.study"""

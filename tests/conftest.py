@@ -1,0 +1,42 @@
+"""Shared fixtures: small synthetic LUND-PROBE datasets generated once per test session."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from lundprobe_gui.demo import DemoOptions, generate  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory) -> Path:
+    """A read-only-by-convention dataset root with one small extended patient (seed 1)."""
+    root = tmp_path_factory.mktemp("demo") / "ds"
+    generate(root, DemoOptions(patients=1, part="extended", size="small", seed=1))
+    return root
+
+
+@pytest.fixture(scope="session")
+def demo_patient_path(demo_root) -> Path:
+    """The single patient folder of :func:`demo_root`."""
+    return next(p for p in demo_root.iterdir() if p.is_dir())
+
+
+@pytest.fixture()
+def patient_copy(demo_root, tmp_path) -> Path:
+    """A private copy of the demo patient (with its dataset root) that a test may damage."""
+    dst = tmp_path / "ds"
+    shutil.copytree(demo_root, dst)
+    return next(p for p in dst.iterdir() if p.is_dir())
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path, monkeypatch):
+    """Keep caches, recovery files and settings of tests out of the real home folder."""
+    monkeypatch.setenv("LUNDPROBE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LUNDPROBE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
