@@ -1,0 +1,53 @@
+"""``lundprobe-gui bench``: every speed and memory figure of the project, measured by one command.
+
+Each figure is reported as ``{median, min, max, unit}`` over N runs. Figures are grouped in
+modules; a group is a function ``(patient_dir, repeat) -> dict[name, (samples, unit)]``.
+"""
+from __future__ import annotations
+
+import logging
+import statistics
+from pathlib import Path
+from typing import Callable
+
+logger = logging.getLogger(__name__)
+
+Samples = dict[str, tuple[list[float], str]]
+Group = Callable[[Path, int], Samples]
+
+
+def groups() -> dict[str, Group]:
+    """The benchmark groups in the order they run."""
+    from . import editing, loading, metrics, viewer
+
+    return {"loading": loading.run, "viewer": viewer.run, "editing": editing.run, "metrics": metrics.run}
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    s = sorted(samples)
+    k = max(0, min(len(s) - 1, int(round(q / 100.0 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def summarise(samples: list[float], unit: str) -> dict:
+    """``{median, min, max, unit, n}`` of a list of samples."""
+    return {"median": round(statistics.median(samples), 4), "min": round(min(samples), 4),
+            "max": round(max(samples), 4), "unit": unit, "n": len(samples)}
+
+
+def run_bench(patient_dir: Path, repeat: int = 5, only: list[str] | None = None,
+              progress: Callable[[str], None] | None = None) -> dict[str, dict]:
+    """Run the groups (all, or those named in ``only``) and summarise every figure."""
+    out: dict[str, dict] = {}
+    for name, fn in groups().items():
+        if only and name not in only:
+            continue
+        if progress:
+            progress(f"bench: {name}")
+        try:
+            for fig, (samples, unit) in fn(patient_dir, repeat).items():
+                out[fig] = summarise(samples, unit)
+        except Exception:  # noqa: BLE001 - one failing group must not hide the others' figures
+            logger.exception("benchmark group %s failed", name)
+    return out

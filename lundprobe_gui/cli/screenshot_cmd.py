@@ -1,0 +1,106 @@
+"""``lundprobe-gui screenshot PATIENT OUT.png``: render the tri-planar window offscreen."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the subcommand."""
+    p = sub.add_parser("screenshot", help="render the tri-planar window to a PNG (no display needed)",
+                       description="Opens the patient, loads every layer and saves the window as it shows on open, "
+                                   "or with only the layers named by --show.")
+    p.add_argument("patient", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--cursor", help="voxel X,Y,Z for the crosshair (default: the CTV centre)")
+    p.add_argument("--base", choices=("mri", "sct"), default="mri")
+    p.add_argument("--show", nargs="*", metavar="LAYER",
+                   help="show only these: dose, isodose, uncertainty, fiducials, a structure name (clinical), "
+                        "NAME:SOURCE, or source:SOURCE for all structures of a source")
+    p.add_argument("--size", default="1600x1000", help="window size WxH in pixels")
+    p.set_defaults(func=run)
+
+
+def apply_show(state, patient, tokens: list[str]) -> list[str]:
+    """Restrict what is shown to ``tokens``; returns the tokens that matched nothing."""
+    frame = patient.reference_frame
+    state.dose.wash = state.dose.lines = False
+    state.uncertainty.visible = False
+    state.fiducials_on = False
+    for st in state.layers.values():
+        st.visible = False
+    unknown = []
+    for tok in tokens:
+        hit = False
+        if tok == "dose":
+            state.dose.wash = hit = True
+        elif tok == "isodose":
+            state.dose.lines = hit = True
+        elif tok == "uncertainty":
+            state.uncertainty.visible = hit = True
+        elif tok == "fiducials":
+            state.fiducials_on = hit = True
+        else:
+            for (name, source) in frame.structures:
+                if (tok == name and source == "clinical") or tok == f"{name}:{source}" or tok == f"source:{source}":
+                    state.style((name, source, frame.name)).visible = hit = True
+                    if name == "MRI_T2_coords_fiducials":
+                        state.fiducials_on = True
+        if not hit:
+            unknown.append(tok)
+    return unknown
+
+
+def run(args: argparse.Namespace) -> int:
+    """Render and save; exit 0 on success."""
+    from . import CliError
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from ..io.open import NoImageError, open_patient
+
+    try:
+        patient = open_patient(args.patient)
+    except NoImageError as e:
+        raise CliError(str(e)) from e
+    try:
+        w, h = (int(v) for v in args.size.lower().split("x"))
+    except ValueError as e:
+        raise CliError(f"--size must look like 1600x1000, not {args.size!r}") from e
+    from ..app import make_application, shutdown
+    from ..ui.loader import load_patient
+    from ..ui.main_window import MainWindow
+
+    app = make_application()
+    win = MainWindow()
+    try:
+        win.resize(w, h)
+        win.set_patient(patient)
+        load_patient(patient)
+        state = win.state
+        state.base.base = args.base
+        if args.show is not None:
+            unknown = apply_show(state, patient, args.show)
+            if unknown:
+                raise CliError(f"--show: nothing called {', '.join(unknown)}")
+        win._on_image_ready(patient)  # noqa: SLF001 - the same path the background loader takes
+        if args.cursor:
+            try:
+                x, y, z = (int(float(v)) for v in args.cursor.split(","))
+            except ValueError as e:
+                raise CliError(f"--cursor must be X,Y,Z voxel indices, not {args.cursor!r}") from e
+            state.cursor = (z, y, x)
+            win._cursor_touched = True  # noqa: SLF001
+        win._on_finished(patient)  # noqa: SLF001
+        win.show()
+        for _ in range(5):
+            app.processEvents()
+        win.tri.reset_zoom()
+        app.processEvents()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        if not win.grab().save(str(args.out), "PNG"):
+            raise CliError(f"cannot write {args.out}")
+        print(args.out)
+    finally:
+        shutdown(app, win)
+    return 0

@@ -1,0 +1,270 @@
+"""Renders the three views of a patient from a :class:`ViewerState`: numpy in, RGB uint8 out.
+
+The Qt views only display what :meth:`SceneRenderer.render` returns, so every pixel can be
+tested (and screenshots rendered) without a display. Structure outlines are cached per
+(structure, view, slice) and invalidated only where an edit touched the mask.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.mask import Box
+from ..core.patient import Patient
+from ..core.volume import Volume
+from .colormaps import DoseWashSettings, UncertaintySettings, structure_halo_colour
+from .compose import compose_slice
+from .overlay import (IsodoseLine, StructureStyle, blend, checkerboard, dose_wash_layer, isodose_lines,
+                      structure_layers, uncertainty_layer)
+from .slicing import cropped_slice, display_slice, pixel_aspect, voxel_to_display
+from .state import Key, ViewerState
+from .window import apply_window, percentile_window
+
+logger = logging.getLogger(__name__)
+
+FIDUCIAL_STRUCTURE = "MRI_T2_coords_fiducials"
+
+
+@dataclass
+class SliceImage:
+    """One rendered view."""
+
+    axis: int
+    index: int
+    rgb: np.ndarray
+    aspect: tuple[float, float]
+    isodose_labels: list[tuple[str, int, int, tuple[int, int, int]]] = field(default_factory=list)
+    fiducials: list[tuple[float, float]] = field(default_factory=list)
+    legend: list[tuple[str, tuple[int, int, int]]] = field(default_factory=list)
+
+
+@dataclass
+class Readout:
+    """What lies under the cursor."""
+
+    voxel_xyz: tuple[int, int, int]
+    world_mm: tuple[float, float, float]
+    mri: float | None = None
+    hu: float | None = None
+    dose_gy: float | None = None
+    dose_pct: float | None = None
+    uncertainty: dict[str, float] = field(default_factory=dict)
+    structures: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """Human-readable lines."""
+        x, y, z = self.voxel_xyz
+        w = self.world_mm
+        out = [f"voxel ({x}, {y}, {z})   world ({w[0]:.1f}, {w[1]:.1f}, {w[2]:.1f}) mm"]
+        vals = []
+        if self.mri is not None:
+            vals.append(f"MRI {self.mri:.0f}")
+        if self.hu is not None:
+            vals.append(f"sCT {self.hu:.0f} HU")
+        if self.dose_gy is not None:
+            vals.append(f"dose {self.dose_gy:.2f} Gy ({self.dose_pct:.1f} %)")
+        for k, v in self.uncertainty.items():
+            vals.append(f"unc. {k} {v:.3f}")
+        if vals:
+            out.append("   ".join(vals))
+        out.append("in: " + (", ".join(self.structures) if self.structures else "no structure"))
+        return out
+
+
+class SceneRenderer:
+    """Composes the slices of one patient's reference frame."""
+
+    def __init__(self, patient: Patient, state: ViewerState) -> None:
+        self.patient = patient
+        self.state = state
+        self.frame = patient.reference_frame
+        self.shape = self.frame.geometry.shape_zyx
+        self._outline_cache: dict[tuple[Key, int, int], tuple[tuple, list]] = {}
+        self._lock = threading.Lock()
+        self._edited: dict[Key, object] = {}
+
+    # -- volumes -------------------------------------------------------------------------
+    def _ready(self, vol: Volume | None) -> Volume | None:
+        return vol if vol is not None and vol.loaded else None
+
+    def mri(self) -> Volume | None:
+        """The MRI (or the frame's main image) once loaded."""
+        return self._ready(self.frame.images.get("image"))
+
+    def sct(self) -> Volume | None:
+        """The sCT on the MRI grid once loaded."""
+        return self._ready(self.frame.images.get("sCT"))
+
+    def dose(self) -> Volume | None:
+        """The dose on this grid once loaded."""
+        return self._ready(self.frame.dose())
+
+    def window(self, which: str) -> tuple[float, float]:
+        """The current (lo, hi) window of ``mri`` or ``sct``, the MRI's auto window computed once."""
+        wins = self.state.base.windows
+        if which not in wins:
+            vol = self.mri() if which == "mri" else self.sct()
+            if vol is None:
+                return (0.0, 1.0)
+            wins[which] = percentile_window(vol.data)
+        return wins[which]
+
+    # -- structures ----------------------------------------------------------------------
+    def set_edited_mask(self, key: Key, mask) -> None:
+        """Show ``mask`` for ``key`` (a working copy being edited) instead of the stored one."""
+        self._edited[key] = mask
+        self.invalidate(key)
+
+    def clear_edited_mask(self, key: Key) -> None:
+        """Stop overriding a key with a working copy."""
+        self._edited.pop(key, None)
+        self.invalidate(key)
+
+    def mask_for(self, key: Key):
+        """The loaded (or edited) mask of a key, or None while it is not in memory."""
+        if key in self._edited:
+            return self._edited[key]
+        ref = self.frame.structures.get((key[0], key[1]))
+        if ref is None or not self.patient.is_mask_loaded(ref):
+            return None
+        try:
+            return self.patient.mask_obj(key[0], key[1], key[2])
+        except (KeyError, ValueError):
+            return None
+
+    def invalidate(self, key: Key | None = None, box: Box | None = None) -> None:
+        """Forget cached outlines of a key (all keys when None), only within ``box`` when given."""
+        with self._lock:
+            if key is None:
+                self._outline_cache.clear()
+                return
+            for ck in list(self._outline_cache):
+                if ck[0] != key:
+                    continue
+                if box is not None:
+                    axis, index = ck[1], ck[2]
+                    if not box[axis][0] <= index < box[axis][1]:
+                        continue
+                del self._outline_cache[ck]
+
+    def _structure_layers(self, key: Key, axis: int, index: int) -> list:
+        st = self.state.layers[key]
+        sig = (st.mode, st.width, st.opacity, st.colour)
+        ck = (key, axis, index)
+        with self._lock:
+            hit = self._outline_cache.get(ck)
+        if hit is not None and hit[0] == sig:
+            return hit[1]
+        mask = self.mask_for(key)
+        layers: list = []
+        if mask is not None:
+            cut = cropped_slice(mask, axis, index)
+            if cut is not None:
+                block, offset = cut
+                style = StructureStyle(st.mode, st.width, st.opacity, 0.35 * st.opacity)
+                layers = structure_layers(block, st.colour, style, offset, structure_halo_colour(key[0]))
+        with self._lock:
+            self._outline_cache[ck] = (sig, layers)
+        return layers
+
+    def shown_keys(self) -> list[Key]:
+        """Visible structure keys of this frame, in drawing order (clinical first, observers last)."""
+        keys = [k for k in self.state.layers if k[2] == self.frame.name and self.state.is_shown(k)]
+        if not self.state.fiducials_on:
+            keys = [k for k in keys if k[0] != FIDUCIAL_STRUCTURE]
+        return keys
+
+    # -- rendering -------------------------------------------------------------------------
+    def base_slice(self, axis: int, index: int) -> np.ndarray:
+        """The windowed greyscale base (or MRI/sCT fusion) in display order, uint8."""
+        b = self.state.base
+        mri, sct = self.mri(), self.sct()
+        first = sct if (b.base == "sct" and sct is not None) else mri
+        if first is None:
+            return np.zeros(self._plane_shape(axis), np.uint8)
+        which = "sct" if first is sct else "mri"
+        img = apply_window(display_slice(first.slice2d(axis, index), axis), *self.window(which))
+        if b.fusion != "none" and mri is not None and sct is not None:
+            other = mri if first is sct else sct
+            oth = apply_window(display_slice(other.slice2d(axis, index), axis), *self.window("mri" if other is mri else "sct"))
+            img = checkerboard(img, oth, max(1, b.tile_px)) if b.fusion == "checkerboard" else blend(img, oth, b.blend)
+        return img
+
+    def _plane_shape(self, axis: int) -> tuple[int, int]:
+        return tuple(n for i, n in enumerate(self.shape) if i != axis)  # type: ignore[return-value]
+
+    def render(self, axis: int, index: int | None = None) -> SliceImage:
+        """Compose one view at ``index`` (default: the cursor's slice)."""
+        if index is None:
+            index = self.state.cursor[axis]
+        index = int(np.clip(index, 0, self.shape[axis] - 1))
+        layers: list = []
+        isolabels: list = []
+        dose = self.dose()
+        ds = self.state.dose
+        dose2d = None
+        if dose is not None and (ds.wash or ds.lines):
+            dose2d = display_slice(dose.slice2d(axis, index), axis)
+            if ds.wash:
+                wash = dose_wash_layer(dose2d, dose.vmax, DoseWashSettings(ds.prescription_gy, ds.threshold_pct / 100.0,
+                                                                            ds.opacity))
+                if wash is not None:
+                    layers.append(wash)
+        us = self.state.uncertainty
+        if us.visible and self.state.uncertainty_allowed:
+            for name in sorted(us.maps):
+                vol = self._ready(self.frame.uncertainty.get(name))
+                if vol is None:
+                    continue
+                lay = uncertainty_layer(display_slice(vol.slice2d(axis, index), axis), vol.vmax,
+                                        UncertaintySettings(us.scale, opacity=us.opacity))
+                if lay is not None:
+                    layers.append(lay)
+        legend = []
+        for key in self.shown_keys():
+            lays = self._structure_layers(key, axis, index)
+            layers.extend(lays)
+            if self.mask_for(key) is not None:
+                legend.append((key[0] if key[1] == "clinical" else f"{key[0]} ({key[1]})", self.state.layers[key].colour))
+        if dose2d is not None and ds.lines:
+            lines: list[IsodoseLine] = isodose_lines(dose2d, ds.prescription_gy, ds.levels_pct, dose.vmax)
+            for ln in lines:
+                layers.append(ln.layer())
+                isolabels.append((ln.label, ln.anchor[0], ln.anchor[1], ln.colour))
+        rgb = compose_slice(self.base_slice(axis, index), layers)
+        fids = []
+        if self.state.fiducials_on:
+            for f in self.patient.fiducials:
+                zyx = (f.voxel_xyz[2], f.voxel_xyz[1], f.voxel_xyz[0])
+                if abs(zyx[axis] - index) <= 0.5 + 1e-6 * 0:
+                    fids.append(voxel_to_display(axis, zyx, self.shape))
+        return SliceImage(axis, index, rgb, pixel_aspect(axis, self.frame.geometry.spacing_zyx), isolabels, fids, legend)
+
+    # -- cursor readout -----------------------------------------------------------------------
+    def readout(self, zyx: tuple[int, int, int] | None = None) -> Readout:
+        """Values and structures at a voxel (the cursor by default)."""
+        z, y, x = zyx or self.state.cursor
+        geom = self.frame.geometry
+        world = tuple(float(v) for v in geom.index_to_world([x, y, z]))
+        r = Readout((x, y, z), world)  # type: ignore[arg-type]
+        if (m := self.mri()) is not None:
+            r.mri = m.value_at(z, y, x)
+        if (s := self.sct()) is not None:
+            r.hu = s.value_at(z, y, x)
+        if (d := self.dose()) is not None:
+            r.dose_gy = d.value_at(z, y, x)
+            r.dose_pct = 100.0 * r.dose_gy / self.state.dose.prescription_gy
+        if self.state.uncertainty_allowed:
+            for name, vol in self.frame.uncertainty.items():
+                if vol.loaded:
+                    r.uncertainty[name] = vol.value_at(z, y, x)
+        for (name, source), ref in self.frame.structures.items():
+            if not self.state.allowed(source):
+                continue
+            mask = self.mask_for((name, source, self.frame.name))
+            if mask is not None and mask.contains(z, y, x):
+                r.structures.append(name if source == "clinical" else f"{name} ({source})")
+        return r

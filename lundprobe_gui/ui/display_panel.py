@@ -1,0 +1,162 @@
+"""Controls for the base image, fusion, window/level, dose and uncertainty display."""
+from __future__ import annotations
+
+import logging
+
+from PySide6 import QtCore, QtWidgets
+
+from ..render.state import ViewerState
+from ..render.window import AUTO_PRESET, PRESETS, range_to_wl, wl_to_range
+
+logger = logging.getLogger(__name__)
+
+
+def _slider(lo: int, hi: int, value: int) -> QtWidgets.QSlider:
+    s = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+    s.setRange(lo, hi)
+    s.setValue(value)
+    return s
+
+
+class DisplayPanel(QtWidgets.QWidget):
+    """Edits the :class:`ViewerState` display settings and emits ``changed``."""
+
+    changed = QtCore.Signal()
+    preset_chosen = QtCore.Signal(str)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state: ViewerState | None = None
+        self._sync = False
+        form = QtWidgets.QVBoxLayout(self)
+
+        base = QtWidgets.QGroupBox("Base image")
+        fb = QtWidgets.QFormLayout(base)
+        self.base = QtWidgets.QComboBox()
+        self.base.addItems(["MRI", "sCT (on MRI grid)"])
+        self.fusion = QtWidgets.QComboBox()
+        self.fusion.addItems(["none", "checkerboard", "blend"])
+        self.tile = _slider(4, 128, 32)
+        self.blend = _slider(0, 100, 50)
+        fb.addRow("Show", self.base)
+        fb.addRow("Fusion", self.fusion)
+        fb.addRow("Tile size", self.tile)
+        fb.addRow("Blend", self.blend)
+        form.addWidget(base)
+
+        win = QtWidgets.QGroupBox("Window / level")
+        fw = QtWidgets.QFormLayout(win)
+        self.preset = QtWidgets.QComboBox()
+        self.preset.addItems([AUTO_PRESET, *[k for k in PRESETS if k != AUTO_PRESET]])
+        self.width = QtWidgets.QDoubleSpinBox()
+        self.level = QtWidgets.QDoubleSpinBox()
+        for sb in (self.width, self.level):
+            sb.setRange(-5000, 40000)
+            sb.setDecimals(0)
+            sb.setKeyboardTracking(False)
+        self.width.setRange(1, 40000)
+        fw.addRow("Preset", self.preset)
+        fw.addRow("Width", self.width)
+        fw.addRow("Level", self.level)
+        form.addWidget(win)
+
+        dose = QtWidgets.QGroupBox("Dose")
+        fd = QtWidgets.QFormLayout(dose)
+        self.prescription = QtWidgets.QDoubleSpinBox()
+        self.prescription.setRange(0.1, 200)
+        self.prescription.setSuffix(" Gy")
+        self.prescription.setDecimals(1)
+        self.threshold = QtWidgets.QDoubleSpinBox()
+        self.threshold.setRange(0, 100)
+        self.threshold.setSuffix(" %")
+        self.dose_opacity = _slider(0, 100, 40)
+        self.levels = QtWidgets.QLineEdit()
+        self.levels.setToolTip("Isodose levels in % of the prescription, comma separated")
+        fd.addRow("Prescription", self.prescription)
+        fd.addRow("Wash from", self.threshold)
+        fd.addRow("Opacity", self.dose_opacity)
+        fd.addRow("Isodose %", self.levels)
+        form.addWidget(dose)
+
+        unc = QtWidgets.QGroupBox("Uncertainty")
+        fu = QtWidgets.QFormLayout(unc)
+        self.scale = QtWidgets.QComboBox()
+        self.scale.addItems(["fixed 0-0.5", "per map (10-100 % of max)"])
+        self.unc_opacity = _slider(0, 100, 40)
+        fu.addRow("Scale", self.scale)
+        fu.addRow("Opacity", self.unc_opacity)
+        form.addWidget(unc)
+        self.unc_box = unc
+        form.addStretch(1)
+
+        self.base.currentIndexChanged.connect(self._apply)
+        self.fusion.currentIndexChanged.connect(self._apply)
+        self.tile.valueChanged.connect(self._apply)
+        self.blend.valueChanged.connect(self._apply)
+        self.width.valueChanged.connect(self._apply_window)
+        self.level.valueChanged.connect(self._apply_window)
+        self.preset.activated.connect(lambda i: self.preset_chosen.emit(self.preset.itemText(i)))
+        self.prescription.valueChanged.connect(self._apply)
+        self.threshold.valueChanged.connect(self._apply)
+        self.dose_opacity.valueChanged.connect(self._apply)
+        self.levels.editingFinished.connect(self._apply)
+        self.scale.currentIndexChanged.connect(self._apply)
+        self.unc_opacity.valueChanged.connect(self._apply)
+
+    def current_window_key(self) -> str:
+        """``mri`` or ``sct``: which image the window fields edit."""
+        return "sct" if self.state is not None and self.state.base.base == "sct" else "mri"
+
+    def bind(self, state: ViewerState, window: tuple[float, float]) -> None:
+        """Show a state's values."""
+        self.state = state
+        self.sync(window)
+
+    def sync(self, window: tuple[float, float]) -> None:
+        """Refresh the widgets from the state (after keyboard or mouse changes)."""
+        s = self.state
+        if s is None:
+            return
+        self._sync = True
+        self.base.setCurrentIndex(1 if s.base.base == "sct" else 0)
+        self.fusion.setCurrentText(s.base.fusion)
+        self.tile.setValue(s.base.tile_px)
+        self.blend.setValue(int(round(s.base.blend * 100)))
+        w, lvl = range_to_wl(*window)
+        self.width.setValue(w)
+        self.level.setValue(lvl)
+        self.prescription.setValue(s.dose.prescription_gy)
+        self.threshold.setValue(s.dose.threshold_pct)
+        self.dose_opacity.setValue(int(round(s.dose.opacity * 100)))
+        self.levels.setText(", ".join(f"{v:g}" for v in s.dose.levels_pct))
+        self.scale.setCurrentIndex(0 if s.uncertainty.scale == "fixed" else 1)
+        self.unc_opacity.setValue(int(round(s.uncertainty.opacity * 100)))
+        self.unc_box.setEnabled(s.uncertainty_allowed)
+        self._sync = False
+
+    def _apply(self, *_a) -> None:
+        s = self.state
+        if self._sync or s is None:
+            return
+        s.base.base = "sct" if self.base.currentIndex() == 1 else "mri"
+        s.base.fusion = self.fusion.currentText()  # type: ignore[assignment]
+        s.base.tile_px = self.tile.value()
+        s.base.blend = self.blend.value() / 100.0
+        s.dose.prescription_gy = self.prescription.value()
+        s.dose.threshold_pct = self.threshold.value()
+        s.dose.opacity = self.dose_opacity.value() / 100.0
+        try:
+            levels = tuple(float(v) for v in self.levels.text().replace(";", ",").split(",") if v.strip())
+            if all(0 < v <= 200 for v in levels):
+                s.dose.levels_pct = levels
+        except ValueError:
+            pass
+        s.uncertainty.scale = "fixed" if self.scale.currentIndex() == 0 else "per_map"
+        s.uncertainty.opacity = self.unc_opacity.value() / 100.0
+        self.changed.emit()
+
+    def _apply_window(self, *_a) -> None:
+        if self._sync or self.state is None:
+            return
+        self.state.base.windows[self.current_window_key()] = wl_to_range(self.width.value(), self.level.value())
+        self.changed.emit()

@@ -1,0 +1,255 @@
+"""The layer panel: structures grouped by source, plus dose, isodose, uncertainty and fiducials."""
+from __future__ import annotations
+
+import logging
+import re
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from ..core.patient import Patient
+from ..render.state import Key, ViewerState
+
+logger = logging.getLogger(__name__)
+
+KEY_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
+KIND_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
+
+
+def source_group(source: str) -> str:
+    """The panel group of a source name."""
+    if source == "clinical":
+        return "Clinical"
+    if source == "nnUNet":
+        return "DL (nnUNet)"
+    if source.startswith("nnUNet_fold_"):
+        return "Folds"
+    m = re.match(r"step(\d+)_", source)
+    if m:
+        return f"Observers, step {m.group(1)}"
+    return "Edits and other sources"
+
+
+def _swatch(colour: tuple[int, int, int]) -> QtGui.QIcon:
+    pm = QtGui.QPixmap(14, 14)
+    pm.fill(QtGui.QColor(*colour))
+    return QtGui.QIcon(pm)
+
+
+class LayerPanel(QtWidgets.QTreeWidget):
+    """Visibility, colour, opacity, style and width of every layer; emits ``changed`` on any edit."""
+
+    changed = QtCore.Signal()
+    activated = QtCore.Signal(object)  # structure key double-clicked / selected for editing
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setHeaderLabels(["Layer", "Style"])
+        self.setColumnWidth(0, 210)
+        self.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._menu)
+        self.itemChanged.connect(self._item_changed)
+        self.itemDoubleClicked.connect(self._double_clicked)
+        self.state: ViewerState | None = None
+        self._building = False
+        self._groups: dict[str, QtWidgets.QTreeWidgetItem] = {}
+
+    # -- building -------------------------------------------------------------------------
+    def populate(self, patient: Patient, state: ViewerState) -> None:
+        """Rebuild the tree for a patient (hidden sources are not listed at all)."""
+        self.state = state
+        self._building = True
+        self.clear()
+        self._groups = {}
+        frame = patient.reference_frame
+        ov = QtWidgets.QTreeWidgetItem(self, ["Overlays"])
+        ov.setFlags(ov.flags() & ~QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+        self._overlay(ov, "Dose colour wash", "dose_wash", state.dose.wash)
+        self._overlay(ov, "Isodose lines", "isodose", state.dose.lines)
+        if state.uncertainty_allowed:
+            for name in sorted(frame.uncertainty):
+                self._overlay(ov, f"Uncertainty {name}", f"unc:{name}", state.uncertainty.visible and name in state.uncertainty.maps)
+        self._overlay(ov, "Fiducial markers", "fiducials", state.fiducials_on)
+        ov.setExpanded(True)
+        for (name, source), ref in sorted(frame.structures.items(), key=lambda kv: (_order(kv[0][1]), kv[0][1], kv[0][0])):
+            if not state.allowed(source):
+                continue
+            self.add_structure((name, source, frame.name))
+        for g in self._groups.values():
+            g.setExpanded(g.text(0) in ("Clinical", "DL (nnUNet)"))
+            self._update_group_check(g)
+        self._building = False
+
+    def add_structure(self, key: Key) -> QtWidgets.QTreeWidgetItem:
+        """Add one structure row (creating its group)."""
+        assert self.state is not None
+        was = self._building
+        self._building = True
+        group_name = source_group(key[1])
+        group = self._groups.get(group_name)
+        if group is None:
+            group = QtWidgets.QTreeWidgetItem(self, [group_name])
+            group.setFlags(group.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable | QtCore.Qt.ItemFlag.ItemIsAutoTristate)
+            group.setData(0, KIND_ROLE, "group")
+            self._groups[group_name] = group
+        st = self.state.style(key)
+        label = key[0] if key[1] in ("clinical", "nnUNet") else f"{key[0]}  [{key[1]}]"
+        item = QtWidgets.QTreeWidgetItem(group, [label, st.mode])
+        item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(0, QtCore.Qt.CheckState.Checked if st.visible else QtCore.Qt.CheckState.Unchecked)
+        item.setIcon(0, _swatch(st.colour))
+        item.setData(0, KEY_ROLE, key)
+        item.setData(0, KIND_ROLE, "structure")
+        item.setToolTip(0, f"{key[0]} from {key[1]} (double-click to pick a colour)")
+        self._building = was
+        return item
+
+    def _overlay(self, parent, text: str, kind: str, on: bool) -> None:
+        item = QtWidgets.QTreeWidgetItem(parent, [text])
+        item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(0, QtCore.Qt.CheckState.Checked if on else QtCore.Qt.CheckState.Unchecked)
+        item.setData(0, KIND_ROLE, kind)
+
+    def sync(self) -> None:
+        """Refresh check boxes from the state (after keyboard toggles)."""
+        if self.state is None:
+            return
+        self._building = True
+        it = QtWidgets.QTreeWidgetItemIterator(self)
+        while it.value():
+            item = it.value()
+            kind = item.data(0, KIND_ROLE)
+            on = None
+            if kind == "structure":
+                on = self.state.style(item.data(0, KEY_ROLE)).visible
+            elif kind == "dose_wash":
+                on = self.state.dose.wash
+            elif kind == "isodose":
+                on = self.state.dose.lines
+            elif kind == "fiducials":
+                on = self.state.fiducials_on
+            elif isinstance(kind, str) and kind.startswith("unc:"):
+                on = self.state.uncertainty.visible and kind[4:] in self.state.uncertainty.maps
+            if on is not None:
+                item.setCheckState(0, QtCore.Qt.CheckState.Checked if on else QtCore.Qt.CheckState.Unchecked)
+            it += 1
+        for g in self._groups.values():
+            self._update_group_check(g)
+        self._building = False
+
+    def _update_group_check(self, group: QtWidgets.QTreeWidgetItem) -> None:
+        states = {group.child(i).checkState(0) for i in range(group.childCount())}
+        if states == {QtCore.Qt.CheckState.Checked}:
+            group.setCheckState(0, QtCore.Qt.CheckState.Checked)
+        elif states == {QtCore.Qt.CheckState.Unchecked} or not states:
+            group.setCheckState(0, QtCore.Qt.CheckState.Unchecked)
+        else:
+            group.setCheckState(0, QtCore.Qt.CheckState.PartiallyChecked)
+
+    # -- edits ----------------------------------------------------------------------------
+    def _item_changed(self, item: QtWidgets.QTreeWidgetItem, column: int) -> None:
+        if self._building or self.state is None or column != 0:
+            return
+        kind = item.data(0, KIND_ROLE)
+        on = item.checkState(0) == QtCore.Qt.CheckState.Checked
+        if kind == "structure":
+            self.state.style(item.data(0, KEY_ROLE)).visible = on
+        elif kind == "group":
+            if item.checkState(0) == QtCore.Qt.CheckState.PartiallyChecked:
+                return
+            self.set_group_visible(item, on)
+            return
+        elif kind == "dose_wash":
+            self.state.dose.wash = on
+        elif kind == "isodose":
+            self.state.dose.lines = on
+        elif kind == "fiducials":
+            self.state.fiducials_on = on
+        elif isinstance(kind, str) and kind.startswith("unc:"):
+            name = kind[4:]
+            if on:
+                self.state.uncertainty.maps.add(name)
+                self.state.uncertainty.visible = True
+            else:
+                self.state.uncertainty.maps.discard(name)
+        self.changed.emit()
+
+    def set_group_visible(self, group: QtWidgets.QTreeWidgetItem, on: bool) -> None:
+        """Show or hide every structure of a group."""
+        for i in range(group.childCount()):
+            self.state.style(group.child(i).data(0, KEY_ROLE)).visible = on
+        self.sync()
+        self.changed.emit()
+
+    def solo(self, key: Key) -> None:
+        """Show only this structure."""
+        for k in list(self.state.layers):
+            self.state.layers[k].visible = k == key
+        self.state.structures_on = True
+        self.sync()
+        self.changed.emit()
+
+    def _double_clicked(self, item: QtWidgets.QTreeWidgetItem, column: int) -> None:
+        if item.data(0, KIND_ROLE) == "structure":
+            self.pick_colour(item)
+
+    def pick_colour(self, item: QtWidgets.QTreeWidgetItem) -> None:
+        """Choose a structure's colour."""
+        st = self.state.style(item.data(0, KEY_ROLE))
+        col = QtWidgets.QColorDialog.getColor(QtGui.QColor(*st.colour), self, "Structure colour")
+        if col.isValid():
+            st.colour = (col.red(), col.green(), col.blue())
+            item.setIcon(0, _swatch(st.colour))
+            self.changed.emit()
+
+    def _menu(self, pos: QtCore.QPoint) -> None:
+        item = self.itemAt(pos)
+        if item is None:
+            return
+        kind = item.data(0, KIND_ROLE)
+        menu = QtWidgets.QMenu(self)
+        if kind == "group":
+            menu.addAction("Show group", lambda: self.set_group_visible(item, True))
+            menu.addAction("Hide group", lambda: self.set_group_visible(item, False))
+        elif kind == "structure":
+            key = item.data(0, KEY_ROLE)
+            st = self.state.style(key)
+            menu.addAction("Solo", lambda: self.solo(key))
+            menu.addAction("Edit this structure", lambda: self.activated.emit(key))
+            menu.addAction("Colour...", lambda: self.pick_colour(item))
+            sm = menu.addMenu("Style")
+            for mode in ("outline", "fill", "both"):
+                a = sm.addAction(mode, lambda m=mode: self._set(item, key, mode=m))
+                a.setCheckable(True)
+                a.setChecked(st.mode == mode)
+            wm = menu.addMenu("Line width")
+            for w in (1, 2, 3, 4):
+                a = wm.addAction(f"{w} px", lambda w=w: self._set(item, key, width=w))
+                a.setCheckable(True)
+                a.setChecked(st.width == w)
+            om = menu.addMenu("Opacity")
+            for o in (1.0, 0.75, 0.5, 0.25):
+                a = om.addAction(f"{int(o * 100)} %", lambda o=o: self._set(item, key, opacity=o))
+                a.setCheckable(True)
+                a.setChecked(abs(st.opacity - o) < 1e-6)
+        else:
+            return
+        menu.exec(self.viewport().mapToGlobal(pos))
+
+    def _set(self, item, key: Key, **kw) -> None:
+        st = self.state.style(key)
+        for k, v in kw.items():
+            setattr(st, k, v)
+        item.setText(1, st.mode)
+        self.changed.emit()
+
+
+def _order(source: str) -> int:
+    if source == "clinical":
+        return 0
+    if source == "nnUNet":
+        return 1
+    if source.startswith("step"):
+        return 2
+    if source.startswith("nnUNet_fold"):
+        return 4
+    return 3

@@ -1,0 +1,126 @@
+"""Opening and loading a patient off the UI thread, the MRI first so the first image shows early."""
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from pathlib import Path
+
+from PySide6 import QtCore
+
+from ..core.patient import Patient
+from ..io.open import open_patient
+
+logger = logging.getLogger(__name__)
+
+
+class PatientLoader(QtCore.QObject):
+    """Runs discovery and loading in a worker thread and reports through signals.
+
+    Order: discovery (headers) -> ``opened``; MRI -> ``image_ready``; then the dose, shown
+    structures, uncertainty and everything else, with ``progress`` and ``layer_loaded`` per file.
+    """
+
+    opened = QtCore.Signal(object)               # Patient
+    image_ready = QtCore.Signal(object)          # Patient
+    layer_loaded = QtCore.Signal(object, str)    # Patient, path
+    progress = QtCore.Signal(int, int, str)
+    finished = QtCore.Signal(object)             # Patient
+    failed = QtCore.Signal(str)
+    status = QtCore.Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._thread: threading.Thread | None = None
+        self._cancel = threading.Event()
+
+    def start(self, path: Path | None, demo: bool = False) -> None:
+        """Open ``path`` (or generate and open the demo patient) in the background."""
+        self.cancel()
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(path, demo, self._cancel), daemon=True,
+                                        name="patient-loader")
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Stop reporting for the current load (the worker finishes its current file)."""
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the worker thread ends (tests, screenshots)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self, path: Path | None, demo: bool, cancel: threading.Event) -> None:
+        try:
+            if demo:
+                from ..demo import ensure_demo
+
+                self.status.emit("Generating the demo patient (first run only)...")
+                path = ensure_demo(progress=lambda s: self.status.emit(s))
+            self.status.emit(f"Opening {path}...")
+            patient = open_patient(path)
+            if cancel.is_set():
+                return
+            self.opened.emit(patient)
+            load_patient(patient, cancel, self)
+        except Exception as e:  # noqa: BLE001 - reported to the user, never crashes the app
+            logger.error("loading failed: %s", traceback.format_exc())
+            if not cancel.is_set():
+                self.failed.emit(str(e))
+
+
+def load_patient(patient: Patient, cancel: threading.Event | None = None, sink: PatientLoader | None = None,
+                 workers: int = 2) -> None:
+    """Load a patient's layers in display priority order (usable without Qt signals when ``sink`` is None)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cancel = cancel or threading.Event()
+    frame = patient.reference_frame
+    mri = frame.images.get("image") or next(iter(frame.images.values()), None)
+    if mri is not None:
+        patient.load_volume(mri)
+    ctv = frame.structures.get(("CTVT_427", "clinical"))
+    if ctv is not None:
+        _mask(patient, ctv)  # the crosshair starts at the CTV centre
+    if cancel.is_set():
+        return
+    if sink is not None:
+        sink.image_ready.emit(patient)
+    jobs = []
+    for v in frame.doses.values():
+        jobs.append((str(v.path), lambda v=v: patient.load_volume(v)))
+    clinical = [r for r in frame.structures.values() if r.source == "clinical"]
+    others = [r for r in frame.structures.values() if r.source != "clinical"]
+    for ref in clinical:
+        jobs.append((ref.path, lambda r=ref: _mask(patient, r)))
+    for v in list(frame.uncertainty.values()) + [v for k, v in frame.images.items() if v is not mri]:
+        jobs.append((str(v.path), lambda v=v: patient.load_volume(v)))
+    for ref in others:
+        jobs.append((ref.path, lambda r=ref: _mask(patient, r)))
+    total = len(jobs)
+    done = 0
+
+    def run(job):
+        if cancel.is_set():
+            return job[0]
+        job[1]()
+        return job[0]
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for path in pool.map(run, jobs):
+            done += 1
+            if cancel.is_set():
+                continue
+            if sink is not None:
+                sink.layer_loaded.emit(patient, path)
+                sink.progress.emit(done, total, Path(path).name)
+    if sink is not None and not cancel.is_set():
+        sink.finished.emit(patient)
+
+
+def _mask(patient: Patient, ref) -> None:
+    try:
+        patient.mask_obj(ref.name, ref.source, ref.frame)
+    except (KeyError, ValueError):
+        pass  # recorded in patient.problems

@@ -1,0 +1,465 @@
+"""The main window: tri-planar viewer, layer and display panels, patient browser, menus."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from ..core.patient import Patient
+from ..io.open import is_dataset_root, list_patients
+from ..render.scene import SceneRenderer
+from ..render.state import ViewerState
+from ..render.window import preset_range
+from .display_panel import DisplayPanel
+from .layer_panel import LayerPanel
+from .loader import PatientLoader
+from .shortcuts import SHORTCUTS, ShortcutsDialog
+from .tri_view import TriView
+
+logger = logging.getLogger(__name__)
+
+MAX_RECENT = 10
+
+
+def default_state(patient: Patient) -> ViewerState:
+    """What shows on open: MRI, clinical structures as outlines, dose wash with isodose lines, uncertainty."""
+    state = ViewerState()
+    frame = patient.reference_frame
+    for (name, source) in frame.structures:
+        st = state.style((name, source, frame.name))
+        st.visible = source == "clinical"
+    state.uncertainty.maps = set(frame.uncertainty)
+    state.dose.prescription_gy = patient.prescription_gy
+    state.cursor = tuple(n // 2 for n in frame.geometry.shape_zyx)
+    return state
+
+
+def structure_centre(patient: Patient, name: str = "CTVT_427") -> tuple[int, int, int] | None:
+    """Voxel centroid (z, y, x) of a loaded clinical structure, or None."""
+    ref = patient.reference_frame.structures.get((name, "clinical"))
+    if ref is None or not patient.is_mask_loaded(ref):
+        return None
+    m = patient.mask_obj(name, "clinical")
+    if m.is_empty():
+        return None
+    idx = np.argwhere(m.data)
+    c = idx.mean(axis=0) + np.asarray(m.offset)
+    return tuple(int(round(v)) for v in c)  # type: ignore[return-value]
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """Wires the Qt widgets to the Qt-free patient, state and renderer."""
+
+    patient_shown = QtCore.Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("lundprobe_gui")
+        self.resize(1500, 950)
+        self.setAcceptDrops(True)
+        self.patient: Patient | None = None
+        self.state: ViewerState | None = None
+        self.scene: SceneRenderer | None = None
+        self.settings = QtCore.QSettings()
+        self._cursor_touched = False
+        self._dataset_root: Path | None = None
+
+        self.tri = TriView()
+        self.setCentralWidget(self.tri)
+        self.layers = LayerPanel()
+        self.display = DisplayPanel()
+        self.browser = QtWidgets.QTableWidget(0, 3)
+        self.browser.setHorizontalHeaderLabels(["Patient", "Layout", "Status"])
+        self.browser.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.browser.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.browser.cellDoubleClicked.connect(self._browser_open)
+        self.problems = QtWidgets.QListWidget()
+        self._dock("Layers", self.layers, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Patients", self.browser, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Display", self.display, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.problems_dock = self._dock("Problems", self.problems, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.problems_dock.hide()
+
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.setVisible(False)
+        self.statusBar().addPermanentWidget(self.progress)
+
+        self.loader = PatientLoader()
+        self.loader.opened.connect(self._on_opened)
+        self.loader.image_ready.connect(self._on_image_ready)
+        self.loader.layer_loaded.connect(self._on_layer_loaded)
+        self.loader.progress.connect(self._on_progress)
+        self.loader.finished.connect(self._on_finished)
+        self.loader.failed.connect(self._on_failed)
+        self.loader.status.connect(self.statusBar().showMessage)
+        self._refresh_timer = QtCore.QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(80)
+        self._refresh_timer.timeout.connect(self._refresh_all)
+
+        self.tri.cursor_changed.connect(lambda _zyx: None)
+        for v in self.tri.views.values():
+            v.clicked.connect(self._view_clicked)
+            v.dragged.connect(self._view_dragged)
+            v.window_dragged.connect(self._window_dragged)
+        self.layers.changed.connect(self._display_changed)
+        self.display.changed.connect(self._display_changed)
+        self.display.preset_chosen.connect(self.apply_preset)
+        self.actions: dict[str, QtGui.QAction] = {}
+        self._build_menus()
+
+    # -- construction -------------------------------------------------------------------
+    def _dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(title)
+        if title == "Display":
+            scroll = QtWidgets.QScrollArea()
+            scroll.setWidget(widget)
+            scroll.setWidgetResizable(True)
+            widget = scroll
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, name: str, text: str, slot, keys=None) -> QtGui.QAction:
+        a = QtGui.QAction(text, self)
+        sc = next((s for s in SHORTCUTS if s.action == name), None)
+        seqs = keys if keys is not None else (sc.keys if sc else ())
+        if seqs:
+            a.setShortcuts([QtGui.QKeySequence(k) for k in seqs])
+            a.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+        a.triggered.connect(slot)
+        self.addAction(a)
+        self.actions[name] = a
+        return a
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        f.addAction(self._action("open_patient", "Open patient folder...", self.open_patient_dialog))
+        f.addAction(self._action("open_dataset", "Open dataset root...", self.open_dataset_dialog))
+        self.recent_menu = f.addMenu("Recent patients")
+        self._rebuild_recent()
+        f.addSeparator()
+        f.addAction(self._action("save_view_png", "Save view as PNG...", self.save_view_png))
+        f.addAction(self._action("save_window_png", "Save window as PNG...", self.save_window_png))
+        f.addSeparator()
+        f.addAction(self._action("quit", "Quit", self.close))
+        v = mb.addMenu("&View")
+        for name, text, slot in (
+            ("toggle_structures", "Toggle all structures", lambda: self._toggle("structures")),
+            ("toggle_dose", "Toggle dose wash", lambda: self._toggle("dose")),
+            ("toggle_isodose", "Toggle isodose lines", lambda: self._toggle("isodose")),
+            ("toggle_uncertainty", "Toggle uncertainty", lambda: self._toggle("uncertainty")),
+            ("toggle_fiducials", "Toggle fiducial markers", lambda: self._toggle("fiducials")),
+            ("toggle_base", "Switch MRI / sCT", lambda: self._toggle("base")),
+            ("cycle_fusion", "Cycle fusion mode", lambda: self._toggle("fusion")),
+        ):
+            v.addAction(self._action(name, text, slot))
+        v.addSeparator()
+        v.addAction(self._action("maximise", "Maximise / restore view", lambda: self.tri.toggle_maximise()))
+        v.addAction(self._action("reset_zoom", "Reset zoom", self.tri.reset_zoom))
+        wl = v.addMenu("Window preset")
+        for name in ("MRI auto", "CT", "soft tissue", "mediastinum", "lung", "bone"):
+            wl.addAction(name, lambda n=name: self.apply_preset(n))
+        v.addAction(self._action("mode_window", "Mouse: window/level", lambda: self.set_mouse_mode("window")))
+        v.addAction(self._action("mode_navigate", "Mouse: navigate", lambda: self.set_mouse_mode("navigate")))
+        self._action("next_slice", "Next slice", lambda: self._step(+1), keys=("Up", "Right"))
+        self._action("prev_slice", "Previous slice", lambda: self._step(-1), keys=("Down", "Left"))
+        self._action("next_slice5", "Next 5 slices", lambda: self._step(+5), keys=("PgUp",))
+        self._action("prev_slice5", "Previous 5 slices", lambda: self._step(-5), keys=("PgDown",))
+        h = mb.addMenu("&Help")
+        h.addAction(self._action("shortcuts", "Shortcuts", self.show_shortcuts))
+        h.addAction(self._action("about", "About lundprobe_gui", self.show_about, keys=()))
+
+    # -- opening ------------------------------------------------------------------------
+    def open_path(self, path: str | Path | None) -> None:
+        """Open a patient folder or dataset root (the demo patient when None), in the background."""
+        if path is None:
+            self.loader.start(None, demo=True)
+            self.progress.setVisible(True)
+            return
+        path = Path(path)
+        if is_dataset_root(path):
+            self.show_dataset(path)
+            entries = list_patients(path)
+            if entries:
+                self.open_path(entries[0].path)
+            return
+        if not self.confirm_discard():
+            return
+        self.statusBar().showMessage(f"Opening {path}...")
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.loader.start(path)
+
+    def confirm_discard(self) -> bool:
+        """Ask before dropping unsaved work (editing fills this in)."""
+        return True
+
+    def show_dataset(self, root: Path) -> None:
+        """List a dataset root's patients in the browser."""
+        self._dataset_root = root
+        entries = list_patients(root)
+        self.browser.setRowCount(len(entries))
+        for i, e in enumerate(entries):
+            self.browser.setItem(i, 0, QtWidgets.QTableWidgetItem(e.patient_id))
+            self.browser.setItem(i, 1, QtWidgets.QTableWidgetItem(e.layout))
+            self.browser.setItem(i, 2, QtWidgets.QTableWidgetItem(""))
+            self.browser.item(i, 0).setData(QtCore.Qt.ItemDataRole.UserRole, str(e.path))
+        self.browser.resizeColumnsToContents()
+
+    def _browser_open(self, row: int, _col: int) -> None:
+        item = self.browser.item(row, 0)
+        if item is not None:
+            self.open_path(item.data(QtCore.Qt.ItemDataRole.UserRole))
+
+    def open_patient_dialog(self) -> None:
+        """File > Open patient folder."""
+        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Open patient folder", str(self._last_dir()))
+        if d:
+            self.open_path(d)
+
+    def open_dataset_dialog(self) -> None:
+        """File > Open dataset root."""
+        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Open dataset root", str(self._last_dir()))
+        if d:
+            if is_dataset_root(d):
+                self.show_dataset(Path(d))
+            else:
+                self.open_path(d)
+
+    def _last_dir(self) -> Path:
+        recent = self.recent()
+        return Path(recent[0]).parent if recent else Path.home()
+
+    def recent(self) -> list[str]:
+        """Recently opened patient folders, newest first."""
+        val = self.settings.value("recent", [])
+        if isinstance(val, str):
+            val = [val]
+        return [str(v) for v in (val or [])]
+
+    def _remember(self, path: Path) -> None:
+        items = [str(path)] + [p for p in self.recent() if p != str(path)]
+        self.settings.setValue("recent", items[:MAX_RECENT])
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for p in self.recent():
+            self.recent_menu.addAction(p, lambda p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(self.recent()))
+
+    def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:  # noqa: N802
+        if ev.mimeData().hasUrls() and any(Path(u.toLocalFile()).is_dir() for u in ev.mimeData().urls()):
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev: QtGui.QDropEvent) -> None:  # noqa: N802
+        for u in ev.mimeData().urls():
+            p = Path(u.toLocalFile())
+            if p.is_dir():
+                self.open_path(p)
+                ev.acceptProposedAction()
+                return
+
+    # -- loader callbacks ---------------------------------------------------------------
+    def _on_opened(self, patient: Patient) -> None:
+        self.set_patient(patient)
+
+    def set_patient(self, patient: Patient, state: ViewerState | None = None) -> None:
+        """Show a (discovered) patient; layers appear as they load."""
+        self.patient = patient
+        self.state = state or self.make_state(patient)
+        self.scene = SceneRenderer(patient, self.state)
+        self._cursor_touched = False
+        self.setWindowTitle(f"lundprobe_gui - {patient.id}")
+        self.layers.populate(patient, self.state)
+        self.tri.bind(self.scene)
+        self.display.bind(self.state, self.scene.window(self.display.current_window_key()))
+        self.show_problems()
+        self._remember(patient.path)
+        if self._dataset_root is None or patient.path.parent != self._dataset_root:
+            if patient.dataset_root and is_dataset_root(patient.dataset_root):
+                self.show_dataset(patient.dataset_root)
+        self.patient_shown.emit(patient)
+
+    def make_state(self, patient: Patient) -> ViewerState:
+        """The initial display state of a patient (study mode overrides it)."""
+        return default_state(patient)
+
+    def _on_image_ready(self, patient: Patient) -> None:
+        if patient is not self.patient:
+            return
+        self._centre_cursor()
+        self.display.sync(self.scene.window(self.display.current_window_key()))
+        self.tri.refresh()
+        self.tri.reset_zoom()
+        self.statusBar().showMessage(f"{patient.id}: MRI shown, loading overlays...")
+
+    def _centre_cursor(self) -> None:
+        if self._cursor_touched or self.patient is None:
+            return
+        c = structure_centre(self.patient)
+        if c is not None:
+            self.state.cursor = c
+
+    def _on_layer_loaded(self, patient: Patient, path: str) -> None:
+        if patient is self.patient:
+            if not self._refresh_timer.isActive():
+                self._refresh_timer.start()
+
+    def _on_progress(self, done: int, total: int, name: str) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{done}/{total} layers")
+
+    def _on_finished(self, patient: Patient) -> None:
+        if patient is not self.patient:
+            return
+        self.progress.setVisible(False)
+        self._refresh_all()
+        self.show_problems()
+        n = len(patient.problems)
+        self.statusBar().showMessage(f"{patient.id}: all layers loaded" + (f", {n} problem(s)" if n else ""), 8000)
+
+    def _on_failed(self, message: str) -> None:
+        self.progress.setVisible(False)
+        self.statusBar().showMessage(message)
+        QtWidgets.QMessageBox.warning(self, "Cannot open", message)
+
+    def _refresh_all(self) -> None:
+        if self.scene is None:
+            return
+        self._centre_cursor()
+        self.scene.invalidate()
+        self.tri.update_colour_bars()
+        self.tri.refresh()
+
+    def show_problems(self) -> None:
+        """List the patient's problems in the Problems panel (shown when there are any)."""
+        self.problems.clear()
+        if self.patient is None:
+            return
+        for p in self.patient.problems:
+            self.problems.addItem(f"[{p.kind}] {Path(p.path).name}: {p.message}")
+        self.problems_dock.setVisible(bool(self.patient.problems))
+
+    # -- interaction --------------------------------------------------------------------
+    def _view_clicked(self, axis: int, zyx, modifiers) -> None:
+        if self.tri.views[axis].mode == "navigate":
+            self._cursor_touched = True
+            self.tri.set_cursor(zyx)
+
+    def _view_dragged(self, axis: int, phase: str, zyx, modifiers) -> None:
+        if self.tri.views[axis].mode == "navigate":
+            self._cursor_touched = True
+            cur = list(self.state.cursor)
+            for a in range(3):
+                if a != axis:
+                    cur[a] = zyx[a]
+            self.tri.set_cursor(tuple(cur))
+
+    def _window_dragged(self, dx: float, dy: float) -> None:
+        if self.scene is None:
+            return
+        key = self.display.current_window_key()
+        lo, hi = self.scene.window(key)
+        width, level = hi - lo, (hi + lo) / 2
+        step = max(width, 1.0) / 300.0
+        width = max(1.0, width + dx * step * 2)
+        level = level - dy * step * 2
+        self.state.base.windows[key] = (level - width / 2, level + width / 2)
+        self.display.sync(self.state.base.windows[key])
+        self.tri.refresh()
+
+    def apply_preset(self, name: str) -> None:
+        """Apply a window preset to the image being shown."""
+        if self.scene is None:
+            return
+        key = self.display.current_window_key()
+        vol = self.scene.mri() if key == "mri" else self.scene.sct()
+        if name == "MRI auto":
+            if vol is None:
+                return
+            rng = preset_range(name, vol.data)
+        else:
+            rng = preset_range(name)
+        self.state.base.windows[key] = rng
+        self.display.sync(rng)
+        self.tri.refresh()
+
+    def set_mouse_mode(self, mode: str) -> None:
+        """navigate, window, or an editing mode."""
+        self.tri.set_mode(mode)
+        self.statusBar().showMessage(f"Mouse mode: {mode}", 3000)
+
+    def _step(self, delta: int) -> None:
+        self.tri.step_slice(self.tri.active_axis, delta)
+
+    def _toggle(self, what: str) -> None:
+        s = self.state
+        if s is None:
+            return
+        if what == "structures":
+            s.structures_on = not s.structures_on
+        elif what == "dose":
+            s.dose.wash = not s.dose.wash
+        elif what == "isodose":
+            s.dose.lines = not s.dose.lines
+        elif what == "uncertainty":
+            s.uncertainty.visible = not s.uncertainty.visible
+        elif what == "fiducials":
+            s.fiducials_on = not s.fiducials_on
+        elif what == "base":
+            s.base.base = "sct" if s.base.base == "mri" else "mri"
+        elif what == "fusion":
+            order = ["none", "checkerboard", "blend"]
+            s.base.fusion = order[(order.index(s.base.fusion) + 1) % 3]  # type: ignore[assignment]
+        self.layers.sync()
+        self._display_changed()
+
+    def _display_changed(self) -> None:
+        if self.scene is None:
+            return
+        self.display.sync(self.scene.window(self.display.current_window_key()))
+        self.tri.update_colour_bars()
+        self.tri.refresh()
+
+    # -- export and help ----------------------------------------------------------------
+    def save_view_png(self, path: str | None = None) -> str | None:
+        """Save the active view as PNG."""
+        if not path:
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save view", "view.png", "PNG (*.png)")
+        if path:
+            self.tri.views[self.tri.active_axis].grab().save(path, "PNG")
+        return path or None
+
+    def save_window_png(self, path: str | None = None) -> str | None:
+        """Save the whole window as PNG."""
+        if not path:
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save window", "window.png", "PNG (*.png)")
+        if path:
+            self.grab().save(path, "PNG")
+        return path or None
+
+    def show_shortcuts(self) -> None:
+        """Help > Shortcuts."""
+        ShortcutsDialog(parent=self).exec()
+
+    def show_about(self) -> None:
+        """Help > About."""
+        from .about import AboutDialog
+
+        AboutDialog(self).exec()
+
+    def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802
+        if not self.confirm_discard():
+            ev.ignore()
+            return
+        self.loader.cancel()
+        super().closeEvent(ev)
+

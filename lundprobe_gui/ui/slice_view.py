@@ -1,0 +1,279 @@
+"""One slice view (axial, coronal or sagittal): shows a rendered RGB slice and forwards mouse input.
+
+Scene coordinates are millimetres: display pixel (row, col) covers
+``[col * col_mm, (col + 1) * col_mm) x [row * row_mm, (row + 1) * row_mm)``, so a locked aspect of 1
+gives the correct physical proportions (2.5 mm slices look 2.5 mm thick).
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from ..render.scene import SliceImage
+from ..render.slicing import VIEW_NAMES, display_to_voxel, voxel_to_display
+
+logger = logging.getLogger(__name__)
+
+_LABEL_CSS = "color: #ffd24a; font-weight: bold; font-size: 13px; background: transparent;"
+
+
+class _ViewBox(pg.ViewBox):
+    """A ViewBox whose mouse input goes to the owning :class:`SliceView`."""
+
+    def __init__(self, owner: "SliceView") -> None:
+        super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
+        self._owner = owner
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 - Qt naming
+        self._owner.handle_click(ev)
+
+    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802
+        self._owner.handle_drag(ev)
+
+    def wheelEvent(self, ev, axis=None) -> None:  # noqa: N802
+        self._owner.handle_wheel(ev)
+
+
+class SliceView(QtWidgets.QWidget):
+    """A view of one orientation.
+
+    Signals carry voxel coordinates (z, y, x) as floats; the main window decides what they mean
+    (move the cursor, adjust the window, or feed an editing tool).
+    """
+
+    clicked = QtCore.Signal(int, object, object)            # axis, zyx, modifiers
+    dragged = QtCore.Signal(int, str, object, object)       # axis, phase (start/move/finish), zyx, button
+    window_dragged = QtCore.Signal(float, float)            # dx, dy in screen pixels
+    slice_step = QtCore.Signal(int, int)                    # axis, delta
+    maximise_toggled = QtCore.Signal(int)
+    hovered = QtCore.Signal(int, object)                    # axis, zyx
+
+    def __init__(self, axis: int, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.axis = axis
+        self.mode = "navigate"
+        self.shape_zyx = (1, 1, 1)
+        self.index = 0
+        self._aspect = (1.0, 1.0)
+        self._img_shape: tuple[int, int] | None = None
+        self._drag_button = None
+        self._last_pos: QtCore.QPointF | None = None
+
+        self.graphics = pg.GraphicsView(background="k")
+        self.graphics.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.vb = _ViewBox(self)
+        self.graphics.setCentralItem(self.vb)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.vb.addItem(self.image)
+        pen = pg.mkPen((80, 220, 255, 170), width=1)
+        self.hline = pg.InfiniteLine(angle=0, pen=pen, movable=False)
+        self.vline = pg.InfiniteLine(angle=90, pen=pen, movable=False)
+        for line in (self.hline, self.vline):
+            line.setZValue(10)
+            self.vb.addItem(line, ignoreBounds=True)
+        self.fiducial_items = pg.ScatterPlotItem(size=12, pen=pg.mkPen((255, 255, 255), width=1.5),
+                                                brush=pg.mkBrush(0, 0, 0, 0), symbol="o")
+        self.fiducial_items.setZValue(11)
+        self.vb.addItem(self.fiducial_items, ignoreBounds=True)
+        self.brush_cursor = QtWidgets.QGraphicsEllipseItem()
+        self.brush_cursor.setPen(pg.mkPen((255, 255, 255, 200), width=1, style=QtCore.Qt.PenStyle.DashLine))
+        self.brush_cursor.setZValue(12)
+        self.brush_cursor.setVisible(False)
+        self.vb.addItem(self.brush_cursor, ignoreBounds=True)
+        self._iso_items: list[pg.TextItem] = []
+
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.graphics)
+        self.title = self._overlay_label(f"{VIEW_NAMES[axis].capitalize()}")
+        self.letters = {k: self._overlay_label("") for k in ("top", "bottom", "left", "right")}
+        self.legend = self._overlay_label("")
+        self.legend.setStyleSheet("color: white; font-size: 11px; background: rgba(0,0,0,120); padding: 2px;")
+        self.setMouseTracking(True)
+        self.graphics.setMouseTracking(True)
+        self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.setMinimumSize(160, 160)
+
+    # -- overlays -----------------------------------------------------------------------
+    def _overlay_label(self, text: str) -> QtWidgets.QLabel:
+        lab = QtWidgets.QLabel(text, self.graphics)
+        lab.setStyleSheet(_LABEL_CSS)
+        lab.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        return lab
+
+    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        self._place_overlays()
+
+    def _place_overlays(self) -> None:
+        w, h = self.graphics.width(), self.graphics.height()
+        for lab in [self.title, self.legend, *self.letters.values()]:
+            lab.adjustSize()
+        self.title.move(6, 4)
+        self.letters["top"].move((w - self.letters["top"].width()) // 2, 4)
+        self.letters["bottom"].move((w - self.letters["bottom"].width()) // 2, h - self.letters["bottom"].height() - 4)
+        self.letters["left"].move(6, (h - self.letters["left"].height()) // 2)
+        self.letters["right"].move(w - self.letters["right"].width() - 6, (h - self.letters["right"].height()) // 2)
+        self.legend.move(w - self.legend.width() - 4, 4)
+
+    def set_orientation_letters(self, letters: dict[str, str]) -> None:
+        """Show the anatomical direction at each edge (derived from the direction matrix)."""
+        for k, lab in self.letters.items():
+            lab.setText(letters.get(k, ""))
+        self._place_overlays()
+
+    def set_legend(self, entries: list[tuple[str, tuple[int, int, int]]]) -> None:
+        """The on-view legend of visible structures."""
+        if not entries:
+            self.legend.setText("")
+            self.legend.setVisible(False)
+            return
+        rows = "".join(f"<tr><td style='color:rgb{c}'>&#9632;</td><td>{name}</td></tr>" for name, c in entries[:14])
+        more = f"<tr><td></td><td>+{len(entries) - 14} more</td></tr>" if len(entries) > 14 else ""
+        self.legend.setText(f"<table cellspacing=0 cellpadding=0>{rows}{more}</table>")
+        self.legend.setVisible(True)
+        self._place_overlays()
+
+    # -- display ------------------------------------------------------------------------
+    def show_slice(self, sl: SliceImage, cursor_display: tuple[float, float], total: int) -> None:
+        """Display a rendered slice, the crosshair at display (row, col), labels and fiducials."""
+        self.index = sl.index
+        h, w = sl.rgb.shape[:2]
+        row_mm, col_mm = sl.aspect
+        self.image.setImage(sl.rgb, autoLevels=False)
+        first = self._img_shape is None
+        if (h, w) != self._img_shape or sl.aspect != self._aspect:
+            self.image.setRect(QtCore.QRectF(0, 0, w * col_mm, h * row_mm))
+            self._img_shape, self._aspect = (h, w), sl.aspect
+            if first:
+                self.reset_zoom()
+        r, c = cursor_display
+        self.hline.setPos((r + 0.5) * row_mm)
+        self.vline.setPos((c + 0.5) * col_mm)
+        self.title.setText(f"{VIEW_NAMES[self.axis].capitalize()}  {sl.index + 1}/{total}")
+        self._show_isodose_labels(sl)
+        if sl.fiducials:
+            self.fiducial_items.setData([(c_ + 0.5) * col_mm for _, c_ in sl.fiducials],
+                                        [(r_ + 0.5) * row_mm for r_, _ in sl.fiducials])
+        else:
+            self.fiducial_items.setData([], [])
+        self.set_legend(sl.legend)
+
+    def _show_isodose_labels(self, sl: SliceImage) -> None:
+        row_mm, col_mm = sl.aspect
+        while len(self._iso_items) < len(sl.isodose_labels):
+            item = pg.TextItem(anchor=(0, 0.5))
+            item.setZValue(9)
+            self.vb.addItem(item, ignoreBounds=True)
+            self._iso_items.append(item)
+        for i, item in enumerate(self._iso_items):
+            if i < len(sl.isodose_labels):
+                text, r, c, colour = sl.isodose_labels[i]
+                item.setText(text, color=colour)
+                item.setPos((c + 1.5) * col_mm, (r + 0.5) * row_mm)
+                item.setVisible(True)
+            else:
+                item.setVisible(False)
+
+    def reset_zoom(self) -> None:
+        """Fit the whole slice."""
+        if self._img_shape is None:
+            return
+        h, w = self._img_shape
+        row_mm, col_mm = self._aspect
+        self.vb.setRange(QtCore.QRectF(0, 0, w * col_mm, h * row_mm), padding=0.02)
+
+    def set_brush_cursor(self, radius_mm: float | None, zyx: tuple[float, float, float] | None = None) -> None:
+        """Draw the brush outline at its true size (None hides it)."""
+        if radius_mm is None or zyx is None or self._img_shape is None:
+            self.brush_cursor.setVisible(False)
+            return
+        r, c = self.voxel_to_display(zyx)
+        row_mm, col_mm = self._aspect
+        cx, cy = (c + 0.5) * col_mm, (r + 0.5) * row_mm
+        self.brush_cursor.setRect(QtCore.QRectF(cx - radius_mm, cy - radius_mm, 2 * radius_mm, 2 * radius_mm))
+        self.brush_cursor.setVisible(True)
+
+    # -- coordinates --------------------------------------------------------------------
+    def scene_to_voxel(self, scene_pos: QtCore.QPointF) -> tuple[float, float, float]:
+        """Voxel (z, y, x) under a scene position, in the current slice."""
+        p = self.vb.mapSceneToView(scene_pos)
+        row_mm, col_mm = self._aspect
+        row, col = p.y() / row_mm - 0.5, p.x() / col_mm - 0.5
+        return tuple(float(v) for v in display_to_voxel(self.axis, self.index, row, col, self.shape_zyx))
+
+    def voxel_to_display(self, zyx) -> tuple[float, float]:
+        """Display (row, col) of a voxel."""
+        return voxel_to_display(self.axis, zyx, self.shape_zyx)
+
+    # -- mouse --------------------------------------------------------------------------
+    def _clamp(self, zyx) -> tuple[float, float, float]:
+        return tuple(float(min(max(v, 0), n - 1)) for v, n in zip(zyx, self.shape_zyx))
+
+    def handle_click(self, ev) -> None:
+        """Left click: cursor (or tool); double click: maximise."""
+        if ev.double():
+            self.maximise_toggled.emit(self.axis)
+            ev.accept()
+            return
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            self.clicked.emit(self.axis, self._clamp(self.scene_to_voxel(ev.scenePos())), ev.modifiers())
+            ev.accept()
+
+    def handle_drag(self, ev) -> None:
+        """Left: cursor, window or tool; right: zoom; middle: pan."""
+        ev.accept()
+        button = ev.button()
+        if button == QtCore.Qt.MouseButton.MiddleButton:
+            d = self.vb.mapSceneToView(ev.lastScenePos()) - self.vb.mapSceneToView(ev.scenePos())
+            self.vb.translateBy(x=d.x(), y=d.y())
+            return
+        if button == QtCore.Qt.MouseButton.RightButton:
+            dy = ev.scenePos().y() - ev.lastScenePos().y()
+            factor = math.exp(dy * 0.01)
+            centre = self.vb.mapSceneToView(ev.buttonDownScenePos())
+            self.vb.scaleBy((factor, factor), center=centre)
+            return
+        if button != QtCore.Qt.MouseButton.LeftButton:
+            return
+        phase = "start" if ev.isStart() else "finish" if ev.isFinish() else "move"
+        if self.mode == "window":
+            d = ev.scenePos() - ev.lastScenePos()
+            self.window_dragged.emit(float(d.x()), float(d.y()))
+            return
+        zyx = self._clamp(self.scene_to_voxel(ev.scenePos()))
+        self.dragged.emit(self.axis, phase, zyx, ev.modifiers())
+
+    def handle_wheel(self, ev) -> None:
+        """Wheel: next/previous slice; Ctrl+wheel: zoom."""
+        ev.accept()
+        delta = ev.delta() if hasattr(ev, "delta") else ev.angleDelta().y()
+        if ev.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier:
+            factor = 0.85 if delta > 0 else 1 / 0.85
+            self.vb.scaleBy((factor, factor), center=self.vb.mapSceneToView(ev.scenePos()))
+            return
+        self.slice_step.emit(self.axis, 1 if delta > 0 else -1)
+
+    def _on_mouse_moved(self, pos: QtCore.QPointF) -> None:
+        if self._img_shape is not None:
+            self.hovered.emit(self.axis, self._clamp(self.scene_to_voxel(pos)))
+
+    def enterEvent(self, ev) -> None:  # noqa: N802
+        self.hovered.emit(self.axis, None)
+        super().enterEvent(ev)
+
+    def grab_png(self, path: str) -> bool:
+        """Save what this view shows as a PNG."""
+        return self.grab().save(path, "PNG")
+
+
+def qimage_to_array(img: QtGui.QImage) -> np.ndarray:
+    """An (h, w, 4) uint8 copy of a QImage (for tests and screenshots)."""
+    img = img.convertToFormat(QtGui.QImage.Format.Format_RGBA8888)
+    ptr = img.constBits()
+    arr = np.frombuffer(ptr, np.uint8, count=img.sizeInBytes()).reshape(img.height(), img.bytesPerLine())
+    return arr[:, : img.width() * 4].reshape(img.height(), img.width(), 4).copy()

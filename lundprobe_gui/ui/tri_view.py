@@ -1,0 +1,169 @@
+"""Three linked slice views plus a cell with the colour bars and the cursor readout."""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from ..render.colormaps import dose_colour_bar, uncertainty_colour_bar
+from ..render.scene import SceneRenderer
+from ..render.slicing import AXIAL, CORONAL, SAGITTAL, orientation_labels, voxel_to_display
+from .colour_bar import ColourBarWidget
+from .slice_view import SliceView
+
+logger = logging.getLogger(__name__)
+
+
+class TriView(QtWidgets.QWidget):
+    """Axial (top left), sagittal (top right), coronal (bottom left), info (bottom right).
+
+    Owns no data: it asks the :class:`SceneRenderer` for pixels and shows them. ``cursor_changed``
+    fires when a view moves the cursor.
+    """
+
+    cursor_changed = QtCore.Signal(object)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.scene: SceneRenderer | None = None
+        self.views = {a: SliceView(a) for a in (AXIAL, SAGITTAL, CORONAL)}
+        self.active_axis = AXIAL
+        self.maximised: int | None = None
+        self.last_render_ms = 0.0
+        info = QtWidgets.QWidget()
+        il = QtWidgets.QHBoxLayout(info)
+        il.setContentsMargins(4, 4, 4, 4)
+        self.dose_bar = ColourBarWidget("Dose Gy (%)")
+        self.unc_bar = ColourBarWidget("Uncertainty")
+        self.readout = QtWidgets.QLabel("")
+        self.readout.setWordWrap(True)
+        self.readout.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
+        self.readout.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.readout.setStyleSheet("font-family: monospace; font-size: 11px;")
+        il.addWidget(self.dose_bar)
+        il.addWidget(self.unc_bar)
+        il.addWidget(self.readout, 1)
+        self.info = info
+        grid = QtWidgets.QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(2)
+        grid.addWidget(self.views[AXIAL], 0, 0)
+        grid.addWidget(self.views[SAGITTAL], 0, 1)
+        grid.addWidget(self.views[CORONAL], 1, 0)
+        grid.addWidget(info, 1, 1)
+        for v in self.views.values():
+            v.maximise_toggled.connect(self.toggle_maximise)
+            v.slice_step.connect(self.step_slice)
+            v.hovered.connect(self._hovered)
+
+    # -- binding ------------------------------------------------------------------------
+    def bind(self, scene: SceneRenderer) -> None:
+        """Show a new patient's scene."""
+        self.scene = scene
+        geom = scene.frame.geometry
+        for axis, v in self.views.items():
+            v.shape_zyx = geom.shape_zyx
+            v.set_orientation_letters(orientation_labels(axis, geom))
+            v._img_shape = None  # noqa: SLF001 - refit on the next image
+        self.refresh()
+
+    def _hovered(self, axis: int, zyx) -> None:
+        self.active_axis = axis
+
+    # -- slices -------------------------------------------------------------------------
+    def step_slice(self, axis: int, delta: int) -> None:
+        """Move one view's slice (and so the cursor) by ``delta``."""
+        if self.scene is None:
+            return
+        cur = list(self.scene.state.cursor)
+        n = self.scene.shape[axis]
+        cur[axis] = int(np.clip(cur[axis] + delta, 0, n - 1))
+        self.set_cursor(tuple(cur), axes=(axis,))
+
+    def set_cursor(self, zyx, axes=None) -> None:
+        """Move the cursor; re-render the views whose slice changed (all crosshairs move)."""
+        if self.scene is None:
+            return
+        zyx = tuple(int(np.clip(round(float(v)), 0, n - 1)) for v, n in zip(zyx, self.scene.shape))
+        old = self.scene.state.cursor
+        self.scene.state.cursor = zyx
+        changed = [a for a in (AXIAL, CORONAL, SAGITTAL) if old[a] != zyx[a]] if axes is None else list(axes)
+        self.refresh(changed, crosshair_only=[a for a in (AXIAL, CORONAL, SAGITTAL) if a not in changed])
+        self.cursor_changed.emit(zyx)
+
+    def refresh(self, axes=None, crosshair_only=()) -> None:
+        """Re-render ``axes`` (default all) and move the crosshair in the others."""
+        if self.scene is None:
+            return
+        t0 = time.perf_counter()
+        axes = (AXIAL, CORONAL, SAGITTAL) if axes is None else axes
+        cur = self.scene.state.cursor
+        for a in axes:
+            v = self.views[a]
+            sl = self.scene.render(a)
+            v.show_slice(sl, voxel_to_display(a, cur, self.scene.shape), self.scene.shape[a])
+        for a in crosshair_only:
+            v = self.views[a]
+            r, c = voxel_to_display(a, cur, self.scene.shape)
+            row_mm, col_mm = v._aspect  # noqa: SLF001
+            v.hline.setPos((r + 0.5) * row_mm)
+            v.vline.setPos((c + 0.5) * col_mm)
+        self.update_readout()
+        self.last_render_ms = (time.perf_counter() - t0) * 1000.0
+
+    def update_readout(self) -> None:
+        """Cursor readout text."""
+        if self.scene is None:
+            return
+        self.readout.setText("\n".join(self.scene.readout().lines()))
+
+    def update_colour_bars(self) -> None:
+        """Colour bars that match the current dose and uncertainty settings."""
+        if self.scene is None:
+            return
+        st = self.scene.state
+        dose = self.scene.dose()
+        if dose is not None and (st.dose.wash or st.dose.lines):
+            self.dose_bar.set_bar(dose_colour_bar(st.dose.prescription_gy, dose.vmax, st.dose.threshold_pct / 100.0))
+        else:
+            self.dose_bar.set_bar(None)
+        maps = [self.scene.frame.uncertainty[m] for m in st.uncertainty.maps if m in self.scene.frame.uncertainty]
+        shown = [m for m in maps if m.loaded]
+        if st.uncertainty.visible and st.uncertainty_allowed and shown:
+            if st.uncertainty.scale == "fixed":
+                self.unc_bar.set_bar(uncertainty_colour_bar(0.0, 0.5))
+            else:
+                top = max(m.vmax for m in shown)
+                self.unc_bar.set_bar(uncertainty_colour_bar(0.1 * top, top))
+            self.unc_bar.title = "Uncertainty" if st.uncertainty.scale == "fixed" else "Uncertainty (per map)"
+            self.unc_bar.setVisible(True)
+        else:
+            self.unc_bar.setVisible(False)
+
+    # -- layout -------------------------------------------------------------------------
+    def toggle_maximise(self, axis: int | None = None) -> None:
+        """Maximise a view (the active one by default), or restore the four-cell layout."""
+        axis = self.active_axis if axis is None else axis
+        if self.maximised is None:
+            for a, v in self.views.items():
+                v.setVisible(a == axis)
+            self.info.setVisible(False)
+            self.maximised = axis
+        else:
+            for v in self.views.values():
+                v.setVisible(True)
+            self.info.setVisible(True)
+            self.maximised = None
+        QtCore.QTimer.singleShot(0, self.reset_zoom)
+
+    def reset_zoom(self) -> None:
+        """Fit every view."""
+        for v in self.views.values():
+            v.reset_zoom()
+
+    def set_mode(self, mode: str) -> None:
+        """Mouse mode of every view: navigate, window, or an editing mode."""
+        for v in self.views.values():
+            v.mode = mode
