@@ -73,11 +73,11 @@ class Volume:
                 else:
                     arr = arr[box_slices(box)]
                     offset = (box[0][0], box[1][0], box[2][0])
+            # Images stay a read-only view of the decoded buffer: copying 120 MB would delay the first image.
             arr = np.ascontiguousarray(arr)
-            if not arr.flags.writeable:
-                arr = arr.copy()
-            self.vmin = float(arr.min()) if arr.size else 0.0
-            self.vmax = float(arr.max()) if arr.size else 0.0
+            if self.kind != "image":
+                self.vmin = float(arr.min()) if arr.size else 0.0
+                self.vmax = float(arr.max()) if arr.size else 0.0
             self.offset = offset
             self.data = arr
         return self

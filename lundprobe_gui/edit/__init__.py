@@ -1,0 +1,36 @@
+"""Contour editing: regions, constraints, patch history, tools and the editing session.
+
+Tools build :class:`Region` objects; :func:`apply_region` is the only code that writes a mask.
+Nothing here imports Qt: the UI turns mouse and key input into :class:`EditEvent` objects.
+"""
+from __future__ import annotations
+
+from lundprobe_gui.edit.apply import Patch, apply_region
+from lundprobe_gui.edit.brush import BrushSettings, BrushTool, EraserTool, brush_footprint
+from lundprobe_gui.edit.constraint import EditConstraint
+from lundprobe_gui.edit.fill_holes import FillHolesSettings, FillHolesTool
+from lundprobe_gui.edit.history import History
+from lundprobe_gui.edit.interpolate import InterpolateSettings, InterpolateTool
+from lundprobe_gui.edit.islands import IslandsSettings, IslandsTool
+from lundprobe_gui.edit.margin import MarginSettings, MarginTool
+from lundprobe_gui.edit.polygon import PolygonSettings, PolygonTool
+from lundprobe_gui.edit.region import Region
+from lundprobe_gui.edit.session import EditSession
+from lundprobe_gui.edit.smooth import SmoothSettings, SmoothTool
+from lundprobe_gui.edit.stats import EditStats, edit_stats
+from lundprobe_gui.edit.tool import EditContext, EditEvent, Tool
+
+TOOLS: dict[str, type[Tool]] = {
+    cls.name: cls
+    for cls in (BrushTool, EraserTool, PolygonTool, FillHolesTool, IslandsTool, InterpolateTool,
+                MarginTool, SmoothTool)
+}
+"""Tool classes by name; the UI maps its shortcuts onto these."""
+
+__all__ = [
+    "TOOLS", "Region", "Patch", "apply_region", "EditConstraint", "History", "EditEvent",
+    "EditContext", "Tool", "BrushTool", "EraserTool", "BrushSettings", "brush_footprint",
+    "PolygonTool", "PolygonSettings", "FillHolesTool", "FillHolesSettings", "IslandsTool",
+    "IslandsSettings", "InterpolateTool", "InterpolateSettings", "MarginTool", "MarginSettings",
+    "SmoothTool", "SmoothSettings", "EditStats", "edit_stats", "EditSession",
+]
