@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             unknown = apply_show(state, patient, args.show)
             if unknown:
                 raise CliError(f"--show: nothing called {', '.join(unknown)}")
+            win.layers.sync()
         win._on_image_ready(patient)  # noqa: SLF001 - the same path the background loader takes
         if args.cursor:
             try:

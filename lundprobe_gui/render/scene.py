@@ -70,8 +70,32 @@ class Readout:
             vals.append(f"unc. {k} {v:.3f}")
         if vals:
             out.append("   ".join(vals))
-        out.append("in: " + (", ".join(self.structures) if self.structures else "no structure"))
+        out.append("in: " + (summarise_structures(self.structures) if self.structures else "no structure"))
         return out
+
+
+def summarise_structures(labels: list[str]) -> str:
+    """Group "NAME (source)" labels by structure: "CTVT_427: clinical, nnUNet, folds 7/10, step1 B C"."""
+    by_name: dict[str, list[str]] = {}
+    for lab in labels:
+        name, _, src = lab.partition(" (")
+        by_name.setdefault(name, []).append(src.rstrip(")") or "clinical")
+    parts = []
+    for name, sources in by_name.items():
+        folds = [s for s in sources if s.startswith("nnUNet_fold_")]
+        steps: dict[str, list[str]] = {}
+        rest = []
+        for s in sources:
+            if s in folds:
+                continue
+            head, sep, obs = s.partition("_obs")
+            if sep and head.startswith("step"):
+                steps.setdefault(head, []).append(obs)
+            else:
+                rest.append(s)
+        bits = rest + ([f"folds {len(folds)}"] if folds else []) + [f"{k} {' '.join(v)}" for k, v in steps.items()]
+        parts.append(f"{name}: {', '.join(bits)}" if bits != ["clinical"] else name)
+    return "; ".join(parts)
 
 
 class SceneRenderer:
@@ -85,6 +109,9 @@ class SceneRenderer:
         self._outline_cache: dict[tuple[Key, int, int], tuple[tuple, list]] = {}
         self._lock = threading.Lock()
         self._edited: dict[Key, object] = {}
+        self._generation = 0
+        self._overlay_cache: dict[int, tuple[tuple, tuple]] = {}
+        self._dose_vol: Volume | None = None
 
     # -- volumes -------------------------------------------------------------------------
     def _ready(self, vol: Volume | None) -> Volume | None:
@@ -99,8 +126,10 @@ class SceneRenderer:
         return self._ready(self.frame.images.get("sCT"))
 
     def dose(self) -> Volume | None:
-        """The dose on this grid once loaded."""
-        return self._ready(self.frame.dose())
+        """The dose on this grid once loaded (looked up once: the grid comparison is not free)."""
+        if self._dose_vol is None:
+            self._dose_vol = self.frame.dose()
+        return self._ready(self._dose_vol)
 
     def window(self, which: str) -> tuple[float, float]:
         """The current (lo, hi) window of ``mri`` or ``sct``, the MRI's auto window computed once."""
@@ -138,8 +167,10 @@ class SceneRenderer:
     def invalidate(self, key: Key | None = None, box: Box | None = None) -> None:
         """Forget cached outlines of a key (all keys when None), only within ``box`` when given."""
         with self._lock:
+            self._generation += 1
             if key is None:
                 self._outline_cache.clear()
+                self._dose_vol = None
                 return
             for ck in list(self._outline_cache):
                 if ck[0] != key:
@@ -196,11 +227,21 @@ class SceneRenderer:
     def _plane_shape(self, axis: int) -> tuple[int, int]:
         return tuple(n for i, n in enumerate(self.shape) if i != axis)  # type: ignore[return-value]
 
-    def render(self, axis: int, index: int | None = None) -> SliceImage:
-        """Compose one view at ``index`` (default: the cursor's slice)."""
-        if index is None:
-            index = self.state.cursor[axis]
-        index = int(np.clip(index, 0, self.shape[axis] - 1))
+    def _signature(self, axis: int, index: int) -> tuple:
+        st = self.state
+        shown = tuple((k, tuple(vars(st.layers[k]).values()), self.mask_for(k) is not None) for k in self.shown_keys())
+        unc = (st.uncertainty.visible and st.uncertainty_allowed, tuple(sorted(st.uncertainty.maps)), st.uncertainty.scale,
+               st.uncertainty.opacity, tuple(v.loaded for v in self.frame.uncertainty.values()))
+        ds = st.dose
+        dose = (ds.wash, ds.lines, ds.prescription_gy, ds.threshold_pct, ds.opacity, ds.levels_pct, self.dose() is not None)
+        return (index, self._generation, shown, unc, dose, st.fiducials_on)
+
+    def overlays(self, axis: int, index: int) -> tuple[list, list, list]:
+        """(layers, isodose labels, legend) of one view; cached while only the window changes."""
+        sig = self._signature(axis, index)
+        hit = self._overlay_cache.get(axis)
+        if hit is not None and hit[0] == sig:
+            return hit[1]  # type: ignore[return-value]
         layers: list = []
         isolabels: list = []
         dose = self.dose()
@@ -225,8 +266,7 @@ class SceneRenderer:
                     layers.append(lay)
         legend = []
         for key in self.shown_keys():
-            lays = self._structure_layers(key, axis, index)
-            layers.extend(lays)
+            layers.extend(self._structure_layers(key, axis, index))
             if self.mask_for(key) is not None:
                 legend.append((key[0] if key[1] == "clinical" else f"{key[0]} ({key[1]})", self.state.layers[key].colour))
         if dose2d is not None and ds.lines:
@@ -234,12 +274,22 @@ class SceneRenderer:
             for ln in lines:
                 layers.append(ln.layer())
                 isolabels.append((ln.label, ln.anchor[0], ln.anchor[1], ln.colour))
+        result = (layers, isolabels, legend)
+        self._overlay_cache[axis] = (sig, result)
+        return result
+
+    def render(self, axis: int, index: int | None = None) -> SliceImage:
+        """Compose one view at ``index`` (default: the cursor's slice)."""
+        if index is None:
+            index = self.state.cursor[axis]
+        index = int(np.clip(index, 0, self.shape[axis] - 1))
+        layers, isolabels, legend = self.overlays(axis, index)
         rgb = compose_slice(self.base_slice(axis, index), layers)
         fids = []
         if self.state.fiducials_on:
             for f in self.patient.fiducials:
                 zyx = (f.voxel_xyz[2], f.voxel_xyz[1], f.voxel_xyz[0])
-                if abs(zyx[axis] - index) <= 0.5 + 1e-6 * 0:
+                if abs(zyx[axis] - index) <= 0.5:
                     fids.append(voxel_to_display(axis, zyx, self.shape))
         return SliceImage(axis, index, rgb, pixel_aspect(axis, self.frame.geometry.spacing_zyx), isolabels, fids, legend)
 

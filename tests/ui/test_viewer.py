@@ -1,0 +1,121 @@
+"""The tri-planar viewer, driven through Qt events and checked on the pixels the views show."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+from PySide6 import QtCore
+
+from lundprobe_gui.render.slicing import voxel_to_display
+from lundprobe_gui.ui.main_window import structure_centre
+
+
+def _view_pixel(win, axis, zyx):
+    """The RGB the renderer put at a voxel in a view (what ImageItem shows)."""
+    view = win.tri.views[axis]
+    img = view.image.image
+    r, c = voxel_to_display(axis, zyx, win.scene.shape)
+    return img[int(round(r)), int(round(c))]
+
+
+def test_opens_on_patient_with_crosshair_at_ctv_centre(window):
+    c = structure_centre(window.patient)
+    assert window.state.cursor == c
+    assert window.patient.mask("CTVT_427")[c]
+    for axis, v in window.tri.views.items():
+        assert v.image.image is not None and v.index == c[axis]
+        assert v.image.image.dtype == np.uint8 and v.image.image.flags.c_contiguous
+
+
+def test_click_links_the_three_views(window, qtbot):
+    view = window.tri.views[0]
+    target = (window.state.cursor[0], 60, 90)  # z stays, y/x change
+    r, c = voxel_to_display(0, target, window.scene.shape)
+    row_mm, col_mm = view._aspect
+    scene_pt = view.vb.mapViewToScene(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
+    widget_pt = view.graphics.mapFromScene(scene_pt)
+    qtbot.mouseClick(view.graphics.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=widget_pt)
+    assert window.state.cursor == target
+    assert window.tri.views[1].index == 60  # coronal slice y
+    assert window.tri.views[2].index == 90  # sagittal slice x
+
+
+def test_keys_scroll_slices_and_toggle_layers(window, qtbot):
+    window.tri.active_axis = 0
+    z = window.state.cursor[0]
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Up)
+    assert window.state.cursor[0] == z + 1 and window.tri.views[0].index == z + 1
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_PageDown)
+    assert window.state.cursor[0] == z - 4
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Up)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Up)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Up)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Up)
+    c = window.state.cursor
+    before = _view_pixel(window, 0, c).copy()
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_D)  # dose wash off
+    assert not window.state.dose.wash
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_U)
+    assert not window.state.uncertainty.visible
+    after = _view_pixel(window, 0, c)
+    assert not np.array_equal(before, after)  # the centre of the CTV loses its red wash
+    assert after[0] == after[1] == after[2]  # plain grey MRI now (no structure outline at the centre)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_S)
+    assert not window.state.structures_on
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_B)
+    assert window.state.base.base == "sct"
+
+
+def test_readout_shows_dose_at_cursor(window):
+    z, y, x = window.state.cursor
+    dose = window.patient.dose().array()[z, y, x]
+    text = window.tri.readout.text()
+    assert f"dose {dose:.2f} Gy" in text
+    assert f"({100 * dose / 42.7:.1f} %)" in text
+    assert "CTVT_427" in text.split("in:")[1]
+
+
+def test_maximise_and_restore(window, qtbot):
+    window.tri.toggle_maximise(2)
+    assert window.tri.views[2].isVisible() and not window.tri.views[0].isVisible()
+    window.tri.toggle_maximise()
+    assert all(v.isVisible() for v in window.tri.views.values())
+
+
+def test_orientation_letters_and_aspect(window):
+    v = window.tri.views[2]  # sagittal
+    assert v.letters["top"].text() == "S" and v.letters["left"].text() == "A"
+    row_mm, col_mm = v._aspect
+    assert row_mm == window.patient.geometry.spacing[2] and col_mm == window.patient.geometry.spacing[1]
+
+
+def test_screenshot_command_renders_and_exits_cleanly(demo_patient_path, tmp_path):
+    out = tmp_path / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    r = subprocess.run([sys.executable, "-m", "lundprobe_gui", "screenshot", str(demo_patient_path), str(out),
+                        "--size", "1200x800"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "Fatal Python error" not in r.stderr
+    img = np.asarray(Image.open(out).convert("RGB"))
+    assert img.shape == (800, 1200, 3)
+    # dose wash colours (red/yellow/green) are present, and the image is not blank
+    red = (img[..., 0] > 200) & (img[..., 1] < 80) & (img[..., 2] < 80)
+    assert red.sum() > 50
+    assert img.std() > 20
+
+
+def test_screenshot_show_only_selected_layers(demo_patient_path, tmp_path):
+    out = tmp_path / "plain.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    r = subprocess.run([sys.executable, "-m", "lundprobe_gui", "screenshot", str(demo_patient_path), str(out),
+                        "--show", "Bladder", "--size", "1200x800"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    img = np.asarray(Image.open(out).convert("RGB")).astype(int)[:, 300:850]  # the views, not the side panels
+    red = (img[..., 0] > 200) & (img[..., 1] < 80) & (img[..., 2] < 80)
+    yellow = (img[..., 0] > 200) & (img[..., 1] > 200) & (img[..., 2] < 80)
+    assert red.sum() < 5  # no dose wash when only the bladder is asked for
+    assert yellow.sum() > 20  # the bladder outline is there
+    r = subprocess.run([sys.executable, "-m", "lundprobe_gui", "screenshot", str(demo_patient_path), str(out),
+                        "--show", "NoSuchThing"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2 and "NoSuchThing" in r.stderr
