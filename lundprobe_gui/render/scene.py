@@ -110,7 +110,7 @@ class SceneRenderer:
         self._lock = threading.Lock()
         self._edited: dict[Key, object] = {}
         self._generation = 0
-        self._overlay_cache: dict[int, tuple[tuple, tuple]] = {}
+        self._overlay_cache: dict[tuple[str, int], tuple[tuple, object]] = {}
         self._dose_vol: Volume | None = None
 
     # -- volumes -------------------------------------------------------------------------
@@ -167,8 +167,8 @@ class SceneRenderer:
     def invalidate(self, key: Key | None = None, box: Box | None = None) -> None:
         """Forget cached outlines of a key (all keys when None), only within ``box`` when given."""
         with self._lock:
-            self._generation += 1
             if key is None:
+                self._generation += 1
                 self._outline_cache.clear()
                 self._dose_vol = None
                 return
@@ -227,35 +227,47 @@ class SceneRenderer:
     def _plane_shape(self, axis: int) -> tuple[int, int]:
         return tuple(n for i, n in enumerate(self.shape) if i != axis)  # type: ignore[return-value]
 
-    def _signature(self, axis: int, index: int) -> tuple:
-        st = self.state
-        shown = tuple((k, tuple(vars(st.layers[k]).values()), self.mask_for(k) is not None) for k in self.shown_keys())
-        unc = (st.uncertainty.visible and st.uncertainty_allowed, tuple(sorted(st.uncertainty.maps)), st.uncertainty.scale,
-               st.uncertainty.opacity, tuple(v.loaded for v in self.frame.uncertainty.values()))
-        ds = st.dose
-        dose = (ds.wash, ds.lines, ds.prescription_gy, ds.threshold_pct, ds.opacity, ds.levels_pct, self.dose() is not None)
-        return (index, self._generation, shown, unc, dose, st.fiducials_on)
+    def _dose_signature(self, index: int) -> tuple:
+        ds = self.state.dose
+        return (index, self._generation, ds.wash, ds.lines, ds.prescription_gy, ds.threshold_pct, ds.opacity,
+                ds.levels_pct, self.dose() is not None)
 
-    def overlays(self, axis: int, index: int) -> tuple[list, list, list]:
-        """(layers, isodose labels, legend) of one view; cached while only the window changes."""
-        sig = self._signature(axis, index)
-        hit = self._overlay_cache.get(axis)
+    def _dose_layers(self, axis: int, index: int) -> tuple[list, list, list]:
+        """(wash layers, isodose line layers, isodose labels), cached per view while nothing changes."""
+        sig = self._dose_signature(index)
+        hit = self._overlay_cache.get(("dose", axis))
         if hit is not None and hit[0] == sig:
             return hit[1]  # type: ignore[return-value]
-        layers: list = []
-        isolabels: list = []
+        wash_layers: list = []
+        line_layers: list = []
+        labels: list = []
         dose = self.dose()
         ds = self.state.dose
-        dose2d = None
         if dose is not None and (ds.wash or ds.lines):
             dose2d = display_slice(dose.slice2d(axis, index), axis)
             if ds.wash:
                 wash = dose_wash_layer(dose2d, dose.vmax, DoseWashSettings(ds.prescription_gy, ds.threshold_pct / 100.0,
                                                                             ds.opacity))
                 if wash is not None:
-                    layers.append(wash)
-        us = self.state.uncertainty
-        if us.visible and self.state.uncertainty_allowed:
+                    wash_layers.append(wash)
+            if ds.lines:
+                for ln in isodose_lines(dose2d, ds.prescription_gy, ds.levels_pct, dose.vmax):
+                    line_layers.append(ln.layer())
+                    labels.append((ln.label, ln.anchor[0], ln.anchor[1], ln.colour))
+        result = (wash_layers, line_layers, labels)
+        self._overlay_cache[("dose", axis)] = (sig, result)
+        return result
+
+    def _uncertainty_layers(self, axis: int, index: int) -> list:
+        st = self.state
+        us = st.uncertainty
+        sig = (index, self._generation, us.visible and st.uncertainty_allowed, tuple(sorted(us.maps)), us.scale,
+               us.opacity, tuple(v.loaded for v in self.frame.uncertainty.values()))
+        hit = self._overlay_cache.get(("unc", axis))
+        if hit is not None and hit[0] == sig:
+            return hit[1]  # type: ignore[return-value]
+        layers: list = []
+        if us.visible and st.uncertainty_allowed:
             for name in sorted(us.maps):
                 vol = self._ready(self.frame.uncertainty.get(name))
                 if vol is None:
@@ -264,19 +276,24 @@ class SceneRenderer:
                                         UncertaintySettings(us.scale, opacity=us.opacity))
                 if lay is not None:
                     layers.append(lay)
+        self._overlay_cache[("unc", axis)] = (sig, layers)
+        return layers
+
+    def overlays(self, axis: int, index: int) -> tuple[list, list, list]:
+        """(layers in painting order, isodose labels, legend) of one view.
+
+        Dose and uncertainty layers are cached per view; structure layers per structure and slice,
+        so a brush stamp only redraws the edited structure's outline.
+        """
+        wash, lines, labels = self._dose_layers(axis, index)
+        layers = list(wash) + self._uncertainty_layers(axis, index)
         legend = []
         for key in self.shown_keys():
             layers.extend(self._structure_layers(key, axis, index))
             if self.mask_for(key) is not None:
                 legend.append((key[0] if key[1] == "clinical" else f"{key[0]} ({key[1]})", self.state.layers[key].colour))
-        if dose2d is not None and ds.lines:
-            lines: list[IsodoseLine] = isodose_lines(dose2d, ds.prescription_gy, ds.levels_pct, dose.vmax)
-            for ln in lines:
-                layers.append(ln.layer())
-                isolabels.append((ln.label, ln.anchor[0], ln.anchor[1], ln.colour))
-        result = (layers, isolabels, legend)
-        self._overlay_cache[axis] = (sig, result)
-        return result
+        layers.extend(lines)
+        return layers, labels, legend
 
     def render(self, axis: int, index: int | None = None) -> SliceImage:
         """Compose one view at ``index`` (default: the cursor's slice)."""

@@ -13,6 +13,8 @@ from ..render.scene import SceneRenderer
 from ..render.state import ViewerState
 from ..render.window import preset_range
 from .display_panel import DisplayPanel
+from .edit_controller import TOOL_ORDER, EditController
+from .edit_panel import EditPanel
 from .layer_panel import LayerPanel
 from .loader import PatientLoader
 from .shortcuts import SHORTCUTS, ShortcutsDialog
@@ -78,7 +80,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.problems = QtWidgets.QListWidget()
         self._dock("Layers", self.layers, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Patients", self.browser, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Display", self.display, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        display_dock = self._dock("Display", self.display, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.edit = EditController(self)
+        self.edit_panel = EditPanel(self.edit)
+        edit_dock = self._dock("Edit", self.edit_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(display_dock, edit_dock)
+        display_dock.raise_()
         self.problems_dock = self._dock("Problems", self.problems, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
         self.problems_dock.hide()
 
@@ -106,6 +113,22 @@ class MainWindow(QtWidgets.QMainWindow):
             v.dragged.connect(self._view_dragged)
             v.window_dragged.connect(self._window_dragged)
         self.layers.changed.connect(self._display_changed)
+        self.layers.activated.connect(self._edit_layer)
+        self.edit.redraw.connect(self._edit_redraw)
+        self.edit.structure_added.connect(self._edit_structure_added)
+        self.edit.save_failed.connect(self._save_failed)
+        self.edit.saved.connect(lambda p: self.statusBar().showMessage(f"Saved {p}", 8000))
+        self.edit_panel.tool_chosen.connect(self.choose_tool)
+        self.edit_panel.apply_requested.connect(self.apply_tool)
+        self.edit_panel.undo_requested.connect(self.undo)
+        self.edit_panel.redo_requested.connect(self.redo)
+        self.edit_panel.save_requested.connect(self.save_edits)
+        self.edit_panel.start_btn.clicked.connect(self._start_from_panel)
+        self.edit_panel.new_btn.clicked.connect(self._new_from_panel)
+        self.edit_panel.reset_btn.clicked.connect(lambda: self._whole_from_panel("reset"))
+        self.edit_panel.copy_btn.clicked.connect(lambda: self._whole_from_panel("copy"))
+        for v in self.tri.views.values():
+            v.hovered.connect(self._hover)
         self.display.changed.connect(self._display_changed)
         self.display.preset_chosen.connect(self.apply_preset)
         self.actions: dict[str, QtGui.QAction] = {}
@@ -131,7 +154,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if seqs:
             a.setShortcuts([QtGui.QKeySequence(k) for k in seqs])
             a.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
-        a.triggered.connect(slot)
+        a.triggered.connect(lambda _checked=False, f=slot: f())  # triggered(bool) must not reach the slot
         self.addAction(a)
         self.actions[name] = a
         return a
@@ -171,6 +194,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action("prev_slice", "Previous slice", lambda: self._step(-1), keys=("Down", "Left"))
         self._action("next_slice5", "Next 5 slices", lambda: self._step(+5), keys=("PgUp",))
         self._action("prev_slice5", "Previous 5 slices", lambda: self._step(-5), keys=("PgDown",))
+        e = mb.addMenu("&Edit")
+        e.addAction(self._action("undo", "Undo", self.undo, keys=("Ctrl+Z",)))
+        e.addAction(self._action("redo", "Redo", self.redo, keys=("Ctrl+Shift+Z", "Ctrl+Y")))
+        e.addAction(self._action("save_edits", "Save edited structure", self.save_edits, keys=("Ctrl+S",)))
+        e.addAction(self._action("save_all_edits", "Save all edited structures", lambda: self.save_edits(all_keys=True),
+                                 keys=("Ctrl+Shift+S",)))
+        e.addAction(self._action("output_dir", "Output folder...", self.choose_output_dir, keys=()))
+        e.addSeparator()
+        for i, name in enumerate(TOOL_ORDER):
+            e.addAction(self._action(f"tool_{name}", f"Tool: {name.replace('_', ' ')}",
+                                     lambda n=name: self.choose_tool(n), keys=(str(i + 1),)))
+        e.addAction(self._action("brush_bigger", "Bigger brush", lambda: self._brush_step(+0.5), keys=("+", "=")))
+        e.addAction(self._action("brush_smaller", "Smaller brush", lambda: self._brush_step(-0.5), keys=("-",)))
+        e.addAction(self._action("apply_tool", "Apply tool / close polygon", self.apply_tool, keys=("Return", "Enter")))
         h = mb.addMenu("&Help")
         h.addAction(self._action("shortcuts", "Shortcuts", self.show_shortcuts))
         h.addAction(self._action("about", "About lundprobe_gui", self.show_about, keys=()))
@@ -197,8 +234,32 @@ class MainWindow(QtWidgets.QMainWindow):
         self.loader.start(path)
 
     def confirm_discard(self) -> bool:
-        """Ask before dropping unsaved work (editing fills this in)."""
+        """Ask before dropping unsaved edits: save, discard or cancel."""
+        dirty = self.edit.dirty()
+        if not dirty:
+            return True
+        names = ", ".join(f"{n} ({s})" for n, s in dirty)
+        answer = self.ask(f"Unsaved changes to {names}.", "Save them before closing the patient?",
+                          ("Save", "Discard", "Cancel"))
+        if answer == "Cancel":
+            return False
+        if answer == "Save":
+            self.edit.save(dirty, background=False)
+            if self.edit.dirty():
+                return False
+        self.edit.discard_recovery()
         return True
+
+    def ask(self, text: str, info: str, buttons: tuple[str, ...]) -> str:
+        """Ask the user; returns the chosen button text (tests replace this)."""
+        box = QtWidgets.QMessageBox(self)
+        box.setText(text)
+        box.setInformativeText(info)
+        made = {box.addButton(b, QtWidgets.QMessageBox.ButtonRole.AcceptRole if i == 0 else
+                              QtWidgets.QMessageBox.ButtonRole.RejectRole if b == "Cancel" else
+                              QtWidgets.QMessageBox.ButtonRole.DestructiveRole): b for i, b in enumerate(buttons)}
+        box.exec()
+        return made.get(box.clickedButton(), buttons[-1])
 
     def show_dataset(self, root: Path) -> None:
         """List a dataset root's patients in the browser."""
@@ -280,6 +341,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.layers.populate(patient, self.state)
         self.tri.bind(self.scene)
         self.display.bind(self.state, self.scene.window(self.display.current_window_key()))
+        self.edit.bind(patient, self.scene)
+        self.edit_panel.populate([(n, s_) for (n, s_) in patient.reference_frame.structures if self.state.allowed(s_)])
         self.show_problems()
         self._remember(patient.path)
         if self._dataset_root is None or patient.path.parent != self._dataset_root:
@@ -323,6 +386,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress.setVisible(False)
         self._refresh_all()
         self.show_problems()
+        self.offer_recovery()
         n = len(patient.problems)
         self.statusBar().showMessage(f"{patient.id}: all layers loaded" + (f", {n} problem(s)" if n else ""), 8000)
 
@@ -350,11 +414,18 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- interaction --------------------------------------------------------------------
     def _view_clicked(self, axis: int, zyx, modifiers) -> None:
-        if self.tri.views[axis].mode == "navigate":
+        mode = self.tri.views[axis].mode
+        if mode == "navigate":
             self._cursor_touched = True
             self.tri.set_cursor(zyx)
+        elif mode == "edit":
+            self.edit.handle("click", axis, zyx, _mods(modifiers))
 
     def _view_dragged(self, axis: int, phase: str, zyx, modifiers) -> None:
+        if self.tri.views[axis].mode == "edit":
+            kind = {"start": "press", "move": "move", "finish": "release"}[phase]
+            self.edit.handle(kind, axis, zyx, _mods(modifiers))
+            return
         if self.tri.views[axis].mode == "navigate":
             self._cursor_touched = True
             cur = list(self.state.cursor)
@@ -429,6 +500,143 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tri.update_colour_bars()
         self.tri.refresh()
 
+    # -- editing ------------------------------------------------------------------------
+    def _edit_layer(self, key) -> None:
+        if self.edit_panel.select(key[0], key[1]):
+            self._start_from_panel()
+
+    def _start_from_panel(self) -> None:
+        chosen = self.edit_panel.chosen()
+        if chosen is None:
+            return
+        try:
+            self.edit.start_editing(chosen[0], chosen[1], self.edit_panel.target.text().strip())
+        except (ValueError, KeyError) as e:
+            QtWidgets.QMessageBox.warning(self, "Cannot edit", str(e))
+            return
+        self.choose_tool(self.edit.tool_name)
+
+    def _new_from_panel(self) -> None:
+        try:
+            self.edit.new_structure(self.edit_panel.new_name.text().strip(), self.edit_panel.target.text().strip())
+        except ValueError as e:
+            QtWidgets.QMessageBox.warning(self, "Cannot create", str(e))
+            return
+        self.choose_tool("brush")
+
+    def _whole_from_panel(self, what: str) -> None:
+        chosen = self.edit_panel.chosen()
+        if chosen is None or self.edit.active is None:
+            return
+        if what == "reset":
+            self.edit.reset_to(*chosen)
+        else:
+            self.edit.copy_from(*chosen)
+
+    def choose_tool(self, name: str) -> None:
+        """Select an editing tool and put the views in edit mode."""
+        self.edit.set_tool(name)
+        self.set_mouse_mode("edit")
+        for dock in self.findChildren(QtWidgets.QDockWidget):
+            if dock.objectName() == "Edit":
+                dock.raise_()
+
+    def apply_tool(self) -> None:
+        """Run the whole-structure tool once (or close the polygon)."""
+        if self.edit.apply_tool(self.tri.active_axis, self.state.cursor[self.tri.active_axis]) is False:
+            self.statusBar().showMessage("Nothing changed", 3000)
+
+    def undo(self) -> None:
+        """Undo one editing step."""
+        if self.edit.undo() is None:
+            self.statusBar().showMessage("Nothing to undo", 2000)
+
+    def redo(self) -> None:
+        """Redo one editing step."""
+        if self.edit.redo() is None:
+            self.statusBar().showMessage("Nothing to redo", 2000)
+
+    def _brush_step(self, delta: float) -> None:
+        self.edit.set_brush_radius(self.edit.brush.radius_mm + delta)
+        self.statusBar().showMessage(f"Brush radius {self.edit.brush.radius_mm:.1f} mm", 2000)
+
+    def _hover(self, axis: int, zyx) -> None:
+        view = self.tri.views[axis]
+        for a, v in self.tri.views.items():
+            if a != axis:
+                v.set_brush_cursor(None)
+        if view.mode == "edit" and self.edit.tool_name in ("brush", "eraser") and zyx is not None:
+            view.set_brush_cursor(self.edit.brush.radius_mm, zyx)
+        else:
+            view.set_brush_cursor(None)
+
+    def _edit_redraw(self, box) -> None:
+        if self.scene is None:
+            return
+        if box is None:
+            self.tri.refresh()
+            return
+        cur = self.state.cursor
+        axes = [a for a in range(3) if box[a][0] <= cur[a] < box[a][1]]
+        self.tri.refresh(axes, crosshair_only=[a for a in range(3) if a not in axes])
+
+    def _edit_structure_added(self, skey) -> None:
+        found = False
+        it = QtWidgets.QTreeWidgetItemIterator(self.layers)
+        while it.value():
+            if it.value().data(0, QtCore.Qt.ItemDataRole.UserRole + 1) == skey:
+                found = True
+            it += 1
+        if not found:
+            self.layers.add_structure(skey)
+        self.layers.sync()
+        self.tri.refresh()
+
+    def save_edits(self, all_keys: bool = False) -> None:
+        """Save the active (or every) edited structure as a new version, in the background."""
+        keys = self.edit.dirty() if all_keys else ([self.edit.active] if self.edit.active else [])
+        if not keys:
+            self.statusBar().showMessage("Nothing to save", 3000)
+            return
+        self.statusBar().showMessage(f"Saving to {self.edit.output_dir()}...")
+        self.edit.save(keys)
+
+    def choose_output_dir(self) -> None:
+        """Pick the folder edits are saved to."""
+        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Output folder for edits", str(self.edit.output_dir()))
+        if d:
+            self.edit.out_dir = Path(d)
+            self.settings.setValue("output_dir", d)
+
+    def _save_failed(self, message: str, keys) -> None:
+        self.statusBar().showMessage("Save failed; your edits are kept")
+        answer = self.ask(message, "Your edits are still in memory. Save them to another folder?",
+                          ("Choose another folder", "Cancel"))
+        if answer == "Choose another folder":
+            d = QtWidgets.QFileDialog.getExistingDirectory(self, "Save edits to", str(Path.home()))
+            if d:
+                self.edit.out_dir = Path(d)
+                self.edit.save(list(keys))
+
+    def offer_recovery(self) -> None:
+        """After a crash or kill, offer the last autosave of this patient."""
+        rec = self.edit.find_recovery()
+        if rec is None or self.edit.dirty():
+            return
+        names = ", ".join(f"{e.name} ({e.source})" for e in rec.edits)
+        answer = self.ask(f"Unsaved edits from {rec.time} were found for {rec.patient_id}: {names}.",
+                          "Restore them?", ("Restore", "Discard"))
+        if answer == "Restore":
+            self.edit.restore(rec)
+            self.choose_tool(self.edit.tool_name)
+        else:
+            self.edit.discard_recovery()
+
+    def changeEvent(self, ev: QtCore.QEvent) -> None:  # noqa: N802
+        if ev.type() == QtCore.QEvent.Type.ActivationChange and not self.isActiveWindow():
+            self.edit.autosave()  # focus loss
+        super().changeEvent(ev)
+
     # -- export and help ----------------------------------------------------------------
     def save_view_png(self, path: str | None = None) -> str | None:
         """Save the active view as PNG."""
@@ -461,5 +669,17 @@ class MainWindow(QtWidgets.QMainWindow):
             ev.ignore()
             return
         self.loader.cancel()
+        self.edit.autosave()
         super().closeEvent(ev)
 
+
+
+def _mods(modifiers) -> set[str]:
+    out = set()
+    if modifiers & QtCore.Qt.KeyboardModifier.ShiftModifier:
+        out.add("shift")
+    if modifiers & QtCore.Qt.KeyboardModifier.ControlModifier:
+        out.add("ctrl")
+    if modifiers & QtCore.Qt.KeyboardModifier.AltModifier:
+        out.add("alt")
+    return out

@@ -245,6 +245,11 @@ class SliceView(QtWidgets.QWidget):
             d = ev.scenePos() - ev.lastScenePos()
             self.window_dragged.emit(float(d.x()), float(d.y()))
             return
+        if ev.isStart():
+            # pyqtgraph reports a drag only once the mouse has moved: start it where the button went down
+            self.dragged.emit(self.axis, "start", self._clamp(self.scene_to_voxel(ev.buttonDownScenePos())),
+                              ev.modifiers())
+            phase = "move"
         zyx = self._clamp(self.scene_to_voxel(ev.scenePos()))
         self.dragged.emit(self.axis, phase, zyx, ev.modifiers())
 

@@ -12,6 +12,7 @@ def window(qtbot, demo_patient_path):
 
     make_application()
     win = MainWindow()
+    win.ask = lambda *a, **k: "Discard"  # never block on a modal prompt; tests that check prompts override it
     qtbot.addWidget(win)
     win.resize(1400, 900)
     patient = lp.open_patient(demo_patient_path)

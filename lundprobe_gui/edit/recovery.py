@@ -1,0 +1,134 @@
+"""Autosave of unsaved working copies to a recovery area, and their restoration after a crash.
+
+One folder per patient (named by a hash of the patient path) holds a ``session.json`` and one
+``.npz`` per working copy (the cropped block, bit-packed). Every file is written atomically, the
+JSON last, so a kill at any moment leaves either the previous autosave or the new one, never a mix.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.mask import Mask
+from ..io.writer import atomic_write
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecoveredEdit:
+    """One working copy found in the recovery area."""
+
+    name: str
+    source: str
+    start_source: str | None
+    mask: Mask
+    start: Mask | None
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """An autosave of a patient's unsaved edits."""
+
+    patient_path: str
+    patient_id: str
+    time: str
+    edits: list[RecoveredEdit]
+
+
+def patient_folder(area: Path, patient_path: str | Path) -> Path:
+    """The recovery folder of a patient."""
+    digest = hashlib.sha1(str(Path(patient_path).resolve()).encode()).hexdigest()[:16]
+    return Path(area) / digest
+
+
+def _pack(mask: Mask) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, shape=np.asarray(mask.shape), offset=np.asarray(mask.offset),
+             block=np.asarray(mask.data.shape), bits=np.packbits(mask.data, axis=None))
+    return buf.getvalue()
+
+
+def _unpack(data: bytes) -> Mask:
+    with np.load(io.BytesIO(data)) as z:
+        shape = tuple(int(v) for v in z["shape"])
+        block = tuple(int(v) for v in z["block"])
+        n = int(np.prod(block))
+        arr = np.unpackbits(z["bits"], count=n).astype(bool).reshape(block) if n else np.zeros(block, bool)
+        return Mask(shape, arr, tuple(int(v) for v in z["offset"]))
+
+
+def autosave(area: Path, patient_path: str | Path, patient_id: str,
+             edits: list[tuple[str, str, str | None, Mask, Mask | None]]) -> Path | None:
+    """Write the working copies ``(name, source, start_source, mask, start)`` of one patient.
+
+    An empty list removes the patient's recovery folder (nothing is unsaved any more).
+    """
+    folder = patient_folder(area, patient_path)
+    if not edits:
+        clear(area, patient_path)
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i, (name, source, start_source, mask, start) in enumerate(edits):
+        fname = f"edit_{i:03d}.npz"
+        atomic_write(folder / fname, _pack(mask))
+        entry = {"name": name, "source": source, "start_source": start_source, "file": fname}
+        if start is not None:
+            atomic_write(folder / f"start_{i:03d}.npz", _pack(start))
+            entry["start_file"] = f"start_{i:03d}.npz"
+        entries.append(entry)
+    meta = {"patient_path": str(Path(patient_path).resolve()), "patient_id": patient_id,
+            "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "edits": entries}
+    atomic_write(folder / "session.json", json.dumps(meta, indent=2).encode())
+    return folder
+
+
+def find(area: Path, patient_path: str | Path) -> Recovery | None:
+    """The autosave of a patient, or None. A damaged autosave is logged and ignored."""
+    folder = patient_folder(area, patient_path)
+    meta_path = folder / "session.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        edits = []
+        for e in meta["edits"]:
+            start = _unpack((folder / e["start_file"]).read_bytes()) if e.get("start_file") else None
+            edits.append(RecoveredEdit(e["name"], e["source"], e.get("start_source"),
+                                       _unpack((folder / e["file"]).read_bytes()), start))
+        return Recovery(meta["patient_path"], meta["patient_id"], meta["time"], edits)
+    except (OSError, ValueError, KeyError) as e:
+        logger.warning("ignoring a damaged autosave in %s: %s", folder, e)
+        return None
+
+
+def pending(area: Path) -> list[Recovery]:
+    """Every autosave in the area (newest first), for the start-up prompt."""
+    out = []
+    if not Path(area).is_dir():
+        return out
+    for d in Path(area).iterdir():
+        meta = d / "session.json"
+        if meta.is_file():
+            try:
+                path = json.loads(meta.read_text())["patient_path"]
+            except (OSError, ValueError, KeyError):
+                continue
+            rec = find(area, path)
+            if rec is not None:
+                out.append(rec)
+    return sorted(out, key=lambda r: r.time, reverse=True)
+
+
+def clear(area: Path, patient_path: str | Path) -> None:
+    """Remove a patient's autosave (after its edits were saved or deliberately discarded)."""
+    shutil.rmtree(patient_folder(area, patient_path), ignore_errors=True)

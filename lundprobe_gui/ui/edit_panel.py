@@ -1,0 +1,262 @@
+"""The Edit panel: what to edit, the tools and their settings, constraints, statistics, save."""
+from __future__ import annotations
+
+import logging
+
+from PySide6 import QtCore, QtWidgets
+
+from ..edit.constraint import EditConstraint
+from .edit_controller import TOOL_LABELS, TOOL_ORDER, EditController
+
+logger = logging.getLogger(__name__)
+
+
+class EditPanel(QtWidgets.QWidget):
+    """Forwards choices to the :class:`EditController`; shows its statistics."""
+
+    tool_chosen = QtCore.Signal(str)
+    save_requested = QtCore.Signal()
+    apply_requested = QtCore.Signal()
+    undo_requested = QtCore.Signal()
+    redo_requested = QtCore.Signal()
+
+    def __init__(self, ctrl: EditController, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctrl = ctrl
+        lay = QtWidgets.QVBoxLayout(self)
+
+        what = QtWidgets.QGroupBox("Structure")
+        fw = QtWidgets.QFormLayout(what)
+        self.source_combo = QtWidgets.QComboBox()
+        self.source_combo.setToolTip("Structure (and the source it starts from)")
+        self.target = QtWidgets.QLineEdit("step1_obsF")
+        self.target.setToolTip("Source name the edits are saved under, e.g. step1_obsF (inputs are never changed)")
+        self.start_btn = QtWidgets.QPushButton("Edit a copy")
+        self.new_name = QtWidgets.QLineEdit()
+        self.new_name.setPlaceholderText("new structure name")
+        self.new_btn = QtWidgets.QPushButton("New empty")
+        self.reset_btn = QtWidgets.QPushButton("Reset to chosen")
+        self.copy_btn = QtWidgets.QPushButton("Copy from chosen")
+        self.active_label = QtWidgets.QLabel("Not editing")
+        self.active_label.setWordWrap(True)
+        fw.addRow("Start from", self.source_combo)
+        fw.addRow("Save as source", self.target)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.start_btn)
+        row.addWidget(self.reset_btn)
+        row.addWidget(self.copy_btn)
+        fw.addRow(row)
+        row2 = QtWidgets.QHBoxLayout()
+        row2.addWidget(self.new_name)
+        row2.addWidget(self.new_btn)
+        fw.addRow(row2)
+        fw.addRow("Editing", self.active_label)
+        lay.addWidget(what)
+
+        tools = QtWidgets.QGroupBox("Tools (keys 1-8)")
+        grid = QtWidgets.QGridLayout(tools)
+        self.tool_buttons: dict[str, QtWidgets.QToolButton] = {}
+        group = QtWidgets.QButtonGroup(self)
+        for i, name in enumerate(TOOL_ORDER):
+            b = QtWidgets.QToolButton()
+            b.setText(f"{i + 1} {TOOL_LABELS[name]}")
+            b.setCheckable(True)
+            b.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+            b.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
+            b.clicked.connect(lambda _=False, n=name: self.tool_chosen.emit(n))
+            group.addButton(b)
+            grid.addWidget(b, i // 2, i % 2)
+            self.tool_buttons[name] = b
+        lay.addWidget(tools)
+
+        opts = QtWidgets.QGroupBox("Tool settings")
+        fo = QtWidgets.QFormLayout(opts)
+        self.radius = QtWidgets.QDoubleSpinBox()
+        self.radius.setRange(0.5, 50)
+        self.radius.setSingleStep(0.5)
+        self.radius.setSuffix(" mm")
+        self.radius.setValue(ctrl.brush.radius_mm)
+        self.three_d = QtWidgets.QCheckBox("3-D (sphere)")
+        self.poly_mode = QtWidgets.QComboBox()
+        self.poly_mode.addItems(["add", "remove"])
+        self.fill3d = QtWidgets.QCheckBox("3-D")
+        self.islands = QtWidgets.QComboBox()
+        self.islands.addItems(["largest", "clicked"])
+        self.margin = QtWidgets.QDoubleSpinBox()
+        self.margin.setRange(-30, 30)
+        self.margin.setSuffix(" mm")
+        self.margin.setValue(ctrl.margin_mm)
+        self.smooth_op = QtWidgets.QComboBox()
+        self.smooth_op.addItems(["closing", "opening"])
+        self.smooth_r = QtWidgets.QDoubleSpinBox()
+        self.smooth_r.setRange(0.5, 20)
+        self.smooth_r.setSuffix(" mm")
+        self.smooth_r.setValue(ctrl.smooth.radius_mm)
+        self.apply_btn = QtWidgets.QPushButton("Apply (Enter)")
+        fo.addRow("Brush radius (+/-)", self.radius)
+        fo.addRow("", self.three_d)
+        fo.addRow("Polygon", self.poly_mode)
+        fo.addRow("Fill holes", self.fill3d)
+        fo.addRow("Islands keep", self.islands)
+        fo.addRow("Margin (+ grows)", self.margin)
+        fo.addRow("Smoothing", self.smooth_op)
+        fo.addRow("Smoothing radius", self.smooth_r)
+        fo.addRow(self.apply_btn)
+        lay.addWidget(opts)
+
+        cons = QtWidgets.QGroupBox("Editable area")
+        fc = QtWidgets.QFormLayout(cons)
+        self.area_mode = QtWidgets.QComboBox()
+        self.area_mode.addItems(["everywhere", "inside", "outside"])
+        self.area_struct = QtWidgets.QComboBox()
+        self.intensity_on = QtWidgets.QCheckBox("only intensities in")
+        self.int_lo = QtWidgets.QDoubleSpinBox()
+        self.int_hi = QtWidgets.QDoubleSpinBox()
+        for sb in (self.int_lo, self.int_hi):
+            sb.setRange(-5000, 40000)
+            sb.setDecimals(0)
+        self.int_hi.setValue(1000)
+        self.locked = QtWidgets.QListWidget()
+        self.locked.setMaximumHeight(90)
+        fc.addRow("Area", self.area_mode)
+        fc.addRow("structure", self.area_struct)
+        r3 = QtWidgets.QHBoxLayout()
+        r3.addWidget(self.int_lo)
+        r3.addWidget(self.int_hi)
+        fc.addRow(self.intensity_on, r3)
+        fc.addRow("Locked (never overwritten)", self.locked)
+        lay.addWidget(cons)
+
+        hist = QtWidgets.QHBoxLayout()
+        self.undo_btn = QtWidgets.QPushButton("Undo")
+        self.redo_btn = QtWidgets.QPushButton("Redo")
+        self.save_btn = QtWidgets.QPushButton("Save (Ctrl+S)")
+        hist.addWidget(self.undo_btn)
+        hist.addWidget(self.redo_btn)
+        hist.addWidget(self.save_btn)
+        lay.addLayout(hist)
+        self.stats = QtWidgets.QLabel("")
+        self.stats.setStyleSheet("font-family: monospace;")
+        lay.addWidget(self.stats)
+        lay.addStretch(1)
+
+        self.radius.valueChanged.connect(lambda v: ctrl.set_brush_radius(v))
+        self.three_d.toggled.connect(self._brush_opts)
+        self.poly_mode.currentTextChanged.connect(self._tool_opts)
+        self.fill3d.toggled.connect(self._tool_opts)
+        self.islands.currentTextChanged.connect(self._tool_opts)
+        self.margin.valueChanged.connect(self._tool_opts)
+        self.smooth_op.currentTextChanged.connect(self._tool_opts)
+        self.smooth_r.valueChanged.connect(self._tool_opts)
+        self.apply_btn.clicked.connect(self.apply_requested)
+        self.undo_btn.clicked.connect(self.undo_requested)
+        self.redo_btn.clicked.connect(self.redo_requested)
+        self.save_btn.clicked.connect(self.save_requested)
+        for w in (self.area_mode, self.area_struct):
+            w.currentIndexChanged.connect(self.update_constraint)
+        self.intensity_on.toggled.connect(self.update_constraint)
+        self.int_lo.valueChanged.connect(self.update_constraint)
+        self.int_hi.valueChanged.connect(self.update_constraint)
+        self.locked.itemChanged.connect(self.update_constraint)
+        self._timer = QtCore.QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(150)  # statistics need not update at every brush stamp
+        self._timer.timeout.connect(self.refresh)
+        ctrl.changed.connect(self._timer.start)
+
+    # -- population ----------------------------------------------------------------------
+    def populate(self, structures: list[tuple[str, str]]) -> None:
+        """The (name, source) pairs that may be opened for editing."""
+        for combo in (self.source_combo, self.area_struct):
+            combo.blockSignals(True)
+            combo.clear()
+        self.locked.blockSignals(True)
+        self.locked.clear()
+        for name, source in structures:
+            label = f"{name} [{source}]"
+            self.source_combo.addItem(label, (name, source))
+            self.area_struct.addItem(label, (name, source))
+            if source == "clinical":
+                item = QtWidgets.QListWidgetItem(name)
+                item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(QtCore.Qt.CheckState.Unchecked)
+                item.setData(QtCore.Qt.ItemDataRole.UserRole, (name, source))
+                self.locked.addItem(item)
+        self.select("CTVT_427", "nnUNet")
+        for combo in (self.source_combo, self.area_struct):
+            combo.blockSignals(False)
+        self.locked.blockSignals(False)
+        self.refresh()
+
+    def chosen(self) -> tuple[str, str] | None:
+        """The (name, source) picked in the combo."""
+        data = self.source_combo.currentData()
+        return None if data is None else (str(data[0]), str(data[1]))
+
+    def select(self, name: str, source: str) -> bool:
+        """Pick (name, source) in the combo; False when it is not offered."""
+        for i in range(self.source_combo.count()):
+            data = self.source_combo.itemData(i)
+            if data is not None and tuple(data) == (name, source):
+                self.source_combo.setCurrentIndex(i)
+                return True
+        return False
+
+    # -- settings ------------------------------------------------------------------------
+    def _brush_opts(self) -> None:
+        self.ctrl.brush.three_d = self.three_d.isChecked()
+        self.ctrl.set_tool(self.ctrl.tool_name)
+
+    def _tool_opts(self, *_a) -> None:
+        c = self.ctrl
+        c.polygon_mode = self.poly_mode.currentText()
+        c.fill_3d = self.fill3d.isChecked()
+        c.islands_keep = self.islands.currentText()
+        c.margin_mm = self.margin.value()
+        c.smooth.operation = self.smooth_op.currentText()
+        c.smooth.radius_mm = self.smooth_r.value()
+        c.set_tool(c.tool_name)
+
+    def update_constraint(self, *_a) -> None:
+        """Build the editing constraint from the widgets."""
+        c = self.ctrl
+        if c.patient is None:
+            return
+        area = area_mode = None
+        if self.area_mode.currentText() != "everywhere" and self.area_struct.currentData():
+            n, s = self.area_struct.currentData()
+            area, area_mode = c.patient.mask_obj(n, s), self.area_mode.currentText()
+        locked = []
+        for i in range(self.locked.count()):
+            it = self.locked.item(i)
+            if it.checkState() == QtCore.Qt.CheckState.Checked:
+                n, s = it.data(QtCore.Qt.ItemDataRole.UserRole)
+                locked.append(c.patient.mask_obj(n, s))
+        rng = (self.int_lo.value(), self.int_hi.value()) if self.intensity_on.isChecked() else None
+        if area is None and not locked and rng is None:
+            c.set_constraint(None)
+            return
+        c.set_constraint(EditConstraint(area=area, area_mode=area_mode or "inside", intensity_range=rng,
+                                        image=c.patient.image() if rng else None, locked=locked))
+
+    def refresh(self) -> None:
+        """Show the active structure, tool and live statistics."""
+        c = self.ctrl
+        self.radius.blockSignals(True)
+        self.radius.setValue(c.brush.radius_mm)
+        self.radius.blockSignals(False)
+        for name, b in self.tool_buttons.items():
+            b.setChecked(name == c.tool_name)
+        if c.session is None or c.active is None:
+            self.active_label.setText("Not editing: choose a structure and press 'Edit a copy'")
+            self.stats.setText("")
+            return
+        key = c.active
+        dirty = " (unsaved)" if c.session.is_dirty(key) else ""
+        self.active_label.setText(f"{key[0]} -> {key[1]}{dirty}")
+        st = c.session.stats(key)
+        dice = "n/a" if st.dice is None else f"{st.dice:.4f}"
+        self.stats.setText(f"added   {st.added_cc:8.3f} cc\nremoved {st.removed_cc:8.3f} cc\n"
+                           f"Dice vs start {dice}\nslices touched {len(st.slices_touched)}")
+        self.undo_btn.setEnabled(c.session.history.can_undo)
+        self.redo_btn.setEnabled(c.session.history.can_redo)

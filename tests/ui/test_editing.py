@@ -1,0 +1,202 @@
+"""Editing in the window: brush drags in the views, undo/redo, saving, unsaved-changes prompt, recovery."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import nibabel as nib
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+import lundprobe_gui as lp
+from lundprobe_gui.render.slicing import voxel_to_display
+
+
+def _widget_point(view, zyx, shape):
+    r, c = voxel_to_display(view.axis, zyx, shape)
+    row_mm, col_mm = view._aspect
+    scene_pt = view.vb.mapViewToScene(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
+    return view.graphics.mapFromScene(scene_pt)
+
+
+def _drag(qtbot, view, points, shape):
+    port = view.graphics.viewport()
+    pts = [_widget_point(view, p, shape) for p in points]
+    qtbot.mousePress(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[0])
+    for p in pts[1:]:
+        qtbot.mouseMove(port, p)
+        qtbot.wait(5)
+    qtbot.mouseRelease(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[-1])
+
+
+@pytest.fixture()
+def editing(window, tmp_path):
+    window.edit.out_dir = tmp_path / "edits"
+    window.edit_panel.target.setText("step1_obsF")
+    assert window.edit_panel.select("CTVT_427", "nnUNet")
+    window._start_from_panel()
+    window.choose_tool("brush")
+    window.edit.set_brush_radius(4.0)
+    return window
+
+
+def test_brush_drag_in_axial_view_then_undo_redo_and_save(editing, qtbot, tmp_path):
+    win = editing
+    key = ("CTVT_427", "step1_obsF")
+    work = win.edit.session.working(key)
+    start = work.to_full()
+    z, y, x = win.state.cursor
+    shape = win.scene.shape
+    view = win.tri.views[0]
+    # drag from inside the CTV out to the right by ~25 mm: adds a bar of voxels
+    _drag(qtbot, view, [(z, y, x), (z, y, x + 6), (z, y, x + 12)], shape)
+    after = work.to_full()
+    added = after & ~start
+    assert added.sum() > 0 and set(np.unique(np.nonzero(added)[0])) == {z}  # 2-D brush: one slice
+    assert added[z, y, x + 12]
+    assert win.edit.session.history.undo_depth == 1  # one drag = one step
+    # the view shows the working copy's outline in the edit colour
+    assert (view.image.image == np.array([0, 255, 255], np.uint8)).all(axis=-1).any()
+    qtbot.waitUntil(lambda: "unsaved" in win.edit_panel.active_label.text(), timeout=2000)
+    assert "added" in win.edit_panel.stats.text()
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(work.to_full(), start)
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_Y, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(work.to_full(), after)
+    # the input (DL mask) is untouched
+    assert np.array_equal(win.patient.mask("CTVT_427", "nnUNet"), start)
+    win.edit.save([key], background=False)
+    win.edit.save([key], background=False)
+    qtbot.waitUntil(lambda: not win.edit.dirty(), timeout=5000)
+    folder = tmp_path / "edits" / win.patient.id / "MR_StorT2" / "observerData"
+    v1, v2 = folder / "mask_CTVT_427_step1_obsF_v001.nii.gz", folder / "mask_CTVT_427_step1_obsF_v002.nii.gz"
+    assert v1.is_file() and v2.is_file()
+    data = np.asarray(nib.load(str(v2)).dataobj).transpose(2, 1, 0).astype(bool)
+    assert np.array_equal(data, after)
+    side = json.loads((folder / "mask_CTVT_427_step1_obsF_v001.json").read_text())
+    assert side["stats"]["voxels_added"] == int(added.sum()) and side["started_from"] == "nnUNet"
+
+
+def test_brush_in_sagittal_and_coronal_views(editing, qtbot):
+    win = editing
+    work = win.edit.session.working(("CTVT_427", "step1_obsF"))
+    z, y, x = win.state.cursor
+    shape = win.scene.shape
+    before = work.to_full()
+    _drag(qtbot, win.tri.views[2], [(z, y, x), (z + 6, y, x)], shape)  # sagittal: slice x
+    diff = work.to_full() ^ before
+    assert diff.any() and set(np.unique(np.nonzero(diff)[2])) == {x}
+    before = work.to_full()
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_2)  # eraser
+    assert win.edit.tool_name == "eraser"
+    _drag(qtbot, win.tri.views[1], [(z, y, x - 3), (z, y, x + 3)], shape)  # coronal: slice y
+    diff = work.to_full() ^ before
+    assert diff.any() and set(np.unique(np.nonzero(diff)[1])) == {y}
+    assert not (work.to_full() & diff).any()  # the eraser only removes
+
+
+def test_whole_structure_tools_each_one_undo_step(editing):
+    win = editing
+    key = ("CTVT_427", "step1_obsF")
+    work = win.edit.session.working(key)
+    vol = lambda: work.count()  # noqa: E731
+    n0 = vol()
+    win.edit_panel.margin.setValue(3.0)
+    win.choose_tool("margin")
+    win.apply_tool()
+    assert vol() > n0
+    win.undo()
+    assert vol() == n0
+    win.edit_panel.margin.setValue(-2.0)
+    win.apply_tool()
+    assert vol() < n0
+    win.undo()
+    for tool in ("smooth", "fill_holes", "islands", "interpolate"):
+        win.choose_tool(tool)
+        depth = win.edit.session.history.undo_depth
+        changed = win.edit.apply_tool(0, win.state.cursor[0])
+        assert win.edit.session.history.undo_depth == depth + (1 if changed else 0)
+
+
+def test_brush_radius_keys_and_cursor(editing, qtbot):
+    win = editing
+    r = win.edit.brush.radius_mm
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_Plus)
+    assert win.edit.brush.radius_mm == r + 0.5
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_Minus)
+    assert win.edit.brush.radius_mm == r
+    view = win.tri.views[0]
+    win._hover(0, win.state.cursor)
+    rect = view.brush_cursor.rect()
+    assert view.brush_cursor.isVisible() and abs(rect.width() - 2 * r) < 1e-6  # true size in mm
+
+
+def test_unsaved_changes_prompt(editing, qtbot):
+    win = editing
+    z, y, x = win.state.cursor
+    _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    asked = []
+    win.ask = lambda text, info, buttons: asked.append(text) or "Cancel"
+    assert not win.confirm_discard()
+    assert asked and "CTVT_427" in asked[0]
+    win.ask = lambda *a: "Discard"
+    assert win.confirm_discard()
+    win.edit.session.mark_saved(("CTVT_427", "step1_obsF"))
+
+
+def test_failed_save_keeps_edits_and_retry_elsewhere_works(editing, qtbot, tmp_path):
+    win = editing
+    z, y, x = win.state.cursor
+    _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("x")
+    failures = []
+    win.edit.save_failed.disconnect()
+    win.edit.save_failed.connect(lambda msg, keys: failures.append(msg))
+    win.edit.save(out_dir=blocker, background=False)
+    assert failures and str(blocker) in failures[0]
+    assert win.edit.dirty() == [("CTVT_427", "step1_obsF")]
+    win.edit.save(out_dir=tmp_path / "other", background=False)
+    qtbot.waitUntil(lambda: not win.edit.dirty(), timeout=5000)
+    assert list((tmp_path / "other").rglob("mask_CTVT_427_step1_obsF_v001.nii.gz"))
+
+
+_KILLED_SESSION = r"""
+import os, sys, time
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+import lundprobe_gui as lp
+from lundprobe_gui.app import make_application
+from lundprobe_gui.ui.loader import load_patient
+from lundprobe_gui.ui.main_window import MainWindow
+app = make_application()
+win = MainWindow()
+p = lp.open_patient(sys.argv[1]); win.set_patient(p); load_patient(p); win._on_image_ready(p)
+win.edit.start_editing("CTVT_427", "nnUNet", "step1_obsK")
+z, y, x = win.state.cursor
+win.edit.set_tool("brush")
+win.edit.handle("press", 0, (z, y, x)); win.edit.handle("move", 0, (z, y, x + 15)); win.edit.handle("release", 0, (z, y, x + 15))
+win.edit.autosave()
+print(win.edit.session.working(("CTVT_427", "step1_obsK")).count(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_recovery_after_kill(demo_patient_path, window, qtbot, tmp_path):
+    env = dict(os.environ)
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SESSION, str(demo_patient_path)], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    count = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    answers = []
+    window.ask = lambda text, info, buttons: answers.append(text) or "Restore"
+    window.set_patient(window.patient)
+    window._on_finished(window.patient)
+    assert answers and "step1_obsK" in answers[0]
+    key = ("CTVT_427", "step1_obsK")
+    assert window.edit.session.working(key).count() == count
+    assert window.edit.dirty() == [key]
+    assert window.edit.session.working(key).count() != window.patient.mask_obj("CTVT_427", "nnUNet").count()
