@@ -25,6 +25,12 @@ def make_application(argv: list[str] | None = None):
 
     QtCore.QCoreApplication.setApplicationVersion(__version__)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(argv or [sys.argv[0]])
+    from PySide6 import QtGui
+
+    from .ui.icon import app_icon
+
+    QtGui.QGuiApplication.setDesktopFileName("org.lundprobe.lundprobe_gui")  # matches the .desktop entry
+    app.setWindowIcon(app_icon())
     return app
 
 

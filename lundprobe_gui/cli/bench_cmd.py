@@ -23,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from ..bench.data import bench_patient
     from . import CliError
 
+    if getattr(sys, "frozen", False):
+        raise CliError("bench runs its probes with a Python interpreter; use the pip-installed app, not the bundle")
     if args.repeat < 1:
         raise CliError("--repeat must be at least 1")
     say = (lambda s: print(s, file=sys.stderr, flush=True))

@@ -322,6 +322,14 @@ class Patient:
             self._failed.discard(ref.key)
         self.changed.emit("structures")
 
+    def unregister_structure(self, key: tuple[str, str, str]) -> None:
+        """Remove a structure from the model (its file is untouched), e.g. to blind a reader study."""
+        name, source, frame = key
+        self.frames[frame].structures.pop((name, source), None)
+        with self._lock:
+            self._masks.pop(key, None)
+        self.changed.emit("structures")
+
     def to_info(self) -> dict:
         """The ``info --json`` description."""
         frames = self.frames.values()

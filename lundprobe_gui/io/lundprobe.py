@@ -35,7 +35,7 @@ OBSERVERS = ("obsB", "obsC", "obsD", "obsE")
 _NNUNET = re.compile(r"^mask_(?P<s>.+)_nnUNet$")
 _UNCERTAINTY = re.compile(r"^mask_(?P<s>.+)_nnUNet_uncertaintyMap$")
 _FOLD = re.compile(r"^mask_(?P<s>.+)_nnUNet_fold_(?P<n>\d+)$")
-_OBSERVER = re.compile(r"^mask_(?P<s>.+?)_(?P<src>step\d+_obs[A-Za-z0-9-]+)$")
+_OBSERVER = re.compile(r"^mask_(?P<s>.+?)_(?P<src>step\d+_[A-Za-z0-9_-]+)$")
 
 
 def detect(path: Path) -> bool:

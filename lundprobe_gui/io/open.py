@@ -1,4 +1,17 @@
-"""Opening a patient folder of any supported layout, and listing the patients of a dataset root."""
+"""Opening a patient folder of any supported layout, and listing the patients of a dataset root.
+
+Layouts are recognised from the files present (no voxel data is decoded), in this order:
+
+``lundprobe``
+    ``MR_StorT2/`` or ``sCT/`` (:mod:`lundprobe_gui.io.lundprobe`).
+``structseg``
+    ``data.nii.gz`` (+ ``label.nii.gz``) (:mod:`lundprobe_gui.io.structseg`).
+``multilabel``
+    NIfTI files and a label table (``labels.json`` / ``labels.csv`` / ``<stem>_labels.*``, here or
+    in the parent folder) (:mod:`lundprobe_gui.io.generic`, :mod:`lundprobe_gui.io.multilabel`).
+``generic``
+    any other folder holding NIfTI files (:mod:`lundprobe_gui.io.generic`).
+"""
 from __future__ import annotations
 
 import logging
@@ -6,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.patient import Patient
-from . import lundprobe
+from . import generic, lundprobe, structseg
 
 logger = logging.getLogger(__name__)
 
@@ -24,18 +37,36 @@ class PatientEntry:
     layout: str
 
 
+LAYOUTS = ("lundprobe", "structseg", "multilabel", "generic")
+"""Layout names, as ``Patient.layout`` and ``PatientEntry.layout`` give them."""
+
+_DETECTORS = (("lundprobe", lundprobe.detect), ("structseg", structseg.detect),
+              ("multilabel", generic.detect_multilabel), ("generic", generic.detect))
+_EXPECTED = ("expected a LUND-PROBE patient folder (MR_StorT2/image.nii.gz, sCT/image.nii.gz), a StructSeg case "
+             "(data.nii.gz, label.nii.gz) or a folder of NIfTI files")
+
+
 def detect_layout(path: Path) -> str | None:
-    """Name of the layout of a patient folder, or None."""
+    """Name of the layout of a patient folder (one of :data:`LAYOUTS`), or None."""
     path = Path(path)
-    if lundprobe.detect(path):
-        return "lundprobe"
-    return None
+    if not path.is_dir():
+        return None
+    return next((name for name, detect in _DETECTORS if detect(path)), None)
+
+
+def _discover(path: Path, layout: str) -> Patient:
+    if layout == "lundprobe":
+        return lundprobe.discover(path)
+    if layout == "structseg":
+        return structseg.discover(path)
+    return generic.discover(path, layout)
 
 
 def open_patient(path: str | Path) -> Patient:
-    """Open one patient folder, reading headers only.
+    """Open one patient folder of any layout, reading headers (and, outside LUND-PROBE, a cheap look
+    at the voxel values to tell masks and label maps from images; see :mod:`lundprobe_gui.io.generic`).
 
-    Never raises for one bad file: those become entries of ``Patient.problems``.
+    ``Patient.layout`` says which layout was found. Never raises for one bad file: those become entries of ``Patient.problems``.
 
     Raises
     ------
@@ -46,15 +77,14 @@ def open_patient(path: str | Path) -> Patient:
     if not path.exists():
         raise NoImageError(f"{path}: no such file or folder")
     if not path.is_dir():
-        raise NoImageError(f"{path}: not a folder; expected a patient folder (with MR_StorT2/ and sCT/)")
+        raise NoImageError(f"{path}: not a folder; {_EXPECTED}")
     layout = detect_layout(path)
-    if layout == "lundprobe":
-        try:
-            return lundprobe.discover(path)
-        except FileNotFoundError as e:
-            raise NoImageError(str(e)) from e
-    raise NoImageError(f"{path}: no usable image found; expected a LUND-PROBE patient folder "
-                       "(MR_StorT2/image.nii.gz, sCT/image.nii.gz)")
+    if layout is None:
+        raise NoImageError(f"{path}: no usable image found; {_EXPECTED}")
+    try:
+        return _discover(path, layout)
+    except FileNotFoundError as e:
+        raise NoImageError(str(e)) from e
 
 
 def list_patients(root: str | Path) -> list[PatientEntry]:

@@ -51,33 +51,58 @@ class FileStore:
     """The :class:`~lundprobe_gui.core.patient.MaskStore` for masks in NIfTI files."""
 
     def __init__(self) -> None:
-        self._label_cache: dict[str, np.ndarray] = {}
+        self._label_cache: dict[str, tuple[tuple[int, int], np.ndarray]] = {}
         self._lock = threading.Lock()
 
     def load_mask(self, ref: StructureRef, geometry: Geometry) -> tuple[Mask, list[Problem]]:
         """Decode a structure's file and crop it. Raises on undecodable data."""
         if ref.label is not None:
-            arr = self._label_array(ref.path)
+            arr = self.label_array(ref.path)
         else:
             arr = nifti.load_array(Path(ref.path))
         if arr.shape != geometry.shape_zyx:
             raise ValueError(f"voxel array {arr.shape} does not match the grid {geometry.shape_zyx}")
         return mask_from_array(arr, ref.path, ref.label)
 
-    def _label_array(self, path: str) -> np.ndarray:
-        # Several structures share one label-map file: decode it once.
+    def label_array(self, path: str | Path) -> np.ndarray:
+        """The decoded voxels of a label-map file (read-only; decoded once per file version).
+
+        Several structures share one label-map file, so it is decoded once. The cache entry is
+        keyed by the file's modification time and size as well: a saved label map replaces its
+        plain output file, and a stale array must never be handed out for it.
+        """
+        key = str(path)
+        stamp = _stamp(Path(path))
         with self._lock:
-            arr = self._label_cache.get(path)
-        if arr is None:
-            arr = nifti.load_array(Path(path))
-            with self._lock:
-                self._label_cache[path] = arr
+            hit = self._label_cache.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        arr = nifti.load_array(Path(path))
+        with self._lock:
+            self._label_cache[key] = (stamp, arr)
         return arr
+
+    def remember_label_array(self, path: str | Path, arr: np.ndarray) -> None:
+        """Cache the voxels just written to a label-map file, so they are not decoded again."""
+        with self._lock:
+            self._label_cache[str(path)] = (_stamp(Path(path)), arr)
 
     # -- saving -------------------------------------------------------------------
     def save_mask(self, patient: Patient, name: str, mask: Mask, source: str, frame: str,
                   out_dir: Path | None, provenance: dict[str, Any]) -> Path:
-        """Write the next ``mask_<name>_<source>_v<NNN>.nii.gz``, its sidecar and the plain copy."""
+        """Write the next version of a structure and return its path.
+
+        A structure that is one label of a label map (``StructureRef.label`` set) is saved as a
+        new version of the whole label map (:func:`lundprobe_gui.io.multilabel.save_label_map`);
+        any other as ``mask_<name>_<source>_v<NNN>.nii.gz`` with its sidecar and the plain copy.
+        """
+        ref = patient.frames[frame].structures.get((name, source))
+        if ref is not None and ref.label is not None:
+            # Imported here: multilabel builds on this module's helpers.
+            from .multilabel import save_label_map
+
+            return save_label_map(patient, ref.path, {ref.label: mask}, out_dir, frame=frame, store=self,
+                                  **provenance)
         validate_name(name, "structure name")
         validate_source(source)
         fr = patient.frames[frame]
@@ -87,16 +112,7 @@ class FileStore:
         header = reference_header(patient, frame)
         data = encode_nifti(arr, header)
         stem = f"mask_{name}_{source}"
-        for _ in range(1000):
-            n = next_version(folder, stem)
-            path = folder / f"{stem}_v{n:03d}.nii.gz"
-            try:
-                atomic_write(path, data, overwrite=False)
-                break
-            except FileExistsError:
-                continue
-        else:  # pragma: no cover
-            raise RuntimeError(f"could not claim a new version name in {folder}")
+        path, n = claim_version(folder, stem, data)
         parent = provenance.pop("parent", None)
         if parent is None and n > 1:
             parent = f"{stem}_v{n - 1:03d}.nii.gz"
@@ -104,7 +120,7 @@ class FileStore:
             "structure": name, "source": source, "frame": frame, "patient": patient.id,
             "version": n, "file": path.name, "parent": parent,
             "tool": provenance.pop("tool", None),
-            "user": provenance.pop("user", None) or _user(),
+            "user": provenance.pop("user", None) or user_name(),
             "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "app": "lundprobe_gui", "app_version": __version__,
             "voxel_sha256": hashlib.sha256(arr.tobytes()).hexdigest(),
@@ -113,7 +129,7 @@ class FileStore:
             "reference_image": str(reference_image_path(patient, frame)),
             "stats": provenance.pop("stats", None),
         }
-        side.update({k: v for k, v in provenance.items() if _jsonable(v)})
+        side.update({k: v for k, v in provenance.items() if jsonable(v)})
         atomic_write(folder / f"{stem}_v{n:03d}.json", json.dumps(side, indent=2).encode())
         atomic_write(folder / f"{stem}.nii.gz", data, overwrite=True)
         logger.info("saved %s (%d voxels)", path, side["voxels"])
@@ -122,7 +138,32 @@ class FileStore:
         return path
 
 
-def _jsonable(v: Any) -> bool:
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (st.st_mtime_ns, st.st_size)
+
+
+def claim_version(folder: Path, stem: str, data: bytes) -> tuple[Path, int]:
+    """Write ``data`` as the next free ``<stem>_v<NNN>.nii.gz`` in ``folder``; (path, NNN).
+
+    A name is claimed atomically, so two savers racing for one number each get their own.
+    """
+    for _ in range(1000):
+        n = next_version(folder, stem)
+        path = folder / f"{stem}_v{n:03d}.nii.gz"
+        try:
+            atomic_write(path, data, overwrite=False)
+            return path, n
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not claim a new version name in {folder}")  # pragma: no cover
+
+
+def jsonable(v: Any) -> bool:
+    """Whether a value can go into a JSON sidecar."""
     try:
         json.dumps(v)
         return True
@@ -130,21 +171,25 @@ def _jsonable(v: Any) -> bool:
         return False
 
 
-def _user() -> str:
+def user_name() -> str:
+    """The login name recorded in sidecars ("unknown" where there is none)."""
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name in some containers
         return "unknown"
 
 
-def output_folder(root: Path, patient_id: str, frame_folder: str) -> Path:
-    """The observerData folder for a patient inside an output root, created safely.
+def output_folder(root: Path, patient_id: str, frame_folder: str, sub: str | None = "observerData") -> Path:
+    """The output folder of a patient inside an output root, created safely.
+
+    ``<root>/<patient>[/<frame folder>]/observerData`` by default; ``sub=None`` leaves out the last
+    part (label maps are written where the patient layout keeps them, beside the image).
 
     Every component is validated and the resolved folder must stay inside ``root``: a symlink in the
     output tree that points elsewhere is refused rather than followed for writing.
     """
     validate_name(patient_id, "patient ID")
-    parts = [patient_id] + ([frame_folder] if frame_folder else []) + ["observerData"]
+    parts = [patient_id] + ([frame_folder] if frame_folder else []) + ([sub] if sub else [])
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     real_root = root.resolve()

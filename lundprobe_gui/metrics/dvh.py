@@ -32,7 +32,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .crop import MaskLike, ScalarMap, mask_bbox, mask_shape, read_mask, read_values
+from ..core.mask import box_slices
+from .crop import MaskLike, ScalarMap, mask_bbox, mask_shape, read_mask
 from .overlap import voxel_volume_mm3
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,16 @@ def structure_doses(mask: MaskLike, dose: ScalarMap) -> np.ndarray:
     if box is None:
         return np.zeros(0, dtype=np.float64)
     inside = read_mask(mask, box)
-    return read_values(dose, box)[inside]
+    # Select the structure's voxels before widening to float64: a BODY box on the full grid is
+    # ~50 M voxels, and a float64 copy of all of it would cost ~400 MB for nothing.
+    if isinstance(dose, np.ndarray):
+        values = dose[box_slices(box)]
+    else:
+        values = np.asarray(dose.read(box))
+        expected = tuple(b - a for a, b in box)
+        if values.shape != expected:
+            raise ValueError(f"dose read for box {box} has shape {values.shape}, expected {expected}")
+    return values[inside].astype(np.float64)
 
 
 def compute_dvh(mask: MaskLike, dose: ScalarMap, spacing_zyx: Sequence[float],

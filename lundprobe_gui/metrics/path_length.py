@@ -139,6 +139,21 @@ def _padded_slice_lengths(ref: np.ndarray, test: np.ndarray, spacing_yx: tuple[f
     return apl, fnpl
 
 
+def _slice_box(ref: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both slices cut to the bounding box of their union plus one background pixel.
+
+    The 3-D crop is the union over all slices, but a tube like the rectum covers a small part of
+    it on any one slice. Every edge of either contour lies within this box, so the distance
+    transform on it gives the same distances at a fraction of the cost.
+    """
+    either = ref | test
+    rows = np.flatnonzero(either.any(axis=1))
+    cols = np.flatnonzero(either.any(axis=0))
+    r0, r1 = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, ref.shape[0])
+    c0, c1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, ref.shape[1])
+    return ref[r0:r1, c0:c1], test[r0:r1, c0:c1]
+
+
 def path_length_from_crop(pair: CroppedPair, spacing_zyx: Sequence[float],
                           tolerance_mm: float = 1.0) -> PathLength:
     """APL and FNPL of an already cropped pair (see :func:`added_path_length`)."""
@@ -152,7 +167,8 @@ def path_length_from_crop(pair: CroppedPair, spacing_zyx: Sequence[float],
     present = np.flatnonzero(pair.reference.any(axis=(1, 2)) | pair.test.any(axis=(1, 2)))
     slices, apl_by, fnpl_by = [], [], []
     for z in present:
-        apl, fnpl = _padded_slice_lengths(pair.reference[z], pair.test[z], spacing_yx, tolerance_mm)
+        ref, test = _slice_box(pair.reference[z], pair.test[z])
+        apl, fnpl = _padded_slice_lengths(ref, test, spacing_yx, tolerance_mm)
         slices.append(int(z) + pair.origin[0])
         apl_by.append(apl)
         fnpl_by.append(fnpl)

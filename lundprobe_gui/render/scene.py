@@ -16,10 +16,10 @@ from ..core.mask import Box
 from ..core.patient import Patient
 from ..core.volume import Volume
 from .colormaps import DoseWashSettings, UncertaintySettings, structure_halo_colour
-from .compose import compose_slice
+from .compose import LineLayer, MaskLayer, RgbaLayer, compose_slice
 from .overlay import (IsodoseLine, StructureStyle, blend, checkerboard, dose_wash_layer, isodose_lines,
                       structure_layers, uncertainty_layer)
-from .slicing import cropped_slice, display_slice, pixel_aspect, voxel_to_display
+from .slicing import cropped_slice, display_slice, is_flipped, pixel_aspect, plane_axes, voxel_to_display
 from .state import Key, ViewerState
 from .window import apply_window, percentile_window
 
@@ -209,18 +209,20 @@ class SceneRenderer:
         return keys
 
     # -- rendering -------------------------------------------------------------------------
-    def base_slice(self, axis: int, index: int) -> np.ndarray:
-        """The windowed greyscale base (or MRI/sCT fusion) in display order, uint8."""
+    def base_slice(self, axis: int, index: int, rect: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """The windowed greyscale base (or MRI/sCT fusion) in display order, uint8 (only ``rect`` if given)."""
         b = self.state.base
         mri, sct = self.mri(), self.sct()
         first = sct if (b.base == "sct" and sct is not None) else mri
+        crop = (slice(None), slice(None)) if rect is None else (slice(rect[0], rect[1]), slice(rect[2], rect[3]))
         if first is None:
-            return np.zeros(self._plane_shape(axis), np.uint8)
+            return np.ascontiguousarray(np.zeros(self._plane_shape(axis), np.uint8)[crop])
         which = "sct" if first is sct else "mri"
-        img = apply_window(display_slice(first.slice2d(axis, index), axis), *self.window(which))
+        img = apply_window(np.ascontiguousarray(display_slice(first.slice2d(axis, index), axis)[crop]), *self.window(which))
         if b.fusion != "none" and mri is not None and sct is not None:
             other = mri if first is sct else sct
-            oth = apply_window(display_slice(other.slice2d(axis, index), axis), *self.window("mri" if other is mri else "sct"))
+            oth = apply_window(np.ascontiguousarray(display_slice(other.slice2d(axis, index), axis)[crop]),
+                               *self.window("mri" if other is mri else "sct"))
             img = checkerboard(img, oth, max(1, b.tile_px)) if b.fusion == "checkerboard" else blend(img, oth, b.blend)
         return img
 
@@ -310,6 +312,13 @@ class SceneRenderer:
                     fids.append(voxel_to_display(axis, zyx, self.shape))
         return SliceImage(axis, index, rgb, pixel_aspect(axis, self.frame.geometry.spacing_zyx), isolabels, fids, legend)
 
+    def render_region(self, axis: int, index: int, rect: tuple[int, int, int, int]) -> np.ndarray:
+        """Compose only display rows r0:r1, cols c0:c1 of a view (the part an edit touched)."""
+        r0, r1, c0, c1 = rect
+        layers, _labels, _legend = self.overlays(axis, index)
+        base = self.base_slice(axis, index, rect)
+        return compose_slice(base, [shift_layer(layer, r0, c0) for layer in layers])
+
     # -- cursor readout -----------------------------------------------------------------------
     def readout(self, zyx: tuple[int, int, int] | None = None) -> Readout:
         """Values and structures at a voxel (the cursor by default)."""
@@ -335,3 +344,23 @@ class SceneRenderer:
             if mask is not None and mask.contains(z, y, x):
                 r.structures.append(name if source == "clinical" else f"{name} ({source})")
         return r
+
+
+def shift_layer(layer, dr: int, dc: int):
+    """The same layer with its display position moved by (-dr, -dc), for rendering a sub-rectangle."""
+    if isinstance(layer, LineLayer):
+        return LineLayer(layer.rows - np.int32(dr), layer.cols - np.int32(dc), layer.colour, layer.opacity)
+    if isinstance(layer, MaskLayer):
+        return MaskLayer(layer.mask, layer.colour, layer.opacity, (layer.offset[0] - dr, layer.offset[1] - dc))
+    return RgbaLayer(layer.rgba, (layer.offset[0] - dr, layer.offset[1] - dc))
+
+
+def box_to_display_rect(axis: int, box: Box, shape_zyx: tuple[int, int, int], pad: int = 0) -> tuple[int, int, int, int]:
+    """Display rectangle (row0, row1, col0, col1) that a (z, y, x) box covers in a view, padded and clipped."""
+    row_axis, col_axis = plane_axes(axis)
+    (r0, r1), (c0, c1) = box[row_axis], box[col_axis]
+    if is_flipped(axis):
+        n = shape_zyx[row_axis]
+        r0, r1 = n - r1, n - r0
+    nrows, ncols = shape_zyx[row_axis], shape_zyx[col_axis]
+    return (max(0, r0 - pad), min(nrows, r1 + pad), max(0, c0 - pad), min(ncols, c1 + pad))

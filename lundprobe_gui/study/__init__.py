@@ -1,1 +1,43 @@
-"""lundprobe_gui.study"""
+"""The reader-study protocol, without Qt: definition, blinding, randomisation, sessions and results.
+
+Public API (see ``docs/study.md``)::
+
+    from lundprobe_gui.study import InitOptions, init_study, ObserverSession, export_study, study_status
+
+    init_study("study", InitOptions(dataset_root="ds", observers=["obsB", "obsC"], seed=7))
+    with ObserverSession("study", "obsB") as s:
+        ...
+    export_study("study")
+"""
+from __future__ import annotations
+
+from .admin import AdminAuth, authorise_admin
+from .audit import append_audit, read_audit
+from .clock import iso_utc, parse_iso, to_epoch
+from .create import InitOptions, init_study
+from .definition import StepRules, StudyDefinition, default_steps, load_study
+from .errors import (AdminRequired, CaseLocked, CorruptStudyFile, NoCurrentCase, RatingFrozen, RatingsIncomplete,
+                     SessionLocked, StepLocked, StudyError)
+from .export import ExportReport, export_study
+from .presets import AI_ACCEPTABILITY_5, CONFIDENCE_5, PRESETS, QUALITY_4, preset_questions
+from .questions import Choice, Question
+from .randomise import CaseSlot, case_order, case_plan, pseudonym
+from .results import RESULT_COLUMNS, write_results
+from .outputs import edit_counts
+from .session import ObserverSession
+from .status import StepSummary, format_status, study_status
+from .timing import ActiveTimer
+from .views import ACTIVE, COMPLETE, WAITING, CaseView, Progress, SavedEdit
+from .visibility import Visibility, hide_published_own_edits, source_category
+
+__all__ = [
+    "AdminAuth", "authorise_admin", "append_audit", "read_audit", "iso_utc", "parse_iso", "to_epoch",
+    "InitOptions", "init_study", "StepRules", "StudyDefinition", "default_steps", "load_study",
+    "AdminRequired", "CaseLocked", "CorruptStudyFile", "NoCurrentCase", "RatingFrozen", "RatingsIncomplete",
+    "SessionLocked", "StepLocked", "StudyError", "ExportReport", "export_study",
+    "AI_ACCEPTABILITY_5", "CONFIDENCE_5", "PRESETS", "QUALITY_4", "preset_questions", "Choice", "Question",
+    "CaseSlot", "case_order", "case_plan", "pseudonym", "RESULT_COLUMNS", "write_results",
+    "ACTIVE", "COMPLETE", "WAITING", "CaseView", "ObserverSession", "Progress", "SavedEdit", "edit_counts",
+    "StepSummary", "format_status", "study_status", "ActiveTimer", "Visibility", "hide_published_own_edits",
+    "source_category",
+]

@@ -27,3 +27,6 @@ class AboutDialog(QtWidgets.QMessageBox):
         super().__init__(parent)
         self.setWindowTitle("About lundprobe_gui")
         self.setText(about_html())
+        from .icon import app_icon
+
+        self.setIconPixmap(app_icon().pixmap(64, 64))

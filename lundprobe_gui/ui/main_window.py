@@ -106,6 +106,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(80)
         self._refresh_timer.timeout.connect(self._refresh_all)
+        self._readout_timer = QtCore.QTimer(self)
+        self._readout_timer.setSingleShot(True)
+        self._readout_timer.setInterval(100)  # the cursor readout need not follow every brush stamp
+        self._readout_timer.timeout.connect(self.tri.update_readout)
 
         self.tri.cursor_changed.connect(lambda _zyx: None)
         for v in self.tri.views.values():
@@ -138,7 +142,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(title)
-        if title == "Display":
+        if title in ("Display", "Edit"):
             scroll = QtWidgets.QScrollArea()
             scroll.setWidget(widget)
             scroll.setWidgetResizable(True)
@@ -576,9 +580,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if box is None:
             self.tri.refresh()
             return
-        cur = self.state.cursor
-        axes = [a for a in range(3) if box[a][0] <= cur[a] < box[a][1]]
-        self.tri.refresh(axes, crosshair_only=[a for a in range(3) if a not in axes])
+        self.tri.refresh_box(box)
+        self._readout_timer.start()
 
     def _edit_structure_added(self, skey) -> None:
         found = False

@@ -85,6 +85,8 @@ class SliceView(QtWidgets.QWidget):
         self.brush_cursor.setVisible(False)
         self.vb.addItem(self.brush_cursor, ignoreBounds=True)
         self._iso_items: list[pg.TextItem] = []
+        self._legend_shown: list = []
+        self._iso_shown: list = []
 
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -154,16 +156,31 @@ class SliceView(QtWidgets.QWidget):
         r, c = cursor_display
         self.hline.setPos((r + 0.5) * row_mm)
         self.vline.setPos((c + 0.5) * col_mm)
-        self.title.setText(f"{VIEW_NAMES[self.axis].capitalize()}  {sl.index + 1}/{total}")
+        title = f"{VIEW_NAMES[self.axis].capitalize()}  {sl.index + 1}/{total}"
+        if self.title.text() != title:
+            self.title.setText(title)
         self._show_isodose_labels(sl)
         if sl.fiducials:
             self.fiducial_items.setData([(c_ + 0.5) * col_mm for _, c_ in sl.fiducials],
                                         [(r_ + 0.5) * row_mm for r_, _ in sl.fiducials])
         else:
             self.fiducial_items.setData([], [])
-        self.set_legend(sl.legend)
+        if sl.legend != self._legend_shown:
+            self._legend_shown = list(sl.legend)
+            self.set_legend(sl.legend)
+
+    def update_region(self, rgb: np.ndarray, r0: int, c0: int) -> None:
+        """Replace part of the shown image (an edit's box) without re-rendering the rest."""
+        img = self.image.image
+        if img is None:
+            return
+        img[r0:r0 + rgb.shape[0], c0:c0 + rgb.shape[1]] = rgb
+        self.image.updateImage()
 
     def _show_isodose_labels(self, sl: SliceImage) -> None:
+        if sl.isodose_labels == self._iso_shown:
+            return
+        self._iso_shown = list(sl.isodose_labels)
         row_mm, col_mm = sl.aspect
         while len(self._iso_items) < len(sl.isodose_labels):
             item = pg.TextItem(anchor=(0, 0.5))

@@ -8,12 +8,15 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from ..render.colormaps import dose_colour_bar, uncertainty_colour_bar
-from ..render.scene import SceneRenderer
+from ..render.scene import SceneRenderer, box_to_display_rect
 from ..render.slicing import AXIAL, CORONAL, SAGITTAL, orientation_labels, voxel_to_display
 from .colour_bar import ColourBarWidget
 from .slice_view import SliceView
 
 logger = logging.getLogger(__name__)
+
+OUTLINE_PAD = 5
+"""Pixels around an edited box whose outline (up to 4 px wide) may change too."""
 
 
 class TriView(QtWidgets.QWidget):
@@ -93,7 +96,7 @@ class TriView(QtWidgets.QWidget):
         self.refresh(changed, crosshair_only=[a for a in (AXIAL, CORONAL, SAGITTAL) if a not in changed])
         self.cursor_changed.emit(zyx)
 
-    def refresh(self, axes=None, crosshair_only=()) -> None:
+    def refresh(self, axes=None, crosshair_only=(), readout: bool = True) -> None:
         """Re-render ``axes`` (default all) and move the crosshair in the others."""
         if self.scene is None:
             return
@@ -110,8 +113,22 @@ class TriView(QtWidgets.QWidget):
             row_mm, col_mm = v._aspect  # noqa: SLF001
             v.hline.setPos((r + 0.5) * row_mm)
             v.vline.setPos((c + 0.5) * col_mm)
-        self.update_readout()
+        if readout:
+            self.update_readout()
         self.last_render_ms = (time.perf_counter() - t0) * 1000.0
+
+    def refresh_box(self, box) -> None:
+        """Re-render only the part of each view that a changed (z, y, x) box covers."""
+        if self.scene is None:
+            return
+        cur = self.scene.state.cursor
+        for a, v in self.views.items():
+            if not box[a][0] <= cur[a] < box[a][1] or v.image.image is None or v.index != cur[a]:
+                continue
+            rect = box_to_display_rect(a, box, self.scene.shape, pad=OUTLINE_PAD)
+            if rect[0] >= rect[1] or rect[2] >= rect[3]:
+                continue
+            v.update_region(self.scene.render_region(a, cur[a], rect), rect[0], rect[2])
 
     def update_readout(self) -> None:
         """Cursor readout text."""

@@ -133,6 +133,11 @@ def test_dvh_panel_curves_click_emits_key_and_exports(qtbot, patient, tmp_path, 
     x, y = curve.getData()
     i = int(np.argmin(np.abs(y - 50.0)))
     vb = panel.plot.getPlotItem().getViewBox()
+    # Hiding curves changes the auto range, which pyqtgraph applies lazily: settle it before
+    # mapping data coordinates to the screen.
+    qtbot.wait(50)
+    vb.updateAutoRange()
+    QtWidgets.QApplication.processEvents()
     pos = panel.plot.mapFromScene(vb.mapViewToScene(QtCore.QPointF(float(x[i]), float(y[i]))))
     with qtbot.waitSignal(panel.structure_selected, timeout=5000) as blocker:
         qtbot.mouseClick(panel.plot.viewport(), LEFT, pos=pos)

@@ -1,0 +1,55 @@
+"""``lundprobe-gui uncertainty-edits PATH``: observers' edits of the DL masks binned by DL uncertainty."""
+from __future__ import annotations
+
+import argparse
+
+from ..metrics.table import format_table
+from .metrics_cmd import StderrProgress, add_common_arguments, check_common_arguments, emit
+
+POOL_CHOICES = ("none", "observers", "patients", "all")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the subcommand."""
+    p = sub.add_parser(
+        "uncertainty-edits", help="edited voxels per DL-uncertainty bin, step 1 against step 2",
+        description="For every observer mask step<k>_<observer> of a structure with a DL mask and an uncertainty "
+                    "map: the voxels edited relative to the DL mask (added + removed), binned by the DL "
+                    "uncertainty (bins of 0.05 over 0-0.5), with the number of voxels in each bin and the "
+                    "fraction edited. The text output shows the steps side by side. See docs/metrics.md.")
+    add_common_arguments(p)
+    p.add_argument("--pool", choices=POOL_CHOICES, default="none",
+                   help="sum the counts over observers, patients or both (default: one histogram per patient, "
+                        "structure, observer and step)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compute and print the rows."""
+    from ..metrics.batch import run_uncertainty_edits
+    from ..metrics.edit_rows import EDIT_ROW_KEYS, pool_edit_rows, side_by_side
+    from . import CliError
+
+    paths = check_common_arguments(args)
+    bar = StderrProgress("uncertainty-edits", "masks", enabled=not args.quiet)
+    try:
+        result = run_uncertainty_edits(paths, args.workers, bar)
+    finally:
+        bar.close()
+    if not result.rows:
+        detail = "; ".join(result.warnings) or "no observer edits"
+        raise CliError(f"{args.path}: no uncertainty-versus-edits histogram ({detail})")
+    rows = result.rows
+    if args.pool != "none":
+        rows = pool_edit_rows(rows, over_patients=args.pool in ("patients", "all"),
+                              over_observers=args.pool in ("observers", "all"))
+
+    def text() -> str:
+        joined, steps = side_by_side(rows)
+        cols = ["patient", "structure", "observer", "bin_low", "bin_high"]
+        for k in steps:
+            cols += [f"step{k}_edited", f"step{k}_total", f"step{k}_fraction"]
+        return format_table(joined, cols, digits=3)
+
+    emit(args, rows, EDIT_ROW_KEYS, result.warnings, text)
+    return 0

@@ -1,0 +1,334 @@
+"""Label maps: name tables, one structure per label value, and saving edits back as a label map.
+
+Name tables
+-----------
+A label map ``<stem>.nii.gz`` takes its names from the first table found among
+
+1. ``<stem>_labels.json`` / ``<stem>_labels.csv`` beside it (a table for this file only),
+2. ``labels.json`` / ``labels.csv`` in the same folder,
+3. ``labels.json`` / ``labels.csv`` in the parent folder (one table for a whole dataset).
+
+JSON is ``{"1": "R_II+III+Va", ...}``; the reverse ``{"R_II+III+Va": 1}`` (nnU-Net's
+``dataset.json`` style) and either form under a top-level ``"labels"`` key are accepted too.
+CSV has ``index,name`` rows (``,`` ``;`` or tab; a header row is skipped). Label 0 is background.
+A value without a name is called ``label_<k>``.
+
+Saving
+------
+:func:`save_label_map` writes the whole label map again as a new version
+``<stem>_v<NNN>.nii.gz`` in ``<out>/<patient>/`` with a JSON provenance sidecar, and atomically
+replaces the plain ``<stem>.nii.gz`` there (editing a saved version ``<stem>_v002.nii.gz``
+continues the ``<stem>`` series). Label values, data type and header geometry are
+those of the file the edit was made on. Editing label ``k`` only changes voxels of label ``k``
+and background: voxels of another label are never overwritten unless
+``overwrite_other_labels=True`` (the default keeps them; such voxels are counted in the sidecar
+as ``refused_voxels``), so adding a structure over its neighbour cannot silently shrink the
+neighbour.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import hashlib
+import io
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .. import __version__
+from ..core.mask import Mask
+from ..core.names import validate_name
+from ..core.patient import Patient, Problem, StructureRef
+from . import nifti
+from .probe import strip_suffix
+from .store import FileStore, claim_version, jsonable, output_folder, reference_header, user_name
+from .writer import atomic_write, encode_nifti
+
+logger = logging.getLogger(__name__)
+
+TABLE_NAMES = ("labels.json", "labels.csv")
+_INT = re.compile(r"^\s*\d+\s*$")
+_VERSION_SUFFIX = re.compile(r"_v\d{3,}$")
+# On-disk integer types the writer can encode; anything else is stored in the smallest that fits.
+_WRITABLE = {np.dtype(c) for c in ("u1", "i1", "i2", "u2", "i4", "u4")}
+
+
+class LabelTableError(ValueError):
+    """A label table that cannot be read; the message says why."""
+
+
+def fallback_name(label: int) -> str:
+    """The name of a label value no table names."""
+    return f"label_{int(label)}"
+
+
+def _pairs_from_mapping(data: Mapping[str, Any]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for k, v in data.items():
+        if _INT.match(str(k)) and isinstance(v, str):
+            out[int(k)] = v
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out[int(v)] = str(k)
+        elif isinstance(v, str) and _INT.match(v):
+            out[int(v)] = str(k)
+        else:
+            raise LabelTableError(f"entry {k!r}: {v!r} is neither 'index': 'name' nor 'name': index")
+    return out
+
+
+def parse_label_json(text: str) -> dict[int, str]:
+    """Parse a JSON label table (see the module docstring)."""
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise LabelTableError(f"not valid JSON ({e})") from e
+    if isinstance(data, dict) and isinstance(data.get("labels"), dict):
+        data = data["labels"]
+    if not isinstance(data, dict):
+        raise LabelTableError("expected a JSON object mapping label values to names")
+    return _clean(_pairs_from_mapping(data))
+
+
+def parse_label_csv(text: str) -> dict[int, str]:
+    """Parse an ``index,name`` CSV label table (``,`` ``;`` or tab separated; header rows skipped)."""
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    delim = next((d for d in ("\t", ";", ",") if d in first), ",")
+    out: dict[int, str] = {}
+    for row in csv.reader(io.StringIO(text), delimiter=delim):
+        cells = [c.strip() for c in row]
+        if len(cells) < 2 or not _INT.match(cells[0]):
+            continue  # header or blank line
+        out[int(cells[0])] = cells[1]
+    if not out:
+        raise LabelTableError("no 'index,name' rows found")
+    return _clean(out)
+
+
+def _clean(table: dict[int, str]) -> dict[int, str]:
+    # Background is never a structure; empty names fall back to label_<k>.
+    return {k: v.strip() for k, v in table.items() if k != 0 and v.strip()}
+
+
+def read_label_table(path: Path) -> dict[int, str]:
+    """Read a ``.json`` or ``.csv`` label table.
+
+    Raises
+    ------
+    LabelTableError
+        When the file cannot be read or parsed.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise LabelTableError(f"cannot read it ({e})") from e
+    if path.suffix.lower() == ".json":
+        return parse_label_json(text)
+    return parse_label_csv(text)
+
+
+def table_candidates(label_map: Path) -> list[Path]:
+    """Where a label map's name table may be, in order of precedence."""
+    label_map = Path(label_map)
+    stem = strip_suffix(label_map.name)
+    folder = label_map.parent
+    return [folder / f"{stem}_labels.json", folder / f"{stem}_labels.csv",
+            *(folder / n for n in TABLE_NAMES), *(folder.parent / n for n in TABLE_NAMES)]
+
+
+def has_label_table(folder: Path) -> bool:
+    """Whether a folder (or its parent) holds a label table, per-file or shared."""
+    folder = Path(folder)
+    try:
+        if any(n.lower().endswith(("_labels.json", "_labels.csv")) or n in TABLE_NAMES
+               for n in (p.name for p in folder.iterdir() if p.is_file())):
+            return True
+    except OSError:
+        return False
+    return any((folder.parent / n).is_file() for n in TABLE_NAMES)
+
+
+def own_table(label_map: Path) -> Path | None:
+    """The per-file table ``<stem>_labels.json|csv`` of a label map, if there is one."""
+    return next((p for p in table_candidates(label_map)[:2] if p.is_file()), None)
+
+
+def find_label_table(label_map: Path) -> tuple[dict[int, str], Path | None, list[Problem]]:
+    """The names of a label map's values from the first readable table, and the problems found.
+
+    An unreadable table is reported and the search goes on to the next candidate.
+    """
+    problems: list[Problem] = []
+    for cand in table_candidates(label_map):
+        if not cand.is_file():
+            continue
+        try:
+            return read_label_table(cand), cand, problems
+        except LabelTableError as e:
+            problems.append(Problem(str(cand), "corrupt", f"cannot read the label table: {e}; names not taken from it"))
+    return {}, None, problems
+
+
+def label_structures(path: Path, labels: tuple[int, ...] | list[int], table: Mapping[int, str], source: str,
+                     frame: str) -> tuple[list[StructureRef], list[Problem]]:
+    """One :class:`StructureRef` per label value present, named from ``table`` or ``label_<k>``.
+
+    Two values with the same name in the table keep it with ``_<k>`` appended, and that is reported.
+    """
+    refs: list[StructureRef] = []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for k in sorted(int(v) for v in labels):
+        name = table.get(k) or fallback_name(k)
+        if name in seen:
+            problems.append(Problem(str(path), "duplicate-label-name",
+                                    f"labels {seen[name]} and {k} are both named {name!r}; label {k} is shown as {name}_{k}"))
+            name = f"{name}_{k}"
+        seen[name] = k
+        refs.append(StructureRef(name, source, frame, str(path), label=k))
+    return refs, problems
+
+
+# -- saving -------------------------------------------------------------------------------
+def _target_dtype(hdr: nifti.Header | None, max_label: int) -> np.dtype:
+    if hdr is not None:
+        native = hdr.dtype.newbyteorder("=")
+        if native in _WRITABLE and max_label <= np.iinfo(native).max:
+            return native
+    return np.dtype(np.uint8 if max_label <= 255 else np.uint16 if max_label <= 65535 else np.uint32)
+
+
+def _full_bool(edit: Mask | np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    arr = edit.to_full() if isinstance(edit, Mask) else np.asarray(edit) != 0
+    if arr.shape != shape:
+        raise ValueError(f"edited mask shape {arr.shape} does not match the label map {shape}")
+    return arr
+
+
+def save_label_map(patient: Patient, label_map: str | Path, edits: Mapping[int, Mask | np.ndarray],
+                   out_dir: str | Path | None = None, *, frame: str | None = None,
+                   overwrite_other_labels: bool = False, store: FileStore | None = None,
+                   **provenance: Any) -> Path:
+    """Save edits of one or more labels of a label map as a new version of the whole map.
+
+    Parameters
+    ----------
+    patient : Patient
+        The patient whose structures come from ``label_map``.
+    label_map : path
+        The label-map file the structures currently point to (``StructureRef.path``).
+    edits : mapping of int to Mask or numpy.ndarray
+        New contents of each edited label value (full-size (z, y, x); non-zero is inside).
+        Applied in ascending label order.
+    out_dir : path, optional
+        Output root (default ``patient.default_out_dir()``); files go to ``<out>/<patient id>/``.
+    frame : str, optional
+        The frame of the structures (default: the frame holding ``label_map``'s structures).
+    overwrite_other_labels : bool
+        Let an edit claim voxels of other labels. Off by default: other labels never change.
+    store : FileStore, optional
+        The patient's store, whose decoded-label-map cache is read and refreshed.
+    **provenance
+        Extra sidecar fields (``tool``, ``user``, ``parent``...).
+
+    Returns
+    -------
+    Path
+        The new version ``<stem>_v<NNN>.nii.gz``.
+    """
+    label_map = Path(label_map)
+    refs = {r.label: r for r in patient.structures(frame) if r.label is not None and Path(r.path) == label_map}
+    if not refs:
+        raise KeyError(f"no structure of {patient.id} comes from the label map {label_map}")
+    fname = next(iter(refs.values())).frame
+    fr = patient.frames[fname]
+    unknown = sorted(set(int(k) for k in edits) - set(refs))
+    if unknown:
+        raise KeyError(f"label value(s) {unknown} are not structures of {label_map.name}; known: {sorted(refs)}")
+    store = store if store is not None else FileStore()
+    base = store.label_array(label_map)
+    if base.shape != fr.geometry.shape_zyx:
+        raise ValueError(f"label map {base.shape} does not match frame {fname} grid {fr.geometry.shape_zyx}")
+    try:
+        hdr: nifti.Header | None = nifti.read_header(label_map)
+    except nifti.NiftiError:
+        hdr = None
+    dtype = _target_dtype(hdr, max(int(base.max()), *(int(k) for k in refs)))
+    new = base.astype(dtype, copy=True)
+
+    stats: dict[str, dict[str, int]] = {}
+    for k in sorted(int(v) for v in edits):
+        want = _full_bool(edits[k], new.shape)
+        own = new == k
+        removed = own & ~want
+        claim = want & ~own
+        free = claim & (new == 0)
+        taken = claim & ~free & (new != 0)
+        new[removed] = 0
+        new[free] = k
+        if overwrite_other_labels:
+            new[taken] = k
+        stats[str(k)] = {"added": int(free.sum() + (taken.sum() if overwrite_other_labels else 0)),
+                         "removed": int(removed.sum()),
+                         "refused_voxels": 0 if overwrite_other_labels else int(taken.sum()),
+                         "voxels": int(np.count_nonzero(new == k))}
+
+    header = hdr.raw if hdr is not None else reference_header(patient, fname)
+    data = encode_nifti(new, header)
+    # Editing a saved version (a reopened review) continues that file's own version series.
+    stem = validate_name(_VERSION_SUFFIX.sub("", strip_suffix(label_map.name)), "label-map file name")
+    root = Path(out_dir) if out_dir is not None else patient.default_out_dir()
+    folder = output_folder(root, patient.id, fr.folder, sub=None)
+    if _inside(folder, patient.path):
+        raise PermissionError(f"{folder} is inside the patient folder {patient.path}; input files are never written")
+    path, n = claim_version(folder, stem, data)
+    parent = provenance.pop("parent", None)
+    if parent is None and n > 1:
+        parent = f"{stem}_v{n - 1:03d}.nii.gz"
+    side = {
+        "kind": "label-map", "patient": patient.id, "frame": fname, "version": n, "file": path.name,
+        "parent": parent, "edited_from": str(label_map),
+        "labels": {str(k): r.name for k, r in sorted(refs.items())},
+        "edited_labels": [int(k) for k in sorted(edits)],
+        "overwrite_other_labels": bool(overwrite_other_labels), "dtype": str(dtype),
+        "tool": provenance.pop("tool", None), "user": provenance.pop("user", None) or user_name(),
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "app": "lundprobe_gui", "app_version": __version__,
+        "voxel_sha256": hashlib.sha256(np.ascontiguousarray(new).tobytes()).hexdigest(),
+        "file_sha256": hashlib.sha256(data).hexdigest(),
+        "label_stats": stats,
+        "stats": provenance.pop("stats", None),
+    }
+    side.update({k: v for k, v in provenance.items() if jsonable(v)})
+    atomic_write(folder / f"{stem}_v{n:03d}.json", json.dumps(side, indent=2).encode())
+    plain = folder / f"{stem}.nii.gz"
+    atomic_write(plain, data, overwrite=True)
+    new.flags.writeable = False
+    store.remember_label_array(plain, new)
+    _repoint(patient, refs, plain, new, set(int(k) for k in edits), overwrite_other_labels)
+    logger.info("saved label map %s (labels %s edited)", path, sorted(edits))
+    return path
+
+
+def _repoint(patient: Patient, refs: dict[int, StructureRef], plain: Path, new: np.ndarray, edited: set[int],
+             overwrite: bool) -> None:
+    # Every structure of the map now lives in the plain output file, so the next edit of any label
+    # starts from this version. Unchanged labels keep their cached mask.
+    for k, ref in refs.items():
+        moved = StructureRef(ref.name, ref.source, ref.frame, str(plain), label=k)
+        if k in edited or overwrite:
+            mask: Mask | None = Mask.from_full(new == k)
+        elif patient.is_mask_loaded(ref):
+            mask = patient.mask_obj(ref.name, ref.source, ref.frame)
+        else:
+            mask = None
+        patient.register_structure(moved, mask)
+
+
+def _inside(folder: Path, patient_path: Path) -> bool:
+    f, p = folder.resolve(), Path(patient_path).resolve()
+    return f == p or p in f.parents

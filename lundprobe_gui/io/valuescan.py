@@ -1,0 +1,200 @@
+"""A cheap look at a NIfTI file's voxel values: is it a mask, a label map or a continuous image?
+
+The header alone cannot tell a uint8 mask from a uint8 image, or a uint16 label map (ITK-SNAP
+writes those) from a uint16 MRI, so the voxel data is streamed in chunks and classified:
+
+``binary``
+    Every value is 0 or one "inside" value: 1 (also float 1.0) or 255 (a common export).
+    An all-zero file is an empty binary mask.
+``labels``
+    Whole, non-negative numbers with at most :data:`MAX_LABELS` distinct non-zero values that are
+    not binary in the sense above (for example 0..6, or only 0 and 3).
+``continuous``
+    Anything else: a negative value, a non-whole float, a non-finite value, or more than
+    :data:`MAX_LABELS` distinct values (images, doses, uncertainty maps).
+
+The scan stops as soon as a file is known to be continuous, so an image costs one chunk (CT air
+is negative; an MRI shows hundreds of grey values within a few slices). Masks and label maps are
+read to the end, which is cheap because they compress to almost nothing.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from . import nifti
+
+logger = logging.getLogger(__name__)
+
+try:  # ISA-L inflates several times faster than zlib; optional at run time.
+    from isal import igzip as _gzip
+except ImportError:  # pragma: no cover - exercised only without isal
+    import gzip as _gzip  # type: ignore[no-redef]
+
+MAX_LABELS = 128
+"""More distinct non-zero values than this make a file continuous (TotalSegmentator has 117 labels)."""
+
+CHUNK_BYTES = 4 << 20
+SAMPLE_SIZE = 65536
+"""Values kept (strided) from the scanned part, enough for :func:`~lundprobe_gui.core.modality.looks_like_ct`."""
+
+BINARY_VALUES = ({1}, {255})
+
+
+@dataclass(frozen=True)
+class ValueScan:
+    """What the voxel values of one file look like.
+
+    Attributes
+    ----------
+    kind : str
+        ``"binary"``, ``"labels"`` or ``"continuous"``.
+    labels : tuple of int
+        Distinct non-zero values, sorted (binary and label maps only; empty for continuous).
+    minimum, maximum : float
+        Extremes of the finite values seen (the whole file unless ``complete`` is False).
+    is_float : bool
+        The decoded values are floating point (float dtype or scaled integers).
+    complete : bool
+        The whole file was read (False when the scan stopped early on a continuous file).
+    sample : numpy.ndarray
+        A strided sample of the finite values seen, for modality checks.
+    """
+
+    kind: str
+    labels: tuple[int, ...]
+    minimum: float
+    maximum: float
+    is_float: bool
+    complete: bool
+    sample: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def is_mask_like(self) -> bool:
+        """A binary mask or a label map."""
+        return self.kind in ("binary", "labels")
+
+
+def _scaled(arr: np.ndarray, hdr: nifti.Header) -> np.ndarray:
+    # Same rule as nifti.read_array, so the scan sees what the loader will return.
+    if not hdr.dtype.isnative:
+        arr = arr.astype(hdr.dtype.newbyteorder("="))
+    if hdr.slope not in (0.0, 1.0) or hdr.inter != 0.0:
+        if math.isfinite(hdr.slope) and math.isfinite(hdr.inter):
+            arr = arr.astype(np.float32) * np.float32(hdr.slope) + np.float32(hdr.inter)
+    return arr
+
+
+def iter_chunks(path: Path, hdr: nifti.Header, chunk_bytes: int = CHUNK_BYTES) -> Iterator[np.ndarray]:
+    """Yield the voxel values of a NIfTI-1 file as flat arrays of about ``chunk_bytes`` each.
+
+    Raises
+    ------
+    NiftiError
+        When the data ends before the size the header declares.
+    """
+    path = Path(path)
+    item = hdr.dtype.itemsize
+    chunk_bytes = max(item, chunk_bytes - chunk_bytes % item)
+    opener = _gzip.open if nifti.is_gz(path) else open
+    remaining = hdr.data_bytes
+    with opener(path, "rb") as fh:
+        skipped = len(fh.read(hdr.vox_offset))
+        if skipped < hdr.vox_offset:
+            raise nifti.NiftiError("truncated: the file ends inside its header")
+        while remaining > 0:
+            raw = fh.read(min(chunk_bytes, remaining))
+            if len(raw) < min(chunk_bytes, remaining):
+                raise nifti.NiftiError(f"truncated: voxel data ends {remaining - len(raw)} bytes early")
+            remaining -= len(raw)
+            yield _scaled(np.frombuffer(raw, dtype=hdr.dtype), hdr)
+
+
+def _array_chunks(arr: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> Iterator[np.ndarray]:
+    flat = np.asarray(arr).reshape(-1)
+    step = max(1, chunk_bytes // max(1, flat.itemsize))
+    for i in range(0, flat.size, step):
+        yield flat[i:i + step]
+
+
+def _distinct_nonzero(nz: np.ndarray) -> np.ndarray | None:
+    """Distinct values of non-zero whole numbers, or None when they cannot be labels."""
+    if nz.size == 0:
+        return nz.astype(np.int64)
+    if nz.dtype.kind == "f":
+        if not np.all(nz == np.floor(nz)):
+            return None
+    hi = nz.max()
+    if hi <= 65535:
+        # bincount is an order of magnitude faster than np.unique on millions of voxels.
+        return np.flatnonzero(np.bincount(nz.astype(np.int64, copy=False), minlength=1)).astype(np.int64)
+    return np.unique(nz).astype(np.int64)
+
+
+def scan_values(path: Path, max_labels: int = MAX_LABELS, chunk_bytes: int = CHUNK_BYTES) -> ValueScan:
+    """Classify one file's voxel values (see the module docstring for the rule).
+
+    Parameters
+    ----------
+    path : Path
+        A 3-D NIfTI file that :func:`lundprobe_gui.io.probe.probe` accepted.
+    max_labels : int
+        The most distinct non-zero values a label map may have.
+    chunk_bytes : int
+        Decoded bytes looked at per step.
+
+    Raises
+    ------
+    NiftiError
+        When the voxel data cannot be decoded.
+    """
+    path = Path(path)
+    try:
+        hdr = nifti.read_header(path)
+    except nifti.NiftiError:
+        # Not plain NIfTI-1 (NIfTI-2, odd layouts): decode it whole through SimpleITK.
+        chunks: Iterator[np.ndarray] = _array_chunks(nifti.read_array_sitk(path)[0], chunk_bytes)
+    else:
+        chunks = iter_chunks(path, hdr, chunk_bytes)
+    labels: set[int] = set()
+    lo, hi = math.inf, -math.inf
+    continuous = False
+    complete = True
+    is_float = False
+    samples: list[np.ndarray] = []
+    for arr in chunks:
+        is_float = is_float or arr.dtype.kind == "f"
+        if arr.dtype.kind == "f":
+            finite = np.isfinite(arr)
+            if not finite.all():
+                continuous = True
+                arr = arr[finite]
+        if arr.size:
+            lo, hi = min(lo, float(arr.min())), max(hi, float(arr.max()))
+            samples.append(arr[:: max(1, arr.size // SAMPLE_SIZE)][:SAMPLE_SIZE])
+        if not continuous:
+            if lo < 0:
+                continuous = True
+            else:
+                distinct = _distinct_nonzero(arr[arr != 0])
+                if distinct is None:
+                    continuous = True
+                else:
+                    labels.update(int(v) for v in distinct)
+                    continuous = len(labels) > max_labels
+        if continuous:
+            complete = False
+            break
+    if hasattr(chunks, "close"):
+        chunks.close()  # release the open file of an abandoned generator now
+    sample = np.concatenate(samples)[:SAMPLE_SIZE * 4] if samples else np.zeros(0, np.float32)
+    lo, hi = (lo, hi) if math.isfinite(lo) else (0.0, 0.0)
+    if continuous:
+        return ValueScan("continuous", (), lo, hi, is_float, complete, sample)
+    kind = "binary" if not labels or labels in BINARY_VALUES else "labels"
+    return ValueScan(kind, tuple(sorted(labels)), lo, hi, is_float, True, sample)

@@ -1,0 +1,61 @@
+"""Who may override the study rules: the administrator, proven by the PIN or the CLI's ``--admin``.
+
+If ``study.json`` holds a PIN hash, every admin action needs that PIN, from the UI and from the
+command line alike. Without a PIN, admin actions are only available on the command line with the
+explicit ``--admin`` flag (the UI then has no admin functions), since whoever can run commands on
+the study folder can edit its files anyway.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from .audit import append_audit, login_name
+from .definition import StudyDefinition
+from .errors import AdminRequired
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AdminAuth:
+    """Proof that the administrator asked for an action; recorded in the audit log."""
+
+    by: str
+    method: str
+
+
+def authorise_admin(study: StudyDefinition, study_dir: str | Path, *, pin: str | None = None,
+                    cli_flag: bool = False, by: str | None = None) -> AdminAuth:
+    """Check the admin credentials.
+
+    Parameters
+    ----------
+    study : StudyDefinition
+        The study (its ``admin`` field holds the PIN hash, if any).
+    study_dir : path
+        The study folder (refusals are logged in its audit log).
+    pin : str, optional
+        The PIN or passphrase given.
+    cli_flag : bool
+        True when the command line was given ``--admin``.
+    by : str, optional
+        Name recorded as the admin (default: the login name).
+
+    Raises
+    ------
+    AdminRequired
+        When the credentials do not authorise admin actions.
+    """
+    who = by or login_name()
+    if study.admin is not None:
+        if study.admin.verify(pin):
+            return AdminAuth(who, "pin")
+        append_audit(study_dir, "admin_refused", reason="wrong or missing PIN", by=who)
+        raise AdminRequired("the admin PIN is wrong or missing; nothing was changed")
+    if cli_flag:
+        return AdminAuth(who, "cli-flag")
+    raise AdminRequired("this needs the study administrator: run the command with --admin "
+                        "(the study has no admin PIN, so admin actions are command-line only)")
+

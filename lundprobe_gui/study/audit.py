@@ -1,0 +1,90 @@
+"""``<study>/audit.log``: an append-only record of admin actions and other notable events.
+
+One JSON object per line. Each entry is written with a single ``write`` on a file opened with
+``O_APPEND`` and fsync'd, so concurrent writers never interleave inside a line. A line cut short
+by a crash is completed with a newline before the next entry, and readers skip it with a warning.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from .clock import iso_utc, to_epoch
+from .files import audit_file
+
+logger = logging.getLogger(__name__)
+
+
+def login_name() -> str:
+    """The login name recorded in the audit log ("unknown" where there is none)."""
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - containers without a passwd entry
+        return "unknown"
+
+
+def append_audit(study_dir: str | Path, event: str, now: float | None = None, **fields: Any) -> dict:
+    """Append one entry and return it.
+
+    Parameters
+    ----------
+    study_dir : path
+        The study folder.
+    event : str
+        Short tag: ``study_created``, ``case_finished``, ``case_unlocked``, ``washout_overridden``,
+        ``stale_lock_recovered``, ``admin_refused``...
+    now : float, optional
+        Event time (POSIX seconds); the wall clock when omitted.
+    **fields
+        JSON-serialisable details.
+    """
+    entry = {"time": iso_utc(to_epoch(now)), "event": event, **fields,
+             "user": login_name(), "host": socket.gethostname(), "pid": os.getpid()}
+    line = (json.dumps(entry, sort_keys=False) + "\n").encode("utf-8")
+    path = audit_file(Path(study_dir))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        if _ends_without_newline(path):
+            line = b"\n" + line
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    logger.info("audit: %s %s", event, fields)
+    return entry
+
+
+def _ends_without_newline(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() == 0:
+                return False
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) != b"\n"
+    except OSError:
+        return False
+
+
+def read_audit(study_dir: str | Path) -> list[dict]:
+    """All readable entries, oldest first (damaged lines are skipped with a warning)."""
+    path = audit_file(Path(study_dir))
+    if not path.exists():
+        return []
+    out = []
+    for n, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            logger.warning("%s line %d is damaged; skipped", path, n)
+            continue
+        if isinstance(entry, dict):
+            out.append(entry)
+    return out

@@ -1,0 +1,135 @@
+"""``study init``: write a new study folder with its ``study.json``."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from ..core.names import InvalidName, validate_observer
+from ..io.writer import atomic_write
+from .audit import append_audit
+from .clock import Now, iso_utc, to_epoch
+from .dataset import check_patient, eligible_patients
+from .definition import StudyDefinition, default_steps
+from .errors import StudyError
+from .files import output_root, sessions_dir, study_file
+from .presets import (DEFAULT_IDLE_TIMEOUT_S, DEFAULT_OBSERVERS, DEFAULT_START_SOURCE, DEFAULT_STRUCTURES,
+                      DEFAULT_WASHOUT_DAYS, PRESETS, preset_questions)
+from .secret import AdminSecret
+
+logger = logging.getLogger(__name__)
+
+_DATASET_OBSERVER = re.compile(r"^obs[A-Za-z0-9-]+$")
+
+
+@dataclass
+class InitOptions:
+    """What ``study init`` is given; None means the default.
+
+    Parameters
+    ----------
+    dataset_root : path
+        The LUND-PROBE dataset root.
+    patients : sequence of str, optional
+        Patient folder names; default every patient with the start masks of all structures.
+    structures : sequence of str
+        Default ``CTVT_427``, ``Rectum``.
+    observers : sequence of str
+        Default ``obsB`` .. ``obsE``.
+    seed : int, optional
+        Randomisation seed; a random one is drawn (and recorded) when omitted.
+    washout_days : float
+        Default 28.
+    preset : str
+        ``reader-study`` or ``ai-acceptability``.
+    start_source : str
+        Default ``nnUNet``.
+    idle_timeout_s : float
+        Default 120.
+    name : str
+        Free-text title.
+    admin_pin : str, optional
+        Admin PIN or passphrase (stored hashed).
+    """
+
+    dataset_root: Path
+    patients: Sequence[str] | None = None
+    structures: Sequence[str] = DEFAULT_STRUCTURES
+    observers: Sequence[str] = DEFAULT_OBSERVERS
+    seed: int | None = None
+    washout_days: float = DEFAULT_WASHOUT_DAYS
+    preset: str = "reader-study"
+    start_source: str = DEFAULT_START_SOURCE
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    name: str = ""
+    admin_pin: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> StudyDefinition:
+    """Create a study folder; never touches an existing study.
+
+    Raises
+    ------
+    StudyError
+        For a bad option (invalid observer ID, unknown patient, missing start mask...) or when
+        ``study_dir`` already holds a study. Nothing is written in that case.
+    """
+    study_dir = Path(study_dir)
+    t = to_epoch(now)
+    for o in opts.observers:
+        try:
+            validate_observer(o)
+        except InvalidName as e:
+            raise StudyError(str(e)) from e
+    if opts.preset not in PRESETS:
+        raise StudyError(f"unknown preset {opts.preset!r}; choose one of {', '.join(PRESETS)}")
+    for existing in (study_file(study_dir), sessions_dir(study_dir), output_root(study_dir)):
+        if existing.exists():
+            raise StudyError(f"{study_dir} already holds a study ({existing.name} exists); nothing was changed")
+    root = Path(opts.dataset_root).expanduser()
+    if not root.is_dir():
+        raise StudyError(f"dataset root {root} is not a folder")
+    root = root.resolve()
+    structures = list(opts.structures)
+    if opts.patients:
+        bad = [e for e in (check_patient(root, p, structures, opts.start_source) for p in opts.patients) if not e.ok]
+        if bad:
+            raise StudyError("these patients cannot take part: " + "; ".join(f"{e.patient}: {e.reason}" for e in bad))
+        patients = list(opts.patients)
+    else:
+        patients, skipped = eligible_patients(root, structures, opts.start_source)
+        if not patients:
+            raise StudyError(f"no patient in {root} has {opts.start_source} masks for {', '.join(structures)}")
+        if skipped:
+            opts.notes.append(f"{len(skipped)} patient folder(s) left out (no {opts.start_source} masks)")
+    for o in opts.observers:
+        if not _DATASET_OBSERVER.match(o):
+            opts.notes.append(f"observer {o!r}: the dataset loader recognises observer edits only as "
+                              "step<k>_obs<letters/digits/->; the exported files of this observer will not be "
+                              "listed when the export folder is opened as a dataset")
+    try:
+        study = StudyDefinition(
+            name=opts.name, created_at=iso_utc(t), dataset_root=str(root), patients=tuple(patients),
+            structures=tuple(structures), observers=tuple(opts.observers), start_source=opts.start_source,
+            seed=int(opts.seed) if opts.seed is not None else secrets.randbelow(2 ** 31),
+            washout_days=float(opts.washout_days), idle_timeout_s=float(opts.idle_timeout_s), preset=opts.preset,
+            steps=default_steps(), questions=preset_questions(opts.preset),
+            admin=AdminSecret.create(opts.admin_pin) if opts.admin_pin else None)
+    except (InvalidName, ValueError) as e:
+        raise StudyError(str(e)) from e
+    study_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        atomic_write(study_file(study_dir), json.dumps(study.to_dict(), indent=2).encode("utf-8"), overwrite=False)
+    except FileExistsError:
+        raise StudyError(f"{study_dir} already holds a study; nothing was changed") from None
+    sessions_dir(study_dir).mkdir(exist_ok=True)
+    output_root(study_dir).mkdir(exist_ok=True)
+    append_audit(study_dir, "study_created", now=t, patients=len(patients), observers=list(study.observers),
+                 seed=study.seed, preset=study.preset, admin_pin=study.admin is not None)
+    logger.info("created study %s: %d patients, observers %s", study_dir, len(patients), ", ".join(study.observers))
+    return study

@@ -1,0 +1,84 @@
+"""``study export``: ``results.csv`` plus the finished edits laid out like the dataset's observerData.
+
+``<export>/<patient>/MR_StorT2/observerData/mask_<S>_step<k>_<obs>.nii.gz`` is a byte copy of the
+recorded version of each finished structure, checked against its recorded sha256, so the export
+can be compared file by file with the published edits. Files of cases that are no longer
+finished (unlocked by an admin) are removed from the export, so it never shows a stale edit.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..io.lundprobe import MRI_DIR
+from ..io.writer import atomic_write
+from .definition import load_study
+from .files import EXPORT_DIR, OUTPUT_DIR, RESULTS_FILE
+from .results import iter_rows, load_states, results_csv_bytes
+from .state import FINISHED
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote."""
+
+    results_csv: Path
+    export_dir: Path
+    copied: list[Path] = field(default_factory=list)
+    removed: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    rows: int = 0
+
+
+def export_study(study_dir: str | Path, out: str | Path | None = None) -> ExportReport:
+    """Write ``<study>/results.csv`` and the export folder (default ``<study>/export``).
+
+    A recorded output that is missing or does not match its recorded sha256 is not copied and
+    is listed in ``problems``; everything else is still exported.
+    """
+    study_dir = Path(study_dir)
+    study = load_study(study_dir)
+    states = load_states(study_dir, study)
+    rows = list(iter_rows(study, states))
+    data = results_csv_bytes(rows)
+    export_dir = Path(out) if out is not None else study_dir / EXPORT_DIR
+    export_dir.mkdir(parents=True, exist_ok=True)
+    report = ExportReport(atomic_write(study_dir / RESULTS_FILE, data), export_dir, rows=len(rows))
+    atomic_write(export_dir / RESULTS_FILE, data)
+    for observer, state in states.items():
+        if state is None:
+            continue
+        for k, rec in state.steps.items():
+            for case in rec.cases:
+                for name, srec in case.structures.items():
+                    source = study.target_source(k, observer)
+                    rel = Path(srec.output_file) if srec.output_file else None
+                    if rel is None or rel.parts[0] != OUTPUT_DIR:
+                        rel = Path(OUTPUT_DIR, case.patient, MRI_DIR, "observerData", f"mask_{name}_{source}.nii.gz")
+                    dest = export_dir.joinpath(*rel.parts[1:])
+                    if case.status != FINISHED or not srec.output_version:
+                        if dest.exists():
+                            os.unlink(dest)
+                            report.removed.append(dest)
+                        continue
+                    version = study_dir / srec.output_version
+                    try:
+                        blob = version.read_bytes()
+                    except OSError as e:
+                        report.problems.append(f"{version}: cannot be read ({e.strerror or e})")
+                        continue
+                    if hashlib.sha256(blob).hexdigest() != srec.output_sha256:
+                        report.problems.append(f"{version}: content does not match the recorded sha256")
+                        continue
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write(dest, blob)
+                    report.copied.append(dest)
+    logger.info("exported %d file(s) to %s", len(report.copied), export_dir)
+    for p in report.problems:
+        logger.error("export: %s", p)
+    return report

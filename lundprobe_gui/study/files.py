@@ -1,0 +1,76 @@
+"""Where a study keeps its files, relative to the study folder.
+
+```
+<study>/study.json                 the definition (written once by ``study init``)
+<study>/sessions/<observer>.json   an observer's progress (atomically rewritten after every change)
+<study>/sessions/<observer>.lock   present while a session of that observer is open
+<study>/audit.log                  append-only JSON lines: admin actions, stale locks, finished cases
+<study>/output/<patient>/MR_StorT2/observerData/mask_<S>_step<k>_<obs>[_v<NNN>].nii.gz (+ .json)
+<study>/results.csv                written by ``study export``
+<study>/export/<patient>/MR_StorT2/observerData/mask_<S>_step<k>_<obs>.nii.gz
+```
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from .errors import CorruptStudyFile
+
+logger = logging.getLogger(__name__)
+
+STUDY_FILE = "study.json"
+SESSIONS_DIR = "sessions"
+OUTPUT_DIR = "output"
+EXPORT_DIR = "export"
+AUDIT_FILE = "audit.log"
+RESULTS_FILE = "results.csv"
+
+
+def study_file(study_dir: Path) -> Path:
+    """``<study>/study.json``."""
+    return Path(study_dir) / STUDY_FILE
+
+
+def sessions_dir(study_dir: Path) -> Path:
+    """``<study>/sessions``."""
+    return Path(study_dir) / SESSIONS_DIR
+
+
+def session_file(study_dir: Path, observer: str) -> Path:
+    """``<study>/sessions/<observer>.json`` (the observer ID must already be validated)."""
+    return sessions_dir(study_dir) / f"{observer}.json"
+
+
+def lock_file(study_dir: Path, observer: str) -> Path:
+    """``<study>/sessions/<observer>.lock``."""
+    return sessions_dir(study_dir) / f"{observer}.lock"
+
+
+def output_root(study_dir: Path) -> Path:
+    """``<study>/output``: the ``out_dir`` given to ``Patient.save_mask``."""
+    return Path(study_dir) / OUTPUT_DIR
+
+
+def audit_file(study_dir: Path) -> Path:
+    """``<study>/audit.log``."""
+    return Path(study_dir) / AUDIT_FILE
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Parse a JSON file, turning every failure into :class:`CorruptStudyFile` with a clear message."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise CorruptStudyFile(f"{path}: {what} not found") from None
+    except OSError as e:
+        raise CorruptStudyFile(f"{path}: cannot read the {what} ({e.strerror or e})") from e
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise CorruptStudyFile(f"{path}: the {what} is not UTF-8 text ({e}); it was left untouched") from e
+    except json.JSONDecodeError as e:
+        raise CorruptStudyFile(f"{path}: the {what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
+                               "it was left untouched: restore it from a backup") from e

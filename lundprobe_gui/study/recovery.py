@@ -1,0 +1,118 @@
+"""Starting or resuming an observer's state, and cleaning up after an interrupted process.
+
+A SIGKILL can leave two traces: the temporary file of an atomic write that never got renamed,
+and a plain ``mask_<S>_step<k>_<obs>.nii.gz`` one version ahead of the state (killed between
+writing a new version and recording it). Both are repaired when the observer's session opens,
+while it holds the observer's lock, so no live write of that observer can be disturbed.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from pathlib import Path
+
+from ..io.lundprobe import MRI_DIR
+from ..io.writer import atomic_write
+from .clock import iso_utc
+from .definition import StudyDefinition
+from .errors import CorruptStudyFile
+from .files import output_root, sessions_dir
+from .randomise import case_plan
+from .state import CaseRecord, SessionState, StepRecord, StructureRecord
+
+logger = logging.getLogger(__name__)
+
+
+def new_state(study: StudyDefinition, observer: str, t: float) -> SessionState:
+    """A fresh state: every step's cases in the observer's randomised order, nothing done."""
+    state = SessionState(observer, iso_utc(t), {}, updated_at=iso_utc(t))
+    for rules in study.steps:
+        cases = [CaseRecord(slot.patient, slot.pseudonym, slot.position,
+                            {s: StructureRecord() for s in study.structures}, study.structures[0])
+                 for slot in case_plan(study.patients, study.seed, observer, rules.step)]
+        state.steps[rules.step] = StepRecord(rules.step, cases)
+    return state
+
+
+def check_matches_study(study: StudyDefinition, state: SessionState, observer: str, path: Path) -> None:
+    """Refuse a state made under another design (patients, seed, steps or structures changed).
+
+    Raises
+    ------
+    CorruptStudyFile
+        Naming what differs; the file is left untouched.
+    """
+    why = None
+    if state.observer != observer:
+        why = f"it belongs to observer {state.observer!r}"
+    elif sorted(state.steps) != [s.step for s in study.steps]:
+        why = "its steps differ from study.json"
+    else:
+        for k, rec in state.steps.items():
+            plan = case_plan(study.patients, study.seed, observer, k)
+            if [(c.patient, c.pseudonym) for c in rec.cases] != [(p.patient, p.pseudonym) for p in plan]:
+                why = f"its step {k} case order differs from the one study.json gives (patients or seed changed)"
+                break
+            if any(list(c.structures) != list(study.structures) for c in rec.cases):
+                why = f"its step {k} structures differ from study.json"
+                break
+    if why:
+        raise CorruptStudyFile(f"{path}: this session file does not match study.json: {why}; it was left untouched")
+
+
+def sweep_temp_files(study_dir: Path, observer: str, patients: tuple[str, ...]) -> list[Path]:
+    """Remove this observer's leftover temporary files; returns what was removed.
+
+    Only names that belong to this observer are touched: its session and lock temporaries, and
+    the ``.mask_*_step<k>_<observer>*.part`` files of its outputs.
+    """
+    obs = re.escape(observer)
+    own_session = re.compile(rf"^\.{obs}\.(json|lock)\..+\.part$|^\.{obs}\.lock\.stale-[0-9a-f]+$")
+    own_output = re.compile(rf"^\.mask_.+_step\d+_{obs}(_v\d{{3,}})?\.(nii\.gz|json)\..+\.part$")
+    folders = [(sessions_dir(study_dir), own_session)]
+    folders += [(output_root(study_dir) / p / MRI_DIR / "observerData", own_output) for p in patients]
+    removed = []
+    for folder, pattern in folders:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if pattern.match(name):
+                logger.warning("removing %s, left by an interrupted write", folder / name)
+                try:
+                    os.unlink(folder / name)
+                    removed.append(folder / name)
+                except OSError as e:
+                    logger.warning("could not remove %s: %s", folder / name, e)
+    return removed
+
+
+def repair_plain_outputs(study_dir: Path, state: SessionState) -> list[Path]:
+    """Make every plain output equal its recorded (acknowledged) version; returns the files restored."""
+    restored = []
+    for rec in state.steps.values():
+        for case in rec.cases:
+            for srec in case.structures.values():
+                if not srec.output_version or not srec.output_file:
+                    continue
+                version, plain = study_dir / srec.output_version, study_dir / srec.output_file
+                try:
+                    data = version.read_bytes()
+                except OSError as e:
+                    logger.error("recorded output %s cannot be read: %s", version, e)
+                    continue
+                if hashlib.sha256(data).hexdigest() != srec.output_sha256:
+                    logger.error("recorded output %s does not match its recorded sha256", version)
+                    continue
+                try:
+                    same = hashlib.sha256(plain.read_bytes()).hexdigest() == srec.output_sha256
+                except OSError:
+                    same = False
+                if not same:
+                    logger.warning("restoring %s to the recorded version %s", plain, version.name)
+                    atomic_write(plain, data)
+                    restored.append(plain)
+    return restored

@@ -1,0 +1,192 @@
+"""An observer's progress as stored in ``<study>/sessions/<observer>.json``.
+
+The whole state is rewritten atomically (temporary file, fsync, rename) after every change, so
+the file on disk is always one complete state: the one before or the one after the change.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..io.writer import atomic_write
+from .errors import CorruptStudyFile
+from .files import read_json
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "lundprobe_gui.study.session"
+FORMAT_VERSION = 1
+PENDING, IN_PROGRESS, FINISHED = "pending", "in_progress", "finished"
+STATUSES = (PENDING, IN_PROGRESS, FINISHED)
+
+
+@dataclass
+class Answer:
+    """One rating: its value and when it was given (ISO UTC)."""
+
+    value: int | str
+    at: str
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"value": self.value, "at": self.at}
+
+
+@dataclass
+class StructureRecord:
+    """Ratings, time and saved edit of one structure of one case."""
+
+    ratings: dict[str, Answer] = field(default_factory=dict)
+    rating_history: list[dict] = field(default_factory=list)
+    started_at: str | None = None
+    editing_started_at: str | None = None
+    active_seconds: float = 0.0
+    output_file: str | None = None
+    output_version: str | None = None
+    output_sha256: str | None = None
+    voxels_added: int | None = None
+    voxels_removed: int | None = None
+    saved_at: str | None = None
+    saves: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"ratings": {k: a.to_dict() for k, a in self.ratings.items()},
+                "rating_history": list(self.rating_history), "started_at": self.started_at,
+                "editing_started_at": self.editing_started_at, "active_seconds": self.active_seconds,
+                "output_file": self.output_file, "output_version": self.output_version,
+                "output_sha256": self.output_sha256, "voxels_added": self.voxels_added,
+                "voxels_removed": self.voxels_removed, "saved_at": self.saved_at, "saves": self.saves}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StructureRecord":
+        """Inverse of :meth:`to_dict`."""
+        return cls({k: Answer(a["value"], str(a["at"])) for k, a in d.get("ratings", {}).items()},
+                   list(d.get("rating_history", [])), d.get("started_at"), d.get("editing_started_at"),
+                   float(d.get("active_seconds", 0.0)), d.get("output_file"), d.get("output_version"),
+                   d.get("output_sha256"), d.get("voxels_added"), d.get("voxels_removed"), d.get("saved_at"),
+                   int(d.get("saves", 0)))
+
+
+@dataclass
+class CaseRecord:
+    """One case (patient) of one step."""
+
+    patient: str
+    pseudonym: str
+    position: int
+    structures: dict[str, StructureRecord]
+    active_structure: str
+    status: str = PENDING
+    started_at: str | None = None
+    finished_at: str | None = None
+    unlocks: list[dict] = field(default_factory=list)
+
+    def matches(self, label: str) -> bool:
+        """Whether ``label`` names this case: its pseudonym, or its number ("7", "07", "case 7")."""
+        m = re.match(r"(?i)^\s*(?:case\s*)?(\d+)\s*$", label)
+        if m:
+            return self.position == int(m.group(1))
+        return self.pseudonym == label
+
+    @property
+    def active_seconds(self) -> float:
+        """Active time of the case: the sum of its structures' times."""
+        return sum(r.active_seconds for r in self.structures.values())
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"patient": self.patient, "pseudonym": self.pseudonym, "position": self.position,
+                "status": self.status, "started_at": self.started_at, "finished_at": self.finished_at,
+                "active_structure": self.active_structure, "active_seconds": self.active_seconds,
+                "structures": {k: r.to_dict() for k, r in self.structures.items()}, "unlocks": list(self.unlocks)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CaseRecord":
+        """Inverse of :meth:`to_dict`."""
+        status = str(d.get("status", PENDING))
+        if status not in STATUSES:
+            raise ValueError(f"unknown case status {status!r}")
+        return cls(str(d["patient"]), str(d["pseudonym"]), int(d["position"]),
+                   {k: StructureRecord.from_dict(r) for k, r in d["structures"].items()},
+                   str(d["active_structure"]), status, d.get("started_at"), d.get("finished_at"),
+                   list(d.get("unlocks", [])))
+
+
+@dataclass
+class StepRecord:
+    """One step of one observer: the case order and the cases."""
+
+    step: int
+    cases: list[CaseRecord]
+    completed_at: str | None = None
+    washout_override: dict | None = None
+
+    @property
+    def order(self) -> list[str]:
+        """Patient IDs in presentation order."""
+        return [c.patient for c in self.cases]
+
+    def finished(self) -> bool:
+        """Whether every case is finished."""
+        return all(c.status == FINISHED for c in self.cases)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"step": self.step, "completed_at": self.completed_at, "washout_override": self.washout_override,
+                "cases": [c.to_dict() for c in self.cases]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StepRecord":
+        """Inverse of :meth:`to_dict`."""
+        return cls(int(d["step"]), [CaseRecord.from_dict(c) for c in d["cases"]], d.get("completed_at"),
+                   d.get("washout_override"))
+
+
+@dataclass
+class SessionState:
+    """Everything an observer has done in a study."""
+
+    observer: str
+    created_at: str
+    steps: dict[int, StepRecord]
+    updated_at: str = ""
+    revision: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "observer": self.observer,
+                "created_at": self.created_at, "updated_at": self.updated_at, "revision": self.revision,
+                "steps": [s.to_dict() for s in sorted(self.steps.values(), key=lambda s: s.step)]}
+
+    @classmethod
+    def from_dict(cls, d: Any, origin: str) -> "SessionState":
+        """Validate and build; :class:`CorruptStudyFile` when it is not a session file."""
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise CorruptStudyFile(f"{origin}: not a lundprobe_gui session file")
+        if d.get("format_version") != FORMAT_VERSION:
+            raise CorruptStudyFile(f"{origin}: session format_version {d.get('format_version')!r} is not supported")
+        try:
+            steps = [StepRecord.from_dict(s) for s in d["steps"]]
+            return cls(str(d["observer"]), str(d["created_at"]), {s.step: s for s in steps},
+                       str(d.get("updated_at", "")), int(d.get("revision", 0)))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CorruptStudyFile(f"{origin}: damaged session file ({type(e).__name__}: {e}); "
+                                   "it was left untouched") from e
+
+
+def load_state(path: Path) -> SessionState | None:
+    """Read a session file; None when there is none yet."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    return SessionState.from_dict(read_json(path, "session file"), str(path))
+
+
+def save_state(path: Path, state: SessionState) -> None:
+    """Write the whole state atomically (temporary file, fsync, rename)."""
+    atomic_write(Path(path), json.dumps(state.to_dict(), indent=1).encode("utf-8"))

@@ -1,0 +1,116 @@
+"""``study status``: per observer and step, the cases finished (and so locked), in progress and pending."""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .clock import Now, iso_utc, to_epoch
+from .definition import StudyDefinition, load_study
+from .errors import SessionLocked
+from .files import lock_file
+from .locking import is_stale, read_lock
+from .results import load_states
+from .schedule import ALWAYS, step_opens_at
+from .state import FINISHED, IN_PROGRESS, SessionState
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepSummary:
+    """One observer's step.
+
+    ``state`` is ``not started`` (no session yet), ``open``, ``locked`` (``locked_reason`` says
+    why: previous step unfinished, or washout until ``opens_at``) or ``done``.
+    """
+
+    observer: str
+    step: int
+    total: int
+    finished: int
+    in_progress: int
+    pending: int
+    state: str
+    locked_reason: str
+    opens_at: str | None
+    washout_overridden: bool
+    unlocks: int
+    active_seconds: float
+    session: str
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def _session_text(study_dir: Path, observer: str) -> str:
+    try:
+        info = read_lock(lock_file(study_dir, observer))
+    except SessionLocked:
+        return "lock file unreadable"
+    if info is None:
+        return ""
+    return ("stale lock: " if is_stale(info) else "open: ") + info.describe()
+
+
+def _step_summary(study: StudyDefinition, observer: str, state: SessionState | None, k: int, t: float,
+                  session: str) -> StepSummary:
+    if state is None:
+        n = len(study.patients)
+        return StepSummary(observer, k, n, 0, 0, n, "not started", "" if k == 1 else f"step {k - 1} unfinished",
+                           None, False, 0, 0.0, session)
+    rec = state.steps[k]
+    fin = sum(c.status == FINISHED for c in rec.cases)
+    prog = sum(c.status == IN_PROGRESS for c in rec.cases)
+    opens = step_opens_at(study, state, k)
+    reason, opens_at = "", None
+    if rec.finished():
+        st = "done"
+    elif opens is None:
+        st, reason = "locked", f"step {k - 1} unfinished"
+    elif opens != ALWAYS and t < opens:
+        st, reason, opens_at = "locked", "washout", iso_utc(opens)
+    else:
+        st = "open"
+    return StepSummary(observer, k, len(rec.cases), fin, prog, len(rec.cases) - fin - prog, st, reason, opens_at,
+                       bool(rec.washout_override), sum(len(c.unlocks) for c in rec.cases),
+                       round(sum(c.active_seconds for c in rec.cases), 1), session)
+
+
+def study_status(study_dir: str | Path, now: Now = None) -> tuple[StudyDefinition, list[StepSummary]]:
+    """The study and one summary per observer and step (read-only; takes no lock)."""
+    study_dir = Path(study_dir)
+    study = load_study(study_dir)
+    t = to_epoch(now)
+    states = load_states(study_dir, study)
+    out = []
+    for o in study.observers:
+        session = _session_text(study_dir, o)
+        out += [_step_summary(study, o, states[o], s.step, t, session) for s in study.steps]
+    return study, out
+
+
+def format_status(study_dir: Path, study: StudyDefinition, rows: list[StepSummary]) -> str:
+    """Readable table of :func:`study_status`."""
+    lines = [f"Study {study_dir}" + (f" ({study.name})" if study.name else ""),
+             f"  {len(study.patients)} patients, structures {', '.join(study.structures)}, "
+             f"washout {study.washout_days:g} days, preset {study.preset}, seed {study.seed}", "",
+             f"  {'observer':<12} {'step':>4} {'finished':>9} {'in progress':>11} {'pending':>7} {'active min':>10}  state"]
+    for r in rows:
+        state = r.state
+        if r.state == "locked":
+            state += f" ({r.locked_reason}" + (f" until {r.opens_at}" if r.opens_at else "") + ")"
+        if r.washout_overridden:
+            state += ", washout overridden"
+        if r.unlocks:
+            state += f", {r.unlocks} unlock(s)"
+        lines.append(f"  {r.observer:<12} {r.step:>4} {r.finished:>4}/{r.total:<4} {r.in_progress:>11} {r.pending:>7} "
+                     f"{r.active_seconds / 60:>10.1f}  {state}")
+    sessions = {r.observer: r.session for r in rows if r.session}
+    if sessions:
+        lines.append("")
+        lines += [f"  session {o}: {s}" for o, s in sessions.items()]
+    lines.append("")
+    lines.append("  Finished cases are locked; an admin can reopen one with 'study unlock'.")
+    return "\n".join(lines)

@@ -1,0 +1,45 @@
+"""Helpers of the study tests: fixed times and a scripted observer."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from lundprobe_gui.study import ObserverSession
+
+T0 = dt.datetime(2025, 3, 3, 8, 0, tzinfo=dt.timezone.utc).timestamp()
+"""A fixed start time: every event of these tests passes explicit times."""
+DAY = 86400.0
+
+
+def rate_all(s: ObserverSession, t: float, quality: int = 3, confidence: int = 4, comment: str = "") -> float:
+    """Answer every question of every structure of the current case; returns the next free time."""
+    for name in s.structures:
+        s.rate("quality", quality, structure=name, now=t)
+        s.rate("confidence", confidence, structure=name, now=t + 1)
+        if comment:
+            s.rate("comment", comment, structure=name, now=t + 2)
+        t += 3
+    return t
+
+
+def shave(mask_full: np.ndarray) -> np.ndarray:
+    """An edit: remove the lowest slice of the structure and add one voxel next to it."""
+    out = mask_full.copy()
+    zs = np.flatnonzero(out.any(axis=(1, 2)))
+    out[zs[0]] = False
+    z, y, x = np.argwhere(mask_full)[0]
+    out[z, y, max(0, x - 1)] = True
+    return out
+
+
+def work_case(s: ObserverSession, t: float, edit: bool = True) -> float:
+    """Rate, edit (optionally) and finish the current case; returns the next free time."""
+    t = rate_all(s, t)
+    for name in s.structures:
+        m = s.begin_editing(name, now=t)
+        if edit:
+            s.save_edit(shave(m.to_full()), structure=name, now=t + 5)
+        t += 10
+    s.finish_case(now=t)
+    return t + 1
