@@ -53,6 +53,7 @@ class Readout:
     dose_pct: float | None = None
     uncertainty: dict[str, float] = field(default_factory=dict)
     structures: list[str] = field(default_factory=list)
+    base_label: str = "MRI"
 
     def lines(self) -> list[str]:
         """Human-readable lines."""
@@ -61,7 +62,7 @@ class Readout:
         out = [f"voxel ({x}, {y}, {z})   world ({w[0]:.1f}, {w[1]:.1f}, {w[2]:.1f}) mm"]
         vals = []
         if self.mri is not None:
-            vals.append(f"MRI {self.mri:.0f}")
+            vals.append(f"{self.base_label} {self.mri:.0f}" + (" HU" if self.base_label == "CT" else ""))
         if self.hu is not None:
             vals.append(f"sCT {self.hu:.0f} HU")
         if self.dose_gy is not None:
@@ -326,6 +327,7 @@ class SceneRenderer:
         geom = self.frame.geometry
         world = tuple(float(v) for v in geom.index_to_world([x, y, z]))
         r = Readout((x, y, z), world)  # type: ignore[arg-type]
+        r.base_label = {"MRI": "MRI", "CT": "CT"}.get(self.frame.name, "image")
         if (m := self.mri()) is not None:
             r.mri = m.value_at(z, y, x)
         if (s := self.sct()) is not None:

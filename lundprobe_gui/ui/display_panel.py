@@ -77,6 +77,7 @@ class DisplayPanel(QtWidgets.QWidget):
         fd.addRow("Opacity", self.dose_opacity)
         fd.addRow("Isodose %", self.levels)
         form.addWidget(dose)
+        self.dose_box = dose
 
         unc = QtWidgets.QGroupBox("Uncertainty")
         fu = QtWidgets.QFormLayout(unc)
@@ -107,9 +108,15 @@ class DisplayPanel(QtWidgets.QWidget):
         """``mri`` or ``sct``: which image the window fields edit."""
         return "sct" if self.state is not None and self.state.base.base == "sct" else "mri"
 
-    def bind(self, state: ViewerState, window: tuple[float, float]) -> None:
-        """Show a state's values."""
+    def bind(self, state: ViewerState, window: tuple[float, float], has_sct: bool = True, has_dose: bool = True,
+             has_uncertainty: bool = True, base_name: str = "MRI") -> None:
+        """Show a state's values; controls for layers the patient does not have are disabled."""
         self.state = state
+        self.base.setItemText(0, base_name)
+        self.base.model().item(1).setEnabled(has_sct)
+        self.fusion.setEnabled(has_sct)
+        self.dose_box.setEnabled(has_dose)
+        self.unc_box.setVisible(has_uncertainty)
         self.sync(window)
 
     def sync(self, window: tuple[float, float]) -> None:
@@ -132,6 +139,8 @@ class DisplayPanel(QtWidgets.QWidget):
         self.scale.setCurrentIndex(0 if s.uncertainty.scale == "fixed" else 1)
         self.unc_opacity.setValue(int(round(s.uncertainty.opacity * 100)))
         self.unc_box.setEnabled(s.uncertainty_allowed)
+        if not s.uncertainty_allowed:
+            self.unc_box.setVisible(False)
         self._sync = False
 
     def _apply(self, *_a) -> None:

@@ -63,13 +63,17 @@ class LayerPanel(QtWidgets.QTreeWidget):
         frame = patient.reference_frame
         ov = QtWidgets.QTreeWidgetItem(self, ["Overlays"])
         ov.setFlags(ov.flags() & ~QtCore.Qt.ItemFlag.ItemIsUserCheckable)
-        self._overlay(ov, "Dose colour wash", "dose_wash", state.dose.wash)
-        self._overlay(ov, "Isodose lines", "isodose", state.dose.lines)
+        if frame.dose() is not None:
+            self._overlay(ov, "Dose colour wash", "dose_wash", state.dose.wash)
+            self._overlay(ov, "Isodose lines", "isodose", state.dose.lines)
         if state.uncertainty_allowed:
             for name in sorted(frame.uncertainty):
                 self._overlay(ov, f"Uncertainty {name}", f"unc:{name}", state.uncertainty.visible and name in state.uncertainty.maps)
-        self._overlay(ov, "Fiducial markers", "fiducials", state.fiducials_on)
+        if patient.fiducials:
+            self._overlay(ov, "Fiducial markers", "fiducials", state.fiducials_on)
         ov.setExpanded(True)
+        if ov.childCount() == 0:
+            self.takeTopLevelItem(self.indexOfTopLevelItem(ov))
         for (name, source), ref in sorted(frame.structures.items(), key=lambda kv: (_order(kv[0][1]), kv[0][1], kv[0][0])):
             if not state.allowed(source):
                 continue

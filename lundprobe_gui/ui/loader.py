@@ -80,9 +80,10 @@ def load_patient(patient: Patient, cancel: threading.Event | None = None, sink: 
     mri = frame.images.get("image") or next(iter(frame.images.values()), None)
     if mri is not None:
         patient.load_volume(mri)
-    ctv = frame.structures.get(("CTVT_427", "clinical"))
-    if ctv is not None:
-        _mask(patient, ctv)  # the crosshair starts at the CTV centre
+    first = frame.structures.get(("CTVT_427", "clinical")) or next(
+        (r for r in frame.structures.values() if r.source == "clinical"), None)
+    if first is not None:
+        _mask(patient, first)  # the crosshair starts at the CTV (or first structure's) centre
     if cancel.is_set():
         return
     if sink is not None:

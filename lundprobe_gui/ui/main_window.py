@@ -8,6 +8,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.patient import Patient
+from ..core.modality import default_window_preset
 from ..io.open import is_dataset_root, list_patients
 from ..render.scene import SceneRenderer
 from ..render.state import ViewerState
@@ -39,8 +40,12 @@ def default_state(patient: Patient) -> ViewerState:
 
 
 def structure_centre(patient: Patient, name: str = "CTVT_427") -> tuple[int, int, int] | None:
-    """Voxel centroid (z, y, x) of a loaded clinical structure, or None."""
-    ref = patient.reference_frame.structures.get((name, "clinical"))
+    """Voxel centroid (z, y, x) of the CTV (else the first loaded clinical structure), or None."""
+    structures = patient.reference_frame.structures
+    ref = structures.get((name, "clinical"))
+    if ref is None:
+        ref = next((r for r in structures.values() if r.source == "clinical" and patient.is_mask_loaded(r)), None)
+        name = ref.name if ref is not None else name
     if ref is None or not patient.is_mask_loaded(ref):
         return None
     m = patient.mask_obj(name, "clinical")
@@ -137,6 +142,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.display.preset_chosen.connect(self.apply_preset)
         self.actions: dict[str, QtGui.QAction] = {}
         self._build_menus()
+        from .study_mode import install_study_mode
+
+        install_study_mode(self)  # Study menu and dock (reader-study sessions, issue 5)
+        from .review_mode import install_review_mode; install_review_mode(self)  # AI-review menu and dock (issue 7)
 
     # -- construction -------------------------------------------------------------------
     def _dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
@@ -341,10 +350,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.state = state or self.make_state(patient)
         self.scene = SceneRenderer(patient, self.state)
         self._cursor_touched = False
-        self.setWindowTitle(f"lundprobe_gui - {patient.id}")
+        self.setWindowTitle(f"lundprobe_gui - {patient.id} ({patient.layout} layout)")
         self.layers.populate(patient, self.state)
         self.tri.bind(self.scene)
-        self.display.bind(self.state, self.scene.window(self.display.current_window_key()))
+        frame = patient.reference_frame
+        self.display.bind(self.state, self.scene.window(self.display.current_window_key()),
+                          has_sct="sCT" in frame.images, has_dose=frame.dose() is not None,
+                          has_uncertainty=bool(frame.uncertainty), base_name=frame.name if frame.name != "image" else "Image")
         self.edit.bind(patient, self.scene)
         self.edit_panel.populate([(n, s_) for (n, s_) in patient.reference_frame.structures if self.state.allowed(s_)])
         self.show_problems()
@@ -362,7 +374,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if patient is not self.patient:
             return
         self._centre_cursor()
-        self.display.sync(self.scene.window(self.display.current_window_key()))
+        self.apply_preset(default_window_preset(patient), refresh=False)
+        self.display.preset.setCurrentText(default_window_preset(patient))
         self.tri.refresh()
         self.tri.reset_zoom()
         self.statusBar().showMessage(f"{patient.id}: MRI shown, loading overlays...")
@@ -451,7 +464,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.display.sync(self.state.base.windows[key])
         self.tri.refresh()
 
-    def apply_preset(self, name: str) -> None:
+    def apply_preset(self, name: str, refresh: bool = True) -> None:
         """Apply a window preset to the image being shown."""
         if self.scene is None:
             return
@@ -465,7 +478,8 @@ class MainWindow(QtWidgets.QMainWindow):
             rng = preset_range(name)
         self.state.base.windows[key] = rng
         self.display.sync(rng)
-        self.tri.refresh()
+        if refresh:
+            self.tri.refresh()
 
     def set_mouse_mode(self, mode: str) -> None:
         """navigate, window, or an editing mode."""

@@ -144,8 +144,10 @@ class TriView(QtWidgets.QWidget):
         dose = self.scene.dose()
         if dose is not None and (st.dose.wash or st.dose.lines):
             self.dose_bar.set_bar(dose_colour_bar(st.dose.prescription_gy, dose.vmax, st.dose.threshold_pct / 100.0))
+            self.dose_bar.setVisible(True)
         else:
             self.dose_bar.set_bar(None)
+            self.dose_bar.setVisible(False)
         maps = [self.scene.frame.uncertainty[m] for m in st.uncertainty.maps if m in self.scene.frame.uncertainty]
         shown = [m for m in maps if m.loaded]
         if st.uncertainty.visible and st.uncertainty_allowed and shown:

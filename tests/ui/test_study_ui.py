@@ -1,0 +1,526 @@
+"""The reader-study screens (issue 5): an observer's session driven through the main window.
+
+Three small demo patients, a study with two observers (obsB shares its ID with a published
+observer, so the dataset's own ``step1_obsB`` files must stay hidden), the prompts replaced by
+the test. Set ``LUNDPROBE_STUDY_SHOTS=<folder>`` to also save window screenshots of both steps.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from lundprobe_gui.demo import DemoOptions, generate
+from lundprobe_gui.render.scene import SceneRenderer
+from lundprobe_gui.render.slicing import voxel_to_display
+from lundprobe_gui.study import (ACTIVE, COMPLETE, WAITING, InitOptions, ObserverSession, export_study,
+                                 init_study)
+from lundprobe_gui.ui.layer_panel import KEY_ROLE, KIND_ROLE
+
+PIN = "2468"
+STRUCTURES = ("CTVT_427", "Rectum")
+
+
+# -- fixtures and helpers ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def study_dataset(tmp_path_factory) -> Path:
+    """Three small extended-part patients (seed 5); the tests must not modify it."""
+    root = tmp_path_factory.mktemp("study-ui-ds") / "ds"
+    generate(root, DemoOptions(patients=3, size="small", seed=5))
+    return root
+
+
+@pytest.fixture()
+def study(study_dataset, tmp_path) -> Path:
+    d = tmp_path / "study"
+    init_study(d, InitOptions(dataset_root=study_dataset, observers=["obsB", "obsC"], seed=11, admin_pin=PIN))
+    return d
+
+
+def _window(qtbot):
+    from lundprobe_gui.app import make_application
+    from lundprobe_gui.ui.main_window import MainWindow
+
+    make_application()
+    win = MainWindow()
+    win.ask = lambda *a, **k: pytest.fail(f"the window asked {a!r} during a study")
+    qtbot.addWidget(win)
+    win.resize(1500, 950)
+    win.show()
+    qtbot.waitExposed(win)
+    mode = win.study_mode
+    mode.background = False
+    mode.messages = []
+    mode.inform = lambda title, text, warning=False: mode.messages.append((title, text))
+    mode.ask = lambda text, info, buttons: buttons[0]
+    mode.ask_pin = lambda text: PIN
+    mode.ask_reason = lambda text: "test"
+    return win, mode
+
+
+def _widget_point(view, zyx, shape):
+    r, c = voxel_to_display(view.axis, zyx, shape)
+    row_mm, col_mm = view._aspect
+    scene_pt = view.vb.mapViewToScene(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
+    return view.graphics.mapFromScene(scene_pt)
+
+
+def _drag(qtbot, view, points, shape):
+    port = view.graphics.viewport()
+    pts = [_widget_point(view, p, shape) for p in points]
+    qtbot.mousePress(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[0])
+    for p in pts[1:]:
+        qtbot.mouseMove(port, p)
+        qtbot.wait(5)
+    qtbot.mouseRelease(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[-1])
+
+
+def _layer_keys(win) -> list[tuple]:
+    keys = []
+    it = QtWidgets.QTreeWidgetItemIterator(win.layers)
+    while it.value():
+        if it.value().data(0, KIND_ROLE) == "structure":
+            keys.append(tuple(it.value().data(0, KEY_ROLE)))
+        it += 1
+    return keys
+
+
+def _overlay_kinds(win) -> list[str]:
+    kinds = []
+    it = QtWidgets.QTreeWidgetItemIterator(win.layers)
+    while it.value():
+        k = it.value().data(0, KIND_ROLE)
+        if isinstance(k, str):
+            kinds.append(k)
+        it += 1
+    return kinds
+
+
+def _combo_items(combo) -> list[tuple]:
+    return [tuple(combo.itemData(i)) for i in range(combo.count())]
+
+
+def _shown_texts(win) -> list[str]:
+    """Every text the window shows or offers: title, labels, buttons, lists, trees, tables, combos, menus."""
+    out = [win.windowTitle(), win.statusBar().currentMessage()]
+    out += [w.text() for w in win.findChildren(QtWidgets.QLabel)]
+    out += [w.text() for w in win.findChildren(QtWidgets.QAbstractButton)]
+    out += [w.text() for w in win.findChildren(QtWidgets.QLineEdit)]
+    out += [w.format() for w in win.findChildren(QtWidgets.QProgressBar)]
+    for lw in win.findChildren(QtWidgets.QListWidget):
+        out += [lw.item(i).text() for i in range(lw.count())]
+    for tw in win.findChildren(QtWidgets.QTableWidget):
+        out += [tw.item(r, c).text() for r in range(tw.rowCount()) for c in range(tw.columnCount())
+                if tw.item(r, c) is not None]
+    for cb in win.findChildren(QtWidgets.QComboBox):
+        out += [cb.itemText(i) for i in range(cb.count())]
+    it = QtWidgets.QTreeWidgetItemIterator(win.layers)
+    while it.value():
+        out += [it.value().text(0), it.value().toolTip(0)]
+        it += 1
+
+    def menu_texts(menu):
+        for a in menu.actions():
+            out.append(a.text())
+            if a.menu() is not None:
+                menu_texts(a.menu())
+
+    for a in win.menuBar().actions():
+        if a.menu() is not None:
+            menu_texts(a.menu())
+    return [t for t in out if t]
+
+
+def _assert_no_leak(win, patient) -> None:
+    for text in _shown_texts(win):
+        assert patient.id not in text, f"patient ID shown: {text!r}"
+        assert str(patient.path) not in text and str(patient.dataset_root) not in text, f"path shown: {text!r}"
+
+
+def _assert_blinded(win, mode, step: int) -> None:
+    s, p = mode.session, win.patient
+    frame = p.reference_frame
+    own = f"step{step}_obsB"
+    other_step = "step1_obsB" if step == 2 else "step2_obsB"
+    hidden = {"clinical", "nnUNet_fold_0", "nnUNet_fold_9", "step1_obsC", "step2_obsC", "step1_obsD"}
+    assert hidden <= win.state.hidden_sources
+    # the observer's other step (published files of the same name included) is out of the model or hidden
+    assert other_step not in p.sources() or other_step in win.state.hidden_sources
+    hidden.add(other_step)
+    # the layer panel lists only the start masks and the observer's own work of this step
+    assert {k[1] for k in _layer_keys(win)} <= {"nnUNet", own}
+    assert {("CTVT_427", "nnUNet"), ("Rectum", "nnUNet")} <= {(k[0], k[1]) for k in _layer_keys(win)}
+    # the edit panel offers only the start masks of the study's structures
+    assert _combo_items(win.edit_panel.source_combo) == [("CTVT_427", "nnUNet"), ("Rectum", "nnUNet")]
+    assert not win.edit_panel.select("CTVT_427", "clinical")
+    assert not win.edit_panel.select("CTVT_427", "nnUNet_fold_0")
+    assert win.edit_panel.target.text() == own and win.edit_panel.target.isReadOnly()
+    # the session refuses them, and none of their voxels was even loaded
+    for source in hidden:
+        assert not s.can_open(source)
+    for (name, source), ref in frame.structures.items():
+        if source in win.state.hidden_sources:
+            assert not p.is_mask_loaded(ref), (name, source)
+    # the published edits under the observer's own name are not in the model at all
+    assert all(not (src == own and "output" not in Path(ref.path).parts)
+               for (_n, src), ref in frame.structures.items())
+    # the patient browser, recent patients and File > Open are out of reach
+    assert win.browser.rowCount() == 0 and not win.browser.isVisible()
+    assert not win.actions["open_patient"].isEnabled() and not win.actions["open_dataset"].isEnabled()
+    assert not win.recent_menu.menuAction().isVisible()
+    assert win.state.uncertainty_allowed == (step == 2)
+    unc_rows = [k for k in _overlay_kinds(win) if k.startswith("unc:")]
+    if step == 1:
+        assert unc_rows == [] and not win.tri.unc_bar.isVisible() and not win.display.unc_box.isEnabled()
+        assert not any(v.loaded for v in frame.uncertainty.values())  # never even read
+    else:
+        assert sorted(unc_rows) == ["unc:CTVT_427", "unc:Rectum"] and win.tri.unc_bar.isVisible()
+        assert win.state.uncertainty.scale == "fixed" and not win.display.scale.isEnabled()
+
+
+def _renders(win):
+    """The window's axial view, and the same slice rendered without and with the uncertainty map."""
+    p = win.patient
+    for v in p.reference_frame.uncertainty.values():
+        p.load_volume(v)
+    off = copy.deepcopy(win.state)
+    off.uncertainty_allowed = False
+    on = copy.deepcopy(win.state)
+    on.uncertainty_allowed, on.uncertainty.visible = True, True
+    on.uncertainty.maps, on.uncertainty.scale = set(p.reference_frame.uncertainty), "fixed"
+    shown = np.array(win.tri.views[0].image.image)
+    return shown, SceneRenderer(p, off).render(0).rgb, SceneRenderer(p, on).render(0).rgb
+
+
+def _shot(win, name: str) -> None:
+    folder = os.environ.get("LUNDPROBE_STUDY_SHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        win.grab().save(str(Path(folder) / name), "PNG")
+
+
+# -- the end-to-end test of the issue -----------------------------------------------------------------
+def test_observer_session_step1_and_step2_through_the_window(study, study_dataset, qtbot):
+    win, mode = _window(qtbot)
+    mode.choose_study_dir = lambda: study
+    mode.ask_observer = lambda _study: "obsB"
+    assert mode.start_dialog()
+    s = mode.session
+    assert mode.active and mode.dock.isVisible() and s.observer == "obsB"
+    assert [d.objectName() for d in win.findChildren(QtWidgets.QDockWidget) if d.objectName() == "Patients"
+            and d.isVisible()] == []
+    order1, edited = [], {}
+    for k in (1, 2, 3):
+        view = s.current_case()
+        assert (view.step, view.position, view.total) == (1, k, 3)
+        p = win.patient
+        order1.append(p.id)
+        assert win.windowTitle() == f"lundprobe_gui - Study - {view.pseudonym} (step 1)"
+        assert mode.panel.case_label.text() == view.pseudonym and view.pseudonym.startswith("Case ")
+        assert mode.panel.progress.format() == f"Case {k} of 3"
+        assert mode.panel.structure_label.text() == "Structure: CTVT_427"
+        _assert_blinded(win, mode, step=1)
+        _assert_no_leak(win, p)
+        if k == 1:
+            # hidden layers cannot be opened from anywhere
+            with pytest.raises(ValueError):
+                win.edit.start_editing("CTVT_427", "clinical", "step1_obsB")
+            with pytest.raises(ValueError):
+                win.edit.start_editing("CTVT_427", "nnUNet_fold_0", "step1_obsB")
+            published = study_dataset / p.id / "MR_StorT2" / "observerData" / "mask_CTVT_427_step1_obsB.nii.gz"
+            assert published.is_file() and not s.can_open("step1_obsB", published)
+            win.open_path(study_dataset / order1[0])  # refused quietly: the window keeps the case
+            assert win.patient is p
+        # ratings come first
+        assert not mode.panel.edit_btn.isEnabled() and not mode.panel.finish_btn.isEnabled()
+        assert mode.edit_structure() is None and win.edit.active is None
+        assert mode.messages.pop()[0] == "Rate first"
+        with pytest.raises(ValueError, match="rate CTVT_427 first"):
+            win.edit.start_editing("CTVT_427", "nnUNet", "step1_obsB")
+        mode.rate("quality", 3)
+        assert not mode.panel.edit_btn.isEnabled()
+        assert mode.panel.likert["quality"].checkedId() == 3
+        mode.rate("confidence", 4)
+        assert mode.panel.edit_btn.isEnabled() and s.missing_ratings("CTVT_427") == []
+        if k == 1:
+            shown, off, on = _renders(win)
+            assert np.array_equal(shown, off)  # what the window shows has no uncertainty colours...
+            assert (off != on).any(axis=-1).sum() > 50  # ...where a normal render has them
+            _shot(win, "study_step1.png")
+        mode.panel.edit_btn.click()
+        key = ("CTVT_427", "step1_obsB")
+        assert win.edit.active == key and win.edit.tool_name == "brush"
+        assert all(v.mode == "edit" for v in win.tri.views.values())
+        assert mode.panel.edit_btn.text() == "Editing CTVT_427" and not mode.panel.likert_boxes["quality"].isEnabled()
+        work = win.edit.session.working(key)
+        start = work.to_full()
+        assert np.array_equal(start, p.mask("CTVT_427", "nnUNet"))
+        win.edit.set_brush_radius(3.0)
+        z, y, x = win.state.cursor
+        _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 8), (z, y, x + 14)], win.scene.shape)
+        after = work.to_full()
+        assert (after & ~start).sum() > 0
+        edited[p.id] = after
+        if k == 1:
+            _shot(win, "study_step1_editing.png")
+        mode.rate("comment", f"apex case {k}")
+        # the Rectum: accepted unchanged
+        mode.panel.next_btn.click()
+        assert s.current_case().active_structure == "Rectum" and win.edit.active is None
+        assert not win.edit.dirty()  # the CTV edit was saved to the study when leaving it
+        assert not mode.panel.edit_btn.isEnabled() and not mode.panel.finish_btn.isEnabled()
+        mode.rate("quality", 4)
+        mode.rate("confidence", 5)
+        assert mode.panel.finish_btn.isEnabled()
+        mode.panel.finish_btn.click()
+        assert not mode.messages or mode.messages[-1][0] in ("Step finished",), mode.messages
+    # step 1 finished: the washout holds step 2 back
+    assert s.status() == WAITING
+    assert mode.messages[-1][0] == "Step finished" and "Step 2 opens on" in mode.messages[-1][1]
+    assert mode.panel.stack.currentIndex() == 1 and not win.tri.isVisible()
+    assert win.windowTitle() == "lundprobe_gui - Study"
+    assert mode.panel.admin_box.isVisible() and mode.panel.override_btn.isEnabled()
+    mode.panel.override_btn.click()  # admin PIN and reason answered by the test
+    assert s.status() == ACTIVE and win.tri.isVisible()
+    order2 = []
+    for k in (1, 2, 3):
+        view = s.current_case()
+        assert (view.step, view.position) == (2, k)
+        p = win.patient
+        order2.append(p.id)
+        assert win.windowTitle() == f"lundprobe_gui - Study - {view.pseudonym} (step 2)"
+        _assert_blinded(win, mode, step=2)
+        _assert_no_leak(win, p)
+        if k == 1:
+            shown, off, on = _renders(win)
+            assert np.array_equal(shown, on) and (on != off).any(axis=-1).sum() > 50  # the uncertainty shows
+            assert "shown" in mode.panel.uncertainty_label.text()
+        for name in STRUCTURES:
+            if s.current_case().active_structure != name:
+                mode.select_structure(name)
+            mode.rate("quality", 2)
+            mode.rate("confidence", 3)
+        if k == 1:
+            _shot(win, "study_step2.png")
+        mode.panel.finish_btn.click()
+    assert order2 != order1 and sorted(order2) == sorted(order1)
+    assert s.status() == COMPLETE and mode.messages[-1][0] == "Study finished"
+    mode.end()
+    assert not mode.active and not (study / "sessions" / "obsB.lock").exists()
+    assert win.actions["open_patient"].isEnabled() and win.windowTitle() == "lundprobe_gui"
+    assert not any(pid in r for pid in order1 for r in win.recent())
+
+    # outputs: the edited and the accepted masks on the MRI grid
+    for pid in order1:
+        mri = nib.load(str(study_dataset / pid / "MR_StorT2" / "image.nii.gz"))
+        folder = study / "output" / pid / "MR_StorT2" / "observerData"
+        for name in STRUCTURES:
+            for step in (1, 2):
+                f = folder / f"mask_{name}_step{step}_obsB.nii.gz"
+                assert f.is_file(), f
+                img = nib.load(str(f))
+                assert img.shape == mri.shape and np.allclose(img.affine, mri.affine)
+                data = np.asarray(img.dataobj)
+                assert data.dtype == np.uint8 and set(np.unique(data)) <= {0, 1}
+        got = np.asarray(nib.load(str(folder / "mask_CTVT_427_step1_obsB.nii.gz")).dataobj).transpose(2, 1, 0)
+        assert np.array_equal(got.astype(bool), edited[pid])
+    export_study(study)
+    with open(study / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    mine = [r for r in rows if r["observer"] == "obsB"]
+    assert len(mine) == 12
+    for r in mine:
+        assert r["quality"] and r["confidence"] and r["finished_at"], r
+        assert r["pseudonym"].startswith("Case ") and r["start_mask"] == "nnUNet"
+    ctv1 = [r for r in mine if r["step"] == "1" and r["structure"] == "CTVT_427"]
+    assert all(int(r["voxels_added"]) > 0 and r["comment"].startswith("apex case") for r in ctv1)
+    assert all(r["voxels_added"] == "0" and r["voxels_removed"] == "0"
+               for r in mine if r["structure"] == "Rectum")
+    assert all(not r["quality"] for r in rows if r["observer"] == "obsC")
+
+
+# -- resuming -----------------------------------------------------------------------------------------
+def test_quitting_mid_case_resumes_at_the_same_case_structure_and_ratings(study, qtbot):
+    win1, mode1 = _window(qtbot)
+    assert mode1.start(study, "obsC")
+    s1 = mode1.session
+    pseudonym = s1.current_case().pseudonym
+    mode1.rate("quality", 1)
+    mode1.rate("confidence", 2)
+    mode1.panel.texts["comment"].setPlainText("left lobe")  # still being typed when the window closes
+    mode1.panel.edit_btn.click()
+    key = ("CTVT_427", "step1_obsC")
+    z, y, x = win1.state.cursor
+    _drag(qtbot, win1.tri.views[0], [(z, y, x), (z, y, x + 12)], win1.scene.shape)
+    edited = win1.edit.session.working(key).to_full()
+    assert win1.edit.dirty() == [key]
+    win1.close()  # asks nothing (win.ask fails the test), saves the edit, closes the session
+    assert not mode1.active and not (study / "sessions" / "obsC.lock").exists()
+
+    win2, mode2 = _window(qtbot)
+    assert mode2.start(study, "obsC")
+    s2 = mode2.session
+    view = s2.current_case()
+    assert view.pseudonym == pseudonym and view.active_structure == "CTVT_427" and view.position == 1
+    panel = mode2.panel
+    assert panel.likert["quality"].checkedId() == 1 and panel.likert["confidence"].checkedId() == 2
+    assert panel.texts["comment"].toPlainText() == "left lobe"
+    assert not panel.likert_boxes["quality"].isEnabled()  # fixed once editing began
+    assert panel.edit_btn.isEnabled() and panel.edit_btn.text() == "Continue editing CTVT_427"
+    panel.edit_btn.click()
+    work = win2.edit.session.working(key)
+    assert np.array_equal(work.to_full(), edited) and not win2.edit.dirty()
+    assert win2.edit.session.stats(key).added_voxels == int((edited & ~win2.patient.mask("CTVT_427", "nnUNet")).sum())
+    # the Rectum is next: leave it half rated and quit again
+    panel.next_btn.click()
+    mode2.rate("quality", 3)
+    mode2.end()
+    win3, mode3 = _window(qtbot)
+    assert mode3.start(study, "obsC")
+    view = mode3.session.current_case()
+    assert (view.pseudonym, view.active_structure) == (pseudonym, "Rectum")
+    assert mode3.panel.likert["quality"].checkedId() == 3 and mode3.panel.likert["confidence"].checkedId() == -1
+    assert not mode3.panel.edit_btn.isEnabled()
+
+
+_KILLED = r"""
+import os, sys, time
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from lundprobe_gui.app import make_application
+from lundprobe_gui.ui.main_window import MainWindow
+app = make_application()
+win = MainWindow()
+mode = win.study_mode
+mode.background = False
+mode.inform = lambda *a, **k: print("INFORM", a, flush=True)
+assert mode.start(sys.argv[1], "obsB")
+mode.rate("quality", 2); mode.rate("confidence", 5); mode.rate("comment", "killed")
+key = mode.edit_structure()
+z, y, x = win.state.cursor
+win.edit.handle("press", 0, (z, y, x)); win.edit.handle("move", 0, (z, y, x + 10)); win.edit.handle("release", 0, (z, y, x + 10))
+win.edit.autosave()  # the controller's autosave path (debounce, 60 s timer, focus loss) goes to the study
+print(win.edit.session.working(key).count(), mode.session.current_case().pseudonym, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_killed_session_loses_nothing(study, qtbot):
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(study)], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    try:
+        line = proc.stdout.readline().split()
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    count, pseudonym = int(line[0]), " ".join(line[1:])
+    assert (study / "sessions" / "obsB.lock").exists()  # left behind by the killed process
+    win, mode = _window(qtbot)
+    assert mode.start(study, "obsB")  # the stale lock is taken over
+    view = mode.session.current_case()
+    assert (view.pseudonym, view.active_structure) == (pseudonym, "CTVT_427")
+    assert mode.panel.likert["quality"].checkedId() == 2 and mode.panel.texts["comment"].toPlainText() == "killed"
+    key = mode.edit_structure()
+    assert win.edit.session.working(key).count() == count
+    assert count != win.patient.mask_obj("CTVT_427", "nnUNet").count()
+
+
+# -- starting: prompts and refusals -------------------------------------------------------------------
+def test_start_prompts_and_clear_refusals(study, qtbot, tmp_path):
+    win, mode = _window(qtbot)
+    mode.choose_study_dir = lambda: study
+    answers = iter(["../evil", "obs B", "obsZ"])
+    mode.ask_observer = lambda _study: next(answers)
+    assert not mode.start_dialog()  # two invalid IDs re-asked, then an unknown observer
+    titles = [t for t, _ in mode.messages]
+    assert titles == ["Observer ID", "Observer ID", "Cannot start the study"]
+    assert "not an observer of this study" in mode.messages[-1][1]
+    # a second session of the same observer
+    other = ObserverSession(study, "obsB")
+    try:
+        assert not mode.start(study, "obsB")
+        assert mode.messages[-1][0] == "Session already open" and "obsB" in mode.messages[-1][1]
+    finally:
+        other.close()
+    # a damaged study.json
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "study.json").write_text("{not json")
+    mode.choose_study_dir = lambda: broken
+    assert not mode.start_dialog()
+    assert mode.messages[-1][0] == "Cannot open the study" and "not valid JSON" in mode.messages[-1][1]
+    assert not mode.active and win.actions["open_patient"].isEnabled()
+    # a step waiting for its washout: said at the start, and only the admin can open it
+    with ObserverSession(study, "obsC") as s:
+        while s.current_case() is not None and s.current_case().step == 1:
+            for name in s.structures:
+                s.rate("quality", 3, structure=name)
+                s.rate("confidence", 3, structure=name)
+            s.finish_case()
+        assert s.status() == WAITING
+    assert mode.start(study, "obsC")
+    assert mode.messages[-1][0] == "Waiting for the washout" and "Step 2 opens on" in mode.messages[-1][1]
+    assert mode.panel.stack.currentIndex() == 1 and "Step 2 opens on" in mode.panel.message.text()
+    assert win.patient is None or not win.tri.isVisible()
+    mode.ask_pin = lambda text: "wrong"
+    assert not mode.admin_override_washout()
+    assert mode.messages[-1][0] == "Administrator" and mode.session.status() == WAITING
+    mode.ask_pin = lambda text: PIN
+    assert mode.admin_override_washout()
+    assert mode.session.current_case().step == 2 and win.tri.isVisible()
+    # the admin can reopen a finished case of step 1; it becomes the current case
+    mode.choose_case = lambda title, items: items[1]
+    assert mode.admin_unlock()
+    view = mode.session.current_case()
+    assert (view.step, view.position) == (1, 2) and view.pseudonym in win.windowTitle()
+    mode.end()
+    assert win.windowTitle() == "lundprobe_gui" and not mode.dock.isVisible()
+
+
+def test_input_and_window_state_feed_the_active_time(study, qtbot):
+    win, mode = _window(qtbot)
+    assert mode.start(study, "obsB")
+    s = mode.session
+    calls = []
+    for name in ("activity", "window_minimised", "window_restored"):
+        real = getattr(s, name)
+        setattr(s, name, lambda *a, _n=name, _r=real, **k: (calls.append(_n), _r(*a, **k))[1])
+    mode._last_activity = 0.0
+    port = win.tri.views[0].graphics.viewport()
+    for i in range(5):
+        qtbot.mouseMove(port, QtCore.QPoint(50 + 10 * i, 60))
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_Up)
+    assert calls.count("activity") == 1  # throttled to about once a second
+    win.setWindowState(QtCore.Qt.WindowState.WindowMinimized)
+    qtbot.waitUntil(lambda: "window_minimised" in calls, timeout=2000)
+    win.setWindowState(QtCore.Qt.WindowState.WindowNoState)
+    qtbot.waitUntil(lambda: "window_restored" in calls, timeout=2000)
+    assert s.active_seconds(now=None) >= 0.0
+    mode._on_tick()
+    assert mode.panel.time_label.text().startswith("Active time")
+
+
+def test_other_docks_and_menus_are_out_of_reach_during_a_study(study, qtbot):
+    win, mode = _window(qtbot)
+    extra = QtWidgets.QDockWidget("Metrics", win)
+    extra.setObjectName("Metrics")
+    win.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, extra)
+    extra.show()
+    tools = win.menuBar().addMenu("&Analysis")
+    act = tools.addAction("Compare with clinical")
+    assert mode.start(study, "obsB")
+    assert not extra.isVisible() and not extra.toggleViewAction().isEnabled()
+    assert not act.isEnabled()
+    with pytest.raises(ValueError):
+        win.edit.new_structure("Bladder", "step1_obsB")
+    mode.end()
+    assert extra.isVisible() and extra.toggleViewAction().isEnabled() and act.isEnabled()
+    assert win.edit.start_editing.__func__ is type(win.edit).start_editing  # the controller is itself again
