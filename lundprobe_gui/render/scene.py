@@ -254,9 +254,11 @@ class SceneRenderer:
                 if wash is not None:
                     wash_layers.append(wash)
             if ds.lines:
-                for ln in isodose_lines(dose2d, ds.prescription_gy, ds.levels_pct, dose.vmax):
-                    line_layers.append(ln.layer())
-                    labels.append((ln.label, ln.anchor[0], ln.anchor[1], ln.colour))
+                for i, ln in enumerate(isodose_lines(dose2d, ds.prescription_gy, ds.levels_pct, dose.vmax)):
+                    layer = ln.layer()
+                    line_layers.append(layer)
+                    r, c = spread_anchor(layer, i)
+                    labels.append((ln.label, r, c, ln.colour))
         result = (wash_layers, line_layers, labels)
         self._overlay_cache[("dose", axis)] = (sig, result)
         return result
@@ -366,3 +368,14 @@ def box_to_display_rect(axis: int, box: Box, shape_zyx: tuple[int, int, int], pa
         r0, r1 = n - r1, n - r0
     nrows, ncols = shape_zyx[row_axis], shape_zyx[col_axis]
     return (max(0, r0 - pad), min(nrows, r1 + pad), max(0, c0 - pad), min(ncols, c1 + pad))
+
+
+def spread_anchor(line: LineLayer, i: int) -> tuple[int, int]:
+    """A label position on a line, at a different angle per level so nested levels' labels do not overlap."""
+    if len(line) == 0:
+        return (0, 0)
+    angle = np.deg2rad(-50.0 + 28.0 * i)
+    rows, cols = line.rows.astype(float), line.cols.astype(float)
+    score = (cols - cols.mean()) * np.cos(angle) + (rows - rows.mean()) * np.sin(angle)
+    k = int(np.argmax(score))
+    return int(line.rows[k]), int(line.cols[k])

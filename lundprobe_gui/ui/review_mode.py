@@ -10,8 +10,8 @@ What it does:
 * **Review > Start AI review...** asks for a review folder (made by ``lundprobe-gui review init``),
   opens a :class:`ReviewSession` (a locked or unreadable review is refused with its message) and
   shows the "AI review" dock.
-* Each case is shown in the window (any layout the viewer opens), with the AI segments visible
-  and the base image windowed by :func:`lundprobe_gui.core.modality.default_window_preset`
+* Each case is shown in the window (any layout the viewer opens), with only the AI segments
+  visible (the others can be switched on in the Layers panel) and the base image windowed by :func:`lundprobe_gui.core.modality.default_window_preset`
   once it is loaded (mediastinum for CT, the sCT window, or the MRI auto window).
 * The reviewer rates each segment on the 5-point scale. **Correct** (enabled only when the rating
   is not 5; otherwise its tooltip is the session's ``edit_refusal``) opens a working copy of the
@@ -293,9 +293,8 @@ class ReviewMode(QtCore.QObject):
         case = s.current
         state = self.window.make_state(patient)
         names = {seg.name for seg in case.segments}
-        for key, style in state.layers.items():
-            if key[2] == case.frame and key[1] == case.source:
-                style.visible = key[0] in names
+        for key, style in state.layers.items():  # the AI segments only (others can be switched on)
+            style.visible = key[2] == case.frame and key[1] == case.source and key[0] in names
         for seg in case.segments:
             state.style((seg.name, case.source, case.frame)).visible = True
         self._load_cancel.set()

@@ -43,6 +43,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..core.mask import Mask
 from ..core.names import InvalidName, validate_observer
 from ..core.patient import Patient
+from ..io.open import NoImageError, open_patient
 from ..render.state import ViewerState
 from ..study import (COMPLETE, WAITING, AdminRequired, CaseView, CorruptStudyFile, ObserverSession,
                      RatingFrozen, RatingsIncomplete, SessionLocked, StudyError, authorise_admin, load_study)
@@ -669,8 +670,12 @@ class StudyMode(QtCore.QObject):
         self._cancel.set()
         self._cancel = threading.Event()
         try:
-            patient = s.patient()
-        except StudyError as e:
+            # A fresh model for every case: ``session.patient()`` would reuse the previous case's model
+            # when step 2 starts with the patient step 1 ended with, and that model still holds the
+            # step-1 edits registered by ``save_mask`` (hidden, but in memory).
+            patient = open_patient(s.patient_path())
+            s.attach_patient(patient)
+        except (StudyError, NoImageError, OSError, ValueError) as e:
             self._loaded, self._loaded_patient = (view.step, view.pseudonym), None
             self.inform("Cannot open the case", f"{view.pseudonym} cannot be opened:\n{self._redact(str(e))}",
                         warning=True)

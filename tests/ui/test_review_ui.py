@@ -1,0 +1,347 @@
+"""AI-review mode in the window: a scripted review of three StructSeg cases, the rating rules on the
+buttons, refused reviews, active time, and the other layouts."""
+import csv
+import time
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from PySide6 import QtCore, QtWidgets
+
+import lundprobe_gui as lp
+from lundprobe_gui.cli import main as cli_main
+from lundprobe_gui.core.modality import default_window_preset
+from lundprobe_gui.demo.other_layouts import write_multilabel_case, write_structseg_dataset
+from lundprobe_gui.render.slicing import voxel_to_display
+from lundprobe_gui.render.window import preset_range
+from lundprobe_gui.review import LIKERT_SCALE, ReviewSession, columns, init_review, load_protocol
+from lundprobe_gui.ui.review_mode import TARGET_SOURCE
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _widget_point(view, zyx, shape):
+    r, c = voxel_to_display(view.axis, zyx, shape)
+    row_mm, col_mm = view._aspect
+    scene_pt = view.vb.mapViewToScene(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
+    return view.graphics.mapFromScene(scene_pt)
+
+
+def _drag(qtbot, view, points, shape):
+    port = view.graphics.viewport()
+    pts = [_widget_point(view, p, shape) for p in points]
+    qtbot.mousePress(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[0])
+    for p in pts[1:]:
+        qtbot.mouseMove(port, p)
+        qtbot.wait(5)
+    qtbot.mouseRelease(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[-1])
+
+
+def _label(path):
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+
+def _rows(path):
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+class Prompts:
+    """Stands in for the window's modal prompt: records every question, answers from a script."""
+
+    def __init__(self):
+        self.asked: list[tuple[str, str, tuple]] = []
+        self.answers: list[str] = []
+
+    def __call__(self, text, info, buttons):
+        self.asked.append((text, info, tuple(buttons)))
+        if self.answers:
+            return self.answers.pop(0)
+        return "Discard" if "Discard" in buttons else buttons[0]
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+@pytest.fixture()
+def structseg_root(tmp_path):
+    root = tmp_path / "structseg"
+    write_structseg_dataset(root, cases=3, seed=11, table="json")  # one GTV per case, named by labels.json
+    return root
+
+
+@pytest.fixture()
+def review_dir(structseg_root, tmp_path, capsys):
+    out = tmp_path / "review_R1"
+    assert cli_main(["review", "init", str(out), "--dataset", str(structseg_root), "--reviewer", "R1"]) == 0
+    capsys.readouterr()
+    return out
+
+
+@pytest.fixture()
+def win(qtbot):
+    from lundprobe_gui.app import make_application
+    from lundprobe_gui.ui.main_window import MainWindow
+
+    make_application()
+    w = MainWindow()
+    w.prompts = Prompts()
+    w.ask = w.prompts
+    qtbot.addWidget(w)
+    w.resize(1500, 950)
+    w.show()
+    qtbot.waitExposed(w)
+    w.review_mode.load_in_background = False
+    yield w
+    w.review_mode.end_review()
+    w.loader.cancel()
+
+
+# -- the scripted review --------------------------------------------------------------------------
+def test_scripted_review_of_three_structseg_cases(win, review_dir, structseg_root, qtbot):
+    mode, panel = win.review_mode, win.review_mode.panel
+    assert "Review" in [a.text().replace("&", "") for a in win.menuBar().actions()]
+    assert mode.start(review_dir)
+    s = mode.session
+    assert mode.dock.isVisible() and (review_dir / "review.lock").is_file()
+    assert s.case_ids == ["1", "2", "3"]
+    # the scale's definitions are on screen beside the radio buttons
+    for lv in LIKERT_SCALE:
+        assert lv.label in panel.rating_buttons[lv.score].text()
+        assert panel.rating_meanings[lv.score].text().startswith(lv.meaning)
+        assert panel.rating_meanings[lv.score].isVisible()
+
+    added_by_case = {}
+    for k, (case, score) in enumerate((("1", 5), ("2", 3), ("3", 2))):
+        assert s.current.case_id == case and win.patient is s.patient
+        assert panel.progress_label.text().startswith(f"Case {k + 1} of 3")
+        # the CT opens in the mediastinum window
+        assert default_window_preset(win.patient) == "mediastinum"
+        assert win.state.base.windows["mri"] == preset_range("mediastinum")
+        assert panel.segment == "GTV" and win.state.is_shown(("GTV", "clinical", "CT"))
+        assert not panel.correct_btn.isEnabled()  # not rated yet
+        assert "rate GTV first" in panel.correct_btn.toolTip()
+        assert not panel.finish_btn.isEnabled()
+
+        panel.rating_buttons[score].click()
+        assert s.case_state().ratings == {"GTV": score}
+        qtbot.wait(120)  # the reviewer looks at the case for a moment
+        if score == 5:
+            assert not panel.correct_btn.isEnabled()
+            assert panel.correct_btn.toolTip() == s.edit_refusal("GTV") and "use as is" in panel.correct_btn.toolTip()
+            assert not panel.discard_btn.isEnabled()
+            qtbot.keyClicks(panel.find_comment, "no further nodules")
+        else:
+            assert panel.correct_btn.isEnabled() and s.can_edit("GTV")
+            panel.correct_btn.click()
+            key = ("GTV", TARGET_SOURCE)
+            assert win.edit.active == key and win.edit.tool_name == "brush"
+            assert win.tri.views[0].mode == "edit"
+            assert panel.discard_btn.isEnabled()
+            work = win.edit.session.working(key)
+            before = work.to_full()
+            ai = win.patient.mask("GTV", "clinical").copy()
+            z, y, x = win.state.cursor  # the panel put the cursor at the GTV's centre
+            assert ai[z, y, x]
+            dx = 12 if case == "2" else -12
+            _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + dx // 2), (z, y, x + dx)], win.scene.shape)
+            after = work.to_full()
+            added = after & ~before
+            assert added.any() and set(np.unique(np.nonzero(added)[0])) == {z} and after[z, y, x + dx]
+            assert np.array_equal(win.patient.mask("GTV", "clinical"), ai)  # the AI segment is untouched
+            added_by_case[case] = after
+            qtbot.waitUntil(lambda: panel.segment_table.item(0, 2).text() == "correcting (unsaved)", timeout=2000)
+            assert panel.save_btn.isEnabled()
+            qtbot.keyClicks(panel.seg_comment, f"GTV too small, case {case}")
+            if case == "3":
+                qtbot.keyClicks(panel.find_comment, "pleural effusion")
+        assert panel.finish_btn.isEnabled()
+        panel.finish_btn.click()
+
+    assert s.current is None
+    assert "All 3 cases are finished" in panel.done_label.text()
+    assert not win.edit.dirty()
+
+    rows = _rows(review_dir / "review-results.csv")
+    with open(review_dir / "review-results.csv", newline="", encoding="utf-8") as fh:
+        header = next(csv.reader(fh))
+    assert header == columns(load_protocol(review_dir)) == [
+        "case ID", "reviewer", "AI segmentation file", "corrected segmentation file", "GTV rating",
+        "segmentation comment", "findings comment", "active review time (s)"]
+    assert [r["case ID"] for r in rows] == ["1", "2", "3"]
+    assert all(r["reviewer"] == "R1" for r in rows)
+    assert [r["AI segmentation file"] for r in rows] == ["1/label.nii.gz", "2/label.nii.gz", "3/label.nii.gz"]
+    assert [r["GTV rating"] for r in rows] == ["5", "3", "2"]
+    assert rows[0]["corrected segmentation file"] == ""
+    assert rows[1]["corrected segmentation file"] == "output/2/label_v001.nii.gz"
+    assert rows[2]["corrected segmentation file"] == "output/3/label_v001.nii.gz"
+    assert [r["segmentation comment"] for r in rows] == ["", "GTV too small, case 2", "GTV too small, case 3"]
+    assert [r["findings comment"] for r in rows] == ["no further nodules", "", "pleural effusion"]
+    for r in rows:
+        assert float(r["active review time (s)"]) > 0
+    # the corrected label maps hold the brushed masks; the inputs are unchanged
+    for case in ("2", "3"):
+        saved = _label(review_dir / "output" / case / "label_v001.nii.gz")
+        assert np.array_equal(saved == 1, added_by_case[case])
+        original = _label(structseg_root / case / "label.nii.gz")
+        assert not np.array_equal(saved, original) and np.array_equal(np.unique(original), [0, 1])
+    assert not (review_dir / "output" / "1").exists()
+
+    assert mode.end_review()
+    assert not (review_dir / "review.lock").exists() and mode.session is None
+    assert not [q for q in win.prompts.asked if q[2] != ("OK",) and "Unsaved" in q[0]]
+
+
+def test_rating_five_discards_a_correction_only_after_asking(win, review_dir, qtbot):
+    mode, panel = win.review_mode, win.review_mode.panel
+    assert mode.start(review_dir)
+    s = mode.session
+    panel.rating_buttons[2].click()
+    panel.correct_btn.click()
+    z, y, x = win.state.cursor
+    _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    key = ("GTV", TARGET_SOURCE)
+    assert win.edit.session.is_dirty(key)
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)  # Ctrl+S: to the review
+    assert s.case_state().corrected == ["GTV"] and (review_dir / "output" / "1" / "label_v001.nii.gz").is_file()
+    assert not win.actions["save_edits"].isEnabled() and not win.edit_panel.save_btn.isEnabled()
+
+    win.prompts.answers = ["Cancel"]
+    panel.rating_buttons[5].click()
+    assert "Rate GTV 5" in win.prompts.asked[-1][0]
+    assert s.case_state().ratings["GTV"] == 2 and panel.rating_buttons[2].isChecked()
+    assert s.case_state().corrected == ["GTV"] and key in win.edit.session.keys()
+
+    win.prompts.answers = ["Discard correction"]
+    panel.rating_buttons[5].click()
+    assert s.case_state().ratings["GTV"] == 5 and s.case_state().corrected == []
+    assert key not in win.edit.session.keys() and not panel.correct_btn.isEnabled()
+    assert not panel.discard_btn.isEnabled()
+    # the AI segment is shown again
+    assert np.array_equal(win.patient.mask("GTV", "clinical"), _label(s.protocol.case_dir(s.current) / "label.nii.gz") == 1)
+    assert win.scene.mask_for(("GTV", "clinical", "CT")) is not None
+
+
+def test_leaving_a_case_with_an_unsaved_correction_asks(win, review_dir, qtbot):
+    mode, panel = win.review_mode, win.review_mode.panel
+    assert mode.start(review_dir)
+    panel.rating_buttons[4].click()
+    panel.correct_btn.click()
+    z, y, x = win.state.cursor
+    _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    win.prompts.answers = ["Cancel"]
+    assert not mode.open_case("2")
+    assert mode.session.current.case_id == "1"
+    win.prompts.answers = ["Save"]
+    assert mode.open_case("2")
+    assert "Unsaved corrections of GTV" in win.prompts.asked[-1][0]
+    assert (review_dir / "output" / "1" / "label_v001.nii.gz").is_file()
+    assert mode.session.state.cases["1"].corrected == ["GTV"]
+    assert mode.session.current.case_id == "2" and panel.progress_label.text().startswith("Case 2 of 3")
+
+
+def test_locked_corrupt_and_wrong_folders_are_refused_with_a_message(win, review_dir, tmp_path, structseg_root):
+    mode = win.review_mode
+    other = ReviewSession(review_dir)  # a session of the same review is open
+    try:
+        assert not mode.start(review_dir)
+        text, info, buttons = win.prompts.asked[-1]
+        assert "already open" in text and "session" in info and buttons == ("OK",)
+    finally:
+        other.close()
+    assert mode.session is None and not mode.dock.isVisible()
+
+    assert not mode.start(tmp_path / "not_a_review")
+    assert "review init" in win.prompts.asked[-1][1]
+
+    broken = tmp_path / "broken"
+    init_review(broken, structseg_root, "R2")
+    (broken / "state.json").write_text("{not json", encoding="utf-8")
+    assert not mode.start(broken)
+    text, info, _ = win.prompts.asked[-1]
+    assert "Cannot open the review" in text and "state.json" in info and "left untouched" in info
+    assert (broken / "state.json").read_text(encoding="utf-8") == "{not json"
+    assert not (broken / "review.lock").exists()
+
+    assert mode.start(review_dir)  # the released review opens
+    assert mode.session.current.case_id == "1"
+
+
+def test_active_time_counts_input_and_pauses_while_minimised(win, review_dir, qtbot, monkeypatch):
+    mode = win.review_mode
+    assert mode.start(review_dir)
+    s = mode.session
+    calls = []
+    real = s.activity
+    monkeypatch.setattr(s, "activity", lambda now=None: (calls.append(time.monotonic()), real(now)))
+    mode._last_activity = float("-inf")
+    port = win.tri.views[0].graphics.viewport()
+    for i in range(6):
+        qtbot.mouseMove(port, QtCore.QPoint(40 + 5 * i, 60))
+    qtbot.keyClick(mode.panel.seg_comment, QtCore.Qt.Key.Key_A)
+    assert len(calls) == 1  # throttled: at most one report a second
+    qtbot.wait(1050)
+    qtbot.mouseMove(port, QtCore.QPoint(80, 80))
+    assert len(calls) == 2
+
+    # minimised: the clock stops at once; restored: it runs again
+    win.showMinimized()
+    qtbot.waitUntil(lambda: bool(win.windowState() & QtCore.Qt.WindowState.WindowMinimized), timeout=2000)
+    QtWidgets.QApplication.processEvents()
+    t_min = s.active_seconds()
+    qtbot.wait(400)
+    assert s.active_seconds() - t_min < 0.05
+    win.showNormal()
+    qtbot.waitUntil(lambda: not win.windowState() & QtCore.Qt.WindowState.WindowMinimized, timeout=2000)
+    t_back = s.active_seconds()
+    qtbot.wait(300)
+    assert s.active_seconds() - t_back > 0.2
+    mode._tick()
+    assert mode.panel.time_label.text().startswith("Active review time 0:00:0")
+
+
+def test_other_layouts_open_in_review_mode(win, tmp_path, demo_root):
+    mode = win.review_mode
+    # a multi-label case with a CT image: one segment per label, the mediastinum window
+    ml = tmp_path / "ml"
+    write_multilabel_case(ml / "npc01", seed=3, image="ct")
+    init_review(tmp_path / "rev_ml", ml, "R3")
+    assert mode.start(tmp_path / "rev_ml")
+    assert win.patient.layout == "multilabel"
+    assert mode.panel.segment_table.rowCount() == 6
+    assert mode.panel.segment_table.item(0, 0).text() == "R_II+III+Va"
+    assert win.state.base.windows["mri"] == preset_range(default_window_preset(win.patient)) == preset_range("mediastinum")
+    mode.panel.select_segment("L_Ib")
+    z, y, x = win.state.cursor
+    assert win.patient.mask("L_Ib", mode.session.current.source)[z, y, x]
+    assert mode.end_review()
+
+    # LUND-PROBE: the nnUNet structures are the AI segmentation; the MRI keeps its auto window
+    init_review(tmp_path / "rev_lp", demo_root, "R4")
+    assert mode.start(tmp_path / "rev_lp")
+    p = win.patient
+    assert p.layout == "lundprobe" and mode.session.current.source == "nnUNet"
+    names = [mode.panel.segment_table.item(i, 0).text() for i in range(mode.panel.segment_table.rowCount())]
+    assert set(names) == {"CTVT_427", "Rectum"}
+    assert default_window_preset(p) == "MRI auto"
+    assert win.state.base.windows["mri"] == preset_range("MRI auto", p.reference_frame.images["image"].data)
+    for n in names:
+        assert win.state.is_shown((n, "nnUNet", p.reference_frame.name))
+    assert not win.state.is_shown(("CTVT_427", "clinical", p.reference_frame.name))
+
+
+def test_background_loading_and_screenshot(win, review_dir, qtbot, tmp_path):
+    """The default (background) loading, and what the window looks like in review mode."""
+    mode = win.review_mode
+    mode.load_in_background = True
+    assert mode.start(review_dir)
+    mode.wait_loaded(30)
+    qtbot.waitUntil(lambda: win.state.base.windows.get("mri") == preset_range("mediastinum"), timeout=5000)
+    qtbot.waitUntil(lambda: not win.progress.isVisible(), timeout=5000)
+    mode.panel.rating_buttons[3].click()
+    mode.panel.correct_btn.click()
+    qtbot.wait(50)
+    path = tmp_path / "review_mode.png"
+    assert win.grab().save(str(path))
+    img = win.tri.views[0].image.image  # the axial view's pixels: CT in the mediastinum window
+    grey = img[..., 0].astype(int)
+    assert (grey < 10).mean() > 0.3  # air and lungs are black
+    assert ((grey > 100) & (grey < 160)).mean() > 0.1  # soft tissue is mid-grey
+    assert (grey > 245).any()  # the spine is white
