@@ -7,13 +7,18 @@ on 61 M-voxel masks and always allocates the full image. Anything unusual falls 
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
+import math
 import os
+import re
 import struct
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import SimpleITK as sitk
@@ -30,6 +35,8 @@ except ImportError:  # pragma: no cover - exercised only without isal
 _DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4", 1024: "i8", 1280: "u8"}
 MAX_DECLARED_BYTES = 8 * 1024 ** 3
 """A header declaring more voxel data than this is rejected before anything is allocated."""
+GZIP_MAX_RATIO = 1032
+"""DEFLATE's largest expansion: one compressed byte never decodes to more than this many bytes."""
 
 
 class NiftiError(Exception):
@@ -98,16 +105,24 @@ def parse_header(raw: bytes) -> Header:
     dims = tuple(int(d) for d in dim[1:1 + ndim])
     if any(d < 0 for d in dims):
         raise NiftiError(f"negative dimension in {dims}")
-    code = struct.unpack(endian + "h", raw[70:72])[0]
+    if any(d == 0 for d in dims):
+        raise NiftiError(f"zero-length dimension in {dims}")
+    code, bitpix = struct.unpack(endian + "2h", raw[70:74])
+    # The size check comes first, for every datatype: a file this reader does not decode goes to
+    # SimpleITK, which allocates whatever the header declares.
+    itemsize = np.dtype(_DTYPES[code]).itemsize if code in _DTYPES else max(1, (bitpix + 7) // 8)
+    declared = math.prod(dims) * itemsize  # Python ints: seven 32767s overflow int64
+    if declared > MAX_DECLARED_BYTES:
+        raise NiftiError(f"header declares {declared / 1e9:.1f} GB of voxel data, too large to be real")
     if code not in _DTYPES:
         raise NiftiError(f"unsupported NIfTI datatype code {code}")
     dtype = np.dtype(endian + _DTYPES[code])
-    vox_offset = int(struct.unpack(endian + "f", raw[108:112])[0] or 352)
+    offset = struct.unpack(endian + "f", raw[108:112])[0]
+    if not (math.isfinite(offset) and (offset == 0 or 348 <= offset <= MAX_DECLARED_BYTES)):
+        raise NiftiError(f"invalid vox_offset {offset!r} (voxel data must start after the 348-byte header)")
+    vox_offset = int(offset) or 352
     slope, inter = struct.unpack(endian + "2f", raw[112:120])
-    hdr = Header(dims, dtype, vox_offset, float(slope), float(inter), raw[:348])
-    if hdr.data_bytes > MAX_DECLARED_BYTES:
-        raise NiftiError(f"header declares {hdr.data_bytes / 1e9:.1f} GB of voxel data, too large to be real")
-    return hdr
+    return Header(dims, dtype, vox_offset, float(slope), float(inter), raw[:348])
 
 
 def read_header(path: Path) -> Header:
@@ -115,12 +130,46 @@ def read_header(path: Path) -> Header:
     return parse_header(_open_head(Path(path)))
 
 
+def max_decoded_bytes(path: Path) -> int:
+    """The most bytes a file can decode to: its size, or for gzip the size times DEFLATE's ratio limit.
+
+    DEFLATE cannot expand data by more than 1032:1, so a header that declares more voxel data than
+    this is lying about the file, and nothing is allocated on its word.
+    """
+    size = os.path.getsize(path)
+    return size * GZIP_MAX_RATIO + (1 << 16) if is_gz(path) else size
+
+
+@contextlib.contextmanager
+def itk_file_name(path: str | os.PathLike | bytes) -> Iterator[str]:
+    """A name of ``path`` that SimpleITK can be given.
+
+    SimpleITK takes file names as UTF-8 text, and a name that is not valid UTF-8 (Linux allows any
+    bytes in a name) aborts the whole process inside its C++ wrapper. Such a file is handed over
+    through a symbolic link with a plain name in a temporary folder.
+    """
+    name = os.fsdecode(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        yield name
+        return
+    suffix = ".nii.gz" if name.lower().endswith(".nii.gz") else os.path.splitext(name)[1]
+    with tempfile.TemporaryDirectory(prefix="lundprobe-name-") as d:
+        link = os.path.join(d, "file" + suffix)
+        os.symlink(os.path.abspath(name), link)
+        yield link
+
+
 def read_geometry(path: Path) -> tuple[Geometry, str, int]:
     """Geometry, pixel type name and component count from SimpleITK's header reader."""
     reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
     try:
-        reader.ReadImageInformation()
+        with itk_file_name(path) as name:
+            reader.SetFileName(name)
+            reader.ReadImageInformation()
     except RuntimeError as e:
         raise NiftiError(_short_itk_error(e)) from e
     if reader.GetDimension() != 3:
@@ -142,7 +191,7 @@ def gzip_isize_ok(path: Path, hdr: Header) -> bool:
     is confirmed by decoding (see :func:`confirm_truncated`) before a file is called truncated.
     """
     size = os.path.getsize(path)
-    if size < 18:
+    if size < 18 or hdr.vox_offset + hdr.data_bytes > max_decoded_bytes(path):
         return False
     with open(path, "rb") as fh:
         fh.seek(-4, os.SEEK_END)
@@ -177,6 +226,9 @@ def check_complete(path: Path, hdr: Header) -> str | None:
         return None if have >= need else f"truncated: {have} bytes on disk, header implies {need}"
     if gzip_isize_ok(path, hdr):
         return None
+    if need > max_decoded_bytes(path):
+        return (f"truncated: header implies {need} bytes of data, more than this "
+                f"{os.path.getsize(path)}-byte gzip file can hold")
     try:
         have = decoded_length(path, need)
     except NiftiError as e:
@@ -187,16 +239,26 @@ def check_complete(path: Path, hdr: Header) -> str | None:
 
 
 def _decompress(raw: bytes, expected: int) -> bytes:
+    """Inflate the first ``expected`` bytes of a (possibly multi-member) gzip stream.
+
+    Never more: a small file that inflates to gigabytes cannot exhaust memory, and nothing is
+    allocated beyond what the stream really holds.
+    """
+    parts: list[bytes] = []
+    have = 0
+    data = raw
     try:
-        out = _fast_zlib.decompress(raw, 31, expected + 1)
-    except Exception:  # noqa: BLE001 - isal and zlib raise different types; retry the slow, multi-member way
-        out = None
-    if out is None or len(out) < expected:
-        try:
-            out = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as e:
-            raise NiftiError(f"corrupt or truncated gzip data ({e})") from e
-    return out
+        while have < expected and data:
+            d = _fast_zlib.decompressobj(31)
+            chunk = d.decompress(data, expected - have)
+            parts.append(chunk)
+            have += len(chunk)
+            if not d.eof:
+                break  # enough data, or the stream ends early (the caller reports it)
+            data = d.unused_data
+    except Exception as e:  # noqa: BLE001 - isal and zlib raise different types
+        raise NiftiError(f"corrupt or truncated gzip data after {have} bytes ({e})") from e
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def read_array(path: Path, hdr: Header | None = None) -> np.ndarray:
@@ -212,6 +274,9 @@ def read_array(path: Path, hdr: Header | None = None) -> np.ndarray:
     if len(dims) != 3:
         raise NiftiError(f"expected a 3-D image, found dimensions {tuple(hdr.dims)}")
     need = hdr.vox_offset + hdr.data_bytes
+    if need > max_decoded_bytes(path):
+        raise NiftiError(f"truncated: header implies {need} bytes of data, more than this "
+                         f"{os.path.getsize(path)}-byte file can hold")
     if is_gz(path):
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -219,7 +284,7 @@ def read_array(path: Path, hdr: Header | None = None) -> np.ndarray:
         del raw
     else:
         with open(path, "rb") as fh:
-            buf = fh.read()
+            buf = fh.read(need)
     if len(buf) < need:
         raise NiftiError(f"truncated: {len(buf)} bytes of data, header implies {need}")
     arr = np.frombuffer(buf, dtype=hdr.dtype, count=hdr.n_voxels, offset=hdr.vox_offset)
@@ -233,9 +298,22 @@ def read_array(path: Path, hdr: Header | None = None) -> np.ndarray:
 
 
 def read_array_sitk(path: Path) -> tuple[np.ndarray, Geometry]:
-    """Fallback reader through SimpleITK (NIfTI-2, odd layouts)."""
+    """Fallback reader through SimpleITK (NIfTI-2, odd layouts).
+
+    The header is read first: SimpleITK allocates the whole image its header declares, so an
+    image larger than :data:`MAX_DECLARED_BYTES`, or than the file can hold, is refused unread.
+    """
+    reader = sitk.ImageFileReader()
     try:
-        img = sitk.ReadImage(str(path))
+        with itk_file_name(path) as name:
+            reader.SetFileName(name)
+            reader.ReadImageInformation()
+            declared = math.prod(reader.GetSize()) * reader.GetNumberOfComponents() \
+                * _component_bytes(reader.GetPixelID())
+            if declared > MAX_DECLARED_BYTES or declared > max_decoded_bytes(path):
+                raise NiftiError(f"header declares {declared} bytes of voxel data, more than this "
+                                 f"{os.path.getsize(path)}-byte file can hold")
+            img = reader.Execute()
     except RuntimeError as e:
         raise NiftiError(_short_itk_error(e)) from e
     if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
@@ -243,8 +321,24 @@ def read_array_sitk(path: Path) -> tuple[np.ndarray, Geometry]:
     return sitk.GetArrayFromImage(img), Geometry.from_sitk(img)
 
 
+def _component_bytes(pixel_id: int) -> int:
+    """Bytes of one pixel component of a SimpleITK pixel type (8 when unknown).
+
+    A complex pixel counts as two components of its float type.
+    """
+    bits = re.findall(r"(\d+)-bit", sitk.GetPixelIDValueAsString(pixel_id))
+    return max(1, int(bits[0]) // 8) if bits else 8
+
+
 def load_array(path: Path) -> np.ndarray:
-    """Read a 3-D image's voxels, using the fast path when the file allows it."""
+    """Read a 3-D image's voxels, using the fast path when the file allows it.
+
+    Raises
+    ------
+    NiftiError
+        For a file whose content cannot be used (OSError when it cannot be read at all).
+    """
+    path = Path(os.fsdecode(path))
     try:
         hdr = read_header(path)
     except NiftiError:

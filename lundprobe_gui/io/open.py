@@ -15,6 +15,7 @@ Layouts are recognised from the files present (no voxel data is decoded), in thi
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def _discover(path: Path, layout: str) -> Patient:
     return generic.discover(path, layout)
 
 
-def open_patient(path: str | Path) -> Patient:
+def open_patient(path: str | os.PathLike | bytes) -> Patient:
     """Open one patient folder of any layout, reading headers (and, outside LUND-PROBE, a cheap look
     at the voxel values to tell masks and label maps from images; see :mod:`lundprobe_gui.io.generic`).
 
@@ -73,7 +74,7 @@ def open_patient(path: str | Path) -> Patient:
     NoImageError
         When the path does not exist or holds no usable image at all.
     """
-    path = Path(path).expanduser()
+    path = Path(os.fsdecode(path)).expanduser()  # bytes names (any bytes on Linux) are accepted too
     if not path.exists():
         raise NoImageError(f"{path}: no such file or folder")
     if not path.is_dir():

@@ -57,6 +57,7 @@ def probe(path: Path) -> Probe | Problem:
     Only headers are decoded. A gzip file whose trailer disagrees with the header's size is decoded
     to confirm truncation before it is reported.
     """
+    path = Path(os.fsdecode(path))  # bytes names (any bytes on Linux) are accepted too
     p = str(path)
     if not os.access(path, os.R_OK):
         return Problem(p, "unreadable", "file cannot be read (permission denied)")

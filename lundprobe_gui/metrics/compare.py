@@ -303,12 +303,20 @@ def compare_patient(patient: "Patient", comparisons: Sequence[Comparison] | None
     by_structure: dict[tuple[str, str], list[int]] = {}
     for i, c in enumerate(comps):
         by_structure.setdefault((c.structure, c.frame), []).append(i)
-    stopped = False
+
+    def stop() -> bool:
+        return should_stop is not None and bool(should_stop())
+
     for (structure, frame), indices in by_structure.items():
         masks = {}
         for source in dict.fromkeys(s for i in indices for s in (comps[i].reference, comps[i].test)):
+            if stop():  # decoding a mask takes a while: check between masks too
+                return [rows[i] for i in sorted(rows)]
             try:
-                masks[source] = get(structure, source, frame)
+                mask = get(structure, source, frame)
+                if mask is None:
+                    raise KeyError("no mask")
+                masks[source] = mask
             except (KeyError, ValueError) as e:
                 msg = f"{patient.id}: {structure} ({source}) cannot be loaded: {e}"
                 logger.warning("%s", msg)
@@ -316,15 +324,12 @@ def compare_patient(patient: "Patient", comparisons: Sequence[Comparison] | None
                     warnings.append(msg)
         group = MaskGroup(masks, patient.frames[frame].geometry.spacing_zyx) if masks else None
         for i in indices:
-            if should_stop is not None and should_stop():
-                stopped = True
-                break
+            if stop():
+                return [rows[i] for i in sorted(rows)]
             c = comps[i]
             if group is not None and c.reference in masks and c.test in masks:
                 rows[i] = _row(patient.id, c, group.pair_metrics(c.reference, c.test, tolerance_mm))
             done += 1
             if progress is not None:
                 progress(done, total)
-        if stopped:
-            break
     return [rows[i] for i in sorted(rows)]

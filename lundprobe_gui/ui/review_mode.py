@@ -36,6 +36,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.modality import default_window_preset
+from ..render.colormaps import structure_colour
 from ..review import NO_CORRECTION_SCORE, RESULTS_FILE, ReviewError, ReviewSession
 from ..study.errors import SessionLocked, StudyError
 from .loader import load_patient
@@ -52,8 +53,8 @@ TARGET_SOURCE = "review"
 ACTIVITY_EVERY_S = 1.0
 COMMENT_DELAY_MS = 700
 CLOCK_MS = 1000
-PANEL_WIDTH = 430
-TOOLS_WIDTH = 320
+PANEL_WIDTH = 410
+TOOLS_WIDTH = 370
 
 _E = QtCore.QEvent.Type
 INPUT_EVENTS = frozenset({_E.MouseButtonPress, _E.MouseButtonRelease, _E.MouseButtonDblClick, _E.MouseMove,
@@ -108,6 +109,8 @@ class ReviewMode(QtCore.QObject):
         self._jump_pending = False
         self._load_cancel = threading.Event()
         self._thread: threading.Thread | None = None
+        self._editor_save_blocked = False
+        self._save_btn_tip = ""
 
         self._comment_timer = QtCore.QTimer(self)
         self._comment_timer.setSingleShot(True)
@@ -173,7 +176,11 @@ class ReviewMode(QtCore.QObject):
         self.dock.raise_()
         if not was_visible and not self.dock.isFloating():
             # The images keep most of the width: the Display/Edit tabs narrow to make room.
-            docks, widths = [self.dock], [PANEL_WIDTH]
+            scroll = self.dock.widget()
+            need = (self.panel.minimumSizeHint().width() + 2 * scroll.frameWidth()
+                    + scroll.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent))
+            scroll.setMinimumWidth(need)  # never narrower than the panel: nothing is cut off
+            docks, widths = [self.dock], [max(PANEL_WIDTH, need)]
             for d in self.window.findChildren(QtWidgets.QDockWidget):
                 if d.objectName() in ("Display", "Edit") and d.isVisible() and not d.isFloating():
                     docks.append(d)
@@ -184,14 +191,23 @@ class ReviewMode(QtCore.QObject):
         active = self.session is not None
         self.end_action.setEnabled(active)
         self.save_action.setEnabled(active)
+        if active != self._editor_save_blocked:
+            self._block_editor_save(active)
+
+    def _block_editor_save(self, block: bool) -> None:
+        """Disable the editor's own Save while a review is open: corrections go through the review."""
         for name in ("save_edits", "save_all_edits"):
             a = self.window.actions.get(name)
             if a is not None:
-                a.setEnabled(not active)
+                a.setEnabled(not block)
         btn = getattr(self.window.edit_panel, "save_btn", None)
         if btn is not None:
-            btn.setEnabled(not active)
-            btn.setToolTip("In an AI review, corrections are saved by the review panel" if active else "")
+            if block:
+                self._save_btn_tip = btn.toolTip()
+            btn.setEnabled(not block)
+            btn.setToolTip("In an AI review, corrections are saved by the review panel" if block
+                           else self._save_btn_tip)
+        self._editor_save_blocked = block
 
     # -- messages ---------------------------------------------------------------------------
     def _tell(self, text: str, info: str) -> None:
@@ -295,8 +311,9 @@ class ReviewMode(QtCore.QObject):
         names = {seg.name for seg in case.segments}
         for key, style in state.layers.items():  # the AI segments only (others can be switched on)
             style.visible = key[2] == case.frame and key[1] == case.source and key[0] in names
-        for seg in case.segments:
-            state.style((seg.name, case.source, case.frame)).visible = True
+        for seg in case.segments:  # each segment in its own structure colour (not one colour per source)
+            style = state.style((seg.name, case.source, case.frame))
+            style.visible, style.colour = True, structure_colour(seg.name)
         self._load_cancel.set()
         self._load_cancel = threading.Event()
         self._jump_pending = True
@@ -607,7 +624,7 @@ class ReviewMode(QtCore.QObject):
             elif score == NO_CORRECTION_SCORE:
                 text = f"{name} is used as is: no correction."
             elif working:
-                text = (f"Correcting {name} (cyan) with the brush; Shift or the eraser removes. "
+                text = (f"Correcting {name} (cyan): brush (key 1) adds, eraser (key 2) removes. "
                         + ("Unsaved: Finish case or Save correction saves it." if unsaved else "Saved."))
             elif corrected:
                 text = f"{name} has a saved correction."

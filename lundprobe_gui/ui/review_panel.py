@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from PySide6 import QtCore, QtWidgets
 
-from ..review import LIKERT_SCALE, STATEMENT
+from ..review import LIKERT_SCALE, STATEMENT, level
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ class ReviewPanel(QtWidgets.QWidget):
                     t.setItem(i, j, item)
                 item.setText(text)
                 item.setData(QtCore.Qt.ItemDataRole.UserRole, r.name)
-            t.item(i, 0).setToolTip("" if r.score is None else LIKERT_SCALE[5 - r.score].text())
+            t.item(i, 0).setToolTip("" if r.score is None else level(r.score).text())
         names = [r.name for r in rows]
         if keep not in names:
             keep = names[0] if names else None
@@ -238,8 +238,8 @@ class ReviewPanel(QtWidgets.QWidget):
         self.rating_group.setExclusive(True)
         can_edit = name is not None and refusal is None
         self.correct_btn.setEnabled(can_edit)
-        self.correct_btn.setText("Continue correcting" if correcting else "Correct")
-        self.correct_btn.setToolTip(refusal or (f"Edit a working copy of {name} with the brush" if name else ""))
+        self.correct_btn.setToolTip(refusal or (f"{'Continue editing' if correcting else 'Edit'} a working copy of "
+                                                f"{name} with the brush" if name else ""))
         self.save_btn.setEnabled(can_save)
         self.discard_btn.setEnabled(can_discard)
         self.correction_label.setText(status)

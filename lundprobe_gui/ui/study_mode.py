@@ -28,6 +28,7 @@ Every prompt goes through a method of :class:`StudyMode` (``choose_study_dir``, 
 """
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
 import time
@@ -47,6 +48,7 @@ from ..io.open import NoImageError, open_patient
 from ..render.state import ViewerState
 from ..study import (COMPLETE, WAITING, AdminRequired, CaseView, CorruptStudyFile, ObserverSession,
                      RatingFrozen, RatingsIncomplete, SessionLocked, StudyError, authorise_admin, load_study)
+from ..study.clock import parse_iso
 from ..study.files import output_root
 from . import study_dialogs
 from .layer_panel import KEY_ROLE, KIND_ROLE
@@ -61,6 +63,7 @@ KNOWN_MENUS = frozenset({"&File", "&View", "&Edit", "&Help", "&Study"})
 """Menus whose study-relevant actions are handled one by one; the actions of any other menu are disabled."""
 DISABLED_ACTIONS = ("open_patient", "open_dataset", "output_dir")
 ACTIVITY_INTERVAL_S = 1.0
+PANEL_WIDTH = 430
 POLL_WASHOUT_S = 60.0
 _INPUT_EVENTS = frozenset({QtCore.QEvent.Type.MouseButtonPress, QtCore.QEvent.Type.MouseButtonDblClick,
                            QtCore.QEvent.Type.MouseMove, QtCore.QEvent.Type.Wheel, QtCore.QEvent.Type.KeyPress})
@@ -261,10 +264,7 @@ class StudyMode(QtCore.QObject):
         self.panel = StudyPanel()
         self.dock = QtWidgets.QDockWidget(STUDY_DOCK, window)
         self.dock.setObjectName(STUDY_DOCK)
-        scroll = QtWidgets.QScrollArea()
-        scroll.setWidget(self.panel)
-        scroll.setWidgetResizable(True)
-        self.dock.setWidget(scroll)
+        self.dock.setWidget(self.panel)  # the panel scrolls its questions itself
         self.dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
                               | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         window.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
@@ -381,6 +381,10 @@ class StudyMode(QtCore.QObject):
         """Open ``observer``'s session of the study and show its current case (resuming where it stopped)."""
         if self.active:
             return False
+        review = getattr(self.window, "review_mode", None)
+        if review is not None and getattr(review, "session", None) is not None:
+            self.inform("AI review open", "End the AI review before starting a reader-study session.")
+            return False
         try:
             validate_observer(observer)
         except InvalidName as e:
@@ -465,10 +469,11 @@ class StudyMode(QtCore.QObject):
                 a.setEnabled(False)
                 P.on_exit(lambda a=a: a.setEnabled(True))
         recent = getattr(w, "recent_menu", None)
-        if recent is not None:
+        if recent is not None:  # hidden and emptied: its entries are patient folders
             recent.menuAction().setVisible(False)
             recent.setEnabled(False)
-            P.on_exit(lambda: (recent.menuAction().setVisible(True), recent.setEnabled(bool(w.recent()))))
+            recent.clear()
+            P.on_exit(lambda: (recent.menuAction().setVisible(True), self._rebuild_recent()))
         for a in w.menuBar().actions():
             m = a.menu()
             if m is None or m is self.menu or a.text() in KNOWN_MENUS:
@@ -484,6 +489,8 @@ class StudyMode(QtCore.QObject):
         w.setAcceptDrops(False)
         P.on_exit(lambda: w.setAcceptDrops(drops))
         ep = w.edit_panel
+        target = ep.target.text()
+        P.on_exit(lambda: ep.target.setText(target))
         ep.target.setReadOnly(True)
         ep.new_btn.setEnabled(False)
         ep.new_name.setEnabled(False)
@@ -513,6 +520,10 @@ class StudyMode(QtCore.QObject):
         P.set(ctrl, "discard_recovery", lambda *_a, **_k: None)
         self.dock.show()
         self.dock.raise_()
+        layers = next((d for d in w.findChildren(QtWidgets.QDockWidget) if d.objectName() == "Layers"), None)
+        w.resizeDocks([self.dock], [PANEL_WIDTH], QtCore.Qt.Orientation.Horizontal)
+        if layers is not None and w.dockWidgetArea(layers) == w.dockWidgetArea(self.dock):
+            w.resizeDocks([layers, self.dock], [180, max(400, w.height() - 260)], QtCore.Qt.Orientation.Vertical)
         app = QtWidgets.QApplication.instance()
         if app is not None:
             app.installEventFilter(self.input_filter)
@@ -531,9 +542,32 @@ class StudyMode(QtCore.QObject):
         w.setWindowTitle("lundprobe_gui")
         w.statusBar().showMessage("Study session ended; everything is saved", 8000)
 
+    def _rebuild_recent(self) -> None:
+        w = self.window
+        rebuild = getattr(w, "_rebuild_recent", None)
+        if rebuild is not None:
+            rebuild()
+            return
+        for p in w.recent():  # pragma: no cover - the window changed
+            w.recent_menu.addAction(p, lambda p=p: w.open_path(p))
+        w.recent_menu.setEnabled(bool(w.recent()))
+
+    def views_shown(self) -> bool:
+        """Whether the slice views show a case (they are blanked between cases and after the study)."""
+        return self.window.tri.views[0].isVisibleTo(self.window.tri)
+
+    def _show_views(self, on: bool) -> None:
+        """Blank or show the slice views; the central area keeps its size, so the docks do not grow."""
+        tri = self.window.tri
+        if not on and tri.maximised is not None:
+            tri.toggle_maximise()
+        for v in tri.views.values():
+            v.setVisible(on)
+        tri.info.setVisible(on)
+
     def _unshow_patient(self) -> None:
         w = self.window
-        w.tri.hide()
+        self._show_views(False)
         w.layers.clear()
         w.edit_panel.populate([])
         w.problems.clear()
@@ -543,8 +577,8 @@ class StudyMode(QtCore.QObject):
             w.edit.changed.emit()
 
     def _on_patient_shown(self, _patient) -> None:
-        if not self.window.tri.isVisible():
-            self.window.tri.show()
+        if not self.views_shown():
+            self._show_views(True)
 
     def _refused_open(self, *_a, **_k) -> None:
         self.window.statusBar().showMessage("Other patients cannot be opened during a study session", 5000)
@@ -682,7 +716,7 @@ class StudyMode(QtCore.QObject):
             return
         self._loaded, self._loaded_patient = (view.step, view.pseudonym), patient
         w.set_patient(patient, self.blinded_state(patient))  # make_state/_remember/show_dataset are patched
-        w.tri.show()
+        self._show_views(True)
         w.setWindowTitle(f"lundprobe_gui - Study - {view.pseudonym} (step {view.step})")
         self._prune_layer_panel()
         w.edit_panel.populate(self.editable())
@@ -750,11 +784,18 @@ class StudyMode(QtCore.QObject):
 
     def _waiting_text(self) -> str:
         prog = self.session.progress()
-        text = prog.text
-        if prog.step is not None:
-            text = (f"Step {prog.step - 1} is finished. {prog.text}: the cases of step {prog.step} are shown "
-                    f"again only after the washout. Only the study administrator can override it.")
-        return text
+        if prog.state != WAITING or prog.step is None:
+            return prog.text
+        if prog.available_at:
+            try:
+                when = datetime.datetime.fromtimestamp(parse_iso(prog.available_at)).astimezone()
+                opens = f"Step {prog.step} opens on {when:%A %d %B %Y at %H:%M} ({when:%Z})"
+            except ValueError:
+                opens = prog.text
+        else:
+            opens = f"Step {prog.step} opens after step {prog.step - 1} is finished"
+        return (f"Step {prog.step - 1} is finished. {opens}.\nThe cases are shown again only after the washout; "
+                "only the study administrator can override it.")
 
     def update_panel(self) -> None:
         """Rebuild the panel from the session."""
@@ -843,11 +884,29 @@ class StudyMode(QtCore.QObject):
         """Before another structure becomes active: keep the comment, save the edits, stop editing."""
         self.panel.flush_comment()
         self._save_or_rescue()
-        es = self.window.edit.session
-        if es is not None and es.active_key is not None:
-            es.set_active(None)
-            self.window.edit.changed.emit()
+        self._close_working_copies()
         self.window.set_mouse_mode("navigate")
+
+    def _close_working_copies(self) -> None:
+        """Drop the saved working copies (and their undo steps, so an undo cannot touch a structure left behind).
+
+        The saved version stays on screen as the observer's own source; *Edit* reopens it.
+        """
+        ctrl = self.window.edit
+        es = ctrl.session
+        if es is None:
+            return
+        for key in es.keys():
+            if es.is_dirty(key):
+                continue  # not saved (the study refused): kept in memory
+            es.close(key)
+            if ctrl.scene is not None:
+                ctrl.scene.clear_edited_mask(ctrl.scene_key(key))
+        if es.active_key is not None:
+            es.set_active(None)
+        ctrl.changed.emit()
+        if self.window.scene is not None:
+            self.window.tri.refresh()
 
     def select_structure(self, name: str) -> None:
         """Make another structure of the case the active one (rated and edited next)."""
@@ -1008,10 +1067,8 @@ class StudyMode(QtCore.QObject):
             return False
         if es is not None:
             for k in es.keys():
-                es.mark_saved(k)
-            if es.active_key is not None:
-                es.set_active(None)
-        self.window.edit.changed.emit()
+                es.mark_saved(k)  # finish_case saved them
+        self._close_working_copies()
         self.window.statusBar().showMessage(f"{view.pseudonym} finished and locked", 5000)
         self.refresh()
         if self.active and s.status() == WAITING:
@@ -1091,7 +1148,7 @@ class StudyMode(QtCore.QObject):
 
     # -- the edit controller, routed to the study -----------------------------------------------------
     def _ctrl_start_editing(self, name: str, source: str, target_source: str) -> tuple[str, str]:
-        """``EditController.start_editing`` in a study: only a study structure from its start mask, after the ratings."""
+        """``EditController.start_editing`` in a study: a study structure from its start mask, after the ratings."""
         s, w = self.session, self.window
         ref = w.patient.reference_frame.structures.get((name, source)) if w.patient is not None else None
         if (name not in s.structures or source not in (s.study.start_source, s.target_source)

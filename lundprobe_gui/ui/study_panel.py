@@ -95,9 +95,14 @@ class StudyPanel(QtWidgets.QWidget):
         outer.addWidget(self.stack, 1)
 
         # -- page 0: a case --------------------------------------------------------------
-        page = QtWidgets.QWidget()
-        lay = QtWidgets.QVBoxLayout(page)
-        lay.setContentsMargins(0, 0, 0, 0)
+        inner = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(inner)
+        lay.setContentsMargins(0, 0, 4, 0)
+        page = QtWidgets.QScrollArea()  # the questions scroll; the case buttons below stay in view
+        page.setWidget(inner)
+        page.setWidgetResizable(True)
+        page.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        page.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.step_label = QtWidgets.QLabel("")
         self.step_label.setWordWrap(True)
         self.step_label.setStyleSheet("font-weight: bold;")
@@ -119,7 +124,7 @@ class StudyPanel(QtWidgets.QWidget):
         sbox = QtWidgets.QGroupBox("Structures")
         sl = QtWidgets.QVBoxLayout(sbox)
         self.structure_list = QtWidgets.QListWidget()
-        self.structure_list.setMaximumHeight(70)
+        self.structure_list.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.structure_list.itemClicked.connect(self._structure_clicked)
         self.structure_label = QtWidgets.QLabel("")
         self.structure_label.setStyleSheet("font-size: 15px; font-weight: bold;")
@@ -135,21 +140,25 @@ class StudyPanel(QtWidgets.QWidget):
         self.hint.setStyleSheet("color: #a15c00;")
         lay.addWidget(self.hint)
 
+        lay.addStretch(1)
+        self.stack.addWidget(page)
+        self.case_actions = QtWidgets.QWidget()
+        cl = QtWidgets.QVBoxLayout(self.case_actions)
+        cl.setContentsMargins(0, 4, 0, 0)
         row = QtWidgets.QHBoxLayout()
         self.edit_btn = QtWidgets.QPushButton("Edit")
         self.edit_btn.setToolTip("Correct the starting segmentation (after the ratings)")
         self.next_btn = QtWidgets.QPushButton("Next structure")
         row.addWidget(self.edit_btn)
         row.addWidget(self.next_btn)
-        lay.addLayout(row)
+        cl.addLayout(row)
         self.finish_btn = QtWidgets.QPushButton("Finish case")
         self.finish_btn.setToolTip("Save every structure, lock the case and go to the next one")
-        lay.addWidget(self.finish_btn)
+        cl.addWidget(self.finish_btn)
         self.time_label = QtWidgets.QLabel("Active time 0:00")
         self.time_label.setStyleSheet("font-family: monospace;")
-        lay.addWidget(self.time_label)
-        lay.addStretch(1)
-        self.stack.addWidget(page)
+        self.time_label.setWordWrap(True)
+        cl.addWidget(self.time_label)
 
         # -- page 1: waiting for the washout, or finished ------------------------------------
         msg = QtWidgets.QWidget()
@@ -164,6 +173,8 @@ class StudyPanel(QtWidgets.QWidget):
         ml.addWidget(self.message)
         ml.addStretch(1)
         self.stack.addWidget(msg)
+
+        outer.addWidget(self.case_actions)
 
         # -- always: admin and end -----------------------------------------------------------
         self.admin_box = QtWidgets.QGroupBox("Study administrator")
@@ -197,9 +208,13 @@ class StudyPanel(QtWidgets.QWidget):
         for q in self.questions:
             req = "" if q.required else " (optional)"
             if q.kind == "likert":
-                box = QtWidgets.QGroupBox(q.text + ("" if q.required else req))
+                box = QtWidgets.QGroupBox()
                 bl = QtWidgets.QVBoxLayout(box)
                 bl.setSpacing(1)
+                bl.setContentsMargins(6, 4, 6, 4)
+                text = QtWidgets.QLabel(f"<b>{html.escape(q.text + req)}</b>")
+                text.setWordWrap(True)
+                bl.addWidget(text)
                 group = QtWidgets.QButtonGroup(box)
                 group.setExclusive(True)
                 for c in q.choices:
@@ -264,6 +279,7 @@ class StudyPanel(QtWidgets.QWidget):
         self._filling = True
         try:
             self.stack.setCurrentIndex(0)
+            self.case_actions.setVisible(True)
             self.step_label.setText(case.step_title)
             self.case_label.setText(case.pseudonym)
             self.progress.setRange(0, max(1, case.total))
@@ -273,6 +289,8 @@ class StudyPanel(QtWidgets.QWidget):
             self.uncertainty_label.setText("Uncertainty map: shown (fixed scale 0 to 0.5)" if case.uncertainty_shown
                                            else "Uncertainty map: not shown in this step")
             self.structure_list.clear()
+            rows = max(1, len(case.structures))
+            self.structure_list.setFixedHeight(rows * (self.structure_list.fontMetrics().height() + 4) + 6)
             for info in case.structures:
                 marks = []
                 marks.append("rated" if info.rated else "not rated")
@@ -324,6 +342,7 @@ class StudyPanel(QtWidgets.QWidget):
         self._comment_timer.stop()  # the study mode flushed the comment before the case ended
         self.case = None
         self.stack.setCurrentIndex(1)
+        self.case_actions.setVisible(False)
         self.message_title.setText(title)
         self.message.setText(html.escape(text).replace("\n", "<br>"))
 

@@ -95,13 +95,10 @@ def test_every_row_of_the_set_equals_pair_metrics_and_should_stop_stops(patient)
     for c, row in zip(comps, rows):
         a, b = patient.mask_obj(c.structure, c.reference), patient.mask_obj(c.structure, c.test)
         assert {k: row[k] for k in PAIR_METRIC_KEYS} == pair_metrics(a, b, spacing), (c.reference, c.test)
-    calls = []
-
-    def stop() -> bool:
-        calls.append(1)
-        return len(calls) > 2
-
-    assert len(compare_patient(patient, comps, should_stop=stop)) == 2
+    done: list[int] = []
+    rows = compare_patient(patient, comps, progress=lambda d, t: done.append(d), should_stop=lambda: len(done) >= 2)
+    assert len(rows) == 2 and done == [1, 2]
+    assert compare_patient(patient, comps, should_stop=lambda: True) == []
 
 
 def test_mask_getter_overrides_and_unloadable_masks_are_skipped(patient) -> None:

@@ -186,6 +186,7 @@ def test_scripted_review_of_three_structseg_cases(win, review_dir, structseg_roo
 
     assert mode.end_review()
     assert not (review_dir / "review.lock").exists() and mode.session is None
+    assert win.actions["save_edits"].isEnabled() and win.edit_panel.save_btn.isEnabled()  # the editor's Save is back
     assert not [q for q in win.prompts.asked if q[2] != ("OK",) and "Unsaved" in q[0]]
 
 
@@ -324,7 +325,23 @@ def test_other_layouts_open_in_review_mode(win, tmp_path, demo_root):
     assert win.state.base.windows["mri"] == preset_range("MRI auto", p.reference_frame.images["image"].data)
     for n in names:
         assert win.state.is_shown((n, "nnUNet", p.reference_frame.name))
-    assert not win.state.is_shown(("CTVT_427", "clinical", p.reference_frame.name))
+    assert not win.state.is_shown(("CTVT_427", "clinical", p.reference_frame.name))  # only the AI is shown
+    # correct the DL CTV, accept the rectum as is
+    mode.panel.select_segment("CTVT_427")
+    mode.panel.rating_buttons[3].click()
+    mode.panel.correct_btn.click()
+    z, y, x = win.state.cursor
+    for kind, dx in (("press", 0), ("move", 8), ("release", 16)):
+        win.edit.handle(kind, 0, (z, y, x + dx))
+    mode.panel.select_segment("Rectum")
+    assert win.edit.active is None  # the tools edit only the selected segment's working copy
+    mode.panel.rating_buttons[5].click()
+    mode.panel.finish_btn.click()
+    row = _rows(tmp_path / "rev_lp" / "review-results.csv")[0]
+    assert row["CTVT_427 rating"] == "3" and row["Rectum rating"] == "5"
+    assert row["AI segmentation file"].count(";") == 1 and "nnUNet" in row["AI segmentation file"]
+    corrected = tmp_path / "rev_lp" / row["corrected segmentation file"]
+    assert corrected.is_file() and "CTVT_427" in corrected.name and ";" not in row["corrected segmentation file"]
 
 
 def test_background_loading_and_screenshot(win, review_dir, qtbot, tmp_path):
@@ -345,3 +362,30 @@ def test_background_loading_and_screenshot(win, review_dir, qtbot, tmp_path):
     assert (grey < 10).mean() > 0.3  # air and lungs are black
     assert ((grey > 100) & (grey < 160)).mean() > 0.1  # soft tissue is mid-grey
     assert (grey > 245).any()  # the spine is white
+
+
+def test_another_patient_pauses_the_review_and_closing_asks_about_corrections(win, review_dir, qtbot, demo_patient_path):
+    mode, panel = win.review_mode, win.review_mode.panel
+    assert mode.start(review_dir)
+    s = mode.session
+    other = lp.open_patient(demo_patient_path)
+    win.set_patient(other)  # File > Open while reviewing
+    assert s.current is None and panel.resume_btn.isVisibleTo(panel) and not panel.case_box.isEnabled()
+    t = s.state.cases["1"].active_seconds
+    qtbot.wait(200)
+    assert s.state.cases["1"].active_seconds == t  # the case's clock stopped
+    panel.resume_btn.click()
+    assert s.current.case_id == "1" and win.patient is s.patient and panel.case_box.isEnabled()
+
+    panel.rating_buttons[2].click()
+    panel.correct_btn.click()
+    z, y, x = win.state.cursor
+    _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    win.prompts.answers = ["Cancel"]
+    assert not win.close()
+    assert win.isVisible() and mode.session is s and (review_dir / "review.lock").is_file()
+    win.prompts.answers = ["Save"]
+    assert win.close()
+    assert mode.session is None and not (review_dir / "review.lock").exists()
+    assert (review_dir / "output" / "1" / "label_v001.nii.gz").is_file()
+    assert ReviewSession(review_dir, lock=False).state.cases["1"].corrected == ["GTV"]

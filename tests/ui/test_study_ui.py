@@ -205,6 +205,8 @@ def _shot(win, name: str) -> None:
     folder = os.environ.get("LUNDPROBE_STUDY_SHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
+        for _ in range(5):  # let the docks lay out before grabbing
+            QtWidgets.QApplication.processEvents()
         win.grab().save(str(Path(folder) / name), "PNG")
 
 
@@ -213,6 +215,7 @@ def test_observer_session_step1_and_step2_through_the_window(study, study_datase
     win, mode = _window(qtbot)
     mode.choose_study_dir = lambda: study
     mode.ask_observer = lambda _study: "obsB"
+    recent_before = win.recent()
     assert mode.start_dialog()
     s = mode.session
     assert mode.active and mode.dock.isVisible() and s.observer == "obsB"
@@ -277,6 +280,9 @@ def test_observer_session_step1_and_step2_through_the_window(study, study_datase
         mode.panel.next_btn.click()
         assert s.current_case().active_structure == "Rectum" and win.edit.active is None
         assert not win.edit.dirty()  # the CTV edit was saved to the study when leaving it
+        own_key = ("CTVT_427", "step1_obsB", p.reference_frame.name)
+        assert own_key in _layer_keys(win) and np.array_equal(win.scene.mask_for(own_key).to_full(), after)
+        assert win.edit.undo() is None  # nothing left to undo once the structure is left
         assert not mode.panel.edit_btn.isEnabled() and not mode.panel.finish_btn.isEnabled()
         mode.rate("quality", 4)
         mode.rate("confidence", 5)
@@ -286,11 +292,12 @@ def test_observer_session_step1_and_step2_through_the_window(study, study_datase
     # step 1 finished: the washout holds step 2 back
     assert s.status() == WAITING
     assert mode.messages[-1][0] == "Step finished" and "Step 2 opens on" in mode.messages[-1][1]
-    assert mode.panel.stack.currentIndex() == 1 and not win.tri.isVisible()
+    assert mode.panel.stack.currentIndex() == 1 and not mode.views_shown()
+    _shot(win, "study_waiting.png")
     assert win.windowTitle() == "lundprobe_gui - Study"
     assert mode.panel.admin_box.isVisible() and mode.panel.override_btn.isEnabled()
     mode.panel.override_btn.click()  # admin PIN and reason answered by the test
-    assert s.status() == ACTIVE and win.tri.isVisible()
+    assert s.status() == ACTIVE and mode.views_shown()
     order2 = []
     for k in (1, 2, 3):
         view = s.current_case()
@@ -317,7 +324,7 @@ def test_observer_session_step1_and_step2_through_the_window(study, study_datase
     mode.end()
     assert not mode.active and not (study / "sessions" / "obsB.lock").exists()
     assert win.actions["open_patient"].isEnabled() and win.windowTitle() == "lundprobe_gui"
-    assert not any(pid in r for pid in order1 for r in win.recent())
+    assert win.recent() == recent_before  # the study's patients were never remembered
 
     # outputs: the edited and the accepted masks on the MRI grid
     for pid in order1:
@@ -406,7 +413,8 @@ assert mode.start(sys.argv[1], "obsB")
 mode.rate("quality", 2); mode.rate("confidence", 5); mode.rate("comment", "killed")
 key = mode.edit_structure()
 z, y, x = win.state.cursor
-win.edit.handle("press", 0, (z, y, x)); win.edit.handle("move", 0, (z, y, x + 10)); win.edit.handle("release", 0, (z, y, x + 10))
+for kind, dx in (("press", 0), ("move", 10), ("release", 10)):
+    win.edit.handle(kind, 0, (z, y, x + dx))
 win.edit.autosave()  # the controller's autosave path (debounce, 60 s timer, focus loss) goes to the study
 print(win.edit.session.working(key).count(), mode.session.current_case().pseudonym, flush=True)
 time.sleep(120)
@@ -469,13 +477,13 @@ def test_start_prompts_and_clear_refusals(study, qtbot, tmp_path):
     assert mode.start(study, "obsC")
     assert mode.messages[-1][0] == "Waiting for the washout" and "Step 2 opens on" in mode.messages[-1][1]
     assert mode.panel.stack.currentIndex() == 1 and "Step 2 opens on" in mode.panel.message.text()
-    assert win.patient is None or not win.tri.isVisible()
+    assert not mode.views_shown()
     mode.ask_pin = lambda text: "wrong"
     assert not mode.admin_override_washout()
     assert mode.messages[-1][0] == "Administrator" and mode.session.status() == WAITING
     mode.ask_pin = lambda text: PIN
     assert mode.admin_override_washout()
-    assert mode.session.current_case().step == 2 and win.tri.isVisible()
+    assert mode.session.current_case().step == 2 and mode.views_shown()
     # the admin can reopen a finished case of step 1; it becomes the current case
     mode.choose_case = lambda title, items: items[1]
     assert mode.admin_unlock()
@@ -524,3 +532,18 @@ def test_other_docks_and_menus_are_out_of_reach_during_a_study(study, qtbot):
     mode.end()
     assert extra.isVisible() and extra.toggleViewAction().isEnabled() and act.isEnabled()
     assert win.edit.start_editing.__func__ is type(win.edit).start_editing  # the controller is itself again
+
+
+def test_cases_load_in_the_background_without_the_hidden_layers(study, qtbot):
+    win, mode = _window(qtbot)
+    mode.background = True
+    assert mode.start(study, "obsB")
+    p = win.patient
+    mode.wait_loaded(30)
+    qtbot.waitUntil(lambda: not win.progress.isVisible(), timeout=10000)
+    frame = p.reference_frame
+    assert frame.images["image"].loaded and all(p.is_mask_loaded(frame.structures[(n, "nnUNet")]) for n in STRUCTURES)
+    assert not any(p.is_mask_loaded(r) for r in frame.structures.values() if r.source != "nnUNet")
+    assert not any(v.loaded for v in frame.uncertainty.values())
+    assert win.statusBar().currentMessage() == f"{mode.session.current_case().pseudonym}: ready"
+    assert win.tri.views[0].image.image is not None

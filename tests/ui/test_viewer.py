@@ -119,3 +119,14 @@ def test_screenshot_show_only_selected_layers(demo_patient_path, tmp_path):
     r = subprocess.run([sys.executable, "-m", "lundprobe_gui", "screenshot", str(demo_patient_path), str(out),
                         "--show", "NoSuchThing"], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 2 and "NoSuchThing" in r.stderr
+
+
+def test_every_shortcut_is_listed_in_help(window):
+    from lundprobe_gui.ui.shortcuts import SHORTCUTS
+
+    listed = {k for s in SHORTCUTS for k in s.keys}
+    bound = {seq.toString() for a in window.actions.values() for seq in a.shortcuts()}
+    from PySide6 import QtGui
+
+    listed_norm = {QtGui.QKeySequence(k).toString() for k in listed}
+    assert bound and bound <= listed_norm, sorted(bound - listed_norm)

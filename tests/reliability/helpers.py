@@ -1,0 +1,168 @@
+"""Helpers of the reliability suite: tiny patients, time and memory limits, output checks.
+
+Nothing here imports Qt, so the crash workers can use it too.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import tracemalloc
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from lundprobe_gui.core.geometry import Geometry
+from lundprobe_gui.io.writer import header_from_geometry, write_nifti
+
+TINY = Geometry((8, 8, 4), (1.0, 1.5, 2.5), (-3.0, 4.0, 10.0))
+"""The grid of the fuzzing patient: 256 voxels, so every case is a few milliseconds."""
+
+PATIENT_ID = "LUNDPROBE_0001"
+CLINICAL = ("CTVT_427", "PTVT_427", "Rectum", "Bladder", "FemoralHead_L", "FemoralHead_R", "PenileBulb",
+            "Genitalia", "BODY")
+
+
+def block_mask(geometry: Geometry, lo=(1, 2, 3), hi=(3, 6, 7)) -> np.ndarray:
+    """A uint8 (z, y, x) mask with one box set."""
+    m = np.zeros(geometry.shape_zyx, np.uint8)
+    m[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = 1
+    return m
+
+
+def tiny_patient(root: Path, geometry: Geometry = TINY, patient_id: str = PATIENT_ID) -> Path:
+    """A minimal LUND-PROBE patient folder under ``root/ds``; returns the patient folder.
+
+    ``MR_StorT2/``: ``image`` (int16), ``mask_Bladder`` (clinical), ``dose_interpolated``,
+    ``nnUNetOutput/mask_CTVT_427_nnUNet`` and its uncertainty map, and one published observer
+    edit in ``observerData``. The other clinical structures are listed as expected-missing, so a
+    clean patient has no problems at all.
+    """
+    ds = Path(root) / "ds"
+    pat = ds / patient_id
+    mri = pat / "MR_StorT2"
+    for sub in ("nnUNetOutput", "observerData"):
+        (mri / sub).mkdir(parents=True, exist_ok=True)
+    hdr = header_from_geometry(geometry)
+    n = int(np.prod(geometry.shape_zyx))
+    write_nifti(mri / "image.nii.gz", (np.arange(n).reshape(geometry.shape_zyx) * 7 % 2000).astype(np.int16), hdr)
+    m = block_mask(geometry)
+    write_nifti(mri / "mask_Bladder.nii.gz", m, hdr)
+    write_nifti(mri / "nnUNetOutput" / "mask_CTVT_427_nnUNet.nii.gz", m, hdr)
+    write_nifti(mri / "observerData" / "mask_CTVT_427_step1_obsB.nii.gz", m, hdr)
+    u = m.astype(np.float32) * 0.25
+    write_nifti(mri / "nnUNetOutput" / "mask_CTVT_427_nnUNet_uncertaintyMap.nii.gz", u, hdr)
+    write_nifti(mri / "dose_interpolated.nii.gz", m.astype(np.float32) * 42.7, hdr)
+    missing = {patient_id: [s for s in CLINICAL if s != "Bladder"]}
+    (ds / "missingStructures_reliability.json").write_text(json.dumps(missing))
+    return pat
+
+
+def tiny_generic(folder: Path, geometry: Geometry = TINY) -> Path:
+    """A plain folder of NIfTI files (the ``generic`` layout): an image and two binary masks."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    hdr = header_from_geometry(geometry)
+    n = int(np.prod(geometry.shape_zyx))
+    write_nifti(folder / "image.nii.gz", (np.arange(n).reshape(geometry.shape_zyx) * 7 % 2000).astype(np.int16), hdr)
+    write_nifti(folder / "mask_Bladder.nii.gz", block_mask(geometry), hdr)
+    write_nifti(folder / "Rectum.nii.gz", block_mask(geometry, (0, 0, 0), (2, 3, 3)), hdr)
+    return folder
+
+
+class Hang(BaseException):
+    """Raised by :func:`time_limit` (a BaseException, so ``except Exception`` in the app cannot swallow it)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float, what: str = "operation") -> Iterator[None]:
+    """Raise :class:`Hang` in the main thread when the block runs longer than ``seconds``."""
+    def on_alarm(signum, frame):  # noqa: ARG001
+        raise Hang(f"{what} took longer than {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@contextlib.contextmanager
+def traced_peak(out: list) -> Iterator[None]:
+    """Append the peak bytes traced (Python objects and numpy buffers) during the block to ``out``."""
+    was = tracemalloc.is_tracing()
+    if not was:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        yield
+    finally:
+        out.append(tracemalloc.get_traced_memory()[1] - base)
+        if not was:
+            tracemalloc.stop()
+
+
+def rss_kb() -> int:
+    """Resident set size of this process (VmRSS of /proc/self/status), in kB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0  # pragma: no cover - Linux only
+
+
+def sha256(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """sha256 of every regular file under ``folder`` by relative path (temporary ``.part`` files left out)."""
+    folder = Path(folder)
+    out = {}
+    for p in folder.rglob("*"):
+        if p.is_file() and not p.is_symlink() and not p.name.endswith(".part"):
+            out[str(p.relative_to(folder))] = sha256(p)
+    return out
+
+
+def part_files(folder: Path) -> list[Path]:
+    """Temporary files of interrupted atomic writes under ``folder``."""
+    return sorted(p for p in Path(folder).rglob("*.part"))
+
+
+def check_nifti_complete(path: Path) -> None:
+    """Read a NIfTI file fully with SimpleITK and with nibabel (AssertionError naming it when either fails)."""
+    import nibabel as nib
+    import SimpleITK as sitk
+
+    try:
+        img = sitk.ReadImage(str(path))
+        a = sitk.GetArrayFromImage(img)
+    except RuntimeError as e:
+        raise AssertionError(f"{path}: SimpleITK cannot read it: {e}") from e
+    try:
+        b = np.asarray(nib.load(str(path)).dataobj)
+    except Exception as e:  # noqa: BLE001 - nibabel raises many types
+        raise AssertionError(f"{path}: nibabel cannot read it: {e}") from e
+    assert a.size == b.size and a.size > 0, path
+    assert np.array_equal(a, b.transpose(2, 1, 0)), f"{path}: SimpleITK and nibabel disagree"
+
+
+def set_exit_on_signal() -> None:
+    """Restore default SIGTERM handling in a forked worker (pytest may have changed it)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def env_without_display() -> dict[str, str]:
+    """The environment for a Qt-free worker process."""
+    env = dict(os.environ)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    return env
