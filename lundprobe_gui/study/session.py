@@ -99,6 +99,7 @@ class ObserverSession:
         self._timer = ActiveTimer(self.study.idle_timeout_s)
         self._target: tuple[int, str, str] | None = None
         self._patient: Patient | None = None
+        self._patient_case: tuple | None = None
         self._closed = False
         t = to_epoch(now)
         sessions_dir(self.study_dir).mkdir(parents=True, exist_ok=True)
@@ -414,7 +415,9 @@ class ObserverSession:
         and the study's saved edits are put in their place.
         """
         _, case = self._require_current(to_epoch(now))
-        if self._patient is None or self._patient.id != case.patient:
+        # one model per case: a model reused across steps would still hold the other step's saved edits
+        case_key = (self._step_of(case), case.patient, case.pseudonym)
+        if self._patient is None or self._patient_case != case_key:
             path = self.study.patient_dir(case.patient, self.dataset_root)
             try:
                 p = open_patient(path)
@@ -422,6 +425,7 @@ class ObserverSession:
                 raise StudyError(f"{case.pseudonym} cannot be opened: {e}") from e
             self._prepare_patient(p, case)
             self._patient = p
+            self._patient_case = case_key
         return self._patient
 
     def attach_patient(self, patient: Patient, now: Now = None) -> None:
@@ -431,6 +435,7 @@ class ObserverSession:
             raise StudyError("the patient given is not the current case's patient")
         self._prepare_patient(patient, case)
         self._patient = patient
+        self._patient_case = (self._step_of(case), case.patient, case.pseudonym)
 
     def _prepare_patient(self, patient: Patient, case: CaseRecord) -> None:
         if self.study.frame not in patient.frames:
