@@ -238,6 +238,27 @@ def check_complete(path: Path, hdr: Header) -> str | None:
     return None
 
 
+_DRAIN_LIMIT = 256 * 1024 ** 2
+
+
+def _finish_member(d) -> None:
+    """Inflate the rest of a gzip member (output discarded, bounded) so its CRC and length are verified.
+
+    Raises NiftiError when the member is damaged or its trailer is missing: such a file would
+    otherwise load as silently wrong voxels.
+    """
+    tail = d.unconsumed_tail
+    extra = 0
+    while not d.eof:
+        out = d.decompress(tail, 1 << 20)
+        tail = d.unconsumed_tail
+        extra += len(out)
+        if not out and not tail:
+            raise NiftiError("gzip stream ends before its trailer (truncated)")
+        if extra > _DRAIN_LIMIT:
+            return  # far more data than the header declares: not worth inflating to the end
+
+
 def _decompress(raw: bytes, expected: int) -> bytes:
     """Inflate the first ``expected`` bytes of a (possibly multi-member) gzip stream.
 
@@ -254,6 +275,8 @@ def _decompress(raw: bytes, expected: int) -> bytes:
             parts.append(chunk)
             have += len(chunk)
             if not d.eof:
+                if have >= expected:
+                    _finish_member(d)  # the CRC is only checked at the member's end
                 break  # enough data, or the stream ends early (the caller reports it)
             data = d.unused_data
     except Exception as e:  # noqa: BLE001 - isal and zlib raise different types

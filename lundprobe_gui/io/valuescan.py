@@ -130,6 +130,8 @@ def _distinct_nonzero(nz: np.ndarray) -> np.ndarray | None:
         if not np.all(nz == np.floor(nz)):
             return None
     hi = nz.max()
+    if hi >= 2 ** 62:
+        return None  # not a label value (a float of 1e30 is "whole" but no integer type holds it)
     if hi <= 65535:
         # bincount is an order of magnitude faster than np.unique on millions of voxels.
         return np.flatnonzero(np.bincount(nz.astype(np.int64, copy=False), minlength=1)).astype(np.int64)

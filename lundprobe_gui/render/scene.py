@@ -16,6 +16,7 @@ from ..core.mask import Box
 from ..core.patient import Patient
 from ..core.volume import Volume
 from .colormaps import DoseWashSettings, UncertaintySettings, structure_halo_colour
+from .edit_map import edit_map_layers
 from .compose import LineLayer, MaskLayer, RgbaLayer, compose_slice
 from .overlay import (IsodoseLine, StructureStyle, blend, checkerboard, dose_wash_layer, isodose_lines,
                       structure_layers, uncertainty_layer)
@@ -297,6 +298,12 @@ class SceneRenderer:
             layers.extend(self._structure_layers(key, axis, index))
             if self.mask_for(key) is not None:
                 legend.append((key[0] if key[1] == "clinical" else f"{key[0]} ({key[1]})", self.state.layers[key].colour))
+        em = self.state.edit_map
+        if em is not None and self.state.allowed(em[0][1]) and self.state.allowed(em[1][1]):
+            base, edited = self.mask_for(em[0]), self.mask_for(em[1])
+            if base is not None and edited is not None:
+                layers.extend(edit_map_layers(base, edited, axis, index))
+                legend.append((f"edit map {em[0][1]} -> {em[1][1]}", (255, 255, 255)))
         layers.extend(lines)
         return layers, labels, legend
 

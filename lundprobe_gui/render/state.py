@@ -75,6 +75,8 @@ class ViewerState:
     hidden_sources: set[str] = field(default_factory=set)
     """Sources that must not be shown at all (reader-study blinding)."""
     uncertainty_allowed: bool = True
+    edit_map: tuple[Key, Key] | None = None
+    """(base, edited) structures whose difference is painted: added in one colour, removed in another."""
 
     def style(self, key: Key) -> LayerStyle:
         """The style of a layer, created with the default colour on first use."""

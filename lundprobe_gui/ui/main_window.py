@@ -93,6 +93,22 @@ class MainWindow(QtWidgets.QMainWindow):
         display_dock.raise_()
         self.problems_dock = self._dock("Problems", self.problems, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
         self.problems_dock.hide()
+        from .dvh_panel import DvhPanel
+        from .metrics_panel import MetricsPanel
+        from .uncertainty_plot import UncertaintyEditsPlot
+
+        self.metrics_panel = MetricsPanel()
+        self.dvh_panel = DvhPanel()
+        self.unc_plot = UncertaintyEditsPlot()
+        self.analysis_docks = [self._dock(t, w, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+                               for t, w in (("Metrics", self.metrics_panel), ("DVH", self.dvh_panel),
+                                            ("Uncertainty vs edits", self.unc_plot))]
+        for d in self.analysis_docks[1:]:
+            self.tabifyDockWidget(self.analysis_docks[0], d)
+        for d in self.analysis_docks:
+            d.hide()  # opened from the Analysis menu: the viewer keeps the space by default
+        self.metrics_panel.pair_activated.connect(self.show_edit_map)
+        self.dvh_panel.structure_selected.connect(self.go_to_structure)
 
         self.progress = QtWidgets.QProgressBar()
         self.progress.setMaximumWidth(260)
@@ -220,6 +236,11 @@ class MainWindow(QtWidgets.QMainWindow):
         e.addAction(self._action("brush_bigger", "Bigger brush", lambda: self._brush_step(+0.5)))
         e.addAction(self._action("brush_smaller", "Smaller brush", lambda: self._brush_step(-0.5)))
         e.addAction(self._action("apply_tool", "Apply tool / close polygon", self.apply_tool))
+        an = mb.addMenu("&Analysis")
+        an.addAction(self._action("show_metrics", "Metrics table", lambda: self.show_analysis(0), keys=()))
+        an.addAction(self._action("show_dvh", "DVH", lambda: self.show_analysis(1), keys=()))
+        an.addAction(self._action("show_unc_edits", "Uncertainty vs edits", lambda: self.show_analysis(2), keys=()))
+        an.addAction(self._action("clear_edit_map", "Clear edit map", lambda: self.show_edit_map(None), keys=()))
         h = mb.addMenu("&Help")
         h.addAction(self._action("shortcuts", "Shortcuts", self.show_shortcuts))
         h.addAction(self._action("about", "About lundprobe_gui", self.show_about, keys=()))
@@ -357,6 +378,12 @@ class MainWindow(QtWidgets.QMainWindow):
                           has_sct="sCT" in frame.images, has_dose=frame.dose() is not None,
                           has_uncertainty=bool(frame.uncertainty), base_name=frame.name if frame.name != "image" else "Image")
         self.edit.bind(patient, self.scene)
+        hidden = set(self.state.hidden_sources)
+        for panel in (self.metrics_panel, self.dvh_panel):
+            panel.set_hidden_sources(hidden)
+            panel.set_patient(patient, refresh=any(d.isVisible() for d in self.analysis_docks))
+        self.unc_plot.set_patient(patient, refresh=False)
+        self.analysis_docks[2].setEnabled(not hidden)  # it shows other observers' edits
         self.edit_panel.populate([(n, s_) for (n, s_) in patient.reference_frame.structures if self.state.allowed(s_)])
         self.show_problems()
         self._remember(patient.path)
@@ -653,6 +680,43 @@ class MainWindow(QtWidgets.QMainWindow):
             self.edit.autosave()  # focus loss
         super().changeEvent(ev)
 
+    # -- analysis -----------------------------------------------------------------------
+    def show_analysis(self, i: int) -> None:
+        """Open a metrics, DVH or uncertainty-vs-edits panel and compute it in the background."""
+        dock = self.analysis_docks[i]
+        if not dock.isEnabled():
+            return
+        dock.show()
+        dock.raise_()
+        panel = (self.metrics_panel, self.dvh_panel, self.unc_plot)[i]
+        if self.patient is not None and not panel.is_busy():
+            panel.refresh()
+
+    def show_edit_map(self, comparison) -> None:
+        """Paint where a test mask differs from its reference (None clears the map)."""
+        if self.state is None:
+            return
+        if comparison is None:
+            self.state.edit_map = None
+        else:
+            f = comparison.frame
+            self.state.edit_map = ((comparison.structure, comparison.reference, f), (comparison.structure, comparison.test, f))
+        self.tri.refresh()
+
+    def go_to_structure(self, key) -> None:
+        """Show a structure and put the crosshair at its centre (DVH curve clicked)."""
+        if self.patient is None or key is None:
+            return
+        self.state.style(tuple(key)).visible = True
+        self.layers.sync()
+        try:
+            m = self.patient.mask_obj(key[0], key[1], key[2])
+        except (KeyError, ValueError):
+            return
+        if not m.is_empty():
+            c = np.argwhere(m.data).mean(axis=0) + np.asarray(m.offset)
+            self.tri.set_cursor(tuple(int(round(v)) for v in c))
+
     # -- export and help ----------------------------------------------------------------
     def save_view_png(self, path: str | None = None) -> str | None:
         """Save the active view as PNG."""
@@ -685,6 +749,8 @@ class MainWindow(QtWidgets.QMainWindow):
             ev.ignore()
             return
         self.loader.cancel()
+        for panel in (self.metrics_panel, self.dvh_panel):
+            panel.cancel()
         self.edit.autosave()
         super().closeEvent(ev)
 

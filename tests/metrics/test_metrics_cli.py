@@ -135,21 +135,27 @@ def test_patient_without_dl_has_nothing_to_compare(patient_copy, capsys) -> None
     assert "no uncertainty-versus-edits" in capsys.readouterr().err
 
 
-def test_corrupt_observer_mask_is_skipped_with_a_warning(patient_copy, capsys) -> None:
-    bad = patient_copy / "MR_StorT2" / "observerData" / "mask_Rectum_step2_obsC.nii.gz"
-    data = bytearray(bad.read_bytes())
-    # Garble the middle of the deflate stream: the header and the gzip trailer that discovery
-    # checks stay intact, so the damage only shows when the voxels are decoded.
-    mid = len(data) // 2
-    data[mid:mid + 64] = bytes(64)
-    bad.write_bytes(bytes(data))
-    assert lp.open_patient(patient_copy).problems == []
-    assert main(["metrics", str(patient_copy), "--json", "--quiet", "--workers", "1"]) == 0
+def test_undecodable_observer_mask_is_skipped_with_a_warning(demo_patient_path, capsys, monkeypatch) -> None:
+    # Whatever damage the reader detects (bad gzip CRC, truncated data...) reaches the patient
+    # as an exception from the mask store; simulate that for one file, inline (workers 1).
+    from lundprobe_gui.io.store import FileStore
+
+    real = FileStore.load_mask
+
+    def failing(self, ref, geometry):
+        if (ref.name, ref.source) == ("Rectum", "step2_obsC"):
+            raise OSError("corrupt or truncated gzip data (CRC check failed)")
+        return real(self, ref, geometry)
+
+    monkeypatch.setattr(FileStore, "load_mask", failing)
+    assert main(["metrics", str(demo_patient_path), "--json", "--quiet", "--workers", "1"]) == 0
     captured = capsys.readouterr()
     rows = json.loads(captured.out)
     assert not [r for r in rows if r["structure"] == "Rectum" and "step2_obsC" in (r["reference"], r["test"])]
+    assert len(rows) == 86 - 6  # DL, step 1, clinical, and three step-2 observers lose their pair with it
     assert [r for r in rows if r["structure"] == "CTVT_427" and r["test"] == "step2_obsC"]
-    assert "warning:" in captured.err and "step2_obsC" in captured.err
+    assert "warning:" in captured.err and "step2_obsC" in captured.err and "CRC" in captured.err
+    assert "6 pair(s) skipped" in captured.err
 
 
 # -- dvh -------------------------------------------------------------------------------------------

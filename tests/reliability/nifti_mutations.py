@@ -109,7 +109,7 @@ def apply_ops(raw: bytes, ops) -> bytes:
             x, y, z = struct.unpack_from("<3h", b, 42)
             data = bytes(b[HEADER_BYTES:])
             if i == 2:
-                struct.pack_into("<8h", b, 40, 2, x, y * z, 1, 1, 1, 1, 1)
+                struct.pack_into("<8h", b, 40, 2, x, max(-32768, min(32767, y * z)), 1, 1, 1, 1, 1)
             else:
                 struct.pack_into("<8h", b, 40, i, x, y, z, v, 1, 1, 1)
                 b += data * (v - 1)

@@ -130,3 +130,33 @@ def test_every_shortcut_is_listed_in_help(window):
 
     listed_norm = {QtGui.QKeySequence(k).toString() for k in listed}
     assert bound and bound <= listed_norm, sorted(bound - listed_norm)
+
+
+def test_analysis_panels_and_edit_map(window, qtbot):
+    from lundprobe_gui.metrics.compare import Comparison  # noqa: F401 - the panel emits these
+    from lundprobe_gui.render.edit_map import ADDED_COLOUR, REMOVED_COLOUR
+
+    window.show_analysis(0)
+    qtbot.waitUntil(lambda: bool(window.metrics_panel.rows()), timeout=60000)
+    rows = window.metrics_panel.rows()
+    pair = next(r for r in rows if r["reference"] == "nnUNet" and r["test"] == "step1_obsB" and r["structure"] == "CTVT_427")
+    assert 0 < pair["dice"] < 1
+    comp = next(c for c in window.metrics_panel.comparisons()
+                if (c.structure, c.reference, c.test) == ("CTVT_427", "nnUNet", "step1_obsB"))
+    dl = window.patient.mask("CTVT_427", "nnUNet")
+    obs = window.patient.mask("CTVT_427", "step1_obsB")
+    z = int(np.argmax((dl ^ obs).sum(axis=(1, 2))))
+    window.tri.set_cursor((z, *window.state.cursor[1:]))
+    plain = window.tri.views[0].image.image.copy()
+    window.show_edit_map(comp)
+    assert window.state.edit_map == (("CTVT_427", "nnUNet", "MRI"), ("CTVT_427", "step1_obsB", "MRI"))
+    mapped = window.tri.views[0].image.image
+    changed = (mapped != plain).any(-1)
+    diff = (dl ^ obs)[z]  # axial display order is (y, x) as stored
+    assert changed[diff].mean() > 0.5 and not changed[~diff].any()
+    added = (obs & ~dl)[z]
+    if added.any():  # added voxels lean green, removed ones magenta
+        px = mapped[added & changed].astype(int)
+        assert (px[:, 1] > px[:, 0]).mean() > 0.8
+    window.show_edit_map(None)
+    assert np.array_equal(window.tri.views[0].image.image, plain)
