@@ -1,7 +1,7 @@
 """Build the desktop bundle and run the frozen app without Python (packaging/ci-check.sh).
 
 Slow (about 3 minutes on 2 cores with a warm pip cache, plus the first venv), so it runs only
-when asked: LUNDPROBE_PACKAGING=1 python3 -m pytest tests/packaging
+when asked: LUNDPROBE_PACKAGING=1 python3 -m pytest tests/bundle
 """
 from __future__ import annotations
 
