@@ -20,6 +20,7 @@ from ..core.mask import Mask, bbox_of, box_slices
 from ..core.names import validate_name, validate_source
 from ..core.patient import Patient, Problem, StructureRef
 from . import nifti
+from .maskread import can_stream, read_mask_slices
 from .writer import atomic_write, encode_nifti, header_from_geometry
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,20 @@ class FileStore:
         if ref.label is not None:
             arr = self.label_array(ref.path)
         else:
-            arr = nifti.load_array(Path(ref.path))
+            path = Path(ref.path)
+            try:
+                hdr = nifti.read_header(path)
+            except nifti.NiftiError:
+                hdr = None
+            if hdr is not None and can_stream(path, hdr):
+                shape, z0, block = read_mask_slices(path, hdr)
+                if shape != geometry.shape_zyx:
+                    raise ValueError(f"voxel array {shape} does not match the grid {geometry.shape_zyx}")
+                part, problems = mask_from_array(block, ref.path)
+                if part.data.size == 0:
+                    return Mask(shape), problems
+                return Mask(shape, part.data, (part.offset[0] + z0, part.offset[1], part.offset[2])), problems
+            arr = nifti.load_array(path)
         if arr.shape != geometry.shape_zyx:
             raise ValueError(f"voxel array {arr.shape} does not match the grid {geometry.shape_zyx}")
         return mask_from_array(arr, ref.path, ref.label)

@@ -37,7 +37,7 @@ def tiny_patient(root: Path, geometry: Geometry = TINY, patient_id: str = PATIEN
     """A minimal LUND-PROBE patient folder under ``root/ds``; returns the patient folder.
 
     ``MR_StorT2/``: ``image`` (int16), ``mask_Bladder`` (clinical), ``dose_interpolated``,
-    ``nnUNetOutput/mask_CTVT_427_nnUNet`` and its uncertainty map, and one published observer
+    ``nnUNetOutput/mask_{CTVT_427,Rectum}_nnUNet`` and an uncertainty map, and one published observer
     edit in ``observerData``. The other clinical structures are listed as expected-missing, so a
     clean patient has no problems at all.
     """
@@ -52,12 +52,15 @@ def tiny_patient(root: Path, geometry: Geometry = TINY, patient_id: str = PATIEN
     m = block_mask(geometry)
     write_nifti(mri / "mask_Bladder.nii.gz", m, hdr)
     write_nifti(mri / "nnUNetOutput" / "mask_CTVT_427_nnUNet.nii.gz", m, hdr)
+    write_nifti(mri / "nnUNetOutput" / "mask_Rectum_nnUNet.nii.gz", block_mask(geometry, (0, 5, 1), (4, 7, 3)), hdr)
     write_nifti(mri / "observerData" / "mask_CTVT_427_step1_obsB.nii.gz", m, hdr)
     u = m.astype(np.float32) * 0.25
     write_nifti(mri / "nnUNetOutput" / "mask_CTVT_427_nnUNet_uncertaintyMap.nii.gz", u, hdr)
     write_nifti(mri / "dose_interpolated.nii.gz", m.astype(np.float32) * 42.7, hdr)
-    missing = {patient_id: [s for s in CLINICAL if s != "Bladder"]}
-    (ds / "missingStructures_reliability.json").write_text(json.dumps(missing))
+    listing = ds / "missingStructures_reliability.json"
+    missing = json.loads(listing.read_text()) if listing.exists() else {}
+    missing[patient_id] = [s for s in CLINICAL if s != "Bladder"]
+    listing.write_text(json.dumps(missing))
     return pat
 
 
