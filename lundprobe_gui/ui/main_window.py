@@ -100,13 +100,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.metrics_panel = MetricsPanel()
         self.dvh_panel = DvhPanel()
         self.unc_plot = UncertaintyEditsPlot()
-        self.analysis_docks = [self._dock(t, w, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
-                               for t, w in (("Metrics", self.metrics_panel), ("DVH", self.dvh_panel),
-                                            ("Uncertainty vs edits", self.unc_plot))]
-        for d in self.analysis_docks[1:]:
-            self.tabifyDockWidget(self.analysis_docks[0], d)
-        for d in self.analysis_docks:
-            d.hide()  # opened from the Analysis menu: the viewer keeps the space by default
+        # Created on first use from the Analysis menu: hidden docks would still widen the window.
+        self.analysis_docks: list[QtWidgets.QDockWidget] = []
+        self._analysis_allowed = True
         self.metrics_panel.pair_activated.connect(self.show_edit_map)
         self.dvh_panel.structure_selected.connect(self.go_to_structure)
 
@@ -383,7 +379,9 @@ class MainWindow(QtWidgets.QMainWindow):
             panel.set_hidden_sources(hidden)
             panel.set_patient(patient, refresh=any(d.isVisible() for d in self.analysis_docks))
         self.unc_plot.set_patient(patient, refresh=False)
-        self.analysis_docks[2].setEnabled(not hidden)  # it shows other observers' edits
+        self._analysis_allowed = not hidden  # the uncertainty-vs-edits plot shows other observers' edits
+        if self.analysis_docks:
+            self.analysis_docks[2].setEnabled(self._analysis_allowed)
         self.edit_panel.populate([(n, s_) for (n, s_) in patient.reference_frame.structures if self.state.allowed(s_)])
         self.show_problems()
         self._remember(patient.path)
@@ -683,6 +681,13 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- analysis -----------------------------------------------------------------------
     def show_analysis(self, i: int) -> None:
         """Open a metrics, DVH or uncertainty-vs-edits panel and compute it in the background."""
+        if not self.analysis_docks:
+            self.analysis_docks = [self._dock(t, w, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+                                   for t, w in (("Metrics", self.metrics_panel), ("DVH", self.dvh_panel),
+                                                ("Uncertainty vs edits", self.unc_plot))]
+            for d in self.analysis_docks[1:]:
+                self.tabifyDockWidget(self.analysis_docks[0], d)
+            self.analysis_docks[2].setEnabled(self._analysis_allowed)
         dock = self.analysis_docks[i]
         if not dock.isEnabled():
             return
