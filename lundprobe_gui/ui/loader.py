@@ -80,14 +80,16 @@ def load_patient(patient: Patient, cancel: threading.Event | None = None, sink: 
     mri = frame.images.get("image") or next(iter(frame.images.values()), None)
     if mri is not None:
         patient.load_volume(mri)
-    first = frame.structures.get(("CTVT_427", "clinical")) or next(
-        (r for r in frame.structures.values() if r.source == "clinical"), None)
-    if first is not None:
-        _mask(patient, first)  # the crosshair starts at the CTV (or first structure's) centre
     if cancel.is_set():
         return
     if sink is not None:
         sink.image_ready.emit(patient)
+    first = frame.structures.get(("CTVT_427", "clinical")) or next(
+        (r for r in frame.structures.values() if r.source == "clinical"), None)
+    if first is not None:
+        _mask(patient, first)  # the crosshair moves to the CTV (or first structure's) centre when it loads
+        if sink is not None:
+            sink.layer_loaded.emit(patient, first.path)
     jobs = []
     for v in frame.doses.values():
         jobs.append((str(v.path), lambda v=v: patient.load_volume(v)))
