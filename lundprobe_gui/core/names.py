@@ -5,7 +5,7 @@ import re
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.\-]*$")
 _OBSERVER = re.compile(r"^[A-Za-z0-9_-]+$")
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
 MAX_NAME = 64
 
 
@@ -17,7 +17,8 @@ def validate_name(value: str, what: str = "name", pattern: re.Pattern[str] = _SA
     """Return ``value`` when it is safe as a file-name part, else raise :class:`InvalidName`.
 
     Safe means: 1-64 characters from letters, digits, ``_ - + .``, starting with a letter or digit,
-    no ``..``, no path separators or control characters, and not a reserved Windows device name.
+    not ending with ``.``, no ``..``, no path separators or control characters, and not a reserved
+    Windows device name (``CON``, ``PRN``, ``AUX``, ``NUL``, ``COM0``-``COM9``, ``LPT0``-``LPT9``).
     """
     if not isinstance(value, str) or not value:
         raise InvalidName(f"{what} must not be empty")
@@ -31,6 +32,8 @@ def validate_name(value: str, what: str = "name", pattern: re.Pattern[str] = _SA
         raise InvalidName(f"{what} {value!r} may only contain letters, digits and {_allowed(pattern)}")
     if value.split(".")[0].upper() in _WINDOWS_RESERVED:
         raise InvalidName(f"{what} {value!r} is a reserved device name on Windows")
+    if value.endswith("."):
+        raise InvalidName(f"{what} {value!r} must not end with '.' (Windows drops it: two names would become one)")
     return value
 
 

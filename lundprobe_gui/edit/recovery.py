@@ -1,8 +1,9 @@
 """Autosave of unsaved working copies to a recovery area, and their restoration after a crash.
 
 One folder per patient (named by a hash of the patient path) holds a ``session.json`` and one
-``.npz`` per working copy (the cropped block, bit-packed). Every file is written atomically, the
-JSON last, so a kill at any moment leaves either the previous autosave or the new one, never a mix.
+``.npz`` per working copy (the cropped block, bit-packed), named after the autosave that wrote it.
+Every file is written atomically and the JSON last, so a kill at any moment leaves either the
+previous autosave or the new one on offer, never a mix.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import io
 import json
 import logging
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,18 +79,29 @@ def autosave(area: Path, patient_path: str | Path, patient_id: str,
         clear(area, patient_path)
         return None
     folder.mkdir(parents=True, exist_ok=True)
+    # Every autosave writes its blocks under names of its own and switches to them with the one
+    # atomic rename of session.json: reusing names would let a kill leave the old session.json
+    # pointing at a mix of old and new blocks (even at another structure's block).
+    gen = uuid.uuid4().hex[:12]
     entries = []
     for i, (name, source, start_source, mask, start) in enumerate(edits):
-        fname = f"edit_{i:03d}.npz"
+        fname = f"edit_{gen}_{i:03d}.npz"
         atomic_write(folder / fname, _pack(mask))
         entry = {"name": name, "source": source, "start_source": start_source, "file": fname}
         if start is not None:
-            atomic_write(folder / f"start_{i:03d}.npz", _pack(start))
-            entry["start_file"] = f"start_{i:03d}.npz"
+            atomic_write(folder / f"start_{gen}_{i:03d}.npz", _pack(start))
+            entry["start_file"] = f"start_{gen}_{i:03d}.npz"
         entries.append(entry)
     meta = {"patient_path": str(Path(patient_path).resolve()), "patient_id": patient_id,
             "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "edits": entries}
     atomic_write(folder / "session.json", json.dumps(meta, indent=2).encode())
+    keep = {e["file"] for e in entries} | {e["start_file"] for e in entries if "start_file" in e}
+    for old in folder.glob("*.npz"):  # blocks of earlier autosaves, now unreferenced
+        if old.name not in keep:
+            try:
+                old.unlink()
+            except OSError:
+                pass
     return folder
 
 
@@ -131,4 +144,9 @@ def pending(area: Path) -> list[Recovery]:
 
 def clear(area: Path, patient_path: str | Path) -> None:
     """Remove a patient's autosave (after its edits were saved or deliberately discarded)."""
-    shutil.rmtree(patient_folder(area, patient_path), ignore_errors=True)
+    folder = patient_folder(area, patient_path)
+    try:  # first the index, so a kill during the removal never leaves half an autosave on offer
+        (folder / "session.json").unlink()
+    except OSError:
+        pass
+    shutil.rmtree(folder, ignore_errors=True)

@@ -45,8 +45,8 @@ from ..core.names import validate_name
 from ..core.patient import Patient, Problem, StructureRef
 from . import nifti
 from .probe import strip_suffix
-from .store import FileStore, claim_version, jsonable, output_folder, reference_header, user_name
-from .writer import atomic_write, encode_nifti
+from .store import FileStore, claim_version, finish_version, jsonable, output_folder, reference_header, user_name
+from .writer import encode_nifti
 
 logger = logging.getLogger(__name__)
 
@@ -304,9 +304,8 @@ def save_label_map(patient: Patient, label_map: str | Path, edits: Mapping[int, 
         "stats": provenance.pop("stats", None),
     }
     side.update({k: v for k, v in provenance.items() if jsonable(v)})
-    atomic_write(folder / f"{stem}_v{n:03d}.json", json.dumps(side, indent=2).encode())
     plain = folder / f"{stem}.nii.gz"
-    atomic_write(plain, data, overwrite=True)
+    finish_version(path, folder / f"{stem}_v{n:03d}.json", json.dumps(side, indent=2).encode(), plain, data)
     new.flags.writeable = False
     store.remember_label_array(plain, new)
     _repoint(patient, refs, plain, new, set(int(k) for k in edits), overwrite_other_labels)

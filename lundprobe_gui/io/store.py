@@ -144,8 +144,8 @@ class FileStore:
             "stats": provenance.pop("stats", None),
         }
         side.update({k: v for k, v in provenance.items() if jsonable(v)})
-        atomic_write(folder / f"{stem}_v{n:03d}.json", json.dumps(side, indent=2).encode())
-        atomic_write(folder / f"{stem}.nii.gz", data, overwrite=True)
+        finish_version(path, folder / f"{stem}_v{n:03d}.json", json.dumps(side, indent=2).encode(),
+                       folder / f"{stem}.nii.gz", data)
         logger.info("saved %s (%d voxels)", path, side["voxels"])
         ref = StructureRef(name, source, frame, str(folder / f"{stem}.nii.gz"))
         patient.register_structure(ref, mask.copy())
@@ -158,6 +158,25 @@ def _stamp(path: Path) -> tuple[int, int]:
     except OSError:
         return (-1, -1)
     return (st.st_mtime_ns, st.st_size)
+
+
+def finish_version(version: Path, sidecar: Path, sidecar_data: bytes, plain: Path, data: bytes) -> None:
+    """Write a claimed version's sidecar, then its plain copy; when either fails, withdraw the version.
+
+    A save that fails part-way (disk full, folder gone) then leaves nothing under a final name:
+    no version without its sidecar for the next version to name as its parent, and the plain
+    copy still the previous version.
+    """
+    try:
+        atomic_write(sidecar, sidecar_data)
+        atomic_write(plain, data, overwrite=True)
+    except BaseException:
+        for f in (sidecar, version):
+            try:
+                os.unlink(f)
+            except OSError:
+                pass
+        raise
 
 
 def claim_version(folder: Path, stem: str, data: bytes) -> tuple[Path, int]:

@@ -113,7 +113,10 @@ def atomic_write(path: Path, data: bytes, overwrite: bool = True) -> Path:
     is claimed with a hard link, which fails atomically when the name exists.
     """
     path = Path(path)
-    tmp = _temp_write(path.parent, path.name, data)
+    try:
+        tmp = _temp_write(path.parent, path.name, data)
+    except OSError as e:
+        raise located(e, path) from e
     try:
         if overwrite:
             os.replace(tmp, path)
@@ -128,11 +131,27 @@ def atomic_write(path: Path, data: bytes, overwrite: bool = True) -> Path:
                 os.rename(tmp, path)  # filesystems without hard links
             else:
                 os.unlink(tmp)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        raise located(e, path) from e
     finally:
-        if tmp.exists():
+        try:
             tmp.unlink()
+        except OSError:
+            pass
     fsync_dir(path.parent)
     return path
+
+
+def located(e: OSError, path: Path) -> OSError:
+    """The same error (type and errno) with a message naming the file, its folder and the reason.
+
+    An ``OSError`` from ``write`` or ``fsync`` carries no file name: "No space left on device"
+    alone does not tell the user where.
+    """
+    reason = e.strerror or str(e)
+    return type(e)(e.errno, f"{reason}: cannot write {path.name} in {path.parent}")
 
 
 def write_nifti(path: Path, array: np.ndarray, header: bytes, level: int = 1, overwrite: bool = True) -> Path:

@@ -47,7 +47,10 @@ def append_audit(study_dir: str | Path, event: str, now: float | None = None, **
              "user": login_name(), "host": socket.gethostname(), "pid": os.getpid()}
     line = (json.dumps(entry, sort_keys=False) + "\n").encode("utf-8")
     path = audit_file(Path(study_dir))
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    if path.is_symlink():
+        raise PermissionError(f"{path} is a symbolic link; refusing to write the audit log through it")
+    # O_NOFOLLOW: a link put there after the check is not followed either
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         if _ends_without_newline(path):
             line = b"\n" + line

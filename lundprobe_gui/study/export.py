@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..io.lundprobe import MRI_DIR
+from ..io.store import output_folder
 from ..io.writer import atomic_write
 from .definition import load_study
 from .files import EXPORT_DIR, OUTPUT_DIR, RESULTS_FILE
@@ -62,7 +63,7 @@ def export_study(study_dir: str | Path, out: str | Path | None = None) -> Export
                         rel = Path(OUTPUT_DIR, case.patient, MRI_DIR, "observerData", f"mask_{name}_{source}.nii.gz")
                     dest = export_dir.joinpath(*rel.parts[1:])
                     if case.status != FINISHED or not srec.output_version:
-                        if dest.exists():
+                        if dest.exists() and _inside(dest, export_dir):
                             os.unlink(dest)
                             report.removed.append(dest)
                         continue
@@ -75,10 +76,18 @@ def export_study(study_dir: str | Path, out: str | Path | None = None) -> Export
                     if hashlib.sha256(blob).hexdigest() != srec.output_sha256:
                         report.problems.append(f"{version}: content does not match the recorded sha256")
                         continue
-                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    # created like an output folder: a symbolic link in it that leads elsewhere is refused
+                    folder = output_folder(export_dir, case.patient, MRI_DIR)
+                    if dest.parent != folder:
+                        raise PermissionError(f"{dest} is not in the export folder {folder}")
                     atomic_write(dest, blob)
                     report.copied.append(dest)
     logger.info("exported %d file(s) to %s", len(report.copied), export_dir)
     for p in report.problems:
         logger.error("export: %s", p)
     return report
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (symbolic links resolved) lies inside ``folder``."""
+    return Path(folder).resolve() in Path(path).resolve().parents

@@ -64,12 +64,29 @@ class StructureRecord:
 
     @classmethod
     def from_dict(cls, d: dict) -> "StructureRecord":
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        The recorded output paths are checked: resuming rewrites the plain output and export copies
+        and deletes files by them, so a path that leads out of ``output/`` is refused (ValueError).
+        """
         return cls({k: Answer(a["value"], str(a["at"])) for k, a in d.get("ratings", {}).items()},
                    list(d.get("rating_history", [])), d.get("started_at"), d.get("editing_started_at"),
-                   float(d.get("active_seconds", 0.0)), d.get("output_file"), d.get("output_version"),
+                   float(d.get("active_seconds", 0.0)), _output_path(d.get("output_file")),
+                   _output_path(d.get("output_version")),
                    d.get("output_sha256"), d.get("voxels_added"), d.get("voxels_removed"), d.get("saved_at"),
                    int(d.get("saves", 0)))
+
+
+def _output_path(value: Any) -> str | None:
+    """A recorded output path: None, or ``output/<patient>/.../<file>.nii.gz`` with no way out of it."""
+    if value is None:
+        return None
+    text = str(value)
+    parts = re.split(r"[\\/]", text)  # written with the platform's separator
+    if (len(parts) < 3 or parts[0] != "output" or any(p in ("", ".", "..") or ":" in p for p in parts)
+            or "\0" in text or not text.endswith(".nii.gz")):
+        raise ValueError(f"recorded output {text!r} is not a file inside the study's output folder")
+    return text
 
 
 @dataclass

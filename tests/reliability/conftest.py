@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 import os
 import platform
-import time
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,13 +24,19 @@ LAST_RUN = HERE / "last-run.json"
 _FIGURES: dict[str, dict] = {}
 _DURATIONS: dict[str, float] = {}
 _OUTCOMES: dict[str, str] = {}
-_T0 = time.time()
+
+
+def _key(nodeid: str) -> str | None:
+    """``test_file.py::test_name[param]`` for a reliability test, else None."""
+    nodeid = nodeid.replace(os.sep, "/")
+    marker = "tests/reliability/"
+    return nodeid.split(marker, 1)[1] if marker in nodeid else None
 
 
 @pytest.fixture()
 def figures(request) -> dict:
-    """A dict for the running test's figures (reported in last-run.json under the test's name)."""
-    return _FIGURES.setdefault(request.node.nodeid.split("::", 1)[-1], {})
+    """A dict for the running test's figures (reported in last-run.json under the test's id)."""
+    return _FIGURES.setdefault(_key(request.node.nodeid) or request.node.nodeid, {})
 
 
 @pytest.fixture(scope="session")
@@ -41,10 +47,28 @@ def tiny_root(tmp_path_factory) -> Path:
     return root / "ds"
 
 
+_COLLECTED: set[str] = set()
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ARG001
+    # /proc, fork, tmpfs mounts and SIGALRM: the suite measures a Linux process
+    if not sys.platform.startswith("linux"):
+        skip = pytest.mark.skip(reason="the reliability suite measures Linux processes (/proc, fork, SIGALRM)")
+        for item in items:
+            if _key(item.nodeid):
+                item.add_marker(skip)
+
+
+def pytest_itemcollected(item):
+    key = _key(item.nodeid)
+    if key:
+        _COLLECTED.add(key)
+
+
 def pytest_runtest_logreport(report):
-    if "tests/reliability/" not in report.nodeid.replace(os.sep, "/"):
+    name = _key(report.nodeid)
+    if name is None:
         return
-    name = report.nodeid.split("::", 1)[-1]
     _DURATIONS[name] = _DURATIONS.get(name, 0.0) + report.duration
     if report.when == "call" or report.outcome != "passed":
         _OUTCOMES[name] = report.outcome if report.when == "call" else f"{report.outcome} in {report.when}"
@@ -59,6 +83,9 @@ def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001
         old = {}
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     tests = old.get("tests", {}) if isinstance(old.get("tests"), dict) else {}
+    # earlier entries are kept for tests that did not run this time, dropped for tests that no longer exist
+    files = {k.split("::")[0] for k in _COLLECTED}
+    tests = {k: v for k, v in tests.items() if "::" in k and (k in _COLLECTED or k.split("::")[0] not in files)}
     for name, seconds in _DURATIONS.items():
         tests[name] = {"date": now, "outcome": _OUTCOMES.get(name, "unknown"), "seconds": round(seconds, 2),
                        "figures": _FIGURES.get(name, {})}

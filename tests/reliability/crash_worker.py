@@ -47,8 +47,8 @@ WATCHED = [(os, "fsync"), (os, "replace"), (os, "link"), (os, "rename"), (os, "u
 _write = os.write  # the unwatched one, for this protocol
 
 
-def emit(kind: str, **info) -> None:
-    _write(1, f"{kind} {json.dumps(info)}\n".encode())
+def emit(line_kind: str, **info) -> None:
+    _write(1, f"{line_kind} {json.dumps(info)}\n".encode())
 
 
 def mask_digest(mask: Mask) -> str:
@@ -155,17 +155,15 @@ def run_edit(args: dict, killer: Killer) -> None:
             for name in ("CTVT_427", "Rectum")]
     out, area = args["out"], args["area"]
     if args.get("script") == "boundaries":
-        # a fixed sequence whose every file-system call is a kill point: two working copies
-        # autosaved, one saved (so the autosave's set of copies changes), then both autosaved again
+        # a fixed sequence whose every file-system call is a kill point: two working copies are
+        # autosaved; one is saved, so the next autosave holds the other one alone; then that one is
+        # saved and the autosave is cleared
         for k in keys:
             session.set_active(k)
             _stroke(session, rng, shape, erase=False)
         _autosave(session, area, patient)
         killer.arm()
         _save(session, keys[0], out, patient)
-        _autosave(session, area, patient)
-        session.set_active(keys[0])
-        _stroke(session, rng, shape, erase=False)
         _autosave(session, area, patient)
         _save(session, keys[1], out, patient)
         _autosave(session, area, patient)
@@ -235,7 +233,9 @@ def child(job: dict) -> None:
 
 
 def main() -> None:
-    _write(1, b"READY\n")
+    import lundprobe_gui
+
+    _write(1, f"READY {lundprobe_gui.__file__}\n".encode())
     for line in sys.stdin:
         if not line.strip():
             continue

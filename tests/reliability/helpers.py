@@ -164,8 +164,15 @@ def set_exit_on_signal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def env_without_display() -> dict[str, str]:
-    """The environment for a Qt-free worker process."""
-    env = dict(os.environ)
-    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a worker process: it imports the same ``lundprobe_gui`` as this process.
+
+    A worker started as a script does not have the current folder on its path, so without this
+    it would import whatever checkout the environment's editable install points at.
+    """
+    import lundprobe_gui
+
+    root = str(Path(lundprobe_gui.__file__).resolve().parents[1])
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", **extra)
+    env["PYTHONPATH"] = os.pathsep.join([root, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
     return env

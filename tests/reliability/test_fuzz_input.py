@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 import lundprobe_gui as lp
 from lundprobe_gui.core.mask import Mask
+from lundprobe_gui.core.names import InvalidName
 from lundprobe_gui.io import nifti
 from lundprobe_gui.io.open import NoImageError
 from lundprobe_gui.io.probe import Probe, probe
@@ -231,3 +232,61 @@ def test_fuzzed_nifti_files_give_a_problem_or_a_clean_error(bases, figures):
     assert _stats["cases"] >= min(CASES, 500)  # FUZZ_CASES may ask for fewer while debugging
     if hwm_ok:
         assert growth < RSS_GROWTH_LIMIT_KB, f"peak RSS grew by {growth / 1024:.0f} MB while fuzzing"
+
+
+def test_a_small_file_that_inflates_to_gigabytes_is_not_inflated_to_the_end(tiny_root, tmp_path, figures):
+    """A 16 MB mask whose gzip members inflate to 16 GB of zeros after a valid 8x8x4 image.
+
+    Every reader stops soon after the bytes the header declares: no loader may spend minutes (or
+    gigabytes) on data nobody asked for.
+    """
+    shutil.copytree(tiny_root, tmp_path / "ds")
+    patient = tmp_path / "ds" / "LUNDPROBE_0001"
+    f = patient / "MR_StorT2" / "mask_Bladder.nii.gz"
+    head = f.read_bytes()
+    zeros = gzip.compress(bytes(64 << 20), compresslevel=1)  # one member: 64 MB of zeros in ~64 kB
+    members = 256
+    with open(f, "ab") as fh:
+        for _ in range(members):
+            fh.write(zeros)
+    assert f.stat().st_size < (head.__len__() + members * len(zeros)) + 1
+    timings = {}
+    peaks: list[int] = []
+    with time_limit(60, "loading the 16 GB file"), traced_peak(peaks):
+        for what, call in (("probe", lambda: probe(f)), ("load_array", lambda: nifti.load_array(f)),
+                           ("open_patient", lambda: lp.open_patient(patient)),
+                           ("mask_obj", lambda: lp.open_patient(patient).mask_obj("Bladder"))):
+            t0 = time.perf_counter()
+            try:
+                call()
+            except (nifti.NiftiError, ValueError):
+                pass
+            timings[what] = round(time.perf_counter() - t0, 2)
+    figures.update({"inflates_to_GB": members * 64 / 1024, "file_MB": round(f.stat().st_size / 2 ** 20, 1),
+                    "seconds": timings, "traced_peak_MB": round(peaks[0] / 2 ** 20, 1)})
+    assert max(timings.values()) < 5.0, timings
+    assert peaks[0] < 300 << 20
+
+
+def test_names_that_are_not_utf8_open_and_load(tiny_root, tmp_path):
+    """Linux allows any bytes in a name; SimpleITK takes UTF-8 text only (such a name used to abort the process)."""
+    shutil.copytree(tiny_root, tmp_path / "ds")
+    bad_patient = os.fsdecode(b"LUNDPROBE_\xff\xfe01")
+    os.rename(tmp_path / "ds" / "LUNDPROBE_0001", tmp_path / "ds" / bad_patient)
+    mri = tmp_path / "ds" / bad_patient / "MR_StorT2"
+    os.rename(mri / "mask_Bladder.nii.gz", mri / os.fsdecode(b"mask_Bl\xe4dder.nii.gz"))  # Latin-1, not UTF-8
+    for arg in (tmp_path / "ds" / bad_patient, os.fsencode(tmp_path / "ds" / bad_patient)):
+        p = lp.open_patient(arg)
+        assert not [pr for pr in p.problems if pr.kind != "missing"], p.problems
+        names = {r.name for r in p.structures()}
+        assert os.fsdecode(b"Bl\xe4dder") in names and "CTVT_427" in names
+        for r in p.structures():
+            assert p.mask_obj(r.name, r.source).count() > 0
+        p.load_all()
+        assert p.image().loaded
+    f = mri / os.fsdecode(b"mask_Bl\xe4dder.nii.gz")
+    assert isinstance(probe(os.fsencode(f)), Probe)
+    assert nifti.load_array(os.fsencode(f)).sum() > 0
+    # saving under such a patient ID is refused cleanly (it would become a folder name)
+    with pytest.raises(InvalidName):
+        p.save_mask("CTVT_427", p.mask_obj("CTVT_427", "nnUNet"), source="step1_obsF", out_dir=tmp_path / "out")

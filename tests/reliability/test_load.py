@@ -1,0 +1,52 @@
+"""6. Load: 2,000 brush strokes with undo and redo, 100 saves, 50 patient switches; memory stays bounded.
+
+The session runs in a fresh process (``load_worker.py``) on the small demo patient (256x171x44),
+so its RSS figures are its own. Nothing may leak: after every switch the previous ``Patient`` and
+``EditSession`` are garbage, and the RSS at the end is within 10 % of the RSS after the 10th switch.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .helpers import check_nifti_complete, subprocess_env
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.mark.slow
+def test_a_long_editing_session_does_not_leak(demo_patient_path, tmp_path, figures):
+    r = subprocess.run([sys.executable, str(HERE / "load_worker.py"), str(demo_patient_path), str(tmp_path / "out"),
+                        str(tmp_path / "recovery")], capture_output=True, text=True, timeout=600, env=subprocess_env())
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    rss = res["after_switch_kb"]
+    start, after10, end = res["samples_kb"]["start"], rss[9], res["samples_kb"]["end"]
+    figures.update({
+        "rss_start_MB": round(start / 1024, 1), "rss_first_patient_MB": round(res["samples_kb"]["first_patient_loaded"] / 1024, 1),
+        "rss_after_10_switches_MB": round(after10 / 1024, 1), "rss_end_MB": round(end / 1024, 1),
+        "rss_max_after_a_switch_MB": round(max(rss) / 1024, 1), "rss_peak_MB": round(res["peak_kb"] / 1024, 1),
+        "growth_after_10_switches_pct": round(100 * (end - after10) / after10, 1),
+        "counts": res["counts"], "leaked_objects": res["leaked_objects"],
+        "history_max_MB": round(res["history_max_bytes"] / 2 ** 20, 2), "seconds": res["seconds"],
+    })
+    assert res["counts"] == {"strokes": 2000, "undo": res["counts"]["undo"], "redo": res["counts"]["redo"],
+                             "saves": 100, "autosaves": 200, "switches": 50}
+    assert res["counts"]["undo"] > 500 and res["counts"]["redo"] > 300
+    assert res["leaked_objects"] == 0, "a Patient or EditSession outlived its switch"
+    # single samples jitter by a few MB (allocator, thread stacks): compare medians around switch 10 and at the end
+    base, last = statistics.median(rss[7:12]), statistics.median(rss[-5:])
+    figures["rss_median_switches_8_12_MB"] = round(base / 1024, 1)
+    figures["rss_median_last_5_switches_MB"] = round(last / 1024, 1)
+    assert last <= base * 1.10, f"RSS grew from {base} kB around the 10th switch to {last} kB at the end"
+    assert end <= after10 * 1.10, f"RSS grew from {after10} kB after 10 switches to {end} kB"
+    saved = sorted((tmp_path / "out").rglob("*_v*.nii.gz"))
+    assert len(saved) == 100
+    for f in saved[-3:]:
+        check_nifti_complete(f)
+    assert not list((tmp_path / "recovery").rglob("*.npz"))  # every switch cleared its autosave
