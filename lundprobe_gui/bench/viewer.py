@@ -12,59 +12,6 @@ from pathlib import Path
 
 from . import Samples, percentile
 
-_PROBE = r"""
-import json, os, sys, time
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from pathlib import Path
-from PySide6 import QtCore, QtTest
-from lundprobe_gui.app import make_application, shutdown
-from lundprobe_gui.ui.main_window import MainWindow
-
-app = make_application()
-win = MainWindow()
-win.resize(1600, 1000)
-win.show()
-app.processEvents()
-shown = {}
-def on_ready(p):
-    # the image_ready slot of the window has run before this one (connected earlier)
-    win.tri.views[0].graphics.viewport().repaint()
-    shown["t"] = time.perf_counter()
-win.loader.image_ready.connect(on_ready)
-t0 = time.perf_counter()
-win.open_path(Path(sys.argv[1]))
-while "t" not in shown:
-    app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)
-first_image = shown["t"] - t0
-win.loader.wait()
-for _ in range(20):
-    app.processEvents()
-win._on_finished(win.patient)
-st = win.state
-assert st.dose.wash and st.dose.lines and st.uncertainty.visible
-view = win.tri.views[0]
-win.tri.active_axis = 0
-port = view.graphics.viewport()
-keys = [QtCore.Qt.Key.Key_Up] * 12 + [QtCore.Qt.Key.Key_Down] * 24 + [QtCore.Qt.Key.Key_Up] * 12
-keys = keys * 2
-times = []
-for k in keys:
-    t = time.perf_counter()
-    QtTest.QTest.keyClick(win, k)
-    port.repaint()
-    times.append((time.perf_counter() - t) * 1000.0)
-frames = 0
-t = time.perf_counter()
-for i in range(60):
-    win._window_dragged(3.0 if i % 2 else -2.0, 2.0)
-    for v in win.tri.views.values():
-        v.graphics.viewport().repaint()
-    frames += 1
-fps = frames / (time.perf_counter() - t)
-print(json.dumps({"first_image_s": first_image, "slice_ms": times, "window_level_fps": fps,
-                  "layers": len([k for k in st.layers if st.is_shown(k)])}))
-shutdown(app, win)
-"""
 
 
 def run(patient_dir: Path, repeat: int) -> Samples:
@@ -72,8 +19,8 @@ def run(patient_dir: Path, repeat: int) -> Samples:
     rows = []
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", _PROBE, str(patient_dir)], capture_output=True, text=True,
-                             check=True, env=env).stdout
+        out = subprocess.run([sys.executable, "-m", "lundprobe_gui.ui.bench_probe_viewer", str(patient_dir)],
+                             capture_output=True, text=True, check=True, env=env).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     median = [sorted(r["slice_ms"])[len(r["slice_ms"]) // 2] for r in rows]
     return {

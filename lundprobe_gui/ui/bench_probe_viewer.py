@@ -1,0 +1,59 @@
+"""Viewer benchmark probe, run by ``lundprobe-gui bench`` in a fresh offscreen process.
+
+``python -m lundprobe_gui.ui.bench_probe_viewer PATIENT`` prints one JSON line: first image,
+slice-change times (key press to painted frame) and the window/level frame rate.
+"""
+import json
+import os
+import sys
+import time
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from pathlib import Path
+from PySide6 import QtCore, QtTest
+from lundprobe_gui.app import make_application, shutdown
+from lundprobe_gui.ui.main_window import MainWindow
+
+app = make_application()
+win = MainWindow()
+win.resize(1600, 1000)
+win.show()
+app.processEvents()
+shown = {}
+def on_ready(p):
+    # the image_ready slot of the window has run before this one (connected earlier)
+    win.tri.views[0].graphics.viewport().repaint()
+    shown["t"] = time.perf_counter()
+win.loader.image_ready.connect(on_ready)
+t0 = time.perf_counter()
+win.open_path(Path(sys.argv[1]))
+while "t" not in shown:
+    app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)
+first_image = shown["t"] - t0
+win.loader.wait()
+for _ in range(20):
+    app.processEvents()
+win._on_finished(win.patient)
+st = win.state
+assert st.dose.wash and st.dose.lines and st.uncertainty.visible
+view = win.tri.views[0]
+win.tri.active_axis = 0
+port = view.graphics.viewport()
+keys = [QtCore.Qt.Key.Key_Up] * 12 + [QtCore.Qt.Key.Key_Down] * 24 + [QtCore.Qt.Key.Key_Up] * 12
+keys = keys * 2
+times = []
+for k in keys:
+    t = time.perf_counter()
+    QtTest.QTest.keyClick(win, k)
+    port.repaint()
+    times.append((time.perf_counter() - t) * 1000.0)
+frames = 0
+t = time.perf_counter()
+for i in range(60):
+    win._window_dragged(3.0 if i % 2 else -2.0, 2.0)
+    for v in win.tri.views.values():
+        v.graphics.viewport().repaint()
+    frames += 1
+fps = frames / (time.perf_counter() - t)
+print(json.dumps({"first_image_s": first_image, "slice_ms": times, "window_level_fps": fps,
+                  "layers": len([k for k in st.layers if st.is_shown(k)])}))
+shutdown(app, win)
