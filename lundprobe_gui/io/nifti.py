@@ -336,6 +336,13 @@ def read_array_sitk(path: Path) -> tuple[np.ndarray, Geometry]:
             if declared > MAX_DECLARED_BYTES or declared > max_decoded_bytes(path):
                 raise NiftiError(f"header declares {declared} bytes of voxel data, more than this "
                                  f"{os.path.getsize(path)}-byte file can hold")
+            if is_gz(path):
+                # SimpleITK allocates first and reads after (a short gzip stream leaves zeros): count
+                # the data without keeping it before anything of the declared size is allocated
+                have = decoded_length(path, declared)
+                if have < declared:
+                    raise NiftiError(f"truncated: {have} bytes after decompression, header declares {declared} "
+                                     "bytes of voxel data")
             img = reader.Execute()
     except RuntimeError as e:
         raise NiftiError(_short_itk_error(e)) from e

@@ -16,22 +16,20 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lundprobe_gui as lp
-from lundprobe_gui.core.names import InvalidName, validate_name
-from lundprobe_gui.review import ReviewSession, init_review
+from lundprobe_gui.core.names import InvalidName
+from lundprobe_gui.review import ReviewError, ReviewSession, init_review
 from lundprobe_gui.study import (CorruptStudyFile, InitOptions, ObserverSession, SessionLocked, StudyError,
                                  export_study, init_study)
 from lundprobe_gui.study.audit import read_audit
 
-from .helpers import sha256, snapshot, subprocess_env, tiny_patient
+from .helpers import snapshot, subprocess_env, tiny_patient
 
 T0 = 1_740_988_800.0
 HOSTILE = [
@@ -65,9 +63,13 @@ def test_hostile_structure_and_source_names_are_refused(patient, tmp_path, bad):
 _written: list[str] = []
 
 
+# any text, and names that look almost right (dots, '..', trailing dots, 65+ characters, device names)
+NAMES = st.text(min_size=0, max_size=80) | st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_+.\-]{0,70}\Z") \
+    | st.sampled_from(["CON", "com0", "Lpt9.nii", "a..b", "ok.", "ok"])
+
+
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=st.text(min_size=0, max_size=80), source=st.text(min_size=0, max_size=20)
-       | st.sampled_from(["step1_obsF", "nnUNet_fold_1"]))
+@given(name=NAMES, source=NAMES | st.sampled_from(["step1_obsF", "nnUNet_fold_1"]))
 def _any_name_stays_inside(patient, out, name, source):
     try:
         path = patient.save_mask(name, patient.mask_obj("Bladder"), source=source, out_dir=out)
@@ -124,12 +126,11 @@ def test_a_session_refuses_hostile_observer_ids(study, bad):
 @pytest.mark.parametrize("bad", ["../evil", "/abs", "a/b", "x\x00y", "CON", "LPT1", "a" * 65, ""])
 def test_review_init_refuses_hostile_reviewer_ids(tiny_root, tmp_path, bad):
     review = tmp_path / "review"
-    with pytest.raises((InvalidName, lp.review.ReviewError) if hasattr(lp, "review") else InvalidName):
+    with pytest.raises(InvalidName):
         init_review(review, tiny_root, bad)
     assert not review.exists()
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(ReviewError):  # as a case ID: not a case of the dataset
         init_review(review, tiny_root, "rev1", cases=[bad or "x"])
-    assert not isinstance(exc.value, (OSError, KeyError)), exc.value
     assert not review.exists()
 
 
@@ -208,7 +209,6 @@ def test_symlinks_in_a_study_folder_are_not_written_through(study, tmp_path):
     os.symlink(outside / "log", study / "audit.log.tmp")
     os.replace(study / "audit.log.tmp", study / "audit.log")  # the audit log now leads outside
     with ObserverSession(study, "obsX", now=T0 + 1) as s:
-        patient = s.current_case(T0 + 1)
         pid = s.state.steps[1].cases[0].patient
         os.symlink(outside / pid, study / "output" / pid)  # so does the case's output folder
         for name in s.structures:
@@ -221,7 +221,6 @@ def test_symlinks_in_a_study_folder_are_not_written_through(study, tmp_path):
         os.unlink(study / "output" / pid)
         with pytest.raises(PermissionError, match="audit"):
             s.finish_case(now=T0 + 5)  # the case is finished and saved, but the log is not written through
-        assert patient is not None
     assert (outside / "log").read_text() == "precious\n"
     assert not list((outside / pid).rglob("*"))
     os.unlink(study / "audit.log")
@@ -303,4 +302,5 @@ def test_two_review_sessions_are_refused(tiny_root, tmp_path):
         with pytest.raises(SessionLocked):
             ReviewSession(review)
     finally:
-        first.close() if hasattr(first, "close") else None
+        first.close()
+    ReviewSession(review).close()  # released: a new session opens

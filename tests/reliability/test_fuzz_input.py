@@ -10,8 +10,9 @@ layout), optionally under a name that is not valid UTF-8, and runs it through ``
 * a clean error: ``NoImageError`` from ``open_patient``; ``ValueError`` from ``mask_obj`` after a
   Problem was recorded; ``NiftiError`` (or ``ValueError`` for a grid mismatch) from the loaders,
 
-within a time limit per case, and with bounded memory (traced Python and numpy allocations per
-case, and the process's peak RSS over the whole run).
+within a time limit per case, and with bounded memory: what a file really holds, never what its
+header claims (traced Python and numpy allocations per case, and the process's peak RSS over the
+whole run).
 """
 from __future__ import annotations
 
@@ -44,8 +45,9 @@ CASES = int(os.environ.get("FUZZ_CASES", "520"))
 """Generated cases per run (the brief asks for at least 500)."""
 CASE_SECONDS = 20.0
 """Time limit of one case (a case takes about 50 ms; the limit only catches hangs)."""
-TRACED_LIMIT = 24 << 20
-"""Most bytes one case may allocate (Python objects and numpy buffers); the files are 256 voxels."""
+TRACED_LIMIT = 2 * BOMB_EXTRA + (8 << 20)
+"""Most bytes one case may allocate (Python objects and numpy buffers): memory may follow what a file
+really holds (a "bomb" inflates to 48 MB), never what its header claims (up to 8 GB here)."""
 RSS_GROWTH_LIMIT_KB = 400 << 10
 """Most the process's peak RSS may grow over the whole run (SimpleITK's C++ allocations)."""
 
@@ -290,3 +292,36 @@ def test_names_that_are_not_utf8_open_and_load(tiny_root, tmp_path):
     # saving under such a patient ID is refused cleanly (it would become a folder name)
     with pytest.raises(InvalidName):
         p.save_mask("CTVT_427", p.mask_obj("CTVT_427", "nnUNet"), source="step1_obsF", out_dir=tmp_path / "out")
+
+
+@pytest.mark.parametrize("datatype,bitpix", [(128, 24), (32, 64), (2, 8)], ids=["RGB24", "complex64", "uint8"])
+def test_a_header_that_lies_within_what_a_bomb_could_hold_allocates_nothing(tiny_root, tmp_path, datatype, bitpix,
+                                                                             figures):
+    """67-200 MB declared, 48 MB really there (a 200 kB gzip file could hold 200 MB).
+
+    Memory follows what the file really holds, never what its header claims. The fuzzer found
+    this one: SimpleITK, the fallback reader for types the fast reader does not decode, allocated
+    the declared image first and filled what the short stream left with zeros.
+    """
+    import struct
+
+    from .nifti_mutations import gzip_bomb
+
+    raw = bytearray(gzip.decompress((tiny_root / "LUNDPROBE_0001" / "MR_StorT2" / "mask_Bladder.nii.gz").read_bytes()))
+    struct.pack_into("<8h", raw, 40, 3, 512, 512, 256 if bitpix == 8 else 96, 1, 1, 1, 1)
+    struct.pack_into("<2h", raw, 70, datatype, bitpix)
+    f = tmp_path / "lie.nii.gz"
+    f.write_bytes(gzip_bomb(bytes(raw)))
+    hwm_ok = _hwm_reset()
+    start = _hwm_kb()
+    peaks: list[int] = []
+    with traced_peak(peaks), pytest.raises(nifti.NiftiError, match="truncated"):
+        nifti.load_array(f)
+    growth = _hwm_kb() - start
+    figures.update({"file_kB": f.stat().st_size // 1024, "rss_growth_MB": round(growth / 1024, 1) if hwm_ok else None,
+                    "traced_peak_MB": round(peaks[0] / 2 ** 20, 1)})
+    # the fast reader (uint8) inflates what is there (48 MB) and finds it short; the others allocate nothing
+    limit = 2 * BOMB_EXTRA + (8 << 20) if datatype == 2 else 24 << 20
+    assert peaks[0] < limit, f"{peaks[0] >> 20} MB allocated"
+    if hwm_ok:
+        assert growth < (limit >> 10) + (32 << 10), f"peak RSS grew by {growth // 1024} MB"

