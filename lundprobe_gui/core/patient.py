@@ -12,6 +12,7 @@ import numpy as np
 from .events import Emitter
 from .geometry import Geometry
 from .mask import Mask
+from .memory import release_free_memory
 from .volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -254,6 +255,7 @@ class Patient:
                 done += 1
                 if progress is not None:
                     progress(done, len(jobs), path)
+        release_free_memory()
 
     def _try_mask(self, ref: StructureRef) -> bool:
         try:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Union
 
 import numpy as np
 
@@ -13,7 +14,35 @@ from .mask import Box, bbox_of, box_slices
 
 logger = logging.getLogger(__name__)
 
-Loader = Callable[[Path], np.ndarray]
+
+
+@dataclass
+class Slab:
+    """The bounding box of the non-zero voxels of an image, decoded without the rest.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        The full (z, y, x) shape.
+    offset : tuple of int
+        Full-grid (z, y, x) index of ``block[0, 0, 0]``.
+    block : numpy.ndarray
+        The voxels of the box (empty when every voxel is zero); every voxel outside it is zero.
+    """
+
+    shape: tuple[int, int, int]
+    offset: tuple[int, int, int]
+    block: np.ndarray
+
+    def full(self) -> np.ndarray:
+        """The full-size array."""
+        out = np.zeros(self.shape, self.block.dtype)
+        if self.block.size:
+            out[box_slices(tuple((o, o + n) for o, n in zip(self.offset, self.block.shape)))] = self.block
+        return out
+
+
+Loader = Callable[[Path], Union[np.ndarray, Slab]]
 
 
 class Volume:
@@ -31,7 +60,8 @@ class Volume:
     kind : str
         ``"image"``, ``"dose"`` or ``"uncertainty"``.
     loader : callable
-        Reads the file into a (z, y, x) array; supplied by ``io``.
+        Reads the file into a (z, y, x) array, or (for a cropped volume) a :class:`Slab`;
+        supplied by ``io``.
     crop : bool
         Keep only the non-zero bounding box.
     """
@@ -60,19 +90,25 @@ class Volume:
         with self._lock:
             if self.data is not None:
                 return self
-            arr = self._loader(self.path)
-            if arr.shape != self.geometry.shape_zyx:
-                raise ValueError(f"voxel array {arr.shape} does not match header size {self.geometry.shape_zyx}")
+            got = self._loader(self.path)
+            if got.shape != self.geometry.shape_zyx:
+                raise ValueError(f"voxel array {got.shape} does not match header size {self.geometry.shape_zyx}")
+            offset = (0, 0, 0)
+            if isinstance(got, Slab) and self._crop:
+                arr, offset = got.block, got.offset
+                if arr.size == 0:
+                    arr = np.zeros((0, 0, 0), dtype=arr.dtype)
+            else:
+                arr = got.full() if isinstance(got, Slab) else got
+                if self._crop:
+                    box = bbox_of(arr)
+                    if box is None:
+                        arr = np.zeros((0, 0, 0), dtype=arr.dtype)
+                    else:
+                        arr = arr[box_slices(box)]
+                        offset = (box[0][0], box[1][0], box[2][0])
             if self.kind != "image" and arr.dtype != np.float32:
                 arr = arr.astype(np.float32)
-            offset = (0, 0, 0)
-            if self._crop:
-                box = bbox_of(arr)
-                if box is None:
-                    arr = np.zeros((0, 0, 0), dtype=arr.dtype)
-                else:
-                    arr = arr[box_slices(box)]
-                    offset = (box[0][0], box[1][0], box[2][0])
             # Images stay a read-only view of the decoded buffer: copying 120 MB would delay the first image.
             arr = np.ascontiguousarray(arr)
             if self.kind != "image":

@@ -36,6 +36,7 @@ from ..core.modality import looks_like_ct
 from ..core.patient import Frame, Patient, Problem, StructureRef
 from ..core.volume import Volume
 from . import multilabel, nifti
+from .maskread import load_slab_or_array
 from .probe import Probe, is_image_name, probe, strip_suffix
 from .store import FileStore
 from .valuescan import ValueScan, scan_values
@@ -164,9 +165,10 @@ class _Builder:
     def add_continuous(self, info: FileInfo) -> None:
         geom, stem = info.probe.geometry, info.stem
         if "dose" in stem.lower():
-            self.frame.doses[stem] = Volume(info.path, geom, "dose", nifti.load_array, crop=True, name=stem)
+            self.frame.doses[stem] = Volume(info.path, geom, "dose", load_slab_or_array, crop=True, name=stem)
         elif info.scan.is_float:
-            self.frame.uncertainty[stem] = Volume(info.path, geom, "uncertainty", nifti.load_array, crop=True, name=stem)
+            self.frame.uncertainty[stem] = Volume(info.path, geom, "uncertainty", load_slab_or_array,
+                                                     crop=True, name=stem)
         else:
             key = stem if stem not in self.frame.images else info.path.name
             self.frame.images[key] = Volume(info.path, geom, "image", nifti.load_array, name=key)

@@ -18,6 +18,7 @@ from ..core.geometry import Geometry
 from ..core.patient import Fiducial, Frame, Patient, Problem, StructureRef
 from ..core.volume import Volume
 from . import nifti
+from .maskread import load_slab_or_array
 from .probe import Probe, is_image_name, probe, strip_suffix
 from .store import FileStore
 
@@ -218,7 +219,7 @@ def _add_layer(frame: Frame, path: Path, pr: Probe | Problem, kind: str, name: s
         return
     same = not pr.geometry.differences(frame.geometry)
     if kind == "dose" and name == "dose_original":
-        frame.doses[name] = Volume(path, pr.geometry, "dose", load_volume_array, crop=True, name=name)
+        frame.doses[name] = Volume(path, pr.geometry, "dose", load_slab_or_array, crop=True, name=name)
         return
     if not same:
         diffs = "; ".join(pr.geometry.differences(frame.geometry))
@@ -228,9 +229,9 @@ def _add_layer(frame: Frame, path: Path, pr: Probe | Problem, kind: str, name: s
     if kind == "image":
         frame.images[name] = Volume(path, pr.geometry, "image", load_volume_array, name=name)
     elif kind == "dose":
-        frame.doses[name] = Volume(path, pr.geometry, "dose", load_volume_array, crop=True, name=name)
+        frame.doses[name] = Volume(path, pr.geometry, "dose", load_slab_or_array, crop=True, name=name)
     elif kind == "uncertainty":
-        frame.uncertainty[name] = Volume(path, pr.geometry, "uncertainty", load_volume_array, crop=True, name=name)
+        frame.uncertainty[name] = Volume(path, pr.geometry, "uncertainty", load_slab_or_array, crop=True, name=name)
     elif kind == "mask":
         if pr.is_float:
             problems.append(Problem(str(path), "non-binary",

@@ -20,7 +20,7 @@ from ..core.mask import Mask, bbox_of, box_slices
 from ..core.names import validate_name, validate_source
 from ..core.patient import Patient, Problem, StructureRef
 from . import nifti
-from .maskread import can_stream, read_mask_slices
+from .maskread import can_stream, read_slab
 from .writer import atomic_write, encode_nifti, header_from_geometry
 
 logger = logging.getLogger(__name__)
@@ -66,13 +66,13 @@ class FileStore:
             except nifti.NiftiError:
                 hdr = None
             if hdr is not None and can_stream(path, hdr):
-                shape, z0, block = read_mask_slices(path, hdr)
-                if shape != geometry.shape_zyx:
-                    raise ValueError(f"voxel array {shape} does not match the grid {geometry.shape_zyx}")
-                part, problems = mask_from_array(block, ref.path)
+                slab = read_slab(path, hdr)
+                if slab.shape != geometry.shape_zyx:
+                    raise ValueError(f"voxel array {slab.shape} does not match the grid {geometry.shape_zyx}")
+                part, problems = mask_from_array(slab.block, ref.path)
                 if part.data.size == 0:
-                    return Mask(shape), problems
-                return Mask(shape, part.data, (part.offset[0] + z0, part.offset[1], part.offset[2])), problems
+                    return Mask(slab.shape), problems
+                return Mask(slab.shape, part.data, tuple(a + b for a, b in zip(part.offset, slab.offset))), problems
             arr = nifti.load_array(path)
         if arr.shape != geometry.shape_zyx:
             raise ValueError(f"voxel array {arr.shape} does not match the grid {geometry.shape_zyx}")

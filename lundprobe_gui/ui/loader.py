@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6 import QtCore
 
+from ..core.memory import release_free_memory
 from ..core.patient import Patient
 from ..io.open import open_patient
 
@@ -118,6 +119,7 @@ def load_patient(patient: Patient, cancel: threading.Event | None = None, sink: 
             if sink is not None:
                 sink.layer_loaded.emit(patient, path)
                 sink.progress.emit(done, total, Path(path).name)
+    release_free_memory()
     if sink is not None and not cancel.is_set():
         sink.finished.emit(patient)
 
