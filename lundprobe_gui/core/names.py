@@ -5,6 +5,7 @@ import re
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.\-]*$")
 _OBSERVER = re.compile(r"^[A-Za-z0-9_-]+$")
+_DATA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+.\-(), ]*$")
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
 MAX_NAME = 64
 
@@ -30,7 +31,7 @@ def validate_name(value: str, what: str = "name", pattern: re.Pattern[str] = _SA
         raise InvalidName(f"{what} {value!r} must not contain path separators or '..'")
     if not pattern.match(value):
         raise InvalidName(f"{what} {value!r} may only contain letters, digits and {_allowed(pattern)}")
-    if value.split(".")[0].upper() in _WINDOWS_RESERVED:
+    if value.split(".")[0].rstrip(" ").upper() in _WINDOWS_RESERVED:  # Windows ignores "CON .txt"'s space
         raise InvalidName(f"{what} {value!r} is a reserved device name on Windows")
     if value.endswith("."):
         raise InvalidName(f"{what} {value!r} must not end with '.' (Windows drops it: two names would become one)")
@@ -38,7 +39,22 @@ def validate_name(value: str, what: str = "name", pattern: re.Pattern[str] = _SA
 
 
 def _allowed(pattern: re.Pattern[str]) -> str:
+    if pattern is _DATA:
+        return "spaces, '_', '-', '+', '.', ',' and parentheses"
     return "'_' and '-'" if pattern is _OBSERVER else "'_', '-', '+' and '.'"
+
+
+def validate_data_name(value: str, what: str = "name") -> str:
+    """Names that come from the data (patient IDs, structure names): :func:`validate_name`, plus spaces,
+    commas and parentheses.
+
+    Other datasets name structures ``Spinal Cord`` or ``Lens (L)`` and patients ``Patient 01``;
+    their edits must save under those names. A name must not start or end with a space.
+    """
+    validate_name(value, what, _DATA)
+    if value.endswith(" "):
+        raise InvalidName(f"{what} {value!r} must not end with a space (Windows drops it: two names would become one)")
+    return value
 
 
 def validate_observer(value: str) -> str:

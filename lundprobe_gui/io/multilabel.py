@@ -41,7 +41,7 @@ import numpy as np
 
 from .. import __version__
 from ..core.mask import Mask
-from ..core.names import validate_name
+from ..core.names import validate_data_name
 from ..core.patient import Patient, Problem, StructureRef
 from . import nifti
 from .probe import strip_suffix
@@ -280,7 +280,7 @@ def save_label_map(patient: Patient, label_map: str | Path, edits: Mapping[int, 
     header = hdr.raw if hdr is not None else reference_header(patient, fname)
     data = encode_nifti(new, header)
     # Editing a saved version (a reopened review) continues that file's own version series.
-    stem = validate_name(_VERSION_SUFFIX.sub("", strip_suffix(label_map.name)), "label-map file name")
+    stem = validate_data_name(_VERSION_SUFFIX.sub("", strip_suffix(label_map.name)), "label-map file name")
     root = Path(out_dir) if out_dir is not None else patient.default_out_dir()
     folder = output_folder(root, patient.id, fr.folder, sub=None)
     if _inside(folder, patient.path):

@@ -17,7 +17,7 @@ import numpy as np
 from .. import __version__
 from ..core.geometry import Geometry
 from ..core.mask import Mask, bbox_of, box_slices
-from ..core.names import validate_name, validate_source
+from ..core.names import validate_data_name, validate_source
 from ..core.patient import Patient, Problem, StructureRef
 from . import nifti
 from .maskread import can_stream, read_slab
@@ -117,7 +117,7 @@ class FileStore:
 
             return save_label_map(patient, ref.path, {ref.label: mask}, out_dir, frame=frame, store=self,
                                   **provenance)
-        validate_name(name, "structure name")
+        validate_data_name(name, "structure name")
         validate_source(source)
         fr = patient.frames[frame]
         root = Path(out_dir) if out_dir is not None else patient.default_out_dir()
@@ -221,7 +221,7 @@ def output_folder(root: Path, patient_id: str, frame_folder: str, sub: str | Non
     Every component is validated and the resolved folder must stay inside ``root``: a symlink in the
     output tree that points elsewhere is refused rather than followed for writing.
     """
-    validate_name(patient_id, "patient ID")
+    validate_data_name(patient_id, "patient ID")
     parts = [patient_id] + ([frame_folder] if frame_folder else []) + ([sub] if sub else [])
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)

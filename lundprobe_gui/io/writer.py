@@ -11,6 +11,7 @@ import logging
 import os
 import struct
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,36 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+STALE_PART_S = 600.0
+"""Age after which a temporary ``.part`` file is the remains of a save that was killed (a save takes seconds)."""
+
+
+def sweep_stale_parts(folder: Path, now: float | None = None) -> list[Path]:
+    """Delete the temporary files that killed saves left in ``folder``; return what was removed.
+
+    Only this module's own temporaries (``.<name>.<random>.part``, regular files, not links) older
+    than :data:`STALE_PART_S` are touched, so a save running in another process is never disturbed.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not (entry.name.startswith(".") and entry.name.endswith(".part")):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and now - entry.stat(follow_symlinks=False).st_mtime > STALE_PART_S:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # gone already, or not ours to remove
+    if removed:
+        logger.info("removed %d temporary file(s) of interrupted saves in %s", len(removed), folder)
+    return removed
+
+
 def _temp_write(folder: Path, name: str, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
     try:
@@ -113,6 +144,7 @@ def atomic_write(path: Path, data: bytes, overwrite: bool = True) -> Path:
     is claimed with a hard link, which fails atomically when the name exists.
     """
     path = Path(path)
+    sweep_stale_parts(path.parent)
     try:
         tmp = _temp_write(path.parent, path.name, data)
     except OSError as e:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from ..core.names import InvalidName, validate_name
+from ..core.names import InvalidName, validate_data_name
 from ..io.lundprobe import MRI_DIR
 from ..io.open import NoImageError, list_patients, open_patient
 
@@ -26,7 +26,7 @@ def check_patient(root: Path, patient: str, structures: Iterable[str], start_sou
                   frame: str = "MRI") -> Eligibility:
     """Check one patient folder (headers only)."""
     try:
-        validate_name(patient, "patient ID")
+        validate_data_name(patient, "patient ID")
     except InvalidName as e:
         return Eligibility(patient, False, str(e))
     folder = Path(root) / patient

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.names import InvalidName, validate_name, validate_observer, validate_source
+from ..core.names import InvalidName, validate_data_name, validate_observer, validate_source
 from .errors import CorruptStudyFile
 from .files import read_json, study_file
 from .presets import (DEFAULT_HIDDEN, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_START_SOURCE, DEFAULT_WASHOUT_DAYS,
@@ -146,9 +146,9 @@ class StudyDefinition:
 
     def __post_init__(self) -> None:
         for pid in self.patients:
-            validate_name(pid, "patient ID")
+            validate_data_name(pid, "patient ID")
         for s in self.structures:
-            validate_name(s, "structure name")
+            validate_data_name(s, "structure name")
         for o in self.observers:
             validate_observer(o)
         validate_source(self.start_source)

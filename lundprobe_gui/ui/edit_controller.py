@@ -13,7 +13,7 @@ from typing import Callable
 from PySide6 import QtCore
 
 from ..core.mask import Box, Mask
-from ..core.names import validate_name, validate_source
+from ..core.names import validate_data_name, validate_source
 from ..core.patient import Patient
 from ..edit import recovery
 from ..edit.brush import BrushSettings, BrushTool, EraserTool
@@ -52,6 +52,7 @@ class EditController(QtCore.QObject):
     saved = QtCore.Signal(str)                # path of the new version
     save_failed = QtCore.Signal(str, object)  # message, keys
     structure_added = QtCore.Signal(object)   # scene key (name, source, frame)
+    autosave_status = QtCore.Signal(object)   # why autosave fails (str), or None once it works again
     _version_written = QtCore.Signal(object, object)  # key, snapshot: back on the UI thread
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
@@ -70,6 +71,7 @@ class EditController(QtCore.QObject):
         self.user: str | None = None
         self.parents: dict[tuple[str, str], str] = {}
         self._save_lock = threading.Lock()
+        self.autosave_error: str | None = None
         self._autosave_timer = QtCore.QTimer(self)
         self._autosave_timer.setInterval(AUTOSAVE_MS)
         self._autosave_timer.timeout.connect(self.autosave)
@@ -112,7 +114,7 @@ class EditController(QtCore.QObject):
 
     def new_structure(self, name: str, target_source: str) -> tuple[str, str]:
         """An empty structure to draw from scratch."""
-        validate_name(name, "structure name")
+        validate_data_name(name, "structure name")
         validate_source(target_source)
         key = self.session.new_structure(name, self.patient.geometry.shape_zyx, target_source)
         self.parents.setdefault(key, "")
@@ -288,6 +290,12 @@ class EditController(QtCore.QObject):
             recovery.autosave(recovery_area(), self.patient.path, self.patient.id, edits)
         except OSError as e:
             logger.warning("autosave failed: %s", e)
+            error = f"{e.strerror or e} ({e.filename or recovery_area()})"
+        else:
+            error = None
+        if error != self.autosave_error:
+            self.autosave_error = error
+            self.autosave_status.emit(error)
 
     def find_recovery(self) -> recovery.Recovery | None:
         """An autosave of this patient, if a previous run ended with unsaved edits."""

@@ -110,6 +110,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress.setMaximumWidth(260)
         self.progress.setVisible(False)
         self.statusBar().addPermanentWidget(self.progress)
+        self.autosave_warning = QtWidgets.QLabel()
+        self.autosave_warning.setStyleSheet("color: #c0392b; font-weight: bold")
+        self.autosave_warning.setVisible(False)
+        self.statusBar().addPermanentWidget(self.autosave_warning)
 
         self.loader = PatientLoader()
         self.loader.opened.connect(self._on_opened)
@@ -138,6 +142,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.edit.redraw.connect(self._edit_redraw)
         self.edit.structure_added.connect(self._edit_structure_added)
         self.edit.save_failed.connect(self._save_failed)
+        self.edit.autosave_status.connect(self._autosave_status)
         self.edit.saved.connect(lambda p: self.statusBar().showMessage(f"Saved {p}", 8000))
         self.edit_panel.tool_chosen.connect(self.choose_tool)
         self.edit_panel.apply_requested.connect(self.apply_tool)
@@ -648,6 +653,18 @@ class MainWindow(QtWidgets.QMainWindow):
         if d:
             self.edit.out_dir = Path(d)
             self.settings.setValue("output_dir", d)
+
+    def _autosave_status(self, error: str | None) -> None:
+        # Stays on screen while autosave fails: the edits are then only in memory.
+        self.autosave_warning.setVisible(error is not None)
+        if error is None:
+            self.autosave_warning.clear()
+            self.statusBar().showMessage("Autosave works again", 5000)
+            return
+        self.autosave_warning.setText("Autosave failing: save your edits (Ctrl+S)")
+        self.autosave_warning.setToolTip(f"Autosave could not write the recovery copy: {error}. "
+                                         "Your edits are kept in memory; save them to keep them.")
+        self.statusBar().showMessage(f"Autosave failed: {error}", 15000)
 
     def _save_failed(self, message: str, keys) -> None:
         self.statusBar().showMessage("Save failed; your edits are kept")

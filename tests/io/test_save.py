@@ -90,3 +90,25 @@ def test_wrong_shape_is_refused(patient_copy, tmp_path):
     p = lp.open_patient(patient_copy)
     with pytest.raises(ValueError, match="does not match"):
         p.save_mask("CTVT_427", np.zeros((3, 3, 3), bool), source="step1_obsF", out_dir=tmp_path)
+
+
+def test_a_save_removes_what_killed_saves_left_but_not_a_running_save(patient_copy, tmp_path):
+    import os
+    import time
+
+    p = lp.open_patient(patient_copy)
+    out = tmp_path / "out"
+    first = p.save_mask("CTVT_427", p.mask("CTVT_427"), source="step1_obsZ", out_dir=out)
+    folder = first.parent
+    old = folder / ".mask_CTVT_427_step1_obsZ_v002.nii.gz.abc123.part"
+    fresh = folder / ".mask_Rectum_step1_obsZ_v001.nii.gz.def456.part"
+    mine = folder / ".keep.txt"  # not a temporary of a save
+    for f in (old, fresh, mine):
+        f.write_bytes(b"partial")
+    hour_ago = time.time() - 3600
+    os.utime(old, (hour_ago, hour_ago))
+    os.utime(mine, (hour_ago, hour_ago))
+    p.save_mask("CTVT_427", p.mask("CTVT_427"), source="step1_obsZ", out_dir=out)
+    assert not old.exists()
+    assert fresh.exists() and mine.exists()
+    assert (folder / "mask_CTVT_427_step1_obsZ_v002.nii.gz").exists()

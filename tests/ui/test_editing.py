@@ -164,6 +164,27 @@ def test_failed_save_keeps_edits_and_retry_elsewhere_works(editing, qtbot, tmp_p
     assert list((tmp_path / "other").rglob("mask_CTVT_427_step1_obsF_v001.nii.gz"))
 
 
+def test_failing_autosave_is_shown_until_it_works_again(editing, qtbot, tmp_path, monkeypatch):
+    from lundprobe_gui.ui import edit_controller
+
+    win = editing
+    z, y, x = win.state.cursor
+    _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    real_area = edit_controller.recovery_area
+    monkeypatch.setattr(edit_controller, "recovery_area", lambda: blocker / "recovery")
+    win.edit.autosave()
+    assert win.autosave_warning.isVisibleTo(win)
+    assert "Autosave failing" in win.autosave_warning.text()
+    assert str(blocker) in win.autosave_warning.toolTip()
+    assert win.edit.dirty() == [("CTVT_427", "step1_obsF")]  # the edits are still there
+    monkeypatch.setattr(edit_controller, "recovery_area", real_area)
+    win.edit.autosave()
+    assert not win.autosave_warning.isVisibleTo(win) and win.edit.autosave_error is None
+    win.edit.session.mark_saved(("CTVT_427", "step1_obsF"))
+
+
 _KILLED_SESSION = r"""
 import os, sys, time
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
