@@ -19,7 +19,7 @@ from ..metrics.dvh import DEFAULT_PRESCRIPTION_GY
 from ..metrics.dvh_rows import DVH_ROW_KEYS, StructureDVH, dose_frames, dvh_row, dvh_structures, patient_dvhs
 from ..metrics.table import write_csv
 from ..render.colormaps import structure_colour
-from .metrics_panel import BackgroundJob, SortItem, save_csv_dialog
+from .job_panel import JobPanel, SortItem
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _swatch(colour: tuple[int, int, int]) -> QtGui.QIcon:
     return QtGui.QIcon(pm)
 
 
-class DvhPanel(QtWidgets.QWidget):
+class DvhPanel(JobPanel):
     """Cumulative DVHs of the shown patient's structures, with their statistics.
 
     Use: :meth:`set_patient` when a patient is shown, :meth:`set_hidden_sources` in a blinded
@@ -93,20 +93,18 @@ class DvhPanel(QtWidgets.QWidget):
         The shown :class:`~lundprobe_gui.metrics.dvh_rows.StructureDVH` list after a computation.
     """
 
+    TITLE = "DVH"
+    EXPORT_STEM = "dvh"
     structure_selected = QtCore.Signal(object)
     computed = QtCore.Signal(list)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__("dvh-panel", parent)
         self.patient: Patient | None = None
         self._cache: dict[tuple[Key, float], StructureDVH] = {}
         self._curves: dict[Key, pg.PlotCurveItem] = {}
         self._hidden: set[str] = set()
         self._selected: Key | None = None
-        self._job = BackgroundJob("dvh-panel", self)
-        self._job.progress.connect(self._on_progress)
-        self._job.finished.connect(self._on_finished)
-        self._job.failed.connect(self._on_failed)
 
         self.frame_box = QtWidgets.QComboBox()
         self.show_box = QtWidgets.QComboBox()
@@ -119,13 +117,7 @@ class DvhPanel(QtWidgets.QWidget):
         self.prescription.setValue(DEFAULT_PRESCRIPTION_GY)
         self.prescription.setSuffix(" Gy")
         self.prescription.setToolTip("Prescription dose for V95 and V100")
-        self.compute_btn = QtWidgets.QPushButton("Compute")
-        self.export_btn = QtWidgets.QPushButton("Export CSV…")
-        self.export_btn.setEnabled(False)
-        self.progress_bar = QtWidgets.QProgressBar()
-        self.progress_bar.setMaximumWidth(160)
-        self.progress_bar.setVisible(False)
-        self.status = QtWidgets.QLabel("")
+        self._make_job_widgets()
 
         self.plot = pg.PlotWidget()
         self.plot.setBackground("w")
@@ -174,7 +166,6 @@ class DvhPanel(QtWidgets.QWidget):
         self._auto.setInterval(300)
         self._auto.timeout.connect(self._auto_refresh)
         self.compute_btn.clicked.connect(self.refresh)
-        self.export_btn.clicked.connect(self._export_clicked)
         self.frame_box.currentIndexChanged.connect(self._filter_changed)
         self.show_box.currentIndexChanged.connect(self._filter_changed)
         self.prescription.valueChanged.connect(self._prescription_changed)
@@ -248,24 +239,7 @@ class DvhPanel(QtWidgets.QWidget):
         def work(progress: Callable[[int, int], None], should_stop: Callable[[], bool]):
             return rx, patient_dvhs(patient, todo, rx, progress=progress, should_stop=should_stop)
 
-        self._set_busy(True)
-        self.progress_bar.setRange(0, len(todo))
-        self.progress_bar.setValue(0)
-        self.status.setText(f"Computing {len(todo)} DVHs…")
-        self._job.start(work)
-
-    def cancel(self) -> None:
-        """Stop a running computation."""
-        self._job.cancel()
-        self._set_busy(False)
-
-    def is_busy(self) -> bool:
-        """Whether a computation is running."""
-        return self._job.is_running()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the worker thread ends (tests, shutdown)."""
-        return self._job.wait(timeout)
+        self._start_job(work, len(todo), f"Computing {len(todo)} DVHs…")
 
     def shown_dvhs(self) -> list[StructureDVH]:
         """The computed DVHs of the shown structures, in structure order."""
@@ -301,10 +275,6 @@ class DvhPanel(QtWidgets.QWidget):
         return write_csv(path, self.rows(), DVH_ROW_KEYS)
 
     # -- internals ------------------------------------------------------------------------------
-    def _set_busy(self, busy: bool) -> None:
-        self.progress_bar.setVisible(busy)
-        self.compute_btn.setEnabled(not busy)
-
     def _pen(self, key: Key) -> QtGui.QPen:
         width = HIGHLIGHT_WIDTH if key == self._selected else PEN_WIDTH
         return pg.mkPen(curve_colour(key), width=width, style=_pen_style(key[1]))
@@ -387,10 +357,6 @@ class DvhPanel(QtWidgets.QWidget):
         if item is not None and item.data(KEY_ROLE) is not None:
             self.structure_selected.emit(tuple(item.data(KEY_ROLE)))
 
-    def _on_progress(self, gen: int, done: int, total: int) -> None:
-        if gen == self._job.generation:
-            self.progress_bar.setValue(done)
-
     def _on_finished(self, gen: int, result) -> None:
         if gen != self._job.generation:
             return
@@ -404,21 +370,3 @@ class DvhPanel(QtWidgets.QWidget):
             msg += f"; {len(warnings)} left out: " + "; ".join(warnings[:3])
         self.status.setText(msg)
         self.computed.emit(self.shown_dvhs())
-
-    def _on_failed(self, gen: int, message: str) -> None:
-        if gen != self._job.generation:
-            return
-        self._set_busy(False)
-        self.status.setText(f"DVH failed: {message}")
-
-    def _export_clicked(self) -> None:
-        name = f"dvh_{self.patient.id}.csv" if self.patient is not None else "dvh.csv"
-        path = save_csv_dialog(self, name)
-        if not path:
-            return
-        try:
-            out = self.export_csv(path)
-        except OSError as e:
-            QtWidgets.QMessageBox.warning(self, "Export CSV", f"Cannot write {path}: {e}")
-            return
-        self.status.setText(f"Wrote {out}")

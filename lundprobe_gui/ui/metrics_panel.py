@@ -1,111 +1,19 @@
-"""The metrics panel: the patient's comparison set in a sortable table, computed off the UI thread.
-
-Also holds two helpers the DVH panel and the uncertainty plot share: :class:`BackgroundJob`
-(one worker thread at a time, results delivered by queued signals, stale results dropped) and
-:class:`SortItem` (a table cell that sorts by value, empty cells last).
-"""
+"""The metrics panel: the patient's comparison set in a sortable table, computed off the UI thread."""
 from __future__ import annotations
 
 import logging
-import threading
-import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from PySide6 import QtCore, QtWidgets
 
 from ..core.patient import Patient
 from ..metrics.compare import (DEFAULT_TOLERANCE_MM, KIND_LABELS, KINDS, METRICS_ROW_KEYS, Comparison, MaskGetter,
                                compare_patient, patient_comparisons)
-from ..metrics.table import format_value, write_csv
+from ..metrics.table import write_csv
+from .job_panel import JobPanel, SortItem
 
 logger = logging.getLogger(__name__)
-
-JobFn = Callable[[Callable[[int, int], None], Callable[[], bool]], Any]
-"""``fn(progress, should_stop) -> result``, run in the worker thread."""
-
-
-class BackgroundJob(QtCore.QObject):
-    """Runs one function at a time in a worker thread and reports through signals.
-
-    Every :meth:`start` gets a new generation number, and signals carry it; starting again
-    asks the previous run to stop, and receivers ignore signals of an older generation. So a
-    quick second click, or a new patient, never shows stale results.
-    """
-
-    progress = QtCore.Signal(int, int, int)    # generation, done, total
-    finished = QtCore.Signal(int, object)      # generation, result
-    failed = QtCore.Signal(int, str)           # generation, message
-
-    def __init__(self, name: str, parent: QtCore.QObject | None = None) -> None:
-        super().__init__(parent)
-        self.name = name
-        self.generation = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self, fn: JobFn) -> int:
-        """Cancel any running job and start ``fn``; return its generation."""
-        self.cancel()
-        self.generation += 1
-        gen = self.generation
-        stop = threading.Event()
-        self._stop = stop
-
-        def work() -> None:
-            try:
-                result = fn(lambda d, t: self.progress.emit(gen, d, t), stop.is_set)
-            except Exception as e:  # noqa: BLE001 - shown to the user, never kills the app
-                logger.error("%s failed: %s", self.name, traceback.format_exc())
-                self.failed.emit(gen, f"{type(e).__name__}: {e}")
-                return
-            if not stop.is_set():
-                self.finished.emit(gen, result)
-
-        self._thread = threading.Thread(target=work, name=self.name, daemon=True)
-        self._thread.start()
-        return gen
-
-    def cancel(self) -> None:
-        """Ask the running job to stop at its next check; its result will be dropped."""
-        self._stop.set()
-
-    def is_running(self) -> bool:
-        """Whether a worker thread is still busy."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the worker ends (tests, shutdown); True when it has."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.is_running()
-
-
-class SortItem(QtWidgets.QTableWidgetItem):
-    """A read-only cell showing ``text`` and sorting by ``value`` (None sorts after any number)."""
-
-    def __init__(self, value: Any, text: str | None = None) -> None:
-        super().__init__(format_value(value) if text is None else text)
-        self.value = value
-        self.setFlags(self.flags() & ~QtCore.Qt.ItemFlag.ItemIsEditable)
-        if isinstance(value, (int, float)):
-            self.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
-
-    def __lt__(self, other: QtWidgets.QTableWidgetItem) -> bool:
-        a = self.value
-        b = getattr(other, "value", other.text())
-        if a is None or b is None:
-            return a is not None and b is None
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-            return a < b
-        return str(a) < str(b)
-
-
-def save_csv_dialog(parent: QtWidgets.QWidget, suggested: str) -> str | None:
-    """Ask for a CSV file name; None when cancelled."""
-    path, _ = QtWidgets.QFileDialog.getSaveFileName(parent, "Export CSV", suggested, "CSV files (*.csv)")
-    return path or None
-
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("structure", "Structure"), ("comparison", "Comparison"), ("reference", "Reference"), ("test", "Test"),
@@ -119,7 +27,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 ROW_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 
 
-class MetricsPanel(QtWidgets.QWidget):
+class MetricsPanel(JobPanel):
     """The comparison set of the shown patient (see :mod:`lundprobe_gui.metrics.compare`).
 
     Use: :meth:`set_patient` when a patient is shown, :meth:`set_hidden_sources` in a blinded
@@ -137,20 +45,17 @@ class MetricsPanel(QtWidgets.QWidget):
         A computation started or ended.
     """
 
+    TITLE = "Metrics"
+    EXPORT_STEM = "metrics"
     computed = QtCore.Signal(list)
     pair_activated = QtCore.Signal(object)
-    busy_changed = QtCore.Signal(bool)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__("metrics-panel", parent)
         self.patient: Patient | None = None
         self._rows: list[dict] = []
         self._hidden: set[str] = set()
         self._mask_provider: MaskGetter | None = None
-        self._job = BackgroundJob("metrics-panel", self)
-        self._job.progress.connect(self._on_progress)
-        self._job.finished.connect(self._on_finished)
-        self._job.failed.connect(self._on_failed)
 
         self.structure_box = QtWidgets.QComboBox()
         self.kind_box = QtWidgets.QComboBox()
@@ -163,13 +68,7 @@ class MetricsPanel(QtWidgets.QWidget):
         self.tolerance.setValue(DEFAULT_TOLERANCE_MM)
         self.tolerance.setSuffix(" mm")
         self.tolerance.setToolTip("Surface Dice tolerance")
-        self.compute_btn = QtWidgets.QPushButton("Compute")
-        self.export_btn = QtWidgets.QPushButton("Export CSV…")
-        self.export_btn.setEnabled(False)
-        self.progress_bar = QtWidgets.QProgressBar()
-        self.progress_bar.setMaximumWidth(160)
-        self.progress_bar.setVisible(False)
-        self.status = QtWidgets.QLabel("")
+        self._make_job_widgets()
 
         self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels([h for _, h in COLUMNS])
@@ -195,7 +94,6 @@ class MetricsPanel(QtWidgets.QWidget):
         layout.addWidget(self.status)
 
         self.compute_btn.clicked.connect(self.refresh)
-        self.export_btn.clicked.connect(self._export_clicked)
         self.structure_box.currentIndexChanged.connect(self._fill_table)
         self.kind_box.currentIndexChanged.connect(self._fill_table)
         self._update_structures()
@@ -249,24 +147,7 @@ class MetricsPanel(QtWidgets.QWidget):
             return compare_patient(patient, comps, tol, progress=progress, should_stop=should_stop,
                                    mask_getter=getter)
 
-        self._set_busy(True)
-        self.progress_bar.setRange(0, max(1, len(comps)))
-        self.progress_bar.setValue(0)
-        self.status.setText(f"Computing {len(comps)} comparisons…")
-        self._job.start(work)
-
-    def cancel(self) -> None:
-        """Stop a running computation (its results are dropped)."""
-        self._job.cancel()
-        self._set_busy(False)
-
-    def is_busy(self) -> bool:
-        """Whether a computation is running."""
-        return self._job.is_running()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the worker thread ends (tests, shutdown)."""
-        return self._job.wait(timeout)
+        self._start_job(work, len(comps), f"Computing {len(comps)} comparisons…")
 
     def rows(self) -> list[dict]:
         """Every computed row (all structures and kinds)."""
@@ -286,11 +167,6 @@ class MetricsPanel(QtWidgets.QWidget):
         return write_csv(path, self.visible_rows(), METRICS_ROW_KEYS)
 
     # -- internals ------------------------------------------------------------------------------
-    def _set_busy(self, busy: bool) -> None:
-        self.progress_bar.setVisible(busy)
-        self.compute_btn.setEnabled(not busy)
-        self.busy_changed.emit(busy)
-
     def _update_structures(self) -> None:
         current = self.structure_box.currentData()
         names = sorted({c.structure for c in self.comparisons()})
@@ -321,11 +197,6 @@ class MetricsPanel(QtWidgets.QWidget):
         self.table.setSortingEnabled(True)
         self.export_btn.setEnabled(bool(rows))
 
-    def _on_progress(self, gen: int, done: int, total: int) -> None:
-        if gen == self._job.generation:
-            self.progress_bar.setRange(0, max(1, total))
-            self.progress_bar.setValue(done)
-
     def _on_finished(self, gen: int, rows: list[dict]) -> None:
         if gen != self._job.generation:
             return
@@ -337,12 +208,6 @@ class MetricsPanel(QtWidgets.QWidget):
         self.status.setText(f"{len(rows)} comparisons" + (f" ({missing} skipped: mask not loadable)" if missing else ""))
         self.computed.emit(list(rows))
 
-    def _on_failed(self, gen: int, message: str) -> None:
-        if gen != self._job.generation:
-            return
-        self._set_busy(False)
-        self.status.setText(f"Metrics failed: {message}")
-
     def _double_clicked(self, r: int, _c: int) -> None:
         item = self.table.item(r, 0)
         row = item.data(ROW_ROLE) if item is not None else None
@@ -350,15 +215,3 @@ class MetricsPanel(QtWidgets.QWidget):
             return
         self.pair_activated.emit(Comparison(row["structure"], row["reference"], row["test"], row["comparison"],
                                             self.patient.reference_frame.name))
-
-    def _export_clicked(self) -> None:
-        name = f"metrics_{self.patient.id}.csv" if self.patient is not None else "metrics.csv"
-        path = save_csv_dialog(self, name)
-        if not path:
-            return
-        try:
-            out = self.export_csv(path)
-        except OSError as e:
-            QtWidgets.QMessageBox.warning(self, "Export CSV", f"Cannot write {path}: {e}")
-            return
-        self.status.setText(f"Wrote {out}")

@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtWidgets
 from ..core.patient import Patient
 from ..metrics.edit_rows import EDIT_ROW_KEYS, POOLED, patient_edit_rows, pool_edit_rows
 from ..metrics.table import write_csv
-from .metrics_panel import BackgroundJob, save_csv_dialog
+from .job_panel import JobPanel
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ LOW_UNCERTAINTY = 0.15
 """Upper edge of the bins summarised as "low uncertainty" in the status line."""
 
 
-class UncertaintyEditsPlot(QtWidgets.QWidget):
+class UncertaintyEditsPlot(JobPanel):
     """Grouped bar chart of edits per uncertainty bin, the steps side by side.
 
     Use: :meth:`set_patient` (computes the patient's histograms in the background) or
@@ -49,31 +49,23 @@ class UncertaintyEditsPlot(QtWidgets.QWidget):
         The per-observer rows after a computation.
     """
 
+    TITLE = "Uncertainty-versus-edits"
+    EXPORT_STEM = "uncertainty_edits"
     computed = QtCore.Signal(list)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__("uncertainty-edits", parent)
         self.patient: Patient | None = None
         self._rows: list[dict] = []
         self._bars: dict[int, pg.BarGraphItem] = {}
         self._values: dict[int, list[float | None]] = {}
-        self._job = BackgroundJob("uncertainty-edits", self)
-        self._job.progress.connect(self._on_progress)
-        self._job.finished.connect(self._on_finished)
-        self._job.failed.connect(self._on_failed)
 
         self.structure_box = QtWidgets.QComboBox()
         self.observer_box = QtWidgets.QComboBox()
         self.measure_box = QtWidgets.QComboBox()
         for key, label, _ in MEASURES:
             self.measure_box.addItem(label, key)
-        self.compute_btn = QtWidgets.QPushButton("Compute")
-        self.export_btn = QtWidgets.QPushButton("Export CSV…")
-        self.export_btn.setEnabled(False)
-        self.progress_bar = QtWidgets.QProgressBar()
-        self.progress_bar.setMaximumWidth(160)
-        self.progress_bar.setVisible(False)
-        self.status = QtWidgets.QLabel("")
+        self._make_job_widgets()
         self.status.setWordWrap(True)
 
         self.plot = pg.PlotWidget()
@@ -97,7 +89,6 @@ class UncertaintyEditsPlot(QtWidgets.QWidget):
         layout.addWidget(self.status)
 
         self.compute_btn.clicked.connect(self.refresh)
-        self.export_btn.clicked.connect(self._export_clicked)
         for box in (self.structure_box, self.observer_box, self.measure_box):
             box.currentIndexChanged.connect(self._redraw)
         self._fill_choices()
@@ -128,10 +119,7 @@ class UncertaintyEditsPlot(QtWidgets.QWidget):
         def work(progress: Callable[[int, int], None], should_stop: Callable[[], bool]):
             return patient_edit_rows(patient, progress=progress, should_stop=should_stop)
 
-        self._set_busy(True)
-        self.progress_bar.setRange(0, 0)
-        self.status.setText("Binning the observers' edits by uncertainty…")
-        self._job.start(work)
+        self._start_job(work, None, "Binning the observers' edits by uncertainty…")
 
     def set_structure(self, name: str) -> None:
         """Plot this structure."""
@@ -174,28 +162,11 @@ class UncertaintyEditsPlot(QtWidgets.QWidget):
         """(low, high) of the plotted bins."""
         return sorted({(r["bin_low"], r["bin_high"]) for r in self.shown_rows()})
 
-    def cancel(self) -> None:
-        """Stop a running computation."""
-        self._job.cancel()
-        self._set_busy(False)
-
-    def is_busy(self) -> bool:
-        """Whether a computation is running."""
-        return self._job.is_running()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the worker thread ends (tests, shutdown)."""
-        return self._job.wait(timeout)
-
     def export_csv(self, path: str | Path) -> Path:
         """Write the rows behind the bars (both steps) to a CSV file."""
         return write_csv(path, self.shown_rows(), EDIT_ROW_KEYS)
 
     # -- internals ------------------------------------------------------------------------------
-    def _set_busy(self, busy: bool) -> None:
-        self.progress_bar.setVisible(busy)
-        self.compute_btn.setEnabled(not busy)
-
     def _fill_choices(self) -> None:
         cur_s, cur_o = self.structure_box.currentData(), self.observer_box.currentData()
         for box in (self.structure_box, self.observer_box):
@@ -266,11 +237,6 @@ class UncertaintyEditsPlot(QtWidgets.QWidget):
         return (f"Below {LOW_UNCERTAINTY} uncertainty: {100 * f1:.2f} % of voxels edited in step 1, "
                 f"{100 * f2:.2f} % in step 2 ({abs(change):.0f} % {word} edits in step 2).")
 
-    def _on_progress(self, gen: int, done: int, total: int) -> None:
-        if gen == self._job.generation:
-            self.progress_bar.setRange(0, max(1, total))
-            self.progress_bar.setValue(done)
-
     def _on_finished(self, gen: int, result) -> None:
         if gen != self._job.generation:
             return
@@ -281,21 +247,3 @@ class UncertaintyEditsPlot(QtWidgets.QWidget):
             self.status.setText("No observer edits of a DL structure with an uncertainty map"
                                 + (f" ({'; '.join(warnings[:2])})" if warnings else ""))
         self.computed.emit(list(rows))
-
-    def _on_failed(self, gen: int, message: str) -> None:
-        if gen != self._job.generation:
-            return
-        self._set_busy(False)
-        self.status.setText(f"Uncertainty-versus-edits failed: {message}")
-
-    def _export_clicked(self) -> None:
-        name = f"uncertainty_edits_{self.patient.id}.csv" if self.patient is not None else "uncertainty_edits.csv"
-        path = save_csv_dialog(self, name)
-        if not path:
-            return
-        try:
-            out = self.export_csv(path)
-        except OSError as e:
-            QtWidgets.QMessageBox.warning(self, "Export CSV", f"Cannot write {path}: {e}")
-            return
-        self.status.setText(f"Wrote {out}")

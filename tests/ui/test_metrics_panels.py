@@ -217,3 +217,20 @@ def test_uncertainty_plot_accepts_precomputed_rows(qtbot) -> None:
     plot.set_rows(rows)
     assert plot.bar_values() == {1: [0.8, 0.4], 2: [0.2, 0.4]}
     assert "50 % fewer edits in step 2" in plot.status.text()
+
+
+@pytest.mark.parametrize("cls,title", [(MetricsPanel, "Metrics"), (DvhPanel, "DVH"),
+                                       (UncertaintyEditsPlot, "Uncertainty-versus-edits")])
+def test_a_failing_computation_is_reported_and_the_panel_can_compute_again(qtbot, patient, cls, title) -> None:
+    panel = cls()
+    _show(qtbot, panel)
+    panel.set_patient(patient)
+
+    def boom(progress, should_stop):
+        raise OSError("disk gone")
+
+    panel._start_job(boom, 3, "working")
+    assert not panel.compute_btn.isEnabled()
+    _wait_idle(qtbot, panel)
+    assert panel.status.text() == f"{title} failed: OSError: disk gone"
+    assert not panel.progress_bar.isVisible()
