@@ -1,7 +1,9 @@
-"""Qt fixtures: a main window showing the demo patient, fully loaded."""
+"""Qt fixtures: a main window showing the demo patient, fully loaded, and a mouse drag in a view."""
 import pytest
+from PySide6 import QtCore
 
 import lundprobe_gui as lp
+from lundprobe_gui.render.slicing import voxel_to_display
 
 
 @pytest.fixture()
@@ -24,3 +26,25 @@ def window(qtbot, demo_patient_path):
     qtbot.waitExposed(win)
     yield win
     win.loader.cancel()
+
+
+def widget_point(view, zyx, shape):
+    """The viewport pixel at the centre of voxel ``zyx`` in a slice view."""
+    r, c = voxel_to_display(view.axis, zyx, shape)
+    row_mm, col_mm = view._aspect
+    scene_pt = view.vb.mapViewToScene(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
+    return view.graphics.mapFromScene(scene_pt)
+
+
+@pytest.fixture()
+def drag(qtbot):
+    """``drag(view, voxels, shape)``: press on the first voxel, move through the others, release on the last."""
+    def _drag(view, points, shape):
+        port = view.graphics.viewport()
+        pts = [widget_point(view, p, shape) for p in points]
+        qtbot.mousePress(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[0])
+        for p in pts[1:]:
+            qtbot.mouseMove(port, p)
+            qtbot.wait(5)
+        qtbot.mouseRelease(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[-1])
+    return _drag

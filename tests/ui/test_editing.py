@@ -4,32 +4,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import nibabel as nib
 import numpy as np
 import pytest
 from PySide6 import QtCore
 
-import lundprobe_gui as lp
-from lundprobe_gui.render.slicing import voxel_to_display
 
 
-def _widget_point(view, zyx, shape):
-    r, c = voxel_to_display(view.axis, zyx, shape)
-    row_mm, col_mm = view._aspect
-    scene_pt = view.vb.mapViewToScene(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
-    return view.graphics.mapFromScene(scene_pt)
-
-
-def _drag(qtbot, view, points, shape):
-    port = view.graphics.viewport()
-    pts = [_widget_point(view, p, shape) for p in points]
-    qtbot.mousePress(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[0])
-    for p in pts[1:]:
-        qtbot.mouseMove(port, p)
-        qtbot.wait(5)
-    qtbot.mouseRelease(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[-1])
 
 
 @pytest.fixture()
@@ -43,7 +25,7 @@ def editing(window, tmp_path):
     return window
 
 
-def test_brush_drag_in_axial_view_then_undo_redo_and_save(editing, qtbot, tmp_path):
+def test_brush_drag_in_axial_view_then_undo_redo_and_save(drag, editing, qtbot, tmp_path):
     win = editing
     key = ("CTVT_427", "step1_obsF")
     work = win.edit.session.working(key)
@@ -52,7 +34,7 @@ def test_brush_drag_in_axial_view_then_undo_redo_and_save(editing, qtbot, tmp_pa
     shape = win.scene.shape
     view = win.tri.views[0]
     # drag from inside the CTV out to the right by ~25 mm: adds a bar of voxels
-    _drag(qtbot, view, [(z, y, x), (z, y, x + 6), (z, y, x + 12)], shape)
+    drag(view, [(z, y, x), (z, y, x + 6), (z, y, x + 12)], shape)
     after = work.to_full()
     added = after & ~start
     assert added.sum() > 0 and set(np.unique(np.nonzero(added)[0])) == {z}  # 2-D brush: one slice
@@ -80,19 +62,19 @@ def test_brush_drag_in_axial_view_then_undo_redo_and_save(editing, qtbot, tmp_pa
     assert side["stats"]["voxels_added"] == int(added.sum()) and side["started_from"] == "nnUNet"
 
 
-def test_brush_in_sagittal_and_coronal_views(editing, qtbot):
+def test_brush_in_sagittal_and_coronal_views(drag, editing, qtbot):
     win = editing
     work = win.edit.session.working(("CTVT_427", "step1_obsF"))
     z, y, x = win.state.cursor
     shape = win.scene.shape
     before = work.to_full()
-    _drag(qtbot, win.tri.views[2], [(z, y, x), (z + 6, y, x)], shape)  # sagittal: slice x
+    drag(win.tri.views[2], [(z, y, x), (z + 6, y, x)], shape)  # sagittal: slice x
     diff = work.to_full() ^ before
     assert diff.any() and set(np.unique(np.nonzero(diff)[2])) == {x}
     before = work.to_full()
     qtbot.keyClick(win, QtCore.Qt.Key.Key_2)  # eraser
     assert win.edit.tool_name == "eraser"
-    _drag(qtbot, win.tri.views[1], [(z, y, x - 3), (z, y, x + 3)], shape)  # coronal: slice y
+    drag(win.tri.views[1], [(z, y, x - 3), (z, y, x + 3)], shape)  # coronal: slice y
     diff = work.to_full() ^ before
     assert diff.any() and set(np.unique(np.nonzero(diff)[1])) == {y}
     assert not (work.to_full() & diff).any()  # the eraser only removes
@@ -134,10 +116,10 @@ def test_brush_radius_keys_and_cursor(editing, qtbot):
     assert view.brush_cursor.isVisible() and abs(rect.width() - 2 * r) < 1e-6  # true size in mm
 
 
-def test_unsaved_changes_prompt(editing, qtbot):
+def test_unsaved_changes_prompt(drag, editing, qtbot):
     win = editing
     z, y, x = win.state.cursor
-    _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    drag(win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
     asked = []
     win.ask = lambda text, info, buttons: asked.append(text) or "Cancel"
     assert not win.confirm_discard()
@@ -147,10 +129,10 @@ def test_unsaved_changes_prompt(editing, qtbot):
     win.edit.session.mark_saved(("CTVT_427", "step1_obsF"))
 
 
-def test_failed_save_keeps_edits_and_retry_elsewhere_works(editing, qtbot, tmp_path):
+def test_failed_save_keeps_edits_and_retry_elsewhere_works(drag, editing, qtbot, tmp_path):
     win = editing
     z, y, x = win.state.cursor
-    _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    drag(win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("x")
     failures = []
@@ -164,12 +146,12 @@ def test_failed_save_keeps_edits_and_retry_elsewhere_works(editing, qtbot, tmp_p
     assert list((tmp_path / "other").rglob("mask_CTVT_427_step1_obsF_v001.nii.gz"))
 
 
-def test_failing_autosave_is_shown_until_it_works_again(editing, qtbot, tmp_path, monkeypatch):
+def test_failing_autosave_is_shown_until_it_works_again(drag, editing, qtbot, tmp_path, monkeypatch):
     from lundprobe_gui.ui import edit_controller
 
     win = editing
     z, y, x = win.state.cursor
-    _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    drag(win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     real_area = edit_controller.recovery_area

@@ -12,28 +12,12 @@ import lundprobe_gui as lp
 from lundprobe_gui.cli import main as cli_main
 from lundprobe_gui.core.modality import default_window_preset
 from lundprobe_gui.demo.other_layouts import write_multilabel_case, write_structseg_dataset
-from lundprobe_gui.render.slicing import voxel_to_display
 from lundprobe_gui.render.window import preset_range
 from lundprobe_gui.review import LIKERT_SCALE, ReviewSession, columns, init_review, load_protocol
 from lundprobe_gui.ui.review_mode import TARGET_SOURCE
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def _widget_point(view, zyx, shape):
-    r, c = voxel_to_display(view.axis, zyx, shape)
-    row_mm, col_mm = view._aspect
-    scene_pt = view.vb.mapViewToScene(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
-    return view.graphics.mapFromScene(scene_pt)
-
-
-def _drag(qtbot, view, points, shape):
-    port = view.graphics.viewport()
-    pts = [_widget_point(view, p, shape) for p in points]
-    qtbot.mousePress(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[0])
-    for p in pts[1:]:
-        qtbot.mouseMove(port, p)
-        qtbot.wait(5)
-    qtbot.mouseRelease(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[-1])
 
 
 def _label(path):
@@ -95,7 +79,7 @@ def win(qtbot):
 
 
 # -- the scripted review --------------------------------------------------------------------------
-def test_scripted_review_of_three_structseg_cases(win, review_dir, structseg_root, qtbot):
+def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structseg_root, qtbot):
     mode, panel = win.review_mode, win.review_mode.panel
     assert "Review" in [a.text().replace("&", "") for a in win.menuBar().actions()]
     assert mode.start(review_dir)
@@ -141,7 +125,7 @@ def test_scripted_review_of_three_structseg_cases(win, review_dir, structseg_roo
             z, y, x = win.state.cursor  # the panel put the cursor at the GTV's centre
             assert ai[z, y, x]
             dx = 12 if case == "2" else -12
-            _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + dx // 2), (z, y, x + dx)], win.scene.shape)
+            drag(win.tri.views[0], [(z, y, x), (z, y, x + dx // 2), (z, y, x + dx)], win.scene.shape)
             after = work.to_full()
             added = after & ~before
             assert added.any() and set(np.unique(np.nonzero(added)[0])) == {z} and after[z, y, x + dx]
@@ -190,14 +174,14 @@ def test_scripted_review_of_three_structseg_cases(win, review_dir, structseg_roo
     assert not [q for q in win.prompts.asked if q[2] != ("OK",) and "Unsaved" in q[0]]
 
 
-def test_rating_five_discards_a_correction_only_after_asking(win, review_dir, qtbot):
+def test_rating_five_discards_a_correction_only_after_asking(drag, win, review_dir, qtbot):
     mode, panel = win.review_mode, win.review_mode.panel
     assert mode.start(review_dir)
     s = mode.session
     panel.rating_buttons[2].click()
     panel.correct_btn.click()
     z, y, x = win.state.cursor
-    _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    drag(win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
     key = ("GTV", TARGET_SOURCE)
     assert win.edit.session.is_dirty(key)
     qtbot.keyClick(win, QtCore.Qt.Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)  # Ctrl+S: to the review
@@ -220,13 +204,13 @@ def test_rating_five_discards_a_correction_only_after_asking(win, review_dir, qt
     assert win.scene.mask_for(("GTV", "clinical", "CT")) is not None
 
 
-def test_leaving_a_case_with_an_unsaved_correction_asks(win, review_dir, qtbot):
+def test_leaving_a_case_with_an_unsaved_correction_asks(drag, win, review_dir, qtbot):
     mode, panel = win.review_mode, win.review_mode.panel
     assert mode.start(review_dir)
     panel.rating_buttons[4].click()
     panel.correct_btn.click()
     z, y, x = win.state.cursor
-    _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    drag(win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
     win.prompts.answers = ["Cancel"]
     assert not mode.open_case("2")
     assert mode.session.current.case_id == "1"
@@ -364,7 +348,7 @@ def test_background_loading_and_screenshot(win, review_dir, qtbot, tmp_path):
     assert (grey > 245).any()  # the spine is white
 
 
-def test_another_patient_pauses_the_review_and_closing_asks_about_corrections(win, review_dir, qtbot, demo_patient_path):
+def test_another_patient_pauses_the_review_and_closing_asks_about_corrections(drag, win, review_dir, qtbot, demo_patient_path):
     mode, panel = win.review_mode, win.review_mode.panel
     assert mode.start(review_dir)
     s = mode.session
@@ -380,7 +364,7 @@ def test_another_patient_pauses_the_review_and_closing_asks_about_corrections(wi
     panel.rating_buttons[2].click()
     panel.correct_btn.click()
     z, y, x = win.state.cursor
-    _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    drag(win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
     win.prompts.answers = ["Cancel"]
     assert not win.close()
     assert win.isVisible() and mode.session is s and (review_dir / "review.lock").is_file()

@@ -21,7 +21,6 @@ from PySide6 import QtCore, QtWidgets
 
 from lundprobe_gui.demo import DemoOptions, generate
 from lundprobe_gui.render.scene import SceneRenderer
-from lundprobe_gui.render.slicing import voxel_to_display
 from lundprobe_gui.study import (ACTIVE, COMPLETE, WAITING, InitOptions, ObserverSession, export_study,
                                  init_study)
 from lundprobe_gui.ui.layer_panel import KEY_ROLE, KIND_ROLE
@@ -67,21 +66,6 @@ def _window(qtbot):
     return win, mode
 
 
-def _widget_point(view, zyx, shape):
-    r, c = voxel_to_display(view.axis, zyx, shape)
-    row_mm, col_mm = view._aspect
-    scene_pt = view.vb.mapViewToScene(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
-    return view.graphics.mapFromScene(scene_pt)
-
-
-def _drag(qtbot, view, points, shape):
-    port = view.graphics.viewport()
-    pts = [_widget_point(view, p, shape) for p in points]
-    qtbot.mousePress(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[0])
-    for p in pts[1:]:
-        qtbot.mouseMove(port, p)
-        qtbot.wait(5)
-    qtbot.mouseRelease(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[-1])
 
 
 def _layer_keys(win) -> list[tuple]:
@@ -211,7 +195,7 @@ def _shot(win, name: str) -> None:
 
 
 # -- the end-to-end test of the issue -----------------------------------------------------------------
-def test_observer_session_step1_and_step2_through_the_window(study, study_dataset, qtbot):
+def test_observer_session_step1_and_step2_through_the_window(drag, study, study_dataset, qtbot):
     win, mode = _window(qtbot)
     mode.choose_study_dir = lambda: study
     mode.ask_observer = lambda _study: "obsB"
@@ -269,7 +253,7 @@ def test_observer_session_step1_and_step2_through_the_window(study, study_datase
         assert np.array_equal(start, p.mask("CTVT_427", "nnUNet"))
         win.edit.set_brush_radius(3.0)
         z, y, x = win.state.cursor
-        _drag(qtbot, win.tri.views[0], [(z, y, x), (z, y, x + 8), (z, y, x + 14)], win.scene.shape)
+        drag(win.tri.views[0], [(z, y, x), (z, y, x + 8), (z, y, x + 14)], win.scene.shape)
         after = work.to_full()
         assert (after & ~start).sum() > 0
         edited[p.id] = after
@@ -356,7 +340,7 @@ def test_observer_session_step1_and_step2_through_the_window(study, study_datase
 
 
 # -- resuming -----------------------------------------------------------------------------------------
-def test_quitting_mid_case_resumes_at_the_same_case_structure_and_ratings(study, qtbot):
+def test_quitting_mid_case_resumes_at_the_same_case_structure_and_ratings(drag, study, qtbot):
     win1, mode1 = _window(qtbot)
     assert mode1.start(study, "obsC")
     s1 = mode1.session
@@ -367,7 +351,7 @@ def test_quitting_mid_case_resumes_at_the_same_case_structure_and_ratings(study,
     mode1.panel.edit_btn.click()
     key = ("CTVT_427", "step1_obsC")
     z, y, x = win1.state.cursor
-    _drag(qtbot, win1.tri.views[0], [(z, y, x), (z, y, x + 12)], win1.scene.shape)
+    drag(win1.tri.views[0], [(z, y, x), (z, y, x + 12)], win1.scene.shape)
     edited = win1.edit.session.working(key).to_full()
     assert win1.edit.dirty() == [key]
     win1.close()  # asks nothing (win.ask fails the test), saves the edit, closes the session

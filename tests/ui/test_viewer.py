@@ -133,9 +133,6 @@ def test_every_shortcut_is_listed_in_help(window):
 
 
 def test_analysis_panels_and_edit_map(window, qtbot):
-    from lundprobe_gui.metrics.compare import Comparison  # noqa: F401 - the panel emits these
-    from lundprobe_gui.render.edit_map import ADDED_COLOUR, REMOVED_COLOUR
-
     window.show_analysis(0)
     qtbot.waitUntil(lambda: bool(window.metrics_panel.rows()), timeout=60000)
     rows = window.metrics_panel.rows()
