@@ -29,6 +29,20 @@ def bbox_of(arr: np.ndarray) -> Box | None:
     return ((int(zs[0]), int(zs[-1]) + 1), (int(ys[0]), int(ys[-1]) + 1), (int(xs[0]), int(xs[-1]) + 1))
 
 
+def read_block(data: np.ndarray, offset: Sequence[int], box: Box) -> np.ndarray:
+    """The values of ``box`` from a block stored at ``offset`` of a larger grid (zero where it does not reach)."""
+    out = np.zeros(tuple(b - a for a, b in box), dtype=data.dtype)
+    if data.size == 0:
+        return out
+    inter = [(max(a, o), min(b, o + n)) for (a, b), o, n in zip(box, offset, data.shape)]
+    if any(a >= b for a, b in inter):
+        return out
+    dst = tuple(slice(a - q[0], b - q[0]) for (a, b), q in zip(inter, box))
+    src = tuple(slice(a - o, b - o) for (a, b), o in zip(inter, offset))
+    out[dst] = data[src]
+    return out
+
+
 def clip_box(box: Box, shape: Sequence[int]) -> Box | None:
     """Clip a box to an array shape; None when nothing is left."""
     out = []
@@ -148,17 +162,7 @@ class Mask:
 
     def read(self, box: Box) -> np.ndarray:
         """Boolean copy of ``box`` (clipped to nothing outside the grid is an error)."""
-        out = np.zeros(tuple(b - a for a, b in box), dtype=bool)
-        own = self.box
-        if own is None:
-            return out
-        inter = [(max(a[0], b[0]), min(a[1], b[1])) for a, b in zip(box, own)]
-        if any(a >= b for a, b in inter):
-            return out
-        dst = tuple(slice(a - q[0], b - q[0]) for (a, b), q in zip(inter, box))
-        src = tuple(slice(a - o, b - o) for (a, b), o in zip(inter, self.offset))
-        out[dst] = self.data[src]
-        return out
+        return read_block(self.data, self.offset, box)
 
     # -- mutation ------------------------------------------------------------
     def ensure_covers(self, box: Box) -> None:

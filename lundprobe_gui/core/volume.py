@@ -10,7 +10,7 @@ from typing import Callable, Union
 import numpy as np
 
 from .geometry import Geometry
-from .mask import Box, bbox_of, box_slices
+from .mask import Box, bbox_of, box_slices, read_block
 
 logger = logging.getLogger(__name__)
 
@@ -148,17 +148,7 @@ class Volume:
         self.load()
         if not self._crop:
             return self.data[box_slices(box)]
-        out = np.zeros(tuple(b - a for a, b in box), dtype=self.data.dtype)
-        own = self.box
-        if own is None:
-            return out
-        inter = [(max(a[0], b[0]), min(a[1], b[1])) for a, b in zip(box, own)]
-        if any(a >= b for a, b in inter):
-            return out
-        dst = tuple(slice(a - q[0], b - q[0]) for (a, b), q in zip(inter, box))
-        src = tuple(slice(a - o, b - o) for (a, b), o in zip(inter, self.offset))
-        out[dst] = self.data[src]
-        return out
+        return read_block(self.data, self.offset, box)
 
     def slice2d(self, axis: int, index: int) -> np.ndarray:
         """Full-size 2-D plane: axis 0 gives (y, x), 1 gives (z, x), 2 gives (z, y)."""

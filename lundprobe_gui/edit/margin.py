@@ -109,11 +109,7 @@ class MarginTool(Tool):
     def run(self) -> bool:
         """Apply the margin as one undo step; returns True when the structure changed."""
         ctx = self._require_ctx()
-        found = margin_region(ctx.mask, self.settings.margin_mm, ctx.spacing_zyx)
-        if found is None:
-            return False
-        region, mode = found
-        return ctx.apply(region, mode) is not None
+        return ctx.apply_found(margin_region(ctx.mask, self.settings.margin_mm, ctx.spacing_zyx))
 
     def on_click(self, event: EditEvent) -> bool:
         return self.run()

@@ -94,11 +94,7 @@ class SmoothTool(Tool):
     def run(self) -> bool:
         """Apply the operation as one undo step; returns True when the structure changed."""
         ctx = self._require_ctx()
-        found = smooth_region(ctx.mask, self.settings.operation, self.settings.radius_mm, ctx.spacing_zyx)
-        if found is None:
-            return False
-        region, mode = found
-        return ctx.apply(region, mode) is not None
+        return ctx.apply_found(smooth_region(ctx.mask, self.settings.operation, self.settings.radius_mm, ctx.spacing_zyx))
 
     def on_click(self, event: EditEvent) -> bool:
         return self.run()

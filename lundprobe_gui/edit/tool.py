@@ -124,6 +124,12 @@ class EditContext:
             self.changed(patch.box)
         return patch
 
+    def apply_found(self, found: tuple[Region, str] | None) -> bool:
+        """Apply the (region, mode) of a whole-structure operation as one step; True when the mask changed."""
+        if found is None:
+            return False
+        return self.apply(*found) is not None
+
 
 class Tool:
     """Base class of the editing tools.
