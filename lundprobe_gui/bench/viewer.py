@@ -1,4 +1,5 @@
-"""Viewer figures: first image, slice change (key press to painted frame), window/level frame rate.
+"""Viewer figures: first image, loading in the window, slice change (key press to painted frame),
+window/level frame rate.
 
 Each repeat runs in a fresh process with the offscreen Qt platform, on the full-size patient.
 """
@@ -13,9 +14,9 @@ from pathlib import Path
 from . import Samples, percentile
 
 
-
 def run(patient_dir: Path, repeat: int) -> Samples:
-    """first_image_s, slice_change_ms, slice_change_p95_ms, window_level_fps."""
+    """first_image_s, window_all_layers_s, loading_stall_max_ms, slice_change_ms, slice_change_p95_ms,
+    window_level_fps."""
     rows = []
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     for _ in range(repeat):
@@ -25,6 +26,8 @@ def run(patient_dir: Path, repeat: int) -> Samples:
     median = [sorted(r["slice_ms"])[len(r["slice_ms"]) // 2] for r in rows]
     return {
         "first_image_s": ([r["first_image_s"] for r in rows], "s"),
+        "window_all_layers_s": ([r["window_all_layers_s"] for r in rows], "s"),
+        "loading_stall_max_ms": ([r["loading_stall_ms"] for r in rows], "ms"),
         "slice_change_ms": (median, "ms"),
         "slice_change_p95_ms": ([percentile(r["slice_ms"], 95) for r in rows], "ms"),
         "window_level_fps": ([r["window_level_fps"] for r in rows], "fps"),

@@ -417,9 +417,15 @@ class MainWindow(QtWidgets.QMainWindow):
             self.state.cursor = c
 
     def _on_layer_loaded(self, patient: Patient, path: str) -> None:
-        if patient is self.patient:
-            if not self._refresh_timer.isActive():
-                self._refresh_timer.start()
+        if patient is not self.patient:
+            return
+        # Most layers of an extended patient (folds, observers) are hidden on open: redrawing the
+        # three views for each of them would only take the CPU from the loader threads.
+        ref = next((r for r in patient.reference_frame.structures.values() if r.path == path), None)
+        if ref is not None and not self.state.is_shown(ref.key):
+            return
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
 
     def _on_progress(self, done: int, total: int, name: str) -> None:
         self.progress.setRange(0, total)

@@ -157,3 +157,19 @@ def test_analysis_panels_and_edit_map(window, qtbot):
         assert (px[:, 1] > px[:, 0]).mean() > 0.8
     window.show_edit_map(None)
     assert np.array_equal(window.tri.views[0].image.image, plain)
+
+
+def test_only_shown_layers_redraw_the_views_while_loading(window):
+    win = window
+    frame = win.patient.reference_frame
+    fold = next(r for r in frame.structures.values() if r.source.startswith("nnUNet_fold"))
+    ctv = frame.structures[("CTVT_427", "clinical")]
+    assert not win.state.is_shown(fold.key) and win.state.is_shown(ctv.key)
+    win._refresh_timer.stop()
+    win._on_layer_loaded(win.patient, fold.path)  # hidden on open: the loader keeps the CPU
+    assert not win._refresh_timer.isActive()
+    win._on_layer_loaded(win.patient, ctv.path)
+    assert win._refresh_timer.isActive()
+    win._refresh_timer.stop()
+    win._on_layer_loaded(win.patient, str(next(iter(frame.doses.values())).path))  # volumes always redraw
+    assert win._refresh_timer.isActive()
