@@ -31,6 +31,9 @@ def make_application(argv: list[str] | None = None):
 
     QtGui.QGuiApplication.setDesktopFileName("org.lundprobe.lundprobe_gui")  # matches the .desktop entry
     app.setWindowIcon(app_icon())
+    from .ui import gc_guard
+
+    gc_guard.install(app)
     return app
 
 

@@ -40,3 +40,14 @@ def _isolated_user_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("LUNDPROBE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("LUNDPROBE_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_between_tests():
+    """Once a QApplication exists, cyclic garbage is collected on a GUI-thread timer only (ui/gc_guard.py);
+    tests that run no event loop would never see it collected, so collect after each test."""
+    yield
+    import gc
+
+    if not gc.isenabled():
+        gc.collect()
