@@ -37,6 +37,8 @@ class BaseDisplay:
     tile_px: int = 32
     blend: float = 0.5
     windows: dict[str, tuple[float, float]] = field(default_factory=lambda: {"sct": CT_WINDOW})
+    presets: dict[str, str] = field(default_factory=lambda: {"sct": "CT"})
+    """The preset each image's window came from ("" once dragged or typed)."""
 
 
 @dataclass

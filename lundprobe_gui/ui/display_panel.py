@@ -132,6 +132,8 @@ class DisplayPanel(QtWidgets.QWidget):
         w, lvl = range_to_wl(*window)
         self.width.setValue(w)
         self.level.setValue(lvl)
+        # each image keeps the name of its own preset; blank once the window was dragged or typed
+        self.preset.setCurrentIndex(self.preset.findText(s.base.presets.get(self.current_window_key(), "")))
         self.prescription.setValue(s.dose.prescription_gy)
         self.threshold.setValue(s.dose.threshold_pct)
         self.dose_opacity.setValue(int(round(s.dose.opacity * 100)))
@@ -167,5 +169,7 @@ class DisplayPanel(QtWidgets.QWidget):
     def _apply_window(self, *_a) -> None:
         if self._sync or self.state is None:
             return
-        self.state.base.windows[self.current_window_key()] = wl_to_range(self.width.value(), self.level.value())
+        key = self.current_window_key()
+        self.state.base.windows[key] = wl_to_range(self.width.value(), self.level.value())
+        self.state.base.presets[key] = ""
         self.changed.emit()

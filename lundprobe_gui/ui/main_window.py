@@ -403,8 +403,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if patient is not self.patient:
             return
         self._centre_cursor()
-        self.apply_preset(default_window_preset(patient), refresh=False)
-        self.display.preset.setCurrentText(default_window_preset(patient))
+        self.apply_preset(default_window_preset(patient), refresh=False, key="mri")
         self.tri.refresh()
         self.tri.reset_zoom()
         self.statusBar().showMessage(f"{patient.id}: MRI shown, loading overlays...")
@@ -496,14 +495,15 @@ class MainWindow(QtWidgets.QMainWindow):
         width = max(1.0, width + dx * step * 2)
         level = level - dy * step * 2
         self.state.base.windows[key] = (level - width / 2, level + width / 2)
+        self.state.base.presets[key] = ""
         self.display.sync(self.state.base.windows[key])
         self.tri.refresh()
 
-    def apply_preset(self, name: str, refresh: bool = True) -> None:
-        """Apply a window preset to the image being shown."""
+    def apply_preset(self, name: str, refresh: bool = True, key: str | None = None) -> None:
+        """Apply a window preset to the image being shown, or to ``key`` ("mri": the reference image, or "sct")."""
         if self.scene is None:
             return
-        key = self.display.current_window_key()
+        key = key or self.display.current_window_key()
         vol = self.scene.mri() if key == "mri" else self.scene.sct()
         if name == "MRI auto":
             if vol is None:
@@ -512,7 +512,8 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             rng = preset_range(name)
         self.state.base.windows[key] = rng
-        self.display.sync(rng)
+        self.state.base.presets[key] = name
+        self.display.sync(self.scene.window(self.display.current_window_key()))
         if refresh:
             self.tri.refresh()
 

@@ -697,7 +697,7 @@ class ReviewMode(QtCore.QObject):
         if s is None or patient is not s.patient or patient is not self.window.patient:
             return
         preset = default_window_preset(patient)
-        self.window.apply_preset(preset)
+        self.window.apply_preset(preset, key="mri")
         self.window.statusBar().showMessage(f"{patient.id}: {preset} window", 5000)
 
     def _load_finished(self, patient: "Patient") -> None:

@@ -173,3 +173,35 @@ def test_only_shown_layers_redraw_the_views_while_loading(window):
     win._refresh_timer.stop()
     win._on_layer_loaded(win.patient, str(next(iter(frame.doses.values())).path))  # volumes always redraw
     assert win._refresh_timer.isActive()
+
+
+def test_each_base_image_keeps_its_own_window_and_preset(window):
+    from lundprobe_gui.render.state import CT_WINDOW
+    from lundprobe_gui.render.window import preset_range
+
+    win = window
+    mri_window = win.state.base.windows["mri"]
+    assert mri_window == preset_range("MRI auto", win.patient.image().data)
+    assert win.display.preset.currentText() == "MRI auto"
+    win._toggle("base")  # to the sCT: its own CT window, not the MRI's
+    assert win.state.base.base == "sct"
+    assert win.scene.window("sct") == CT_WINDOW
+    assert win.display.preset.currentText() == "CT"
+    assert (win.display.width.value(), win.display.level.value()) == (360.0, 20.0)
+    win._window_dragged(30.0, 0.0)  # dragging makes it a window of its own
+    assert win.display.preset.currentText() == "" and win.scene.window("sct") != CT_WINDOW
+    win._toggle("base")
+    assert win.state.base.windows["mri"] == mri_window and win.display.preset.currentText() == "MRI auto"
+
+
+def test_opening_on_the_sct_gives_the_mri_its_auto_window(window):
+    # what `screenshot --base sct` does: the base is the sCT before the first image arrives
+    from lundprobe_gui.render.state import CT_WINDOW
+    from lundprobe_gui.render.window import preset_range
+
+    win = window
+    win.set_patient(win.patient)
+    win.state.base.base = "sct"
+    win._on_image_ready(win.patient)
+    assert win.scene.window("sct") == CT_WINDOW and win.display.preset.currentText() == "CT"
+    assert win.state.base.windows["mri"] == preset_range("MRI auto", win.patient.image().data)
