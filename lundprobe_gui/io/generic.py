@@ -36,7 +36,7 @@ from ..core.modality import looks_like_ct
 from ..core.patient import Frame, Patient, Problem, StructureRef
 from ..core.volume import Volume
 from . import multilabel, nifti
-from .maskread import load_slab_or_array
+from .slab_reader import load_slab_or_array
 from .probe import Probe, is_image_name, probe, strip_suffix
 from .store import FileStore
 from .valuescan import ValueScan, scan_values

@@ -18,7 +18,7 @@ from ..core.geometry import Geometry
 from ..core.patient import Fiducial, Frame, Patient, Problem, StructureRef
 from ..core.volume import Volume
 from . import nifti
-from .maskread import load_slab_or_array
+from .slab_reader import load_slab_or_array
 from .probe import Probe, is_image_name, probe, strip_suffix
 from .store import FileStore
 

@@ -20,7 +20,7 @@ from ..core.mask import Mask, bbox_of, box_slices
 from ..core.names import validate_data_name, validate_source
 from ..core.patient import Patient, Problem, StructureRef
 from . import nifti
-from .maskread import can_stream, read_slab
+from .slab_reader import can_stream, read_slab
 from .writer import atomic_write, encode_nifti, header_from_geometry
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import pytest
 from lundprobe_gui.core.geometry import Geometry
 from lundprobe_gui.core.mask import bbox_of, box_slices
 from lundprobe_gui.core.volume import Volume
-from lundprobe_gui.io import maskread, nifti
+from lundprobe_gui.io import slab_reader, nifti
 from lundprobe_gui.io.writer import encode_nifti, header_from_geometry
 
 SHAPE = (9, 37, 53)  # rows of 53 voxels: chunks of whole rows straddle slices at odd places
@@ -25,13 +25,13 @@ def _write(tmp_path, arr: np.ndarray, name: str = "m.nii.gz", members: int = 1):
 
 
 def _read(path):
-    return maskread.read_slab(path, nifti.read_header(path))
+    return slab_reader.read_slab(path, nifti.read_header(path))
 
 
 @pytest.fixture(params=[1 << 20, 4096, 53 * 4 * 3], ids=["1MB", "4kB", "3rows"])
 def chunk(request, monkeypatch):
     """Chunk sizes from one chunk per file to several chunks per slice."""
-    monkeypatch.setattr(maskread, "CHUNK", request.param)
+    monkeypatch.setattr(slab_reader, "CHUNK", request.param)
     return request.param
 
 
@@ -112,12 +112,12 @@ def test_a_cropped_volume_reads_the_same_through_the_slab(tmp_path, kind):
     arr[2:7, 4:30, 9:41] = rng.random((5, 26, 32), dtype=np.float32) * 40
     path = _write(tmp_path, arr, "dose.nii.gz")
     geom = Geometry(SHAPE[::-1], (0.5, 0.5, 2.5), (0.0, 0.0, 0.0))
-    streamed = Volume(path, geom, kind, maskread.load_slab_or_array, crop=True).load()
+    streamed = Volume(path, geom, kind, slab_reader.load_slab_or_array, crop=True).load()
     whole = Volume(path, geom, kind, nifti.load_array, crop=True).load()
     assert streamed.offset == whole.offset == (2, 4, 9)
     assert np.array_equal(streamed.data, whole.data)
     assert (streamed.vmin, streamed.vmax) == (whole.vmin, whole.vmax)
     assert np.array_equal(streamed.array(), arr)
     # a volume that is not cropped gets the full array from a slab
-    full = Volume(path, geom, "image", maskread.load_slab_or_array).load()
+    full = Volume(path, geom, "image", slab_reader.load_slab_or_array).load()
     assert full.offset == (0, 0, 0) and np.array_equal(full.data, arr)
