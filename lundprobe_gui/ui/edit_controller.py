@@ -290,9 +290,12 @@ class EditController(QtCore.QObject):
             recovery.autosave(recovery_area(), self.patient.path, self.patient.id, edits)
         except OSError as e:
             logger.warning("autosave failed: %s", e)
-            error = f"{e.strerror or e} ({e.filename or recovery_area()})"
+            self.report_autosave(f"{e.strerror or e} ({e.filename or recovery_area()})")
         else:
-            error = None
+            self.report_autosave(None)
+
+    def report_autosave(self, error: str | None) -> None:
+        """Record whether the last autosave worked (None) or why not; the window shows it while it fails."""
         if error != self.autosave_error:
             self.autosave_error = error
             self.autosave_status.emit(error)

@@ -516,6 +516,7 @@ class StudyMode(QtCore.QObject):
         P.set(ctrl, "reset_to", self._ctrl_reset_to)
         P.set(ctrl, "save", self._ctrl_save)
         P.set(ctrl, "autosave", self._ctrl_autosave)
+        P.on_exit(lambda: ctrl.report_autosave(None))  # the study's own autosave failures end with the session
         P.set(ctrl, "find_recovery", lambda *_a, **_k: None)
         P.set(ctrl, "discard_recovery", lambda *_a, **_k: None)
         self.dock.show()
@@ -1207,9 +1208,11 @@ class StudyMode(QtCore.QObject):
             return
         try:
             self.save_dirty(tool="lundprobe_gui study autosave")
-        except Exception as e:  # noqa: BLE001 - logged; the next save retries
+        except Exception as e:  # noqa: BLE001 - logged and shown; the next save retries
             logger.error("study autosave failed: %s", e)
-            self.window.statusBar().showMessage("Autosave failed; your edits are still in memory", 8000)
+            self.window.edit.report_autosave(self._redact(str(e)))
+        else:
+            self.window.edit.report_autosave(None)
 
     def _confirm_discard(self) -> bool:
         """``MainWindow.confirm_discard`` in a study: nothing to ask, everything is saved to the study."""

@@ -531,3 +531,29 @@ def test_cases_load_in_the_background_without_the_hidden_layers(study, qtbot):
     assert not any(v.loaded for v in frame.uncertainty.values())
     assert win.statusBar().currentMessage() == f"{mode.session.current_case().pseudonym}: ready"
     assert win.tri.views[0].image.image is not None
+
+
+def test_a_failing_study_autosave_stays_on_screen_without_naming_the_patient(drag, study, qtbot):
+    from lundprobe_gui.study import StudyError
+
+    win, mode = _window(qtbot)
+    assert mode.start(study, "obsB")
+    mode.rate("quality", 3)
+    mode.rate("confidence", 4)
+    key = mode.edit_structure()
+    z, y, x = win.state.cursor
+    drag(win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    pid = win.patient.id
+
+    def full_disk(**_k):
+        raise StudyError(f"No space left on device: cannot write {pid}/mask_CTVT_427_step1_obsB_v001.nii.gz")
+
+    mode.save_dirty = full_disk  # an instance attribute over the method, deleted below
+    win.edit.autosave()
+    assert win.autosave_warning.isVisibleTo(win)
+    assert "No space left" in win.autosave_warning.toolTip() and pid not in win.autosave_warning.toolTip()
+    assert win.edit.dirty() == [key]  # still in memory
+    del mode.save_dirty
+    win.edit.autosave()
+    assert not win.autosave_warning.isVisibleTo(win) and not win.edit.dirty()
+    mode.end()
