@@ -183,6 +183,12 @@ class SceneRenderer:
                         continue
                 del self._outline_cache[ck]
 
+    def invalidate_overlays(self) -> None:
+        """Forget the cached dose and uncertainty layers (a volume arrived or changed); outlines stay."""
+        with self._lock:
+            self._generation += 1
+            self._dose_vol = None
+
     def _structure_layers(self, key: Key, axis: int, index: int) -> list:
         st = self.state.layers[key]
         sig = (st.mode, st.width, st.opacity, st.colour)

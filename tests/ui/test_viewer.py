@@ -171,8 +171,17 @@ def test_only_shown_layers_redraw_the_views_while_loading(window):
     win._on_layer_loaded(win.patient, ctv.path)
     assert win._refresh_timer.isActive()
     win._refresh_timer.stop()
-    win._on_layer_loaded(win.patient, str(next(iter(frame.doses.values())).path))  # volumes always redraw
+    win._on_layer_loaded(win.patient, str(next(iter(frame.doses.values())).path))  # the dose is shown
     assert win._refresh_timer.isActive()
+    win._refresh_timer.stop()
+    sct = str(frame.images["sCT"].path)
+    win._on_layer_loaded(win.patient, sct)  # the sCT under the MRI is not drawn
+    assert not win._refresh_timer.isActive()
+    win.state.base.base = "sct"
+    win._on_layer_loaded(win.patient, sct)
+    assert win._refresh_timer.isActive()
+    win._refresh_timer.stop()
+    win.state.base.base = "mri"
 
 
 def test_each_base_image_keeps_its_own_window_and_preset(window):
@@ -205,3 +214,23 @@ def test_opening_on_the_sct_gives_the_mri_its_auto_window(window):
     win._on_image_ready(win.patient)
     assert win.scene.window("sct") == CT_WINDOW and win.display.preset.currentText() == "CT"
     assert win.state.base.windows["mri"] == preset_range("MRI auto", win.patient.image().data)
+
+
+def test_a_structure_that_loads_redraws_its_outline_and_keeps_the_dose_layers(window, qtbot):
+    win = window
+    ref = win.patient.reference_frame.structures[("Bladder", "clinical")]
+    axial = win.tri.views[0]
+    win.tri.set_cursor(tuple(int(v.mean()) for v in np.nonzero(win.patient.mask("Bladder"))))
+    win._cursor_touched = True  # as after a click: loading does not move the crosshair back to the CTV
+    with_bladder = axial.image.image.copy()
+    # as if the bladder had not arrived yet: its outline is cached as nothing
+    win.patient._masks.pop(ref.key)
+    win.scene.invalidate(ref.key)
+    win.tri.refresh()
+    assert (axial.image.image != with_bladder).any()
+    dose_layers = win.scene._overlay_cache[("dose", 0)]
+    win.patient.mask_obj("Bladder")  # it loads, and the loader says so
+    win._on_layer_loaded(win.patient, ref.path)
+    qtbot.waitUntil(lambda: not win._refresh_timer.isActive(), timeout=2000)
+    assert np.array_equal(axial.image.image, with_bladder)
+    assert win.scene._overlay_cache[("dose", 0)] is dose_layers  # the dose wash and isodose lines were not redone
