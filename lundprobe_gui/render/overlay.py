@@ -378,15 +378,18 @@ def uncertainty_layer(unc2d: np.ndarray, map_max: float | None = None,
 
 
 # -- fusion ------------------------------------------------------------------------------------
-def checkerboard(a_rgb: np.ndarray, b_rgb: np.ndarray, tile_px: int = 32) -> np.ndarray:
+def checkerboard(a_rgb: np.ndarray, b_rgb: np.ndarray, tile_px: int | tuple[int, int] = 32,
+                 origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Checkerboard of two equally shaped images; the top-left tile comes from ``a_rgb``.
 
     Parameters
     ----------
     a_rgb, b_rgb : numpy.ndarray
         uint8 images (H, W) or (H, W, C) of the same shape, e.g. windowed MRI and sCT.
-    tile_px : int
-        Tile edge in pixels.
+    tile_px : int or (int, int)
+        Tile edge in pixels, or (rows, columns) for pixels that are not square.
+    origin : (int, int)
+        Row and column of ``a_rgb[0, 0]`` in the whole image, so a part of it gets the same tiles.
 
     Returns
     -------
@@ -395,11 +398,12 @@ def checkerboard(a_rgb: np.ndarray, b_rgb: np.ndarray, tile_px: int = 32) -> np.
     """
     if a_rgb.shape != b_rgb.shape:
         raise ValueError(f"checkerboard needs equal shapes, got {a_rgb.shape} and {b_rgb.shape}")
-    if tile_px < 1:
+    tile_r, tile_c = (tile_px, tile_px) if isinstance(tile_px, (int, np.integer)) else tile_px
+    if min(tile_r, tile_c) < 1:
         raise ValueError(f"tile_px must be >= 1, got {tile_px}")
     h, w = a_rgb.shape[:2]
-    odd_rows = (np.arange(h) // tile_px) % 2 == 1
-    odd_cols = (np.arange(w) // tile_px) % 2 == 1
+    odd_rows = ((origin[0] + np.arange(h)) // tile_r) % 2 == 1
+    odd_cols = ((origin[1] + np.arange(w)) // tile_c) % 2 == 1
     take_b = odd_rows[:, None] ^ odd_cols[None, :]
     out = np.array(a_rgb, copy=True, order="C")
     if a_rgb.ndim == 3:

@@ -231,7 +231,14 @@ class SceneRenderer:
             other = mri if first is sct else sct
             oth = apply_window(np.ascontiguousarray(display_slice(other.slice2d(axis, index), axis)[crop]),
                                *self.window("mri" if other is mri else "sct"))
-            img = checkerboard(img, oth, max(1, b.tile_px)) if b.fusion == "checkerboard" else blend(img, oth, b.blend)
+            if b.fusion == "checkerboard":
+                # tiles square on screen: a sagittal or coronal pixel is 2.5 mm tall and 0.47 mm wide
+                row_mm, col_mm = pixel_aspect(axis, self.frame.geometry.spacing_zyx)
+                tile = max(1, b.tile_px)
+                tiles = (max(1, round(tile * col_mm / row_mm)), tile)
+                img = checkerboard(img, oth, tiles, (0, 0) if rect is None else (rect[0], rect[2]))
+            else:
+                img = blend(img, oth, b.blend)
         return img
 
     def _plane_shape(self, axis: int) -> tuple[int, int]:

@@ -195,3 +195,12 @@ def test_blend_endpoints_and_midpoint():
     np.testing.assert_array_equal(blend(a, b, 0.5), [[128, 150, 128]])
     q = blend(a, b, 0.25)
     np.testing.assert_allclose(q, 0.75 * a + 0.25 * b, atol=1)
+
+
+def test_checkerboard_tiles_of_any_shape_and_a_part_that_matches_the_whole():
+    a = np.zeros((30, 40), np.uint8)
+    b = np.full((30, 40), 9, np.uint8)
+    whole = checkerboard(a, b, (3, 8))
+    assert (whole[0:3, 0:8] == 0).all() and (whole[3:6, 0:8] == 9).all() and (whole[0:3, 8:16] == 9).all()
+    part = checkerboard(a[7:20, 13:31], b[7:20, 13:31], (3, 8), origin=(7, 13))
+    np.testing.assert_array_equal(part, whole[7:20, 13:31])
