@@ -15,6 +15,7 @@ import os
 import re
 import struct
 import tempfile
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,11 @@ except ImportError:  # pragma: no cover - exercised only without isal
 
 _DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4", 1024: "i8", 1280: "u8"}
 MAX_DECLARED_BYTES = 8 * 1024 ** 3
+SITK_LOCK = threading.RLock()
+"""Held around every SimpleITK reader and writer call. Patients are discovered and loaded on thread
+pools, and SimpleITK/ITK reading from several threads at once can crash the process (most often
+while its IO factories initialise: SimpleITK issues #74 and #1607); the header reads it serialises
+take about a millisecond each."""
 """A header declaring more voxel data than this is rejected before anything is allocated."""
 GZIP_MAX_RATIO = 1032
 """DEFLATE's largest expansion: one compressed byte never decodes to more than this many bytes."""
@@ -167,7 +173,7 @@ def read_geometry(path: Path) -> tuple[Geometry, str, int]:
     """Geometry, pixel type name and component count from SimpleITK's header reader."""
     reader = sitk.ImageFileReader()
     try:
-        with itk_file_name(path) as name:
+        with itk_file_name(path) as name, SITK_LOCK:
             reader.SetFileName(name)
             reader.ReadImageInformation()
     except RuntimeError as e:
@@ -328,7 +334,7 @@ def read_array_sitk(path: Path) -> tuple[np.ndarray, Geometry]:
     """
     reader = sitk.ImageFileReader()
     try:
-        with itk_file_name(path) as name:
+        with itk_file_name(path) as name, SITK_LOCK:
             reader.SetFileName(name)
             reader.ReadImageInformation()
             declared = math.prod(reader.GetSize()) * reader.GetNumberOfComponents() \
@@ -348,7 +354,8 @@ def read_array_sitk(path: Path) -> tuple[np.ndarray, Geometry]:
         raise NiftiError(_short_itk_error(e)) from e
     if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
         raise NiftiError(f"expected a scalar 3-D image, found {img.GetDimension()}-D")
-    return sitk.GetArrayFromImage(img), Geometry.from_sitk(img)
+    with SITK_LOCK:
+        return sitk.GetArrayFromImage(img), Geometry.from_sitk(img)
 
 
 def _component_bytes(pixel_id: int) -> int:

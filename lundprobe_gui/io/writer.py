@@ -18,6 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.geometry import Geometry
+from .nifti import SITK_LOCK
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +37,11 @@ def header_from_geometry(geometry: Geometry) -> bytes:
     ITK's own writer computes the quaternion and sform, so a 1-voxel image with the same spacing,
     origin and direction is written and its header reused with the real dimensions patched in.
     """
-    img = sitk.Image(1, 1, 1, sitk.sitkUInt8)
-    img.SetSpacing(geometry.spacing)
-    img.SetOrigin(geometry.origin)
-    img.SetDirection(geometry.direction)
-    with tempfile.TemporaryDirectory() as d:
+    with SITK_LOCK, tempfile.TemporaryDirectory() as d:
+        img = sitk.Image(1, 1, 1, sitk.sitkUInt8)
+        img.SetSpacing(geometry.spacing)
+        img.SetOrigin(geometry.origin)
+        img.SetDirection(geometry.direction)
         p = os.path.join(d, "h.nii")
         sitk.WriteImage(img, p, False)
         with open(p, "rb") as fh:
