@@ -15,7 +15,6 @@ from .mask import Box, bbox_of, box_slices, read_block
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass
 class Slab:
     """The bounding box of the non-zero voxels of an image, decoded without the rest.
@@ -36,10 +35,7 @@ class Slab:
 
     def full(self) -> np.ndarray:
         """The full-size array."""
-        out = np.zeros(self.shape, self.block.dtype)
-        if self.block.size:
-            out[box_slices(tuple((o, o + n) for o, n in zip(self.offset, self.block.shape)))] = self.block
-        return out
+        return read_block(self.block, self.offset, tuple((0, n) for n in self.shape))
 
 
 Loader = Callable[[Path], Union[np.ndarray, Slab]]
