@@ -248,7 +248,7 @@ class Patient:
             for v in f.volumes():
                 jobs.append((str(v.path), lambda v=v: self.load_volume(v)))
             for ref in list(f.structures.values()):
-                jobs.append((ref.path, lambda r=ref: self._try_mask(r)))
+                jobs.append((ref.path, lambda r=ref: self.try_load_mask(r)))
         done = 0
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for path, _ in zip([j[0] for j in jobs], pool.map(lambda j: j[1](), jobs)):
@@ -257,7 +257,8 @@ class Patient:
                     progress(done, len(jobs), path)
         release_free_memory()
 
-    def _try_mask(self, ref: StructureRef) -> bool:
+    def try_load_mask(self, ref: StructureRef) -> bool:
+        """Load a structure's mask; False when it cannot be used (the reason is in :attr:`problems`)."""
         try:
             self.mask_obj(ref.name, ref.source, ref.frame)
             return True

@@ -477,6 +477,20 @@ class ObserverSession:
         k = self._waiting_step() or self.study.steps[-1].step
         return self.study.target_source(k, self.observer)
 
+    def _editable(self, structure: str | None, t: float):
+        """(record, case, name, structure record) of a structure that may be edited now, made active.
+
+        Raises RatingsIncomplete when a required rating is missing: edits come after the ratings.
+        """
+        rec, case = self._input(t)
+        name = self._structure(case, structure)
+        missing = missing_answers(self.study.questions, case.structures[name].ratings)
+        if missing:
+            raise RatingsIncomplete(name, missing)
+        self._activate(case, name, t)
+        self._retarget(t)
+        return rec, case, name, case.structures[name]
+
     def begin_editing(self, structure: str | None = None, now: Now = None) -> Mask:
         """Start editing a structure; returns the mask to edit (a copy of the working mask).
 
@@ -486,14 +500,7 @@ class ObserverSession:
             When a required rating of the structure is missing.
         """
         t = to_epoch(now)
-        rec, case = self._input(t)
-        name = self._structure(case, structure)
-        missing = missing_answers(self.study.questions, case.structures[name].ratings)
-        if missing:
-            raise RatingsIncomplete(name, missing)
-        self._activate(case, name, t)
-        self._retarget(t)
-        srec = case.structures[name]
+        rec, case, name, srec = self._editable(structure, t)
         if srec.editing_started_at is None:
             srec.editing_started_at = iso_utc(t)
             self._save(t)
@@ -521,14 +528,7 @@ class ObserverSession:
             When a required rating is missing (edits come after the ratings).
         """
         t = to_epoch(now)
-        rec, case = self._input(t)
-        name = self._structure(case, structure)
-        missing = missing_answers(self.study.questions, case.structures[name].ratings)
-        if missing:
-            raise RatingsIncomplete(name, missing)
-        self._activate(case, name, t)
-        self._retarget(t)
-        srec = case.structures[name]
+        rec, case, name, srec = self._editable(structure, t)
         srec.editing_started_at = srec.editing_started_at or iso_utc(t)
         saved = self._write_mask(rec, case, name, mask, t, tool or "lundprobe_gui study")
         self._save(t)

@@ -88,7 +88,7 @@ def load_patient(patient: Patient, cancel: threading.Event | None = None, sink: 
     first = frame.structures.get(("CTVT_427", "clinical")) or next(
         (r for r in frame.structures.values() if r.source == "clinical"), None)
     if first is not None:
-        _mask(patient, first)  # the crosshair moves to the CTV (or first structure's) centre when it loads
+        patient.try_load_mask(first)  # the crosshair moves to the CTV (or first structure's) centre when it loads
         if sink is not None:
             sink.layer_loaded.emit(patient, first.path)
     jobs = []
@@ -97,11 +97,11 @@ def load_patient(patient: Patient, cancel: threading.Event | None = None, sink: 
     clinical = [r for r in frame.structures.values() if r.source == "clinical"]
     others = [r for r in frame.structures.values() if r.source != "clinical"]
     for ref in clinical:
-        jobs.append((ref.path, lambda r=ref: _mask(patient, r)))
+        jobs.append((ref.path, lambda r=ref: patient.try_load_mask(r)))
     for v in list(frame.uncertainty.values()) + [v for k, v in frame.images.items() if v is not mri]:
         jobs.append((str(v.path), lambda v=v: patient.load_volume(v)))
     for ref in others:
-        jobs.append((ref.path, lambda r=ref: _mask(patient, r)))
+        jobs.append((ref.path, lambda r=ref: patient.try_load_mask(r)))
     total = len(jobs)
     done = 0
 
@@ -122,10 +122,3 @@ def load_patient(patient: Patient, cancel: threading.Event | None = None, sink: 
     release_free_memory()
     if sink is not None and not cancel.is_set():
         sink.finished.emit(patient)
-
-
-def _mask(patient: Patient, ref) -> None:
-    try:
-        patient.mask_obj(ref.name, ref.source, ref.frame)
-    except (KeyError, ValueError):
-        pass  # recorded in patient.problems

@@ -120,13 +120,13 @@ def load_case(patient: Patient, plan: CasePlan, cancel: threading.Event | None =
     for v in plan.first_volumes:
         patient.load_volume(v)
     for ref in plan.first_masks:
-        _load_mask(patient, ref)
+        patient.try_load_mask(ref)
     if cancel.is_set():
         return
     if sink is not None:
         sink.image_ready.emit(patient)
     jobs: list[Callable[[], Any]] = [lambda v=v: patient.load_volume(v) for v in plan.volumes]
-    jobs += [lambda r=r: _load_mask(patient, r) for r in plan.masks]
+    jobs += [lambda r=r: patient.try_load_mask(r) for r in plan.masks]
     done = 0
 
     def run(job):
@@ -140,13 +140,6 @@ def load_case(patient: Patient, plan: CasePlan, cancel: threading.Event | None =
                 sink.progress.emit(done, len(jobs))
     if sink is not None and not cancel.is_set():
         sink.finished.emit(patient)
-
-
-def _load_mask(patient: Patient, ref) -> None:
-    try:
-        patient.mask_obj(ref.name, ref.source, ref.frame)
-    except (KeyError, ValueError):
-        pass  # recorded in patient.problems
 
 
 class CaseLoader(QtCore.QObject):
