@@ -57,6 +57,11 @@ STUDY_RANDOM_KILLS = 10
 READ_TIMEOUT = 120.0
 
 
+def _seed() -> int:
+    """A fresh random seed, or LUNDPROBE_CRASH_SEED to replay a reported one's actions (not its timing)."""
+    return int(os.environ.get("LUNDPROBE_CRASH_SEED") or int.from_bytes(os.urandom(4), "little"))
+
+
 # -- the fork server ------------------------------------------------------------------------------------
 @dataclass
 class Run:
@@ -267,8 +272,7 @@ def test_sigkill_at_every_step_of_saving_and_autosave(server, tiny_root, tmp_pat
 def test_sigkill_at_random_moments_while_editing(server, demo_patient_path, tmp_path, figures):
     # the small demo patient (256x171x44): writes take long enough for random kills to land inside them
     w = EditWorld(demo_patient_path, tmp_path / "out", tmp_path / "recovery")
-    # LUNDPROBE_CRASH_SEED replays the actions of a reported seed (where the kills land still varies)
-    seed = int(os.environ.get("LUNDPROBE_CRASH_SEED") or int.from_bytes(os.urandom(4), "little"))
+    seed = _seed()
     rng = random.Random(seed)
     kills, in_flight = 0, {}
     for i in range(EDIT_RANDOM_KILLS):
@@ -337,7 +341,7 @@ def _check_study(study_dir: Path, acks: list[dict], t: float, label: str, losses
 
 @pytest.mark.slow
 def test_sigkill_during_a_study_session_loses_no_rating(server, tmp_path, figures):
-    seed = int.from_bytes(os.urandom(4), "little")
+    seed = _seed()
     rng = random.Random(seed)
     losses: list[str] = []
     kills = {"boundary": 0, "random": 0}
