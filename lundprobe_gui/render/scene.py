@@ -39,7 +39,7 @@ class SliceImage:
     aspect: tuple[float, float]
     isodose_labels: list[tuple[str, int, int, tuple[int, int, int]]] = field(default_factory=list)
     fiducials: list[tuple[float, float]] = field(default_factory=list)
-    legend: list[tuple[str, tuple[int, int, int]]] = field(default_factory=list)
+    legend: list[tuple[str, tuple[int, int, int], tuple[int, int, int] | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -268,10 +268,11 @@ class SceneRenderer:
                 if wash is not None:
                     wash_layers.append(wash)
             if ds.lines:
+                aspect = pixel_aspect(axis, self.frame.geometry.spacing_zyx)
                 for i, ln in enumerate(isodose_lines(dose2d, ds.prescription_gy, ds.levels_pct, dose.vmax)):
                     layer = ln.layer()
                     line_layers.append(layer)
-                    r, c = spread_anchor(layer, i)
+                    r, c = spread_anchor(layer, i, aspect)
                     labels.append((ln.label, r, c, ln.colour))
         result = (wash_layers, line_layers, labels)
         self._overlay_cache[("dose", axis)] = (sig, result)
@@ -310,13 +311,14 @@ class SceneRenderer:
         for key in self.shown_keys():
             layers.extend(self._structure_layers(key, axis, index))
             if self.mask_for(key) is not None:
-                legend.append((key[0] if key[1] == "clinical" else f"{key[0]} ({key[1]})", self.state.layers[key].colour))
+                legend.append((key[0] if key[1] == "clinical" else f"{key[0]} ({key[1]})", self.state.layers[key].colour,
+                               structure_halo_colour(key[0])))
         em = self.state.edit_map
         if em is not None and self.state.allowed(em[0][1]) and self.state.allowed(em[1][1]):
             base, edited = self.mask_for(em[0]), self.mask_for(em[1])
             if base is not None and edited is not None:
                 layers.extend(edit_map_layers(base, edited, axis, index))
-                legend.append((f"edit map {em[0][1]} -> {em[1][1]}", (255, 255, 255)))
+                legend.append((f"edit map {em[0][1]} -> {em[1][1]}", (255, 255, 255), None))
         layers.extend(lines)
         return layers, labels, legend
 
@@ -390,12 +392,28 @@ def box_to_display_rect(axis: int, box: Box, shape_zyx: tuple[int, int, int], pa
     return (max(0, r0 - pad), min(nrows, r1 + pad), max(0, c0 - pad), min(ncols, c1 + pad))
 
 
-def spread_anchor(line: LineLayer, i: int) -> tuple[int, int]:
-    """A label position on a line, at a different angle per level so nested levels' labels do not overlap."""
+def spread_anchor(line: LineLayer, i: int, aspect: tuple[float, float] = (1.0, 1.0)) -> tuple[int, int]:
+    """A label position on a line, at a different angle per level so nested levels' labels do not overlap.
+
+    Parameters
+    ----------
+    line : LineLayer
+        The isodose line, display pixels.
+    i : int
+        The level's rank; each rank takes its own direction from the line's centre.
+    aspect : tuple of float
+        Pixel size (row mm, column mm): the angles are taken on screen, where sagittal and coronal
+        pixels are several times taller than wide.
+
+    Returns
+    -------
+    tuple of int
+        Display (row, col) of the label.
+    """
     if len(line) == 0:
         return (0, 0)
     angle = np.deg2rad(-50.0 + 28.0 * i)
-    rows, cols = line.rows.astype(float), line.cols.astype(float)
+    rows, cols = line.rows.astype(float) * aspect[0], line.cols.astype(float) * aspect[1]
     score = (cols - cols.mean()) * np.cos(angle) + (rows - rows.mean()) * np.sin(angle)
     k = int(np.argmax(score))
     return int(line.rows[k]), int(line.cols[k])

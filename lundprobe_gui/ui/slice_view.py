@@ -6,6 +6,7 @@ gives the correct physical proportions (2.5 mm slices look 2.5 mm thick).
 """
 from __future__ import annotations
 
+import html
 import logging
 import math
 
@@ -13,12 +14,18 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ..render.label_layout import separate
 from ..render.scene import SliceImage
 from ..render.slicing import VIEW_NAMES, display_to_voxel, voxel_to_display
 
 logger = logging.getLogger(__name__)
 
 _LABEL_CSS = "color: #ffd24a; font-weight: bold; font-size: 13px; background: transparent;"
+
+
+def _halo_css(halo: tuple[int, int, int] | None) -> str:
+    # a structure drawn with a halo (dark fiducials) would vanish as a bare swatch on the dark legend
+    return f" background-color:rgb{halo};" if halo is not None else ""
 
 
 class _ViewBox(pg.ViewBox):
@@ -85,6 +92,9 @@ class SliceView(QtWidgets.QWidget):
         self.brush_cursor.setVisible(False)
         self.vb.addItem(self.brush_cursor, ignoreBounds=True)
         self._iso_items: list[pg.TextItem] = []
+        self._iso_anchors: list[tuple[float, float]] = []  # view (x, y) of each shown label's line point
+        self.vb.sigRangeChanged.connect(self._layout_isodose_labels)
+        self.vb.sigResized.connect(self._layout_isodose_labels)
         self._legend_shown: list = []
         self._iso_shown: list = []
 
@@ -128,13 +138,14 @@ class SliceView(QtWidgets.QWidget):
             lab.setText(letters.get(k, ""))
         self._place_overlays()
 
-    def set_legend(self, entries: list[tuple[str, tuple[int, int, int]]]) -> None:
-        """The on-view legend of visible structures."""
+    def set_legend(self, entries: list[tuple[str, tuple[int, int, int], tuple[int, int, int] | None]]) -> None:
+        """The on-view legend of visible structures: (name, colour, halo colour or None)."""
         if not entries:
             self.legend.setText("")
             self.legend.setVisible(False)
             return
-        rows = "".join(f"<tr><td style='color:rgb{c}'>&#9632;</td><td>{name}</td></tr>" for name, c in entries[:14])
+        rows = "".join(f"<tr><td><span style='color:rgb{c};{_halo_css(halo)}'>&#9632;</span></td>"
+                       f"<td>&nbsp;{html.escape(name)}</td></tr>" for name, c, halo in entries[:14])
         more = f"<tr><td></td><td>+{len(entries) - 14} more</td></tr>" if len(entries) > 14 else ""
         self.legend.setText(f"<table cellspacing=0 cellpadding=0>{rows}{more}</table>")
         self.legend.setVisible(True)
@@ -187,14 +198,33 @@ class SliceView(QtWidgets.QWidget):
             item.setZValue(9)
             self.vb.addItem(item, ignoreBounds=True)
             self._iso_items.append(item)
+        self._iso_anchors = []
         for i, item in enumerate(self._iso_items):
             if i < len(sl.isodose_labels):
                 text, r, c, colour = sl.isodose_labels[i]
                 item.setText(text, color=colour)
-                item.setPos((c + 1.5) * col_mm, (r + 0.5) * row_mm)
+                self._iso_anchors.append(((c + 1.5) * col_mm, (r + 0.5) * row_mm))
                 item.setVisible(True)
             else:
                 item.setVisible(False)
+        self._layout_isodose_labels()
+
+    def _layout_isodose_labels(self, *_args) -> None:
+        # Labels keep their size on screen while the lines scale with the zoom, so whether two
+        # of them collide depends on the zoom: place them again whenever the view range changes.
+        items = self._iso_items[:len(self._iso_anchors)]
+        if not items:
+            return
+        boxes = []
+        for item, (x, y) in zip(items, self._iso_anchors):
+            p = self.vb.mapViewToScene(QtCore.QPointF(x, y))
+            size = item.textItem.boundingRect()
+            boxes.append((p.x(), p.y() - size.height() / 2, size.width(), size.height()))
+        for item, (x, y), box, top in zip(items, self._iso_anchors, boxes, separate(boxes)):
+            if top == box[1]:
+                item.setPos(x, y)
+            else:
+                item.setPos(x, self.vb.mapSceneToView(QtCore.QPointF(box[0], top + box[3] / 2)).y())
 
     def reset_zoom(self) -> None:
         """Fit the whole slice."""

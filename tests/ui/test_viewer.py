@@ -234,3 +234,24 @@ def test_a_structure_that_loads_redraws_its_outline_and_keeps_the_dose_layers(wi
     qtbot.waitUntil(lambda: not win._refresh_timer.isActive(), timeout=2000)
     assert np.array_equal(axial.image.image, with_bladder)
     assert win.scene._overlay_cache[("dose", 0)] is dose_layers  # the dose wash and isodose lines were not redone
+
+
+def _label_rects(view):
+    items = [it for it in view._iso_items if it.isVisible()]
+    return [it.textItem.mapRectToScene(it.textItem.boundingRect()) for it in items]
+
+
+def test_isodose_labels_never_cover_each_other_and_return_to_their_lines_when_zoomed_in(window, qtbot):
+    import itertools
+
+    for view in window.tri.views.values():
+        assert len(_label_rects(view)) >= 3, view.axis
+        view.vb.scaleBy((6.0, 6.0))  # zoomed far out: every line is a few pixels from the next
+        qtbot.wait(20)
+        rects = _label_rects(view)
+        for a, b in itertools.combinations(rects, 2):
+            assert not a.intersects(b), (view.axis, a, b)
+        view.vb.scaleBy((1 / 300.0, 1 / 300.0))  # zoomed in 50x: room for every label at its own line
+        qtbot.wait(20)
+        shown = [it for it in view._iso_items if it.isVisible()]
+        assert [(it.pos().x(), it.pos().y()) for it in shown] == [tuple(a) for a in view._iso_anchors]
