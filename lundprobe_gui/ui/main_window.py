@@ -214,6 +214,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ):
             v.addAction(self._action(name, text, slot))
         v.addSeparator()
+        v.addAction(self._action("toggle_legend", "Show / hide legends", self.tri.toggle_legends))
         v.addAction(self._action("maximise", "Maximise / restore view", lambda: self.tri.toggle_maximise()))
         v.addAction(self._action("reset_zoom", "Reset zoom", self.tri.reset_zoom))
         wl = v.addMenu("Window preset")

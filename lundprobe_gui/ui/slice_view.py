@@ -96,6 +96,7 @@ class SliceView(QtWidgets.QWidget):
         self.vb.sigRangeChanged.connect(self._layout_isodose_labels)
         self.vb.sigResized.connect(self._layout_isodose_labels)
         self._legend_shown: list = []
+        self.legend_enabled = True
         self._iso_shown: list = []
 
         lay = QtWidgets.QVBoxLayout(self)
@@ -140,7 +141,7 @@ class SliceView(QtWidgets.QWidget):
 
     def set_legend(self, entries: list[tuple[str, tuple[int, int, int], tuple[int, int, int] | None]]) -> None:
         """The on-view legend of visible structures: (name, colour, halo colour or None)."""
-        if not entries:
+        if not entries or not self.legend_enabled:
             self.legend.setText("")
             self.legend.setVisible(False)
             return
@@ -150,6 +151,11 @@ class SliceView(QtWidgets.QWidget):
         self.legend.setText(f"<table cellspacing=0 cellpadding=0>{rows}{more}</table>")
         self.legend.setVisible(True)
         self._place_overlays()
+
+    def set_legend_enabled(self, on: bool) -> None:
+        """Show or hide the on-view legend (it covers the top-right corner of the image)."""
+        self.legend_enabled = on
+        self.set_legend(self._legend_shown)
 
     # -- display ------------------------------------------------------------------------
     def show_slice(self, sl: SliceImage, cursor_display: tuple[float, float], total: int) -> None:

@@ -177,6 +177,12 @@ class TriView(QtWidgets.QWidget):
             self.maximised = None
         QtCore.QTimer.singleShot(0, self.reset_zoom)
 
+    def toggle_legends(self) -> None:
+        """Show or hide the structure legend of every view."""
+        on = not self.views[AXIAL].legend_enabled
+        for v in self.views.values():
+            v.set_legend_enabled(on)
+
     def reset_zoom(self) -> None:
         """Fit every view."""
         for v in self.views.values():

@@ -255,3 +255,18 @@ def test_isodose_labels_never_cover_each_other_and_return_to_their_lines_when_zo
         qtbot.wait(20)
         shown = [it for it in view._iso_items if it.isVisible()]
         assert [(it.pos().x(), it.pos().y()) for it in shown] == [tuple(a) for a in view._iso_anchors]
+
+
+def test_legend_lists_the_shown_structures_and_l_hides_it(window, qtbot):
+    view = window.tri.views[0]
+    text = view.legend.text()
+    assert view.legend.isVisible() and "CTVT_427" in text and "Rectum" in text
+    # the dark fiducial mask is drawn with a white halo: its swatch carries it, or it would vanish
+    fid_row = next(row for row in text.split("<tr>") if "fiducial" in row)
+    assert "background-color:rgb(255, 255, 255)" in fid_row
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_L)
+    assert not any(v.legend.isVisible() for v in window.tri.views.values())
+    window._step(+1)  # a new slice does not bring it back
+    assert not view.legend.isVisible()
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_L)
+    assert all(v.legend.isVisible() for v in window.tri.views.values())
