@@ -28,6 +28,7 @@ from ..edit.smooth import SmoothSettings, SmoothTool
 from ..edit.tool import EditEvent, Tool
 from ..paths import user_data_dir
 from ..render.scene import SceneRenderer
+from .overrides import EditOverride
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class EditController(QtCore.QObject):
         self.out_dir: Path | None = None
         self.user: str | None = None
         self.parents: dict[tuple[str, str], str] = {}
+        self.override: EditOverride | None = None
+        """Set by a study session: start, save, autosave and recovery go to it instead."""
         self._save_lock = threading.Lock()
         self.autosave_error: str | None = None
         self._autosave_timer = QtCore.QTimer(self)
@@ -105,6 +108,8 @@ class EditController(QtCore.QObject):
     # -- choosing what to edit ------------------------------------------------------------
     def start_editing(self, name: str, source: str, target_source: str) -> tuple[str, str]:
         """Edit a working copy of (name, source) saved under ``target_source``; inputs never change."""
+        if self.override is not None:
+            return self.override.start_editing(name, source, target_source)
         validate_source(target_source)
         src = self.patient.mask_obj(name, source)
         key = self.session.start_editing(name, src, target_source)
@@ -114,6 +119,8 @@ class EditController(QtCore.QObject):
 
     def new_structure(self, name: str, target_source: str) -> tuple[str, str]:
         """An empty structure to draw from scratch."""
+        if self.override is not None:
+            return self.override.new_structure(name, target_source)
         validate_data_name(name, "structure name")
         validate_source(target_source)
         key = self.session.new_structure(name, self.patient.geometry.shape_zyx, target_source)
@@ -123,12 +130,16 @@ class EditController(QtCore.QObject):
 
     def copy_from(self, name: str, source: str, mode: str = "set") -> bool:
         """Replace (or add/remove) the active working copy with another structure (one undo step)."""
+        if self.override is not None:
+            return self.override.copy_from(name, source, mode)
         if self.active is None:
             return False
         return self.session.copy_from(self.active, self.patient.mask_obj(name, source), mode)
 
     def reset_to(self, name: str, source: str) -> bool:
         """Reset the active working copy to a source mask, e.g. back to the DL mask."""
+        if self.override is not None:
+            return self.override.reset_to(name, source)
         if self.active is None:
             return False
         return self.session.reset_to(self.active, self.patient.mask_obj(name, source))
@@ -241,6 +252,8 @@ class EditController(QtCore.QObject):
         The masks are snapshotted first, so editing can go on while the files are written. A failure
         (no permission, disk full) emits ``save_failed`` and keeps every edit in memory.
         """
+        if self.override is not None:
+            return self.override.save(keys, out_dir, background, on_done)
         if self.session is None:
             return None
         keys = keys if keys is not None else ([self.active] if self.active else [])
@@ -281,6 +294,13 @@ class EditController(QtCore.QObject):
 
     # -- autosave and recovery -------------------------------------------------------------
     def autosave(self) -> None:
+        """Keep unsaved working copies safe: :meth:`recovery_autosave`, or the override's way."""
+        if self.override is not None:
+            self.override.autosave()
+        else:
+            self.recovery_autosave()
+
+    def recovery_autosave(self) -> None:
         """Write unsaved working copies to the recovery area (or clear it when all is saved)."""
         if self.session is None or self.patient is None:
             return
@@ -302,6 +322,8 @@ class EditController(QtCore.QObject):
 
     def find_recovery(self) -> recovery.Recovery | None:
         """An autosave of this patient, if a previous run ended with unsaved edits."""
+        if self.override is not None:
+            return self.override.find_recovery()
         if self.patient is None:
             return None
         return recovery.find(recovery_area(), self.patient.path)
@@ -320,6 +342,9 @@ class EditController(QtCore.QObject):
 
     def discard_recovery(self) -> None:
         """Forget this patient's autosave."""
+        if self.override is not None:
+            self.override.discard_recovery()
+            return
         if self.patient is not None:
             recovery.clear(recovery_area(), self.patient.path)
 

@@ -18,6 +18,7 @@ from .edit_controller import TOOL_ORDER, EditController
 from .edit_panel import EditPanel
 from .layer_panel import LayerPanel
 from .loader import PatientLoader
+from .overrides import WindowOverride
 from .shortcuts import SHORTCUTS, ShortcutsDialog
 from .tri_view import TriView
 
@@ -87,6 +88,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._dock("Patients", self.browser, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
         display_dock = self._dock("Display", self.display, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.edit = EditController(self)
+        self.override: WindowOverride | None = None
+        """Set by a study session: opening, listing and remembering patients, problems, state go to it."""
         self.edit_panel = EditPanel(self.edit)
         edit_dock = self._dock("Edit", self.edit_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(display_dock, edit_dock)
@@ -251,6 +254,9 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- opening ------------------------------------------------------------------------
     def open_path(self, path: str | Path | None) -> None:
         """Open a patient folder or dataset root (the demo patient when None), in the background."""
+        if self.override is not None:
+            self.override.open_path(path)
+            return
         if path is None:
             self.loader.start(None, demo=True)
             self.progress.setVisible(True)
@@ -271,6 +277,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def confirm_discard(self) -> bool:
         """Ask before dropping unsaved edits: save, discard or cancel."""
+        if self.override is not None:
+            return self.override.confirm_discard()
         dirty = self.edit.dirty()
         if not dirty:
             return True
@@ -299,6 +307,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def show_dataset(self, root: Path) -> None:
         """List a dataset root's patients in the browser."""
+        if self.override is not None:
+            self.override.show_dataset(root)
+            return
         self._dataset_root = root
         entries = list_patients(root)
         self.browser.setRowCount(len(entries))
@@ -341,6 +352,9 @@ class MainWindow(QtWidgets.QMainWindow):
         return [str(v) for v in (val or [])]
 
     def _remember(self, path: Path) -> None:
+        if self.override is not None:
+            self.override.remember(path)
+            return
         items = [str(path)] + [p for p in self.recent() if p != str(path)]
         self.settings.setValue("recent", items[:MAX_RECENT])
         self._rebuild_recent()
@@ -399,7 +413,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.patient_shown.emit(patient)
 
     def make_state(self, patient: Patient) -> ViewerState:
-        """The initial display state of a patient (study mode overrides it)."""
+        """The initial display state of a patient (a study blinds it)."""
+        if self.override is not None:
+            return self.override.make_state(patient)
         return default_state(patient)
 
     def _on_image_ready(self, patient: Patient) -> None:
@@ -486,6 +502,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def show_problems(self) -> None:
         """List the patient's problems in the Problems panel (shown when there are any)."""
+        if self.override is not None:
+            self.override.show_problems()
+            return
         self.problems.clear()
         if self.patient is None:
             return

@@ -21,8 +21,9 @@ runs:
 * user input (mouse, keys, wheel) is forwarded to ``session.activity()`` at most once a second;
   minimising the window pauses the clock.
 
-The window is adapted by setting instance attributes over a few of its (and its edit
-controller's) methods while the study runs; :class:`_Patches` puts the originals back at the end.
+While the study runs, the window's and its edit controller's ``override`` (see
+:mod:`~lundprobe_gui.ui.overrides`) are :class:`_StudyWindow` and :class:`_StudyEdits`; docks,
+menus and actions are disabled, and :class:`_ExitSteps` undoes all of it at the end.
 Every prompt goes through a method of :class:`StudyMode` (``choose_study_dir``, ``ask_observer``,
 ``ask``, ``ask_pin``, ``ask_reason``, ``choose_case``, ``inform``) that tests replace.
 """
@@ -52,6 +53,7 @@ from ..study.clock import parse_iso
 from ..study.files import output_root
 from . import study_dialogs
 from .layer_panel import KEY_ROLE, KIND_ROLE
+from .main_window import default_state
 from .study_panel import PanelCase, StructureInfo, StudyPanel
 
 logger = logging.getLogger(__name__)
@@ -67,7 +69,6 @@ PANEL_WIDTH = 430
 POLL_WASHOUT_S = 60.0
 _INPUT_EVENTS = frozenset({QtCore.QEvent.Type.MouseButtonPress, QtCore.QEvent.Type.MouseButtonDblClick,
                            QtCore.QEvent.Type.MouseMove, QtCore.QEvent.Type.Wheel, QtCore.QEvent.Type.KeyPress})
-_MISSING = object()
 
 
 def install_study_mode(window) -> "StudyMode":
@@ -174,26 +175,12 @@ class CaseLoader(QtCore.QObject):
             self._thread.join(timeout)
 
 
-# -- patching the window while a study runs ------------------------------------------------------
-class _Patches:
-    """Instance attributes set over methods, and other undo steps, put back in reverse order."""
+# -- undoing the window's adaptation to a study -----------------------------------------------
+class _ExitSteps:
+    """Undo steps of the window's adaptation to a study, run in reverse order when it ends."""
 
     def __init__(self) -> None:
         self._undo: list[Callable[[], None]] = []
-
-    def set(self, obj: Any, name: str, value: Any) -> None:
-        if not hasattr(obj, name):
-            logger.warning("study mode: %s has no %s to override (the window changed?)", type(obj).__name__, name)
-        old = obj.__dict__.get(name, _MISSING)
-        setattr(obj, name, value)
-
-        def undo() -> None:
-            if old is _MISSING:
-                obj.__dict__.pop(name, None)
-            else:
-                setattr(obj, name, old)
-
-        self._undo.append(undo)
 
     def on_exit(self, fn: Callable[[], None]) -> None:
         self._undo.append(fn)
@@ -238,7 +225,7 @@ class StudyMode(QtCore.QObject):
         self._loaded: tuple[int, str] | None = None
         self._loaded_patient: Patient | None = None
         self._cancel = threading.Event()
-        self._patches = _Patches()
+        self._exit_steps = _ExitSteps()
         self._last_activity = 0.0
         self._last_poll = 0.0
         self._minimised = False
@@ -274,7 +261,6 @@ class StudyMode(QtCore.QObject):
         self.panel.end_requested.connect(self.end)
 
         self._build_menu()
-        self._route_autosave_timers()
         window.installEventFilter(self)
         window.patient_shown.connect(self._on_patient_shown)
         app = QtWidgets.QApplication.instance()
@@ -443,7 +429,7 @@ class StudyMode(QtCore.QObject):
 
     # -- the window in study mode -------------------------------------------------------------------
     def _enter_study_ui(self) -> None:
-        w, P = self.window, self._patches
+        w, P = self.window, self._exit_steps
         for dock in w.findChildren(QtWidgets.QDockWidget):
             if dock is self.dock or dock.objectName() in ALLOWED_DOCKS:
                 continue
@@ -495,23 +481,11 @@ class StudyMode(QtCore.QObject):
         ctrl.out_dir = output_root(self.study_dir)
         ctrl.user = self.session.observer
         P.on_exit(lambda: (setattr(ctrl, "out_dir", out_dir), setattr(ctrl, "user", user)))
-        # the window's own paths that would open, list or remember other patients
-        P.set(w, "open_path", self._refused_open)
-        P.set(w, "show_dataset", lambda *_a, **_k: None)
-        P.set(w, "_remember", lambda *_a, **_k: None)
-        P.set(w, "show_problems", self._show_problems)
-        P.set(w, "make_state", self.blinded_state)
-        P.set(w, "confirm_discard", self._confirm_discard)
-        # the edit controller: every save goes to the study, only the study's structures can be edited
-        P.set(ctrl, "start_editing", self._ctrl_start_editing)
-        P.set(ctrl, "new_structure", self._ctrl_new_structure)
-        P.set(ctrl, "copy_from", self._ctrl_copy_from)
-        P.set(ctrl, "reset_to", self._ctrl_reset_to)
-        P.set(ctrl, "save", self._ctrl_save)
-        P.set(ctrl, "autosave", self._ctrl_autosave)
+        # the window's own paths that would open, list or remember other patients, and the edit
+        # controller's: every save goes to the study, only the study's structures can be edited
+        w.override, ctrl.override = _StudyWindow(self), _StudyEdits(self)
+        P.on_exit(lambda: (setattr(w, "override", None), setattr(ctrl, "override", None)))
         P.on_exit(lambda: ctrl.report_autosave(None))  # the study's own autosave failures end with the session
-        P.set(ctrl, "find_recovery", lambda *_a, **_k: None)
-        P.set(ctrl, "discard_recovery", lambda *_a, **_k: None)
         self.dock.show()
         self.dock.raise_()
         layers = next((d for d in w.findChildren(QtWidgets.QDockWidget) if d.objectName() == "Layers"), None)
@@ -529,7 +503,7 @@ class StudyMode(QtCore.QObject):
 
     def _leave_study_ui(self) -> None:
         w = self.window
-        self._patches.restore()
+        self._exit_steps.restore()
         self.dock.hide()
         # the last case stays in memory, but is not shown or listed any more
         self._unshow_patient()
@@ -604,7 +578,7 @@ class StudyMode(QtCore.QObject):
     def blinded_state(self, patient: Patient) -> ViewerState:
         """The window's initial state of a case with the session's blinding applied (``MainWindow.make_state``)."""
         s = self.session
-        state = type(self.window).make_state(self.window, patient)
+        state = default_state(patient)
         vis = s.visibility()
         vis.apply(state, patient.sources())
         frame = patient.reference_frame
@@ -709,7 +683,7 @@ class StudyMode(QtCore.QObject):
                         warning=True)
             return
         self._loaded, self._loaded_patient = (view.step, view.pseudonym), patient
-        w.set_patient(patient, self.blinded_state(patient))  # make_state/_remember/show_dataset are patched
+        w.set_patient(patient, self.blinded_state(patient))  # remembering and listing go to _StudyWindow
         self._show_views(True)
         w.setWindowTitle(f"lundprobe_gui - Study - {view.pseudonym} (step {view.step})")
         self._prune_layer_panel()
@@ -1020,7 +994,7 @@ class StudyMode(QtCore.QObject):
             logger.exception("saving the study edits failed")
             ctrl = self.window.edit
             try:
-                type(ctrl).autosave(ctrl)  # the window's own recovery autosave
+                ctrl.recovery_autosave()  # the window's own recovery autosave
             except Exception:  # noqa: BLE001
                 logger.exception("the recovery autosave failed too")
             self.inform("Edits not saved to the study", f"{self._redact(str(e))}\nThe edits were kept in the "
@@ -1212,21 +1186,6 @@ class StudyMode(QtCore.QObject):
         self._save_or_rescue()
         return True
 
-    def _route_autosave_timers(self) -> None:
-        """Let the controller's autosave timers call ``ctrl.autosave`` by name, so the study version takes over."""
-        ctrl = self.window.edit
-        for attr in ("_autosave_timer", "_debounce"):
-            timer = getattr(ctrl, attr, None)
-            if timer is None:
-                logger.warning("study mode: the edit controller has no %s", attr)
-                continue
-            try:
-                timer.timeout.disconnect(ctrl.autosave)
-            except (RuntimeError, TypeError):
-                logger.warning("study mode: cannot re-route %s", attr)
-                continue
-            timer.timeout.connect(lambda c=ctrl: c.autosave())
-
     # -- time -----------------------------------------------------------------------------------------
     def _on_input(self) -> None:
         if not self.active:
@@ -1295,3 +1254,61 @@ def _all_actions(menu: QtWidgets.QMenu) -> list[QtGui.QAction]:
         if a.menu() is not None:
             out.extend(_all_actions(a.menu()))
     return out
+
+
+# -- what the study decides instead of the window ------------------------------------------------------
+class _StudyWindow:
+    """The main window's :class:`~lundprobe_gui.ui.overrides.WindowOverride` during a study."""
+
+    def __init__(self, mode: StudyMode) -> None:
+        self.mode = mode
+
+    def open_path(self, path: str | Path | None) -> None:  # noqa: ARG002 - every path is refused
+        self.mode._refused_open()
+
+    def show_dataset(self, root: Path) -> None:
+        """Nothing: the browser stays empty, it would list other patients."""
+
+    def remember(self, path: Path) -> None:
+        """Nothing: a case's folder must not show up in the recent patients."""
+
+    def show_problems(self) -> None:
+        self.mode._show_problems()
+
+    def make_state(self, patient: Patient) -> ViewerState:
+        return self.mode.blinded_state(patient)
+
+    def confirm_discard(self) -> bool:
+        return self.mode._confirm_discard()
+
+
+class _StudyEdits:
+    """The edit controller's :class:`~lundprobe_gui.ui.overrides.EditOverride` during a study."""
+
+    def __init__(self, mode: StudyMode) -> None:
+        self.mode = mode
+
+    def start_editing(self, name: str, source: str, target_source: str) -> tuple[str, str]:
+        return self.mode._ctrl_start_editing(name, source, target_source)
+
+    def new_structure(self, name: str, target_source: str) -> tuple[str, str]:
+        return self.mode._ctrl_new_structure(name, target_source)
+
+    def copy_from(self, name: str, source: str, mode: str = "set") -> bool:
+        return self.mode._ctrl_copy_from(name, source, mode)
+
+    def reset_to(self, name: str, source: str) -> bool:
+        return self.mode._ctrl_reset_to(name, source)
+
+    def save(self, keys=None, out_dir=None, background: bool = True, on_done=None):
+        return self.mode._ctrl_save(keys, out_dir, background, on_done)
+
+    def autosave(self) -> None:
+        self.mode._ctrl_autosave()
+
+    def find_recovery(self) -> None:
+        """None: the study's edits are saved to the study, never to the recovery area."""
+        return None
+
+    def discard_recovery(self) -> None:
+        """Nothing to discard (see :meth:`find_recovery`)."""

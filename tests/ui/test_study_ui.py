@@ -309,6 +309,9 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
     assert not mode.active and not (study / "sessions" / "obsB.lock").exists()
     assert win.actions["open_patient"].isEnabled() and win.windowTitle() == "lundprobe_gui"
     assert win.recent() == recent_before  # the study's patients were never remembered
+    assert win.override is None and win.edit.override is None
+    win.show_dataset(study_dataset)  # the window's own behaviour is back: the browser lists patients
+    assert win.browser.rowCount() >= len(order1)
 
     # outputs: the edited and the accepted masks on the MRI grid
     for pid in order1:
