@@ -66,7 +66,35 @@ def _dilate4(m: np.ndarray) -> np.ndarray:
     return out
 
 
-def outline_cropped(mask2d: np.ndarray, width: int = 1, offset: tuple[int, int] = (0, 0),
+def _widths(width: int | tuple[int, int]) -> tuple[int, int]:
+    wr, wc = (width, width) if isinstance(width, (int, np.integer)) else width
+    if wr < 1 or wc < 1:
+        raise ValueError(f"outline width must be >= 1, got {width}")
+    return int(wr), int(wc)
+
+
+def _erode_along(m: np.ndarray, axis: int) -> np.ndarray:
+    """Erosion by the two neighbours along one axis; pixels beyond the array count as outside."""
+    inner = np.zeros_like(m)
+    if axis == 0 and m.shape[0] > 2:
+        inner[1:-1] = m[1:-1] & m[:-2] & m[2:]
+    elif axis == 1 and m.shape[1] > 2:
+        inner[:, 1:-1] = m[:, 1:-1] & m[:, :-2] & m[:, 2:]
+    return inner
+
+
+def _dilate_along(m: np.ndarray, axis: int) -> np.ndarray:
+    out = m.copy()
+    if axis == 0:
+        out[1:] |= m[:-1]
+        out[:-1] |= m[1:]
+    else:
+        out[:, 1:] |= m[:, :-1]
+        out[:, :-1] |= m[:, 1:]
+    return out
+
+
+def outline_cropped(mask2d: np.ndarray, width: int | tuple[int, int] = 1, offset: tuple[int, int] = (0, 0),
                     box: Box2D | None = None) -> tuple[np.ndarray, tuple[int, int]] | None:
     """Inner boundary of a mask, cropped to the mask's bounding box.
 
@@ -74,8 +102,11 @@ def outline_cropped(mask2d: np.ndarray, width: int = 1, offset: tuple[int, int] 
     ----------
     mask2d : numpy.ndarray
         2-D bool mask (a full slice or a crop of one).
-    width : int
+    width : int or (int, int)
         Line width in pixels; >1 thickens inwards (pixels within ``width`` 4-steps of outside).
+        A pair gives the thickness across rows and across columns apart, so that a line on
+        pixels shown smaller than a screen pixel, or taller than wide, stays one screen pixel
+        wide: ``min`` 4-steps, then the rest along the thicker axis only.
     offset : tuple of int
         Display position of ``mask2d[0, 0]``, added to the returned position.
     box : tuple, optional
@@ -92,8 +123,7 @@ def outline_cropped(mask2d: np.ndarray, width: int = 1, offset: tuple[int, int] 
     Pixels beyond the edges of ``mask2d`` count as outside, so a structure cut by the field of
     view still gets a closed outline. Pass a crop only if the mask is empty around it.
     """
-    if width < 1:
-        raise ValueError(f"outline width must be >= 1, got {width}")
+    wr, wc = _widths(width)
     box = bbox2d(mask2d) if box is None else box
     if box is None:
         return None
@@ -103,23 +133,24 @@ def outline_cropped(mask2d: np.ndarray, width: int = 1, offset: tuple[int, int] 
     crop = np.zeros((r1 - r0 + 2, c1 - c0 + 2), dtype=bool)
     crop[1:-1, 1:-1] = mask2d[r0:r1, c0:c1]
     inner = crop
-    for _ in range(width):
-        inner = _erode4(inner)
+    steps = [None] * min(wr, wc) + [0 if wr > wc else 1] * abs(wr - wc)
+    for along in steps:
+        inner = _erode4(inner) if along is None else _erode_along(inner, along)
         if not inner.any():
             break
     line = crop[1:-1, 1:-1] & ~inner[1:-1, 1:-1]
     return line, (offset[0] + r0, offset[1] + c0)
 
 
-def outline(mask2d: np.ndarray, width: int = 1) -> np.ndarray:
+def outline(mask2d: np.ndarray, width: int | tuple[int, int] = 1) -> np.ndarray:
     """Full-size inner boundary of a mask.
 
     Parameters
     ----------
     mask2d : numpy.ndarray
         2-D bool mask.
-    width : int
-        Line width in pixels, thickened inwards.
+    width : int or (int, int)
+        Line width in pixels, thickened inwards (see :func:`outline_cropped`).
 
     Returns
     -------
@@ -136,8 +167,9 @@ def outline(mask2d: np.ndarray, width: int = 1) -> np.ndarray:
 
 
 def halo_cropped(mask2d: np.ndarray, offset: tuple[int, int] = (0, 0),
-                 box: Box2D | None = None) -> tuple[np.ndarray, tuple[int, int]] | None:
-    """One-pixel ring just outside a mask (4-neighbours of it that are not in it).
+                 box: Box2D | None = None, width: int | tuple[int, int] = 1
+                 ) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """Ring just outside a mask (4-neighbours of it that are not in it; thicker for ``width`` > 1).
 
     Parameters
     ----------
@@ -147,6 +179,8 @@ def halo_cropped(mask2d: np.ndarray, offset: tuple[int, int] = (0, 0),
         Display position of ``mask2d[0, 0]``.
     box : tuple, optional
         Known bounding box of ``mask2d``.
+    width : int or (int, int)
+        Ring thickness in pixels (rows, columns), grown outwards as :func:`outline_cropped` grows inwards.
 
     Returns
     -------
@@ -156,11 +190,15 @@ def halo_cropped(mask2d: np.ndarray, offset: tuple[int, int] = (0, 0),
     box = bbox2d(mask2d) if box is None else box
     if box is None:
         return None
+    wr, wc = _widths(width)
     (r0, r1), (c0, c1) = box
-    pr0, pr1 = max(r0 - 1, 0), min(r1 + 1, mask2d.shape[0])
-    pc0, pc1 = max(c0 - 1, 0), min(c1 + 1, mask2d.shape[1])
+    pr0, pr1 = max(r0 - wr, 0), min(r1 + wr, mask2d.shape[0])
+    pc0, pc1 = max(c0 - wc, 0), min(c1 + wc, mask2d.shape[1])
     crop = mask2d[pr0:pr1, pc0:pc1] != 0
-    return _dilate4(crop) & ~crop, (offset[0] + pr0, offset[1] + pc0)
+    grown = crop
+    for along in [None] * min(wr, wc) + [0 if wr > wc else 1] * abs(wr - wc):
+        grown = _dilate4(grown) if along is None else _dilate_along(grown, along)
+    return grown & ~crop, (offset[0] + pr0, offset[1] + pc0)
 
 
 # -- structures --------------------------------------------------------------------------------
@@ -187,7 +225,8 @@ class StructureStyle:
 
 
 def structure_layers(mask2d: np.ndarray, colour: RGB, style: StructureStyle = StructureStyle(),
-                     offset: tuple[int, int] = (0, 0), halo: RGB | None = None) -> list[Layer]:
+                     offset: tuple[int, int] = (0, 0), halo: RGB | None = None,
+                     scale: tuple[int, int] = (1, 1)) -> list[Layer]:
     """Layers that draw one structure on one slice.
 
     Parameters
@@ -203,6 +242,9 @@ def structure_layers(mask2d: np.ndarray, colour: RGB, style: StructureStyle = St
         Display position of ``mask2d[0, 0]``.
     halo : tuple of int, optional
         Colour of a 1-pixel ring around the structure (e.g. light edge around black fiducials).
+    scale : tuple of int
+        Image pixels (rows, columns) per screen pixel, rounded up: lines and the halo are that
+        many times thicker, so that they stay whole when the view shows the slice smaller.
 
     Returns
     -------
@@ -217,13 +259,14 @@ def structure_layers(mask2d: np.ndarray, colour: RGB, style: StructureStyle = St
     layers: list[Layer] = []
     (r0, r1), (c0, c1) = box
     if halo is not None:
-        ring, pos = halo_cropped(mask2d, offset, box)  # type: ignore[misc]
+        ring, pos = halo_cropped(mask2d, offset, box, scale)  # type: ignore[misc]
         layers.append(LineLayer.from_mask(ring, halo, 1.0, pos))
     if style.style in ("fill", "both"):
         layers.append(MaskLayer(np.ascontiguousarray(mask2d[r0:r1, c0:c1] != 0), colour, style.fill_opacity,
                                 (offset[0] + r0, offset[1] + c0)))
     if style.style in ("outline", "both"):
-        line, pos = outline_cropped(mask2d, style.line_width, offset, box)  # type: ignore[misc]
+        width = (style.line_width * scale[0], style.line_width * scale[1])
+        line, pos = outline_cropped(mask2d, width, offset, box)  # type: ignore[misc]
         layers.append(LineLayer.from_mask(line, colour, style.line_opacity, pos))
     return layers
 
@@ -299,7 +342,7 @@ def _label(level: float) -> str:
 
 def isodose_lines(dose2d: np.ndarray, prescription: float = DEFAULT_PRESCRIPTION_GY,
                   levels: Sequence[float] = DEFAULT_ISODOSE_LEVELS, dose_max: float | None = None,
-                  width: int = 1) -> list[IsodoseLine]:
+                  width: int | tuple[int, int] = 1) -> list[IsodoseLine]:
     """Isodose lines of a dose slice.
 
     Parameters
@@ -312,8 +355,8 @@ def isodose_lines(dose2d: np.ndarray, prescription: float = DEFAULT_PRESCRIPTION
         Levels in % of the prescription (default 95, 80, 60, 40, 20).
     dose_max : float, optional
         Maximum of the dose volume, for the line colours (defaults to 107 % of prescription).
-    width : int
-        Line width in pixels, thickened inwards.
+    width : int or (int, int)
+        Line width in pixels (rows, columns), thickened inwards (see :func:`outline_cropped`).
 
     Returns
     -------

@@ -114,6 +114,24 @@ class SceneRenderer:
         self._generation = 0
         self._overlay_cache: dict[tuple[str, int], tuple[tuple, object]] = {}
         self._dose_vol: Volume | None = None
+        self._line_scale: dict[int, tuple[int, int]] = {}
+
+    def line_scale(self, axis: int) -> tuple[int, int]:
+        """Image pixels (rows, columns) per screen pixel in a view, rounded up (1, 1 until told)."""
+        return self._line_scale.get(axis, (1, 1))
+
+    def set_line_scale(self, axis: int, scale: tuple[int, int]) -> bool:
+        """Tell how small a view shows its pixels; lines are drawn that much thicker so none breaks up.
+
+        A view that shows a 1024-pixel slice in 430 screen pixels drops more than half of the image
+        columns and rows, and a one-pixel line with them. Returns whether the scale changed (the
+        view must then be redrawn).
+        """
+        scale = (max(1, int(scale[0])), max(1, int(scale[1])))
+        if self.line_scale(axis) == scale:
+            return False
+        self._line_scale[axis] = scale
+        return True
 
     # -- volumes -------------------------------------------------------------------------
     def _ready(self, vol: Volume | None) -> Volume | None:
@@ -191,7 +209,8 @@ class SceneRenderer:
 
     def _structure_layers(self, key: Key, axis: int, index: int) -> list:
         st = self.state.layers[key]
-        sig = (st.mode, st.width, st.opacity, st.colour)
+        scale = self.line_scale(axis)
+        sig = (st.mode, st.width, st.opacity, st.colour, scale)
         ck = (key, axis, index)
         with self._lock:
             hit = self._outline_cache.get(ck)
@@ -204,7 +223,7 @@ class SceneRenderer:
             if cut is not None:
                 block, offset = cut
                 style = StructureStyle(st.mode, st.width, st.opacity, 0.35 * st.opacity)
-                layers = structure_layers(block, st.colour, style, offset, structure_halo_colour(key[0]))
+                layers = structure_layers(block, st.colour, style, offset, structure_halo_colour(key[0]), scale)
         with self._lock:
             self._outline_cache[ck] = (sig, layers)
         return layers
@@ -251,7 +270,7 @@ class SceneRenderer:
 
     def _dose_layers(self, axis: int, index: int) -> tuple[list, list, list]:
         """(wash layers, isodose line layers, isodose labels), cached per view while nothing changes."""
-        sig = self._dose_signature(index)
+        sig = (self._dose_signature(index), self.line_scale(axis))
         hit = self._overlay_cache.get(("dose", axis))
         if hit is not None and hit[0] == sig:
             return hit[1]  # type: ignore[return-value]
@@ -269,7 +288,8 @@ class SceneRenderer:
                     wash_layers.append(wash)
             if ds.lines:
                 aspect = pixel_aspect(axis, self.frame.geometry.spacing_zyx)
-                for i, ln in enumerate(isodose_lines(dose2d, ds.prescription_gy, ds.levels_pct, dose.vmax)):
+                for i, ln in enumerate(isodose_lines(dose2d, ds.prescription_gy, ds.levels_pct, dose.vmax,
+                                                     self.line_scale(axis))):
                     layer = ln.layer()
                     line_layers.append(layer)
                     r, c = spread_anchor(layer, i, aspect)

@@ -58,6 +58,7 @@ class SliceView(QtWidgets.QWidget):
     slice_step = QtCore.Signal(int, int)                    # axis, delta
     maximise_toggled = QtCore.Signal(int)
     hovered = QtCore.Signal(int, object)                    # axis, zyx
+    line_scale_changed = QtCore.Signal(int, object)         # axis, (rows, cols) image pixels per screen pixel
 
     def __init__(self, axis: int, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -93,8 +94,10 @@ class SliceView(QtWidgets.QWidget):
         self.vb.addItem(self.brush_cursor, ignoreBounds=True)
         self._iso_items: list[pg.TextItem] = []
         self._iso_anchors: list[tuple[float, float]] = []  # view (x, y) of each shown label's line point
-        self.vb.sigRangeChanged.connect(self._layout_isodose_labels)
-        self.vb.sigResized.connect(self._layout_isodose_labels)
+        self.line_scale = (1, 1)
+        for sig in (self.vb.sigRangeChanged, self.vb.sigResized):
+            sig.connect(self._layout_isodose_labels)
+            sig.connect(self._check_line_scale)
         self._legend_shown: list = []
         self.legend_enabled = True
         self._iso_shown: list = []
@@ -214,6 +217,18 @@ class SliceView(QtWidgets.QWidget):
             else:
                 item.setVisible(False)
         self._layout_isodose_labels()
+
+    def _check_line_scale(self, *_args) -> None:
+        # Qt draws the image scaled by nearest neighbour: shown smaller than one screen pixel per
+        # image pixel, a one-pixel line loses rows or columns and breaks into dots.
+        if self._img_shape is None:
+            return
+        px = self.vb.viewPixelSize()  # mm per screen pixel (x, y)
+        row_mm, col_mm = self._aspect
+        scale = tuple(min(8, max(1, math.ceil(size / mm - 1e-3))) for size, mm in ((px[1], row_mm), (px[0], col_mm)))
+        if scale != self.line_scale:
+            self.line_scale = scale
+            self.line_scale_changed.emit(self.axis, scale)
 
     def _layout_isodose_labels(self, *_args) -> None:
         # Labels keep their size on screen while the lines scale with the zoom, so whether two

@@ -60,6 +60,7 @@ class TriView(QtWidgets.QWidget):
             v.maximise_toggled.connect(self.toggle_maximise)
             v.slice_step.connect(self.step_slice)
             v.hovered.connect(self._hovered)
+            v.line_scale_changed.connect(self._line_scale_changed)
 
     # -- binding ------------------------------------------------------------------------
     def bind(self, scene: SceneRenderer) -> None:
@@ -70,7 +71,12 @@ class TriView(QtWidgets.QWidget):
             v.shape_zyx = geom.shape_zyx
             v.set_orientation_letters(orientation_labels(axis, geom))
             v._img_shape = None  # noqa: SLF001 - refit on the next image
+            scene.set_line_scale(axis, v.line_scale)
         self.refresh()
+
+    def _line_scale_changed(self, axis: int, scale) -> None:
+        if self.scene is not None and self.scene.set_line_scale(axis, scale):
+            self.refresh((axis,), readout=False)
 
     def _hovered(self, axis: int, zyx) -> None:
         self.active_axis = axis
@@ -125,7 +131,8 @@ class TriView(QtWidgets.QWidget):
         for a, v in self.views.items():
             if not box[a][0] <= cur[a] < box[a][1] or v.image.image is None or v.index != cur[a]:
                 continue
-            rect = box_to_display_rect(a, box, self.scene.shape, pad=OUTLINE_PAD)
+            # outlines and halos are drawn thicker on a zoomed-out view: the changed part is wider
+            rect = box_to_display_rect(a, box, self.scene.shape, pad=OUTLINE_PAD * max(self.scene.line_scale(a)))
             if rect[0] >= rect[1] or rect[2] >= rect[3]:
                 continue
             v.update_region(self.scene.render_region(a, cur[a], rect), rect[0], rect[2])

@@ -55,6 +55,40 @@ def test_outline_width_thickens_inwards(width):
     assert not (line & ~m).any()
 
 
+@pytest.mark.parametrize("widths", [(1, 1), (3, 1), (1, 3), (2, 4), (4, 2)])
+def test_outline_thickness_can_differ_across_rows_and_columns(widths):
+    # a view that shows its pixels smaller than a screen pixel (or taller than wide) draws
+    # lines that many pixels thick along each axis, so they stay whole on screen
+    wr, wc = widths
+    m = _blobs(5, touch_edge=True)
+    k, extra = min(wr, wc), abs(wr - wc)
+    along = np.ones((2 * extra + 1, 1), bool) if wr > wc else np.ones((1, 2 * extra + 1), bool)
+    inner = ndimage.binary_erosion(np.pad(m, 1), ndimage.generate_binary_structure(2, 1), iterations=k,
+                                   border_value=0)
+    if extra:
+        inner = ndimage.binary_erosion(inner, along, border_value=0)
+    np.testing.assert_array_equal(outline(m, widths), m & ~inner[1:-1, 1:-1])
+    if wr == wc:
+        np.testing.assert_array_equal(outline(m, widths), outline(m, wr))
+    sq = np.zeros((20, 30), dtype=bool)
+    sq[5:15, 8:20] = True
+    line = outline(sq, widths)
+    assert line[5:5 + wr, 14].all() and not line[5 + wr, 14]     # top edge: wr rows
+    assert line[10, 8:8 + wc].all() and not line[10, 8 + wc]     # left edge: wc columns
+
+
+def test_halo_thickness_grows_outwards_per_axis():
+    m = np.zeros((15, 15), dtype=bool)
+    m[6:9, 6:9] = True
+    ring, (r0, c0) = halo_cropped(m, width=(2, 1))
+    full = np.zeros_like(m)
+    full[r0:r0 + ring.shape[0], c0:c0 + ring.shape[1]] = ring
+    grown = ndimage.binary_dilation(m, ndimage.generate_binary_structure(2, 1))
+    grown = ndimage.binary_dilation(grown, np.ones((3, 1), bool))
+    np.testing.assert_array_equal(full, grown & ~m)
+    assert full[4, 7] and full[5, 7] and not full[3, 7] and full[7, 5] and not full[7, 4]
+
+
 def test_outline_of_a_square_and_of_nothing():
     m = np.zeros((10, 10), dtype=bool)
     assert not outline(m).any()

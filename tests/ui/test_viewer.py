@@ -270,3 +270,33 @@ def test_legend_lists_the_shown_structures_and_l_hides_it(window, qtbot):
     assert not view.legend.isVisible()
     qtbot.keyClick(window, QtCore.Qt.Key.Key_L)
     assert all(v.legend.isVisible() for v in window.tri.views.values())
+
+
+def test_outlines_stay_whole_on_screen_when_the_view_shows_the_slice_smaller(window, qtbot):
+    from scipy import ndimage
+
+    from lundprobe_gui.ui.slice_view import qimage_to_array
+
+    ctv = (150, 40, 220)
+    for key, st in window.state.layers.items():
+        st.visible = key[0] == "CTVT_427" and key[1] == "clinical"
+    window.state.dose.wash = window.state.dose.lines = window.state.uncertainty.visible = False
+    window.state.fiducials_on = False  # their markers sit on the CTV
+    window.tri.refresh()
+    view = window.tri.views[0]
+    view.hline.setVisible(False)
+    view.vline.setVisible(False)
+    view.set_legend_enabled(False)  # its swatch has the CTV's colour too
+
+    def rings() -> tuple[int, int]:
+        qtbot.wait(20)
+        shot = qimage_to_array(view.graphics.grab().toImage())[..., :3]
+        on = (shot == ctv).all(axis=-1)
+        return ndimage.label(on, structure=np.ones((3, 3)))[1], int(on.sum())
+
+    assert view.line_scale == (1, 1) and rings()[0] == 1
+    view.vb.scaleBy((2.0, 2.0))  # more than one image pixel per screen pixel: nearest scaling drops some
+    qtbot.wait(20)
+    assert min(view.line_scale) >= 2 and window.scene.line_scale(0) == view.line_scale
+    count, pixels = rings()
+    assert count == 1 and pixels > 20, (count, pixels)  # one closed ring, not a trail of dots
