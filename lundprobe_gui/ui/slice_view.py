@@ -203,7 +203,7 @@ class SliceView(QtWidgets.QWidget):
         self._iso_shown = list(sl.isodose_labels)
         row_mm, col_mm = sl.aspect
         while len(self._iso_items) < len(sl.isodose_labels):
-            item = pg.TextItem(anchor=(0, 0.5))
+            item = pg.TextItem(anchor=(0, 0.5), fill=(0, 0, 0, 150))  # readable over the dose wash
             item.setZValue(9)
             self.vb.addItem(item, ignoreBounds=True)
             self._iso_items.append(item)
