@@ -35,6 +35,8 @@ class TriView(QtWidgets.QWidget):
         self.active_axis = AXIAL
         self.maximised: int | None = None
         self.last_render_ms = 0.0
+        self._rendering = False
+        self._rescaled: set[int] = set()  # views whose line scale changed while they were being shown
         info = QtWidgets.QWidget()
         il = QtWidgets.QHBoxLayout(info)
         il.setContentsMargins(4, 4, 4, 4)
@@ -75,7 +77,11 @@ class TriView(QtWidgets.QWidget):
         self.refresh()
 
     def _line_scale_changed(self, axis: int, scale) -> None:
-        if self.scene is not None and self.scene.set_line_scale(axis, scale):
+        if self.scene is None or not self.scene.set_line_scale(axis, scale):
+            return
+        if self._rendering:  # a view's first image fits its zoom: draw it again once that is done
+            self._rescaled.add(axis)
+        else:
             self.refresh((axis,), readout=False)
 
     def _hovered(self, axis: int, zyx) -> None:
@@ -109,10 +115,15 @@ class TriView(QtWidgets.QWidget):
         t0 = time.perf_counter()
         axes = (AXIAL, CORONAL, SAGITTAL) if axes is None else axes
         cur = self.scene.state.cursor
-        for a in axes:
-            v = self.views[a]
-            sl = self.scene.render(a)
-            v.show_slice(sl, voxel_to_display(a, cur, self.scene.shape), self.scene.shape[a])
+        self._rendering = True
+        try:
+            for a in axes:
+                self._show(a, cur)
+        finally:
+            self._rendering = False
+        again, self._rescaled = self._rescaled, set()
+        for a in again:
+            self._show(a, cur)
         for a in crosshair_only:
             v = self.views[a]
             r, c = voxel_to_display(a, cur, self.scene.shape)
@@ -122,6 +133,10 @@ class TriView(QtWidgets.QWidget):
         if readout:
             self.update_readout()
         self.last_render_ms = (time.perf_counter() - t0) * 1000.0
+
+    def _show(self, axis: int, cur) -> None:
+        self.views[axis].show_slice(self.scene.render(axis), voxel_to_display(axis, cur, self.scene.shape),
+                                    self.scene.shape[axis])
 
     def refresh_box(self, box) -> None:
         """Re-render only the part of each view that a changed (z, y, x) box covers."""

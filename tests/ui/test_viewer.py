@@ -300,3 +300,27 @@ def test_outlines_stay_whole_on_screen_when_the_view_shows_the_slice_smaller(win
     assert min(view.line_scale) >= 2 and window.scene.line_scale(0) == view.line_scale
     count, pixels = rings()
     assert count == 1 and pixels > 20, (count, pixels)  # one closed ring, not a trail of dots
+
+
+def test_a_view_that_opens_smaller_than_its_image_draws_thick_lines_from_the_first_frame(qtbot, demo_patient_path):
+    import lundprobe_gui as lp
+    from lundprobe_gui.app import make_application
+    from lundprobe_gui.render.scene import SceneRenderer
+    from lundprobe_gui.ui.loader import load_patient
+    from lundprobe_gui.ui.main_window import default_state
+    from lundprobe_gui.ui.tri_view import TriView
+
+    make_application()
+    patient = lp.open_patient(demo_patient_path)
+    load_patient(patient)
+    tri = TriView()
+    qtbot.addWidget(tri)
+    tri.resize(420, 320)  # the axial view gets fewer screen pixels than its 256 image columns
+    tri.show()
+    qtbot.waitExposed(tri)
+    scene = SceneRenderer(patient, default_state(patient))
+    tri.bind(scene)  # one refresh: the views fit their first image, and find their line scale doing so
+    view = tri.views[0]
+    assert min(view.line_scale) >= 2 and scene.line_scale(0) == view.line_scale
+    # what the view shows was drawn at that scale, not the frame drawn before the view was fitted
+    np.testing.assert_array_equal(view.image.image, scene.render(0).rgb)
