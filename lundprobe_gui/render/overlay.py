@@ -73,6 +73,11 @@ def _widths(width: int | tuple[int, int]) -> tuple[int, int]:
     return int(wr), int(wc)
 
 
+def _steps(wr: int, wc: int) -> list[int | None]:
+    """Growth steps for a (rows, cols) thickness: 4-neighbour steps (None), then single-axis ones."""
+    return [None] * min(wr, wc) + [0 if wr > wc else 1] * abs(wr - wc)
+
+
 def _erode_along(m: np.ndarray, axis: int) -> np.ndarray:
     """Erosion by the two neighbours along one axis; pixels beyond the array count as outside."""
     inner = np.zeros_like(m)
@@ -133,8 +138,7 @@ def outline_cropped(mask2d: np.ndarray, width: int | tuple[int, int] = 1, offset
     crop = np.zeros((r1 - r0 + 2, c1 - c0 + 2), dtype=bool)
     crop[1:-1, 1:-1] = mask2d[r0:r1, c0:c1]
     inner = crop
-    steps = [None] * min(wr, wc) + [0 if wr > wc else 1] * abs(wr - wc)
-    for along in steps:
+    for along in _steps(wr, wc):
         inner = _erode4(inner) if along is None else _erode_along(inner, along)
         if not inner.any():
             break
@@ -196,7 +200,7 @@ def halo_cropped(mask2d: np.ndarray, offset: tuple[int, int] = (0, 0),
     pc0, pc1 = max(c0 - wc, 0), min(c1 + wc, mask2d.shape[1])
     crop = mask2d[pr0:pr1, pc0:pc1] != 0
     grown = crop
-    for along in [None] * min(wr, wc) + [0 if wr > wc else 1] * abs(wr - wc):
+    for along in _steps(wr, wc):
         grown = _dilate4(grown) if along is None else _dilate_along(grown, along)
     return grown & ~crop, (offset[0] + pr0, offset[1] + pc0)
 
