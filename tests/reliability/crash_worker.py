@@ -40,6 +40,11 @@ from lundprobe_gui.edit.tool import EditEvent  # noqa: E402
 from lundprobe_gui.io.open import open_patient  # noqa: E402
 from lundprobe_gui.study import ACTIVE, ObserverSession  # noqa: E402
 
+try:  # imported by the tests, within their package; or run as the fork server script
+    from .helpers import HalfWriteFile
+except ImportError:
+    from helpers import HalfWriteFile  # type: ignore[no-redef]
+
 WATCHED = [(os, "fsync"), (os, "replace"), (os, "link"), (os, "rename"), (os, "unlink"), (os, "write"),
            (tempfile, "mkstemp"), (shutil, "rmtree")]
 
@@ -67,7 +72,8 @@ class Killer:
             real = getattr(mod, name)
             setattr(mod, name, self._wrap(real, name))
         real_fdopen = os.fdopen
-        os.fdopen = lambda *a, **k: _HalfWrites(real_fdopen(*a, **k), self)
+        # every write of a temporary file stops half-way at a kill point
+        os.fdopen = lambda *a, **k: HalfWriteFile(real_fdopen(*a, **k), lambda: self.check("write (half done)"))
 
     def check(self, name: str) -> None:
         if self.armed:
@@ -84,29 +90,6 @@ class Killer:
 
     def arm(self) -> None:
         self.armed = True
-
-
-class _HalfWrites:
-    """A file object whose every write stops half-way at a kill point (a temporary file cut short)."""
-
-    def __init__(self, fh, killer: Killer) -> None:
-        self._fh, self._killer = fh, killer
-
-    def write(self, data) -> int:
-        half = len(data) // 2
-        self._fh.write(data[:half])
-        self._fh.flush()
-        self._killer.check("write (half done)")
-        return half + self._fh.write(data[half:])
-
-    def __getattr__(self, name):
-        return getattr(self._fh, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return self._fh.__exit__(*exc)
 
 
 # -- editing: EditSession + autosave + Patient.save_mask, as the editor does --------------------------

@@ -176,3 +176,30 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", **extra)
     env["PYTHONPATH"] = os.pathsep.join([root, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
     return env
+
+
+class HalfWriteFile:
+    """A file object whose every write stops half-way and calls ``fault`` before writing the rest.
+
+    ``fault`` raises (a full disk) or kills the process (a temporary file cut short); if it
+    returns, the write completes.
+    """
+
+    def __init__(self, fh, fault) -> None:
+        self._fh, self._fault = fh, fault
+
+    def write(self, data) -> int:
+        half = len(data) // 2
+        self._fh.write(data[:half])
+        self._fh.flush()
+        self._fault()
+        return half + self._fh.write(data[half:])
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._fh.__exit__(*exc)

@@ -27,7 +27,7 @@ import lundprobe_gui as lp
 from lundprobe_gui.io.nifti import load_array
 from lundprobe_gui.study import InitOptions, ObserverSession, init_study
 
-from .helpers import check_nifti_complete, part_files, snapshot, tiny_patient
+from .helpers import HalfWriteFile, check_nifti_complete, part_files, snapshot, tiny_patient
 
 T0 = 1_740_988_800.0
 STRERROR = {errno.ENOSPC: "No space left on device", errno.EROFS: "Read-only file system",
@@ -35,25 +35,8 @@ STRERROR = {errno.ENOSPC: "No space left on device", errno.EROFS: "Read-only fil
 
 
 # -- simulated faults ------------------------------------------------------------------------------------
-class _FullDiskFile:
-    """A file object that writes half of the data, then fails like a full disk."""
-
-    def __init__(self, fh) -> None:
-        self._fh = fh
-
-    def write(self, data) -> int:
-        self._fh.write(data[: len(data) // 2])
-        self._fh.flush()
-        raise OSError(errno.ENOSPC, STRERROR[errno.ENOSPC])
-
-    def __getattr__(self, name):
-        return getattr(self._fh, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return self._fh.__exit__(*exc)
+def _no_space() -> None:
+    raise OSError(errno.ENOSPC, STRERROR[errno.ENOSPC])
 
 
 @contextlib.contextmanager
@@ -65,7 +48,7 @@ def disk_full(at_file: int = 1):
     def fdopen(fd, *a, **k):
         fh = real(fd, *a, **k)
         count[0] += 1
-        return _FullDiskFile(fh) if count[0] >= at_file and "w" in (a[0] if a else k.get("mode", "r")) else fh
+        return HalfWriteFile(fh, _no_space) if count[0] >= at_file and "w" in (a[0] if a else k.get("mode", "r")) else fh
 
     os.fdopen = fdopen
     try:
@@ -227,12 +210,18 @@ def test_output_folder_removed_during_a_save(edited, tmp_path, figures):
     figures["message"] = str(exc.value)
 
 
-def test_disk_really_full(edited, tmpfs, tmp_path, figures):
+@pytest.fixture()
+def saved_on_mount(edited, tmpfs):
+    """The edited patient, saved once to ``out`` on the tmpfs: (p, m, mnt, remount, out, files before)."""
     p, m = edited
-    mnt, _ = tmpfs
+    mnt, remount = tmpfs
     out = mnt / "out"
     p.save_mask("CTVT_427", m, source="step1_obsF", out_dir=out)
-    before = snapshot(out)
+    return p, m, mnt, remount, out, snapshot(out)
+
+
+def test_disk_really_full(saved_on_mount, tmp_path, figures):
+    p, m, mnt, _, out, before = saved_on_mount
     free = shutil.disk_usage(mnt).free
     (mnt / "filler").write_bytes(b"\0" * max(0, free - 8192))  # leave 8 kB
     rng = np.random.default_rng(0)
@@ -247,12 +236,8 @@ def test_disk_really_full(edited, tmpfs, tmp_path, figures):
     figures["message"] = str(exc.value)
 
 
-def test_really_read_only_mount(edited, tmpfs, tmp_path, figures):
-    p, m = edited
-    mnt, remount = tmpfs
-    out = mnt / "out"
-    p.save_mask("CTVT_427", m, source="step1_obsF", out_dir=out)
-    before = snapshot(out)
+def test_really_read_only_mount(saved_on_mount, tmp_path, figures):
+    p, m, mnt, remount, out, before = saved_on_mount
     remount("ro")
     copy = m.copy()
     try:
