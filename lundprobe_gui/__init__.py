@@ -1,4 +1,5 @@
 """lundprobe_gui: review and correct radiotherapy contours."""
+
 from __future__ import annotations
 
 __version__ = "0.1.0"
@@ -9,5 +10,17 @@ from .core.patient import Fiducial, Frame, Patient, Problem, StructureRef  # noq
 from .core.volume import Volume  # noqa: E402
 from .io.open import NoImageError, list_patients, open_patient  # noqa: E402
 
-__all__ = ["Geometry", "Mask", "Fiducial", "Frame", "Patient", "Problem", "StructureRef", "Volume",
-           "NoImageError", "list_patients", "open_patient", "__version__"]
+__all__ = [
+    "Geometry",
+    "Mask",
+    "Fiducial",
+    "Frame",
+    "Patient",
+    "Problem",
+    "StructureRef",
+    "Volume",
+    "NoImageError",
+    "list_patients",
+    "open_patient",
+    "__version__",
+]

@@ -1,4 +1,5 @@
 """``python -m lundprobe_gui``."""
+
 import sys
 
 from .cli import main

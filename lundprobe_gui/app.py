@@ -1,4 +1,5 @@
 """Builds the QApplication and the main window; the only place where both sides meet at start-up."""
+
 from __future__ import annotations
 
 import gc

@@ -3,6 +3,7 @@
 They match what Qt's ``QStandardPaths`` gives for organisation "lundprobe" and application
 "lundprobe-gui", so the CLI and the GUI share one demo cache.
 """
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ still finds it. This names such packages (and missing icons) before a slow build
 
     python packaging/check_sources.py     # exit 1 and a message when something is missing
 """
+
 from __future__ import annotations
 
 import sys

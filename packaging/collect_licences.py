@@ -6,6 +6,7 @@ Redistributing a binary bundle means redistributing numpy, scipy, Qt (LGPLv3), S
 their licence texts must travel with it. The list is the runtime dependency closure of the
 installed lundprobe-gui distribution (test extras excluded), plus Python itself.
 """
+
 from __future__ import annotations
 
 import importlib.metadata as md
@@ -74,9 +75,10 @@ def system_library_licences(bundle: Path, out: Path) -> list[str]:
     if not libs:
         return []
     # One dpkg call for all (it exits 1 when some library is not from a package: that is fine).
-    res = subprocess.run(["dpkg", "-S", *(f"*/{lib.name}" for lib in libs)], capture_output=True, text=True,
-                         check=False)
-    packages = {line.split(":")[0] for line in res.stdout.splitlines()}  # "libglib2.0-0:amd64: /usr/..." 
+    res = subprocess.run(
+        ["dpkg", "-S", *(f"*/{lib.name}" for lib in libs)], capture_output=True, text=True, check=False
+    )
+    packages = {line.split(":")[0] for line in res.stdout.splitlines()}  # "libglib2.0-0:amd64: /usr/..."
     rows = []
     if packages:
         (out / "system").mkdir()
@@ -118,7 +120,10 @@ def main(bundle: Path) -> int:
     rows += system_library_licences(bundle, out)
     (out / "THIRD-PARTY.txt").write_text(
         "Software shipped in this bundle, with its licence (full texts in the folders beside this file).\n\n"
-        + "\n".join(rows) + "\n", encoding="utf-8")
+        + "\n".join(rows)
+        + "\n",
+        encoding="utf-8",
+    )
     print(f"licences of {len(rows)} packages -> {out}")
     return 0
 

@@ -1,4 +1,5 @@
 """Entry script of the frozen app (PyInstaller runs this instead of the console-script shim)."""
+
 import multiprocessing
 import os
 import sys

@@ -7,6 +7,7 @@ The generated files are committed, so builds need neither this script nor Pillow
 after editing the SVG. Qt's own SVG renderer draws the PNGs (the app shows them through Qt, so
 they look as the SVG does in the app); Pillow only packs those PNGs into .ico and .icns.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -5,6 +5,7 @@ plugin's shared libraries. Plugins for embedded displays (eglfs, linuxfb, vnc) a
 drag in QtNetwork, Kerberos, cairo, pango... for nothing. We drop those plugins, then drop every
 library that no remaining binary needs any more.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -16,12 +17,12 @@ import sys
 # Never needed on a desktop, or harmful (the GTK3 theme would load the host's libgtk-3 against the
 # bundled copies of glib/cairo/pango it dragged in). Kept: xcb, wayland, offscreen, minimal.
 DROP_PATTERNS = (
-    "*/tests/*",                                       # test suites inside numpy/scipy/skimage
-    "PySide6/Qt/translations/*",                      # Qt's own dialog translations; the app is English
+    "*/tests/*",  # test suites inside numpy/scipy/skimage
+    "PySide6/Qt/translations/*",  # Qt's own dialog translations; the app is English
     "PySide6/Qt/qml/*",
     "PySide6/Qt/plugins/designer/*",
-    "PySide6/Qt/plugins/egldeviceintegrations/*",     # eglfs: full-screen on embedded boards
-    "PySide6/Qt/plugins/generic/*",                   # evdev/tuio input, only for eglfs/linuxfb
+    "PySide6/Qt/plugins/egldeviceintegrations/*",  # eglfs: full-screen on embedded boards
+    "PySide6/Qt/plugins/generic/*",  # evdev/tuio input, only for eglfs/linuxfb
     "PySide6/Qt/plugins/platforms/libqeglfs.so",
     "PySide6/Qt/plugins/platforms/libqminimalegl.so",
     "PySide6/Qt/plugins/platforms/libqlinuxfb.so",

@@ -1,4 +1,5 @@
 """Shared fixtures: small synthetic LUND-PROBE datasets generated once per test session."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The Qt-free layers stay Qt-free (import-linter contract in pyproject.toml)."""
+
 import shutil
 import subprocess
 import sys
@@ -15,9 +16,11 @@ def test_import_linter_contract_holds():
 
 
 def test_core_layers_import_without_qt():
-    code = ("import sys, lundprobe_gui, lundprobe_gui.io.open, lundprobe_gui.demo, lundprobe_gui.render, "
-            "lundprobe_gui.edit, lundprobe_gui.metrics, lundprobe_gui.study; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6')]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, lundprobe_gui, lundprobe_gui.io.open, lundprobe_gui.demo, lundprobe_gui.render, "
+        "lundprobe_gui.edit, lundprobe_gui.metrics, lundprobe_gui.study; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -3,6 +3,7 @@
 Each figure is reported as ``{median, min, max, unit}`` over N runs. Figures are grouped in
 modules; a group is a function ``(patient_dir, repeat) -> dict[name, (samples, unit)]``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,12 +33,18 @@ def percentile(samples: list[float], q: float) -> float:
 
 def summarise(samples: list[float], unit: str) -> dict:
     """``{median, min, max, unit, n}`` of a list of samples."""
-    return {"median": round(statistics.median(samples), 4), "min": round(min(samples), 4),
-            "max": round(max(samples), 4), "unit": unit, "n": len(samples)}
+    return {
+        "median": round(statistics.median(samples), 4),
+        "min": round(min(samples), 4),
+        "max": round(max(samples), 4),
+        "unit": unit,
+        "n": len(samples),
+    }
 
 
-def run_bench(patient_dir: Path, repeat: int = 5, only: list[str] | None = None,
-              progress: Callable[[str], None] | None = None) -> dict[str, dict]:
+def run_bench(
+    patient_dir: Path, repeat: int = 5, only: list[str] | None = None, progress: Callable[[str], None] | None = None
+) -> dict[str, dict]:
     """Run the groups (all, or those named in ``only``) and summarise every figure."""
     out: dict[str, dict] = {}
     for name, fn in groups().items():

@@ -1,4 +1,5 @@
 """The full-size extended synthetic patient the benchmarks run on, generated once into the cache."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Editing figures on the full-size patient: brush stamp (with the displayed slice's update), undo,
 save, and the memory of 200 strokes of history. Each repeat runs in a fresh offscreen process."""
+
 from __future__ import annotations
 
 import json
@@ -76,8 +77,9 @@ def run(patient_dir: Path, repeat: int) -> Samples:
     # a private data folder: the bench's autosaves must never reach the user's recovery area
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LUNDPROBE_DATA=tempfile.mkdtemp(prefix="lp-bench-"))
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", _PROBE, str(patient_dir)], capture_output=True, text=True,
-                             check=True, env=env).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(patient_dir)], capture_output=True, text=True, check=True, env=env
+        ).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
     return {

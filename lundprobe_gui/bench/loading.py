@@ -1,4 +1,5 @@
 """Discovery, loading and memory figures, each run in a fresh process so RSS is the real figure."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ def run(patient_dir: Path, repeat: int) -> Samples:
     """discovery_s, load_mri_s, load_all_s, rss_loaded_mb."""
     rows = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", _PROBE, str(patient_dir)], capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(patient_dir)], capture_output=True, text=True, check=True
+        ).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     units = {"discovery_s": "s", "load_mri_s": "s", "load_all_s": "s", "rss_loaded_mb": "MB"}
     return {k: ([r[k] for r in rows], u) for k, u in units.items()}

@@ -9,6 +9,7 @@
     (:func:`~lundprobe_gui.metrics.batch.run_metrics`, 2 worker processes): opening the patient,
     decoding every mask the set needs and every pair's metrics. Budget 15 s on 2 cores.
 """
+
 from __future__ import annotations
 
 import logging

@@ -3,6 +3,7 @@ window/level frame rate.
 
 Each repeat runs in a fresh process with the offscreen Qt platform, on the full-size patient.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,13 @@ def run(patient_dir: Path, repeat: int) -> Samples:
     rows = []
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-m", "lundprobe_gui.ui.bench_probe_viewer", str(patient_dir)],
-                             capture_output=True, text=True, check=True, env=env).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "lundprobe_gui.ui.bench_probe_viewer", str(patient_dir)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     median = [sorted(r["slice_ms"])[len(r["slice_ms"]) // 2] for r in rows]
     return {

@@ -4,6 +4,7 @@
 subcommands below work without a display. Each subcommand lives in its own module with a
 ``register(subparsers)`` function.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lundprobe-gui",
         description="Review and correct radiotherapy contours. Without a subcommand the app starts "
-                    "(on the demo patient when no PATH is given).")
+        "(on the demo patient when no PATH is given).",
+    )
     parser.add_argument("--version", action="version", version=f"lundprobe-gui {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -59,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0] not in _command_names(parser) and not argv[0].startswith("-")):
         argv = ["gui", *argv]
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if args.command == "gui":
         from ..app import run_app
 

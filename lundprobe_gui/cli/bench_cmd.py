@@ -1,4 +1,5 @@
 """``lundprobe-gui bench``: measure speed and memory on the full-size synthetic extended patient."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,9 +9,12 @@ import sys
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
-    p = sub.add_parser("bench", help="measure speed and memory on the full-size synthetic patient",
-                       description="Generates the full-size extended synthetic patient once (cached), then reports "
-                                   "each figure as median, min and max over --repeat runs.")
+    p = sub.add_parser(
+        "bench",
+        help="measure speed and memory on the full-size synthetic patient",
+        description="Generates the full-size extended synthetic patient once (cached), then reports "
+        "each figure as median, min and max over --repeat runs.",
+    )
     p.add_argument("--json", action="store_true", help="print JSON keyed by figure name")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--only", nargs="*", help="groups to run: loading viewer editing metrics")
@@ -27,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("bench runs its probes with a Python interpreter; use the pip-installed app, not the bundle")
     if args.repeat < 1:
         raise CliError("--repeat must be at least 1")
-    say = (lambda s: print(s, file=sys.stderr, flush=True))
+    say = lambda s: print(s, file=sys.stderr, flush=True)
     patient = bench_patient(say)
     figs = run_bench(patient, args.repeat, args.only, say)
     if args.json:

@@ -1,4 +1,5 @@
 """``lundprobe-gui demo OUT``: write synthetic LUND-PROBE patients."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,14 +12,20 @@ from ..demo import DemoOptions, generate
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
-    p = sub.add_parser("demo", help="generate synthetic LUND-PROBE patients",
-                       description="Write synthetic patients with the LUND-PROBE layout, grids and dtypes. "
-                                   "Deterministic from --seed.")
+    p = sub.add_parser(
+        "demo",
+        help="generate synthetic LUND-PROBE patients",
+        description="Write synthetic patients with the LUND-PROBE layout, grids and dtypes. Deterministic from --seed.",
+    )
     p.add_argument("out", type=Path, help="dataset root to create")
     p.add_argument("--patients", type=int, default=1)
     p.add_argument("--part", choices=("base", "extended"), default="extended")
-    p.add_argument("--size", choices=("small", "full"), default="small",
-                   help="full: MRI 1024x682x88 at 0.4688x0.4688x2.5 mm; small: same field of view, coarse grid")
+    p.add_argument(
+        "--size",
+        choices=("small", "full"),
+        default="small",
+        help="full: MRI 1024x682x88 at 0.4688x0.4688x2.5 mm; small: same field of view, coarse grid",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
@@ -31,8 +38,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--patients must be at least 1")
     t0 = time.perf_counter()
     quiet = not sys.stderr.isatty()
-    paths = generate(args.out, DemoOptions(args.patients, args.part, args.size, args.seed),
-                     None if quiet else (lambda s: print(s, file=sys.stderr)))
+    paths = generate(
+        args.out,
+        DemoOptions(args.patients, args.part, args.size, args.seed),
+        None if quiet else (lambda s: print(s, file=sys.stderr)),
+    )
     for p in paths:
         print(p)
     print(f"wrote {len(paths)} patient(s) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)

@@ -1,4 +1,5 @@
 """``lundprobe-gui dvh PATH``: DVH statistics of every structure, for a patient or a dataset root."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,24 +7,49 @@ import argparse
 from ..metrics.table import format_table
 from .metrics_cmd import StderrProgress, add_common_arguments, check_common_arguments, emit
 
-TEXT_COLUMNS = ("patient", "frame", "structure", "source", "volume_cc", "mean_gy", "min_gy", "max_gy", "d98_gy",
-                "d95_gy", "d50_gy", "d2_gy", "v95_percent", "v100_percent")
+TEXT_COLUMNS = (
+    "patient",
+    "frame",
+    "structure",
+    "source",
+    "volume_cc",
+    "mean_gy",
+    "min_gy",
+    "max_gy",
+    "d98_gy",
+    "d95_gy",
+    "d50_gy",
+    "d2_gy",
+    "v95_percent",
+    "v100_percent",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
     p = sub.add_parser(
-        "dvh", help="DVH statistics (Dmean, D98, D95, V95, V100...) of every structure",
+        "dvh",
+        help="DVH statistics (Dmean, D98, D95, V95, V100...) of every structure",
         description="For every frame holding a dose on its own grid (LUND-PROBE: MR_StorT2 and sCT), the DVH of "
-                    "every structure of that frame against that dose: volume, mean, min and max dose, D98, D95, "
-                    "D50 and D2 in Gy, and V95 and V100 in % of the structure. See docs/metrics.md.")
+        "every structure of that frame against that dose: volume, mean, min and max dose, D98, D95, "
+        "D50 and D2 in Gy, and V95 and V100 in % of the structure. See docs/metrics.md.",
+    )
     add_common_arguments(p)
-    p.add_argument("--prescription", type=float, default=42.7, metavar="GY",
-                   help="prescription dose for V95 and V100 (42.7 Gy)")
-    p.add_argument("--frame", action="append", metavar="NAME",
-                   help="only this frame (MRI or sCT; repeat for several; default every frame with a dose)")
-    p.add_argument("--source", action="append", metavar="SOURCE",
-                   help="only structures from this source (clinical, nnUNet, step1_obsB...; repeatable)")
+    p.add_argument(
+        "--prescription", type=float, default=42.7, metavar="GY", help="prescription dose for V95 and V100 (42.7 Gy)"
+    )
+    p.add_argument(
+        "--frame",
+        action="append",
+        metavar="NAME",
+        help="only this frame (MRI or sCT; repeat for several; default every frame with a dose)",
+    )
+    p.add_argument(
+        "--source",
+        action="append",
+        metavar="SOURCE",
+        help="only structures from this source (clinical, nnUNet, step1_obsB...; repeatable)",
+    )
     p.set_defaults(func=run)
 
 
@@ -44,6 +70,5 @@ def run(args: argparse.Namespace) -> int:
     if not result.rows:
         detail = "; ".join(result.warnings) or "no structure on a dose grid"
         raise CliError(f"{args.path}: no DVH ({detail})")
-    emit(args, result.rows, DVH_ROW_KEYS, result.warnings,
-         lambda: format_table(result.rows, TEXT_COLUMNS, digits=4))
+    emit(args, result.rows, DVH_ROW_KEYS, result.warnings, lambda: format_table(result.rows, TEXT_COLUMNS, digits=4))
     return 0

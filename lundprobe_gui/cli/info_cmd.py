@@ -1,4 +1,5 @@
 """``lundprobe-gui info PATH``: describe a patient folder (headers only) or a dataset root."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,9 +13,12 @@ from ..io.open import NoImageError, is_dataset_root, list_patients, open_patient
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
-    p = sub.add_parser("info", help="describe a patient folder or dataset root",
-                       description="List frames, layers, fiducials, expected-missing structures and problems. "
-                                   "Reads headers only unless --deep is given.")
+    p = sub.add_parser(
+        "info",
+        help="describe a patient folder or dataset root",
+        description="List frames, layers, fiducials, expected-missing structures and problems. "
+        "Reads headers only unless --deep is given.",
+    )
     p.add_argument("path", type=Path)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--deep", action="store_true", help="also decode every file's voxels to find data problems")

@@ -3,6 +3,7 @@
 This module also holds what the three analysis commands (``metrics``, ``dvh``,
 ``uncertainty-edits``) share: the common options, the input checks and the progress bar.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,18 @@ from typing import Callable, Sequence, TextIO
 
 from ..metrics.table import format_table, write_csv
 
-TEXT_COLUMNS = ("patient", "structure", "reference", "test", "dice", "hd95_mm", "msd_mm", "surface_dice",
-                "apl_mm", "volume_test_cc")
+TEXT_COLUMNS = (
+    "patient",
+    "structure",
+    "reference",
+    "test",
+    "dice",
+    "hd95_mm",
+    "msd_mm",
+    "surface_dice",
+    "apl_mm",
+    "volume_test_cc",
+)
 
 
 # -- shared by the analysis commands ---------------------------------------------------------------
@@ -122,8 +133,13 @@ def check_common_arguments(args: argparse.Namespace) -> list[Path]:
         raise CliError(str(e)) from e
 
 
-def emit(args: argparse.Namespace, rows: Sequence[dict], columns: Sequence[str], warnings: Sequence[str],
-         text: Callable[[], str]) -> None:
+def emit(
+    args: argparse.Namespace,
+    rows: Sequence[dict],
+    columns: Sequence[str],
+    warnings: Sequence[str],
+    text: Callable[[], str],
+) -> None:
     """Print warnings to stderr, write the CSV, and print the JSON or the text form."""
     from . import CliError
 
@@ -153,11 +169,13 @@ def emit(args: argparse.Namespace, rows: Sequence[dict], columns: Sequence[str],
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
     p = sub.add_parser(
-        "metrics", help="Dice, HD95, MSD, surface Dice, APL... of the comparison set",
+        "metrics",
+        help="Dice, HD95, MSD, surface Dice, APL... of the comparison set",
         description="Compare contours of a patient, or of every patient of a dataset root: DL against each "
-                    "observer per step, each observer's step 1 against step 2, observers pairwise within a "
-                    "step, clinical against DL and each observer, and each fold against the ensemble. "
-                    "See docs/metrics.md for the definitions.")
+        "observer per step, each observer's step 1 against step 2, observers pairwise within a "
+        "step, clinical against DL and each observer, and each fold against the ensemble. "
+        "See docs/metrics.md for the definitions.",
+    )
     add_common_arguments(p)
     p.add_argument("--tolerance", type=float, default=2.0, metavar="MM", help="surface Dice tolerance in mm (2)")
     p.set_defaults(func=run)
@@ -180,6 +198,11 @@ def run(args: argparse.Namespace) -> int:
     if not result.rows:
         detail = "; ".join(result.warnings) or "no patient has DL or observer masks"
         raise CliError(f"{args.path}: nothing to compare ({detail})")
-    emit(args, result.rows, METRICS_ROW_KEYS, result.warnings,
-         lambda: format_table(result.rows, TEXT_COLUMNS) + "\n(all columns: --json or --csv FILE)")
+    emit(
+        args,
+        result.rows,
+        METRICS_ROW_KEYS,
+        result.warnings,
+        lambda: format_table(result.rows, TEXT_COLUMNS) + "\n(all columns: --json or --csv FILE)",
+    )
     return 0

@@ -1,4 +1,5 @@
 """``lundprobe-gui review init|status|export``: set up and follow an AI-segmentation review."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,20 +17,33 @@ logger = logging.getLogger(__name__)
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
-    p = sub.add_parser("review", help="AI-segmentation review: rate, correct, comment (init/status/export)",
-                       description="Set up a review of AI segmentations for one reviewer, show its progress, "
-                                   "and export review-results.csv.")
+    p = sub.add_parser(
+        "review",
+        help="AI-segmentation review: rate, correct, comment (init/status/export)",
+        description="Set up a review of AI segmentations for one reviewer, show its progress, "
+        "and export review-results.csv.",
+    )
     rsub = p.add_subparsers(dest="review_command", metavar="ACTION", required=True)
     init = rsub.add_parser("init", help="create a review folder for a dataset and a reviewer")
     init.add_argument("review_dir", type=Path, metavar="REVIEW_DIR")
-    init.add_argument("--dataset", type=Path, required=True, metavar="ROOT", help="dataset root (or one patient folder)")
+    init.add_argument(
+        "--dataset", type=Path, required=True, metavar="ROOT", help="dataset root (or one patient folder)"
+    )
     init.add_argument("--reviewer", required=True, metavar="ID", help="reviewer ID: letters, digits, '_' and '-'")
     init.add_argument("--cases", nargs="+", metavar="CASE", help="case IDs to review, in this order (default: all)")
-    init.add_argument("--segmentation", metavar="NAME",
-                      help="the AI segmentation: a structure source or a file stem (default: the first label "
-                           "map, else nnUNet, else clinical structures)")
-    init.add_argument("--idle-timeout", type=float, default=IDLE_SECONDS, metavar="SECONDS",
-                      help=f"the clock pauses after this long without input (default {IDLE_SECONDS:g})")
+    init.add_argument(
+        "--segmentation",
+        metavar="NAME",
+        help="the AI segmentation: a structure source or a file stem (default: the first label "
+        "map, else nnUNet, else clinical structures)",
+    )
+    init.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=IDLE_SECONDS,
+        metavar="SECONDS",
+        help=f"the clock pauses after this long without input (default {IDLE_SECONDS:g})",
+    )
     init.set_defaults(func=run_init)
     status = rsub.add_parser("status", help="show the progress of a review")
     status.add_argument("review_dir", type=Path, metavar="REVIEW_DIR")
@@ -47,8 +61,9 @@ def run_init(args: argparse.Namespace) -> int:
     from . import CliError
 
     try:
-        proto = init_review(args.review_dir, args.dataset, args.reviewer, args.cases, args.segmentation,
-                            args.idle_timeout)
+        proto = init_review(
+            args.review_dir, args.dataset, args.reviewer, args.cases, args.segmentation, args.idle_timeout
+        )
     except (InvalidName, ReviewError) as e:
         raise CliError(str(e)) from e
     n_seg = sum(len(c.segments) for c in proto.cases)
@@ -72,19 +87,38 @@ def run_status(args: argparse.Namespace) -> int:
     rows = []
     for case in proto.cases:
         st = state.cases[case.case_id]
-        rows.append({"case_id": case.case_id, "status": st.status, "segments": len(case.segments),
-                     "rated": sum(1 for s in case.segments if s.name in st.ratings),
-                     "corrected": list(st.corrected), "corrected_files": corrected_files(case, st),
-                     "active_seconds": round(st.active_seconds, 1)})
+        rows.append(
+            {
+                "case_id": case.case_id,
+                "status": st.status,
+                "segments": len(case.segments),
+                "rated": sum(1 for s in case.segments if s.name in st.ratings),
+                "corrected": list(st.corrected),
+                "corrected_files": corrected_files(case, st),
+                "active_seconds": round(st.active_seconds, 1),
+            }
+        )
     done = sum(r["status"] == "done" for r in rows)
     if args.json:
-        print(json.dumps({"reviewer": proto.reviewer, "dataset": proto.dataset, "cases": rows, "done": done,
-                          "current": state.current}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "reviewer": proto.reviewer,
+                    "dataset": proto.dataset,
+                    "cases": rows,
+                    "done": done,
+                    "current": state.current,
+                },
+                indent=2,
+            )
+        )
         return 0
     print(f"Review by {proto.reviewer} of {proto.dataset}: {done} of {len(rows)} case(s) done")
     for r in rows:
-        print(f"  {r['case_id']:<20} {r['status']:<12} rated {r['rated']}/{r['segments']}  "
-              f"corrected {len(r['corrected'])}  {r['active_seconds']:.1f} s")
+        print(
+            f"  {r['case_id']:<20} {r['status']:<12} rated {r['rated']}/{r['segments']}  "
+            f"corrected {len(r['corrected'])}  {r['active_seconds']:.1f} s"
+        )
     return 0
 
 

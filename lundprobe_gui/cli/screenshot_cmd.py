@@ -1,4 +1,5 @@
 """``lundprobe-gui screenshot PATIENT OUT.png``: render the tri-planar window offscreen."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,16 +9,23 @@ from pathlib import Path
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
-    p = sub.add_parser("screenshot", help="render the tri-planar window to a PNG (no display needed)",
-                       description="Opens the patient, loads every layer and saves the window as it shows on open, "
-                                   "or with only the layers named by --show.")
+    p = sub.add_parser(
+        "screenshot",
+        help="render the tri-planar window to a PNG (no display needed)",
+        description="Opens the patient, loads every layer and saves the window as it shows on open, "
+        "or with only the layers named by --show.",
+    )
     p.add_argument("patient", type=Path)
     p.add_argument("out", type=Path)
     p.add_argument("--cursor", help="voxel X,Y,Z for the crosshair (default: the CTV centre)")
     p.add_argument("--base", choices=("mri", "sct"), default="mri")
-    p.add_argument("--show", nargs="*", metavar="LAYER",
-                   help="show only these: dose, isodose, uncertainty, fiducials, a structure name (clinical), "
-                        "NAME:SOURCE, or source:SOURCE for all structures of a source")
+    p.add_argument(
+        "--show",
+        nargs="*",
+        metavar="LAYER",
+        help="show only these: dose, isodose, uncertainty, fiducials, a structure name (clinical), "
+        "NAME:SOURCE, or source:SOURCE for all structures of a source",
+    )
     p.add_argument("--size", default="1600x1000", help="window size WxH in pixels")
     p.set_defaults(func=run)
 
@@ -42,7 +50,7 @@ def apply_show(state, patient, tokens: list[str]) -> list[str]:
         elif tok == "fiducials":
             state.fiducials_on = hit = True
         else:
-            for (name, source) in frame.structures:
+            for name, source in frame.structures:
                 if (tok == name and source == "clinical") or tok == f"{name}:{source}" or tok == f"source:{source}":
                     state.style((name, source, frame.name)).visible = hit = True
                     if name == "MRI_T2_coords_fiducials":

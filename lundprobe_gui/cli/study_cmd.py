@@ -1,4 +1,5 @@
 """``lundprobe-gui study ...``: create a reader study, follow it, export it, and the admin overrides."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,8 +10,14 @@ import os
 import sys
 from pathlib import Path
 
-from ..study.presets import (DEFAULT_IDLE_TIMEOUT_S, DEFAULT_OBSERVERS, DEFAULT_START_SOURCE, DEFAULT_STRUCTURES,
-                             DEFAULT_WASHOUT_DAYS, PRESETS)
+from ..study.presets import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_OBSERVERS,
+    DEFAULT_START_SOURCE,
+    DEFAULT_STRUCTURES,
+    DEFAULT_WASHOUT_DAYS,
+    PRESETS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -19,35 +26,63 @@ PIN_ENV = "LUNDPROBE_STUDY_ADMIN_PIN"
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``study`` subcommand and its own subcommands."""
-    p = sub.add_parser("study", help="run a blinded two-step reader study",
-                       description="Create and administer a reader study that replicates the LUND-PROBE step 1 / "
-                                   "step 2 uncertainty study. Observers work in the app; see docs/study.md.")
+    p = sub.add_parser(
+        "study",
+        help="run a blinded two-step reader study",
+        description="Create and administer a reader study that replicates the LUND-PROBE step 1 / "
+        "step 2 uncertainty study. Observers work in the app; see docs/study.md.",
+    )
     ss = p.add_subparsers(dest="study_command", metavar="ACTION", required=True)
 
-    q = ss.add_parser("init", help="create a study folder with its study.json",
-                      description="Create STUDY_DIR/study.json. Defaults replicate the published study: "
-                                  "CTVT_427 and Rectum, starting from the nnU-Net mask, step 1 without and step 2 "
-                                  "with the uncertainty map, 28 days washout.")
+    q = ss.add_parser(
+        "init",
+        help="create a study folder with its study.json",
+        description="Create STUDY_DIR/study.json. Defaults replicate the published study: "
+        "CTVT_427 and Rectum, starting from the nnU-Net mask, step 1 without and step 2 "
+        "with the uncertainty map, 28 days washout.",
+    )
     q.add_argument("study_dir", type=Path, metavar="STUDY_DIR")
     q.add_argument("--dataset", type=Path, required=True, metavar="ROOT", help="the LUND-PROBE dataset root")
-    q.add_argument("--patients", nargs="+", metavar="ID",
-                   help="patient folders (default: every patient with the start masks)")
+    q.add_argument(
+        "--patients", nargs="+", metavar="ID", help="patient folders (default: every patient with the start masks)"
+    )
     q.add_argument("--structures", nargs="+", default=list(DEFAULT_STRUCTURES), metavar="S")
-    q.add_argument("--observers", nargs="+", default=list(DEFAULT_OBSERVERS), metavar="OBS",
-                   help="observer IDs: letters, digits, '_' and '-' (default: %(default)s)")
+    q.add_argument(
+        "--observers",
+        nargs="+",
+        default=list(DEFAULT_OBSERVERS),
+        metavar="OBS",
+        help="observer IDs: letters, digits, '_' and '-' (default: %(default)s)",
+    )
     q.add_argument("--seed", type=int, help="randomisation seed (default: drawn at random and recorded)")
     q.add_argument("--washout-days", type=float, default=DEFAULT_WASHOUT_DAYS, metavar="DAYS")
-    q.add_argument("--preset", choices=PRESETS, default="reader-study",
-                   help="rating questions: reader-study (4-point quality, 5-point confidence) or "
-                        "ai-acceptability (5-point acceptability scale for quality)")
-    q.add_argument("--start-source", default=DEFAULT_START_SOURCE, metavar="SOURCE",
-                   help="the mask each edit starts from (default: %(default)s)")
-    q.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S, metavar="SECONDS",
-                   help="the active-time clock pauses after this long without input (default: %(default)s)")
+    q.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="reader-study",
+        help="rating questions: reader-study (4-point quality, 5-point confidence) or "
+        "ai-acceptability (5-point acceptability scale for quality)",
+    )
+    q.add_argument(
+        "--start-source",
+        default=DEFAULT_START_SOURCE,
+        metavar="SOURCE",
+        help="the mask each edit starts from (default: %(default)s)",
+    )
+    q.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT_S,
+        metavar="SECONDS",
+        help="the active-time clock pauses after this long without input (default: %(default)s)",
+    )
     q.add_argument("--name", default="", help="a title for the study")
-    q.add_argument("--admin-pin", metavar="PIN",
-                   help="admin PIN or passphrase, stored hashed ('-' to type it); without one, admin actions "
-                        "are command-line only")
+    q.add_argument(
+        "--admin-pin",
+        metavar="PIN",
+        help="admin PIN or passphrase, stored hashed ('-' to type it); without one, admin actions "
+        "are command-line only",
+    )
     q.set_defaults(func=run_init)
 
     q = ss.add_parser("status", help="per observer and step: cases finished, in progress, pending; locks")
@@ -55,9 +90,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", action="store_true", help="print one JSON object")
     q.set_defaults(func=run_status)
 
-    q = ss.add_parser("export", help="write results.csv and the edits laid out as observerData",
-                      description="Write STUDY_DIR/results.csv and copy every finished edit to "
-                                  "OUT/<patient>/MR_StorT2/observerData/mask_<S>_step<k>_<obs>.nii.gz.")
+    q = ss.add_parser(
+        "export",
+        help="write results.csv and the edits laid out as observerData",
+        description="Write STUDY_DIR/results.csv and copy every finished edit to "
+        "OUT/<patient>/MR_StorT2/observerData/mask_<S>_step<k>_<obs>.nii.gz.",
+    )
     q.add_argument("study_dir", type=Path, metavar="STUDY_DIR")
     q.add_argument("--out", type=Path, help="export folder (default: STUDY_DIR/export)")
     q.set_defaults(func=run_export)
@@ -99,17 +137,28 @@ def run_init(args: argparse.Namespace) -> int:
         pin = getpass.getpass("Admin PIN: ")
         if getpass.getpass("Again: ") != pin:
             raise _cli_error(ValueError("the two PINs differ; nothing was written"))
-    opts = InitOptions(dataset_root=args.dataset, patients=args.patients, structures=args.structures,
-                       observers=args.observers, seed=args.seed, washout_days=args.washout_days, preset=args.preset,
-                       start_source=args.start_source, idle_timeout_s=args.idle_timeout, name=args.name,
-                       admin_pin=pin)
+    opts = InitOptions(
+        dataset_root=args.dataset,
+        patients=args.patients,
+        structures=args.structures,
+        observers=args.observers,
+        seed=args.seed,
+        washout_days=args.washout_days,
+        preset=args.preset,
+        start_source=args.start_source,
+        idle_timeout_s=args.idle_timeout,
+        name=args.name,
+        admin_pin=pin,
+    )
     try:
         study = init_study(args.study_dir, opts)
     except (StudyError, ValueError) as e:
         raise _cli_error(e) from e
-    print(f"created study {args.study_dir}: {len(study.patients)} patients, structures "
-          f"{', '.join(study.structures)}, observers {', '.join(study.observers)}, seed {study.seed}, "
-          f"washout {study.washout_days:g} days" + (", admin PIN set" if study.admin else ""))
+    print(
+        f"created study {args.study_dir}: {len(study.patients)} patients, structures "
+        f"{', '.join(study.structures)}, observers {', '.join(study.observers)}, seed {study.seed}, "
+        f"washout {study.washout_days:g} days" + (", admin PIN set" if study.admin else "")
+    )
     for note in opts.notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
@@ -124,9 +173,19 @@ def run_status(args: argparse.Namespace) -> int:
     except StudyError as e:
         raise _cli_error(e) from e
     if args.json:
-        print(json.dumps({"study_dir": str(args.study_dir), "name": study.name, "patients": len(study.patients),
-                          "structures": list(study.structures), "observers": list(study.observers),
-                          "steps": [r.to_dict() for r in rows]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "study_dir": str(args.study_dir),
+                    "name": study.name,
+                    "patients": len(study.patients),
+                    "structures": list(study.structures),
+                    "observers": list(study.observers),
+                    "steps": [r.to_dict() for r in rows],
+                },
+                indent=2,
+            )
+        )
     else:
         print(format_status(args.study_dir, study, rows))
     return 0
@@ -173,8 +232,10 @@ def run_unlock(args: argparse.Namespace) -> int:
     try:
         with session:
             session.unlock_case(args.case, auth, step=args.step, reason=args.reason)
-            print(f"unlocked {args.case} of {args.observer}; it is the observer's current case again "
-                  f"({session.progress().text})")
+            print(
+                f"unlocked {args.case} of {args.observer}; it is the observer's current case again "
+                f"({session.progress().text})"
+            )
     except StudyError as e:
         raise _cli_error(e) from e
     return 0
@@ -188,8 +249,7 @@ def run_override_washout(args: argparse.Namespace) -> int:
     try:
         with session:
             step = session.override_washout(auth, step=args.step, reason=args.reason)
-            print(f"step {step} of {args.observer} is open without waiting for the washout "
-                  f"({session.progress().text})")
+            print(f"step {step} of {args.observer} is open without waiting for the washout ({session.progress().text})")
     except StudyError as e:
         raise _cli_error(e) from e
     return 0

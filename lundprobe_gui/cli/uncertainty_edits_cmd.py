@@ -1,4 +1,5 @@
 """``lundprobe-gui uncertainty-edits PATH``: observers' edits of the DL masks binned by DL uncertainty."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,15 +13,21 @@ POOL_CHOICES = ("none", "observers", "patients", "all")
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the subcommand."""
     p = sub.add_parser(
-        "uncertainty-edits", help="edited voxels per DL-uncertainty bin, step 1 against step 2",
+        "uncertainty-edits",
+        help="edited voxels per DL-uncertainty bin, step 1 against step 2",
         description="For every observer mask step<k>_<observer> of a structure with a DL mask and an uncertainty "
-                    "map: the voxels edited relative to the DL mask (added + removed), binned by the DL "
-                    "uncertainty (bins of 0.05 over 0-0.5), with the number of voxels in each bin and the "
-                    "fraction edited. The text output shows the steps side by side. See docs/metrics.md.")
+        "map: the voxels edited relative to the DL mask (added + removed), binned by the DL "
+        "uncertainty (bins of 0.05 over 0-0.5), with the number of voxels in each bin and the "
+        "fraction edited. The text output shows the steps side by side. See docs/metrics.md.",
+    )
     add_common_arguments(p)
-    p.add_argument("--pool", choices=POOL_CHOICES, default="none",
-                   help="sum the counts over observers, patients or both (default: one histogram per patient, "
-                        "structure, observer and step)")
+    p.add_argument(
+        "--pool",
+        choices=POOL_CHOICES,
+        default="none",
+        help="sum the counts over observers, patients or both (default: one histogram per patient, "
+        "structure, observer and step)",
+    )
     p.set_defaults(func=run)
 
 
@@ -41,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{args.path}: no uncertainty-versus-edits histogram ({detail})")
     rows = result.rows
     if args.pool != "none":
-        rows = pool_edit_rows(rows, over_patients=args.pool in ("patients", "all"),
-                              over_observers=args.pool in ("observers", "all"))
+        rows = pool_edit_rows(
+            rows, over_patients=args.pool in ("patients", "all"), over_observers=args.pool in ("observers", "all")
+        )
 
     def text() -> str:
         joined, steps = side_by_side(rows)

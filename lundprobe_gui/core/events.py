@@ -1,4 +1,5 @@
 """A tiny pure-Python event emitter, so models can say "changed" without Qt."""
+
 from __future__ import annotations
 
 import logging

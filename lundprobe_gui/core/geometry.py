@@ -3,6 +3,7 @@
 World coordinates are those SimpleITK uses: LPS (DICOM patient) millimetres.
 Index tuples named ``*_xyz`` are in ITK order (x fastest); numpy arrays are (z, y, x).
 """
+
 from __future__ import annotations
 
 import math
@@ -42,19 +43,31 @@ class Geometry:
         size = tuple(int(v) for v in obj.GetSize())
         if len(size) != 3:
             raise ValueError(f"expected a 3-D image, got {len(size)}-D size {size}")
-        return cls(size, tuple(float(v) for v in obj.GetSpacing()),
-                   tuple(float(v) for v in obj.GetOrigin()), tuple(float(v) for v in obj.GetDirection()))
+        return cls(
+            size,
+            tuple(float(v) for v in obj.GetSpacing()),
+            tuple(float(v) for v in obj.GetOrigin()),
+            tuple(float(v) for v in obj.GetDirection()),
+        )
 
     @classmethod
     def from_dict(cls, d: dict) -> "Geometry":
         """Inverse of :meth:`to_dict`."""
-        return cls(tuple(int(v) for v in d["size_xyz"]), tuple(float(v) for v in d["spacing"]),
-                   tuple(float(v) for v in d["origin"]), tuple(float(v) for v in d["direction"]))
+        return cls(
+            tuple(int(v) for v in d["size_xyz"]),
+            tuple(float(v) for v in d["spacing"]),
+            tuple(float(v) for v in d["origin"]),
+            tuple(float(v) for v in d["direction"]),
+        )
 
     def to_dict(self) -> dict:
         """Plain JSON-ready representation."""
-        return {"size_xyz": list(self.size_xyz), "spacing": list(self.spacing),
-                "origin": list(self.origin), "direction": list(self.direction)}
+        return {
+            "size_xyz": list(self.size_xyz),
+            "spacing": list(self.spacing),
+            "origin": list(self.origin),
+            "direction": list(self.direction),
+        }
 
     # -- derived quantities -------------------------------------------------
     @property

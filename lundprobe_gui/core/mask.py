@@ -4,6 +4,7 @@ A full-size LUND-PROBE mask has 61 M voxels, but a prostate fills well under 1 %
 masks are stored as a small boolean block plus its offset. The block grows when an edit reaches
 outside it (with some slack, so a brush stroke does not reallocate at every stamp).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -23,7 +24,7 @@ def bbox_of(arr: np.ndarray) -> Box | None:
     zs = np.flatnonzero(arr.any(axis=(1, 2)))
     if zs.size == 0:
         return None
-    sub = arr[zs[0]:zs[-1] + 1]
+    sub = arr[zs[0] : zs[-1] + 1]
     ys = np.flatnonzero(sub.any(axis=(0, 2)))
     xs = np.flatnonzero(sub.any(axis=(0, 1)))
     return ((int(zs[0]), int(zs[-1]) + 1), (int(ys[0]), int(ys[-1]) + 1), (int(xs[0]), int(xs[-1]) + 1))
@@ -83,8 +84,7 @@ class Mask:
 
     __slots__ = ("shape", "data", "offset")
 
-    def __init__(self, shape: Sequence[int], data: np.ndarray | None = None,
-                 offset: Sequence[int] = (0, 0, 0)) -> None:
+    def __init__(self, shape: Sequence[int], data: np.ndarray | None = None, offset: Sequence[int] = (0, 0, 0)) -> None:
         self.shape = tuple(int(v) for v in shape)
         if data is None:
             data = np.zeros((0, 0, 0), dtype=bool)

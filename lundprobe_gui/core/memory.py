@@ -1,4 +1,5 @@
 """Handing memory freed after a loading burst back to the operating system."""
+
 from __future__ import annotations
 
 import ctypes

@@ -7,6 +7,7 @@ arbitrary signed maps whose values merely go far below zero (phase images, diffe
 Padding values outside a CT's circular field of view (-2048, -3024, -32768) cover well under
 half of a slice, so they do not spoil the test.
 """
+
 from __future__ import annotations
 
 import logging

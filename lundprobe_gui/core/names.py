@@ -1,4 +1,5 @@
 """Validation of names that become file or folder names (sources, observers, structures)."""
+
 from __future__ import annotations
 
 import re

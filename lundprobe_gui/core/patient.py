@@ -1,4 +1,5 @@
 """The patient model: frames, their layers, structures and the problems found on the way."""
+
 from __future__ import annotations
 
 import logging
@@ -100,8 +101,16 @@ class MaskStore(Protocol):
 
     def load_mask(self, ref: StructureRef, geometry: Geometry) -> tuple[Mask, list[Problem]]: ...
 
-    def save_mask(self, patient: "Patient", name: str, mask: Mask, source: str, frame: str,
-                  out_dir: Path | None, provenance: dict[str, Any]) -> Path: ...
+    def save_mask(
+        self,
+        patient: "Patient",
+        name: str,
+        mask: Mask,
+        source: str,
+        frame: str,
+        out_dir: Path | None,
+        provenance: dict[str, Any],
+    ) -> Path: ...
 
 
 class Patient:
@@ -110,9 +119,18 @@ class Patient:
     Built by :func:`lundprobe_gui.open_patient`; pixels load on demand.
     """
 
-    def __init__(self, path: Path, patient_id: str, layout: str, frames: dict[str, Frame], store: MaskStore,
-                 problems: Iterable[Problem] = (), missing: Iterable[str] = (), fiducials: Iterable[Fiducial] = (),
-                 dataset_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        patient_id: str,
+        layout: str,
+        frames: dict[str, Frame],
+        store: MaskStore,
+        problems: Iterable[Problem] = (),
+        missing: Iterable[str] = (),
+        fiducials: Iterable[Fiducial] = (),
+        dataset_root: Path | None = None,
+    ) -> None:
         self.path = Path(path)
         self.id = patient_id
         self.layout = layout
@@ -236,8 +254,12 @@ class Patient:
                             del d[k]
             return False
 
-    def load_all(self, workers: int = 2, progress: Callable[[int, int, str], None] | None = None,
-                 frames: Iterable[str] | None = None) -> None:
+    def load_all(
+        self,
+        workers: int = 2,
+        progress: Callable[[int, int, str], None] | None = None,
+        frames: Iterable[str] | None = None,
+    ) -> None:
         """Load every layer (in ``frames``, default all) on a thread pool; failures become problems."""
         from concurrent.futures import ThreadPoolExecutor
 
@@ -275,8 +297,15 @@ class Patient:
         return n + sum(v.nbytes for f in self.frames.values() for v in f.volumes())
 
     # -- saving ---------------------------------------------------------------
-    def save_mask(self, name: str, array: np.ndarray | Mask, source: str, out_dir: str | Path | None = None,
-                  frame: str | None = None, **provenance: Any) -> Path:
+    def save_mask(
+        self,
+        name: str,
+        array: np.ndarray | Mask,
+        source: str,
+        out_dir: str | Path | None = None,
+        frame: str | None = None,
+        **provenance: Any,
+    ) -> Path:
         """Save a structure as a new immutable version and return the version's path.
 
         Writes ``mask_<name>_<source>_v<NNN>.nii.gz`` with a JSON provenance sidecar, and atomically
@@ -343,10 +372,14 @@ class Patient:
             "frames": {f.name: f.geometry.to_dict() for f in frames},
             "structures": [r.to_dict() for r in self.structures()],
             "images": [{"name": k, "frame": f.name, "path": str(v.path)} for f in frames for k, v in f.images.items()],
-            "doses": [{"name": k, "frame": f.name, "path": str(v.path), "geometry": v.geometry.to_dict()}
-                      for f in frames for k, v in f.doses.items()],
-            "uncertainty": [{"structure": k, "frame": f.name, "path": str(v.path)}
-                            for f in frames for k, v in f.uncertainty.items()],
+            "doses": [
+                {"name": k, "frame": f.name, "path": str(v.path), "geometry": v.geometry.to_dict()}
+                for f in frames
+                for k, v in f.doses.items()
+            ],
+            "uncertainty": [
+                {"structure": k, "frame": f.name, "path": str(v.path)} for f in frames for k, v in f.uncertainty.items()
+            ],
             "fiducials": [fd.to_dict() for fd in self.fiducials],
             "missing": list(self.missing),
             "problems": [p.to_dict() for p in self.problems],

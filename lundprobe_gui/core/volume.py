@@ -1,4 +1,5 @@
 """A scalar image (MRI, sCT, dose, uncertainty) that loads its voxels on first use."""
+
 from __future__ import annotations
 
 import logging
@@ -62,8 +63,9 @@ class Volume:
         Keep only the non-zero bounding box.
     """
 
-    def __init__(self, path: Path, geometry: Geometry, kind: str, loader: Loader, crop: bool = False,
-                 name: str = "") -> None:
+    def __init__(
+        self, path: Path, geometry: Geometry, kind: str, loader: Loader, crop: bool = False, name: str = ""
+    ) -> None:
         self.path = Path(path)
         self.geometry = geometry
         self.kind = kind

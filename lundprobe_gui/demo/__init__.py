@@ -1,4 +1,5 @@
 """Synthetic LUND-PROBE patients (deterministic from a seed)."""
+
 from __future__ import annotations
 
 import logging
@@ -13,8 +14,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["DemoOptions", "generate", "patient_id", "ensure_demo"]
 
 
-def ensure_demo(size: str = "small", part: str = "extended", seed: int = 0,
-                progress: Callable[[str], None] | None = None) -> Path:
+def ensure_demo(
+    size: str = "small", part: str = "extended", seed: int = 0, progress: Callable[[str], None] | None = None
+) -> Path:
     """The cached demo patient folder, generated on first use.
 
     A finished dataset is marked with a ``.complete`` file, so an interrupted generation is redone

@@ -4,6 +4,7 @@ Each organ is a perturbed ellipsoid or tube with an approximate signed distance 
 inside), so it can be sampled on any grid: the MRI, the sCT and the dose grid all see one anatomy.
 LPS: +x is the patient's left, +y posterior, +z superior.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -85,7 +86,7 @@ class Tube:
         """World box of the tube."""
         lo, hi = self.z_range
         zmax = max(abs(lo - self.centre[2]), abs(hi - self.centre[2]))
-        ext = np.array([self.radii[0] * 1.3, self.radii[1] * 1.3 + self.curve * zmax ** 2, 0.0]) + margin
+        ext = np.array([self.radii[0] * 1.3, self.radii[1] * 1.3 + self.curve * zmax**2, 0.0]) + margin
         a = np.array([self.centre[0] - ext[0], self.centre[1] - self.radii[1] * 1.3 - margin, lo - margin])
         b = np.array([self.centre[0] + ext[0], self.centre[1] + ext[1], hi + margin])
         return a, b
@@ -119,27 +120,47 @@ def make_anatomy(rng: np.random.Generator, centre: np.ndarray) -> Anatomy:
     prostate = Ellipsoid(c + jit(1.0), np.array([22.0, 16.5, 19.0]) * rng.uniform(0.85, 1.15), Wobble.random(rng, 0.07))
     organs: dict[str, Ellipsoid | Tube] = {
         "CTVT_427": prostate,
-        "Bladder": Ellipsoid(c + np.array([0.0, -22.0, 44.0]) + jit(3.0), np.array([38.0, 30.0, 27.0]) * rng.uniform(0.8, 1.2),
-                             Wobble.random(rng, 0.08)),
-        "Rectum": Tube(c + np.array([0.0, 33.0, 0.0]) + jit(1.5), np.array([17.0, 13.0]) * rng.uniform(0.9, 1.1),
-                       (c[2] - 52.0, c[2] + 55.0), 0.0035, Wobble.random(rng, 0.1)),
-        "FemoralHead_L": Ellipsoid(c + np.array([96.0, 2.0, 14.0]) + jit(2.0), np.full(3, 24.0), Wobble.random(rng, 0.02)),
-        "FemoralHead_R": Ellipsoid(c + np.array([-96.0, 2.0, 14.0]) + jit(2.0), np.full(3, 24.0), Wobble.random(rng, 0.02)),
-        "PenileBulb": Ellipsoid(c + np.array([0.0, 8.0, -36.0]) + jit(1.0), np.array([12.0, 10.0, 9.0]), Wobble.random(rng, 0.05)),
-        "Genitalia": Ellipsoid(c + np.array([0.0, -100.0, -88.0]) + jit(3.0), np.array([42.0, 34.0, 30.0]), Wobble.random(rng, 0.06)),
+        "Bladder": Ellipsoid(
+            c + np.array([0.0, -22.0, 44.0]) + jit(3.0),
+            np.array([38.0, 30.0, 27.0]) * rng.uniform(0.8, 1.2),
+            Wobble.random(rng, 0.08),
+        ),
+        "Rectum": Tube(
+            c + np.array([0.0, 33.0, 0.0]) + jit(1.5),
+            np.array([17.0, 13.0]) * rng.uniform(0.9, 1.1),
+            (c[2] - 52.0, c[2] + 55.0),
+            0.0035,
+            Wobble.random(rng, 0.1),
+        ),
+        "FemoralHead_L": Ellipsoid(
+            c + np.array([96.0, 2.0, 14.0]) + jit(2.0), np.full(3, 24.0), Wobble.random(rng, 0.02)
+        ),
+        "FemoralHead_R": Ellipsoid(
+            c + np.array([-96.0, 2.0, 14.0]) + jit(2.0), np.full(3, 24.0), Wobble.random(rng, 0.02)
+        ),
+        "PenileBulb": Ellipsoid(
+            c + np.array([0.0, 8.0, -36.0]) + jit(1.0), np.array([12.0, 10.0, 9.0]), Wobble.random(rng, 0.05)
+        ),
+        "Genitalia": Ellipsoid(
+            c + np.array([0.0, -100.0, -88.0]) + jit(3.0), np.array([42.0, 34.0, 30.0]), Wobble.random(rng, 0.06)
+        ),
     }
     bones = [
-        Ellipsoid(c + np.array([0.0, -44.0, -6.0]), np.array([16.0, 8.0, 22.0])),     # pubic symphysis
-        Ellipsoid(c + np.array([55.0, 32.0, -22.0]), np.array([12.0, 20.0, 30.0])),    # ischia
+        Ellipsoid(c + np.array([0.0, -44.0, -6.0]), np.array([16.0, 8.0, 22.0])),  # pubic symphysis
+        Ellipsoid(c + np.array([55.0, 32.0, -22.0]), np.array([12.0, 20.0, 30.0])),  # ischia
         Ellipsoid(c + np.array([-55.0, 32.0, -22.0]), np.array([12.0, 20.0, 30.0])),
-        Ellipsoid(c + np.array([0.0, 78.0, 60.0]), np.array([28.0, 14.0, 48.0])),      # sacrum
-        Ellipsoid(c + np.array([128.0, 8.0, -20.0]), np.array([16.0, 16.0, 60.0])),    # femoral shafts
+        Ellipsoid(c + np.array([0.0, 78.0, 60.0]), np.array([28.0, 14.0, 48.0])),  # sacrum
+        Ellipsoid(c + np.array([128.0, 8.0, -20.0]), np.array([16.0, 16.0, 60.0])),  # femoral shafts
         Ellipsoid(c + np.array([-128.0, 8.0, -20.0]), np.array([16.0, 16.0, 60.0])),
     ]
     # Three gold markers well inside the prostate (base, mid, apex), as implanted clinically.
     pr = prostate.radii
-    fids = np.array([prostate.centre + np.array([-0.35 * pr[0], 0.1 * pr[1], 0.4 * pr[2]]),
-                     prostate.centre + np.array([0.35 * pr[0], -0.15 * pr[1], 0.05 * pr[2]]),
-                     prostate.centre + np.array([0.05 * pr[0], 0.2 * pr[1], -0.45 * pr[2]])])
+    fids = np.array(
+        [
+            prostate.centre + np.array([-0.35 * pr[0], 0.1 * pr[1], 0.4 * pr[2]]),
+            prostate.centre + np.array([0.35 * pr[0], -0.15 * pr[1], 0.05 * pr[2]]),
+            prostate.centre + np.array([0.05 * pr[0], 0.2 * pr[1], -0.45 * pr[2]]),
+        ]
+    )
     fids += rng.normal(0, 1.0, fids.shape)
     return Anatomy(c, np.array([172.0, 112.0]) * rng.uniform(0.92, 1.05), organs, bones, fids)

@@ -7,6 +7,7 @@ softmax, so it is non-zero only near the DL boundary and at most 0.5. Observers 
 with local bumps; in step 2 the edits are damped where the difficulty (and so the uncertainty)
 is low, reproducing the published finding that low-uncertainty regions were edited less.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,10 +40,18 @@ def _dl_shape(shape: Ellipsoid | Tube, rng: np.random.Generator) -> Ellipsoid | 
     """The model's systematic error: slightly shifted, scaled and re-wobbled."""
     shift = rng.normal(0, 1.0, 3)
     if isinstance(shape, Ellipsoid):
-        return Ellipsoid(shape.centre + shift, shape.radii * rng.uniform(0.95, 1.03),
-                         Wobble.random(rng, shape.wobble.amplitude * 0.9 + 0.02))
-    return Tube(shape.centre + shift, shape.radii * rng.uniform(0.94, 1.04), shape.z_range, shape.curve,
-                Wobble.random(rng, shape.wobble.amplitude * 0.9 + 0.02))
+        return Ellipsoid(
+            shape.centre + shift,
+            shape.radii * rng.uniform(0.95, 1.03),
+            Wobble.random(rng, shape.wobble.amplitude * 0.9 + 0.02),
+        )
+    return Tube(
+        shape.centre + shift,
+        shape.radii * rng.uniform(0.94, 1.04),
+        shape.z_range,
+        shape.curve,
+        Wobble.random(rng, shape.wobble.amplitude * 0.9 + 0.02),
+    )
 
 
 def _extent_z(shape: Ellipsoid | Tube) -> tuple[float, float]:
@@ -56,7 +65,7 @@ def _difficulty(c: Coords, shape: Ellipsoid | Tube) -> np.ndarray:
     """Perturbation amplitude in mm: small mid-gland, large at base and apex."""
     zc, rz = _extent_z(shape)
     t = np.clip(np.abs(c[2] - np.float32(zc)) / np.float32(rz), 0, 1)
-    return np.float32(0.35) + np.float32(2.6) * t ** 3
+    return np.float32(0.35) + np.float32(2.6) * t**3
 
 
 def _field(c: Coords, rng: np.random.Generator, n: int = 5, wavelength: float = 25.0) -> np.ndarray:
@@ -69,8 +78,9 @@ def _field(c: Coords, rng: np.random.Generator, n: int = 5, wavelength: float = 
     return acc * np.float32(np.sqrt(2.0 / n))
 
 
-def _bumps(c: Coords, shape: Ellipsoid | Tube, rng: np.random.Generator, style: tuple[int, float, float],
-           toward_ends: bool) -> np.ndarray:
+def _bumps(
+    c: Coords, shape: Ellipsoid | Tube, rng: np.random.Generator, style: tuple[int, float, float], toward_ends: bool
+) -> np.ndarray:
     """Local edits: Gaussian bumps (mm of boundary displacement; positive adds) on the boundary."""
     count, depth, p_add = style
     acc = np.zeros(c[0].shape, np.float32)
@@ -92,8 +102,12 @@ def _bumps(c: Coords, shape: Ellipsoid | Tube, rng: np.random.Generator, style: 
     return acc
 
 
-def synth_dl(geom: Geometry, shape: Ellipsoid | Tube, rng: np.random.Generator,
-             observers: tuple[str, ...] = tuple(OBSERVER_STYLE)) -> DLResult | None:
+def synth_dl(
+    geom: Geometry,
+    shape: Ellipsoid | Tube,
+    rng: np.random.Generator,
+    observers: tuple[str, ...] = tuple(OBSERVER_STYLE),
+) -> DLResult | None:
     """Folds, ensemble, uncertainty and observers' step 1/2 edits for one structure on ``geom``."""
     dl = _dl_shape(shape, rng)
     lo, hi = dl.bounds(12.0)

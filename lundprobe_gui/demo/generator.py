@@ -2,6 +2,7 @@
 
 Deterministic from the seed: the same arguments give byte-identical voxel data.
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,17 @@ from .images import grow_mm, resample, sample_mask, synth_dose, synth_image
 
 logger = logging.getLogger(__name__)
 
-STRUCTURES = ("CTVT_427", "PTVT_427", "Rectum", "Bladder", "FemoralHead_L", "FemoralHead_R", "PenileBulb",
-              "Genitalia", "BODY")
+STRUCTURES = (
+    "CTVT_427",
+    "PTVT_427",
+    "Rectum",
+    "Bladder",
+    "FemoralHead_L",
+    "FemoralHead_R",
+    "PenileBulb",
+    "Genitalia",
+    "BODY",
+)
 OPTIONAL = {"PenileBulb": 29 / 432, "Genitalia": 24 / 432}
 DL_STRUCTURES = ("CTVT_427", "Rectum")
 OBSERVERS = ("obsB", "obsC", "obsD", "obsE")
@@ -77,7 +87,7 @@ def _structure_masks(geom: Geometry, anat: Anatomy, names: list[str]) -> dict[st
         body = np.zeros(geom.shape_zyx, np.uint8)
         for z0 in range(0, geom.shape_zyx[0], 8):
             box = ((z0, min(z0 + 8, geom.shape_zyx[0])), (0, geom.shape_zyx[1]), (0, geom.shape_zyx[2]))
-            body[z0:box[0][1]] = anat.body_sdf(world_coords(geom, box)) <= 0
+            body[z0 : box[0][1]] = anat.body_sdf(world_coords(geom, box)) <= 0
         masks["BODY"] = body
     return masks
 
@@ -91,12 +101,18 @@ def _fiducial_mask(geom: Geometry, points: np.ndarray) -> np.ndarray:
             continue
         c = world_coords(geom, box)
         d2 = (c[0] - np.float32(p[0])) ** 2 + (c[1] - np.float32(p[1])) ** 2 + (c[2] - np.float32(p[2])) ** 2
-        out[tuple(slice(a, b) for a, b in box)] |= (d2 <= FIDUCIAL_RADIUS_MM ** 2).astype(np.uint8)
+        out[tuple(slice(a, b) for a, b in box)] |= (d2 <= FIDUCIAL_RADIUS_MM**2).astype(np.uint8)
     return out
 
 
-def generate_patient(root: Path, pid: str, rng: np.random.Generator, opts: DemoOptions,
-                     missing: list[str], progress: Callable[[str], None] | None = None) -> dict:
+def generate_patient(
+    root: Path,
+    pid: str,
+    rng: np.random.Generator,
+    opts: DemoOptions,
+    missing: list[str],
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """Write one patient folder under ``root``; return its geometry row for the dataset CSV."""
     say = progress or (lambda s: None)
     centre = np.array([rng.normal(0, 8), rng.normal(-10, 6), rng.normal(-20, 10)]) + np.asarray(opts.origin_shift)
@@ -133,7 +149,8 @@ def generate_patient(root: Path, pid: str, rng: np.random.Generator, opts: DemoO
                 multi_cc.append(name)
     write(mri_dir / "mask_MRI_T2_coords_fiducials.nii.gz", _fiducial_mask(grids.mri, anat.fiducials), grids.mri)
     (mri_dir / "MRI_T2_DICOM_coords_fiducials.txt").write_text(
-        "".join(f"{p[0]:.4f},{p[1]:.4f},{p[2]:.4f}\n" for p in anat.fiducials))
+        "".join(f"{p[0]:.4f},{p[1]:.4f},{p[2]:.4f}\n" for p in anat.fiducials)
+    )
 
     if opts.part == "extended":
         for s in DL_STRUCTURES:
@@ -184,7 +201,8 @@ def generate(out: Path, opts: DemoOptions, progress: Callable[[str], None] | Non
         paths.append(out / pid)
     (out / f"missingStructures_{suffix}.json").write_text(json.dumps(missing_all, indent=2))
     (out / f"StructuresMoreThan1ConComp_{suffix}.txt").write_text(
-        "".join(f"{r['patient']}: {s}\n" for r in rows for s in r["multi_cc"]))
+        "".join(f"{r['patient']}: {s}\n" for r in rows for s in r["multi_cc"])
+    )
     with open(out / f"patGeometryInformation_{suffix}.csv", "w", newline="") as fh:
         fields = [k for k in rows[0] if k != "multi_cc"]
         w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")

@@ -1,4 +1,5 @@
 """The grids of a synthetic patient and helpers to evaluate world-space functions on them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,13 +26,18 @@ class Grids:
     dose: Geometry
 
 
-def _centred(size: tuple[int, int, int], spacing: tuple[float, float, float], centre: np.ndarray,
-             direction: tuple[float, ...]) -> Geometry:
+def _centred(
+    size: tuple[int, int, int], spacing: tuple[float, float, float], centre: np.ndarray, direction: tuple[float, ...]
+) -> Geometry:
     d = np.asarray(direction, float).reshape(3, 3)
     half = (np.asarray(size) - 1) * np.asarray(spacing) / 2.0
     origin = centre - d @ half
-    return Geometry(tuple(int(v) for v in size), tuple(float(v) for v in spacing),
-                    tuple(round(float(v), 4) for v in origin), tuple(float(v) for v in direction))
+    return Geometry(
+        tuple(int(v) for v in size),
+        tuple(float(v) for v in spacing),
+        tuple(round(float(v), 4) for v in origin),
+        tuple(float(v) for v in direction),
+    )
 
 
 def make_grids(size: str, centre: np.ndarray, direction: tuple[float, ...] | None = None) -> Grids:

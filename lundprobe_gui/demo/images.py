@@ -1,4 +1,5 @@
 """Synthetic T2w MRI, sCT (HU) and dose from an :class:`Anatomy`, sampled on any grid."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,6 +58,7 @@ def tissue_labels(geom: Geometry, anat: Anatomy, slab: Box) -> np.ndarray:
     def setter(value, cond=lambda s: s <= 0):
         def fn(view, sdf):
             view[cond(sdf)] = value
+
         return fn
 
     for bone in anat.bones + [o["FemoralHead_L"], o["FemoralHead_R"]]:
@@ -93,12 +95,15 @@ def synth_image(geom: Geometry, anat: Anatomy, rng: np.random.Generator, modalit
         shape = img.shape
         if modality == "mri":
             x, y, z = world_coords(geom, slab)
-            bias = 1.0 + np.float32(0.12) * np.sin((x - np.float32(anat.centre[0])) / np.float32(160.0)) \
+            bias = (
+                1.0
+                + np.float32(0.12) * np.sin((x - np.float32(anat.centre[0])) / np.float32(160.0))
                 + np.float32(0.08) * np.cos((y - np.float32(anat.centre[1])) / np.float32(120.0))
+            )
             img = img * bias
             n1 = rng.standard_normal(shape, np.float32) * np.float32(18.0)
             n2 = rng.standard_normal(shape, np.float32) * np.float32(18.0)
-            img = np.sqrt((img + n1) ** 2 + n2 ** 2)  # Rician noise, like magnitude MR data
+            img = np.sqrt((img + n1) ** 2 + n2**2)  # Rician noise, like magnitude MR data
         else:
             img = img + rng.standard_normal(shape, np.float32) * np.float32(12.0)
         sl = tuple(slice(a, b) for a, b in slab)
@@ -130,16 +135,17 @@ def grow_mm(mask: np.ndarray, spacing_zyx: tuple[float, float, float], margin: f
     return out
 
 
-def synth_dose(geom: Geometry, anat: Anatomy, ptv_on_dose: np.ndarray, prescription: float,
-               rng: np.random.Generator) -> np.ndarray:
+def synth_dose(
+    geom: Geometry, anat: Anatomy, ptv_on_dose: np.ndarray, prescription: float, rng: np.random.Generator
+) -> np.ndarray:
     """A conformal dose (Gy) on the planning grid: ~103 % in the PTV, steep fall-off, a low-dose bath."""
     dist_out = ndimage.distance_transform_edt(ptv_on_dose == 0, sampling=geom.spacing_zyx).astype(np.float32)
     coords = world_coords(geom, full_box(geom))
     body = anat.body_sdf(coords) <= 0
     hot = 1.03 + 0.015 * np.sin(coords[0] / np.float32(9.0)) * np.cos(coords[2] / np.float32(11.0))
-    falloff = np.exp(-(dist_out / np.float32(11.0)) ** np.float32(1.15))
+    falloff = np.exp(-((dist_out / np.float32(11.0)) ** np.float32(1.15)))
     zc = coords[2] - np.float32(anat.centre[2])
-    bath = np.float32(0.07) * np.exp(-(zc / np.float32(45.0)) ** 2)
+    bath = np.float32(0.07) * np.exp(-((zc / np.float32(45.0)) ** 2))
     rel = np.where(ptv_on_dose > 0, hot, np.maximum(hot * falloff, bath))
     dose = (rel * np.float32(prescription)).astype(np.float32)
     dose[~body] = 0.0

@@ -11,6 +11,7 @@ uint8 0/1 masks, float32 dose (Gy) and uncertainty (0..0.5) maps.
 * :func:`write_plain_folder`: an MRI, masks, a label map, a dose and an uncertainty map, and on
   request a file of another grid and a 4-D file (the problems a plain folder can have).
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,8 +37,11 @@ SMALL_SIZE_XYZ = (96, 96, 24)
 CT_SPACING = (1.0, 1.0, 3.0)
 
 
-def make_geometry(size_xyz: Sequence[int] = SMALL_SIZE_XYZ, spacing: Sequence[float] = CT_SPACING,
-                  direction: Sequence[float] | None = None) -> Geometry:
+def make_geometry(
+    size_xyz: Sequence[int] = SMALL_SIZE_XYZ,
+    spacing: Sequence[float] = CT_SPACING,
+    direction: Sequence[float] | None = None,
+) -> Geometry:
     """A grid centred on the world origin."""
     size = tuple(int(v) for v in size_xyz)
     sp = tuple(float(v) for v in spacing)
@@ -130,8 +134,15 @@ def write_label_table(path: Path, names: Mapping[int, str]) -> Path:
     return path
 
 
-def write_structseg_case(root: Path, case: str | int, *, seed: int = 0, labels: Mapping[int, str] | None = None,
-                         size_xyz: Sequence[int] = SMALL_SIZE_XYZ, spacing: Sequence[float] = CT_SPACING) -> Path:
+def write_structseg_case(
+    root: Path,
+    case: str | int,
+    *,
+    seed: int = 0,
+    labels: Mapping[int, str] | None = None,
+    size_xyz: Sequence[int] = SMALL_SIZE_XYZ,
+    spacing: Sequence[float] = CT_SPACING,
+) -> Path:
     """Write ``<root>/<case>/data.nii.gz`` (int16 CT) and ``label.nii.gz``.
 
     Parameters
@@ -153,8 +164,9 @@ def write_structseg_case(root: Path, case: str | int, *, seed: int = 0, labels: 
     return folder
 
 
-def write_structseg_dataset(root: Path, cases: int = 2, *, seed: int = 0, labels: Mapping[int, str] | None = None,
-                            table: str | None = None) -> list[Path]:
+def write_structseg_dataset(
+    root: Path, cases: int = 2, *, seed: int = 0, labels: Mapping[int, str] | None = None, table: str | None = None
+) -> list[Path]:
     """Write cases ``<root>/1..<cases>``; ``table`` (``"json"`` or ``"csv"``) adds a shared label table."""
     root = Path(root)
     out = [write_structseg_case(root, i + 1, seed=seed + i, labels=labels) for i in range(cases)]
@@ -163,10 +175,18 @@ def write_structseg_dataset(root: Path, cases: int = 2, *, seed: int = 0, labels
     return out
 
 
-def write_multilabel_case(folder: Path, *, seed: int = 0, names: Mapping[int, str] | None = None,
-                          table: str | None = "json", image: str = "mri", label_file: str = "labels_map",
-                          size_xyz: Sequence[int] = SMALL_SIZE_XYZ, spacing: Sequence[float] = (1.0, 1.0, 3.0),
-                          direction: Sequence[float] | None = None) -> Path:
+def write_multilabel_case(
+    folder: Path,
+    *,
+    seed: int = 0,
+    names: Mapping[int, str] | None = None,
+    table: str | None = "json",
+    image: str = "mri",
+    label_file: str = "labels_map",
+    size_xyz: Sequence[int] = SMALL_SIZE_XYZ,
+    spacing: Sequence[float] = (1.0, 1.0, 3.0),
+    direction: Sequence[float] | None = None,
+) -> Path:
     """Write an image, a label map ``<label_file>.nii.gz`` and a label table into ``folder``.
 
     Parameters
@@ -189,8 +209,15 @@ def write_multilabel_case(folder: Path, *, seed: int = 0, names: Mapping[int, st
     return folder
 
 
-def write_plain_folder(folder: Path, *, seed: int = 0, mismatch: bool = False, four_d: bool = False,
-                       size_xyz: Sequence[int] = SMALL_SIZE_XYZ, spacing: Sequence[float] = (1.0, 1.0, 3.0)) -> Path:
+def write_plain_folder(
+    folder: Path,
+    *,
+    seed: int = 0,
+    mismatch: bool = False,
+    four_d: bool = False,
+    size_xyz: Sequence[int] = SMALL_SIZE_XYZ,
+    spacing: Sequence[float] = (1.0, 1.0, 3.0),
+) -> Path:
     """Write a plain folder of NIfTI files.
 
     Files: ``t2.nii.gz`` (uint16 MRI, the reference), ``mask_GTV.nii.gz`` and ``Rectum.nii.gz``

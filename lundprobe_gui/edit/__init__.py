@@ -3,6 +3,7 @@
 Tools build :class:`Region` objects; :func:`apply_region` is the only code that writes a mask.
 Nothing here imports Qt: the UI turns mouse and key input into :class:`EditEvent` objects.
 """
+
 from __future__ import annotations
 
 from lundprobe_gui.edit.apply import Patch, apply_region
@@ -22,15 +23,37 @@ from lundprobe_gui.edit.tool import EditContext, EditEvent, Tool
 
 TOOLS: dict[str, type[Tool]] = {
     cls.name: cls
-    for cls in (BrushTool, EraserTool, PolygonTool, FillHolesTool, IslandsTool, InterpolateTool,
-                MarginTool, SmoothTool)
+    for cls in (BrushTool, EraserTool, PolygonTool, FillHolesTool, IslandsTool, InterpolateTool, MarginTool, SmoothTool)
 }
 """Tool classes by name; the UI maps its shortcuts onto these."""
 
 __all__ = [
-    "TOOLS", "Region", "Patch", "apply_region", "EditConstraint", "History", "EditEvent",
-    "EditContext", "Tool", "BrushTool", "EraserTool", "BrushSettings", "brush_footprint",
-    "PolygonTool", "PolygonSettings", "FillHolesTool", "FillHolesSettings", "IslandsTool",
-    "IslandsSettings", "InterpolateTool", "InterpolateSettings", "MarginTool", "MarginSettings",
-    "SmoothTool", "SmoothSettings", "EditStats", "edit_stats", "EditSession",
+    "TOOLS",
+    "Region",
+    "Patch",
+    "apply_region",
+    "EditConstraint",
+    "History",
+    "EditEvent",
+    "EditContext",
+    "Tool",
+    "BrushTool",
+    "EraserTool",
+    "BrushSettings",
+    "brush_footprint",
+    "PolygonTool",
+    "PolygonSettings",
+    "FillHolesTool",
+    "FillHolesSettings",
+    "IslandsTool",
+    "IslandsSettings",
+    "InterpolateTool",
+    "InterpolateSettings",
+    "MarginTool",
+    "MarginSettings",
+    "SmoothTool",
+    "SmoothSettings",
+    "EditStats",
+    "edit_stats",
+    "EditSession",
 ]

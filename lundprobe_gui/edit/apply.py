@@ -5,6 +5,7 @@ mode, applies the :class:`~lundprobe_gui.edit.constraint.EditConstraint`, writes
 returns an undo :class:`Patch` cropped to the voxels that really changed. All work happens on the
 region's box (never the full grid), which keeps a brush stamp well under a millisecond.
 """
+
 from __future__ import annotations
 
 import logging
@@ -61,8 +62,9 @@ class Patch:
         return int(np.count_nonzero(self.before != self.after))
 
 
-def combine(old: np.ndarray, values: np.ndarray, mode: str, allowed: np.ndarray | None = None,
-            locked: np.ndarray | None = None) -> np.ndarray:
+def combine(
+    old: np.ndarray, values: np.ndarray, mode: str, allowed: np.ndarray | None = None, locked: np.ndarray | None = None
+) -> np.ndarray:
     """New contents of a box from its old contents and a region's values.
 
     Parameters
@@ -104,8 +106,9 @@ def combine(old: np.ndarray, values: np.ndarray, mode: str, allowed: np.ndarray 
     return new
 
 
-def apply_region(mask: Mask, region: Region, mode: str, constraint: EditConstraint | None = None,
-                 *, image: Any | None = None) -> Patch | None:
+def apply_region(
+    mask: Mask, region: Region, mode: str, constraint: EditConstraint | None = None, *, image: Any | None = None
+) -> Patch | None:
     """Apply a region to a mask and return the undo patch.
 
     Parameters

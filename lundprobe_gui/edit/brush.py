@@ -11,6 +11,7 @@ position with a step of at most half the radius, so a fast drag leaves no gap; t
 the stroke: one drag is one undo step. The right button inverts the mode (paint <-> erase), the
 ITK-SNAP convention.
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,8 +47,7 @@ def _footprint(radius_mm: float, spacing: tuple[float, float, float], axis: int 
     return fp
 
 
-def brush_footprint(radius_mm: float, spacing_zyx: Sequence[float], axis: int = 0,
-                    three_d: bool = False) -> np.ndarray:
+def brush_footprint(radius_mm: float, spacing_zyx: Sequence[float], axis: int = 0, three_d: bool = False) -> np.ndarray:
     """Boolean stamp of a round brush, centred in an odd-sized (z, y, x) block.
 
     Parameters
@@ -73,8 +73,9 @@ def brush_footprint(radius_mm: float, spacing_zyx: Sequence[float], axis: int = 
     return _footprint(round(float(radius_mm), 9), spacing, None if three_d else int(axis))  # type: ignore[arg-type]
 
 
-def stroke_centres(start: Sequence[float], end: Sequence[float], spacing_zyx: Sequence[float],
-                   step_mm: float) -> np.ndarray:
+def stroke_centres(
+    start: Sequence[float], end: Sequence[float], spacing_zyx: Sequence[float], step_mm: float
+) -> np.ndarray:
     """Voxel centres of the stamps along a segment, excluding ``start`` and including ``end``.
 
     Positions are spaced at most ``step_mm`` apart (in mm) and rounded to voxels; consecutive

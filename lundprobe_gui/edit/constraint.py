@@ -11,6 +11,7 @@ Three independent restrictions, all evaluated on the region's box only:
 The editable area and the intensity range restrict both adding and removing, as in Slicer: the
 user sets them to protect everything outside, whatever the tool does.
 """
+
 from __future__ import annotations
 
 import logging
@@ -126,8 +127,7 @@ class EditConstraint:
             out = part if out is None else out | part
         return out
 
-    def restrict(self, region: Region, mode: str, image: Any | None = None,
-                 target: Mask | None = None) -> Region:
+    def restrict(self, region: Region, mode: str, image: Any | None = None, target: Mask | None = None) -> Region:
         """The region with the voxels this constraint forbids for ``mode`` removed.
 
         For "add" the editable area, intensity range and locked structures apply; for "remove"

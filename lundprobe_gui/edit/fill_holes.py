@@ -7,6 +7,7 @@ that touches the outside only at a corner is still filled. Only the structure's 
 one voxel of background is processed; clipped at the grid border, that gives the same result as
 filling the full grid (background touching the grid border is not a hole).
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,7 @@ from lundprobe_gui.edit.tool import EditEvent, Tool
 logger = logging.getLogger(__name__)
 
 
-def fill_holes_region(mask: Mask, three_d: bool = True, axis: int = 0,
-                      index: int | None = None) -> Region | None:
+def fill_holes_region(mask: Mask, three_d: bool = True, axis: int = 0, index: int | None = None) -> Region | None:
     """Region of the holes of the mask (to be added).
 
     Parameters

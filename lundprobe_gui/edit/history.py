@@ -9,6 +9,7 @@ single step. When the stroke is compact, its patches are merged per structure in
 their union box (fewer objects, one write on undo); a long thin stroke whose union box would be
 mostly untouched voxels keeps its list of patches, undone in reverse order.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,8 +45,7 @@ class PackedPatch:
     @classmethod
     def from_patch(cls, patch: Patch) -> "PackedPatch":
         """Pack a patch's blocks."""
-        return cls(patch.mask, patch.box, np.packbits(patch.before, axis=None),
-                   np.packbits(patch.after, axis=None))
+        return cls(patch.mask, patch.box, np.packbits(patch.before, axis=None), np.packbits(patch.after, axis=None))
 
     def _unpack(self, bits: np.ndarray) -> np.ndarray:
         shape = tuple(b - a for a, b in self.box)

@@ -12,6 +12,7 @@ lies within the union of the two key shapes, so key shapes that do not overlap a
 that moves a lot between key slices) interpolate poorly: contour more slices there.
 Empty slices below the first or above the last key slice are left alone (no extrapolation).
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,9 @@ def signed_distance(plane: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
     counts as outside.
     """
     padded = np.pad(plane, 1)
-    sdf = (distance_transform_edt(~padded, sampling=tuple(spacing))
-           - distance_transform_edt(padded, sampling=tuple(spacing)))
+    sdf = distance_transform_edt(~padded, sampling=tuple(spacing)) - distance_transform_edt(
+        padded, sampling=tuple(spacing)
+    )
     return sdf[1:-1, 1:-1]
 
 

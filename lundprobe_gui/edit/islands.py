@@ -9,6 +9,7 @@ that two blobs on neighbouring slices touching only diagonally are separate unde
 "largest" keeps the component with the most voxels (ties: the first in (z, y, x) scan order);
 "clicked" keeps the component under the click and does nothing when the click misses the mask.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,12 +25,14 @@ from lundprobe_gui.edit.tool import EditEvent, Tool
 
 logger = logging.getLogger(__name__)
 
-_STRUCTURES = {6: generate_binary_structure(3, 1), 18: generate_binary_structure(3, 2),
-               26: generate_binary_structure(3, 3)}
+_STRUCTURES = {
+    6: generate_binary_structure(3, 1),
+    18: generate_binary_structure(3, 2),
+    26: generate_binary_structure(3, 3),
+}
 
 
-def islands_region(mask: Mask, connectivity: int = 6,
-                   keep_voxel: Sequence[int] | None = None) -> Region | None:
+def islands_region(mask: Mask, connectivity: int = 6, keep_voxel: Sequence[int] | None = None) -> Region | None:
     """Region of the voxels outside the kept component (to be removed).
 
     Parameters

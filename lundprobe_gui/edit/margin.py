@@ -15,6 +15,7 @@ one-voxel background ring of the box (clamp its coordinates), which is at least 
 distances to the outside are the same. Outside the grid counts as neither inside nor outside (as
 in a full-grid distance map): shrinking does not erode a structure from the grid border.
 """
+
 from __future__ import annotations
 
 import logging
@@ -113,4 +114,3 @@ class MarginTool(Tool):
 
     def on_click(self, event: EditEvent) -> bool:
         return self.run()
-

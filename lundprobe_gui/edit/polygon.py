@@ -10,6 +10,7 @@ polygon, because a polygon spanning slices has no meaning.
 Vertices are in voxel coordinates (integer = voxel centre), which is the convention of
 ``skimage.draw.polygon``: the fill is exactly the pixels whose centres that function puts inside.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,7 @@ _LASSO_MIN_STEP = 0.5
 _DRAG_THRESHOLD = 2.0
 
 
-def polygon_region(axis: int, index: int, vertices: Sequence[Sequence[float]],
-                   shape: Sequence[int]) -> Region | None:
+def polygon_region(axis: int, index: int, vertices: Sequence[Sequence[float]], shape: Sequence[int]) -> Region | None:
     """Region of the filled polygon on one slice.
 
     Parameters

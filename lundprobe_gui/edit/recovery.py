@@ -5,6 +5,7 @@ One folder per patient (named by a hash of the patient path) holds a ``session.j
 Every file is written atomically and the JSON last, so a kill at any moment leaves either the
 previous autosave or the new one on offer, never a mix.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -54,8 +55,13 @@ def patient_folder(area: Path, patient_path: str | Path) -> Path:
 
 def _pack(mask: Mask) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, shape=np.asarray(mask.shape), offset=np.asarray(mask.offset),
-             block=np.asarray(mask.data.shape), bits=np.packbits(mask.data, axis=None))
+    np.savez(
+        buf,
+        shape=np.asarray(mask.shape),
+        offset=np.asarray(mask.offset),
+        block=np.asarray(mask.data.shape),
+        bits=np.packbits(mask.data, axis=None),
+    )
     return buf.getvalue()
 
 
@@ -68,8 +74,9 @@ def _unpack(data: bytes) -> Mask:
         return Mask(shape, arr, tuple(int(v) for v in z["offset"]))
 
 
-def autosave(area: Path, patient_path: str | Path, patient_id: str,
-             edits: list[tuple[str, str, str | None, Mask, Mask | None]]) -> Path | None:
+def autosave(
+    area: Path, patient_path: str | Path, patient_id: str, edits: list[tuple[str, str, str | None, Mask, Mask | None]]
+) -> Path | None:
     """Write the working copies ``(name, source, start_source, mask, start)`` of one patient.
 
     An empty list removes the patient's recovery folder (nothing is unsaved any more).
@@ -92,8 +99,12 @@ def autosave(area: Path, patient_path: str | Path, patient_id: str,
             atomic_write(folder / f"start_{gen}_{i:03d}.npz", _pack(start))
             entry["start_file"] = f"start_{gen}_{i:03d}.npz"
         entries.append(entry)
-    meta = {"patient_path": str(Path(patient_path).resolve()), "patient_id": patient_id,
-            "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "edits": entries}
+    meta = {
+        "patient_path": str(Path(patient_path).resolve()),
+        "patient_id": patient_id,
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "edits": entries,
+    }
     atomic_write(folder / "session.json", json.dumps(meta, indent=2).encode())
     keep = {e["file"] for e in entries} | {e["start_file"] for e in entries if "start_file" in e}
     for old in folder.glob("*.npz"):  # blocks of earlier autosaves, now unreferenced
@@ -116,8 +127,11 @@ def find(area: Path, patient_path: str | Path) -> Recovery | None:
         edits = []
         for e in meta["edits"]:
             start = _unpack((folder / e["start_file"]).read_bytes()) if e.get("start_file") else None
-            edits.append(RecoveredEdit(e["name"], e["source"], e.get("start_source"),
-                                       _unpack((folder / e["file"]).read_bytes()), start))
+            edits.append(
+                RecoveredEdit(
+                    e["name"], e["source"], e.get("start_source"), _unpack((folder / e["file"]).read_bytes()), start
+                )
+            )
         return Recovery(meta["patient_path"], meta["patient_id"], meta["time"], edits)
     except (OSError, ValueError, KeyError) as e:
         logger.warning("ignoring a damaged autosave in %s: %s", folder, e)

@@ -5,6 +5,7 @@ be corrected into several targets. The session never modifies the masks it is gi
 copies, keeps a second copy of each starting mask for the live statistics, and flags a copy dirty
 whenever it changes (edits, undo, redo, reset) until :meth:`EditSession.mark_saved`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,9 +40,14 @@ class EditSession:
         ``on_change(key, box)`` whenever a working copy changes, to re-render that box.
     """
 
-    def __init__(self, spacing_zyx: Sequence[float], *, image: Any | None = None,
-                 history: History | None = None,
-                 on_change: Callable[[Key, Box], None] | None = None) -> None:
+    def __init__(
+        self,
+        spacing_zyx: Sequence[float],
+        *,
+        image: Any | None = None,
+        history: History | None = None,
+        on_change: Callable[[Key, Box], None] | None = None,
+    ) -> None:
         self.spacing_zyx = tuple(float(v) for v in spacing_zyx)
         self.image = image
         self.history = history if history is not None else History()
@@ -115,8 +121,14 @@ class EditSession:
             self._tool.activate(self._ctx)
 
     def _context(self, key: Key) -> EditContext:
-        return EditContext(self._working[key], self.spacing_zyx, self.history, self._constraint,
-                           self.image, lambda box, key=key: self._changed(key, box))
+        return EditContext(
+            self._working[key],
+            self.spacing_zyx,
+            self.history,
+            self._constraint,
+            self.image,
+            lambda box, key=key: self._changed(key, box),
+        )
 
     # -- tool and constraint ---------------------------------------------------
     @property

@@ -10,6 +10,7 @@ constant). Consequences of the definition:
 * closing fills gaps and notches narrower than about 2 r and never removes a voxel;
 * with a radius below the slice spacing the ball is flat: the operation is in-plane only.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,8 +39,9 @@ def close_block(block: np.ndarray, radius_mm: float, spacing_zyx: Sequence[float
     return shrink_block(grow_block(block, radius_mm, spacing_zyx), radius_mm, spacing_zyx)
 
 
-def smooth_region(mask: Mask, operation: str, radius_mm: float,
-                  spacing_zyx: Sequence[float]) -> tuple[Region, str] | None:
+def smooth_region(
+    mask: Mask, operation: str, radius_mm: float, spacing_zyx: Sequence[float]
+) -> tuple[Region, str] | None:
     """Region and mode applying an opening or closing to the mask.
 
     The block is the bounding box padded by the radius plus one voxel (clipped to the grid): the
@@ -94,7 +96,9 @@ class SmoothTool(Tool):
     def run(self) -> bool:
         """Apply the operation as one undo step; returns True when the structure changed."""
         ctx = self._require_ctx()
-        return ctx.apply_found(smooth_region(ctx.mask, self.settings.operation, self.settings.radius_mm, ctx.spacing_zyx))
+        return ctx.apply_found(
+            smooth_region(ctx.mask, self.settings.operation, self.settings.radius_mm, ctx.spacing_zyx)
+        )
 
     def on_click(self, event: EditEvent) -> bool:
         return self.run()

@@ -3,6 +3,7 @@
 Everything is computed on the union of the two bounding boxes, outside of which both are empty,
 so the numbers are cheap enough to refresh after every stroke.
 """
+
 from __future__ import annotations
 
 import logging
@@ -77,5 +78,6 @@ def edit_stats(start: Mask, current: Mask, spacing_zyx: Sequence[float]) -> Edit
     n_both = n_a - n_removed
     dice = 2.0 * n_both / (n_a + n_b) if n_a + n_b else 1.0
     touched = np.flatnonzero((added | removed).any(axis=(1, 2))) + box[0][0]
-    return EditStats(n_added * cc, n_removed * cc, n_a * cc, n_b * cc, dice,
-                     tuple(int(z) for z in touched), n_added, n_removed)
+    return EditStats(
+        n_added * cc, n_removed * cc, n_a * cc, n_b * cc, dice, tuple(int(z) for z in touched), n_added, n_removed
+    )

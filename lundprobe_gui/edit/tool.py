@@ -8,6 +8,7 @@ key name in :attr:`EditEvent.key` (Qt names without the ``Key_`` prefix, e.g. "R
 Coordinates: :attr:`EditEvent.zyx` is the pointer in float voxel coordinates of the full grid,
 integer values at voxel centres (so rounding gives the voxel under the pointer).
 """
+
 from __future__ import annotations
 
 import logging

@@ -25,6 +25,7 @@ and continuous images. Then:
   structures take the file's stem as their source instead.
 * 4-D files, unreadable or corrupt files and files of another grid are :class:`Problem` entries.
 """
+
 from __future__ import annotations
 
 import logging
@@ -139,8 +140,13 @@ class _Builder:
 
     def add_label_map(self, info: FileInfo) -> None:
         if info.scan.kind == "continuous":
-            self.problems.append(Problem(str(info.path), "not-a-label-map",
-                                         "expected a label map but the values are not whole non-negative numbers; ignored"))
+            self.problems.append(
+                Problem(
+                    str(info.path),
+                    "not-a-label-map",
+                    "expected a label map but the values are not whole non-negative numbers; ignored",
+                )
+            )
             return
         if not info.scan.labels:
             self.problems.append(Problem(str(info.path), "empty", "the label map has no labelled voxels"))
@@ -157,9 +163,14 @@ class _Builder:
         name = structure_name(info.stem)
         source = self._source_for([name], info.stem)
         if info.probe.is_float:
-            self.problems.append(Problem(str(info.path), "non-binary",
-                                         f"mask is stored as floating point ({info.probe.pixel_type}); "
-                                         "non-zero voxels are treated as inside"))
+            self.problems.append(
+                Problem(
+                    str(info.path),
+                    "non-binary",
+                    f"mask is stored as floating point ({info.probe.pixel_type}); "
+                    "non-zero voxels are treated as inside",
+                )
+            )
         self.frame.structures[(name, source)] = StructureRef(name, source, self.frame.name, str(info.path))
 
     def add_continuous(self, info: FileInfo) -> None:
@@ -167,8 +178,9 @@ class _Builder:
         if "dose" in stem.lower():
             self.frame.doses[stem] = Volume(info.path, geom, "dose", load_slab_or_array, crop=True, name=stem)
         elif info.scan.is_float:
-            self.frame.uncertainty[stem] = Volume(info.path, geom, "uncertainty", load_slab_or_array,
-                                                     crop=True, name=stem)
+            self.frame.uncertainty[stem] = Volume(
+                info.path, geom, "uncertainty", load_slab_or_array, crop=True, name=stem
+            )
         else:
             key = stem if stem not in self.frame.images else info.path.name
             self.frame.images[key] = Volume(info.path, geom, "image", nifti.load_array, name=key)
@@ -193,7 +205,9 @@ def discover(path: Path, layout: str = GENERIC, roles: Roles = Roles()) -> Patie
         ref = choose_reference([i for i in infos if i.path not in roles.label_maps])
     if ref is None:
         names = ", ".join(p.name for p in files) or "no NIfTI files"
-        raise FileNotFoundError(f"{path}: no usable image to show (only masks, label maps or unreadable files: {names})")
+        raise FileNotFoundError(
+            f"{path}: no usable image to show (only masks, label maps or unreadable files: {names})"
+        )
     frame_name = roles.frame or ("CT" if looks_like_ct(ref.scan) else "image")
     frame = Frame(frame_name, ref.probe.geometry, "")
     frame.images["image"] = Volume(ref.path, ref.probe.geometry, "image", nifti.load_array, name="image")
@@ -203,17 +217,32 @@ def discover(path: Path, layout: str = GENERIC, roles: Roles = Roles()) -> Patie
             continue
         diffs = info.probe.geometry.differences(frame.geometry)
         if diffs:
-            problems.append(Problem(str(info.path), "geometry-mismatch",
-                                    f"grid differs from the reference image {ref.path.name} ({'; '.join(diffs)}); "
-                                    "left out, not resampled"))
-        elif info.path in roles.label_maps or info.scan.kind == "labels" \
-                or (info.scan.kind == "binary" and multilabel.own_table(info.path) is not None):
+            problems.append(
+                Problem(
+                    str(info.path),
+                    "geometry-mismatch",
+                    f"grid differs from the reference image {ref.path.name} ({'; '.join(diffs)}); "
+                    "left out, not resampled",
+                )
+            )
+        elif (
+            info.path in roles.label_maps
+            or info.scan.kind == "labels"
+            or (info.scan.kind == "binary" and multilabel.own_table(info.path) is not None)
+        ):
             build.add_label_map(info)
         elif info.scan.kind == "binary":
             build.add_mask(info)
         else:
             build.add_continuous(info)
     problems = list(dict.fromkeys(problems))  # one unreadable shared table is reported once
-    logger.info("%s: %s layout, reference %s (%s frame), %d structures, %d problems", path, layout, ref.path.name,
-                frame_name, len(frame.structures), len(problems))
+    logger.info(
+        "%s: %s layout, reference %s (%s frame), %d structures, %d problems",
+        path,
+        layout,
+        ref.path.name,
+        frame_name,
+        len(frame.structures),
+        len(problems),
+    )
     return Patient(path, path.name, layout, {frame_name: frame}, FileStore(), problems, dataset_root=path.parent)

@@ -5,6 +5,7 @@ Layout (see docs/dataset-layout.md)::
     <patient>/MR_StorT2/  image, dose_interpolated, mask_<S>, fiducials, nnUNetOutput/, observerData/
     <patient>/sCT/        image, image_reg2MRI, dose_original, dose_interpolated, mask_<S>
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,17 @@ MRI_DIR = "MR_StorT2"
 SCT_DIR = "sCT"
 FIDUCIAL_TXT = "MRI_T2_DICOM_coords_fiducials.txt"
 FIDUCIAL_MASK = "MRI_T2_coords_fiducials"
-CLINICAL_STRUCTURES = ("CTVT_427", "PTVT_427", "Rectum", "Bladder", "FemoralHead_L", "FemoralHead_R",
-                       "PenileBulb", "Genitalia", "BODY")
+CLINICAL_STRUCTURES = (
+    "CTVT_427",
+    "PTVT_427",
+    "Rectum",
+    "Bladder",
+    "FemoralHead_L",
+    "FemoralHead_R",
+    "PenileBulb",
+    "Genitalia",
+    "BODY",
+)
 DL_STRUCTURES = ("CTVT_427", "Rectum")
 OBSERVERS = ("obsB", "obsC", "obsD", "obsE")
 
@@ -136,8 +146,9 @@ def _probe_all(paths: list[Path]) -> dict[Path, Probe | Problem]:
         return dict(zip(paths, pool.map(probe, paths)))
 
 
-def _frame_geometry(name: str, ref: Path, probes: dict[Path, Probe | Problem],
-                    problems: list[Problem]) -> Geometry | None:
+def _frame_geometry(
+    name: str, ref: Path, probes: dict[Path, Probe | Problem], problems: list[Problem]
+) -> Geometry | None:
     """The reference image's grid; without a usable reference, the grid most of the frame's files share."""
     got = probes.get(ref)
     if isinstance(got, Probe):
@@ -148,7 +159,9 @@ def _frame_geometry(name: str, ref: Path, probes: dict[Path, Probe | Problem],
     if not votes:
         return None
     geom = votes.most_common(1)[0][0]
-    problems.append(Problem(str(ref), "missing", f"no usable {name} reference image; its grid is taken from the other files"))
+    problems.append(
+        Problem(str(ref), "missing", f"no usable {name} reference image; its grid is taken from the other files")
+    )
     return geom
 
 
@@ -161,8 +174,12 @@ def discover(path: Path) -> Patient:
     frames: dict[str, Frame] = {}
 
     mri_dir, sct_dir = path / MRI_DIR, path / SCT_DIR
-    mri_files = _images(mri_dir) + _images(mri_dir / "nnUNetOutput") + _images(mri_dir / "nnUNetOutput" / "folds") \
+    mri_files = (
+        _images(mri_dir)
+        + _images(mri_dir / "nnUNetOutput")
+        + _images(mri_dir / "nnUNetOutput" / "folds")
         + _images(mri_dir / "observerData")
+    )
     sct_files = _images(sct_dir)
     probes = _probe_all(mri_files + sct_files)
     for pr in probes.values():
@@ -174,13 +191,22 @@ def discover(path: Path) -> Patient:
         if geom is not None:
             frames["MRI"] = Frame("MRI", geom, MRI_DIR)
     if sct_dir.is_dir():
-        geom = _frame_geometry("sCT", sct_dir / "image.nii.gz",
-                               {p: probes[p] for p in sct_files if strip_suffix(p.name) != "dose_original"
-                                and strip_suffix(p.name) != "image_reg2MRI"}, problems)
+        geom = _frame_geometry(
+            "sCT",
+            sct_dir / "image.nii.gz",
+            {
+                p: probes[p]
+                for p in sct_files
+                if strip_suffix(p.name) != "dose_original" and strip_suffix(p.name) != "image_reg2MRI"
+            },
+            problems,
+        )
         if geom is not None:
             frames["sCT"] = Frame("sCT", geom, SCT_DIR)
     if not frames:
-        raise FileNotFoundError(f"{path}: no usable image found; expected {MRI_DIR}/image.nii.gz or {SCT_DIR}/image.nii.gz")
+        raise FileNotFoundError(
+            f"{path}: no usable image found; expected {MRI_DIR}/image.nii.gz or {SCT_DIR}/image.nii.gz"
+        )
 
     for f in mri_files:
         if "MRI" in frames:
@@ -205,13 +231,19 @@ def discover(path: Path) -> Patient:
         bad = {Path(p.path).name for p in problems}
         for s in CLINICAL_STRUCTURES:
             if s not in have and s not in missing and f"mask_{s}.nii.gz" not in bad:
-                problems.append(Problem(str(mri_dir / f"mask_{s}.nii.gz"), "missing",
-                                        f"structure {s} is not present and not listed as expected-missing"))
+                problems.append(
+                    Problem(
+                        str(mri_dir / f"mask_{s}.nii.gz"),
+                        "missing",
+                        f"structure {s} is not present and not listed as expected-missing",
+                    )
+                )
     return Patient(path, pid, "lundprobe", frames, FileStore(), problems, missing, fiducials, dataset_root)
 
 
-def _add_layer(frame: Frame, path: Path, pr: Probe | Problem, kind: str, name: str, source: str,
-               problems: list[Problem]) -> None:
+def _add_layer(
+    frame: Frame, path: Path, pr: Probe | Problem, kind: str, name: str, source: str, problems: list[Problem]
+) -> None:
     if isinstance(pr, Problem):
         return
     if kind == "unknown":
@@ -223,8 +255,13 @@ def _add_layer(frame: Frame, path: Path, pr: Probe | Problem, kind: str, name: s
         return
     if not same:
         diffs = "; ".join(pr.geometry.differences(frame.geometry))
-        problems.append(Problem(str(path), "geometry-mismatch",
-                                f"grid differs from the {frame.name} reference image ({diffs}); left out, not resampled"))
+        problems.append(
+            Problem(
+                str(path),
+                "geometry-mismatch",
+                f"grid differs from the {frame.name} reference image ({diffs}); left out, not resampled",
+            )
+        )
         return
     if kind == "image":
         frame.images[name] = Volume(path, pr.geometry, "image", load_volume_array, name=name)
@@ -234,6 +271,11 @@ def _add_layer(frame: Frame, path: Path, pr: Probe | Problem, kind: str, name: s
         frame.uncertainty[name] = Volume(path, pr.geometry, "uncertainty", load_slab_or_array, crop=True, name=name)
     elif kind == "mask":
         if pr.is_float:
-            problems.append(Problem(str(path), "non-binary",
-                                    f"mask is stored as floating point ({pr.pixel_type}); non-zero voxels are treated as inside"))
+            problems.append(
+                Problem(
+                    str(path),
+                    "non-binary",
+                    f"mask is stored as floating point ({pr.pixel_type}); non-zero voxels are treated as inside",
+                )
+            )
         frame.structures[(name, source)] = StructureRef(name, source, frame.name, str(path))

@@ -25,6 +25,7 @@ and background: voxels of another label are never overwritten unless
 as ``refused_voxels``), so adding a structure over its neighbour cannot silently shrink the
 neighbour.
 """
+
 from __future__ import annotations
 
 import csv
@@ -136,16 +137,22 @@ def table_candidates(label_map: Path) -> list[Path]:
     label_map = Path(label_map)
     stem = strip_suffix(label_map.name)
     folder = label_map.parent
-    return [folder / f"{stem}_labels.json", folder / f"{stem}_labels.csv",
-            *(folder / n for n in TABLE_NAMES), *(folder.parent / n for n in TABLE_NAMES)]
+    return [
+        folder / f"{stem}_labels.json",
+        folder / f"{stem}_labels.csv",
+        *(folder / n for n in TABLE_NAMES),
+        *(folder.parent / n for n in TABLE_NAMES),
+    ]
 
 
 def has_label_table(folder: Path) -> bool:
     """Whether a folder (or its parent) holds a label table, per-file or shared."""
     folder = Path(folder)
     try:
-        if any(n.lower().endswith(("_labels.json", "_labels.csv")) or n in TABLE_NAMES
-               for n in (p.name for p in folder.iterdir() if p.is_file())):
+        if any(
+            n.lower().endswith(("_labels.json", "_labels.csv")) or n in TABLE_NAMES
+            for n in (p.name for p in folder.iterdir() if p.is_file())
+        ):
             return True
     except OSError:
         return False
@@ -173,8 +180,9 @@ def find_label_table(label_map: Path) -> tuple[dict[int, str], Path | None, list
     return {}, None, problems
 
 
-def label_structures(path: Path, labels: tuple[int, ...] | list[int], table: Mapping[int, str], source: str,
-                     frame: str) -> tuple[list[StructureRef], list[Problem]]:
+def label_structures(
+    path: Path, labels: tuple[int, ...] | list[int], table: Mapping[int, str], source: str, frame: str
+) -> tuple[list[StructureRef], list[Problem]]:
     """One :class:`StructureRef` per label value present, named from ``table`` or ``label_<k>``.
 
     Two values with the same name in the table keep it with ``_<k>`` appended, and that is reported.
@@ -185,8 +193,13 @@ def label_structures(path: Path, labels: tuple[int, ...] | list[int], table: Map
     for k in sorted(int(v) for v in labels):
         name = table.get(k) or fallback_name(k)
         if name in seen:
-            problems.append(Problem(str(path), "duplicate-label-name",
-                                    f"labels {seen[name]} and {k} are both named {name!r}; label {k} is shown as {name}_{k}"))
+            problems.append(
+                Problem(
+                    str(path),
+                    "duplicate-label-name",
+                    f"labels {seen[name]} and {k} are both named {name!r}; label {k} is shown as {name}_{k}",
+                )
+            )
             name = f"{name}_{k}"
         seen[name] = k
         refs.append(StructureRef(name, source, frame, str(path), label=k))
@@ -209,10 +222,17 @@ def _full_bool(edit: Mask | np.ndarray, shape: tuple[int, int, int]) -> np.ndarr
     return arr
 
 
-def save_label_map(patient: Patient, label_map: str | Path, edits: Mapping[int, Mask | np.ndarray],
-                   out_dir: str | Path | None = None, *, frame: str | None = None,
-                   overwrite_other_labels: bool = False, store: FileStore | None = None,
-                   **provenance: Any) -> Path:
+def save_label_map(
+    patient: Patient,
+    label_map: str | Path,
+    edits: Mapping[int, Mask | np.ndarray],
+    out_dir: str | Path | None = None,
+    *,
+    frame: str | None = None,
+    overwrite_other_labels: bool = False,
+    store: FileStore | None = None,
+    **provenance: Any,
+) -> Path:
     """Save edits of one or more labels of a label map as a new version of the whole map.
 
     Parameters
@@ -272,10 +292,12 @@ def save_label_map(patient: Patient, label_map: str | Path, edits: Mapping[int, 
         new[free] = k
         if overwrite_other_labels:
             new[taken] = k
-        stats[str(k)] = {"added": int(free.sum() + (taken.sum() if overwrite_other_labels else 0)),
-                         "removed": int(removed.sum()),
-                         "refused_voxels": 0 if overwrite_other_labels else int(taken.sum()),
-                         "voxels": int(np.count_nonzero(new == k))}
+        stats[str(k)] = {
+            "added": int(free.sum() + (taken.sum() if overwrite_other_labels else 0)),
+            "removed": int(removed.sum()),
+            "refused_voxels": 0 if overwrite_other_labels else int(taken.sum()),
+            "voxels": int(np.count_nonzero(new == k)),
+        }
 
     header = hdr.raw if hdr is not None else reference_header(patient, fname)
     data = encode_nifti(new, header)
@@ -290,14 +312,22 @@ def save_label_map(patient: Patient, label_map: str | Path, edits: Mapping[int, 
     if parent is None and n > 1:
         parent = f"{stem}_v{n - 1:03d}.nii.gz"
     side = {
-        "kind": "label-map", "patient": patient.id, "frame": fname, "version": n, "file": path.name,
-        "parent": parent, "edited_from": str(label_map),
+        "kind": "label-map",
+        "patient": patient.id,
+        "frame": fname,
+        "version": n,
+        "file": path.name,
+        "parent": parent,
+        "edited_from": str(label_map),
         "labels": {str(k): r.name for k, r in sorted(refs.items())},
         "edited_labels": [int(k) for k in sorted(edits)],
-        "overwrite_other_labels": bool(overwrite_other_labels), "dtype": str(dtype),
-        "tool": provenance.pop("tool", None), "user": provenance.pop("user", None) or user_name(),
+        "overwrite_other_labels": bool(overwrite_other_labels),
+        "dtype": str(dtype),
+        "tool": provenance.pop("tool", None),
+        "user": provenance.pop("user", None) or user_name(),
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "app": "lundprobe_gui", "app_version": __version__,
+        "app": "lundprobe_gui",
+        "app_version": __version__,
         "voxel_sha256": hashlib.sha256(np.ascontiguousarray(new).tobytes()).hexdigest(),
         "file_sha256": hashlib.sha256(data).hexdigest(),
         "label_stats": stats,
@@ -313,8 +343,9 @@ def save_label_map(patient: Patient, label_map: str | Path, edits: Mapping[int, 
     return path
 
 
-def _repoint(patient: Patient, refs: dict[int, StructureRef], plain: Path, new: np.ndarray, edited: set[int],
-             overwrite: bool) -> None:
+def _repoint(
+    patient: Patient, refs: dict[int, StructureRef], plain: Path, new: np.ndarray, edited: set[int], overwrite: bool
+) -> None:
     # Every structure of the map now lives in the plain output file, so the next edit of any label
     # starts from this version. Unchanged labels keep their cached mask.
     for k, ref in refs.items():

@@ -5,6 +5,7 @@ exactly what SimpleITK and ITK-based tools see. Voxel data of plain NIfTI-1 file
 here, with ISA-L's gzip when available, because SimpleITK's reader is several times slower
 on 61 M-voxel masks and always allocates the full image. Anything unusual falls back to SimpleITK.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,7 +35,7 @@ except ImportError:  # pragma: no cover - exercised only without isal
     _fast_zlib = zlib
 
 _DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4", 1024: "i8", 1280: "u8"}
-MAX_DECLARED_BYTES = 8 * 1024 ** 3
+MAX_DECLARED_BYTES = 8 * 1024**3
 SITK_LOCK = threading.RLock()
 """Held around every SimpleITK reader and writer call. Patients are discovered and loaded on thread
 pools, and SimpleITK/ITK reading from several threads at once can crash the process (most often
@@ -108,7 +109,7 @@ def parse_header(raw: bytes) -> Header:
     ndim = dim[0]
     if not 1 <= ndim <= 7:
         raise NiftiError(f"invalid number of dimensions {ndim}")
-    dims = tuple(int(d) for d in dim[1:1 + ndim])
+    dims = tuple(int(d) for d in dim[1 : 1 + ndim])
     if any(d < 0 for d in dims):
         raise NiftiError(f"negative dimension in {dims}")
     if any(d == 0 for d in dims):
@@ -202,7 +203,7 @@ def gzip_isize_ok(path: Path, hdr: Header) -> bool:
     with open(path, "rb") as fh:
         fh.seek(-4, os.SEEK_END)
         isize = struct.unpack("<I", fh.read(4))[0]
-    return isize == (hdr.vox_offset + hdr.data_bytes) % 2 ** 32
+    return isize == (hdr.vox_offset + hdr.data_bytes) % 2**32
 
 
 def decoded_length(path: Path, limit: int) -> int:
@@ -233,8 +234,10 @@ def check_complete(path: Path, hdr: Header) -> str | None:
     if gzip_isize_ok(path, hdr):
         return None
     if need > max_decoded_bytes(path):
-        return (f"truncated: header implies {need} bytes of data, more than this "
-                f"{os.path.getsize(path)}-byte gzip file can hold")
+        return (
+            f"truncated: header implies {need} bytes of data, more than this "
+            f"{os.path.getsize(path)}-byte gzip file can hold"
+        )
     try:
         have = decoded_length(path, need)
     except NiftiError as e:
@@ -244,7 +247,7 @@ def check_complete(path: Path, hdr: Header) -> str | None:
     return None
 
 
-_DRAIN_LIMIT = 256 * 1024 ** 2
+_DRAIN_LIMIT = 256 * 1024**2
 
 
 def _finish_member(d) -> None:
@@ -304,8 +307,9 @@ def read_array(path: Path, hdr: Header | None = None) -> np.ndarray:
         raise NiftiError(f"expected a 3-D image, found dimensions {tuple(hdr.dims)}")
     need = hdr.vox_offset + hdr.data_bytes
     if need > max_decoded_bytes(path):
-        raise NiftiError(f"truncated: header implies {need} bytes of data, more than this "
-                         f"{os.path.getsize(path)}-byte file can hold")
+        raise NiftiError(
+            f"truncated: header implies {need} bytes of data, more than this {os.path.getsize(path)}-byte file can hold"
+        )
     if is_gz(path):
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -337,18 +341,22 @@ def read_array_sitk(path: Path) -> tuple[np.ndarray, Geometry]:
         with itk_file_name(path) as name, SITK_LOCK:
             reader.SetFileName(name)
             reader.ReadImageInformation()
-            declared = math.prod(reader.GetSize()) * reader.GetNumberOfComponents() \
-                * _component_bytes(reader.GetPixelID())
+            declared = (
+                math.prod(reader.GetSize()) * reader.GetNumberOfComponents() * _component_bytes(reader.GetPixelID())
+            )
             if declared > MAX_DECLARED_BYTES or declared > max_decoded_bytes(path):
-                raise NiftiError(f"header declares {declared} bytes of voxel data, more than this "
-                                 f"{os.path.getsize(path)}-byte file can hold")
+                raise NiftiError(
+                    f"header declares {declared} bytes of voxel data, more than this "
+                    f"{os.path.getsize(path)}-byte file can hold"
+                )
             if is_gz(path):
                 # SimpleITK allocates first and reads after (a short gzip stream leaves zeros): count
                 # the data without keeping it before anything of the declared size is allocated
                 have = decoded_length(path, declared)
                 if have < declared:
-                    raise NiftiError(f"truncated: {have} bytes after decompression, header declares {declared} "
-                                     "bytes of voxel data")
+                    raise NiftiError(
+                        f"truncated: {have} bytes after decompression, header declares {declared} bytes of voxel data"
+                    )
             img = reader.Execute()
     except RuntimeError as e:
         raise NiftiError(_short_itk_error(e)) from e

@@ -12,6 +12,7 @@ Layouts are recognised from the files present (no voxel data is decoded), in thi
 ``generic``
     any other folder holding NIfTI files (:mod:`lundprobe_gui.io.generic`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,10 +42,16 @@ class PatientEntry:
 LAYOUTS = ("lundprobe", "structseg", "multilabel", "generic")
 """Layout names, as ``Patient.layout`` and ``PatientEntry.layout`` give them."""
 
-_DETECTORS = (("lundprobe", lundprobe.detect), ("structseg", structseg.detect),
-              ("multilabel", generic.detect_multilabel), ("generic", generic.detect))
-_EXPECTED = ("expected a LUND-PROBE patient folder (MR_StorT2/image.nii.gz, sCT/image.nii.gz), a StructSeg case "
-             "(data.nii.gz, label.nii.gz) or a folder of NIfTI files")
+_DETECTORS = (
+    ("lundprobe", lundprobe.detect),
+    ("structseg", structseg.detect),
+    ("multilabel", generic.detect_multilabel),
+    ("generic", generic.detect),
+)
+_EXPECTED = (
+    "expected a LUND-PROBE patient folder (MR_StorT2/image.nii.gz, sCT/image.nii.gz), a StructSeg case "
+    "(data.nii.gz, label.nii.gz) or a folder of NIfTI files"
+)
 
 
 def detect_layout(path: Path) -> str | None:

@@ -1,4 +1,5 @@
 """Header-only inspection of one image file, turning every failure into a :class:`Problem`."""
+
 from __future__ import annotations
 
 import logging

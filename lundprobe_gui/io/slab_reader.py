@@ -7,6 +7,7 @@ copied. The full-size array is never allocated: fresh memory costs about 1 ms pe
 faults, more than inflating does. The whole gzip stream is inflated, so its CRC is verified (up
 to 256 MB past the declared data: a small file that inflates to gigabytes is not read to its end).
 """
+
 from __future__ import annotations
 
 import logging
@@ -68,7 +69,7 @@ class _BoxCollector:
         self.y = [min(self.y[0], int(ys.min())), max(self.y[1], int(ys.max()))]
         self.x = [min(self.x[0], int(cs[0])), max(self.x[1], int(cs[-1]))]
         # a copy of the box of this chunk, so the chunk's buffer is reused for the next one
-        self.parts.append((r0 + int(rs[0]), int(cs[0]), rows[rs[0]:rs[-1] + 1, cs[0]:cs[-1] + 1].copy()))
+        self.parts.append((r0 + int(rs[0]), int(cs[0]), rows[rs[0] : rs[-1] + 1, cs[0] : cs[-1] + 1].copy()))
 
     def slab(self) -> Slab:
         """The bounding box of everything fed."""
@@ -81,7 +82,7 @@ class _BoxCollector:
             r = r0 + np.arange(len(part))
             z, y = r // ny, r % ny
             keep = (z >= z0) & (z <= z1) & (y >= y0) & (y <= y1)  # rows between two slices' data may lie outside
-            out[z[keep] - z0, y[keep] - y0, c0 - x0:c0 - x0 + part.shape[1]] = part[keep]
+            out[z[keep] - z0, y[keep] - y0, c0 - x0 : c0 - x0 + part.shape[1]] = part[keep]
         self.parts.clear()
         return Slab(self.shape, (z0, y0, x0), out)
 
@@ -126,7 +127,7 @@ def read_slab(path: Path, hdr: Header) -> Slab:
             while pos <= end + _DRAIN_LIMIT:
                 # at most IN_CHUNK of input per call: the decompressor copies what it leaves unconsumed,
                 # so handing it the whole rest of a large file each time would copy it again and again
-                given = view[off:off + IN_CHUNK]
+                given = view[off : off + IN_CHUNK]
                 out = d.decompress(given, wanted(pos))
                 used = len(given) - len(d.unconsumed_tail) - len(d.unused_data)
                 off += used

@@ -1,4 +1,5 @@
 """Reading masks into cropped :class:`Mask` objects, and saving them as immutable versions."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -42,9 +43,14 @@ def mask_from_array(arr: np.ndarray, path: str, label: int | None = None) -> tup
     crop = arr[box_slices(box)]
     lo, hi = crop.min(), crop.max()
     if lo < 0 or hi > 1 or (arr.dtype.kind == "f" and not np.all((crop == 0) | (crop == 1))):
-        problems.append(Problem(path, "non-binary",
-                                f"mask is not binary (values {float(lo):g}..{float(hi):g}, {arr.dtype}); "
-                                "non-zero voxels are treated as inside"))
+        problems.append(
+            Problem(
+                path,
+                "non-binary",
+                f"mask is not binary (values {float(lo):g}..{float(hi):g}, {arr.dtype}); "
+                "non-zero voxels are treated as inside",
+            )
+        )
     return Mask(arr.shape, crop != 0, (box[0][0], box[1][0], box[2][0])), problems
 
 
@@ -102,8 +108,16 @@ class FileStore:
             self._label_cache[str(path)] = (_stamp(Path(path)), arr)
 
     # -- saving -------------------------------------------------------------------
-    def save_mask(self, patient: Patient, name: str, mask: Mask, source: str, frame: str,
-                  out_dir: Path | None, provenance: dict[str, Any]) -> Path:
+    def save_mask(
+        self,
+        patient: Patient,
+        name: str,
+        mask: Mask,
+        source: str,
+        frame: str,
+        out_dir: Path | None,
+        provenance: dict[str, Any],
+    ) -> Path:
         """Write the next version of a structure and return its path.
 
         A structure that is one label of a label map (``StructureRef.label`` set) is saved as a
@@ -115,8 +129,7 @@ class FileStore:
             # Imported here: multilabel builds on this module's helpers.
             from .multilabel import save_label_map
 
-            return save_label_map(patient, ref.path, {ref.label: mask}, out_dir, frame=frame, store=self,
-                                  **provenance)
+            return save_label_map(patient, ref.path, {ref.label: mask}, out_dir, frame=frame, store=self, **provenance)
         validate_data_name(name, "structure name")
         validate_source(source)
         fr = patient.frames[frame]
@@ -131,12 +144,18 @@ class FileStore:
         if parent is None and n > 1:
             parent = f"{stem}_v{n - 1:03d}.nii.gz"
         side = {
-            "structure": name, "source": source, "frame": frame, "patient": patient.id,
-            "version": n, "file": path.name, "parent": parent,
+            "structure": name,
+            "source": source,
+            "frame": frame,
+            "patient": patient.id,
+            "version": n,
+            "file": path.name,
+            "parent": parent,
             "tool": provenance.pop("tool", None),
             "user": provenance.pop("user", None) or user_name(),
             "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "app": "lundprobe_gui", "app_version": __version__,
+            "app": "lundprobe_gui",
+            "app_version": __version__,
             "voxel_sha256": hashlib.sha256(arr.tobytes()).hexdigest(),
             "file_sha256": hashlib.sha256(data).hexdigest(),
             "voxels": int(mask.count()),
@@ -144,8 +163,9 @@ class FileStore:
             "stats": provenance.pop("stats", None),
         }
         side.update({k: v for k, v in provenance.items() if jsonable(v)})
-        finish_version(path, folder / f"{stem}_v{n:03d}.json", json.dumps(side, indent=2).encode(),
-                       folder / f"{stem}.nii.gz", data)
+        finish_version(
+            path, folder / f"{stem}_v{n:03d}.json", json.dumps(side, indent=2).encode(), folder / f"{stem}.nii.gz", data
+        )
         logger.info("saved %s (%d voxels)", path, side["voxels"])
         ref = StructureRef(name, source, frame, str(folder / f"{stem}.nii.gz"))
         patient.register_structure(ref, mask.copy())

@@ -7,6 +7,7 @@ named from a label table (``labels.json`` / ``labels.csv`` in the case folder or
 root, see :mod:`lundprobe_gui.io.multilabel`) or ``label_<k>``. Any other NIfTI file in the
 folder is sorted like a file of a plain folder (:mod:`lundprobe_gui.io.generic`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,8 +47,9 @@ def discover(path: Path) -> Patient:
     roles = generic.Roles(reference=data, label_maps=(label,) if label else (), frame=FRAME)
     patient = generic.discover(path, LAYOUT, roles)
     if label is None:
-        patient.problems.append(Problem(str(path / LABEL_NAMES[0]), "missing",
-                                        "the case has no label.nii.gz, so it has no structures"))
+        patient.problems.append(
+            Problem(str(path / LABEL_NAMES[0]), "missing", "the case has no label.nii.gz, so it has no structures")
+        )
     if data is not None and patient.image().path != data:
         logger.warning("%s: data.nii.gz is unusable; showing %s instead", path, patient.image().path.name)
     return patient

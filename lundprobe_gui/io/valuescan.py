@@ -17,6 +17,7 @@ The scan stops as soon as a file is known to be continuous, so an image costs on
 is negative; an MRI shows hundreds of grey values within a few slices). Masks and label maps are
 read to the end, which is cheap because they compress to almost nothing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -119,7 +120,7 @@ def _array_chunks(arr: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> Iterator[n
     flat = np.asarray(arr).reshape(-1)
     step = max(1, chunk_bytes // max(1, flat.itemsize))
     for i in range(0, flat.size, step):
-        yield flat[i:i + step]
+        yield flat[i : i + step]
 
 
 def _distinct_nonzero(nz: np.ndarray) -> np.ndarray | None:
@@ -130,7 +131,7 @@ def _distinct_nonzero(nz: np.ndarray) -> np.ndarray | None:
         if not np.all(nz == np.floor(nz)):
             return None
     hi = nz.max()
-    if hi >= 2 ** 62:
+    if hi >= 2**62:
         return None  # not a label value (a float of 1e30 is "whole" but no integer type holds it)
     if hi <= 65535:
         # bincount is an order of magnitude faster than np.unique on millions of voxels.
@@ -194,7 +195,7 @@ def scan_values(path: Path, max_labels: int = MAX_LABELS, chunk_bytes: int = CHU
             break
     if hasattr(chunks, "close"):
         chunks.close()  # release the open file of an abandoned generator now
-    sample = np.concatenate(samples)[:SAMPLE_SIZE * 4] if samples else np.zeros(0, np.float32)
+    sample = np.concatenate(samples)[: SAMPLE_SIZE * 4] if samples else np.zeros(0, np.float32)
     lo, hi = (lo, hi) if math.isfinite(lo) else (0.0, 0.0)
     if continuous:
         return ValueScan("continuous", (), lo, hi, is_float, complete, sample)

@@ -4,6 +4,7 @@ A saved mask takes the reference image's header (qform, sform, pixdim) byte for 
 only the data type and scaling fields, so its geometry matches the reference exactly in SimpleITK,
 nibabel and every other reader.
 """
+
 from __future__ import annotations
 
 import errno
@@ -27,8 +28,16 @@ try:
 except ImportError:  # pragma: no cover
     import gzip as _gzip  # type: ignore[no-redef]
 
-_CODES = {np.dtype("u1"): 2, np.dtype("i2"): 4, np.dtype("i4"): 8, np.dtype("f4"): 16, np.dtype("f8"): 64,
-          np.dtype("i1"): 256, np.dtype("u2"): 512, np.dtype("u4"): 768}
+_CODES = {
+    np.dtype("u1"): 2,
+    np.dtype("i2"): 4,
+    np.dtype("i4"): 8,
+    np.dtype("f4"): 16,
+    np.dtype("f8"): 64,
+    np.dtype("i1"): 256,
+    np.dtype("u2"): 512,
+    np.dtype("u4"): 768,
+}
 
 
 def header_from_geometry(geometry: Geometry) -> bytes:
@@ -49,8 +58,9 @@ def header_from_geometry(geometry: Geometry) -> bytes:
     return make_header(raw, geometry.shape_zyx, np.dtype("u1"))
 
 
-def make_header(template: bytes, shape_zyx: tuple[int, int, int], dtype: np.dtype,
-                description: str = "lundprobe_gui") -> bytes:
+def make_header(
+    template: bytes, shape_zyx: tuple[int, int, int], dtype: np.dtype, description: str = "lundprobe_gui"
+) -> bytes:
     """Copy a NIfTI-1 header, setting dimensions, data type and unit scaling; geometry fields stay."""
     raw = bytearray(template[:348])
     endian = "<" if struct.unpack("<i", raw[:4])[0] == 348 else ">"

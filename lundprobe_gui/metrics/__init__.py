@@ -5,6 +5,7 @@ objects, with the spacing given as ``spacing_zyx`` in mm. Every metric works on 
 two masks' bounding boxes plus a margin, never on the full grid. The exact definitions are in
 the module docstrings and in docs/metrics.md.
 """
+
 from __future__ import annotations
 
 from .crop import CroppedPair, MaskLike, ScalarMap, crop_pair, read_mask, read_values
@@ -12,16 +13,37 @@ from .dvh import DVH, DVHStats, compute_dvh, dose_at_volume, structure_doses, vo
 from .overlap import centroid_shift_mm, dice, jaccard, volume_cc
 from .pair import PAIR_METRIC_KEYS, pair_metrics
 from .path_length import PathLength, added_path_length, slice_path_lengths
-from .surface import (SurfaceDistances, hausdorff_mm, mean_surface_distance_mm, surface_dice,
-                      surface_distances)
+from .surface import SurfaceDistances, hausdorff_mm, mean_surface_distance_mm, surface_dice, surface_distances
 from .uncertainty_edits import EditUncertaintyHistogram, UncertaintyBin, edit_uncertainty_histogram
 
 __all__ = [
-    "CroppedPair", "MaskLike", "ScalarMap", "crop_pair", "read_mask", "read_values",
-    "DVH", "DVHStats", "compute_dvh", "dose_at_volume", "structure_doses", "volume_at_dose",
-    "centroid_shift_mm", "dice", "jaccard", "volume_cc",
-    "PAIR_METRIC_KEYS", "pair_metrics",
-    "PathLength", "added_path_length", "slice_path_lengths",
-    "SurfaceDistances", "hausdorff_mm", "mean_surface_distance_mm", "surface_dice", "surface_distances",
-    "EditUncertaintyHistogram", "UncertaintyBin", "edit_uncertainty_histogram",
+    "CroppedPair",
+    "MaskLike",
+    "ScalarMap",
+    "crop_pair",
+    "read_mask",
+    "read_values",
+    "DVH",
+    "DVHStats",
+    "compute_dvh",
+    "dose_at_volume",
+    "structure_doses",
+    "volume_at_dose",
+    "centroid_shift_mm",
+    "dice",
+    "jaccard",
+    "volume_cc",
+    "PAIR_METRIC_KEYS",
+    "pair_metrics",
+    "PathLength",
+    "added_path_length",
+    "slice_path_lengths",
+    "SurfaceDistances",
+    "hausdorff_mm",
+    "mean_surface_distance_mm",
+    "surface_dice",
+    "surface_distances",
+    "EditUncertaintyHistogram",
+    "UncertaintyBin",
+    "edit_uncertainty_histogram",
 ]

@@ -15,6 +15,7 @@ dose or uncertainty map, and at most two patients are in flight at a time. Resul
 a fixed order whatever the scheduling, so the output of one and two workers is identical. With
 ``workers=1`` everything runs inline in this process.
 """
+
 from __future__ import annotations
 
 import logging
@@ -99,8 +100,9 @@ def resolve_patients(path: str | Path) -> list[Path]:
         return [p]
     entries = list_patients(p)
     if not entries:
-        raise InputError(f"{p}: neither a patient folder (with MR_StorT2/ and sCT/) nor a dataset root "
-                         "holding patient folders")
+        raise InputError(
+            f"{p}: neither a patient folder (with MR_StorT2/ and sCT/) nor a dataset root holding patient folders"
+        )
     return [e.path for e in entries]
 
 
@@ -247,8 +249,12 @@ def _edits_task(path: str, jobs: Sequence[EditJob]) -> tuple[list[dict], list[st
 
 
 # -- runners ---------------------------------------------------------------------------------------
-def run_metrics(paths: Sequence[Path], tolerance_mm: float = DEFAULT_TOLERANCE_MM, workers: int = DEFAULT_WORKERS,
-                progress: Progress | None = None) -> BatchResult:
+def run_metrics(
+    paths: Sequence[Path],
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
+) -> BatchResult:
     """The comparison set of every patient (see :mod:`lundprobe_gui.metrics.compare`).
 
     Parameters
@@ -291,8 +297,9 @@ class _Task:
     weight: int
 
 
-def _run_patient_tasks(plans: Sequence[tuple[Patient, list[_Task]]], workers: int, progress: Progress | None,
-                       result: BatchResult) -> None:
+def _run_patient_tasks(
+    plans: Sequence[tuple[Patient, list[_Task]]], workers: int, progress: Progress | None, result: BatchResult
+) -> None:
     """Run each patient's tasks, at most two patients in flight, collecting rows in task order."""
     total = sum(t.weight for _, tasks in plans for t in tasks)
     done = 0
@@ -322,9 +329,14 @@ def _run_patient_tasks(plans: Sequence[tuple[Patient, list[_Task]]], workers: in
             drain(item)
 
 
-def run_dvh(paths: Sequence[Path], prescription_gy: float = DEFAULT_PRESCRIPTION_GY,
-            frames: Iterable[str] | None = None, sources: Iterable[str] | None = None,
-            workers: int = DEFAULT_WORKERS, progress: Progress | None = None) -> BatchResult:
+def run_dvh(
+    paths: Sequence[Path],
+    prescription_gy: float = DEFAULT_PRESCRIPTION_GY,
+    frames: Iterable[str] | None = None,
+    sources: Iterable[str] | None = None,
+    workers: int = DEFAULT_WORKERS,
+    progress: Progress | None = None,
+) -> BatchResult:
     """DVH rows of every structure of every dose frame of every patient.
 
     Parameters
@@ -354,21 +366,31 @@ def run_dvh(paths: Sequence[Path], prescription_gy: float = DEFAULT_PRESCRIPTION
     for patient in _open_all(paths, result.warnings):
         refs = dvh_structures(patient, frames, sources)
         if not refs:
-            why = "no dose on the grid of a frame with structures" if not dvh_structures(patient, frames) \
+            why = (
+                "no dose on the grid of a frame with structures"
+                if not dvh_structures(patient, frames)
                 else "no structure from the requested sources"
+            )
             result.warnings.append(f"{patient.id}: no DVH: {why}")
             continue
         n_chunks = max(1, math.ceil(len(refs) / DVH_CHUNK))
         size = math.ceil(len(refs) / n_chunks)
-        tasks = [_Task(_dvh_task, (str(patient.path), [r.key for r in refs[i:i + size]], prescription_gy),
-                       len(refs[i:i + size])) for i in range(0, len(refs), size)]
+        tasks = [
+            _Task(
+                _dvh_task,
+                (str(patient.path), [r.key for r in refs[i : i + size]], prescription_gy),
+                len(refs[i : i + size]),
+            )
+            for i in range(0, len(refs), size)
+        ]
         plans.append((patient, tasks))
     _run_patient_tasks(plans, workers, progress, result)
     return result
 
 
-def run_uncertainty_edits(paths: Sequence[Path], workers: int = DEFAULT_WORKERS,
-                          progress: Progress | None = None) -> BatchResult:
+def run_uncertainty_edits(
+    paths: Sequence[Path], workers: int = DEFAULT_WORKERS, progress: Progress | None = None
+) -> BatchResult:
     """Uncertainty-versus-edits histogram rows of every observer mask of every patient.
 
     Parameters

@@ -26,6 +26,7 @@ patient, structure, comparison kind and the two source names. The pairs of a str
 computed together on a :class:`~lundprobe_gui.metrics.group.MaskGroup`, which gives the same
 numbers with each mask's distance maps computed once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,8 +48,14 @@ DL_SOURCE = "nnUNet"
 CLINICAL_SOURCE = "clinical"
 DEFAULT_TOLERANCE_MM = 2.0
 
-KINDS = ("dl_vs_observer", "intra_observer", "inter_observer", "clinical_vs_dl", "clinical_vs_observer",
-         "fold_vs_ensemble")
+KINDS = (
+    "dl_vs_observer",
+    "intra_observer",
+    "inter_observer",
+    "clinical_vs_dl",
+    "clinical_vs_observer",
+    "fold_vs_ensemble",
+)
 """Comparison kinds, in the order rows are listed."""
 
 KIND_LABELS = {
@@ -229,8 +236,14 @@ def patient_comparisons(patient: "Patient", frame: str | None = None) -> list[Co
     return plan_comparisons(((r.name, r.source) for r in patient.structures(fname)), fname)
 
 
-def metrics_row(patient_id: str, comparison: Comparison, reference: MaskLike, test: MaskLike,
-                spacing_zyx: Sequence[float], tolerance_mm: float = DEFAULT_TOLERANCE_MM) -> dict:
+def metrics_row(
+    patient_id: str,
+    comparison: Comparison,
+    reference: MaskLike,
+    test: MaskLike,
+    spacing_zyx: Sequence[float],
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+) -> dict:
     """One metrics row: the identifying columns followed by :func:`pair_metrics`.
 
     Parameters
@@ -255,16 +268,26 @@ def metrics_row(patient_id: str, comparison: Comparison, reference: MaskLike, te
 
 
 def _row(patient_id: str, comparison: Comparison, values: dict) -> dict:
-    row: dict = {"patient": patient_id, "structure": comparison.structure, "comparison": comparison.kind,
-                 "reference": comparison.reference, "test": comparison.test}
+    row: dict = {
+        "patient": patient_id,
+        "structure": comparison.structure,
+        "comparison": comparison.kind,
+        "reference": comparison.reference,
+        "test": comparison.test,
+    }
     row.update(values)
     return row
 
 
-def compare_patient(patient: "Patient", comparisons: Sequence[Comparison] | None = None,
-                    tolerance_mm: float = DEFAULT_TOLERANCE_MM, progress: ProgressFn | None = None,
-                    should_stop: Callable[[], bool] | None = None, mask_getter: MaskGetter | None = None,
-                    warnings: list[str] | None = None) -> list[dict]:
+def compare_patient(
+    patient: "Patient",
+    comparisons: Sequence[Comparison] | None = None,
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    mask_getter: MaskGetter | None = None,
+    warnings: list[str] | None = None,
+) -> list[dict]:
     """Metric rows of a patient's comparisons, computed in this process.
 
     The pairs of one structure share a :class:`~lundprobe_gui.metrics.group.MaskGroup`, so each

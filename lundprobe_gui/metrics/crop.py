@@ -13,6 +13,7 @@ there, as if the grid continued with background. The crop therefore always has a
 Scalar maps (dose, uncertainty) come as full-grid arrays or as any object with a ``read(box)``
 method, like :class:`lundprobe_gui.core.volume.Volume`; :func:`read_values` reads a box of either.
 """
+
 from __future__ import annotations
 
 import logging
@@ -146,16 +147,14 @@ def crop_pair(reference: MaskLike, test: MaskLike, margin: int = 1) -> CroppedPa
         empty = np.zeros((0, 0, 0), dtype=bool)
         return CroppedPair(empty, empty.copy(), (0, 0, 0), shape)
     logger.debug("cropped pair to %s of grid %s", box, shape)
-    return CroppedPair(read_mask(reference, box), read_mask(test, box),
-                       (box[0][0], box[1][0], box[2][0]), shape)
+    return CroppedPair(read_mask(reference, box), read_mask(test, box), (box[0][0], box[1][0], box[2][0]), shape)
 
 
 @runtime_checkable
 class BoxReader(Protocol):
     """Anything that returns the float values of a (z, y, x) box, like ``Volume.read``."""
 
-    def read(self, box: Box) -> np.ndarray:
-        ...
+    def read(self, box: Box) -> np.ndarray: ...
 
 
 ScalarMap = Union[np.ndarray, BoxReader]

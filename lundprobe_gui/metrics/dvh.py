@@ -23,6 +23,7 @@ V_95, V_100 (%)
 Empty mask
     Volume 0.0 cc, an empty curve and every other statistic None.
 """
+
 from __future__ import annotations
 
 import logging
@@ -163,9 +164,13 @@ def structure_doses(mask: MaskLike, dose: ScalarMap) -> np.ndarray:
     return values[inside].astype(np.float64)
 
 
-def compute_dvh(mask: MaskLike, dose: ScalarMap, spacing_zyx: Sequence[float],
-                prescription_gy: float = DEFAULT_PRESCRIPTION_GY,
-                bin_width_gy: float = DEFAULT_BIN_WIDTH_GY) -> DVH:
+def compute_dvh(
+    mask: MaskLike,
+    dose: ScalarMap,
+    spacing_zyx: Sequence[float],
+    prescription_gy: float = DEFAULT_PRESCRIPTION_GY,
+    bin_width_gy: float = DEFAULT_BIN_WIDTH_GY,
+) -> DVH:
     """Cumulative DVH and dose statistics of a structure.
 
     Parameters
@@ -193,8 +198,7 @@ def compute_dvh(mask: MaskLike, dose: ScalarMap, spacing_zyx: Sequence[float],
     volume = n * voxel_volume_mm3(spacing_zyx) / 1000.0
     if n == 0:
         empty = np.zeros(0, dtype=np.float64)
-        return DVH(empty, empty.copy(), DVHStats(0.0, prescription_gy=float(prescription_gy)),
-                   float(bin_width_gy))
+        return DVH(empty, empty.copy(), DVHStats(0.0, prescription_gy=float(prescription_gy)), float(bin_width_gy))
 
     ascending = np.sort(doses)
     desc = ascending[::-1]

@@ -5,6 +5,7 @@ A frame takes part when it holds a dose on its own grid (``Frame.dose()``: for L
 against that dose; the planning-grid ``dose_original`` is never resampled. See
 :mod:`lundprobe_gui.metrics.dvh` for the definitions of the curve and the statistics.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DVH_STAT_KEYS = ("volume_cc", "mean_gy", "max_gy", "min_gy", "d98_gy", "d95_gy", "d50_gy", "d2_gy",
-                 "v95_percent", "v100_percent")
+DVH_STAT_KEYS = (
+    "volume_cc",
+    "mean_gy",
+    "max_gy",
+    "min_gy",
+    "d98_gy",
+    "d95_gy",
+    "d50_gy",
+    "d2_gy",
+    "v95_percent",
+    "v100_percent",
+)
 """The statistics columns of a DVH row."""
 
 DVH_ROW_KEYS = ("patient", "frame", "structure", "source") + DVH_STAT_KEYS
@@ -50,8 +61,9 @@ def dose_frames(patient: "Patient", frames: Iterable[str] | None = None) -> list
     return [n for n in names if n in patient.frames and patient.frames[n].dose() is not None]
 
 
-def dvh_structures(patient: "Patient", frames: Iterable[str] | None = None,
-                   sources: Iterable[str] | None = None) -> list["StructureRef"]:
+def dvh_structures(
+    patient: "Patient", frames: Iterable[str] | None = None, sources: Iterable[str] | None = None
+) -> list["StructureRef"]:
     """Every structure of the dose frames, optionally only from some sources.
 
     Parameters
@@ -84,10 +96,14 @@ def dvh_row(patient_id: str, key: tuple[str, str, str], dvh: DVH) -> dict:
     return row
 
 
-def patient_dvhs(patient: "Patient", refs: Sequence["StructureRef"] | None = None,
-                 prescription_gy: float = DEFAULT_PRESCRIPTION_GY, bin_width_gy: float = DEFAULT_BIN_WIDTH_GY,
-                 progress: Callable[[int, int], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> tuple[list[StructureDVH], list[str]]:
+def patient_dvhs(
+    patient: "Patient",
+    refs: Sequence["StructureRef"] | None = None,
+    prescription_gy: float = DEFAULT_PRESCRIPTION_GY,
+    bin_width_gy: float = DEFAULT_BIN_WIDTH_GY,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[list[StructureDVH], list[str]]:
     """DVHs of structures of a patient, each against its frame's dose.
 
     Parameters

@@ -9,6 +9,7 @@ Rows of several observers or patients are pooled by summing the voxel counts per
 recomputing the fraction (:func:`pool_edit_rows`), which is how the study's histogram pools its
 readers: a large edit weighs more than a small one.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,8 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from .compare import DL_SOURCE, parse_observer_source
-from .uncertainty_edits import (DEFAULT_BIN_WIDTH, DEFAULT_MAX_UNCERTAINTY, EditUncertaintyHistogram,
-                                edit_uncertainty_histogram)
+from .uncertainty_edits import (
+    DEFAULT_BIN_WIDTH,
+    DEFAULT_MAX_UNCERTAINTY,
+    EditUncertaintyHistogram,
+    edit_uncertainty_histogram,
+)
 
 if TYPE_CHECKING:
     from ..core.patient import Patient
@@ -96,10 +101,14 @@ def histogram_rows(patient_id: str, job: EditJob, hist: EditUncertaintyHistogram
     return [{**head, **b.to_dict()} for b in hist.bins]
 
 
-def patient_edit_rows(patient: "Patient", jobs: Sequence[EditJob] | None = None,
-                      bin_width: float = DEFAULT_BIN_WIDTH, max_uncertainty: float = DEFAULT_MAX_UNCERTAINTY,
-                      progress: Callable[[int, int], None] | None = None,
-                      should_stop: Callable[[], bool] | None = None) -> tuple[list[dict], list[str]]:
+def patient_edit_rows(
+    patient: "Patient",
+    jobs: Sequence[EditJob] | None = None,
+    bin_width: float = DEFAULT_BIN_WIDTH,
+    max_uncertainty: float = DEFAULT_MAX_UNCERTAINTY,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[list[dict], list[str]]:
     """Histogram rows of a patient's observer masks.
 
     Parameters
@@ -172,9 +181,15 @@ def pool_edit_rows(rows: Iterable[dict], over_patients: bool = True, over_observ
         key = (patient, r["structure"], observer, r["step"], r["bin_low"], r["bin_high"])
         g = groups.get(key)
         if g is None:
-            g = groups[key] = {"patient": patient, "structure": r["structure"], "observer": observer,
-                               "step": r["step"], "bin_low": r["bin_low"], "bin_high": r["bin_high"],
-                               **{k: 0 for k in COUNT_KEYS}}
+            g = groups[key] = {
+                "patient": patient,
+                "structure": r["structure"],
+                "observer": observer,
+                "step": r["step"],
+                "bin_low": r["bin_low"],
+                "bin_high": r["bin_high"],
+                **{k: 0 for k in COUNT_KEYS},
+            }
         for k in COUNT_KEYS:
             g[k] += int(r[k])
     out = []
@@ -206,8 +221,16 @@ def side_by_side(rows: Iterable[dict]) -> tuple[list[dict], list[int]]:
     steps: set[int] = set()
     for r in rows:
         key = (r["patient"], r["structure"], r["observer"], r["bin_low"], r["bin_high"])
-        j = joined.setdefault(key, {"patient": r["patient"], "structure": r["structure"],
-                                    "observer": r["observer"], "bin_low": r["bin_low"], "bin_high": r["bin_high"]})
+        j = joined.setdefault(
+            key,
+            {
+                "patient": r["patient"],
+                "structure": r["structure"],
+                "observer": r["observer"],
+                "bin_low": r["bin_low"],
+                "bin_high": r["bin_high"],
+            },
+        )
         k = int(r["step"])
         steps.add(k)
         j[f"step{k}_edited"] = r["edited_voxels"]

@@ -15,6 +15,7 @@ the last bits of floating-point rounding: the centroid is averaged in another bo
 nearest features at exactly the same real distance may round differently. The tests hold the
 group to ``pair_metrics`` within 1e-12.
 """
+
 from __future__ import annotations
 
 import logging
@@ -117,8 +118,10 @@ class MaskGroup:
             rows = np.flatnonzero(either.any(axis=1))
             cols = np.flatnonzero(either.any(axis=0))
             ny, nx = either.shape
-            box = (slice(max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, ny)),
-                   slice(max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, nx)))
+            box = (
+                slice(max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, ny)),
+                slice(max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, nx)),
+            )
             self._slice_boxes[z] = box
         return box
 
@@ -172,8 +175,16 @@ class MaskGroup:
             fnpl_by.append(self._far_length(re, te, t, z, lengths, half, tolerance_mm))
         return float(sum(apl_by)), float(sum(fnpl_by))
 
-    def _far_length(self, edges: np.ndarray, other_edges: np.ndarray, other: _MaskData, z: int,
-                    lengths: np.ndarray, half: tuple[float, float], tolerance_mm: float) -> float:
+    def _far_length(
+        self,
+        edges: np.ndarray,
+        other_edges: np.ndarray,
+        other: _MaskData,
+        z: int,
+        lengths: np.ndarray,
+        half: tuple[float, float],
+        tolerance_mm: float,
+    ) -> float:
         # The rule of path_length._far_length, with the other contour's distance map shared.
         if not edges.any():
             return 0.0
@@ -186,8 +197,9 @@ class MaskGroup:
             d.centroid = centroid_mm(d.block, self.origin, self.spacing)
         return d.centroid
 
-    def pair_metrics(self, reference: str, test: str, tolerance_mm: float = 2.0,
-                     apl_tolerance_mm: float = 1.0) -> dict[str, float | None]:
+    def pair_metrics(
+        self, reference: str, test: str, tolerance_mm: float = 2.0, apl_tolerance_mm: float = 1.0
+    ) -> dict[str, float | None]:
         """The keys and values of :func:`~lundprobe_gui.metrics.pair.pair_metrics` for two named masks.
 
         Parameters

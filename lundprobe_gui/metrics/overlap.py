@@ -12,6 +12,7 @@ Centroid shift (mm) = Euclidean distance between the two centroids, a centroid b
 the voxel-centre indices multiplied by the spacing (so the grid origin cancels out). None when
 either mask is empty.
 """
+
 from __future__ import annotations
 
 import logging

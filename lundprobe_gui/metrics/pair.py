@@ -4,6 +4,7 @@ The pair is cropped once to the padded union box (see :mod:`.crop`) and every me
 on that block, which keeps a full set for a prostate on the 61 M-voxel LUND-PROBE grid well under
 half a second. The result is a flat JSON-ready dictionary.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,14 +19,25 @@ from .surface import surface_distances_from_crop
 logger = logging.getLogger(__name__)
 
 PAIR_METRIC_KEYS = (
-    "dice", "jaccard", "hd_mm", "hd95_mm", "msd_mm", "surface_dice", "tolerance_mm",
-    "apl_mm", "fnpl_mm", "volume_reference_cc", "volume_test_cc", "centroid_shift_mm",
+    "dice",
+    "jaccard",
+    "hd_mm",
+    "hd95_mm",
+    "msd_mm",
+    "surface_dice",
+    "tolerance_mm",
+    "apl_mm",
+    "fnpl_mm",
+    "volume_reference_cc",
+    "volume_test_cc",
+    "centroid_shift_mm",
 )
 """The keys of :func:`pair_metrics`, in order."""
 
 
-def pair_metrics(a: MaskLike, b: MaskLike, spacing_zyx: Sequence[float], tolerance_mm: float = 2.0,
-                 apl_tolerance_mm: float = 1.0) -> dict[str, float | None]:
+def pair_metrics(
+    a: MaskLike, b: MaskLike, spacing_zyx: Sequence[float], tolerance_mm: float = 2.0, apl_tolerance_mm: float = 1.0
+) -> dict[str, float | None]:
     """The full metric set of a test mask against a reference mask.
 
     Parameters

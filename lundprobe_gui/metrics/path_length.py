@@ -29,6 +29,7 @@ With this convention a reference square grown on one side by ``k`` pixels has an
 grown side's length plus the part of the two lengthened sides farther than the tolerance from
 the old corner; the tests check such cases exactly.
 """
+
 from __future__ import annotations
 
 import logging
@@ -77,8 +78,8 @@ def _edge_grid(mask2d: np.ndarray) -> np.ndarray:
     """
     ny, nx = mask2d.shape
     grid = np.zeros((2 * ny, 2 * nx), dtype=bool)
-    grid[2:2 * ny - 1:2, 1::2] = mask2d[:-1, :] ^ mask2d[1:, :]
-    grid[1::2, 2:2 * nx - 1:2] = mask2d[:, :-1] ^ mask2d[:, 1:]
+    grid[2 : 2 * ny - 1 : 2, 1::2] = mask2d[:-1, :] ^ mask2d[1:, :]
+    grid[1::2, 2 : 2 * nx - 1 : 2] = mask2d[:, :-1] ^ mask2d[:, 1:]
     return grid
 
 
@@ -90,8 +91,9 @@ def _edge_lengths(shape: tuple[int, int], spacing_yx: tuple[float, float]) -> np
     return lengths
 
 
-def _far_length(edges: np.ndarray, other: np.ndarray, lengths: np.ndarray,
-                half_spacing: tuple[float, float], tolerance_mm: float) -> float:
+def _far_length(
+    edges: np.ndarray, other: np.ndarray, lengths: np.ndarray, half_spacing: tuple[float, float], tolerance_mm: float
+) -> float:
     """Total length of ``edges`` farther than the tolerance from the edges ``other``."""
     if not edges.any():
         return 0.0
@@ -101,8 +103,9 @@ def _far_length(edges: np.ndarray, other: np.ndarray, lengths: np.ndarray,
     return float(lengths[edges & (dist > tolerance_mm)].sum())
 
 
-def slice_path_lengths(reference2d: np.ndarray, test2d: np.ndarray, spacing_yx: Sequence[float],
-                       tolerance_mm: float = 1.0) -> tuple[float, float]:
+def slice_path_lengths(
+    reference2d: np.ndarray, test2d: np.ndarray, spacing_yx: Sequence[float], tolerance_mm: float = 1.0
+) -> tuple[float, float]:
     """APL and FNPL of one 2-D slice.
 
     Parameters
@@ -128,8 +131,9 @@ def slice_path_lengths(reference2d: np.ndarray, test2d: np.ndarray, spacing_yx: 
     return _padded_slice_lengths(ref, test, (sy, sx), tolerance_mm)
 
 
-def _padded_slice_lengths(ref: np.ndarray, test: np.ndarray, spacing_yx: tuple[float, float],
-                          tolerance_mm: float) -> tuple[float, float]:
+def _padded_slice_lengths(
+    ref: np.ndarray, test: np.ndarray, spacing_yx: tuple[float, float], tolerance_mm: float
+) -> tuple[float, float]:
     ref_edges = _edge_grid(ref)
     test_edges = _edge_grid(test)
     lengths = _edge_lengths(ref_edges.shape, spacing_yx)
@@ -154,8 +158,7 @@ def _slice_box(ref: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return ref[r0:r1, c0:c1], test[r0:r1, c0:c1]
 
 
-def path_length_from_crop(pair: CroppedPair, spacing_zyx: Sequence[float],
-                          tolerance_mm: float = 1.0) -> PathLength:
+def path_length_from_crop(pair: CroppedPair, spacing_zyx: Sequence[float], tolerance_mm: float = 1.0) -> PathLength:
     """APL and FNPL of an already cropped pair (see :func:`added_path_length`)."""
     if len(spacing_zyx) != 3:
         raise ValueError(f"spacing_zyx must have 3 values, got {spacing_zyx!r}")
@@ -172,12 +175,14 @@ def path_length_from_crop(pair: CroppedPair, spacing_zyx: Sequence[float],
         slices.append(int(z) + pair.origin[0])
         apl_by.append(apl)
         fnpl_by.append(fnpl)
-    return PathLength(float(sum(apl_by)), float(sum(fnpl_by)), float(tolerance_mm),
-                      tuple(slices), tuple(apl_by), tuple(fnpl_by))
+    return PathLength(
+        float(sum(apl_by)), float(sum(fnpl_by)), float(tolerance_mm), tuple(slices), tuple(apl_by), tuple(fnpl_by)
+    )
 
 
-def added_path_length(reference: MaskLike, test: MaskLike, spacing_zyx: Sequence[float],
-                      tolerance_mm: float = 1.0) -> PathLength:
+def added_path_length(
+    reference: MaskLike, test: MaskLike, spacing_zyx: Sequence[float], tolerance_mm: float = 1.0
+) -> PathLength:
     """Added path length and false-negative path length of a test contour against a reference.
 
     Parameters

@@ -37,6 +37,7 @@ and 0.0 when exactly one is.
 
 Spacing and arrays are both in array-axis order, (z, y, x) here, as the package expects.
 """
+
 from __future__ import annotations
 
 import logging
@@ -104,8 +105,10 @@ class SurfaceDistances:
         """
         if self.any_empty:
             return None
-        return (_weighted_percentile(self.distances_ref_to_test, self.areas_ref, percent),
-                _weighted_percentile(self.distances_test_to_ref, self.areas_test, percent))
+        return (
+            _weighted_percentile(self.distances_ref_to_test, self.areas_ref, percent),
+            _weighted_percentile(self.distances_test_to_ref, self.areas_test, percent),
+        )
 
     def hausdorff(self, percent: float = 100.0) -> float | None:
         """Robust Hausdorff distance (mm): the larger directed ``percent`` percentile.
@@ -120,8 +123,10 @@ class SurfaceDistances:
         """Area-weighted mean distance of each direction (reference->test, test->reference), mm."""
         if self.any_empty:
             return None
-        return (float(np.sum(self.distances_ref_to_test * self.areas_ref) / np.sum(self.areas_ref)),
-                float(np.sum(self.distances_test_to_ref * self.areas_test) / np.sum(self.areas_test)))
+        return (
+            float(np.sum(self.distances_ref_to_test * self.areas_ref) / np.sum(self.areas_ref)),
+            float(np.sum(self.distances_test_to_ref * self.areas_test) / np.sum(self.areas_test)),
+        )
 
     def mean_surface_distance(self) -> float | None:
         """Area-weighted mean of the surfel distances of both directions pooled (mm)."""
@@ -139,8 +144,9 @@ class SurfaceDistances:
             return 1.0
         if self.any_empty:
             return 0.0
-        within = (np.sum(self.areas_ref[self.distances_ref_to_test <= tolerance_mm])
-                  + np.sum(self.areas_test[self.distances_test_to_ref <= tolerance_mm]))
+        within = np.sum(self.areas_ref[self.distances_ref_to_test <= tolerance_mm]) + np.sum(
+            self.areas_test[self.distances_test_to_ref <= tolerance_mm]
+        )
         return float(within / (np.sum(self.areas_ref) + np.sum(self.areas_test)))
 
 
@@ -210,8 +216,9 @@ def surface_distances(reference: MaskLike, test: MaskLike, spacing_zyx: Sequence
     return surface_distances_from_crop(crop_pair(reference, test), spacing_zyx)
 
 
-def hausdorff_mm(reference: MaskLike, test: MaskLike, spacing_zyx: Sequence[float],
-                 percent: float = 100.0) -> float | None:
+def hausdorff_mm(
+    reference: MaskLike, test: MaskLike, spacing_zyx: Sequence[float], percent: float = 100.0
+) -> float | None:
     """(Robust) Hausdorff distance in mm; ``percent=95`` gives HD95. None if either mask is empty.
 
     Parameters
@@ -239,8 +246,7 @@ def mean_surface_distance_mm(reference: MaskLike, test: MaskLike, spacing_zyx: S
     return surface_distances(reference, test, spacing_zyx).mean_surface_distance()
 
 
-def surface_dice(reference: MaskLike, test: MaskLike, spacing_zyx: Sequence[float],
-                 tolerance_mm: float = 2.0) -> float:
+def surface_dice(reference: MaskLike, test: MaskLike, spacing_zyx: Sequence[float], tolerance_mm: float = 2.0) -> float:
     """Surface Dice at a tolerance (1.0 when both masks are empty, 0.0 when one is).
 
     Parameters

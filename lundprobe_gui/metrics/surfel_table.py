@@ -18,6 +18,7 @@ With anisotropic spacing a triangle's area is obtained by scaling its unit-grid 
 ``(n0, n1, n2)`` to ``(n0 s1 s2, n1 s0 s2, n2 s0 s1)``, which is exactly the cross-product of the
 scaled triangle edges.
 """
+
 from __future__ import annotations
 
 import logging
@@ -114,5 +115,5 @@ def neighbour_codes(block: np.ndarray) -> np.ndarray:
     nz, ny, nx = b.shape
     code = np.zeros((nz - 1, ny - 1, nx - 1), dtype=np.uint8)
     for i, (a, bb, c) in enumerate(corner_offsets()):
-        code |= b[a:nz - 1 + a, bb:ny - 1 + bb, c:nx - 1 + c] << np.uint8(7 - i)
+        code |= b[a : nz - 1 + a, bb : ny - 1 + bb, c : nx - 1 + c] << np.uint8(7 - i)
     return code

@@ -4,6 +4,7 @@ Rows are flat dictionaries (the JSON rows of the commands). In CSV a missing val
 empty cell and floats are written with ``repr`` precision, so reading a cell back with
 ``float()`` gives exactly the JSON number.
 """
+
 from __future__ import annotations
 
 import csv

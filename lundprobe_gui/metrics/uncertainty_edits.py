@@ -21,6 +21,7 @@ Only the box holding the two masks and the uncertainty support is read, never th
 (unless the uncertainty map is an object that cannot tell its support; see
 :func:`edit_uncertainty_histogram`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -130,10 +131,14 @@ def _support_box(uncertainty: ScalarMap, shape: tuple[int, int, int]) -> Box | N
     return tuple((0, n) for n in shape)  # type: ignore[return-value]
 
 
-def edit_uncertainty_histogram(dl: MaskLike, edited: MaskLike, uncertainty: ScalarMap,
-                               bin_width: float = DEFAULT_BIN_WIDTH,
-                               max_uncertainty: float = DEFAULT_MAX_UNCERTAINTY,
-                               support_box: Box | None = None) -> EditUncertaintyHistogram:
+def edit_uncertainty_histogram(
+    dl: MaskLike,
+    edited: MaskLike,
+    uncertainty: ScalarMap,
+    bin_width: float = DEFAULT_BIN_WIDTH,
+    max_uncertainty: float = DEFAULT_MAX_UNCERTAINTY,
+    support_box: Box | None = None,
+) -> EditUncertaintyHistogram:
     """Edited voxels of a DL mask binned by the DL uncertainty.
 
     Parameters
@@ -184,8 +189,11 @@ def edit_uncertainty_histogram(dl: MaskLike, edited: MaskLike, uncertainty: Scal
 
     bins = tuple(
         UncertaintyBin(
-            bin_low=float(edges[k]), bin_high=float(edges[k + 1]),
-            edited_voxels=int(edited_n[k]), added_voxels=int(added_n[k]), removed_voxels=int(removed_n[k]),
+            bin_low=float(edges[k]),
+            bin_high=float(edges[k + 1]),
+            edited_voxels=int(edited_n[k]),
+            added_voxels=int(added_n[k]),
+            removed_voxels=int(removed_n[k]),
             total_voxels=int(total_n[k]),
             fraction_edited=(float(edited_n[k]) / float(total_n[k])) if total_n[k] else None,
         )

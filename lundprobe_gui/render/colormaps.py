@@ -4,6 +4,7 @@ Scales are RGBA uint8 look-up tables built by linear interpolation between colou
 mapping functions apply the transparency cut-offs on the float values themselves, not on LUT
 bins, so a dose a hair below the threshold is never drawn however coarse the LUT is.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -26,23 +27,23 @@ DEFAULT_PRESCRIPTION_GY = 42.7
 DEFAULT_OPACITY = 0.4
 
 DOSE_STOPS: tuple[tuple[float, RGB], ...] = (
-    (0.10, (0, 0, 255)),      # blue
-    (0.30, (0, 128, 255)),    # light blue
-    (0.40, (0, 255, 255)),    # cyan
-    (0.60, (0, 255, 0)),      # green
-    (0.80, (255, 255, 0)),    # yellow
+    (0.10, (0, 0, 255)),  # blue
+    (0.30, (0, 128, 255)),  # light blue
+    (0.40, (0, 255, 255)),  # cyan
+    (0.60, (0, 255, 0)),  # green
+    (0.80, (255, 255, 0)),  # yellow
 )
 """Dose wash stops as (fraction of prescription, RGB); red is added at the dose maximum."""
 DOSE_MAX_COLOUR: RGB = (255, 0, 0)
 
 UNCERTAINTY_COLOURS: tuple[RGB, ...] = (
-    (0, 0, 139),      # dark blue
-    (0, 0, 255),      # blue
-    (0, 128, 255),    # light blue
-    (0, 255, 0),      # green
-    (0, 255, 255),    # cyan
-    (255, 255, 0),    # yellow
-    (255, 0, 0),      # red
+    (0, 0, 139),  # dark blue
+    (0, 0, 255),  # blue
+    (0, 128, 255),  # light blue
+    (0, 255, 0),  # green
+    (0, 255, 255),  # cyan
+    (255, 255, 0),  # yellow
+    (255, 0, 0),  # red
 )
 """Uncertainty heat map colours, evenly spaced from the low to the high end of the scale."""
 
@@ -76,8 +77,7 @@ def alpha8(opacity: float) -> int:
     return int(round(min(max(float(opacity), 0.0), 1.0) * 255))
 
 
-def _map_through(values: np.ndarray, lo: float, hi: float, table32: np.ndarray,
-                 transparent: np.ndarray) -> np.ndarray:
+def _map_through(values: np.ndarray, lo: float, hi: float, table32: np.ndarray, transparent: np.ndarray) -> np.ndarray:
     """Gather ``table32`` (uint32-packed RGBA over [lo, hi]) at ``values``; zero where ``transparent``."""
     n = table32.shape[0]
     scale = (n - 1) / (hi - lo) if hi > lo else 0.0
@@ -138,8 +138,7 @@ def dose_stops(prescription: float, dose_max: float) -> tuple[list[float], list[
     return pos + [float(dose_max)], cols + [DOSE_MAX_COLOUR]
 
 
-def dose_colour(dose_gy: float, prescription: float = DEFAULT_PRESCRIPTION_GY,
-                dose_max: float | None = None) -> RGB:
+def dose_colour(dose_gy: float, prescription: float = DEFAULT_PRESCRIPTION_GY, dose_max: float | None = None) -> RGB:
     """RGB of the wash at one dose value (used for isodose line colours).
 
     Parameters
@@ -161,8 +160,13 @@ def dose_colour(dose_gy: float, prescription: float = DEFAULT_PRESCRIPTION_GY,
     return tuple(int(v) for v in _ramp_rgb(pos, cols, np.array([dose_gy]))[0])  # type: ignore[return-value]
 
 
-def dose_lut(prescription: float = DEFAULT_PRESCRIPTION_GY, dose_max: float | None = None,
-             threshold: float = 0.10, opacity: float = DEFAULT_OPACITY, n: int = 256) -> np.ndarray:
+def dose_lut(
+    prescription: float = DEFAULT_PRESCRIPTION_GY,
+    dose_max: float | None = None,
+    threshold: float = 0.10,
+    opacity: float = DEFAULT_OPACITY,
+    n: int = 256,
+) -> np.ndarray:
     """RGBA LUT of the dose wash over ``[0, dose_max]`` Gy.
 
     Parameters
@@ -200,9 +204,13 @@ def _dose_table32(prescription: float, dose_max: float, opacity: float) -> np.nd
     return table
 
 
-def dose_to_rgba(dose2d: np.ndarray, prescription: float = DEFAULT_PRESCRIPTION_GY,
-                 dose_max: float | None = None, threshold: float = 0.10,
-                 opacity: float = DEFAULT_OPACITY) -> np.ndarray:
+def dose_to_rgba(
+    dose2d: np.ndarray,
+    prescription: float = DEFAULT_PRESCRIPTION_GY,
+    dose_max: float | None = None,
+    threshold: float = 0.10,
+    opacity: float = DEFAULT_OPACITY,
+) -> np.ndarray:
     """Colour-wash a dose slice.
 
     Parameters
@@ -261,8 +269,9 @@ class UncertaintySettings:
     opacity: float = DEFAULT_OPACITY
 
 
-def uncertainty_range(settings: UncertaintySettings = UncertaintySettings(),
-                      map_max: float | None = None) -> tuple[float, float]:
+def uncertainty_range(
+    settings: UncertaintySettings = UncertaintySettings(), map_max: float | None = None
+) -> tuple[float, float]:
     """Low and high end of the uncertainty colour scale.
 
     Parameters
@@ -288,8 +297,7 @@ def uncertainty_range(settings: UncertaintySettings = UncertaintySettings(),
     return float(lo), float(hi)
 
 
-def uncertainty_lut(lo: float = 0.0, hi: float = 0.5, opacity: float = DEFAULT_OPACITY,
-                    n: int = 256) -> np.ndarray:
+def uncertainty_lut(lo: float = 0.0, hi: float = 0.5, opacity: float = DEFAULT_OPACITY, n: int = 256) -> np.ndarray:
     """RGBA LUT of the uncertainty heat map over ``[lo, hi]``.
 
     Parameters
@@ -320,8 +328,9 @@ def _uncertainty_table32(opacity: float) -> np.ndarray:
     return table
 
 
-def uncertainty_to_rgba(unc2d: np.ndarray, lo: float = 0.0, hi: float = 0.5,
-                        opacity: float = DEFAULT_OPACITY) -> np.ndarray:
+def uncertainty_to_rgba(
+    unc2d: np.ndarray, lo: float = 0.0, hi: float = 0.5, opacity: float = DEFAULT_OPACITY
+) -> np.ndarray:
     """Heat-map an uncertainty slice.
 
     Parameters
@@ -387,9 +396,14 @@ def _value_row(value: float, lo: float, hi: float, height: int) -> int:
     return int(round((hi - value) / (hi - lo) * (height - 1)))
 
 
-def dose_colour_bar(prescription: float = DEFAULT_PRESCRIPTION_GY, dose_max: float | None = None,
-                    threshold: float = 0.10, height: int = 256, width: int = 16,
-                    opacity: float = 1.0) -> ColourBar:
+def dose_colour_bar(
+    prescription: float = DEFAULT_PRESCRIPTION_GY,
+    dose_max: float | None = None,
+    threshold: float = 0.10,
+    height: int = 256,
+    width: int = 16,
+    opacity: float = 1.0,
+) -> ColourBar:
     """Colour bar of the dose wash from the threshold (bottom) to the maximum (top).
 
     Parameters
@@ -419,13 +433,16 @@ def dose_colour_bar(prescription: float = DEFAULT_PRESCRIPTION_GY, dose_max: flo
     image[:, :, :3] = column[:, None, :]
     image[:, :, 3] = alpha8(opacity)
     tick_values = sorted({round(v, 6) for v in [lo, *pos] if lo <= v <= hi}, reverse=True)
-    ticks = [ColourBarTick(_value_row(v, lo, hi, height), v,
-                           f"{v:.1f} Gy ({100.0 * v / prescription:.0f} %)") for v in tick_values]
+    ticks = [
+        ColourBarTick(_value_row(v, lo, hi, height), v, f"{v:.1f} Gy ({100.0 * v / prescription:.0f} %)")
+        for v in tick_values
+    ]
     return ColourBar(image, ticks, lo, hi, "Gy")
 
 
-def uncertainty_colour_bar(lo: float = 0.0, hi: float = 0.5, height: int = 256, width: int = 16,
-                           n_ticks: int = 6, opacity: float = 1.0) -> ColourBar:
+def uncertainty_colour_bar(
+    lo: float = 0.0, hi: float = 0.5, height: int = 256, width: int = 16, n_ticks: int = 6, opacity: float = 1.0
+) -> ColourBar:
     """Colour bar of the uncertainty heat map.
 
     Parameters
@@ -523,8 +540,7 @@ def load_colour_table(path: str | None = None) -> ColourTable:
     if not palette:
         raise ValueError(f"{src}: the palette must hold at least one colour")
     log.debug("loaded %d structure and %d source colours from %s", len(structures), len(sources), src)
-    return ColourTable(structures, structure_patterns, halos, halo_patterns, sources,
-                       source_patterns, palette)  # type: ignore[arg-type]
+    return ColourTable(structures, structure_patterns, halos, halo_patterns, sources, source_patterns, palette)  # type: ignore[arg-type]
 
 
 _MISSING = object()

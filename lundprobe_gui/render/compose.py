@@ -6,6 +6,7 @@ touches its own box. Arithmetic is integer: ``(dst * (255 - a) + src * a) / 255`
 with the division done as ``(x + 128 + ((x + 128) >> 8)) >> 8``, which is exact for
 ``x <= 255 * 255``. Uniform-colour layers are a per-channel 256-entry LUT of the old value.
 """
+
 from __future__ import annotations
 
 import logging
@@ -81,14 +82,16 @@ class LineLayer:
     opacity: float = 1.0
 
     @classmethod
-    def from_mask(cls, mask: np.ndarray, colour: RGB, opacity: float = 1.0,
-                  offset: tuple[int, int] = (0, 0)) -> "LineLayer":
+    def from_mask(
+        cls, mask: np.ndarray, colour: RGB, opacity: float = 1.0, offset: tuple[int, int] = (0, 0)
+    ) -> "LineLayer":
         """Build from a boolean line image whose top-left pixel is at display ``offset``."""
         # flatnonzero + divmod: 2-D np.nonzero is ~20x slower on a full slice.
         flat = np.flatnonzero(mask)
         rows, cols = np.divmod(flat, mask.shape[1])
-        return cls(rows.astype(np.int32) + np.int32(offset[0]), cols.astype(np.int32) + np.int32(offset[1]),
-                   colour, opacity)
+        return cls(
+            rows.astype(np.int32) + np.int32(offset[0]), cols.astype(np.int32) + np.int32(offset[1]), colour, opacity
+        )
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])
@@ -110,13 +113,13 @@ class _Scratch(threading.local):
     def get_planes(self, h: int, w: int) -> np.ndarray:
         if self.u8.size < 3 * h * w:
             self.u8 = np.empty(3 * h * w, dtype=np.uint8)
-        return self.u8[:3 * h * w].reshape(3, h, w)
+        return self.u8[: 3 * h * w].reshape(3, h, w)
 
     def get_u16(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         n = h * w
         if self.u16.size < 4 * n:
             self.u16 = np.empty(4 * n, dtype=np.uint16)
-        return tuple(self.u16[i * n:(i + 1) * n].reshape(h, w) for i in range(4))  # type: ignore[return-value]
+        return tuple(self.u16[i * n : (i + 1) * n].reshape(h, w) for i in range(4))  # type: ignore[return-value]
 
 
 _scratch = _Scratch()

@@ -13,6 +13,7 @@ Only the stored blocks of the two masks are touched (via
 coordinates (coronal and sagittal views flipped so that superior is up), ready for
 :func:`~lundprobe_gui.render.compose.compose_slice`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -70,7 +71,7 @@ def _place(cut: tuple[np.ndarray, tuple[int, int]] | None, box: tuple[int, int, 
     out = np.zeros((r1 - r0, c1 - c0), dtype=bool)
     if cut is not None:
         block, (br, bc) = cut
-        out[br - r0:br - r0 + block.shape[0], bc - c0:bc - c0 + block.shape[1]] = block
+        out[br - r0 : br - r0 + block.shape[0], bc - c0 : bc - c0 + block.shape[1]] = block
     return out
 
 
@@ -117,12 +118,22 @@ def edit_map_slice(base: Mask, edited: Mask, axis: int, index: int) -> EditMapSl
     if tight is None:
         return None
     (tr0, tr1), (tc0, tc1) = tight
-    return EditMapSlice(np.ascontiguousarray(added[tr0:tr1, tc0:tc1]),
-                        np.ascontiguousarray(removed[tr0:tr1, tc0:tc1]), (r0 + tr0, c0 + tc0))
+    return EditMapSlice(
+        np.ascontiguousarray(added[tr0:tr1, tc0:tc1]),
+        np.ascontiguousarray(removed[tr0:tr1, tc0:tc1]),
+        (r0 + tr0, c0 + tc0),
+    )
 
 
-def edit_map_layers(base: Mask, edited: Mask, axis: int, index: int, added_colour: RGB = ADDED_COLOUR,
-                    removed_colour: RGB = REMOVED_COLOUR, opacity: float = DEFAULT_OPACITY) -> list[MaskLayer]:
+def edit_map_layers(
+    base: Mask,
+    edited: Mask,
+    axis: int,
+    index: int,
+    added_colour: RGB = ADDED_COLOUR,
+    removed_colour: RGB = REMOVED_COLOUR,
+    opacity: float = DEFAULT_OPACITY,
+) -> list[MaskLayer]:
     """Compositor layers of the edit map of one displayed slice.
 
     Parameters

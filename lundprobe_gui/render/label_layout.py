@@ -1,4 +1,5 @@
 """Placement of text labels on a view so that none covers another (isodose labels)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -40,9 +41,10 @@ def separate(boxes: Sequence[Box], gap: float = 1.0) -> list[float]:
         for b in placed:
             if b[0] < left + width and left < b[0] + b[2]:
                 candidates += [b[1] + b[3] + gap, b[1] - height - gap]
-        best = min((c for c in candidates
-                    if not any(_overlap((left, c, width, height), b) for b in placed)),
-                   key=lambda c: (abs(c - top), c))
+        best = min(
+            (c for c in candidates if not any(_overlap((left, c, width, height), b) for b in placed)),
+            key=lambda c: (abs(c - top), c),
+        )
         tops[i] = best
         placed.append((left, best, width, height))
     return tops

@@ -5,6 +5,7 @@ All functions take plain 2-D arrays already in display order (see
 :func:`~lundprobe_gui.render.slicing.display_slice`) and return layers for
 :func:`~lundprobe_gui.render.compose.compose_slice` or uint8 images.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,8 +14,16 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from lundprobe_gui.render.colormaps import (DEFAULT_PRESCRIPTION_GY, RGB, DoseWashSettings, UncertaintySettings,
-                                            dose_colour, dose_to_rgba, uncertainty_range, uncertainty_to_rgba)
+from lundprobe_gui.render.colormaps import (
+    DEFAULT_PRESCRIPTION_GY,
+    RGB,
+    DoseWashSettings,
+    UncertaintySettings,
+    dose_colour,
+    dose_to_rgba,
+    uncertainty_range,
+    uncertainty_to_rgba,
+)
 from lundprobe_gui.render.compose import Layer, LineLayer, MaskLayer, RgbaLayer
 
 log = logging.getLogger(__name__)
@@ -99,8 +108,9 @@ def _dilate_along(m: np.ndarray, axis: int) -> np.ndarray:
     return out
 
 
-def outline_cropped(mask2d: np.ndarray, width: int | tuple[int, int] = 1, offset: tuple[int, int] = (0, 0),
-                    box: Box2D | None = None) -> tuple[np.ndarray, tuple[int, int]] | None:
+def outline_cropped(
+    mask2d: np.ndarray, width: int | tuple[int, int] = 1, offset: tuple[int, int] = (0, 0), box: Box2D | None = None
+) -> tuple[np.ndarray, tuple[int, int]] | None:
     """Inner boundary of a mask, cropped to the mask's bounding box.
 
     Parameters
@@ -166,13 +176,13 @@ def outline(mask2d: np.ndarray, width: int | tuple[int, int] = 1) -> np.ndarray:
     res = outline_cropped(mask2d, width)
     if res is not None:
         line, (r0, c0) = res
-        out[r0:r0 + line.shape[0], c0:c0 + line.shape[1]] = line
+        out[r0 : r0 + line.shape[0], c0 : c0 + line.shape[1]] = line
     return out
 
 
-def halo_cropped(mask2d: np.ndarray, offset: tuple[int, int] = (0, 0),
-                 box: Box2D | None = None, width: int | tuple[int, int] = 1
-                 ) -> tuple[np.ndarray, tuple[int, int]] | None:
+def halo_cropped(
+    mask2d: np.ndarray, offset: tuple[int, int] = (0, 0), box: Box2D | None = None, width: int | tuple[int, int] = 1
+) -> tuple[np.ndarray, tuple[int, int]] | None:
     """Ring just outside a mask (4-neighbours of it that are not in it; thicker for ``width`` > 1).
 
     Parameters
@@ -228,9 +238,14 @@ class StructureStyle:
     fill_opacity: float = 0.3
 
 
-def structure_layers(mask2d: np.ndarray, colour: RGB, style: StructureStyle = StructureStyle(),
-                     offset: tuple[int, int] = (0, 0), halo: RGB | None = None,
-                     scale: tuple[int, int] = (1, 1)) -> list[Layer]:
+def structure_layers(
+    mask2d: np.ndarray,
+    colour: RGB,
+    style: StructureStyle = StructureStyle(),
+    offset: tuple[int, int] = (0, 0),
+    halo: RGB | None = None,
+    scale: tuple[int, int] = (1, 1),
+) -> list[Layer]:
     """Layers that draw one structure on one slice.
 
     Parameters
@@ -266,8 +281,14 @@ def structure_layers(mask2d: np.ndarray, colour: RGB, style: StructureStyle = St
         ring, pos = halo_cropped(mask2d, offset, box, scale)  # type: ignore[misc]
         layers.append(LineLayer.from_mask(ring, halo, 1.0, pos))
     if style.style in ("fill", "both"):
-        layers.append(MaskLayer(np.ascontiguousarray(mask2d[r0:r1, c0:c1] != 0), colour, style.fill_opacity,
-                                (offset[0] + r0, offset[1] + c0)))
+        layers.append(
+            MaskLayer(
+                np.ascontiguousarray(mask2d[r0:r1, c0:c1] != 0),
+                colour,
+                style.fill_opacity,
+                (offset[0] + r0, offset[1] + c0),
+            )
+        )
     if style.style in ("outline", "both"):
         width = (style.line_width * scale[0], style.line_width * scale[1])
         line, pos = outline_cropped(mask2d, width, offset, box)  # type: ignore[misc]
@@ -276,8 +297,9 @@ def structure_layers(mask2d: np.ndarray, colour: RGB, style: StructureStyle = St
 
 
 # -- dose --------------------------------------------------------------------------------------
-def dose_wash_layer(dose2d: np.ndarray, dose_max: float,
-                    settings: DoseWashSettings = DoseWashSettings()) -> RgbaLayer | None:
+def dose_wash_layer(
+    dose2d: np.ndarray, dose_max: float, settings: DoseWashSettings = DoseWashSettings()
+) -> RgbaLayer | None:
     """Dose colour wash, computed only over the box where dose reaches the threshold.
 
     Parameters
@@ -299,8 +321,7 @@ def dose_wash_layer(dose2d: np.ndarray, dose_max: float,
     if box is None:
         return None
     (r0, r1), (c0, c1) = box
-    rgba = dose_to_rgba(dose2d[r0:r1, c0:c1], settings.prescription_gy, dose_max, settings.threshold,
-                        settings.opacity)
+    rgba = dose_to_rgba(dose2d[r0:r1, c0:c1], settings.prescription_gy, dose_max, settings.threshold, settings.opacity)
     return RgbaLayer(rgba, (r0, c0))
 
 
@@ -344,9 +365,13 @@ def _label(level: float) -> str:
     return f"{level:g} %"
 
 
-def isodose_lines(dose2d: np.ndarray, prescription: float = DEFAULT_PRESCRIPTION_GY,
-                  levels: Sequence[float] = DEFAULT_ISODOSE_LEVELS, dose_max: float | None = None,
-                  width: int | tuple[int, int] = 1) -> list[IsodoseLine]:
+def isodose_lines(
+    dose2d: np.ndarray,
+    prescription: float = DEFAULT_PRESCRIPTION_GY,
+    levels: Sequence[float] = DEFAULT_ISODOSE_LEVELS,
+    dose_max: float | None = None,
+    width: int | tuple[int, int] = 1,
+) -> list[IsodoseLine]:
     """Isodose lines of a dose slice.
 
     Parameters
@@ -385,8 +410,9 @@ def isodose_lines(dose2d: np.ndarray, prescription: float = DEFAULT_PRESCRIPTION
             continue
         line, off = res
         anchor = _anchor(line, off)
-        out.append(IsodoseLine(float(level), gy, dose_colour(gy, prescription, dose_max), _label(level),
-                               line, off, anchor))
+        out.append(
+            IsodoseLine(float(level), gy, dose_colour(gy, prescription, dose_max), _label(level), line, off, anchor)
+        )
     return out
 
 
@@ -398,8 +424,9 @@ def _anchor(line: np.ndarray, offset: tuple[int, int]) -> tuple[int, int]:
 
 
 # -- uncertainty -------------------------------------------------------------------------------
-def uncertainty_layer(unc2d: np.ndarray, map_max: float | None = None,
-                      settings: UncertaintySettings = UncertaintySettings()) -> RgbaLayer | None:
+def uncertainty_layer(
+    unc2d: np.ndarray, map_max: float | None = None, settings: UncertaintySettings = UncertaintySettings()
+) -> RgbaLayer | None:
     """Uncertainty heat map, computed only over the box of visible values.
 
     Parameters
@@ -425,8 +452,9 @@ def uncertainty_layer(unc2d: np.ndarray, map_max: float | None = None,
 
 
 # -- fusion ------------------------------------------------------------------------------------
-def checkerboard(a_rgb: np.ndarray, b_rgb: np.ndarray, tile_px: int | tuple[int, int] = 32,
-                 origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+def checkerboard(
+    a_rgb: np.ndarray, b_rgb: np.ndarray, tile_px: int | tuple[int, int] = 32, origin: tuple[int, int] = (0, 0)
+) -> np.ndarray:
     """Checkerboard of two equally shaped images; the top-left tile comes from ``a_rgb``.
 
     Parameters

@@ -4,6 +4,7 @@ The Qt views only display what :meth:`SceneRenderer.render` returns, so every pi
 tested (and screenshots rendered) without a display. Structure outlines are cached per
 (structure, view, slice) and invalidated only where an edit touched the mask.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,16 @@ from ..core.volume import Volume
 from .colormaps import DoseWashSettings, UncertaintySettings, structure_halo_colour
 from .edit_map import edit_map_layers
 from .compose import LineLayer, MaskLayer, RgbaLayer, compose_slice
-from .overlay import (IsodoseLine, StructureStyle, blend, checkerboard, dose_wash_layer, isodose_lines,
-                      structure_layers, uncertainty_layer)
+from .overlay import (
+    IsodoseLine,
+    StructureStyle,
+    blend,
+    checkerboard,
+    dose_wash_layer,
+    isodose_lines,
+    structure_layers,
+    uncertainty_layer,
+)
 from .slicing import cropped_slice, display_slice, is_flipped, pixel_aspect, plane_axes, voxel_to_display
 from .state import Key, ViewerState
 from .window import apply_window, percentile_window
@@ -245,11 +254,15 @@ class SceneRenderer:
         if first is None:
             return np.ascontiguousarray(np.zeros(self._plane_shape(axis), np.uint8)[crop])
         which = "sct" if first is sct else "mri"
-        img = apply_window(np.ascontiguousarray(display_slice(first.slice2d(axis, index), axis)[crop]), *self.window(which))
+        img = apply_window(
+            np.ascontiguousarray(display_slice(first.slice2d(axis, index), axis)[crop]), *self.window(which)
+        )
         if b.fusion != "none" and mri is not None and sct is not None:
             other = mri if first is sct else sct
-            oth = apply_window(np.ascontiguousarray(display_slice(other.slice2d(axis, index), axis)[crop]),
-                               *self.window("mri" if other is mri else "sct"))
+            oth = apply_window(
+                np.ascontiguousarray(display_slice(other.slice2d(axis, index), axis)[crop]),
+                *self.window("mri" if other is mri else "sct"),
+            )
             if b.fusion == "checkerboard":
                 # tiles square on screen: a sagittal or coronal pixel is 2.5 mm tall and 0.47 mm wide
                 row_mm, col_mm = pixel_aspect(axis, self.frame.geometry.spacing_zyx)
@@ -265,8 +278,17 @@ class SceneRenderer:
 
     def _dose_signature(self, index: int) -> tuple:
         ds = self.state.dose
-        return (index, self._generation, ds.wash, ds.lines, ds.prescription_gy, ds.threshold_pct, ds.opacity,
-                ds.levels_pct, self.dose() is not None)
+        return (
+            index,
+            self._generation,
+            ds.wash,
+            ds.lines,
+            ds.prescription_gy,
+            ds.threshold_pct,
+            ds.opacity,
+            ds.levels_pct,
+            self.dose() is not None,
+        )
 
     def _dose_layers(self, axis: int, index: int) -> tuple[list, list, list]:
         """(wash layers, isodose line layers, isodose labels), cached per view while nothing changes."""
@@ -282,14 +304,16 @@ class SceneRenderer:
         if dose is not None and (ds.wash or ds.lines):
             dose2d = display_slice(dose.slice2d(axis, index), axis)
             if ds.wash:
-                wash = dose_wash_layer(dose2d, dose.vmax, DoseWashSettings(ds.prescription_gy, ds.threshold_pct / 100.0,
-                                                                            ds.opacity))
+                wash = dose_wash_layer(
+                    dose2d, dose.vmax, DoseWashSettings(ds.prescription_gy, ds.threshold_pct / 100.0, ds.opacity)
+                )
                 if wash is not None:
                     wash_layers.append(wash)
             if ds.lines:
                 aspect = pixel_aspect(axis, self.frame.geometry.spacing_zyx)
-                for i, ln in enumerate(isodose_lines(dose2d, ds.prescription_gy, ds.levels_pct, dose.vmax,
-                                                     self.line_scale(axis))):
+                for i, ln in enumerate(
+                    isodose_lines(dose2d, ds.prescription_gy, ds.levels_pct, dose.vmax, self.line_scale(axis))
+                ):
                     layer = ln.layer()
                     line_layers.append(layer)
                     r, c = spread_anchor(layer, i, aspect)
@@ -301,8 +325,15 @@ class SceneRenderer:
     def _uncertainty_layers(self, axis: int, index: int) -> list:
         st = self.state
         us = st.uncertainty
-        sig = (index, self._generation, us.visible and st.uncertainty_allowed, tuple(sorted(us.maps)), us.scale,
-               us.opacity, tuple(v.loaded for v in self.frame.uncertainty.values()))
+        sig = (
+            index,
+            self._generation,
+            us.visible and st.uncertainty_allowed,
+            tuple(sorted(us.maps)),
+            us.scale,
+            us.opacity,
+            tuple(v.loaded for v in self.frame.uncertainty.values()),
+        )
         hit = self._overlay_cache.get(("unc", axis))
         if hit is not None and hit[0] == sig:
             return hit[1]  # type: ignore[return-value]
@@ -312,8 +343,11 @@ class SceneRenderer:
                 vol = self._ready(self.frame.uncertainty.get(name))
                 if vol is None:
                     continue
-                lay = uncertainty_layer(display_slice(vol.slice2d(axis, index), axis), vol.vmax,
-                                        UncertaintySettings(us.scale, opacity=us.opacity))
+                lay = uncertainty_layer(
+                    display_slice(vol.slice2d(axis, index), axis),
+                    vol.vmax,
+                    UncertaintySettings(us.scale, opacity=us.opacity),
+                )
                 if lay is not None:
                     layers.append(lay)
         self._overlay_cache[("unc", axis)] = (sig, layers)
@@ -331,8 +365,13 @@ class SceneRenderer:
         for key in self.shown_keys():
             layers.extend(self._structure_layers(key, axis, index))
             if self.mask_for(key) is not None:
-                legend.append((key[0] if key[1] == "clinical" else f"{key[0]} ({key[1]})", self.state.layers[key].colour,
-                               structure_halo_colour(key[0])))
+                legend.append(
+                    (
+                        key[0] if key[1] == "clinical" else f"{key[0]} ({key[1]})",
+                        self.state.layers[key].colour,
+                        structure_halo_colour(key[0]),
+                    )
+                )
         em = self.state.edit_map
         if em is not None and self.state.allowed(em[0][1]) and self.state.allowed(em[1][1]):
             base, edited = self.mask_for(em[0]), self.mask_for(em[1])
@@ -355,7 +394,9 @@ class SceneRenderer:
                 zyx = (f.voxel_xyz[2], f.voxel_xyz[1], f.voxel_xyz[0])
                 if abs(zyx[axis] - index) <= 0.5:
                     fids.append(voxel_to_display(axis, zyx, self.shape))
-        return SliceImage(axis, index, rgb, pixel_aspect(axis, self.frame.geometry.spacing_zyx), isolabels, fids, legend)
+        return SliceImage(
+            axis, index, rgb, pixel_aspect(axis, self.frame.geometry.spacing_zyx), isolabels, fids, legend
+        )
 
     def render_region(self, axis: int, index: int, rect: tuple[int, int, int, int]) -> np.ndarray:
         """Compose only display rows r0:r1, cols c0:c1 of a view (the part an edit touched)."""
@@ -401,7 +442,9 @@ def shift_layer(layer, dr: int, dc: int):
     return RgbaLayer(layer.rgba, (layer.offset[0] - dr, layer.offset[1] - dc))
 
 
-def box_to_display_rect(axis: int, box: Box, shape_zyx: tuple[int, int, int], pad: int = 0) -> tuple[int, int, int, int]:
+def box_to_display_rect(
+    axis: int, box: Box, shape_zyx: tuple[int, int, int], pad: int = 0
+) -> tuple[int, int, int, int]:
     """Display rectangle (row0, row1, col0, col1) that a (z, y, x) box covers in a view, padded and clipped."""
     row_axis, col_axis = plane_axes(axis)
     (r0, r1), (c0, c1) = box[row_axis], box[col_axis]

@@ -14,6 +14,7 @@ convention: integer values are voxel centres, so voxel ``z`` lies on display row
 and the maps below are exact inverses for floats as well as for integers. A view that reports
 pixel-edge coordinates (pixel ``i`` spanning ``[i, i + 1)``) must subtract 0.5 first.
 """
+
 from __future__ import annotations
 
 import logging
@@ -116,8 +117,9 @@ def display_slice(arr2d_plane: np.ndarray, axis: int) -> np.ndarray:
     return np.ascontiguousarray(arr2d_plane)
 
 
-def display_to_voxel(axis: int, slice_index: float, row: float, col: float,
-                     shape_zyx: Sequence[int]) -> tuple[float, float, float]:
+def display_to_voxel(
+    axis: int, slice_index: float, row: float, col: float, shape_zyx: Sequence[int]
+) -> tuple[float, float, float]:
     """Voxel ``(z, y, x)`` under a display position.
 
     Parameters

@@ -1,4 +1,5 @@
 """What the viewer shows, as plain dataclasses: the UI edits these and the scene renders them."""
+
 from __future__ import annotations
 
 import logging

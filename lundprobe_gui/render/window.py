@@ -4,6 +4,7 @@ A window ``[lo, hi]`` maps ``lo`` (and below) to 0 and ``hi`` (and above) to 255
 between, rounded to the nearest grey level. Presets are the usual radiotherapy CT windows as
 (width, level); "MRI auto" has no fixed numbers and means the 0.1-99.9 percentile of the data.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,8 +70,9 @@ def range_to_wl(lo: float, hi: float) -> tuple[float, float]:
     return float(hi) - float(lo), (float(lo) + float(hi)) / 2.0
 
 
-def percentile_window(array_or_sample: np.ndarray, lower: float = AUTO_PERCENTILES[0],
-                      upper: float = AUTO_PERCENTILES[1]) -> tuple[float, float]:
+def percentile_window(
+    array_or_sample: np.ndarray, lower: float = AUTO_PERCENTILES[0], upper: float = AUTO_PERCENTILES[1]
+) -> tuple[float, float]:
     """Robust window from percentiles of the finite values.
 
     Parameters

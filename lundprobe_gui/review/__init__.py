@@ -15,21 +15,42 @@ fixed order, no steps or blinding. Typical use::
     s.finish_case()                             # writes review-results.csv
     s.close()
 """
+
 from __future__ import annotations
 
 from .errors import CorruptReviewFile, NoOpenCase, ReviewError, ReviewRuleError
-from .protocol import (OUTPUT_DIR, RESULTS_FILE, CaseSpec, ReviewProtocol, SegmentSpec, init_review,
-                       load_protocol)
+from .protocol import OUTPUT_DIR, RESULTS_FILE, CaseSpec, ReviewProtocol, SegmentSpec, init_review, load_protocol
 from .results import columns, rating_column, write_results
 from .scale import LIKERT_SCALE, NO_CORRECTION_SCORE, STATEMENT, LikertLevel, level
 from .session import ReviewSession
 from .state import COMMENT_KINDS, DONE, IN_PROGRESS, NOT_STARTED, CaseState, ReviewState, load_state
 
 __all__ = [
-    "CorruptReviewFile", "NoOpenCase", "ReviewError", "ReviewRuleError",
-    "OUTPUT_DIR", "RESULTS_FILE", "CaseSpec", "ReviewProtocol", "SegmentSpec", "init_review", "load_protocol",
-    "columns", "rating_column", "write_results",
-    "LIKERT_SCALE", "NO_CORRECTION_SCORE", "STATEMENT", "LikertLevel", "level",
+    "CorruptReviewFile",
+    "NoOpenCase",
+    "ReviewError",
+    "ReviewRuleError",
+    "OUTPUT_DIR",
+    "RESULTS_FILE",
+    "CaseSpec",
+    "ReviewProtocol",
+    "SegmentSpec",
+    "init_review",
+    "load_protocol",
+    "columns",
+    "rating_column",
+    "write_results",
+    "LIKERT_SCALE",
+    "NO_CORRECTION_SCORE",
+    "STATEMENT",
+    "LikertLevel",
+    "level",
     "ReviewSession",
-    "COMMENT_KINDS", "DONE", "IN_PROGRESS", "NOT_STARTED", "CaseState", "ReviewState", "load_state",
+    "COMMENT_KINDS",
+    "DONE",
+    "IN_PROGRESS",
+    "NOT_STARTED",
+    "CaseState",
+    "ReviewState",
+    "load_state",
 ]

@@ -1,4 +1,5 @@
 """Errors of the review package; every message is meant for the person at the screen."""
+
 from __future__ import annotations
 
 import logging

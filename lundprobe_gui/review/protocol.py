@@ -17,6 +17,7 @@ Which structures are "the AI segmentation" of a case is decided once, at ``init`
 
 All segments of a case come from one source, so a segment is named by its structure name.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -85,8 +86,9 @@ class CaseSpec:
         for s in self.segments:
             if s.name == name:
                 return s
-        raise ReviewError(f"case {self.case_id} has no segment {name!r}; its segments are "
-                          f"{', '.join(s.name for s in self.segments)}")
+        raise ReviewError(
+            f"case {self.case_id} has no segment {name!r}; its segments are {', '.join(s.name for s in self.segments)}"
+        )
 
     @property
     def segmentation_files(self) -> list[str]:
@@ -102,8 +104,10 @@ class CaseSpec:
     @classmethod
     def from_dict(cls, d: dict) -> "CaseSpec":
         """Inverse of :meth:`to_dict`."""
-        segs = tuple(SegmentSpec(str(s["name"]), str(s["file"]), None if s.get("label") is None else int(s["label"]))
-                     for s in d["segments"])
+        segs = tuple(
+            SegmentSpec(str(s["name"]), str(s["file"]), None if s.get("label") is None else int(s["label"]))
+            for s in d["segments"]
+        )
         return cls(str(d["case_id"]), str(d["path"]), str(d["layout"]), str(d["frame"]), str(d["source"]), segs)
 
 
@@ -140,9 +144,15 @@ class ReviewProtocol:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"format": FORMAT, "version": 1, "reviewer": self.reviewer, "dataset": self.dataset,
-                "idle_seconds": self.idle_seconds, "created": self.created,
-                "cases": [c.to_dict() for c in self.cases]}
+        return {
+            "format": FORMAT,
+            "version": 1,
+            "reviewer": self.reviewer,
+            "dataset": self.dataset,
+            "idle_seconds": self.idle_seconds,
+            "created": self.created,
+            "cases": [c.to_dict() for c in self.cases],
+        }
 
     @classmethod
     def from_dict(cls, d: Any, origin: str = REVIEW_FILE) -> "ReviewProtocol":
@@ -156,9 +166,13 @@ class ReviewProtocol:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise CorruptReviewFile(f"{origin}: not a lundprobe_gui review definition")
         try:
-            return cls(validate_observer(str(d["reviewer"])), str(d["dataset"]),
-                       tuple(CaseSpec.from_dict(c) for c in d["cases"]), float(d.get("idle_seconds", IDLE_SECONDS)),
-                       str(d.get("created", "")))
+            return cls(
+                validate_observer(str(d["reviewer"])),
+                str(d["dataset"]),
+                tuple(CaseSpec.from_dict(c) for c in d["cases"]),
+                float(d.get("idle_seconds", IDLE_SECONDS)),
+                str(d.get("created", "")),
+            )
         except (KeyError, TypeError, ValueError) as e:
             raise CorruptReviewFile(f"{origin}: incomplete or invalid review definition ({e})") from e
 
@@ -248,16 +262,22 @@ def case_folders(dataset: Path, cases: Sequence[str] | None = None) -> list[tupl
         by_id = dict(found)
         missing = [c for c in cases if c not in by_id]
         if missing:
-            raise ReviewError(f"case(s) not in {dataset}: {', '.join(missing)}; available: "
-                              f"{', '.join(by_id) or 'none'}")
+            raise ReviewError(
+                f"case(s) not in {dataset}: {', '.join(missing)}; available: {', '.join(by_id) or 'none'}"
+            )
         if len(set(cases)) != len(cases):
             raise ReviewError("a case is listed more than once")
         found = [(c, by_id[c]) for c in cases]
     return found
 
 
-def create_protocol(dataset: str | Path, reviewer: str, cases: Sequence[str] | None = None,
-                    segmentation: str | None = None, idle_seconds: float = IDLE_SECONDS) -> ReviewProtocol:
+def create_protocol(
+    dataset: str | Path,
+    reviewer: str,
+    cases: Sequence[str] | None = None,
+    segmentation: str | None = None,
+    idle_seconds: float = IDLE_SECONDS,
+) -> ReviewProtocol:
     """Open every case once and record its AI segmentation's segments.
 
     Raises
@@ -285,8 +305,14 @@ def create_protocol(dataset: str | Path, reviewer: str, cases: Sequence[str] | N
     return ReviewProtocol(reviewer, str(root), tuple(specs), float(idle_seconds))
 
 
-def init_review(review_dir: str | Path, dataset: str | Path, reviewer: str, cases: Sequence[str] | None = None,
-                segmentation: str | None = None, idle_seconds: float = IDLE_SECONDS) -> ReviewProtocol:
+def init_review(
+    review_dir: str | Path,
+    dataset: str | Path,
+    reviewer: str,
+    cases: Sequence[str] | None = None,
+    segmentation: str | None = None,
+    idle_seconds: float = IDLE_SECONDS,
+) -> ReviewProtocol:
     """Create a review folder: ``review.json`` and an empty ``state.json``.
 
     Raises
@@ -305,4 +331,3 @@ def init_review(review_dir: str | Path, dataset: str | Path, reviewer: str, case
     write_json(review_dir / REVIEW_FILE, protocol.to_dict())
     logger.info("review of %d case(s) by %s created in %s", len(protocol.cases), reviewer, review_dir)
     return protocol
-

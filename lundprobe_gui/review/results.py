@@ -14,6 +14,7 @@ Columns, in order:
 
 Rows follow the case list. By default only finished cases are written.
 """
+
 from __future__ import annotations
 
 import csv
@@ -44,8 +45,16 @@ def rating_column(segment: str) -> str:
 
 def columns(protocol: ReviewProtocol) -> list[str]:
     """The header row."""
-    return [CASE_ID, REVIEWER, AI_FILE, CORRECTED_FILE, *(rating_column(s) for s in protocol.segment_names()),
-            SEGMENTATION_COMMENT, FINDINGS_COMMENT, ACTIVE_TIME]
+    return [
+        CASE_ID,
+        REVIEWER,
+        AI_FILE,
+        CORRECTED_FILE,
+        *(rating_column(s) for s in protocol.segment_names()),
+        SEGMENTATION_COMMENT,
+        FINDINGS_COMMENT,
+        ACTIVE_TIME,
+    ]
 
 
 def corrected_files(case: CaseSpec, st: CaseState) -> list[str]:
@@ -59,9 +68,12 @@ def corrected_files(case: CaseSpec, st: CaseState) -> list[str]:
 
 def row(protocol: ReviewProtocol, case: CaseSpec, st: CaseState) -> dict[str, str]:
     """One case's row."""
-    r = {CASE_ID: case.case_id, REVIEWER: protocol.reviewer,
-         AI_FILE: FILE_SEPARATOR.join(case.segmentation_files),
-         CORRECTED_FILE: FILE_SEPARATOR.join(corrected_files(case, st))}
+    r = {
+        CASE_ID: case.case_id,
+        REVIEWER: protocol.reviewer,
+        AI_FILE: FILE_SEPARATOR.join(case.segmentation_files),
+        CORRECTED_FILE: FILE_SEPARATOR.join(corrected_files(case, st)),
+    }
     for name in protocol.segment_names():
         score = st.ratings.get(name)
         r[rating_column(name)] = "" if score is None else str(score)
@@ -83,8 +95,13 @@ def results_csv(protocol: ReviewProtocol, state: ReviewState, include_unfinished
     return buf.getvalue()
 
 
-def write_results(review_dir: str | Path, protocol: ReviewProtocol, state: ReviewState,
-                  path: str | Path | None = None, include_unfinished: bool = False) -> Path:
+def write_results(
+    review_dir: str | Path,
+    protocol: ReviewProtocol,
+    state: ReviewState,
+    path: str | Path | None = None,
+    include_unfinished: bool = False,
+) -> Path:
     """Atomically write the CSV (default ``<review>/review-results.csv``) and return its path."""
     out = Path(path) if path is not None else Path(review_dir) / RESULTS_FILE
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ It is the scale of a public AI-review dataset (see docs/dataset-layout.md): each
 AI segmentation is rated against the statement :data:`STATEMENT`. A segment rated 5 is used as is,
 so it is never corrected; any other rating allows a correction.
 """
+
 from __future__ import annotations
 
 import logging

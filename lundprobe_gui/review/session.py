@@ -15,6 +15,7 @@ open. Every change is saved to ``state.json`` at once; the time alone is saved a
 
 Every event method takes an optional ``now`` (POSIX seconds or an aware datetime), for tests and replay.
 """
+
 from __future__ import annotations
 
 import logging
@@ -130,8 +131,9 @@ class ReviewSession:
         frame = patient.frames.get(case.frame)
         for seg in case.segments:
             if frame is None or (seg.name, case.source) not in frame.structures:
-                raise ReviewError(f"case {case_id}: segment {seg.name} ({case.source}) is no longer in "
-                                  f"{self.protocol.case_dir(case)}")
+                raise ReviewError(
+                    f"case {case_id}: segment {seg.name} ({case.source}) is no longer in {self.protocol.case_dir(case)}"
+                )
         st = self.state.cases[case_id]
         for ai_file, saved in st.files.items():
             self._point(patient, case, ai_file, self.dir / saved)
@@ -208,8 +210,10 @@ class ReviewSession:
             raise ReviewRuleError(str(e)) from e
         st = self.state.cases[case.case_id]
         if score == NO_CORRECTION_SCORE and segment in st.corrected:
-            raise ReviewRuleError(f"{segment} has a saved correction, so it cannot be rated {score} (use as is); "
-                                  "discard the correction first")
+            raise ReviewRuleError(
+                f"{segment} has a saved correction, so it cannot be rated {score} (use as is); "
+                "discard the correction first"
+            )
         st.ratings[segment] = int(score)
         self._changed("rating", now)
 
@@ -246,9 +250,17 @@ class ReviewSession:
         seg = case.segment(segment)
         st = self.state.cases[case.case_id]
         provenance.setdefault("tool", "review")
-        path = self.patient.save_mask(segment, mask, source=case.source, out_dir=self.output_dir, frame=case.frame,
-                                      user=self.reviewer, review_case=case.case_id,
-                                      rating=st.ratings[segment], **provenance)
+        path = self.patient.save_mask(
+            segment,
+            mask,
+            source=case.source,
+            out_dir=self.output_dir,
+            frame=case.frame,
+            user=self.reviewer,
+            review_case=case.case_id,
+            rating=st.ratings[segment],
+            **provenance,
+        )
         st.files[seg.file] = path.relative_to(self.dir).as_posix()
         if segment not in st.corrected:
             st.corrected.append(segment)
@@ -273,11 +285,19 @@ class ReviewSession:
             self.patient.register_structure(StructureRef(seg.name, case.source, case.frame, str(ai_path)))
         else:
             geom = self.patient.frames[case.frame].geometry
-            ai_mask, _ = FileStore().load_mask(StructureRef(seg.name, case.source, case.frame, str(ai_path), seg.label),
-                                               geom)
-            path = self.patient.save_mask(segment, ai_mask, source=case.source, out_dir=self.output_dir,
-                                          frame=case.frame, user=self.reviewer, review_case=case.case_id,
-                                          tool="review: discard correction")
+            ai_mask, _ = FileStore().load_mask(
+                StructureRef(seg.name, case.source, case.frame, str(ai_path), seg.label), geom
+            )
+            path = self.patient.save_mask(
+                segment,
+                ai_mask,
+                source=case.source,
+                out_dir=self.output_dir,
+                frame=case.frame,
+                user=self.reviewer,
+                review_case=case.case_id,
+                tool="review: discard correction",
+            )
             st.files[seg.file] = path.relative_to(self.dir).as_posix()
         st.corrected.remove(segment)
         self._changed("correction", now)
@@ -303,8 +323,9 @@ class ReviewSession:
         st = self.state.cases[case.case_id]
         missing = [s.name for s in case.segments if s.name not in st.ratings]
         if missing:
-            raise ReviewRuleError(f"rate every segment before finishing case {case.case_id}: "
-                                  f"{', '.join(missing)} still unrated")
+            raise ReviewRuleError(
+                f"rate every segment before finishing case {case.case_id}: {', '.join(missing)} still unrated"
+            )
         t = to_epoch(now)
         st.status, st.finished = DONE, iso_utc(t)
         self._credit(self._timer.activity(t))
@@ -346,8 +367,13 @@ class ReviewSession:
         results file names, so that is what the reviewer sees and edits further.
         """
         if not saved.is_file():
-            patient.add_problem(Problem(str(saved), "missing", "a saved correction of this review is missing; "
-                                        "the AI segmentation is shown instead"))
+            patient.add_problem(
+                Problem(
+                    str(saved),
+                    "missing",
+                    "a saved correction of this review is missing; the AI segmentation is shown instead",
+                )
+            )
             return
         for seg in case.segments:
             if seg.file != ai_file:
@@ -355,4 +381,3 @@ class ReviewSession:
             ref = patient.frames[case.frame].structures[(seg.name, case.source)]
             if Path(ref.path) != saved:
                 patient.register_structure(StructureRef(seg.name, case.source, case.frame, str(saved), seg.label))
-

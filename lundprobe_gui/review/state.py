@@ -3,6 +3,7 @@
 ``state.json`` is rewritten atomically after every change, so a crash loses at most the active
 time since the last save (see :data:`lundprobe_gui.review.session.PERSIST_EVERY_S`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,9 +55,16 @@ class CaseState:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"status": self.status, "ratings": dict(self.ratings), "corrected": list(self.corrected),
-                "files": dict(self.files), "comments": dict(self.comments),
-                "active_seconds": round(self.active_seconds, 3), "started": self.started, "finished": self.finished}
+        return {
+            "status": self.status,
+            "ratings": dict(self.ratings),
+            "corrected": list(self.corrected),
+            "files": dict(self.files),
+            "comments": dict(self.comments),
+            "active_seconds": round(self.active_seconds, 3),
+            "started": self.started,
+            "finished": self.finished,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "CaseState":
@@ -65,9 +73,16 @@ class CaseState:
         status = str(d.get("status", NOT_STARTED))
         if status not in (NOT_STARTED, IN_PROGRESS, DONE):
             raise ValueError(f"unknown case status {status!r}")
-        return cls(status, {str(k): int(v) for k, v in d.get("ratings", {}).items()},
-                   [str(s) for s in d.get("corrected", [])], {str(k): str(v) for k, v in d.get("files", {}).items()},
-                   comments, float(d.get("active_seconds", 0.0)), str(d.get("started", "")), str(d.get("finished", "")))
+        return cls(
+            status,
+            {str(k): int(v) for k, v in d.get("ratings", {}).items()},
+            [str(s) for s in d.get("corrected", [])],
+            {str(k): str(v) for k, v in d.get("files", {}).items()},
+            comments,
+            float(d.get("active_seconds", 0.0)),
+            str(d.get("started", "")),
+            str(d.get("finished", "")),
+        )
 
 
 @dataclass
@@ -85,8 +100,13 @@ class ReviewState:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"format": STATE_FORMAT, "version": 1, "reviewer": self.reviewer, "current": self.current,
-                "cases": {k: v.to_dict() for k, v in self.cases.items()}}
+        return {
+            "format": STATE_FORMAT,
+            "version": 1,
+            "reviewer": self.reviewer,
+            "current": self.current,
+            "cases": {k: v.to_dict() for k, v in self.cases.items()},
+        }
 
     @classmethod
     def from_dict(cls, d: Any, protocol: ReviewProtocol, origin: str = STATE_FILE) -> "ReviewState":

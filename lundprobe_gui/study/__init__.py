@@ -9,6 +9,7 @@ Public API (see ``docs/study.md``)::
         ...
     export_study("study")
 """
+
 from __future__ import annotations
 
 from .admin import AdminAuth, authorise_admin
@@ -16,8 +17,17 @@ from .audit import append_audit, read_audit
 from .clock import iso_utc, parse_iso, to_epoch
 from .create import InitOptions, init_study
 from .definition import StepRules, StudyDefinition, default_steps, load_study
-from .errors import (AdminRequired, CaseLocked, CorruptStudyFile, NoCurrentCase, RatingFrozen, RatingsIncomplete,
-                     SessionLocked, StepLocked, StudyError)
+from .errors import (
+    AdminRequired,
+    CaseLocked,
+    CorruptStudyFile,
+    NoCurrentCase,
+    RatingFrozen,
+    RatingsIncomplete,
+    SessionLocked,
+    StepLocked,
+    StudyError,
+)
 from .export import ExportReport, export_study
 from .presets import AI_ACCEPTABILITY_5, CONFIDENCE_5, PRESETS, QUALITY_4, preset_questions
 from .questions import Choice, Question
@@ -31,13 +41,56 @@ from .views import ACTIVE, COMPLETE, WAITING, CaseView, Progress, SavedEdit
 from .visibility import Visibility, hide_published_own_edits, source_category
 
 __all__ = [
-    "AdminAuth", "authorise_admin", "append_audit", "read_audit", "iso_utc", "parse_iso", "to_epoch",
-    "InitOptions", "init_study", "StepRules", "StudyDefinition", "default_steps", "load_study",
-    "AdminRequired", "CaseLocked", "CorruptStudyFile", "NoCurrentCase", "RatingFrozen", "RatingsIncomplete",
-    "SessionLocked", "StepLocked", "StudyError", "ExportReport", "export_study",
-    "AI_ACCEPTABILITY_5", "CONFIDENCE_5", "PRESETS", "QUALITY_4", "preset_questions", "Choice", "Question",
-    "CaseSlot", "case_order", "case_plan", "pseudonym", "RESULT_COLUMNS", "write_results",
-    "ACTIVE", "COMPLETE", "WAITING", "CaseView", "ObserverSession", "Progress", "SavedEdit", "edit_counts",
-    "StepSummary", "format_status", "study_status", "ActiveTimer", "Visibility", "hide_published_own_edits",
+    "AdminAuth",
+    "authorise_admin",
+    "append_audit",
+    "read_audit",
+    "iso_utc",
+    "parse_iso",
+    "to_epoch",
+    "InitOptions",
+    "init_study",
+    "StepRules",
+    "StudyDefinition",
+    "default_steps",
+    "load_study",
+    "AdminRequired",
+    "CaseLocked",
+    "CorruptStudyFile",
+    "NoCurrentCase",
+    "RatingFrozen",
+    "RatingsIncomplete",
+    "SessionLocked",
+    "StepLocked",
+    "StudyError",
+    "ExportReport",
+    "export_study",
+    "AI_ACCEPTABILITY_5",
+    "CONFIDENCE_5",
+    "PRESETS",
+    "QUALITY_4",
+    "preset_questions",
+    "Choice",
+    "Question",
+    "CaseSlot",
+    "case_order",
+    "case_plan",
+    "pseudonym",
+    "RESULT_COLUMNS",
+    "write_results",
+    "ACTIVE",
+    "COMPLETE",
+    "WAITING",
+    "CaseView",
+    "ObserverSession",
+    "Progress",
+    "SavedEdit",
+    "edit_counts",
+    "StepSummary",
+    "format_status",
+    "study_status",
+    "ActiveTimer",
+    "Visibility",
+    "hide_published_own_edits",
     "source_category",
 ]

@@ -5,6 +5,7 @@ command line alike. Without a PIN, admin actions are only available on the comma
 explicit ``--admin`` flag (the UI then has no admin functions), since whoever can run commands on
 the study folder can edit its files anyway.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,14 @@ class AdminAuth:
     method: str
 
 
-def authorise_admin(study: StudyDefinition, study_dir: str | Path, *, pin: str | None = None,
-                    cli_flag: bool = False, by: str | None = None) -> AdminAuth:
+def authorise_admin(
+    study: StudyDefinition,
+    study_dir: str | Path,
+    *,
+    pin: str | None = None,
+    cli_flag: bool = False,
+    by: str | None = None,
+) -> AdminAuth:
     """Check the admin credentials.
 
     Parameters
@@ -56,6 +63,7 @@ def authorise_admin(study: StudyDefinition, study_dir: str | Path, *, pin: str |
         raise AdminRequired("the admin PIN is wrong or missing; nothing was changed")
     if cli_flag:
         return AdminAuth(who, "cli-flag")
-    raise AdminRequired("this needs the study administrator: run the command with --admin "
-                        "(the study has no admin PIN, so admin actions are command-line only)")
-
+    raise AdminRequired(
+        "this needs the study administrator: run the command with --admin "
+        "(the study has no admin PIN, so admin actions are command-line only)"
+    )

@@ -4,6 +4,7 @@ One JSON object per line. Each entry is written with a single ``write`` on a fil
 ``O_APPEND`` and fsync'd, so concurrent writers never interleave inside a line. A line cut short
 by a crash is completed with a newline before the next entry, and readers skip it with a warning.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -43,8 +44,14 @@ def append_audit(study_dir: str | Path, event: str, now: float | None = None, **
     **fields
         JSON-serialisable details.
     """
-    entry = {"time": iso_utc(to_epoch(now)), "event": event, **fields,
-             "user": login_name(), "host": socket.gethostname(), "pid": os.getpid()}
+    entry = {
+        "time": iso_utc(to_epoch(now)),
+        "event": event,
+        **fields,
+        "user": login_name(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
     line = (json.dumps(entry, sort_keys=False) + "\n").encode("utf-8")
     path = audit_file(Path(study_dir))
     if path.is_symlink():

@@ -4,6 +4,7 @@ Every event method of the study package takes an optional ``now``: a timezone-aw
 ``datetime``, POSIX seconds as a float, or None for the current time. Internally times are POSIX
 seconds; files hold ISO 8601 UTC strings with milliseconds.
 """
+
 from __future__ import annotations
 
 import datetime as _dt

@@ -1,4 +1,5 @@
 """``study init``: write a new study folder with its ``study.json``."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,15 @@ from .dataset import check_patient, eligible_patients
 from .definition import StudyDefinition, default_steps
 from .errors import StudyError
 from .files import output_root, sessions_dir, study_file
-from .presets import (DEFAULT_IDLE_TIMEOUT_S, DEFAULT_OBSERVERS, DEFAULT_START_SOURCE, DEFAULT_STRUCTURES,
-                      DEFAULT_WASHOUT_DAYS, PRESETS, preset_questions)
+from .presets import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_OBSERVERS,
+    DEFAULT_START_SOURCE,
+    DEFAULT_STRUCTURES,
+    DEFAULT_WASHOUT_DAYS,
+    PRESETS,
+    preset_questions,
+)
 from .secret import AdminSecret
 
 logger = logging.getLogger(__name__)
@@ -109,17 +117,28 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
             opts.notes.append(f"{len(skipped)} patient folder(s) left out (no {opts.start_source} masks)")
     for o in opts.observers:
         if not _DATASET_OBSERVER.match(o):
-            opts.notes.append(f"observer {o!r}: the dataset loader recognises observer edits only as "
-                              "step<k>_obs<letters/digits/->; the exported files of this observer will not be "
-                              "listed when the export folder is opened as a dataset")
+            opts.notes.append(
+                f"observer {o!r}: the dataset loader recognises observer edits only as "
+                "step<k>_obs<letters/digits/->; the exported files of this observer will not be "
+                "listed when the export folder is opened as a dataset"
+            )
     try:
         study = StudyDefinition(
-            name=opts.name, created_at=iso_utc(t), dataset_root=str(root), patients=tuple(patients),
-            structures=tuple(structures), observers=tuple(opts.observers), start_source=opts.start_source,
-            seed=int(opts.seed) if opts.seed is not None else secrets.randbelow(2 ** 31),
-            washout_days=float(opts.washout_days), idle_timeout_s=float(opts.idle_timeout_s), preset=opts.preset,
-            steps=default_steps(), questions=preset_questions(opts.preset),
-            admin=AdminSecret.create(opts.admin_pin) if opts.admin_pin else None)
+            name=opts.name,
+            created_at=iso_utc(t),
+            dataset_root=str(root),
+            patients=tuple(patients),
+            structures=tuple(structures),
+            observers=tuple(opts.observers),
+            start_source=opts.start_source,
+            seed=int(opts.seed) if opts.seed is not None else secrets.randbelow(2**31),
+            washout_days=float(opts.washout_days),
+            idle_timeout_s=float(opts.idle_timeout_s),
+            preset=opts.preset,
+            steps=default_steps(),
+            questions=preset_questions(opts.preset),
+            admin=AdminSecret.create(opts.admin_pin) if opts.admin_pin else None,
+        )
     except (InvalidName, ValueError) as e:
         raise StudyError(str(e)) from e
     study_dir.mkdir(parents=True, exist_ok=True)
@@ -129,7 +148,15 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
         raise StudyError(f"{study_dir} already holds a study; nothing was changed") from None
     sessions_dir(study_dir).mkdir(exist_ok=True)
     output_root(study_dir).mkdir(exist_ok=True)
-    append_audit(study_dir, "study_created", now=t, patients=len(patients), observers=list(study.observers),
-                 seed=study.seed, preset=study.preset, admin_pin=study.admin is not None)
+    append_audit(
+        study_dir,
+        "study_created",
+        now=t,
+        patients=len(patients),
+        observers=list(study.observers),
+        seed=study.seed,
+        preset=study.preset,
+        admin_pin=study.admin is not None,
+    )
     logger.info("created study %s: %d patients, observers %s", study_dir, len(patients), ", ".join(study.observers))
     return study

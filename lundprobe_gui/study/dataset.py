@@ -1,4 +1,5 @@
 """Which patients of a dataset root can take part: those with every study structure in the start source."""
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,9 @@ class Eligibility:
     reason: str = ""
 
 
-def check_patient(root: Path, patient: str, structures: Iterable[str], start_source: str,
-                  frame: str = "MRI") -> Eligibility:
+def check_patient(
+    root: Path, patient: str, structures: Iterable[str], start_source: str, frame: str = "MRI"
+) -> Eligibility:
     """Check one patient folder (headers only)."""
     try:
         validate_data_name(patient, "patient ID")
@@ -45,8 +47,9 @@ def check_patient(root: Path, patient: str, structures: Iterable[str], start_sou
     return Eligibility(patient, True)
 
 
-def eligible_patients(root: Path, structures: Iterable[str], start_source: str,
-                      frame: str = "MRI") -> tuple[list[str], list[Eligibility]]:
+def eligible_patients(
+    root: Path, structures: Iterable[str], start_source: str, frame: str = "MRI"
+) -> tuple[list[str], list[Eligibility]]:
     """All patient folders of a dataset root that have the start masks, and the ones left out."""
     structures = list(structures)
     ok: list[str] = []

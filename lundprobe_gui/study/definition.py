@@ -1,4 +1,5 @@
 """The study definition held in ``<study>/study.json``: what is studied, by whom, under which rules."""
+
 from __future__ import annotations
 
 import logging
@@ -10,8 +11,14 @@ from typing import Any
 from ..core.names import InvalidName, validate_data_name, validate_observer, validate_source
 from .errors import CorruptStudyFile
 from .files import read_json, study_file
-from .presets import (DEFAULT_HIDDEN, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_START_SOURCE, DEFAULT_WASHOUT_DAYS,
-                      HIDE_CATEGORIES, UNCERTAINTY_RANGE)
+from .presets import (
+    DEFAULT_HIDDEN,
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_START_SOURCE,
+    DEFAULT_WASHOUT_DAYS,
+    HIDE_CATEGORIES,
+    UNCERTAINTY_RANGE,
+)
 from .questions import Question
 from .secret import AdminSecret
 
@@ -65,28 +72,47 @@ class StepRules:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"step": self.step, "title": self.title, "instructions": self.instructions,
-                "show_uncertainty": self.show_uncertainty, "uncertainty_scale": self.uncertainty_scale,
-                "uncertainty_range": list(self.uncertainty_range), "hidden": list(self.hidden)}
+        return {
+            "step": self.step,
+            "title": self.title,
+            "instructions": self.instructions,
+            "show_uncertainty": self.show_uncertainty,
+            "uncertainty_scale": self.uncertainty_scale,
+            "uncertainty_range": list(self.uncertainty_range),
+            "hidden": list(self.hidden),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "StepRules":
         """Inverse of :meth:`to_dict`."""
         lo, hi = (float(v) for v in d.get("uncertainty_range", UNCERTAINTY_RANGE))
-        return cls(int(d["step"]), str(d.get("title", "")), str(d.get("instructions", "")),
-                   bool(d["show_uncertainty"]), str(d.get("uncertainty_scale", "fixed")), (lo, hi),
-                   tuple(str(h) for h in d.get("hidden", DEFAULT_HIDDEN)))
+        return cls(
+            int(d["step"]),
+            str(d.get("title", "")),
+            str(d.get("instructions", "")),
+            bool(d["show_uncertainty"]),
+            str(d.get("uncertainty_scale", "fixed")),
+            (lo, hi),
+            tuple(str(h) for h in d.get("hidden", DEFAULT_HIDDEN)),
+        )
 
 
 def default_steps() -> tuple[StepRules, ...]:
     """The published protocol: step 1 without, step 2 with the uncertainty map (fixed 0-0.5 scale)."""
     return (
-        StepRules(1, "Step 1: rate and edit without the uncertainty map",
-                  "Rate the starting segmentation, then correct it. The uncertainty map is not shown.",
-                  show_uncertainty=False),
-        StepRules(2, "Step 2: rate and edit with the uncertainty map",
-                  "Rate the starting segmentation, then correct it. The DL uncertainty map is shown "
-                  "on a fixed 0 to 0.5 scale.", show_uncertainty=True),
+        StepRules(
+            1,
+            "Step 1: rate and edit without the uncertainty map",
+            "Rate the starting segmentation, then correct it. The uncertainty map is not shown.",
+            show_uncertainty=False,
+        ),
+        StepRules(
+            2,
+            "Step 2: rate and edit with the uncertainty map",
+            "Rate the starting segmentation, then correct it. The DL uncertainty map is shown "
+            "on a fixed 0 to 0.5 scale.",
+            show_uncertainty=True,
+        ),
     )
 
 
@@ -152,8 +178,11 @@ class StudyDefinition:
         for o in self.observers:
             validate_observer(o)
         validate_source(self.start_source)
-        for what, items in (("patients", self.patients), ("structures", self.structures),
-                            ("observers", self.observers)):
+        for what, items in (
+            ("patients", self.patients),
+            ("structures", self.structures),
+            ("observers", self.observers),
+        ):
             if not items:
                 raise ValueError(f"a study needs at least one of {what}")
             dup = sorted({x for x in items if items.count(x) > 1})
@@ -202,12 +231,19 @@ class StudyDefinition:
     def to_dict(self) -> dict:
         """JSON-ready form (the content of ``study.json``)."""
         return {
-            "format": FORMAT, "format_version": FORMAT_VERSION,
-            "name": self.name, "created_at": self.created_at, "dataset_root": self.dataset_root,
-            "patients": list(self.patients), "structures": list(self.structures),
-            "observers": list(self.observers), "start_source": self.start_source, "frame": self.frame,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "created_at": self.created_at,
+            "dataset_root": self.dataset_root,
+            "patients": list(self.patients),
+            "structures": list(self.structures),
+            "observers": list(self.observers),
+            "start_source": self.start_source,
+            "frame": self.frame,
             "randomisation": {"seed": self.seed, "method": "sha256(seed|observer|step|patient) order"},
-            "washout_days": self.washout_days, "idle_timeout_seconds": self.idle_timeout_s,
+            "washout_days": self.washout_days,
+            "idle_timeout_seconds": self.idle_timeout_s,
             "preset": self.preset,
             "steps": [s.to_dict() for s in self.steps],
             "questions": [q.to_dict() for q in self.questions],
@@ -218,18 +254,24 @@ class StudyDefinition:
     def from_dict(cls, d: Any, origin: str = "study.json") -> "StudyDefinition":
         """Validate and build; :class:`CorruptStudyFile` names the first problem found."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise CorruptStudyFile(f"{origin}: not a lundprobe_gui study definition (no \"format\": \"{FORMAT}\")")
+            raise CorruptStudyFile(f'{origin}: not a lundprobe_gui study definition (no "format": "{FORMAT}")')
         if d.get("format_version") != FORMAT_VERSION:
-            raise CorruptStudyFile(f"{origin}: format_version {d.get('format_version')!r} is not supported "
-                                   f"(this version reads {FORMAT_VERSION})")
+            raise CorruptStudyFile(
+                f"{origin}: format_version {d.get('format_version')!r} is not supported "
+                f"(this version reads {FORMAT_VERSION})"
+            )
         try:
             return cls(
-                name=str(d.get("name", "")), created_at=str(d["created_at"]), dataset_root=str(d["dataset_root"]),
+                name=str(d.get("name", "")),
+                created_at=str(d["created_at"]),
+                dataset_root=str(d["dataset_root"]),
                 patients=tuple(_strings(d["patients"], "patients")),
                 structures=tuple(_strings(d["structures"], "structures")),
                 observers=tuple(_strings(d["observers"], "observers")),
-                start_source=str(d["start_source"]), seed=int(d["randomisation"]["seed"]),
-                washout_days=float(d["washout_days"]), idle_timeout_s=float(d["idle_timeout_seconds"]),
+                start_source=str(d["start_source"]),
+                seed=int(d["randomisation"]["seed"]),
+                washout_days=float(d["washout_days"]),
+                idle_timeout_s=float(d["idle_timeout_seconds"]),
                 preset=str(d.get("preset", "")),
                 steps=tuple(StepRules.from_dict(s) for s in d["steps"]),
                 questions=tuple(Question.from_dict(q) for q in d["questions"]),
@@ -258,6 +300,7 @@ def load_study(study_dir: str | Path) -> StudyDefinition:
     """
     path = study_file(Path(study_dir))
     if not path.is_file():
-        raise CorruptStudyFile(f"{path.parent}: not a study folder (no {path.name}); create one with "
-                               "'lundprobe-gui study init'")
+        raise CorruptStudyFile(
+            f"{path.parent}: not a study folder (no {path.name}); create one with 'lundprobe-gui study init'"
+        )
     return StudyDefinition.from_dict(read_json(path, "study definition"), str(path))

@@ -1,4 +1,5 @@
 """Errors of the study package: every one carries a message meant for the person at the screen."""
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,10 @@ class RatingsIncomplete(StudyError):
     def __init__(self, structure: str, missing: list[str]) -> None:
         self.structure = structure
         self.missing = list(missing)
-        super().__init__(f"rate {structure} first: {', '.join(missing)} still missing "
-                         "(editing starts only after the ratings are complete)")
+        super().__init__(
+            f"rate {structure} first: {', '.join(missing)} still missing "
+            "(editing starts only after the ratings are complete)"
+        )
 
 
 class RatingFrozen(StudyError):

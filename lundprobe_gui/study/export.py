@@ -5,6 +5,7 @@ recorded version of each finished structure, checked against its recorded sha256
 can be compared file by file with the published edits. Files of cases that are no longer
 finished (unlocked by an admin) are removed from the export, so it never shows a stale edit.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -10,6 +10,7 @@
 <study>/export/<patient>/MR_StorT2/observerData/mask_<S>_step<k>_<obs>.nii.gz
 ```
 """
+
 from __future__ import annotations
 
 import json
@@ -72,5 +73,7 @@ def read_json(path: Path, what: str) -> Any:
     except UnicodeDecodeError as e:
         raise CorruptStudyFile(f"{path}: the {what} is not UTF-8 text ({e}); it was left untouched") from e
     except json.JSONDecodeError as e:
-        raise CorruptStudyFile(f"{path}: the {what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
-                               "it was left untouched: restore it from a backup") from e
+        raise CorruptStudyFile(
+            f"{path}: the {what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
+            "it was left untouched: restore it from a backup"
+        ) from e

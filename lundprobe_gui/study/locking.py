@@ -6,6 +6,7 @@ fails if the name exists), so its content is always complete. A lock whose proce
 recorded one (a reused pid), the lock is taken over and the caller is told so it can log it. A lock
 from another host cannot be checked from here and is always refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,7 @@ def process_start_ticks(pid: int) -> str | None:
     except OSError:
         return None
     # the command name (field 2) may hold spaces and parentheses: split after its last ')'
-    fields = stat[stat.rfind(")") + 2:].split()
+    fields = stat[stat.rfind(")") + 2 :].split()
     return fields[19] if len(fields) > 19 else None
 
 
@@ -81,11 +82,18 @@ def read_lock(path: Path) -> LockInfo | None:
         return None
     try:
         d = json.loads(raw)
-        return LockInfo(int(d["pid"]), str(d["hostname"]), str(d["started_at"]), str(d.get("purpose", "")),
-                        str(d.get("token", "")), d.get("pid_start"))
+        return LockInfo(
+            int(d["pid"]),
+            str(d["hostname"]),
+            str(d["started_at"]),
+            str(d.get("purpose", "")),
+            str(d.get("token", "")),
+            d.get("pid_start"),
+        )
     except (ValueError, KeyError, TypeError) as e:
-        raise SessionLocked(f"{path} exists but cannot be read ({e}); if no session is open, an administrator "
-                            "may delete it") from e
+        raise SessionLocked(
+            f"{path} exists but cannot be read ({e}); if no session is open, an administrator may delete it"
+        ) from e
 
 
 def is_stale(info: LockInfo) -> bool:
@@ -114,8 +122,9 @@ class SessionLock:
         Called with the stale :class:`LockInfo` after it was taken over (to write the audit log).
     """
 
-    def __init__(self, path: Path, purpose: str = "session",
-                 on_stale: Callable[[LockInfo], None] | None = None) -> None:
+    def __init__(
+        self, path: Path, purpose: str = "session", on_stale: Callable[[LockInfo], None] | None = None
+    ) -> None:
         self.path = Path(path)
         self.purpose = purpose
         self.on_stale = on_stale
@@ -137,8 +146,9 @@ class SessionLock:
         if self.info is not None:
             return self.info
         pid = os.getpid()
-        me = LockInfo(pid, socket.gethostname(), iso_utc(to_epoch(now)), self.purpose, uuid.uuid4().hex,
-                      process_start_ticks(pid))
+        me = LockInfo(
+            pid, socket.gethostname(), iso_utc(to_epoch(now)), self.purpose, uuid.uuid4().hex, process_start_ticks(pid)
+        )
         data = json.dumps(asdict(me), indent=2).encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(5):
@@ -152,8 +162,10 @@ class SessionLock:
             if other is None:
                 continue  # released between our attempt and the read: try again
             if not is_stale(other):
-                raise SessionLocked(f"this observer already has an open session ({other.describe()}). Close it "
-                                    "first; a session can be open only once at a time.")
+                raise SessionLocked(
+                    f"this observer already has an open session ({other.describe()}). Close it "
+                    "first; a session can be open only once at a time."
+                )
             if self._break(other):
                 logger.warning("recovered the stale lock %s (%s)", self.path, other.describe())
                 if self.on_stale is not None:

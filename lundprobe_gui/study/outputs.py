@@ -1,4 +1,5 @@
 """The study's edited masks: saving one through ``Patient.save_mask`` and recording it in the state."""
+
 from __future__ import annotations
 
 import hashlib
@@ -45,8 +46,19 @@ def as_mask(mask: Mask | np.ndarray, shape: tuple[int, int, int], frame: str) ->
     return m
 
 
-def save_structure(study_dir: Path, study: StudyDefinition, observer: str, step: int, patient: Patient,
-                   case: CaseRecord, name: str, mask: Mask, start: Mask, t: float, tool: str) -> SavedEdit:
+def save_structure(
+    study_dir: Path,
+    study: StudyDefinition,
+    observer: str,
+    step: int,
+    patient: Patient,
+    case: CaseRecord,
+    name: str,
+    mask: Mask,
+    start: Mask,
+    t: float,
+    tool: str,
+) -> SavedEdit:
     """Write the next version of ``mask_<name>_step<k>_<observer>`` and record it in ``case`` (in memory).
 
     The caller persists the state afterwards: a crash in between leaves a version that is not
@@ -54,11 +66,23 @@ def save_structure(study_dir: Path, study: StudyDefinition, observer: str, step:
     """
     added, removed = edit_counts(start, mask)
     source = study.target_source(step, observer)
-    path = patient.save_mask(name, mask, source=source, out_dir=output_root(study_dir), frame=study.frame,
-                             tool=tool, user=observer,
-                             stats={"voxels_added": added, "voxels_removed": removed,
-                                    "start_source": study.start_source, "start_voxels": start.count()},
-                             study_step=step, pseudonym=case.pseudonym)
+    path = patient.save_mask(
+        name,
+        mask,
+        source=source,
+        out_dir=output_root(study_dir),
+        frame=study.frame,
+        tool=tool,
+        user=observer,
+        stats={
+            "voxels_added": added,
+            "voxels_removed": removed,
+            "start_source": study.start_source,
+            "start_voxels": start.count(),
+        },
+        study_step=step,
+        pseudonym=case.pseudonym,
+    )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     plain = path.with_name(f"mask_{name}_{source}.nii.gz")
     srec = case.structures[name]
@@ -82,10 +106,12 @@ def load_saved(study_dir: Path, relative: str) -> Mask:
     return mask_from_array(arr, str(path))[0]
 
 
-def register_saved(patient: Patient, study_dir: Path, study: StudyDefinition, observer: str, step: int,
-                   case: CaseRecord, frame: str) -> None:
+def register_saved(
+    patient: Patient, study_dir: Path, study: StudyDefinition, observer: str, step: int, case: CaseRecord, frame: str
+) -> None:
     """Put the study's saved edits of this case and step into the patient model, as ``step<k>_<observer>``."""
     for name, srec in case.structures.items():
         if srec.output_file:
-            patient.register_structure(StructureRef(name, study.target_source(step, observer), frame,
-                                                    str(study_dir / srec.output_file)))
+            patient.register_structure(
+                StructureRef(name, study.target_source(step, observer), frame, str(study_dir / srec.output_file))
+            )

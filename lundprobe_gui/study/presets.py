@@ -5,6 +5,7 @@ The published study (Rogowski et al. 2025) rated quality on a 4-point and confid
 below are ours and can be edited in ``study.json`` before the study starts. The 5-point
 AI-acceptability scale is quoted from the public AI-review dataset's table.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,15 +56,33 @@ def preset_questions(preset: str) -> tuple[Question, ...]:
     ``reader-study``: quality (4-point), confidence (5-point), comment. ``ai-acceptability``: the
     quality question uses the 5-point AI-acceptability scale instead; confidence and comment stay.
     """
-    confidence = Question("confidence", "likert", "How confident are you in your assessment of this structure?",
-                          True, CONFIDENCE_5, "confidence_5")
+    confidence = Question(
+        "confidence",
+        "likert",
+        "How confident are you in your assessment of this structure?",
+        True,
+        CONFIDENCE_5,
+        "confidence_5",
+    )
     comment = Question("comment", "text", "Comments (optional)", False, scale="free_text")
     if preset == "reader-study":
-        quality = Question("quality", "likert", "How good is the starting segmentation of this structure?",
-                           True, QUALITY_4, "quality_4")
+        quality = Question(
+            "quality",
+            "likert",
+            "How good is the starting segmentation of this structure?",
+            True,
+            QUALITY_4,
+            "quality_4",
+        )
     elif preset == "ai-acceptability":
-        quality = Question("quality", "likert", "The AI segmentation of this structure is clinically acceptable.",
-                           True, AI_ACCEPTABILITY_5, "ai_acceptability_5")
+        quality = Question(
+            "quality",
+            "likert",
+            "The AI segmentation of this structure is clinically acceptable.",
+            True,
+            AI_ACCEPTABILITY_5,
+            "ai_acceptability_5",
+        )
     else:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     return (quality, confidence, comment)

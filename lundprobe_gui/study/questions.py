@@ -3,6 +3,7 @@
 The result table has exactly three rating columns (``quality``, ``confidence``, ``comment``), so
 a study asks at most these three questions; a preset only changes their wording and scales.
 """
+
 from __future__ import annotations
 
 import logging
@@ -62,8 +63,10 @@ class Question:
 
     def __post_init__(self) -> None:
         if self.id not in QUESTION_IDS:
-            raise ValueError(f"question id {self.id!r} is not one of {', '.join(QUESTION_IDS)} "
-                             "(each question fills one column of results.csv)")
+            raise ValueError(
+                f"question id {self.id!r} is not one of {', '.join(QUESTION_IDS)} "
+                "(each question fills one column of results.csv)"
+            )
         if self.kind not in KINDS:
             raise ValueError(f"question {self.id}: kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if self.kind == "likert":
@@ -108,8 +111,13 @@ class Question:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        d: dict[str, Any] = {"id": self.id, "kind": self.kind, "text": self.text, "required": self.required,
-                             "scale": self.scale}
+        d: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind,
+            "text": self.text,
+            "required": self.required,
+            "scale": self.scale,
+        }
         if self.kind == "likert":
             d["choices"] = [c.to_dict() for c in self.choices]
         else:
@@ -120,8 +128,15 @@ class Question:
     def from_dict(cls, d: dict) -> "Question":
         """Inverse of :meth:`to_dict`; ``ValueError``/``KeyError``/``TypeError`` on bad input."""
         choices = tuple(Choice(int(c["value"]), str(c["label"])) for c in d.get("choices", []))
-        return cls(id=str(d["id"]), kind=str(d["kind"]), text=str(d["text"]), required=bool(d.get("required", True)),
-                   choices=choices, scale=str(d.get("scale", "")), max_length=int(d.get("max_length", MAX_TEXT)))
+        return cls(
+            id=str(d["id"]),
+            kind=str(d["kind"]),
+            text=str(d["text"]),
+            required=bool(d.get("required", True)),
+            choices=choices,
+            scale=str(d.get("scale", "")),
+            max_length=int(d.get("max_length", MAX_TEXT)),
+        )
 
 
 def missing_answers(questions: tuple[Question, ...], answers: dict[str, Any]) -> list[str]:

@@ -10,6 +10,7 @@ an observer never sees the same sequence twice.
 A case is labelled "Case <position>" within its step: the label carries no patient ID, and the
 same patient has unrelated labels in different steps, so step 2 gives no hint of step 1.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,6 +35,7 @@ class CaseSlot:
 def _draw(patients: Sequence[str], seed: int, observer: str, step: int, attempt: int) -> list[str]:
     def key(p: str) -> tuple[bytes, str]:
         return hashlib.sha256(f"{seed}|{observer}|{step}|{attempt}|{p}".encode("utf-8")).digest(), p
+
     return sorted(patients, key=key)
 
 

@@ -5,6 +5,7 @@ and a plain ``mask_<S>_step<k>_<obs>.nii.gz`` one version ahead of the state (ki
 writing a new version and recording it). Both are repaired when the observer's session opens,
 while it holds the observer's lock, so no live write of that observer can be disturbed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,9 +30,16 @@ def new_state(study: StudyDefinition, observer: str, t: float) -> SessionState:
     """A fresh state: every step's cases in the observer's randomised order, nothing done."""
     state = SessionState(observer, iso_utc(t), {}, updated_at=iso_utc(t))
     for rules in study.steps:
-        cases = [CaseRecord(slot.patient, slot.pseudonym, slot.position,
-                            {s: StructureRecord() for s in study.structures}, study.structures[0])
-                 for slot in case_plan(study.patients, study.seed, observer, rules.step)]
+        cases = [
+            CaseRecord(
+                slot.patient,
+                slot.pseudonym,
+                slot.position,
+                {s: StructureRecord() for s in study.structures},
+                study.structures[0],
+            )
+            for slot in case_plan(study.patients, study.seed, observer, rules.step)
+        ]
         state.steps[rules.step] = StepRecord(rules.step, cases)
     return state
 

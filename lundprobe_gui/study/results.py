@@ -5,6 +5,7 @@ finished (its ratings and time may still change). ``active_seconds`` is the stru
 time; ``started_at`` is when the structure was first active in the case and ``finished_at`` when
 the case was finished. ``output_file`` is relative to the study folder.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,9 +22,24 @@ from .state import FINISHED, CaseRecord, SessionState, StructureRecord, load_sta
 
 logger = logging.getLogger(__name__)
 
-RESULT_COLUMNS = ("observer", "step", "patient", "pseudonym", "structure", "quality", "confidence", "comment",
-                  "active_seconds", "started_at", "finished_at", "start_mask", "output_file", "output_sha256",
-                  "voxels_added", "voxels_removed")
+RESULT_COLUMNS = (
+    "observer",
+    "step",
+    "patient",
+    "pseudonym",
+    "structure",
+    "quality",
+    "confidence",
+    "comment",
+    "active_seconds",
+    "started_at",
+    "finished_at",
+    "start_mask",
+    "output_file",
+    "output_sha256",
+    "voxels_added",
+    "voxels_removed",
+)
 
 
 def load_states(study_dir: Path, study: StudyDefinition) -> dict[str, SessionState | None]:
@@ -62,14 +78,19 @@ def iter_rows(study: StudyDefinition, states: dict[str, SessionState | None]) ->
                     srec = case.structures.get(structure) if case is not None else None
                     started = case is not None and case.status != "pending"
                     yield {
-                        "observer": observer, "step": str(k), "patient": patient, "pseudonym": names[patient],
+                        "observer": observer,
+                        "step": str(k),
+                        "patient": patient,
+                        "pseudonym": names[patient],
                         "structure": structure,
-                        "quality": _rating(srec, "quality"), "confidence": _rating(srec, "confidence"),
+                        "quality": _rating(srec, "quality"),
+                        "confidence": _rating(srec, "confidence"),
                         "comment": _rating(srec, "comment"),
                         "active_seconds": f"{srec.active_seconds:.1f}" if srec is not None and started else "",
                         "started_at": _cell(srec.started_at if srec else None),
-                        "finished_at": _cell(case.finished_at if case is not None and case.status == FINISHED
-                                             else None),
+                        "finished_at": _cell(
+                            case.finished_at if case is not None and case.status == FINISHED else None
+                        ),
                         "start_mask": study.start_source,
                         "output_file": _cell(srec.output_file if srec else None),
                         "output_sha256": _cell(srec.output_sha256 if srec else None),

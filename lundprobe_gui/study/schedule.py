@@ -1,4 +1,5 @@
 """When a step opens (step 1 at once, a later step a washout after the previous one) and which case is current."""
+
 from __future__ import annotations
 
 import logging

@@ -2,6 +2,7 @@
 
 Observers can read ``study.json``, so a short PIN only deters; a passphrase resists guessing.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -17,6 +17,7 @@ Typical use by the UI::
         s.save_edit(edited)                   # a new version in <study>/output
         s.finish_case()                       # locks the case, moves on
 """
+
 from __future__ import annotations
 
 import logging
@@ -81,8 +82,16 @@ class ObserverSession:
         ``washout_overridden``.
     """
 
-    def __init__(self, study_dir: str | Path, observer: str, *, dataset_root: str | Path | None = None,
-                 now: Now = None, purpose: str = "session", persist_interval_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        study_dir: str | Path,
+        observer: str,
+        *,
+        dataset_root: str | Path | None = None,
+        now: Now = None,
+        purpose: str = "session",
+        persist_interval_s: float = 5.0,
+    ) -> None:
         self.study_dir = Path(study_dir)
         self.study: StudyDefinition = load_study(self.study_dir)
         try:
@@ -90,8 +99,9 @@ class ObserverSession:
         except InvalidName as e:
             raise StudyError(str(e)) from e
         if observer not in self.study.observers:
-            raise StudyError(f"{observer!r} is not an observer of this study (observers: "
-                             f"{', '.join(self.study.observers)})")
+            raise StudyError(
+                f"{observer!r} is not an observer of this study (observers: {', '.join(self.study.observers)})"
+            )
         self.observer = observer
         self.dataset_root = Path(dataset_root) if dataset_root else Path(self.study.dataset_root)
         self.persist_interval_s = float(persist_interval_s)
@@ -217,8 +227,17 @@ class ObserverSession:
             return None
         rec, case = cur
         rules = self.study.step(rec.step)
-        return CaseView(rec.step, case.position, len(rec.cases), case.pseudonym, case.status,
-                        tuple(case.structures), case.active_structure, rules.title, rules.instructions)
+        return CaseView(
+            rec.step,
+            case.position,
+            len(rec.cases),
+            case.pseudonym,
+            case.status,
+            tuple(case.structures),
+            case.active_structure,
+            rules.title,
+            rules.instructions,
+        )
 
     def _require_current(self, t: float) -> tuple[StepRecord, CaseRecord]:
         cur = self._current(t)
@@ -230,8 +249,10 @@ class ObserverSession:
         opens = self.step_available_at(k)
         if opens is None:
             raise StepLocked(f"step {k} starts after step {k - 1} is finished")
-        raise StepLocked(f"step {k} is locked until {iso_utc(opens)} (washout of {self.study.washout_days:g} days "
-                         f"after step {k - 1}); only the study administrator can override this")
+        raise StepLocked(
+            f"step {k} is locked until {iso_utc(opens)} (washout of {self.study.washout_days:g} days "
+            f"after step {k - 1}); only the study administrator can override this"
+        )
 
     def _start_if_pending(self, rec: StepRecord, case: CaseRecord, t: float) -> bool:
         if case.status != PENDING:
@@ -459,8 +480,9 @@ class ObserverSession:
         except KeyError as e:
             raise StudyError(f"{case.pseudonym} has no {self.study.start_source} mask for {name}") from e
         except ValueError as e:
-            raise StudyError(f"{case.pseudonym}: the {self.study.start_source} mask of {name} cannot be read "
-                             f"({e})") from e
+            raise StudyError(
+                f"{case.pseudonym}: the {self.study.start_source} mask of {name} cannot be read ({e})"
+            ) from e
 
     def working_mask(self, structure: str | None = None, now: Now = None) -> Mask:
         """The structure's latest saved edit in this case, or a copy of its start mask."""
@@ -507,8 +529,9 @@ class ObserverSession:
             self.changed.emit("editing", structure=name)
         return self.working_mask(name, t)
 
-    def save_edit(self, mask: Mask | np.ndarray, structure: str | None = None, now: Now = None,
-                  tool: str | None = None) -> SavedEdit:
+    def save_edit(
+        self, mask: Mask | np.ndarray, structure: str | None = None, now: Now = None, tool: str | None = None
+    ) -> SavedEdit:
         """Save the edited mask of a structure as a new version in the study's output folder.
 
         Parameters
@@ -535,14 +558,26 @@ class ObserverSession:
         self.changed.emit("edit_saved", structure=name, version=saved.version_file.name)
         return saved
 
-    def _write_mask(self, rec: StepRecord, case: CaseRecord, name: str, mask: Mask | np.ndarray, t: float,
-                    tool: str) -> SavedEdit:
+    def _write_mask(
+        self, rec: StepRecord, case: CaseRecord, name: str, mask: Mask | np.ndarray, t: float, tool: str
+    ) -> SavedEdit:
         if case.status == FINISHED:
             raise CaseLocked(f"{case.pseudonym} is finished and locked")
         patient = self.patient(t)
         m = as_mask(mask, patient.frames[self.study.frame].geometry.shape_zyx, self.study.frame)
-        return save_structure(self.study_dir, self.study, self.observer, rec.step, patient, case, name, m,
-                              self.start_mask(name, t), t, tool)
+        return save_structure(
+            self.study_dir,
+            self.study,
+            self.observer,
+            rec.step,
+            patient,
+            case,
+            name,
+            m,
+            self.start_mask(name, t),
+            t,
+            tool,
+        )
 
     def finish_case(self, now: Now = None, masks: Mapping[str, Mask | np.ndarray] | None = None) -> CaseView:
         """Finish the current case: save the given (or unchanged) masks, lock the case, move on.
@@ -585,15 +620,32 @@ class ObserverSession:
         step_done = done.finished() and done.completed_at is None
         if step_done:
             done.completed_at = iso_utc(t)
-        view = CaseView(rec.step, case.position, len(rec.cases), case.pseudonym, FINISHED, tuple(case.structures),
-                        case.active_structure, self.study.step(rec.step).title, self.study.step(rec.step).instructions)
+        view = CaseView(
+            rec.step,
+            case.position,
+            len(rec.cases),
+            case.pseudonym,
+            FINISHED,
+            tuple(case.structures),
+            case.active_structure,
+            self.study.step(rec.step).title,
+            self.study.step(rec.step).instructions,
+        )
         nxt = self._current(t)
         if nxt is not None:
             self._start_if_pending(*nxt, t)
         self._retarget(t)
         self._save(t)
-        append_audit(self.study_dir, "case_finished", now=t, observer=self.observer, step=rec.step,
-                     pseudonym=case.pseudonym, patient=case.patient, active_seconds=round(case.active_seconds, 1))
+        append_audit(
+            self.study_dir,
+            "case_finished",
+            now=t,
+            observer=self.observer,
+            step=rec.step,
+            pseudonym=case.pseudonym,
+            patient=case.patient,
+            active_seconds=round(case.active_seconds, 1),
+        )
         if step_done:
             append_audit(self.study_dir, "step_completed", now=t, observer=self.observer, step=rec.step)
         self.changed.emit("case_finished", step=rec.step, pseudonym=case.pseudonym)
@@ -608,8 +660,9 @@ class ObserverSession:
         """The blinding rules of the current step (of the next step while waiting, of the last when done)."""
         cur = self._current(to_epoch(now))
         k = cur[0].step if cur is not None else (self._waiting_step() or self.study.steps[-1].step)
-        return Visibility.for_step(self.study.step(k), self.observer, self.study.start_source,
-                                   output_root(self.study_dir))
+        return Visibility.for_step(
+            self.study.step(k), self.observer, self.study.start_source, output_root(self.study_dir)
+        )
 
     def hidden_sources(self, now: Now = None) -> set[str]:
         """The current patient's sources that must be hidden (for ``ViewerState.hidden_sources``)."""
@@ -621,8 +674,13 @@ class ObserverSession:
 
     # -- admin -----------------------------------------------------------------------------------
     def _find_finished(self, pseudonym: str, step: int | None) -> tuple[StepRecord, CaseRecord]:
-        found = [(rec, c) for k, rec in sorted(self._state.steps.items()) if step is None or k == step
-                 for c in rec.cases if c.matches(pseudonym)]
+        found = [
+            (rec, c)
+            for k, rec in sorted(self._state.steps.items())
+            if step is None or k == step
+            for c in rec.cases
+            if c.matches(pseudonym)
+        ]
         if not found:
             where = f" in step {step}" if step is not None else ""
             raise StudyError(f"{self.observer} has no case {pseudonym!r}{where}")
@@ -633,8 +691,9 @@ class ObserverSession:
             raise StudyError(f"{pseudonym} is finished in steps {[r.step for r, _ in finished]}: say which step")
         return finished[0]
 
-    def unlock_case(self, pseudonym: str, admin: AdminAuth, step: int | None = None, reason: str = "",
-                    now: Now = None) -> None:
+    def unlock_case(
+        self, pseudonym: str, admin: AdminAuth, step: int | None = None, reason: str = "", now: Now = None
+    ) -> None:
         """Reopen a finished case (admin only; logged). It becomes the current case of its step.
 
         The step's first completion time (the start of the washout) is kept.
@@ -645,18 +704,34 @@ class ObserverSession:
         t = to_epoch(now)
         self._add_time(self._timer.pause(t))
         rec, case = self._find_finished(pseudonym, step)
-        case.unlocks.append({"at": iso_utc(t), "by": admin.by, "method": admin.method, "reason": reason,
-                             "previous_finished_at": case.finished_at})
+        case.unlocks.append(
+            {
+                "at": iso_utc(t),
+                "by": admin.by,
+                "method": admin.method,
+                "reason": reason,
+                "previous_finished_at": case.finished_at,
+            }
+        )
         case.status = IN_PROGRESS
         case.finished_at = None
         self._retarget(t)
         self._save(t)
-        append_audit(self.study_dir, "case_unlocked", now=t, observer=self.observer, step=rec.step,
-                     pseudonym=case.pseudonym, patient=case.patient, by=admin.by, method=admin.method, reason=reason)
+        append_audit(
+            self.study_dir,
+            "case_unlocked",
+            now=t,
+            observer=self.observer,
+            step=rec.step,
+            pseudonym=case.pseudonym,
+            patient=case.patient,
+            by=admin.by,
+            method=admin.method,
+            reason=reason,
+        )
         self.changed.emit("case_unlocked", step=rec.step, pseudonym=case.pseudonym)
 
-    def override_washout(self, admin: AdminAuth, step: int | None = None, reason: str = "",
-                         now: Now = None) -> int:
+    def override_washout(self, admin: AdminAuth, step: int | None = None, reason: str = "", now: Now = None) -> int:
         """Open a later step without waiting for the washout (admin only; logged). Returns the step.
 
         The step still starts only after the previous one is finished.
@@ -678,8 +753,16 @@ class ObserverSession:
         rec.washout_override = {"at": iso_utc(t), "by": admin.by, "method": admin.method, "reason": reason}
         self._retarget(t)
         self._save(t)
-        append_audit(self.study_dir, "washout_overridden", now=t, observer=self.observer, step=step,
-                     by=admin.by, method=admin.method, reason=reason)
+        append_audit(
+            self.study_dir,
+            "washout_overridden",
+            now=t,
+            observer=self.observer,
+            step=step,
+            by=admin.by,
+            method=admin.method,
+            reason=reason,
+        )
         self.changed.emit("washout_overridden", step=step)
         return step
 

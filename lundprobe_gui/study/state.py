@@ -3,6 +3,7 @@
 The whole state is rewritten atomically (temporary file, fsync, rename) after every change, so
 the file on disk is always one complete state: the one before or the one after the change.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,12 +56,20 @@ class StructureRecord:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"ratings": {k: a.to_dict() for k, a in self.ratings.items()},
-                "rating_history": list(self.rating_history), "started_at": self.started_at,
-                "editing_started_at": self.editing_started_at, "active_seconds": self.active_seconds,
-                "output_file": self.output_file, "output_version": self.output_version,
-                "output_sha256": self.output_sha256, "voxels_added": self.voxels_added,
-                "voxels_removed": self.voxels_removed, "saved_at": self.saved_at, "saves": self.saves}
+        return {
+            "ratings": {k: a.to_dict() for k, a in self.ratings.items()},
+            "rating_history": list(self.rating_history),
+            "started_at": self.started_at,
+            "editing_started_at": self.editing_started_at,
+            "active_seconds": self.active_seconds,
+            "output_file": self.output_file,
+            "output_version": self.output_version,
+            "output_sha256": self.output_sha256,
+            "voxels_added": self.voxels_added,
+            "voxels_removed": self.voxels_removed,
+            "saved_at": self.saved_at,
+            "saves": self.saves,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "StructureRecord":
@@ -69,12 +78,20 @@ class StructureRecord:
         The recorded output paths are checked: resuming rewrites the plain output and export copies
         and deletes files by them, so a path that leads out of ``output/`` is refused (ValueError).
         """
-        return cls({k: Answer(a["value"], str(a["at"])) for k, a in d.get("ratings", {}).items()},
-                   list(d.get("rating_history", [])), d.get("started_at"), d.get("editing_started_at"),
-                   float(d.get("active_seconds", 0.0)), _output_path(d.get("output_file")),
-                   _output_path(d.get("output_version")),
-                   d.get("output_sha256"), d.get("voxels_added"), d.get("voxels_removed"), d.get("saved_at"),
-                   int(d.get("saves", 0)))
+        return cls(
+            {k: Answer(a["value"], str(a["at"])) for k, a in d.get("ratings", {}).items()},
+            list(d.get("rating_history", [])),
+            d.get("started_at"),
+            d.get("editing_started_at"),
+            float(d.get("active_seconds", 0.0)),
+            _output_path(d.get("output_file")),
+            _output_path(d.get("output_version")),
+            d.get("output_sha256"),
+            d.get("voxels_added"),
+            d.get("voxels_removed"),
+            d.get("saved_at"),
+            int(d.get("saves", 0)),
+        )
 
 
 def _output_path(value: Any) -> str | None:
@@ -83,8 +100,13 @@ def _output_path(value: Any) -> str | None:
         return None
     text = str(value)
     parts = re.split(r"[\\/]", text)  # written with the platform's separator
-    if (len(parts) < 3 or parts[0] != "output" or any(p in ("", ".", "..") or ":" in p for p in parts)
-            or "\0" in text or not text.endswith(".nii.gz")):
+    if (
+        len(parts) < 3
+        or parts[0] != "output"
+        or any(p in ("", ".", "..") or ":" in p for p in parts)
+        or "\0" in text
+        or not text.endswith(".nii.gz")
+    ):
         raise ValueError(f"recorded output {text!r} is not a file inside the study's output folder")
     return text
 
@@ -117,10 +139,18 @@ class CaseRecord:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"patient": self.patient, "pseudonym": self.pseudonym, "position": self.position,
-                "status": self.status, "started_at": self.started_at, "finished_at": self.finished_at,
-                "active_structure": self.active_structure, "active_seconds": self.active_seconds,
-                "structures": {k: r.to_dict() for k, r in self.structures.items()}, "unlocks": list(self.unlocks)}
+        return {
+            "patient": self.patient,
+            "pseudonym": self.pseudonym,
+            "position": self.position,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "active_structure": self.active_structure,
+            "active_seconds": self.active_seconds,
+            "structures": {k: r.to_dict() for k, r in self.structures.items()},
+            "unlocks": list(self.unlocks),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "CaseRecord":
@@ -128,10 +158,17 @@ class CaseRecord:
         status = str(d.get("status", PENDING))
         if status not in STATUSES:
             raise ValueError(f"unknown case status {status!r}")
-        return cls(str(d["patient"]), str(d["pseudonym"]), int(d["position"]),
-                   {k: StructureRecord.from_dict(r) for k, r in d["structures"].items()},
-                   str(d["active_structure"]), status, d.get("started_at"), d.get("finished_at"),
-                   list(d.get("unlocks", [])))
+        return cls(
+            str(d["patient"]),
+            str(d["pseudonym"]),
+            int(d["position"]),
+            {k: StructureRecord.from_dict(r) for k, r in d["structures"].items()},
+            str(d["active_structure"]),
+            status,
+            d.get("started_at"),
+            d.get("finished_at"),
+            list(d.get("unlocks", [])),
+        )
 
 
 @dataclass
@@ -154,14 +191,22 @@ class StepRecord:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"step": self.step, "completed_at": self.completed_at, "washout_override": self.washout_override,
-                "cases": [c.to_dict() for c in self.cases]}
+        return {
+            "step": self.step,
+            "completed_at": self.completed_at,
+            "washout_override": self.washout_override,
+            "cases": [c.to_dict() for c in self.cases],
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "StepRecord":
         """Inverse of :meth:`to_dict`."""
-        return cls(int(d["step"]), [CaseRecord.from_dict(c) for c in d["cases"]], d.get("completed_at"),
-                   d.get("washout_override"))
+        return cls(
+            int(d["step"]),
+            [CaseRecord.from_dict(c) for c in d["cases"]],
+            d.get("completed_at"),
+            d.get("washout_override"),
+        )
 
 
 @dataclass
@@ -176,9 +221,15 @@ class SessionState:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, "observer": self.observer,
-                "created_at": self.created_at, "updated_at": self.updated_at, "revision": self.revision,
-                "steps": [s.to_dict() for s in sorted(self.steps.values(), key=lambda s: s.step)]}
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "observer": self.observer,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "revision": self.revision,
+            "steps": [s.to_dict() for s in sorted(self.steps.values(), key=lambda s: s.step)],
+        }
 
     @classmethod
     def from_dict(cls, d: Any, origin: str) -> "SessionState":
@@ -189,11 +240,17 @@ class SessionState:
             raise CorruptStudyFile(f"{origin}: session format_version {d.get('format_version')!r} is not supported")
         try:
             steps = [StepRecord.from_dict(s) for s in d["steps"]]
-            return cls(str(d["observer"]), str(d["created_at"]), {s.step: s for s in steps},
-                       str(d.get("updated_at", "")), int(d.get("revision", 0)))
+            return cls(
+                str(d["observer"]),
+                str(d["created_at"]),
+                {s.step: s for s in steps},
+                str(d.get("updated_at", "")),
+                int(d.get("revision", 0)),
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise CorruptStudyFile(f"{origin}: damaged session file ({type(e).__name__}: {e}); "
-                                   "it was left untouched") from e
+            raise CorruptStudyFile(
+                f"{origin}: damaged session file ({type(e).__name__}: {e}); it was left untouched"
+            ) from e
 
 
 def load_state(path: Path) -> SessionState | None:

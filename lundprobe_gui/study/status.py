@@ -1,4 +1,5 @@
 """``study status``: per observer and step, the cases finished (and so locked), in progress and pending."""
+
 from __future__ import annotations
 
 import logging
@@ -54,12 +55,26 @@ def _session_text(study_dir: Path, observer: str) -> str:
     return ("stale lock: " if is_stale(info) else "open: ") + info.describe()
 
 
-def _step_summary(study: StudyDefinition, observer: str, state: SessionState | None, k: int, t: float,
-                  session: str) -> StepSummary:
+def _step_summary(
+    study: StudyDefinition, observer: str, state: SessionState | None, k: int, t: float, session: str
+) -> StepSummary:
     if state is None:
         n = len(study.patients)
-        return StepSummary(observer, k, n, 0, 0, n, "not started", "" if k == 1 else f"step {k - 1} unfinished",
-                           None, False, 0, 0.0, session)
+        return StepSummary(
+            observer,
+            k,
+            n,
+            0,
+            0,
+            n,
+            "not started",
+            "" if k == 1 else f"step {k - 1} unfinished",
+            None,
+            False,
+            0,
+            0.0,
+            session,
+        )
     rec = state.steps[k]
     fin = sum(c.status == FINISHED for c in rec.cases)
     prog = sum(c.status == IN_PROGRESS for c in rec.cases)
@@ -73,9 +88,21 @@ def _step_summary(study: StudyDefinition, observer: str, state: SessionState | N
         st, reason, opens_at = "locked", "washout", iso_utc(opens)
     else:
         st = "open"
-    return StepSummary(observer, k, len(rec.cases), fin, prog, len(rec.cases) - fin - prog, st, reason, opens_at,
-                       bool(rec.washout_override), sum(len(c.unlocks) for c in rec.cases),
-                       round(sum(c.active_seconds for c in rec.cases), 1), session)
+    return StepSummary(
+        observer,
+        k,
+        len(rec.cases),
+        fin,
+        prog,
+        len(rec.cases) - fin - prog,
+        st,
+        reason,
+        opens_at,
+        bool(rec.washout_override),
+        sum(len(c.unlocks) for c in rec.cases),
+        round(sum(c.active_seconds for c in rec.cases), 1),
+        session,
+    )
 
 
 def study_status(study_dir: str | Path, now: Now = None) -> tuple[StudyDefinition, list[StepSummary]]:
@@ -93,10 +120,13 @@ def study_status(study_dir: str | Path, now: Now = None) -> tuple[StudyDefinitio
 
 def format_status(study_dir: Path, study: StudyDefinition, rows: list[StepSummary]) -> str:
     """Readable table of :func:`study_status`."""
-    lines = [f"Study {study_dir}" + (f" ({study.name})" if study.name else ""),
-             f"  {len(study.patients)} patients, structures {', '.join(study.structures)}, "
-             f"washout {study.washout_days:g} days, preset {study.preset}, seed {study.seed}", "",
-             f"  {'observer':<12} {'step':>4} {'finished':>9} {'in progress':>11} {'pending':>7} {'active min':>10}  state"]
+    lines = [
+        f"Study {study_dir}" + (f" ({study.name})" if study.name else ""),
+        f"  {len(study.patients)} patients, structures {', '.join(study.structures)}, "
+        f"washout {study.washout_days:g} days, preset {study.preset}, seed {study.seed}",
+        "",
+        f"  {'observer':<12} {'step':>4} {'finished':>9} {'in progress':>11} {'pending':>7} {'active min':>10}  state",
+    ]
     for r in rows:
         state = r.state
         if r.state == "locked":
@@ -105,8 +135,10 @@ def format_status(study_dir: Path, study: StudyDefinition, rows: list[StepSummar
             state += ", washout overridden"
         if r.unlocks:
             state += f", {r.unlocks} unlock(s)"
-        lines.append(f"  {r.observer:<12} {r.step:>4} {r.finished:>4}/{r.total:<4} {r.in_progress:>11} {r.pending:>7} "
-                     f"{r.active_seconds / 60:>10.1f}  {state}")
+        lines.append(
+            f"  {r.observer:<12} {r.step:>4} {r.finished:>4}/{r.total:<4} {r.in_progress:>11} {r.pending:>7} "
+            f"{r.active_seconds / 60:>10.1f}  {state}"
+        )
     sessions = {r.observer: r.session for r in rows if r.session}
     if sessions:
         lines.append("")

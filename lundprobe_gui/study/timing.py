@@ -7,6 +7,7 @@ timeout is excluded. Minimising the window pauses the clock at once; restoring i
 after it) starts it again. The gap between a quit or crash and the next session is never
 counted, because a new clock starts paused.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """What a session shows the UI: the current case, the progress, a saved edit (read-only dataclasses)."""
+
 from __future__ import annotations
 
 import logging

@@ -9,6 +9,7 @@ The observer's own work is read from the study's output folder. The dataset can 
 edits under the very same source name (``step1_obsB``); a path check in :meth:`Visibility.can_open`
 keeps those out.
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,12 +68,21 @@ class Visibility:
     output_root: Path | None = None
 
     @classmethod
-    def for_step(cls, rules: StepRules, observer: str, start_source: str,
-                 output_root: Path | None = None) -> "Visibility":
+    def for_step(
+        cls, rules: StepRules, observer: str, start_source: str, output_root: Path | None = None
+    ) -> "Visibility":
         """Build from a step's rules."""
-        return cls(rules.step, observer, start_source, f"step{rules.step}_{observer}", frozenset(rules.hidden),
-                   rules.show_uncertainty, rules.uncertainty_scale, tuple(rules.uncertainty_range),
-                   Path(output_root).resolve() if output_root is not None else None)
+        return cls(
+            rules.step,
+            observer,
+            start_source,
+            f"step{rules.step}_{observer}",
+            frozenset(rules.hidden),
+            rules.show_uncertainty,
+            rules.uncertainty_scale,
+            tuple(rules.uncertainty_range),
+            Path(output_root).resolve() if output_root is not None else None,
+        )
 
     def category(self, source: str) -> str:
         """See :func:`source_category`."""
@@ -115,10 +125,16 @@ class Visibility:
 
     def to_dict(self) -> dict:
         """JSON-ready form (for logs and the UI's status line)."""
-        return {"step": self.step, "observer": self.observer, "start_source": self.start_source,
-                "target_source": self.target_source, "hidden": sorted(self.hidden_categories),
-                "uncertainty_allowed": self.uncertainty_allowed, "uncertainty_scale": self.uncertainty_scale,
-                "uncertainty_range": list(self.uncertainty_range)}
+        return {
+            "step": self.step,
+            "observer": self.observer,
+            "start_source": self.start_source,
+            "target_source": self.target_source,
+            "hidden": sorted(self.hidden_categories),
+            "uncertainty_allowed": self.uncertainty_allowed,
+            "uncertainty_scale": self.uncertainty_scale,
+            "uncertainty_range": list(self.uncertainty_range),
+        }
 
 
 def _inside(path: Path, root: Path) -> bool:

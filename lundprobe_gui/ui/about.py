@@ -1,4 +1,5 @@
 """Help > About: version, licence and the citations users need."""
+
 from __future__ import annotations
 
 from PySide6 import QtWidgets
@@ -14,10 +15,12 @@ CITATIONS = (
 def about_html() -> str:
     """The About text."""
     cites = "".join(f"<li>{c}</li>" for c in CITATIONS)
-    return (f"<h3>lundprobe_gui {__version__}</h3>"
-            "<p>Review and correct radiotherapy contours: LUND-PROBE, StructSeg and multi-label NIfTI data.</p>"
-            "<p>Licence: MIT.</p>"
-            f"<p>If you use it, please cite:</p><ul>{cites}</ul>")
+    return (
+        f"<h3>lundprobe_gui {__version__}</h3>"
+        "<p>Review and correct radiotherapy contours: LUND-PROBE, StructSeg and multi-label NIfTI data.</p>"
+        "<p>Licence: MIT.</p>"
+        f"<p>If you use it, please cite:</p><ul>{cites}</ul>"
+    )
 
 
 class AboutDialog(QtWidgets.QMessageBox):

@@ -5,10 +5,12 @@ every layer of the reference frame loaded in the window, the longest the UI thre
 handling events while loading, slice-change times (key press to painted frame) and the
 window/level frame rate.
 """
+
 import json
 import os
 import sys
 import time
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from pathlib import Path
 from PySide6 import QtCore, QtTest
@@ -21,10 +23,14 @@ win.resize(1600, 1000)
 win.show()
 app.processEvents()
 shown = {}
+
+
 def on_ready(p):
     # the image_ready slot of the window has run before this one (connected earlier)
     win.tri.views[0].graphics.viewport().repaint()
     shown["t"] = time.perf_counter()
+
+
 win.loader.image_ready.connect(on_ready)
 # The window's own event loop runs while the patient loads (no busy waiting here, which would take
 # a core from the loader): a 10 ms timer shows how long the UI thread was ever kept from events.
@@ -67,7 +73,16 @@ for i in range(60):
         v.graphics.viewport().repaint()
     frames += 1
 fps = frames / (time.perf_counter() - t)
-print(json.dumps({"first_image_s": first_image, "window_all_layers_s": all_layers, "loading_stall_ms": max(stalls),
-                  "slice_ms": times, "window_level_fps": fps,
-                  "layers": len([k for k in st.layers if st.is_shown(k)])}))
+print(
+    json.dumps(
+        {
+            "first_image_s": first_image,
+            "window_all_layers_s": all_layers,
+            "loading_stall_ms": max(stalls),
+            "slice_ms": times,
+            "window_level_fps": fps,
+            "layers": len([k for k in st.layers if st.is_shown(k)]),
+        }
+    )
+)
 shutdown(app, win)

@@ -1,4 +1,5 @@
 """A vertical colour bar drawn from a :class:`~lundprobe_gui.render.colormaps.ColourBar`."""
+
 from __future__ import annotations
 
 import numpy as np

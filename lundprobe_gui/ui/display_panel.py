@@ -1,4 +1,5 @@
 """Controls for the base image, fusion, window/level, dose and uncertainty display."""
+
 from __future__ import annotations
 
 import logging
@@ -108,8 +109,15 @@ class DisplayPanel(QtWidgets.QWidget):
         """``mri`` or ``sct``: which image the window fields edit."""
         return "sct" if self.state is not None and self.state.base.base == "sct" else "mri"
 
-    def bind(self, state: ViewerState, window: tuple[float, float], has_sct: bool = True, has_dose: bool = True,
-             has_uncertainty: bool = True, base_name: str = "MRI") -> None:
+    def bind(
+        self,
+        state: ViewerState,
+        window: tuple[float, float],
+        has_sct: bool = True,
+        has_dose: bool = True,
+        has_uncertainty: bool = True,
+        base_name: str = "MRI",
+    ) -> None:
         """Show a state's values; controls for layers the patient does not have are disabled."""
         self.state = state
         self.base.setItemText(0, base_name)

@@ -4,6 +4,7 @@ DVHs are computed in a worker thread against the dose of the chosen frame (see
 :mod:`lundprobe_gui.metrics.dvh_rows`) and cached per (structure, prescription), so switching
 the shown sources only computes what is new.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,9 +35,16 @@ SHOW_MODES: tuple[tuple[str, str], ...] = (
 """(mode, label) of the source filter."""
 
 STAT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("volume_cc", "Volume (cc)"), ("mean_gy", "Dmean (Gy)"), ("min_gy", "Dmin (Gy)"), ("max_gy", "Dmax (Gy)"),
-    ("d98_gy", "D98 (Gy)"), ("d95_gy", "D95 (Gy)"), ("d50_gy", "D50 (Gy)"), ("d2_gy", "D2 (Gy)"),
-    ("v95_percent", "V95 (%)"), ("v100_percent", "V100 (%)"),
+    ("volume_cc", "Volume (cc)"),
+    ("mean_gy", "Dmean (Gy)"),
+    ("min_gy", "Dmin (Gy)"),
+    ("max_gy", "Dmax (Gy)"),
+    ("d98_gy", "D98 (Gy)"),
+    ("d95_gy", "D95 (Gy)"),
+    ("d50_gy", "D50 (Gy)"),
+    ("d2_gy", "D2 (Gy)"),
+    ("v95_percent", "V95 (%)"),
+    ("v100_percent", "V100 (%)"),
 )
 KEY_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 PEN_WIDTH = 2
@@ -125,8 +133,9 @@ class DvhPanel(JobPanel):
         self.plot.setLabel("bottom", "Dose", units="Gy")
         self.plot.setLabel("left", "Volume (%)")
         self.plot.setYRange(0, 102, padding=0)
-        self.rx_line = pg.InfiniteLine(DEFAULT_PRESCRIPTION_GY, angle=90,
-                                       pen=pg.mkPen((120, 120, 120), style=QtCore.Qt.PenStyle.DashLine))
+        self.rx_line = pg.InfiniteLine(
+            DEFAULT_PRESCRIPTION_GY, angle=90, pen=pg.mkPen((120, 120, 120), style=QtCore.Qt.PenStyle.DashLine)
+        )
         self.plot.addItem(self.rx_line, ignoreBounds=True)
 
         self.table = QtWidgets.QTableWidget(0, 2 + len(STAT_COLUMNS))
@@ -144,9 +153,17 @@ class DvhPanel(JobPanel):
         self.table.cellDoubleClicked.connect(self._row_double_clicked)
 
         bar = QtWidgets.QHBoxLayout()
-        for w in (QtWidgets.QLabel("Frame"), self.frame_box, QtWidgets.QLabel("Show"), self.show_box,
-                  QtWidgets.QLabel("Prescription"), self.prescription, self.compute_btn, self.export_btn,
-                  self.progress_bar):
+        for w in (
+            QtWidgets.QLabel("Frame"),
+            self.frame_box,
+            QtWidgets.QLabel("Show"),
+            self.show_box,
+            QtWidgets.QLabel("Prescription"),
+            self.prescription,
+            self.compute_btn,
+            self.export_btn,
+            self.progress_bar,
+        ):
             bar.addWidget(w)
         bar.addStretch(1)
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
@@ -222,8 +239,11 @@ class DvhPanel(JobPanel):
         if self.patient is None or self.frame_box.currentData() is None:
             return []
         mode = self.show_box.currentData()
-        return [r for r in dvh_structures(self.patient, [self.frame_box.currentData()])
-                if r.source not in self._hidden and source_shown(r.source, mode)]
+        return [
+            r
+            for r in dvh_structures(self.patient, [self.frame_box.currentData()])
+            if r.source not in self._hidden and source_shown(r.source, mode)
+        ]
 
     def refresh(self) -> None:
         """Compute the DVHs of the shown structures not yet computed, in the background."""

@@ -3,6 +3,7 @@
 Saving runs on a worker thread; autosave writes the unsaved working copies to the recovery area
 every 60 s, a few seconds after the last edit, and when the window loses focus.
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,9 +34,16 @@ from .overrides import EditOverride
 logger = logging.getLogger(__name__)
 
 TOOL_ORDER = ("brush", "eraser", "polygon", "fill_holes", "islands", "interpolate", "margin", "smooth")
-TOOL_LABELS = {"brush": "Brush", "eraser": "Eraser", "polygon": "Polygon / lasso", "fill_holes": "Fill holes",
-               "islands": "Remove islands", "interpolate": "Fill between slices", "margin": "Grow / shrink",
-               "smooth": "Smooth"}
+TOOL_LABELS = {
+    "brush": "Brush",
+    "eraser": "Eraser",
+    "polygon": "Polygon / lasso",
+    "fill_holes": "Fill holes",
+    "islands": "Remove islands",
+    "interpolate": "Fill between slices",
+    "margin": "Grow / shrink",
+    "smooth": "Smooth",
+}
 EDIT_COLOUR = (0, 255, 255)
 AUTOSAVE_MS = 60_000
 
@@ -48,12 +56,12 @@ def recovery_area() -> Path:
 class EditController(QtCore.QObject):
     """Owns the :class:`EditSession` of the patient on screen."""
 
-    changed = QtCore.Signal()                 # stats, dirty state or active structure changed
-    redraw = QtCore.Signal(object)            # box that changed (None: everything)
-    saved = QtCore.Signal(str)                # path of the new version
+    changed = QtCore.Signal()  # stats, dirty state or active structure changed
+    redraw = QtCore.Signal(object)  # box that changed (None: everything)
+    saved = QtCore.Signal(str)  # path of the new version
     save_failed = QtCore.Signal(str, object)  # message, keys
-    structure_added = QtCore.Signal(object)   # scene key (name, source, frame)
-    autosave_status = QtCore.Signal(object)   # why autosave fails (str), or None once it works again
+    structure_added = QtCore.Signal(object)  # scene key (name, source, frame)
+    autosave_status = QtCore.Signal(object)  # why autosave fails (str), or None once it works again
     _version_written = QtCore.Signal(object, object)  # key, snapshot: back on the UI thread
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
@@ -216,8 +224,14 @@ class EditController(QtCore.QObject):
         if self.session is None or self.active is None:
             return False
         index = int(round(zyx[axis])) if zyx is not None else 0
-        ev = EditEvent(kind, axis, index, tuple(zyx) if zyx is not None else (0.0, 0.0, 0.0),
-                       modifiers=frozenset(modifiers), key=key)
+        ev = EditEvent(
+            kind,
+            axis,
+            index,
+            tuple(zyx) if zyx is not None else (0.0, 0.0, 0.0),
+            modifiers=frozenset(modifiers),
+            key=key,
+        )
         return self.session.handle(ev)
 
     # -- history ------------------------------------------------------------------------
@@ -245,8 +259,13 @@ class EditController(QtCore.QObject):
         """Where saves go (configurable; default beside the dataset root)."""
         return self.out_dir or self.patient.default_out_dir()
 
-    def save(self, keys: list[tuple[str, str]] | None = None, out_dir: Path | None = None,
-             background: bool = True, on_done: Callable[[list[Path]], None] | None = None) -> threading.Thread | None:
+    def save(
+        self,
+        keys: list[tuple[str, str]] | None = None,
+        out_dir: Path | None = None,
+        background: bool = True,
+        on_done: Callable[[list[Path]], None] | None = None,
+    ) -> threading.Thread | None:
         """Save working copies (the active one by default) as new versions, off the UI thread.
 
         The masks are snapshotted first, so editing can go on while the files are written. A failure
@@ -266,9 +285,16 @@ class EditController(QtCore.QObject):
             try:
                 with self._save_lock:
                     for key, mask, stats in jobs:
-                        path = patient.save_mask(key[0], mask, source=key[1], out_dir=target, tool="lundprobe_gui editor",
-                                                 user=self.user, stats=_stats_dict(stats),
-                                                 started_from=self.parents.get(key))
+                        path = patient.save_mask(
+                            key[0],
+                            mask,
+                            source=key[1],
+                            out_dir=target,
+                            tool="lundprobe_gui editor",
+                            user=self.user,
+                            stats=_stats_dict(stats),
+                            started_from=self.parents.get(key),
+                        )
                         written.append(path)
                         self._version_written.emit(key, mask)
                         self.saved.emit(str(path))
@@ -304,8 +330,10 @@ class EditController(QtCore.QObject):
         """Write unsaved working copies to the recovery area (or clear it when all is saved)."""
         if self.session is None or self.patient is None:
             return
-        edits = [(k[0], k[1], self.parents.get(k), self.session.working(k), self.session.start_mask(k))
-                 for k in self.session.dirty_keys()]
+        edits = [
+            (k[0], k[1], self.parents.get(k), self.session.working(k), self.session.start_mask(k))
+            for k in self.session.dirty_keys()
+        ]
         try:
             recovery.autosave(recovery_area(), self.patient.path, self.patient.id, edits)
         except OSError as e:
@@ -350,7 +378,11 @@ class EditController(QtCore.QObject):
 
 
 def _stats_dict(stats) -> dict:
-    return {"added_cc": round(stats.added_cc, 4), "removed_cc": round(stats.removed_cc, 4),
-            "dice_vs_start": None if stats.dice is None else round(stats.dice, 6),
-            "slices_touched": len(stats.slices_touched),
-            "voxels_added": int(stats.added_voxels), "voxels_removed": int(stats.removed_voxels)}
+    return {
+        "added_cc": round(stats.added_cc, 4),
+        "removed_cc": round(stats.removed_cc, 4),
+        "dice_vs_start": None if stats.dice is None else round(stats.dice, 6),
+        "slices_touched": len(stats.slices_touched),
+        "voxels_added": int(stats.added_voxels),
+        "voxels_removed": int(stats.removed_voxels),
+    }

@@ -1,4 +1,5 @@
 """The Edit panel: what to edit, the tools and their settings, constraints, statistics, save."""
+
 from __future__ import annotations
 
 import logging
@@ -236,8 +237,15 @@ class EditPanel(QtWidgets.QWidget):
         if area is None and not locked and rng is None:
             c.set_constraint(None)
             return
-        c.set_constraint(EditConstraint(area=area, area_mode=area_mode or "inside", intensity_range=rng,
-                                        image=c.patient.image() if rng else None, locked=locked))
+        c.set_constraint(
+            EditConstraint(
+                area=area,
+                area_mode=area_mode or "inside",
+                intensity_range=rng,
+                image=c.patient.image() if rng else None,
+                locked=locked,
+            )
+        )
 
     def refresh(self) -> None:
         """Show the active structure, tool and live statistics."""
@@ -256,7 +264,9 @@ class EditPanel(QtWidgets.QWidget):
         self.active_label.setText(f"{key[0]} -> {key[1]}{dirty}")
         st = c.session.stats(key)
         dice = "n/a" if st.dice is None else f"{st.dice:.4f}"
-        self.stats.setText(f"added   {st.added_cc:8.3f} cc\nremoved {st.removed_cc:8.3f} cc\n"
-                           f"Dice vs start {dice}\nslices touched {len(st.slices_touched)}")
+        self.stats.setText(
+            f"added   {st.added_cc:8.3f} cc\nremoved {st.removed_cc:8.3f} cc\n"
+            f"Dice vs start {dice}\nslices touched {len(st.slices_touched)}"
+        )
         self.undo_btn.setEnabled(c.session.history.can_undo)
         self.redo_btn.setEnabled(c.session.history.can_redo)

@@ -6,6 +6,7 @@ dialog, a slot that refers to its widget), the C++ object is destroyed from that
 does not allow and which can abort the process. So automatic collection is switched off and the
 same generational thresholds are checked on a timer in the GUI thread instead.
 """
+
 from __future__ import annotations
 
 import gc

@@ -1,4 +1,5 @@
 """The application icon, from the PNGs (and SVG) shipped in ``lundprobe_gui.resources``."""
+
 from __future__ import annotations
 
 import importlib.resources

@@ -5,6 +5,7 @@ queued signals, stale results are dropped); :class:`JobPanel` is the panel aroun
 bar, a status line, cancel/wait, and CSV export. :class:`SortItem` is a table cell that sorts by
 value, empty cells last.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,9 +32,9 @@ class BackgroundJob(QtCore.QObject):
     quick second click, or a new patient, never shows stale results.
     """
 
-    progress = QtCore.Signal(int, int, int)    # generation, done, total
-    finished = QtCore.Signal(int, object)      # generation, result
-    failed = QtCore.Signal(int, str)           # generation, message
+    progress = QtCore.Signal(int, int, int)  # generation, done, total
+    finished = QtCore.Signal(int, object)  # generation, result
+    failed = QtCore.Signal(int, str)  # generation, message
 
     def __init__(self, name: str, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)

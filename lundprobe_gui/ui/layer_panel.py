@@ -1,4 +1,5 @@
 """The layer panel: structures grouped by source, plus dose, isodose, uncertainty and fiducials."""
+
 from __future__ import annotations
 
 import logging
@@ -68,13 +69,20 @@ class LayerPanel(QtWidgets.QTreeWidget):
             self._overlay(ov, "Isodose lines", "isodose", state.dose.lines)
         if state.uncertainty_allowed:
             for name in sorted(frame.uncertainty):
-                self._overlay(ov, f"Uncertainty {name}", f"unc:{name}", state.uncertainty.visible and name in state.uncertainty.maps)
+                self._overlay(
+                    ov,
+                    f"Uncertainty {name}",
+                    f"unc:{name}",
+                    state.uncertainty.visible and name in state.uncertainty.maps,
+                )
         if patient.fiducials:
             self._overlay(ov, "Fiducial markers", "fiducials", state.fiducials_on)
         ov.setExpanded(True)
         if ov.childCount() == 0:
             self.takeTopLevelItem(self.indexOfTopLevelItem(ov))
-        for (name, source), ref in sorted(frame.structures.items(), key=lambda kv: (_order(kv[0][1]), kv[0][1], kv[0][0])):
+        for (name, source), ref in sorted(
+            frame.structures.items(), key=lambda kv: (_order(kv[0][1]), kv[0][1], kv[0][0])
+        ):
             if not state.allowed(source):
                 continue
             self.add_structure((name, source, frame.name))
@@ -92,7 +100,9 @@ class LayerPanel(QtWidgets.QTreeWidget):
         group = self._groups.get(group_name)
         if group is None:
             group = QtWidgets.QTreeWidgetItem(self, [group_name])
-            group.setFlags(group.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable | QtCore.Qt.ItemFlag.ItemIsAutoTristate)
+            group.setFlags(
+                group.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable | QtCore.Qt.ItemFlag.ItemIsAutoTristate
+            )
             group.setData(0, KIND_ROLE, "group")
             self._groups[group_name] = group
         st = self.state.style(key)

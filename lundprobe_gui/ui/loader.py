@@ -1,4 +1,5 @@
 """Opening and loading a patient off the UI thread, the MRI first so the first image shows early."""
+
 from __future__ import annotations
 
 import logging
@@ -22,11 +23,11 @@ class PatientLoader(QtCore.QObject):
     structures, uncertainty and everything else, with ``progress`` and ``layer_loaded`` per file.
     """
 
-    opened = QtCore.Signal(object)               # Patient
-    image_ready = QtCore.Signal(object)          # Patient
-    layer_loaded = QtCore.Signal(object, str)    # Patient, path
+    opened = QtCore.Signal(object)  # Patient
+    image_ready = QtCore.Signal(object)  # Patient
+    layer_loaded = QtCore.Signal(object, str)  # Patient, path
     progress = QtCore.Signal(int, int, str)
-    finished = QtCore.Signal(object)             # Patient
+    finished = QtCore.Signal(object)  # Patient
     failed = QtCore.Signal(str)
     status = QtCore.Signal(str)
 
@@ -39,8 +40,9 @@ class PatientLoader(QtCore.QObject):
         """Open ``path`` (or generate and open the demo patient) in the background."""
         self.cancel()
         self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(path, demo, self._cancel), daemon=True,
-                                        name="patient-loader")
+        self._thread = threading.Thread(
+            target=self._run, args=(path, demo, self._cancel), daemon=True, name="patient-loader"
+        )
         self._thread.start()
 
     def cancel(self) -> None:
@@ -71,8 +73,9 @@ class PatientLoader(QtCore.QObject):
                 self.failed.emit(str(e))
 
 
-def load_patient(patient: Patient, cancel: threading.Event | None = None, sink: PatientLoader | None = None,
-                 workers: int = 2) -> None:
+def load_patient(
+    patient: Patient, cancel: threading.Event | None = None, sink: PatientLoader | None = None, workers: int = 2
+) -> None:
     """Load a patient's layers in display priority order (usable without Qt signals when ``sink`` is None)."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -86,7 +89,8 @@ def load_patient(patient: Patient, cancel: threading.Event | None = None, sink: 
     if sink is not None:
         sink.image_ready.emit(patient)
     first = frame.structures.get(("CTVT_427", "clinical")) or next(
-        (r for r in frame.structures.values() if r.source == "clinical"), None)
+        (r for r in frame.structures.values() if r.source == "clinical"), None
+    )
     if first is not None:
         patient.try_load_mask(first)  # the crosshair moves to the CTV (or first structure's) centre when it loads
         if sink is not None:

@@ -1,4 +1,5 @@
 """The main window: tri-planar viewer, layer and display panels, patient browser, menus."""
+
 from __future__ import annotations
 
 import logging
@@ -31,7 +32,7 @@ def default_state(patient: Patient) -> ViewerState:
     """What shows on open: MRI, clinical structures as outlines, dose wash with isodose lines, uncertainty."""
     state = ViewerState()
     frame = patient.reference_frame
-    for (name, source) in frame.structures:
+    for name, source in frame.structures:
         st = state.style((name, source, frame.name))
         st.visible = source == "clinical"
     state.uncertainty.maps = set(frame.uncertainty)
@@ -166,7 +167,9 @@ class MainWindow(QtWidgets.QMainWindow):
         from .study_mode import install_study_mode
 
         install_study_mode(self)  # Study menu and dock (reader-study sessions, issue 5)
-        from .review_mode import install_review_mode; install_review_mode(self)  # AI-review menu and dock (issue 7)
+        from .review_mode import install_review_mode
+
+        install_review_mode(self)  # AI-review menu and dock (issue 7)
 
     # -- construction -------------------------------------------------------------------
     def _dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
@@ -233,12 +236,15 @@ class MainWindow(QtWidgets.QMainWindow):
         e.addAction(self._action("undo", "Undo", self.undo))
         e.addAction(self._action("redo", "Redo", self.redo))
         e.addAction(self._action("save_edits", "Save edited structure", self.save_edits))
-        e.addAction(self._action("save_all_edits", "Save all edited structures", lambda: self.save_edits(all_keys=True)))
+        e.addAction(
+            self._action("save_all_edits", "Save all edited structures", lambda: self.save_edits(all_keys=True))
+        )
         e.addAction(self._action("output_dir", "Output folder...", self.choose_output_dir, keys=()))
         e.addSeparator()
         for i, name in enumerate(TOOL_ORDER):
-            e.addAction(self._action(f"tool_{name}", f"Tool: {name.replace('_', ' ')}",
-                                     lambda n=name: self.choose_tool(n)))
+            e.addAction(
+                self._action(f"tool_{name}", f"Tool: {name.replace('_', ' ')}", lambda n=name: self.choose_tool(n))
+            )
         e.addAction(self._action("brush_bigger", "Bigger brush", lambda: self._brush_step(+0.5)))
         e.addAction(self._action("brush_smaller", "Smaller brush", lambda: self._brush_step(-0.5)))
         e.addAction(self._action("apply_tool", "Apply tool / close polygon", self.apply_tool))
@@ -283,8 +289,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if not dirty:
             return True
         names = ", ".join(f"{n} ({s})" for n, s in dirty)
-        answer = self.ask(f"Unsaved changes to {names}.", "Save them before closing the patient?",
-                          ("Save", "Discard", "Cancel"))
+        answer = self.ask(
+            f"Unsaved changes to {names}.", "Save them before closing the patient?", ("Save", "Discard", "Cancel")
+        )
         if answer == "Cancel":
             return False
         if answer == "Save":
@@ -299,9 +306,17 @@ class MainWindow(QtWidgets.QMainWindow):
         box = QtWidgets.QMessageBox(self)
         box.setText(text)
         box.setInformativeText(info)
-        made = {box.addButton(b, QtWidgets.QMessageBox.ButtonRole.AcceptRole if i == 0 else
-                              QtWidgets.QMessageBox.ButtonRole.RejectRole if b == "Cancel" else
-                              QtWidgets.QMessageBox.ButtonRole.DestructiveRole): b for i, b in enumerate(buttons)}
+        made = {
+            box.addButton(
+                b,
+                QtWidgets.QMessageBox.ButtonRole.AcceptRole
+                if i == 0
+                else QtWidgets.QMessageBox.ButtonRole.RejectRole
+                if b == "Cancel"
+                else QtWidgets.QMessageBox.ButtonRole.DestructiveRole,
+            ): b
+            for i, b in enumerate(buttons)
+        }
         box.exec()
         return made.get(box.clickedButton(), buttons[-1])
 
@@ -392,9 +407,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.layers.populate(patient, self.state)
         self.tri.bind(self.scene)
         frame = patient.reference_frame
-        self.display.bind(self.state, self.scene.window(self.display.current_window_key()),
-                          has_sct="sCT" in frame.images, has_dose=frame.dose() is not None,
-                          has_uncertainty=bool(frame.uncertainty), base_name=frame.name if frame.name != "image" else "Image")
+        self.display.bind(
+            self.state,
+            self.scene.window(self.display.current_window_key()),
+            has_sct="sCT" in frame.images,
+            has_dose=frame.dose() is not None,
+            has_uncertainty=bool(frame.uncertainty),
+            base_name=frame.name if frame.name != "image" else "Image",
+        )
         self.edit.bind(patient, self.scene)
         hidden = set(self.state.hidden_sources)
         for panel in (self.metrics_panel, self.dvh_panel):
@@ -718,14 +738,17 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar().showMessage("Autosave works again", 5000)
             return
         self.autosave_warning.setText("Autosave failing: save your edits (Ctrl+S)")
-        self.autosave_warning.setToolTip(f"Autosave could not write the recovery copy: {error}. "
-                                         "Your edits are kept in memory; save them to keep them.")
+        self.autosave_warning.setToolTip(
+            f"Autosave could not write the recovery copy: {error}. "
+            "Your edits are kept in memory; save them to keep them."
+        )
         self.statusBar().showMessage(f"Autosave failed: {error}", 15000)
 
     def _save_failed(self, message: str, keys) -> None:
         self.statusBar().showMessage("Save failed; your edits are kept")
-        answer = self.ask(message, "Your edits are still in memory. Save them to another folder?",
-                          ("Choose another folder", "Cancel"))
+        answer = self.ask(
+            message, "Your edits are still in memory. Save them to another folder?", ("Choose another folder", "Cancel")
+        )
         if answer == "Choose another folder":
             d = QtWidgets.QFileDialog.getExistingDirectory(self, "Save edits to", str(Path.home()))
             if d:
@@ -738,8 +761,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if rec is None or self.edit.dirty():
             return
         names = ", ".join(f"{e.name} ({e.source})" for e in rec.edits)
-        answer = self.ask(f"Unsaved edits from {rec.time} were found for {rec.patient_id}: {names}.",
-                          "Restore them?", ("Restore", "Discard"))
+        answer = self.ask(
+            f"Unsaved edits from {rec.time} were found for {rec.patient_id}: {names}.",
+            "Restore them?",
+            ("Restore", "Discard"),
+        )
         if answer == "Restore":
             self.edit.restore(rec)
             self.choose_tool(self.edit.tool_name)
@@ -755,9 +781,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_analysis(self, i: int) -> None:
         """Open a metrics, DVH or uncertainty-vs-edits panel and compute it in the background."""
         if not self.analysis_docks:
-            self.analysis_docks = [self._dock(t, w, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
-                                   for t, w in (("Metrics", self.metrics_panel), ("DVH", self.dvh_panel),
-                                                ("Uncertainty vs edits", self.unc_plot))]
+            self.analysis_docks = [
+                self._dock(t, w, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+                for t, w in (
+                    ("Metrics", self.metrics_panel),
+                    ("DVH", self.dvh_panel),
+                    ("Uncertainty vs edits", self.unc_plot),
+                )
+            ]
             for d in self.analysis_docks[1:]:
                 self.tabifyDockWidget(self.analysis_docks[0], d)
             self.analysis_docks[2].setEnabled(self._analysis_allowed)
@@ -778,7 +809,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.state.edit_map = None
         else:
             f = comparison.frame
-            self.state.edit_map = ((comparison.structure, comparison.reference, f), (comparison.structure, comparison.test, f))
+            self.state.edit_map = (
+                (comparison.structure, comparison.reference, f),
+                (comparison.structure, comparison.test, f),
+            )
         self.tri.refresh()
 
     def go_to_structure(self, key) -> None:
@@ -831,7 +865,6 @@ class MainWindow(QtWidgets.QMainWindow):
             panel.cancel()
         self.edit.autosave()
         super().closeEvent(ev)
-
 
 
 def _mods(modifiers) -> set[str]:

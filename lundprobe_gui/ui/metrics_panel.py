@@ -1,4 +1,5 @@
 """The metrics panel: the patient's comparison set in a sortable table, computed off the UI thread."""
+
 from __future__ import annotations
 
 import logging
@@ -8,18 +9,36 @@ from typing import Callable, Iterable
 from PySide6 import QtCore, QtWidgets
 
 from ..core.patient import Patient
-from ..metrics.compare import (DEFAULT_TOLERANCE_MM, KIND_LABELS, KINDS, METRICS_ROW_KEYS, Comparison, MaskGetter,
-                               compare_patient, patient_comparisons)
+from ..metrics.compare import (
+    DEFAULT_TOLERANCE_MM,
+    KIND_LABELS,
+    KINDS,
+    METRICS_ROW_KEYS,
+    Comparison,
+    MaskGetter,
+    compare_patient,
+    patient_comparisons,
+)
 from ..metrics.table import write_csv
 from .job_panel import JobPanel, SortItem
 
 logger = logging.getLogger(__name__)
 
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("structure", "Structure"), ("comparison", "Comparison"), ("reference", "Reference"), ("test", "Test"),
-    ("dice", "Dice"), ("jaccard", "Jaccard"), ("hd_mm", "HD (mm)"), ("hd95_mm", "HD95 (mm)"),
-    ("msd_mm", "MSD (mm)"), ("surface_dice", "Surface Dice"), ("apl_mm", "APL (mm)"), ("fnpl_mm", "FNPL (mm)"),
-    ("volume_reference_cc", "Ref. vol. (cc)"), ("volume_test_cc", "Test vol. (cc)"),
+    ("structure", "Structure"),
+    ("comparison", "Comparison"),
+    ("reference", "Reference"),
+    ("test", "Test"),
+    ("dice", "Dice"),
+    ("jaccard", "Jaccard"),
+    ("hd_mm", "HD (mm)"),
+    ("hd95_mm", "HD95 (mm)"),
+    ("msd_mm", "MSD (mm)"),
+    ("surface_dice", "Surface Dice"),
+    ("apl_mm", "APL (mm)"),
+    ("fnpl_mm", "FNPL (mm)"),
+    ("volume_reference_cc", "Ref. vol. (cc)"),
+    ("volume_test_cc", "Test vol. (cc)"),
     ("centroid_shift_mm", "Centroid shift (mm)"),
 )
 """(row key, header) of the table columns."""
@@ -82,9 +101,17 @@ class MetricsPanel(JobPanel):
         self.table.cellDoubleClicked.connect(self._double_clicked)
 
         bar = QtWidgets.QHBoxLayout()
-        for w in (QtWidgets.QLabel("Structure"), self.structure_box, QtWidgets.QLabel("Show"), self.kind_box,
-                  QtWidgets.QLabel("Tolerance"), self.tolerance, self.compute_btn, self.export_btn,
-                  self.progress_bar):
+        for w in (
+            QtWidgets.QLabel("Structure"),
+            self.structure_box,
+            QtWidgets.QLabel("Show"),
+            self.kind_box,
+            QtWidgets.QLabel("Tolerance"),
+            self.tolerance,
+            self.compute_btn,
+            self.export_btn,
+            self.progress_bar,
+        ):
             bar.addWidget(w)
         bar.addStretch(1)
         layout = QtWidgets.QVBoxLayout(self)
@@ -131,8 +158,11 @@ class MetricsPanel(JobPanel):
         """The pairs the next computation covers (the patient's set minus hidden sources)."""
         if self.patient is None:
             return []
-        return [c for c in patient_comparisons(self.patient)
-                if c.reference not in self._hidden and c.test not in self._hidden]
+        return [
+            c
+            for c in patient_comparisons(self.patient)
+            if c.reference not in self._hidden and c.test not in self._hidden
+        ]
 
     def refresh(self) -> None:
         """Compute the comparison set in the background; the table fills when it is done."""
@@ -144,8 +174,7 @@ class MetricsPanel(JobPanel):
         def work(progress: Callable[[int, int], None], should_stop: Callable[[], bool]) -> list[dict]:
             # One worker thread: the metrics hold the GIL most of the time, so more threads would
             # only make the UI thread wait longer for it.
-            return compare_patient(patient, comps, tol, progress=progress, should_stop=should_stop,
-                                   mask_getter=getter)
+            return compare_patient(patient, comps, tol, progress=progress, should_stop=should_stop, mask_getter=getter)
 
         self._start_job(work, len(comps), f"Computing {len(comps)} comparisons…")
 
@@ -205,7 +234,9 @@ class MetricsPanel(JobPanel):
         self._fill_table()
         n_pairs = len(self.comparisons())
         missing = n_pairs - len(rows)
-        self.status.setText(f"{len(rows)} comparisons" + (f" ({missing} skipped: mask not loadable)" if missing else ""))
+        self.status.setText(
+            f"{len(rows)} comparisons" + (f" ({missing} skipped: mask not loadable)" if missing else "")
+        )
         self.computed.emit(list(rows))
 
     def _double_clicked(self, r: int, _c: int) -> None:
@@ -213,5 +244,8 @@ class MetricsPanel(JobPanel):
         row = item.data(ROW_ROLE) if item is not None else None
         if row is None or self.patient is None:
             return
-        self.pair_activated.emit(Comparison(row["structure"], row["reference"], row["test"], row["comparison"],
-                                            self.patient.reference_frame.name))
+        self.pair_activated.emit(
+            Comparison(
+                row["structure"], row["reference"], row["test"], row["comparison"], self.patient.reference_frame.name
+            )
+        )

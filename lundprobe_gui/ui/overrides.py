@@ -6,6 +6,7 @@ None by default. While it is set, the methods listed here hand their call to it,
 refuse other patients, blind the viewer state and send every save to the study, and the window
 and controller go back to their own behaviour when it is set to None again.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -55,8 +56,13 @@ class EditOverride(Protocol):
     def reset_to(self, name: str, source: str) -> bool:
         """Reset the active working copy to a source mask."""
 
-    def save(self, keys: list[tuple[str, str]] | None = None, out_dir: Path | None = None,
-             background: bool = True, on_done: Callable[[list[Path]], None] | None = None) -> object:
+    def save(
+        self,
+        keys: list[tuple[str, str]] | None = None,
+        out_dir: Path | None = None,
+        background: bool = True,
+        on_done: Callable[[list[Path]], None] | None = None,
+    ) -> object:
         """Save working copies."""
 
     def autosave(self) -> None:

@@ -24,6 +24,7 @@ What it does:
   ``ReviewSession.activity`` at most once a second, and minimise/restore to
   ``window_minimised``/``window_restored``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,8 +58,18 @@ PANEL_WIDTH = 410
 TOOLS_WIDTH = 370
 
 _E = QtCore.QEvent.Type
-INPUT_EVENTS = frozenset({_E.MouseButtonPress, _E.MouseButtonRelease, _E.MouseButtonDblClick, _E.MouseMove,
-                          _E.Wheel, _E.KeyPress, _E.TabletPress, _E.TouchBegin})
+INPUT_EVENTS = frozenset(
+    {
+        _E.MouseButtonPress,
+        _E.MouseButtonRelease,
+        _E.MouseButtonDblClick,
+        _E.MouseMove,
+        _E.Wheel,
+        _E.KeyPress,
+        _E.TabletPress,
+        _E.TouchBegin,
+    }
+)
 
 
 def install_review_mode(window: "MainWindow") -> "ReviewMode":
@@ -100,7 +111,7 @@ class ReviewMode(QtCore.QObject):
         window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.dock, QtCore.Qt.Orientation.Horizontal)
         self.dock.hide()
 
-        self._saved: dict[str, object] = {}        # segment -> mask last saved to the review (this visit)
+        self._saved: dict[str, object] = {}  # segment -> mask last saved to the review (this visit)
         self._pending_comments: dict[str, str] = {}
         self._last_activity = float("-inf")
         self._minimised = False
@@ -177,8 +188,11 @@ class ReviewMode(QtCore.QObject):
         if not was_visible and not self.dock.isFloating():
             # The images keep most of the width: the Display/Edit tabs narrow to make room.
             scroll = self.dock.widget()
-            need = (self.panel.minimumSizeHint().width() + 2 * scroll.frameWidth()
-                    + scroll.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent))
+            need = (
+                self.panel.minimumSizeHint().width()
+                + 2 * scroll.frameWidth()
+                + scroll.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
+            )
             scroll.setMinimumWidth(need)  # never narrower than the panel: nothing is cut off
             docks, widths = [self.dock], [max(PANEL_WIDTH, need)]
             for d in self.window.findChildren(QtWidgets.QDockWidget):
@@ -205,8 +219,9 @@ class ReviewMode(QtCore.QObject):
             if block:
                 self._save_btn_tip = btn.toolTip()
             btn.setEnabled(not block)
-            btn.setToolTip("In an AI review, corrections are saved by the review panel" if block
-                           else self._save_btn_tip)
+            btn.setToolTip(
+                "In an AI review, corrections are saved by the review panel" if block else self._save_btn_tip
+            )
         self._editor_save_blocked = block
 
     # -- messages ---------------------------------------------------------------------------
@@ -219,7 +234,8 @@ class ReviewMode(QtCore.QObject):
         if review_dir is None:
             last = str(self.window.settings.value("review_dir", "") or Path.home())
             d = QtWidgets.QFileDialog.getExistingDirectory(
-                self.window, "AI review folder (made by 'lundprobe-gui review init')", last)
+                self.window, "AI review folder (made by 'lundprobe-gui review init')", last
+            )
             if not d:
                 return False
             review_dir = d
@@ -358,8 +374,11 @@ class ReviewMode(QtCore.QObject):
         self.flush_comments()
         pending = [seg.name for seg in s.current.segments if self._working(seg.name) and self._unsaved(seg.name)]
         if pending:
-            answer = self.window.ask(f"Unsaved corrections of {', '.join(pending)} in case {s.current.case_id}.",
-                                     "Save them to the review before leaving the case?", ("Save", "Discard", "Cancel"))
+            answer = self.window.ask(
+                f"Unsaved corrections of {', '.join(pending)} in case {s.current.case_id}.",
+                "Save them to the review before leaving the case?",
+                ("Save", "Discard", "Cancel"),
+            )
             if answer == "Cancel":
                 return False
             for name in pending:
@@ -380,8 +399,9 @@ class ReviewMode(QtCore.QObject):
         case, st = s.current, s.case_state()
         unrated = [seg.name for seg in case.segments if seg.name not in st.ratings]
         if unrated:
-            self._tell(f"Rate every segment before finishing case {case.case_id}.",
-                       f"Still unrated: {', '.join(unrated)}")
+            self._tell(
+                f"Rate every segment before finishing case {case.case_id}.", f"Still unrated: {', '.join(unrated)}"
+            )
             return False
         self.flush_comments()
         for seg in case.segments:
@@ -414,8 +434,11 @@ class ReviewMode(QtCore.QObject):
     def _show_all_done(self) -> None:
         s = self.session
         self._refresh_cases()
-        self.panel.set_case_open(False, f"All {len(s.case_ids)} cases are finished. Results: "
-                                        f"{s.dir / RESULTS_FILE}\nChoose a case above to review it again.")
+        self.panel.set_case_open(
+            False,
+            f"All {len(s.case_ids)} cases are finished. Results: "
+            f"{s.dir / RESULTS_FILE}\nChoose a case above to review it again.",
+        )
 
     # -- ratings -------------------------------------------------------------------------------
     def rate(self, segment: str, score: int) -> bool:
@@ -424,9 +447,11 @@ class ReviewMode(QtCore.QObject):
         if s is None or s.current is None:
             return False
         if score == NO_CORRECTION_SCORE and (self._working(segment) or segment in s.case_state().corrected):
-            answer = self.window.ask(f"Rate {segment} 5 (use as is)?",
-                                     f"A segment rated 5 is not corrected: the correction of {segment} will be "
-                                     "discarded.", ("Discard correction", "Cancel"))
+            answer = self.window.ask(
+                f"Rate {segment} 5 (use as is)?",
+                f"A segment rated 5 is not corrected: the correction of {segment} will be discarded.",
+                ("Discard correction", "Cancel"),
+            )
             if answer != "Discard correction":
                 self.refresh()
                 return False
@@ -487,9 +512,13 @@ class ReviewMode(QtCore.QObject):
             self.refresh()
             return None
         st = es.stats(key)
-        stats = {"voxels_added": int(st.added_voxels), "voxels_removed": int(st.removed_voxels),
-                 "added_cc": round(st.added_cc, 4), "removed_cc": round(st.removed_cc, 4),
-                 "dice_vs_start": None if st.dice is None else round(st.dice, 6)}
+        stats = {
+            "voxels_added": int(st.added_voxels),
+            "voxels_removed": int(st.removed_voxels),
+            "added_cc": round(st.added_cc, 4),
+            "removed_cc": round(st.removed_cc, 4),
+            "dice_vs_start": None if st.dice is None else round(st.dice, 6),
+        }
         QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
         try:
             snapshot = work.copy()
@@ -516,8 +545,11 @@ class ReviewMode(QtCore.QObject):
         if not (self._working(segment) or corrected):
             return False
         if confirm:
-            answer = self.window.ask(f"Discard the correction of {segment}?",
-                                     "The AI segment is shown and counts again.", ("Discard correction", "Cancel"))
+            answer = self.window.ask(
+                f"Discard the correction of {segment}?",
+                "The AI segment is shown and counts again.",
+                ("Discard correction", "Cancel"),
+            )
             if answer != "Discard correction":
                 return False
         self._close_working(segment)
@@ -624,22 +656,25 @@ class ReviewMode(QtCore.QObject):
             elif score == NO_CORRECTION_SCORE:
                 text = f"{name} is used as is: no correction."
             elif working:
-                text = (f"Correcting {name} (cyan): brush (key 1) adds, eraser (key 2) removes. "
-                        + ("Unsaved: Finish case or Save correction saves it." if unsaved else "Saved."))
+                text = f"Correcting {name} (cyan): brush (key 1) adds, eraser (key 2) removes. " + (
+                    "Unsaved: Finish case or Save correction saves it." if unsaved else "Saved."
+                )
             elif corrected:
                 text = f"{name} has a saved correction."
             else:
                 text = f"Press Correct to edit {name}, or leave it as the AI made it."
-            self.panel.set_segment_state(name, score, refusal, working, working and unsaved and refusal is None,
-                                         working or corrected, text)
+            self.panel.set_segment_state(
+                name, score, refusal, working, working and unsaved and refusal is None, working or corrected, text
+            )
         self.panel.set_finish_state([seg.name for seg in case.segments if seg.name not in st.ratings])
 
     def _refresh_cases(self) -> None:
         s = self.session
         if s is None:
             return
-        self.panel.set_cases([(cid, s.state.cases[cid].status) for cid in s.case_ids],
-                             s.current.case_id if s.current else None)
+        self.panel.set_cases(
+            [(cid, s.state.cases[cid].status) for cid in s.case_ids], s.current.case_id if s.current else None
+        )
 
     # -- comments ----------------------------------------------------------------------------
     def _comment_edited(self, kind: str, text: str) -> None:
@@ -667,7 +702,7 @@ class ReviewMode(QtCore.QObject):
     def eventFilter(self, obj: QtCore.QObject, ev: QtCore.QEvent) -> bool:  # noqa: N802
         t = ev.type()
         if t in INPUT_EVENTS:
-            if (self.session is not None and isinstance(obj, QtWidgets.QWidget) and obj.window() is self.window):
+            if self.session is not None and isinstance(obj, QtWidgets.QWidget) and obj.window() is self.window:
                 now = time.monotonic()
                 if now - self._last_activity >= ACTIVITY_EVERY_S:
                     self._last_activity = now
@@ -718,5 +753,8 @@ class ReviewMode(QtCore.QObject):
         self.flush_comments()
         s.close_case()
         self._refresh_cases()
-        self.panel.set_case_open(False, f"Case {self._paused_case} is not shown (another patient was opened); "
-                                        "its clock is stopped.", paused=True)
+        self.panel.set_case_open(
+            False,
+            f"Case {self._paused_case} is not shown (another patient was opened); its clock is stopped.",
+            paused=True,
+        )

@@ -5,6 +5,7 @@ The panel is passive: it shows what :class:`lundprobe_gui.ui.review_mode.ReviewM
 reports the reviewer's choices through signals. Only user actions emit them (a radio button set by
 the program does not), so showing a case never rates anything.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,8 +17,10 @@ from ..review import LIKERT_SCALE, STATEMENT, level
 
 logger = logging.getLogger(__name__)
 
-COMMENT_LABELS = {"segmentation": "Comment on the segmentation (optional)",
-                  "findings": "Comment on the findings (optional)"}
+COMMENT_LABELS = {
+    "segmentation": "Comment on the segmentation (optional)",
+    "findings": "Comment on the findings (optional)",
+}
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,11 @@ class ReviewPanel(QtWidgets.QWidget):
     """Rating, correcting and commenting the open case of an AI review."""
 
     segment_selected = QtCore.Signal(str)
-    rated = QtCore.Signal(str, int)             # segment, score (a click on a radio button)
+    rated = QtCore.Signal(str, int)  # segment, score (a click on a radio button)
     correct_requested = QtCore.Signal(str)
     save_requested = QtCore.Signal(str)
     discard_requested = QtCore.Signal(str)
-    comment_edited = QtCore.Signal(str, str)    # kind ("segmentation" / "findings"), text
+    comment_edited = QtCore.Signal(str, str)  # kind ("segmentation" / "findings"), text
     finish_requested = QtCore.Signal()
     case_chosen = QtCore.Signal(str)
     resume_requested = QtCore.Signal()
@@ -74,8 +77,10 @@ class ReviewPanel(QtWidgets.QWidget):
         row.addWidget(self.case_combo, 1)
         lay.addLayout(row)
         self.time_label = QtWidgets.QLabel("Active review time 0:00:00")
-        self.time_label.setToolTip("Counted while the case is open and in use: the clock pauses 2 minutes after "
-                                   "the last input and while the window is minimised")
+        self.time_label.setToolTip(
+            "Counted while the case is open and in use: the clock pauses 2 minutes after "
+            "the last input and while the window is minimised"
+        )
         lay.addWidget(self.time_label)
         self.resume_btn = QtWidgets.QPushButton("Back to the review")
         self.resume_btn.setToolTip("Show the review's case again")
@@ -94,8 +99,11 @@ class ReviewPanel(QtWidgets.QWidget):
         self.segment_table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.segment_table.verticalHeader().setVisible(False)
         hh = self.segment_table.horizontalHeader()
-        for col, mode in ((0, hh.ResizeMode.ResizeToContents), (1, hh.ResizeMode.ResizeToContents),
-                          (2, hh.ResizeMode.Stretch)):
+        for col, mode in (
+            (0, hh.ResizeMode.ResizeToContents),
+            (1, hh.ResizeMode.ResizeToContents),
+            (2, hh.ResizeMode.Stretch),
+        ):
             hh.setSectionResizeMode(col, mode)
         self.segment_table.itemSelectionChanged.connect(self._selection_changed)
         cl.addWidget(self.segment_table)
@@ -222,13 +230,24 @@ class ReviewPanel(QtWidgets.QWidget):
         if keep is not None:
             t.selectRow(names.index(keep))
         rows_shown = min(max(len(rows), 1), 6)
-        t.setFixedHeight(t.horizontalHeader().sizeHint().height() + rows_shown * t.verticalHeader().defaultSectionSize()
-                         + 2 * t.frameWidth())
+        t.setFixedHeight(
+            t.horizontalHeader().sizeHint().height()
+            + rows_shown * t.verticalHeader().defaultSectionSize()
+            + 2 * t.frameWidth()
+        )
         t.blockSignals(False)
         self._segment = keep
 
-    def set_segment_state(self, name: str | None, score: int | None, refusal: str | None, correcting: bool,
-                          can_save: bool, can_discard: bool, status: str) -> None:
+    def set_segment_state(
+        self,
+        name: str | None,
+        score: int | None,
+        refusal: str | None,
+        correcting: bool,
+        can_save: bool,
+        can_discard: bool,
+        status: str,
+    ) -> None:
         """Show the selected segment's rating and what may be done with it now."""
         self._segment = name
         self.rating_box.setTitle(f"Rating of {name}" if name else "Rating")
@@ -238,8 +257,14 @@ class ReviewPanel(QtWidgets.QWidget):
         self.rating_group.setExclusive(True)
         can_edit = name is not None and refusal is None
         self.correct_btn.setEnabled(can_edit)
-        self.correct_btn.setToolTip(refusal or (f"{'Continue editing' if correcting else 'Edit'} a working copy of "
-                                                f"{name} with the brush" if name else ""))
+        self.correct_btn.setToolTip(
+            refusal
+            or (
+                f"{'Continue editing' if correcting else 'Edit'} a working copy of {name} with the brush"
+                if name
+                else ""
+            )
+        )
         self.save_btn.setEnabled(can_save)
         self.discard_btn.setEnabled(can_discard)
         self.correction_label.setText(status)
@@ -247,8 +272,11 @@ class ReviewPanel(QtWidgets.QWidget):
     def set_finish_state(self, unrated: list[str]) -> None:
         """Finish is possible only when every segment is rated."""
         self.finish_btn.setEnabled(not unrated)
-        self.finish_btn.setToolTip("Save the corrections, write review-results.csv and open the next case"
-                                   if not unrated else f"Rate every segment first: {', '.join(unrated)}")
+        self.finish_btn.setToolTip(
+            "Save the corrections, write review-results.csv and open the next case"
+            if not unrated
+            else f"Rate every segment first: {', '.join(unrated)}"
+        )
 
     def set_comments(self, comments: dict[str, str]) -> None:
         """Show a case's comments (without reporting them as edits)."""
@@ -304,4 +332,3 @@ class ReviewPanel(QtWidgets.QWidget):
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802
         return QtCore.QSize(400, 760)
-

@@ -1,4 +1,5 @@
 """Keyboard shortcuts (ITK-SNAP conventions where it has one), listed in Help > Shortcuts."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

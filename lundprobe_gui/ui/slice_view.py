@@ -4,6 +4,7 @@ Scene coordinates are millimetres: display pixel (row, col) covers
 ``[col * col_mm, (col + 1) * col_mm) x [row * row_mm, (row + 1) * row_mm)``, so a locked aspect of 1
 gives the correct physical proportions (2.5 mm slices look 2.5 mm thick).
 """
+
 from __future__ import annotations
 
 import html
@@ -52,13 +53,13 @@ class SliceView(QtWidgets.QWidget):
     (move the cursor, adjust the window, or feed an editing tool).
     """
 
-    clicked = QtCore.Signal(int, object, object)            # axis, zyx, modifiers
-    dragged = QtCore.Signal(int, str, object, object)       # axis, phase (start/move/finish), zyx, button
-    window_dragged = QtCore.Signal(float, float)            # dx, dy in screen pixels
-    slice_step = QtCore.Signal(int, int)                    # axis, delta
+    clicked = QtCore.Signal(int, object, object)  # axis, zyx, modifiers
+    dragged = QtCore.Signal(int, str, object, object)  # axis, phase (start/move/finish), zyx, button
+    window_dragged = QtCore.Signal(float, float)  # dx, dy in screen pixels
+    slice_step = QtCore.Signal(int, int)  # axis, delta
     maximise_toggled = QtCore.Signal(int)
-    hovered = QtCore.Signal(int, object)                    # axis, zyx
-    line_scale_changed = QtCore.Signal(int, object)         # axis, (rows, cols) image pixels per screen pixel
+    hovered = QtCore.Signal(int, object)  # axis, zyx
+    line_scale_changed = QtCore.Signal(int, object)  # axis, (rows, cols) image pixels per screen pixel
 
     def __init__(self, axis: int, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,8 +84,9 @@ class SliceView(QtWidgets.QWidget):
         for line in (self.hline, self.vline):
             line.setZValue(10)
             self.vb.addItem(line, ignoreBounds=True)
-        self.fiducial_items = pg.ScatterPlotItem(size=12, pen=pg.mkPen((255, 255, 255), width=1.5),
-                                                brush=pg.mkBrush(0, 0, 0, 0), symbol="o")
+        self.fiducial_items = pg.ScatterPlotItem(
+            size=12, pen=pg.mkPen((255, 255, 255), width=1.5), brush=pg.mkBrush(0, 0, 0, 0), symbol="o"
+        )
         self.fiducial_items.setZValue(11)
         self.vb.addItem(self.fiducial_items, ignoreBounds=True)
         self.brush_cursor = QtWidgets.QGraphicsEllipseItem()
@@ -148,8 +150,11 @@ class SliceView(QtWidgets.QWidget):
             self.legend.setText("")
             self.legend.setVisible(False)
             return
-        rows = "".join(f"<tr><td><span style='color:rgb{c};{_halo_css(halo)}'>&#9632;</span></td>"
-                       f"<td>&nbsp;{html.escape(name)}</td></tr>" for name, c, halo in entries[:14])
+        rows = "".join(
+            f"<tr><td><span style='color:rgb{c};{_halo_css(halo)}'>&#9632;</span></td>"
+            f"<td>&nbsp;{html.escape(name)}</td></tr>"
+            for name, c, halo in entries[:14]
+        )
         more = f"<tr><td></td><td>+{len(entries) - 14} more</td></tr>" if len(entries) > 14 else ""
         self.legend.setText(f"<table cellspacing=0 cellpadding=0>{rows}{more}</table>")
         self.legend.setVisible(True)
@@ -181,8 +186,9 @@ class SliceView(QtWidgets.QWidget):
             self.title.setText(title)
         self._show_isodose_labels(sl)
         if sl.fiducials:
-            self.fiducial_items.setData([(c_ + 0.5) * col_mm for _, c_ in sl.fiducials],
-                                        [(r_ + 0.5) * row_mm for r_, _ in sl.fiducials])
+            self.fiducial_items.setData(
+                [(c_ + 0.5) * col_mm for _, c_ in sl.fiducials], [(r_ + 0.5) * row_mm for r_, _ in sl.fiducials]
+            )
         else:
             self.fiducial_items.setData([], [])
         if sl.legend != self._legend_shown:
@@ -194,7 +200,7 @@ class SliceView(QtWidgets.QWidget):
         img = self.image.image
         if img is None:
             return
-        img[r0:r0 + rgb.shape[0], c0:c0 + rgb.shape[1]] = rgb
+        img[r0 : r0 + rgb.shape[0], c0 : c0 + rgb.shape[1]] = rgb
         self.image.updateImage()
 
     def _show_isodose_labels(self, sl: SliceImage) -> None:
@@ -233,7 +239,7 @@ class SliceView(QtWidgets.QWidget):
     def _layout_isodose_labels(self, *_args) -> None:
         # Labels keep their size on screen while the lines scale with the zoom, so whether two
         # of them collide depends on the zoom: place them again whenever the view range changes.
-        items = self._iso_items[:len(self._iso_anchors)]
+        items = self._iso_items[: len(self._iso_anchors)]
         if not items:
             return
         boxes = []
@@ -315,8 +321,9 @@ class SliceView(QtWidgets.QWidget):
             return
         if ev.isStart():
             # pyqtgraph reports a drag only once the mouse has moved: start it where the button went down
-            self.dragged.emit(self.axis, "start", self._clamp(self.scene_to_voxel(ev.buttonDownScenePos())),
-                              ev.modifiers())
+            self.dragged.emit(
+                self.axis, "start", self._clamp(self.scene_to_voxel(ev.buttonDownScenePos())), ev.modifiers()
+            )
             phase = "move"
         zyx = self._clamp(self.scene_to_voxel(ev.scenePos()))
         self.dragged.emit(self.axis, phase, zyx, ev.modifiers())

@@ -4,6 +4,7 @@ Each function shows a modal dialog and returns the answer, or None when the user
 study mode calls them through its own methods (``StudyMode.ask_observer`` and friends), so tests
 replace those methods and never see a dialog.
 """
+
 from __future__ import annotations
 
 import html
@@ -42,8 +43,9 @@ class ObserverDialog(QtWidgets.QDialog):
         self.hint = QtWidgets.QLabel("")
         self.hint.setStyleSheet("color: #a33;")
         lay.addWidget(self.hint)
-        self.buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
-                                                  | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = QtWidgets.QDialogButtonBox(
+            QtWidgets.QDialogButtonBox.StandardButton.Ok | QtWidgets.QDialogButtonBox.StandardButton.Cancel
+        )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         lay.addWidget(self.buttons)
@@ -70,8 +72,7 @@ def ask_observer_id(parent: QtWidgets.QWidget | None, study_name: str = "") -> s
 
 def ask_pin(parent: QtWidgets.QWidget | None, text: str) -> str | None:
     """The admin PIN or passphrase (typed hidden), or None when cancelled."""
-    pin, ok = QtWidgets.QInputDialog.getText(parent, "Study administrator", text,
-                                             QtWidgets.QLineEdit.EchoMode.Password)
+    pin, ok = QtWidgets.QInputDialog.getText(parent, "Study administrator", text, QtWidgets.QLineEdit.EchoMode.Password)
     return pin if ok else None
 
 

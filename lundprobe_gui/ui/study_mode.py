@@ -27,6 +27,7 @@ menus and actions are disabled, and :class:`_ExitSteps` undoes all of it at the 
 Every prompt goes through a method of :class:`StudyMode` (``choose_study_dir``, ``ask_observer``,
 ``ask``, ``ask_pin``, ``ask_reason``, ``choose_case``, ``inform``) that tests replace.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -47,8 +48,20 @@ from ..core.names import InvalidName, validate_observer
 from ..core.patient import Patient
 from ..io.open import NoImageError, open_patient
 from ..render.state import ViewerState
-from ..study import (COMPLETE, WAITING, AdminRequired, CaseView, CorruptStudyFile, ObserverSession,
-                     RatingFrozen, RatingsIncomplete, SessionLocked, StudyError, authorise_admin, load_study)
+from ..study import (
+    COMPLETE,
+    WAITING,
+    AdminRequired,
+    CaseView,
+    CorruptStudyFile,
+    ObserverSession,
+    RatingFrozen,
+    RatingsIncomplete,
+    SessionLocked,
+    StudyError,
+    authorise_admin,
+    load_study,
+)
 from ..study.clock import parse_iso
 from ..study.files import output_root
 from . import study_dialogs
@@ -67,8 +80,15 @@ DISABLED_ACTIONS = ("open_patient", "open_dataset", "output_dir")
 ACTIVITY_INTERVAL_S = 1.0
 PANEL_WIDTH = 430
 POLL_WASHOUT_S = 60.0
-_INPUT_EVENTS = frozenset({QtCore.QEvent.Type.MouseButtonPress, QtCore.QEvent.Type.MouseButtonDblClick,
-                           QtCore.QEvent.Type.MouseMove, QtCore.QEvent.Type.Wheel, QtCore.QEvent.Type.KeyPress})
+_INPUT_EVENTS = frozenset(
+    {
+        QtCore.QEvent.Type.MouseButtonPress,
+        QtCore.QEvent.Type.MouseButtonDblClick,
+        QtCore.QEvent.Type.MouseMove,
+        QtCore.QEvent.Type.Wheel,
+        QtCore.QEvent.Type.KeyPress,
+    }
+)
 
 
 def install_study_mode(window) -> "StudyMode":
@@ -109,13 +129,19 @@ def case_plan(patient: Patient, session: ObserverSession) -> CasePlan:
     if vis.uncertainty_allowed:
         plan.volumes.extend(frame.uncertainty.values())
     plan.volumes.extend(v for v in frame.images.values() if v is not mri)
-    plan.masks.extend(r for r in frame.structures.values()
-                      if r not in plan.first_masks and session.can_open(r.source, r.path))
+    plan.masks.extend(
+        r for r in frame.structures.values() if r not in plan.first_masks and session.can_open(r.source, r.path)
+    )
     return plan
 
 
-def load_case(patient: Patient, plan: CasePlan, cancel: threading.Event | None = None,
-              sink: "CaseLoader | None" = None, workers: int = 2) -> None:
+def load_case(
+    patient: Patient,
+    plan: CasePlan,
+    cancel: threading.Event | None = None,
+    sink: "CaseLoader | None" = None,
+    workers: int = 2,
+) -> None:
     """Load the planned layers (the MRI and start masks first); usable without Qt when ``sink`` is None."""
     cancel = cancel or threading.Event()
     for v in plan.first_volumes:
@@ -157,8 +183,9 @@ class CaseLoader(QtCore.QObject):
 
     def start(self, patient: Patient, plan: CasePlan, cancel: threading.Event) -> None:
         """Load in the background."""
-        self._thread = threading.Thread(target=self._run, args=(patient, plan, cancel), daemon=True,
-                                        name="study-case-loader")
+        self._thread = threading.Thread(
+            target=self._run, args=(patient, plan, cancel), daemon=True, name="study-case-loader"
+        )
         self._thread.start()
 
     def _run(self, patient: Patient, plan: CasePlan, cancel: threading.Event) -> None:
@@ -245,8 +272,10 @@ class StudyMode(QtCore.QObject):
         self.dock = QtWidgets.QDockWidget(STUDY_DOCK, window)
         self.dock.setObjectName(STUDY_DOCK)
         self.dock.setWidget(self.panel)  # the panel scrolls its questions itself
-        self.dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
-                              | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.dock.setFeatures(
+            QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         window.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
         self.dock.toggleViewAction().setEnabled(False)
         self.dock.hide()
@@ -352,8 +381,9 @@ class StudyMode(QtCore.QObject):
             obs = obs.strip()
             if study_dialogs.valid_observer_id(obs):
                 break
-            self.inform("Observer ID", f"{obs!r} is not a valid observer ID: use letters, digits, _ and - only.",
-                        warning=True)
+            self.inform(
+                "Observer ID", f"{obs!r} is not a valid observer ID: use letters, digits, _ and - only.", warning=True
+            )
         return self.start(d, obs)
 
     def start(self, study_dir: str | Path, observer: str) -> bool:
@@ -374,8 +404,11 @@ class StudyMode(QtCore.QObject):
         try:
             s = ObserverSession(study_dir, observer)
         except SessionLocked as e:
-            self.inform("Session already open", f"{observer} already has an open session of this study, so it "
-                        f"cannot be opened twice:\n{e}", warning=True)
+            self.inform(
+                "Session already open",
+                f"{observer} already has an open session of this study, so it cannot be opened twice:\n{e}",
+                warning=True,
+            )
             return False
         except CorruptStudyFile as e:
             self.inform("Cannot open the study", f"A study file is damaged; nothing was changed:\n{e}", warning=True)
@@ -583,7 +616,7 @@ class StudyMode(QtCore.QObject):
         vis.apply(state, patient.sources())
         frame = patient.reference_frame
         start, own = s.study.start_source, s.target_source
-        for (name, source) in frame.structures:
+        for name, source in frame.structures:
             st = state.style((name, source, frame.name))
             st.visible = state.allowed(source) and name in s.structures and source in (start, own)
         state.uncertainty.maps = set(frame.uncertainty) if vis.uncertainty_allowed else set()
@@ -679,8 +712,9 @@ class StudyMode(QtCore.QObject):
             s.attach_patient(patient)
         except (StudyError, NoImageError, OSError, ValueError) as e:
             self._loaded, self._loaded_patient = (view.step, view.pseudonym), None
-            self.inform("Cannot open the case", f"{view.pseudonym} cannot be opened:\n{self._redact(str(e))}",
-                        warning=True)
+            self.inform(
+                "Cannot open the case", f"{view.pseudonym} cannot be opened:\n{self._redact(str(e))}", warning=True
+            )
             return
         self._loaded, self._loaded_patient = (view.step, view.pseudonym), patient
         w.set_patient(patient, self.blinded_state(patient))  # remembering and listing go to _StudyWindow
@@ -746,9 +780,10 @@ class StudyMode(QtCore.QObject):
         if s.status() == WAITING:
             self.panel.show_message("Waiting for the washout", self._waiting_text())
         else:
-            self.panel.show_message("All steps are finished",
-                                    "You have finished every case of every step. Thank you!\n"
-                                    "End the study session to close it.")
+            self.panel.show_message(
+                "All steps are finished",
+                "You have finished every case of every step. Thank you!\nEnd the study session to close it.",
+            )
 
     def _waiting_text(self) -> str:
         prog = self.session.progress()
@@ -762,8 +797,10 @@ class StudyMode(QtCore.QObject):
                 opens = prog.text
         else:
             opens = f"Step {prog.step} opens after step {prog.step - 1} is finished"
-        return (f"Step {prog.step - 1} is finished. {opens}.\nThe cases are shown again only after the washout; "
-                "only the study administrator can override it.")
+        return (
+            f"Step {prog.step - 1} is finished. {opens}.\nThe cases are shown again only after the washout; "
+            "only the study administrator can override it."
+        )
 
     def update_panel(self) -> None:
         """Rebuild the panel from the session."""
@@ -777,20 +814,37 @@ class StudyMode(QtCore.QObject):
         infos = []
         for name in view.structures:
             srec = rec.structures[name] if rec is not None else None
-            infos.append(StructureInfo(name, not s.missing_ratings(name),
-                                       bool(srec and srec.editing_started_at), int(srec.saves) if srec else 0))
+            infos.append(
+                StructureInfo(
+                    name,
+                    not s.missing_ratings(name),
+                    bool(srec and srec.editing_started_at),
+                    int(srec.saves) if srec else 0,
+                )
+            )
         active = view.active_structure
         srec = rec.structures[active] if rec is not None else None
         prog = s.progress()
         ctrl = self.window.edit
         case = PanelCase(
-            observer=s.observer, step=view.step, step_title=view.step_title, instructions=view.instructions,
-            pseudonym=view.pseudonym, position=view.position, total=view.total, finished=prog.finished,
-            progress_text=prog.text, structures=tuple(infos), active=active,
+            observer=s.observer,
+            step=view.step,
+            step_title=view.step_title,
+            instructions=view.instructions,
+            pseudonym=view.pseudonym,
+            position=view.position,
+            total=view.total,
+            finished=prog.finished,
+            progress_text=prog.text,
+            structures=tuple(infos),
+            active=active,
             ratings={qid: a.value for qid, a in s.ratings(active).items()},
-            missing=tuple(s.missing_ratings(active)), frozen=bool(srec and srec.editing_started_at),
+            missing=tuple(s.missing_ratings(active)),
+            frozen=bool(srec and srec.editing_started_at),
             editing_now=ctrl.session is not None and ctrl.active == (active, s.target_source),
-            can_finish=all(i.rated for i in infos), uncertainty_shown=s.visibility().uncertainty_allowed)
+            can_finish=all(i.rated for i in infos),
+            uncertainty_shown=s.visibility().uncertainty_allowed,
+        )
         self.panel.show_case(case)
         self._show_time()
 
@@ -804,8 +858,9 @@ class StudyMode(QtCore.QObject):
         """The panel shows the session's current case and structure (so an answer goes where it is seen)."""
         view = self.session.current_case() if self.active else None
         pc = self.panel.case
-        return view is not None and pc is not None and (pc.pseudonym, pc.active) == (view.pseudonym,
-                                                                                      view.active_structure)
+        return (
+            view is not None and pc is not None and (pc.pseudonym, pc.active) == (view.pseudonym, view.active_structure)
+        )
 
     # -- ratings --------------------------------------------------------------------------------------
     def _on_rated(self, qid: str, value: Any) -> None:
@@ -815,8 +870,10 @@ class StudyMode(QtCore.QObject):
         try:
             self.session.rate(qid, value, structure=self.panel.case.active)
         except RatingFrozen as e:
-            self.inform("Rating fixed", f"{e}\nScale answers rate the starting segmentation, so they cannot change "
-                        "once editing has begun.")
+            self.inform(
+                "Rating fixed",
+                f"{e}\nScale answers rate the starting segmentation, so they cannot change once editing has begun.",
+            )
         except StudyError as e:
             self.inform("Rating not saved", str(e), warning=True)
         self.update_panel()
@@ -997,8 +1054,11 @@ class StudyMode(QtCore.QObject):
                 ctrl.recovery_autosave()  # the window's own recovery autosave
             except Exception:  # noqa: BLE001
                 logger.exception("the recovery autosave failed too")
-            self.inform("Edits not saved to the study", f"{self._redact(str(e))}\nThe edits were kept in the "
-                        "app's recovery area.", warning=True)
+            self.inform(
+                "Edits not saved to the study",
+                f"{self._redact(str(e))}\nThe edits were kept in the app's recovery area.",
+                warning=True,
+            )
             return False
 
     # -- finishing ------------------------------------------------------------------------------------
@@ -1017,10 +1077,12 @@ class StudyMode(QtCore.QObject):
             self.inform("Rate every structure first", f"Some answers are missing ({text}).")
             return False
         if confirm:
-            answer = self.ask(f"Finish {view.pseudonym}?",
-                              "Your edits are saved and the case is locked; only the study administrator can "
-                              "reopen it. Structures you did not edit are saved unchanged.",
-                              ("Finish case", "Cancel"))
+            answer = self.ask(
+                f"Finish {view.pseudonym}?",
+                "Your edits are saved and the case is locked; only the study administrator can "
+                "reopen it. Structures you did not edit are saved unchanged.",
+                ("Finish case", "Cancel"),
+            )
             if answer != "Finish case":
                 return False
         es = self.window.edit.session
@@ -1049,8 +1111,11 @@ class StudyMode(QtCore.QObject):
     def _authorise(self, what: str):
         s = self.session
         if s.study.admin is None:
-            self.inform("Administrator", "This study has no admin PIN: admin actions are available on the command "
-                        "line only (lundprobe-gui study ... --admin).")
+            self.inform(
+                "Administrator",
+                "This study has no admin PIN: admin actions are available on the command "
+                "line only (lundprobe-gui study ... --admin).",
+            )
             return None
         pin = self.ask_pin(f"Admin PIN to {what}:")
         if pin is None:
@@ -1066,8 +1131,9 @@ class StudyMode(QtCore.QObject):
         s = self.session
         if not self.active:
             return False
-        finished = [(k, c.pseudonym) for k, rec in sorted(s.state.steps.items()) for c in rec.cases
-                    if c.status == "finished"]
+        finished = [
+            (k, c.pseudonym) for k, rec in sorted(s.state.steps.items()) for c in rec.cases if c.status == "finished"
+        ]
         if not finished:
             self.inform("Unlock a case", "No case is finished yet.")
             return False
@@ -1119,10 +1185,14 @@ class StudyMode(QtCore.QObject):
         """``EditController.start_editing`` in a study: a study structure from its start mask, after the ratings."""
         s, w = self.session, self.window
         ref = w.patient.reference_frame.structures.get((name, source)) if w.patient is not None else None
-        if (name not in s.structures or source not in (s.study.start_source, s.target_source)
-                or not s.can_open(source, ref.path if ref is not None else None)):
-            raise ValueError(f"{name} ({source}) cannot be edited in this study: edits start from "
-                             f"{s.study.start_source}")
+        if (
+            name not in s.structures
+            or source not in (s.study.start_source, s.target_source)
+            or not s.can_open(source, ref.path if ref is not None else None)
+        ):
+            raise ValueError(
+                f"{name} ({source}) cannot be edited in this study: edits start from {s.study.start_source}"
+            )
         if target_source != s.target_source:
             raise ValueError(f"in this study step edits are saved as {s.target_source}")
         try:

@@ -4,6 +4,7 @@ The panel is a view: it shows a :class:`PanelCase` built by the study mode from 
 :class:`~lundprobe_gui.study.ObserverSession` and reports what the observer does through signals.
 It never sees the patient ID or any path.
 """
+
 from __future__ import annotations
 
 import html
@@ -62,8 +63,8 @@ def format_seconds(seconds: float) -> str:
 class StudyPanel(QtWidgets.QWidget):
     """Case header, progress, structures, questions (Likert radio buttons, comment) and buttons."""
 
-    rated = QtCore.Signal(str, object)            # question id, Likert value
-    comment_edited = QtCore.Signal(str, str)      # question id, text (debounced)
+    rated = QtCore.Signal(str, object)  # question id, Likert value
+    comment_edited = QtCore.Signal(str, str)  # question id, text (debounced)
     structure_chosen = QtCore.Signal(str)
     edit_requested = QtCore.Signal()
     next_requested = QtCore.Signal()
@@ -286,8 +287,11 @@ class StudyPanel(QtWidgets.QWidget):
             self.progress.setValue(case.position)
             self.progress.setFormat(case.progress_text)
             self.instructions.setText(case.instructions)
-            self.uncertainty_label.setText("Uncertainty map: shown (fixed scale 0 to 0.5)" if case.uncertainty_shown
-                                           else "Uncertainty map: not shown in this step")
+            self.uncertainty_label.setText(
+                "Uncertainty map: shown (fixed scale 0 to 0.5)"
+                if case.uncertainty_shown
+                else "Uncertainty map: not shown in this step"
+            )
             self.structure_list.clear()
             rows = max(1, len(case.structures))
             self.structure_list.setFixedHeight(rows * (self.structure_list.fontMetrics().height() + 4) + 6)
@@ -323,8 +327,9 @@ class StudyPanel(QtWidgets.QWidget):
                     self._sent_text[qid] = text
             can_edit = not case.missing
             self.edit_btn.setEnabled(can_edit)
-            self.edit_btn.setText(("Editing " if case.editing_now else "Continue editing " if case.frozen else "Edit ")
-                                  + case.active)
+            self.edit_btn.setText(
+                ("Editing " if case.editing_now else "Continue editing " if case.frozen else "Edit ") + case.active
+            )
             names = [s.name for s in case.structures]
             self.next_btn.setEnabled(names.index(case.active) < len(names) - 1 if case.active in names else False)
             self.finish_btn.setEnabled(case.can_finish)
@@ -349,5 +354,6 @@ class StudyPanel(QtWidgets.QWidget):
     def set_time(self, structure_s: float, case_s: float) -> None:
         """The live active-time clock."""
         name = self.case.active if self.case else ""
-        self.time_label.setText(f"Active time {format_seconds(structure_s)} on {name}, "
-                                f"{format_seconds(case_s)} on this case")
+        self.time_label.setText(
+            f"Active time {format_seconds(structure_s)} on {name}, {format_seconds(case_s)} on this case"
+        )

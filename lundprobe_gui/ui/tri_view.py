@@ -1,4 +1,5 @@
 """Three linked slice views plus a cell with the colour bars and the cursor readout."""
+
 from __future__ import annotations
 
 import logging
@@ -135,8 +136,9 @@ class TriView(QtWidgets.QWidget):
         self.last_render_ms = (time.perf_counter() - t0) * 1000.0
 
     def _show(self, axis: int, cur) -> None:
-        self.views[axis].show_slice(self.scene.render(axis), voxel_to_display(axis, cur, self.scene.shape),
-                                    self.scene.shape[axis])
+        self.views[axis].show_slice(
+            self.scene.render(axis), voxel_to_display(axis, cur, self.scene.shape), self.scene.shape[axis]
+        )
 
     def refresh_box(self, box) -> None:
         """Re-render only the part of each view that a changed (z, y, x) box covers."""

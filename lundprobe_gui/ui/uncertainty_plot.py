@@ -5,6 +5,7 @@ For a chosen structure and observer (or all observers pooled) it shows, per unce
 edited voxels. A reader sees at a glance whether step 2, with the uncertainty map shown, edited
 less in the low-uncertainty bins (see :mod:`lundprobe_gui.metrics.edit_rows`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -77,9 +78,17 @@ class UncertaintyEditsPlot(JobPanel):
         self.legend = self.plot.addLegend(offset=(-10, 10))
 
         bar = QtWidgets.QHBoxLayout()
-        for w in (QtWidgets.QLabel("Structure"), self.structure_box, QtWidgets.QLabel("Observer"),
-                  self.observer_box, QtWidgets.QLabel("Show"), self.measure_box, self.compute_btn,
-                  self.export_btn, self.progress_bar):
+        for w in (
+            QtWidgets.QLabel("Structure"),
+            self.structure_box,
+            QtWidgets.QLabel("Observer"),
+            self.observer_box,
+            QtWidgets.QLabel("Show"),
+            self.measure_box,
+            self.compute_btn,
+            self.export_btn,
+            self.progress_bar,
+        ):
             bar.addWidget(w)
         bar.addStretch(1)
         layout = QtWidgets.QVBoxLayout(self)
@@ -207,8 +216,9 @@ class UncertaintyEditsPlot(JobPanel):
             x = np.arange(len(edges)) - 0.4 + width * (n + 0.5)
             heights = np.array([0.0 if v is None else float(v) for v in values])
             colour = STEP_COLOURS.get(step, (150, 150, 150))
-            item = pg.BarGraphItem(x=x, height=heights, width=width * 0.9, brush=pg.mkBrush(*colour),
-                                   pen=pg.mkPen(colour))
+            item = pg.BarGraphItem(
+                x=x, height=heights, width=width * 0.9, brush=pg.mkBrush(*colour), pen=pg.mkPen(colour)
+            )
             self.plot.addItem(item)
             self.legend.addItem(item, f"Step {step}")
             self._bars[step] = item
@@ -234,8 +244,10 @@ class UncertaintyEditsPlot(JobPanel):
             return f"Below {LOW_UNCERTAINTY} uncertainty: no edits in step 1, {100 * f2:.2f} % of voxels in step 2."
         change = 100.0 * (f2 - f1) / f1
         word = "fewer" if change < 0 else "more"
-        return (f"Below {LOW_UNCERTAINTY} uncertainty: {100 * f1:.2f} % of voxels edited in step 1, "
-                f"{100 * f2:.2f} % in step 2 ({abs(change):.0f} % {word} edits in step 2).")
+        return (
+            f"Below {LOW_UNCERTAINTY} uncertainty: {100 * f1:.2f} % of voxels edited in step 1, "
+            f"{100 * f2:.2f} % in step 2 ({abs(change):.0f} % {word} edits in step 2)."
+        )
 
     def _on_finished(self, gen: int, result) -> None:
         if gen != self._job.generation:
@@ -244,6 +256,8 @@ class UncertaintyEditsPlot(JobPanel):
         self._set_busy(False)
         self.set_rows(rows)
         if not rows:
-            self.status.setText("No observer edits of a DL structure with an uncertainty map"
-                                + (f" ({'; '.join(warnings[:2])})" if warnings else ""))
+            self.status.setText(
+                "No observer edits of a DL structure with an uncertainty map"
+                + (f" ({'; '.join(warnings[:2])})" if warnings else "")
+            )
         self.computed.emit(list(rows))

@@ -1,4 +1,5 @@
 """Fast checks of the packaging inputs (no build): icons, desktop entry, AppStream file, scripts."""
+
 from __future__ import annotations
 
 import configparser
@@ -95,8 +96,9 @@ def test_desktop_entry_matches_the_app():
 
 @pytest.mark.skipif(shutil.which("desktop-file-validate") is None, reason="desktop-file-utils not installed")
 def test_desktop_entry_validates():
-    r = subprocess.run(["desktop-file-validate", str(PKG / "linux" / f"{APP_ID}.desktop")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["desktop-file-validate", str(PKG / "linux" / f"{APP_ID}.desktop")], capture_output=True, text=True
+    )
     assert r.returncode == 0 and not r.stdout.strip(), r.stdout + r.stderr
 
 
@@ -112,8 +114,11 @@ def test_metainfo_matches_the_project():
 
 @pytest.mark.skipif(shutil.which("appstreamcli") is None, reason="appstream not installed")
 def test_metainfo_validates():
-    r = subprocess.run(["appstreamcli", "validate", "--no-net", str(PKG / "linux" / f"{APP_ID}.metainfo.xml")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["appstreamcli", "validate", "--no-net", str(PKG / "linux" / f"{APP_ID}.metainfo.xml")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -133,13 +138,19 @@ def test_prune_drops_embedded_plugins_and_dangling_symlinks():
     assert prune.dropped("PySide6/Qt/plugins/platforms/libqvnc.so")
     assert prune.dropped("PySide6/Qt/translations/qtbase_de.qm")
     assert prune.dropped("scipy/ndimage/tests/data/x.npy")
-    for keep in ("PySide6/Qt/plugins/platforms/libqxcb.so", "PySide6/Qt/plugins/platforms/libqoffscreen.so",
-                 "PySide6/Qt/plugins/platforms/libqwayland.so", "lundprobe_gui/resources/colours.json"):
+    for keep in (
+        "PySide6/Qt/plugins/platforms/libqxcb.so",
+        "PySide6/Qt/plugins/platforms/libqoffscreen.so",
+        "PySide6/Qt/plugins/platforms/libqwayland.so",
+        "lundprobe_gui/resources/colours.json",
+    ):
         assert not prune.dropped(keep), keep
     binaries = [("PySide6/Qt/lib/libQt6Core.so.6", "/nowhere/libQt6Core.so.6", "BINARY")]
-    datas = [("libQt6Core.so.6", "PySide6/Qt/lib/libQt6Core.so.6", "SYMLINK"),
-             ("libQt6Network.so.6", "PySide6/Qt/lib/libQt6Network.so.6", "SYMLINK"),
-             ("PySide6/Qt/translations/qt_fr.qm", "/nowhere/qt_fr.qm", "DATA")]
+    datas = [
+        ("libQt6Core.so.6", "PySide6/Qt/lib/libQt6Core.so.6", "SYMLINK"),
+        ("libQt6Network.so.6", "PySide6/Qt/lib/libQt6Network.so.6", "SYMLINK"),
+        ("PySide6/Qt/translations/qt_fr.qm", "/nowhere/qt_fr.qm", "DATA"),
+    ]
     assert [d[0] for d in prune.prune_datas(datas, binaries)] == ["libQt6Core.so.6"]
 
 
@@ -171,16 +182,18 @@ def test_install_desktop_entry_points_at_the_bundle(tmp_path):
     for s in SIZES:
         assert (data / "icons" / "hicolor" / f"{s}x{s}" / "apps" / "lundprobe-gui.png").is_file()
     assert (data / "icons" / "hicolor" / "scalable" / "apps" / "lundprobe-gui.svg").is_file()
-    r = subprocess.run(["sh", str(bundle / "install-desktop-entry.sh"), "--remove"], env=env,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["sh", str(bundle / "install-desktop-entry.sh"), "--remove"], env=env, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     assert not (data / "applications" / f"{APP_ID}.desktop").exists()
     assert not (data / "icons" / "hicolor" / "16x16" / "apps" / "lundprobe-gui.png").exists()
 
 
 def test_licence_collection_names_qt_and_numpy(tmp_path):
-    r = subprocess.run([sys.executable, str(PKG / "collect_licences.py"), str(tmp_path)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, str(PKG / "collect_licences.py"), str(tmp_path)], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     index = (tmp_path / "licenses" / "THIRD-PARTY.txt").read_text()
     for name in ("PySide6", "numpy", "SimpleITK", "lundprobe-gui", "Python"):

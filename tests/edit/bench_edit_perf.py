@@ -6,6 +6,7 @@ Grid 88 x 682 x 1024 at (2.5, 0.4688, 0.4688) mm holding a ~40 cc ellipsoid; the
 a locked structure and an intensity range on a full-size int16 image, so every stamp pays for the
 whole pipeline: region, constraint, combine, tight patch, history record.
 """
+
 from __future__ import annotations
 
 import gc
@@ -29,8 +30,9 @@ SEMI_MM = np.array([19.0, 20.0, 25.0])
 def ellipsoid(centre, semi_mm) -> Mask:
     half = np.ceil(semi_mm / SPACING).astype(int) + 1
     zz, yy, xx = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
-    block = (zz * SPACING[0] / semi_mm[0]) ** 2 + (yy * SPACING[1] / semi_mm[1]) ** 2 \
-        + (xx * SPACING[2] / semi_mm[2]) ** 2 <= 1
+    block = (zz * SPACING[0] / semi_mm[0]) ** 2 + (yy * SPACING[1] / semi_mm[1]) ** 2 + (
+        xx * SPACING[2] / semi_mm[2]
+    ) ** 2 <= 1
     return Mask(SHAPE, block, tuple(centre - half))
 
 
@@ -66,8 +68,10 @@ def bench_stamps(ctx: EditContext, n=3000) -> None:
         changed += patch is not None
     gc.enable()
     t = np.array(times) * 1e3
-    print(f"5 mm 2-D stamp via ctx.apply ({n} stamps, {changed} of them changed the mask): "
-          f"median {np.median(t):.3f} ms, p95 {np.percentile(t, 95):.3f} ms, max {t.max():.2f} ms")
+    print(
+        f"5 mm 2-D stamp via ctx.apply ({n} stamps, {changed} of them changed the mask): "
+        f"median {np.median(t):.3f} ms, p95 {np.percentile(t, 95):.3f} ms, max {t.max():.2f} ms"
+    )
 
 
 def stroke(tool: BrushTool, rng, moves=30, step_mm=1.5) -> None:
@@ -96,8 +100,10 @@ def bench_undo(ctx: EditContext, repeats=30) -> None:
         t0 = time.perf_counter()
         ctx.history.redo()
         redo.append(time.perf_counter() - t0)
-    print(f"undo of a 30-move 5 mm stroke: median {np.median(undo) * 1e3:.3f} ms, "
-          f"max {np.max(undo) * 1e3:.3f} ms; redo median {np.median(redo) * 1e3:.3f} ms")
+    print(
+        f"undo of a 30-move 5 mm stroke: median {np.median(undo) * 1e3:.3f} ms, "
+        f"max {np.max(undo) * 1e3:.3f} ms; redo median {np.median(redo) * 1e3:.3f} ms"
+    )
     fast = []
     for _ in range(repeats):
         # fast drag, 6 mm per move: 3 interpolated stamps per move, a long sparse stroke
@@ -106,16 +112,20 @@ def bench_undo(ctx: EditContext, repeats=30) -> None:
         ctx.history.undo()
         fast.append(time.perf_counter() - t0)
         ctx.history.redo()
-    print(f"undo of a fast 30-move stroke (up to 180 mm, too sparse to merge: a list of patches): "
-          f"median {np.median(fast) * 1e3:.3f} ms, max {np.max(fast) * 1e3:.3f} ms")
+    print(
+        f"undo of a fast 30-move stroke (up to 180 mm, too sparse to merge: a list of patches): "
+        f"median {np.median(fast) * 1e3:.3f} ms, max {np.max(fast) * 1e3:.3f} ms"
+    )
     for _ in range(500):
         p = boundary_points(rng, 1)[0]
         t0 = time.perf_counter()
         tool.on_event(EditEvent("click", 0, int(p[0]), tuple(p)))
         press.append(time.perf_counter() - t0)
     t = np.array(press) * 1e3
-    print(f"click through BrushTool.on_event (stroke begin/end included): median {np.median(t):.3f} ms, "
-          f"p95 {np.percentile(t, 95):.3f} ms")
+    print(
+        f"click through BrushTool.on_event (stroke begin/end included): median {np.median(t):.3f} ms, "
+        f"p95 {np.percentile(t, 95):.3f} ms"
+    )
     tool.deactivate()
 
 
@@ -133,9 +143,11 @@ def bench_memory(n_strokes=200, step_mm=1.5) -> None:
     gc.collect()
     used = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    print(f"{n_strokes} strokes of 30 moves of {step_mm} mm: history.nbytes {history.nbytes / 1e6:.2f} MB, "
-          f"traced allocation growth {used / 1e6:.2f} MB (includes mask block growth), "
-          f"{history.undo_depth} undo steps")
+    print(
+        f"{n_strokes} strokes of 30 moves of {step_mm} mm: history.nbytes {history.nbytes / 1e6:.2f} MB, "
+        f"traced allocation growth {used / 1e6:.2f} MB (includes mask block growth), "
+        f"{history.undo_depth} undo steps"
+    )
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
 """Brush and eraser: footprint formula, gap-free drags, strokes as undo steps."""
+
 from __future__ import annotations
 
 import itertools
@@ -94,12 +95,15 @@ def segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.nda
     return np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
 
 
-@pytest.mark.parametrize("spacing,radius,start,end", [
-    ((1.0, 1.0, 1.0), 4.0, (2, 5, 5), (2, 5, 60)),
-    ((1.0, 1.0, 1.0), 4.0, (2, 6, 6), (2, 58, 61)),
-    ((2.5, 0.5, 0.5), 3.0, (2, 8.3, 7.7), (2, 55.2, 40.1)),
-    ((1.0, 1.0, 1.0), 0.5, (2, 3, 3), (2, 50, 20)),
-])
+@pytest.mark.parametrize(
+    "spacing,radius,start,end",
+    [
+        ((1.0, 1.0, 1.0), 4.0, (2, 5, 5), (2, 5, 60)),
+        ((1.0, 1.0, 1.0), 4.0, (2, 6, 6), (2, 58, 61)),
+        ((2.5, 0.5, 0.5), 3.0, (2, 8.3, 7.7), (2, 55.2, 40.1)),
+        ((1.0, 1.0, 1.0), 0.5, (2, 3, 3), (2, 50, 20)),
+    ],
+)
 def test_fast_drag_leaves_no_gap(spacing, radius, start, end):
     ctx = make_ctx((4, 64, 64), spacing)
     tool = BrushTool(BrushSettings(radius_mm=radius))
@@ -123,8 +127,8 @@ def test_fast_drag_leaves_no_gap(spacing, radius, start, end):
     want = np.zeros((64 + 2 * h[0], 64 + 2 * h[1]), bool)
     centres = np.vstack([np.floor(np.asarray(start) + 0.5)[None], stroke_centres(start, end, spacing, tool.step_mm)])
     for _, y, x in centres.astype(int):
-        want[y:y + fp.shape[0], x:x + fp.shape[1]] |= fp
-    np.testing.assert_array_equal(full, want[h[0]:h[0] + 64, h[1]:h[1] + 64])
+        want[y : y + fp.shape[0], x : x + fp.shape[1]] |= fp
+    np.testing.assert_array_equal(full, want[h[0] : h[0] + 64, h[1] : h[1] + 64])
 
 
 def test_stroke_centres_step():

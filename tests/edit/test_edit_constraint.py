@@ -1,4 +1,5 @@
 """EditConstraint: editable area, intensity range and locked structures, voxel for voxel."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -124,8 +125,13 @@ def test_combined_constraints():
     area = area_full()
     lock = np.zeros(SHAPE, bool)
     lock[2:, :, :] = True
-    c = EditConstraint(area=Mask.from_full(area), area_mode="outside", intensity_range=(10, 80),
-                       image=img, locked=[Mask.from_full(lock)])
+    c = EditConstraint(
+        area=Mask.from_full(area),
+        area_mode="outside",
+        intensity_range=(10, 80),
+        image=img,
+        locked=[Mask.from_full(lock)],
+    )
     allowed = ~area & (img >= 10) & (img <= 80)
     np.testing.assert_array_equal(run("add", c), expected("add", allowed, lock))
     np.testing.assert_array_equal(run("remove", c), expected("remove", allowed))
@@ -141,4 +147,3 @@ def test_restrict_masks_region_values():
     reg = region.to_full(SHAPE)
     np.testing.assert_array_equal(added, reg & area_full() & ~lock)
     np.testing.assert_array_equal(removed, reg & area_full())
-

@@ -1,4 +1,5 @@
 """Fill holes (2-D and 3-D) and remove islands (largest / clicked, 6- vs 26-connectivity)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -72,10 +73,10 @@ def test_open_cavity_is_not_a_hole():
 
 def islands_full() -> np.ndarray:
     full = np.zeros(SHAPE, bool)
-    full[2:6, 2:12, 2:12] = True        # 400 voxels
-    full[6:8, 20:25, 20:25] = True      # 50 voxels
-    full[1, 1, 1] = True                # touches the big one at a corner only
-    full[8, 2:4, 2:4] = True            # separate small blob, 4 voxels
+    full[2:6, 2:12, 2:12] = True  # 400 voxels
+    full[6:8, 20:25, 20:25] = True  # 50 voxels
+    full[1, 1, 1] = True  # touches the big one at a corner only
+    full[8, 2:4, 2:4] = True  # separate small blob, 4 voxels
     return full
 
 

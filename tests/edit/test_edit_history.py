@@ -1,4 +1,5 @@
 """Patch history: strokes, no-op clicks, redo invalidation, memory cap, several structures."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Property: any sequence of tool applications is undone and redone exactly, one step per change."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,11 +25,22 @@ SPACING = (2.0, 0.7, 0.5)
 axes = st.integers(0, 2)
 points = st.tuples(st.floats(0, SHAPE[0] - 1), st.floats(-2, SHAPE[1] + 1), st.floats(-2, SHAPE[2] + 1))
 
-brush_op = st.tuples(st.just("brush"), st.sampled_from(["brush", "eraser"]), st.floats(0.3, 3.0),
-                     st.booleans(), axes, st.lists(points, min_size=1, max_size=4),
-                     st.sampled_from(["left", "right"]))
-polygon_op = st.tuples(st.just("polygon"), st.sampled_from(["add", "remove"]), axes,
-                       st.lists(points, min_size=3, max_size=6), st.booleans())
+brush_op = st.tuples(
+    st.just("brush"),
+    st.sampled_from(["brush", "eraser"]),
+    st.floats(0.3, 3.0),
+    st.booleans(),
+    axes,
+    st.lists(points, min_size=1, max_size=4),
+    st.sampled_from(["left", "right"]),
+)
+polygon_op = st.tuples(
+    st.just("polygon"),
+    st.sampled_from(["add", "remove"]),
+    axes,
+    st.lists(points, min_size=3, max_size=6),
+    st.booleans(),
+)
 whole_op = st.one_of(
     st.tuples(st.just("fill_holes"), st.booleans(), axes, points),
     st.tuples(st.just("islands"), st.sampled_from([6, 26]), st.sampled_from(["largest", "clicked"]), points),
@@ -36,20 +48,30 @@ whole_op = st.one_of(
     st.tuples(st.just("margin"), st.sampled_from([-1.5, -0.7, 0.7, 2.1])),
     st.tuples(st.just("smooth"), st.sampled_from(["opening", "closing"]), st.sampled_from([0.7, 1.5])),
     st.tuples(st.just("switch"), st.integers(0, 1)),
-    st.tuples(st.just("reset"),),
+    st.tuples(
+        st.just("reset"),
+    ),
 )
 operation = st.one_of(brush_op, polygon_op, whole_op)
-initial = st.lists(st.tuples(st.integers(0, SHAPE[0] - 3), st.integers(0, SHAPE[1] - 7),
-                             st.integers(0, SHAPE[2] - 7), st.integers(1, 7), st.booleans()), max_size=4)
+initial = st.lists(
+    st.tuples(
+        st.integers(0, SHAPE[0] - 3),
+        st.integers(0, SHAPE[1] - 7),
+        st.integers(0, SHAPE[2] - 7),
+        st.integers(1, 7),
+        st.booleans(),
+    ),
+    max_size=4,
+)
 
 
 def build(blobs) -> Mask:
     full = np.zeros(SHAPE, bool)
     for z, y, x, n, hollow in blobs:
-        full[z:z + 3, y:y + n, x:x + n] = True
+        full[z : z + 3, y : y + n, x : x + n] = True
         if hollow:
             # a closed cavity, so that fill holes has something to fill
-            full[z + 1, y + 1:y + n - 1, x + 1:x + n - 1] = False
+            full[z + 1, y + 1 : y + n - 1, x + 1 : x + n - 1] = False
     return Mask.from_full(full)
 
 

@@ -1,4 +1,5 @@
 """Fill between slices by signed-distance interpolation."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Margins and opening/closing in mm against full-grid distance-map references."""
+
 from __future__ import annotations
 
 import itertools
@@ -69,8 +70,11 @@ def test_margin_brute_force_ball():
     full[2:5, 3:9, 4:11] = True
     full[3, 5, 11:13] = True
     r = 2.2
-    ball = [d for d in itertools.product(range(-2, 3), range(-3, 4), range(-3, 4))
-            if sum((a * s) ** 2 for a, s in zip(d, spacing)) <= r * r]
+    ball = [
+        d
+        for d in itertools.product(range(-2, 3), range(-3, 4), range(-3, 4))
+        if sum((a * s) ** 2 for a, s in zip(d, spacing)) <= r * r
+    ]
     pad = np.pad(full, 3)
     n = np.array(full.shape)
     dil = np.zeros_like(full)

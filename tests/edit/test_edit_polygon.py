@@ -1,4 +1,5 @@
 """Polygon and lasso: the fill matches skimage.draw.polygon on the slice of any axis."""
+
 from __future__ import annotations
 
 import numpy as np

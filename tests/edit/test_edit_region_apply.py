@@ -1,4 +1,5 @@
 """Region construction and apply_region semantics against full-grid numpy references."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Edit statistics on a known edit, and the EditSession bookkeeping."""
+
 from __future__ import annotations
 
 import subprocess
@@ -28,8 +29,8 @@ def block(z0, z1, y0, y1, x0, x1) -> Mask:
 
 
 def test_stats_on_a_known_edit():
-    start = block(2, 6, 10, 20, 10, 20)          # 400 voxels
-    current = block(3, 7, 10, 20, 10, 20)        # shifted one slice: 100 removed at z=2, 100 added at z=6
+    start = block(2, 6, 10, 20, 10, 20)  # 400 voxels
+    current = block(3, 7, 10, 20, 10, 20)  # shifted one slice: 100 removed at z=2, 100 added at z=6
     s = edit_stats(start, current, SPACING)
     assert s.added_voxels == 100 and s.removed_voxels == 100
     assert s.added_cc == pytest.approx(100 * 0.5 / 1000)
@@ -162,16 +163,17 @@ def test_close_drops_the_structure_and_its_steps():
 
 
 def test_tools_registry():
-    assert set(TOOLS) == {"brush", "eraser", "polygon", "fill_holes", "islands", "interpolate",
-                          "margin", "smooth"}
+    assert set(TOOLS) == {"brush", "eraser", "polygon", "fill_holes", "islands", "interpolate", "margin", "smooth"}
     for name, cls in TOOLS.items():
         assert issubclass(cls, Tool) and cls.name == name
         cls()  # every tool has usable default settings
 
 
 def test_edit_package_never_imports_qt():
-    code = ("import sys, lundprobe_gui.edit; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6') "
-            "or m.startswith('lundprobe_gui.ui')]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, lundprobe_gui.edit; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6') "
+        "or m.startswith('lundprobe_gui.ui')]; print(bad); sys.exit(1 if bad else 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

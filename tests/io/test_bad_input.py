@@ -1,4 +1,5 @@
 """Every bad-input kind becomes a Problem naming the file, while the rest of the patient loads."""
+
 import gzip
 import os
 import shutil
@@ -97,7 +98,7 @@ def test_damage_after_the_cheap_check_becomes_a_load_time_problem(patient_copy):
     f = _mri(patient_copy) / "mask_Bladder.nii.gz"
     data = bytearray(f.read_bytes())
     mid = len(data) // 2
-    data[mid:mid + 64] = os.urandom(64)  # the trailer still matches; the stream is broken
+    data[mid : mid + 64] = os.urandom(64)  # the trailer still matches; the stream is broken
     f.write_bytes(bytes(data))
     p = lp.open_patient(patient_copy)
     with pytest.raises(ValueError):

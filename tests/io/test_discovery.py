@@ -59,8 +59,10 @@ def test_fiducials_map_into_the_fiducial_mask(demo_patient_path):
 def test_non_identity_direction_and_origin(tmp_path):
     flip = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
     root = tmp_path / "ds"
-    generate(root, DemoOptions(patients=1, size="small", part="base", seed=3, direction=flip,
-                               origin_shift=(40.0, -25.0, 60.0)))
+    generate(
+        root,
+        DemoOptions(patients=1, size="small", part="base", seed=3, direction=flip, origin_shift=(40.0, -25.0, 60.0)),
+    )
     p = lp.open_patient(root / "LUNDPROBE_0001")
     assert np.allclose(p.geometry.direction, flip)
     assert abs(p.geometry.origin[0]) > 50
@@ -89,11 +91,25 @@ def test_expected_missing_is_not_a_problem(tmp_path):
 
 
 def test_info_json_cli(demo_patient_path):
-    out = subprocess.run([sys.executable, "-m", "lundprobe_gui", "info", str(demo_patient_path), "--json"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "lundprobe_gui", "info", str(demo_patient_path), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     d = json.loads(out)
-    for k in ["layout", "patient_id", "frames", "structures", "images", "doses", "uncertainty", "fiducials",
-              "missing", "problems"]:
+    for k in [
+        "layout",
+        "patient_id",
+        "frames",
+        "structures",
+        "images",
+        "doses",
+        "uncertainty",
+        "fiducials",
+        "missing",
+        "problems",
+    ]:
         assert k in d
     assert d["frames"]["MRI"]["size_xyz"] == [256, 171, 44]
     assert len(d["structures"]) == 57
@@ -101,8 +117,9 @@ def test_info_json_cli(demo_patient_path):
 
 
 def test_info_on_missing_folder_exits_2(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "lundprobe_gui", "info", str(tmp_path / "nope")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "lundprobe_gui", "info", str(tmp_path / "nope")], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr and "nope" in r.stderr
 
 

@@ -1,4 +1,5 @@
 """SimpleITK is never entered from two threads at once, though patients are probed on a thread pool."""
+
 from __future__ import annotations
 
 import threading

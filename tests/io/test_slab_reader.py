@@ -1,4 +1,5 @@
 """The streaming reader keeps exactly the non-zero box of masks, dose and uncertainty files."""
+
 from __future__ import annotations
 
 import gzip
@@ -42,7 +43,7 @@ def test_the_slab_is_the_bounding_box_of_the_non_zero_voxels(tmp_path, chunk, se
     arr = np.zeros(SHAPE, dtype)
     for _ in range(rng.integers(1, 4)):  # a few blobs anywhere, values of either sign
         z, y, x = (int(rng.integers(0, n)) for n in SHAPE)
-        arr[z:z + rng.integers(1, 4), y:y + rng.integers(1, 9), x:x + rng.integers(1, 9)] = rng.integers(-3, 4)
+        arr[z : z + rng.integers(1, 4), y : y + rng.integers(1, 9), x : x + rng.integers(1, 9)] = rng.integers(-3, 4)
     slab = _read(_write(tmp_path, arr))
     box = bbox_of(arr)
     if box is None:
@@ -94,7 +95,7 @@ def test_truncated_and_corrupt_files_raise(tmp_path, chunk):
     arr = (np.random.default_rng(1).random(SHAPE) > 0.5).astype(np.uint8)
     good = _write(tmp_path, arr).read_bytes()
     cut = tmp_path / "cut.nii.gz"
-    cut.write_bytes(good[:len(good) // 2])
+    cut.write_bytes(good[: len(good) // 2])
     with pytest.raises(nifti.NiftiError, match="truncated|corrupt"):
         _read(cut)
     bad = bytearray(good)

@@ -1,4 +1,5 @@
 """Small generated examples of the StructSeg, multi-label and plain-folder layouts."""
+
 from __future__ import annotations
 
 import shutil
@@ -6,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from lundprobe_gui.demo.other_layouts import (THORAX_LABELS, write_multilabel_case, write_plain_folder,
-                                              write_structseg_dataset)
+from lundprobe_gui.demo.other_layouts import (
+    THORAX_LABELS,
+    write_multilabel_case,
+    write_plain_folder,
+    write_structseg_dataset,
+)
 
 
 @pytest.fixture(scope="session")
@@ -26,8 +31,10 @@ def examples(tmp_path_factory) -> Path:
 @pytest.fixture()
 def copy_of(examples, tmp_path):
     """A private copy of one example folder that a test may change."""
+
     def _copy(rel: str) -> Path:
         dst = tmp_path / "copy" / rel
         shutil.copytree(examples / rel, dst)
         return dst
+
     return _copy

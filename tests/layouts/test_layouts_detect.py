@@ -75,7 +75,9 @@ def test_multilabel_names_from_labels_json(examples):
     assert list(p.frames) == ["image"]  # an MRI-like reference
     _same_grid(p, case / "image.nii.gz")
     refs = p.structures()
-    assert [(r.name, r.label, r.source) for r in refs] == [(n, k, "clinical") for k, n in sorted(NPC_NODE_LABELS.items())]
+    assert [(r.name, r.label, r.source) for r in refs] == [
+        (n, k, "clinical") for k, n in sorted(NPC_NODE_LABELS.items())
+    ]
     assert {r.path for r in refs} == {str(case / "labels_map.nii.gz")}
     _, arr = _sitk(case / "labels_map.nii.gz")
     for r in refs:
@@ -127,8 +129,13 @@ def test_plain_folder_sorts_every_file(examples):
     assert fr.images["image"].path == case / "t2.nii.gz" and list(fr.images) == ["image"]
     _same_grid(p, case / "t2.nii.gz")
     got = {(r.name, r.source, r.label) for r in p.structures()}
-    assert got == {("GTV", "clinical", None), ("Rectum", "clinical", None),
-                   ("label_1", "clinical", 1), ("label_2", "clinical", 2), ("label_3", "clinical", 3)}
+    assert got == {
+        ("GTV", "clinical", None),
+        ("Rectum", "clinical", None),
+        ("label_1", "clinical", 1),
+        ("label_2", "clinical", 2),
+        ("label_3", "clinical", 3),
+    }
     assert list(fr.doses) == ["dose"] and list(fr.uncertainty) == ["uncertainty"]
     _, dose = _sitk(case / "dose.nii.gz")
     assert np.allclose(p.dose().array(), dose)
@@ -192,7 +199,10 @@ def test_dataset_root_of_mixed_layouts(examples, demo_root, tmp_path):
     assert is_dataset_root(root)
     # the root's labels.json makes the plain folder a multi-label case and names its labels
     assert [(e.patient_id, e.layout) for e in list_patients(root)] == [
-        ("lp1", "lundprobe"), ("plain1", "multilabel"), ("ss1", "structseg")]
+        ("lp1", "lundprobe"),
+        ("plain1", "multilabel"),
+        ("ss1", "structseg"),
+    ]
     assert lp.open_patient(root / "plain1").structures()[0].name == NPC_NODE_LABELS[1]
     assert {e.layout for e in list_patients(root)} <= set(LAYOUTS)
 
@@ -203,8 +213,15 @@ def test_lundprobe_is_still_lundprobe(demo_root, demo_patient_path):
     assert lp.open_patient(demo_patient_path).layout == "lundprobe"
 
 
-@pytest.mark.parametrize("rel, layout", [("structseg/1", "structseg"), ("multilabel_json/npc1", "multilabel"),
-                                         ("multilabel_csv/npc2", "multilabel"), ("plain/case1", "generic")])
+@pytest.mark.parametrize(
+    "rel, layout",
+    [
+        ("structseg/1", "structseg"),
+        ("multilabel_json/npc1", "multilabel"),
+        ("multilabel_csv/npc2", "multilabel"),
+        ("plain/case1", "generic"),
+    ],
+)
 def test_info_json_reports_the_layout(examples, capsys, rel, layout):
     assert main(["info", str(examples / rel), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

@@ -24,8 +24,15 @@ def test_ct_volume_is_loaded_on_demand(examples):
     assert not vol.loaded and looks_like_ct(vol) and vol.loaded
 
 
-@pytest.mark.parametrize("rel, preset", [("structseg/1", "mediastinum"), ("multilabel_csv/npc2", "mediastinum"),
-                                         ("multilabel_json/npc1", "MRI auto"), ("plain/case1", "MRI auto")])
+@pytest.mark.parametrize(
+    "rel, preset",
+    [
+        ("structseg/1", "mediastinum"),
+        ("multilabel_csv/npc2", "mediastinum"),
+        ("multilabel_json/npc1", "MRI auto"),
+        ("plain/case1", "MRI auto"),
+    ],
+)
 def test_default_window_preset(examples, rel, preset):
     assert default_window_preset(lp.open_patient(examples / rel)) == preset
 

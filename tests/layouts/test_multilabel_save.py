@@ -7,7 +7,7 @@ import pytest
 import SimpleITK as sitk
 
 import lundprobe_gui as lp
-from lundprobe_gui.io.multilabel import (LabelTableError, parse_label_csv, parse_label_json, save_label_map)
+from lundprobe_gui.io.multilabel import LabelTableError, parse_label_csv, parse_label_json, save_label_map
 from lundprobe_gui.metrics import pair_metrics
 
 
@@ -35,11 +35,11 @@ def test_editing_one_label_changes_only_its_voxels(npc, tmp_path):
     k_other = 1
     edit = b.copy()
     zs, ys, xs = np.nonzero(b)
-    edit[zs[0], ys[0], xs[0]] = False                       # remove one voxel
+    edit[zs[0], ys[0], xs[0]] = False  # remove one voxel
     free = np.argwhere(orig == 0)[0]
-    edit[tuple(free)] = True                                 # add one background voxel
+    edit[tuple(free)] = True  # add one background voxel
     taken = np.argwhere(orig == k_other)[:5]
-    edit[tuple(taken.T)] = True                              # try to take five voxels of label 1
+    edit[tuple(taken.T)] = True  # try to take five voxels of label 1
     out = tmp_path / "edits"
     f = p.save_mask("L_II+III+Va", edit, source="clinical", out_dir=out, tool="brush")
 
@@ -154,11 +154,14 @@ def test_metrics_work_on_every_new_layout(examples):
     assert r["dice"] == 1.0
 
 
-@pytest.mark.parametrize("text, want", [
-    ('{"1": "A", "2": "B"}', {1: "A", 2: "B"}),
-    ('{"labels": {"background": 0, "A": 1, "B": "2"}}', {1: "A", 2: "B"}),
-    ('{"0": "bg", "3": " C ", "4": ""}', {3: "C"}),
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ('{"1": "A", "2": "B"}', {1: "A", 2: "B"}),
+        ('{"labels": {"background": 0, "A": 1, "B": "2"}}', {1: "A", 2: "B"}),
+        ('{"0": "bg", "3": " C ", "4": ""}', {3: "C"}),
+    ],
+)
 def test_json_tables(text, want):
     assert parse_label_json(text) == want
 

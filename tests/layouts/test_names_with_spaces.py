@@ -1,4 +1,5 @@
 """Patients and structures named by other datasets, with spaces and parentheses, save their edits."""
+
 from __future__ import annotations
 
 import shutil
@@ -31,8 +32,10 @@ def test_data_names_may_hold_spaces_commas_and_parentheses(good):
     assert validate_data_name(good) == good
 
 
-@pytest.mark.parametrize("bad", [" lead", "trail ", "a/b", "..", "a..b", "x\ty", "CON", "nul .txt", "名前", "é",
-                                 "a" * 65, "(x)", "trailing."])
+@pytest.mark.parametrize(
+    "bad",
+    [" lead", "trail ", "a/b", "..", "a..b", "x\ty", "CON", "nul .txt", "名前", "é", "a" * 65, "(x)", "trailing."],
+)
 def test_data_names_still_refuse_what_could_escape_or_collide(bad):
     with pytest.raises(InvalidName):
         validate_data_name(bad)

@@ -20,13 +20,16 @@ def _blob(value=1, dtype=np.uint8):
     return a
 
 
-@pytest.mark.parametrize("arr, kind, labels", [
-    (_blob(1), "binary", (1,)),
-    (_blob(255), "binary", (255,)),
-    (_blob(1.0, np.float32), "binary", (1,)),
-    (np.zeros(GEOM.shape_zyx, np.uint8), "binary", ()),
-    (_blob(3, np.int16), "labels", (3,)),
-])
+@pytest.mark.parametrize(
+    "arr, kind, labels",
+    [
+        (_blob(1), "binary", (1,)),
+        (_blob(255), "binary", (255,)),
+        (_blob(1.0, np.float32), "binary", (1,)),
+        (np.zeros(GEOM.shape_zyx, np.uint8), "binary", ()),
+        (_blob(3, np.int16), "labels", (3,)),
+    ],
+)
 def test_masks(tmp_path, arr, kind, labels):
     s = scan_values(_write(tmp_path, arr))
     assert (s.kind, s.labels, s.complete) == (kind, labels, True)
@@ -36,7 +39,7 @@ def test_masks(tmp_path, arr, kind, labels):
 def test_label_map_across_chunks(tmp_path):
     a = np.zeros(GEOM.shape_zyx, np.uint16)
     for k in range(1, 8):
-        a[k * 2, :, k:k + 3] = k * 100  # values above 255 in a uint16 label map
+        a[k * 2, :, k : k + 3] = k * 100  # values above 255 in a uint16 label map
     path = _write(tmp_path, a)
     whole = scan_values(path)
     tiny = scan_values(path, chunk_bytes=64)  # many chunks, boundaries inside the data
@@ -53,11 +56,14 @@ def test_ct_stops_early_and_keeps_a_sample(tmp_path):
     assert s.minimum < -900 and 0 < s.sample.size <= 4096
 
 
-@pytest.mark.parametrize("make", [
-    lambda: np.arange(np.prod(GEOM.shape_zyx), dtype=np.uint16).reshape(GEOM.shape_zyx) % (MAX_LABELS + 5),
-    lambda: _blob(0.25, np.float32),
-    lambda: _blob(1, np.float32) * np.float32(np.nan),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: np.arange(np.prod(GEOM.shape_zyx), dtype=np.uint16).reshape(GEOM.shape_zyx) % (MAX_LABELS + 5),
+        lambda: _blob(0.25, np.float32),
+        lambda: _blob(1, np.float32) * np.float32(np.nan),
+    ],
+)
 def test_continuous(tmp_path, make):
     assert scan_values(_write(tmp_path, make())).kind == "continuous"
 
@@ -74,6 +80,7 @@ def test_scaling_is_applied_like_the_loader(tmp_path):
     raw[0] = 0
     hdr = bytearray(make_header(header_from_geometry(GEOM), GEOM.shape_zyx, np.dtype(np.uint16)))
     import struct
+
     struct.pack_into("<ff", hdr, 112, 1.0, -1024.0)
     path = tmp_path / "scaled.nii"
     path.write_bytes(bytes(hdr) + b"\0" * 4 + raw.tobytes())

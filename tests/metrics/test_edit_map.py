@@ -1,4 +1,5 @@
 """The edit-map overlay: added and removed pixels of a displayed slice, as compositor layers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,9 +19,9 @@ def _masks() -> tuple[np.ndarray, np.ndarray]:
     edited = np.zeros(SHAPE, dtype=bool)
     base[1:4, 5:10, 5:12] = True
     edited[1:4, 5:10, 5:12] = True
-    edited[2, 5:10, 12:15] = True      # grown to the right on slice 2: 15 added
-    edited[2:5, 8:10, 5:7] = False     # carved out on slices 2, 3 (and 4, where base is empty)
-    edited[4, 15:17, 20:22] = True     # an island where the base has nothing: 4 added
+    edited[2, 5:10, 12:15] = True  # grown to the right on slice 2: 15 added
+    edited[2:5, 8:10, 5:7] = False  # carved out on slices 2, 3 (and 4, where base is empty)
+    edited[4, 15:17, 20:22] = True  # an island where the base has nothing: 4 added
     return base, edited
 
 
@@ -37,8 +38,8 @@ def _paint(diff, shape) -> tuple[np.ndarray, np.ndarray]:
     removed = np.zeros(shape, dtype=bool)
     r, c = diff.offset
     h, w = diff.added.shape
-    added[r:r + h, c:c + w] = diff.added
-    removed[r:r + h, c:c + w] = diff.removed
+    added[r : r + h, c : c + w] = diff.added
+    removed[r : r + h, c : c + w] = diff.removed
     return added, removed
 
 

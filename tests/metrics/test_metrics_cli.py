@@ -1,4 +1,5 @@
 """``metrics``, ``dvh`` and ``uncertainty-edits`` on the command line: JSON, CSV, dataset roots, errors."""
+
 from __future__ import annotations
 
 import csv
@@ -19,11 +20,39 @@ from lundprobe_gui.metrics.compare import METRICS_ROW_KEYS, patient_comparisons
 from lundprobe_gui.metrics.dvh_rows import DVH_ROW_KEYS
 from lundprobe_gui.metrics.edit_rows import EDIT_ROW_KEYS
 
-CONTRACT_METRICS_KEYS = {"patient", "structure", "reference", "test", "dice", "jaccard", "hd_mm", "hd95_mm", "msd_mm",
-                         "surface_dice", "tolerance_mm", "apl_mm", "fnpl_mm", "volume_reference_cc",
-                         "volume_test_cc", "centroid_shift_mm"}
-CONTRACT_DVH_KEYS = {"patient", "structure", "source", "volume_cc", "mean_gy", "max_gy", "min_gy", "d98_gy", "d95_gy",
-                     "d50_gy", "d2_gy", "v95_percent", "v100_percent"}
+CONTRACT_METRICS_KEYS = {
+    "patient",
+    "structure",
+    "reference",
+    "test",
+    "dice",
+    "jaccard",
+    "hd_mm",
+    "hd95_mm",
+    "msd_mm",
+    "surface_dice",
+    "tolerance_mm",
+    "apl_mm",
+    "fnpl_mm",
+    "volume_reference_cc",
+    "volume_test_cc",
+    "centroid_shift_mm",
+}
+CONTRACT_DVH_KEYS = {
+    "patient",
+    "structure",
+    "source",
+    "volume_cc",
+    "mean_gy",
+    "max_gy",
+    "min_gy",
+    "d98_gy",
+    "d95_gy",
+    "d50_gy",
+    "d2_gy",
+    "v95_percent",
+    "v100_percent",
+}
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +97,16 @@ def test_metrics_dataset_root_json_and_csv_two_workers(two_patient_root, tmp_pat
 
     # One row field by field against pair_metrics on the second patient's masks.
     p = patients[1]
-    row = next(x for x in rows if x["patient"] == p.id and x["structure"] == "Rectum"
-               and (x["reference"], x["test"]) == ("step1_obsD", "step2_obsD"))
-    direct = pair_metrics(p.mask("Rectum", "step1_obsD"), p.mask("Rectum", "step2_obsD"), p.geometry.spacing_zyx,
-                          tolerance_mm=2.0)
+    row = next(
+        x
+        for x in rows
+        if x["patient"] == p.id
+        and x["structure"] == "Rectum"
+        and (x["reference"], x["test"]) == ("step1_obsD", "step2_obsD")
+    )
+    direct = pair_metrics(
+        p.mask("Rectum", "step1_obsD"), p.mask("Rectum", "step2_obsD"), p.geometry.spacing_zyx, tolerance_mm=2.0
+    )
     for k, v in direct.items():
         assert row[k] == v, k
     assert row["comparison"] == "intra_observer"
@@ -110,11 +145,14 @@ def test_missing_path_exit_2_without_traceback(tmp_path) -> None:
         assert "no such file or folder" in r.stderr and str(tmp_path / "nope") in r.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--tolerance", "-1"], "--tolerance"),
-    (["--workers", "0"], "--workers"),
-    (["--csv", "/no/such/folder/out.csv"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--tolerance", "-1"], "--tolerance"),
+        (["--workers", "0"], "--workers"),
+        (["--csv", "/no/such/folder/out.csv"], "does not exist"),
+    ],
+)
 def test_bad_options_exit_2(demo_patient_path, capsys, args, message) -> None:
     assert main(["metrics", str(demo_patient_path), *args]) == 2
     assert message in capsys.readouterr().err
@@ -161,8 +199,23 @@ def test_undecodable_observer_mask_is_skipped_with_a_warning(demo_patient_path, 
 # -- dvh -------------------------------------------------------------------------------------------
 def test_dvh_rows_for_every_structure_of_every_dose_frame(demo_patient_path, tmp_path, capsys) -> None:
     out_csv = tmp_path / "d.csv"
-    assert main(["dvh", str(demo_patient_path), "--json", "--csv", str(out_csv), "--prescription", "40",
-                 "--workers", "2", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "dvh",
+                str(demo_patient_path),
+                "--json",
+                "--csv",
+                str(out_csv),
+                "--prescription",
+                "40",
+                "--workers",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)
     assert CONTRACT_DVH_KEYS <= set(rows[0]) and tuple(rows[0]) == DVH_ROW_KEYS
     p = lp.open_patient(demo_patient_path)
@@ -193,11 +246,27 @@ def test_dvh_filters(demo_patient_path, capsys) -> None:
     assert main(["dvh", str(demo_patient_path), "--json", "--frame", "sCT", "--quiet", "--workers", "1"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["frame"] for r in rows} == {"sCT"}
-    assert main(["dvh", str(demo_patient_path), "--json", "--source", "nnUNet", "--source", "step1_obsB",
-                 "--quiet", "--workers", "1"]) == 0
+    assert (
+        main(
+            [
+                "dvh",
+                str(demo_patient_path),
+                "--json",
+                "--source",
+                "nnUNet",
+                "--source",
+                "step1_obsB",
+                "--quiet",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)
-    assert {(r["structure"], r["source"]) for r in rows} == {(s, src) for s in ("CTVT_427", "Rectum")
-                                                              for src in ("nnUNet", "step1_obsB")}
+    assert {(r["structure"], r["source"]) for r in rows} == {
+        (s, src) for s in ("CTVT_427", "Rectum") for src in ("nnUNet", "step1_obsB")
+    }
     assert main(["dvh", str(demo_patient_path), "--source", "nobody", "--quiet"]) == 2
     assert "no DVH" in capsys.readouterr().err
 
@@ -248,7 +317,9 @@ def test_uncertainty_edits_pooled_and_text(two_patient_root, capsys) -> None:
     pooled = json.loads(capsys.readouterr().out)
     assert len(pooled) == 2 * 2 * 10 and {r["patient"] for r in pooled} == {"all"}
     for r in pooled:
-        parts = [x for x in per if (x["structure"], x["step"], x["bin_low"]) == (r["structure"], r["step"], r["bin_low"])]
+        parts = [
+            x for x in per if (x["structure"], x["step"], x["bin_low"]) == (r["structure"], r["step"], r["bin_low"])
+        ]
         assert len(parts) == 2 * 4
         assert r["edited_voxels"] == sum(x["edited_voxels"] for x in parts)
         assert r["total_voxels"] == sum(x["total_voxels"] for x in parts)

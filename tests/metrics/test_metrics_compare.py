@@ -1,4 +1,5 @@
 """The comparison set of a patient: exactly the documented pairs, with pair_metrics' numbers."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,16 @@ import pytest
 
 import lundprobe_gui as lp
 from lundprobe_gui.metrics import PAIR_METRIC_KEYS, pair_metrics
-from lundprobe_gui.metrics.compare import (KINDS, METRICS_ROW_KEYS, Comparison, compare_patient, fold_number,
-                                           parse_observer_source, patient_comparisons, plan_structure)
+from lundprobe_gui.metrics.compare import (
+    KINDS,
+    METRICS_ROW_KEYS,
+    Comparison,
+    compare_patient,
+    fold_number,
+    parse_observer_source,
+    patient_comparisons,
+    plan_structure,
+)
 
 OBSERVERS = ("obsB", "obsC", "obsD", "obsE")
 DL_STRUCTURES = ("CTVT_427", "Rectum")
@@ -26,7 +35,7 @@ def expected_pairs() -> set[tuple[str, str, str, str]]:
             out.add((s, f"step1_{o}", f"step2_{o}", "intra_observer"))
         for k in (1, 2):
             for i, a in enumerate(OBSERVERS):
-                for b in OBSERVERS[i + 1:]:
+                for b in OBSERVERS[i + 1 :]:
                     out.add((s, f"step{k}_{a}", f"step{k}_{b}", "inter_observer"))
         out.add((s, "clinical", "nnUNet", "clinical_vs_dl"))
         for n in range(10):
@@ -44,8 +53,14 @@ def test_comparison_set_is_exactly_the_documented_pairs(patient) -> None:
     got = [(c.structure, c.reference, c.test, c.kind) for c in comps]
     assert len(got) == len(set(got)) == 2 * 43
     assert set(got) == expected_pairs()
-    for must in [("nnUNet", "step1_obsB"), ("step1_obsB", "step2_obsB"), ("step1_obsB", "step1_obsC"),
-                 ("clinical", "nnUNet"), ("clinical", "step1_obsB"), ("nnUNet", "nnUNet_fold_0")]:
+    for must in [
+        ("nnUNet", "step1_obsB"),
+        ("step1_obsB", "step2_obsB"),
+        ("step1_obsB", "step1_obsC"),
+        ("clinical", "nnUNet"),
+        ("clinical", "step1_obsB"),
+        ("nnUNet", "nnUNet_fold_0"),
+    ]:
         assert ("CTVT_427",) + must in {g[:3] for g in got}
     # Never the other way round, and nothing across steps between different observers.
     assert ("CTVT_427", "step2_obsB", "step1_obsB") not in {g[:3] for g in got}
@@ -67,9 +82,18 @@ def test_order_is_structure_then_kind_then_step_observer_fold(patient) -> None:
 
 def test_rows_equal_pair_metrics_called_directly(patient) -> None:
     comps = patient_comparisons(patient)
-    chosen = [c for c in comps if (c.reference, c.test) in {("nnUNet", "step1_obsB"), ("step1_obsC", "step2_obsC"),
-                                                              ("step2_obsD", "step2_obsE"), ("clinical", "nnUNet"),
-                                                              ("nnUNet", "nnUNet_fold_7")}]
+    chosen = [
+        c
+        for c in comps
+        if (c.reference, c.test)
+        in {
+            ("nnUNet", "step1_obsB"),
+            ("step1_obsC", "step2_obsC"),
+            ("step2_obsD", "step2_obsE"),
+            ("clinical", "nnUNet"),
+            ("nnUNet", "nnUNet_fold_7"),
+        }
+    ]
     assert len(chosen) == 10
     seen = []
     rows = compare_patient(patient, chosen, tolerance_mm=1.5, progress=lambda d, t: seen.append((d, t)))
@@ -77,10 +101,16 @@ def test_rows_equal_pair_metrics_called_directly(patient) -> None:
     spacing = patient.geometry.spacing_zyx
     for c, row in zip(chosen, rows):
         assert tuple(row) == METRICS_ROW_KEYS
-        assert (row["patient"], row["structure"], row["comparison"], row["reference"], row["test"]) == \
-            (patient.id, c.structure, c.kind, c.reference, c.test)
-        direct = pair_metrics(patient.mask(c.structure, c.reference), patient.mask(c.structure, c.test), spacing,
-                              tolerance_mm=1.5)
+        assert (row["patient"], row["structure"], row["comparison"], row["reference"], row["test"]) == (
+            patient.id,
+            c.structure,
+            c.kind,
+            c.reference,
+            c.test,
+        )
+        direct = pair_metrics(
+            patient.mask(c.structure, c.reference), patient.mask(c.structure, c.test), spacing, tolerance_mm=1.5
+        )
         assert {k: row[k] for k in PAIR_METRIC_KEYS} == direct
         assert row["tolerance_mm"] == 1.5
     # The observers really edited: none of these pairs is identical.
@@ -102,7 +132,9 @@ def test_every_row_of_the_set_equals_pair_metrics_and_should_stop_stops(patient)
 
 
 def test_mask_getter_overrides_and_unloadable_masks_are_skipped(patient) -> None:
-    comps = [c for c in patient_comparisons(patient) if c.reference == "nnUNet" and c.test in ("step1_obsB", "step1_obsC")]
+    comps = [
+        c for c in patient_comparisons(patient) if c.reference == "nnUNet" and c.test in ("step1_obsB", "step1_obsC")
+    ]
 
     def getter(name: str, source: str, frame: str):
         if source == "step1_obsC":
@@ -118,15 +150,19 @@ def test_mask_getter_overrides_and_unloadable_masks_are_skipped(patient) -> None
 
 
 def test_plan_handles_partial_sources_and_new_observers() -> None:
-    got = plan_structure("CTVT_427", ["nnUNet", "step1_obsB", "step2_obsB", "step1_obsF", "nnUNet_fold_10",
-                                      "nnUNet_fold_2", "edited_by_hand"])
+    got = plan_structure(
+        "CTVT_427",
+        ["nnUNet", "step1_obsB", "step2_obsB", "step1_obsF", "nnUNet_fold_10", "nnUNet_fold_2", "edited_by_hand"],
+    )
     pairs = [(c.reference, c.test, c.kind) for c in got]
     assert pairs == [
-        ("nnUNet", "step1_obsB", "dl_vs_observer"), ("nnUNet", "step1_obsF", "dl_vs_observer"),
+        ("nnUNet", "step1_obsB", "dl_vs_observer"),
+        ("nnUNet", "step1_obsF", "dl_vs_observer"),
         ("nnUNet", "step2_obsB", "dl_vs_observer"),
         ("step1_obsB", "step2_obsB", "intra_observer"),
         ("step1_obsB", "step1_obsF", "inter_observer"),
-        ("nnUNet", "nnUNet_fold_2", "fold_vs_ensemble"), ("nnUNet", "nnUNet_fold_10", "fold_vs_ensemble"),
+        ("nnUNet", "nnUNet_fold_2", "fold_vs_ensemble"),
+        ("nnUNet", "nnUNet_fold_10", "fold_vs_ensemble"),
     ]
     assert plan_structure("Bladder", ["clinical"]) == []
     only_obs = plan_structure("Rectum", ["clinical", "step1_obsC"], frame="X")
@@ -147,9 +183,16 @@ def test_empty_masks_give_none_distances_not_nan(patient) -> None:
     from lundprobe_gui.metrics.compare import metrics_row
 
     shape = patient.geometry.shape_zyx
-    row = metrics_row("P", Comparison("CTVT_427", "nnUNet", "step1_obsB", "dl_vs_observer"),
-                      patient.mask_obj("CTVT_427", "nnUNet"), Mask(shape), patient.geometry.spacing_zyx)
+    row = metrics_row(
+        "P",
+        Comparison("CTVT_427", "nnUNet", "step1_obsB", "dl_vs_observer"),
+        patient.mask_obj("CTVT_427", "nnUNet"),
+        Mask(shape),
+        patient.geometry.spacing_zyx,
+    )
     assert row["dice"] == 0.0 and row["hd95_mm"] is None and row["centroid_shift_mm"] is None
-    assert all(v is None or (isinstance(v, (float, str)) and not (isinstance(v, float) and math.isnan(v)))
-               for v in row.values())
+    assert all(
+        v is None or (isinstance(v, (float, str)) and not (isinstance(v, float) and math.isnan(v)))
+        for v in row.values()
+    )
     assert np.isclose(row["volume_test_cc"], 0.0)

@@ -1,4 +1,5 @@
 """The crop helper: arrays and Mask objects give the same padded blocks."""
+
 from __future__ import annotations
 
 import numpy as np

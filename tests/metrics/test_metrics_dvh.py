@@ -1,4 +1,5 @@
 """DVH against hand values on a ramp and against direct numpy on an analytic dose."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,10 +40,10 @@ def test_ramp_by_hand() -> None:
     assert s.mean_gy == pytest.approx(24.75)
     assert (s.min_gy, s.max_gy) == (0.0, 49.5)
     # 10 voxels per dose level; the top x % are the highest x columns
-    assert s.d2_gy == 49.0    # columns 98, 99
-    assert s.d50_gy == 25.0   # columns 50..99
-    assert s.d95_gy == 2.5    # columns 5..99
-    assert s.d98_gy == 1.0    # columns 2..99
+    assert s.d2_gy == 49.0  # columns 98, 99
+    assert s.d50_gy == 25.0  # columns 50..99
+    assert s.d95_gy == 2.5  # columns 5..99
+    assert s.d98_gy == 1.0  # columns 2..99
     # 0.95 x 42.7 = 40.565 Gy -> columns 82..99; 42.7 Gy -> columns 86..99
     assert s.v95_percent == pytest.approx(18.0)
     assert s.v100_percent == pytest.approx(14.0)
@@ -73,7 +74,7 @@ def test_against_direct_numpy_on_an_analytic_dose() -> None:
     dose = 30.0 + 0.35 * x + 0.2 * z - 0.05 * y
     centre = np.array([10, 20, 25])
     r2 = ((z - centre[0]) * spacing[0]) ** 2 + ((y - centre[1]) * spacing[1]) ** 2 + ((x - centre[2]) * spacing[2]) ** 2
-    mask = r2 <= 8.0 ** 2
+    mask = r2 <= 8.0**2
     d = dose[mask]
     n = d.size
 
@@ -114,8 +115,8 @@ def test_empty_mask() -> None:
 def test_dose_at_volume_and_errors() -> None:
     desc = np.array([10.0, 8.0, 8.0, 5.0, 1.0])
     assert dose_at_volume(desc, 100) == 1.0
-    assert dose_at_volume(desc, 40) == 8.0   # 2 of 5 voxels
-    assert dose_at_volume(desc, 41) == 8.0   # ceil(2.05) = 3rd highest
+    assert dose_at_volume(desc, 40) == 8.0  # 2 of 5 voxels
+    assert dose_at_volume(desc, 41) == 8.0  # ceil(2.05) = 3rd highest
     assert dose_at_volume(desc, 61) == 5.0
     assert dose_at_volume(desc, 0) == 10.0
     mask, dose = _ramp_case()

@@ -1,4 +1,5 @@
 """MaskGroup: many pairs with shared distance maps give pair_metrics' numbers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,9 @@ SPACINGS = [(2.5, 0.4688, 0.4688), (1.0, 1.0, 1.0), (3.0, 0.8, 0.5), (5.0, 1.875
 def _blob(rng: np.random.Generator, shape, centre, radius) -> np.ndarray:
     zz, yy, xx = np.indices(shape)
     noise = ndimage.gaussian_filter(rng.random(shape), 1.5) - 0.5
-    r = np.sqrt(((zz - centre[0]) / radius[0]) ** 2 + ((yy - centre[1]) / radius[1]) ** 2
-                + ((xx - centre[2]) / radius[2]) ** 2)
+    r = np.sqrt(
+        ((zz - centre[0]) / radius[0]) ** 2 + ((yy - centre[1]) / radius[1]) ** 2 + ((xx - centre[2]) / radius[2]) ** 2
+    )
     return r + 2.0 * noise < 1.0
 
 
@@ -30,9 +32,16 @@ def _family(seed: int) -> dict[str, np.ndarray]:
     shifted = np.roll(ref, (1, 3, -2), axis=(0, 1, 2))
     far = _blob(rng, shape, (3, 8, 8), (2, 4, 4))
     border = np.zeros(shape, dtype=bool)
-    border[0:3, 40:48, 45:52] = True   # reaches the grid edge on three sides
-    return {"ref": ref, "grown": grown, "carved": carved, "shifted": shifted, "far": far, "border": border,
-            "empty": np.zeros(shape, dtype=bool)}
+    border[0:3, 40:48, 45:52] = True  # reaches the grid edge on three sides
+    return {
+        "ref": ref,
+        "grown": grown,
+        "carved": carved,
+        "shifted": shifted,
+        "far": far,
+        "border": border,
+        "empty": np.zeros(shape, dtype=bool),
+    }
 
 
 def _close(a, b) -> bool:

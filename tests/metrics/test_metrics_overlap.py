@@ -1,4 +1,5 @@
 """Dice, Jaccard, volume and centroid shift on hand-made boxes."""
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,8 @@ from lundprobe_gui.metrics.overlap import centroid_shift_mm, dice, jaccard, volu
 def _boxes() -> tuple[np.ndarray, np.ndarray]:
     a = np.zeros((10, 12, 14), dtype=bool)
     b = np.zeros_like(a)
-    a[2:6, 3:7, 4:8] = True   # 64 voxels
-    b[2:6, 3:7, 4:6] = True   # 32 voxels, all inside a
+    a[2:6, 3:7, 4:8] = True  # 64 voxels
+    b[2:6, 3:7, 4:6] = True  # 32 voxels, all inside a
     return a, b
 
 

@@ -1,4 +1,5 @@
 """pair_metrics: keys, JSON-ready values, agreement with the reference package and the parts."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,20 @@ from lundprobe_gui.metrics import PAIR_METRIC_KEYS, added_path_length, pair_metr
 # The reference package still uses scipy's deprecated ndimage.filters/morphology namespaces.
 pytestmark = pytest.mark.filterwarnings("ignore:Please import:DeprecationWarning")
 
-KEYS = {"dice", "jaccard", "hd_mm", "hd95_mm", "msd_mm", "surface_dice", "tolerance_mm", "apl_mm",
-        "fnpl_mm", "volume_reference_cc", "volume_test_cc", "centroid_shift_mm"}
+KEYS = {
+    "dice",
+    "jaccard",
+    "hd_mm",
+    "hd95_mm",
+    "msd_mm",
+    "surface_dice",
+    "tolerance_mm",
+    "apl_mm",
+    "fnpl_mm",
+    "volume_reference_cc",
+    "volume_test_cc",
+    "centroid_shift_mm",
+}
 SPACING = (2.5, 0.47, 0.47)
 
 
@@ -67,9 +80,20 @@ def test_empty_masks() -> None:
     a, _ = _pair()
     z = np.zeros_like(a)
     both = pair_metrics(z, Mask(z.shape), SPACING)
-    assert both == {"dice": 1.0, "jaccard": 1.0, "hd_mm": None, "hd95_mm": None, "msd_mm": None,
-                    "surface_dice": 1.0, "tolerance_mm": 2.0, "apl_mm": 0.0, "fnpl_mm": 0.0,
-                    "volume_reference_cc": 0.0, "volume_test_cc": 0.0, "centroid_shift_mm": None}
+    assert both == {
+        "dice": 1.0,
+        "jaccard": 1.0,
+        "hd_mm": None,
+        "hd95_mm": None,
+        "msd_mm": None,
+        "surface_dice": 1.0,
+        "tolerance_mm": 2.0,
+        "apl_mm": 0.0,
+        "fnpl_mm": 0.0,
+        "volume_reference_cc": 0.0,
+        "volume_test_cc": 0.0,
+        "centroid_shift_mm": None,
+    }
     one = pair_metrics(a, z, SPACING)
     assert (one["dice"], one["jaccard"], one["surface_dice"]) == (0.0, 0.0, 0.0)
     assert one["hd_mm"] is None and one["hd95_mm"] is None and one["msd_mm"] is None
@@ -84,8 +108,10 @@ def test_metrics_package_does_not_pull_in_qt() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, lundprobe_gui.metrics; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6') "
-            "or m.startswith('lundprobe_gui.ui')]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, lundprobe_gui.metrics; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6') "
+        "or m.startswith('lundprobe_gui.ui')]; print(bad); sys.exit(1 if bad else 0)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

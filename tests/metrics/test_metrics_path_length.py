@@ -6,6 +6,7 @@ between edge midpoints; an edge counts when its distance is strictly above the t
 In the comments, a test edge's position is given in pixel coordinates (row, col), edges lying
 on half-integers.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,12 +18,12 @@ from lundprobe_gui.metrics.path_length import added_path_length, slice_path_leng
 
 def _square(shape=(30, 30), rows=(10, 20), cols=(10, 20)) -> np.ndarray:
     m = np.zeros(shape, dtype=bool)
-    m[rows[0]:rows[1], cols[0]:cols[1]] = True
+    m[rows[0] : rows[1], cols[0] : cols[1]] = True
     return m
 
 
-REF = _square()                    # 10 x 10 pixels, columns 10..19
-GROWN = _square(cols=(10, 23))     # grown to the right by k = 3 pixels
+REF = _square()  # 10 x 10 pixels, columns 10..19
+GROWN = _square(cols=(10, 23))  # grown to the right by k = 3 pixels
 
 
 def test_square_grown_on_one_side_isotropic() -> None:
@@ -102,10 +103,10 @@ def test_contour_on_the_grid_border_is_closed() -> None:
 def test_volume_sums_slices_in_grid_coordinates() -> None:
     ref = np.zeros((8, 30, 30), dtype=bool)
     test = np.zeros_like(ref)
-    ref[2], test[2] = REF, GROWN                          # slice 2: APL 14, FNPL 8
-    test[3] = _square(rows=(5, 9), cols=(3, 9))           # slice 3: test only, 2 (4 + 6) = 20
-    ref[4] = _square(rows=(0, 2), cols=(0, 2))            # slice 4: reference only, at the border: 8
-    ref[5], test[5] = REF, REF                            # slice 5: identical
+    ref[2], test[2] = REF, GROWN  # slice 2: APL 14, FNPL 8
+    test[3] = _square(rows=(5, 9), cols=(3, 9))  # slice 3: test only, 2 (4 + 6) = 20
+    ref[4] = _square(rows=(0, 2), cols=(0, 2))  # slice 4: reference only, at the border: 8
+    ref[5], test[5] = REF, REF  # slice 5: identical
     spacing = (2.5, 1.0, 1.0)
     result = added_path_length(ref, test, spacing, tolerance_mm=1.0)
     assert result.slices == (2, 3, 4, 5)

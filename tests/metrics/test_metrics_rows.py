@@ -1,4 +1,5 @@
 """Row helpers: CSV and text tables, pooling of histogram rows, DVH rows, dataset resolution, bench."""
+
 from __future__ import annotations
 
 import csv
@@ -15,10 +16,19 @@ from lundprobe_gui.metrics.table import format_table, rows_to_csv, write_csv
 
 def _row(patient, structure, observer, step, k, edited, total, added=None):
     added = edited if added is None else added
-    return {"patient": patient, "structure": structure, "observer": observer, "step": step,
-            "bin_low": k / 20, "bin_high": (k + 1) / 20, "edited_voxels": edited, "added_voxels": added,
-            "removed_voxels": edited - added, "total_voxels": total,
-            "fraction_edited": edited / total if total else None}
+    return {
+        "patient": patient,
+        "structure": structure,
+        "observer": observer,
+        "step": step,
+        "bin_low": k / 20,
+        "bin_high": (k + 1) / 20,
+        "edited_voxels": edited,
+        "added_voxels": added,
+        "removed_voxels": edited - added,
+        "total_voxels": total,
+        "fraction_edited": edited / total if total else None,
+    }
 
 
 def test_csv_round_trips_floats_exactly_and_none_as_empty(tmp_path) -> None:
@@ -43,9 +53,13 @@ def test_format_table_aligns_and_marks_missing() -> None:
 
 
 def test_pooling_sums_counts_and_recomputes_fractions() -> None:
-    rows = [_row("P1", "CTVT_427", "obsB", 1, 0, 2, 10), _row("P1", "CTVT_427", "obsC", 1, 0, 6, 10),
-            _row("P2", "CTVT_427", "obsB", 1, 0, 1, 20), _row("P1", "CTVT_427", "obsB", 2, 0, 0, 10),
-            _row("P1", "CTVT_427", "obsB", 1, 1, 0, 0)]
+    rows = [
+        _row("P1", "CTVT_427", "obsB", 1, 0, 2, 10),
+        _row("P1", "CTVT_427", "obsC", 1, 0, 6, 10),
+        _row("P2", "CTVT_427", "obsB", 1, 0, 1, 20),
+        _row("P1", "CTVT_427", "obsB", 2, 0, 0, 10),
+        _row("P1", "CTVT_427", "obsB", 1, 1, 0, 0),
+    ]
     everything = pool_edit_rows(rows)
     first = next(r for r in everything if r["step"] == 1 and r["bin_low"] == 0.0)
     assert (first["patient"], first["observer"]) == ("all", "all")
@@ -60,8 +74,11 @@ def test_pooling_sums_counts_and_recomputes_fractions() -> None:
 
 
 def test_side_by_side_joins_the_steps() -> None:
-    rows = [_row("all", "Rectum", "all", 1, 0, 4, 8), _row("all", "Rectum", "all", 2, 0, 1, 8),
-            _row("all", "Rectum", "all", 1, 1, 3, 6)]
+    rows = [
+        _row("all", "Rectum", "all", 1, 0, 4, 8),
+        _row("all", "Rectum", "all", 2, 0, 1, 8),
+        _row("all", "Rectum", "all", 1, 1, 3, 6),
+    ]
     joined, steps = side_by_side(rows)
     assert steps == [1, 2] and len(joined) == 2
     assert (joined[0]["step1_fraction"], joined[0]["step2_fraction"]) == (0.5, 0.125)

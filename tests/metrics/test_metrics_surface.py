@@ -1,4 +1,5 @@
 """Surface distances agree with DeepMind's surface-distance package (the test-only reference)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,7 @@ from scipy import ndimage
 from surface_distance import lookup_tables
 
 from lundprobe_gui.core.mask import Mask
-from lundprobe_gui.metrics.surface import (hausdorff_mm, mean_surface_distance_mm, surface_dice,
-                                           surface_distances)
+from lundprobe_gui.metrics.surface import hausdorff_mm, mean_surface_distance_mm, surface_dice, surface_distances
 from lundprobe_gui.metrics.surfel_table import surfel_area_table
 
 # The reference package still uses scipy's deprecated ndimage.filters/morphology namespaces.
@@ -41,8 +41,9 @@ def _assert_matches_package(a: np.ndarray, b: np.ndarray, spacing: tuple[float, 
     np.testing.assert_allclose(ours.areas_test, ref["surfel_areas_pred"], atol=TOL)
     assert ours.hausdorff(95) == pytest.approx(sd.compute_robust_hausdorff(ref, 95), abs=TOL)
     assert ours.hausdorff(100) == pytest.approx(sd.compute_robust_hausdorff(ref, 100), abs=TOL)
-    assert ours.hausdorff(100) == pytest.approx(max(ref["distances_gt_to_pred"].max(),
-                                                    ref["distances_pred_to_gt"].max()), abs=TOL)
+    assert ours.hausdorff(100) == pytest.approx(
+        max(ref["distances_gt_to_pred"].max(), ref["distances_pred_to_gt"].max()), abs=TOL
+    )
     np.testing.assert_allclose(ours.directed_means(), sd.compute_average_surface_distance(ref), atol=TOL)
     assert ours.mean_surface_distance() == pytest.approx(_pooled_msd(ref), abs=TOL)
     for tol in (0.5, 1.0, 2.0, 3.0):
@@ -51,9 +52,12 @@ def _assert_matches_package(a: np.ndarray, b: np.ndarray, spacing: tuple[float, 
 
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 0.47, 0.47), (0.3, 3.0, 1.7), (1.2, 0.9, 2.1)])
 def test_area_table_matches_package(spacing: tuple[float, float, float]) -> None:
-    np.testing.assert_allclose(surfel_area_table(spacing),
-                               lookup_tables.create_table_neighbour_code_to_surface_area(spacing),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        surfel_area_table(spacing),
+        lookup_tables.create_table_neighbour_code_to_surface_area(spacing),
+        rtol=0,
+        atol=1e-12,
+    )
 
 
 @pytest.mark.parametrize("seed", range(8))

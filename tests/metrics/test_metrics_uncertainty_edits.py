@@ -1,4 +1,5 @@
 """The edit-versus-uncertainty histogram against a hand count."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,24 +8,32 @@ import pytest
 from lundprobe_gui.core.mask import Box, Mask, box_slices
 from lundprobe_gui.metrics.uncertainty_edits import edit_uncertainty_histogram
 
-UNC = np.array([
-    [0.0, 0.02, 0.07, 0.12, 0.5],
-    [0.0, 0.05, 0.15, 0.49, 0.7],
-    [0.0, 0.0, 0.1, 0.25, 0.3],
-    [0.0, 0.0, 0.0, 0.0, 0.0],
-])
-DL = np.array([
-    [0, 0, 1, 1, 1],
-    [0, 1, 1, 1, 1],
-    [0, 0, 1, 1, 0],
-    [0, 0, 0, 0, 0],
-], dtype=bool)
-EDITED = np.array([
-    [0, 1, 1, 0, 1],   # added (0,1) u=0.02 -> bin 0; removed (0,3) u=0.12 -> bin 2
-    [1, 1, 1, 1, 0],   # added (1,0) u=0 -> bin 0 (outside support); removed (1,4) u=0.7 -> bin 9
-    [0, 0, 0, 1, 1],   # removed (2,2) u=0.1 -> bin 2; added (2,4) u=0.3 -> bin 6
-    [0, 0, 0, 1, 0],   # added (3,3) u=0 -> bin 0 (outside support)
-], dtype=bool)
+UNC = np.array(
+    [
+        [0.0, 0.02, 0.07, 0.12, 0.5],
+        [0.0, 0.05, 0.15, 0.49, 0.7],
+        [0.0, 0.0, 0.1, 0.25, 0.3],
+        [0.0, 0.0, 0.0, 0.0, 0.0],
+    ]
+)
+DL = np.array(
+    [
+        [0, 0, 1, 1, 1],
+        [0, 1, 1, 1, 1],
+        [0, 0, 1, 1, 0],
+        [0, 0, 0, 0, 0],
+    ],
+    dtype=bool,
+)
+EDITED = np.array(
+    [
+        [0, 1, 1, 0, 1],  # added (0,1) u=0.02 -> bin 0; removed (0,3) u=0.12 -> bin 2
+        [1, 1, 1, 1, 0],  # added (1,0) u=0 -> bin 0 (outside support); removed (1,4) u=0.7 -> bin 9
+        [0, 0, 0, 1, 1],  # removed (2,2) u=0.1 -> bin 2; added (2,4) u=0.3 -> bin 6
+        [0, 0, 0, 1, 0],  # added (3,3) u=0 -> bin 0 (outside support)
+    ],
+    dtype=bool,
+)
 
 # Region = uncertainty > 0 (11 voxels) or edited (2 more at u = 0): per bin
 # bin 0: (0,1) (1,0) (3,3); bin 1: 0.07, 0.05 (a value on an edge goes up); bin 2: 0.12, 0.1;
@@ -93,8 +102,11 @@ def test_reader_without_box_falls_back_to_the_full_grid_or_a_given_support() -> 
     _check(edit_uncertainty_histogram(_embed(DL, bool), _embed(EDITED, bool), reader))
     assert reader.reads == [((0, 6), (0, 30), (0, 40))]
     reader = UncertaintyReader(unc)
-    _check(edit_uncertainty_histogram(_embed(DL, bool), _embed(EDITED, bool), reader,
-                                      support_box=((3, 4), (10, 13), (21, 25))))
+    _check(
+        edit_uncertainty_histogram(
+            _embed(DL, bool), _embed(EDITED, bool), reader, support_box=((3, 4), (10, 13), (21, 25))
+        )
+    )
     assert reader.reads == [((3, 4), (10, 14), (20, 25))]
 
 
@@ -105,8 +117,15 @@ def test_no_edits_and_rows() -> None:
     # the two edited voxels at u = 0 leave the region; (0,1) at u = 0.02 stays in bin 0
     assert [b.total_voxels for b in hist.bins] == [1, 2, 2, 1, 0, 1, 1, 0, 0, 3]
     rows = hist.to_rows()
-    assert rows[1] == {"bin_low": 0.05, "bin_high": 0.1, "edited_voxels": 0, "added_voxels": 0,
-                       "removed_voxels": 0, "total_voxels": 2, "fraction_edited": 0.0}
+    assert rows[1] == {
+        "bin_low": 0.05,
+        "bin_high": 0.1,
+        "edited_voxels": 0,
+        "added_voxels": 0,
+        "removed_voxels": 0,
+        "total_voxels": 2,
+        "fraction_edited": 0.0,
+    }
     assert rows[0]["fraction_edited"] == 0.0 and rows[4]["fraction_edited"] is None
 
 

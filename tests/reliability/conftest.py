@@ -5,6 +5,7 @@ At the end of a run that included reliability tests, they are written with each 
 duration to ``tests/reliability/last-run.json`` (entries of tests that did not run this time are
 kept from the previous file, with their own date), so the numbers in ``README.md`` can be traced.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -87,8 +88,12 @@ def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001
     files = {k.split("::")[0] for k in _COLLECTED}
     tests = {k: v for k, v in tests.items() if "::" in k and (k in _COLLECTED or k.split("::")[0] not in files)}
     for name, seconds in _DURATIONS.items():
-        tests[name] = {"date": now, "outcome": _OUTCOMES.get(name, "unknown"), "seconds": round(seconds, 2),
-                       "figures": _FIGURES.get(name, {})}
+        tests[name] = {
+            "date": now,
+            "outcome": _OUTCOMES.get(name, "unknown"),
+            "seconds": round(seconds, 2),
+            "figures": _FIGURES.get(name, {}),
+        }
     out = {
         "date": now,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},

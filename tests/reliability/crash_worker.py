@@ -16,6 +16,7 @@ file creation, write, fsync, link, rename, replace, unlink, rmtree) made after i
 every step of an atomic write can be interrupted deterministically. Without it, the test kills
 the child from outside at a random moment.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,8 +46,16 @@ try:  # imported by the tests, within their package; or run as the fork server s
 except ImportError:
     from helpers import HalfWriteFile  # type: ignore[no-redef]
 
-WATCHED = [(os, "fsync"), (os, "replace"), (os, "link"), (os, "rename"), (os, "unlink"), (os, "write"),
-           (tempfile, "mkstemp"), (shutil, "rmtree")]
+WATCHED = [
+    (os, "fsync"),
+    (os, "replace"),
+    (os, "link"),
+    (os, "rename"),
+    (os, "unlink"),
+    (os, "write"),
+    (tempfile, "mkstemp"),
+    (shutil, "rmtree"),
+]
 
 
 _write = os.write  # the unwatched one, for this protocol
@@ -86,6 +95,7 @@ class Killer:
         def watched(*a, **k):
             self.check(name)
             return real(*a, **k)
+
         return watched
 
     def arm(self) -> None:
@@ -98,8 +108,9 @@ def _stroke(session: EditSession, rng: random.Random, shape, erase: bool) -> Non
     y0, x0 = rng.randrange(shape[1]), rng.randrange(shape[2])
     y1 = min(shape[1] - 1, max(0, y0 + rng.randint(-20, 20)))
     x1 = min(shape[2] - 1, max(0, x0 + rng.randint(-20, 20)))
-    session.set_tool((EraserTool if erase else BrushTool)(BrushSettings(rng.uniform(1.0, 6.0), False,
-                                                                         "remove" if erase else "add")))
+    session.set_tool(
+        (EraserTool if erase else BrushTool)(BrushSettings(rng.uniform(1.0, 6.0), False, "remove" if erase else "add"))
+    )
     session.handle(EditEvent("press", 0, z, (z, y0, x0)))
     session.handle(EditEvent("move", 0, z, (z, (y0 + y1) / 2, (x0 + x1) / 2)))
     session.handle(EditEvent("release", 0, z, (z, y1, x1)))
@@ -125,8 +136,14 @@ def _save(session, key, out, patient) -> None:
     emit("BEGIN", kind="save", key=list(key), digest=mask_digest(mask))
     path = patient.save_mask(key[0], mask, source=key[1], out_dir=out, tool="crash test")
     session.mark_saved(key)
-    emit("ACK", kind="save", key=list(key), digest=mask_digest(mask), version=str(path),
-         sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    emit(
+        "ACK",
+        kind="save",
+        key=list(key),
+        digest=mask_digest(mask),
+        version=str(path),
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+    )
 
 
 def run_edit(args: dict, killer: Killer) -> None:
@@ -134,8 +151,9 @@ def run_edit(args: dict, killer: Killer) -> None:
     patient = open_patient(args["patient"])
     shape = patient.geometry.shape_zyx
     session = EditSession(patient.geometry.spacing_zyx)
-    keys = [session.start_editing(name, patient.mask_obj(name, "nnUNet"), "step1_obsK")
-            for name in ("CTVT_427", "Rectum")]
+    keys = [
+        session.start_editing(name, patient.mask_obj(name, "nnUNet"), "step1_obsK") for name in ("CTVT_427", "Rectum")
+    ]
     out, area = args["out"], args["area"]
     if args.get("script") == "boundaries":
         # a fixed sequence whose every file-system call is a kill point: two working copies are
@@ -180,8 +198,11 @@ def run_study(args: dict, killer: Killer) -> None:
         case = s.current_case(t)
         for i, name in enumerate(s.structures):
             have = s.ratings(name, now=t)
-            for qid, value in (("quality", 1 + (case.position + i) % 4), ("confidence", 1 + (case.position + 2 * i) % 5),
-                               ("comment", f"{case.pseudonym} {name} ok")):
+            for qid, value in (
+                ("quality", 1 + (case.position + i) % 4),
+                ("confidence", 1 + (case.position + 2 * i) % 5),
+                ("comment", f"{case.pseudonym} {name} ok"),
+            ):
                 if qid not in have:
                     t += 1
                     emit("BEGIN", kind="rating", pseudonym=case.pseudonym, structure=name, question=qid)
@@ -193,8 +214,14 @@ def run_study(args: dict, killer: Killer) -> None:
             t += 2
             emit("BEGIN", kind="save", pseudonym=case.pseudonym, structure=name)
             saved = s.save_edit(m, structure=name, now=t)
-            emit("ACK", kind="save", pseudonym=case.pseudonym, structure=name, version=saved.version_file.name,
-                 sha256=saved.sha256)
+            emit(
+                "ACK",
+                kind="save",
+                pseudonym=case.pseudonym,
+                structure=name,
+                version=saved.version_file.name,
+                sha256=saved.sha256,
+            )
         t += 1
         emit("BEGIN", kind="finish", pseudonym=case.pseudonym)
         s.finish_case(now=t)

@@ -2,6 +2,7 @@
 
 Nothing here imports Qt, so the crash workers can use it too.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,14 +23,23 @@ TINY = Geometry((8, 8, 4), (1.0, 1.5, 2.5), (-3.0, 4.0, 10.0))
 """The grid of the fuzzing patient: 256 voxels, so every case is a few milliseconds."""
 
 PATIENT_ID = "LUNDPROBE_0001"
-CLINICAL = ("CTVT_427", "PTVT_427", "Rectum", "Bladder", "FemoralHead_L", "FemoralHead_R", "PenileBulb",
-            "Genitalia", "BODY")
+CLINICAL = (
+    "CTVT_427",
+    "PTVT_427",
+    "Rectum",
+    "Bladder",
+    "FemoralHead_L",
+    "FemoralHead_R",
+    "PenileBulb",
+    "Genitalia",
+    "BODY",
+)
 
 
 def block_mask(geometry: Geometry, lo=(1, 2, 3), hi=(3, 6, 7)) -> np.ndarray:
     """A uint8 (z, y, x) mask with one box set."""
     m = np.zeros(geometry.shape_zyx, np.uint8)
-    m[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = 1
+    m[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = 1
     return m
 
 
@@ -83,6 +93,7 @@ class Hang(BaseException):
 @contextlib.contextmanager
 def time_limit(seconds: float, what: str = "operation") -> Iterator[None]:
     """Raise :class:`Hang` in the main thread when the block runs longer than ``seconds``."""
+
     def on_alarm(signum, frame):  # noqa: ARG001
         raise Hang(f"{what} took longer than {seconds} s")
 

@@ -8,6 +8,7 @@ patient switches (each: the editing session's structures closed, ``open_patient`
 ``load_all`` of the patient, a new ``EditSession``). After every switch the previous patient and
 session must be garbage.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -76,8 +77,11 @@ def main() -> None:
     for i in range(1, STROKES + 1):
         session.set_active(rng.choice(keys))
         erase = rng.random() < 0.3
-        session.set_tool((EraserTool if erase else BrushTool)(BrushSettings(rng.uniform(2.0, 8.0), rng.random() < 0.1,
-                                                                            "remove" if erase else "add")))
+        session.set_tool(
+            (EraserTool if erase else BrushTool)(
+                BrushSettings(rng.uniform(2.0, 8.0), rng.random() < 0.1, "remove" if erase else "add")
+            )
+        )
         axis = rng.randrange(3)
         c = [rng.randrange(n) for n in shape]
         points = [tuple(c)]
@@ -99,9 +103,12 @@ def main() -> None:
                 session.redo()
                 counts["redo"] += 1
         if i % 10 == 0:
-            recovery.autosave(area, patient.path, patient.id,
-                              [(k[0], k[1], "nnUNet", session.working(k), session.start_mask(k))
-                               for k in session.dirty_keys()])
+            recovery.autosave(
+                area,
+                patient.path,
+                patient.id,
+                [(k[0], k[1], "nnUNet", session.working(k), session.start_mask(k)) for k in session.dirty_keys()],
+            )
             counts["autosaves"] += 1
         if i % saves_every == 0:
             key = rng.choice(keys)
@@ -123,9 +130,19 @@ def main() -> None:
     samples["end"] = rss_kb()
     with open("/proc/self/status") as fh:
         hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
-    print(json.dumps({"samples_kb": samples, "after_switch_kb": after_switch, "peak_kb": hwm, "counts": counts,
-                      "leaked_objects": leaked, "history_max_bytes": history_max,
-                      "seconds": round(time.perf_counter() - t0, 1)}))
+    print(
+        json.dumps(
+            {
+                "samples_kb": samples,
+                "after_switch_kb": after_switch,
+                "peak_kb": hwm,
+                "counts": counts,
+                "leaked_objects": leaked,
+                "history_max_bytes": history_max,
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ A case is a list of header/data mutations applied to the decompressed bytes of a
 an encoding (gzip, gzip with a forged size trailer, cut short, several members, trailing garbage,
 a "bomb" that inflates far beyond what the header says, plain ``.nii``, empty, noise).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -17,18 +18,25 @@ from hypothesis import strategies as st
 NAN, INF = math.nan, math.inf
 HEADER_BYTES = 352
 
-F32 = st.one_of(st.sampled_from([NAN, INF, -INF, 0.0, -0.0, -1.0, -2.5, 1e-30, 1e30, 3.4e38, 0.5, 1.0, 2.0]),
-                st.floats(-1e6, 1e6, width=32))
-I16 = st.one_of(st.sampled_from([-32768, -1, 0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 255, 32767]),
-                st.integers(-32768, 32767))
+F32 = st.one_of(
+    st.sampled_from([NAN, INF, -INF, 0.0, -0.0, -1.0, -2.5, 1e-30, 1e30, 3.4e38, 0.5, 1.0, 2.0]),
+    st.floats(-1e6, 1e6, width=32),
+)
+I16 = st.one_of(st.sampled_from([-32768, -1, 0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 255, 32767]), st.integers(-32768, 32767))
 
 HEADER_OPS = st.one_of(
     st.tuples(st.just("dim"), st.integers(0, 7), I16),
     st.tuples(st.just("pixdim"), st.integers(0, 7), F32),  # pixdim[0] is qfac, [1:4] the spacing
-    st.tuples(st.just("vox_offset"), st.just(0),
-              st.sampled_from([NAN, INF, -INF, -352.0, 0.0, 100.0, 347.0, 348.0, 351.5, 352.0, 368.0, 1e6, 1e12])),
-    st.tuples(st.just("datatype"), st.just(0),
-              st.sampled_from([0, 1, 2, 3, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2304, -1])),
+    st.tuples(
+        st.just("vox_offset"),
+        st.just(0),
+        st.sampled_from([NAN, INF, -INF, -352.0, 0.0, 100.0, 347.0, 348.0, 351.5, 352.0, 368.0, 1e6, 1e12]),
+    ),
+    st.tuples(
+        st.just("datatype"),
+        st.just(0),
+        st.sampled_from([0, 1, 2, 3, 4, 8, 16, 32, 64, 128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2304, -1]),
+    ),
     st.tuples(st.just("bitpix"), st.just(0), I16),
     st.tuples(st.just("scl"), st.integers(0, 1), F32),
     st.tuples(st.just("quatern"), st.integers(0, 5), F32),  # quatern_b/c/d, qoffset_x/y/z
@@ -39,8 +47,11 @@ HEADER_OPS = st.one_of(
     st.tuples(st.just("byte"), st.integers(0, HEADER_BYTES - 1), st.integers(0, 255)),
     st.tuples(st.just("data_byte"), st.integers(0, 4096), st.integers(0, 255)),
     # huge declared sizes: up to 32767^3 voxels of up to 16 bytes, for files of a few hundred bytes
-    st.tuples(st.just("huge"), st.tuples(st.integers(1, 32767), st.integers(1, 32767), st.integers(1, 32767)),
-              st.sampled_from([2, 4, 16, 64, 128, 1536, 2048])),
+    st.tuples(
+        st.just("huge"),
+        st.tuples(st.integers(1, 32767), st.integers(1, 32767), st.integers(1, 32767)),
+        st.sampled_from([2, 4, 16, 64, 128, 1536, 2048]),
+    ),
     # a 2-D, 4-D or 5-D image (the extra frames are appended, so the file itself is consistent)
     st.tuples(st.just("ndim"), st.sampled_from([2, 4, 5]), st.integers(1, 3)),
     # a valid file of another orientation: one axis flipped in qform and sform
@@ -63,8 +74,13 @@ class Damage:
         return f"{self.encoding} cut={self.cut:.3f} ops={list(self.ops)}"
 
 
-DAMAGE = st.builds(Damage, st.lists(HEADER_OPS, min_size=0, max_size=3).map(tuple), st.sampled_from(ENCODINGS),
-                   st.floats(0.0, 1.0), st.binary(min_size=0, max_size=600))
+DAMAGE = st.builds(
+    Damage,
+    st.lists(HEADER_OPS, min_size=0, max_size=3).map(tuple),
+    st.sampled_from(ENCODINGS),
+    st.floats(0.0, 1.0),
+    st.binary(min_size=0, max_size=600),
+)
 
 
 def _put(b: bytearray, fmt: str, offset: int, value) -> None:
@@ -125,7 +141,7 @@ def apply_ops(raw: bytes, ops) -> bytes:
 def gzip_with_isize(data: bytes, isize: int) -> bytes:
     """A gzip stream of ``data`` whose size trailer says ``isize`` (a forged trailer)."""
     gz = gzip.compress(data, compresslevel=1, mtime=0)
-    return gz[:-4] + struct.pack("<I", isize % 2 ** 32)
+    return gz[:-4] + struct.pack("<I", isize % 2**32)
 
 
 BOMB_EXTRA = 48 << 20
@@ -148,8 +164,10 @@ def encode(data: bytes, damage: Damage) -> tuple[bytes, bool]:
         try:
             dims = struct.unpack_from("<8h", data, 40)
             bitpix = struct.unpack_from("<h", data, 72)[0]
-            n = math.prod(max(d, 1) for d in dims[1:1 + max(1, min(7, dims[0]))])
-            return gzip_with_isize(data[: int(len(data) * damage.cut) or len(data)], HEADER_BYTES + n * max(1, bitpix // 8)), True
+            n = math.prod(max(d, 1) for d in dims[1 : 1 + max(1, min(7, dims[0]))])
+            return gzip_with_isize(
+                data[: int(len(data) * damage.cut) or len(data)], HEADER_BYTES + n * max(1, bitpix // 8)
+            ), True
         except struct.error:
             return gzip.compress(data, compresslevel=1, mtime=0), True
     gz = gzip.compress(data, compresslevel=1, mtime=0)
@@ -159,7 +177,9 @@ def encode(data: bytes, damage: Damage) -> tuple[bytes, bool]:
         return gz[: int(len(gz) * damage.cut)], True
     if enc == "gz_multi":
         k = int(len(data) * damage.cut)
-        return gzip.compress(data[:k], compresslevel=1, mtime=0) + gzip.compress(data[k:], compresslevel=1, mtime=0), True
+        return gzip.compress(data[:k], compresslevel=1, mtime=0) + gzip.compress(
+            data[k:], compresslevel=1, mtime=0
+        ), True
     if enc == "gz_trailing":
         return gz + damage.noise, True
     if enc == "gz_bomb":
@@ -182,5 +202,5 @@ def gzip_bomb(data: bytes) -> bytes:
     c = zlib.compressobj(1, zlib.DEFLATED, -15)
     body = c.compress(data) + c.flush(zlib.Z_FULL_FLUSH)
     crc = zlib.crc32(bytes(BOMB_EXTRA), zlib.crc32(data))
-    size = (len(data) + BOMB_EXTRA) % 2 ** 32
+    size = (len(data) + BOMB_EXTRA) % 2**32
     return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + body + _ZEROS[0] + struct.pack("<II", crc, size)

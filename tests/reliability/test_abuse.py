@@ -9,6 +9,7 @@
 * A second session on the same study (another process) is refused; the lock of a killed process
   is taken over, and that is logged.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,18 +26,66 @@ from hypothesis import strategies as st
 import lundprobe_gui as lp
 from lundprobe_gui.core.names import InvalidName
 from lundprobe_gui.review import ReviewError, ReviewSession, init_review
-from lundprobe_gui.study import (CorruptStudyFile, InitOptions, ObserverSession, SessionLocked, StudyError,
-                                 export_study, init_study)
+from lundprobe_gui.study import (
+    CorruptStudyFile,
+    InitOptions,
+    ObserverSession,
+    SessionLocked,
+    StudyError,
+    export_study,
+    init_study,
+)
 from lundprobe_gui.study.audit import read_audit
 
 from .helpers import snapshot, subprocess_env, tiny_patient
 
 T0 = 1_740_988_800.0
 HOSTILE = [
-    "../evil", "..", ".", "../../etc/passwd", "/abs", "/etc/passwd", "a/b", "a\\b", "..\\..\\x", "x\x00y", "\x00",
-    "a" * 65, "a" * 4096, "", " ", "tab\there", "new\nline", "CON", "con", "Con.nii", "AUX", "PRN", "NUL", "nul.txt",
-    "COM1", "COM0", "LPT1", "lpt9", "LPT0", "CONIN$", "x:y", "C:", "*", "a?b", "<x>", "|", '"q"', ".hidden",
-    "trailing.", "\u2024\u2024", "\uff0e\uff0e", "\u202e", "名前", "\udcff", "é",
+    "../evil",
+    "..",
+    ".",
+    "../../etc/passwd",
+    "/abs",
+    "/etc/passwd",
+    "a/b",
+    "a\\b",
+    "..\\..\\x",
+    "x\x00y",
+    "\x00",
+    "a" * 65,
+    "a" * 4096,
+    "",
+    " ",
+    "tab\there",
+    "new\nline",
+    "CON",
+    "con",
+    "Con.nii",
+    "AUX",
+    "PRN",
+    "NUL",
+    "nul.txt",
+    "COM1",
+    "COM0",
+    "LPT1",
+    "lpt9",
+    "LPT0",
+    "CONIN$",
+    "x:y",
+    "C:",
+    "*",
+    "a?b",
+    "<x>",
+    "|",
+    '"q"',
+    ".hidden",
+    "trailing.",
+    "\u2024\u2024",
+    "\uff0e\uff0e",
+    "\u202e",
+    "名前",
+    "\udcff",
+    "é",
 ]
 
 
@@ -64,8 +113,11 @@ _written: list[str] = []
 
 
 # any text, and names that look almost right (dots, '..', trailing dots, 65+ characters, device names)
-NAMES = st.text(min_size=0, max_size=80) | st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_+.\-]{0,70}\Z") \
+NAMES = (
+    st.text(min_size=0, max_size=80)
+    | st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_+.\-]{0,70}\Z")
     | st.sampled_from(["CON", "com0", "Lpt9.nii", "a..b", "ok.", "ok"])
+)
 
 
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -88,18 +140,25 @@ def test_any_name_is_refused_or_stays_inside_the_output_folder(patient, tmp_path
     _any_name_stays_inside(patient, out)
     inside = out.resolve()
     for p in tmp_path.rglob("*"):  # nothing anywhere else
-        assert p.resolve() == inside or inside in p.resolve().parents or p.resolve() == (tmp_path / "ds").resolve() \
-            or (tmp_path / "ds").resolve() in p.resolve().parents, p
+        assert (
+            p.resolve() == inside
+            or inside in p.resolve().parents
+            or p.resolve() == (tmp_path / "ds").resolve()
+            or (tmp_path / "ds").resolve() in p.resolve().parents
+        ), p
     figures["names_generated"] = 150
     figures["names_accepted"] = len(_written)
 
 
-@pytest.mark.parametrize("bad", ["../evil", "/abs", "a/b", "x\x00y", "a" * 65, "CON", "AUX", "LPT1", "", "obs B",
-                                 "trailing."])
+@pytest.mark.parametrize(
+    "bad", ["../evil", "/abs", "a/b", "x\x00y", "a" * 65, "CON", "AUX", "LPT1", "", "obs B", "trailing."]
+)
 def test_study_init_refuses_hostile_observers_structures_and_patients(tiny_root, tmp_path, bad):
-    for opts in (InitOptions(dataset_root=tiny_root, observers=["obsX", bad]),
-                 InitOptions(dataset_root=tiny_root, observers=["obsX"], structures=["CTVT_427", bad]),
-                 InitOptions(dataset_root=tiny_root, observers=["obsX"], patients=[bad])):
+    for opts in (
+        InitOptions(dataset_root=tiny_root, observers=["obsX", bad]),
+        InitOptions(dataset_root=tiny_root, observers=["obsX"], structures=["CTVT_427", bad]),
+        InitOptions(dataset_root=tiny_root, observers=["obsX"], patients=[bad]),
+    ):
         study = tmp_path / "study"
         with pytest.raises(StudyError):
             init_study(study, opts, now=T0)
@@ -135,8 +194,10 @@ def test_review_init_refuses_hostile_reviewer_ids(tiny_root, tmp_path, bad):
 
 
 @pytest.mark.parametrize("field", ["output_file", "output_version"])
-@pytest.mark.parametrize("target", ["output/../../outside/evil.nii.gz", "{abs}/outside/evil.nii.gz",
-                                    "../outside/x.nii.gz", "sessions/obsX.json"])
+@pytest.mark.parametrize(
+    "target",
+    ["output/../../outside/evil.nii.gz", "{abs}/outside/evil.nii.gz", "../outside/x.nii.gz", "sessions/obsX.json"],
+)
 def test_a_tampered_session_file_cannot_point_outside_the_output(study, tmp_path, field, target):
     (tmp_path / "outside").mkdir()
     target = target.format(abs=tmp_path)  # an absolute path (inside this test's folder)
@@ -184,8 +245,12 @@ def test_a_symlinked_final_file_name_is_not_written_through(patient, tmp_path, w
     m = patient.mask_obj("Bladder")
     patient.save_mask("Bladder", m, source="step1_obsF", out_dir=out)  # v001
     folder = out / patient.id / "MR_StorT2" / "observerData"
-    name = {"plain": "mask_Bladder_step1_obsF.nii.gz", "version": "mask_Bladder_step1_obsF_v002.nii.gz",
-            "sidecar": "mask_Bladder_step1_obsF_v002.json", "next version": "mask_Bladder_step1_obsF_v003.nii.gz"}[which]
+    name = {
+        "plain": "mask_Bladder_step1_obsF.nii.gz",
+        "version": "mask_Bladder_step1_obsF_v002.nii.gz",
+        "sidecar": "mask_Bladder_step1_obsF_v002.json",
+        "next version": "mask_Bladder_step1_obsF_v003.nii.gz",
+    }[which]
     if (folder / name).exists():
         (folder / name).unlink()
     os.symlink(target, folder / name)
@@ -243,8 +308,12 @@ time.sleep(120)
 
 
 def test_two_instances_on_one_study_are_refused_and_a_killed_ones_lock_is_recovered(study, figures):
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(study), str(T0 + 1)], stdout=subprocess.PIPE,
-                              text=True, env=subprocess_env())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(study), str(T0 + 1)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
     try:
         assert holder.stdout.readline().strip() == "OPEN"
         with pytest.raises(SessionLocked, match=f"pid {holder.pid}"):
@@ -267,8 +336,14 @@ def test_two_instances_on_one_study_are_refused_and_a_killed_ones_lock_is_recove
 def _write_lock(study: Path, **fields) -> Path:
     import socket
 
-    info = {"pid": os.getpid(), "hostname": socket.gethostname(), "started_at": "2025-03-03T08:00:00Z",
-            "purpose": "session", "token": "t" * 32, "pid_start": None}
+    info = {
+        "pid": os.getpid(),
+        "hostname": socket.gethostname(),
+        "started_at": "2025-03-03T08:00:00Z",
+        "purpose": "session",
+        "token": "t" * 32,
+        "pid_start": None,
+    }
     info.update(fields)
     path = study / "sessions" / "obsX.lock"
     path.write_text(json.dumps(info))

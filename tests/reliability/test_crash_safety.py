@@ -22,6 +22,7 @@ After every kill, nothing acknowledged may be lost and nothing may be half-writt
 
 A breach of any of these is counted as a loss; the test fails unless there are none.
 """
+
 from __future__ import annotations
 
 import json
@@ -98,8 +99,15 @@ class Run:
 class ForkServer:
     def __init__(self) -> None:
         env = subprocess_env()
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "crash_worker.py")], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "crash_worker.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            text=True,
+            bufsize=1,
+        )
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
         ready = self._next()
@@ -130,8 +138,12 @@ class ForkServer:
                 return Run(pid or int(rest.split()[0]), code, lines)
             else:
                 lines.append((head, json.loads(rest) if rest else {}))
-            if (kill_after is not None and not killed and pid is not None
-                    and sum(h in ("BEGIN", "ACK") for h, _ in lines) >= kill_after):
+            if (
+                kill_after is not None
+                and not killed
+                and pid is not None
+                and sum(h in ("BEGIN", "ACK") for h, _ in lines) >= kill_after
+            ):
                 time.sleep(delay)
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -157,10 +169,10 @@ class EditWorld:
     patient: Path
     out: Path
     area: Path
-    versions: dict[str, str] = field(default_factory=dict)   # version file -> sha256 acknowledged or seen
-    newest: dict[str, str] = field(default_factory=dict)     # plain file stem -> newest acknowledged version
-    autosave: dict | None = None                              # last acknowledged autosave state
-    checked: dict[str, str] = field(default_factory=dict)     # file -> sha256 already read fully
+    versions: dict[str, str] = field(default_factory=dict)  # version file -> sha256 acknowledged or seen
+    newest: dict[str, str] = field(default_factory=dict)  # plain file stem -> newest acknowledged version
+    autosave: dict | None = None  # last acknowledged autosave state
+    checked: dict[str, str] = field(default_factory=dict)  # file -> sha256 already read fully
     losses: list[str] = field(default_factory=list)
     parts_seen: set = field(default_factory=set)
 
@@ -215,8 +227,11 @@ class EditWorld:
         for stem, newest in self.newest.items():
             plain = Path(newest).with_name(f"{stem}.nii.gz")
             have = sha256(plain) if plain.exists() else None
-            allowed = {self.versions[v] for v in self.versions
-                       if Path(v).name.startswith(stem + "_v") and Path(v).name >= Path(newest).name}
+            allowed = {
+                self.versions[v]
+                for v in self.versions
+                if Path(v).name.startswith(stem + "_v") and Path(v).name >= Path(newest).name
+            }
             if have not in allowed:
                 self.lose(f"{label}: {plain.name} is not the newest acknowledged version {Path(newest).name}")
         # 4. recovery offers exactly the last acknowledged autosave, or the one in flight
@@ -224,8 +239,11 @@ class EditWorld:
         if flight is not None and flight["kind"] == "autosave":
             expected.append(flight["state"])
         rec = recovery.find(self.area, self.patient)
-        got = None if rec is None else {f"{e.name}|{e.source}": [mask_digest(e.mask), mask_digest(e.start)]
-                                        for e in rec.edits}
+        got = (
+            None
+            if rec is None
+            else {f"{e.name}|{e.source}": [mask_digest(e.mask), mask_digest(e.start)] for e in rec.edits}
+        )
         if (got or None) not in [(e or None) for e in expected]:
             self.lose(f"{label}: recovery offers {got}, expected one of {expected} (in flight: {flight})")
         elif len(expected) == 2 and (got or None) == (expected[1] or None):
@@ -246,8 +264,11 @@ class EditWorld:
 def test_sigkill_at_every_step_of_saving_and_autosave(server, tiny_root, tmp_path, figures):
     # the tiny patient: what matters here is where the kill lands, not how long a write takes
     w = EditWorld(tiny_root / "LUNDPROBE_0001", tmp_path / "out", tmp_path / "recovery")
-    job = {"scenario": "edit", "args": {"patient": str(w.patient), "out": str(w.out), "area": str(w.area),
-                                        "seed": 7, "script": "boundaries"}, "kill_at": None}
+    job = {
+        "scenario": "edit",
+        "args": {"patient": str(w.patient), "out": str(w.out), "area": str(w.area), "seed": 7, "script": "boundaries"},
+        "kill_at": None,
+    }
     clean = server.run(job)
     assert clean.code == 0 and clean.done(), clean.error()
     w.after(clean, "unkilled run")
@@ -261,9 +282,15 @@ def test_sigkill_at_every_step_of_saving_and_autosave(server, tiny_root, tmp_pat
         point = next(d for h, d in run.lines if h == "KILLPOINT")
         kinds[point["call"]] = kinds.get(point["call"], 0) + 1
         w.after(run, f"kill before call {k} ({point['call']})")
-    figures.update({"kills": kills, "losses": len(w.losses), "kill_points": dict(sorted(kinds.items())),
-                    "versions_checked": len(w.versions),
-                    "leftover_part_files": len(w.parts_seen)})
+    figures.update(
+        {
+            "kills": kills,
+            "losses": len(w.losses),
+            "kill_points": dict(sorted(kinds.items())),
+            "versions_checked": len(w.versions),
+            "leftover_part_files": len(w.parts_seen),
+        }
+    )
     assert not w.losses, "\n".join(w.losses[:20])
     assert kills >= 30
 
@@ -276,17 +303,33 @@ def test_sigkill_at_random_moments_while_editing(server, demo_patient_path, tmp_
     rng = random.Random(seed)
     kills, in_flight = 0, {}
     for i in range(EDIT_RANDOM_KILLS):
-        job = {"scenario": "edit", "args": {"patient": str(w.patient), "out": str(w.out), "area": str(w.area),
-                                            "seed": rng.randrange(1 << 30), "steps": 40}, "kill_at": None}
+        job = {
+            "scenario": "edit",
+            "args": {
+                "patient": str(w.patient),
+                "out": str(w.out),
+                "area": str(w.area),
+                "seed": rng.randrange(1 << 30),
+                "steps": 40,
+            },
+            "kill_at": None,
+        }
         run = server.run(job, kill_after=rng.randint(1, 12), delay=rng.uniform(0.0, 0.03))
         kills += run.killed
         flight = run.in_flight()
         if run.killed and flight is not None:
             in_flight[flight["kind"]] = in_flight.get(flight["kind"], 0) + 1
         w.after(run, f"seed {seed} round {i}")
-    figures.update({"kills": kills, "losses": len(w.losses), "seed": seed,
-                    "killed_inside": dict(sorted(in_flight.items())), "versions_checked": len(w.versions),
-                    "leftover_part_files": len(w.parts_seen)})
+    figures.update(
+        {
+            "kills": kills,
+            "losses": len(w.losses),
+            "seed": seed,
+            "killed_inside": dict(sorted(in_flight.items())),
+            "versions_checked": len(w.versions),
+            "leftover_part_files": len(w.parts_seen),
+        }
+    )
     assert not w.losses, "\n".join(w.losses[:20])
     assert kills >= EDIT_RANDOM_KILLS // 2
 
@@ -352,10 +395,16 @@ def test_sigkill_during_a_study_session_loses_no_rating(server, tmp_path, figure
     plan = ["boundary"] * STUDY_BOUNDARY_KILLS + ["random"] * STUDY_RANDOM_KILLS
     rng.shuffle(plan)
     for i, how in enumerate(plan):
-        job = {"scenario": "study", "args": {"study": str(study_dir), "observer": "obsX", "t": t},
-               "kill_at": rng.randint(1, 40) if how == "boundary" else None}
-        run = (server.run(job) if how == "boundary"
-               else server.run(job, kill_after=rng.randint(1, 6), delay=rng.uniform(0.0, 0.02)))
+        job = {
+            "scenario": "study",
+            "args": {"study": str(study_dir), "observer": "obsX", "t": t},
+            "kill_at": rng.randint(1, 40) if how == "boundary" else None,
+        }
+        run = (
+            server.run(job)
+            if how == "boundary"
+            else server.run(job, kill_after=rng.randint(1, 6), delay=rng.uniform(0.0, 0.02))
+        )
         if run.error():
             losses.append(f"seed {seed} round {i}: the worker failed: {run.error()}")
         all_acks += run.acks()
@@ -369,13 +418,22 @@ def test_sigkill_during_a_study_session_loses_no_rating(server, tmp_path, figure
             study_dir, all_acks = _study(tmp_path, studies), []
     stale = sum(e["event"] == "stale_lock_recovered" for d in tmp_path.glob("study*") for e in read_audit(d))
     # an unkilled run finishes the step from wherever the last one stopped, and the export is complete
-    run = server.run({"scenario": "study", "args": {"study": str(study_dir), "observer": "obsX", "t": t},
-                      "kill_at": None})
+    run = server.run(
+        {"scenario": "study", "args": {"study": str(study_dir), "observer": "obsX", "t": t}, "kill_at": None}
+    )
     assert run.code == 0 and run.done(), run.error()
     rep = export_study(study_dir)
     assert len(rep.copied) == 6 and not rep.problems
-    figures.update({"kills": kills["boundary"] + kills["random"], "kills_by_kind": kills, "losses": len(losses),
-                    "seed": seed, "acknowledged_actions": acks_total, "stale_locks_recovered": stale,
-                    "studies_completed": studies + 1})
+    figures.update(
+        {
+            "kills": kills["boundary"] + kills["random"],
+            "kills_by_kind": kills,
+            "losses": len(losses),
+            "seed": seed,
+            "acknowledged_actions": acks_total,
+            "stale_locks_recovered": stale,
+            "studies_completed": studies + 1,
+        }
+    )
     assert not losses, "\n".join(losses[:20])
     assert kills["boundary"] + kills["random"] >= (STUDY_BOUNDARY_KILLS + STUDY_RANDOM_KILLS) // 2

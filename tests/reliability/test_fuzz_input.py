@@ -14,6 +14,7 @@ within a time limit per case, and with bounded memory: what a file really holds,
 header claims (traced Python and numpy allocations per case, and the process's peak RSS over the
 whole run).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -59,8 +60,11 @@ LUNDPROBE_TARGETS = {
     "dose": "MR_StorT2/dose_interpolated.nii.gz",
     "observer edit": "MR_StorT2/observerData/mask_CTVT_427_step1_obsB.nii.gz",
 }
-GENERIC_TARGETS = {"generic image": "image.nii.gz", "generic mask": "mask_Bladder.nii.gz",
-                   "generic second mask": "Rectum.nii.gz"}
+GENERIC_TARGETS = {
+    "generic image": "image.nii.gz",
+    "generic mask": "mask_Bladder.nii.gz",
+    "generic second mask": "Rectum.nii.gz",
+}
 NAMES = ("plain", "non-utf8 file name", "non-utf8 patient folder", "bytes path")
 
 _stats = {"cases": 0, "peaks": [], "by_target": {}, "outcomes": {}, "seconds": 0.0}
@@ -121,8 +125,9 @@ def _damaged(bases, layout: str, target: str, damage: Damage, naming: str) -> It
     path = original if is_gz else original.with_name(original.name[: -len(".gz")])
     if naming == "non-utf8 file name":
         # mask_<name> stays a mask of another name; the reference image becomes an unknown file
-        path = path.with_name(path.name[:5] + _non_utf8(path.name[5:]) if path.name.startswith("mask_")
-                              else _non_utf8(path.name))
+        path = path.with_name(
+            path.name[:5] + _non_utf8(path.name[5:]) if path.name.startswith("mask_") else _non_utf8(path.name)
+        )
     original.unlink()
     path.write_bytes(data)
     moved = patient.with_name(_non_utf8(patient.name)) if naming == "non-utf8 patient folder" else patient
@@ -156,7 +161,9 @@ def _check_case(patient: Path, path: Path, naming: str) -> str:
     p = patient_obj
     problems = {pr.path for pr in p.problems}
     used = {r.path for r in p.structures()} | {str(v.path) for f in p.frames.values() for v in f.volumes()}
-    assert str(path) in problems | used, f"the damaged file is neither used nor reported: {[str(x) for x in p.problems]}"
+    assert str(path) in problems | used, (
+        f"the damaged file is neither used nor reported: {[str(x) for x in p.problems]}"
+    )
     for ref in p.structures():
         try:
             m = p.mask_obj(ref.name, ref.source, ref.frame)
@@ -186,11 +193,21 @@ def _check_case(patient: Path, path: Path, naming: str) -> str:
     return "used"
 
 
-@settings(max_examples=CASES, deadline=None, database=None, print_blob=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(layout_target=st.one_of(st.tuples(st.just("lundprobe"), st.sampled_from(sorted(LUNDPROBE_TARGETS))),
-                               st.tuples(st.just("generic"), st.sampled_from(sorted(GENERIC_TARGETS)))),
-       damage=DAMAGE, naming=st.sampled_from(NAMES))
+@settings(
+    max_examples=CASES,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    layout_target=st.one_of(
+        st.tuples(st.just("lundprobe"), st.sampled_from(sorted(LUNDPROBE_TARGETS))),
+        st.tuples(st.just("generic"), st.sampled_from(sorted(GENERIC_TARGETS))),
+    ),
+    damage=DAMAGE,
+    naming=st.sampled_from(NAMES),
+)
 def _fuzz(bases, layout_target, damage, naming):
     layout, target = layout_target
     _stats["cases"] += 1
@@ -220,17 +237,21 @@ def test_fuzzed_nifti_files_give_a_problem_or_a_clean_error(bases, figures):
     _fuzz(bases)  # each case is traced on its own (tracing Hypothesis too would double the run time)
     elapsed = time.perf_counter() - t0
     growth = _hwm_kb() - start_hwm
-    figures.update({
-        "cases_fuzzed": _stats["cases"], "seconds": round(elapsed, 1),
-        "seconds_in_loaders": round(_stats["seconds"], 1), "slowest_case_s": round(_stats.get("slowest", 0.0), 3),
-        "outcomes": dict(sorted(_stats["outcomes"].items())),
-        "by_target": dict(sorted(_stats["by_target"].items())),
-        "traced_peak_per_case_max_MB": round(max(_stats["peaks"]) / 2 ** 20, 2),
-        "traced_peak_per_case_median_MB": round(float(np.median(_stats["peaks"])) / 2 ** 20, 2),
-        "rss_peak_growth_MB": round(growth / 1024, 1) if hwm_ok else None,
-        "bomb_inflates_to_MB": BOMB_EXTRA >> 20,
-        "maxrss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    })
+    figures.update(
+        {
+            "cases_fuzzed": _stats["cases"],
+            "seconds": round(elapsed, 1),
+            "seconds_in_loaders": round(_stats["seconds"], 1),
+            "slowest_case_s": round(_stats.get("slowest", 0.0), 3),
+            "outcomes": dict(sorted(_stats["outcomes"].items())),
+            "by_target": dict(sorted(_stats["by_target"].items())),
+            "traced_peak_per_case_max_MB": round(max(_stats["peaks"]) / 2**20, 2),
+            "traced_peak_per_case_median_MB": round(float(np.median(_stats["peaks"])) / 2**20, 2),
+            "rss_peak_growth_MB": round(growth / 1024, 1) if hwm_ok else None,
+            "bomb_inflates_to_MB": BOMB_EXTRA >> 20,
+            "maxrss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+    )
     assert _stats["cases"] >= min(CASES, 500)  # FUZZ_CASES may ask for fewer while debugging
     if hwm_ok:
         assert growth < RSS_GROWTH_LIMIT_KB, f"peak RSS grew by {growth / 1024:.0f} MB while fuzzing"
@@ -255,17 +276,26 @@ def test_a_small_file_that_inflates_to_gigabytes_is_not_inflated_to_the_end(tiny
     timings = {}
     peaks: list[int] = []
     with time_limit(60, "loading the 16 GB file"), traced_peak(peaks):
-        for what, call in (("probe", lambda: probe(f)), ("load_array", lambda: nifti.load_array(f)),
-                           ("open_patient", lambda: lp.open_patient(patient)),
-                           ("mask_obj", lambda: lp.open_patient(patient).mask_obj("Bladder"))):
+        for what, call in (
+            ("probe", lambda: probe(f)),
+            ("load_array", lambda: nifti.load_array(f)),
+            ("open_patient", lambda: lp.open_patient(patient)),
+            ("mask_obj", lambda: lp.open_patient(patient).mask_obj("Bladder")),
+        ):
             t0 = time.perf_counter()
             try:
                 call()
             except (nifti.NiftiError, ValueError):
                 pass
             timings[what] = round(time.perf_counter() - t0, 2)
-    figures.update({"inflates_to_GB": members * 64 / 1024, "file_MB": round(f.stat().st_size / 2 ** 20, 1),
-                    "seconds": timings, "traced_peak_MB": round(peaks[0] / 2 ** 20, 1)})
+    figures.update(
+        {
+            "inflates_to_GB": members * 64 / 1024,
+            "file_MB": round(f.stat().st_size / 2**20, 1),
+            "seconds": timings,
+            "traced_peak_MB": round(peaks[0] / 2**20, 1),
+        }
+    )
     assert max(timings.values()) < 5.0, timings
     assert peaks[0] < 300 << 20
 
@@ -295,8 +325,9 @@ def test_names_that_are_not_utf8_open_and_load(tiny_root, tmp_path):
 
 
 @pytest.mark.parametrize("datatype,bitpix", [(128, 24), (32, 64), (2, 8)], ids=["RGB24", "complex64", "uint8"])
-def test_a_header_that_lies_within_what_a_bomb_could_hold_allocates_nothing(tiny_root, tmp_path, datatype, bitpix,
-                                                                             figures):
+def test_a_header_that_lies_within_what_a_bomb_could_hold_allocates_nothing(
+    tiny_root, tmp_path, datatype, bitpix, figures
+):
     """67-200 MB declared, 48 MB really there (a 200 kB gzip file could hold 200 MB).
 
     Memory follows what the file really holds, never what its header claims. The fuzzer found
@@ -318,8 +349,13 @@ def test_a_header_that_lies_within_what_a_bomb_could_hold_allocates_nothing(tiny
     with traced_peak(peaks), pytest.raises(nifti.NiftiError, match="truncated"):
         nifti.load_array(f)
     growth = _hwm_kb() - start
-    figures.update({"file_kB": f.stat().st_size // 1024, "rss_growth_MB": round(growth / 1024, 1) if hwm_ok else None,
-                    "traced_peak_MB": round(peaks[0] / 2 ** 20, 1)})
+    figures.update(
+        {
+            "file_kB": f.stat().st_size // 1024,
+            "rss_growth_MB": round(growth / 1024, 1) if hwm_ok else None,
+            "traced_peak_MB": round(peaks[0] / 2**20, 1),
+        }
+    )
     # the fast reader (uint8) inflates what is there (48 MB) and finds it short; the others allocate nothing
     limit = 2 * BOMB_EXTRA + (8 << 20) if datatype == 2 else 24 << 20
     assert peaks[0] < limit, f"{peaks[0] >> 20} MB allocated"

@@ -1,6 +1,7 @@
 """2. Geometry traps: a mask one voxel, 1e-3 mm or one flip away from its image is reported, never
 shown misaligned; a saved mask has its reference image's geometry bit for bit (SimpleITK and nibabel).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,7 +25,9 @@ from .helpers import TINY, block_mask, tiny_generic, tiny_patient
 # (what, how the mask's grid differs from the image's)
 TRAPS = {
     "x size +1": lambda g: Geometry((g.size_xyz[0] + 1, *g.size_xyz[1:]), g.spacing, g.origin, g.direction),
-    "y size -1": lambda g: Geometry((g.size_xyz[0], g.size_xyz[1] - 1, g.size_xyz[2]), g.spacing, g.origin, g.direction),
+    "y size -1": lambda g: Geometry(
+        (g.size_xyz[0], g.size_xyz[1] - 1, g.size_xyz[2]), g.spacing, g.origin, g.direction
+    ),
     "z size +1": lambda g: Geometry((*g.size_xyz[:2], g.size_xyz[2] + 1), g.spacing, g.origin, g.direction),
     "origin x +1e-3 mm": lambda g: Geometry(g.size_xyz, g.spacing, (g.origin[0] + 1e-3, *g.origin[1:]), g.direction),
     "origin z -1e-3 mm": lambda g: Geometry(g.size_xyz, g.spacing, (*g.origin[:2], g.origin[2] - 1e-3), g.direction),
@@ -38,9 +41,16 @@ MASK_FILES = {
     "observer": "MR_StorT2/observerData/mask_CTVT_427_step1_obsB.nii.gz",
 }
 # header fields that carry the geometry: (offset, struct format)
-GEOMETRY_FIELDS = {"pixdim": (76, "8f"), "qform_code": (252, "h"), "sform_code": (254, "h"),
-                   "quatern_b/c/d": (256, "3f"), "qoffset_x/y/z": (268, "3f"), "srow_x": (280, "4f"),
-                   "srow_y": (296, "4f"), "srow_z": (312, "4f")}
+GEOMETRY_FIELDS = {
+    "pixdim": (76, "8f"),
+    "qform_code": (252, "h"),
+    "sform_code": (254, "h"),
+    "quatern_b/c/d": (256, "3f"),
+    "qoffset_x/y/z": (268, "3f"),
+    "srow_x": (280, "4f"),
+    "srow_y": (296, "4f"),
+    "srow_z": (312, "4f"),
+}
 
 
 def _flip(direction, axis):
@@ -67,8 +77,12 @@ def _trap_mask(geometry: Geometry) -> np.ndarray:
 def direction_root(tmp_path_factory):
     """A small synthetic patient whose MRI has a non-identity direction (axes permuted and flipped)."""
     root = tmp_path_factory.mktemp("dir-ds") / "ds"
-    generate(root, DemoOptions(patients=1, part="base", size="small", seed=3,
-                               direction=(0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0)))
+    generate(
+        root,
+        DemoOptions(
+            patients=1, part="base", size="small", seed=3, direction=(0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+        ),
+    )
     return root
 
 
@@ -126,7 +140,8 @@ def assert_same_geometry(saved, reference) -> None:
     for k in GEOMETRY_FIELDS:
         if k == "pixdim":  # pixdim[4:] (time step...) may differ for a 3-D file; pixdim[0:4] may not
             assert fa[k][:4] == fb[k][:4] or all(
-                (math.isnan(x) and math.isnan(y)) or x == y for x, y in zip(fa[k][:4], fb[k][:4])), k
+                (math.isnan(x) and math.isnan(y)) or x == y for x, y in zip(fa[k][:4], fb[k][:4])
+            ), k
         else:
             assert fa[k] == fb[k], f"{k}: {fa[k]} != {fb[k]}"
     assert np.array_equal(a.affine, b.affine)
@@ -182,8 +197,9 @@ GEOMETRIES = st.builds(
     st.tuples(*[st.sampled_from([0.0, math.pi / 2, math.pi]) | st.floats(-math.pi, math.pi)] * 3),
     st.none() | st.integers(0, 2),
 )
-WRITERS = st.sampled_from(["SimpleITK", "nibabel sform+qform", "nibabel sform only", "nibabel qform only",
-                           "nibabel scanner sform"])
+WRITERS = st.sampled_from(
+    ["SimpleITK", "nibabel sform+qform", "nibabel sform only", "nibabel qform only", "nibabel scanner sform"]
+)
 
 
 def _write_reference(path, array, geometry: Geometry, writer: str) -> None:
@@ -225,8 +241,12 @@ def _saved_geometry_property(work, geometry, writer):
     for f in list(mri.rglob("*.nii.gz")):
         if f.name != "image.nii.gz":
             f.unlink()
-    _write_reference(mri / "nnUNetOutput" / "mask_CTVT_427_nnUNet.nii.gz", block_mask(geometry, (0, 0, 0), (2, 2, 2)),
-                     geometry, writer)
+    _write_reference(
+        mri / "nnUNetOutput" / "mask_CTVT_427_nnUNet.nii.gz",
+        block_mask(geometry, (0, 0, 0), (2, 2, 2)),
+        geometry,
+        writer,
+    )
     p = lp.open_patient(pat)
     assert ("CTVT_427", "nnUNet") in p.frames["MRI"].structures, p.problems
     m = p.mask("CTVT_427", source="nnUNet")

@@ -9,6 +9,7 @@ remounted read-only). Every time:
 * no partial file is left under a final name, and what was there before is unchanged;
 * saving again to another folder (or once the fault is gone) works.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,8 +31,12 @@ from lundprobe_gui.study import InitOptions, ObserverSession, init_study
 from .helpers import HalfWriteFile, check_nifti_complete, part_files, snapshot, tiny_patient
 
 T0 = 1_740_988_800.0
-STRERROR = {errno.ENOSPC: "No space left on device", errno.EROFS: "Read-only file system",
-            errno.EACCES: "Permission denied", errno.ENOENT: "No such file or directory"}
+STRERROR = {
+    errno.ENOSPC: "No space left on device",
+    errno.EROFS: "Read-only file system",
+    errno.EACCES: "Permission denied",
+    errno.ENOENT: "No such file or directory",
+}
 
 
 # -- simulated faults ------------------------------------------------------------------------------------
@@ -48,7 +53,9 @@ def disk_full(at_file: int = 1):
     def fdopen(fd, *a, **k):
         fh = real(fd, *a, **k)
         count[0] += 1
-        return HalfWriteFile(fh, _no_space) if count[0] >= at_file and "w" in (a[0] if a else k.get("mode", "r")) else fh
+        return (
+            HalfWriteFile(fh, _no_space) if count[0] >= at_file and "w" in (a[0] if a else k.get("mode", "r")) else fh
+        )
 
     os.fdopen = fdopen
     try:

@@ -1,4 +1,5 @@
 """Dose wash, uncertainty heat map, colour bars and structure colours."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,20 @@ import zlib
 import numpy as np
 import pytest
 
-from lundprobe_gui.render.colormaps import (UncertaintySettings, dose_colour, dose_colour_bar, dose_lut,
-                                            dose_to_rgba, load_colour_table, palette_colour, structure_colour,
-                                            structure_halo_colour, uncertainty_colour_bar, uncertainty_range,
-                                            uncertainty_to_rgba)
+from lundprobe_gui.render.colormaps import (
+    UncertaintySettings,
+    dose_colour,
+    dose_colour_bar,
+    dose_lut,
+    dose_to_rgba,
+    load_colour_table,
+    palette_colour,
+    structure_colour,
+    structure_halo_colour,
+    uncertainty_colour_bar,
+    uncertainty_range,
+    uncertainty_to_rgba,
+)
 
 RX = 42.7
 DMAX = 45.7
@@ -33,13 +44,16 @@ def test_dose_below_threshold_is_fully_transparent():
     assert _rgba_at(thr)[3] == ALPHA_04
 
 
-@pytest.mark.parametrize("fraction, rgb", [
-    (0.10, (0, 0, 255)),
-    (0.30, (0, 128, 255)),
-    (0.40, (0, 255, 255)),
-    (0.60, (0, 255, 0)),
-    (0.80, (255, 255, 0)),
-])
+@pytest.mark.parametrize(
+    "fraction, rgb",
+    [
+        (0.10, (0, 0, 255)),
+        (0.30, (0, 128, 255)),
+        (0.40, (0, 255, 255)),
+        (0.60, (0, 255, 0)),
+        (0.80, (255, 255, 0)),
+    ],
+)
 def test_dose_colours_sit_at_the_percentage_stops(fraction, rgb):
     assert _rgba_at(fraction * RX) == rgb + (ALPHA_04,)
 
@@ -142,6 +156,7 @@ def test_structure_colours_come_from_the_table():
 
 def _json_text() -> str:
     from importlib.resources import files
+
     return (files("lundprobe_gui.resources") / "colours.json").read_text(encoding="utf-8")
 
 
@@ -168,15 +183,30 @@ def test_unknown_names_get_a_stable_palette_colour():
     assert len({palette_colour(n) for n in names}) > 10
     # Python's str hash is salted per process; the colour must not be.
     code = "from lundprobe_gui.render.colormaps import structure_colour as s; print(s('SeminalVesicles'))"
-    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2")}
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
     assert outs == {str(c)}
 
 
 def test_custom_table_file(tmp_path):
     f = tmp_path / "c.json"
-    f.write_text(json.dumps({"structures": {"Prostate": [1, 2, 3], "lymph*": [4, 5, 6]},
-                             "sources": {"*obsX": [7, 8, 9]}, "palette": [[10, 11, 12]]}))
+    f.write_text(
+        json.dumps(
+            {
+                "structures": {"Prostate": [1, 2, 3], "lymph*": [4, 5, 6]},
+                "sources": {"*obsX": [7, 8, 9]},
+                "palette": [[10, 11, 12]],
+            }
+        )
+    )
     table = load_colour_table(str(f))
     assert structure_colour("prostate", table=table) == (1, 2, 3)
     assert structure_colour("LymphNodes", table=table) == (4, 5, 6)

@@ -1,4 +1,5 @@
 """Layer compositing."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -92,8 +93,13 @@ def test_mask_layer_offset_and_clipping_at_the_edges():
     expected[0:2, 8:10] = True
     np.testing.assert_array_equal(out[..., 1] == 255, expected)
     assert (out[..., [0, 2]] == 0).all()
-    out = compose_slice(base, [MaskLayer(mask, (0, 255, 0), 1.0, offset=(50, 50)),
-                               RgbaLayer(np.full((3, 3, 4), 255, np.uint8), offset=(-5, -5))])
+    out = compose_slice(
+        base,
+        [
+            MaskLayer(mask, (0, 255, 0), 1.0, offset=(50, 50)),
+            RgbaLayer(np.full((3, 3, 4), 255, np.uint8), offset=(-5, -5)),
+        ],
+    )
     assert (out == 0).all()
 
 

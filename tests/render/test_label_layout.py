@@ -1,4 +1,5 @@
 """Isodose labels: each level's label sits at its own angle on screen, and no label covers another."""
+
 from __future__ import annotations
 
 import itertools
@@ -32,8 +33,7 @@ def test_a_stack_of_labels_on_one_spot_is_spread_one_under_another():
 def test_no_two_labels_overlap_and_each_moves_as_little_as_it_can(seed):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 9))
-    boxes = [(float(rng.uniform(0, 60)), float(rng.uniform(0, 60)), float(rng.uniform(20, 40)), 14.0)
-             for _ in range(n)]
+    boxes = [(float(rng.uniform(0, 60)), float(rng.uniform(0, 60)), float(rng.uniform(20, 40)), 14.0) for _ in range(n)]
     tops = separate(boxes, gap=0)
     placed = [(b[0], t, b[2], b[3]) for b, t in zip(boxes, tops)]
     for a, b in itertools.combinations(placed, 2):
@@ -49,7 +49,7 @@ def _circle_line(row_mm: float, col_mm: float, radius_mm: float = 20.0) -> LineL
     rows = int(3 * radius_mm / row_mm)
     cols = int(3 * radius_mm / col_mm)
     r, c = np.mgrid[:rows, :cols]
-    disc = ((r - rows / 2) * row_mm) ** 2 + ((c - cols / 2) * col_mm) ** 2 <= radius_mm ** 2
+    disc = ((r - rows / 2) * row_mm) ** 2 + ((c - cols / 2) * col_mm) ** 2 <= radius_mm**2
     return LineLayer.from_mask(outline(disc), (255, 0, 0))
 
 

@@ -1,4 +1,5 @@
 """The render layer must stay importable and usable without Qt (import-linter contract)."""
+
 from __future__ import annotations
 
 import subprocess

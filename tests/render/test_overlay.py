@@ -1,4 +1,5 @@
 """Outlines, structure layers, isodose lines, cropped dose/uncertainty layers and fusion."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,19 @@ from scipy import ndimage
 
 from lundprobe_gui.render.colormaps import UncertaintySettings, dose_colour, dose_to_rgba, uncertainty_to_rgba
 from lundprobe_gui.render.compose import LineLayer, MaskLayer, RgbaLayer, compose_slice
-from lundprobe_gui.render.overlay import (StructureStyle, bbox2d, blend, checkerboard, dose_wash_layer,
-                                          halo_cropped, isodose_lines, outline, outline_cropped,
-                                          structure_layers, uncertainty_layer)
+from lundprobe_gui.render.overlay import (
+    StructureStyle,
+    bbox2d,
+    blend,
+    checkerboard,
+    dose_wash_layer,
+    halo_cropped,
+    isodose_lines,
+    outline,
+    outline_cropped,
+    structure_layers,
+    uncertainty_layer,
+)
 
 
 def _blobs(seed: int, shape=(60, 80), touch_edge=False) -> np.ndarray:
@@ -39,7 +50,7 @@ def test_outline_lies_exactly_on_the_mask_boundary(seed, touch_edge):
     rows, cols = np.nonzero(line)
     # every outline pixel is in the mask and touches the outside...
     assert m[rows, cols].all()
-    touches = (~p[rows, cols + 1] | ~p[rows + 2, cols + 1] | ~p[rows + 1, cols] | ~p[rows + 1, cols + 2])
+    touches = ~p[rows, cols + 1] | ~p[rows + 2, cols + 1] | ~p[rows + 1, cols] | ~p[rows + 1, cols + 2]
     assert touches.all()
     # ...and every mask pixel touching the outside is in the outline.
     boundary = _touches_outside(m)
@@ -63,8 +74,7 @@ def test_outline_thickness_can_differ_across_rows_and_columns(widths):
     m = _blobs(5, touch_edge=True)
     k, extra = min(wr, wc), abs(wr - wc)
     along = np.ones((2 * extra + 1, 1), bool) if wr > wc else np.ones((1, 2 * extra + 1), bool)
-    inner = ndimage.binary_erosion(np.pad(m, 1), ndimage.generate_binary_structure(2, 1), iterations=k,
-                                   border_value=0)
+    inner = ndimage.binary_erosion(np.pad(m, 1), ndimage.generate_binary_structure(2, 1), iterations=k, border_value=0)
     if extra:
         inner = ndimage.binary_erosion(inner, along, border_value=0)
     np.testing.assert_array_equal(outline(m, widths), m & ~inner[1:-1, 1:-1])
@@ -73,8 +83,8 @@ def test_outline_thickness_can_differ_across_rows_and_columns(widths):
     sq = np.zeros((20, 30), dtype=bool)
     sq[5:15, 8:20] = True
     line = outline(sq, widths)
-    assert line[5:5 + wr, 14].all() and not line[5 + wr, 14]     # top edge: wr rows
-    assert line[10, 8:8 + wc].all() and not line[10, 8 + wc]     # left edge: wc columns
+    assert line[5 : 5 + wr, 14].all() and not line[5 + wr, 14]  # top edge: wr rows
+    assert line[10, 8 : 8 + wc].all() and not line[10, 8 + wc]  # left edge: wc columns
 
 
 def test_halo_thickness_grows_outwards_per_axis():
@@ -82,7 +92,7 @@ def test_halo_thickness_grows_outwards_per_axis():
     m[6:9, 6:9] = True
     ring, (r0, c0) = halo_cropped(m, width=(2, 1))
     full = np.zeros_like(m)
-    full[r0:r0 + ring.shape[0], c0:c0 + ring.shape[1]] = ring
+    full[r0 : r0 + ring.shape[0], c0 : c0 + ring.shape[1]] = ring
     grown = ndimage.binary_dilation(m, ndimage.generate_binary_structure(2, 1))
     grown = ndimage.binary_dilation(grown, np.ones((3, 1), bool))
     np.testing.assert_array_equal(full, grown & ~m)
@@ -109,7 +119,7 @@ def test_halo_is_the_ring_just_outside():
     m[4, 4] = True
     ring, (r0, c0) = halo_cropped(m)
     full = np.zeros_like(m)
-    full[r0:r0 + ring.shape[0], c0:c0 + ring.shape[1]] = ring
+    full[r0 : r0 + ring.shape[0], c0 : c0 + ring.shape[1]] = ring
     expected = ndimage.binary_dilation(m) & ~m
     np.testing.assert_array_equal(full, expected)
 
@@ -154,7 +164,7 @@ def test_isodose_lines_are_boundaries_of_the_levels():
     for iso in lines:
         full = np.zeros(dose.shape, dtype=bool)
         r0, c0 = iso.offset
-        full[r0:r0 + iso.line.shape[0], c0:c0 + iso.line.shape[1]] = iso.line
+        full[r0 : r0 + iso.line.shape[0], c0 : c0 + iso.line.shape[1]] = iso.line
         np.testing.assert_array_equal(full, outline(dose >= iso.dose_gy))
         assert iso.dose_gy == pytest.approx(iso.level_pct / 100 * 42.7)
         assert full[iso.anchor]
@@ -190,11 +200,13 @@ def test_uncertainty_layer_is_cropped_but_draws_the_same():
     layer = uncertainty_layer(unc)
     assert layer.offset == (10, 30) and layer.rgba.shape == (10, 15, 4)
     base = np.full(unc.shape, 30, dtype=np.uint8)
-    np.testing.assert_array_equal(compose_slice(base, [layer]),
-                                  compose_slice(base, [RgbaLayer(uncertainty_to_rgba(unc))]))
+    np.testing.assert_array_equal(
+        compose_slice(base, [layer]), compose_slice(base, [RgbaLayer(uncertainty_to_rgba(unc))])
+    )
     per_map = uncertainty_layer(unc, map_max=0.6, settings=UncertaintySettings(scale="per_map"))
-    np.testing.assert_array_equal(compose_slice(base, [per_map]),
-                                  compose_slice(base, [RgbaLayer(uncertainty_to_rgba(unc, 0.06, 0.6))]))
+    np.testing.assert_array_equal(
+        compose_slice(base, [per_map]), compose_slice(base, [RgbaLayer(uncertainty_to_rgba(unc, 0.06, 0.6))])
+    )
     assert per_map.rgba[0, 0, 3] == 0  # 0.01 is below 10 % of the map maximum
     assert tuple(per_map.rgba[-1, -1, :3]) == (255, 0, 0)
     assert uncertainty_layer(np.zeros((4, 4), dtype=np.float32)) is None

@@ -1,4 +1,5 @@
 """The MRI/sCT checkerboard has square tiles on screen in every view, and a redrawn part matches the whole."""
+
 from __future__ import annotations
 
 import numpy as np

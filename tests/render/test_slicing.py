@@ -1,4 +1,5 @@
 """Display order, display <-> voxel maps, pixel aspect and orientation letters."""
+
 from __future__ import annotations
 
 import itertools
@@ -8,8 +9,15 @@ import pytest
 
 from lundprobe_gui.core.geometry import Geometry
 from lundprobe_gui.core.mask import Mask
-from lundprobe_gui.render.slicing import (cropped_slice, display_shape, display_slice, display_to_voxel,
-                                          orientation_labels, pixel_aspect, voxel_to_display)
+from lundprobe_gui.render.slicing import (
+    cropped_slice,
+    display_shape,
+    display_slice,
+    display_to_voxel,
+    orientation_labels,
+    pixel_aspect,
+    voxel_to_display,
+)
 
 SHAPE = (7, 5, 6)  # (z, y, x), all different so swapped axes show
 
@@ -117,7 +125,7 @@ def test_cropped_slice_matches_the_full_display_slice(axis):
             continue
         block, (r0, c0) = res
         rebuilt = np.zeros_like(expected)
-        rebuilt[r0:r0 + block.shape[0], c0:c0 + block.shape[1]] = block
+        rebuilt[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = block
         np.testing.assert_array_equal(rebuilt, expected)
         assert block.flags.c_contiguous
 

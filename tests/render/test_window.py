@@ -1,11 +1,20 @@
 """Grey-level windowing."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from lundprobe_gui.render.window import (AUTO_PRESET, PRESETS, apply_window, percentile_window, preset_range,
-                                         range_to_wl, window_to_lut, wl_to_range)
+from lundprobe_gui.render.window import (
+    AUTO_PRESET,
+    PRESETS,
+    apply_window,
+    percentile_window,
+    preset_range,
+    range_to_wl,
+    window_to_lut,
+    wl_to_range,
+)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.uint16, np.int32, np.uint8, np.int8])

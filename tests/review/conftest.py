@@ -1,4 +1,5 @@
 """A small dataset of three multi-label cases and a review folder made from it."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -9,8 +9,10 @@ T0 = 1_700_000_000.0
 
 def test_init_status_export(dataset, tmp_path, capsys):
     r = tmp_path / "rev"
-    assert main(["review", "init", str(r), "--dataset", str(dataset), "--reviewer", "R7",
-                 "--cases", "case02", "case01"]) == 0
+    assert (
+        main(["review", "init", str(r), "--dataset", str(dataset), "--reviewer", "R7", "--cases", "case02", "case01"])
+        == 0
+    )
     assert "2 case(s), 6 segment(s)" in capsys.readouterr().out
     assert main(["review", "status", str(r), "--json"]) == 0
     st = json.loads(capsys.readouterr().out)
@@ -40,9 +42,15 @@ def test_init_status_export(dataset, tmp_path, capsys):
 def test_errors_exit_2_without_traceback(dataset, tmp_path, capsys):
     assert main(["review", "init", str(tmp_path / "a"), "--dataset", str(dataset), "--reviewer", "../evil"]) == 2
     assert not (tmp_path / "a").exists()
-    assert main(["review", "init", str(tmp_path / "b"), "--dataset", str(tmp_path / "nowhere"), "--reviewer", "R1"]) == 2
-    assert main(["review", "init", str(tmp_path / "c"), "--dataset", str(dataset), "--reviewer", "R1",
-                 "--cases", "case09"]) == 2
+    assert (
+        main(["review", "init", str(tmp_path / "b"), "--dataset", str(tmp_path / "nowhere"), "--reviewer", "R1"]) == 2
+    )
+    assert (
+        main(
+            ["review", "init", str(tmp_path / "c"), "--dataset", str(dataset), "--reviewer", "R1", "--cases", "case09"]
+        )
+        == 2
+    )
     assert main(["review", "status", str(tmp_path / "nothing")]) == 2
     assert main(["review", "export", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err

@@ -9,8 +9,17 @@ import pytest
 import SimpleITK as sitk
 
 import lundprobe_gui as lp
-from lundprobe_gui.review import (LIKERT_SCALE, NO_CORRECTION_SCORE, NoOpenCase, ReviewError, ReviewRuleError,
-                                  ReviewSession, columns, init_review, load_protocol)
+from lundprobe_gui.review import (
+    LIKERT_SCALE,
+    NO_CORRECTION_SCORE,
+    NoOpenCase,
+    ReviewError,
+    ReviewRuleError,
+    ReviewSession,
+    columns,
+    init_review,
+    load_protocol,
+)
 from lundprobe_gui.study.errors import SessionLocked
 
 A, B, C = "R_II+III+Va", "L_II+III+Va", "R_IV+Vb"
@@ -79,15 +88,55 @@ def test_scripted_review_of_three_cases(review_dir, dataset):
     s.close(now=T0 + 2100)
 
     rows = _read_csv(review_dir / "review-results.csv")
-    assert rows[0] == ["case ID", "reviewer", "AI segmentation file", "corrected segmentation file",
-                       f"{A} rating", f"{B} rating", f"{C} rating", "segmentation comment", "findings comment",
-                       "active review time (s)"]
+    assert rows[0] == [
+        "case ID",
+        "reviewer",
+        "AI segmentation file",
+        "corrected segmentation file",
+        f"{A} rating",
+        f"{B} rating",
+        f"{C} rating",
+        "segmentation comment",
+        "findings comment",
+        "active review time (s)",
+    ]
     assert rows[0] == columns(load_protocol(review_dir))
-    assert rows[1] == ["case01", "R1", "case01/labels_map.nii.gz", "", "5", "5", "5", "", "no nodes, lungs clear", "150.0"]
-    assert rows[2] == ["case02", "R1", "case02/labels_map.nii.gz", "output/case02/labels_map_v001.nii.gz",
-                       "3", "4", "5", 'A too small caudally, "extended"', "", "80.0"]
-    assert rows[3] == ["case03", "R1", "case03/labels_map.nii.gz", "output/case03/labels_map_v002.nii.gz",
-                       "4", "2", "1", "B missed, C one slice too long", "node L level II, 12 mm", "50.0"]
+    assert rows[1] == [
+        "case01",
+        "R1",
+        "case01/labels_map.nii.gz",
+        "",
+        "5",
+        "5",
+        "5",
+        "",
+        "no nodes, lungs clear",
+        "150.0",
+    ]
+    assert rows[2] == [
+        "case02",
+        "R1",
+        "case02/labels_map.nii.gz",
+        "output/case02/labels_map_v001.nii.gz",
+        "3",
+        "4",
+        "5",
+        'A too small caudally, "extended"',
+        "",
+        "80.0",
+    ]
+    assert rows[3] == [
+        "case03",
+        "R1",
+        "case03/labels_map.nii.gz",
+        "output/case03/labels_map_v002.nii.gz",
+        "4",
+        "2",
+        "1",
+        "B missed, C one slice too long",
+        "node L level II, 12 mm",
+        "50.0",
+    ]
     assert len(rows) == 4
 
     # the corrected files hold exactly the corrections, the other labels untouched
@@ -229,12 +278,18 @@ def test_lundprobe_binary_segments(demo_root, tmp_path):
     m = p.mask("CTVT_427", source="nnUNet")
     m[m.any(axis=(1, 2)).nonzero()[0][0]] = False
     f = s.save_correction("CTVT_427", m, now=T0 + 3)
-    assert f == tmp_path / "r" / "output" / case.case_id / "MR_StorT2" / "observerData" / "mask_CTVT_427_nnUNet_v001.nii.gz"
+    assert (
+        f
+        == tmp_path / "r" / "output" / case.case_id / "MR_StorT2" / "observerData" / "mask_CTVT_427_nnUNet_v001.nii.gz"
+    )
     s.finish_case(now=T0 + 4)
     s.close()
     row = _read_csv(tmp_path / "r" / "review-results.csv")[1]
     pid = case.case_id
-    assert row[2] == f"{pid}/MR_StorT2/nnUNetOutput/mask_CTVT_427_nnUNet.nii.gz;{pid}/MR_StorT2/nnUNetOutput/mask_Rectum_nnUNet.nii.gz"
+    assert (
+        row[2]
+        == f"{pid}/MR_StorT2/nnUNetOutput/mask_CTVT_427_nnUNet.nii.gz;{pid}/MR_StorT2/nnUNetOutput/mask_Rectum_nnUNet.nii.gz"
+    )
     assert row[3] == f"output/{pid}/MR_StorT2/observerData/mask_CTVT_427_nnUNet_v001.nii.gz"
     assert row[4:6] == ["3", "5"]
     assert np.array_equal(_label(f).astype(bool), m)
@@ -242,9 +297,11 @@ def test_lundprobe_binary_segments(demo_root, tmp_path):
 
 
 def test_review_package_never_imports_qt():
-    code = ("import sys, lundprobe_gui.review, lundprobe_gui.cli.review_cmd, lundprobe_gui.io.generic, "
-            "lundprobe_gui.io.structseg, lundprobe_gui.core.modality, lundprobe_gui.demo.other_layouts; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6') "
-            "or m.startswith('lundprobe_gui.ui')]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, lundprobe_gui.review, lundprobe_gui.cli.review_cmd, lundprobe_gui.io.generic, "
+        "lundprobe_gui.io.structseg, lundprobe_gui.core.modality, lundprobe_gui.demo.other_layouts; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6') "
+        "or m.startswith('lundprobe_gui.ui')]; print(bad); sys.exit(1 if bad else 0)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -1,4 +1,5 @@
 """Fixtures of the study tests: a 3-patient synthetic dataset and fresh studies on it (no Qt)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,4 +26,3 @@ def study_dir(study_dataset, tmp_path) -> Path:
     d = tmp_path / "study"
     init_study(d, InitOptions(dataset_root=study_dataset, observers=["obsX", "obsY"], seed=11), now=T0)
     return d
-

@@ -1,4 +1,5 @@
 """Helpers of the study tests: fixed times and a scripted observer."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """``lundprobe-gui study ...`` end to end, in subprocesses."""
+
 from __future__ import annotations
 
 import csv
@@ -16,8 +17,13 @@ from .helpers import T0, work_case
 
 
 def lp(*args: object, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lundprobe_gui", "study", *map(str, args)], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "lundprobe_gui", "study", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_init_status_export_end_to_end(study_dataset, tmp_path):
@@ -82,8 +88,12 @@ def test_errors_exit_2_with_a_message(study_dataset, tmp_path):
 
 def test_admin_commands(study_dataset, tmp_path):
     d = tmp_path / "study"
-    assert lp("init", d, "--dataset", study_dataset, "--observers", "obsX", "--seed", "1",
-              "--admin-pin", "letmein").returncode == 0
+    assert (
+        lp(
+            "init", d, "--dataset", study_dataset, "--observers", "obsX", "--seed", "1", "--admin-pin", "letmein"
+        ).returncode
+        == 0
+    )
     s = ObserverSession(d, "obsX", now=T0)
     t = T0
     for _ in range(3):
@@ -94,8 +104,18 @@ def test_admin_commands(study_dataset, tmp_path):
     assert r.returncode == 2 and "--admin" in r.stderr
     r = lp("unlock", d, "--observer", "obsX", "--case", "Case 02", "--admin", "--pin", "nope")
     assert r.returncode == 2 and "PIN" in r.stderr
-    r = lp("unlock", d, "--observer", "obsX", "--case", "Case 02", "--admin", "--reason", "typo",
-           env={"LUNDPROBE_STUDY_ADMIN_PIN": "letmein"})
+    r = lp(
+        "unlock",
+        d,
+        "--observer",
+        "obsX",
+        "--case",
+        "Case 02",
+        "--admin",
+        "--reason",
+        "typo",
+        env={"LUNDPROBE_STUDY_ADMIN_PIN": "letmein"},
+    )
     assert r.returncode == 0, r.stderr
     r = lp("status", d, "--json")
     row = next(x for x in json.loads(r.stdout)["steps"] if x["step"] == 1)

@@ -1,4 +1,5 @@
 """study init: the content of study.json, its defaults, and what init refuses."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,16 @@ import shutil
 
 import pytest
 
-from lundprobe_gui.study import (AI_ACCEPTABILITY_5, CorruptStudyFile, InitOptions, ObserverSession, StudyError,
-                                 init_study, load_study, read_audit)
+from lundprobe_gui.study import (
+    AI_ACCEPTABILITY_5,
+    CorruptStudyFile,
+    InitOptions,
+    ObserverSession,
+    StudyError,
+    init_study,
+    load_study,
+    read_audit,
+)
 from lundprobe_gui.study.secret import AdminSecret
 
 from .helpers import T0
@@ -28,7 +37,12 @@ def test_init_writes_the_published_protocol_by_default(study_dir, study_dataset)
     assert d["admin"] is None and d["preset"] == "reader-study"
     s1, s2 = d["steps"]
     assert (s1["step"], s1["show_uncertainty"]) == (1, False)
-    assert (s2["step"], s2["show_uncertainty"], s2["uncertainty_scale"], s2["uncertainty_range"]) == (2, True, "fixed", [0.0, 0.5])
+    assert (s2["step"], s2["show_uncertainty"], s2["uncertainty_scale"], s2["uncertainty_range"]) == (
+        2,
+        True,
+        "fixed",
+        [0.0, 0.5],
+    )
     for s in (s1, s2):
         assert set(s["hidden"]) == {"clinical", "folds", "other_observers", "other_steps"}
     q = {x["id"]: x for x in d["questions"]}
@@ -43,8 +57,9 @@ def test_init_writes_the_published_protocol_by_default(study_dir, study_dataset)
 
 
 def test_ai_acceptability_preset_uses_the_dataset_table(study_dataset, tmp_path):
-    st = init_study(tmp_path / "s", InitOptions(dataset_root=study_dataset, observers=["a"], preset="ai-acceptability",
-                                                seed=1))
+    st = init_study(
+        tmp_path / "s", InitOptions(dataset_root=study_dataset, observers=["a"], preset="ai-acceptability", seed=1)
+    )
     q = st.question("quality")
     assert [c.value for c in q.choices] == [1, 2, 3, 4, 5]
     assert q.choices == AI_ACCEPTABILITY_5
@@ -52,9 +67,19 @@ def test_ai_acceptability_preset_uses_the_dataset_table(study_dataset, tmp_path)
 
 
 def test_explicit_options_are_recorded(study_dataset, tmp_path):
-    st = init_study(tmp_path / "s", InitOptions(dataset_root=study_dataset, patients=["LUNDPROBE_0434"],
-                                                structures=["Rectum"], observers=["B-1", "c_2"], seed=99,
-                                                washout_days=14, idle_timeout_s=60, admin_pin="correct horse"))
+    st = init_study(
+        tmp_path / "s",
+        InitOptions(
+            dataset_root=study_dataset,
+            patients=["LUNDPROBE_0434"],
+            structures=["Rectum"],
+            observers=["B-1", "c_2"],
+            seed=99,
+            washout_days=14,
+            idle_timeout_s=60,
+            admin_pin="correct horse",
+        ),
+    )
     assert st.patients == ("LUNDPROBE_0434",) and st.structures == ("Rectum",)
     assert st.observers == ("B-1", "c_2") and st.seed == 99 and st.washout_days == 14 and st.idle_timeout_s == 60
     text = (tmp_path / "s" / "study.json").read_text()
@@ -95,13 +120,16 @@ def test_patients_without_the_start_masks(study_dataset, tmp_path):
         init_study(tmp_path / "s4", InitOptions(dataset_root=ds, observers=["a"], patients=["../LUNDPROBE_0433"]))
 
 
-@pytest.mark.parametrize("damage", [
-    lambda t: t[: len(t) // 2],                                     # truncated
-    lambda t: t.replace('"observers"', '"observerz"'),               # missing field
-    lambda t: t.replace('"obsY"', '"../obsY"'),                      # unsafe observer
-    lambda t: t.replace('"washout_days": 28.0', '"washout_days": -1'),
-    lambda t: "\x00\xff" + t,
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda t: t[: len(t) // 2],  # truncated
+        lambda t: t.replace('"observers"', '"observerz"'),  # missing field
+        lambda t: t.replace('"obsY"', '"../obsY"'),  # unsafe observer
+        lambda t: t.replace('"washout_days": 28.0', '"washout_days": -1'),
+        lambda t: "\x00\xff" + t,
+    ],
+)
 def test_corrupt_study_json_gives_a_clear_error_and_is_left_alone(study_dir, damage):
     path = study_dir / "study.json"
     bad = damage(path.read_text())

@@ -1,4 +1,5 @@
 """SIGKILL at a random moment: nothing acknowledged is lost and no file is left half-written."""
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,12 @@ PACE = 0.02
 
 def _run_until_killed(study_dir: Path, t: float, rng: random.Random) -> tuple[list[dict], bool]:
     """Start the worker, SIGKILL it after a random number of acknowledgements plus a random delay."""
-    proc = subprocess.Popen([sys.executable, str(HERE / "worker_session.py"), str(study_dir), "obsX", str(t),
-                             "--pace", str(PACE)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "worker_session.py"), str(study_dir), "obsX", str(t), "--pace", str(PACE)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     target = rng.randint(1, 14)
     acks: list[dict] = []
     assert proc.stdout is not None
@@ -87,8 +91,12 @@ def test_sigkill_at_random_points_loses_no_acknowledged_action(study_dir):
             s.close(now=t)
         t += 10_000
     # an unkilled run finishes step 1 from wherever the last one stopped
-    r = subprocess.run([sys.executable, str(HERE / "worker_session.py"), str(study_dir), "obsX", str(t)],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, str(HERE / "worker_session.py"), str(study_dir), "obsX", str(t)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     s = ObserverSession(study_dir, "obsX", now=t + 50_000)
     try:

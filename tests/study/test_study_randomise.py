@@ -1,4 +1,5 @@
 """Case orders differ per observer and step, are reproducible from the seed, and pseudonyms hide patient IDs."""
+
 from __future__ import annotations
 
 import re

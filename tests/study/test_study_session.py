@@ -1,4 +1,5 @@
 """An observer's session: ratings before editing, outputs, results.csv, resume, locks, washout and admin."""
+
 from __future__ import annotations
 
 import csv
@@ -16,9 +17,26 @@ import pytest
 import SimpleITK as sitk
 
 import lundprobe_gui as lp
-from lundprobe_gui.study import (ACTIVE, COMPLETE, RESULT_COLUMNS, WAITING, AdminAuth, AdminRequired, InitOptions,
-                                 ObserverSession, RatingFrozen, RatingsIncomplete, SessionLocked, StepLocked,
-                                 StudyError, authorise_admin, export_study, init_study, load_study, read_audit)
+from lundprobe_gui.study import (
+    ACTIVE,
+    COMPLETE,
+    RESULT_COLUMNS,
+    WAITING,
+    AdminAuth,
+    AdminRequired,
+    InitOptions,
+    ObserverSession,
+    RatingFrozen,
+    RatingsIncomplete,
+    SessionLocked,
+    StepLocked,
+    StudyError,
+    authorise_admin,
+    export_study,
+    init_study,
+    load_study,
+    read_audit,
+)
 
 from .helpers import DAY, T0, rate_all, shave, work_case
 
@@ -73,8 +91,9 @@ def test_answers_are_validated_timestamped_and_frozen_once_editing_begins(study_
         s.rate("comment", "apex too generous", now=T0 + 6)  # free text may still change
         srec = s.state.steps[1].cases[0].structures["CTVT_427"]
         assert srec.ratings["quality"].value == 3 and srec.ratings["comment"].value == "apex too generous"
-        assert srec.rating_history == [{"question": "quality", "value": 1, "at": a.at,
-                                        "replaced_at": "2025-03-03T08:00:02.000+00:00"}]
+        assert srec.rating_history == [
+            {"question": "quality", "value": 1, "at": a.at, "replaced_at": "2025-03-03T08:00:02.000+00:00"}
+        ]
     finally:
         s.close(now=T0 + 7)
 
@@ -91,7 +110,7 @@ def test_finished_cases_produce_dataset_named_masks_and_results_rows(study_dir, 
     for name in s.structures:
         m = s.begin_editing(name, now=t)
         edits[name] = shave(m.to_full())
-        s.save_edit(m, name, now=t + 1)                  # a first version, unchanged
+        s.save_edit(m, name, now=t + 1)  # a first version, unchanged
         saved = s.save_edit(edits[name], name, now=t + 5, tool="brush")
         assert saved.version_file.name == f"mask_{name}_step1_obsX_v002.nii.gz"
         t += 10
@@ -109,8 +128,11 @@ def test_finished_cases_produce_dataset_named_masks_and_results_rows(study_dir, 
         a, b = nib.load(str(f)), nib.load(str(mri))
         assert np.array_equal(a.affine, b.affine) and a.shape == b.shape and a.get_data_dtype() == np.uint8
         img, ref = sitk.ReadImage(str(f)), sitk.ReadImage(str(mri))
-        assert (img.GetOrigin(), img.GetSpacing(), img.GetDirection()) == \
-               (ref.GetOrigin(), ref.GetSpacing(), ref.GetDirection())
+        assert (img.GetOrigin(), img.GetSpacing(), img.GetDirection()) == (
+            ref.GetOrigin(),
+            ref.GetSpacing(),
+            ref.GetDirection(),
+        )
         assert np.array_equal(sitk.GetArrayFromImage(img).astype(bool), edits[name])
         side = json.loads((folder / f"mask_{name}_step1_obsX_v002.json").read_text())
         assert side["user"] == "obsX" and side["tool"] == "brush" and side["source"] == "step1_obsX"
@@ -158,8 +180,11 @@ def test_structures_accepted_unchanged_are_saved_as_the_start_mask(study_dir, st
     dl = lp.open_patient(study_dataset / patient).mask("Rectum", source="nnUNet")
     f = study_dir / "output" / patient / "MR_StorT2" / "observerData" / "mask_Rectum_step1_obsY.nii.gz"
     assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(f))).astype(bool), dl)
-    row = next(r for r in csv.DictReader(open(export_study(study_dir).results_csv))
-               if r["observer"] == "obsY" and r["patient"] == patient and r["structure"] == "Rectum")
+    row = next(
+        r
+        for r in csv.DictReader(open(export_study(study_dir).results_csv))
+        if r["observer"] == "obsY" and r["patient"] == patient and r["structure"] == "Rectum"
+    )
     assert (row["voxels_added"], row["voxels_removed"]) == ("0", "0")
 
 
@@ -184,8 +209,12 @@ def test_resume_after_quit_continues_at_the_same_case_and_structure(study_dir):
 
 def test_resume_after_a_crash_recovers_the_stale_lock(study_dir):
     # the worker crashes (os._exit, no clean-up) after 5 acknowledged actions, leaving its lock behind
-    r = subprocess.run([sys.executable, str(HERE / "worker_session.py"), str(study_dir), "obsX", str(T0),
-                        "--crash-after", "5"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(HERE / "worker_session.py"), str(study_dir), "obsX", str(T0), "--crash-after", "5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 3, r.stderr
     acks = [json.loads(line[4:]) for line in r.stdout.splitlines() if line.startswith("ACK ")]
     assert len(acks) == 5 and (study_dir / "sessions" / "obsX.lock").exists()
@@ -217,8 +246,15 @@ def test_a_second_live_session_of_the_same_observer_is_refused(study_dir):
 
 def _write_lock(study_dir: Path, observer: str, **fields) -> Path:
     path = study_dir / "sessions" / f"{observer}.lock"
-    info = {"pid": os.getpid(), "hostname": socket.gethostname(), "started_at": "2025-03-01T00:00:00+00:00",
-            "purpose": "session", "token": "t0k3n", "pid_start": None, **fields}
+    info = {
+        "pid": os.getpid(),
+        "hostname": socket.gethostname(),
+        "started_at": "2025-03-01T00:00:00+00:00",
+        "purpose": "session",
+        "token": "t0k3n",
+        "pid_start": None,
+        **fields,
+    }
     path.write_text(json.dumps(info))
     return path
 
@@ -322,7 +358,9 @@ def test_the_washout_can_be_overridden_by_the_admin_only_and_is_logged(study_dir
     finally:
         s.close(now=done + DAY)
     e = [e for e in read_audit(study_dir) if e["event"] == "washout_overridden"]
-    assert len(e) == 1 and e[0]["observer"] == "obsX" and e[0]["by"] == "dr-admin" and e[0]["reason"] == "observer leaves"
+    assert (
+        len(e) == 1 and e[0]["observer"] == "obsX" and e[0]["by"] == "dr-admin" and e[0]["reason"] == "observer leaves"
+    )
 
 
 # -- unlocking finished cases -----------------------------------------------------------------------
@@ -382,10 +420,16 @@ def test_resume_removes_own_interrupted_writes_and_restores_the_recorded_version
     saved = s.save_edit(shave(m.to_full()), "CTVT_427", now=t + 1)
     s.close(now=t + 2)
     folder = saved.version_file.parent
-    ours = [folder / ".mask_CTVT_427_step1_obsX_v002.nii.gz.abc123.part",
-            study_dir / "sessions" / ".obsX.json.x1y2.part", study_dir / "sessions" / ".obsX.lock.stale-0a1b"]
-    theirs = [folder / ".mask_CTVT_427_step1_obsY_v001.nii.gz.zz.part", study_dir / "sessions" / ".obsY.json.q.part",
-              folder / ".mask_CTVT_427_step1_obsXY_v001.nii.gz.zz.part"]
+    ours = [
+        folder / ".mask_CTVT_427_step1_obsX_v002.nii.gz.abc123.part",
+        study_dir / "sessions" / ".obsX.json.x1y2.part",
+        study_dir / "sessions" / ".obsX.lock.stale-0a1b",
+    ]
+    theirs = [
+        folder / ".mask_CTVT_427_step1_obsY_v001.nii.gz.zz.part",
+        study_dir / "sessions" / ".obsY.json.q.part",
+        folder / ".mask_CTVT_427_step1_obsXY_v001.nii.gz.zz.part",
+    ]
     for p in ours + theirs:
         p.write_bytes(b"half")
     # a version written after the last acknowledged save: the plain copy ran ahead of the state

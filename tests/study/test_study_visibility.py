@@ -1,4 +1,5 @@
 """Blinding: hidden sources and uncertainty per step, and the published edits under the observer's own name."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,12 +17,12 @@ def test_step1_hides_everything_but_the_start_mask_and_the_uncertainty(tmp_path)
     assert v.can_open("nnUNet")
     assert not v.can_open("clinical")
     assert not any(v.can_open(f"nnUNet_fold_{n}") for n in range(10))
-    assert not v.can_open("step1_obsY") and not v.can_open("step2_obsB")   # other observers, published too
-    assert not v.can_open("step2_obsX")                                      # the other step
-    assert v.can_open("step1_obsX")                                          # own work of this step
+    assert not v.can_open("step1_obsY") and not v.can_open("step2_obsB")  # other observers, published too
+    assert not v.can_open("step2_obsX")  # the other step
+    assert v.can_open("step1_obsX")  # own work of this step
     assert v.can_open("step1_obsX", tmp_path / "out" / "p" / "mask_CTVT_427_step1_obsX.nii.gz")
     assert not v.can_open("step1_obsX", tmp_path / "ds" / "p" / "mask_CTVT_427_step1_obsX.nii.gz")
-    assert not v.can_open("something_new")                                   # unknown kinds stay hidden
+    assert not v.can_open("something_new")  # unknown kinds stay hidden
     assert v.uncertainty_allowed is False
 
 
@@ -73,7 +74,8 @@ def test_published_edits_under_the_observers_own_name_are_never_shown(study_data
         ref = p.structure("CTVT_427", "step1_obsB")
         assert str(d / "output") in ref.path
         assert s.can_open("step1_obsB", ref.path, now=t)
-        assert not s.can_open("step1_obsB", study_dataset / "x" / "observerData" / "mask_CTVT_427_step1_obsB.nii.gz",
-                              now=t)
+        assert not s.can_open(
+            "step1_obsB", study_dataset / "x" / "observerData" / "mask_CTVT_427_step1_obsB.nii.gz", now=t
+        )
     finally:
         s.close(now=T0)

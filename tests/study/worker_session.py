@@ -8,6 +8,7 @@ acknowledgements, without closing the session (a crash that leaves the lock behi
 ``--pace SECONDS`` waits that long after each acknowledgement, like a person between clicks, so
 a kill at a random time lands sometimes between actions and sometimes inside one.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,21 +41,36 @@ def main() -> None:
         case = s.current_case(t)
         for i, name in enumerate(s.structures):
             have = s.ratings(name, now=t)
-            for qid, value in (("quality", 1 + (case.position + i) % 4), ("confidence", 1 + (case.position * 3 + i) % 5),
-                               ("comment", f"{case.pseudonym} {name} looks fine")):
+            for qid, value in (
+                ("quality", 1 + (case.position + i) % 4),
+                ("confidence", 1 + (case.position * 3 + i) % 5),
+                ("comment", f"{case.pseudonym} {name} looks fine"),
+            ):
                 if qid not in have:
                     t += 1
                     s.rate(qid, value, structure=name, now=t)
-                    ack(kind="rating", step=case.step, pseudonym=case.pseudonym, structure=name, question=qid,
-                        value=value)
+                    ack(
+                        kind="rating",
+                        step=case.step,
+                        pseudonym=case.pseudonym,
+                        structure=name,
+                        question=qid,
+                        value=value,
+                    )
             t += 1
             m = s.begin_editing(name, now=t).to_full()
             zs = np.flatnonzero(m.any(axis=(1, 2)))
             m[zs[0]] = False
             t += 2
             saved = s.save_edit(m, structure=name, now=t)
-            ack(kind="save", step=case.step, pseudonym=case.pseudonym, structure=name, sha256=saved.sha256,
-                version=saved.version_file.name)
+            ack(
+                kind="save",
+                step=case.step,
+                pseudonym=case.pseudonym,
+                structure=name,
+                sha256=saved.sha256,
+                version=saved.version_file.name,
+            )
         t += 1
         s.finish_case(now=t)
         ack(kind="finish", step=case.step, pseudonym=case.pseudonym)

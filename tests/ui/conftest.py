@@ -1,4 +1,5 @@
 """Qt fixtures: a main window showing the demo patient, fully loaded, and a mouse drag in a view."""
+
 import pytest
 from PySide6 import QtCore
 
@@ -39,6 +40,7 @@ def widget_point(view, zyx, shape):
 @pytest.fixture()
 def drag(qtbot):
     """``drag(view, voxels, shape)``: press on the first voxel, move through the others, release on the last."""
+
     def _drag(view, points, shape):
         port = view.graphics.viewport()
         pts = [widget_point(view, p, shape) for p in points]
@@ -47,4 +49,5 @@ def drag(qtbot):
             qtbot.mouseMove(port, p)
             qtbot.wait(5)
         qtbot.mouseRelease(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[-1])
+
     return _drag

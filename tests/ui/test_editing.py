@@ -1,4 +1,5 @@
 """Editing in the window: brush drags in the views, undo/redo, saving, unsaved-changes prompt, recovery."""
+
 import json
 import os
 import signal
@@ -9,9 +10,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 from PySide6 import QtCore
-
-
-
 
 
 @pytest.fixture()
@@ -189,8 +187,9 @@ time.sleep(60)
 
 def test_recovery_after_kill(demo_patient_path, window, qtbot, tmp_path):
     env = dict(os.environ)
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SESSION, str(demo_patient_path)], stdout=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_SESSION, str(demo_patient_path)], stdout=subprocess.PIPE, text=True, env=env
+    )
     count = int(proc.stdout.readline())
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -1,4 +1,5 @@
 """Garbage cycles are collected in the GUI thread, never in a worker thread that allocates."""
+
 from __future__ import annotations
 
 import gc

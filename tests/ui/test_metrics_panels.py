@@ -1,4 +1,5 @@
 """The metrics, DVH and uncertainty-versus-edits widgets, driven through Qt events."""
+
 from __future__ import annotations
 
 import csv
@@ -66,7 +67,9 @@ def test_metrics_panel_fills_the_table_sorts_filters_and_exports(qtbot, patient,
     panel.structure_box.setCurrentIndex(panel.structure_box.findData("Rectum"))
     panel.kind_box.setCurrentIndex(panel.kind_box.findData("intra_observer"))
     shown = panel.visible_rows()
-    assert [(r["reference"], r["test"]) for r in shown] == [(f"step1_{o}", f"step2_{o}") for o in "obsB obsC obsD obsE".split()]
+    assert [(r["reference"], r["test"]) for r in shown] == [
+        (f"step1_{o}", f"step2_{o}") for o in "obsB obsC obsD obsE".split()
+    ]
 
     header = panel.table.horizontalHeader()
     qtbot.mouseClick(header.viewport(), LEFT, pos=QtCore.QPoint(header.sectionViewportPosition(dice_col) + 5, 5))
@@ -78,7 +81,9 @@ def test_metrics_panel_fills_the_table_sorts_filters_and_exports(qtbot, patient,
     qtbot.mouseClick(panel.export_btn, LEFT)
     table = _read_csv(out)
     assert list(table[0]) == list(METRICS_ROW_KEYS)
-    assert [(r["reference"], float(r["dice"])) for r in table] == [(r["reference"], r["dice"]) for r in panel.visible_rows()]
+    assert [(r["reference"], float(r["dice"])) for r in table] == [
+        (r["reference"], r["dice"]) for r in panel.visible_rows()
+    ]
 
 
 def test_metrics_panel_double_click_blinding_and_stale_results(qtbot, patient) -> None:
@@ -211,16 +216,29 @@ def test_uncertainty_plot_accepts_precomputed_rows(qtbot) -> None:
     rows = []
     for step, edited in ((1, [8, 4]), (2, [2, 4])):
         for k, e in enumerate(edited):
-            rows.append({"patient": "P", "structure": "Rectum", "observer": "obsX", "step": step, "bin_low": k / 20,
-                         "bin_high": (k + 1) / 20, "edited_voxels": e, "added_voxels": e, "removed_voxels": 0,
-                         "total_voxels": 10, "fraction_edited": e / 10})
+            rows.append(
+                {
+                    "patient": "P",
+                    "structure": "Rectum",
+                    "observer": "obsX",
+                    "step": step,
+                    "bin_low": k / 20,
+                    "bin_high": (k + 1) / 20,
+                    "edited_voxels": e,
+                    "added_voxels": e,
+                    "removed_voxels": 0,
+                    "total_voxels": 10,
+                    "fraction_edited": e / 10,
+                }
+            )
     plot.set_rows(rows)
     assert plot.bar_values() == {1: [0.8, 0.4], 2: [0.2, 0.4]}
     assert "50 % fewer edits in step 2" in plot.status.text()
 
 
-@pytest.mark.parametrize("cls,title", [(MetricsPanel, "Metrics"), (DvhPanel, "DVH"),
-                                       (UncertaintyEditsPlot, "Uncertainty-versus-edits")])
+@pytest.mark.parametrize(
+    "cls,title", [(MetricsPanel, "Metrics"), (DvhPanel, "DVH"), (UncertaintyEditsPlot, "Uncertainty-versus-edits")]
+)
 def test_a_failing_computation_is_reported_and_the_panel_can_compute_again(qtbot, patient, cls, title) -> None:
     panel = cls()
     _show(qtbot, panel)

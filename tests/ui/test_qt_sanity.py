@@ -4,6 +4,7 @@ PySide6-Essentials 6.12.0 decrements the refcount of None on every call of a voi
 such as ``QApplication.processEvents``: on Python 3.11 a long session then aborts with
 "Fatal Python error: none_dealloc". This test fails on such a build.
 """
+
 import sys
 
 from PySide6 import QtCore, QtWidgets

@@ -1,5 +1,6 @@
 """AI-review mode in the window: a scripted review of three StructSeg cases, the rating rules on the
 buttons, refused reviews, active time, and the other layouts."""
+
 import csv
 import time
 
@@ -146,9 +147,20 @@ def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structs
     rows = _rows(review_dir / "review-results.csv")
     with open(review_dir / "review-results.csv", newline="", encoding="utf-8") as fh:
         header = next(csv.reader(fh))
-    assert header == columns(load_protocol(review_dir)) == [
-        "case ID", "reviewer", "AI segmentation file", "corrected segmentation file", "GTV rating",
-        "segmentation comment", "findings comment", "active review time (s)"]
+    assert (
+        header
+        == columns(load_protocol(review_dir))
+        == [
+            "case ID",
+            "reviewer",
+            "AI segmentation file",
+            "corrected segmentation file",
+            "GTV rating",
+            "segmentation comment",
+            "findings comment",
+            "active review time (s)",
+        ]
+    )
     assert [r["case ID"] for r in rows] == ["1", "2", "3"]
     assert all(r["reviewer"] == "R1" for r in rows)
     assert [r["AI segmentation file"] for r in rows] == ["1/label.nii.gz", "2/label.nii.gz", "3/label.nii.gz"]
@@ -200,7 +212,9 @@ def test_rating_five_discards_a_correction_only_after_asking(drag, win, review_d
     assert key not in win.edit.session.keys() and not panel.correct_btn.isEnabled()
     assert not panel.discard_btn.isEnabled()
     # the AI segment is shown again
-    assert np.array_equal(win.patient.mask("GTV", "clinical"), _label(s.protocol.case_dir(s.current) / "label.nii.gz") == 1)
+    assert np.array_equal(
+        win.patient.mask("GTV", "clinical"), _label(s.protocol.case_dir(s.current) / "label.nii.gz") == 1
+    )
     assert win.scene.mask_for(("GTV", "clinical", "CT")) is not None
 
 
@@ -292,7 +306,9 @@ def test_other_layouts_open_in_review_mode(win, tmp_path, demo_root):
     assert win.patient.layout == "multilabel"
     assert mode.panel.segment_table.rowCount() == 6
     assert mode.panel.segment_table.item(0, 0).text() == "R_II+III+Va"
-    assert win.state.base.windows["mri"] == preset_range(default_window_preset(win.patient)) == preset_range("mediastinum")
+    assert (
+        win.state.base.windows["mri"] == preset_range(default_window_preset(win.patient)) == preset_range("mediastinum")
+    )
     mode.panel.select_segment("L_Ib")
     z, y, x = win.state.cursor
     assert win.patient.mask("L_Ib", mode.session.current.source)[z, y, x]
@@ -348,7 +364,9 @@ def test_background_loading_and_screenshot(win, review_dir, qtbot, tmp_path):
     assert (grey > 245).any()  # the spine is white
 
 
-def test_another_patient_pauses_the_review_and_closing_asks_about_corrections(drag, win, review_dir, qtbot, demo_patient_path):
+def test_another_patient_pauses_the_review_and_closing_asks_about_corrections(
+    drag, win, review_dir, qtbot, demo_patient_path
+):
     mode, panel = win.review_mode, win.review_mode.panel
     assert mode.start(review_dir)
     s = mode.session

@@ -4,6 +4,7 @@ Three small demo patients, a study with two observers (obsB shares its ID with a
 observer, so the dataset's own ``step1_obsB`` files must stay hidden), the prompts replaced by
 the test. Set ``LUNDPROBE_STUDY_SHOTS=<folder>`` to also save window screenshots of both steps.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,8 +22,7 @@ from PySide6 import QtCore, QtWidgets
 
 from lundprobe_gui.demo import DemoOptions, generate
 from lundprobe_gui.render.scene import SceneRenderer
-from lundprobe_gui.study import (ACTIVE, COMPLETE, WAITING, InitOptions, ObserverSession, export_study,
-                                 init_study)
+from lundprobe_gui.study import ACTIVE, COMPLETE, WAITING, InitOptions, ObserverSession, export_study, init_study
 from lundprobe_gui.ui.layer_panel import KEY_ROLE, KIND_ROLE
 
 PIN = "2468"
@@ -66,8 +66,6 @@ def _window(qtbot):
     return win, mode
 
 
-
-
 def _layer_keys(win) -> list[tuple]:
     keys = []
     it = QtWidgets.QTreeWidgetItemIterator(win.layers)
@@ -103,8 +101,12 @@ def _shown_texts(win) -> list[str]:
     for lw in win.findChildren(QtWidgets.QListWidget):
         out += [lw.item(i).text() for i in range(lw.count())]
     for tw in win.findChildren(QtWidgets.QTableWidget):
-        out += [tw.item(r, c).text() for r in range(tw.rowCount()) for c in range(tw.columnCount())
-                if tw.item(r, c) is not None]
+        out += [
+            tw.item(r, c).text()
+            for r in range(tw.rowCount())
+            for c in range(tw.columnCount())
+            if tw.item(r, c) is not None
+        ]
     for cb in win.findChildren(QtWidgets.QComboBox):
         out += [cb.itemText(i) for i in range(cb.count())]
     it = QtWidgets.QTreeWidgetItemIterator(win.layers)
@@ -155,8 +157,7 @@ def _assert_blinded(win, mode, step: int) -> None:
         if source in win.state.hidden_sources:
             assert not p.is_mask_loaded(ref), (name, source)
     # the published edits under the observer's own name are not in the model at all
-    assert all(not (src == own and "output" not in Path(ref.path).parts)
-               for (_n, src), ref in frame.structures.items())
+    assert all(not (src == own and "output" not in Path(ref.path).parts) for (_n, src), ref in frame.structures.items())
     # the patient browser, recent patients and File > Open are out of reach
     assert win.browser.rowCount() == 0 and not win.browser.isVisible()
     assert not win.actions["open_patient"].isEnabled() and not win.actions["open_dataset"].isEnabled()
@@ -203,8 +204,11 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
     assert mode.start_dialog()
     s = mode.session
     assert mode.active and mode.dock.isVisible() and s.observer == "obsB"
-    assert [d.objectName() for d in win.findChildren(QtWidgets.QDockWidget) if d.objectName() == "Patients"
-            and d.isVisible()] == []
+    assert [
+        d.objectName()
+        for d in win.findChildren(QtWidgets.QDockWidget)
+        if d.objectName() == "Patients" and d.isVisible()
+    ] == []
     order1, edited = [], {}
     for k in (1, 2, 3):
         view = s.current_case()
@@ -337,8 +341,7 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
         assert r["pseudonym"].startswith("Case ") and r["start_mask"] == "nnUNet"
     ctv1 = [r for r in mine if r["step"] == "1" and r["structure"] == "CTVT_427"]
     assert all(int(r["voxels_added"]) > 0 and r["comment"].startswith("apex case") for r in ctv1)
-    assert all(r["voxels_added"] == "0" and r["voxels_removed"] == "0"
-               for r in mine if r["structure"] == "Rectum")
+    assert all(r["voxels_added"] == "0" and r["voxels_removed"] == "0" for r in mine if r["structure"] == "Rectum")
     assert all(not r["quality"] for r in rows if r["observer"] == "obsC")
 
 
@@ -409,8 +412,9 @@ time.sleep(120)
 
 
 def test_a_killed_session_loses_nothing(study, qtbot):
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(study)], stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED, str(study)], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
     try:
         line = proc.stdout.readline().split()
     finally:

@@ -1,4 +1,5 @@
 """The tri-planar viewer, driven through Qt events and checked on the pixels the views show."""
+
 import os
 import subprocess
 import sys
@@ -93,8 +94,13 @@ def test_orientation_letters_and_aspect(window):
 def test_screenshot_command_renders_and_exits_cleanly(demo_patient_path, tmp_path):
     out = tmp_path / "shot.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    r = subprocess.run([sys.executable, "-m", "lundprobe_gui", "screenshot", str(demo_patient_path), str(out),
-                        "--size", "1200x800"], capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "lundprobe_gui", "screenshot", str(demo_patient_path), str(out), "--size", "1200x800"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert "Fatal Python error" not in r.stderr
     img = np.asarray(Image.open(out).convert("RGB"))
@@ -108,16 +114,46 @@ def test_screenshot_command_renders_and_exits_cleanly(demo_patient_path, tmp_pat
 def test_screenshot_show_only_selected_layers(demo_patient_path, tmp_path):
     out = tmp_path / "plain.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    r = subprocess.run([sys.executable, "-m", "lundprobe_gui", "screenshot", str(demo_patient_path), str(out),
-                        "--show", "Bladder", "--size", "1200x800"], capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lundprobe_gui",
+            "screenshot",
+            str(demo_patient_path),
+            str(out),
+            "--show",
+            "Bladder",
+            "--size",
+            "1200x800",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     img = np.asarray(Image.open(out).convert("RGB")).astype(int)[:, 300:850]  # the views, not the side panels
     red = (img[..., 0] > 200) & (img[..., 1] < 80) & (img[..., 2] < 80)
     yellow = (img[..., 0] > 200) & (img[..., 1] > 200) & (img[..., 2] < 80)
     assert red.sum() < 5  # no dose wash when only the bladder is asked for
     assert yellow.sum() > 20  # the bladder outline is there
-    r = subprocess.run([sys.executable, "-m", "lundprobe_gui", "screenshot", str(demo_patient_path), str(out),
-                        "--show", "NoSuchThing"], capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lundprobe_gui",
+            "screenshot",
+            str(demo_patient_path),
+            str(out),
+            "--show",
+            "NoSuchThing",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 2 and "NoSuchThing" in r.stderr
 
 
@@ -136,10 +172,15 @@ def test_analysis_panels_and_edit_map(window, qtbot):
     window.show_analysis(0)
     qtbot.waitUntil(lambda: bool(window.metrics_panel.rows()), timeout=60000)
     rows = window.metrics_panel.rows()
-    pair = next(r for r in rows if r["reference"] == "nnUNet" and r["test"] == "step1_obsB" and r["structure"] == "CTVT_427")
+    pair = next(
+        r for r in rows if r["reference"] == "nnUNet" and r["test"] == "step1_obsB" and r["structure"] == "CTVT_427"
+    )
     assert 0 < pair["dice"] < 1
-    comp = next(c for c in window.metrics_panel.comparisons()
-                if (c.structure, c.reference, c.test) == ("CTVT_427", "nnUNet", "step1_obsB"))
+    comp = next(
+        c
+        for c in window.metrics_panel.comparisons()
+        if (c.structure, c.reference, c.test) == ("CTVT_427", "nnUNet", "step1_obsB")
+    )
     dl = window.patient.mask("CTVT_427", "nnUNet")
     obs = window.patient.mask("CTVT_427", "step1_obsB")
     z = int(np.argmax((dl ^ obs).sum(axis=(1, 2))))
