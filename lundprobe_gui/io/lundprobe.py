@@ -104,11 +104,15 @@ def _classify_sct(path: Path) -> tuple[str, str, str]:
     return "unknown", stem, ""
 
 
+MISSING_LIST_GLOB = "missingStructures_*.json"
+"""The dataset root's lists of structures expected to be missing, per patient."""
+
+
 def read_missing(dataset_root: Path, patient_id: str) -> tuple[list[str], list[Problem]]:
     """Expected-missing structures of a patient from the dataset root's missingStructures_*.json."""
     missing: list[str] = []
     problems: list[Problem] = []
-    for f in sorted(dataset_root.glob("missingStructures_*.json")):
+    for f in sorted(dataset_root.glob(MISSING_LIST_GLOB)):
         try:
             data = json.loads(f.read_text(encoding="utf-8"))
             entry = data.get(patient_id, []) if isinstance(data, dict) else []

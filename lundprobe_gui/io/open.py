@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.patient import Patient
-from . import generic, lundprobe, structseg
+from . import generic, lundprobe, multilabel, structseg
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +108,22 @@ def list_patients(root: str | Path) -> list[PatientEntry]:
         if layout:
             out.append(PatientEntry(child.name, child, layout))
     return out
+
+
+def dataset_files(patient_dir: str | Path) -> list[Path]:
+    """Files outside a patient folder that opening it may read, as they exist now.
+
+    The shared label tables of a multi-label dataset (``labels.json``, ``labels.csv``) and the
+    LUND-PROBE missing-structure lists (``missingStructures_*.json``), in the parent folder.
+    Everything else a layout reads lies inside the patient folder.
+    """
+    parent = Path(patient_dir).parent
+    found = [parent / n for n in multilabel.TABLE_NAMES if (parent / n).is_file()]
+    try:
+        found += sorted(parent.glob(lundprobe.MISSING_LIST_GLOB))
+    except OSError:
+        pass
+    return found
 
 
 def is_dataset_root(path: str | Path) -> bool:
