@@ -204,8 +204,12 @@ def run_batch(
         if cache is not None:
             by_name = {a.name: a for a in analyses}
             for name, outcome in result.outcomes.items():
-                if outcome.status != FAILED:
+                if outcome.status == FAILED:
+                    continue
+                try:
                     cache.put(prints[index], by_name[name], result.patient_id, outcome)
+                except OSError as e:  # a full or read-only cache costs the resume, never the run
+                    logger.warning("cannot store %s of %s in the cache: %s", name, result.patient_id, e)
         if partial is not None:
             merged = {**partial.outcomes, **result.outcomes}
             result.outcomes = {a.name: merged[a.name] for a in analyses}

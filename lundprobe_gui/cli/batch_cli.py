@@ -120,6 +120,8 @@ def check_batch_arguments(args: argparse.Namespace) -> BatchInputs:
         cache_dir = args.csv.with_name(args.csv.name + ".cache")
     else:
         cache_dir = user_cache_dir() / "batch"
+    if args.csv is not None and os.path.realpath(cache_dir) == os.path.realpath(args.csv):
+        raise CliError(f"--cache {cache_dir}: is the --csv file")
     try:
         check_cache_folder(cache_dir, protected)
     except ValueError as e:
@@ -175,10 +177,11 @@ class BatchProgress:
                 disable=not self.enabled,
                 dynamic_ncols=True,
                 mininterval=0.2,
+                postfix=f"{status.failed} failed, {status.remaining} remaining",
             )
         last = status.last
         if last is not None and last.failed:
-            tqdm.write(f"error: {last.patient_id}: failed: {last.reason}", file=self.stream)
+            self.note(f"error: {last.patient_id}: failed: {last.reason}")
         postfix = f"{status.failed} failed, {status.remaining} remaining"
         if status.cached:
             postfix += f", {status.cached} from the cache"
@@ -188,6 +191,16 @@ class BatchProgress:
         self.bar.update(status.done + status.failed - self.bar.n)
         if not self.tty and last is not None:
             self.stream.write(f"{self.bar}\n")
+            self.stream.flush()
+
+    def note(self, line: str) -> None:
+        """Print a line above the bar (the bar is drawn again below it)."""
+        from tqdm import tqdm
+
+        if self.bar is not None and self.tty and self.enabled:
+            tqdm.write(line, file=self.stream)
+        else:
+            self.stream.write(line + "\n")
             self.stream.flush()
 
     def close(self) -> None:
@@ -264,7 +277,7 @@ def run_batch_command(
             for w in outcome.warnings:
                 if w not in warnings:
                     warnings.append(w)
-                    print(f"warning: {w}", file=sys.stderr)
+                    bar.note(f"warning: {w}")
             if collect:
                 collected.extend(outcome.rows)
             if csv_out is not None:
