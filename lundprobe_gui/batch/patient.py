@@ -133,7 +133,7 @@ def analyse_patient(
             try:
                 out = a.run(patient)
             except Exception as e:  # noqa: BLE001
-                logger.exception("%s: %s failed", patient.id, a.name)
+                logger.debug("%s: %s failed", patient.id, a.name, exc_info=True)
                 out = Outcome(FAILED, [], [], _reason(e))
             # Problems found while opening come first, as the rows they explain are simply absent.
             out.warnings = list(dict.fromkeys(opened + out.warnings))

@@ -254,7 +254,7 @@ def run_batch_command(
     json_out = JsonRowsStream(sys.stdout, columns) if args.json and post is None else None
     bar = BatchProgress(analysis.name, enabled=not args.quiet)
     failures: list[tuple[str, str]] = []
-    warnings: list[str] = []
+    warnings: dict[str, None] = {}  # ordered, and fast to look up over thousands of patients
     computed = cached = n_rows = 0
     try:
         results = run_batch(
@@ -276,7 +276,7 @@ def run_batch_command(
                 failures.append((result.patient_id, result.reason))
             for w in outcome.warnings:
                 if w not in warnings:
-                    warnings.append(w)
+                    warnings[w] = None
                     bar.note(f"warning: {w}")
             if collect:
                 collected.extend(outcome.rows)
