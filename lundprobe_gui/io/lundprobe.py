@@ -8,8 +8,8 @@ Layout (see docs/dataset-layout.md)::
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +19,9 @@ from ..core.geometry import Geometry
 from ..core.patient import Fiducial, Frame, Patient, Problem, StructureRef
 from ..core.volume import Volume
 from . import nifti
-from .slab_reader import load_slab_or_array
 from .probe import Probe, is_image_name, probe, strip_suffix
+from .slab_reader import load_slab_or_array
+from .small_files import TABLE_MAX_BYTES, SmallFileError, read_json_file, read_small_text
 from .store import FileStore
 
 logger = logging.getLogger(__name__)
@@ -108,13 +109,21 @@ def read_missing(dataset_root: Path, patient_id: str) -> tuple[list[str], list[P
     """Expected-missing structures of a patient from the dataset root's missingStructures_*.json."""
     missing: list[str] = []
     problems: list[Problem] = []
-    for f in sorted(dataset_root.glob("missingStructures_*.json")):
+    try:
+        lists = sorted(dataset_root.glob("missingStructures_*.json"))
+    except OSError as e:
+        return [], [Problem(str(dataset_root), "unreadable", f"cannot list the missing-structure lists: {e}")]
+    for f in lists:
         try:
-            data = json.loads(f.read_text(encoding="utf-8"))
-            entry = data.get(patient_id, []) if isinstance(data, dict) else []
-            missing.extend(str(s) for s in (entry if isinstance(entry, list) else [entry]))
-        except (OSError, ValueError, UnicodeDecodeError) as e:
+            data = read_json_file(f, TABLE_MAX_BYTES, "missing-structure list")
+        except SmallFileError as e:
+            problems.append(Problem(str(f), "not-a-file", str(e)))
+            continue
+        except (OSError, ValueError) as e:
             problems.append(Problem(str(f), "corrupt", f"cannot read the missing-structure list: {e}"))
+            continue
+        entry = data.get(patient_id, []) if isinstance(data, dict) else []
+        missing.extend(str(s) for s in (entry if isinstance(entry, list) else [entry]) if isinstance(s, (str, int)))
     return missing, problems
 
 
@@ -122,9 +131,11 @@ def read_fiducials(path: Path, geometry: Geometry) -> tuple[list[Fiducial], list
     """Parse ``x,y,z`` world-mm lines and map them through the full geometry (direction included)."""
     fids: list[Fiducial] = []
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_small_text(path, TABLE_MAX_BYTES, "fiducial list", errors="replace")
+    except SmallFileError as e:
+        return [], [Problem(str(path), "not-a-file", str(e))]
     except OSError as e:
-        return [], [Problem(str(path), "unreadable", f"cannot read fiducials: {e}")]
+        return [], [Problem(str(path), "unreadable", f"cannot read fiducials: {e.strerror or e}")]
     for i, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -223,7 +234,7 @@ def discover(path: Path) -> Patient:
     problems.extend(miss_problems)
     fiducials: list[Fiducial] = []
     txt = mri_dir / FIDUCIAL_TXT
-    if txt.is_file() and "MRI" in frames:
+    if os.path.lexists(txt) and "MRI" in frames:
         fiducials, fid_problems = read_fiducials(txt, frames["MRI"].geometry)
         problems.extend(fid_problems)
     if "MRI" in frames:

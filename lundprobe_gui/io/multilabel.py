@@ -34,6 +34,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -46,6 +47,7 @@ from ..core.names import validate_data_name
 from ..core.patient import Patient, Problem, StructureRef
 from . import nifti
 from .probe import strip_suffix
+from .small_files import TABLE_MAX_BYTES, SmallFileError, parse_json, read_small_text
 from .store import FileStore, claim_version, finish_version, jsonable, output_folder, reference_header, user_name
 from .writer import encode_nifti
 
@@ -84,7 +86,7 @@ def _pairs_from_mapping(data: Mapping[str, Any]) -> dict[int, str]:
 def parse_label_json(text: str) -> dict[int, str]:
     """Parse a JSON label table (see the module docstring)."""
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except ValueError as e:
         raise LabelTableError(f"not valid JSON ({e})") from e
     if isinstance(data, dict) and isinstance(data.get("labels"), dict):
@@ -124,9 +126,13 @@ def read_label_table(path: Path) -> dict[int, str]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise LabelTableError(f"cannot read it ({e})") from e
+        text = read_small_text(path, TABLE_MAX_BYTES, "label table", encoding="utf-8-sig")
+    except SmallFileError as e:
+        raise LabelTableError(str(e)) from e
+    except OSError as e:
+        raise LabelTableError(f"cannot read it ({e.strerror or e})") from e
+    except UnicodeDecodeError as e:
+        raise LabelTableError(f"not UTF-8 text ({e})") from e
     if path.suffix.lower() == ".json":
         return parse_label_json(text)
     return parse_label_csv(text)
@@ -171,8 +177,8 @@ def find_label_table(label_map: Path) -> tuple[dict[int, str], Path | None, list
     """
     problems: list[Problem] = []
     for cand in table_candidates(label_map):
-        if not cand.is_file():
-            continue
+        if not os.path.lexists(cand):
+            continue  # a FIFO, a folder or a dangling link under a table's name is reported below
         try:
             return read_label_table(cand), cand, problems
         except LabelTableError as e:

@@ -11,6 +11,7 @@ import numpy as np
 from ..core.mask import Mask, union_box
 from ..core.patient import Patient, StructureRef
 from ..io.nifti import load_array
+from ..io.small_files import SAVED_MASK_MAX_BYTES, read_small_bytes
 from ..io.store import mask_from_array
 from .clock import iso_utc
 from .definition import StudyDefinition
@@ -83,7 +84,7 @@ def save_structure(
         study_step=step,
         pseudonym=case.pseudonym,
     )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256(read_small_bytes(path, SAVED_MASK_MAX_BYTES, "saved mask")).hexdigest()
     plain = path.with_name(f"mask_{name}_{source}.nii.gz")
     srec = case.structures[name]
     srec.output_file = str(plain.relative_to(study_dir))

@@ -113,7 +113,14 @@ class ObserverSession:
         self._closed = False
         t = to_epoch(now)
         sessions_dir(self.study_dir).mkdir(parents=True, exist_ok=True)
-        self._lock = SessionLock(lock_file(self.study_dir, observer), purpose, on_stale=self._log_stale)
+        self._lock = SessionLock(
+            lock_file(self.study_dir, observer),
+            purpose,
+            on_stale=self._log_stale,
+            remote_hint=" If that computer no longer runs the session (it crashed or was switched off), the "
+            f"administrator can break the lock: lundprobe-gui study break-lock {self.study_dir} --observer {observer} "
+            "--admin",
+        )
         self._lock.acquire(t)
         try:
             self._state = self._load_or_create(t)
