@@ -48,7 +48,16 @@ from ..core.patient import Patient, Problem, StructureRef
 from . import nifti
 from .probe import strip_suffix
 from .small_files import TABLE_MAX_BYTES, SmallFileError, parse_json, read_small_text
-from .store import FileStore, claim_version, finish_version, jsonable, output_folder, reference_header, user_name
+from .store import (
+    FileStore,
+    claim_version,
+    finish_version,
+    jsonable,
+    output_folder,
+    reference_header,
+    refuse_case_twin,
+    user_name,
+)
 from .writer import encode_nifti
 
 logger = logging.getLogger(__name__)
@@ -313,6 +322,7 @@ def save_label_map(
     folder = output_folder(root, patient.id, fr.folder, sub=None)
     if _inside(folder, patient.path):
         raise PermissionError(f"{folder} is inside the patient folder {patient.path}; input files are never written")
+    refuse_case_twin(folder, f"{stem}.nii.gz", f"label map {stem!r}")
     path, n = claim_version(folder, stem, data)
     parent = provenance.pop("parent", None)
     if parent is None and n > 1:
