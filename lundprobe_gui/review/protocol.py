@@ -189,8 +189,12 @@ def read_json(path: Path, what: str) -> Any:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Atomically replace a JSON file."""
-    atomic_write(Path(path), (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    """Atomically replace a JSON file.
+
+    Written as ASCII (``\\u`` escapes): a path that is not UTF-8 (its bytes kept as lone
+    surrogates) is stored as it is instead of failing every save.
+    """
+    atomic_write(Path(path), (json.dumps(data, indent=2) + "\n").encode("ascii"))
 
 
 def load_protocol(review_dir: str | Path) -> ReviewProtocol:

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.text import InvalidText, validate_text
 from .audit import append_audit, login_name
 from .definition import StudyDefinition
 from .errors import AdminRequired, StudyError
@@ -85,6 +86,10 @@ def break_session_lock(study_dir: str | Path, observer: str, admin: AdminAuth, r
     """
     if not isinstance(admin, AdminAuth):
         raise StudyError("breaking a session lock needs the administrator")
+    try:
+        reason = validate_text(reason, "the reason", 1000)
+    except InvalidText as e:
+        raise StudyError(str(e)) from None
     path = lock_file(Path(study_dir), observer)
     existed = path.exists() or path.is_symlink()
     info = break_lock(path)

@@ -261,6 +261,18 @@ def load_state(path: Path) -> SessionState | None:
     return SessionState.from_dict(read_json(path, "session file"), str(path))
 
 
-def save_state(path: Path, state: SessionState) -> None:
-    """Write the whole state atomically (temporary file, fsync, rename)."""
-    atomic_write(Path(path), json.dumps(state.to_dict(), indent=1).encode("utf-8"))
+def state_bytes(state: SessionState) -> bytes:
+    """The session file's content for a state (ASCII JSON)."""
+    return json.dumps(state.to_dict(), indent=1).encode("ascii")
+
+
+def state_from_bytes(data: bytes, origin: str) -> SessionState:
+    """Inverse of :func:`state_bytes`."""
+    return SessionState.from_dict(json.loads(data), origin)
+
+
+def save_state(path: Path, state: SessionState) -> bytes:
+    """Write the whole state atomically (temporary file, fsync, rename); returns what was written."""
+    data = state_bytes(state)
+    atomic_write(Path(path), data)
+    return data
