@@ -52,7 +52,7 @@ _OBSERVER = re.compile(r"^mask_(?P<s>.+?)_(?P<src>step\d+_[A-Za-z0-9_-]+)$")
 
 def detect(path: Path) -> bool:
     """A LUND-PROBE patient folder has MR_StorT2/ or sCT/."""
-    return (path / MRI_DIR).is_dir() or (path / SCT_DIR).is_dir()
+    return os.path.isdir(path / MRI_DIR) or os.path.isdir(path / SCT_DIR)
 
 
 def load_volume_array(path: Path):
@@ -60,11 +60,32 @@ def load_volume_array(path: Path):
     return nifti.load_array(path)
 
 
-def _images(folder: Path) -> list[Path]:
+def _images(folder: Path, problems: list[Problem]) -> list[Path]:
+    """The image files in a folder; a folder that exists but cannot be listed is a problem naming it."""
     try:
-        return sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p.name))
-    except OSError:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as e:
+        problems.append(unreadable_folder(folder, e))
+        return []
+    out = []
+    for entry in entries:
+        if not is_image_name(entry.name):
+            continue
+        try:
+            if entry.is_file():
+                out.append(Path(entry.path))
+        except OSError as e:  # a folder without search permission: its entries cannot even be looked at
+            problems.append(Problem(entry.path, "unreadable", f"cannot look at the file ({e.strerror or e}); left out"))
+    return sorted(out)
+
+
+def unreadable_folder(folder: Path, e: OSError) -> Problem:
+    """The problem of a folder whose files cannot be listed."""
+    return Problem(
+        str(folder), "unreadable", f"cannot read the folder ({e.strerror or e}); the files in it are left out"
+    )
 
 
 def _classify_mri(path: Path, root: Path) -> tuple[str, str, str]:
@@ -185,23 +206,22 @@ def discover(path: Path) -> Patient:
     frames: dict[str, Frame] = {}
 
     mri_dir, sct_dir = path / MRI_DIR, path / SCT_DIR
-    mri_files = (
-        _images(mri_dir)
-        + _images(mri_dir / "nnUNetOutput")
-        + _images(mri_dir / "nnUNetOutput" / "folds")
-        + _images(mri_dir / "observerData")
-    )
-    sct_files = _images(sct_dir)
+    mri_files = _images(mri_dir, problems)
+    if not any(p.path == str(mri_dir) for p in problems):  # inside an unreadable folder nothing more can be read
+        for sub in (mri_dir / "nnUNetOutput", mri_dir / "nnUNetOutput" / "folds", mri_dir / "observerData"):
+            mri_files += _images(sub, problems)
+    sct_files = _images(sct_dir, problems)
+    unreadable = {p.path for p in problems if p.kind == "unreadable"}
     probes = _probe_all(mri_files + sct_files)
     for pr in probes.values():
         if isinstance(pr, Problem):
             problems.append(pr)
 
-    if mri_dir.is_dir():
+    if os.path.isdir(mri_dir) and str(mri_dir) not in unreadable:
         geom = _frame_geometry("MRI", mri_dir / "image.nii.gz", {p: probes[p] for p in mri_files}, problems)
         if geom is not None:
             frames["MRI"] = Frame("MRI", geom, MRI_DIR)
-    if sct_dir.is_dir():
+    if os.path.isdir(sct_dir) and str(sct_dir) not in unreadable:
         geom = _frame_geometry(
             "sCT",
             sct_dir / "image.nii.gz",
@@ -215,8 +235,10 @@ def discover(path: Path) -> Patient:
         if geom is not None:
             frames["sCT"] = Frame("sCT", geom, SCT_DIR)
     if not frames:
+        why = "; ".join(str(p) for p in problems if p.kind == "unreadable")
         raise FileNotFoundError(
             f"{path}: no usable image found; expected {MRI_DIR}/image.nii.gz or {SCT_DIR}/image.nii.gz"
+            + (f" ({why})" if why else "")
         )
 
     for f in mri_files:
