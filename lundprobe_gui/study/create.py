@@ -112,9 +112,13 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
     else:
         patients, skipped = eligible_patients(root, structures, opts.start_source)
         if not patients:
-            raise StudyError(f"no patient in {root} has {opts.start_source} masks for {', '.join(structures)}")
-        if skipped:
-            opts.notes.append(f"{len(skipped)} patient folder(s) left out (no {opts.start_source} masks)")
+            why = "; ".join(f"{e.patient}: {e.reason}" for e in skipped[:10])
+            more = f" (and {len(skipped) - 10} more)" if len(skipped) > 10 else ""
+            raise StudyError(
+                f"no patient in {root} has {opts.start_source} masks for {', '.join(structures)}"
+                + (f": {why}{more}" if why else "")
+            )
+        opts.notes.extend(f"{e.patient} left out: {e.reason}" for e in skipped)
     for o in opts.observers:
         if not _DATASET_OBSERVER.match(o):
             opts.notes.append(
