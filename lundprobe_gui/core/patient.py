@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
@@ -94,6 +95,45 @@ class Frame:
             if not v.geometry.differences(self.geometry):
                 return v
         return None
+
+
+NAN_RULE = "NaN voxels are outside the structure"
+"""The one rule for NaN in a floating-point mask: outside when loading, refused when saving."""
+
+
+class NonBinaryMaskWarning(UserWarning):
+    """A mask array given for saving holds values other than 0 and 1 (non-zero is saved as inside)."""
+
+
+def check_binary(arr: np.ndarray, name: str) -> None:
+    """Refuse NaN in a mask to be saved, and warn about values other than 0 and 1.
+
+    Raises
+    ------
+    ValueError
+        When ``arr`` holds NaN: a loaded mask has its NaN voxels outside, so saving one as inside
+        (non-zero) or silently outside would each break the rule somewhere.
+    """
+    if arr.dtype == np.bool_:
+        return
+    if arr.dtype.kind in "fc":
+        nan = int(np.count_nonzero(np.isnan(arr)))
+        if nan:
+            raise ValueError(
+                f"the mask of {name} holds {nan} NaN voxel(s); {NAN_RULE} when a mask is loaded, so a mask "
+                "with NaN is not saved: replace NaN by 0 (outside) or 1 (inside) first"
+            )
+    if arr.dtype.kind in "fciu" and arr.size and (arr.min() < 0 or arr.max() > 1 or _has_fractions(arr)):
+        msg = (
+            f"the mask of {name} is not binary (values {float(np.real(arr.min())):g}..{float(np.real(arr.max())):g}, "
+            f"{arr.dtype}); non-zero voxels are saved as inside"
+        )
+        logger.warning("%s", msg)
+        warnings.warn(msg, NonBinaryMaskWarning, stacklevel=3)
+
+
+def _has_fractions(arr: np.ndarray) -> bool:
+    return arr.dtype.kind in "fc" and bool(np.any((arr != 0) & (arr != 1)))
 
 
 class MaskStore(Protocol):
@@ -333,6 +373,7 @@ class Patient:
             arr = np.asarray(array)
             if arr.shape != geom.shape_zyx:
                 raise ValueError(f"mask shape {arr.shape} does not match frame {fname} grid {geom.shape_zyx}")
+            check_binary(arr, name)
             mask = Mask.from_full(arr)
         elif mask.shape != geom.shape_zyx:
             raise ValueError(f"mask shape {mask.shape} does not match frame {fname} grid {geom.shape_zyx}")

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..core.geometry import Geometry
-from ..core.patient import Fiducial, Frame, Patient, Problem, StructureRef
+from ..core.patient import NAN_RULE, Fiducial, Frame, Patient, Problem, StructureRef
 from ..core.volume import Volume
 from . import nifti
 from .probe import Probe, is_image_name, probe, strip_suffix
@@ -308,7 +308,8 @@ def _add_layer(
                 Problem(
                     str(path),
                     "non-binary",
-                    f"mask is stored as floating point ({pr.pixel_type}); non-zero voxels are treated as inside",
+                    f"mask is stored as floating point ({pr.pixel_type}); non-zero voxels are treated as inside, "
+                    f"{NAN_RULE}",
                 )
             )
         frame.structures[(name, source)] = StructureRef(name, source, frame.name, str(path))

@@ -44,7 +44,7 @@ import numpy as np
 from .. import __version__
 from ..core.mask import Mask
 from ..core.names import validate_data_name
-from ..core.patient import Patient, Problem, StructureRef
+from ..core.patient import Patient, Problem, StructureRef, check_binary
 from . import nifti
 from .probe import strip_suffix
 from .small_files import TABLE_MAX_BYTES, SmallFileError, parse_json, read_small_text
@@ -66,7 +66,7 @@ TABLE_NAMES = ("labels.json", "labels.csv")
 _INT = re.compile(r"^\s*\d+\s*$")
 _VERSION_SUFFIX = re.compile(r"_v\d{3,}$")
 # On-disk integer types the writer can encode; anything else is stored in the smallest that fits.
-_WRITABLE = {np.dtype(c) for c in ("u1", "i1", "i2", "u2", "i4", "u4")}
+_WRITABLE = {np.dtype(c) for c in ("u1", "i1", "i2", "u2", "i4", "u4", "i8", "u8")}
 
 
 class LabelTableError(ValueError):
@@ -200,37 +200,65 @@ def label_structures(
 ) -> tuple[list[StructureRef], list[Problem]]:
     """One :class:`StructureRef` per label value present, named from ``table`` or ``label_<k>``.
 
-    Two values with the same name in the table keep it with ``_<k>`` appended, and that is reported.
+    Every label stays reachable: names are made unique against every other name of the map. A
+    name two values share stays with the lowest value; each other value gets ``_<k>`` appended (and
+    ``_2``, ``_3``... when that is taken too, for example by a label named ``CTV_3``). Each rename is
+    reported as a ``duplicate-label-name`` problem.
     """
+    values = sorted(int(v) for v in labels)
+    wanted = {k: table.get(k) or fallback_name(k) for k in values}
+    owner: dict[str, int] = {}
+    for k in values:
+        owner.setdefault(wanted[k], k)  # the lowest value keeps a shared name
+    taken = set(owner)  # every name some label asks for, so a new name never takes another's
     refs: list[StructureRef] = []
     problems: list[Problem] = []
-    seen: dict[str, int] = {}
-    for k in sorted(int(v) for v in labels):
-        name = table.get(k) or fallback_name(k)
-        if name in seen:
+    for k in values:
+        name = wanted[k]
+        if owner[name] != k:
+            new, n = f"{name}_{k}", 1
+            while new in taken:
+                n += 1
+                new = f"{name}_{k}_{n}"
+            taken.add(new)
             problems.append(
                 Problem(
                     str(path),
                     "duplicate-label-name",
-                    f"labels {seen[name]} and {k} are both named {name!r}; label {k} is shown as {name}_{k}",
+                    f"labels {owner[name]} and {k} are both named {name!r}; label {k} is shown as {new}",
                 )
             )
-            name = f"{name}_{k}"
-        seen[name] = k
+            name = new
         refs.append(StructureRef(name, source, frame, str(path), label=k))
     return refs, problems
 
 
 # -- saving -------------------------------------------------------------------------------
-def _target_dtype(hdr: nifti.Header | None, max_label: int) -> np.dtype:
+def _target_dtype(hdr: nifti.Header | None, base: np.ndarray, max_label: int) -> np.dtype:
+    """The integer type the map is saved in: the file's own when it holds every value, else the smallest that does.
+
+    Raises
+    ------
+    ValueError
+        When the values cannot all be written exactly (a fraction, or beyond 64-bit integers): the
+        map is refused rather than saved with other labels changed.
+    """
+    lo = min(int(base.min()) if base.size else 0, 0)
+    hi = max(int(base.max()) if base.size else 0, max_label)
     if hdr is not None:
         native = hdr.dtype.newbyteorder("=")
-        if native in _WRITABLE and max_label <= np.iinfo(native).max:
+        if native in _WRITABLE and np.iinfo(native).min <= lo and hi <= np.iinfo(native).max:
             return native
-    return np.dtype(np.uint8 if max_label <= 255 else np.uint16 if max_label <= 65535 else np.uint32)
+    for candidate in ("u1", "u2", "u4", "u8") if lo >= 0 else ("i1", "i2", "i4", "i8"):
+        info = np.iinfo(candidate)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(candidate)
+    raise ValueError(f"label values {lo}..{hi} do not fit a 64-bit integer; the label map cannot be saved exactly")
 
 
-def _full_bool(edit: Mask | np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+def _full_bool(edit: Mask | np.ndarray, shape: tuple[int, int, int], label: int) -> np.ndarray:
+    if not isinstance(edit, Mask):
+        check_binary(np.asarray(edit), f"label {label}")
     arr = edit.to_full() if isinstance(edit, Mask) else np.asarray(edit) != 0
     if arr.shape != shape:
         raise ValueError(f"edited mask shape {arr.shape} does not match the label map {shape}")
@@ -292,12 +320,17 @@ def save_label_map(
         hdr: nifti.Header | None = nifti.read_header(label_map)
     except nifti.NiftiError:
         hdr = None
-    dtype = _target_dtype(hdr, max(int(base.max()), *(int(k) for k in refs)))
+    dtype = _target_dtype(hdr, base, max(int(k) for k in refs))
     new = base.astype(dtype, copy=True)
+    if not np.array_equal(new, base):  # a fraction or a value the type cannot hold: other labels would change
+        raise ValueError(
+            f"{label_map.name}: its values cannot be written exactly as {dtype} (a value is not a whole number, "
+            "or out of range); the label map is not saved, so that no other label changes"
+        )
 
     stats: dict[str, dict[str, int]] = {}
     for k in sorted(int(v) for v in edits):
-        want = _full_bool(edits[k], new.shape)
+        want = _full_bool(edits[k], new.shape, k)
         own = new == k
         removed = own & ~want
         claim = want & ~own

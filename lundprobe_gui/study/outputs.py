@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.mask import Mask, union_box
-from ..core.patient import Patient, StructureRef
+from ..core.patient import Patient, StructureRef, check_binary
 from ..io.nifti import load_array
 from ..io.small_files import SAVED_MASK_MAX_BYTES, read_small_bytes
 from ..io.store import mask_from_array
@@ -41,6 +41,10 @@ def as_mask(mask: Mask | np.ndarray, shape: tuple[int, int, int], frame: str) ->
         arr = np.asarray(mask)
         if arr.shape != shape:
             raise StudyError(f"the mask's shape {arr.shape} is not the {frame} grid {shape}")
+        try:
+            check_binary(arr, "this structure")
+        except ValueError as e:
+            raise StudyError(str(e)) from None
         m = Mask.from_full(arr)
     if m.shape != shape:
         raise StudyError(f"the mask's shape {m.shape} is not the {frame} grid {shape}")
