@@ -110,11 +110,14 @@ def parse_label_csv(text: str) -> dict[int, str]:
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     delim = next((d for d in ("\t", ";", ",") if d in first), ",")
     out: dict[int, str] = {}
-    for row in csv.reader(io.StringIO(text), delimiter=delim):
-        cells = [c.strip() for c in row]
-        if len(cells) < 2 or not _INT.match(cells[0]):
-            continue  # header or blank line
-        out[int(cells[0])] = cells[1]
+    try:
+        for row in csv.reader(io.StringIO(text), delimiter=delim):
+            cells = [c.strip() for c in row]
+            if len(cells) < 2 or not _INT.match(cells[0]):
+                continue  # header or blank line
+            out[int(cells[0])] = cells[1]
+    except csv.Error as e:
+        raise LabelTableError(f"not a CSV table ({e})") from e
     if not out:
         raise LabelTableError("no 'index,name' rows found")
     return _clean(out)
