@@ -10,6 +10,9 @@ spreadsheet shows as text; the full-width forms of the four signs get the same t
 Numbers stay numbers: ints and floats, and text that is exactly a decimal number (``-1.5``,
 ``-3``, ``2e-3``), are written as they are.
 
+Line breaks inside a cell are written as ``\\n`` (the cell quoted), so a lone carriage return
+cannot end a row early.
+
 Text that cannot be encoded
 ---------------------------
 Cells are UTF-8. A cell holding a lone surrogate (a file name that is not UTF-8, as Python decodes
@@ -44,9 +47,16 @@ def is_number_text(text: str) -> bool:
 
 
 def safe_text(text: str) -> str:
-    """A text cell as written: an apostrophe before a formula start, lone surrogates escaped."""
+    """A text cell as written: an apostrophe before a formula start, line breaks as ``\\n``, lone surrogates escaped.
+
+    A carriage return alone would not make the csv module quote the cell (lines end in ``\\n``), and
+    readers would take it for the end of the row; every line break is therefore written as ``\\n``,
+    which quotes the cell.
+    """
     if text.startswith(FORMULA_STARTS) and not is_number_text(text):
         text = "'" + text
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
