@@ -89,7 +89,7 @@ def _check_unicode(value: str, what: str) -> None:
     if unicodedata.normalize("NFC", value) != value:
         raise InvalidName(
             f"{what} {value!r} is not in Unicode NFC form (a letter and its accent stored apart); "
-            "rename it with composed letters"
+            f"rename it with composed letters ({what}s may contain {allowed})"
         )
     if size > MAX_DATA_NAME_BYTES:
         raise InvalidName(f"{what} {value!r} takes {size} bytes in UTF-8; at most {MAX_DATA_NAME_BYTES} are allowed")
@@ -106,7 +106,7 @@ def _check_unicode(value: str, what: str) -> None:
         if compat != c and cat[0] in "LMN":
             raise InvalidName(
                 f"{what} {value!r} holds {unicodedata.name(c, 'a compatibility character')}, a look-alike of "
-                f"{compat!r}; write {compat!r} itself"
+                f"{compat!r}; write {compat!r} itself ({what}s may contain {allowed})"
             )
         if not (cat[0] in "LM" or cat == "Nd"):
             raise InvalidName(
@@ -118,7 +118,7 @@ def _check_unicode(value: str, what: str) -> None:
     if len(scripts & _CONFUSABLE_SCRIPTS) > 1:
         raise InvalidName(
             f"{what} {value!r} mixes {' and '.join(sorted(x.title() for x in scripts & _CONFUSABLE_SCRIPTS))} letters, "
-            "which look alike; use one alphabet"
+            f"which look alike; use one alphabet ({what}s may contain {allowed})"
         )
     if not (value[0].isalnum() and unicodedata.category(value[0])[0] in "LN"):
         raise InvalidName(f"{what} {value!r} must start with a letter or digit")
