@@ -70,14 +70,15 @@ def _images(folder: Path, problems: list[Problem]) -> list[Path]:
         problems.append(unreadable_folder(folder, e))
         return []
     out = []
-    for entry in entries:
-        if not is_image_name(entry.name):
-            continue
-        try:
-            if entry.is_file():
+    try:
+        for entry in entries:
+            if is_image_name(entry.name) and entry.is_file():
+                if not out:
+                    os.stat(entry.path)  # a folder without search permission lists names, but nothing opens
                 out.append(Path(entry.path))
-        except OSError as e:  # a folder without search permission: its entries cannot even be looked at
-            problems.append(Problem(entry.path, "unreadable", f"cannot look at the file ({e.strerror or e}); left out"))
+    except OSError as e:
+        problems.append(unreadable_folder(folder, e))
+        return []
     return sorted(out)
 
 
