@@ -68,9 +68,12 @@ class Fingerprint:
 
 
 def _walk(folder: Path) -> list[Path]:
-    """Every non-folder entry under ``folder`` (links to folders are not followed)."""
+    """Every non-folder entry under ``folder`` (links to folders are not followed).
+
+    A folder that cannot be read adds nothing here; opening the patient reports it.
+    """
     out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=lambda e: logger.warning("%s", e)):
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=lambda e: logger.debug("%s", e)):
         dirnames.sort()
         out.extend(Path(dirpath) / n for n in sorted(filenames))
     return out

@@ -63,7 +63,7 @@ def resolve_patients(path: str | Path) -> list[Path]:
     InputError
         When PATH does not exist, is not a folder, or holds no patient.
     """
-    from ..io.open import detect_layout, list_patients
+    from ..io.open import detect_layout, list_patients, unreadable_folders
 
     p = Path(path).expanduser()
     if not p.exists():
@@ -77,7 +77,8 @@ def resolve_patients(path: str | Path) -> list[Path]:
         raise InputError(
             f"{p}: neither a patient folder (with MR_StorT2/ and sCT/) nor a dataset root holding patient folders"
         )
-    return [e.path for e in entries]
+    # Folders that cannot be read go along, so that the run names them instead of leaving them out silently.
+    return sorted({e.path for e in entries} | set(unreadable_folders(p)))
 
 
 def check_scheduler(scheduler: str) -> str:
