@@ -111,7 +111,7 @@ def test_resolve_patients(demo_root, demo_patient_path, tmp_path) -> None:
 
 
 def test_streamed_rows_are_byte_identical_to_the_whole_list(tmp_path) -> None:
-    rows = [{"a": 0.1 + 0.2, "b": None, "c": 'x,"y"'}, {"a": 1e-300, "b": [1, 2], "c": "é\n"}, {"a": -0.0}]
+    rows = [{"a": 0.1 + 0.2, "b": None, "c": 'x,"y"'}, {"a": 1e-300, "b": "=HYPERLINK(1)", "c": "é\n"}, {"a": -0.0}]
     cols = ["a", "b", "c"]
     buf = io.StringIO()
     js = JsonRowsStream(buf, cols)
