@@ -45,7 +45,7 @@ def run(patient_dir: Path, repeat: int) -> Samples:
     result = run_cohort(cohort, workers=WORKERS)
     out: Samples = {}
     for kind, prefix in (("observer", "correction"), ("uniform", "correction_uniform")):
-        for toolset in ("manual", "guided"):
+        for toolset in ("manual", "guided", "guided_judged"):
             rows = result.select(toolset, kind)
             if not rows:
                 continue

@@ -17,11 +17,14 @@ from .user import SimulatedUser
 
 logger = logging.getLogger(__name__)
 
-TOOLSETS: dict[str, frozenset[str]] = {
-    "manual": frozenset(MANUAL_TOOLS),
-    "guided": frozenset(MANUAL_TOOLS) | {"fold_vote", "grow", "edge_brush", "hotspots"},
+GUIDED_TOOLS = frozenset(MANUAL_TOOLS) | {"fold_vote", "grow", "edge_brush", "hotspots"}
+TOOLSETS: dict[str, tuple[frozenset[str], bool]] = {
+    "manual": (frozenset(MANUAL_TOOLS), False),
+    "guided": (GUIDED_TOOLS, False),
+    "guided_judged": (GUIDED_TOOLS, True),
 }
-"""The two tool sets compared: what every contouring program has, and that plus the guided tools."""
+"""Tool sets compared: what every contouring program has; that plus the guided tools with k taken
+from the folds alone; and the same with k judged on the preview (see :mod:`.user`)."""
 
 GOAL_SURFACE_DICE = 0.95
 TOLERANCE_MM = 2.0
@@ -65,7 +68,7 @@ def simulate_correction(
     Parameters
     ----------
     case : CorrectionCase
-    toolset : {"manual", "guided"}
+    toolset : {"manual", "guided", "guided_judged"}
     goal : float
         Surface Dice at 2 mm that ends the correction.
     max_interactions : int
@@ -76,13 +79,13 @@ def simulate_correction(
     CorrectionResult
     """
     t0 = time.perf_counter()
-    allowed = TOOLSETS[toolset]
+    allowed, judge = TOOLSETS[toolset]
     guide = Guidance(case.folds, case.uncertainty, case.start) if case.folds else None
     session = EditSession(case.spacing_zyx, image=case.image, guidance=lambda _name: guide)
     session.tool_set = ToolSet(allowed)
     key = session.start_editing(case.structure, case.start, "simulated")
     work = session.working(key)
-    user = SimulatedUser(session, allowed)
+    user = SimulatedUser(session, allowed, judge)
     finder = ErrorFinder(case.target, case.spacing_zyx, TOLERANCE_MM)
     start_sd = sd = _surface_dice(case.target, work, case.spacing_zyx)
     n = 0

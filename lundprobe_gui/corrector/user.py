@@ -12,10 +12,14 @@ Manual tools, on the error's axial slice:
 
 Guided tools, tried first, each at most once at a place:
 
-* fold vote, when the folds reach the error: a 3-D footprint around the error's significant part;
-  k is the vote at the error's deepest voxel (the strictest vote that still fixes that voxel), or
-  1 (10) when only other voxels of the region are reached; mode "add" or "remove" by the error's
-  kind;
+* fold vote, when the folds reach the error: a 3-D footprint around the error's significant part,
+  mode "add" or "remove" by the error's kind. By default (``judge=False``) k comes from the folds
+  alone: the vote at the error's deepest voxel (the strictest vote that still fixes that voxel), or
+  1 (10) when only other voxels of the region are reached. With ``judge=True`` the user looks at the
+  k-boundary preview as k runs from 1 to 10 and takes the k whose change best covers the error
+  region they are looking at (changed voxels inside it minus those outside it), and uses the fold
+  vote only when that beats a polygon on the error's slice; the error region is what the polygon
+  and the brush are fitted to as well, and nothing of the target outside it is looked at;
 * grow from seeds, for a thick piece of an error that spans several slices: an inside stroke
   along the piece's skeleton and an outside stroke just beyond it (swapped for an extra piece),
   resolved by the watershed in the box around them.
@@ -36,7 +40,8 @@ from scipy import ndimage
 from skimage.measure import approximate_polygon, find_contours
 from skimage.morphology import skeletonize
 
-from ..edit.brush import BrushSettings, BrushTool, EraserTool
+from ..core.mask import clip_box
+from ..edit.brush import BrushSettings, BrushTool, EraserTool, brush_footprint
 from ..edit.fold_vote import FoldVoteSettings, FoldVoteTool
 from ..edit.grow import INSIDE, OUTSIDE, GrowSettings, GrowTool
 from ..edit.polygon import PolygonSettings, PolygonTool
@@ -94,6 +99,7 @@ class SimulatedUser:
 
     session: EditSession
     allowed: frozenset[str]
+    judge: bool = False
     used: dict[str, int] = field(default_factory=dict)
     _tried: list[tuple[str, np.ndarray, float]] = field(default_factory=list)
 
@@ -172,6 +178,10 @@ class SimulatedUser:
             return False
         radius = float(np.sqrt((((pts - centre) * mm) ** 2).sum(axis=1).max())) + 1.0
         radius = min(max(radius, FOOTPRINT_MM[0]), FOOTPRINT_MM[1])
+        if self.judge:
+            k = self._judged_k(spot, guide, centre, radius)
+            if k == 0:
+                return False
         self._tried.append(("fold_vote", centre, radius))
         tool = FoldVoteTool(FoldVoteSettings(k, "brush", radius, True, "add" if spot.kind == "add" else "remove"))
         self.session.set_tool(tool)
@@ -179,6 +189,31 @@ class SimulatedUser:
         self.session.handle(_ev("press", z, r, c))
         self.session.handle(_ev("release", z, r, c))
         return True
+
+    def _judged_k(self, spot: ErrorSpot, guide, centre: np.ndarray, radius: float) -> int:
+        """The k whose preview best covers the error region inside the footprint (0: none beats a polygon)."""
+        ctx = self.session.context
+        assert ctx is not None
+        fp = brush_footprint(radius, self.spacing, 0, True)
+        half = np.asarray(fp.shape) // 2
+        box = tuple((int(c - h), int(c + h + 1)) for c, h in zip(centre, half))
+        inner = clip_box(box, spot.region.shape)  # type: ignore[arg-type]
+        if inner is None:
+            return 0
+        sl = tuple(slice(a, b) for a, b in inner)
+        fsl = tuple(slice(a - b0, b - b0) for (a, b), (b0, _) in zip(inner, box))
+        foot = fp[fsl]
+        votes = guide.votes(inner)
+        cur = ctx.mask.read(inner)
+        err = spot.region[sl]
+        best_k, best_gain = 0, int(spot.piece.sum())
+        for k in range(1, guide.n_folds + 1):
+            agree = votes >= k
+            change = foot & (agree & ~cur if spot.kind == "add" else ~agree & cur)
+            gain = int(np.count_nonzero(change & err)) - int(np.count_nonzero(change & ~err))
+            if gain > best_gain:
+                best_k, best_gain = k, gain
+        return best_k
 
     def _grow(self, spot: ErrorSpot) -> bool:
         if int(spot.significant.any(axis=(1, 2)).sum()) < 2:

@@ -46,7 +46,7 @@ def test_corrector_fixes_a_bump_and_stops_at_the_goal():
     target = ball(9, (8, 32, 32), SHAPE, SP) | (
         (((yy - 32) * 0.5) ** 2 + ((xx - 52) * 0.5) ** 2 <= 16) & (abs(zz - 8) <= 2)
     )
-    for toolset in ("manual", "guided"):
+    for toolset in ("manual", "guided", "guided_judged"):
         r = simulate_correction(case(target), toolset)
         assert r.reached and r.surface_dice >= 0.95 and r.start_surface_dice < 0.95
         assert 1 <= r.interactions < 20 and sum(r.tools.values()) == r.interactions
