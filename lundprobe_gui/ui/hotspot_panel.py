@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
@@ -190,3 +191,57 @@ class HotspotPanel(QtWidgets.QWidget):
         self.review_btn.setEnabled(has and self.nav.current is not None)
         ok = self.allowed and self._guide is not None and self._guide.uncertainty is not None
         self.accept_btn.setEnabled(ok)
+
+
+def install_hotspots(window: Any, beside: QtWidgets.QDockWidget) -> HotspotPanel:
+    """Add the Hotspots dock (tabbed with ``beside``), its Edit-menu entries and N / Shift+N to the main window."""
+    panel = HotspotPanel()
+    window.hotspots = panel
+    window.hotspots_dock = dock = window._dock("Hotspots", panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+    window.tabifyDockWidget(beside, dock)
+    edit = window.edit
+    status = window.statusBar()
+
+    def update() -> None:
+        name = edit.active[0] if edit.active is not None else None
+        allowed = edit.hotspots_allowed() and (window.state is None or window.state.uncertainty_allowed)
+        spacing = window.patient.geometry.spacing_zyx if window.patient is not None else (1.0, 1.0, 1.0)
+        panel.set_structure(name, edit.active_guidance(), spacing, allowed)
+
+    def step(delta: int) -> None:
+        if panel.step(delta) is None:
+            status.showMessage("No uncertain regions: edit a structure with an uncertainty map", 3000)
+
+    def go_to(spot: Hotspot) -> None:
+        window._cursor_touched = True  # noqa: SLF001 - the user moved the cursor, as with a click
+        window.tri.set_cursor(spot.centre)
+        for v in window.tri.views.values():
+            v.centre_on(spot.centre)
+        dock.raise_()
+        status.showMessage(
+            f"Region {spot.number} of {len(panel.nav)}: {spot.volume_mm3:.0f} mm³, "
+            f"mean uncertainty {spot.mean_uncertainty:.2f}; {panel.nav.meter()}",
+            6000,
+        )
+
+    def accept(threshold: float) -> None:
+        got = edit.accept_low_uncertainty(threshold)
+        if got is None:
+            status.showMessage("Edit a structure with an uncertainty map first", 3000)
+            return
+        share, added, removed = got
+        panel.accepted(share, added, removed)
+        status.showMessage(
+            f"Accepted the DL boundary where uncertainty < {threshold:.2f} ({100 * share:.0f} % of it): "
+            f"{added} voxels added, {removed} removed",
+            8000,
+        )
+
+    edit.changed.connect(update)
+    panel.go_to.connect(go_to)
+    panel.accept_requested.connect(accept)
+    panel.nav.used.connect(edit.tool_used.emit)
+    window.edit_menu.addSeparator()
+    window.edit_menu.addAction(window._action("hotspot_next", "Next uncertain region", lambda: step(+1)))
+    window.edit_menu.addAction(window._action("hotspot_prev", "Previous uncertain region", lambda: step(-1)))
+    return panel

@@ -18,7 +18,7 @@ from .display_panel import DisplayPanel
 from ..edit.registry import tool_class
 from .edit_controller import TOOL_ORDER, EditController
 from .edit_panel import EditPanel
-from .hotspot_panel import HotspotPanel
+from .hotspot_panel import install_hotspots
 from .layer_panel import LayerPanel
 from .loader import PatientLoader
 from .overrides import WindowOverride
@@ -96,9 +96,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.edit_panel = EditPanel(self.edit)
         edit_dock = self._dock("Edit", self.edit_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(display_dock, edit_dock)
-        self.hotspots = HotspotPanel()
-        self.hotspots_dock = self._dock("Hotspots", self.hotspots, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
-        self.tabifyDockWidget(edit_dock, self.hotspots_dock)
         display_dock.raise_()
         self.problems_dock = self._dock("Problems", self.problems, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
         self.problems_dock.hide()
@@ -154,10 +151,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.edit.save_failed.connect(self._save_failed)
         self.edit.autosave_status.connect(self._autosave_status)
         self.edit.saved.connect(lambda p: self.statusBar().showMessage(f"Saved {p}", 8000))
-        self.edit.changed.connect(self._update_hotspots)
-        self.hotspots.go_to.connect(self.go_to_hotspot)
-        self.hotspots.accept_requested.connect(self.accept_low_uncertainty)
-        self.hotspots.nav.used.connect(self.edit.tool_used.emit)
         self.edit_panel.tool_chosen.connect(self.choose_tool)
         self.edit_panel.apply_requested.connect(self.apply_tool)
         self.edit_panel.undo_requested.connect(self.undo)
@@ -175,6 +168,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         from .study_mode import install_study_mode
 
+        install_hotspots(self, edit_dock)  # high-uncertainty regions of the edited structure, N / Shift+N
         install_study_mode(self)  # Study menu and dock (reader-study sessions, issue 5)
         from .review_mode import install_review_mode
 
@@ -241,7 +235,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action("prev_slice", "Previous slice", lambda: self._step(-1), keys=("Down", "Left"))
         self._action("next_slice5", "Next 5 slices", lambda: self._step(+5), keys=("PgUp",))
         self._action("prev_slice5", "Previous 5 slices", lambda: self._step(-5), keys=("PgDown",))
-        e = mb.addMenu("&Edit")
+        e = self.edit_menu = mb.addMenu("&Edit")
         e.addAction(self._action("undo", "Undo", self.undo))
         e.addAction(self._action("redo", "Redo", self.redo))
         e.addAction(self._action("save_edits", "Save edited structure", self.save_edits))
@@ -254,8 +248,6 @@ class MainWindow(QtWidgets.QMainWindow):
             e.addAction(
                 self._action(f"tool_{name}", f"Tool: {tool_class(name).label}", lambda n=name: self.choose_tool(n))
             )
-        e.addAction(self._action("hotspot_next", "Next uncertain region", lambda: self.step_hotspot(+1)))
-        e.addAction(self._action("hotspot_prev", "Previous uncertain region", lambda: self.step_hotspot(-1)))
         e.addAction(self._action("brush_bigger", "Bigger brush", lambda: self._brush_step(+0.5)))
         e.addAction(self._action("brush_smaller", "Smaller brush", lambda: self._brush_step(-0.5)))
         e.addAction(self._action("apply_tool", "Apply tool / close polygon", self.apply_tool))
@@ -707,45 +699,6 @@ class MainWindow(QtWidgets.QMainWindow):
             view.set_brush_cursor(tool.settings.radius_mm, zyx)
         else:
             view.set_brush_cursor(None)
-
-    # -- hotspots -----------------------------------------------------------------------
-    def _update_hotspots(self) -> None:
-        name = self.edit.active[0] if self.edit.active is not None else None
-        allowed = self.edit.hotspots_allowed() and (self.state is None or self.state.uncertainty_allowed)
-        spacing = self.patient.geometry.spacing_zyx if self.patient is not None else (1.0, 1.0, 1.0)
-        self.hotspots.set_structure(name, self.edit.active_guidance(), spacing, allowed)
-
-    def step_hotspot(self, delta: int) -> None:
-        """N / Shift+N: the next or previous high-uncertainty region of the edited structure."""
-        if self.hotspots.step(delta) is None:
-            self.statusBar().showMessage("No uncertain regions: edit a structure with an uncertainty map", 3000)
-
-    def go_to_hotspot(self, spot) -> None:
-        """Crosshair on a hotspot, the three views centred on it."""
-        self._cursor_touched = True
-        self.tri.set_cursor(spot.centre)
-        for v in self.tri.views.values():
-            v.centre_on(spot.centre)
-        self.hotspots_dock.raise_()
-        self.statusBar().showMessage(
-            f"Region {spot.number} of {len(self.hotspots.nav)}: {spot.volume_mm3:.0f} mm³, "
-            f"mean uncertainty {spot.mean_uncertainty:.2f}; {self.hotspots.nav.meter()}",
-            6000,
-        )
-
-    def accept_low_uncertainty(self, threshold: float) -> None:
-        """Take the DL boundary back where the uncertainty is below ``threshold``, as one undo step."""
-        got = self.edit.accept_low_uncertainty(threshold)
-        if got is None:
-            self.statusBar().showMessage("Edit a structure with an uncertainty map first", 3000)
-            return
-        share, added, removed = got
-        self.hotspots.accepted(share, added, removed)
-        self.statusBar().showMessage(
-            f"Accepted the DL boundary where uncertainty < {threshold:.2f} ({100 * share:.0f} % of it): "
-            f"{added} voxels added, {removed} removed",
-            8000,
-        )
 
     def _edit_redraw(self, box) -> None:
         if self.scene is None:

@@ -121,5 +121,4 @@ def test_a_tool_set_without_folds_disables_the_fold_vote(editing, qtbot):
     qtbot.keyClick(win, QtCore.Qt.Key.Key_V)
     assert win.edit.tool_name != "fold_vote"
     assert "hidden" in win.edit.why_not("fold_vote")
-    win._update_hotspots()
     assert not win.hotspots.allowed and win.hotspots.step(+1) is None
