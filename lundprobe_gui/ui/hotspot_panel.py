@@ -51,7 +51,6 @@ class HotspotPanel(QtWidgets.QWidget):
         self.threshold.setSingleStep(0.05)
         self.threshold.setDecimals(2)
         self.threshold.setValue(DEFAULT_THRESHOLD)
-        self.threshold.setKeyboardTracking(False)
         row.addWidget(self.threshold)
         row.addStretch(1)
         lay.addLayout(row)

@@ -68,7 +68,6 @@ class ToolOptions(QtWidgets.QWidget):
             s.setRange(opt.minimum, opt.maximum)
             s.setSingleStep(opt.step)
         s.setSuffix(opt.suffix)
-        s.setKeyboardTracking(False)
         s.valueChanged.connect(lambda v, o=opt: self._set(o, v))
         return s
 
