@@ -40,6 +40,8 @@ SEED_COLOURS = {INSIDE: (60, 220, 60), OUTSIDE: (235, 60, 60)}
 RESULT_COLOUR = (255, 210, 0)
 WATERSHED_SIGMA_MM = 0.5
 RANDOM_WALKER_BETA = 1000.0
+MAX_BOX_VOXELS = {"watershed": 4_000_000, "random_walker": 400_000}
+"""Largest box each method resolves (about a second of work): strokes spread wider get no preview."""
 
 
 def grow_labels(image: np.ndarray, labels: np.ndarray, spacing_zyx, method: str = "watershed") -> np.ndarray:
@@ -255,6 +257,12 @@ class GrowTool(Tool):
                 if mb is not None:
                     both.write(mb, m.read(mb))
             box = seeded_box(both, s.margin_mm, ctx.spacing_zyx, ctx.shape)
+            size = 0 if box is None else int(np.prod([b - a for a, b in box]))
+            if box is not None and size > MAX_BOX_VOXELS.get(s.method, 0):
+                logger.warning(
+                    "grow: strokes span %d voxels, more than %s resolves; draw closer strokes", size, s.method
+                )
+                box = None
             if box is not None:
                 labels = box_labels(box, inside, outside, ctx.mask)
                 grown = grow_labels(read_image(ctx.image, box), labels, ctx.spacing_zyx, s.method)

@@ -220,6 +220,8 @@ class EditSession:
         if self._tool is None or not self._tool.active:
             return False
         tool = self._tool
+        if tool.needs and self._ctx is not None and tool.unavailable(self._ctx) is not None:
+            return False
         pushed = self.history.steps_pushed
         changed = tool.apply(tuple(int(v) for v in cursor), int(axis))  # type: ignore[arg-type]
         self._report_use(tool, pushed)

@@ -287,6 +287,10 @@ class Tool:
         if self.ctx is None:
             logger.debug("%s got %s while inactive", self.name, event.kind)
             return False
+        if self.needs and self.unavailable(self.ctx) is not None:
+            # e.g. the fold vote on a structure without folds: nothing to do, nothing to break
+            logger.debug("%s: %s", self.name, self.unavailable(self.ctx))
+            return False
         if event.kind == "press":
             self._pressed, self._dragged = event, False
             return self.on_press(event)

@@ -239,3 +239,24 @@ def test_session_reports_each_interaction_that_changed_the_structure():
     assert session.apply_tool((4, 24, 24), 0)
     assert uses[-1].tool == "fold_vote" and uses[-1].voxels_removed > 0
     assert uses[-1].to_dict()["structure"] == "S"
+
+
+def test_guided_tools_do_nothing_without_their_data():
+    ctx = make_ctx(SHAPE, full=ball(10))  # no folds, no image
+    for tool in (FoldVoteTool(FoldVoteSettings(scope="structure")), EdgeBrushTool(), GrowTool()):
+        tool.activate(ctx)
+        drag(tool, [(4, 24, 30), (4, 24, 36)])
+        assert not tool.apply((4, 24, 24), 0)
+        assert np.array_equal(ctx.mask.to_full(), ball(10)) and ctx.history.undo_depth == 0
+
+
+def test_grow_refuses_a_box_too_large_for_its_method(monkeypatch):
+    import lundprobe_gui.edit.grow as grow
+
+    monkeypatch.setitem(grow.MAX_BOX_VOXELS, "watershed", 100)
+    ctx = make_ctx(SHAPE, image=disc_image())
+    tool = GrowTool()
+    tool.activate(ctx)
+    drag(tool, [(4, 24, 20), (4, 24, 28)])
+    drag(tool, [(4, 4, 4), (4, 44, 44)], button="right")
+    assert tool.result() is None and not tool.apply((4, 24, 24), 0)
