@@ -7,8 +7,10 @@
     manual tools (brush, eraser, polygon) and with the guided tools as well.
 ``correction_uniform_interactions_manual`` / ``..._guided``
     The same on targets that ignore the uncertainty: the DL mask shrunk uniformly by 1 mm and by 3 mm.
-``correction_mean_interactions_*``, ``correction_reached_*``
-    Means, and the share of cases that reached the goal within 200 interactions.
+``correction_mean_interactions_*``, ``correction_reached_*``, ``correction_interactions_*_<structure>``
+    Means, the share of cases that reached the goal within 200 interactions, and the medians of
+    each structure alone. ``_guided_judged`` is the guided user who judges k on the preview
+    (:mod:`lundprobe_gui.corrector.user`).
 ``grow_from_seeds_ms`` (and ``grow_from_seeds_random_walker_ms``)
     One seeded grow of a 60x60x20 box (x, y, z) at the edge of the prostate, seeds on three slices,
     with the default watershed (and with the random walker it was measured against); the
@@ -53,6 +55,9 @@ def run(patient_dir: Path, repeat: int) -> Samples:
             out[f"{prefix}_interactions_{toolset}"] = ([float(np.median(n))], "interactions")
             out[f"{prefix}_mean_interactions_{toolset}"] = ([float(np.mean(n))], "interactions")
             out[f"{prefix}_reached_{toolset}"] = ([float(np.mean([r["reached"] for r in rows]))], "share")
+            for structure in sorted({r["structure"] for r in rows}):
+                m = [float(r["interactions"]) for r in rows if r["structure"] == structure]
+                out[f"{prefix}_interactions_{toolset}_{structure}"] = ([float(np.median(m))], "interactions")
     report = Path(os.environ.get("LUNDPROBE_BENCH_REPORT", tempfile.gettempdir())) / "correction-cases.json"
     try:
         report.write_text(json.dumps({"summary": result.summary(), "rows": result.rows}, indent=1))

@@ -6,8 +6,8 @@ constrained exactly as in the application.
 
 Manual tools, on the error's axial slice:
 
-* a thin piece (inscribed radius up to :data:`THIN_MM`) gets one brush (or eraser) stroke along
-  its skeleton, with the radius rounded up to 0.5 mm;
+* a thin piece (inscribed radius up to :data:`THIN_MM`), or a ring, gets one brush (or eraser)
+  stroke along its skeleton, with the radius rounded up to 0.5 mm (10 mm at most);
 * a thicker piece gets a polygon traced around it (0.5 voxel tolerance).
 
 Guided tools, tried first, each at most once at a place:
@@ -125,7 +125,9 @@ class SimulatedUser:
     def _manual(self, spot: ErrorSpot) -> str:
         piece = spot.piece
         r_in = inscribed_radius(piece, self.spacing[1:])
-        if r_in <= THIN_MM and {"brush", "eraser"} & self.allowed:
+        # a polygon fills what its outline encloses: a ring would lose (or gain) its middle
+        ring = bool((ndimage.binary_fill_holes(piece) & ~piece).any())
+        if (r_in <= THIN_MM or ring) and {"brush", "eraser"} & self.allowed:
             return self._stroke(spot, r_in)
         return self._polygon(spot)
 
