@@ -34,5 +34,7 @@ def resample_onto(array: np.ndarray, source: Geometry, target: Geometry, outside
     ref.SetOrigin(target.origin)
     ref.SetDirection(target.direction)
     with SITK_LOCK:
-        out = sitk.Resample(_image(array, source), ref, sitk.Transform(), sitk.sitkLinear, float(outside), sitk.sitkFloat32)
+        out = sitk.Resample(
+            _image(array, source), ref, sitk.Transform(), sitk.sitkLinear, float(outside), sitk.sitkFloat32
+        )
         return sitk.GetArrayFromImage(out)

@@ -73,7 +73,9 @@ def walk(root: Path, limit: int = MAX_ENTRIES) -> tuple[list[Path], list[Problem
             if stat.S_ISREG(mode):
                 files.append(Path(entry.path))
             elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
-                problems.append(Problem(entry.path, "special-file", "not a regular file (FIFO, device or socket); skipped"))
+                problems.append(
+                    Problem(entry.path, "special-file", "not a regular file (FIFO, device or socket); skipped")
+                )
         stack.extend(reversed(subdirs))
     return files, problems
 

@@ -167,16 +167,28 @@ def discover(path: Path) -> Patient:
             )
         source = CLINICAL if CLINICAL not in sources else _source_name(ss.label, f"RTSTRUCT_{i + 1}", sources)
         sources.add(source)
-        _add_structures(frame_of[target.uid], ss.path, source, [(r.number, r.name, r.colour, r.n_contours) for r in ss.rois], problems)
+        _add_structures(
+            frame_of[target.uid],
+            ss.path,
+            source,
+            [(r.number, r.name, r.colour, r.n_contours) for r in ss.rois],
+            problems,
+        )
     for i, sg in enumerate(segs):
         target, how = _target_series(all_series, sg.referenced_series, sg.referenced_instances, sg.frame_of_reference)
         if target is None:
             problems.append(
-                Problem(str(sg.path), "missing-series", f"segmentation: its image series {sg.referenced_series} is not in the folder")
+                Problem(
+                    str(sg.path),
+                    "missing-series",
+                    f"segmentation: its image series {sg.referenced_series} is not in the folder",
+                )
             )
             continue
         source = _source_name(sg.description, "SEG", sources)
-        _add_structures(frame_of[target.uid], sg.path, source, [(s.number, s.label, s.colour, 1) for s in sg.segments], problems)
+        _add_structures(
+            frame_of[target.uid], sg.path, source, [(s.number, s.label, s.colour, 1) for s in sg.segments], problems
+        )
     doses = []
     for f in by_kind.get("rtdose", []):
         info = rtdose.read_dose_info(f)
@@ -190,18 +202,36 @@ def discover(path: Path) -> Patient:
         fr = next((frame_of[s.uid] for s in all_series if s.frame_of_reference == info.frame_of_reference), None)
         if fr is None:
             problems.append(
-                Problem(str(info.file.path), "frame-of-reference", "RTDOSE shares no frame of reference with an image series; left out")
+                Problem(
+                    str(info.file.path),
+                    "frame-of-reference",
+                    "RTDOSE shares no frame of reference with an image series; left out",
+                )
             )
             continue
         label = info.label
         while label in fr.doses:
             label += "+"
-        fr.doses[label] = Volume(info.file.path, fr.geometry, "dose", partial(_load_dose_on, info, fr.geometry), crop=True,
-                                 name=f"{label}: {info.description()}")
-        fr.doses[f"{label}_original"] = Volume(info.file.path, info.geometry, "dose", partial(_load_dose, info), crop=True,
-                                               name=f"{label} (own grid)")
+        fr.doses[label] = Volume(
+            info.file.path,
+            fr.geometry,
+            "dose",
+            partial(_load_dose_on, info, fr.geometry),
+            crop=True,
+            name=f"{label}: {info.description()}",
+        )
+        fr.doses[f"{label}_original"] = Volume(
+            info.file.path, info.geometry, "dose", partial(_load_dose, info), crop=True, name=f"{label} (own grid)"
+        )
     rx = _prescription(by_kind.get("rtplan", []), doses)
-    logger.info("%s: dicom layout, %d series, %d structure sets, %d SEG, %d doses", path, len(all_series), len(structure_sets), len(segs), len(doses))
+    logger.info(
+        "%s: dicom layout, %d series, %d structure sets, %d SEG, %d doses",
+        path,
+        len(all_series),
+        len(structure_sets),
+        len(segs),
+        len(doses),
+    )
     return Patient(
         path,
         path.name,

@@ -65,7 +65,9 @@ def read_dose_info(f: DicomFile) -> DoseInfo | Problem:
     ps = _vec(ds, "PixelSpacing", 2)
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     if iop is None or ipp is None or ps is None or not rows or not cols:
-        return Problem(p, "invalid-geometry", "RTDOSE without a usable position, orientation, spacing or size; left out")
+        return Problem(
+            p, "invalid-geometry", "RTDOSE without a usable position, orientation, spacing or size; left out"
+        )
     nframes = int(ds.get("NumberOfFrames", 1) or 1)
     problems: list[Problem] = []
     row_dir, col_dir = iop[:3], iop[3:]
@@ -85,7 +87,11 @@ def read_dose_info(f: DicomFile) -> DoseInfo | Problem:
     spacing = float(np.median(diffs)) if len(diffs) else float(ds.get("SliceThickness") or 1.0) or 1.0
     if len(diffs) and (np.any(diffs <= 1e-6) or np.any(np.abs(diffs - spacing) > SPACING_TOLERANCE * spacing)):
         problems.append(
-            Problem(p, "uneven-spacing", "RTDOSE frames are unevenly spaced; each is shown at the nearest plane of a regular grid")
+            Problem(
+                p,
+                "uneven-spacing",
+                "RTDOSE frames are unevenly spaced; each is shown at the nearest plane of a regular grid",
+            )
         )
     origin = ipp + normal * z[0]
     geom = Geometry(
@@ -109,7 +115,9 @@ def read_dose_info(f: DicomFile) -> DoseInfo | Problem:
         scaling = 1.0
     units = str(ds.get("DoseUnits", "") or "").upper()
     if units and units != "GY":
-        problems.append(Problem(p, "dose-units", f"RTDOSE dose units are {units}, not GY; values are shown as they are"))
+        problems.append(
+            Problem(p, "dose-units", f"RTDOSE dose units are {units}, not GY; values are shown as they are")
+        )
     beams: list[int] = []
     plan_uid = ""
     for rp in ds.get("ReferencedRTPlanSequence", []) or []:

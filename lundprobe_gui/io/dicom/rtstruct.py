@@ -116,7 +116,9 @@ def roi_contours(ds, number: int) -> list[tuple[str, np.ndarray]]:
     return []
 
 
-def rasterise(contours: list[tuple[str, np.ndarray]], geometry: Geometry, path: str, name: str) -> tuple[Mask, list[Problem]]:
+def rasterise(
+    contours: list[tuple[str, np.ndarray]], geometry: Geometry, path: str, name: str
+) -> tuple[Mask, list[Problem]]:
     """Rasterise closed planar contours onto ``geometry`` (voxel-centre rule, even-odd holes)."""
     shape = geometry.shape_zyx
     planes: dict[int, list[np.ndarray]] = {}
@@ -137,13 +139,23 @@ def rasterise(contours: list[tuple[str, np.ndarray]], geometry: Geometry, path: 
         planes.setdefault(kk, []).append(idx[:, :2])
     problems = []
     if skipped:
-        problems.append(Problem(path, "contours-skipped", f"{name}: {skipped} contour(s) that are not closed planar polygons left out"))
+        problems.append(
+            Problem(
+                path, "contours-skipped", f"{name}: {skipped} contour(s) that are not closed planar polygons left out"
+            )
+        )
     if off_plane:
         problems.append(
-            Problem(path, "contours-off-plane", f"{name}: {off_plane} contour(s) do not lie on a slice plane of the image; left out")
+            Problem(
+                path,
+                "contours-off-plane",
+                f"{name}: {off_plane} contour(s) do not lie on a slice plane of the image; left out",
+            )
         )
     if outside:
-        problems.append(Problem(path, "contours-outside", f"{name}: {outside} contour(s) lie outside the image; left out"))
+        problems.append(
+            Problem(path, "contours-outside", f"{name}: {outside} contour(s) lie outside the image; left out")
+        )
     if not planes:
         return Mask(shape), problems
     allpts = np.concatenate([p for ps in planes.values() for p in ps])

@@ -86,7 +86,9 @@ def read_seg(path: Path) -> hd.seg.Segmentation:
     return hd.seg.segread(str(path))
 
 
-def segment_mask(seg: hd.seg.Segmentation, number: int, geometry: Geometry, path: str, name: str) -> tuple[Mask, list[Problem]]:
+def segment_mask(
+    seg: hd.seg.Segmentation, number: int, geometry: Geometry, path: str, name: str
+) -> tuple[Mask, list[Problem]]:
     """One segment on ``geometry``: the segmentation's volume, each voxel placed by its patient position."""
     problems: list[Problem] = []
     try:
@@ -110,7 +112,9 @@ def segment_mask(seg: hd.seg.Segmentation, number: int, geometry: Geometry, path
     idx = np.rint(geometry.world_to_index(world)).astype(int)  # (x, y, z)
     ok = np.all((idx >= 0) & (idx < np.asarray(geometry.size_xyz)), axis=1)
     if not np.all(ok):
-        problems.append(Problem(path, "outside", f"{name}: {int((~ok).sum())} voxel(s) lie outside the image; left out"))
+        problems.append(
+            Problem(path, "outside", f"{name}: {int((~ok).sum())} voxel(s) lie outside the image; left out")
+        )
     idx = idx[ok]
     if idx.size == 0:
         return Mask(shape), problems

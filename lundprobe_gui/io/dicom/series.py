@@ -102,17 +102,25 @@ def build_series(uid: str, files: list[DicomFile]) -> Series | Problem:
     problems: list[Problem] = []
     if len(with_pixels) < len(files):
         problems.append(
-            Problem(str(first.path), "no-pixel-data", f"{name}: {len(files) - len(with_pixels)} file(s) without pixel data left out")
+            Problem(
+                str(first.path),
+                "no-pixel-data",
+                f"{name}: {len(files) - len(with_pixels)} file(s) without pixel data left out",
+            )
         )
     multi = [f for f in with_pixels if int(f.ds.get("NumberOfFrames", 1) or 1) > 1]
     if multi:
         return Problem(
-            str(multi[0].path), "unsupported", f"{name}: multi-frame (enhanced) images are not supported; series left out"
+            str(multi[0].path),
+            "unsupported",
+            f"{name}: multi-frame (enhanced) images are not supported; series left out",
         )
     keys = {id(f): _plane_key(f) for f in with_pixels}
     votes = Counter(k for k in keys.values() if k is not None)
     if not votes:
-        return Problem(str(first.path), "invalid-geometry", f"{name}: no slice has a usable position, orientation and size")
+        return Problem(
+            str(first.path), "invalid-geometry", f"{name}: no slice has a usable position, orientation and size"
+        )
     key = votes.most_common(1)[0][0]
     used = [f for f in with_pixels if keys[id(f)] == key]
     if len(used) < len(with_pixels):
@@ -134,7 +142,11 @@ def build_series(uid: str, files: list[DicomFile]) -> Series | Problem:
     d = np.array([pos[id(f)] for f in used])
     diffs = np.diff(d)
     dup = int(np.sum(diffs < 1e-3))
-    spacing = float(np.median(diffs[diffs >= 1e-3])) if np.any(diffs >= 1e-3) else float(first.ds.get("SliceThickness") or 1.0)
+    spacing = (
+        float(np.median(diffs[diffs >= 1e-3]))
+        if np.any(diffs >= 1e-3)
+        else float(first.ds.get("SliceThickness") or 1.0)
+    )
     if not spacing > 0:
         spacing = 1.0
     index = np.rint((d - d[0]) / spacing).astype(int)
@@ -169,12 +181,18 @@ def build_series(uid: str, files: list[DicomFile]) -> Series | Problem:
         )
     origin = _vec(used[0].ds, "ImagePositionPatient", 3)
     direction = np.column_stack([row_dir, col_dir, normal])
-    geom = Geometry((cols, rows, n), (float(ps[1]), float(ps[0]), spacing), tuple(float(v) for v in origin),
-                    tuple(float(v) for v in direction.reshape(-1)))
+    geom = Geometry(
+        (cols, rows, n),
+        (float(ps[1]), float(ps[0]), spacing),
+        tuple(float(v) for v in origin),
+        tuple(float(v) for v in direction.reshape(-1)),
+    )
     why = geom.is_valid()
     if why:
         return Problem(str(first.path), "invalid-geometry", f"{name}: {why}")
-    return Series(uid, modality, desc, geom, slots, used[0].uid("FrameOfReferenceUID"), used[0].uid("StudyInstanceUID"), problems)
+    return Series(
+        uid, modality, desc, geom, slots, used[0].uid("FrameOfReferenceUID"), used[0].uid("StudyInstanceUID"), problems
+    )
 
 
 def _steps(diffs: np.ndarray) -> str:

@@ -28,8 +28,6 @@ from .scan import RTSTRUCT_UID, SEG_UID
 
 logger = logging.getLogger(__name__)
 
-SEG_FOLDER = "qa-segmentations-dcm"
-
 
 class DicomStore(FileStore):
     """The :class:`~lundprobe_gui.core.patient.MaskStore` of the ``dicom`` layout."""
