@@ -32,11 +32,14 @@ def default_state(patient: Patient) -> ViewerState:
     """What shows on open: MRI, clinical structures as outlines, dose wash with isodose lines, uncertainty."""
     state = ViewerState()
     frame = patient.reference_frame
-    for name, source in frame.structures:
+    for (name, source), ref in frame.structures.items():
         st = state.style((name, source, frame.name))
         st.visible = source == "clinical"
+        if ref.colour is not None:
+            st.colour = ref.colour
     state.uncertainty.maps = set(frame.uncertainty)
-    state.dose.prescription_gy = patient.prescription_gy
+    if patient.prescription_gy is not None:
+        state.dose.prescription_gy = patient.prescription_gy
     state.cursor = tuple(n // 2 for n in frame.geometry.shape_zyx)
     return state
 
@@ -417,6 +420,7 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         self.edit.bind(patient, self.scene)
         hidden = set(self.state.hidden_sources)
+        self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
         for panel in (self.metrics_panel, self.dvh_panel):
             panel.set_hidden_sources(hidden)
             panel.set_patient(patient, refresh=any(d.isVisible() for d in self.analysis_docks))
@@ -475,6 +479,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if patient is not self.patient:
             return
         self.progress.setVisible(False)
+        if patient.prescription_gy is None and self.override is None:
+            # No prescription in the data: the 100 % isodose is the dose maximum, known now that the dose is loaded.
+            self.state.dose.prescription_gy = patient.effective_prescription()
+            self.display.sync(self.scene.window(self.display.current_window_key()))
+            self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
         self._refresh_all()
         self.show_problems()
         self.offer_recovery()
