@@ -55,8 +55,18 @@ def fetch() -> Path:
     root.mkdir(parents=True, exist_ok=True)
     archive = root / SDIST
     if not archive.is_file():
-        cmd = [sys.executable, "-m", "pip", "download", "dicompyler-core==0.5.6", "--no-deps", "--no-binary", ":all:",
-               "-d", str(root)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "dicompyler-core==0.5.6",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+            str(root),
+        ]
         got = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if got.returncode != 0 or not archive.is_file():
             raise RuntimeError(

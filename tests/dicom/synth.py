@@ -1,0 +1,193 @@
+"""Synthetic DICOM-RT written by libraries, for the edge cases: SimpleITK writes image series, pydicom
+builds structure sets and doses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+CT_UID = "1.2.840.10008.5.1.4.1.1.2"
+RTSTRUCT_UID = "1.2.840.10008.5.1.4.1.1.481.3"
+RTDOSE_UID = "1.2.840.10008.5.1.4.1.1.481.2"
+
+
+def write_series(
+    folder: Path,
+    array: np.ndarray,
+    spacing=(1.0, 1.0, 2.0),
+    origin=(0.0, 0.0, 0.0),
+    direction=(1, 0, 0, 0, 1, 0, 0, 0, 1),
+    modality: str = "CT",
+    skip: tuple[int, ...] = (),
+    z_positions: list[float] | None = None,
+    study: str | None = None,
+    for_uid: str | None = None,
+    series: str | None = None,
+    names: str = "slice{k:03d}.dcm",
+) -> list[Path]:
+    """Write a (z, y, x) int16 array as a DICOM series with SimpleITK, one file per slice.
+
+    ``z_positions`` replaces each slice's distance along the normal (uneven spacing); ``skip`` leaves slices out.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    img = sitk.GetImageFromArray(array.astype(np.int16))
+    img.SetSpacing(spacing)
+    img.SetOrigin(origin)
+    img.SetDirection([float(v) for v in direction])
+    d = np.asarray(direction, dtype=float).reshape(3, 3)
+    study, for_uid, series = study or generate_uid(), for_uid or generate_uid(), series or generate_uid()
+    common = {
+        "0008|0060": modality,
+        "0020|000d": study,
+        "0020|000e": series,
+        "0020|0052": for_uid,
+        "0010|0020": "SYNTH01",
+        "0010|0010": "Synthetic^Patient",
+        "0008|103e": f"synthetic {modality}",
+        "0020|0037": "\\".join(f"{v:.6f}" for v in (*d[:, 0], *d[:, 1])),
+        "0028|1052": "0",
+        "0028|1053": "1",
+    }
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    out = []
+    for k in range(array.shape[0]):
+        if k in skip:
+            continue
+        sl = img[:, :, k]
+        dist = k * spacing[2] if z_positions is None else z_positions[k]
+        pos = np.asarray(origin) + d[:, 2] * dist
+        for tag, value in common.items():
+            sl.SetMetaData(tag, value)
+        sl.SetMetaData("0008|0016", CT_UID if modality == "CT" else "1.2.840.10008.5.1.4.1.1.4")
+        sl.SetMetaData("0008|0018", generate_uid())
+        sl.SetMetaData("0020|0032", "\\".join(f"{v:.6f}" for v in pos))
+        sl.SetMetaData("0020|0013", str(array.shape[0] - k))  # instance numbers run against the position
+        path = folder / names.format(k=k)
+        writer.SetFileName(str(path))
+        writer.Execute(sl)
+        out.append(path)
+    return out
+
+
+def _meta(sop_class: str, sop_uid: str) -> FileMetaDataset:
+    m = FileMetaDataset()
+    m.MediaStorageSOPClassUID = sop_class
+    m.MediaStorageSOPInstanceUID = sop_uid
+    m.TransferSyntaxUID = ExplicitVRLittleEndian
+    return m
+
+
+def _base(sop_class: str, modality: str, ref: Dataset) -> Dataset:
+    ds = Dataset()
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta = _meta(sop_class, ds.SOPInstanceUID)
+    ds.Modality = modality
+    for kw in ("PatientID", "PatientName", "StudyInstanceUID", "FrameOfReferenceUID"):
+        setattr(ds, kw, ref.get(kw, ""))
+    ds.SeriesInstanceUID = generate_uid()
+    return ds
+
+
+def make_rtstruct(
+    path: Path, series_files: list[Path], rois: list[tuple[str, list[np.ndarray]]], series_uid: str | None = None
+) -> Path:
+    """A structure set over a series: ``rois`` is a list of (name, [(N, 3) LPS contour, ...])."""
+    ref = pydicom.dcmread(series_files[0], stop_before_pixels=True)
+    ds = _base(RTSTRUCT_UID, "RTSTRUCT", ref)
+    ds.StructureSetLabel = "synthetic"
+    fr = Dataset()
+    fr.FrameOfReferenceUID = ref.FrameOfReferenceUID
+    st = Dataset()
+    st.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+    st.ReferencedSOPInstanceUID = ref.StudyInstanceUID
+    se = Dataset()
+    se.SeriesInstanceUID = series_uid or ref.SeriesInstanceUID
+    st.RTReferencedSeriesSequence = Sequence([se])
+    fr.RTReferencedStudySequence = Sequence([st])
+    ds.ReferencedFrameOfReferenceSequence = Sequence([fr])
+    ssroi, roic = [], []
+    for n, (name, contours) in enumerate(rois, start=1):
+        r = Dataset()
+        r.ROINumber = n
+        r.ROIName = name
+        r.ReferencedFrameOfReferenceUID = ref.FrameOfReferenceUID
+        ssroi.append(r)
+        c = Dataset()
+        c.ReferencedROINumber = n
+        c.ROIDisplayColor = [255, 0, 10 * n]
+        items = []
+        for pts in contours:
+            it = Dataset()
+            it.ContourGeometricType = "CLOSED_PLANAR"
+            it.NumberOfContourPoints = len(pts)
+            it.ContourData = [f"{v:.4f}" for v in np.asarray(pts).reshape(-1)]
+            items.append(it)
+        if items:
+            c.ContourSequence = Sequence(items)
+        roic.append(c)
+    ds.StructureSetROISequence = Sequence(ssroi)
+    ds.ROIContourSequence = Sequence(roic)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def make_dose(
+    path: Path,
+    ref_file: Path,
+    dose_gy: np.ndarray,
+    origin,
+    spacing=(2.0, 2.0, 2.0),
+    scaling: float | None = 1e-3,
+    summation: str = "PLAN",
+    beam: int | None = None,
+) -> Path:
+    """An axial RTDOSE of (z, y, x) Gy values (stored as uint32 / scaling) sharing the series' frame of reference."""
+    ref = pydicom.dcmread(ref_file, stop_before_pixels=True)
+    ds = _base(RTDOSE_UID, "RTDOSE", ref)
+    z, y, x = dose_gy.shape
+    ds.ImagePositionPatient = [f"{v:g}" for v in origin]
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing = [spacing[1], spacing[0]]
+    ds.GridFrameOffsetVector = [f"{k * spacing[2]:g}" for k in range(z)]
+    ds.NumberOfFrames = z
+    ds.FrameIncrementPointer = pydicom.tag.Tag("GridFrameOffsetVector")
+    ds.Rows, ds.Columns = y, x
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 32
+    ds.HighBit = 31
+    ds.PixelRepresentation = 0
+    ds.DoseUnits = "GY"
+    ds.DoseType = "PHYSICAL"
+    ds.DoseSummationType = summation
+    if scaling is not None:
+        ds.DoseGridScaling = f"{scaling:g}"
+    stored = np.rint(dose_gy / (scaling or 1.0)).astype(np.uint32)
+    if beam is not None:
+        b = Dataset()
+        b.ReferencedBeamNumber = beam
+        fg = Dataset()
+        fg.ReferencedBeamSequence = Sequence([b])
+        rp = Dataset()
+        rp.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.481.5"
+        rp.ReferencedSOPInstanceUID = generate_uid()
+        rp.ReferencedFractionGroupSequence = Sequence([fg])
+        ds.ReferencedRTPlanSequence = Sequence([rp])
+    ds.PixelData = stored.tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def square(cx: float, cy: float, half: float, z: float) -> np.ndarray:
+    """An axial square contour (LPS mm) centred on (cx, cy) at height z."""
+    return np.array(
+        [[cx - half, cy - half, z], [cx + half, cy - half, z], [cx + half, cy + half, z], [cx - half, cy + half, z]]
+    )
