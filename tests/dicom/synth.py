@@ -53,6 +53,7 @@ def write_series(
         "0020|0037": "\\".join(f"{v:.6f}" for v in (*d[:, 0], *d[:, 1])),
         "0028|1052": "0",
         "0028|1053": "1",
+        "0018|0050": f"{spacing[2]:g}",
     }
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()

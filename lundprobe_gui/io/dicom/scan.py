@@ -82,7 +82,12 @@ def scan(root: Path, workers: int = 4) -> tuple[list[DicomFile], list[Problem]]:
     paths, problems = walk(Path(root))
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         got = list(pool.map(read_header, paths))
-    files = [g for g in got if isinstance(g, DicomFile)]
+    files = [g for g in got if isinstance(g, DicomFile) and (g.sop_class or g.modality)]
     problems += [g for g in got if isinstance(g, Problem)]
+    problems += [
+        Problem(str(g.path), "corrupt", "DICOM file without SOP Class UID or Modality; ignored")
+        for g in got
+        if isinstance(g, DicomFile) and not (g.sop_class or g.modality)
+    ]
     logger.info("%s: %d DICOM files among %d files", root, len(files), len(paths))
     return files, problems
