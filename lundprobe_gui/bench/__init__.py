@@ -19,9 +19,15 @@ Group = Callable[[Path, int], Samples]
 
 def groups() -> dict[str, Group]:
     """The benchmark groups in the order they run."""
-    from . import editing, loading, metrics, viewer
+    from . import dicom, editing, loading, metrics, viewer
 
-    return {"loading": loading.run, "viewer": viewer.run, "editing": editing.run, "metrics": metrics.run}
+    return {
+        "loading": loading.run,
+        "viewer": viewer.run,
+        "editing": editing.run,
+        "metrics": metrics.run,
+        "dicom": dicom.run,
+    }
 
 
 def percentile(samples: list[float], q: float) -> float:

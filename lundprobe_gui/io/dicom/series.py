@@ -217,18 +217,49 @@ def group_series(images: list[DicomFile]) -> dict[str, list[DicomFile]]:
     return out
 
 
-def _slice_pixels(path: Path) -> np.ndarray:
+_RAW_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
+
+
+def _raw_pixels(f: DicomFile) -> np.ndarray | None:
+    """Uncompressed little-endian pixels read straight from the offset the header recorded, or None.
+
+    Decoding a whole file again with pydicom costs several ms per slice; the header pass already
+    knows where the pixel data starts and how it is laid out.
+    """
+    ds = f.ds
+    ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    elem = ds.get_item("PixelData") if "PixelData" in ds else None
+    if ts not in _RAW_SYNTAXES or elem is None or elem.is_undefined_length or getattr(elem, "file_tell", None) is None:
+        return None
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    bits, stored = int(ds.get("BitsAllocated", 0) or 0), int(ds.get("BitsStored", 0) or 0)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1 or bits not in (8, 16, 32) or (signed and stored != bits):
+        return None
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+    n = rows * cols * dtype.itemsize
+    with open(f.path, "rb") as fh:
+        fh.seek(int(elem.file_tell))
+        buf = fh.read(n)
+    if len(buf) != n:
+        raise ValueError(f"{f.path.name}: pixel data is truncated ({len(buf)} of {n} bytes)")
+    return np.frombuffer(buf, dtype=dtype).reshape(rows, cols)
+
+
+def _slice_pixels(f: DicomFile) -> tuple[np.ndarray, float, float]:
+    """The stored pixels of one slice and its (slope, intercept)."""
+    raw = _raw_pixels(f)
+    if raw is not None:
+        return raw, float(f.ds.get("RescaleSlope", 1) or 1), float(f.ds.get("RescaleIntercept", 0) or 0)
+    path = f.path
     ds = pydicom.dcmread(path)
     try:
         arr = ds.pixel_array
     except Exception as e:  # noqa: BLE001 - a compressed syntax pydicom cannot decode: ask GDCM
-        arr = _sitk_pixels(path, e)
-        return arr.astype(np.float32)
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    inter = float(ds.get("RescaleIntercept", 0) or 0)
+        return _sitk_pixels(path, e).astype(np.float32), 1.0, 0.0
     if arr.ndim != 2:
         raise ValueError(f"{path.name}: expected a 2-D slice, got pixel array of shape {arr.shape}")
-    return arr.astype(np.float32) * np.float32(slope) + np.float32(inter)
+    return arr, float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
 
 
 def _sitk_pixels(path: Path, first_error: Exception) -> np.ndarray:
@@ -245,27 +276,31 @@ def _sitk_pixels(path: Path, first_error: Exception) -> np.ndarray:
     return arr.reshape(arr.shape[-2:])
 
 
-def load_series(series: Series) -> np.ndarray:
+def load_series(series: Series, workers: int = 2) -> np.ndarray:
     """The (z, y, x) voxels of a series in modality units (HU for CT); missing slices hold the minimum.
 
-    Stored as int16 when every value is a whole number in its range (CT, most MR), else float32.
+    Stored as int16 when every slice is integer with slope 1, a whole intercept and values in
+    range (CT, most MR), else float32. Slices are decoded on ``workers`` threads.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     z, y, x = series.geometry.shape_zyx
-    planes: list[np.ndarray | None] = []
-    for f in series.slots:
-        if f is None:
-            planes.append(None)
-            continue
-        p = _slice_pixels(f.path)
-        if p.shape != (y, x):
-            raise ValueError(f"{f.path.name}: pixel array {p.shape} does not match Rows x Columns {(y, x)}")
-        planes.append(p)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        planes = list(pool.map(lambda f: None if f is None else _slice_pixels(f), series.slots))
     present = [p for p in planes if p is not None]
-    lo = min(float(p.min()) for p in present)
-    hi = max(float(p.max()) for p in present)
-    whole = all(np.array_equal(p, np.rint(p)) for p in present)
+    for f, p in zip(series.slots, planes):
+        if p is not None and p[0].shape != (y, x):
+            raise ValueError(f"{f.path.name}: pixel array {p[0].shape} does not match Rows x Columns {(y, x)}")
+    lo = min(float(a.min()) * s + i if s >= 0 else float(a.max()) * s + i for a, s, i in present)
+    hi = max(float(a.max()) * s + i if s >= 0 else float(a.min()) * s + i for a, s, i in present)
+    whole = all(a.dtype.kind in "iu" and s == 1.0 and i == int(i) for a, s, i in present)
     dtype = np.int16 if whole and -32768 <= lo and hi <= 32767 else np.float32
     out = np.empty((z, y, x), dtype=dtype)
     for k, p in enumerate(planes):
-        out[k] = lo if p is None else p
+        if p is None:
+            out[k] = lo
+        elif dtype == np.int16:
+            np.add(p[0], int(p[2]), out=out[k], casting="unsafe")
+        else:
+            out[k] = p[0].astype(np.float32) * np.float32(p[1]) + np.float32(p[2])
     return out
