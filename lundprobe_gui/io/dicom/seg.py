@@ -11,14 +11,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import highdicom as hd
 import numpy as np
 
 from ...core.geometry import Geometry
 from ...core.mask import Mask
 from ...core.patient import Problem
 from .scan import DicomFile
+
+if TYPE_CHECKING:
+    import highdicom as hd
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,8 @@ def _rgb(item) -> tuple[int, int, int] | None:
     value = item.get("RecommendedDisplayCIELabValue")
     if value is None:
         return None
+    import highdicom as hd  # imported on use: it takes longer to import than a whole series takes to scan
+
     try:
         rgb = hd.color.CIELabColor.from_dicom_value(tuple(int(v) for v in value)).to_rgb()
     except Exception:  # noqa: BLE001 - a malformed colour must not stop the segment
@@ -81,8 +86,10 @@ def read_seg_info(f: DicomFile) -> SegInfo:
     )
 
 
-def read_seg(path: Path) -> hd.seg.Segmentation:
-    """The whole segmentation (pixels included)."""
+def read_seg(path: Path):
+    """The whole segmentation (a ``highdicom.seg.Segmentation``, pixels included)."""
+    import highdicom as hd
+
     return hd.seg.segread(str(path))
 
 
