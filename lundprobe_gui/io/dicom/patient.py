@@ -113,6 +113,11 @@ def discover(path: Path) -> Patient:
     """
     path = Path(path)
     files, problems = scan(path)
+    return build_patient(path, path.name, files, problems)
+
+
+def build_patient(path: Path, patient_id: str, files: list[DicomFile], problems: list[Problem]) -> Patient:
+    """A :class:`Patient` from DICOM headers already read (see :func:`discover`)."""
     by_kind: dict[str, list[DicomFile]] = {}
     for f in files:
         by_kind.setdefault(f.kind, []).append(f)
@@ -234,7 +239,7 @@ def discover(path: Path) -> Patient:
     )
     return Patient(
         path,
-        path.name,
+        patient_id,
         LAYOUT,
         frames,
         store,
