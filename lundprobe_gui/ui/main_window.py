@@ -209,6 +209,7 @@ class MainWindow(QtWidgets.QMainWindow):
         f.addSeparator()
         f.addAction(self._action("save_view_png", "Save view as PNG...", self.save_view_png))
         f.addAction(self._action("save_window_png", "Save window as PNG...", self.save_window_png))
+        f.addAction(self._action("export_dicom", "Export structures as DICOM...", self.export_dicom, keys=()))
         f.addSeparator()
         f.addAction(self._action("quit", "Quit", self.close))
         v = mb.addMenu("&View")
@@ -854,6 +855,23 @@ class MainWindow(QtWidgets.QMainWindow):
         if path:
             self.grab().save(path, "PNG")
         return path or None
+
+    def export_dicom(self) -> QtWidgets.QDialog | None:
+        """File > Export: the saved structures as a new RTSTRUCT or DICOM-SEG (unsaved edits must be saved first)."""
+        from .export_dialog import ExportDialog
+
+        if self.patient is None:
+            return None
+        if self.edit.dirty():
+            QtWidgets.QMessageBox.information(
+                self,
+                "Export",
+                "Save the edited structures first (Edit > Save edited structure): the export writes what is saved.",
+            )
+            return None
+        dlg = ExportDialog(self.patient, self.edit.output_dir() / self.patient.id / "dicom_export", self)
+        dlg.show()
+        return dlg
 
     def show_shortcuts(self) -> None:
         """Help > Shortcuts."""
