@@ -149,8 +149,10 @@ def test_a_dicom_seg_correction_outside_review_opens_again(collection, tmp_path)
     m = p.mask("Kidney", "AI")
     m[:] = False
     m[1, 1:4, 1:4] = True
+    first = p.save_mask("Kidney", np.zeros_like(m), source="AI", out_dir=tmp_path / "edits")
     path = p.save_mask("Kidney", m, source="AI", out_dir=tmp_path / "edits")
-    assert path.name.endswith("_v001.dcm") and (path.with_suffix(".json")).is_file()
+    assert first.name.endswith("_v001.dcm") and path.name.endswith("_v002.dcm")
+    assert path.with_suffix(".json").is_file() and first.is_file()
     folder = tmp_path / "check"
     folder.mkdir()
     series_files = [

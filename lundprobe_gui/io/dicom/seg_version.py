@@ -20,7 +20,7 @@ from typing import Any
 from ... import __version__
 from ...core.mask import Mask
 from ...core.patient import Patient, StructureRef
-from ..store import jsonable, next_version, output_folder, user_name
+from ..store import claim_version, jsonable, output_folder, user_name
 from ..writer import atomic_write
 from .export import _dicom_reference
 from .seg_writer import ExportSegment, build_seg
@@ -58,14 +58,7 @@ def save_seg_version(
     root = Path(out_dir) if out_dir is not None else patient.default_out_dir()
     folder = output_folder(root, patient.id, "", sub=SEG_FOLDER)
     stem = seg_stem(ref.path)
-    for _ in range(1000):
-        n = next_version(folder, stem)
-        path = folder / f"{stem}_v{n:03d}.dcm"
-        try:
-            atomic_write(path, data, overwrite=False)
-            break
-        except FileExistsError:
-            continue
+    path, n = claim_version(folder, stem, data, ".dcm")
     side = {
         "structure": ref.name,
         "source": ref.source,
