@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import highdicom as hd
 import numpy as np
 import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
+from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 CT_UID = "1.2.840.10008.5.1.4.1.1.2"
@@ -192,3 +194,60 @@ def square(cx: float, cy: float, half: float, z: float) -> np.ndarray:
     return np.array(
         [[cx - half, cy - half, z], [cx + half, cy - half, z], [cx + half, cy + half, z], [cx - half, cy + half, z]]
     )
+
+
+def _seg(files: list[Path], out: Path) -> np.ndarray:
+    src = [pydicom.dcmread(f) for f in files]
+    z, y, x = len(src), int(src[0].Rows), int(src[0].Columns)
+    px = np.zeros((z, y, x, 2), dtype=bool)
+    px[2:5, 10:20, 10:20, 0] = True
+    px[3:6, 22:28, 5:15, 1] = True
+    algo = hd.AlgorithmIdentificationSequence("nnU-Net", codes.cid7162.ArtificialIntelligence, "2")
+    descs = [
+        hd.seg.SegmentDescription(
+            i + 1,
+            name,
+            codes.SCT.Organ,
+            codes.SCT.Organ,
+            hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algo,
+            display_color=hd.color.CIELabColor.from_rgb(*rgb),
+        )
+        for i, (name, rgb) in enumerate([("Liver", (200, 80, 40)), ("Kidney", (40, 80, 200))])
+    ]
+    seg = hd.seg.Segmentation(
+        src,
+        px,
+        hd.seg.SegmentationTypeValues.BINARY,
+        descs,
+        hd.UID(),
+        300,
+        hd.UID(),
+        1,
+        "BAMF",
+        "nnU-Net",
+        "2",
+        "1",
+        series_description="AI segmentation",
+    )
+    seg.save_as(out)
+    return px
+
+
+def write_collection(root: Path) -> dict[str, np.ndarray]:
+    """A collection laid out as the published AI-review ones: two CT series under ``images/`` and one
+    two-segment AI DICOM-SEG (Liver, Kidney) per series in ``ai-segmentations-dcm/``; returns the
+    segment masks (z, y, x, segment) by PatientID."""
+    masks = {}
+    (root / "ai-segmentations-dcm").mkdir(parents=True)
+    for i, pid in enumerate(("P001", "P002")):
+        vol = (np.arange(8 * 32 * 32).reshape(8, 32, 32) % 500).astype(np.int16)
+        files = write_series(root / "images" / pid / "ct", vol, spacing=(1.0, 1.0, 2.5), origin=(0, 0, 10 * i))
+        for f in files:
+            ds = pydicom.dcmread(f)
+            ds.PatientID = pid
+            ds.save_as(f)
+        series = pydicom.dcmread(files[0]).SeriesInstanceUID
+        masks[pid] = _seg(files, root / "ai-segmentations-dcm" / f"{series}.dcm")
+    (root / "README.txt").write_text("collection notes")
+    return masks

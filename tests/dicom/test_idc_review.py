@@ -6,11 +6,9 @@ import csv
 import hashlib
 from pathlib import Path
 
-import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from pydicom.sr.codedict import codes
 
 import lundprobe_gui as lp
 from lundprobe_gui.cli import main
@@ -18,63 +16,13 @@ from lundprobe_gui.io.dicom.collection import open_case
 from lundprobe_gui.review import ReviewSession, init_review
 
 from .conftest import dciodvfy_errors
-from .synth import write_series
-
-
-def _seg(files: list[Path], out: Path) -> np.ndarray:
-    src = [pydicom.dcmread(f) for f in files]
-    z, y, x = len(src), int(src[0].Rows), int(src[0].Columns)
-    px = np.zeros((z, y, x, 2), dtype=bool)
-    px[2:5, 10:20, 10:20, 0] = True
-    px[3:6, 22:28, 5:15, 1] = True
-    algo = hd.AlgorithmIdentificationSequence("nnU-Net", codes.cid7162.ArtificialIntelligence, "2")
-    descs = [
-        hd.seg.SegmentDescription(
-            i + 1,
-            name,
-            codes.SCT.Organ,
-            codes.SCT.Organ,
-            hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-            algo,
-            display_color=hd.color.CIELabColor.from_rgb(*rgb),
-        )
-        for i, (name, rgb) in enumerate([("Liver", (200, 80, 40)), ("Kidney", (40, 80, 200))])
-    ]
-    seg = hd.seg.Segmentation(
-        src,
-        px,
-        hd.seg.SegmentationTypeValues.BINARY,
-        descs,
-        hd.UID(),
-        300,
-        hd.UID(),
-        1,
-        "BAMF",
-        "nnU-Net",
-        "2",
-        "1",
-        series_description="AI segmentation",
-    )
-    seg.save_as(out)
-    return px
+from .synth import write_collection
 
 
 @pytest.fixture()
 def collection(tmp_path) -> tuple[Path, dict]:
     root = tmp_path / "kidney-ct"
-    masks = {}
-    (root / "ai-segmentations-dcm").mkdir(parents=True)
-    for i, pid in enumerate(("P001", "P002")):
-        vol = (np.arange(8 * 32 * 32).reshape(8, 32, 32) % 500).astype(np.int16)
-        files = write_series(root / "images" / pid / "ct", vol, spacing=(1.0, 1.0, 2.5), origin=(0, 0, 10 * i))
-        for f in files:
-            ds = pydicom.dcmread(f)
-            ds.PatientID = pid
-            ds.save_as(f)
-        series = pydicom.dcmread(files[0]).SeriesInstanceUID
-        masks[pid] = _seg(files, root / "ai-segmentations-dcm" / f"{series}.dcm")
-    (root / "README.txt").write_text("collection notes")
-    return root, masks
+    return root, write_collection(root)
 
 
 def _digest(root: Path) -> dict[str, str]:

@@ -29,12 +29,17 @@ from .scan import RTSTRUCT_UID, SEG_UID
 logger = logging.getLogger(__name__)
 
 
+MAX_SEG_COPIES = 3
+"""Parsed copies of one segmentation kept (one per thread that read it, the newest)."""
+
+
 class DicomStore(FileStore):
     """The :class:`~lundprobe_gui.core.patient.MaskStore` of the ``dicom`` layout."""
 
     def __init__(self) -> None:
         super().__init__()
         self._parsed: dict[str, tuple[str, Any]] = {}
+        self._kinds: dict[str, str] = {}
         self._file_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self.series_of: dict[str, Any] = {}
@@ -46,7 +51,10 @@ class DicomStore(FileStore):
 
     def parsed(self, path: str | Path) -> tuple[str, Any]:
         """``("rtstruct", dataset)`` or ``("seg", Segmentation)`` for a file, parsed once."""
-        key = str(path)
+        kind = self._kind_of(str(path))
+        # highdicom keeps a segmentation's frame index in SQLite, whose objects refuse use from another
+        # thread: a segmentation is parsed once per thread that reads it (loader threads are few).
+        key = f"{path}|{threading.get_ident()}" if kind == "seg" else str(path)
         with self._guard:
             hit = self._parsed.get(key)
             lock = self._file_locks.setdefault(key, threading.Lock())
@@ -55,19 +63,36 @@ class DicomStore(FileStore):
         with lock:
             hit = self._parsed.get(key)
             if hit is None:
-                import pydicom
-
-                head = pydicom.dcmread(key, stop_before_pixels=True, specific_tags=["SOPClassUID", "Modality"])
-                sop, mod = str(head.get("SOPClassUID", "")), str(head.get("Modality", "")).upper()
-                if sop == SEG_UID or mod == "SEG":
-                    hit = ("seg", seg.read_seg(Path(key)))
-                elif sop == RTSTRUCT_UID or mod == "RTSTRUCT":
-                    hit = ("rtstruct", rtstruct.read_full(Path(key)))
+                if kind == "seg":
+                    hit = ("seg", seg.read_seg(Path(path)))
                 else:
-                    raise ValueError(f"{Path(key).name} is neither an RTSTRUCT nor a DICOM-SEG")
+                    hit = ("rtstruct", rtstruct.read_full(Path(path)))
                 with self._guard:
                     self._parsed[key] = hit
+                    same = [k for k in self._parsed if k.startswith(f"{path}|")]
+                    for old in same[:-MAX_SEG_COPIES]:  # threads of finished pools do not come back
+                        self._parsed.pop(old, None)
         return hit
+
+    def _kind_of(self, path: str) -> str:
+        """``seg`` or ``rtstruct`` from the file's header (remembered)."""
+        with self._guard:
+            known = self._kinds.get(path)
+        if known is not None:
+            return known
+        import pydicom
+
+        head = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "Modality"])
+        sop, mod = str(head.get("SOPClassUID", "")), str(head.get("Modality", "")).upper()
+        if sop == SEG_UID or mod == "SEG":
+            kind = "seg"
+        elif sop == RTSTRUCT_UID or mod == "RTSTRUCT":
+            kind = "rtstruct"
+        else:
+            raise ValueError(f"{Path(path).name} is neither an RTSTRUCT nor a DICOM-SEG")
+        with self._guard:
+            self._kinds[path] = kind
+        return kind
 
     def load_mask(self, ref: StructureRef, geometry: Geometry) -> tuple[Mask, list[Problem]]:
         """Rasterise an ROI or segment, or read a saved NIfTI version."""
@@ -92,7 +117,7 @@ class DicomStore(FileStore):
     ) -> Path:
         """A DICOM-SEG segment: a new DICOM-SEG version of its segmentation; anything else: a NIfTI version."""
         ref = patient.frames[frame].structures.get((name, source))
-        if ref is not None and ref.label is not None and self.is_dicom(ref.path) and self.parsed(ref.path)[0] == "seg":
+        if ref is not None and ref.label is not None and self.is_dicom(ref.path) and self._kind_of(ref.path) == "seg":
             from .seg_version import save_seg_version
 
             return save_seg_version(patient, self, ref, mask, out_dir, provenance)
