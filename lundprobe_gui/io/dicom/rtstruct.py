@@ -214,5 +214,12 @@ def fill_even_odd(polygons: list[np.ndarray], shape: tuple[int, int]) -> np.ndar
 
 
 def read_full(path: Path):
-    """The whole structure set with its contour points (read on demand, not at discovery)."""
-    return pydicom.dcmread(path)
+    """The whole structure set with its contour points (read on demand, not at discovery).
+
+    The ROI items are decoded here, once: pydicom decodes an element on first access, and ROIs are
+    rasterised on several threads, each then touching only its own ROI's items.
+    """
+    ds = pydicom.dcmread(path)
+    for item in ds.get("ROIContourSequence", []) or []:
+        item.get("ReferencedROINumber")
+    return ds
