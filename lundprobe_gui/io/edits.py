@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from ..core.patient import Patient, StructureRef
 from .probe import Probe, probe
+from .small_files import LOCK_MAX_BYTES, read_json_file
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def attach_saved_edits(patient: Patient, root: Path | None = None) -> list[Struc
             continue
         for side in sidecars:
             try:
-                meta = json.loads(side.read_text(encoding="utf-8"))
+                meta = read_json_file(side, LOCK_MAX_BYTES, "provenance sidecar")
                 name, source = str(meta["structure"]), str(meta["source"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue

@@ -21,6 +21,7 @@ from collections import Counter
 from functools import partial
 from pathlib import Path
 
+from ...core.names import InvalidName, validate_data_name
 from ...core.patient import Frame, Patient, Problem, StructureRef
 from ...core.volume import Volume
 from ..resample import resample_onto
@@ -46,10 +47,18 @@ def _source_name(text: str, fallback: str, taken: set[str]) -> str:
 
 
 def _structure_name(raw: str, taken: set[str]) -> str:
-    """A usable structure name: file-name safe characters, unique within its source."""
-    name = re.sub(r"[^A-Za-z0-9_+.\-(), ]+", "_", raw).strip(" .")[:60] or "ROI"
-    if not name[0].isalnum():
-        name = "ROI " + name
+    """A usable structure name: the ROI's own name when it is safe as a file name, else its safe
+    characters; unique within its source."""
+    try:
+        name = validate_data_name(raw.strip(), "structure name")
+    except InvalidName:
+        name = re.sub(r"[^A-Za-z0-9_+.\-(), ]+", "_", raw).strip(" ._")[:60] or "ROI"
+        if not name[0].isalnum():
+            name = "ROI " + name
+        try:
+            validate_data_name(name)
+        except InvalidName:
+            name = f"ROI {name}"  # a reserved device name such as CON
     base, n = name, 2
     while name in taken:
         name, n = f"{base} ({n})", n + 1
