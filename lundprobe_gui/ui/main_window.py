@@ -466,10 +466,12 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         # Most layers of an extended patient (folds, observers) are hidden on open: redrawing the
         # three views for each of them would only take the CPU from the loader threads.
-        ref = next((r for r in patient.reference_frame.structures.values() if r.path == path), None)
-        if not (self.state.is_shown(ref.key) if ref is not None else self._volume_shown(path)):
+        # Several structures share one file (label maps, RTSTRUCT ROIs, DICOM-SEG segments): all of them count.
+        refs = [r for r in patient.reference_frame.structures.values() if r.path == path]
+        shown = [r.key for r in refs if self.state.is_shown(r.key)]
+        if not (shown if refs else self._volume_shown(path)):
             return
-        self._loaded_since_refresh.add(ref.key if ref is not None else None)
+        self._loaded_since_refresh.update(shown if refs else [None])
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
