@@ -14,6 +14,8 @@ from pydicom.sequence import Sequence
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from lundprobe_gui.io.dicom.series import kept_locale
+
 CT_UID = "1.2.840.10008.5.1.4.1.1.2"
 RTSTRUCT_UID = "1.2.840.10008.5.1.4.1.1.481.3"
 RTDOSE_UID = "1.2.840.10008.5.1.4.1.1.481.2"
@@ -74,7 +76,8 @@ def write_series(
         sl.SetMetaData("0020|0013", str(array.shape[0] - k))  # instance numbers run against the position
         path = folder / names.format(k=k)
         writer.SetFileName(str(path))
-        writer.Execute(sl)
+        with kept_locale():
+            writer.Execute(sl)
         out.append(path)
     return out
 

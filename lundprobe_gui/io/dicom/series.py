@@ -14,6 +14,8 @@ The grid of a series comes from its headers only:
 
 from __future__ import annotations
 
+import contextlib
+import locale
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -262,13 +264,24 @@ def _slice_pixels(f: DicomFile) -> tuple[np.ndarray, float, float]:
     return arr, float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
 
 
+@contextlib.contextmanager
+def kept_locale():
+    """Restore the process locale afterwards: ITK's DICOM (GDCM) code sets it to "C" and leaves it so,
+    after which text decoding elsewhere in the process (subprocess output, files) falls back to ASCII."""
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
 def _sitk_pixels(path: Path, first_error: Exception) -> np.ndarray:
     import SimpleITK as sitk
 
     from ..nifti import SITK_LOCK
 
     try:
-        with SITK_LOCK:
+        with SITK_LOCK, kept_locale():
             img = sitk.ReadImage(str(path))
     except RuntimeError as e:
         raise ValueError(f"{path.name}: cannot decode pixel data ({first_error})") from e
