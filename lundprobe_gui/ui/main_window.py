@@ -35,11 +35,14 @@ def default_state(patient: Patient) -> ViewerState:
     """What shows on open: MRI, clinical structures as outlines, dose wash with isodose lines, uncertainty."""
     state = ViewerState()
     frame = patient.reference_frame
-    for name, source in frame.structures:
+    for (name, source), ref in frame.structures.items():
         st = state.style((name, source, frame.name))
         st.visible = source == "clinical"
+        if ref.colour is not None:
+            st.colour = ref.colour
     state.uncertainty.maps = set(frame.uncertainty)
-    state.dose.prescription_gy = patient.prescription_gy
+    if patient.prescription_gy is not None:
+        state.dose.prescription_gy = patient.prescription_gy
     state.cursor = tuple(n // 2 for n in frame.geometry.shape_zyx)
     return state
 
@@ -211,6 +214,7 @@ class MainWindow(QtWidgets.QMainWindow):
         f.addSeparator()
         f.addAction(self._action("save_view_png", "Save view as PNG...", self.save_view_png))
         f.addAction(self._action("save_window_png", "Save window as PNG...", self.save_window_png))
+        f.addAction(self._action("export_dicom", "Export structures as DICOM...", self.export_dicom, keys=()))
         f.addSeparator()
         f.addAction(self._action("quit", "Quit", self.close))
         v = mb.addMenu("&View")
@@ -422,6 +426,7 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         self.edit.bind(patient, self.scene)
         hidden = set(self.state.hidden_sources)
+        self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
         for panel in (self.metrics_panel, self.dvh_panel):
             panel.set_hidden_sources(hidden)
             panel.set_patient(patient, refresh=any(d.isVisible() for d in self.analysis_docks))
@@ -464,10 +469,12 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         # Most layers of an extended patient (folds, observers) are hidden on open: redrawing the
         # three views for each of them would only take the CPU from the loader threads.
-        ref = next((r for r in patient.reference_frame.structures.values() if r.path == path), None)
-        if not (self.state.is_shown(ref.key) if ref is not None else self._volume_shown(path)):
+        # Several structures share one file (label maps, RTSTRUCT ROIs, DICOM-SEG segments): all of them count.
+        refs = [r for r in patient.reference_frame.structures.values() if r.path == path]
+        shown = [r.key for r in refs if self.state.is_shown(r.key)]
+        if not (shown if refs else self._volume_shown(path)):
             return
-        self._loaded_since_refresh.add(ref.key if ref is not None else None)
+        self._loaded_since_refresh.update(shown if refs else [None])
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
@@ -480,6 +487,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if patient is not self.patient:
             return
         self.progress.setVisible(False)
+        if patient.prescription_gy is None and self.override is None:
+            # No prescription in the data: the 100 % isodose is the dose maximum, known now that the dose is loaded.
+            self.state.dose.prescription_gy = patient.effective_prescription()
+            self.display.sync(self.scene.window(self.display.current_window_key()))
+            self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
         self._refresh_all()
         self.edit.refresh_guidance()  # folds and uncertainty maps are all in memory now
         self.show_problems()
@@ -854,6 +866,23 @@ class MainWindow(QtWidgets.QMainWindow):
         if path:
             self.grab().save(path, "PNG")
         return path or None
+
+    def export_dicom(self) -> QtWidgets.QDialog | None:
+        """File > Export: the saved structures as a new RTSTRUCT or DICOM-SEG (unsaved edits must be saved first)."""
+        from .export_dialog import ExportDialog
+
+        if self.patient is None:
+            return None
+        if self.edit.dirty():
+            QtWidgets.QMessageBox.information(
+                self,
+                "Export",
+                "Save the edited structures first (Edit > Save edited structure): the export writes what is saved.",
+            )
+            return None
+        dlg = ExportDialog(self.patient, self.edit.output_dir() / self.patient.id / "dicom_export", self)
+        dlg.show()
+        return dlg
 
     def show_shortcuts(self) -> None:
         """Help > Shortcuts."""
