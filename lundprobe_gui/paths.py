@@ -40,6 +40,6 @@ def user_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / ORGANISATION / APPLICATION
 
 
-def demo_patient_dir(size: str = "small", part: str = "extended", seed: int = 0, patients: int = 1) -> Path:
-    """Where the cached demo dataset of this kind (and number of patients) lives."""
-    return user_cache_dir() / "demo" / (f"{part}-{size}-seed{seed}" + (f"-{patients}p" if patients != 1 else ""))
+def demo_patient_dir(size: str = "small", part: str = "extended", seed: int = 0) -> Path:
+    """Where the cached demo dataset of this kind lives."""
+    return user_cache_dir() / "demo" / f"{part}-{size}-seed{seed}"

@@ -1,7 +1,7 @@
 """Batch throughput on a local Dask cluster: metrics plus DVH over full-size extended patients.
 
-The dataset is :data:`~lundprobe_gui.bench.data.BATCH_PATIENTS` full-size extended synthetic
-patients (generated once into the cache). Each patient is one task that opens it once and runs
+The dataset is the first :data:`BATCH_PATIENTS` patients of the bench cohort of full-size extended
+synthetic patients (:func:`~lundprobe_gui.bench.data.bench_cohort`, generated once into the cache). Each patient is one task that opens it once and runs
 the comparison set (:class:`~lundprobe_gui.metrics.analyses.MetricsAnalysis`) and the DVHs of every
 structure (:class:`~lundprobe_gui.metrics.analyses.DvhAnalysis`), exactly what ``metrics`` and
 ``dvh`` compute, without the result cache. The cluster is started before the clock starts, as its
@@ -28,14 +28,16 @@ from . import Samples
 
 logger = logging.getLogger(__name__)
 
+BATCH_PATIENTS = 8
+"""Patients the batch figures run on."""
 
-def _throughput(root: Path, workers: int, repeat: int) -> tuple[list[float], float]:
+
+def _throughput(patients: list[Path], workers: int, repeat: int) -> tuple[list[float], float]:
     """Patients per minute over ``repeat`` runs, and the largest worker peak RSS (MB)."""
     from ..batch.cluster import dask_client, run_on_dask
-    from ..batch.run import resolve_patients
     from ..metrics.analyses import DvhAnalysis, MetricsAnalysis
 
-    paths = [str(p) for p in resolve_patients(root)]
+    paths = [str(p) for p in patients]
     analyses = [MetricsAnalysis(), DvhAnalysis()]
     rates, peak = [], 0.0
     with dask_client("processes", workers) as client:
@@ -55,14 +57,14 @@ def _throughput(root: Path, workers: int, repeat: int) -> tuple[list[float], flo
 def run(patient_dir: Path, repeat: int) -> Samples:
     """The batch figures (``patient_dir`` is unused: the group runs on its own dataset)."""
     from ..batch.cluster import local_cores
-    from .data import bench_dataset
+    from .data import bench_cohort
 
-    root = bench_dataset()
+    patients = bench_cohort()[:BATCH_PATIENTS]
     cores = local_cores()
     rates: dict[int, list[float]] = {}
     peak = 0.0
     for workers in sorted({1, 2, cores}):
-        rates[workers], p = _throughput(root, workers, repeat)
+        rates[workers], p = _throughput(patients, workers, repeat)
         peak = max(peak, p)
     speedup = [b / a for a, b in zip(rates[1], rates[2])]
     return {

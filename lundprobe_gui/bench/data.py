@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..demo import ensure_demo, ensure_demo_dataset
+from ..demo import ensure_demo, ensure_demo_cohort
+
+COHORT_SIZE = 10
+"""Patients of the bench cohort (the correction figures are medians over it)."""
 
 
 def bench_patient(progress: Callable[[str], None] | None = None) -> Path:
@@ -13,10 +16,6 @@ def bench_patient(progress: Callable[[str], None] | None = None) -> Path:
     return ensure_demo(size="full", part="extended", seed=0, progress=progress)
 
 
-BATCH_PATIENTS = 8
-"""Patients of the dataset the batch figures run on."""
-
-
-def bench_dataset(progress: Callable[[str], None] | None = None) -> Path:
-    """Root of :data:`BATCH_PATIENTS` full-size extended patients (~1.2 GB, generated once into the cache)."""
-    return ensure_demo_dataset(size="full", part="extended", seed=0, patients=BATCH_PATIENTS, progress=progress)
+def bench_cohort(progress: Callable[[str], None] | None = None, patients: int = COHORT_SIZE) -> list[Path]:
+    """Folders of the full-size extended cohort (generated once into the cache, about 30 s a patient)."""
+    return ensure_demo_cohort(patients, size="full", part="extended", seed=0, progress=progress)

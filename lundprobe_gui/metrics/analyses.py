@@ -123,7 +123,8 @@ class DvhAnalysis:
     Attributes
     ----------
     prescription_gy : float or None
-        Prescription for V95 and V100; None takes the patient's own (``Patient.prescription_gy``).
+        Prescription for V95 and V100; None takes the patient's own (LUND-PROBE 42.7 Gy, the RTPLAN's
+        for DICOM, else the dose maximum with a warning: ``Patient.effective_prescription``).
     frames : tuple of str, optional
         Only these frames (default every frame with a dose on its own grid).
     sources : tuple of str, optional
@@ -155,9 +156,15 @@ class DvhAnalysis:
                 else "no structure from the requested sources"
             )
             return _outcome(patient, [], [], False, f"no DVH: {why}")
-        rx = patient.prescription_gy if self.prescription_gy is None else self.prescription_gy
-        dvhs, warnings = patient_dvhs(patient, refs, rx)
-        return _outcome(patient, [dvh_row(patient.id, d.key, d.dvh) for d in dvhs], warnings, True, "")
+        rx = self.prescription_gy
+        warnings: list[str] = []
+        if rx is None:
+            rx = patient.effective_prescription()
+            if patient.prescription_gy is None:
+                warnings.append(f"{patient.id}: no prescription in the data; V95/V100 use the dose maximum {rx:g} Gy")
+        dvhs, more = patient_dvhs(patient, refs, rx)
+        rows = [dvh_row(patient.id, d.key, d.dvh) for d in dvhs]
+        return _outcome(patient, rows, warnings + more, True, "")
 
 
 @dataclass(frozen=True)
