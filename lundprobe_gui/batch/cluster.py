@@ -81,7 +81,7 @@ def dask_client(scheduler: str, workers: int | None = None) -> Iterator[Any]:
             client = Client(cluster)
         else:
             client = Client(scheduler, timeout="10s")
-    except (OSError, TimeoutError, ValueError) as e:
+    except (OSError, TimeoutError, ValueError, RuntimeError) as e:  # RuntimeError: a worker process failed to start
         if cluster is not None:
             cluster.close()
         raise ClusterError(f"cannot start or reach the Dask scheduler {scheduler}: {e}") from e
