@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Callable
 
+from ..io.writer import atomic_write
 from ..paths import demo_patient_dir
 from .generator import DemoOptions, generate, patient_id
 
@@ -27,5 +28,5 @@ def ensure_demo(
     if not marker.exists():
         logger.info("generating the %s demo patient into %s", size, root)
         generate(root, DemoOptions(patients=1, part=part, size=size, seed=seed), progress)
-        marker.write_text("ok\n")
+        atomic_write(marker, b"ok\n")
     return root / patient_id(part, 0)

@@ -15,8 +15,11 @@ uint8 0/1 masks, float32 dose (Gy) and uncertainty (0..0.5) maps.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -24,7 +27,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.geometry import Geometry
-from ..io.writer import header_from_geometry, write_nifti
+from ..io.writer import atomic_write, header_from_geometry, write_nifti
 
 logger = logging.getLogger(__name__)
 
@@ -124,14 +127,15 @@ def write_label_table(path: Path, names: Mapping[int, str]) -> Path:
     """Write a label table: JSON ``{"1": "name"}`` for ``.json``, ``index,name`` rows for ``.csv``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".json":
-        path.write_text(json.dumps({str(k): v for k, v in sorted(names.items())}, indent=2), encoding="utf-8")
+        text = json.dumps({str(k): v for k, v in sorted(names.items())}, indent=2)
     else:
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["index", "name"])
-            for k, v in sorted(names.items()):
-                w.writerow([k, v])
-    return path
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["index", "name"])
+        for k, v in sorted(names.items()):
+            w.writerow([k, v])
+        text = buf.getvalue()
+    return atomic_write(path, text.encode("utf-8"))
 
 
 def write_structseg_case(
@@ -245,5 +249,8 @@ def write_plain_folder(
         _write(folder / "other_grid.nii.gz", gtv_mask.astype(np.uint8), other)
     if four_d:
         img = sitk.JoinSeries([sitk.GetImageFromArray(synth_mri(geom, rng)) for _ in range(2)])
-        sitk.WriteImage(img, str(folder / "series_4d.nii.gz"))
+        with tempfile.TemporaryDirectory() as d:  # ITK writes in place: written aside, then through the one writer
+            sitk.WriteImage(img, os.path.join(d, "4d.nii.gz"))
+            with open(os.path.join(d, "4d.nii.gz"), "rb") as fh:
+                atomic_write(folder / "series_4d.nii.gz", fh.read())
     return folder

@@ -11,10 +11,11 @@ import csv
 import io
 import logging
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from ..io.guard import check_output_file
+from ..io.writer import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -71,20 +72,15 @@ def write_csv(path: str | Path, rows: Iterable[dict], columns: Sequence[str]) ->
     ------
     FileNotFoundError
         When the folder does not exist.
+    WriteRefused
+        When the file is an input, or lies in a patient folder or a dataset root.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder for the CSV file")
-    text = rows_to_csv(rows, columns)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    check_output_file(path)
+    atomic_write(path, rows_to_csv(rows, columns).encode("utf-8"))
     logger.info("wrote %s", path)
     return path
 

@@ -31,6 +31,7 @@ from ..core.names import validate_observer
 from ..core.patient import Patient, StructureRef
 from ..io.open import NoImageError, detect_layout, is_dataset_root, list_patients, open_patient
 from ..io.probe import strip_suffix
+from ..io.guard import Protected, WriteRefused, claim_output_root
 from ..io.writer import atomic_write
 from .errors import CorruptReviewFile, ReviewError
 
@@ -192,6 +193,11 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write(Path(path), (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
+def protected_of(protocol: ReviewProtocol) -> Protected:
+    """The review's dataset root and case folders, which no review write may touch."""
+    return Protected.of([protocol.case_dir(c) for c in protocol.cases], [protocol.dataset])
+
+
 def load_protocol(review_dir: str | Path) -> ReviewProtocol:
     """Read ``<review>/review.json``."""
     path = Path(review_dir) / REVIEW_FILE
@@ -326,7 +332,10 @@ def init_review(
     if (review_dir / REVIEW_FILE).exists():
         raise ReviewError(f"{review_dir} already holds a review; choose a new folder")
     protocol = create_protocol(dataset, reviewer, cases, segmentation, idle_seconds)
-    review_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        claim_output_root(review_dir, "review", protected_of(protocol))
+    except WriteRefused as e:
+        raise ReviewError(f"{e}; a review folder must lie outside the dataset") from e
     write_json(review_dir / STATE_FILE, ReviewState.new(protocol).to_dict())
     write_json(review_dir / REVIEW_FILE, protocol.to_dict())
     logger.info("review of %d case(s) by %s created in %s", len(protocol.cases), reviewer, review_dir)

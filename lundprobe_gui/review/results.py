@@ -22,8 +22,9 @@ import io
 import logging
 from pathlib import Path
 
+from ..io.guard import check_output_file
 from ..io.writer import atomic_write
-from .protocol import RESULTS_FILE, CaseSpec, ReviewProtocol
+from .protocol import RESULTS_FILE, CaseSpec, ReviewProtocol, protected_of
 from .state import DONE, CaseState, ReviewState
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def write_results(
 ) -> Path:
     """Atomically write the CSV (default ``<review>/review-results.csv``) and return its path."""
     out = Path(path) if path is not None else Path(review_dir) / RESULTS_FILE
+    check_output_file(out, protected_of(protocol))
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, results_csv(protocol, state, include_unfinished).encode("utf-8"))
     return out

@@ -12,9 +12,11 @@ import json
 import logging
 import os
 import socket
+import stat
 from pathlib import Path
 from typing import Any
 
+from ..io.guard import check_target
 from .clock import iso_utc, to_epoch
 from .files import audit_file
 
@@ -56,9 +58,16 @@ def append_audit(study_dir: str | Path, event: str, now: float | None = None, **
     path = audit_file(Path(study_dir))
     if path.is_symlink():
         raise PermissionError(f"{path} is a symbolic link; refusing to write the audit log through it")
-    # O_NOFOLLOW: a link put there after the check is not followed either
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    check_target(path)
+    # O_NOFOLLOW: a link put there after the check is not followed either; 0o666: the umask decides
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
     try:
+        st = os.fstat(fd)
+        # appending writes in place: a hard link (of an input, say) or a special file is never appended to
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            raise PermissionError(
+                f"{path} is not a plain file with one name (links: {st.st_nlink}); refusing to append to it"
+            )
         if _ends_without_newline(path):
             line = b"\n" + line
         os.write(fd, line)

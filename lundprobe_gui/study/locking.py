@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..io.guard import check_target, remove_file
 from ..io.writer import atomic_write, fsync_dir
 from .clock import iso_utc, to_epoch
 from .errors import SessionLocked
@@ -176,6 +177,7 @@ class SessionLock:
         # Move the stale lock aside under a unique name, then check that what was moved is the
         # stale lock we judged: another process may have replaced it in between.
         aside = self.path.with_name(f".{self.path.name}.stale-{uuid.uuid4().hex}")
+        check_target(self.path)
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
@@ -189,9 +191,9 @@ class SessionLock:
                 os.link(aside, self.path)  # put the live lock back (fails if yet another appeared)
             except OSError:
                 logger.warning("lock %s changed hands while recovering it", self.path)
-            os.unlink(aside)
+            remove_file(aside)
             return False
-        os.unlink(aside)
+        remove_file(aside)
         fsync_dir(self.path.parent)
         return True
 
@@ -204,11 +206,8 @@ class SessionLock:
         except SessionLocked:
             current = None
         if current is not None and current.token == self.info.token:
-            try:
-                os.unlink(self.path)
+            if remove_file(self.path):
                 fsync_dir(self.path.parent)
-            except FileNotFoundError:
-                pass
         else:
             logger.warning("lock %s is no longer ours; left in place", self.path)
         self.info = None

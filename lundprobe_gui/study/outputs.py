@@ -12,6 +12,7 @@ from ..core.mask import Mask, union_box
 from ..core.patient import Patient, StructureRef
 from ..io.nifti import load_array
 from ..io.store import mask_from_array
+from ..io.verify import check_saved
 from .clock import iso_utc
 from .definition import StudyDefinition
 from .errors import CorruptStudyFile, StudyError
@@ -100,6 +101,7 @@ def load_saved(study_dir: Path, relative: str) -> Mask:
     """Read a recorded output version back as a :class:`Mask`."""
     path = study_dir / relative
     try:
+        check_saved(path)
         arr = load_array(path)
     except Exception as e:  # noqa: BLE001 - any decoding failure is a damaged output
         raise CorruptStudyFile(f"{path}: the saved edit cannot be read ({e})") from e

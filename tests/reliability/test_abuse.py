@@ -131,7 +131,9 @@ def _any_name_stays_inside(patient, out, name, source):
     folder = (out / patient.id / "MR_StorT2" / "observerData").resolve()
     assert path.resolve().parent == folder
     assert path.name.startswith(f"mask_{name}_{source}_v") and path.name.endswith(".nii.gz")
-    assert all(c.isascii() and (c.isalnum() or c in "_-+.") for c in name + source)
+    # structure names are data names (spaces, commas and parentheses too: "Lens (L)"); sources are IDs
+    assert all(c.isascii() and (c.isalnum() or c in "_-+. ,()") for c in name)
+    assert all(c.isascii() and (c.isalnum() or c in "_-") for c in source)
 
 
 def test_any_name_is_refused_or_stays_inside_the_output_folder(patient, tmp_path, figures):
