@@ -281,7 +281,7 @@ def _small_json(path: str) -> dict | None:
 
 # -- the checks -----------------------------------------------------------------------------------
 def _refuse(path: str | Path, why: str) -> WriteRefused:
-    return WriteRefused(f"{path}: {why}; input files are never written. Choose an output folder outside the dataset")
+    return WriteRefused(f"{path}: {why}; the app never writes into a dataset. Choose a folder outside it")
 
 
 def _marked_between(real: str, top: str) -> bool:
@@ -297,10 +297,10 @@ def _marked_between(real: str, top: str) -> bool:
 def _check_protected_folders(real: str, shown: str | Path, prot: Protected) -> None:
     for d in prot.patient_dirs:
         if _within(real, d):
-            raise _refuse(shown, f"inside the patient folder {d}")
+            raise _refuse(shown, "this is a patient folder" if real == d else f"inside the patient folder {d}")
     for d in prot.dataset_roots:
         if _within(real, d) and not _marked_between(real, d):
-            raise _refuse(shown, f"inside the dataset root {d}")
+            raise _refuse(shown, "this is a dataset root" if real == d else f"inside the dataset root {d}")
 
 
 def check_output_root(root: str | Path, protected: Protected | None = None, kind: str | None = None) -> str:
@@ -394,7 +394,10 @@ def check_output_file(path: str | Path, protected: Protected | None = None) -> P
     """Refuse a file the user named (CSV, PNG) in a patient folder or a dataset root, or that is an input."""
     path = Path(path).expanduser()
     folder = path.parent if str(path.parent) else Path(".")
-    check_output_root(folder, protected)
+    try:
+        check_output_root(folder, protected)
+    except WriteRefused as e:
+        raise WriteRefused(f"{path}: cannot be written there: {e}") from None
     check_target(path, protected)
     return path
 
@@ -449,7 +452,12 @@ def check_target(path: str | Path, protected: Protected | None = None) -> None:
     parent = os.path.realpath(os.fspath(path.parent) or ".")
     real = os.path.normcase(os.path.join(parent, path.name))
     prot = registered() | (protected or Protected())
-    _check_protected_folders(real, path, prot)
+    if path.name == MARKER:
+        # the marker itself goes into a folder the output-root check accepts (an app folder of an
+        # older version inside a dataset root is marked on first use)
+        check_output_root(parent, protected)
+    else:
+        _check_protected_folders(real, path, prot)
     try:
         st = os.lstat(path)
     except OSError:

@@ -196,6 +196,36 @@ def newest_version(folder: Path, stem: str, below: int | None = None) -> int | N
     return max(done, default=None)
 
 
+IN_FLIGHT_S = 2.0
+"""How long a sidecar without its version counts as a save in progress (its version follows within
+microseconds) rather than the remains of a killed one."""
+
+
+def settled_parent(folder: Path, stem: str, n: int) -> int | None:
+    """The version before ``n``: the highest complete one, after waiting (up to :data:`IN_FLIGHT_S`)
+    for a version that another process is publishing at this moment."""
+    deadline = time.monotonic() + IN_FLIGHT_S
+    while True:
+        versions = series_versions(folder, stem)
+        for m in sorted((m for m in versions if m < n), reverse=True):
+            if versions[m] == {"nii.gz", "json"}:
+                return m
+            if versions[m] == {"json"} and _young(Path(folder) / version_name(stem, m, "json")):
+                break  # in flight: wait for its version
+        else:
+            return None
+        if time.monotonic() > deadline:
+            return newest_version(folder, stem, below=n)
+        time.sleep(0.005)
+
+
+def _young(path: Path) -> bool:
+    try:
+        return time.time() - os.lstat(path).st_mtime < IN_FLIGHT_S
+    except OSError:
+        return False
+
+
 # -- sidecars -----------------------------------------------------------------------------------------------
 def build_sidecar(computed: dict[str, Any], provenance: dict[str, Any]) -> dict[str, Any]:
     """One sidecar from the app's computed fields and a caller's provenance.
@@ -287,7 +317,7 @@ def publish_version(
         path, sidecar = folder / version_name(stem, n), folder / version_name(stem, n, "json")
         parent = explicit_parent
         if parent is None:
-            prev = newest_version(folder, stem, below=n)
+            prev = settled_parent(folder, stem, n)
             parent = version_name(stem, prev) if prev is not None else None
         side = {**base, "version": n, "file": path.name, "parent": parent, "time": _utc_now()}
         blob = json.dumps(side, indent=2, allow_nan=False).encode()

@@ -19,7 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.geometry import Geometry
-from .guard import Protected, check_target, file_mode
+from .guard import Protected, check_target, file_mode, remove_file
 from .nifti import SITK_LOCK
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def sweep_stale_parts(folder: Path, now: float | None = None) -> list[Path]:
             continue
         try:
             if entry.is_file(follow_symlinks=False) and now - entry.stat(follow_symlinks=False).st_mtime > STALE_PART_S:
-                os.unlink(entry.path)
+                remove_file(entry.path)
                 removed.append(Path(entry.path))
         except OSError:
             continue  # gone already, or not ours to remove

@@ -335,7 +335,7 @@ def init_review(
     try:
         claim_output_root(review_dir, "review", protected_of(protocol))
     except WriteRefused as e:
-        raise ReviewError(f"{e}; a review folder must lie outside the dataset") from e
+        raise ReviewError(str(e)) from e
     write_json(review_dir / STATE_FILE, ReviewState.new(protocol).to_dict())
     write_json(review_dir / REVIEW_FILE, protocol.to_dict())
     logger.info("review of %d case(s) by %s created in %s", len(protocol.cases), reviewer, review_dir)

@@ -79,7 +79,7 @@ class ReviewSession:
         try:
             claim_output_root(self.dir, "review", protected)
         except WriteRefused as e:
-            raise ReviewError(f"{e}; a review folder must lie outside the dataset") from e
+            raise ReviewError(str(e)) from e
         self._lock = SessionLock(self.dir / LOCK_FILE, "review session") if lock else None
         if self._lock is not None:
             self._lock.acquire()

@@ -107,7 +107,7 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
     try:  # before anything else is looked at: a study folder inside the dataset is refused at once
         check_output_root(study_dir, Protected.of(dataset_roots=[Path(opts.dataset_root).expanduser()]))
     except WriteRefused as e:
-        raise StudyError(f"{e}; a study folder must lie outside the dataset") from e
+        raise StudyError(str(e)) from e
     if opts.preset not in PRESETS:
         raise StudyError(f"unknown preset {opts.preset!r}; choose one of {', '.join(PRESETS)}")
     for existing in (study_file(study_dir), sessions_dir(study_dir), output_root(study_dir)):
@@ -161,7 +161,7 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
     try:
         claim_output_root(study_dir, "study", protected)
     except WriteRefused as e:
-        raise StudyError(f"{e}; a study folder must lie outside the dataset") from e
+        raise StudyError(str(e)) from e
     try:
         atomic_write(study_file(study_dir), json.dumps(study.to_dict(), indent=2).encode("utf-8"), overwrite=False)
     except FileExistsError:

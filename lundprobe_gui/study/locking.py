@@ -188,6 +188,7 @@ class SessionLock:
             moved = None
         if moved is not None and moved.token != stale.token:
             try:
+                check_target(self.path)
                 os.link(aside, self.path)  # put the live lock back (fails if yet another appeared)
             except OSError:
                 logger.warning("lock %s changed hands while recovering it", self.path)

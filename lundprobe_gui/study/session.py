@@ -121,7 +121,7 @@ class ObserverSession:
         try:
             claim_output_root(self.study_dir, "study", protected)
         except WriteRefused as e:
-            raise StudyError(f"{e}; a study folder must lie outside the dataset") from e
+            raise StudyError(str(e)) from e
         sessions_dir(self.study_dir).mkdir(parents=True, exist_ok=True)
         self._lock = SessionLock(lock_file(self.study_dir, observer), purpose, on_stale=self._log_stale)
         self._lock.acquire(t)
