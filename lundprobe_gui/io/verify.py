@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.patient import Problem
 from .versions import VERSION_RE, read_json_file, recorded_sha256s, version_name
 
 logger = logging.getLogger(__name__)
@@ -32,19 +33,6 @@ class TamperedFile(ValueError):
     problem_kind = "tampered"
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One thing ``verify`` found: ``kind`` is a short tag, ``message`` says what."""
-
-    path: str
-    kind: str
-    message: str
-
-    def to_dict(self) -> dict:
-        """JSON-ready form."""
-        return {"path": self.path, "kind": self.kind, "message": self.message}
-
-
 @dataclass
 class VerifyReport:
     """What :func:`verify_folder` checked and found."""
@@ -54,7 +42,7 @@ class VerifyReport:
     series: int = 0
     plain_copies: int = 0
     exported: int = 0
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Problem] = field(default_factory=list)  # one per file found wrong, ``kind`` as in SEVERE
 
     @property
     def ok(self) -> bool:
@@ -111,7 +99,7 @@ def verify_folder(root: str | Path) -> VerifyReport:
                 stems.setdefault(m["stem"], {}).setdefault(int(m["n"]), set()).add(m["ext"])
             elif name.endswith(".orphan"):
                 rep.findings.append(
-                    Finding(
+                    Problem(
                         str(folder / name), "orphan-moved-aside", "a version without provenance, moved aside by a save"
                     )
                 )
@@ -127,24 +115,24 @@ def _verify_series(folder: Path, stem: str, versions: dict[int, set[str]], rep: 
         exts = versions[n]
         vpath, spath = folder / version_name(stem, n), folder / version_name(stem, n, "json")
         if "nii.gz" not in exts:
-            rep.findings.append(Finding(str(spath), "orphan-sidecar", "a sidecar whose version was never written"))
+            rep.findings.append(Problem(str(spath), "orphan-sidecar", "a sidecar whose version was never written"))
             continue
         rep.versions += 1
         if "json" not in exts:
-            rep.findings.append(Finding(str(vpath), "no-provenance", "a version without its sidecar"))
+            rep.findings.append(Problem(str(vpath), "no-provenance", "a version without its sidecar"))
             continue
         side = read_json_file(spath)
         if side is None or not isinstance(side.get("file_sha256"), str):
-            rep.findings.append(Finding(str(spath), "bad-sidecar", "the sidecar cannot be read or records no sha256"))
+            rep.findings.append(Problem(str(spath), "bad-sidecar", "the sidecar cannot be read or records no sha256"))
             continue
         try:
             digest = file_sha256(vpath)
         except OSError as e:
-            rep.findings.append(Finding(str(vpath), "unreadable", f"cannot be read ({e.strerror or e})"))
+            rep.findings.append(Problem(str(vpath), "unreadable", f"cannot be read ({e.strerror or e})"))
             continue
         if digest != side["file_sha256"]:
             rep.findings.append(
-                Finding(
+                Problem(
                     str(vpath),
                     "tampered",
                     f"sha256 {digest[:16]}... differs from the sidecar's {side['file_sha256'][:16]}...: "
@@ -154,7 +142,7 @@ def _verify_series(folder: Path, stem: str, versions: dict[int, set[str]], rep: 
             continue
         if side.get("file") not in (None, vpath.name) or side.get("version") not in (None, n):
             rep.findings.append(
-                Finding(str(spath), "bad-sidecar", f"the sidecar describes {side.get('file')!r}, not {vpath.name}")
+                Problem(str(spath), "bad-sidecar", f"the sidecar describes {side.get('file')!r}, not {vpath.name}")
             )
             continue
         good[n] = digest
@@ -162,7 +150,7 @@ def _verify_series(folder: Path, stem: str, versions: dict[int, set[str]], rep: 
         if parent and Path(str(parent)).name != str(parent):
             parent = None  # a path, not a name in this folder (an explicit provenance value)
         if parent and VERSION_RE.match(str(parent)) and not (folder / str(parent)).is_file():
-            rep.findings.append(Finding(str(spath), "parent-missing", f"its parent {parent} is not there"))
+            rep.findings.append(Problem(str(spath), "parent-missing", f"its parent {parent} is not there"))
     plain = folder / f"{stem}.nii.gz"
     if not plain.is_file() or plain.is_symlink():
         return
@@ -170,24 +158,24 @@ def _verify_series(folder: Path, stem: str, versions: dict[int, set[str]], rep: 
     try:
         digest = file_sha256(plain)
     except OSError as e:
-        rep.findings.append(Finding(str(plain), "unreadable", f"cannot be read ({e.strerror or e})"))
+        rep.findings.append(Problem(str(plain), "unreadable", f"cannot be read ({e.strerror or e})"))
         return
     if good and digest == good[max(good)]:
         return
     older = [n for n, d in good.items() if d == digest]
     if older:
         rep.findings.append(
-            Finding(str(plain), "stale-plain", f"holds v{max(older):03d}, but the newest version is v{max(good):03d}")
+            Problem(str(plain), "stale-plain", f"holds v{max(older):03d}, but the newest version is v{max(good):03d}")
         )
     elif good:
-        rep.findings.append(Finding(str(plain), "plain-mismatch", "matches none of its series' versions (sha256)"))
+        rep.findings.append(Problem(str(plain), "plain-mismatch", "matches none of its series' versions (sha256)"))
 
 
 def _verify_export(folder: Path, rep: VerifyReport) -> None:
     manifest = read_json_file(folder / EXPORT_MANIFEST)
     files = manifest.get("files") if manifest else None
     if not isinstance(files, dict):
-        rep.findings.append(Finding(str(folder / EXPORT_MANIFEST), "bad-sidecar", "the export manifest cannot be read"))
+        rep.findings.append(Problem(str(folder / EXPORT_MANIFEST), "bad-sidecar", "the export manifest cannot be read"))
         return
     for rel, shas in sorted(files.items()):
         path = folder / rel
@@ -199,7 +187,7 @@ def _verify_export(folder: Path, rep: VerifyReport) -> None:
         except OSError:
             digest = None
         if digest not in (shas if isinstance(shas, list) else []):
-            rep.findings.append(Finding(str(path), "export-changed", "changed since the export wrote it (sha256)"))
+            rep.findings.append(Problem(str(path), "export-changed", "changed since the export wrote it (sha256)"))
 
 
 def check_saved(path: str | Path) -> None:

@@ -120,16 +120,25 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _current_sha(path: Path) -> str | None:
-    """sha256 of a regular file (not a link), None when there is none; ValueError for anything else."""
+def _current_sha(path: Path, report: ExportReport) -> tuple[bool, str | None]:
+    """(True, sha256 of the regular file there or None when there is none), or (False, None) for
+    anything else (a link, a folder, an unreadable file), which is reported and left untouched."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        return None
+        return True, None
+    except OSError as e:
+        report.problems.append(f"{path}: {e.strerror or e}; left untouched")
+        return False, None
     if not stat.S_ISREG(st.st_mode):
-        raise ValueError("not a regular file")
-    with open(path, "rb") as fh:
-        return _sha(fh.read())
+        report.problems.append(f"{path}: not a regular file; left untouched")
+        return False, None
+    try:
+        with open(path, "rb") as fh:
+            return True, _sha(fh.read())
+    except OSError as e:
+        report.problems.append(f"{path}: {e.strerror or e}; left untouched")
+        return False, None
 
 
 def _our_results(export_dir: Path, data: bytes) -> set[str]:
@@ -156,10 +165,8 @@ def _write_planned(
     todo: list[tuple[Path, bytes]] = []
     for dest, (blob, recorded) in plan.items():
         rel = dest.relative_to(export_dir).as_posix()
-        try:
-            cur = _current_sha(dest)
-        except (OSError, ValueError) as e:
-            report.problems.append(f"{dest}: {e}; left untouched")
+        found, cur = _current_sha(dest, report)
+        if not found:
             continue
         if cur == _sha(blob):
             owned[rel] = [cur]
@@ -182,10 +189,8 @@ def _write_planned(
             report.copied.append(dest)
     for dest, recorded in gone.items():
         rel = dest.relative_to(export_dir).as_posix()
-        try:
-            cur = _current_sha(dest)
-        except (OSError, ValueError) as e:
-            report.problems.append(f"{dest}: {e}; left untouched")
+        found, cur = _current_sha(dest, report)
+        if not found:
             continue
         if cur is None:
             owned.pop(rel, None)

@@ -48,6 +48,24 @@ def tiny_root(tmp_path_factory) -> Path:
     return root / "ds"
 
 
+@pytest.fixture()
+def ds(tmp_path) -> Path:
+    """Two tiny LUND-PROBE patients (each with a published step1_obsB edit) in ``tmp_path/ds``, to attack."""
+    for i in range(2):
+        tiny_patient(tmp_path, patient_id=f"LUNDPROBE_{433 + i:04d}")
+    return tmp_path / "ds"
+
+
+@pytest.fixture()
+def attack(figures):
+    """``attack("inputs")`` names the running test's attack class (counted by report.py)."""
+
+    def name(cls: str) -> None:
+        figures["attack"] = cls
+
+    return name
+
+
 def pytest_collection_modifyitems(config, items):  # noqa: ARG001
     # /proc, fork, tmpfs mounts and SIGALRM: the suite measures a Linux process
     if not sys.platform.startswith("linux"):

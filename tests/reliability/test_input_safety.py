@@ -31,27 +31,11 @@ from lundprobe_gui.review.state import load_state as load_review_state
 from lundprobe_gui.study import InitOptions, ObserverSession, StudyError, export_study, init_study
 from lundprobe_gui.study.audit import append_audit
 
-from .helpers import snapshot, subprocess_env, tiny_patient
+from .helpers import work_first_case, snapshot, subprocess_env
 
 T0 = 1_740_988_800.0
 PUBLISHED = "MR_StorT2/observerData/mask_CTVT_427_step1_obsB.nii.gz"
 HERE = Path(__file__).resolve().parent
-
-
-@pytest.fixture()
-def ds(tmp_path) -> Path:
-    """Two tiny LUND-PROBE patients (one published step1_obsB edit each) in ``tmp_path/ds``."""
-    for i in range(2):
-        tiny_patient(tmp_path, patient_id=f"LUNDPROBE_{433 + i:04d}")
-    return tmp_path / "ds"
-
-
-@pytest.fixture()
-def attack(figures):
-    def name(cls: str) -> None:
-        figures["attack"] = cls
-
-    return name
 
 
 def _cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -116,12 +100,18 @@ def test_save_mask_refuses_an_output_folder_in_the_dataset(ds, tmp_path, where, 
     assert not (tmp_path / "out").exists()
 
 
+def _hard_link_in_output(ds: Path, out: Path, name: str) -> Path:
+    """The output's observerData folder, holding ``name`` as a hard link of the published input edit."""
+    folder = out / "LUNDPROBE_0433" / "MR_StorT2" / "observerData"
+    folder.mkdir(parents=True)
+    os.link(ds / "LUNDPROBE_0433" / PUBLISHED, folder / name)
+    return folder
+
+
 def test_a_hard_link_of_an_input_as_the_plain_copy_is_refused(ds, tmp_path, attack):
     attack("inputs")
     p = lp.open_patient(ds / "LUNDPROBE_0433")
-    folder = tmp_path / "out" / "LUNDPROBE_0433" / "MR_StorT2" / "observerData"
-    folder.mkdir(parents=True)
-    os.link(ds / "LUNDPROBE_0433" / PUBLISHED, folder / "mask_CTVT_427_step1_obsB.nii.gz")
+    folder = _hard_link_in_output(ds, tmp_path / "out", "mask_CTVT_427_step1_obsB.nii.gz")
     before = snapshot(ds)
     with pytest.raises(WriteRefused, match="same inode"):
         p.save_mask("CTVT_427", _edited(p), source="step1_obsB", out_dir=tmp_path / "out")
@@ -132,9 +122,7 @@ def test_a_hard_link_of_an_input_as_the_plain_copy_is_refused(ds, tmp_path, atta
 def test_a_hard_link_of_an_input_as_a_version_name_is_never_written(ds, tmp_path, attack):
     attack("inputs")
     p = lp.open_patient(ds / "LUNDPROBE_0433")
-    folder = tmp_path / "out" / "LUNDPROBE_0433" / "MR_StorT2" / "observerData"
-    folder.mkdir(parents=True)
-    os.link(ds / "LUNDPROBE_0433" / PUBLISHED, folder / "mask_CTVT_427_step1_obsF_v001.nii.gz")
+    _hard_link_in_output(ds, tmp_path / "out", "mask_CTVT_427_step1_obsF_v001.nii.gz")
     before = snapshot(ds)
     path = p.save_mask("CTVT_427", _edited(p), source="step1_obsF", out_dir=tmp_path / "out")
     assert path.name == "mask_CTVT_427_step1_obsF_v002.nii.gz"  # a taken name is skipped, never replaced
@@ -181,14 +169,7 @@ def _finished_study(ds: Path, tmp_path: Path, observer: str = "obsB") -> Path:
     """A study whose observer (a published ID, allowed explicitly) finished one case with saved edits."""
     study = tmp_path / "study"
     init_study(study, InitOptions(dataset_root=ds, observers=[observer], seed=1, allow_published_ids=True), now=T0)
-    with ObserverSession(study, observer, now=T0) as s:
-        for name in s.structures:
-            s.rate("quality", 3, structure=name, now=T0 + 1)
-            s.rate("confidence", 3, structure=name, now=T0 + 1)
-            m = s.begin_editing(name, now=T0 + 2)
-            m.write(((0, 1), (0, 2), (0, 2)), np.ones((1, 2, 2), bool))
-            s.save_edit(m, structure=name, now=T0 + 3)
-        s.finish_case(now=T0 + 4)
+    work_first_case(study, observer, T0)
     return study
 
 
@@ -344,11 +325,7 @@ def test_output_folders_from_before_the_marker_keep_working(ds, tmp_path, attack
     # a study made inside the dataset root by an older version (no marker), and its edits folder
     study = tmp_path / "study"
     init_study(study, InitOptions(dataset_root=ds, observers=["obs1"], seed=1), now=T0)
-    with ObserverSession(study, "obs1", now=T0) as s:
-        for name in s.structures:
-            s.rate("quality", 3, structure=name, now=T0 + 1)
-            s.rate("confidence", 3, structure=name, now=T0 + 1)
-        s.save_edit(s.begin_editing("CTVT_427", now=T0 + 2), structure="CTVT_427", now=T0 + 3)
+    work_first_case(study, "obs1", T0, finish=False)
     (study / MARKER).unlink()
     old = shutil.move(study, ds / "old-study")
     edits = tmp_path / "edits"

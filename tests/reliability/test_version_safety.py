@@ -31,26 +31,11 @@ from lundprobe_gui.metrics.table import write_csv
 from lundprobe_gui.review import ReviewSession, init_review
 from lundprobe_gui.study import CorruptStudyFile, InitOptions, ObserverSession, export_study, init_study
 
-from .helpers import subprocess_env, time_limit, tiny_patient
+from .helpers import work_first_case, subprocess_env, time_limit
 
 T0 = 1_740_988_800.0
 HERE = Path(__file__).resolve().parent
 OBS = Path("LUNDPROBE_0433") / "MR_StorT2" / "observerData"
-
-
-@pytest.fixture()
-def ds(tmp_path) -> Path:
-    for i in range(2):
-        tiny_patient(tmp_path, patient_id=f"LUNDPROBE_{433 + i:04d}")
-    return tmp_path / "ds"
-
-
-@pytest.fixture()
-def attack(figures):
-    def name(cls: str) -> None:
-        figures["attack"] = cls
-
-    return name
 
 
 def _edited(p, k: int = 0):
@@ -227,12 +212,8 @@ def test_study_and_review_files_honour_the_umask(ds, tmp_path, umask, attack):
     umask(0o002)  # a study shared by an administrator and observer accounts in one group
     study = tmp_path / "study"
     init_study(study, InitOptions(dataset_root=ds, observers=["obs1"], seed=1), now=T0)
-    with ObserverSession(study, "obs1", now=T0) as s:
-        for name in s.structures:
-            s.rate("quality", 3, structure=name, now=T0 + 1)
-            s.rate("confidence", 3, structure=name, now=T0 + 1)
-            s.save_edit(s.begin_editing(name, now=T0 + 2), structure=name, now=T0 + 3)
-        s.finish_case(now=T0 + 4)
+    work_first_case(study, "obs1", T0)
+    with ObserverSession(study, "obs1", now=T0 + 10):
         lock = stat.S_IMODE((study / "sessions" / "obs1.lock").stat().st_mode)
     export_study(study)
     review = tmp_path / "review"
@@ -338,12 +319,7 @@ def test_verify_reports_a_stale_plain_copy_and_a_changed_export(ds, tmp_path, sa
     assert code == 0 and [f["kind"] for f in rep["findings"]] == ["stale-plain"]
     study = tmp_path / "study"
     init_study(study, InitOptions(dataset_root=ds, observers=["obs1"], seed=1), now=T0)
-    with ObserverSession(study, "obs1", now=T0) as s:
-        for name in s.structures:
-            s.rate("quality", 3, structure=name, now=T0 + 1)
-            s.rate("confidence", 3, structure=name, now=T0 + 1)
-            s.save_edit(s.begin_editing(name, now=T0 + 2), structure=name, now=T0 + 3)
-        s.finish_case(now=T0 + 4)
+    work_first_case(study, "obs1", T0)
     rep_export = export_study(study)
     _flip_byte(rep_export.copied[0])
     code, rep = _verify_cli(study / "export")
@@ -380,11 +356,7 @@ def test_a_study_resumed_on_a_changed_version_refuses_it(ds, tmp_path, attack):
     attack("verify")
     study = tmp_path / "study"
     init_study(study, InitOptions(dataset_root=ds, observers=["obs1"], seed=1), now=T0)
-    with ObserverSession(study, "obs1", now=T0) as s:
-        for name in s.structures:
-            s.rate("quality", 3, structure=name, now=T0 + 1)
-            s.rate("confidence", 3, structure=name, now=T0 + 1)
-        saved = s.save_edit(s.begin_editing("CTVT_427", now=T0 + 2), structure="CTVT_427", now=T0 + 3)
+    saved = work_first_case(study, "obs1", T0, finish=False)[0]  # CTVT_427
     _flip_byte(saved.version_file)
     with ObserverSession(study, "obs1", now=T0 + 10) as s:
         with pytest.raises(CorruptStudyFile, match="sha256"):
