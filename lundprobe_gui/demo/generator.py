@@ -5,8 +5,6 @@ Deterministic from the seed: the same arguments give byte-identical voxel data.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from scipy import ndimage
 
 from ..core.geometry import Geometry
 from ..core.patient import PRESCRIPTION_GY
+from ..io.csv_files import csv_text
 from ..io.guard import claim_output_root
 from ..io.writer import atomic_write, header_from_geometry, write_nifti
 from .anatomy import Anatomy, make_anatomy
@@ -206,9 +205,6 @@ def generate(out: Path, opts: DemoOptions, progress: Callable[[str], None] | Non
         out / f"StructuresMoreThan1ConComp_{suffix}.txt",
         "".join(f"{r['patient']}: {s}\n" for r in rows for s in r["multi_cc"]).encode(),
     )
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=[k for k in rows[0] if k != "multi_cc"], extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write(out / f"patGeometryInformation_{suffix}.csv", buf.getvalue().encode())
+    fields = [k for k in rows[0] if k != "multi_cc"]
+    atomic_write(out / f"patGeometryInformation_{suffix}.csv", csv_text(rows, fields).encode("utf-8"))
     return paths

@@ -14,8 +14,6 @@ uint8 0/1 masks, float32 dose (Gy) and uncertainty (0..0.5) maps.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
@@ -27,6 +25,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.geometry import Geometry
+from ..io.csv_files import csv_text
 from ..io.writer import atomic_write, header_from_geometry, write_nifti
 
 logger = logging.getLogger(__name__)
@@ -129,12 +128,8 @@ def write_label_table(path: Path, names: Mapping[int, str]) -> Path:
     if path.suffix.lower() == ".json":
         text = json.dumps({str(k): v for k, v in sorted(names.items())}, indent=2)
     else:
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["index", "name"])
-        for k, v in sorted(names.items()):
-            w.writerow([k, v])
-        text = buf.getvalue()
+        rows = [{"index": k, "name": v} for k, v in sorted(names.items())]
+        text = csv_text(rows, ("index", "name"))
     return atomic_write(path, text.encode("utf-8"))
 
 

@@ -36,12 +36,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .small_files import read_json_file
+
 logger = logging.getLogger(__name__)
 
 MARKER = ".lundprobe-output"
 """The marker file of a folder the app writes into (JSON: app, kind, created)."""
 
 KINDS = ("edits", "study", "review", "export", "recovery", "demo")
+DATASET_LAYOUTS = ("lundprobe", "structseg")
+"""Layouts whose patient folders always sit in a dataset root of their own."""
 MAX_MARKER_BYTES = 4096
 _SCAN_SUBDIRS = 64
 _LEGACY_SCAN_FILES = 4000
@@ -85,9 +89,15 @@ class Protected:
 
     @classmethod
     def of_patient(cls, patient: Any) -> "Protected":
-        """A patient's folder, its dataset root and the files its model listed when it was opened."""
-        roots = [patient.dataset_root] if getattr(patient, "dataset_root", None) else []
-        return cls.of([patient.path], roots, getattr(patient, "input_files", ()))
+        """A patient's folder, its dataset root and the files its model listed when it was opened.
+
+        The folder holding a LUND-PROBE patient or a StructSeg case is a dataset root; the folder
+        holding a plain folder of NIfTI files is only one when it has the dataset's files (a case
+        in ``~/data/case1`` may have its edits in ``~/data/case1-edits``).
+        """
+        root = getattr(patient, "dataset_root", None)
+        dataset = root is not None and (getattr(patient, "layout", "") in DATASET_LAYOUTS or has_dataset_files(root))
+        return cls.of([patient.path], [root] if dataset else [], getattr(patient, "input_files", ()))
 
     def __or__(self, other: "Protected") -> "Protected":
         return Protected(
@@ -171,15 +181,10 @@ def _chain(real: str) -> list[str]:
 def read_marker(folder: str | Path) -> dict | None:
     """The folder's marker (a small regular file naming the app), or None."""
     path = os.path.join(os.fspath(folder), MARKER)
-    try:
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MARKER_BYTES:
-            return None
-        with open(path, "rb") as fh:
-            d = json.loads(fh.read(MAX_MARKER_BYTES))
-    except (OSError, ValueError):
+    if os.path.islink(path):
         return None
-    return d if isinstance(d, dict) and d.get("app") == "lundprobe_gui" else None
+    d = _small_json(path, MAX_MARKER_BYTES)
+    return d if d is not None and d.get("app") == "lundprobe_gui" else None
 
 
 def is_patient_dir(folder: str | Path) -> bool:
@@ -267,14 +272,10 @@ def looks_like_app_output(folder: str | Path) -> bool:
     return False
 
 
-def _small_json(path: str) -> dict | None:
+def _small_json(path: str, limit: int = 1 << 20) -> dict | None:
     try:
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > 1 << 20:
-            return None
-        with open(path, "rb") as fh:
-            d = json.loads(fh.read())
-    except (OSError, ValueError, RecursionError):
+        d = read_json_file(path, limit, "marker")
+    except (OSError, ValueError):
         return None
     return d if isinstance(d, dict) else None
 

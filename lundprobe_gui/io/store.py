@@ -14,7 +14,7 @@ import numpy as np
 from ..core.geometry import Geometry
 from ..core.mask import Mask, bbox_of, box_slices
 from ..core.names import validate_data_name, validate_source
-from ..core.patient import Patient, Problem, StructureRef
+from ..core.patient import NAN_RULE, Patient, Problem, StructureRef
 from . import nifti
 from .guard import Protected, claim_output_root
 from .slab_reader import can_stream, read_slab
@@ -32,6 +32,13 @@ def mask_from_array(arr: np.ndarray, path: str, label: int | None = None) -> tup
         inside = arr == label
         return Mask.from_full(inside), problems
     if arr.dtype.kind == "f":
+        nan = int(np.count_nonzero(np.isnan(arr)))
+        if nan:
+            problems.append(
+                Problem(
+                    path, "nan", f"{nan} voxel(s) of the mask are NaN; {NAN_RULE} (and a mask with NaN is not saved)"
+                )
+            )
         arr = np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=1.0)
     box = bbox_of(arr)
     if box is None:
@@ -44,7 +51,7 @@ def mask_from_array(arr: np.ndarray, path: str, label: int | None = None) -> tup
                 path,
                 "non-binary",
                 f"mask is not binary (values {float(lo):g}..{float(hi):g}, {arr.dtype}); "
-                "non-zero voxels are treated as inside",
+                f"non-zero voxels are treated as inside, {NAN_RULE}",
             )
         )
     return Mask(arr.shape, crop != 0, (box[0][0], box[1][0], box[2][0])), problems

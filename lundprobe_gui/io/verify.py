@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.patient import Problem
-from .versions import VERSION_RE, read_json_file, recorded_sha256s, version_name
+from .versions import VERSION_RE, read_json_object, recorded_sha256s, version_name
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def _verify_series(folder: Path, stem: str, versions: dict[int, set[str]], rep: 
         if "json" not in exts:
             rep.findings.append(Problem(str(vpath), "no-provenance", "a version without its sidecar"))
             continue
-        side = read_json_file(spath)
+        side = read_json_object(spath)
         if side is None or not isinstance(side.get("file_sha256"), str):
             rep.findings.append(Problem(str(spath), "bad-sidecar", "the sidecar cannot be read or records no sha256"))
             continue
@@ -172,7 +172,7 @@ def _verify_series(folder: Path, stem: str, versions: dict[int, set[str]], rep: 
 
 
 def _verify_export(folder: Path, rep: VerifyReport) -> None:
-    manifest = read_json_file(folder / EXPORT_MANIFEST)
+    manifest = read_json_object(folder / EXPORT_MANIFEST)
     files = manifest.get("files") if manifest else None
     if not isinstance(files, dict):
         rep.findings.append(Problem(str(folder / EXPORT_MANIFEST), "bad-sidecar", "the export manifest cannot be read"))
@@ -204,7 +204,7 @@ def check_saved(path: str | Path) -> None:
     path = Path(path)
     m = VERSION_RE.match(path.name)
     if m and m["ext"] == "nii.gz":
-        side = read_json_file(path.with_name(version_name(m["stem"], int(m["n"]), "json")))
+        side = read_json_object(path.with_name(version_name(m["stem"], int(m["n"]), "json")))
         expected = {side["file_sha256"]} if side and isinstance(side.get("file_sha256"), str) else set()
     elif path.name.endswith(".nii.gz"):
         expected = recorded_sha256s(path.parent, path.name[: -len(".nii.gz")])

@@ -30,15 +30,15 @@ import json
 import logging
 import os
 import re
-import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..core.names import InvalidName
+from ..core.names import InvalidName, folds_case_key
 from .guard import Protected, check_target, remove_file
+from .small_files import read_json_file
 from .writer import STALE_PART_S, atomic_write, fsync_dir
 
 logger = logging.getLogger(__name__)
@@ -99,23 +99,12 @@ def series_file(folder: Path, stem: str) -> Path:
     return Path(folder) / f".{stem}{SERIES_SUFFIX}"
 
 
-def read_json_file(path: Path, limit: int = MAX_SIDECAR_BYTES) -> dict | None:
-    """A small JSON object file (a regular file under ``limit`` bytes), or None."""
+def read_json_object(path: Path, limit: int = MAX_SIDECAR_BYTES) -> dict | None:
+    """A small JSON object file (a regular file under ``limit`` bytes), or None for anything else."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
+        d = read_json_file(path, limit, "sidecar")
+    except (OSError, ValueError):
         return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            raw = fh.read(limit + 1)
-        d = json.loads(raw.decode("utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    finally:
-        os.close(fd)
     return d if isinstance(d, dict) else None
 
 
@@ -131,7 +120,7 @@ def claim_series(folder: Path, stem: str, owner: dict[str, Any]) -> None:
         When the stem belongs to another series (``A_B`` + ``C`` against ``A`` + ``B_C``).
     """
     path = series_file(folder, stem)
-    current = read_json_file(path)
+    current = read_json_object(path)
     if current is None:
         current = _owner_from_sidecars(folder, stem) or owner
         data = (json.dumps({"stem": stem, "owner": current}, indent=2) + "\n").encode()
@@ -139,7 +128,7 @@ def claim_series(folder: Path, stem: str, owner: dict[str, Any]) -> None:
             atomic_write(path, data, overwrite=False)
         except FileExistsError:
             pass  # another saver won: read what it wrote
-        got = read_json_file(path)
+        got = read_json_object(path)
         current = got["owner"] if got and isinstance(got.get("owner"), dict) else current
     else:
         current = current.get("owner") if isinstance(current.get("owner"), dict) else {}
@@ -147,6 +136,29 @@ def claim_series(folder: Path, stem: str, owner: dict[str, Any]) -> None:
         raise VersionError(
             f"{folder / stem}: this file name already belongs to {_describe(current)}; {_describe(owner)} "
             "cannot share it. Rename the structure (or the source)"
+        )
+
+
+def refuse_case_twin(folder: Path, plain_name: str, what: str) -> None:
+    """Refuse to save ``plain_name`` in a folder of a case-insensitive file system that already holds it in
+    another case (``mask_rectum_x`` beside ``mask_Rectum_x``): the two series would overwrite each other.
+
+    Raises
+    ------
+    InvalidName
+        Naming the file already there.
+    """
+    key = folds_case_key(plain_name)
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    twins = [e for e in entries if e != plain_name and folds_case_key(e) == key]
+    # The file system folds case when the name we want "exists" although only its twin is listed.
+    if twins and plain_name not in entries and os.path.lexists(Path(folder) / plain_name):
+        raise InvalidName(
+            f"{what} cannot be saved in {folder}: this file system does not tell upper from lower case, and "
+            f"{twins[0]} is already there; names that differ only in case would overwrite each other"
         )
 
 
@@ -159,7 +171,7 @@ def _describe(owner: dict) -> str:
 def _owner_from_sidecars(folder: Path, stem: str) -> dict | None:
     versions = series_versions(folder, stem)
     for n in sorted(versions, reverse=True):
-        d = read_json_file(Path(folder) / version_name(stem, n, "json"))
+        d = read_json_object(Path(folder) / version_name(stem, n, "json"))
         if d is None:
             continue
         if d.get("kind") == "label-map":
@@ -311,6 +323,7 @@ def publish_version(
     base = build_sidecar(computed, provenance)
     base["file_sha256"] = hashlib.sha256(data).hexdigest()
     swept = sweep_orphans(folder, stem, protected=protected)
+    refuse_case_twin(folder, f"{stem}.nii.gz", _describe(owner))
     claim_series(folder, stem, owner)
     for _ in range(1000):
         n = next_version(folder, stem)
@@ -360,7 +373,7 @@ def _withdraw(path: Path, own: bytes, protected: Protected | None) -> None:
 def read_version(folder: Path, stem: str, n: int) -> bytes | None:
     """A version's bytes when they match its sidecar's ``file_sha256``, else None (logged)."""
     path = Path(folder) / version_name(stem, n)
-    side = read_json_file(Path(folder) / version_name(stem, n, "json"))
+    side = read_json_object(Path(folder) / version_name(stem, n, "json"))
     try:
         data = path.read_bytes()
     except OSError as e:
@@ -445,7 +458,7 @@ def recorded_sha256s(folder: Path, stem: str) -> set[str]:
     out = set()
     for n, exts in series_versions(folder, stem).items():
         if "json" in exts:
-            d = read_json_file(Path(folder) / version_name(stem, n, "json"))
+            d = read_json_object(Path(folder) / version_name(stem, n, "json"))
             if d is not None and isinstance(d.get("file_sha256"), str):
                 out.add(d["file_sha256"])
     return out

@@ -31,7 +31,8 @@ from ..core.names import validate_observer
 from ..core.patient import Patient, StructureRef
 from ..io.open import NoImageError, detect_layout, is_dataset_root, list_patients, open_patient
 from ..io.probe import strip_suffix
-from ..io.guard import Protected, WriteRefused, claim_output_root
+from ..io.guard import DATASET_LAYOUTS, Protected, WriteRefused, claim_output_root, has_dataset_files
+from ..io.small_files import read_json_file
 from ..io.writer import atomic_write
 from .errors import CorruptReviewFile, ReviewError
 
@@ -181,7 +182,7 @@ class ReviewProtocol:
 def read_json(path: Path, what: str) -> Any:
     """Parse a JSON file, turning every failure into :class:`CorruptReviewFile`."""
     try:
-        return json.loads(Path(path).read_bytes().decode("utf-8"))
+        return read_json_file(path, what=what)
     except FileNotFoundError:
         raise CorruptReviewFile(f"{path}: {what} not found (is this a review folder made by 'review init'?)") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
@@ -189,13 +190,25 @@ def read_json(path: Path, what: str) -> Any:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Atomically replace a JSON file."""
-    atomic_write(Path(path), (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    """Atomically replace a JSON file.
+
+    Written as ASCII (``\\u`` escapes): a path that is not UTF-8 (its bytes kept as lone
+    surrogates) is stored as it is instead of failing every save.
+    """
+    atomic_write(Path(path), (json.dumps(data, indent=2) + "\n").encode("ascii"))
 
 
 def protected_of(protocol: ReviewProtocol) -> Protected:
-    """The review's dataset root and case folders, which no review write may touch."""
-    return Protected.of([protocol.case_dir(c) for c in protocol.cases], [protocol.dataset])
+    """The review's case folders and, when it is one, its dataset root: no review write may touch them.
+
+    The folder a single plain-folder case was taken from is not a dataset root (the review folder
+    may sit beside the case); a LUND-PROBE or StructSeg root, or one the cases were listed from, is.
+    """
+    cases = protocol.cases
+    dataset = (
+        len(cases) > 1 or any(c.layout in DATASET_LAYOUTS for c in cases) or has_dataset_files(protocol.dataset)
+    )
+    return Protected.of([protocol.case_dir(c) for c in cases], [protocol.dataset] if dataset else [])
 
 
 def load_protocol(review_dir: str | Path) -> ReviewProtocol:

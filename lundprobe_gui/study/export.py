@@ -25,8 +25,9 @@ from pathlib import Path
 
 from ..io.guard import Protected, claim_output_root, protect, remove_file, unprotect
 from ..io.lundprobe import MRI_DIR
+from ..io.small_files import SAVED_MASK_MAX_BYTES, read_small_bytes
 from ..io.store import output_folder
-from ..io.versions import read_json_file, recorded_sha256s
+from ..io.versions import read_json_object, recorded_sha256s
 from ..io.writer import atomic_write
 from .definition import load_study
 from .files import EXPORT_DIR, OUTPUT_DIR, RESULTS_FILE
@@ -95,7 +96,7 @@ def export_study(study_dir: str | Path, out: str | Path | None = None) -> Export
                             continue
                         version = study_dir / srec.output_version
                         try:
-                            blob = version.read_bytes()
+                            blob = read_small_bytes(version, SAVED_MASK_MAX_BYTES, "saved mask")
                         except OSError as e:
                             report.problems.append(f"{version}: cannot be read ({e.strerror or e})")
                             continue
@@ -160,7 +161,7 @@ def _write_planned(
     """Write the planned files and remove the withdrawn ones, touching only files that are ours: listed
     in the manifest, or (exports made before the manifest) holding the bytes of a recorded version."""
     mpath = export_dir / MANIFEST
-    old = read_json_file(mpath) or {}
+    old = read_json_object(mpath) or {}
     owned: dict[str, list[str]] = {k: list(v) for k, v in (old.get("files") or {}).items() if isinstance(v, list)}
     todo: list[tuple[Path, bytes]] = []
     for dest, (blob, recorded) in plan.items():
