@@ -38,7 +38,7 @@ from typing import Any
 from .. import __version__
 from ..core.names import InvalidName, folds_case_key
 from .guard import Protected, check_target, remove_file
-from .small_files import read_json_file
+from .small_files import SAVED_MASK_MAX_BYTES, read_json_file, read_small_bytes
 from .writer import STALE_PART_S, atomic_write, fsync_dir
 
 logger = logging.getLogger(__name__)
@@ -362,9 +362,8 @@ def publish_version(
 
 def _withdraw(path: Path, own: bytes, protected: Protected | None) -> None:
     try:
-        with open(path, "rb") as fh:
-            if fh.read(len(own) + 1) != own:
-                return  # not what this save wrote
+        if read_small_bytes(path, len(own), "file just written") != own:
+            return  # not what this save wrote
         remove_file(path, protected)
     except OSError:
         pass
@@ -375,8 +374,8 @@ def read_version(folder: Path, stem: str, n: int) -> bytes | None:
     path = Path(folder) / version_name(stem, n)
     side = read_json_object(Path(folder) / version_name(stem, n, "json"))
     try:
-        data = path.read_bytes()
-    except OSError as e:
+        data = read_small_bytes(path, SAVED_MASK_MAX_BYTES, "saved version")
+    except OSError as e:  # a FIFO or a device in its place is refused, never waited on
         logger.error("%s cannot be read: %s", path, e)
         return None
     if side is None or side.get("file_sha256") != hashlib.sha256(data).hexdigest():

@@ -205,9 +205,7 @@ def protected_of(protocol: ReviewProtocol) -> Protected:
     may sit beside the case); a LUND-PROBE or StructSeg root, or one the cases were listed from, is.
     """
     cases = protocol.cases
-    dataset = (
-        len(cases) > 1 or any(c.layout in DATASET_LAYOUTS for c in cases) or has_dataset_files(protocol.dataset)
-    )
+    dataset = len(cases) > 1 or any(c.layout in DATASET_LAYOUTS for c in cases) or has_dataset_files(protocol.dataset)
     return Protected.of([protocol.case_dir(c) for c in cases], [protocol.dataset] if dataset else [])
 
 

@@ -135,9 +135,8 @@ def _current_sha(path: Path, report: ExportReport) -> tuple[bool, str | None]:
         report.problems.append(f"{path}: not a regular file; left untouched")
         return False, None
     try:
-        with open(path, "rb") as fh:
-            return True, _sha(fh.read())
-    except OSError as e:
+        return True, _sha(read_small_bytes(path, SAVED_MASK_MAX_BYTES, "exported file"))
+    except OSError as e:  # swapped for a FIFO or a device since: refused, never waited on
         report.problems.append(f"{path}: {e.strerror or e}; left untouched")
         return False, None
 
@@ -145,14 +144,11 @@ def _current_sha(path: Path, report: ExportReport) -> tuple[bool, str | None]:
 def _our_results(export_dir: Path, data: bytes) -> set[str]:
     """The sha256 of an existing ``results.csv`` when it has this study's columns (an export of an older version)."""
     try:
-        with open(export_dir / RESULTS_FILE, "rb") as fh:
-            head = fh.read(len(data.split(b"\n", 1)[0]) + 1)
-            if head == data.split(b"\n", 1)[0] + b"\n":
-                fh.seek(0)
-                return {_sha(fh.read())}
+        old = read_small_bytes(export_dir / RESULTS_FILE, SAVED_MASK_MAX_BYTES, "results file")
     except OSError:
-        pass
-    return set()
+        return set()
+    header = data.split(b"\n", 1)[0] + b"\n"
+    return {_sha(old)} if old.startswith(header) else set()
 
 
 def _write_planned(

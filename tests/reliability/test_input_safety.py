@@ -31,7 +31,7 @@ from lundprobe_gui.review.state import load_state as load_review_state
 from lundprobe_gui.study import InitOptions, ObserverSession, StudyError, export_study, init_study
 from lundprobe_gui.study.audit import append_audit
 
-from .helpers import work_first_case, snapshot, subprocess_env
+from .helpers import snapshot, subprocess_env, time_limit, work_first_case
 
 T0 = 1_740_988_800.0
 PUBLISHED = "MR_StorT2/observerData/mask_CTVT_427_step1_obsB.nii.gz"
@@ -420,3 +420,23 @@ def test_two_processes_racing_for_one_stem_get_one_owner(ds, tmp_path, attack):
     }
     assert len(owners) == 1 and len(list(folder.glob("mask_A_B_C_v*.nii.gz"))) == 5
     assert verify_folder(out).ok
+
+
+def test_fifos_in_place_of_the_apps_own_files_never_hang_a_writer(ds, tmp_path, attack):
+    attack("inputs")
+    p = lp.open_patient(ds / "LUNDPROBE_0433")
+    out = tmp_path / "out"
+    folder = out / "LUNDPROBE_0433" / "MR_StorT2" / "observerData"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / ".mask_CTVT_427_step1_obsF.series.json")  # the owner file
+    os.mkfifo(folder / "mask_CTVT_427_step1_obsF_v001.nii.gz")  # a version name
+    study = _finished_study(ds, tmp_path)
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    for name in ("results.csv", ".lundprobe-export.json"):
+        os.mkfifo(exp / name)
+    with time_limit(60, "writers facing FIFOs"):
+        path = p.save_mask("CTVT_427", _edited(p), source="step1_obsF", out_dir=out)
+        rep = export_study(study, exp)
+    assert path.name.endswith("_v002.nii.gz") and verify_folder(out).counts() == {"no-provenance": 1}
+    assert any("results.csv: not a regular file" in x for x in rep.problems) and len(rep.copied) == 2
