@@ -27,6 +27,7 @@ SUBCOMMANDS = (
     "study",
     "review",
     "verify",
+    "export",
 )
 EXIT_USAGE = 2
 

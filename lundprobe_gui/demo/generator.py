@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..core.geometry import Geometry
-from ..core.patient import PRESCRIPTION_GY
+from ..core.patient import LUNDPROBE_PRESCRIPTION_GY as PRESCRIPTION_GY
 from ..io.csv_files import csv_text
 from ..io.guard import claim_output_root
 from ..io.writer import atomic_write, header_from_geometry, write_nifti

@@ -344,7 +344,7 @@ def check_output_root(root: str | Path, protected: Protected | None = None, kind
     return real
 
 
-def claim_output_root(root: str | Path, kind: str, protected: Protected | None = None) -> Path:
+def claim_output_root(root: str | Path, kind: str, protected: Protected | None = None, mark: bool = True) -> Path:
     """Check an output folder (:func:`check_output_root`), create it and mark it as the app's.
 
     Parameters
@@ -355,6 +355,8 @@ def claim_output_root(root: str | Path, kind: str, protected: Protected | None =
         One of :data:`KINDS` (recorded in the marker).
     protected : Protected, optional
         Folders protected for this operation besides the registered ones (a study's dataset).
+    mark : bool
+        Write the marker (False for a folder another program reads file by file: a DICOM export).
 
     Returns
     -------
@@ -368,7 +370,7 @@ def claim_output_root(root: str | Path, kind: str, protected: Protected | None =
     root.mkdir(parents=True, exist_ok=True)
     # a folder inside a marked one (a study's output/) needs no marker of its own; a demo dataset
     # always carries its own, which is what lets the generator write over it again
-    if read_marker(real) is None and (kind == "demo" or not any(read_marker(a) for a in _chain(real))):
+    if mark and read_marker(real) is None and (kind == "demo" or not any(read_marker(a) for a in _chain(real))):
         write_marker(root, kind)
     return root
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.patient import Problem
-from .versions import VERSION_RE, read_json_object, recorded_sha256s, version_name
+from .versions import VERSION_RE, data_ext, read_json_object, recorded_sha256s, version_name
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +113,9 @@ def _verify_series(folder: Path, stem: str, versions: dict[int, set[str]], rep: 
     good: dict[int, str] = {}
     for n in sorted(versions):
         exts = versions[n]
-        vpath, spath = folder / version_name(stem, n), folder / version_name(stem, n, "json")
-        if "nii.gz" not in exts:
+        ext = data_ext(exts)
+        vpath, spath = folder / version_name(stem, n, ext or "nii.gz"), folder / version_name(stem, n, "json")
+        if ext is None:
             rep.findings.append(Problem(str(spath), "orphan-sidecar", "a sidecar whose version was never written"))
             continue
         rep.versions += 1
@@ -203,7 +204,7 @@ def check_saved(path: str | Path) -> None:
     """
     path = Path(path)
     m = VERSION_RE.match(path.name)
-    if m and m["ext"] == "nii.gz":
+    if m and m["ext"] != "json":
         side = read_json_object(path.with_name(version_name(m["stem"], int(m["n"]), "json")))
         expected = {side["file_sha256"]} if side and isinstance(side.get("file_sha256"), str) else set()
     elif path.name.endswith(".nii.gz"):

@@ -43,7 +43,9 @@ from .writer import STALE_PART_S, atomic_write, fsync_dir
 
 logger = logging.getLogger(__name__)
 
-VERSION_RE = re.compile(r"^(?P<stem>.+)_v(?P<n>\d{3,})\.(?P<ext>nii\.gz|json)$")
+VERSION_RE = re.compile(r"^(?P<stem>.+)_v(?P<n>\d{3,})\.(?P<ext>nii\.gz|dcm|json)$")
+DATA_EXTS = ("nii.gz", "dcm")
+"""Version files: NIfTI masks and label maps, DICOM-SEG segmentations."""
 _ENDS_LIKE_VERSION = re.compile(r"(?:^|_)v\d+$", re.IGNORECASE)
 SERIES_SUFFIX = ".series.json"
 MAX_SIDECAR_BYTES = 1 << 20
@@ -92,6 +94,16 @@ def check_series_name(value: str, what: str) -> str:
 def version_name(stem: str, n: int, ext: str = "nii.gz") -> str:
     """``<stem>_v<NNN>.<ext>``."""
     return f"{stem}_v{n:03d}.{ext}"
+
+
+def is_complete(exts: set[str]) -> bool:
+    """Whether a version number has both its data file and its sidecar."""
+    return "json" in exts and any(e in exts for e in DATA_EXTS)
+
+
+def data_ext(exts: set[str]) -> str | None:
+    """The data file's ending among a version number's files."""
+    return next((e for e in DATA_EXTS if e in exts), None)
 
 
 def series_file(folder: Path, stem: str) -> Path:
@@ -165,6 +177,8 @@ def refuse_case_twin(folder: Path, plain_name: str, what: str) -> None:
 def _describe(owner: dict) -> str:
     if "label_map" in owner:
         return f"the label map {owner['label_map']!r}"
+    if "segmentation" in owner:
+        return f"the segmentation {owner['segmentation']!r}"
     return f"structure {owner.get('structure')!r} of source {owner.get('source')!r}"
 
 
@@ -182,7 +196,7 @@ def _owner_from_sidecars(folder: Path, stem: str) -> dict | None:
 
 
 def series_versions(folder: Path, stem: str) -> dict[int, set[str]]:
-    """Version number -> which of ``nii.gz`` / ``json`` exist, for one stem."""
+    """Version number -> which of ``nii.gz`` / ``dcm`` / ``json`` exist, for one stem."""
     out: dict[int, set[str]] = {}
     try:
         names = os.listdir(folder)
@@ -202,7 +216,7 @@ def next_version(folder: Path, stem: str) -> int:
 
 def newest_version(folder: Path, stem: str, below: int | None = None) -> int | None:
     """The highest complete version (data and sidecar) of ``stem``, optionally below a number."""
-    done = [n for n, ext in series_versions(folder, stem).items() if ext == {"nii.gz", "json"}]
+    done = [n for n, ext in series_versions(folder, stem).items() if is_complete(ext)]
     if below is not None:
         done = [n for n in done if n < below]
     return max(done, default=None)
@@ -220,7 +234,7 @@ def settled_parent(folder: Path, stem: str, n: int) -> int | None:
     while True:
         versions = series_versions(folder, stem)
         for m in sorted((m for m in versions if m < n), reverse=True):
-            if versions[m] == {"nii.gz", "json"}:
+            if is_complete(versions[m]):
                 return m
             if versions[m] == {"json"} and _young(Path(folder) / version_name(stem, m, "json")):
                 break  # in flight: wait for its version
@@ -293,7 +307,7 @@ class Published:
     path: Path
     number: int
     sidecar: Path
-    plain: Path
+    plain: Path | None
     plain_is_mine: bool = True
     swept: list[Path] = field(default_factory=list)
 
@@ -306,11 +320,14 @@ def publish_version(
     provenance: dict[str, Any],
     owner: dict[str, Any],
     protected: Protected | None = None,
+    ext: str = "nii.gz",
+    plain: bool = True,
 ) -> Published:
     """Write ``data`` as the next version of ``stem`` with its sidecar, then update the plain copy.
 
     When any step fails, nothing is left under a final name: the plain copy stays the previous
-    version and the version number is free again.
+    version and the version number is free again. ``ext`` is the data file's ending (``nii.gz``,
+    or ``dcm`` for a DICOM-SEG segmentation, which has no plain copy: ``plain=False``).
 
     Raises
     ------
@@ -323,15 +340,15 @@ def publish_version(
     base = build_sidecar(computed, provenance)
     base["file_sha256"] = hashlib.sha256(data).hexdigest()
     swept = sweep_orphans(folder, stem, protected=protected)
-    refuse_case_twin(folder, f"{stem}.nii.gz", _describe(owner))
+    refuse_case_twin(folder, f"{stem}.{ext}", _describe(owner))
     claim_series(folder, stem, owner)
     for _ in range(1000):
         n = next_version(folder, stem)
-        path, sidecar = folder / version_name(stem, n), folder / version_name(stem, n, "json")
+        path, sidecar = folder / version_name(stem, n, ext), folder / version_name(stem, n, "json")
         parent = explicit_parent
         if parent is None:
             prev = settled_parent(folder, stem, n)
-            parent = version_name(stem, prev) if prev is not None else None
+            parent = version_name(stem, prev, ext) if prev is not None else None
         side = {**base, "version": n, "file": path.name, "parent": parent, "time": _utc_now()}
         blob = json.dumps(side, indent=2, allow_nan=False).encode()
         try:
@@ -349,7 +366,8 @@ def publish_version(
         break
     else:  # pragma: no cover - a thousand savers in one second
         raise RuntimeError(f"could not claim a new version name in {folder}")
-    plain = folder / f"{stem}.nii.gz"
+    if not plain:
+        return Published(path, n, sidecar, None, True, swept)
     try:
         mine = update_plain(folder, stem, n, data, protected)
     except BaseException:
@@ -357,7 +375,7 @@ def publish_version(
         for f, own in ((path, data), (sidecar, blob)):
             _withdraw(f, own, protected)
         raise
-    return Published(path, n, sidecar, plain, mine, swept)
+    return Published(path, n, sidecar, folder / f"{stem}.nii.gz", mine, swept)
 
 
 def _withdraw(path: Path, own: bytes, protected: Protected | None) -> None:
@@ -429,7 +447,7 @@ def sweep_orphans(
             by_stem.setdefault(m["stem"], {}).setdefault(int(m["n"]), set()).add(m["ext"])
     for s, versions in by_stem.items():
         for n, exts in versions.items():
-            if exts == {"nii.gz", "json"}:
+            if is_complete(exts):
                 continue
             lone = folder / version_name(s, n, next(iter(exts)))
             try:
