@@ -8,8 +8,9 @@ Two checks keep the data safe; every writer in the app goes through both.
   (symbolic links followed) and refused when it is or lies inside a patient folder or a dataset
   root: the ones of the patients, studies and reviews open in this process (:func:`protect`),
   and any folder that *looks* like one (a LUND-PROBE patient with its image, a StructSeg case, a
-  folder holding LUND-PROBE patients or ``missingStructures_*.json``). An accepted folder gets a
-  marker file, :data:`MARKER`: the app's own output folders are recognised by it, so one inside
+  folder holding LUND-PROBE patients or the dataset's ``missingStructures_*`` and
+  ``patGeometryInformation_*`` files). An accepted folder gets a marker file, :data:`MARKER`:
+  the app's own output folders are recognised by it, so one inside
   a dataset root (a study folder made there, say) keeps working. A folder the app wrote before
   markers existed (its sidecars, ``study.json`` or ``review.json`` name the app, and it holds no
   image) is recognised by its content and marked.

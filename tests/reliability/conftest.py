@@ -1,7 +1,7 @@
 """Fixtures of the reliability suite, and the figures it reports.
 
 Each test puts its figures (cases fuzzed, kills, losses, RSS...) into the ``figures`` fixture; an
-attack test also names its class (``figures["attack"] = "inputs"``...). A run writes them, with each
+attack test also names its class (``figures["attack_class"] = "inputs"``, through the ``attack`` fixture...). A run writes them, with each
 test's outcome and duration, only on request: to the file named by ``LUNDPROBE_RELIABILITY_REPORT``
 (``python tests/reliability/report.py`` sets it, runs the suite and prints the README's tables).
 An ordinary ``pytest`` run writes nothing into the checkout.
@@ -61,7 +61,7 @@ def attack(figures):
     """``attack("inputs")`` names the running test's attack class (counted by report.py)."""
 
     def name(cls: str) -> None:
-        figures["attack"] = cls
+        figures["attack_class"] = cls
 
     return name
 

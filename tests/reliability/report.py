@@ -96,7 +96,7 @@ def attack_table(tests: dict) -> list[tuple[str, int, int]]:
     total: Counter[str] = Counter()
     passed: Counter[str] = Counter()
     for t in tests.values():
-        cls = t.get("figures", {}).get("attack")
+        cls = t.get("figures", {}).get("attack_class")
         if cls:
             total[cls] += 1
             passed[cls] += t["outcome"] == "passed"

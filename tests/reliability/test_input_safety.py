@@ -2,7 +2,7 @@
 or a careless administrator would try them.
 
 Every attack runs on a private copy of a small LUND-PROBE dataset and checks the dataset's bytes
-(every file, by sha256) after the attack. Each test names its class in ``figures["attack"]``
+(every file, by sha256) after the attack. Each test names its class in ``figures["attack_class"]``
 (``inputs``, ``names``): ``report.py`` counts the attacks per class.
 """
 

@@ -1,7 +1,7 @@
 """8. Versions keep their provenance, the plain copy stays the newest, files honour the umask, and
 ``verify`` finds every change: attacks with real processes, SIGKILL and edited files.
 
-Each test names its class in ``figures["attack"]`` (``provenance``, ``concurrency``, ``umask``,
+Each test names its class in ``figures["attack_class"]`` (``provenance``, ``concurrency``, ``umask``,
 ``verify``): ``report.py`` counts the attacks per class.
 """
 
