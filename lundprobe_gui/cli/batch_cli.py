@@ -250,7 +250,10 @@ def run_batch_command(
     columns = analysis.columns
     collect = post is not None or not args.json  # the table and pooling need every row
     collected: list[dict] = []
-    csv_out = CsvStream(args.csv, columns) if args.csv is not None and post is None else None
+    try:
+        csv_out = CsvStream(args.csv, columns) if args.csv is not None and post is None else None
+    except OSError as e:  # WriteRefused: an input, or a folder of the dataset
+        raise CliError(f"cannot write --csv {args.csv}: {e}") from e
     json_out = JsonRowsStream(sys.stdout, columns) if args.json and post is None else None
     bar = BatchProgress(analysis.name, enabled=not args.quiet)
     failures: list[tuple[str, str]] = []

@@ -34,6 +34,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from .guard import check_output_file, check_target, file_mode
 from .writer import atomic_write, sweep_stale_parts
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,8 @@ def write_csv(path: str | Path, rows: Iterable[Mapping[str, object]], columns: S
     ------
     FileNotFoundError
         When the folder does not exist.
+    WriteRefused
+        When the file is an input, or lies in a patient folder or a dataset root.
     OSError
         When the file cannot be written (the message names it).
     """
@@ -130,6 +133,7 @@ def write_csv(path: str | Path, rows: Iterable[Mapping[str, object]], columns: S
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder for the CSV file")
+    check_output_file(path)
     atomic_write(path, csv_text(rows, columns).encode("utf-8"))
     logger.info("wrote %s", path)
     return path
@@ -157,9 +161,11 @@ class CsvStream:
         folder = self.path.parent if str(self.path.parent) else Path(".")
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such folder for the CSV file")
+        check_output_file(self.path)
         sweep_stale_parts(folder)  # what runs killed long ago left behind
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=folder)
         self._tmp = Path(tmp)
+        os.chmod(tmp, file_mode(self.path))  # mkstemp makes 0600; shared folders need the umask's bits
         self._fh = os.fdopen(fd, "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._fh, lineterminator="\n")
         self._writer.writerow([cell(c) for c in self.columns])
@@ -176,6 +182,7 @@ class CsvStream:
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
+        check_target(self.path)  # the run may have taken hours: the target is checked again
         os.replace(self._tmp, self.path)
         logger.info("wrote %s", self.path)
         return self.path

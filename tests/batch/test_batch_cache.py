@@ -199,3 +199,28 @@ def test_run_batch_in_order_with_two_analyses_and_a_partial_cache(batch_root, tm
     fp = fingerprint(paths[0])
     assert cache.get(fp, MetricsAnalysis(tolerance_mm=3.0)) is None
     assert cache.get(fp, MetricsAnalysis())[1].rows == both[0].outcomes["metrics"].rows
+
+
+def test_csv_and_cache_files_honour_the_umask(root_copy, tmp_path, capsys) -> None:
+    out_csv = tmp_path / "m.csv"
+    old = os.umask(0o027)
+    try:
+        assert metrics(capsys, root_copy, out_csv, "--fresh")[0] == 0
+    finally:
+        os.umask(old)
+    assert out_csv.stat().st_mode & 0o777 == 0o640
+    modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "m.csv.cache").glob("*.json")}
+    assert modes == {0o640}
+
+
+def test_the_csv_stream_refuses_a_hard_link_of_an_input(root_copy, tmp_path, capsys) -> None:
+    patient = sorted(p for p in root_copy.iterdir() if p.is_dir())[0]
+    image = patient / "MR_StorT2" / "image.nii.gz"
+    before = image.read_bytes()
+    os.link(image, tmp_path / "m.csv")
+    import lundprobe_gui as lp
+
+    opened = lp.open_patient(patient)  # an open patient's files are inputs (held while it is alive)
+    rc, err = metrics(capsys, patient, tmp_path / "m.csv", "--fresh")
+    assert rc == 2 and "m.csv" in err
+    assert image.read_bytes() == before and opened.path == patient
