@@ -539,18 +539,19 @@ class MainWindow(QtWidgets.QMainWindow):
             self._cursor_touched = True
             self.tri.set_cursor(zyx)
         elif mode == "edit":
-            self.edit.handle("click", axis, zyx, _mods(modifiers))
+            self.edit.handle("click", self.scene.stored_axis(axis), zyx, _mods(modifiers))
 
     def _view_dragged(self, axis: int, phase: str, zyx, modifiers) -> None:
         if self.tri.views[axis].mode == "edit":
             kind = {"start": "press", "move": "move", "finish": "release"}[phase]
-            self.edit.handle(kind, axis, zyx, _mods(modifiers))
+            self.edit.handle(kind, self.scene.stored_axis(axis), zyx, _mods(modifiers))
             return
         if self.tri.views[axis].mode == "navigate":
             self._cursor_touched = True
             cur = list(self.state.cursor)
+            normal = self.scene.stored_axis(axis)
             for a in range(3):
-                if a != axis:
+                if a != normal:
                     cur[a] = zyx[a]
             self.tri.set_cursor(tuple(cur))
 
@@ -666,7 +667,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def apply_tool(self) -> None:
         """Run the whole-structure tool once (or close the polygon)."""
-        if self.edit.apply_tool(self.tri.active_axis, self.state.cursor[self.tri.active_axis]) is False:
+        if self.scene is None:
+            return
+        normal = self.scene.stored_axis(self.tri.active_axis)
+        if self.edit.apply_tool(normal, self.state.cursor[normal]) is False:
             self.statusBar().showMessage("Nothing changed", 3000)
 
     def undo(self) -> None:

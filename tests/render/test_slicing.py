@@ -96,19 +96,55 @@ def test_orientation_labels_identity():
     assert orientation_labels(2, geom) == {"top": "S", "bottom": "I", "left": "A", "right": "P"}
 
 
-def test_orientation_labels_flip_with_the_direction_matrix():
-    flip_x = Geometry((100, 80, 30), (0.5, 0.5, 2.5), (0, 0, 0), (-1, 0, 0, 0, 1, 0, 0, 0, 1))
-    assert orientation_labels(0, flip_x) == {"top": "A", "bottom": "P", "left": "L", "right": "R"}
-    assert orientation_labels(1, flip_x) == {"top": "S", "bottom": "I", "left": "L", "right": "R"}
-    assert orientation_labels(2, flip_x) == {"top": "S", "bottom": "I", "left": "A", "right": "P"}
+def _signed_permutations():
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            m = np.zeros((3, 3))
+            for itk_axis, world_axis in enumerate(perm):
+                m[world_axis, itk_axis] = signs[itk_axis]
+            yield tuple(m.ravel())
 
-    flip_y = Geometry((100, 80, 30), (0.5, 0.5, 2.5), (0, 0, 0), (1, 0, 0, 0, -1, 0, 0, 0, 1))
-    assert orientation_labels(0, flip_y)["top"] == "P"
-    assert orientation_labels(2, flip_y)["left"] == "P"
 
-    flip_z = Geometry((100, 80, 30), (0.5, 0.5, 2.5), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, -1))
-    assert orientation_labels(1, flip_z) == {"top": "I", "bottom": "S", "left": "R", "right": "L"}
-    assert orientation_labels(2, flip_z)["top"] == "I"
+def test_orientation_labels_are_the_patients_for_every_storage_order():
+    # views are reoriented, so the letters never depend on how the file stores its axes
+    expected = {a: orientation_labels(a, Geometry((100, 80, 30), (0.5, 0.5, 2.5), (0, 0, 0))) for a in range(3)}
+    seen = 0
+    for direction in _signed_permutations():
+        geom = Geometry((100, 80, 30), (0.5, 0.5, 2.5), (0, 0, 0), direction)
+        for axis in range(3):
+            assert orientation_labels(axis, geom) == expected[axis], direction
+        seen += 1
+    assert seen == 48
+
+
+def test_orientation_labels_of_an_oblique_grid_are_its_nearest():
+    a = np.deg2rad(10.0)
+    rot = (np.cos(a), -np.sin(a), 0, np.sin(a), np.cos(a), 0, 0, 0, 1)  # 10 degrees about z
+    geom = Geometry((100, 80, 30), (0.5, 0.5, 2.5), (0, 0, 0), rot)
+    assert orientation_labels(0, geom) == {"top": "A", "bottom": "P", "left": "R", "right": "L"}
+
+
+@pytest.mark.parametrize("direction", list(_signed_permutations())[::5])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_cropped_slice_of_any_storage_matches_the_display_array(axis, direction):
+    from lundprobe_gui.core.orientation import Orientation
+
+    rng = np.random.default_rng(4)
+    full = np.zeros((9, 11, 13), dtype=bool)
+    full[2:7, 3:9, 4:10] = rng.random((5, 6, 6)) > 0.4
+    orient = Orientation.from_geometry(Geometry((13, 11, 9), (1.0, 1.0, 1.0), (0, 0, 0), direction))
+    mask = Mask.from_full(full)
+    shown = orient.view(full)
+    for index in range(shown.shape[axis]):
+        res = cropped_slice(mask, axis, index, orient)
+        expected = display_slice(np.take(shown, index, axis=axis), axis)
+        if res is None:
+            assert not expected.any()
+            continue
+        block, (r0, c0) = res
+        rebuilt = np.zeros_like(expected)
+        rebuilt[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = block
+        np.testing.assert_array_equal(rebuilt, expected)
 
 
 @pytest.mark.parametrize("axis", [0, 1, 2])
