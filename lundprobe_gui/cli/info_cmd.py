@@ -7,7 +7,9 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from ..core.geometry import Geometry
 from ..core.patient import Patient
+from ..core.regrid import grid_label
 from ..io.open import NoImageError, is_dataset_root, list_patients, open_patient
 
 
@@ -44,13 +46,18 @@ def run(args: argparse.Namespace) -> int:
     except NoImageError as e:
         raise CliError(str(e)) from e
     if args.deep:
-        patient.load_all()
+        patient.load_all(standby=True)
     info = patient.to_info()
     if args.json:
         print(json.dumps(info, indent=2))
     else:
         print(format_info(patient, info))
     return 0
+
+
+def _note(layer: dict) -> str:
+    src = layer.get("resampled_from")
+    return f" (resampled from {grid_label(Geometry.from_dict(src))})" if src else ""
 
 
 def format_info(patient: Patient, info: dict) -> str:
@@ -68,8 +75,10 @@ def format_info(patient: Patient, info: dict) -> str:
     for (frame, source), names in by_source.items():
         out.append(f"  {frame:<5} {source:<16} {', '.join(names)}")
     out += ["", "Images:      " + ", ".join(f"{i['frame']}/{i['name']}" for i in info["images"])]
-    out.append("Doses:       " + ", ".join(f"{d['frame']}/{d['name']}" for d in info["doses"]))
-    out.append("Uncertainty: " + (", ".join(f"{u['frame']}/{u['structure']}" for u in info["uncertainty"]) or "none"))
+    out.append("Doses:       " + (", ".join(f"{d['frame']}/{d['name']}{_note(d)}" for d in info["doses"]) or "none"))
+    out.append(
+        "Uncertainty: " + (", ".join(f"{u['frame']}/{u['structure']}{_note(u)}" for u in info["uncertainty"]) or "none")
+    )
     out.append(f"Fiducials:   {len(info['fiducials'])}")
     for f in info["fiducials"]:
         w = ", ".join(f"{v:.2f}" for v in f["world_mm"])

@@ -88,12 +88,18 @@ class Frame:
         """Every image, dose and uncertainty volume."""
         return [*self.images.values(), *self.doses.values(), *self.uncertainty.values()]
 
+    def standby(self) -> list[Volume]:
+        """Doses that would be resampled onto this grid but are not shown: the frame has its own on-grid dose.
+
+        They are resampled only when asked for (:meth:`Patient.load_volume`), not by :meth:`Patient.load_all`.
+        """
+        shown = self.dose()
+        return [v for v in self.doses.values() if v.resampled_from is not None and v is not shown]
+
     def dose(self) -> Volume | None:
-        """The dose on this frame's own grid, if any."""
-        for v in self.doses.values():
-            if not v.geometry.differences(self.geometry):
-                return v
-        return None
+        """The dose shown on this frame: one stored on its grid, else one resampled onto it, else None."""
+        on_grid = [v for v in self.doses.values() if not v.geometry.differences(self.geometry)]
+        return next((v for v in on_grid if v.resampled_from is None), None) or next(iter(on_grid), None)
 
 
 class MaskStore(Protocol):
@@ -259,15 +265,22 @@ class Patient:
         workers: int = 2,
         progress: Callable[[int, int, str], None] | None = None,
         frames: Iterable[str] | None = None,
+        standby: bool = False,
     ) -> None:
-        """Load every layer (in ``frames``, default all) on a thread pool; failures become problems."""
+        """Load every layer (in ``frames``, default all) on a thread pool; failures become problems.
+
+        Doses on :meth:`Frame.standby` are left unresampled unless ``standby`` is True.
+        """
         from concurrent.futures import ThreadPoolExecutor
 
         names = list(frames) if frames is not None else list(self.frames)
         jobs: list[tuple[str, Callable[[], Any]]] = []
         for fname in names:
             f = self.frames[fname]
+            skip = [] if standby else f.standby()
             for v in f.volumes():
+                if any(v is s for s in skip):
+                    continue
                 jobs.append((str(v.path), lambda v=v: self.load_volume(v)))
             for ref in list(f.structures.values()):
                 jobs.append((ref.path, lambda r=ref: self.try_load_mask(r)))
@@ -373,14 +386,21 @@ class Patient:
             "structures": [r.to_dict() for r in self.structures()],
             "images": [{"name": k, "frame": f.name, "path": str(v.path)} for f in frames for k, v in f.images.items()],
             "doses": [
-                {"name": k, "frame": f.name, "path": str(v.path), "geometry": v.geometry.to_dict()}
+                {"name": k, "frame": f.name, "path": str(v.path), "geometry": v.geometry.to_dict(), **_resampled(v)}
                 for f in frames
                 for k, v in f.doses.items()
             ],
             "uncertainty": [
-                {"structure": k, "frame": f.name, "path": str(v.path)} for f in frames for k, v in f.uncertainty.items()
+                {"structure": k, "frame": f.name, "path": str(v.path), **_resampled(v)}
+                for f in frames
+                for k, v in f.uncertainty.items()
             ],
             "fiducials": [fd.to_dict() for fd in self.fiducials],
             "missing": list(self.missing),
             "problems": [p.to_dict() for p in self.problems],
         }
+
+
+def _resampled(vol: Volume) -> dict:
+    """``{"resampled_from": <grid of the file>}`` for a volume shown resampled, else nothing."""
+    return {} if vol.resampled_from is None else {"resampled_from": vol.resampled_from.to_dict()}

@@ -77,6 +77,8 @@ class Volume:
         self.offset: tuple[int, int, int] = (0, 0, 0)
         self.vmin = 0.0
         self.vmax = 0.0
+        self.resampled_from: Geometry | None = None
+        """The grid of the file when its values were resampled onto :attr:`geometry` (see core/regrid.py)."""
 
     @property
     def loaded(self) -> bool:

@@ -10,8 +10,8 @@ and continuous images. Then:
   only chosen when nothing else is continuous; ties go to integer data, then to the name. It is
   put under ``frame.images["image"]`` of a single frame named ``"CT"`` when its values look like
   CT (:func:`~lundprobe_gui.core.modality.looks_like_ct`), else ``"image"``.
-* Every other file must have the reference's grid (else a ``geometry-mismatch`` problem; never
-  resampled) and becomes:
+* Every other file must have the reference's grid (else a ``geometry-mismatch`` problem; masks,
+  label maps and images are never resampled) and becomes:
 
   - a **binary mask**: a structure named after the file (a leading ``mask_`` dropped);
   - a **label map** (or a binary file with its own ``<stem>_labels.json|csv`` table): one
@@ -19,7 +19,8 @@ and continuous images. Then:
     :mod:`lundprobe_gui.io.multilabel`) or ``label_<k>``, with ``StructureRef.label = k``;
   - a **continuous** file: a dose when its name contains ``dose``; otherwise a float map becomes
     an uncertainty-like overlay (``frame.uncertainty[stem]``) and an integer image an extra image
-    (``frame.images[stem]``).
+    (``frame.images[stem]``). A dose or float overlay on another grid in the same world space is
+    resampled onto the reference grid (:func:`~lundprobe_gui.core.regrid.attach_overlay`).
 
   Structures get the source ``clinical``; when a name is already taken, the whole file's
   structures take the file's stem as their source instead.
@@ -35,6 +36,7 @@ from pathlib import Path
 
 from ..core.modality import looks_like_ct
 from ..core.patient import Frame, Patient, Problem, StructureRef
+from ..core.regrid import attach_overlay
 from ..core.volume import Volume
 from . import multilabel, nifti
 from .slab_reader import load_slab_or_array
@@ -173,14 +175,22 @@ class _Builder:
             )
         self.frame.structures[(name, source)] = StructureRef(name, source, self.frame.name, str(info.path))
 
+    @staticmethod
+    def overlay_kind(info: FileInfo) -> str | None:
+        """``dose`` or ``uncertainty`` for a continuous overlay (resampled when on another grid), else None."""
+        if info.scan.kind != "continuous":
+            return None
+        if "dose" in info.stem.lower():
+            return "dose"
+        return "uncertainty" if info.scan.is_float else None
+
     def add_continuous(self, info: FileInfo) -> None:
         geom, stem = info.probe.geometry, info.stem
-        if "dose" in stem.lower():
-            self.frame.doses[stem] = Volume(info.path, geom, "dose", load_slab_or_array, crop=True, name=stem)
-        elif info.scan.is_float:
-            self.frame.uncertainty[stem] = Volume(
-                info.path, geom, "uncertainty", load_slab_or_array, crop=True, name=stem
-            )
+        kind = self.overlay_kind(info)
+        if kind is not None:
+            why = attach_overlay(self.frame, Volume(info.path, geom, kind, load_slab_or_array, crop=True, name=stem))
+            if why is not None:
+                self.problems.append(why)
         else:
             key = stem if stem not in self.frame.images else info.path.name
             self.frame.images[key] = Volume(info.path, geom, "image", nifti.load_array, name=key)
@@ -216,7 +226,9 @@ def discover(path: Path, layout: str = GENERIC, roles: Roles = Roles()) -> Patie
         if info is ref:
             continue
         diffs = info.probe.geometry.differences(frame.geometry)
-        if diffs:
+        if diffs and build.overlay_kind(info) is not None:
+            build.add_continuous(info)
+        elif diffs:
             problems.append(
                 Problem(
                     str(info.path),

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..core.geometry import Geometry
 from ..core.patient import Fiducial, Frame, Patient, Problem, StructureRef
+from ..core.regrid import RESAMPLABLE_KINDS, attach_overlay
 from ..core.volume import Volume
 from . import nifti
 from .slab_reader import load_slab_or_array
@@ -249,26 +250,24 @@ def _add_layer(
     if kind == "unknown":
         problems.append(Problem(str(path), "unrecognised", "file name does not match the LUND-PROBE layout; ignored"))
         return
-    same = not pr.geometry.differences(frame.geometry)
-    if kind == "dose" and name == "dose_original":
-        frame.doses[name] = Volume(path, pr.geometry, "dose", load_slab_or_array, crop=True, name=name)
+    if kind in RESAMPLABLE_KINDS:
+        # on its own grid (dose_original: the planning grid) a dose or uncertainty map is shown resampled
+        why = attach_overlay(frame, Volume(path, pr.geometry, kind, load_slab_or_array, crop=True, name=name))
+        if why is not None:
+            problems.append(why)
         return
-    if not same:
-        diffs = "; ".join(pr.geometry.differences(frame.geometry))
+    diffs = pr.geometry.differences(frame.geometry)
+    if diffs:
         problems.append(
             Problem(
                 str(path),
                 "geometry-mismatch",
-                f"grid differs from the {frame.name} reference image ({diffs}); left out, not resampled",
+                f"grid differs from the {frame.name} reference image ({'; '.join(diffs)}); left out, not resampled",
             )
         )
         return
     if kind == "image":
         frame.images[name] = Volume(path, pr.geometry, "image", load_volume_array, name=name)
-    elif kind == "dose":
-        frame.doses[name] = Volume(path, pr.geometry, "dose", load_slab_or_array, crop=True, name=name)
-    elif kind == "uncertainty":
-        frame.uncertainty[name] = Volume(path, pr.geometry, "uncertainty", load_slab_or_array, crop=True, name=name)
     elif kind == "mask":
         if pr.is_float:
             problems.append(

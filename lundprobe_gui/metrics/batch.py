@@ -240,7 +240,7 @@ def _dvh_task(path: str, keys: Sequence[Key], prescription_gy: float) -> tuple[l
     patient = _worker_patient(path)
     refs = [patient.structure(name, source, frame) for name, source, frame in keys]
     dvhs, warnings = patient_dvhs(patient, refs, prescription_gy)
-    return [dvh_row(patient.id, d.key, d.dvh) for d in dvhs], warnings
+    return [dvh_row(patient.id, d.key, d.dvh, d.dose) for d in dvhs], warnings
 
 
 def _edits_task(path: str, jobs: Sequence[EditJob]) -> tuple[list[dict], list[str]]:

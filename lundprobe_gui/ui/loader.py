@@ -96,8 +96,10 @@ def load_patient(
         if sink is not None:
             sink.layer_loaded.emit(patient, first.path)
     jobs = []
+    standby = frame.standby()  # a dose resampled only if it is ever shown
     for v in frame.doses.values():
-        jobs.append((str(v.path), lambda v=v: patient.load_volume(v)))
+        if not any(v is s for s in standby):
+            jobs.append((str(v.path), lambda v=v: patient.load_volume(v)))
     clinical = [r for r in frame.structures.values() if r.source == "clinical"]
     others = [r for r in frame.structures.values() if r.source != "clinical"]
     for ref in clinical:
