@@ -40,7 +40,7 @@ from ..core.regrid import attach_overlay
 from ..core.volume import Volume
 from . import multilabel, nifti
 from .slab_reader import load_slab_or_array
-from .probe import Probe, is_image_name, probe, strip_suffix
+from .probe import Probe, is_image_name, probe, strip_suffix, unsupported_files
 from .store import FileStore
 from .valuescan import ValueScan, scan_values
 
@@ -95,12 +95,6 @@ def detect_multilabel(path: Path) -> bool:
 
 def inspect_file(path: Path) -> FileInfo | Problem:
     """Header and value look of one file, or the :class:`Problem` that stops its use."""
-    try:
-        dims = nifti.read_header(path).dims
-    except (nifti.NiftiError, OSError):
-        dims = ()  # probe() reports what is wrong
-    if any(d > 1 for d in dims[3:]):
-        return Problem(str(path), "unsupported", f"{len(dims)}-D image of size {dims}; only 3-D images can be shown")
     pr = probe(path)
     if isinstance(pr, Problem):
         return pr
@@ -109,6 +103,14 @@ def inspect_file(path: Path) -> FileInfo | Problem:
     except (nifti.NiftiError, OSError, ValueError) as e:
         return Problem(str(path), "corrupt", f"cannot decode voxel data: {e}")
     return FileInfo(Path(path), pr, scan)
+
+
+def no_image_reasons(infos: list[FileInfo], problems: list[Problem]) -> str:
+    """Why none of a folder's files can be the image shown: each file with its reason."""
+    what = {"binary": "a binary mask", "labels": "a label map"}
+    parts = [f"{i.path.name}: {what.get(i.scan.kind, 'an overlay')}" for i in infos]
+    parts += [f"{Path(pr.path).name}: {pr.message}" for pr in problems]
+    return "; ".join(parts) or "no NIfTI files"
 
 
 def _overlay_named(stem: str) -> bool:
@@ -208,16 +210,15 @@ def discover(path: Path, layout: str = GENERIC, roles: Roles = Roles()) -> Patie
     files = nifti_files(path)
     with ThreadPoolExecutor(max_workers=4) as pool:
         found = list(pool.map(inspect_file, files))
-    problems = [f for f in found if isinstance(f, Problem)]
+    problems = [f for f in found if isinstance(f, Problem)] + unsupported_files(path)
     infos = [f for f in found if isinstance(f, FileInfo)]
+    for info in infos:
+        problems.extend(info.probe.notes)
     ref = next((i for i in infos if roles.reference is not None and i.path == roles.reference), None)
     if ref is None:
         ref = choose_reference([i for i in infos if i.path not in roles.label_maps])
     if ref is None:
-        names = ", ".join(p.name for p in files) or "no NIfTI files"
-        raise FileNotFoundError(
-            f"{path}: no usable image to show (only masks, label maps or unreadable files: {names})"
-        )
+        raise FileNotFoundError(f"{path}: no usable image to show: {no_image_reasons(infos, problems)}")
     frame_name = roles.frame or ("CT" if looks_like_ct(ref.scan) else "image")
     frame = Frame(frame_name, ref.probe.geometry, "")
     frame.images["image"] = Volume(ref.path, ref.probe.geometry, "image", nifti.load_array, name="image")

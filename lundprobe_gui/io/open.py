@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..core.patient import Patient
 from . import generic, lundprobe, structseg
+from .probe import unsupported_files
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,12 @@ def open_patient(path: str | os.PathLike | bytes) -> Patient:
         raise NoImageError(f"{path}: not a folder; {_EXPECTED}")
     layout = detect_layout(path)
     if layout is None:
-        raise NoImageError(f"{path}: no usable image found; {_EXPECTED}")
+        other = "; ".join(f"{Path(pr.path).name}: {pr.message}" for pr in unsupported_files(path))
+        raise NoImageError(
+            f"{path}: no usable image found ({other}); {_EXPECTED}"
+            if other
+            else f"{path}: no usable image found; {_EXPECTED}"
+        )
     try:
         return _discover(path, layout)
     except FileNotFoundError as e:
