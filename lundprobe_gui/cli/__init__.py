@@ -18,6 +18,19 @@ logger = logging.getLogger(__name__)
 
 SUBCOMMANDS = ("demo", "info", "bench", "screenshot", "metrics", "dvh", "uncertainty_edits", "study", "review")
 EXIT_USAGE = 2
+QUIET_HELP = "no warnings, notes or progress on stderr (errors still are)"
+_quiet = False
+
+
+def warn(message: str) -> None:
+    """Print a warning or note to stderr, unless the command runs with ``--quiet``."""
+    if not _quiet:
+        print(message, file=sys.stderr)
+
+
+def quiet() -> bool:
+    """Whether the running command was given ``--quiet``."""
+    return _quiet
 
 
 class CliError(Exception):
@@ -44,7 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         mod.register(sub)
+    for name, command in sub.choices.items():
+        _add_quiet(command)
     return parser
+
+
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    """Give a command ``--quiet`` (on its own subcommands, when it has some) unless it has one."""
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+    for action in groups:
+        for child in action.choices.values():
+            _add_quiet(child)
+    # only on the leaves: a subcommand's own default would overwrite a parent's --quiet
+    if not groups and not any("--quiet" in a.option_strings for a in parser._actions):  # noqa: SLF001
+        parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
 
 
 def _command_names(parser: argparse.ArgumentParser) -> set[str]:
@@ -61,9 +87,21 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0] not in _command_names(parser) and not argv[0].startswith("-")):
         argv = ["gui", *argv]
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    global _quiet
+    _quiet = bool(getattr(args, "quiet", False))
+    level = logging.ERROR if _quiet else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    was = root.level
+    root.setLevel(level)  # also when logging was configured before (tests, embedding)
+    try:
+        return _run(args)
+    finally:
+        root.setLevel(was)
+        _quiet = False
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "gui":
         from ..app import run_app
 

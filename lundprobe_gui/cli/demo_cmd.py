@@ -32,12 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate and print the patient folders."""
-    from . import CliError
+    from . import CliError, warn
 
     if args.patients < 1:
         raise CliError("--patients must be at least 1")
     t0 = time.perf_counter()
-    quiet = not sys.stderr.isatty()
+    quiet = args.quiet or not sys.stderr.isatty()
     paths = generate(
         args.out,
         DemoOptions(args.patients, args.part, args.size, args.seed),
@@ -45,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
     )
     for p in paths:
         print(p)
-    print(f"wrote {len(paths)} patient(s) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    warn(f"wrote {len(paths)} patient(s) in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -105,7 +105,7 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the rows as one JSON list")
     p.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows to a CSV file")
     p.add_argument("--workers", type=int, default=2, metavar="N", help="worker processes (default 2)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no warnings")
 
 
 def check_common_arguments(args: argparse.Namespace) -> list[Path]:
@@ -141,16 +141,16 @@ def emit(
     text: Callable[[], str],
 ) -> None:
     """Print warnings to stderr, write the CSV, and print the JSON or the text form."""
-    from . import CliError
+    from . import CliError, warn
 
     for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        warn(f"warning: {w}")
     if args.csv is not None:
         try:
             write_csv(args.csv, rows, columns)
         except OSError as e:
             raise CliError(f"cannot write --csv {args.csv}: {e}") from e
-        print(f"wrote {len(rows)} rows to {args.csv}", file=sys.stderr)
+        warn(f"wrote {len(rows)} rows to {args.csv}")
     try:
         if args.json:
             print(json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2, allow_nan=False))

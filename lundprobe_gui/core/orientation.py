@@ -36,6 +36,12 @@ DISPLAY_LETTERS = (("I", "S"), ("A", "P"), ("R", "L"))
 """Anatomical letters at the (low, high) index ends of display axes 0, 1, 2."""
 
 
+def world_in(lps_mm: Sequence[float], coords: str) -> tuple[float, float, float]:
+    """An LPS point (mm) in the convention ``coords``: "LPS" (DICOM) as is, "RAS" (NIfTI) with x and y negated."""
+    x, y, z = (float(v) for v in lps_mm)
+    return (-x, -y, z) if coords.upper() == "RAS" else (x, y, z)
+
+
 @dataclass(frozen=True)
 class Orientation:
     """How a stored (z, y, x) array maps onto the display array.

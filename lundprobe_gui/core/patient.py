@@ -13,7 +13,8 @@ import numpy as np
 from .events import Emitter
 from .geometry import Geometry
 from .mask import Mask
-from .memory import release_free_memory
+from .memory import NotEnoughRam, release_free_memory
+from .orientation import Orientation
 from .volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -97,8 +98,11 @@ class Frame:
         return [v for v in self.doses.values() if v.resampled_from is not None and v is not shown]
 
     def dose(self) -> Volume | None:
-        """The dose shown on this frame: one stored on its grid, else one resampled onto it, else None."""
-        on_grid = [v for v in self.doses.values() if not v.geometry.differences(self.geometry)]
+        """The dose shown on this frame: one stored on its grid, else one resampled onto it, else None.
+
+        A dose whose values are not Gy (:attr:`Volume.unit_problem`, known once loaded) is never chosen.
+        """
+        on_grid = [v for v in self.doses.values() if not v.unit_problem and not v.geometry.differences(self.geometry)]
         return next((v for v in on_grid if v.resampled_from is None), None) or next(iter(on_grid), None)
 
 
@@ -222,7 +226,7 @@ class Patient:
             mask, problems = self._store.load_mask(ref, self.frames[ref.frame].geometry)
         except Exception as e:  # noqa: BLE001 - any decoding failure becomes a Problem
             self._failed.add(key)
-            self.add_problem(Problem(ref.path, "corrupt", f"cannot decode voxel data: {e}"))
+            self.add_problem(_load_problem(ref.path, e))
             raise ValueError(f"{ref.path} could not be loaded: {e}") from e
         for p in problems:
             self.add_problem(p)
@@ -247,12 +251,14 @@ class Patient:
         return self.frames[frame or self.reference_frame.name].images.get(which)
 
     def load_volume(self, vol: Volume) -> bool:
-        """Load a volume, turning a decoding failure into a Problem. Returns success."""
+        """Load a volume, turning a decoding failure (and a dose that is not in Gy) into a Problem. Returns success."""
         try:
             vol.load()
+            if vol.unit_problem:
+                self.add_problem(Problem(str(vol.path), "implausible-dose", vol.unit_problem))
             return True
         except Exception as e:  # noqa: BLE001
-            self.add_problem(Problem(str(vol.path), "corrupt", f"cannot decode voxel data: {e}"))
+            self.add_problem(_load_problem(str(vol.path), e))
             for f in self.frames.values():
                 for d in (f.images, f.doses, f.uncertainty):
                     for k, v in list(d.items()):
@@ -382,7 +388,8 @@ class Patient:
             "layout": self.layout,
             "patient_id": self.id,
             "path": str(self.path),
-            "frames": {f.name: f.geometry.to_dict() for f in frames},
+            "frames": {f.name: {**f.geometry.to_dict(), **_orientation(f.geometry)} for f in frames},
+            "world_coordinates": "LPS",
             "structures": [r.to_dict() for r in self.structures()],
             "images": [{"name": k, "frame": f.name, "path": str(v.path)} for f in frames for k, v in f.images.items()],
             "doses": [
@@ -399,6 +406,19 @@ class Patient:
             "missing": list(self.missing),
             "problems": [p.to_dict() for p in self.problems],
         }
+
+
+def _orientation(geometry: Geometry) -> dict:
+    """How a frame is stored: ``{"orientation": "LAS", "obliquity_deg": 0.0}``."""
+    orient = Orientation.from_geometry(geometry)
+    return {"orientation": orient.storage_code(), "obliquity_deg": round(orient.obliquity_deg, 3)}
+
+
+def _load_problem(path: str, e: Exception) -> Problem:
+    """The Problem of a file whose voxels could not be loaded."""
+    if isinstance(e, NotEnoughRam):
+        return Problem(path, "too-large", str(e))
+    return Problem(path, "corrupt", f"cannot decode voxel data: {e}")
 
 
 def _resampled(vol: Volume) -> dict:

@@ -184,8 +184,7 @@ def discover(path: Path) -> Patient:
     sct_files = _images(sct_dir)
     probes = _probe_all(mri_files + sct_files)
     for pr in probes.values():
-        if isinstance(pr, Problem):
-            problems.append(pr)
+        problems.extend([pr] if isinstance(pr, Problem) else pr.notes)
 
     if mri_dir.is_dir():
         geom = _frame_geometry("MRI", mri_dir / "image.nii.gz", {p: probes[p] for p in mri_files}, problems)
@@ -227,7 +226,7 @@ def discover(path: Path) -> Patient:
     if txt.is_file() and "MRI" in frames:
         fiducials, fid_problems = read_fiducials(txt, frames["MRI"].geometry)
         problems.extend(fid_problems)
-    if "MRI" in frames:
+    if "MRI" in frames and _is_prostate_patient(mri_files, dataset_root):
         have = {n for (n, s) in frames["MRI"].structures if s == "clinical"}
         bad = {Path(p.path).name for p in problems}
         for s in CLINICAL_STRUCTURES:
@@ -240,6 +239,19 @@ def discover(path: Path) -> Patient:
                     )
                 )
     return Patient(path, pid, "lundprobe", frames, FileStore(), problems, missing, fiducials, dataset_root)
+
+
+def _is_prostate_patient(mri_files: list[Path], dataset_root: Path) -> bool:
+    """Whether the prostate structure list applies: the dataset lists expected-missing structures, or the
+    patient has a file of at least one of LUND-PROBE's clinical structures (another dataset in MR_StorT2/sCT
+    folders has none, and is not told that CTVT_427 or PenileBulb is missing)."""
+    names = {f.name for f in mri_files}
+    if any(f"mask_{s}.nii.gz" in names or f"mask_{s}.nii" in names for s in CLINICAL_STRUCTURES):
+        return True
+    try:
+        return any(dataset_root.glob("missingStructures_*.json"))
+    except OSError:
+        return False
 
 
 def _add_layer(

@@ -151,6 +151,8 @@ def patient_dvhs(
             warnings.append(f"{patient.id}: no dose on the {ref.frame} grid for {ref.name} ({ref.source})")
         elif not patient.load_volume(dose):
             warnings.append(f"{patient.id}: the {ref.frame} dose cannot be decoded ({dose.path})")
+        elif dose.unit_problem:
+            warnings.append(f"{patient.id}: the {ref.frame} dose {dose.path.name} is left out: {dose.unit_problem}")
         else:
             try:
                 mask = patient.mask_obj(ref.name, ref.source, ref.frame)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.mask import Box
-from ..core.orientation import Orientation
+from ..core.orientation import Orientation, world_in
 from ..core.patient import Patient
 from ..core.volume import Volume
 from .colormaps import DoseWashSettings, UncertaintySettings, structure_halo_colour
@@ -70,12 +70,14 @@ class Readout:
     uncertainty: dict[str, float] = field(default_factory=dict)
     structures: list[str] = field(default_factory=list)
     base_label: str = "MRI"
+    coords: str = "LPS"
+    """The convention :meth:`lines` shows world coordinates in (``world_mm`` itself is always LPS)."""
 
     def lines(self) -> list[str]:
         """Human-readable lines."""
         x, y, z = self.voxel_xyz
-        w = self.world_mm
-        out = [f"voxel ({x}, {y}, {z})   world ({w[0]:.1f}, {w[1]:.1f}, {w[2]:.1f}) mm"]
+        w = world_in(self.world_mm, self.coords)
+        out = [f"voxel ({x}, {y}, {z})   {self.coords} ({w[0]:.1f}, {w[1]:.1f}, {w[2]:.1f}) mm"]
         vals = []
         if self.mri is not None:
             vals.append(f"{self.base_label} {self.mri:.0f}" + (" HU" if self.base_label == "CT" else ""))
@@ -438,7 +440,7 @@ class SceneRenderer:
         z, y, x = zyx or self.state.cursor
         geom = self.frame.geometry
         world = tuple(float(v) for v in geom.index_to_world([x, y, z]))
-        r = Readout((x, y, z), world)  # type: ignore[arg-type]
+        r = Readout((x, y, z), world, coords=self.state.coords)  # type: ignore[arg-type]
         r.base_label = {"MRI": "MRI", "CT": "CT"}.get(self.frame.name, "image")
         if (m := self.mri()) is not None:
             r.mri = m.value_at(z, y, x)

@@ -15,6 +15,7 @@ from ..render.scene import SceneRenderer
 from ..render.state import ViewerState
 from ..render.window import preset_range
 from .display_panel import DisplayPanel
+from .dose_scale import ask_dose_scale, set_coordinate_convention
 from .edit_controller import TOOL_ORDER, EditController
 from .edit_panel import EditPanel
 from .layer_panel import LayerPanel
@@ -72,6 +73,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.state: ViewerState | None = None
         self.scene: SceneRenderer | None = None
         self.settings = QtCore.QSettings()
+        self.coords = "RAS" if self.settings.value("coords", "LPS") == "RAS" else "LPS"
         self._cursor_touched = False
         self._dataset_root: Path | None = None
 
@@ -226,6 +228,14 @@ class MainWindow(QtWidgets.QMainWindow):
         wl = v.addMenu("Window preset")
         for name in ("MRI auto", "CT", "soft tissue", "mediastinum", "lung", "bone"):
             wl.addAction(name, lambda n=name: self.apply_preset(n))
+        ras = self._action(
+            "coords_ras", "World coordinates in RAS (NIfTI) instead of LPS (DICOM)", lambda: None, keys=()
+        )
+        ras.setCheckable(True)
+        ras.setChecked(self.coords == "RAS")
+        ras.toggled.connect(lambda on: set_coordinate_convention(self, on))
+        v.addAction(ras)
+        v.addAction(self._action("dose_scale", "Dose scale...", lambda: ask_dose_scale(self), keys=()))
         v.addAction(self._action("mode_window", "Mouse: window/level", lambda: self.set_mouse_mode("window")))
         v.addAction(self._action("mode_navigate", "Mouse: navigate", lambda: self.set_mouse_mode("navigate")))
         self._action("next_slice", "Next slice", lambda: self._step(+1), keys=("Up", "Right"))
@@ -400,6 +410,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Show a (discovered) patient; layers appear as they load."""
         self.patient = patient
         self.state = state or self.make_state(patient)
+        self.state.coords = self.coords
         self.scene = SceneRenderer(patient, self.state)
         self._cursor_touched = False
         self._loaded_since_refresh.clear()
@@ -480,6 +491,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.offer_recovery()
         n = len(patient.problems)
         self.statusBar().showMessage(f"{patient.id}: all layers loaded" + (f", {n} problem(s)" if n else ""), 8000)
+        if any(v.unit_problem for v in patient.reference_frame.doses.values()):
+            self.layers.populate(patient, self.state)  # the dose is not offered until its scale is confirmed
+            self.statusBar().showMessage("The dose is not shown: its values are not Gy (View > Dose scale...)", 15000)
 
     def _on_failed(self, message: str) -> None:
         self.progress.setVisible(False)
@@ -519,6 +533,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.scene.invalidate()
         self.tri.update_colour_bars()
         self.tri.refresh()
+
+    def refresh_layers(self) -> None:
+        """Redraw after a layer changed its values (a dose scale was confirmed): list, bars and views."""
+        if self.scene is None:
+            return
+        self.layers.populate(self.patient, self.state)
+        self.scene.invalidate_overlays()
+        self.dvh_panel.set_patient(self.patient)
+        self._display_changed()
 
     def show_problems(self) -> None:
         """List the patient's problems in the Problems panel (shown when there are any)."""
