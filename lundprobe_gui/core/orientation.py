@@ -36,6 +36,18 @@ DISPLAY_LETTERS = (("I", "S"), ("A", "P"), ("R", "L"))
 """Anatomical letters at the (low, high) index ends of display axes 0, 1, 2."""
 
 
+def axis_aligned_directions() -> list[tuple[float, ...]]:
+    """The 48 direction matrices (row-major, as SimpleITK gives them) of axis-aligned storage orders."""
+    out = []
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            m = np.zeros((3, 3))
+            for itk_axis, world_axis in enumerate(perm):
+                m[world_axis, itk_axis] = signs[itk_axis]
+            out.append(tuple(float(v) for v in m.ravel()))
+    return out
+
+
 def world_in(lps_mm: Sequence[float], coords: str) -> tuple[float, float, float]:
     """An LPS point (mm) in the convention ``coords``: "LPS" (DICOM) as is, "RAS" (NIfTI) with x and y negated."""
     x, y, z = (float(v) for v in lps_mm)

@@ -127,6 +127,20 @@ def _version(raw: bytes) -> tuple[int, str]:
     raise NiftiError("not a NIfTI header (sizeof_hdr is neither 348 nor 540)")
 
 
+_FIELDS = {
+    # (byte offset, struct format) of each field the loaders use, per NIfTI version
+    1: {
+        "dim": (40, "8h"), "types": (70, "2h"), "pixdim": (76, "8f"), "offset": (108, "f"), "scl": (112, "2f"),
+        "xform": (252, "2h"), "quatern": (256, "6f"), "srow": (280, "12f"),
+    },
+    2: {
+        "dim": (16, "8q"), "types": (12, "2h"), "pixdim": (104, "8d"), "offset": (168, "q"), "scl": (176, "2d"),
+        "xform": (344, "2i"), "quatern": (352, "6d"), "srow": (400, "12d"),
+    },
+}  # fmt: skip
+_HEADER_BYTES = {1: 348, 2: 540}
+
+
 def parse_header(raw: bytes) -> Header:
     """Parse the header of a single-file NIfTI-1 (348 bytes) or NIfTI-2 (540 bytes) image.
 
@@ -138,60 +152,34 @@ def parse_header(raw: bytes) -> Header:
     if len(raw) < 348:
         raise NiftiError(f"header is truncated ({len(raw)} of 348 bytes)")
     version, endian = _version(raw)
-    if version == 2:
-        return _parse_nifti2(raw, endian)
-    if raw[344:347] == b"ni1":
-        raise NiftiError("a NIfTI-1 .hdr/.img pair, not a single .nii file; not supported", "unsupported")
-    if raw[344:347] != b"n+1":
-        raise NiftiError(f"wrong NIfTI magic {raw[344:348]!r}")
-    dim = struct.unpack(endian + "8h", raw[40:56])
-    code, bitpix = struct.unpack(endian + "2h", raw[70:74])
-    offset = struct.unpack(endian + "f", raw[108:112])[0]
-    if not (math.isfinite(offset) and (offset == 0 or 348 <= offset <= MAX_DECLARED_BYTES)):
-        raise NiftiError(f"invalid vox_offset {offset!r} (voxel data must start after the 348-byte header)")
-    slope, inter = struct.unpack(endian + "2f", raw[112:120])
-    dims, dtype = _dims_and_dtype(dim, code, bitpix, endian)
+    size = _HEADER_BYTES[version]
+    if len(raw) < size:
+        raise NiftiError(f"NIfTI-{version} header is truncated ({len(raw)} of {size} bytes)")
+    magic = raw[344:348] if version == 1 else raw[4:12]
+    if magic[:3] in (b"ni1", b"ni2"):
+        raise NiftiError(f"a NIfTI-{version} .hdr/.img pair, not a single .nii file; not supported", "unsupported")
+    if magic[:3] != (b"n+1" if version == 1 else b"n+2") or (version == 2 and magic not in NIFTI2_MAGICS):
+        raise NiftiError(f"wrong NIfTI magic {magic!r}")
+
+    def field(name: str) -> tuple:
+        at, fmt = _FIELDS[version][name]
+        return struct.unpack_from(endian + fmt, raw, at)
+
+    (offset,) = field("offset")
+    if not (math.isfinite(offset) and (offset == 0 or size <= offset <= MAX_DECLARED_BYTES)):
+        raise NiftiError(f"invalid vox_offset {offset!r} (voxel data must start after the {size}-byte header)")
+    dims, dtype = _dims_and_dtype(field("dim"), *field("types"), endian)
     return Header(
         dims,
         dtype,
-        int(offset) or 352,
-        float(slope),
-        float(inter),
-        raw[:348],
-        1,
-        struct.unpack(endian + "8f", raw[76:108]),
-        *struct.unpack(endian + "2h", raw[252:256]),
-        struct.unpack(endian + "6f", raw[256:280]),
-        struct.unpack(endian + "12f", raw[280:328]),
-    )
-
-
-def _parse_nifti2(raw: bytes, endian: str) -> Header:
-    if len(raw) < 540:
-        raise NiftiError(f"NIfTI-2 header is truncated ({len(raw)} of 540 bytes)")
-    if raw[4:12] not in NIFTI2_MAGICS:
-        raise NiftiError(f"wrong NIfTI-2 magic {raw[4:12]!r}")
-    if raw[4:7] == b"ni2":
-        raise NiftiError("a NIfTI-2 .hdr/.img pair, not a single .nii file; not supported", "unsupported")
-    code, bitpix = struct.unpack(endian + "2h", raw[12:16])
-    dim = struct.unpack(endian + "8q", raw[16:80])
-    offset = struct.unpack(endian + "q", raw[168:176])[0]
-    if not (offset == 0 or 540 <= offset <= MAX_DECLARED_BYTES):
-        raise NiftiError(f"invalid vox_offset {offset} (voxel data must start after the 540-byte header)")
-    slope, inter = struct.unpack(endian + "2d", raw[176:192])
-    dims, dtype = _dims_and_dtype(dim, code, bitpix, endian)
-    return Header(
-        dims,
-        dtype,
-        int(offset) or 544,
-        float(slope),
-        float(inter),
-        b"",
-        2,
-        struct.unpack(endian + "8d", raw[104:168]),
-        *struct.unpack(endian + "2i", raw[344:352]),
-        struct.unpack(endian + "6d", raw[352:400]),
-        struct.unpack(endian + "12d", raw[400:496]),
+        int(offset) or size + 4,
+        *(float(v) for v in field("scl")),
+        raw[:348] if version == 1 else b"",
+        version,
+        field("pixdim"),
+        *field("xform"),
+        field("quatern"),
+        field("srow"),
     )
 
 

@@ -139,7 +139,10 @@ class SliceView(QtWidgets.QWidget):
         for lab in [self.title, self.legend, *self.letters.values()]:
             lab.adjustSize()
         self.title.move(6, 4)
-        self.letters["top"].move((w - self.letters["top"].width()) // 2, 4)
+        top = self.letters["top"]
+        x = (w - top.width()) // 2
+        # below a title long enough to reach the middle ("Axial (oblique 9.3°)  13/25"), never under it
+        top.move(x, 4 if self.title.geometry().right() + 4 < x else self.title.geometry().bottom() + 2)
         self.letters["bottom"].move((w - self.letters["bottom"].width()) // 2, h - self.letters["bottom"].height() - 4)
         self.letters["left"].move(6, (h - self.letters["left"].height()) // 2)
         self.letters["right"].move(w - self.letters["right"].width() - 6, (h - self.letters["right"].height()) // 2)
@@ -191,6 +194,7 @@ class SliceView(QtWidgets.QWidget):
         title = f"{self.view_name}  {sl.index + 1}/{total}"
         if self.title.text() != title:
             self.title.setText(title)
+            self._place_overlays()  # a longer title ("Axial (oblique 9.3°)  13/25") is neither clipped nor covered
         self._show_isodose_labels(sl)
         if sl.fiducials:
             self.fiducial_items.setData(

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from lundprobe_gui.core.geometry import Geometry
-from lundprobe_gui.core.orientation import Orientation
+from lundprobe_gui.core.orientation import Orientation, axis_aligned_directions
 
 SHAPE_ZYX = (5, 6, 7)
-
-
-def _directions():
-    for perm in itertools.permutations(range(3)):
-        for signs in itertools.product((1.0, -1.0), repeat=3):
-            m = np.zeros((3, 3))
-            for itk_axis, world_axis in enumerate(perm):
-                m[world_axis, itk_axis] = signs[itk_axis]
-            yield tuple(m.ravel())
 
 
 def _image(direction) -> sitk.Image:
@@ -32,7 +21,7 @@ def _image(direction) -> sitk.Image:
     return img
 
 
-@pytest.mark.parametrize("direction", list(_directions()))
+@pytest.mark.parametrize("direction", axis_aligned_directions())
 def test_display_array_is_simpleitks_lps_reorientation_without_a_copy(direction):
     img = _image(direction)
     stored = sitk.GetArrayFromImage(img)

@@ -15,7 +15,7 @@ import pytest
 import SimpleITK as sitk
 
 import lundprobe_gui as lp
-from lundprobe_gui.cli import build_parser, main
+from lundprobe_gui.cli import build_parser
 from lundprobe_gui.metrics.dvh_rows import patient_dvhs
 from lundprobe_gui.render.scene import SceneRenderer
 from lundprobe_gui.render.state import ViewerState
