@@ -150,3 +150,20 @@ def test_a_4d_file_next_to_an_image_is_a_problem_with_its_volume_count(tmp_path)
     got = {q.path.rsplit("/", 1)[1]: (q.kind, q.message) for q in p.problems}
     assert got["functional.nii"] == ("unsupported", "4-D image (20 volumes of 17x21x3): not shown")
     assert got["analyze.hdr"][0] == "unsupported" and "Analyze" in got["analyze.hdr"][1]
+
+
+def test_a_mask_drawn_on_a_nifti2_image_saves_on_its_grid_and_reopens(tmp_path):
+    src = nib.load(str(NIBABEL_DATA / "example_nifti2.nii.gz"))
+    case = tmp_path / "case"
+    case.mkdir()
+    nib.save(nib.Nifti2Image(np.asarray(src.dataobj)[..., 0], src.affine), str(case / "image.nii.gz"))
+    p = lp.open_patient(case)
+    mask = np.zeros(p.geometry.shape_zyx, bool)
+    mask[4:7, 5:9, 10:14] = True
+    out = p.save_mask("Box", mask, source="edit", out_dir=tmp_path / "out")
+    saved = nib.load(str(out))
+    assert saved.get_data_dtype() == np.uint8 and saved.shape == src.shape[:3]
+    np.testing.assert_allclose(saved.affine, src.affine, atol=1e-4)  # a NIfTI-1 mask on the NIfTI-2 grid
+    shutil.copy(out, case / "mask_Box.nii.gz")
+    again = lp.open_patient(case)
+    assert not again.problems and np.array_equal(again.mask("Box"), mask)
