@@ -30,6 +30,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .geometry import Geometry
+from .memory import check_fits
 from .patient import Frame, Problem
 from .volume import Slab, Volume
 
@@ -63,6 +64,8 @@ def target_box(block_shape: tuple[int, ...], offset: tuple[int, ...], src: Geome
     for c in itertools.product(*[(o - 0.5, o + n - 0.5) for o, n in zip(offset, block_shape)]):
         corners.append(c[::-1])  # (x, y, z)
     idx = dst.world_to_index(src.index_to_world(np.asarray(corners)))
+    if not np.all(np.isfinite(idx)):
+        return None
     lo = np.floor(idx.min(axis=0)) - 1
     hi = np.ceil(idx.max(axis=0)) + 2
     box = []
@@ -106,6 +109,8 @@ def resample_block(block: np.ndarray, offset: tuple[int, int, int], src: Geometr
     image.SetSpacing(src.spacing)
     image.SetDirection(src.direction)
     image.SetOrigin(tuple(float(v) for v in src.index_to_world(offset[::-1])))
+    # the resampled block and SimpleITK's copy of it
+    check_fits(2 * 4 * int(np.prod([b - a for a, b in box])), "the resampled overlay")
     start_zyx = tuple(a for a, _ in box)
     ref = sitk.Image([int(b - a) for a, b in box[::-1]], sitk.sitkFloat32)
     ref.SetSpacing(dst.spacing)

@@ -106,6 +106,12 @@ def corner_distance(a: Geometry, b: Geometry) -> float:
     return float(np.max(np.linalg.norm(a.index_to_world(corners) - b.index_to_world(corners), axis=1)))
 
 
+def _apart_at_most(a: np.ndarray, b: np.ndarray, size_xyz) -> float:
+    """An upper bound of the corner distance of two affines on a grid (cheap: most headers agree)."""
+    d = np.abs(a[:3] - b[:3])
+    return float(np.linalg.norm(d[:, 3]) + np.linalg.norm(d[:, :3], axis=0) @ (np.asarray(size_xyz) - 1))
+
+
 def check_geometry(hdr: Header, geometry: Geometry) -> tuple[Geometry | None, list[tuple[str, str]]]:
     """The geometry to use for a file and what its header gets wrong.
 
@@ -141,7 +147,7 @@ def check_geometry(hdr: Header, geometry: Geometry) -> tuple[Geometry | None, li
         problems.append(("suspicious-header", f"{what}: the sform's voxel size ({sizes}) is used, not 1 mm"))
         return fixed, problems
     qform = qform_affine(hdr)
-    if sform is not None and qform is not None:
+    if sform is not None and qform is not None and _apart_at_most(qform, sform, geometry.size_xyz) > XFORM_TOLERANCE_MM:
         qgeom, sgeom = affine_geometry(qform, geometry.size_xyz), affine_geometry(sform, geometry.size_xyz)
         apart = corner_distance(qgeom, sgeom)
         if apart > XFORM_TOLERANCE_MM:
