@@ -14,6 +14,7 @@ from ..io.open import is_dataset_root, list_patients
 from ..render.scene import SceneRenderer
 from ..render.state import ViewerState
 from ..render.window import preset_range
+from . import gui_thread
 from .display_panel import DisplayPanel
 from .dose_scale import ask_dose_scale, set_coordinate_convention
 from .edit_controller import TOOL_ORDER, EditController
@@ -66,6 +67,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def __init__(self) -> None:
         super().__init__()
+        gui_thread.install()  # loaders and saves hand their model changes to this thread
         self.setWindowTitle("lundprobe_gui")
         self.resize(1500, 950)
         self.setAcceptDrops(True)
