@@ -494,7 +494,7 @@ class MainWindow(QtWidgets.QMainWindow):
         n = len(patient.problems)
         self.statusBar().showMessage(f"{patient.id}: all layers loaded" + (f", {n} problem(s)" if n else ""), 8000)
         if any(v.unit_problem for v in patient.reference_frame.doses.values()):
-            self.layers.populate(patient, self.state)  # the dose is not offered until its scale is confirmed
+            self.refresh_layers()  # the dose is not offered until its scale is confirmed
             self.statusBar().showMessage("The dose is not shown: its values are not Gy (View > Dose scale...)", 15000)
 
     def _on_failed(self, message: str) -> None:
@@ -541,6 +541,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.scene is None:
             return
         self.layers.populate(self.patient, self.state)
+        self.display.dose_box.setEnabled(self.patient.reference_frame.dose() is not None)
         self.scene.invalidate_overlays()
         self.dvh_panel.set_patient(self.patient)
         self._display_changed()

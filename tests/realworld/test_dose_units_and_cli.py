@@ -92,14 +92,14 @@ def test_the_window_asks_for_the_scale_and_then_shows_the_dose(qtbot, unscaled_d
     load_patient(p)
     win._on_image_ready(p)
     win._on_finished(p)
-    assert win.scene.dose() is None
+    assert win.scene.dose() is None and not win.display.dose_box.isEnabled()
     asked = []
     monkeypatch.setattr(
         QtWidgets.QInputDialog, "getDouble", staticmethod(lambda *a, **k: asked.append(a) or (4e-5, True))
     )
     win.actions["dose_scale"].trigger()
     assert asked and "1,048,626" in asked[0][2]
-    assert win.scene.dose() is p.reference_frame.doses["dose"]
+    assert win.scene.dose() is p.reference_frame.doses["dose"] and win.display.dose_box.isEnabled()
     shown = win.tri.views[0].image.image
     plain = SceneRenderer(p, ViewerState(cursor=win.state.cursor))
     plain.state.dose.wash = False
