@@ -11,12 +11,24 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 
 from .. import __version__
 
 logger = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("demo", "info", "bench", "screenshot", "metrics", "dvh", "uncertainty_edits", "study", "review")
+SUBCOMMANDS = (
+    "demo",
+    "info",
+    "bench",
+    "screenshot",
+    "metrics",
+    "dvh",
+    "uncertainty_edits",
+    "study",
+    "review",
+    "export",
+)
 EXIT_USAGE = 2
 QUIET_HELP = "no warnings, notes or progress on stderr (errors still are)"
 _quiet = False
@@ -94,10 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     root = logging.getLogger()
     was = root.level
     root.setLevel(level)  # also when logging was configured before (tests, embedding)
+    if _quiet:
+        logging.disable(logging.WARNING)  # libraries with their own handlers (pydicom) too
     try:
-        return _run(args)
+        with warnings.catch_warnings():
+            if _quiet:
+                warnings.simplefilter("ignore")
+            return _run(args)
     finally:
         root.setLevel(was)
+        logging.disable(logging.NOTSET)
         _quiet = False
 
 

@@ -7,6 +7,7 @@ import math
 
 from PySide6 import QtWidgets
 
+from ..core.patient import LUNDPROBE_PRESCRIPTION_GY
 from ..core.volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def ask_dose_scale(window) -> bool:
         f"{vol.path.name}: {vol.unit_problem}.\n\n"
         "Gy per stored unit (for an RTDOSE: its DoseGridScaling). Stored maximum "
         f"{vol.vmax / vol.scale:,.0f}.",
-        suggested_scale(vol, patient.prescription_gy),
+        suggested_scale(vol, patient.prescription_gy or LUNDPROBE_PRESCRIPTION_GY),
         1e-12,
         1e6,
         12,

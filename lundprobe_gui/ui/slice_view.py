@@ -283,6 +283,15 @@ class SliceView(QtWidgets.QWidget):
         self.brush_cursor.setRect(QtCore.QRectF(cx - radius_mm, cy - radius_mm, 2 * radius_mm, 2 * radius_mm))
         self.brush_cursor.setVisible(True)
 
+    def centre_on(self, zyx) -> None:
+        """Pan (keeping the zoom) so that voxel ``zyx`` is in the middle of the view."""
+        if self._img_shape is None:
+            return
+        r, c = self.voxel_to_display(zyx)
+        row_mm, col_mm = self._aspect
+        here = self.vb.viewRect().center()
+        self.vb.translateBy(x=(c + 0.5) * col_mm - here.x(), y=(r + 0.5) * row_mm - here.y())
+
     # -- coordinates --------------------------------------------------------------------
     def bind_grid(self, shape_zyx: tuple[int, int, int], orient: Orientation, name: str) -> None:
         """Show a new grid: its stored shape, its storage-to-display mapping and the view's title."""

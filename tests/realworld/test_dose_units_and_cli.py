@@ -36,6 +36,8 @@ def _cli(*args, timeout=300):
 @pytest.fixture()
 def unscaled_dose_case(tmp_path):
     """An image, a mask and an int32 dose holding RTDOSE-style stored values (Gy = value * 4e-5)."""
+    tmp_path = tmp_path / "ds" / "case1"  # its own dataset root: the window lists no other test's folders
+    tmp_path.mkdir(parents=True)
     shape = (30, 32, 12)
     z, y, x = np.indices(shape[::-1])
     image = sitk.GetImageFromArray((100 + 5 * x + 3 * y).astype(np.int16))
