@@ -139,14 +139,19 @@ class SliceView(QtWidgets.QWidget):
         for lab in [self.title, self.legend, *self.letters.values()]:
             lab.adjustSize()
         self.title.move(6, 4)
-        top = self.letters["top"]
-        x = (w - top.width()) // 2
-        # below a title long enough to reach the middle ("Axial (oblique 9.3°)  13/25"), never under it
-        top.move(x, 4 if self.title.geometry().right() + 4 < x else self.title.geometry().bottom() + 2)
+        self._place_top_letter()
         self.letters["bottom"].move((w - self.letters["bottom"].width()) // 2, h - self.letters["bottom"].height() - 4)
         self.letters["left"].move(6, (h - self.letters["left"].height()) // 2)
         self.letters["right"].move(w - self.letters["right"].width() - 6, (h - self.letters["right"].height()) // 2)
         self.legend.move(w - self.legend.width() - 4, 4)
+
+    def _place_top_letter(self) -> None:
+        top = self.letters["top"]
+        x = (self.graphics.width() - top.width()) // 2
+        # below a title long enough to reach the middle ("Axial (oblique 9.3°)  13/25"), never under it
+        y = 4 if self.title.geometry().right() + 4 < x else self.title.geometry().bottom() + 2
+        if (top.x(), top.y()) != (x, y):
+            top.move(x, y)
 
     def set_orientation_letters(self, letters: dict[str, str]) -> None:
         """Show the anatomical direction at each edge (derived from the direction matrix)."""
@@ -194,7 +199,9 @@ class SliceView(QtWidgets.QWidget):
         title = f"{self.view_name}  {sl.index + 1}/{total}"
         if self.title.text() != title:
             self.title.setText(title)
-            self._place_overlays()  # a longer title ("Axial (oblique 9.3°)  13/25") is neither clipped nor covered
+            # a longer title ("Axial (oblique 9.3°)  13/25") is neither clipped nor covered
+            self.title.adjustSize()
+            self._place_top_letter()
         self._show_isodose_labels(sl)
         if sl.fiducials:
             self.fiducial_items.setData(
