@@ -196,6 +196,13 @@ class Patient:
         self.missing: list[str] = sorted(set(missing))
         self.fiducials: list[Fiducial] = list(fiducials)
         self.dataset_root = dataset_root
+        # What the model listed when it was opened; edits saved later are outputs, never inputs.
+        self.input_files: tuple[str, ...] = tuple(
+            sorted(
+                {str(v.path) for f in frames.values() for v in f.volumes()}
+                | {r.path for f in frames.values() for r in f.structures.values()}
+            )
+        )
         self.prescription_gy: float | None = prescription_gy
         """The prescription (the 100 % isodose) in Gy, or None when the data does not say."""
         self.prescription_origin = prescription_origin if prescription_gy is not None else ""
@@ -530,7 +537,8 @@ def _load_problem(path: str, e: Exception) -> Problem:
     """The Problem of a file whose voxels could not be loaded."""
     if isinstance(e, NotEnoughRam):
         return Problem(path, "too-large", str(e))
-    return Problem(path, "corrupt", f"cannot decode voxel data: {e}")
+    kind = getattr(e, "problem_kind", "corrupt")  # "tampered": a saved edit changed since it was saved
+    return Problem(path, kind, str(e) if kind != "corrupt" else f"cannot decode voxel data: {e}")
 
 
 def _resampled(vol: Volume) -> dict:

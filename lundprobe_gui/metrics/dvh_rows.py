@@ -147,12 +147,17 @@ def patient_dvhs(
         if should_stop is not None and should_stop():
             break
         dose = patient.dose(ref.frame)
-        if dose is None:
+        path = None if dose is None else dose.path
+        decoded = dose is None or patient.load_volume(dose)
+        if dose is not None and dose.unit_problem:
+            dose = None  # found not to be in Gy while loading it here
+        bad = next((v for v in patient.frames[ref.frame].doses.values() if v.unit_problem), None)
+        if not decoded:
+            warnings.append(f"{patient.id}: the {ref.frame} dose cannot be decoded ({path})")
+        elif dose is None and bad is not None:
+            warnings.append(f"{patient.id}: the {ref.frame} dose {bad.path.name} is left out: {bad.unit_problem}")
+        elif dose is None:
             warnings.append(f"{patient.id}: no dose on the {ref.frame} grid for {ref.name} ({ref.source})")
-        elif not patient.load_volume(dose):
-            warnings.append(f"{patient.id}: the {ref.frame} dose cannot be decoded ({dose.path})")
-        elif dose.unit_problem:
-            warnings.append(f"{patient.id}: the {ref.frame} dose {dose.path.name} is left out: {dose.unit_problem}")
         else:
             try:
                 mask = patient.mask_obj(ref.name, ref.source, ref.frame)

@@ -206,8 +206,10 @@ def test_every_command_takes_quiet_and_quiet_silences_warnings(unscaled_dose_cas
         _cli("dvh", str(unscaled_dose_case), "--workers", "1"),
         _cli("dvh", str(unscaled_dose_case), "--quiet"),
     )
-    assert "WARNING" in noisy.stderr and "WARNING" not in quiet.stderr
-    assert quiet.returncode == 2 and "no DVH" in quiet.stderr  # the error itself still shows
+    assert "warning:" in noisy.stderr and "WARNING" in noisy.stderr
+    assert "warning:" not in quiet.stderr and "WARNING" not in quiet.stderr
+    # the patient gives no DVH: that error itself still shows, saying why
+    assert quiet.returncode != 0 and "error:" in quiet.stderr and "not a plausible dose in Gy" in quiet.stderr
 
 
 def test_world_coordinates_say_their_convention(unscaled_dose_case):
