@@ -8,6 +8,7 @@ import re
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.patient import Patient
+from ..core.regrid import resampled_note
 from ..render.state import Key, ViewerState
 
 logger = logging.getLogger(__name__)
@@ -65,13 +66,14 @@ class LayerPanel(QtWidgets.QTreeWidget):
         ov = QtWidgets.QTreeWidgetItem(self, ["Overlays"])
         ov.setFlags(ov.flags() & ~QtCore.Qt.ItemFlag.ItemIsUserCheckable)
         if frame.dose() is not None:
-            self._overlay(ov, "Dose colour wash", "dose_wash", state.dose.wash)
-            self._overlay(ov, "Isodose lines", "isodose", state.dose.lines)
+            note = _note(frame.dose())  # a dose on another grid says so: "(resampled from 2.5 mm grid)"
+            self._overlay(ov, f"Dose colour wash{note}", "dose_wash", state.dose.wash)
+            self._overlay(ov, f"Isodose lines{note}", "isodose", state.dose.lines)
         if state.uncertainty_allowed:
             for name in sorted(frame.uncertainty):
                 self._overlay(
                     ov,
-                    f"Uncertainty {name}",
+                    f"Uncertainty {name}{_note(frame.uncertainty[name])}",
                     f"unc:{name}",
                     state.uncertainty.visible and name in state.uncertainty.maps,
                 )
@@ -255,6 +257,11 @@ class LayerPanel(QtWidgets.QTreeWidget):
             setattr(st, k, v)
         item.setText(1, st.mode)
         self.changed.emit()
+
+
+def _note(vol) -> str:
+    note = resampled_note(vol)
+    return f" ({note})" if note else ""
 
 
 def _order(source: str) -> int:

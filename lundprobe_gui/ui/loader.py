@@ -99,8 +99,10 @@ def load_patient(
         if sink is not None:
             sink.layer_loaded.emit(patient, first.path)
     jobs = []
+    standby = frame.standby()  # a dose resampled only if it is ever shown
     for v in frame.doses.values():
-        jobs.append((str(v.path), lambda v=v: patient.load_volume(v)))
+        if not any(v is s for s in standby):
+            jobs.append((str(v.path), lambda v=v: patient.load_volume(v)))
     refs = list(frame.structures.values())  # one step: the GUI thread may add a saved edit meanwhile
     clinical = [r for r in refs if r.source == "clinical"]
     others = [r for r in refs if r.source != "clinical"]

@@ -18,6 +18,7 @@ from ..render.window import preset_range
 from . import gui_thread
 from .display_panel import DisplayPanel
 from ..edit.registry import tool_class
+from .dose_scale import ask_dose_scale, set_coordinate_convention
 from .edit_controller import TOOL_ORDER, EditController
 from .edit_panel import EditPanel
 from .hotspot_panel import install_hotspots
@@ -81,6 +82,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.state: ViewerState | None = None
         self.scene: SceneRenderer | None = None
         self.settings = QtCore.QSettings()
+        self.coords = "RAS" if self.settings.value("coords", "LPS") == "RAS" else "LPS"
         self._cursor_touched = False
         self._dataset_root: Path | None = None
 
@@ -237,6 +239,14 @@ class MainWindow(QtWidgets.QMainWindow):
         wl = v.addMenu("Window preset")
         for name in ("MRI auto", "CT", "soft tissue", "mediastinum", "lung", "bone"):
             wl.addAction(name, lambda n=name: self.apply_preset(n))
+        ras = self._action(
+            "coords_ras", "World coordinates in RAS (NIfTI) instead of LPS (DICOM)", lambda: None, keys=()
+        )
+        ras.setCheckable(True)
+        ras.setChecked(self.coords == "RAS")
+        ras.toggled.connect(lambda on: set_coordinate_convention(self, on))
+        v.addAction(ras)
+        v.addAction(self._action("dose_scale", "Dose scale...", lambda: ask_dose_scale(self), keys=()))
         v.addAction(self._action("mode_window", "Mouse: window/level", lambda: self.set_mouse_mode("window")))
         v.addAction(self._action("mode_navigate", "Mouse: navigate", lambda: self.set_mouse_mode("navigate")))
         self._action("next_slice", "Next slice", lambda: self._step(+1), keys=("Up", "Right"))
@@ -411,6 +421,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Show a (discovered) patient; layers appear as they load."""
         self.patient = patient
         self.state = state or self.make_state(patient)
+        self.state.coords = self.coords
         self.scene = SceneRenderer(patient, self.state)
         self._cursor_touched = False
         self._loaded_since_refresh.clear()
@@ -489,17 +500,16 @@ class MainWindow(QtWidgets.QMainWindow):
         if patient is not self.patient:
             return
         self.progress.setVisible(False)
-        if patient.prescription_gy is None and self.override is None:
-            # No prescription in the data: the 100 % isodose is the dose maximum, known now that the dose is loaded.
-            self.state.dose.prescription_gy = patient.effective_prescription()
-            self.display.sync(self.scene.window(self.display.current_window_key()))
-            self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
+        self._prescription_from_dose()
         self._refresh_all()
         self.edit.refresh_guidance()  # folds and uncertainty maps are all in memory now
         self.show_problems()
         self.offer_recovery()
         n = len(patient.problems)
         self.statusBar().showMessage(f"{patient.id}: all layers loaded" + (f", {n} problem(s)" if n else ""), 8000)
+        if any(v.unit_problem for v in patient.reference_frame.doses.values()):
+            self.refresh_layers()  # the dose is not offered until its scale is confirmed
+            self.statusBar().showMessage("The dose is not shown: its values are not Gy (View > Dose scale...)", 15000)
 
     def _on_failed(self, message: str) -> None:
         self.progress.setVisible(False)
@@ -540,6 +550,24 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tri.update_colour_bars()
         self.tri.refresh()
 
+    def _prescription_from_dose(self) -> None:
+        if self.patient.prescription_gy is None and self.override is None:
+            # No prescription in the data: the 100 % isodose is the dose maximum, known now that the dose is loaded.
+            self.state.dose.prescription_gy = self.patient.effective_prescription()
+            self.display.sync(self.scene.window(self.display.current_window_key()))
+            self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
+
+    def refresh_layers(self) -> None:
+        """Redraw after a layer changed its values (a dose scale was confirmed): list, bars and views."""
+        if self.scene is None:
+            return
+        self._prescription_from_dose()
+        self.layers.populate(self.patient, self.state)
+        self.display.dose_box.setEnabled(self.patient.reference_frame.dose() is not None)
+        self.scene.invalidate_overlays()
+        self.dvh_panel.set_patient(self.patient)
+        self._display_changed()
+
     def show_problems(self) -> None:
         """List the patient's problems in the Problems panel (shown when there are any)."""
         if self.override is not None:
@@ -559,18 +587,19 @@ class MainWindow(QtWidgets.QMainWindow):
             self._cursor_touched = True
             self.tri.set_cursor(zyx)
         elif mode == "edit":
-            self.edit.handle("click", axis, zyx, _mods(modifiers))
+            self.edit.handle("click", self.scene.stored_axis(axis), zyx, _mods(modifiers))
 
     def _view_dragged(self, axis: int, phase: str, zyx, modifiers) -> None:
         if self.tri.views[axis].mode == "edit":
             kind = {"start": "press", "move": "move", "finish": "release"}[phase]
-            self.edit.handle(kind, axis, zyx, _mods(modifiers))
+            self.edit.handle(kind, self.scene.stored_axis(axis), zyx, _mods(modifiers))
             return
         if self.tri.views[axis].mode == "navigate":
             self._cursor_touched = True
             cur = list(self.state.cursor)
+            normal = self.scene.stored_axis(axis)
             for a in range(3):
-                if a != axis:
+                if a != normal:
                     cur[a] = zyx[a]
             self.tri.set_cursor(tuple(cur))
 
@@ -688,7 +717,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def apply_tool(self) -> None:
         """Run the whole-structure tool once (or close the polygon)."""
-        if self.edit.apply_tool(self.tri.active_axis, self.state.cursor[self.tri.active_axis]) is False:
+        if self.scene is None:
+            return
+        normal = self.scene.stored_axis(self.tri.active_axis)
+        if self.edit.apply_tool(normal, self.state.cursor[normal]) is False:
             self.statusBar().showMessage("Nothing changed", 3000)
 
     def undo(self) -> None:

@@ -3,6 +3,9 @@
 Scene coordinates are millimetres: display pixel (row, col) covers
 ``[col * col_mm, (col + 1) * col_mm) x [row * row_mm, (row + 1) * row_mm)``, so a locked aspect of 1
 gives the correct physical proportions (2.5 mm slices look 2.5 mm thick).
+
+The view shows the display array (patient orientation); every position it reports is mapped back
+through the grid's :class:`~lundprobe_gui.core.orientation.Orientation` to one stored voxel.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ..core.orientation import Orientation
 from ..render.label_layout import separate
 from ..render.scene import SliceImage
 from ..render.slicing import VIEW_NAMES, display_to_voxel, voxel_to_display
@@ -50,8 +54,9 @@ class _ViewBox(pg.ViewBox):
 class SliceView(QtWidgets.QWidget):
     """A view of one orientation.
 
-    Signals carry voxel coordinates (z, y, x) as floats; the main window decides what they mean
-    (move the cursor, adjust the window, or feed an editing tool).
+    Signals carry stored voxel coordinates (z, y, x) as floats; the main window decides what they
+    mean (move the cursor, adjust the window, or feed an editing tool). :attr:`index` is the
+    display slice index.
     """
 
     clicked = QtCore.Signal(int, object, object)  # axis, zyx, modifiers
@@ -67,6 +72,8 @@ class SliceView(QtWidgets.QWidget):
         self.axis = axis
         self.mode = "navigate"
         self.shape_zyx = (1, 1, 1)
+        self.orient = Orientation.identity(self.shape_zyx)
+        self.view_name = VIEW_NAMES[axis].capitalize()
         self.index = 0
         self._aspect = (1.0, 1.0)
         self._img_shape: tuple[int, int] | None = None
@@ -133,11 +140,19 @@ class SliceView(QtWidgets.QWidget):
         for lab in [self.title, self.legend, *self.letters.values()]:
             lab.adjustSize()
         self.title.move(6, 4)
-        self.letters["top"].move((w - self.letters["top"].width()) // 2, 4)
+        self._place_top_letter()
         self.letters["bottom"].move((w - self.letters["bottom"].width()) // 2, h - self.letters["bottom"].height() - 4)
         self.letters["left"].move(6, (h - self.letters["left"].height()) // 2)
         self.letters["right"].move(w - self.letters["right"].width() - 6, (h - self.letters["right"].height()) // 2)
         self.legend.move(w - self.legend.width() - 4, 4)
+
+    def _place_top_letter(self) -> None:
+        top = self.letters["top"]
+        x = (self.graphics.width() - top.width()) // 2
+        # below a title long enough to reach the middle ("Axial (oblique 9.3°)  13/25"), never under it
+        y = 4 if self.title.geometry().right() + 4 < x else self.title.geometry().bottom() + 2
+        if (top.x(), top.y()) != (x, y):
+            top.move(x, y)
 
     def set_orientation_letters(self, letters: dict[str, str]) -> None:
         """Show the anatomical direction at each edge (derived from the direction matrix)."""
@@ -182,9 +197,12 @@ class SliceView(QtWidgets.QWidget):
         r, c = cursor_display
         self.hline.setPos((r + 0.5) * row_mm)
         self.vline.setPos((c + 0.5) * col_mm)
-        title = f"{VIEW_NAMES[self.axis].capitalize()}  {sl.index + 1}/{total}"
+        title = f"{self.view_name}  {sl.index + 1}/{total}"
         if self.title.text() != title:
             self.title.setText(title)
+            # a longer title ("Axial (oblique 9.3°)  13/25") is neither clipped nor covered
+            self.title.adjustSize()
+            self._place_top_letter()
         self._show_isodose_labels(sl)
         if sl.fiducials:
             self.fiducial_items.setData(
@@ -283,16 +301,24 @@ class SliceView(QtWidgets.QWidget):
         self.vb.translateBy(x=(c + 0.5) * col_mm - here.x(), y=(r + 0.5) * row_mm - here.y())
 
     # -- coordinates --------------------------------------------------------------------
+    def bind_grid(self, shape_zyx: tuple[int, int, int], orient: Orientation, name: str) -> None:
+        """Show a new grid: its stored shape, its storage-to-display mapping and the view's title."""
+        self.shape_zyx = tuple(shape_zyx)
+        self.orient = orient
+        self.view_name = name
+        self._img_shape = None  # refit on the next image
+
     def scene_to_voxel(self, scene_pos: QtCore.QPointF) -> tuple[float, float, float]:
-        """Voxel (z, y, x) under a scene position, in the current slice."""
+        """Stored voxel (z, y, x) under a scene position, in the current slice."""
         p = self.vb.mapSceneToView(scene_pos)
         row_mm, col_mm = self._aspect
         row, col = p.y() / row_mm - 0.5, p.x() / col_mm - 0.5
-        return tuple(float(v) for v in display_to_voxel(self.axis, self.index, row, col, self.shape_zyx))
+        shown = display_to_voxel(self.axis, self.index, row, col, self.orient.display_shape)
+        return self.orient.to_stored(shown)
 
     def voxel_to_display(self, zyx) -> tuple[float, float]:
-        """Display (row, col) of a voxel."""
-        return voxel_to_display(self.axis, zyx, self.shape_zyx)
+        """Display (row, col) of a stored voxel."""
+        return voxel_to_display(self.axis, self.orient.to_display(zyx), self.orient.display_shape)
 
     # -- mouse --------------------------------------------------------------------------
     def _clamp(self, zyx) -> tuple[float, float, float]:

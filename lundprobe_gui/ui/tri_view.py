@@ -10,7 +10,7 @@ from PySide6 import QtCore, QtWidgets
 
 from ..render.colormaps import dose_colour_bar, uncertainty_colour_bar
 from ..render.scene import SceneRenderer, box_to_display_rect
-from ..render.slicing import AXIAL, CORONAL, SAGITTAL, orientation_labels, voxel_to_display
+from ..render.slicing import AXIAL, CORONAL, SAGITTAL, orientation_labels
 from .colour_bar import ColourBarWidget
 from .slice_view import SliceView
 
@@ -71,9 +71,8 @@ class TriView(QtWidgets.QWidget):
         self.scene = scene
         geom = scene.frame.geometry
         for axis, v in self.views.items():
-            v.shape_zyx = geom.shape_zyx
+            v.bind_grid(geom.shape_zyx, scene.orient, scene.view_title(axis))
             v.set_orientation_letters(orientation_labels(axis, geom))
-            v._img_shape = None  # noqa: SLF001 - refit on the next image
             scene.set_line_scale(axis, v.line_scale)
         self.refresh()
 
@@ -90,22 +89,26 @@ class TriView(QtWidgets.QWidget):
 
     # -- slices -------------------------------------------------------------------------
     def step_slice(self, axis: int, delta: int) -> None:
-        """Move one view's slice (and so the cursor) by ``delta``."""
+        """Move one view's slice (and so the cursor) by ``delta`` display slices."""
         if self.scene is None:
             return
         cur = list(self.scene.state.cursor)
-        n = self.scene.shape[axis]
-        cur[axis] = int(np.clip(cur[axis] + delta, 0, n - 1))
+        a = self.scene.stored_axis(axis)
+        cur[a] = int(np.clip(cur[a] + self.scene.orient.stored_step(axis, delta), 0, self.scene.shape[a] - 1))
         self.set_cursor(tuple(cur), axes=(axis,))
 
     def set_cursor(self, zyx, axes=None) -> None:
-        """Move the cursor; re-render the views whose slice changed (all crosshairs move)."""
+        """Move the cursor to a stored (z, y, x) voxel; re-render the views whose slice changed."""
         if self.scene is None:
             return
         zyx = tuple(int(np.clip(round(float(v)), 0, n - 1)) for v, n in zip(zyx, self.scene.shape))
         old = self.scene.state.cursor
         self.scene.state.cursor = zyx
-        changed = [a for a in (AXIAL, CORONAL, SAGITTAL) if old[a] != zyx[a]] if axes is None else list(axes)
+        if axes is None:
+            scene = self.scene
+            changed = [a for a in (AXIAL, CORONAL, SAGITTAL) if scene.slice_index(a, old) != scene.slice_index(a, zyx)]
+        else:
+            changed = list(axes)
         self.refresh(changed, crosshair_only=[a for a in (AXIAL, CORONAL, SAGITTAL) if a not in changed])
         self.cursor_changed.emit(zyx)
 
@@ -127,7 +130,7 @@ class TriView(QtWidgets.QWidget):
             self._show(a, cur)
         for a in crosshair_only:
             v = self.views[a]
-            r, c = voxel_to_display(a, cur, self.scene.shape)
+            r, c = v.voxel_to_display(cur)
             row_mm, col_mm = v._aspect  # noqa: SLF001
             v.hline.setPos((r + 0.5) * row_mm)
             v.vline.setPos((c + 0.5) * col_mm)
@@ -136,23 +139,25 @@ class TriView(QtWidgets.QWidget):
         self.last_render_ms = (time.perf_counter() - t0) * 1000.0
 
     def _show(self, axis: int, cur) -> None:
-        self.views[axis].show_slice(
-            self.scene.render(axis), voxel_to_display(axis, cur, self.scene.shape), self.scene.shape[axis]
-        )
+        v = self.views[axis]
+        v.show_slice(self.scene.render(axis), v.voxel_to_display(cur), self.scene.display_shape[axis])
 
     def refresh_box(self, box) -> None:
-        """Re-render only the part of each view that a changed (z, y, x) box covers."""
+        """Re-render only the part of each view that a changed stored (z, y, x) box covers."""
         if self.scene is None:
             return
-        cur = self.scene.state.cursor
+        scene = self.scene
+        dbox = scene.orient.box_to_display(box)
         for a, v in self.views.items():
-            if not box[a][0] <= cur[a] < box[a][1] or v.image.image is None or v.index != cur[a]:
+            index = scene.slice_index(a)
+            if not dbox[a][0] <= index < dbox[a][1] or v.image.image is None or v.index != index:
                 continue
             # outlines and halos are drawn thicker on a zoomed-out view: the changed part is wider
-            rect = box_to_display_rect(a, box, self.scene.shape, pad=OUTLINE_PAD * max(self.scene.line_scale(a)))
+            pad = OUTLINE_PAD * max(scene.line_scale(a))
+            rect = box_to_display_rect(a, box, scene.shape, pad=pad, orient=scene.orient)
             if rect[0] >= rect[1] or rect[2] >= rect[3]:
                 continue
-            v.update_region(self.scene.render_region(a, cur[a], rect), rect[0], rect[2])
+            v.update_region(scene.render_region(a, index, rect), rect[0], rect[2])
 
     def update_readout(self) -> None:
         """Cursor readout text."""
