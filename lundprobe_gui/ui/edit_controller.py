@@ -24,6 +24,7 @@ from ..edit.interpolate import InterpolateSettings, InterpolateTool
 from ..edit.islands import IslandsSettings, IslandsTool
 from ..edit.margin import MarginSettings, MarginTool
 from ..edit.polygon import PolygonSettings, PolygonTool
+from ..edit.region import plane_axes
 from ..edit.session import EditSession
 from ..edit.smooth import SmoothSettings, SmoothTool
 from ..edit.tool import EditEvent, Tool
@@ -62,6 +63,7 @@ class EditController(QtCore.QObject):
     save_failed = QtCore.Signal(str, object)  # message, keys
     structure_added = QtCore.Signal(object)  # scene key (name, source, frame)
     autosave_status = QtCore.Signal(object)  # why autosave fails (str), or None once it works again
+    nothing_changed = QtCore.Signal(str)  # why a stroke, click or tool run changed nothing
     _version_written = QtCore.Signal(object, object)  # key, snapshot: back on the UI thread
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
@@ -202,17 +204,39 @@ class EditController(QtCore.QObject):
         tool = self.session.tool if self.session else None
         if tool is None or self.active is None:
             return False
-        if isinstance(tool, FillHolesTool):
-            return tool.run(axis, index)
         if isinstance(tool, InterpolateTool):
             tool = InterpolateTool(InterpolateSettings(axis))
             self.session.set_tool(tool)
-            return tool.run()
-        if isinstance(tool, PolygonTool):
-            return tool.finish()
-        if hasattr(tool, "run"):
-            return tool.run()
-        return False
+        self.session.begin_action()
+        if isinstance(tool, FillHolesTool):
+            changed = tool.run(axis, index)
+        elif isinstance(tool, PolygonTool):
+            changed = tool.finish()
+        elif hasattr(tool, "run"):
+            changed = tool.run()
+        else:
+            return False
+        if not changed:
+            self._report_unchanged("Nothing changed")
+        return changed
+
+    def _report_unchanged(self, default: str | None = None) -> None:
+        reason = (self.session.nothing_changed_reason() if self.session is not None else None) or default
+        if reason:
+            self.nothing_changed.emit(reason)
+
+    def polygon_in_progress(self) -> tuple[int, int, list[tuple[float, float, float]]] | None:
+        """(axis, slice, vertices as voxel z, y, x) of a polygon being placed, or None."""
+        tool = self.session.tool if self.session is not None else None
+        if not isinstance(tool, PolygonTool) or not tool.vertices or tool.axis is None:
+            return None
+        ra, ca = plane_axes(tool.axis)
+        out = []
+        for r, c in tool.vertices:
+            zyx = [float(tool.slice_index)] * 3
+            zyx[ra], zyx[ca] = r, c
+            out.append(tuple(zyx))
+        return tool.axis, int(tool.slice_index), out
 
     def set_constraint(self, constraint: EditConstraint | None) -> None:
         """Editable-area, intensity and lock constraints for every tool."""
@@ -232,7 +256,12 @@ class EditController(QtCore.QObject):
             modifiers=frozenset(modifiers),
             key=key,
         )
-        return self.session.handle(ev)
+        if kind in ("press", "click"):
+            self.session.begin_action()
+        used = self.session.handle(ev)
+        if kind in ("release", "click"):
+            self._report_unchanged()
+        return used
 
     # -- history ------------------------------------------------------------------------
     def undo(self) -> Box | None:

@@ -224,16 +224,23 @@ class EditPanel(QtWidgets.QWidget):
         if c.patient is None:
             return
         area = area_mode = None
+        said = []
         if self.area_mode.currentText() != "everywhere" and self.area_struct.currentData():
             n, s = self.area_struct.currentData()
             area, area_mode = c.patient.mask_obj(n, s), self.area_mode.currentText()
-        locked = []
+            said.append(f"{area_mode} {n}")
+        locked, locked_names = [], []
         for i in range(self.locked.count()):
             it = self.locked.item(i)
             if it.checkState() == QtCore.Qt.CheckState.Checked:
                 n, s = it.data(QtCore.Qt.ItemDataRole.UserRole)
                 locked.append(c.patient.mask_obj(n, s))
+                locked_names.append(n)
         rng = (self.int_lo.value(), self.int_hi.value()) if self.intensity_on.isChecked() else None
+        if rng is not None:
+            said.append(f"intensities {rng[0]:g} to {rng[1]:g}")
+        if locked_names:
+            said.append("locked " + ", ".join(locked_names))
         if area is None and not locked and rng is None:
             c.set_constraint(None)
             return
@@ -244,6 +251,7 @@ class EditPanel(QtWidgets.QWidget):
                 intensity_range=rng,
                 image=c.patient.image() if rng else None,
                 locked=locked,
+                description="; ".join(said),
             )
         )
 

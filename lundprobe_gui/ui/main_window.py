@@ -12,11 +12,13 @@ from ..core.patient import Patient
 from ..core.modality import default_window_preset
 from ..io.open import is_dataset_root, list_patients
 from ..render.scene import SceneRenderer
+from ..render.slicing import AXIAL
 from ..render.state import ViewerState
 from ..render.window import preset_range
 from .display_panel import DisplayPanel
 from .edit_controller import TOOL_ORDER, EditController
 from .edit_panel import EditPanel
+from .input_guard import InputGuard, single_keys
 from .layer_panel import LayerPanel
 from .loader import PatientLoader
 from .overrides import WindowOverride
@@ -104,8 +106,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.metrics_panel = MetricsPanel()
         self.dvh_panel = DvhPanel()
         self.unc_plot = UncertaintyEditsPlot()
-        # Created on first use from the Analysis menu: hidden docks would still widen the window.
-        self.analysis_docks: list[QtWidgets.QDockWidget] = []
+        # One window for all analysis, created on first use from the Analysis menu: docked under the
+        # views, three panels squashed them to a strip and had to be closed one by one.
+        self.analysis_dock: QtWidgets.QDockWidget | None = None
+        self.analysis_tabs = QtWidgets.QTabWidget()
+        for w, t in ((self.metrics_panel, "Metrics"), (self.dvh_panel, "DVH"), (self.unc_plot, "Uncertainty vs edits")):
+            self.analysis_tabs.addTab(w, t)
+        self.analysis_tabs.currentChanged.connect(self._analysis_tab_shown)
         self._analysis_allowed = True
         self.metrics_panel.pair_activated.connect(self.show_edit_map)
         self.dvh_panel.structure_selected.connect(self.go_to_structure)
@@ -149,6 +156,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.edit.save_failed.connect(self._save_failed)
         self.edit.autosave_status.connect(self._autosave_status)
         self.edit.saved.connect(lambda p: self.statusBar().showMessage(f"Saved {p}", 8000))
+        self.edit.nothing_changed.connect(lambda why: self.statusBar().showMessage(why, 10000))
         self.edit_panel.tool_chosen.connect(self.choose_tool)
         self.edit_panel.apply_requested.connect(self.apply_tool)
         self.edit_panel.undo_requested.connect(self.undo)
@@ -170,6 +178,8 @@ class MainWindow(QtWidgets.QMainWindow):
         from .review_mode import install_review_mode
 
         install_review_mode(self)  # AI-review menu and dock (issue 7)
+        self.input_guard = InputGuard(single_keys(list(self.actions.values())), self)
+        self.input_guard.install()
 
     # -- construction -------------------------------------------------------------------
     def _dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
@@ -417,13 +427,13 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         self.edit.bind(patient, self.scene)
         hidden = set(self.state.hidden_sources)
+        shown = self.analysis_dock is not None and self.analysis_dock.isVisible()
         for panel in (self.metrics_panel, self.dvh_panel):
             panel.set_hidden_sources(hidden)
-            panel.set_patient(patient, refresh=any(d.isVisible() for d in self.analysis_docks))
+            panel.set_patient(patient, refresh=shown and self.analysis_tabs.currentWidget() is panel)
         self.unc_plot.set_patient(patient, refresh=False)
         self._analysis_allowed = not hidden  # the uncertainty-vs-edits plot shows other observers' edits
-        if self.analysis_docks:
-            self.analysis_docks[2].setEnabled(self._analysis_allowed)
+        self.analysis_tabs.setTabEnabled(2, self._analysis_allowed)
         self.edit_panel.populate([(n, s_) for (n, s_) in patient.reference_frame.structures if self.state.allowed(s_)])
         self.show_problems()
         self._remember(patient.path)
@@ -540,11 +550,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.tri.set_cursor(zyx)
         elif mode == "edit":
             self.edit.handle("click", axis, zyx, _mods(modifiers))
+            self._show_polygon(axis, zyx)
 
     def _view_dragged(self, axis: int, phase: str, zyx, modifiers) -> None:
         if self.tri.views[axis].mode == "edit":
             kind = {"start": "press", "move": "move", "finish": "release"}[phase]
             self.edit.handle(kind, axis, zyx, _mods(modifiers))
+            self._show_polygon(axis, zyx)
             return
         if self.tri.views[axis].mode == "navigate":
             self._cursor_touched = True
@@ -589,6 +601,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def set_mouse_mode(self, mode: str) -> None:
         """navigate, window, or an editing mode."""
         self.tri.set_mode(mode)
+        self._show_polygon()
         self.statusBar().showMessage(f"Mouse mode: {mode}", 3000)
 
     def _step(self, delta: int) -> None:
@@ -666,8 +679,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def apply_tool(self) -> None:
         """Run the whole-structure tool once (or close the polygon)."""
-        if self.edit.apply_tool(self.tri.active_axis, self.state.cursor[self.tri.active_axis]) is False:
-            self.statusBar().showMessage("Nothing changed", 3000)
+        self.edit.apply_tool(self.tri.active_axis, self.state.cursor[self.tri.active_axis])
+        self._show_polygon()
 
     def undo(self) -> None:
         """Undo one editing step."""
@@ -692,6 +705,16 @@ class MainWindow(QtWidgets.QMainWindow):
             view.set_brush_cursor(self.edit.brush.radius_mm, zyx)
         else:
             view.set_brush_cursor(None)
+        self._show_polygon(axis, zyx)
+
+    def _show_polygon(self, axis: int | None = None, pointer=None) -> None:
+        """Draw the polygon being placed, with a rubber band to the pointer, in the view it lives in."""
+        poly = self.edit.polygon_in_progress() if self.tri.views[AXIAL].mode == "edit" else None
+        for a, v in self.tri.views.items():
+            if poly is None or a != poly[0] or v.index != poly[1]:
+                v.set_polygon([])
+            else:
+                v.set_polygon(poly[2], pointer if a == axis else None)
 
     def _edit_redraw(self, box) -> None:
         if self.scene is None:
@@ -780,26 +803,33 @@ class MainWindow(QtWidgets.QMainWindow):
     # -- analysis -----------------------------------------------------------------------
     def show_analysis(self, i: int) -> None:
         """Open a metrics, DVH or uncertainty-vs-edits panel and compute it in the background."""
-        if not self.analysis_docks:
-            self.analysis_docks = [
-                self._dock(t, w, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
-                for t, w in (
-                    ("Metrics", self.metrics_panel),
-                    ("DVH", self.dvh_panel),
-                    ("Uncertainty vs edits", self.unc_plot),
-                )
-            ]
-            for d in self.analysis_docks[1:]:
-                self.tabifyDockWidget(self.analysis_docks[0], d)
-            self.analysis_docks[2].setEnabled(self._analysis_allowed)
-        dock = self.analysis_docks[i]
-        if not dock.isEnabled():
+        if not self.analysis_tabs.isTabEnabled(i):
             return
+        dock = self.analysis_dock
+        if dock is None:
+            dock = self.analysis_dock = self._dock(
+                "Analysis", self.analysis_tabs, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+            )
+            # its own window beside the views, which keep their size (it can still be docked by dragging it)
+            dock.setFloating(True)
+            frame = self.frameGeometry()
+            w, h = min(1000, int(frame.width() * 0.7)), min(560, int(frame.height() * 0.6))
+            dock.setGeometry(frame.right() - w - 20, frame.bottom() - h - 40, w, h)
+        self.analysis_tabs.blockSignals(True)
+        self.analysis_tabs.setCurrentIndex(i)
+        self.analysis_tabs.blockSignals(False)
         dock.show()
         dock.raise_()
-        panel = (self.metrics_panel, self.dvh_panel, self.unc_plot)[i]
+        panel = self.analysis_tabs.widget(i)
         if self.patient is not None and not panel.is_busy():
             panel.refresh()
+
+    def _analysis_tab_shown(self, i: int) -> None:
+        # a tab opened for the first time on this patient computes; switching back does not recompute
+        panel = self.analysis_tabs.widget(i)
+        if self.patient is not None and panel is not None and panel.computed_for is not self.patient:
+            if not panel.is_busy():
+                panel.refresh()
 
     def show_edit_map(self, comparison) -> None:
         """Paint where a test mask differs from its reference (None clears the map)."""

@@ -94,6 +94,18 @@ class SliceView(QtWidgets.QWidget):
         self.brush_cursor.setZValue(12)
         self.brush_cursor.setVisible(False)
         self.vb.addItem(self.brush_cursor, ignoreBounds=True)
+        # the polygon being placed: its edges, a rubber band to the pointer, and its vertices
+        self.polygon_path = QtWidgets.QGraphicsPathItem()
+        self.polygon_path.setPen(pg.mkPen((255, 255, 0), width=2))
+        self.rubber_band = QtWidgets.QGraphicsPathItem()
+        self.rubber_band.setPen(pg.mkPen((255, 255, 0), width=1, style=QtCore.Qt.PenStyle.DashLine))
+        self.polygon_vertices = pg.ScatterPlotItem(
+            size=7, pen=pg.mkPen((0, 0, 0), width=1), brush=pg.mkBrush(255, 255, 0), symbol="s"
+        )
+        for z, item in ((13, self.polygon_path), (13, self.rubber_band), (14, self.polygon_vertices)):
+            item.setZValue(z)
+            item.setVisible(False)
+            self.vb.addItem(item, ignoreBounds=True)
         self._iso_items: list[pg.TextItem] = []
         self._iso_anchors: list[tuple[float, float]] = []  # view (x, y) of each shown label's line point
         self.line_scale = (1, 1)
@@ -115,6 +127,8 @@ class SliceView(QtWidgets.QWidget):
         self.graphics.setMouseTracking(True)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.setMinimumSize(160, 160)
+        # a click or wheel in a view takes the keyboard from the panels: keys then act on the views
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.WheelFocus)
 
     # -- overlays -----------------------------------------------------------------------
     def _overlay_label(self, text: str) -> QtWidgets.QLabel:
@@ -184,6 +198,7 @@ class SliceView(QtWidgets.QWidget):
         title = f"{VIEW_NAMES[self.axis].capitalize()}  {sl.index + 1}/{total}"
         if self.title.text() != title:
             self.title.setText(title)
+            self.title.adjustSize()  # "118/171" after "86/171": the label grows with its text
         self._show_isodose_labels(sl)
         if sl.fiducials:
             self.fiducial_items.setData(
@@ -271,6 +286,34 @@ class SliceView(QtWidgets.QWidget):
         cx, cy = (c + 0.5) * col_mm, (r + 0.5) * row_mm
         self.brush_cursor.setRect(QtCore.QRectF(cx - radius_mm, cy - radius_mm, 2 * radius_mm, 2 * radius_mm))
         self.brush_cursor.setVisible(True)
+
+    def set_polygon(self, vertices_zyx: list, pointer_zyx=None) -> None:
+        """Show a polygon being placed: vertices (voxel z, y, x) joined in order, and a rubber band
+        from the last vertex to the pointer and back to the first (an empty list hides it)."""
+        if not vertices_zyx or self._img_shape is None:
+            for item in (self.polygon_path, self.rubber_band, self.polygon_vertices):
+                item.setVisible(False)
+            return
+        row_mm, col_mm = self._aspect
+        pts = []
+        for zyx in vertices_zyx:
+            r, c = self.voxel_to_display(zyx)
+            pts.append(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
+        path = QtGui.QPainterPath(pts[0])
+        for p in pts[1:]:
+            path.lineTo(p)
+        self.polygon_path.setPath(path)
+        self.polygon_vertices.setData([p.x() for p in pts], [p.y() for p in pts])
+        band = QtGui.QPainterPath()
+        if pointer_zyx is not None:
+            r, c = self.voxel_to_display(pointer_zyx)
+            band.moveTo(pts[-1])
+            band.lineTo(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
+            if len(pts) > 1:
+                band.lineTo(pts[0])  # where Enter would close it
+        self.rubber_band.setPath(band)
+        for item in (self.polygon_path, self.rubber_band, self.polygon_vertices):
+            item.setVisible(True)
 
     # -- coordinates --------------------------------------------------------------------
     def scene_to_voxel(self, scene_pos: QtCore.QPointF) -> tuple[float, float, float]:
