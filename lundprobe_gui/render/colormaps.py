@@ -11,6 +11,7 @@ import fnmatch
 import importlib.resources
 import json
 import logging
+import re
 import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -45,7 +46,27 @@ UNCERTAINTY_COLOURS: tuple[RGB, ...] = (
     (255, 255, 0),  # yellow
     (255, 0, 0),  # red
 )
-"""Uncertainty heat map colours, evenly spaced from the low to the high end of the scale."""
+"""The dataset's uncertainty heat map colours (a rainbow), evenly spaced from the low to the high end."""
+
+UNCERTAINTY_MAGENTA: tuple[RGB, ...] = (
+    (55, 0, 85),  # dark purple
+    (120, 0, 170),  # purple
+    (200, 0, 220),  # violet
+    (255, 40, 255),  # magenta
+    (255, 200, 255),  # pale pink
+)
+"""One hue family the dose wash never uses (it runs blue-cyan-green-yellow-red), so the two cannot be confused."""
+
+UNCERTAINTY_SCALES: dict[str, tuple[RGB, ...]] = {"magenta": UNCERTAINTY_MAGENTA, "rainbow": UNCERTAINTY_COLOURS}
+"""Named uncertainty colour scales: "rainbow" is the dataset's (and the reader study's), "magenta" the viewer's."""
+
+
+def _uncertainty_stops(colours: str) -> tuple[RGB, ...]:
+    try:
+        return UNCERTAINTY_SCALES[colours]
+    except KeyError:
+        raise ValueError(f"unknown uncertainty colour scale {colours!r}; known: {sorted(UNCERTAINTY_SCALES)}") from None
+
 
 # The mapping LUT is finer than the 256-entry display LUT so that colours at the stops are
 # exact to within rounding; the gather costs the same whatever the table size.
@@ -261,12 +282,15 @@ class UncertaintySettings:
         (low, high) fractions of the map maximum for the per-map scale.
     opacity : float
         Alpha of the heat map, 0-1.
+    colours : str
+        A name of :data:`UNCERTAINTY_SCALES`.
     """
 
     scale: Literal["fixed", "per_map"] = "fixed"
     fixed_range: tuple[float, float] = (0.0, 0.5)
     per_map_fraction: tuple[float, float] = (0.1, 1.0)
     opacity: float = DEFAULT_OPACITY
+    colours: str = "rainbow"
 
 
 def uncertainty_range(
@@ -297,39 +321,43 @@ def uncertainty_range(
     return float(lo), float(hi)
 
 
-def uncertainty_lut(lo: float = 0.0, hi: float = 0.5, opacity: float = DEFAULT_OPACITY, n: int = 256) -> np.ndarray:
+def uncertainty_lut(
+    lo: float = 0.0, hi: float = 0.5, opacity: float = DEFAULT_OPACITY, n: int = 256, colours: str = "rainbow"
+) -> np.ndarray:
     """RGBA LUT of the uncertainty heat map over ``[lo, hi]``.
 
     Parameters
     ----------
     lo, hi : float
-        Scale ends (dark blue, red).
+        Scale ends (dark blue and red for the rainbow).
     opacity : float
         Alpha, 0-1.
     n : int
         Number of entries.
+    colours : str
+        A name of :data:`UNCERTAINTY_SCALES`.
 
     Returns
     -------
     numpy.ndarray
         uint8 (n, 4); entry ``i`` is the colour of ``lo + i * (hi - lo) / (n - 1)``.
     """
-    k = len(UNCERTAINTY_COLOURS)
+    stops = _uncertainty_stops(colours)
     lut = np.empty((n, 4), dtype=np.uint8)
-    lut[:, :3] = _ramp_rgb(np.linspace(0.0, 1.0, k), UNCERTAINTY_COLOURS, np.linspace(0.0, 1.0, n))
+    lut[:, :3] = _ramp_rgb(np.linspace(0.0, 1.0, len(stops)), stops, np.linspace(0.0, 1.0, n))
     lut[:, 3] = alpha8(opacity)
     return lut
 
 
 @lru_cache(maxsize=8)
-def _uncertainty_table32(opacity: float) -> np.ndarray:
-    table = _pack(uncertainty_lut(0.0, 1.0, opacity, _MAP_LUT_SIZE))
+def _uncertainty_table32(opacity: float, colours: str) -> np.ndarray:
+    table = _pack(uncertainty_lut(0.0, 1.0, opacity, _MAP_LUT_SIZE, colours))
     table.flags.writeable = False
     return table
 
 
 def uncertainty_to_rgba(
-    unc2d: np.ndarray, lo: float = 0.0, hi: float = 0.5, opacity: float = DEFAULT_OPACITY
+    unc2d: np.ndarray, lo: float = 0.0, hi: float = 0.5, opacity: float = DEFAULT_OPACITY, colours: str = "rainbow"
 ) -> np.ndarray:
     """Heat-map an uncertainty slice.
 
@@ -342,6 +370,8 @@ def uncertainty_to_rgba(
         NaN) or below ``lo`` are transparent; ``hi`` and above are red.
     opacity : float
         Alpha (default 0.4).
+    colours : str
+        A name of :data:`UNCERTAINTY_SCALES`.
 
     Returns
     -------
@@ -350,7 +380,7 @@ def uncertainty_to_rgba(
     """
     unc = np.asarray(unc2d)
     transparent = ~((unc > 0) & (unc >= lo))
-    return _map_through(unc, float(lo), float(hi), _uncertainty_table32(float(opacity)), transparent)
+    return _map_through(unc, float(lo), float(hi), _uncertainty_table32(float(opacity), colours), transparent)
 
 
 # -- colour bars -------------------------------------------------------------------------------
@@ -441,7 +471,13 @@ def dose_colour_bar(
 
 
 def uncertainty_colour_bar(
-    lo: float = 0.0, hi: float = 0.5, height: int = 256, width: int = 16, n_ticks: int = 6, opacity: float = 1.0
+    lo: float = 0.0,
+    hi: float = 0.5,
+    height: int = 256,
+    width: int = 16,
+    n_ticks: int = 6,
+    opacity: float = 1.0,
+    colours: str = "rainbow",
 ) -> ColourBar:
     """Colour bar of the uncertainty heat map.
 
@@ -455,15 +491,17 @@ def uncertainty_colour_bar(
         Number of evenly spaced labelled values, ends included.
     opacity : float
         Alpha of the bar.
+    colours : str
+        A name of :data:`UNCERTAINTY_SCALES`.
 
     Returns
     -------
     ColourBar
         Image plus ticks labelled with the uncertainty values.
     """
-    k = len(UNCERTAINTY_COLOURS)
+    stops = _uncertainty_stops(colours)
     frac = _bar_rows(0.0, 1.0, height)
-    column = _ramp_rgb(np.linspace(0.0, 1.0, k), UNCERTAINTY_COLOURS, frac)
+    column = _ramp_rgb(np.linspace(0.0, 1.0, len(stops)), stops, frac)
     image = np.empty((height, width, 4), dtype=np.uint8)
     image[:, :, :3] = column[:, None, :]
     image[:, :, 3] = alpha8(opacity)
@@ -488,6 +526,12 @@ class ColourTable:
     sources: dict[str, RGB | None]
     source_patterns: list[tuple[str, RGB | None]]
     palette: list[RGB]
+    source_structures: dict[tuple[str, str], RGB] = field(default_factory=dict)
+    """(lower-case source, lower-case structure) -> colour of that source's version of the structure."""
+    graded_sources: list[tuple[str, str]] = field(default_factory=list)
+    """(source pattern, base source): numbered sources shaded from the base source's colour."""
+    edits: list[RGB] = field(default_factory=list)
+    """Outline colours of edited structures, in the order they are opened."""
 
 
 def _rgb(v) -> RGB | None:
@@ -539,8 +583,26 @@ def load_colour_table(path: str | None = None) -> ColourTable:
     palette = [_rgb(c) for c in data.get("palette", [])]
     if not palette:
         raise ValueError(f"{src}: the palette must hold at least one colour")
+    source_structures = {
+        (src_name.lower(), name.lower()): _rgb(c)
+        for src_name, names in data.get("source_structures", {}).items()
+        for name, c in names.items()
+    }
+    graded = [(k.lower(), str(v)) for k, v in data.get("graded_sources", {}).items()]
+    edits = [_rgb(c) for c in data.get("edits", [])] or [(0, 255, 255)]
     log.debug("loaded %d structure and %d source colours from %s", len(structures), len(sources), src)
-    return ColourTable(structures, structure_patterns, halos, halo_patterns, sources, source_patterns, palette)  # type: ignore[arg-type]
+    return ColourTable(
+        structures,
+        structure_patterns,
+        halos,
+        halo_patterns,
+        sources,
+        source_patterns,
+        palette,  # type: ignore[arg-type]
+        source_structures,  # type: ignore[arg-type]
+        graded,
+        edits,  # type: ignore[arg-type]
+    )
 
 
 _MISSING = object()
@@ -597,6 +659,12 @@ def structure_colour(name: str, source: str | None = None, table: ColourTable | 
     """
     table = table or load_colour_table()
     if source:
+        own = table.source_structures.get((source.strip().lower(), name.strip().lower()))
+        if own is not None:
+            return own
+        graded = _graded_colour(name, source, table)
+        if graded is not None:
+            return graded
         col = _lookup(table.sources, table.source_patterns, source)
         if col is _MISSING:
             return palette_colour(source, table)
@@ -604,6 +672,46 @@ def structure_colour(name: str, source: str | None = None, table: ColourTable | 
             return col
     col = _lookup(table.structures, table.structure_patterns, name)
     return palette_colour(name, table) if col is _MISSING else col
+
+
+GRADED_STEPS = 10
+"""Shades of a graded set (the ten nnU-Net folds, numbered 0-9)."""
+
+
+def shade(colour: RGB, i: int, n: int = GRADED_STEPS) -> RGB:
+    """The ``i``-th of ``n`` shades of a colour, from half as dark (0) to half way to white (n - 1).
+
+    Parameters
+    ----------
+    colour : tuple of int
+        The base colour.
+    i, n : int
+        Index and number of shades.
+
+    Returns
+    -------
+    tuple of int
+        RGB 0-255.
+    """
+    f = (min(max(i, 0), n - 1) / max(n - 1, 1)) - 0.5
+    c = np.asarray(colour, float)
+    out = c * (1.0 + f) if f < 0 else c + (255.0 - c) * f
+    return tuple(int(round(v)) for v in out)  # type: ignore[return-value]
+
+
+def _graded_colour(name: str, source: str, table: ColourTable) -> RGB | None:
+    key = source.strip().lower()
+    for pattern, base in table.graded_sources:
+        if fnmatch.fnmatchcase(key, pattern):
+            number = re.search(r"(\d+)$", key)  # "nnunet_fold_3" is shade 3
+            return None if number is None else shade(structure_colour(name, base, table), int(number.group(1)))
+    return None
+
+
+def edit_colour(i: int, table: ColourTable | None = None) -> RGB:
+    """Outline colour of the ``i``-th structure opened for editing (the edit palette repeats)."""
+    table = table or load_colour_table()
+    return table.edits[i % len(table.edits)]
 
 
 def structure_halo_colour(name: str, table: ColourTable | None = None) -> RGB | None:

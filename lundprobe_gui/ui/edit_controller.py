@@ -29,6 +29,7 @@ from ..edit.session import EditSession
 from ..edit.smooth import SmoothSettings, SmoothTool
 from ..edit.tool import EditEvent, Tool
 from ..paths import user_data_dir
+from ..render.colormaps import edit_colour
 from ..render.scene import SceneRenderer
 from .overrides import EditOverride
 
@@ -45,7 +46,6 @@ TOOL_LABELS = {
     "margin": "Grow / shrink",
     "smooth": "Smooth",
 }
-EDIT_COLOUR = (0, 255, 255)
 AUTOSAVE_MS = 60_000
 
 
@@ -81,6 +81,7 @@ class EditController(QtCore.QObject):
         self.out_dir: Path | None = None
         self.user: str | None = None
         self.parents: dict[tuple[str, str], str] = {}
+        self._edit_colours: dict[tuple[str, str, str], tuple[int, int, int]] = {}
         self.override: EditOverride | None = None
         """Set by a study session: start, save, autosave and recovery go to it instead."""
         self._save_lock = threading.Lock()
@@ -102,6 +103,7 @@ class EditController(QtCore.QObject):
         image = patient.image()
         self.session = EditSession(patient.geometry.spacing_zyx, image=image, on_change=self._on_change)
         self.parents = {}
+        self._edit_colours = {}
         self._autosave_timer.start()
         self.set_tool(self.tool_name)
         self.changed.emit()
@@ -159,7 +161,9 @@ class EditController(QtCore.QObject):
         self.scene.set_edited_mask(skey, self.session.working(key))
         st = self.scene.state.style(skey)
         st.visible = True
-        st.colour = EDIT_COLOUR
+        if skey not in self._edit_colours:  # each edited structure its own colour, kept while it is open
+            self._edit_colours[skey] = edit_colour(len(self._edit_colours))
+        st.colour = self._edit_colours[skey]
         st.width = 2
         self.structure_added.emit(skey)
         self.set_tool(self.tool_name)

@@ -25,9 +25,14 @@ class EditPanel(QtWidgets.QWidget):
         super().__init__(parent)
         self.ctrl = ctrl
         lay = QtWidgets.QVBoxLayout(self)
+        lay.setSpacing(6)
+        # Top to bottom in order of use, the essentials first so that a 1366x768 screen shows them
+        # without scrolling: what is edited, the tools, the current tool's settings, undo/redo/save
+        # and the live statistics. The editable area comes last, its settings summed up in its title.
 
         what = QtWidgets.QGroupBox("Structure")
         fw = QtWidgets.QFormLayout(what)
+        _compact(fw)
         self.source_combo = QtWidgets.QComboBox()
         self.source_combo.setToolTip("Structure (and the source it starts from)")
         self.target = QtWidgets.QLineEdit("step1_obsF")
@@ -36,12 +41,14 @@ class EditPanel(QtWidgets.QWidget):
         self.new_name = QtWidgets.QLineEdit()
         self.new_name.setPlaceholderText("new structure name")
         self.new_btn = QtWidgets.QPushButton("New empty")
-        self.reset_btn = QtWidgets.QPushButton("Reset to chosen")
-        self.copy_btn = QtWidgets.QPushButton("Copy from chosen")
+        self.reset_btn = QtWidgets.QPushButton("Reset to it")
+        self.reset_btn.setToolTip("Make the working copy equal to the structure chosen above again")
+        self.copy_btn = QtWidgets.QPushButton("Copy from it")
+        self.copy_btn.setToolTip("Replace the working copy with the structure chosen above (one undo step)")
         self.active_label = QtWidgets.QLabel("Not editing")
         self.active_label.setWordWrap(True)
         fw.addRow("Start from", self.source_combo)
-        fw.addRow("Save as source", self.target)
+        fw.addRow("Save as", self.target)
         row = QtWidgets.QHBoxLayout()
         row.addWidget(self.start_btn)
         row.addWidget(self.reset_btn)
@@ -56,6 +63,8 @@ class EditPanel(QtWidgets.QWidget):
 
         tools = QtWidgets.QGroupBox("Tools (keys 1-8)")
         grid = QtWidgets.QGridLayout(tools)
+        grid.setContentsMargins(6, 4, 6, 4)
+        grid.setSpacing(3)
         self.tool_buttons: dict[str, QtWidgets.QToolButton] = {}
         group = QtWidgets.QButtonGroup(self)
         for i, name in enumerate(TOOL_ORDER):
@@ -70,8 +79,7 @@ class EditPanel(QtWidgets.QWidget):
             self.tool_buttons[name] = b
         lay.addWidget(tools)
 
-        opts = QtWidgets.QGroupBox("Tool settings")
-        fo = QtWidgets.QFormLayout(opts)
+        # the settings of the current tool only
         self.radius = QtWidgets.QDoubleSpinBox()
         self.radius.setRange(0.5, 50)
         self.radius.setSingleStep(0.5)
@@ -94,28 +102,68 @@ class EditPanel(QtWidgets.QWidget):
         self.smooth_r.setSuffix(" mm")
         self.smooth_r.setValue(ctrl.smooth.radius_mm)
         self.apply_btn = QtWidgets.QPushButton("Apply (Enter)")
-        fo.addRow("Brush radius (+/-)", self.radius)
-        fo.addRow("", self.three_d)
-        fo.addRow("Polygon", self.poly_mode)
-        fo.addRow("Fill holes", self.fill3d)
-        fo.addRow("Islands keep", self.islands)
-        fo.addRow("Margin (+ grows)", self.margin)
-        fo.addRow("Smoothing", self.smooth_op)
-        fo.addRow("Smoothing radius", self.smooth_r)
-        fo.addRow(self.apply_btn)
-        lay.addWidget(opts)
+        self.settings_box = QtWidgets.QGroupBox("Brush")
+        sb = QtWidgets.QVBoxLayout(self.settings_box)
+        sb.setContentsMargins(6, 4, 6, 4)
+        self.settings_pages = QtWidgets.QStackedWidget()
+        self._pages: dict[str, int] = {}
+        for names, rows in (
+            (("brush", "eraser"), [("Radius (+/-)", self.radius), ("", self.three_d)]),
+            (("polygon",), [("Polygon", self.poly_mode), ("", _hint("Click vertices; Enter closes, right-click too"))]),
+            (("fill_holes",), [("Fill holes", self.fill3d)]),
+            (("islands",), [("Keep", self.islands)]),
+            (
+                ("interpolate",),
+                [("", _hint("Fills the empty slices between contoured ones, in the view under the mouse"))],
+            ),
+            (("margin",), [("Margin (+ grows)", self.margin)]),
+            (("smooth",), [("Smoothing", self.smooth_op), ("Radius", self.smooth_r)]),
+        ):
+            page = QtWidgets.QWidget()
+            form = QtWidgets.QFormLayout(page)
+            _compact(form)
+            form.setContentsMargins(0, 0, 0, 0)
+            for label, w in rows:
+                form.addRow(label, w)
+            index = self.settings_pages.addWidget(page)
+            self._pages.update({n: index for n in names})
+        sb.addWidget(self.settings_pages)
+        sb.addWidget(self.apply_btn)
+        lay.addWidget(self.settings_box)
 
-        cons = QtWidgets.QGroupBox("Editable area")
+        hist = QtWidgets.QHBoxLayout()
+        self.undo_btn = QtWidgets.QPushButton("Undo")
+        self.undo_btn.setToolTip("Ctrl+Z")
+        self.redo_btn = QtWidgets.QPushButton("Redo")
+        self.redo_btn.setToolTip("Ctrl+Shift+Z")
+        self.save_btn = QtWidgets.QPushButton("Save (Ctrl+S)")
+        hist.addWidget(self.undo_btn)
+        hist.addWidget(self.redo_btn)
+        hist.addWidget(self.save_btn)
+        lay.addLayout(hist)
+        self.stats = QtWidgets.QLabel("")
+        self.stats.setStyleSheet("font-family: monospace;")
+        lay.addWidget(self.stats)
+
+        self.area_toggle = QtWidgets.QToolButton()
+        self.area_toggle.setCheckable(True)
+        self.area_toggle.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.area_toggle.setArrowType(QtCore.Qt.ArrowType.RightArrow)
+        self.area_toggle.setAutoRaise(True)
+        self.area_toggle.setToolTip("Where edits may change the structure (3D Slicer's 'Masking')")
+        lay.addWidget(self.area_toggle)
+        cons = QtWidgets.QWidget()
         fc = QtWidgets.QFormLayout(cons)
+        _compact(fc)
         self.area_mode = QtWidgets.QComboBox()
         self.area_mode.addItems(["everywhere", "inside", "outside"])
         self.area_struct = QtWidgets.QComboBox()
         self.intensity_on = QtWidgets.QCheckBox("only intensities in")
         self.int_lo = QtWidgets.QDoubleSpinBox()
         self.int_hi = QtWidgets.QDoubleSpinBox()
-        for sb in (self.int_lo, self.int_hi):
-            sb.setRange(-5000, 40000)
-            sb.setDecimals(0)
+        for sp in (self.int_lo, self.int_hi):
+            sp.setRange(-5000, 40000)
+            sp.setDecimals(0)
         self.int_hi.setValue(1000)
         self.locked = QtWidgets.QListWidget()
         self.locked.setMaximumHeight(90)
@@ -126,20 +174,12 @@ class EditPanel(QtWidgets.QWidget):
         r3.addWidget(self.int_hi)
         fc.addRow(self.intensity_on, r3)
         fc.addRow("Locked (never overwritten)", self.locked)
+        self.area_box = cons
+        cons.setVisible(False)
         lay.addWidget(cons)
-
-        hist = QtWidgets.QHBoxLayout()
-        self.undo_btn = QtWidgets.QPushButton("Undo")
-        self.redo_btn = QtWidgets.QPushButton("Redo")
-        self.save_btn = QtWidgets.QPushButton("Save (Ctrl+S)")
-        hist.addWidget(self.undo_btn)
-        hist.addWidget(self.redo_btn)
-        hist.addWidget(self.save_btn)
-        lay.addLayout(hist)
-        self.stats = QtWidgets.QLabel("")
-        self.stats.setStyleSheet("font-family: monospace;")
-        lay.addWidget(self.stats)
         lay.addStretch(1)
+        self.area_toggle.toggled.connect(self._show_area)
+        self._show_area(False)
 
         self.radius.valueChanged.connect(lambda v: ctrl.set_brush_radius(v))
         self.three_d.toggled.connect(self._brush_opts)
@@ -218,6 +258,17 @@ class EditPanel(QtWidgets.QWidget):
         c.smooth.radius_mm = self.smooth_r.value()
         c.set_tool(c.tool_name)
 
+    def _show_area(self, on: bool) -> None:
+        self.area_box.setVisible(on)
+        self.area_toggle.setArrowType(QtCore.Qt.ArrowType.DownArrow if on else QtCore.Qt.ArrowType.RightArrow)
+        if not self.area_toggle.text():
+            self._area_summary("")
+
+    def _area_summary(self, text: str) -> None:
+        # the settings stay in sight when folded away: an active restriction is what blocks a brush
+        self.area_toggle.setText(f"Editable area: {text or 'everywhere'}")
+        self.area_toggle.setStyleSheet("color: #c0392b; font-weight: bold;" if text else "")
+
     def update_constraint(self, *_a) -> None:
         """Build the editing constraint from the widgets."""
         c = self.ctrl
@@ -241,6 +292,7 @@ class EditPanel(QtWidgets.QWidget):
             said.append(f"intensities {rng[0]:g} to {rng[1]:g}")
         if locked_names:
             said.append("locked " + ", ".join(locked_names))
+        self._area_summary("; ".join(said))
         if area is None and not locked and rng is None:
             c.set_constraint(None)
             return
@@ -263,6 +315,9 @@ class EditPanel(QtWidgets.QWidget):
         self.radius.blockSignals(False)
         for name, b in self.tool_buttons.items():
             b.setChecked(name == c.tool_name)
+        self.settings_pages.setCurrentIndex(self._pages.get(c.tool_name, 0))
+        self.settings_box.setTitle(TOOL_LABELS.get(c.tool_name, c.tool_name))
+        self.apply_btn.setVisible(c.tool_name not in ("brush", "eraser"))
         if c.session is None or c.active is None:
             self.active_label.setText("Not editing: choose a structure and press 'Edit a copy'")
             self.stats.setText("")
@@ -273,8 +328,20 @@ class EditPanel(QtWidgets.QWidget):
         st = c.session.stats(key)
         dice = "n/a" if st.dice is None else f"{st.dice:.4f}"
         self.stats.setText(
-            f"added   {st.added_cc:8.3f} cc\nremoved {st.removed_cc:8.3f} cc\n"
-            f"Dice vs start {dice}\nslices touched {len(st.slices_touched)}"
+            f"added {st.added_cc:.3f} cc   removed {st.removed_cc:.3f} cc\n"
+            f"Dice vs start {dice}   slices touched {len(st.slices_touched)}"
         )
         self.undo_btn.setEnabled(c.session.history.can_undo)
         self.redo_btn.setEnabled(c.session.history.can_redo)
+
+
+def _compact(form: QtWidgets.QFormLayout) -> None:
+    form.setVerticalSpacing(4)
+    form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+
+
+def _hint(text: str) -> QtWidgets.QLabel:
+    lab = QtWidgets.QLabel(text)
+    lab.setWordWrap(True)
+    lab.setStyleSheet("color: palette(mid);")
+    return lab

@@ -116,7 +116,7 @@ class InputGuard(QtCore.QObject):
             if (
                 ev.key() in self.single_keys
                 and not ev.modifiers() & _COMMAND_MODIFIERS
-                and not keeps_key(QtWidgets.QApplication.focusWidget(), ev)
+                and not keeps_key(obj if isinstance(obj, QtWidgets.QWidget) else None, ev)
             ):
                 ev.ignore()  # nobody claims the key: the window's shortcut fires
                 return True

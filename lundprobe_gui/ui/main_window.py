@@ -14,7 +14,7 @@ from ..io.open import is_dataset_root, list_patients
 from ..render.scene import SceneRenderer
 from ..render.slicing import AXIAL
 from ..render.state import ViewerState
-from ..render.window import preset_range
+from ..render.window import MRI_PRESETS, PRESETS, preset_range
 from .display_panel import DisplayPanel
 from .edit_controller import TOOL_ORDER, EditController
 from .edit_panel import EditPanel
@@ -30,14 +30,25 @@ logger = logging.getLogger(__name__)
 MAX_RECENT = 10
 
 
+PRIMARY_STRUCTURE = "CTVT_427"
+
+
 def default_state(patient: Patient) -> ViewerState:
-    """What shows on open: MRI, clinical structures as outlines, dose wash with isodose lines, uncertainty."""
+    """What shows on open: the image, clinical structures as outlines and the isodose lines.
+
+    The dose wash (D) and the uncertainty map (U) are one key away. One uncertainty map is shown at a
+    time (the CTV's until another structure is edited), on a colour scale unlike the dose wash's.
+    """
     state = ViewerState()
     frame = patient.reference_frame
     for name, source in frame.structures:
         st = state.style((name, source, frame.name))
         st.visible = source == "clinical"
-    state.uncertainty.maps = set(frame.uncertainty)
+    state.dose.wash = False
+    state.uncertainty.visible = False
+    state.uncertainty.colours = "magenta"
+    first = PRIMARY_STRUCTURE if PRIMARY_STRUCTURE in frame.uncertainty else next(iter(sorted(frame.uncertainty)), None)
+    state.uncertainty.maps = {first} if first is not None else set()
     state.dose.prescription_gy = patient.prescription_gy
     state.cursor = tuple(n // 2 for n in frame.geometry.shape_zyx)
     return state
@@ -234,7 +245,10 @@ class MainWindow(QtWidgets.QMainWindow):
         v.addAction(self._action("maximise", "Maximise / restore view", lambda: self.tri.toggle_maximise()))
         v.addAction(self._action("reset_zoom", "Reset zoom", self.tri.reset_zoom))
         wl = v.addMenu("Window preset")
-        for name in ("MRI auto", "CT", "soft tissue", "mediastinum", "lung", "bone"):
+        for name in MRI_PRESETS:
+            wl.addAction(name, lambda n=name: self.apply_preset(n))
+        wl.addSeparator()
+        for name in ("CT", "soft tissue", "mediastinum", "lung", "bone"):
             wl.addAction(name, lambda n=name: self.apply_preset(n))
         v.addAction(self._action("mode_window", "Mouse: window/level", lambda: self.set_mouse_mode("window")))
         v.addAction(self._action("mode_navigate", "Mouse: navigate", lambda: self.set_mouse_mode("navigate")))
@@ -415,6 +429,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._loaded_since_refresh.clear()
         self.setWindowTitle(f"lundprobe_gui - {patient.id} ({patient.layout} layout)")
         self.layers.populate(patient, self.state)
+        self._fit_layer_panel()
         self.tri.bind(self.scene)
         frame = patient.reference_frame
         self.display.bind(
@@ -441,6 +456,15 @@ class MainWindow(QtWidgets.QMainWindow):
             if patient.dataset_root and is_dataset_root(patient.dataset_root):
                 self.show_dataset(patient.dataset_root)
         self.patient_shown.emit(patient)
+
+    def _fit_layer_panel(self) -> None:
+        """Widen the layer panel so every name and style shows whole (up to a third of the window)."""
+        dock = self.layers.parentWidget()
+        if not isinstance(dock, QtWidgets.QDockWidget) or dock.isFloating():
+            return
+        want = min(self.layers.content_width(), self.width() // 3)
+        if dock.width() < want:
+            self.resizeDocks([dock], [want], QtCore.Qt.Orientation.Horizontal)
 
     def make_state(self, patient: Patient) -> ViewerState:
         """The initial display state of a patient (a study blinds it)."""
@@ -586,7 +610,9 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         key = key or self.display.current_window_key()
         vol = self.scene.mri() if key == "mri" else self.scene.sct()
-        if name == "MRI auto":
+        if name not in PRESETS:
+            return
+        if PRESETS[name] is None:  # percentiles of the image
             if vol is None:
                 return
             rng = preset_range(name, vol.data)
@@ -650,7 +676,16 @@ class MainWindow(QtWidgets.QMainWindow):
         except (ValueError, KeyError) as e:
             QtWidgets.QMessageBox.warning(self, "Cannot edit", str(e))
             return
+        self._uncertainty_of(chosen[0])
         self.choose_tool(self.edit.tool_name)
+
+    def _uncertainty_of(self, name: str) -> None:
+        """Show the uncertainty map of the structure being edited (if it has one) instead of another's."""
+        unc = self.state.uncertainty
+        if name in self.patient.reference_frame.uncertainty and unc.maps != {name}:
+            unc.maps = {name}
+            self.layers.sync()
+            self._display_changed()
 
     def _new_from_panel(self) -> None:
         try:

@@ -21,12 +21,29 @@ from ..render.slicing import VIEW_NAMES, display_to_voxel, voxel_to_display
 
 logger = logging.getLogger(__name__)
 
-_LABEL_CSS = "color: #ffd24a; font-weight: bold; font-size: 13px; background: transparent;"
+# a dark backing keeps titles and orientation letters readable over bright anatomy and the dose wash
+_LABEL_CSS = (
+    "color: #ffd24a; font-weight: bold; font-size: 13px; background: rgba(0, 0, 0, 170);"
+    " padding: 1px 4px; border-radius: 3px;"
+)
+LEGEND_CSS = "color: white; font-size: 11px; background: rgba(0, 0, 0, 170); padding: 3px; border-radius: 3px;"
+LEGEND_ROWS = 14
 
 
 def _halo_css(halo: tuple[int, int, int] | None) -> str:
     # a structure drawn with a halo (dark fiducials) would vanish as a bare swatch on the dark legend
     return f" background-color:rgb{halo};" if halo is not None else ""
+
+
+def legend_html(entries: list, rows: int = LEGEND_ROWS) -> str:
+    """A legend table of (name, colour, halo colour or None) entries, at most ``rows`` of them."""
+    body = "".join(
+        f"<tr><td><span style='color:rgb{c};{_halo_css(halo)}'>&#9632;</span></td>"
+        f"<td>&nbsp;{html.escape(name)}</td></tr>"
+        for name, c, halo in entries[:rows]
+    )
+    more = f"<tr><td></td><td>+{len(entries) - rows} more</td></tr>" if len(entries) > rows else ""
+    return f"<table cellspacing=0 cellpadding=0>{body}{more}</table>"
 
 
 class _ViewBox(pg.ViewBox):
@@ -74,6 +91,10 @@ class SliceView(QtWidgets.QWidget):
 
         self.graphics = pg.GraphicsView(background="k")
         self.graphics.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        # pyqtgraph repaints only what it thinks changed; a crosshair line moved while the view was
+        # zoomed left stale copies in the black band around the image. The image covers most of the
+        # view anyway, so repainting all of it costs little.
+        self.graphics.setViewportUpdateMode(QtWidgets.QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
         self.vb = _ViewBox(self)
         self.graphics.setCentralItem(self.vb)
         self.image = pg.ImageItem(axisOrder="row-major")
@@ -113,7 +134,7 @@ class SliceView(QtWidgets.QWidget):
             sig.connect(self._layout_isodose_labels)
             sig.connect(self._check_line_scale)
         self._legend_shown: list = []
-        self.legend_enabled = True
+        self.legend_enabled = False  # the window shows one legend beside the views; a maximised view shows its own
         self._iso_shown: list = []
 
         lay = QtWidgets.QVBoxLayout(self)
@@ -121,8 +142,11 @@ class SliceView(QtWidgets.QWidget):
         lay.addWidget(self.graphics)
         self.title = self._overlay_label(f"{VIEW_NAMES[axis].capitalize()}")
         self.letters = {k: self._overlay_label("") for k in ("top", "bottom", "left", "right")}
+        for lab in self.letters.values():
+            lab.setVisible(False)
         self.legend = self._overlay_label("")
-        self.legend.setStyleSheet("color: white; font-size: 11px; background: rgba(0,0,0,120); padding: 2px;")
+        self.legend.setStyleSheet(LEGEND_CSS)
+        self.legend.setVisible(False)
         self.setMouseTracking(True)
         self.graphics.setMouseTracking(True)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -156,6 +180,7 @@ class SliceView(QtWidgets.QWidget):
         """Show the anatomical direction at each edge (derived from the direction matrix)."""
         for k, lab in self.letters.items():
             lab.setText(letters.get(k, ""))
+            lab.setVisible(bool(lab.text()))  # an empty label would still show its dark backing
         self._place_overlays()
 
     def set_legend(self, entries: list[tuple[str, tuple[int, int, int], tuple[int, int, int] | None]]) -> None:
@@ -164,13 +189,7 @@ class SliceView(QtWidgets.QWidget):
             self.legend.setText("")
             self.legend.setVisible(False)
             return
-        rows = "".join(
-            f"<tr><td><span style='color:rgb{c};{_halo_css(halo)}'>&#9632;</span></td>"
-            f"<td>&nbsp;{html.escape(name)}</td></tr>"
-            for name, c, halo in entries[:14]
-        )
-        more = f"<tr><td></td><td>+{len(entries) - 14} more</td></tr>" if len(entries) > 14 else ""
-        self.legend.setText(f"<table cellspacing=0 cellpadding=0>{rows}{more}</table>")
+        self.legend.setText(legend_html(entries))
         self.legend.setVisible(True)
         self._place_overlays()
 

@@ -161,3 +161,54 @@ def test_fill_between_slices_says_why_nothing_changed(editing):
     assert "nothing to fill" in msg and "follow each other" in msg
     zs = np.flatnonzero(before.any(axis=(1, 2)))
     assert f"{len(zs)} contoured slices ({zs[0] + 1}-{zs[-1] + 1})" in msg
+
+
+class _PaintSpy(QtCore.QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.region = QtGui.QRegion()
+
+    def eventFilter(self, obj, ev):  # noqa: N802
+        if ev.type() == QtCore.QEvent.Type.Paint:
+            self.region = self.region.united(ev.region())
+        return False
+
+
+def test_moving_the_crosshair_repaints_the_black_band_of_a_zoomed_view(window, qtbot):
+    # Stale copies of the crosshair were left in the band around the image when only the line's
+    # own (outdated) rectangle was repainted.
+    view = window.tri.views[2]  # sagittal: short and wide, with a band above and below
+    (x0, x1), (y0, y1) = view.vb.viewRange()
+    view.vb.scaleBy((0.5, 0.5), center=QtCore.QPointF((x0 + x1) / 2, y0 + 0.2 * (y1 - y0)))
+    qtbot.wait(20)
+    port = view.graphics.viewport()
+    spy = _PaintSpy()
+    port.installEventFilter(spy)
+    z, y, x = window.state.cursor
+    for dy in (-12, -6, 6, 12):
+        spy.region = QtGui.QRegion()
+        window.tri.set_cursor((z, y + dy, x))  # the sagittal slice stays: only its crosshair moves
+        qtbot.waitUntil(lambda: not spy.region.isEmpty(), timeout=2000)
+        assert QtGui.QRegion(port.rect()).subtracted(spy.region).isEmpty(), list(spy.region)
+    port.removeEventFilter(spy)
+
+
+def test_the_edit_panel_shows_its_essentials_without_scrolling_on_a_1366x768_screen(editing, qtbot):
+    win = editing
+    win.resize(1366, 768)
+    win.choose_tool("brush")
+    qtbot.waitUntil(lambda: win.height() <= 768 and win.edit_panel.isVisible(), timeout=2000)
+    qtbot.wait(50)
+    win.edit_panel.refresh()
+    ep = win.edit_panel
+    scroll = ep.parentWidget().parentWidget()
+    assert isinstance(scroll, QtWidgets.QScrollArea) and scroll.verticalScrollBar().value() == 0
+    port = scroll.viewport()
+    essentials = [*ep.tool_buttons.values(), ep.radius, ep.undo_btn, ep.redo_btn, ep.save_btn, ep.stats]
+    for w in essentials:
+        bottom = w.mapTo(port, QtCore.QPoint(0, w.height())).y()
+        assert w.isVisible() and bottom <= port.height(), (w, bottom, port.height())
+    assert "added" in ep.stats.text()
+    # a restriction folded away is still named
+    ep.area_mode.setCurrentText("outside")
+    assert ep.area_toggle.isVisible() and "outside" in ep.area_toggle.text()
