@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 # a dark backing keeps titles and orientation letters readable over bright anatomy and the dose wash
 _LABEL_CSS = (
-    "color: #ffd24a; font-weight: bold; font-size: 13px; background: rgba(0, 0, 0, 170);"
+    "color: #ffd24a; font-weight: bold; font-size: 13px; background: rgba(0, 0, 0, 190);"
     " padding: 1px 4px; border-radius: 3px;"
 )
 LEGEND_CSS = "color: white; font-size: 11px; background: rgba(0, 0, 0, 170); padding: 3px; border-radius: 3px;"
