@@ -1,8 +1,19 @@
-"""Synthetic LUND-PROBE patients (deterministic from a seed)."""
+"""Synthetic LUND-PROBE patients (deterministic from a seed), and the cached demo patient.
+
+The demo patient is generated once into the user's cache. A generation writes into a private
+``.partial`` folder next to its final place and is renamed into place only when complete, so an
+interrupted run never leaves a half-written patient that a later start would open, and two apps
+starting at once cannot write into the same folder.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import sys
+import time
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -11,21 +22,107 @@ from .generator import DemoOptions, generate, patient_id
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DemoOptions", "generate", "patient_id", "ensure_demo"]
+__all__ = [
+    "DemoOptions",
+    "generate",
+    "patient_id",
+    "ensure_demo",
+    "demo_ready",
+    "partial_dir",
+    "install_generated",
+    "is_demo_patient",
+    "sweep_partials",
+]
+
+DEFAULT_SIZE = "full"
+"""The demo patient has the dataset's resolution (0.47 mm); "small" is the coarse preview shown first."""
+STALE_PARTIAL_S = 3600.0
+"""Where processes cannot be asked whether they live, a partial generation this old is abandoned."""
+_MARKER = ".complete"
+_PARTIAL = ".partial-"
+
+
+def demo_ready(size: str = DEFAULT_SIZE, part: str = "extended", seed: int = 0) -> Path | None:
+    """The cached demo patient folder if it has been generated completely, else None."""
+    root = demo_patient_dir(size, part, seed)
+    return root / patient_id(part, 0) if (root / _MARKER).is_file() else None
+
+
+def is_demo_patient(path: Path | str, size: str, part: str = "extended", seed: int = 0) -> bool:
+    """Whether ``path`` is the cached demo patient of that size."""
+    return Path(path) == demo_patient_dir(size, part, seed) / patient_id(part, 0)
+
+
+def partial_dir(size: str = DEFAULT_SIZE, part: str = "extended", seed: int = 0) -> Path:
+    """A fresh folder name to generate the demo dataset into before :func:`install_generated`."""
+    root = demo_patient_dir(size, part, seed)
+    return root.parent / f".{root.name}{_PARTIAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def install_generated(tmp: Path, size: str = DEFAULT_SIZE, part: str = "extended", seed: int = 0) -> Path:
+    """Mark a finished generation in ``tmp`` complete and rename it into place; returns the patient folder.
+
+    When another process got there first, its dataset is kept and ``tmp`` removed.
+    """
+    root = demo_patient_dir(size, part, seed)
+    (tmp / _MARKER).write_text("ok\n")
+    if root.exists() and not (root / _MARKER).is_file():
+        shutil.rmtree(root, ignore_errors=True)  # left by an interrupted run of an older version
+    try:
+        os.rename(tmp, root)
+    except OSError:
+        if not (root / _MARKER).is_file():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root / patient_id(part, 0)
+
+
+def sweep_partials(size: str = DEFAULT_SIZE, part: str = "extended", seed: int = 0) -> int:
+    """Remove partial generations whose process is gone (killed, crashed); returns how many."""
+    root = demo_patient_dir(size, part, seed)
+    if not root.parent.is_dir():
+        return 0
+    swept = 0
+    for d in root.parent.glob(f".{root.name}{_PARTIAL}*"):
+        pid = d.name.rsplit(_PARTIAL, 1)[1].split("-")[0]
+        if pid.isdigit() and _alive(int(pid), d):
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        swept += 1
+    return swept
+
+
+def _alive(pid: int, folder: Path) -> bool:
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process there: judge by age
+        try:
+            return time.time() - folder.stat().st_mtime < STALE_PARTIAL_S
+        except OSError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def ensure_demo(
-    size: str = "small", part: str = "extended", seed: int = 0, progress: Callable[[str], None] | None = None
+    size: str = DEFAULT_SIZE, part: str = "extended", seed: int = 0, progress: Callable[[str], None] | None = None
 ) -> Path:
-    """The cached demo patient folder, generated on first use.
-
-    A finished dataset is marked with a ``.complete`` file, so an interrupted generation is redone
-    rather than opened half-written.
-    """
-    root = demo_patient_dir(size, part, seed)
-    marker = root / ".complete"
-    if not marker.exists():
-        logger.info("generating the %s demo patient into %s", size, root)
-        generate(root, DemoOptions(patients=1, part=part, size=size, seed=seed), progress)
-        marker.write_text("ok\n")
-    return root / patient_id(part, 0)
+    """The cached demo patient folder, generated on first use (about 2 s small, 40 s full)."""
+    ready = demo_ready(size, part, seed)
+    if ready is not None:
+        return ready
+    sweep_partials(size, part, seed)
+    tmp = partial_dir(size, part, seed)
+    logger.info("generating the %s demo patient into %s", size, tmp)
+    try:
+        # a private folder renamed into place when complete: per-file fsyncs would only slow the first start
+        generate(tmp, DemoOptions(patients=1, part=part, size=size, seed=seed, durable=False), progress)
+        return install_generated(tmp, size, part, seed)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -53,7 +53,10 @@ for _ in range(20):
     app.processEvents()
 win._on_finished(win.patient)
 st = win.state
-assert st.dose.wash and st.dose.lines and st.uncertainty.visible
+# the figure's worst case: clinical outlines, dose wash, isodose lines and both uncertainty maps
+st.dose.wash = st.dose.lines = st.uncertainty.visible = True
+st.uncertainty.maps = set(win.patient.reference_frame.uncertainty)
+win._display_changed()
 view = win.tri.views[0]
 win.tri.active_axis = 0
 port = view.graphics.viewport()

@@ -15,7 +15,10 @@ from ..render.scene import SceneRenderer
 from ..render.slicing import AXIAL
 from ..render.state import ViewerState
 from ..render.window import MRI_PRESETS, PRESETS, preset_range
+from .analysis_window import AnalysisTabs
+from .demo_upgrade import DemoPreview
 from .display_panel import DisplayPanel
+from .initial_state import default_state, structure_centre  # noqa: F401 - also imported from here
 from .edit_controller import TOOL_ORDER, EditController
 from .edit_panel import EditPanel
 from .input_guard import InputGuard, single_keys
@@ -28,47 +31,6 @@ from .tri_view import TriView
 logger = logging.getLogger(__name__)
 
 MAX_RECENT = 10
-
-
-PRIMARY_STRUCTURE = "CTVT_427"
-
-
-def default_state(patient: Patient) -> ViewerState:
-    """What shows on open: the image, clinical structures as outlines and the isodose lines.
-
-    The dose wash (D) and the uncertainty map (U) are one key away. One uncertainty map is shown at a
-    time (the CTV's until another structure is edited), on a colour scale unlike the dose wash's.
-    """
-    state = ViewerState()
-    frame = patient.reference_frame
-    for name, source in frame.structures:
-        st = state.style((name, source, frame.name))
-        st.visible = source == "clinical"
-    state.dose.wash = False
-    state.uncertainty.visible = False
-    state.uncertainty.colours = "magenta"
-    first = PRIMARY_STRUCTURE if PRIMARY_STRUCTURE in frame.uncertainty else next(iter(sorted(frame.uncertainty)), None)
-    state.uncertainty.maps = {first} if first is not None else set()
-    state.dose.prescription_gy = patient.prescription_gy
-    state.cursor = tuple(n // 2 for n in frame.geometry.shape_zyx)
-    return state
-
-
-def structure_centre(patient: Patient, name: str = "CTVT_427") -> tuple[int, int, int] | None:
-    """Voxel centroid (z, y, x) of the CTV (else the first loaded clinical structure), or None."""
-    structures = patient.reference_frame.structures
-    ref = structures.get((name, "clinical"))
-    if ref is None:
-        ref = next((r for r in structures.values() if r.source == "clinical" and patient.is_mask_loaded(r)), None)
-        name = ref.name if ref is not None else name
-    if ref is None or not patient.is_mask_loaded(ref):
-        return None
-    m = patient.mask_obj(name, "clinical")
-    if m.is_empty():
-        return None
-    idx = np.argwhere(m.data)
-    c = idx.mean(axis=0) + np.asarray(m.offset)
-    return tuple(int(round(v)) for v in c)  # type: ignore[return-value]
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -110,21 +72,11 @@ class MainWindow(QtWidgets.QMainWindow):
         display_dock.raise_()
         self.problems_dock = self._dock("Problems", self.problems, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
         self.problems_dock.hide()
-        from .dvh_panel import DvhPanel
-        from .metrics_panel import MetricsPanel
-        from .uncertainty_plot import UncertaintyEditsPlot
-
-        self.metrics_panel = MetricsPanel()
-        self.dvh_panel = DvhPanel()
-        self.unc_plot = UncertaintyEditsPlot()
-        # One window for all analysis, created on first use from the Analysis menu: docked under the
-        # views, three panels squashed them to a strip and had to be closed one by one.
-        self.analysis_dock: QtWidgets.QDockWidget | None = None
-        self.analysis_tabs = QtWidgets.QTabWidget()
-        for w, t in ((self.metrics_panel, "Metrics"), (self.dvh_panel, "DVH"), (self.unc_plot, "Uncertainty vs edits")):
-            self.analysis_tabs.addTab(w, t)
-        self.analysis_tabs.currentChanged.connect(self._analysis_tab_shown)
-        self._analysis_allowed = True
+        self.analysis = AnalysisTabs()
+        self.analysis_tabs = self.analysis  # the tabs of the Analysis window
+        self.metrics_panel = self.analysis.metrics_panel
+        self.dvh_panel = self.analysis.dvh_panel
+        self.unc_plot = self.analysis.unc_plot
         self.metrics_panel.pair_activated.connect(self.show_edit_map)
         self.dvh_panel.structure_selected.connect(self.go_to_structure)
 
@@ -132,6 +84,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress.setMaximumWidth(260)
         self.progress.setVisible(False)
         self.statusBar().addPermanentWidget(self.progress)
+        self.demo_preview = DemoPreview(self)  # first start: the coarse demo, then the full one
+        self.demo_upgrade = self.demo_preview.upgrade
+        self.full_demo_btn = self.demo_preview.button
         self.autosave_warning = QtWidgets.QLabel()
         self.autosave_warning.setStyleSheet("color: #c0392b; font-weight: bold")
         self.autosave_warning.setVisible(False)
@@ -427,7 +382,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.scene = SceneRenderer(patient, self.state)
         self._cursor_touched = False
         self._loaded_since_refresh.clear()
-        self.setWindowTitle(f"lundprobe_gui - {patient.id} ({patient.layout} layout)")
+        preview = self.demo_preview.title_suffix(patient)
+        self.setWindowTitle(f"lundprobe_gui - {patient.id} ({patient.layout} layout{preview})")
         self.layers.populate(patient, self.state)
         self._fit_layer_panel()
         self.tri.bind(self.scene)
@@ -441,14 +397,7 @@ class MainWindow(QtWidgets.QMainWindow):
             base_name=frame.name if frame.name != "image" else "Image",
         )
         self.edit.bind(patient, self.scene)
-        hidden = set(self.state.hidden_sources)
-        shown = self.analysis_dock is not None and self.analysis_dock.isVisible()
-        for panel in (self.metrics_panel, self.dvh_panel):
-            panel.set_hidden_sources(hidden)
-            panel.set_patient(patient, refresh=shown and self.analysis_tabs.currentWidget() is panel)
-        self.unc_plot.set_patient(patient, refresh=False)
-        self._analysis_allowed = not hidden  # the uncertainty-vs-edits plot shows other observers' edits
-        self.analysis_tabs.setTabEnabled(2, self._analysis_allowed)
+        self.analysis.set_patient(patient, set(self.state.hidden_sources))
         self.edit_panel.populate([(n, s_) for (n, s_) in patient.reference_frame.structures if self.state.allowed(s_)])
         self.show_problems()
         self._remember(patient.path)
@@ -514,6 +463,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.offer_recovery()
         n = len(patient.problems)
         self.statusBar().showMessage(f"{patient.id}: all layers loaded" + (f", {n} problem(s)" if n else ""), 8000)
+        self.demo_preview.loaded(patient)
 
     def _on_failed(self, message: str) -> None:
         self.progress.setVisible(False)
@@ -836,35 +786,14 @@ class MainWindow(QtWidgets.QMainWindow):
         super().changeEvent(ev)
 
     # -- analysis -----------------------------------------------------------------------
-    def show_analysis(self, i: int) -> None:
-        """Open a metrics, DVH or uncertainty-vs-edits panel and compute it in the background."""
-        if not self.analysis_tabs.isTabEnabled(i):
-            return
-        dock = self.analysis_dock
-        if dock is None:
-            dock = self.analysis_dock = self._dock(
-                "Analysis", self.analysis_tabs, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
-            )
-            # its own window beside the views, which keep their size (it can still be docked by dragging it)
-            dock.setFloating(True)
-            frame = self.frameGeometry()
-            w, h = min(1000, int(frame.width() * 0.7)), min(560, int(frame.height() * 0.6))
-            dock.setGeometry(frame.right() - w - 20, frame.bottom() - h - 40, w, h)
-        self.analysis_tabs.blockSignals(True)
-        self.analysis_tabs.setCurrentIndex(i)
-        self.analysis_tabs.blockSignals(False)
-        dock.show()
-        dock.raise_()
-        panel = self.analysis_tabs.widget(i)
-        if self.patient is not None and not panel.is_busy():
-            panel.refresh()
+    @property
+    def analysis_dock(self) -> QtWidgets.QDockWidget | None:
+        """The Analysis window (None until first opened)."""
+        return self.analysis.dock
 
-    def _analysis_tab_shown(self, i: int) -> None:
-        # a tab opened for the first time on this patient computes; switching back does not recompute
-        panel = self.analysis_tabs.widget(i)
-        if self.patient is not None and panel is not None and panel.computed_for is not self.patient:
-            if not panel.is_busy():
-                panel.refresh()
+    def show_analysis(self, i: int) -> None:
+        """Open the Analysis window on the metrics (0), DVH (1) or uncertainty-vs-edits (2) tab and compute it."""
+        self.analysis.show_tab(self, i)
 
     def show_edit_map(self, comparison) -> None:
         """Paint where a test mask differs from its reference (None clears the map)."""
@@ -926,8 +855,8 @@ class MainWindow(QtWidgets.QMainWindow):
             ev.ignore()
             return
         self.loader.cancel()
-        for panel in (self.metrics_panel, self.dvh_panel):
-            panel.cancel()
+        self.demo_preview.cancel()
+        self.analysis.cancel()
         self.edit.autosave()
         super().closeEvent(ev)
 

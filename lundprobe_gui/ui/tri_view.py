@@ -55,6 +55,8 @@ class TriView(QtWidgets.QWidget):
         self._legend: list = []
         self.dose_bar = ColourBarWidget("Dose Gy (%)")
         self.unc_bar = ColourBarWidget("Uncertainty")
+        for bar in (self.dose_bar, self.unc_bar):
+            bar.setVisible(False)  # until a patient's dose or uncertainty is shown
         self.readout = QtWidgets.QLabel("")
         self.readout.setWordWrap(True)
         self.readout.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
