@@ -55,9 +55,7 @@ class AnalysisTabs(QtWidgets.QTabWidget):
             self.dock.setWidget(self)
             window.addDockWidget(QtCore.Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
             self.dock.setFloating(True)
-            frame = window.frameGeometry()
-            w, h = min(1000, int(frame.width() * 0.7)), min(560, int(frame.height() * 0.6))
-            self.dock.setGeometry(frame.right() - w - 20, frame.bottom() - h - 40, w, h)
+            self.dock.setGeometry(_placement(window))
         self.blockSignals(True)
         self.setCurrentIndex(i)
         self.blockSignals(False)
@@ -78,3 +76,15 @@ class AnalysisTabs(QtWidgets.QTabWidget):
         """Stop running computations (the window is closing)."""
         for panel in (self.metrics_panel, self.dvh_panel):
             panel.cancel()
+
+
+def _placement(window: QtWidgets.QWidget) -> QtCore.QRect:
+    """Beside the main window when the screen has room there, else over its bottom-right corner."""
+    frame = window.frameGeometry()
+    screen = window.screen().availableGeometry() if window.screen() is not None else frame
+    w, h = min(1000, int(frame.width() * 0.6)), min(560, int(frame.height() * 0.55))
+    if screen.right() - frame.right() >= 500:
+        return QtCore.QRect(frame.right() + 1, frame.top(), min(w, screen.right() - frame.right()), h)
+    if screen.bottom() - frame.bottom() >= 300:
+        return QtCore.QRect(frame.left(), frame.bottom() + 1, w, min(h, screen.bottom() - frame.bottom()))
+    return QtCore.QRect(frame.right() - w - 20, frame.bottom() - h - 40, w, h)

@@ -153,8 +153,9 @@ class DisplayPanel(QtWidgets.QWidget):
         w, lvl = range_to_wl(*window)
         self.width.setValue(w)
         self.level.setValue(lvl)
-        # each image keeps the name of its own preset; "custom" once the window was dragged or typed
-        self.preset.setCurrentText(s.base.presets.get(self.current_window_key(), "") or CUSTOM)
+        # each image keeps the name of its own preset; "custom" once the window was dragged or typed.
+        # No name at all: the renderer's own first window, the auto one.
+        self.preset.setCurrentText(s.base.presets.get(self.current_window_key(), MRI_PRESETS[0]) or CUSTOM)
         self.prescription.setValue(s.dose.prescription_gy)
         self.threshold.setValue(s.dose.threshold_pct)
         self.dose_opacity.setValue(int(round(s.dose.opacity * 100)))
@@ -192,7 +193,7 @@ class DisplayPanel(QtWidgets.QWidget):
     def _preset_activated(self, i: int) -> None:
         name = self.preset.itemText(i)
         if name == CUSTOM:  # not a preset: the window the user set stays
-            self.preset.setCurrentText(self.state.base.presets.get(self.current_window_key(), "") or CUSTOM)
+            self.preset.setCurrentText(self.state.base.presets.get(self.current_window_key(), MRI_PRESETS[0]) or CUSTOM)
             return
         self.preset_chosen.emit(name)
 

@@ -41,7 +41,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle("lundprobe_gui")
-        self.resize(1500, 950)
+        avail = self.screen().availableGeometry()  # a 1366x768 laptop gets a window that fits it
+        self.resize(min(1500, avail.width()), min(950, avail.height() - 40))
         self.setAcceptDrops(True)
         self.patient: Patient | None = None
         self.state: ViewerState | None = None
@@ -196,7 +197,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ):
             v.addAction(self._action(name, text, slot))
         v.addSeparator()
-        v.addAction(self._action("toggle_legend", "Show / hide legends", self.tri.toggle_legends))
+        v.addAction(self._action("toggle_legend", "Show / hide the legend", self.tri.toggle_legends))
         v.addAction(self._action("maximise", "Maximise / restore view", lambda: self.tri.toggle_maximise()))
         v.addAction(self._action("reset_zoom", "Reset zoom", self.tri.reset_zoom))
         wl = v.addMenu("Window preset")

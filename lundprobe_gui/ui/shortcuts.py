@@ -28,7 +28,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("toggle_isodose", ("I",), "Show or hide the isodose lines"),
     Shortcut("toggle_uncertainty", ("U",), "Show or hide the uncertainty maps"),
     Shortcut("toggle_fiducials", ("F",), "Show or hide the fiducial markers"),
-    Shortcut("toggle_legend", ("L",), "Show or hide the structure legend in the views"),
+    Shortcut("toggle_legend", ("L",), "Show or hide the structure legend"),
     Shortcut("mode_window", ("W",), "Mouse mode: window/level (drag: left-right width, up-down level)"),
     Shortcut("mode_navigate", ("N", "Esc"), "Mouse mode: navigate (click or drag sets the cursor)"),
     Shortcut("tool_brush", ("1",), "Edit: brush (left-drag paints; drags are gap-free)"),

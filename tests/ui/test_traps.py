@@ -212,3 +212,7 @@ def test_the_edit_panel_shows_its_essentials_without_scrolling_on_a_1366x768_scr
     # a restriction folded away is still named
     ep.area_mode.setCurrentText("outside")
     assert ep.area_toggle.isVisible() and "outside" in ep.area_toggle.text()
+    # unfolded, nothing is cut off at the side either
+    ep.area_toggle.setChecked(True)
+    qtbot.wait(50)
+    assert ep.area_mode.isVisible() and scroll.horizontalScrollBar().maximum() == 0
