@@ -16,14 +16,29 @@ from pathlib import Path
 from . import Samples, percentile
 
 
+def probe_env(scratch: str, **extra: str) -> dict[str, str]:
+    """The environment of a probe: offscreen, the user's autosaves and settings out of reach (in ``scratch``).
+
+    The bench patient is the demo patient: a recovery file the user's own session left for it would
+    otherwise stop the probe at the "Restore unsaved edits?" prompt.
+    """
+    return dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        LUNDPROBE_DATA=os.path.join(scratch, "data"),
+        XDG_CONFIG_HOME=os.path.join(scratch, "config"),
+        **extra,
+    )
+
+
 def first_run(repeat: int) -> list[float]:
     """Seconds from opening to the first image on a first run (no demo patient cached), each in a fresh cache."""
     out = []
     for _ in range(repeat):
-        with tempfile.TemporaryDirectory(prefix="lundprobe-first-run-") as cache:
-            env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LUNDPROBE_CACHE=cache)
+        with tempfile.TemporaryDirectory(prefix="lundprobe-first-run-") as scratch:
+            env = probe_env(scratch, LUNDPROBE_CACHE=os.path.join(scratch, "cache"))
             line = subprocess.run(
-                [sys.executable, "-m", "lundprobe_gui.ui.bench_probe_first_run"],
+                [sys.executable, "-m", "lundprobe_gui.ui.bench_probe_viewer", "--first-run"],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -37,15 +52,15 @@ def run(patient_dir: Path, repeat: int) -> Samples:
     """first_image_s, window_all_layers_s, loading_stall_max_ms, slice_change_ms, slice_change_p95_ms,
     window_level_fps, first_run_image_s."""
     rows = []
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     for _ in range(repeat):
-        out = subprocess.run(
-            [sys.executable, "-m", "lundprobe_gui.ui.bench_probe_viewer", str(patient_dir)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-        ).stdout
+        with tempfile.TemporaryDirectory(prefix="lundprobe-viewer-") as scratch:
+            out = subprocess.run(
+                [sys.executable, "-m", "lundprobe_gui.ui.bench_probe_viewer", str(patient_dir)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=probe_env(scratch),
+            ).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     median = [sorted(r["slice_ms"])[len(r["slice_ms"]) // 2] for r in rows]
     return {
