@@ -108,6 +108,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     _admin_args(q)
     q.set_defaults(func=run_unlock)
 
+    q = ss.add_parser(
+        "break-lock",
+        help="remove an observer's session lock left by a computer that is gone (admin; logged)",
+        description="A lock held by a process on another computer cannot be checked from here; when that "
+        "computer crashed or was switched off, the administrator removes the lock with this command. A "
+        "lock of a session running on this computer is refused.",
+    )
+    q.add_argument("study_dir", type=Path, metavar="STUDY_DIR")
+    q.add_argument("--observer", required=True)
+    _admin_args(q)
+    q.set_defaults(func=run_break_lock)
+
     q = ss.add_parser("override-washout", help="open the next step before the washout is over (admin; logged)")
     q.add_argument("study_dir", type=Path, metavar="STUDY_DIR")
     q.add_argument("--observer", required=True)
@@ -207,8 +219,8 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _admin_session(args: argparse.Namespace):
-    from ..study import ObserverSession, StudyError, authorise_admin, load_study
+def _admin_auth(args: argparse.Namespace):
+    from ..study import StudyError, authorise_admin, load_study
 
     if not args.admin:
         raise _cli_error(StudyError("this is an admin action: add --admin to confirm"))
@@ -217,11 +229,36 @@ def _admin_session(args: argparse.Namespace):
         pin = args.pin or os.environ.get(PIN_ENV)
         if study.admin is not None and not pin and sys.stdin.isatty():
             pin = getpass.getpass("Admin PIN: ")
-        auth = authorise_admin(study, args.study_dir, pin=pin, cli_flag=True)
+        return study, authorise_admin(study, args.study_dir, pin=pin, cli_flag=True)
+    except StudyError as e:
+        raise _cli_error(e) from e
+
+
+def _admin_session(args: argparse.Namespace):
+    from ..study import ObserverSession, StudyError
+
+    _, auth = _admin_auth(args)
+    try:
         session = ObserverSession(args.study_dir, args.observer, purpose="admin")
     except StudyError as e:
         raise _cli_error(e) from e
     return session, auth
+
+
+def run_break_lock(args: argparse.Namespace) -> int:
+    """Remove a session lock whose computer is gone."""
+    from ..study import StudyError, break_session_lock
+
+    study, auth = _admin_auth(args)
+    if args.observer not in study.observers:
+        raise _cli_error(StudyError(f"{args.observer!r} is not an observer of this study"))
+    try:
+        info = break_session_lock(args.study_dir, args.observer, auth, reason=args.reason)
+    except StudyError as e:
+        raise _cli_error(e) from e
+    held = info.describe() if info is not None else "an unreadable lock file"
+    print(f"broke the session lock of {args.observer} ({held}); recorded in the audit log")
+    return 0
 
 
 def run_unlock(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
@@ -96,6 +97,45 @@ class Frame:
         return None
 
 
+NAN_RULE = "NaN voxels are outside the structure"
+"""The one rule for NaN in a floating-point mask: outside when loading, refused when saving."""
+
+
+class NonBinaryMaskWarning(UserWarning):
+    """A mask array given for saving holds values other than 0 and 1 (non-zero is saved as inside)."""
+
+
+def check_binary(arr: np.ndarray, name: str) -> None:
+    """Refuse NaN in a mask to be saved, and warn about values other than 0 and 1.
+
+    Raises
+    ------
+    ValueError
+        When ``arr`` holds NaN: a loaded mask has its NaN voxels outside, so saving one as inside
+        (non-zero) or silently outside would each break the rule somewhere.
+    """
+    if arr.dtype == np.bool_:
+        return
+    if arr.dtype.kind in "fc":
+        nan = int(np.count_nonzero(np.isnan(arr)))
+        if nan:
+            raise ValueError(
+                f"the mask of {name} holds {nan} NaN voxel(s); {NAN_RULE} when a mask is loaded, so a mask "
+                "with NaN is not saved: replace NaN by 0 (outside) or 1 (inside) first"
+            )
+    if arr.dtype.kind in "fciu" and arr.size and (arr.min() < 0 or arr.max() > 1 or _has_fractions(arr)):
+        msg = (
+            f"the mask of {name} is not binary (values {float(np.real(arr.min())):g}..{float(np.real(arr.max())):g}, "
+            f"{arr.dtype}); non-zero voxels are saved as inside"
+        )
+        logger.warning("%s", msg)
+        warnings.warn(msg, NonBinaryMaskWarning, stacklevel=3)
+
+
+def _has_fractions(arr: np.ndarray) -> bool:
+    return arr.dtype.kind in "fc" and bool(np.any((arr != 0) & (arr != 1)))
+
+
 class MaskStore(Protocol):
     """What the model needs from ``io`` to read and write masks."""
 
@@ -145,6 +185,38 @@ class Patient:
         self._masks: dict[tuple[str, str, str], Mask] = {}
         self._failed: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
+        self._owner: int | None = None
+        self._post: Callable[[Callable[[], None]], None] | None = None
+
+    # -- the thread that owns the model -----------------------------------------
+    def bind_thread(self, post: Callable[[Callable[[], None]], None], owner: int | None = None) -> None:
+        """Let only one thread change the model from now on (the GUI thread, which also reads it).
+
+        A structure added or removed, a volume dropped after a failed load, or a problem announced
+        from another thread (a loader, a save) is handed to ``post``, which must run it in the owner
+        thread; so the owner can iterate the model without it changing underneath. Without a
+        binding (scripts, the command line) changes apply at once in the calling thread.
+
+        Parameters
+        ----------
+        post : callable
+            ``post(fn)`` runs ``fn()`` later in the owner thread (e.g. through a queued Qt signal).
+        owner : int, optional
+            ``threading.get_ident()`` of the owner thread; default the calling thread.
+        """
+        self._owner = threading.get_ident() if owner is None else owner
+        self._post = post
+
+    @property
+    def owner_thread(self) -> int | None:
+        """``threading.get_ident()`` of the thread bound by :meth:`bind_thread`, or None."""
+        return self._owner
+
+    def _in_owner_thread(self, change: Callable[[], None]) -> None:
+        if self._post is None or threading.get_ident() == self._owner:
+            change()
+        else:
+            self._post(change)
 
     # -- description ----------------------------------------------------------
     @property
@@ -165,10 +237,11 @@ class Patient:
     def structures(self, frame: str | None = None, source: str | None = None) -> list[StructureRef]:
         """Every structure, optionally filtered by frame and source, in a stable order."""
         out = []
-        for f in self.frames.values():
+        for f in list(self.frames.values()):
             if frame is not None and f.name != frame:
                 continue
-            out.extend(r for r in f.structures.values() if source is None or r.source == source)
+            # list() copies the dict in one step, so another thread's change cannot break this loop
+            out.extend(r for r in list(f.structures.values()) if source is None or r.source == source)
         return out
 
     def sources(self, frame: str | None = None) -> list[str]:
@@ -189,9 +262,9 @@ class Patient:
         """Record a problem found after opening (for example while decoding)."""
         with self._lock:
             if problem not in self.problems:
-                self.problems.append(problem)
+                self.problems.append(problem)  # a list append: readers never fail on it
         logger.warning("%s", problem)
-        self.changed.emit("problems")
+        self._in_owner_thread(lambda: self.changed.emit("problems"))
 
     # -- layers ---------------------------------------------------------------
     def mask_obj(self, name: str, source: str = "clinical", frame: str | None = None) -> Mask:
@@ -247,11 +320,15 @@ class Patient:
             return True
         except Exception as e:  # noqa: BLE001
             self.add_problem(Problem(str(vol.path), "corrupt", f"cannot decode voxel data: {e}"))
-            for f in self.frames.values():
-                for d in (f.images, f.doses, f.uncertainty):
-                    for k, v in list(d.items()):
-                        if v is vol:
-                            del d[k]
+
+            def drop() -> None:
+                for f in list(self.frames.values()):
+                    for d in (f.images, f.doses, f.uncertainty):
+                        for k, v in list(d.items()):
+                            if v is vol:
+                                del d[k]
+
+            self._in_owner_thread(drop)
             return False
 
     def load_all(
@@ -333,6 +410,7 @@ class Patient:
             arr = np.asarray(array)
             if arr.shape != geom.shape_zyx:
                 raise ValueError(f"mask shape {arr.shape} does not match frame {fname} grid {geom.shape_zyx}")
+            check_binary(arr, name)
             mask = Mask.from_full(arr)
         elif mask.shape != geom.shape_zyx:
             raise ValueError(f"mask shape {mask.shape} does not match frame {fname} grid {geom.shape_zyx}")
@@ -344,23 +422,31 @@ class Patient:
         return root.parent / "lundprobe_edits"
 
     def register_structure(self, ref: StructureRef, mask: Mask | None = None) -> None:
-        """Add a structure (for example a saved edit) to the model."""
-        self.frames[ref.frame].structures[(ref.name, ref.source)] = ref
-        with self._lock:
-            if mask is not None:
-                self._masks[ref.key] = mask
-            else:
-                self._masks.pop(ref.key, None)
-            self._failed.discard(ref.key)
-        self.changed.emit("structures")
+        """Add a structure (for example a saved edit) to the model (in the owner thread, see :meth:`bind_thread`)."""
+
+        def add() -> None:
+            self.frames[ref.frame].structures[(ref.name, ref.source)] = ref
+            with self._lock:
+                if mask is not None:
+                    self._masks[ref.key] = mask
+                else:
+                    self._masks.pop(ref.key, None)
+                self._failed.discard(ref.key)
+            self.changed.emit("structures")
+
+        self._in_owner_thread(add)
 
     def unregister_structure(self, key: tuple[str, str, str]) -> None:
         """Remove a structure from the model (its file is untouched), e.g. to blind a reader study."""
         name, source, frame = key
-        self.frames[frame].structures.pop((name, source), None)
-        with self._lock:
-            self._masks.pop(key, None)
-        self.changed.emit("structures")
+
+        def remove() -> None:
+            self.frames[frame].structures.pop((name, source), None)
+            with self._lock:
+                self._masks.pop(key, None)
+            self.changed.emit("structures")
+
+        self._in_owner_thread(remove)
 
     def to_info(self) -> dict:
         """The ``info --json`` description."""

@@ -5,7 +5,6 @@ Deterministic from the seed: the same arguments give byte-identical voxel data.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from scipy import ndimage
 
 from ..core.geometry import Geometry
 from ..core.patient import PRESCRIPTION_GY
+from ..io.csv_files import csv_text
 from ..io.writer import encode_nifti, header_from_geometry, write_nifti
 from .anatomy import Anatomy, make_anatomy
 from .dl import synth_dl
@@ -209,9 +209,6 @@ def generate(out: Path, opts: DemoOptions, progress: Callable[[str], None] | Non
     (out / f"StructuresMoreThan1ConComp_{suffix}.txt").write_text(
         "".join(f"{r['patient']}: {s}\n" for r in rows for s in r["multi_cc"])
     )
-    with open(out / f"patGeometryInformation_{suffix}.csv", "w", newline="") as fh:
-        fields = [k for k in rows[0] if k != "multi_cc"]
-        w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+    fields = [k for k in rows[0] if k != "multi_cc"]
+    (out / f"patGeometryInformation_{suffix}.csv").write_text(csv_text(rows, fields), encoding="utf-8")
     return paths

@@ -14,7 +14,6 @@ uint8 0/1 masks, float32 dose (Gy) and uncertainty (0..0.5) maps.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.geometry import Geometry
+from ..io.csv_files import csv_text
 from ..io.writer import header_from_geometry, write_nifti
 
 logger = logging.getLogger(__name__)
@@ -126,11 +126,8 @@ def write_label_table(path: Path, names: Mapping[int, str]) -> Path:
     if path.suffix.lower() == ".json":
         path.write_text(json.dumps({str(k): v for k, v in sorted(names.items())}, indent=2), encoding="utf-8")
     else:
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["index", "name"])
-            for k, v in sorted(names.items()):
-                w.writerow([k, v])
+        rows = [{"index": k, "name": v} for k, v in sorted(names.items())]
+        path.write_text(csv_text(rows, ("index", "name")), encoding="utf-8")
     return path
 
 

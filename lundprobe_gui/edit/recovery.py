@@ -21,9 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from ..core.mask import Mask
+from ..io.small_files import MIB, read_json_file, read_small_bytes
 from ..io.writer import atomic_write
 
 logger = logging.getLogger(__name__)
+
+MAX_BLOCK_BYTES = 1024 * MIB
+"""Largest autosave block read back (a bit-packed 1024 x 1024 x 1024 mask is 128 MB)."""
 
 
 @dataclass(frozen=True)
@@ -123,19 +127,26 @@ def find(area: Path, patient_path: str | Path) -> Recovery | None:
     if not meta_path.is_file():
         return None
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = read_json_file(meta_path, what="autosave index")
         edits = []
         for e in meta["edits"]:
-            start = _unpack((folder / e["start_file"]).read_bytes()) if e.get("start_file") else None
+            start = _unpack(_read_block(folder, e["start_file"])) if e.get("start_file") else None
             edits.append(
                 RecoveredEdit(
-                    e["name"], e["source"], e.get("start_source"), _unpack((folder / e["file"]).read_bytes()), start
+                    e["name"], e["source"], e.get("start_source"), _unpack(_read_block(folder, e["file"])), start
                 )
             )
         return Recovery(meta["patient_path"], meta["patient_id"], meta["time"], edits)
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, TypeError) as e:
         logger.warning("ignoring a damaged autosave in %s: %s", folder, e)
         return None
+
+
+def _read_block(folder: Path, name: str) -> bytes:
+    # A block name comes from session.json: it must stay a plain file of this folder.
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise ValueError(f"autosave block name {name!r} is not a file of {folder}")
+    return read_small_bytes(folder / name, MAX_BLOCK_BYTES, "autosave block")
 
 
 def pending(area: Path) -> list[Recovery]:
@@ -147,8 +158,8 @@ def pending(area: Path) -> list[Recovery]:
         meta = d / "session.json"
         if meta.is_file():
             try:
-                path = json.loads(meta.read_text())["patient_path"]
-            except (OSError, ValueError, KeyError):
+                path = read_json_file(meta, what="autosave index")["patient_path"]
+            except (OSError, ValueError, KeyError, TypeError):
                 continue
             rec = find(area, path)
             if rec is not None:

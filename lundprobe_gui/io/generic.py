@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.modality import looks_like_ct
-from ..core.patient import Frame, Patient, Problem, StructureRef
+from ..core.patient import NAN_RULE, Frame, Patient, Problem, StructureRef
 from ..core.volume import Volume
 from . import multilabel, nifti
 from .slab_reader import load_slab_or_array
@@ -168,7 +168,7 @@ class _Builder:
                     str(info.path),
                     "non-binary",
                     f"mask is stored as floating point ({info.probe.pixel_type}); "
-                    "non-zero voxels are treated as inside",
+                    f"non-zero voxels are treated as inside, {NAN_RULE}",
                 )
             )
         self.frame.structures[(name, source)] = StructureRef(name, source, self.frame.name, str(info.path))

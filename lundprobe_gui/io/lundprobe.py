@@ -8,19 +8,20 @@ Layout (see docs/dataset-layout.md)::
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..core.geometry import Geometry
-from ..core.patient import Fiducial, Frame, Patient, Problem, StructureRef
+from ..core.patient import NAN_RULE, Fiducial, Frame, Patient, Problem, StructureRef
 from ..core.volume import Volume
 from . import nifti
-from .slab_reader import load_slab_or_array
 from .probe import Probe, is_image_name, probe, strip_suffix
+from .slab_reader import load_slab_or_array
+from .small_files import TABLE_MAX_BYTES, SmallFileError, read_json_file, read_small_text
 from .store import FileStore
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ _OBSERVER = re.compile(r"^mask_(?P<s>.+?)_(?P<src>step\d+_[A-Za-z0-9_-]+)$")
 
 def detect(path: Path) -> bool:
     """A LUND-PROBE patient folder has MR_StorT2/ or sCT/."""
-    return (path / MRI_DIR).is_dir() or (path / SCT_DIR).is_dir()
+    return os.path.isdir(path / MRI_DIR) or os.path.isdir(path / SCT_DIR)
 
 
 def load_volume_array(path: Path):
@@ -59,11 +60,33 @@ def load_volume_array(path: Path):
     return nifti.load_array(path)
 
 
-def _images(folder: Path) -> list[Path]:
+def _images(folder: Path, problems: list[Problem]) -> list[Path]:
+    """The image files in a folder; a folder that exists but cannot be listed is a problem naming it."""
     try:
-        return sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p.name))
-    except OSError:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as e:
+        problems.append(unreadable_folder(folder, e))
+        return []
+    out = []
+    try:
+        for entry in entries:
+            if is_image_name(entry.name) and entry.is_file():
+                if not out:
+                    os.stat(entry.path)  # a folder without search permission lists names, but nothing opens
+                out.append(Path(entry.path))
+    except OSError as e:
+        problems.append(unreadable_folder(folder, e))
+        return []
+    return sorted(out)
+
+
+def unreadable_folder(folder: Path, e: OSError) -> Problem:
+    """The problem of a folder whose files cannot be listed."""
+    return Problem(
+        str(folder), "unreadable", f"cannot read the folder ({e.strerror or e}); the files in it are left out"
+    )
 
 
 def _classify_mri(path: Path, root: Path) -> tuple[str, str, str]:
@@ -108,13 +131,21 @@ def read_missing(dataset_root: Path, patient_id: str) -> tuple[list[str], list[P
     """Expected-missing structures of a patient from the dataset root's missingStructures_*.json."""
     missing: list[str] = []
     problems: list[Problem] = []
-    for f in sorted(dataset_root.glob("missingStructures_*.json")):
+    try:
+        lists = sorted(dataset_root.glob("missingStructures_*.json"))
+    except OSError as e:
+        return [], [Problem(str(dataset_root), "unreadable", f"cannot list the missing-structure lists: {e}")]
+    for f in lists:
         try:
-            data = json.loads(f.read_text(encoding="utf-8"))
-            entry = data.get(patient_id, []) if isinstance(data, dict) else []
-            missing.extend(str(s) for s in (entry if isinstance(entry, list) else [entry]))
-        except (OSError, ValueError, UnicodeDecodeError) as e:
+            data = read_json_file(f, TABLE_MAX_BYTES, "missing-structure list")
+        except SmallFileError as e:
+            problems.append(Problem(str(f), "not-a-file", str(e)))
+            continue
+        except (OSError, ValueError) as e:
             problems.append(Problem(str(f), "corrupt", f"cannot read the missing-structure list: {e}"))
+            continue
+        entry = data.get(patient_id, []) if isinstance(data, dict) else []
+        missing.extend(str(s) for s in (entry if isinstance(entry, list) else [entry]) if isinstance(s, (str, int)))
     return missing, problems
 
 
@@ -122,9 +153,11 @@ def read_fiducials(path: Path, geometry: Geometry) -> tuple[list[Fiducial], list
     """Parse ``x,y,z`` world-mm lines and map them through the full geometry (direction included)."""
     fids: list[Fiducial] = []
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_small_text(path, TABLE_MAX_BYTES, "fiducial list", errors="replace")
+    except SmallFileError as e:
+        return [], [Problem(str(path), "not-a-file", str(e))]
     except OSError as e:
-        return [], [Problem(str(path), "unreadable", f"cannot read fiducials: {e}")]
+        return [], [Problem(str(path), "unreadable", f"cannot read fiducials: {e.strerror or e}")]
     for i, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -174,23 +207,22 @@ def discover(path: Path) -> Patient:
     frames: dict[str, Frame] = {}
 
     mri_dir, sct_dir = path / MRI_DIR, path / SCT_DIR
-    mri_files = (
-        _images(mri_dir)
-        + _images(mri_dir / "nnUNetOutput")
-        + _images(mri_dir / "nnUNetOutput" / "folds")
-        + _images(mri_dir / "observerData")
-    )
-    sct_files = _images(sct_dir)
+    mri_files = _images(mri_dir, problems)
+    if not any(p.path == str(mri_dir) for p in problems):  # inside an unreadable folder nothing more can be read
+        for sub in (mri_dir / "nnUNetOutput", mri_dir / "nnUNetOutput" / "folds", mri_dir / "observerData"):
+            mri_files += _images(sub, problems)
+    sct_files = _images(sct_dir, problems)
+    unreadable = {p.path for p in problems if p.kind == "unreadable"}
     probes = _probe_all(mri_files + sct_files)
     for pr in probes.values():
         if isinstance(pr, Problem):
             problems.append(pr)
 
-    if mri_dir.is_dir():
+    if os.path.isdir(mri_dir) and str(mri_dir) not in unreadable:
         geom = _frame_geometry("MRI", mri_dir / "image.nii.gz", {p: probes[p] for p in mri_files}, problems)
         if geom is not None:
             frames["MRI"] = Frame("MRI", geom, MRI_DIR)
-    if sct_dir.is_dir():
+    if os.path.isdir(sct_dir) and str(sct_dir) not in unreadable:
         geom = _frame_geometry(
             "sCT",
             sct_dir / "image.nii.gz",
@@ -204,8 +236,10 @@ def discover(path: Path) -> Patient:
         if geom is not None:
             frames["sCT"] = Frame("sCT", geom, SCT_DIR)
     if not frames:
+        why = "; ".join(str(p) for p in problems if p.kind == "unreadable")
         raise FileNotFoundError(
             f"{path}: no usable image found; expected {MRI_DIR}/image.nii.gz or {SCT_DIR}/image.nii.gz"
+            + (f" ({why})" if why else "")
         )
 
     for f in mri_files:
@@ -223,7 +257,7 @@ def discover(path: Path) -> Patient:
     problems.extend(miss_problems)
     fiducials: list[Fiducial] = []
     txt = mri_dir / FIDUCIAL_TXT
-    if txt.is_file() and "MRI" in frames:
+    if os.path.lexists(txt) and "MRI" in frames:
         fiducials, fid_problems = read_fiducials(txt, frames["MRI"].geometry)
         problems.extend(fid_problems)
     if "MRI" in frames:
@@ -275,7 +309,8 @@ def _add_layer(
                 Problem(
                     str(path),
                     "non-binary",
-                    f"mask is stored as floating point ({pr.pixel_type}); non-zero voxels are treated as inside",
+                    f"mask is stored as floating point ({pr.pixel_type}); non-zero voxels are treated as inside, "
+                    f"{NAN_RULE}",
                 )
             )
         frame.structures[(name, source)] = StructureRef(name, source, frame.name, str(path))

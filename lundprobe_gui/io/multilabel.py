@@ -34,6 +34,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -43,10 +44,20 @@ import numpy as np
 from .. import __version__
 from ..core.mask import Mask
 from ..core.names import validate_data_name
-from ..core.patient import Patient, Problem, StructureRef
+from ..core.patient import Patient, Problem, StructureRef, check_binary
 from . import nifti
 from .probe import strip_suffix
-from .store import FileStore, claim_version, finish_version, jsonable, output_folder, reference_header, user_name
+from .small_files import TABLE_MAX_BYTES, SmallFileError, parse_json, read_small_text
+from .store import (
+    FileStore,
+    claim_version,
+    finish_version,
+    jsonable,
+    output_folder,
+    reference_header,
+    refuse_case_twin,
+    user_name,
+)
 from .writer import encode_nifti
 
 logger = logging.getLogger(__name__)
@@ -55,7 +66,7 @@ TABLE_NAMES = ("labels.json", "labels.csv")
 _INT = re.compile(r"^\s*\d+\s*$")
 _VERSION_SUFFIX = re.compile(r"_v\d{3,}$")
 # On-disk integer types the writer can encode; anything else is stored in the smallest that fits.
-_WRITABLE = {np.dtype(c) for c in ("u1", "i1", "i2", "u2", "i4", "u4")}
+_WRITABLE = {np.dtype(c) for c in ("u1", "i1", "i2", "u2", "i4", "u4", "i8", "u8")}
 
 
 class LabelTableError(ValueError):
@@ -84,7 +95,7 @@ def _pairs_from_mapping(data: Mapping[str, Any]) -> dict[int, str]:
 def parse_label_json(text: str) -> dict[int, str]:
     """Parse a JSON label table (see the module docstring)."""
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except ValueError as e:
         raise LabelTableError(f"not valid JSON ({e})") from e
     if isinstance(data, dict) and isinstance(data.get("labels"), dict):
@@ -99,11 +110,14 @@ def parse_label_csv(text: str) -> dict[int, str]:
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
     delim = next((d for d in ("\t", ";", ",") if d in first), ",")
     out: dict[int, str] = {}
-    for row in csv.reader(io.StringIO(text), delimiter=delim):
-        cells = [c.strip() for c in row]
-        if len(cells) < 2 or not _INT.match(cells[0]):
-            continue  # header or blank line
-        out[int(cells[0])] = cells[1]
+    try:
+        for row in csv.reader(io.StringIO(text), delimiter=delim):
+            cells = [c.strip() for c in row]
+            if len(cells) < 2 or not _INT.match(cells[0]):
+                continue  # header or blank line
+            out[int(cells[0])] = cells[1]
+    except csv.Error as e:
+        raise LabelTableError(f"not a CSV table ({e})") from e
     if not out:
         raise LabelTableError("no 'index,name' rows found")
     return _clean(out)
@@ -124,9 +138,13 @@ def read_label_table(path: Path) -> dict[int, str]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise LabelTableError(f"cannot read it ({e})") from e
+        text = read_small_text(path, TABLE_MAX_BYTES, "label table", encoding="utf-8-sig")
+    except SmallFileError as e:
+        raise LabelTableError(str(e)) from e
+    except OSError as e:
+        raise LabelTableError(f"cannot read it ({e.strerror or e})") from e
+    except UnicodeDecodeError as e:
+        raise LabelTableError(f"not UTF-8 text ({e})") from e
     if path.suffix.lower() == ".json":
         return parse_label_json(text)
     return parse_label_csv(text)
@@ -171,8 +189,8 @@ def find_label_table(label_map: Path) -> tuple[dict[int, str], Path | None, list
     """
     problems: list[Problem] = []
     for cand in table_candidates(label_map):
-        if not cand.is_file():
-            continue
+        if not os.path.lexists(cand):
+            continue  # a FIFO, a folder or a dangling link under a table's name is reported below
         try:
             return read_label_table(cand), cand, problems
         except LabelTableError as e:
@@ -185,37 +203,65 @@ def label_structures(
 ) -> tuple[list[StructureRef], list[Problem]]:
     """One :class:`StructureRef` per label value present, named from ``table`` or ``label_<k>``.
 
-    Two values with the same name in the table keep it with ``_<k>`` appended, and that is reported.
+    Every label stays reachable: names are made unique against every other name of the map. A
+    name two values share stays with the lowest value; each other value gets ``_<k>`` appended (and
+    ``_2``, ``_3``... when that is taken too, for example by a label named ``CTV_3``). Each rename is
+    reported as a ``duplicate-label-name`` problem.
     """
+    values = sorted(int(v) for v in labels)
+    wanted = {k: table.get(k) or fallback_name(k) for k in values}
+    owner: dict[str, int] = {}
+    for k in values:
+        owner.setdefault(wanted[k], k)  # the lowest value keeps a shared name
+    taken = set(owner)  # every name some label asks for, so a new name never takes another's
     refs: list[StructureRef] = []
     problems: list[Problem] = []
-    seen: dict[str, int] = {}
-    for k in sorted(int(v) for v in labels):
-        name = table.get(k) or fallback_name(k)
-        if name in seen:
+    for k in values:
+        name = wanted[k]
+        if owner[name] != k:
+            new, n = f"{name}_{k}", 1
+            while new in taken:
+                n += 1
+                new = f"{name}_{k}_{n}"
+            taken.add(new)
             problems.append(
                 Problem(
                     str(path),
                     "duplicate-label-name",
-                    f"labels {seen[name]} and {k} are both named {name!r}; label {k} is shown as {name}_{k}",
+                    f"labels {owner[name]} and {k} are both named {name!r}; label {k} is shown as {new}",
                 )
             )
-            name = f"{name}_{k}"
-        seen[name] = k
+            name = new
         refs.append(StructureRef(name, source, frame, str(path), label=k))
     return refs, problems
 
 
 # -- saving -------------------------------------------------------------------------------
-def _target_dtype(hdr: nifti.Header | None, max_label: int) -> np.dtype:
+def _target_dtype(hdr: nifti.Header | None, base: np.ndarray, max_label: int) -> np.dtype:
+    """The integer type the map is saved in: the file's own when it holds every value, else the smallest that does.
+
+    Raises
+    ------
+    ValueError
+        When the values cannot all be written exactly (a fraction, or beyond 64-bit integers): the
+        map is refused rather than saved with other labels changed.
+    """
+    lo = min(int(base.min()) if base.size else 0, 0)
+    hi = max(int(base.max()) if base.size else 0, max_label)
     if hdr is not None:
         native = hdr.dtype.newbyteorder("=")
-        if native in _WRITABLE and max_label <= np.iinfo(native).max:
+        if native in _WRITABLE and np.iinfo(native).min <= lo and hi <= np.iinfo(native).max:
             return native
-    return np.dtype(np.uint8 if max_label <= 255 else np.uint16 if max_label <= 65535 else np.uint32)
+    for candidate in ("u1", "u2", "u4", "u8") if lo >= 0 else ("i1", "i2", "i4", "i8"):
+        info = np.iinfo(candidate)
+        if info.min <= lo and hi <= info.max:
+            return np.dtype(candidate)
+    raise ValueError(f"label values {lo}..{hi} do not fit a 64-bit integer; the label map cannot be saved exactly")
 
 
-def _full_bool(edit: Mask | np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+def _full_bool(edit: Mask | np.ndarray, shape: tuple[int, int, int], label: int) -> np.ndarray:
+    if not isinstance(edit, Mask):
+        check_binary(np.asarray(edit), f"label {label}")
     arr = edit.to_full() if isinstance(edit, Mask) else np.asarray(edit) != 0
     if arr.shape != shape:
         raise ValueError(f"edited mask shape {arr.shape} does not match the label map {shape}")
@@ -277,12 +323,17 @@ def save_label_map(
         hdr: nifti.Header | None = nifti.read_header(label_map)
     except nifti.NiftiError:
         hdr = None
-    dtype = _target_dtype(hdr, max(int(base.max()), *(int(k) for k in refs)))
+    dtype = _target_dtype(hdr, base, max(int(k) for k in refs))
     new = base.astype(dtype, copy=True)
+    if not np.array_equal(new, base):  # a fraction or a value the type cannot hold: other labels would change
+        raise ValueError(
+            f"{label_map.name}: its values cannot be written exactly as {dtype} (a value is not a whole number, "
+            "or out of range); the label map is not saved, so that no other label changes"
+        )
 
     stats: dict[str, dict[str, int]] = {}
     for k in sorted(int(v) for v in edits):
-        want = _full_bool(edits[k], new.shape)
+        want = _full_bool(edits[k], new.shape, k)
         own = new == k
         removed = own & ~want
         claim = want & ~own
@@ -307,6 +358,7 @@ def save_label_map(
     folder = output_folder(root, patient.id, fr.folder, sub=None)
     if _inside(folder, patient.path):
         raise PermissionError(f"{folder} is inside the patient folder {patient.path}; input files are never written")
+    refuse_case_twin(folder, f"{stem}.nii.gz", f"label map {stem!r}")
     path, n = claim_version(folder, stem, data)
     parent = provenance.pop("parent", None)
     if parent is None and n > 1:

@@ -57,9 +57,12 @@ _EXPECTED = (
 def detect_layout(path: Path) -> str | None:
     """Name of the layout of a patient folder (one of :data:`LAYOUTS`), or None."""
     path = Path(path)
-    if not path.is_dir():
+    try:
+        if not path.is_dir():
+            return None
+        return next((name for name, detect in _DETECTORS if detect(path)), None)
+    except OSError:  # a folder without search permission: its content cannot be looked at
         return None
-    return next((name for name, detect in _DETECTORS if detect(path)), None)
 
 
 def _discover(path: Path, layout: str) -> Patient:
@@ -86,6 +89,9 @@ def open_patient(path: str | os.PathLike | bytes) -> Patient:
         raise NoImageError(f"{path}: no such file or folder")
     if not path.is_dir():
         raise NoImageError(f"{path}: not a folder; {_EXPECTED}")
+    denied = folder_access_error(path)
+    if denied is not None:
+        raise NoImageError(f"{path}: cannot read the folder ({denied.strerror or denied})") from denied
     layout = detect_layout(path)
     if layout is None:
         raise NoImageError(f"{path}: no usable image found; {_EXPECTED}")
@@ -108,6 +114,30 @@ def list_patients(root: str | Path) -> list[PatientEntry]:
         if layout:
             out.append(PatientEntry(child.name, child, layout))
     return out
+
+
+def unreadable_folders(root: str | Path) -> list[Path]:
+    """Folders directly inside a dataset root that cannot be listed, so their layout cannot be told.
+
+    :func:`list_patients` leaves them out; a batch run or ``study init`` names them instead of
+    letting a patient vanish without a word.
+    """
+    try:
+        children = sorted(p for p in Path(root).iterdir() if os.path.isdir(p) and not p.name.startswith("."))
+    except OSError:
+        return []
+    return [child for child in children if folder_access_error(child) is not None]
+
+
+def folder_access_error(path: str | Path) -> OSError | None:
+    """Why the files of a folder cannot be looked at (no read or no search permission), or None."""
+    try:
+        names = os.listdir(path)
+        if names:
+            os.lstat(os.path.join(path, names[0]))
+    except OSError as e:
+        return e
+    return None
 
 
 def is_dataset_root(path: str | Path) -> bool:

@@ -18,8 +18,8 @@ import numpy as np
 from .. import __version__
 from ..core.geometry import Geometry
 from ..core.mask import Mask, bbox_of, box_slices
-from ..core.names import validate_data_name, validate_source
-from ..core.patient import Patient, Problem, StructureRef
+from ..core.names import InvalidName, folds_case_key, validate_data_name, validate_source
+from ..core.patient import NAN_RULE, Patient, Problem, StructureRef
 from . import nifti
 from .slab_reader import can_stream, read_slab
 from .writer import atomic_write, encode_nifti, header_from_geometry
@@ -36,6 +36,13 @@ def mask_from_array(arr: np.ndarray, path: str, label: int | None = None) -> tup
         inside = arr == label
         return Mask.from_full(inside), problems
     if arr.dtype.kind == "f":
+        nan = int(np.count_nonzero(np.isnan(arr)))
+        if nan:
+            problems.append(
+                Problem(
+                    path, "nan", f"{nan} voxel(s) of the mask are NaN; {NAN_RULE} (and a mask with NaN is not saved)"
+                )
+            )
         arr = np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=1.0)
     box = bbox_of(arr)
     if box is None:
@@ -48,7 +55,7 @@ def mask_from_array(arr: np.ndarray, path: str, label: int | None = None) -> tup
                 path,
                 "non-binary",
                 f"mask is not binary (values {float(lo):g}..{float(hi):g}, {arr.dtype}); "
-                "non-zero voxels are treated as inside",
+                f"non-zero voxels are treated as inside, {NAN_RULE}",
             )
         )
     return Mask(arr.shape, crop != 0, (box[0][0], box[1][0], box[2][0])), problems
@@ -139,6 +146,7 @@ class FileStore:
         header = reference_header(patient, frame)
         data = encode_nifti(arr, header)
         stem = f"mask_{name}_{source}"
+        refuse_case_twin(folder, f"{stem}.nii.gz", f"structure {name!r} of source {source!r}")
         path, n = claim_version(folder, stem, data)
         parent = provenance.pop("parent", None)
         if parent is None and n > 1:
@@ -197,6 +205,29 @@ def finish_version(version: Path, sidecar: Path, sidecar_data: bytes, plain: Pat
             except OSError:
                 pass
         raise
+
+
+def refuse_case_twin(folder: Path, plain_name: str, what: str) -> None:
+    """Refuse to save ``plain_name`` in a folder of a case-insensitive file system that already holds it in
+    another case (``mask_rectum_x`` beside ``mask_Rectum_x``): the two series would overwrite each other.
+
+    Raises
+    ------
+    InvalidName
+        Naming the file already there.
+    """
+    key = folds_case_key(plain_name)
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    twins = [e for e in entries if e != plain_name and folds_case_key(e) == key]
+    # The file system folds case when the name we want "exists" although only its twin is listed.
+    if twins and plain_name not in entries and os.path.lexists(folder / plain_name):
+        raise InvalidName(
+            f"{what} cannot be saved in {folder}: this file system does not tell upper from lower case, and "
+            f"{twins[0]} is already there; names that differ only in case would overwrite each other"
+        )
 
 
 def claim_version(folder: Path, stem: str, data: bytes) -> tuple[Path, int]:

@@ -37,6 +37,8 @@ _CODES = {
     np.dtype("i1"): 256,
     np.dtype("u2"): 512,
     np.dtype("u4"): 768,
+    np.dtype("i8"): 1024,
+    np.dtype("u8"): 1280,
 }
 
 

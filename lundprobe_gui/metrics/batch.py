@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..core.patient import Patient
-from ..io.open import NoImageError, detect_layout, list_patients, open_patient
+from ..io.open import detect_layout, list_patients, open_patient, unreadable_folders
 from .compare import DEFAULT_TOLERANCE_MM, Comparison, compare_patient, patient_comparisons
 from .dvh import DEFAULT_PRESCRIPTION_GY
 from .dvh_rows import dvh_row, dvh_structures, patient_dvhs
@@ -103,7 +103,8 @@ def resolve_patients(path: str | Path) -> list[Path]:
         raise InputError(
             f"{p}: neither a patient folder (with MR_StorT2/ and sCT/) nor a dataset root holding patient folders"
         )
-    return [e.path for e in entries]
+    # Folders that cannot be read go along, so that the run names them instead of leaving them out silently.
+    return sorted({e.path for e in entries} | set(unreadable_folders(p)))
 
 
 def _open_all(paths: Sequence[Path], warnings: list[str]) -> list[Patient]:
@@ -116,10 +117,11 @@ def _open_all(paths: Sequence[Path], warnings: list[str]) -> list[Patient]:
     for p in paths:
         try:
             patient = open_patient(p)
-        except NoImageError as e:
+        except Exception as e:  # noqa: BLE001 - one bad patient never stops a dataset run
             if len(paths) == 1:
                 raise InputError(str(e)) from e
             warnings.append(f"{p.name}: left out: {e}")
+            logger.debug("%s: left out", p, exc_info=True)
             continue
         # A file found broken while opening is left out of the patient; say so, since the
         # rows it would have given are simply absent.
@@ -309,15 +311,30 @@ def _run_patient_tasks(
         in_flight: list[tuple[Patient, list[tuple[_Task, Future]]]] = []
 
         def drain(item: tuple[Patient, list[tuple[_Task, Future]]]) -> None:
+            # A patient's rows count only when every one of its tasks worked: a patient whose files
+            # fail part-way is skipped with a warning, and the run goes on with the next.
             nonlocal done
             patient, futs = item
+            rows: list[dict] = []
+            warns: list[str] = []
+            failed: BaseException | None = None
             for task, fut in futs:
-                rows, warns = fut.result()
-                result.rows.extend(rows)
-                result.warnings.extend(warns)
+                try:
+                    r, w = fut.result()
+                except Exception as e:  # noqa: BLE001 - reported, the other patients go on
+                    failed = failed or e
+                else:
+                    rows.extend(r)
+                    warns.extend(w)
                 done += task.weight
                 if progress is not None:
                     progress(done, total, patient.id)
+            result.warnings.extend(warns)
+            if failed is not None:
+                result.warnings.append(f"{patient.id}: skipped: {type(failed).__name__}: {failed}")
+                logger.debug("%s: skipped", patient.id, exc_info=failed)
+                return
+            result.rows.extend(rows)
             result.patients.append(patient.id)
 
         for patient, tasks in plans:

@@ -1,92 +1,24 @@
 """Metric rows as CSV files and as plain-text tables.
 
-Rows are flat dictionaries (the JSON rows of the commands). In CSV a missing value (None) is an
-empty cell and floats are written with ``repr`` precision, so reading a cell back with
-``float()`` gives exactly the JSON number.
+Rows are flat dictionaries (the JSON rows of the commands). CSV goes through the app's one CSV
+writer, :mod:`lundprobe_gui.io.csv_files` (re-exported here as :func:`rows_to_csv` and
+:func:`write_csv`): a missing value (None) is an empty cell, floats are written with ``repr``
+precision, so reading a cell back with ``float()`` gives exactly the JSON number, and text that
+a spreadsheet would run as a formula is written as text.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
-import os
-import tempfile
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
+
+from ..io.csv_files import csv_text as rows_to_csv
+from ..io.csv_files import write_csv
 
 logger = logging.getLogger(__name__)
 
-
-def _cell(v: object) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else ""
-    return str(v)
-
-
-def rows_to_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
-    """CSV text with a header line of ``columns`` and one line per row.
-
-    Parameters
-    ----------
-    rows : iterable of dict
-        Rows; keys outside ``columns`` are ignored, missing keys give empty cells.
-    columns : sequence of str
-        Column order.
-
-    Returns
-    -------
-    str
-        The CSV text (``\\n`` line ends).
-    """
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([_cell(r.get(c)) for c in columns])
-    return buf.getvalue()
-
-
-def write_csv(path: str | Path, rows: Iterable[dict], columns: Sequence[str]) -> Path:
-    """Write rows as CSV, atomically (a reader never sees half a file).
-
-    Parameters
-    ----------
-    path : str or Path
-        Output file; its folder must exist.
-    rows : iterable of dict
-        Rows.
-    columns : sequence of str
-        Column order.
-
-    Returns
-    -------
-    Path
-        The file written.
-
-    Raises
-    ------
-    FileNotFoundError
-        When the folder does not exist.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder for the CSV file")
-    text = rows_to_csv(rows, columns)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    logger.info("wrote %s", path)
-    return path
+__all__ = ["format_table", "format_value", "rows_to_csv", "write_csv"]
 
 
 def format_value(v: object, digits: int = 4) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.resources
-import json
 import logging
 import re
 import zlib
@@ -19,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from ..io.small_files import TABLE_MAX_BYTES, read_json_file
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def load_colour_table(path: str | None = None) -> ColourTable:
         Cached per path.
     """
     src = Path(path) if path is not None else _default_path()
-    data = json.loads(src.read_text(encoding="utf-8"))
+    data = read_json_file(src, TABLE_MAX_BYTES, "colour table")
     structures, structure_patterns = _split(data.get("structures", {}))
     halos, halo_patterns = _split(data.get("halos", {}))
     sources, source_patterns = _split(data.get("sources", {}))

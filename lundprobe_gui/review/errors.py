@@ -21,3 +21,7 @@ class ReviewRuleError(ReviewError):
 
 class NoOpenCase(ReviewError):
     """An action on the current case was asked for while no case is open."""
+
+
+class ReviewTextError(ReviewError):
+    """A comment that cannot be stored (not valid Unicode, control characters, too long); nothing changed."""

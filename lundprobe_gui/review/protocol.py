@@ -31,6 +31,7 @@ from ..core.names import validate_observer
 from ..core.patient import Patient, StructureRef
 from ..io.open import NoImageError, detect_layout, is_dataset_root, list_patients, open_patient
 from ..io.probe import strip_suffix
+from ..io.small_files import read_json_file
 from ..io.writer import atomic_write
 from .errors import CorruptReviewFile, ReviewError
 
@@ -180,7 +181,7 @@ class ReviewProtocol:
 def read_json(path: Path, what: str) -> Any:
     """Parse a JSON file, turning every failure into :class:`CorruptReviewFile`."""
     try:
-        return json.loads(Path(path).read_bytes().decode("utf-8"))
+        return read_json_file(path, what=what)
     except FileNotFoundError:
         raise CorruptReviewFile(f"{path}: {what} not found (is this a review folder made by 'review init'?)") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
@@ -188,8 +189,12 @@ def read_json(path: Path, what: str) -> Any:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Atomically replace a JSON file."""
-    atomic_write(Path(path), (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    """Atomically replace a JSON file.
+
+    Written as ASCII (``\\u`` escapes): a path that is not UTF-8 (its bytes kept as lone
+    surrogates) is stored as it is instead of failing every save.
+    """
+    atomic_write(Path(path), (json.dumps(data, indent=2) + "\n").encode("ascii"))
 
 
 def load_protocol(review_dir: str | Path) -> ReviewProtocol:

@@ -12,17 +12,16 @@ Columns, in order:
 ``active review time (s)``
     with one decimal.
 
-Rows follow the case list. By default only finished cases are written.
+Rows follow the case list. By default only finished cases are written. Text that a spreadsheet
+would run as a formula is written with a leading apostrophe (:mod:`lundprobe_gui.io.csv_files`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from pathlib import Path
 
-from ..io.writer import atomic_write
+from ..io.csv_files import csv_text, write_csv
 from .protocol import RESULTS_FILE, CaseSpec, ReviewProtocol
 from .state import DONE, CaseState, ReviewState
 
@@ -85,14 +84,16 @@ def row(protocol: ReviewProtocol, case: CaseSpec, st: CaseState) -> dict[str, st
 
 def results_csv(protocol: ReviewProtocol, state: ReviewState, include_unfinished: bool = False) -> str:
     """The CSV text."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns(protocol), lineterminator="\n")
-    w.writeheader()
-    for case in protocol.cases:
-        st = state.cases[case.case_id]
-        if st.status == DONE or include_unfinished:
-            w.writerow(row(protocol, case, st))
-    return buf.getvalue()
+    return csv_text(rows(protocol, state, include_unfinished), columns(protocol))
+
+
+def rows(protocol: ReviewProtocol, state: ReviewState, include_unfinished: bool = False) -> list[dict[str, str]]:
+    """The rows of the finished cases (of every case with ``include_unfinished``), in case-list order."""
+    return [
+        row(protocol, case, state.cases[case.case_id])
+        for case in protocol.cases
+        if state.cases[case.case_id].status == DONE or include_unfinished
+    ]
 
 
 def write_results(
@@ -105,5 +106,4 @@ def write_results(
     """Atomically write the CSV (default ``<review>/review-results.csv``) and return its path."""
     out = Path(path) if path is not None else Path(review_dir) / RESULTS_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, results_csv(protocol, state, include_unfinished).encode("utf-8"))
-    return out
+    return write_csv(out, rows(protocol, state, include_unfinished), columns(protocol))

@@ -27,16 +27,27 @@ import numpy as np
 from ..core.events import Emitter
 from ..core.mask import Mask
 from ..core.patient import Patient, Problem, StructureRef
+from ..core.text import InvalidText, validate_text
 from ..io.open import open_patient
 from ..io.store import FileStore
 from ..study.clock import Now, iso_utc, to_epoch
 from ..study.locking import SessionLock
 from ..study.timing import ActiveTimer
-from .errors import NoOpenCase, ReviewError, ReviewRuleError
+from .errors import NoOpenCase, ReviewError, ReviewRuleError, ReviewTextError
 from .protocol import LOCK_FILE, OUTPUT_DIR, CaseSpec, SegmentSpec, load_protocol
 from .results import write_results
 from .scale import NO_CORRECTION_SCORE, level
-from .state import COMMENT_KINDS, DONE, IN_PROGRESS, NOT_STARTED, CaseState, load_state, save_state
+from .state import (
+    COMMENT_KINDS,
+    DONE,
+    IN_PROGRESS,
+    MAX_COMMENT,
+    NOT_STARTED,
+    CaseState,
+    ReviewState,
+    load_state,
+    save_state_dict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +78,7 @@ class ReviewSession:
         self.dir = Path(review_dir)
         self.protocol = load_protocol(self.dir)
         self.state = load_state(self.dir, self.protocol)
+        self._saved = self.state.to_dict()
         self.changed = Emitter()
         self.patient: Patient | None = None
         self._case: CaseSpec | None = None
@@ -307,7 +319,11 @@ class ReviewSession:
         case = self._require()
         if kind not in COMMENT_KINDS:
             raise ReviewError(f"comment kind must be one of {', '.join(COMMENT_KINDS)}, not {kind!r}")
-        self.state.cases[case.case_id].comments[kind] = str(text)
+        try:
+            text = validate_text(text, f"the {kind} comment", MAX_COMMENT)
+        except InvalidText as e:
+            raise ReviewTextError(str(e)) from None
+        self.state.cases[case.case_id].comments[kind] = text
         self._changed("comment", now)
 
     def finish_case(self, now: Now = None) -> Path:
@@ -357,7 +373,17 @@ class ReviewSession:
         self.changed.emit(what, self._case.case_id if self._case else None)
 
     def _save(self, t: float) -> None:
-        save_state(self.dir, self.state)
+        # A change and its save are one step: when the save fails, the change is taken back, so the
+        # state in memory never runs ahead of state.json (and never holds what cannot be written).
+        data = self.state.to_dict()
+        try:
+            save_state_dict(self.dir, data)
+        except BaseException:
+            restored = ReviewState.from_dict(self._saved, self.protocol)
+            self.state.cases, self.state.current = restored.cases, restored.current
+            logger.warning("saving %s failed; the unsaved change was taken back", self.dir)
+            raise
+        self._saved = data
         self._saved_at = t
 
     def _point(self, patient: Patient, case: CaseSpec, ai_file: str, saved: Path) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.text import validate_text
 from .errors import CorruptReviewFile
 from .protocol import STATE_FILE, ReviewProtocol, read_json, write_json
 
@@ -19,6 +20,8 @@ logger = logging.getLogger(__name__)
 STATE_FORMAT = "lundprobe_gui-review-state"
 NOT_STARTED, IN_PROGRESS, DONE = "not started", "in progress", "done"
 COMMENT_KINDS = ("segmentation", "findings")
+MAX_COMMENT = 4000
+"""Longest comment, in characters."""
 
 
 @dataclass
@@ -69,7 +72,10 @@ class CaseState:
     @classmethod
     def from_dict(cls, d: dict) -> "CaseState":
         """Inverse of :meth:`to_dict`."""
-        comments = {k: str(d.get("comments", {}).get(k, "")) for k in COMMENT_KINDS}
+        comments = {
+            k: validate_text(str(d.get("comments", {}).get(k, "")), f"the {k} comment", MAX_COMMENT)
+            for k in COMMENT_KINDS
+        }
         status = str(d.get("status", NOT_STARTED))
         if status not in (NOT_STARTED, IN_PROGRESS, DONE):
             raise ValueError(f"unknown case status {status!r}")
@@ -137,4 +143,9 @@ def load_state(review_dir: str | Path, protocol: ReviewProtocol) -> ReviewState:
 
 def save_state(review_dir: str | Path, state: ReviewState) -> None:
     """Atomically replace ``<review>/state.json``."""
-    write_json(Path(review_dir) / STATE_FILE, state.to_dict())
+    save_state_dict(review_dir, state.to_dict())
+
+
+def save_state_dict(review_dir: str | Path, data: dict) -> None:
+    """Atomically replace ``<review>/state.json`` with a state's :meth:`ReviewState.to_dict` form."""
+    write_json(Path(review_dir) / STATE_FILE, data)

@@ -12,7 +12,7 @@ Public API (see ``docs/study.md``)::
 
 from __future__ import annotations
 
-from .admin import AdminAuth, authorise_admin
+from .admin import AdminAuth, authorise_admin, break_session_lock
 from .audit import append_audit, read_audit
 from .clock import iso_utc, parse_iso, to_epoch
 from .create import InitOptions, init_study
@@ -43,6 +43,7 @@ from .visibility import Visibility, hide_published_own_edits, source_category
 __all__ = [
     "AdminAuth",
     "authorise_admin",
+    "break_session_lock",
     "append_audit",
     "read_audit",
     "iso_utc",

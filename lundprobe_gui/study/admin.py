@@ -12,9 +12,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.text import InvalidText, validate_text
 from .audit import append_audit, login_name
 from .definition import StudyDefinition
-from .errors import AdminRequired
+from .errors import AdminRequired, StudyError
+from .files import lock_file
+from .locking import LockInfo, break_lock
 
 logger = logging.getLogger(__name__)
 
@@ -67,3 +70,38 @@ def authorise_admin(
         "this needs the study administrator: run the command with --admin "
         "(the study has no admin PIN, so admin actions are command-line only)"
     )
+
+
+def break_session_lock(study_dir: str | Path, observer: str, admin: AdminAuth, reason: str = "") -> LockInfo | None:
+    """Remove an observer's session lock left by a computer that is gone (admin only; logged).
+
+    A lock from another host cannot be checked from here, so only the administrator may declare it
+    stale. The audit log gets a ``lock_broken`` line with what the lock said, who broke it and why.
+    A lock whose owner runs on this computer is refused (:class:`~lundprobe_gui.study.errors.SessionLocked`).
+
+    Returns
+    -------
+    LockInfo or None
+        What the broken lock held (None when it could not be read or there was none).
+    """
+    if not isinstance(admin, AdminAuth):
+        raise StudyError("breaking a session lock needs the administrator")
+    try:
+        reason = validate_text(reason, "the reason", 1000)
+    except InvalidText as e:
+        raise StudyError(str(e)) from None
+    path = lock_file(Path(study_dir), observer)
+    existed = path.exists() or path.is_symlink()
+    info = break_lock(path)
+    if info is None and not existed:
+        raise StudyError(f"{observer} has no session lock ({path} does not exist); nothing to break")
+    append_audit(
+        study_dir,
+        "lock_broken",
+        observer=observer,
+        lock=None if info is None else {k: v for k, v in info.__dict__.items()},
+        by=admin.by,
+        method=admin.method,
+        reason=reason,
+    )
+    return info

@@ -7,18 +7,24 @@ by a crash is completed with a newline before the next entry, and readers skip i
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
 import logging
 import os
 import socket
+import stat
 from pathlib import Path
 from typing import Any
 
+from ..io.small_files import MIB, SmallFileError, file_kind, parse_json, read_small_bytes
 from .clock import iso_utc, to_epoch
 from .files import audit_file
 
 logger = logging.getLogger(__name__)
+
+AUDIT_MAX_BYTES = 256 * MIB
+"""Largest audit log read back (a line is about 300 bytes: close to a million events)."""
 
 
 def login_name() -> str:
@@ -56,9 +62,21 @@ def append_audit(study_dir: str | Path, event: str, now: float | None = None, **
     path = audit_file(Path(study_dir))
     if path.is_symlink():
         raise PermissionError(f"{path} is a symbolic link; refusing to write the audit log through it")
-    # O_NOFOLLOW: a link put there after the check is not followed either
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    # O_NOFOLLOW: a link put there after the check is not followed either; O_NONBLOCK: a FIFO in
+    # its place fails at once (no reader) or is refused below, instead of blocking the session
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as e:
+        if e.errno == errno.ENXIO:  # a FIFO without a reader
+            raise SmallFileError(
+                f"{path}: the audit log is a FIFO (named pipe), not a regular file; not written"
+            ) from e
+        raise type(e)(e.errno, f"{e.strerror or e}: cannot append to the audit log {path}") from e
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise SmallFileError(f"{path}: the audit log is {file_kind(mode)}, not a regular file; not written")
         if _ends_without_newline(path):
             line = b"\n" + line
         os.write(fd, line)
@@ -87,12 +105,12 @@ def read_audit(study_dir: str | Path) -> list[dict]:
     if not path.exists():
         return []
     out = []
-    for n, line in enumerate(path.read_bytes().splitlines(), start=1):
+    for n, line in enumerate(read_small_bytes(path, AUDIT_MAX_BYTES, "audit log").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            entry = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            entry = parse_json(line)
+        except ValueError:
             logger.warning("%s line %d is damaged; skipped", path, n)
             continue
         if isinstance(entry, dict):

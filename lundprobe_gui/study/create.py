@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..core.names import InvalidName, validate_observer
+from ..core.names import InvalidName, folds_case_key, validate_observer
 from ..io.writer import atomic_write
 from .audit import append_audit
 from .clock import Now, iso_utc, to_epoch
@@ -94,6 +94,15 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
             validate_observer(o)
         except InvalidName as e:
             raise StudyError(str(e)) from e
+    for what, items in (("observers", opts.observers), ("structures", opts.structures), ("patients", opts.patients)):
+        folded: dict[str, str] = {}
+        for x in items or ():
+            twin = folded.setdefault(folds_case_key(str(x)), x)
+            if twin != x:
+                raise StudyError(
+                    f"{what} {twin!r} and {x!r} differ only in case: their files would be one file on Windows "
+                    "and macOS, where studies are shared; nothing was written"
+                )
     if opts.preset not in PRESETS:
         raise StudyError(f"unknown preset {opts.preset!r}; choose one of {', '.join(PRESETS)}")
     for existing in (study_file(study_dir), sessions_dir(study_dir), output_root(study_dir)):
@@ -112,9 +121,13 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
     else:
         patients, skipped = eligible_patients(root, structures, opts.start_source)
         if not patients:
-            raise StudyError(f"no patient in {root} has {opts.start_source} masks for {', '.join(structures)}")
-        if skipped:
-            opts.notes.append(f"{len(skipped)} patient folder(s) left out (no {opts.start_source} masks)")
+            why = "; ".join(f"{e.patient}: {e.reason}" for e in skipped[:10])
+            more = f" (and {len(skipped) - 10} more)" if len(skipped) > 10 else ""
+            raise StudyError(
+                f"no patient in {root} has {opts.start_source} masks for {', '.join(structures)}"
+                + (f": {why}{more}" if why else "")
+            )
+        opts.notes.extend(f"{e.patient} left out: {e.reason}" for e in skipped)
     for o in opts.observers:
         if not _DATASET_OBSERVER.match(o):
             opts.notes.append(

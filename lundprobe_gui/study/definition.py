@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.names import InvalidName, validate_data_name, validate_observer, validate_source
+from ..core.names import InvalidName, folds_case_key, validate_data_name, validate_observer, validate_source
+from ..core.text import validate_text
 from .errors import CorruptStudyFile
 from .files import read_json, study_file
 from .presets import (
@@ -188,6 +189,15 @@ class StudyDefinition:
             dup = sorted({x for x in items if items.count(x) > 1})
             if dup:
                 raise ValueError(f"{what} listed twice: {', '.join(dup)}")
+            folded: dict[str, str] = {}
+            for x in items:
+                twin = folded.setdefault(folds_case_key(x), x)
+                if twin != x:
+                    raise ValueError(
+                        f"{what} {twin!r} and {x!r} differ only in case: their files would be one file on "
+                        "Windows and macOS, where studies are shared"
+                    )
+        validate_text(self.name, "study name", 200)
         if [s.step for s in self.steps] != list(range(1, len(self.steps) + 1)):
             raise ValueError("steps must be numbered 1, 2, ... in order")
         ids = [q.id for q in self.questions]

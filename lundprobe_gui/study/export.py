@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..io.lundprobe import MRI_DIR
+from ..io.small_files import SAVED_MASK_MAX_BYTES, read_small_bytes
 from ..io.store import output_folder
 from ..io.writer import atomic_write
 from .definition import load_study
@@ -70,7 +71,7 @@ def export_study(study_dir: str | Path, out: str | Path | None = None) -> Export
                         continue
                     version = study_dir / srec.output_version
                     try:
-                        blob = version.read_bytes()
+                        blob = read_small_bytes(version, SAVED_MASK_MAX_BYTES, "saved mask")
                     except OSError as e:
                         report.problems.append(f"{version}: cannot be read ({e.strerror or e})")
                         continue

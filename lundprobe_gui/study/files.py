@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..io.small_files import SmallFileError, parse_json, read_small_bytes
 from .errors import CorruptStudyFile
 
 logger = logging.getLogger(__name__)
@@ -63,13 +64,15 @@ def audit_file(study_dir: Path) -> Path:
 def read_json(path: Path, what: str) -> Any:
     """Parse a JSON file, turning every failure into :class:`CorruptStudyFile` with a clear message."""
     try:
-        raw = Path(path).read_bytes()
+        raw = read_small_bytes(path, what=what)
     except FileNotFoundError:
         raise CorruptStudyFile(f"{path}: {what} not found") from None
+    except SmallFileError as e:
+        raise CorruptStudyFile(str(e)) from e
     except OSError as e:
         raise CorruptStudyFile(f"{path}: cannot read the {what} ({e.strerror or e})") from e
     try:
-        return json.loads(raw.decode("utf-8"))
+        return parse_json(raw)
     except UnicodeDecodeError as e:
         raise CorruptStudyFile(f"{path}: the {what} is not UTF-8 text ({e}); it was left untouched") from e
     except json.JSONDecodeError as e:
@@ -77,3 +80,5 @@ def read_json(path: Path, what: str) -> Any:
             f"{path}: the {what} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
             "it was left untouched: restore it from a backup"
         ) from e
+    except ValueError as e:
+        raise CorruptStudyFile(f"{path}: the {what} is not usable JSON ({e}); it was left untouched") from e

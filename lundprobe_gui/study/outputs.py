@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.mask import Mask, union_box
-from ..core.patient import Patient, StructureRef
+from ..core.patient import Patient, StructureRef, check_binary
 from ..io.nifti import load_array
+from ..io.small_files import SAVED_MASK_MAX_BYTES, read_small_bytes
 from ..io.store import mask_from_array
 from .clock import iso_utc
 from .definition import StudyDefinition
@@ -40,6 +41,10 @@ def as_mask(mask: Mask | np.ndarray, shape: tuple[int, int, int], frame: str) ->
         arr = np.asarray(mask)
         if arr.shape != shape:
             raise StudyError(f"the mask's shape {arr.shape} is not the {frame} grid {shape}")
+        try:
+            check_binary(arr, "this structure")
+        except ValueError as e:
+            raise StudyError(str(e)) from None
         m = Mask.from_full(arr)
     if m.shape != shape:
         raise StudyError(f"the mask's shape {m.shape} is not the {frame} grid {shape}")
@@ -83,7 +88,7 @@ def save_structure(
         study_step=step,
         pseudonym=case.pseudonym,
     )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256(read_small_bytes(path, SAVED_MASK_MAX_BYTES, "saved mask")).hexdigest()
     plain = path.with_name(f"mask_{name}_{source}.nii.gz")
     srec = case.structures[name]
     srec.output_file = str(plain.relative_to(study_dir))

@@ -10,6 +10,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.text import validate_text
+
 logger = logging.getLogger(__name__)
 
 QUESTION_IDS = ("quality", "confidence", "comment")
@@ -95,9 +97,7 @@ class Question:
             return v
         if not isinstance(value, str):
             raise ValueError(f"{self.id}: expected text, got {type(value).__name__}")
-        if len(value) > self.max_length:
-            raise ValueError(f"{self.id}: at most {self.max_length} characters, got {len(value)}")
-        return value
+        return validate_text(value, f"the {self.id}", self.max_length)
 
     def values(self) -> list[int]:
         """The scale's values (empty for text)."""

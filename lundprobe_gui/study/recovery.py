@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from ..io.lundprobe import MRI_DIR
+from ..io.small_files import SAVED_MASK_MAX_BYTES, read_small_bytes
 from ..io.writer import atomic_write
 from .clock import iso_utc
 from .definition import StudyDefinition
@@ -108,7 +109,7 @@ def repair_plain_outputs(study_dir: Path, state: SessionState) -> list[Path]:
                     continue
                 version, plain = study_dir / srec.output_version, study_dir / srec.output_file
                 try:
-                    data = version.read_bytes()
+                    data = read_small_bytes(version, SAVED_MASK_MAX_BYTES, "saved mask")
                 except OSError as e:
                     logger.error("recorded output %s cannot be read: %s", version, e)
                     continue
@@ -116,7 +117,10 @@ def repair_plain_outputs(study_dir: Path, state: SessionState) -> list[Path]:
                     logger.error("recorded output %s does not match its recorded sha256", version)
                     continue
                 try:
-                    same = hashlib.sha256(plain.read_bytes()).hexdigest() == srec.output_sha256
+                    same = (
+                        hashlib.sha256(read_small_bytes(plain, SAVED_MASK_MAX_BYTES, "plain output")).hexdigest()
+                        == srec.output_sha256
+                    )
                 except OSError:
                     same = False
                 if not same:

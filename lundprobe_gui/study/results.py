@@ -8,13 +8,11 @@ the case was finished. ``output_file`` is relative to the study folder.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from pathlib import Path
 from typing import Iterator
 
-from ..io.writer import atomic_write
+from ..io.csv_files import csv_text, write_csv
 from .definition import StudyDefinition, load_study
 from .files import RESULTS_FILE, session_file
 from .randomise import case_plan
@@ -100,12 +98,9 @@ def iter_rows(study: StudyDefinition, states: dict[str, SessionState | None]) ->
 
 
 def results_csv_bytes(rows: list[dict[str, str]]) -> bytes:
-    """The CSV text (UTF-8, header first, ``\\n`` line ends)."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(RESULT_COLUMNS), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue().encode("utf-8")
+    """The CSV text (UTF-8, header first, ``\\n`` line ends; formula-like text made safe, see
+    :mod:`lundprobe_gui.io.csv_files`)."""
+    return csv_text(rows, RESULT_COLUMNS).encode("utf-8")
 
 
 def write_results(study_dir: str | Path, path: str | Path | None = None) -> Path:
@@ -114,6 +109,6 @@ def write_results(study_dir: str | Path, path: str | Path | None = None) -> Path
     study = load_study(study_dir)
     rows = list(iter_rows(study, load_states(study_dir, study)))
     out = Path(path) if path is not None else study_dir / RESULTS_FILE
-    atomic_write(out, results_csv_bytes(rows))
+    write_csv(out, rows, RESULT_COLUMNS)
     logger.info("wrote %s (%d rows)", out, len(rows))
     return out

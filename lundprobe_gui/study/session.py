@@ -31,6 +31,7 @@ from ..core.events import Emitter
 from ..core.mask import Mask
 from ..core.names import InvalidName, validate_observer
 from ..core.patient import Patient
+from ..core.text import InvalidText, validate_text
 from ..io.open import NoImageError, open_patient
 from .admin import AdminAuth
 from .audit import append_audit
@@ -43,12 +44,26 @@ from .outputs import as_mask, load_saved, register_saved, save_structure
 from .questions import Question, missing_answers
 from .recovery import check_matches_study, new_state, repair_plain_outputs, sweep_temp_files
 from .schedule import ALWAYS, current_case, first_unfinished_step, step_opens_at
-from .state import FINISHED, IN_PROGRESS, PENDING, Answer, CaseRecord, SessionState, StepRecord, load_state, save_state
+from .state import (
+    FINISHED,
+    IN_PROGRESS,
+    PENDING,
+    Answer,
+    CaseRecord,
+    SessionState,
+    StepRecord,
+    load_state,
+    save_state,
+    state_bytes,
+    state_from_bytes,
+)
 from .timing import ActiveTimer
 from .views import ACTIVE, COMPLETE, WAITING, CaseView, Progress, SavedEdit
 from .visibility import Visibility, hide_published_own_edits
 
 logger = logging.getLogger(__name__)
+
+MAX_REASON = 1000
 
 
 class ObserverSession:
@@ -113,7 +128,14 @@ class ObserverSession:
         self._closed = False
         t = to_epoch(now)
         sessions_dir(self.study_dir).mkdir(parents=True, exist_ok=True)
-        self._lock = SessionLock(lock_file(self.study_dir, observer), purpose, on_stale=self._log_stale)
+        self._lock = SessionLock(
+            lock_file(self.study_dir, observer),
+            purpose,
+            on_stale=self._log_stale,
+            remote_hint=" If that computer no longer runs the session (it crashed or was switched off), the "
+            f"administrator can break the lock: lundprobe-gui study break-lock {self.study_dir} --observer {observer} "
+            "--admin",
+        )
         self._lock.acquire(t)
         try:
             self._state = self._load_or_create(t)
@@ -134,9 +156,10 @@ class ObserverSession:
         state = load_state(path)
         if state is None:
             state = new_state(self.study, self.observer, t)
-            save_state(path, state)
+            self._saved = save_state(path, state)
         else:
             check_matches_study(self.study, state, self.observer, path)
+            self._saved = state_bytes(state)
         return state
 
     def close(self, now: Now = None) -> None:
@@ -165,9 +188,18 @@ class ObserverSession:
 
     # -- persistence -----------------------------------------------------------------------------
     def _save(self, t: float) -> None:
+        # A change and its save are one step: when the save fails, the state goes back to what
+        # the session file holds, so memory never runs ahead of the file.
         self._state.revision += 1
         self._state.updated_at = iso_utc(t)
-        save_state(session_file(self.study_dir, self.observer), self._state)
+        path = session_file(self.study_dir, self.observer)
+        try:
+            self._saved = save_state(path, self._state)
+        except BaseException:
+            self._state = state_from_bytes(self._saved, str(path))
+            self._retarget(t)
+            logger.warning("saving %s failed; the unsaved change was taken back", path)
+            raise
         self._last_write = t
 
     def flush(self, now: Now = None) -> None:
@@ -701,6 +733,7 @@ class ObserverSession:
         self._check_open()
         if not isinstance(admin, AdminAuth):
             raise StudyError("unlocking a finished case needs the administrator")
+        reason = _reason(reason)
         t = to_epoch(now)
         self._add_time(self._timer.pause(t))
         rec, case = self._find_finished(pseudonym, step)
@@ -739,6 +772,7 @@ class ObserverSession:
         self._check_open()
         if not isinstance(admin, AdminAuth):
             raise StudyError("overriding the washout needs the administrator")
+        reason = _reason(reason)
         t = to_epoch(now)
         if step is None:
             later = [s.step for s in self.study.steps[1:] if not self._state.steps[s.step].washout_override]
@@ -771,3 +805,11 @@ class ObserverSession:
     def state(self) -> SessionState:
         """The stored state (read it, do not change it: every change goes through the methods)."""
         return self._state
+
+
+def _reason(text: str) -> str:
+    """An admin's reason, checked before it goes into the state and the audit log."""
+    try:
+        return validate_text(text, "the reason", MAX_REASON)
+    except InvalidText as e:
+        raise StudyError(str(e)) from None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io.writer import atomic_write
+from .clock import parse_iso
 from .errors import CorruptStudyFile
 from .files import read_json
 
@@ -79,19 +80,37 @@ class StructureRecord:
         and deletes files by them, so a path that leads out of ``output/`` is refused (ValueError).
         """
         return cls(
-            {k: Answer(a["value"], str(a["at"])) for k, a in d.get("ratings", {}).items()},
+            {k: Answer(a["value"], _time(a["at"], "rating time")) for k, a in d.get("ratings", {}).items()},
             list(d.get("rating_history", [])),
-            d.get("started_at"),
-            d.get("editing_started_at"),
+            _time(d.get("started_at"), "started_at"),
+            _time(d.get("editing_started_at"), "editing_started_at"),
             float(d.get("active_seconds", 0.0)),
             _output_path(d.get("output_file")),
             _output_path(d.get("output_version")),
             d.get("output_sha256"),
             d.get("voxels_added"),
             d.get("voxels_removed"),
-            d.get("saved_at"),
+            _time(d.get("saved_at"), "saved_at"),
             int(d.get("saves", 0)),
         )
+
+
+_LATEST = 253_402_300_799.0 - 10 * 366 * 86400  # ten years before 9999-12-31, so washouts still fit
+
+
+def _time(value: Any, what: str) -> str | None:
+    """A recorded time: None (or empty), or ISO 8601 text the schedule can compute with (ValueError otherwise)."""
+    if value is None or value == "":
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{what} {value!r} is not a time")
+    try:
+        t = parse_iso(value)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{what} {value[:40]!r} is not an ISO 8601 time") from None
+    if not 0 <= t <= _LATEST:
+        raise ValueError(f"{what} {value[:40]!r} is outside the years 1970-9989")
+    return value
 
 
 def _output_path(value: Any) -> str | None:
@@ -165,9 +184,9 @@ class CaseRecord:
             {k: StructureRecord.from_dict(r) for k, r in d["structures"].items()},
             str(d["active_structure"]),
             status,
-            d.get("started_at"),
-            d.get("finished_at"),
-            list(d.get("unlocks", [])),
+            _time(d.get("started_at"), "started_at"),
+            _time(d.get("finished_at"), "finished_at"),
+            [dict(u, at=_time(u["at"], "unlock time")) for u in d.get("unlocks", [])],
         )
 
 
@@ -201,11 +220,14 @@ class StepRecord:
     @classmethod
     def from_dict(cls, d: dict) -> "StepRecord":
         """Inverse of :meth:`to_dict`."""
+        override = d.get("washout_override")
+        if override is not None:
+            override = dict(override, at=_time(override["at"], "washout override time"))
         return cls(
             int(d["step"]),
             [CaseRecord.from_dict(c) for c in d["cases"]],
-            d.get("completed_at"),
-            d.get("washout_override"),
+            _time(d.get("completed_at"), "completed_at"),
+            override,
         )
 
 
@@ -242,9 +264,9 @@ class SessionState:
             steps = [StepRecord.from_dict(s) for s in d["steps"]]
             return cls(
                 str(d["observer"]),
-                str(d["created_at"]),
+                _time(str(d["created_at"]), "created_at"),
                 {s.step: s for s in steps},
-                str(d.get("updated_at", "")),
+                _time(str(d.get("updated_at", "")), "updated_at") or "",
                 int(d.get("revision", 0)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -261,6 +283,18 @@ def load_state(path: Path) -> SessionState | None:
     return SessionState.from_dict(read_json(path, "session file"), str(path))
 
 
-def save_state(path: Path, state: SessionState) -> None:
-    """Write the whole state atomically (temporary file, fsync, rename)."""
-    atomic_write(Path(path), json.dumps(state.to_dict(), indent=1).encode("utf-8"))
+def state_bytes(state: SessionState) -> bytes:
+    """The session file's content for a state (ASCII JSON)."""
+    return json.dumps(state.to_dict(), indent=1).encode("ascii")
+
+
+def state_from_bytes(data: bytes, origin: str) -> SessionState:
+    """Inverse of :func:`state_bytes`."""
+    return SessionState.from_dict(json.loads(data), origin)
+
+
+def save_state(path: Path, state: SessionState) -> bytes:
+    """Write the whole state atomically (temporary file, fsync, rename); returns what was written."""
+    data = state_bytes(state)
+    atomic_write(Path(path), data)
+    return data

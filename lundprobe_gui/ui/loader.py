@@ -12,6 +12,7 @@ from PySide6 import QtCore
 from ..core.memory import release_free_memory
 from ..core.patient import Patient
 from ..io.open import open_patient
+from . import gui_thread
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ def load_patient(
     from concurrent.futures import ThreadPoolExecutor
 
     cancel = cancel or threading.Event()
+    if sink is not None:
+        gui_thread.bind(patient)  # the window shows it: structures change only in the GUI thread from now on
     frame = patient.reference_frame
     mri = frame.images.get("image") or next(iter(frame.images.values()), None)
     if mri is not None:
@@ -100,8 +103,9 @@ def load_patient(
     jobs = []
     for v in frame.doses.values():
         jobs.append((str(v.path), lambda v=v: patient.load_volume(v)))
-    clinical = [r for r in frame.structures.values() if r.source == "clinical"]
-    others = [r for r in frame.structures.values() if r.source != "clinical"]
+    refs = list(frame.structures.values())  # one step: the GUI thread may add a saved edit meanwhile
+    clinical = [r for r in refs if r.source == "clinical"]
+    others = [r for r in refs if r.source != "clinical"]
     for ref in clinical:
         jobs.append((ref.path, lambda r=ref: patient.try_load_mask(r)))
     for v in list(frame.uncertainty.values()) + [v for k, v in frame.images.items() if v is not mri]:

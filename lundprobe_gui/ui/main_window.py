@@ -15,6 +15,7 @@ from ..render.scene import SceneRenderer
 from ..render.slicing import AXIAL
 from ..render.state import ViewerState
 from ..render.window import MRI_PRESETS, PRESETS, preset_range
+from . import gui_thread
 from .analysis_window import AnalysisTabs
 from .demo_upgrade import DemoPreview
 from .display_panel import DisplayPanel
@@ -40,6 +41,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def __init__(self) -> None:
         super().__init__()
+        gui_thread.install()  # loaders and saves hand their model changes to this thread
         self.setWindowTitle("lundprobe_gui")
         avail = self.screen().availableGeometry()  # a 1366x768 laptop gets a window that fits it
         self.resize(min(1500, avail.width()), min(950, avail.height() - 40))

@@ -371,7 +371,7 @@ class ReviewMode(QtCore.QObject):
         s = self.session
         if s is None or s.current is None:
             return True
-        self.flush_comments()
+        self.flush_comments()  # a refused comment was shown; leaving is not blocked by it
         pending = [seg.name for seg in s.current.segments if self._working(seg.name) and self._unsaved(seg.name)]
         if pending:
             answer = self.window.ask(
@@ -403,7 +403,8 @@ class ReviewMode(QtCore.QObject):
                 f"Rate every segment before finishing case {case.case_id}.", f"Still unrated: {', '.join(unrated)}"
             )
             return False
-        self.flush_comments()
+        if not self.flush_comments():
+            return False
         for seg in case.segments:
             if self._working(seg.name) and self.save_correction(seg.name) is False:
                 return False
@@ -681,17 +682,23 @@ class ReviewMode(QtCore.QObject):
         self._pending_comments[kind] = text
         self._comment_timer.start()
 
-    def flush_comments(self) -> None:
-        """Write the comments typed since the last save."""
+    def flush_comments(self) -> bool:
+        """Write the comments typed since the last save; False (the reviewer told why) when one was refused."""
         self._comment_timer.stop()
         s, pending = self.session, self._pending_comments
         self._pending_comments = {}
         if s is None or s.current is None:
-            return
+            return True
         st = s.case_state()
+        ok = True
         for kind, text in pending.items():
             if st.comments.get(kind, "") != text:
-                s.set_comment(kind, text)
+                try:
+                    s.set_comment(kind, text)
+                except (ReviewError, OSError) as e:
+                    ok = False
+                    self._tell(f"The {kind} comment was not saved.", f"{e}\nThe text stays in the box: correct it.")
+        return ok
 
     # -- time ----------------------------------------------------------------------------------
     def _tick(self) -> None:

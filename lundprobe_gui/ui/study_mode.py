@@ -64,7 +64,7 @@ from ..study import (
 )
 from ..study.clock import parse_iso
 from ..study.files import output_root
-from . import study_dialogs
+from . import gui_thread, study_dialogs
 from .layer_panel import KEY_ROLE, KIND_ROLE
 from .main_window import default_state
 from .study_panel import PanelCase, StructureInfo, StudyPanel
@@ -144,6 +144,8 @@ def load_case(
 ) -> None:
     """Load the planned layers (the MRI and start masks first); usable without Qt when ``sink`` is None."""
     cancel = cancel or threading.Event()
+    if sink is not None:
+        gui_thread.bind(patient)  # shown in the window: structures change only in the GUI thread
     for v in plan.first_volumes:
         patient.load_volume(v)
     for ref in plan.first_masks:
