@@ -19,9 +19,16 @@ Group = Callable[[Path, int], Samples]
 
 def groups() -> dict[str, Group]:
     """The benchmark groups in the order they run."""
-    from . import editing, loading, metrics, viewer
+    from . import correction, editing, loading, metrics, viewer
 
-    return {"loading": loading.run, "viewer": viewer.run, "editing": editing.run, "metrics": metrics.run}
+    return {
+        "loading": loading.run,
+        "viewer": viewer.run,
+        "editing": editing.run,
+        "metrics": metrics.run,
+        "grow": correction.run_grow,
+        "correction": correction.run,
+    }
 
 
 def percentile(samples: list[float], q: float) -> float:

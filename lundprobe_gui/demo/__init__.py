@@ -27,6 +27,7 @@ __all__ = [
     "generate",
     "patient_id",
     "ensure_demo",
+    "ensure_demo_cohort",
     "demo_ready",
     "partial_dir",
     "install_generated",
@@ -42,9 +43,15 @@ _MARKER = ".complete"
 _PARTIAL = ".partial-"
 
 
+def _root(size: str, part: str, seed: int, patients: int = 1) -> Path:
+    # one patient lives where demo_patient_dir says; larger cohorts get their own folder
+    root = demo_patient_dir(size, part, seed)
+    return root if patients == 1 else root.with_name(f"{root.name}-n{patients}")
+
+
 def demo_ready(size: str = DEFAULT_SIZE, part: str = "extended", seed: int = 0) -> Path | None:
     """The cached demo patient folder if it has been generated completely, else None."""
-    root = demo_patient_dir(size, part, seed)
+    root = _root(size, part, seed)
     return root / patient_id(part, 0) if (root / _MARKER).is_file() else None
 
 
@@ -53,18 +60,20 @@ def is_demo_patient(path: Path | str, size: str, part: str = "extended", seed: i
     return Path(path) == demo_patient_dir(size, part, seed) / patient_id(part, 0)
 
 
-def partial_dir(size: str = DEFAULT_SIZE, part: str = "extended", seed: int = 0) -> Path:
+def partial_dir(size: str = DEFAULT_SIZE, part: str = "extended", seed: int = 0, patients: int = 1) -> Path:
     """A fresh folder name to generate the demo dataset into before :func:`install_generated`."""
-    root = demo_patient_dir(size, part, seed)
+    root = _root(size, part, seed, patients)
     return root.parent / f".{root.name}{_PARTIAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-def install_generated(tmp: Path, size: str = DEFAULT_SIZE, part: str = "extended", seed: int = 0) -> Path:
-    """Mark a finished generation in ``tmp`` complete and rename it into place; returns the patient folder.
+def install_generated(
+    tmp: Path, size: str = DEFAULT_SIZE, part: str = "extended", seed: int = 0, patients: int = 1
+) -> Path:
+    """Mark a finished generation in ``tmp`` complete and rename it into place; returns the first patient folder.
 
     When another process got there first, its dataset is kept and ``tmp`` removed.
     """
-    root = demo_patient_dir(size, part, seed)
+    root = _root(size, part, seed, patients)
     (tmp / _MARKER).write_text("ok\n")
     if root.exists() and not (root / _MARKER).is_file():
         shutil.rmtree(root, ignore_errors=True)  # left by an interrupted run of an older version
@@ -77,9 +86,9 @@ def install_generated(tmp: Path, size: str = DEFAULT_SIZE, part: str = "extended
     return root / patient_id(part, 0)
 
 
-def sweep_partials(size: str = DEFAULT_SIZE, part: str = "extended", seed: int = 0) -> int:
+def sweep_partials(size: str = DEFAULT_SIZE, part: str = "extended", seed: int = 0, patients: int = 1) -> int:
     """Remove partial generations whose process is gone (killed, crashed); returns how many."""
-    root = demo_patient_dir(size, part, seed)
+    root = _root(size, part, seed, patients)
     if not root.parent.is_dir():
         return 0
     swept = 0
@@ -113,16 +122,29 @@ def ensure_demo(
     size: str = DEFAULT_SIZE, part: str = "extended", seed: int = 0, progress: Callable[[str], None] | None = None
 ) -> Path:
     """The cached demo patient folder, generated on first use (about 2 s small, 40 s full)."""
-    ready = demo_ready(size, part, seed)
-    if ready is not None:
-        return ready
-    sweep_partials(size, part, seed)
-    tmp = partial_dir(size, part, seed)
-    logger.info("generating the %s demo patient into %s", size, tmp)
+    return ensure_demo_cohort(1, size, part, seed, progress)[0]
+
+
+def ensure_demo_cohort(
+    patients: int,
+    size: str = "small",
+    part: str = "extended",
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """The cached demo dataset of ``patients`` patients (generated on first use); their folders."""
+    root = _root(size, part, seed, patients)
+    folders = [root / patient_id(part, i) for i in range(patients)]
+    if (root / _MARKER).is_file():
+        return folders
+    sweep_partials(size, part, seed, patients)
+    tmp = partial_dir(size, part, seed, patients)
+    logger.info("generating %d %s demo patient(s) into %s", patients, size, tmp)
     try:
         # a private folder renamed into place when complete: per-file fsyncs would only slow the first start
-        generate(tmp, DemoOptions(patients=1, part=part, size=size, seed=seed, durable=False), progress)
-        return install_generated(tmp, size, part, seed)
+        generate(tmp, DemoOptions(patients=patients, part=part, size=size, seed=seed, durable=False), progress)
+        install_generated(tmp, size, part, seed, patients)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return folders

@@ -19,9 +19,11 @@ from . import gui_thread
 from .analysis_window import AnalysisTabs
 from .demo_upgrade import DemoPreview
 from .display_panel import DisplayPanel
+from ..edit.registry import tool_class
 from .initial_state import default_state, structure_centre  # noqa: F401 - also imported from here
 from .edit_controller import TOOL_ORDER, EditController
 from .edit_panel import EditPanel
+from .hotspot_panel import install_hotspots
 from .input_guard import InputGuard, single_keys
 from .layer_panel import LayerPanel
 from .loader import PatientLoader
@@ -143,6 +145,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         from .study_mode import install_study_mode
 
+        install_hotspots(self, edit_dock)  # high-uncertainty regions of the edited structure, N / Shift+N
         install_study_mode(self)  # Study menu and dock (reader-study sessions, issue 5)
         from .review_mode import install_review_mode
 
@@ -158,6 +161,9 @@ class MainWindow(QtWidgets.QMainWindow):
             scroll = QtWidgets.QScrollArea()
             scroll.setWidget(widget)
             scroll.setWidgetResizable(True)
+            # room for the vertical scroll bar too: when it appears nothing is cut off at the side
+            bar = scroll.verticalScrollBar().sizeHint().width()
+            scroll.setMinimumWidth(widget.minimumSizeHint().width() + bar + 2 * scroll.frameWidth())
             widget = scroll
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
@@ -214,7 +220,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action("prev_slice", "Previous slice", lambda: self._step(-1), keys=("Down", "Left"))
         self._action("next_slice5", "Next 5 slices", lambda: self._step(+5), keys=("PgUp",))
         self._action("prev_slice5", "Previous 5 slices", lambda: self._step(-5), keys=("PgDown",))
-        e = mb.addMenu("&Edit")
+        e = self.edit_menu = mb.addMenu("&Edit")
         e.addAction(self._action("undo", "Undo", self.undo))
         e.addAction(self._action("redo", "Redo", self.redo))
         e.addAction(self._action("save_edits", "Save edited structure", self.save_edits))
@@ -223,9 +229,9 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         e.addAction(self._action("output_dir", "Output folder...", self.choose_output_dir, keys=()))
         e.addSeparator()
-        for i, name in enumerate(TOOL_ORDER):
+        for name in TOOL_ORDER:
             e.addAction(
-                self._action(f"tool_{name}", f"Tool: {name.replace('_', ' ')}", lambda n=name: self.choose_tool(n))
+                self._action(f"tool_{name}", f"Tool: {tool_class(name).label}", lambda n=name: self.choose_tool(n))
             )
         e.addAction(self._action("brush_bigger", "Bigger brush", lambda: self._brush_step(+0.5)))
         e.addAction(self._action("brush_smaller", "Smaller brush", lambda: self._brush_step(-0.5)))
@@ -462,6 +468,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.progress.setVisible(False)
         self._refresh_all()
+        self.edit.refresh_guidance()  # folds and uncertainty maps are all in memory now
         self.show_problems()
         self.offer_recovery()
         n = len(patient.problems)
@@ -659,7 +666,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def choose_tool(self, name: str) -> None:
         """Select an editing tool and put the views in edit mode."""
-        self.edit.set_tool(name)
+        if not self.edit.set_tool(name):
+            self.statusBar().showMessage(f"{tool_class(name).label}: {self.edit.why_not(name)}", 5000)
+            return
         self.set_mouse_mode("edit")
         for dock in self.findChildren(QtWidgets.QDockWidget):
             if dock.objectName() == "Edit":
@@ -689,8 +698,9 @@ class MainWindow(QtWidgets.QMainWindow):
         for a, v in self.tri.views.items():
             if a != axis:
                 v.set_brush_cursor(None)
-        if view.mode == "edit" and self.edit.tool_name in ("brush", "eraser") and zyx is not None:
-            view.set_brush_cursor(self.edit.brush.radius_mm, zyx)
+        tool = self.edit.session.tool if self.edit.session is not None else None
+        if view.mode == "edit" and tool is not None and tool.shows_brush_cursor() and zyx is not None:
+            view.set_brush_cursor(tool.settings.radius_mm, zyx)
         else:
             view.set_brush_cursor(None)
         self._show_polygon(axis, zyx)

@@ -46,6 +46,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..core.mask import Mask
 from ..core.names import InvalidName, validate_observer
 from ..core.patient import Patient
+from ..edit.toolset import ToolSet
 from ..io.open import NoImageError, open_patient
 from ..render.state import ViewerState
 from ..study import (
@@ -545,6 +546,7 @@ class StudyMode(QtCore.QObject):
     def _leave_study_ui(self) -> None:
         w = self.window
         self._exit_steps.restore()
+        w.edit.set_tool_set(ToolSet())
         self.dock.hide()
         # the last case stays in memory, but is not shown or listed any more
         self._unshow_patient()
@@ -625,6 +627,8 @@ class StudyMode(QtCore.QObject):
         state = default_state(patient)
         vis = s.visibility()
         vis.apply(state, patient.sources())
+        # tools that would show what the step hides (fold vote: folds; navigator: uncertainty) are refused
+        self.window.edit.set_tool_set(ToolSet.for_step(vis.hidden_categories, vis.uncertainty_allowed))
         frame = patient.reference_frame
         start, own = s.study.start_source, s.target_source
         for name, source in frame.structures:

@@ -31,28 +31,30 @@ def _focus(qtbot, win, widget):
 
 def test_wheel_over_the_edit_panel_leaves_its_boxes_alone_until_one_is_focused(window, qtbot):
     ep = window.edit_panel
+    radius_box = ep.option("brush", "radius_mm")
     window.tri.views[0].setFocus()
-    for box in (ep.area_mode, ep.source_combo, ep.poly_mode):
+    for box in (ep.area_mode, ep.source_combo, ep.option("polygon", "mode")):
         before = box.currentIndex()
         kept = _wheel(box)
         assert box.currentIndex() == before, box  # "Editable area" stays "everywhere"
         assert not kept  # passed on to the panel, which scrolls
         assert not box.hasFocus()
-    radius = ep.radius.value()
-    assert not _wheel(ep.radius, dy=120) and ep.radius.value() == radius
+    radius = radius_box.value()
+    assert not _wheel(radius_box, dy=120) and radius_box.value() == radius
     before = window.display.dose_opacity.value()
     _wheel(window.display.dose_opacity, dy=120)
     assert window.display.dose_opacity.value() == before
     # a box the user clicked into does take the wheel
-    _focus(qtbot, window, ep.radius)
-    assert _wheel(ep.radius, dy=120) and ep.radius.value() == radius + 0.5
+    _focus(qtbot, window, radius_box)
+    assert _wheel(radius_box, dy=120) and radius_box.value() == radius + 0.5
 
 
 def test_single_key_shortcuts_work_wherever_focus_is_except_in_text(window, qtbot):
     ep = window.edit_panel
+    radius_box = ep.option("brush", "radius_mm")
     window.tri.views[0].vb.scaleBy((0.3, 0.3))
     zoomed = window.tri.views[0].vb.viewRange()
-    for widget in (ep.radius, window.layers, ep.source_combo, ep.undo_btn, window.display.width):
+    for widget in (radius_box, window.layers, ep.source_combo, ep.undo_btn, window.display.width):
         if not widget.isVisible():
             continue
         window.tri.views[0].vb.scaleBy((0.5, 0.5))
@@ -68,22 +70,23 @@ def test_single_key_shortcuts_work_wherever_focus_is_except_in_text(window, qtbo
     ep.target.setText("")
     qtbot.keyClicks(ep.target, "Dr")
     assert ep.target.text() == "Dr" and window.state.dose.wash == wash
-    _focus(qtbot, window, ep.radius)
-    ep.radius.lineEdit().selectAll()
-    qtbot.keyClick(ep.radius, QtCore.Qt.Key.Key_7)
-    assert ep.radius.text().startswith("7") and window.edit.tool_name != "margin"
+    _focus(qtbot, window, radius_box)
+    radius_box.lineEdit().selectAll()
+    qtbot.keyClick(radius_box, QtCore.Qt.Key.Key_7)
+    assert radius_box.text().startswith("7") and window.edit.tool_name != "margin"
 
 
 def test_a_click_in_a_view_takes_the_keys_from_the_panels(window, qtbot, view_point):
     ep = window.edit_panel
-    _focus(qtbot, window, ep.radius)
+    radius_box = ep.option("brush", "radius_mm")
+    _focus(qtbot, window, radius_box)
     view = window.tri.views[0]
     pt = view_point(view, window.state.cursor, window.scene.shape)
     qtbot.mouseClick(view.graphics.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=pt)
-    assert not ep.radius.hasFocus()
-    radius = ep.radius.value()
+    assert not radius_box.hasFocus()
+    radius = radius_box.value()
     qtbot.keyClick(QtWidgets.QApplication.focusWidget() or window, QtCore.Qt.Key.Key_3)
-    assert window.edit.tool_name == "polygon" and ep.radius.value() == radius
+    assert window.edit.tool_name == "polygon" and radius_box.value() == radius
 
 
 def _yellow(view):
@@ -204,7 +207,8 @@ def test_the_edit_panel_shows_its_essentials_without_scrolling_on_a_1366x768_scr
     scroll = ep.parentWidget().parentWidget()
     assert isinstance(scroll, QtWidgets.QScrollArea) and scroll.verticalScrollBar().value() == 0
     port = scroll.viewport()
-    essentials = [*ep.tool_buttons.values(), ep.radius, ep.undo_btn, ep.redo_btn, ep.save_btn, ep.stats]
+    essentials = [*ep.tool_buttons.values(), ep.option("brush", "radius_mm"), ep.undo_btn, ep.redo_btn, ep.save_btn]
+    essentials.append(ep.stats)
     for w in essentials:
         bottom = w.mapTo(port, QtCore.QPoint(0, w.height())).y()
         assert w.isVisible() and bottom <= port.height(), (w, bottom, port.height())
