@@ -95,7 +95,7 @@ class EditPanel(QtWidgets.QWidget):
             page.changed.connect(lambda field, n=name: self.ctrl.option_changed(n, field))
             self.tool_options[name] = page
             self.tool_pages.addWidget(page)
-        # a stacked widget is as tall as its tallest page: only the current page's size counts
+        # a stacked widget is as large as its largest page: only the current page's size counts
         self.tool_pages.currentChanged.connect(self._fit_page)
         self._fit_page(0)
         self.tool_note = QtWidgets.QLabel("")
@@ -217,7 +217,7 @@ class EditPanel(QtWidgets.QWidget):
     def _fit_page(self, index: int) -> None:
         for i in range(self.tool_pages.count()):
             policy = QtWidgets.QSizePolicy.Policy.Preferred if i == index else QtWidgets.QSizePolicy.Policy.Ignored
-            self.tool_pages.widget(i).setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred, policy)
+            self.tool_pages.widget(i).setSizePolicy(policy, policy)
         self.tool_pages.adjustSize()
 
     def option(self, tool: str, name: str) -> QtWidgets.QWidget:

@@ -146,6 +146,7 @@ class MainWindow(QtWidgets.QMainWindow):
         from .study_mode import install_study_mode
 
         install_hotspots(self, edit_dock)  # high-uncertainty regions of the edited structure, N / Shift+N
+        display_dock.raise_()  # the first tab on screen is the display's, not the last one added
         install_study_mode(self)  # Study menu and dock (reader-study sessions, issue 5)
         from .review_mode import install_review_mode
 

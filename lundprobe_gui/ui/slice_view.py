@@ -170,7 +170,11 @@ class SliceView(QtWidgets.QWidget):
         for lab in [self.title, self.legend, *self.letters.values()]:
             lab.adjustSize()
         self.title.move(6, 4)
-        self.letters["top"].move((w - self.letters["top"].width()) // 2, 4)
+        top = self.letters["top"]
+        x = (w - top.width()) // 2
+        # a narrow view: the letter goes under the title rather than over its slice counter
+        y = 4 if x > self.title.geometry().right() + 6 else self.title.geometry().bottom() + 3
+        top.move(x, y)
         self.letters["bottom"].move((w - self.letters["bottom"].width()) // 2, h - self.letters["bottom"].height() - 4)
         self.letters["left"].move(6, (h - self.letters["left"].height()) // 2)
         self.letters["right"].move(w - self.letters["right"].width() - 6, (h - self.letters["right"].height()) // 2)
@@ -216,8 +220,11 @@ class SliceView(QtWidgets.QWidget):
         self.vline.setPos((c + 0.5) * col_mm)
         title = f"{VIEW_NAMES[self.axis].capitalize()}  {sl.index + 1}/{total}"
         if self.title.text() != title:
+            width = self.title.width()
             self.title.setText(title)
             self.title.adjustSize()  # "118/171" after "86/171": the label grows with its text
+            if self.title.width() != width:
+                self._place_overlays()
         self._show_isodose_labels(sl)
         if sl.fiducials:
             self.fiducial_items.setData(

@@ -1,6 +1,7 @@
 """A display a clinician can read: what shows on open, colours that tell layers apart, text shown whole."""
 
 import numpy as np
+import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from lundprobe_gui.render.colormaps import dose_colour, structure_colour
@@ -191,3 +192,16 @@ def test_analysis_opens_in_one_window_that_leaves_the_views_their_size(window, q
     assert not dock.isVisible()
     win.metrics_panel.wait(60)
     win.dvh_panel.wait(60)
+
+
+def test_the_slice_counter_and_the_top_letter_never_overlap_in_a_narrow_view(window, qtbot):
+    view = window.tri.views[2]  # sagittal: "Sagittal 128/256" is the longest title
+    window.tri.set_cursor((*window.state.cursor[:2], 200))
+    for width in (700, 330, 240):
+        view.setFixedWidth(width)
+        qtbot.wait(30)
+        title, top = view.title.geometry(), view.letters["top"].geometry()
+        assert top.isValid() and not title.intersects(top), (width, title, top)
+        assert top.center().x() == pytest.approx(view.graphics.width() / 2, abs=2)  # still centred
+    view.setMinimumWidth(0)
+    view.setMaximumWidth(16777215)

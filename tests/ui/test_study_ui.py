@@ -579,12 +579,15 @@ def test_ending_a_study_restores_the_layout_and_the_patient_shown_before(study, 
     qtbot.wait(50)
 
     def layout():
-        docks = {
-            d.objectName(): (d.width(), d.height()) for d in win.findChildren(QtWidgets.QDockWidget) if d.isVisible()
+        docks = {  # the docks on screen (a tab behind another one has no region there)
+            d.objectName(): (d.width(), d.height())
+            for d in win.findChildren(QtWidgets.QDockWidget)
+            if d.isVisible() and not d.visibleRegion().isEmpty()
         }
         return docks, (win.tri.width(), win.tri.height())
 
     before = layout()
+    assert "Display" in before[0]  # the display's tab is in front on start
     assert mode.start(study, "obsB")
     assert layout() != before  # the study panel takes the left side
     mode.end()
