@@ -19,7 +19,7 @@ Group = Callable[[Path, int], Samples]
 
 def groups() -> dict[str, Group]:
     """The benchmark groups in the order they run."""
-    from . import correction, editing, loading, metrics, viewer
+    from . import correction, dicom, editing, loading, metrics, viewer
 
     return {
         "loading": loading.run,
@@ -28,6 +28,7 @@ def groups() -> dict[str, Group]:
         "metrics": metrics.run,
         "grow": correction.run_grow,
         "correction": correction.run,
+        "dicom": dicom.run,
     }
 
 

@@ -14,6 +14,8 @@ from typing import Literal, Sequence
 
 import numpy as np
 
+from ..core.patient import LUNDPROBE_PRESCRIPTION_GY
+
 # structure colours live in their own module; these names stay importable from here
 from .structure_colours import (  # noqa: F401
     RGB,
@@ -28,7 +30,7 @@ from .structure_colours import (  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PRESCRIPTION_GY = 42.7
+DEFAULT_PRESCRIPTION_GY = LUNDPROBE_PRESCRIPTION_GY
 DEFAULT_OPACITY = 0.4
 
 DOSE_STOPS: tuple[tuple[float, RGB], ...] = (

@@ -28,13 +28,11 @@ from ..core.events import Emitter
 from ..core.mask import Mask
 from ..core.patient import Patient, Problem, StructureRef
 from ..core.text import InvalidText, validate_text
-from ..io.open import open_patient
-from ..io.store import FileStore
 from ..study.clock import Now, iso_utc, to_epoch
 from ..study.locking import SessionLock
 from ..study.timing import ActiveTimer
 from .errors import NoOpenCase, ReviewError, ReviewRuleError, ReviewTextError
-from .protocol import LOCK_FILE, OUTPUT_DIR, CaseSpec, SegmentSpec, load_protocol
+from .protocol import LOCK_FILE, OUTPUT_DIR, CaseSpec, SegmentSpec, load_protocol, open_case_patient
 from .results import write_results
 from .scale import NO_CORRECTION_SCORE, level
 from .state import (
@@ -137,7 +135,7 @@ class ReviewSession:
         if self._case is not None:
             self.close_case(t)
         try:
-            patient = open_patient(self.protocol.case_dir(case))
+            patient = open_case_patient(self.protocol, case)
         except FileNotFoundError as e:
             raise ReviewError(f"case {case_id}: {e}") from e
         frame = patient.frames.get(case.frame)
@@ -297,7 +295,7 @@ class ReviewSession:
             self.patient.register_structure(StructureRef(seg.name, case.source, case.frame, str(ai_path)))
         else:
             geom = self.patient.frames[case.frame].geometry
-            ai_mask, _ = FileStore().load_mask(
+            ai_mask, _ = self.patient.store.load_mask(
                 StructureRef(seg.name, case.source, case.frame, str(ai_path), seg.label), geom
             )
             path = self.patient.save_mask(
@@ -406,4 +404,6 @@ class ReviewSession:
                 continue
             ref = patient.frames[case.frame].structures[(seg.name, case.source)]
             if Path(ref.path) != saved:
-                patient.register_structure(StructureRef(seg.name, case.source, case.frame, str(saved), seg.label))
+                patient.register_structure(
+                    StructureRef(seg.name, case.source, case.frame, str(saved), seg.label, ref.colour)
+                )

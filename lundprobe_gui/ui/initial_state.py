@@ -19,15 +19,18 @@ def default_state(patient: Patient) -> ViewerState:
     """
     state = ViewerState()
     frame = patient.reference_frame
-    for name, source in frame.structures:
+    for (name, source), ref in frame.structures.items():
         st = state.style((name, source, frame.name))
         st.visible = source == "clinical"
+        if ref.colour is not None:  # a colour the data brings (an RTSTRUCT's ROI display colour)
+            st.colour = ref.colour
     state.dose.wash = False
     state.uncertainty.visible = False
     state.uncertainty.colours = "magenta"
     first = PRIMARY_STRUCTURE if PRIMARY_STRUCTURE in frame.uncertainty else next(iter(sorted(frame.uncertainty)), None)
     state.uncertainty.maps = {first} if first is not None else set()
-    state.dose.prescription_gy = patient.prescription_gy
+    if patient.prescription_gy is not None:
+        state.dose.prescription_gy = patient.prescription_gy
     state.cursor = tuple(n // 2 for n in frame.geometry.shape_zyx)
     return state
 

@@ -192,6 +192,7 @@ class MainWindow(QtWidgets.QMainWindow):
         f.addSeparator()
         f.addAction(self._action("save_view_png", "Save view as PNG...", self.save_view_png))
         f.addAction(self._action("save_window_png", "Save window as PNG...", self.save_window_png))
+        f.addAction(self._action("export_dicom", "Export structures as DICOM...", self.export_dicom, keys=()))
         f.addSeparator()
         f.addAction(self._action("quit", "Quit", self.close))
         v = mb.addMenu("&View")
@@ -407,6 +408,7 @@ class MainWindow(QtWidgets.QMainWindow):
             base_name=frame.name if frame.name != "image" else "Image",
         )
         self.edit.bind(patient, self.scene)
+        self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
         self.analysis.set_patient(patient, set(self.state.hidden_sources))
         self.edit_panel.populate([(n, s_) for (n, s_) in patient.reference_frame.structures if self.state.allowed(s_)])
         self.show_problems()
@@ -452,10 +454,12 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         # Most layers of an extended patient (folds, observers) are hidden on open: redrawing the
         # three views for each of them would only take the CPU from the loader threads.
-        ref = next((r for r in patient.reference_frame.structures.values() if r.path == path), None)
-        if not (self.state.is_shown(ref.key) if ref is not None else self._volume_shown(path)):
+        # Several structures share one file (label maps, RTSTRUCT ROIs, DICOM-SEG segments): all of them count.
+        refs = [r for r in patient.reference_frame.structures.values() if r.path == path]
+        shown = [r.key for r in refs if self.state.is_shown(r.key)]
+        if not (shown if refs else self._volume_shown(path)):
             return
-        self._loaded_since_refresh.add(ref.key if ref is not None else None)
+        self._loaded_since_refresh.update(shown if refs else [None])
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
@@ -468,6 +472,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if patient is not self.patient:
             return
         self.progress.setVisible(False)
+        if patient.prescription_gy is None and self.override is None:
+            # No prescription in the data: the 100 % isodose is the dose maximum, known now that the dose is loaded.
+            self.state.dose.prescription_gy = patient.effective_prescription()
+            self.display.sync(self.scene.window(self.display.current_window_key()))
+            self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
         self._refresh_all()
         self.edit.refresh_guidance()  # folds and uncertainty maps are all in memory now
         self.show_problems()
@@ -853,6 +862,23 @@ class MainWindow(QtWidgets.QMainWindow):
         if path:
             self.grab().save(path, "PNG")
         return path or None
+
+    def export_dicom(self) -> QtWidgets.QDialog | None:
+        """File > Export: the saved structures as a new RTSTRUCT or DICOM-SEG (unsaved edits must be saved first)."""
+        from .export_dialog import ExportDialog
+
+        if self.patient is None:
+            return None
+        if self.edit.dirty():
+            QtWidgets.QMessageBox.information(
+                self,
+                "Export",
+                "Save the edited structures first (Edit > Save edited structure): the export writes what is saved.",
+            )
+            return None
+        dlg = ExportDialog(self.patient, self.edit.output_dir() / self.patient.id / "dicom_export", self)
+        dlg.show()
+        return dlg
 
     def show_shortcuts(self) -> None:
         """Help > Shortcuts."""
