@@ -54,6 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="OBS",
         help="observer IDs: letters, digits, '_' and '-' (default: %(default)s)",
     )
+    q.add_argument(
+        "--allow-published-ids",
+        action="store_true",
+        help="accept the published observer IDs obsB..obsE, or IDs whose edits the dataset already holds "
+        "(refused by default: the study's files would carry the same names as the dataset's own)",
+    )
     q.add_argument("--seed", type=int, help="randomisation seed (default: drawn at random and recorded)")
     q.add_argument("--washout-days", type=float, default=DEFAULT_WASHOUT_DAYS, metavar="DAYS")
     q.add_argument(
@@ -161,6 +167,7 @@ def run_init(args: argparse.Namespace) -> int:
         idle_timeout_s=args.idle_timeout,
         name=args.name,
         admin_pin=pin,
+        allow_published_ids=args.allow_published_ids,
     )
     try:
         study = init_study(args.study_dir, opts)
@@ -209,7 +216,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     try:
         rep = export_study(args.study_dir, args.out)
-    except StudyError as e:
+    except (StudyError, OSError) as e:  # WriteRefused: --out in the dataset
         raise _cli_error(e) from e
     print(f"wrote {rep.results_csv} ({rep.rows} rows) and {len(rep.copied)} mask(s) to {rep.export_dir}")
     if rep.removed:

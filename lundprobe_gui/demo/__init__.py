@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
+from ..io.writer import atomic_write
 from ..paths import demo_patient_dir
 from .generator import DemoOptions, generate, patient_id
 
@@ -74,7 +75,7 @@ def install_generated(
     When another process got there first, its dataset is kept and ``tmp`` removed.
     """
     root = _root(size, part, seed, patients)
-    (tmp / _MARKER).write_text("ok\n")
+    atomic_write(tmp / _MARKER, b"ok\n")
     if root.exists() and not (root / _MARKER).is_file():
         shutil.rmtree(root, ignore_errors=True)  # left by an interrupted run of an older version
     try:
@@ -141,8 +142,7 @@ def ensure_demo_cohort(
     tmp = partial_dir(size, part, seed, patients)
     logger.info("generating %d %s demo patient(s) into %s", patients, size, tmp)
     try:
-        # a private folder renamed into place when complete: per-file fsyncs would only slow the first start
-        generate(tmp, DemoOptions(patients=patients, part=part, size=size, seed=seed, durable=False), progress)
+        generate(tmp, DemoOptions(patients=patients, part=part, size=size, seed=seed), progress)
         install_generated(tmp, size, part, seed, patients)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -19,6 +19,7 @@ Every event method takes an optional ``now`` (POSIX seconds or an aware datetime
 from __future__ import annotations
 
 import logging
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,12 @@ from ..core.events import Emitter
 from ..core.mask import Mask
 from ..core.patient import Patient, Problem, StructureRef
 from ..core.text import InvalidText, validate_text
+from ..io.guard import WriteRefused, claim_output_root, protect, unprotect
 from ..study.clock import Now, iso_utc, to_epoch
 from ..study.locking import SessionLock
 from ..study.timing import ActiveTimer
 from .errors import NoOpenCase, ReviewError, ReviewRuleError, ReviewTextError
-from .protocol import LOCK_FILE, OUTPUT_DIR, CaseSpec, SegmentSpec, load_protocol, open_case_patient
+from .protocol import LOCK_FILE, OUTPUT_DIR, CaseSpec, SegmentSpec, load_protocol, open_case_patient, protected_of
 from .results import write_results
 from .scale import NO_CORRECTION_SCORE, level
 from .state import (
@@ -82,6 +84,12 @@ class ReviewSession:
         self._case: CaseSpec | None = None
         self._timer = ActiveTimer(self.protocol.idle_seconds)
         self._saved_at: float | None = None
+        protected = protected_of(self.protocol)
+        self._unprotect = weakref.finalize(self, unprotect, protect(protected))
+        try:
+            claim_output_root(self.dir, "review", protected)
+        except WriteRefused as e:
+            raise ReviewError(str(e)) from e
         self._lock = SessionLock(self.dir / LOCK_FILE, "review session") if lock else None
         if self._lock is not None:
             self._lock.acquire()
@@ -172,6 +180,7 @@ class ReviewSession:
         self.close_case(now)
         if self._lock is not None:
             self._lock.release()
+        self._unprotect()
 
     # -- time --------------------------------------------------------------------------------
     def activity(self, now: Now = None) -> None:

@@ -8,7 +8,7 @@ a crash or a SIGKILL. Active-time ticks are the one exception: they are written 
 
 Typical use by the UI::
 
-    with ObserverSession(study_dir, "obsB") as s:
+    with ObserverSession(study_dir, "obs1") as s:
         case = s.current_case()               # pseudonym, position, structures...
         s.visibility().apply(viewer_state, s.patient().sources())
         s.rate("quality", 3); s.rate("confidence", 4)
@@ -21,6 +21,7 @@ Typical use by the UI::
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import asdict
 from pathlib import Path
 from typing import Mapping
@@ -32,6 +33,7 @@ from ..core.mask import Mask
 from ..core.names import InvalidName, validate_observer
 from ..core.patient import Patient
 from ..core.text import InvalidText, validate_text
+from ..io.guard import Protected, WriteRefused, claim_output_root, protect, unprotect
 from ..io.open import NoImageError, open_patient
 from .admin import AdminAuth
 from .audit import append_audit
@@ -127,6 +129,14 @@ class ObserverSession:
         self._patient_case: tuple | None = None
         self._closed = False
         t = to_epoch(now)
+        # The study's dataset is protected while the session lives: no write of it ever lands there.
+        protected = Protected.of([self.dataset_root / p for p in self.study.patients], [self.dataset_root])
+        token = protect(protected)
+        self._unprotect = weakref.finalize(self, unprotect, token)
+        try:
+            claim_output_root(self.study_dir, "study", protected)
+        except WriteRefused as e:
+            raise StudyError(str(e)) from e
         sessions_dir(self.study_dir).mkdir(parents=True, exist_ok=True)
         self._lock = SessionLock(
             lock_file(self.study_dir, observer),
@@ -173,6 +183,7 @@ class ObserverSession:
         finally:
             self._closed = True
             self._lock.release()
+            self._unprotect()
             logger.info("closed the session of %s", self.observer)
 
     def __enter__(self) -> "ObserverSession":

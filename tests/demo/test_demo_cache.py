@@ -56,7 +56,7 @@ def test_an_interrupted_generation_is_never_opened_and_is_swept(monkeypatch):
 
 def test_a_generation_that_lost_the_race_leaves_the_winners_patient(tmp_path):
     first = demo.partial_dir("small")
-    demo.generate(first, demo.DemoOptions(size="small", durable=False))
+    demo.generate(first, demo.DemoOptions(size="small"))
     winner = demo.install_generated(first, "small")
     second = demo.partial_dir("small")
     second.mkdir()

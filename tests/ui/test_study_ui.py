@@ -41,7 +41,12 @@ def study_dataset(tmp_path_factory) -> Path:
 @pytest.fixture()
 def study(study_dataset, tmp_path) -> Path:
     d = tmp_path / "study"
-    init_study(d, InitOptions(dataset_root=study_dataset, observers=["obsB", "obsC"], seed=11, admin_pin=PIN))
+    init_study(
+        d,
+        InitOptions(
+            dataset_root=study_dataset, observers=["obsB", "obsC"], seed=11, admin_pin=PIN, allow_published_ids=True
+        ),
+    )
     return d
 
 
