@@ -363,6 +363,7 @@ class SceneRenderer:
             tuple(sorted(us.maps)),
             us.scale,
             us.opacity,
+            us.colours,
             tuple(v.loaded for v in self.frame.uncertainty.values()),
         )
         hit = self._overlay_cache.get(("unc", axis))
@@ -377,7 +378,7 @@ class SceneRenderer:
                 lay = uncertainty_layer(
                     self.plane(vol, axis, index),
                     vol.vmax,
-                    UncertaintySettings(us.scale, opacity=us.opacity),
+                    UncertaintySettings(us.scale, opacity=us.opacity, colours=us.colours),
                 )
                 if lay is not None:
                     layers.append(lay)

@@ -62,6 +62,8 @@ class UncertaintyDisplay:
     maps: set[str] = field(default_factory=set)
     scale: Literal["fixed", "per_map"] = "fixed"
     opacity: float = 0.4
+    colours: str = "rainbow"
+    """A name of :data:`~lundprobe_gui.render.colormaps.UNCERTAINTY_SCALES` ("rainbow": the dataset's)."""
 
 
 @dataclass

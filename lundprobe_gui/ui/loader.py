@@ -58,10 +58,12 @@ class PatientLoader(QtCore.QObject):
     def _run(self, path: Path | None, demo: bool, cancel: threading.Event) -> None:
         try:
             if demo:
-                from ..demo import ensure_demo
+                from ..demo import demo_ready, ensure_demo
 
-                self.status.emit("Generating the demo patient (first run only)...")
-                path = ensure_demo(progress=lambda s: self.status.emit(s))
+                path = demo_ready()
+                if path is None:  # first start: a coarse preview now, the full patient in the background
+                    self.status.emit("First start: preparing a coarse preview of the demo patient...")
+                    path = ensure_demo("small", progress=lambda s: self.status.emit(s))
             self.status.emit(f"Opening {path}...")
             patient = open_patient(path)
             if cancel.is_set():

@@ -12,7 +12,7 @@ from ..render.colormaps import dose_colour_bar, uncertainty_colour_bar
 from ..render.scene import SceneRenderer, box_to_display_rect
 from ..render.slicing import AXIAL, CORONAL, SAGITTAL, orientation_labels
 from .colour_bar import ColourBarWidget
-from .slice_view import SliceView
+from .slice_view import SliceView, legend_html
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +38,44 @@ class TriView(QtWidgets.QWidget):
         self.last_render_ms = 0.0
         self._rendering = False
         self._rescaled: set[int] = set()  # views whose line scale changed while they were being shown
+        # The fourth cell: the one legend of the three views, the colour bars and the cursor readout,
+        # on the views' dark background.
         info = QtWidgets.QWidget()
-        il = QtWidgets.QHBoxLayout(info)
-        il.setContentsMargins(4, 4, 4, 4)
+        info.setObjectName("info")
+        info.setStyleSheet("QWidget#info { background: #191919; } QLabel { color: #e6e6e6; }")
+        info.setAttribute(QtCore.Qt.WidgetAttribute.WA_StyledBackground, True)
+        il = QtWidgets.QGridLayout(info)
+        il.setContentsMargins(6, 6, 6, 6)
+        il.setSpacing(6)
+        self.legend = QtWidgets.QLabel("")
+        self.legend.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
+        self.legend.setStyleSheet("font-size: 11px;")
+        self.legend.setToolTip("Shown structures (L hides the legend)")
+        self.legend_enabled = True
+        self._legend: list = []
         self.dose_bar = ColourBarWidget("Dose Gy (%)")
         self.unc_bar = ColourBarWidget("Uncertainty")
+        for bar in (self.dose_bar, self.unc_bar):
+            bar.setVisible(False)  # until a patient's dose or uncertainty is shown
         self.readout = QtWidgets.QLabel("")
         self.readout.setWordWrap(True)
         self.readout.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
         self.readout.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.readout.setStyleSheet("font-family: monospace; font-size: 11px;")
-        il.addWidget(self.dose_bar)
-        il.addWidget(self.unc_bar)
-        il.addWidget(self.readout, 1)
+        # the legend scrolls rather than widen the cell: a longer name must not shrink the views mid-drag
+        legend_scroll = QtWidgets.QScrollArea()
+        legend_scroll.setWidget(self.legend)
+        legend_scroll.setWidgetResizable(True)
+        legend_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        legend_scroll.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Ignored)
+        legend_scroll.setStyleSheet("background: transparent;")
+        legend_scroll.viewport().setAutoFillBackground(False)
+        il.addWidget(legend_scroll, 0, 0)
+        il.addWidget(self.readout, 1, 0)
+        il.addWidget(self.dose_bar, 0, 1, 2, 1)
+        il.addWidget(self.unc_bar, 0, 2, 2, 1)
+        il.setColumnStretch(0, 1)
+        il.setRowStretch(0, 1)
         self.info = info
         grid = QtWidgets.QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -59,6 +84,10 @@ class TriView(QtWidgets.QWidget):
         grid.addWidget(self.views[SAGITTAL], 0, 1)
         grid.addWidget(self.views[CORONAL], 1, 0)
         grid.addWidget(info, 1, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setRowStretch(0, 1)
+        grid.setRowStretch(1, 1)
         for v in self.views.values():
             v.maximise_toggled.connect(self.toggle_maximise)
             v.slice_step.connect(self.step_slice)
@@ -140,7 +169,19 @@ class TriView(QtWidgets.QWidget):
 
     def _show(self, axis: int, cur) -> None:
         v = self.views[axis]
-        v.show_slice(self.scene.render(axis), v.voxel_to_display(cur), self.scene.display_shape[axis])
+        sl = self.scene.render(axis)
+        v.show_slice(sl, v.voxel_to_display(cur), self.scene.display_shape[axis])
+        if sl.legend != self._legend:
+            self._legend = list(sl.legend)
+            self._show_legend()
+
+    def _show_legend(self) -> None:
+        """The legend in the fourth cell, or in a maximised view (the cell is hidden then)."""
+        on = self.legend_enabled and bool(self._legend)
+        self.legend.setText(legend_html(self._legend) if on else "")
+        self.legend.setVisible(on)
+        for a, v in self.views.items():
+            v.set_legend_enabled(self.legend_enabled and self.maximised == a)
 
     def refresh_box(self, box) -> None:
         """Re-render only the part of each view that a changed stored (z, y, x) box covers."""
@@ -180,12 +221,13 @@ class TriView(QtWidgets.QWidget):
         maps = [self.scene.frame.uncertainty[m] for m in st.uncertainty.maps if m in self.scene.frame.uncertainty]
         shown = [m for m in maps if m.loaded]
         if st.uncertainty.visible and st.uncertainty_allowed and shown:
+            self.unc_bar.title = "Uncertainty" if st.uncertainty.scale == "fixed" else "Uncertainty (per map)"
+            colours = st.uncertainty.colours
             if st.uncertainty.scale == "fixed":
-                self.unc_bar.set_bar(uncertainty_colour_bar(0.0, 0.5))
+                self.unc_bar.set_bar(uncertainty_colour_bar(0.0, 0.5, colours=colours))
             else:
                 top = max(m.vmax for m in shown)
-                self.unc_bar.set_bar(uncertainty_colour_bar(0.1 * top, top))
-            self.unc_bar.title = "Uncertainty" if st.uncertainty.scale == "fixed" else "Uncertainty (per map)"
+                self.unc_bar.set_bar(uncertainty_colour_bar(0.1 * top, top, colours=colours))
             self.unc_bar.setVisible(True)
         else:
             self.unc_bar.setVisible(False)
@@ -204,13 +246,13 @@ class TriView(QtWidgets.QWidget):
                 v.setVisible(True)
             self.info.setVisible(True)
             self.maximised = None
+        self._show_legend()
         QtCore.QTimer.singleShot(0, self.reset_zoom)
 
     def toggle_legends(self) -> None:
-        """Show or hide the structure legend of every view."""
-        on = not self.views[AXIAL].legend_enabled
-        for v in self.views.values():
-            v.set_legend_enabled(on)
+        """Show or hide the structure legend."""
+        self.legend_enabled = not self.legend_enabled
+        self._show_legend()
 
     def reset_zoom(self) -> None:
         """Fit every view."""
