@@ -4,11 +4,17 @@
 recorded version of each finished structure, checked against its recorded sha256, so the export
 can be compared file by file with the published edits. Files of cases that are no longer
 finished (unlocked by an admin) are removed from the export, so it never shows a stale edit.
+
+Before anything is written the study is checked (:mod:`.integrity`): a changed ``study.json``, a
+damaged session file or one changed outside the app stops the export (one line per problem).
+``<export>/integrity.json`` records the definition's hash, each session's chain check and the
+clock warnings, which the report also returns.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -19,8 +25,10 @@ from ..io.small_files import SAVED_MASK_MAX_BYTES, read_small_bytes
 from ..io.store import output_folder
 from ..io.writer import atomic_write
 from .definition import load_study
+from .errors import CorruptStudyFile, DefinitionChanged
 from .files import EXPORT_DIR, OUTPUT_DIR, RESULTS_FILE
-from .results import iter_rows, load_states, results_csv_bytes
+from .integrity import check_study
+from .results import iter_rows, load_states, result_columns, results_csv_bytes
 from .state import FINISHED
 
 logger = logging.getLogger(__name__)
@@ -36,6 +44,7 @@ class ExportReport:
     removed: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     rows: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def export_study(study_dir: str | Path, out: str | Path | None = None) -> ExportReport:
@@ -46,13 +55,22 @@ def export_study(study_dir: str | Path, out: str | Path | None = None) -> Export
     """
     study_dir = Path(study_dir)
     study = load_study(study_dir)
-    states = load_states(study_dir, study)
+    check = check_study(study_dir, study)
+    if not check.seal.ok:
+        raise DefinitionChanged(check.seal.message(study_dir))
+    states = load_states(study_dir, study, check.damaged)
+    if check.problems:
+        raise CorruptStudyFile(
+            "the study's files fail their checks; nothing was exported: " + "; ".join(check.problems)
+        )
     rows = list(iter_rows(study, states))
-    data = results_csv_bytes(rows)
+    data = results_csv_bytes(rows, result_columns(study))
     export_dir = Path(out) if out is not None else study_dir / EXPORT_DIR
     export_dir.mkdir(parents=True, exist_ok=True)
     report = ExportReport(atomic_write(study_dir / RESULTS_FILE, data), export_dir, rows=len(rows))
+    report.warnings = list(check.clock)
     atomic_write(export_dir / RESULTS_FILE, data)
+    atomic_write(export_dir / "integrity.json", (json.dumps(check.to_dict(), indent=2) + "\n").encode("ascii"))
     for observer, state in states.items():
         if state is None:
             continue

@@ -64,7 +64,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
         frame = patient.reference_frame
         ov = QtWidgets.QTreeWidgetItem(self, ["Overlays"])
         ov.setFlags(ov.flags() & ~QtCore.Qt.ItemFlag.ItemIsUserCheckable)
-        if frame.dose() is not None:
+        if frame.dose() is not None and state.dose_allowed:
             self._overlay(ov, "Dose colour wash", "dose_wash", state.dose.wash)
             self._overlay(ov, "Isodose lines", "isodose", state.dose.lines)
         if state.uncertainty_allowed:
