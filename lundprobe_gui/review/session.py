@@ -363,12 +363,15 @@ class ReviewSession(WorkSession):
         ai_path = Path(self.protocol.dataset) / seg.file
         patient = self.patient
         with self._event("discard", event_time(now), segment=segment):
+            st.corrected.remove(segment)  # at once: the segment may be rated 5 right after
             if seg.label is None:
                 st.files.pop(seg.file, None)
                 patient.register_structure(StructureRef(seg.name, case.source, case.frame, str(ai_path)))
-                st.corrected.remove(segment)
             else:
-                self.submit_write(functools.partial(self._discard_label, patient, case, seg, st, ai_path))
+                self.submit_write(
+                    functools.partial(self._discard_label, patient, case, seg, st, ai_path),
+                    on_done=lambda _p: self.changed.emit("correction", case.case_id) if self.background else None,
+                )
             self._emit_later("correction", case.case_id)
 
     def _discard_label(self, patient: Patient, case: CaseSpec, seg: SegmentSpec, st: CaseState, ai_path: Path) -> Path:
@@ -388,8 +391,6 @@ class ReviewSession(WorkSession):
         )
         with self.mutex:
             st.files[seg.file] = path.relative_to(self.dir).as_posix()
-            if seg.name in st.corrected:
-                st.corrected.remove(seg.name)
         return path
 
     def set_comment(self, kind: str, text: str, now: Now = None) -> None:

@@ -34,6 +34,7 @@ class _Job:
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
+    started: bool = False
 
 
 class Writer:
@@ -54,7 +55,7 @@ class Writer:
         self.post = post or _direct
         self.name = name
         self._queue: "queue.Queue[_Job | None]" = queue.Queue()
-        self._queued_keys: set[Hashable] = set()
+        self._last: _Job | None = None
         self._keys_lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
@@ -73,9 +74,10 @@ class Writer:
     ) -> _Job | None:
         """Run ``fn`` (now, or queued after the jobs before it).
 
-        ``key``: a job with the same key that is still queued (not started) already does the work
-        (a state save writes the newest state whenever it runs), so this one is dropped. In
-        synchronous mode an exception of ``fn`` propagates to the caller.
+        ``key``: when the last job queued has the same key and has not started, it already does the
+        work (a state save writes the newest state whenever it runs), so this one is dropped; a
+        job of the same key queued before other jobs is not enough, since it would run before them.
+        In synchronous mode an exception of ``fn`` propagates to the caller.
         """
         if self._closed:
             raise RuntimeError("the session's writer is closed")
@@ -87,10 +89,10 @@ class Writer:
                 on_done(job.result)
             return job
         with self._keys_lock:
-            if key is not None and key in self._queued_keys:
+            last = self._last
+            if key is not None and last is not None and last.key == key and not last.started:
                 return None
-            if key is not None:
-                self._queued_keys.add(key)
+            self._last = job
             self._pending += 1
             self._idle.clear()
         self._ensure_thread()
@@ -108,8 +110,7 @@ class Writer:
             if job is None:
                 return
             with self._keys_lock:
-                if job.key is not None:
-                    self._queued_keys.discard(job.key)
+                job.started = True
             try:
                 job.result = job.fn()
             except BaseException as e:  # noqa: BLE001 - reported to the owner, the worker goes on

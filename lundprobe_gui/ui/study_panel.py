@@ -351,6 +351,12 @@ class StudyPanel(QtWidgets.QWidget):
         self.message_title.setText(title)
         self.message.setText(html.escape(text).replace("\n", "<br>"))
 
+    def set_clock_visible(self, visible: bool) -> None:
+        """Show the live active-time clock only when the study shows it (hidden by default: it is a cue)."""
+        self.time_label.setVisible(visible)
+        if not visible:
+            self.time_label.setText("")
+
     def set_time(self, structure_s: float, case_s: float) -> None:
         """The live active-time clock."""
         name = self.case.active if self.case else ""

@@ -44,6 +44,13 @@ class Prompts:
         return "Discard" if "Discard" in buttons else buttons[0]
 
 
+def _settle(mode):
+    """Let the review's background writer finish and its reports reach the window (saves never block it)."""
+    assert mode.wait_saved(60)
+    for _ in range(3):
+        QtWidgets.QApplication.processEvents()
+
+
 # -- fixtures -------------------------------------------------------------------------------------
 @pytest.fixture()
 def structseg_root(tmp_path):
@@ -143,6 +150,7 @@ def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structs
     assert s.current is None
     assert "All 3 cases are finished" in panel.done_label.text()
     assert not win.edit.dirty()
+    _settle(mode)  # the corrections and review-results.csv are written in the background
 
     rows = _rows(review_dir / "review-results.csv")
     with open(review_dir / "review-results.csv", newline="", encoding="utf-8") as fh:
@@ -197,6 +205,7 @@ def test_rating_five_discards_a_correction_only_after_asking(drag, win, review_d
     key = ("GTV", TARGET_SOURCE)
     assert win.edit.session.is_dirty(key)
     qtbot.keyClick(win, QtCore.Qt.Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)  # Ctrl+S: to the review
+    _settle(mode)
     assert s.case_state().corrected == ["GTV"] and (review_dir / "output" / "1" / "label_v001.nii.gz").is_file()
     assert not win.actions["save_edits"].isEnabled() and not win.edit_panel.save_btn.isEnabled()
 
@@ -208,6 +217,7 @@ def test_rating_five_discards_a_correction_only_after_asking(drag, win, review_d
 
     win.prompts.answers = ["Discard correction"]
     panel.rating_buttons[5].click()
+    _settle(mode)  # a label map gets its AI voxels back in a new version, written in the background
     assert s.case_state().ratings["GTV"] == 5 and s.case_state().corrected == []
     assert key not in win.edit.session.keys() and not panel.correct_btn.isEnabled()
     assert not panel.discard_btn.isEnabled()
@@ -231,6 +241,7 @@ def test_leaving_a_case_with_an_unsaved_correction_asks(drag, win, review_dir, q
     win.prompts.answers = ["Save"]
     assert mode.open_case("2")
     assert "Unsaved corrections of GTV" in win.prompts.asked[-1][0]
+    _settle(mode)
     assert (review_dir / "output" / "1" / "label_v001.nii.gz").is_file()
     assert mode.session.state.cases["1"].corrected == ["GTV"]
     assert mode.session.current.case_id == "2" and panel.progress_label.text().startswith("Case 2 of 3")
@@ -292,7 +303,7 @@ def test_active_time_counts_input_and_pauses_while_minimised(win, review_dir, qt
     t_back = s.active_seconds()
     qtbot.wait(300)
     assert s.active_seconds() - t_back > 0.2
-    mode._tick()
+    mode.on_clock()
     assert mode.panel.time_label.text().startswith("Active review time 0:00:0")
 
 
@@ -337,6 +348,7 @@ def test_other_layouts_open_in_review_mode(win, tmp_path, demo_root):
     assert win.edit.active is None  # the tools edit only the selected segment's working copy
     mode.panel.rating_buttons[5].click()
     mode.panel.finish_btn.click()
+    _settle(mode)
     row = _rows(tmp_path / "rev_lp" / "review-results.csv")[0]
     assert row["CTVT_427 rating"] == "3" and row["Rectum rating"] == "5"
     assert row["AI segmentation file"].count(";") == 1 and "nnUNet" in row["AI segmentation file"]

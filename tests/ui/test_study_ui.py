@@ -22,7 +22,16 @@ from PySide6 import QtCore, QtWidgets
 
 from lundprobe_gui.demo import DemoOptions, generate
 from lundprobe_gui.render.scene import SceneRenderer
-from lundprobe_gui.study import ACTIVE, COMPLETE, WAITING, InitOptions, ObserverSession, export_study, init_study
+from lundprobe_gui.study import (
+    ACTIVE,
+    COMPLETE,
+    WAITING,
+    InitOptions,
+    ObserverSession,
+    export_study,
+    init_study,
+    load_study,
+)
 from lundprobe_gui.ui.layer_panel import KEY_ROLE, KIND_ROLE
 
 PIN = "2468"
@@ -64,6 +73,13 @@ def _window(qtbot):
     mode.ask_pin = lambda text: PIN
     mode.ask_reason = lambda text: "test"
     return win, mode
+
+
+def _settle(mode) -> None:
+    """Let the session's background writer finish and its reports reach the window (saves never block it)."""
+    assert mode.wait_saved(60)
+    for _ in range(3):
+        QtWidgets.QApplication.processEvents()
 
 
 def _layer_keys(win) -> list[tuple]:
@@ -267,7 +283,8 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
         # the Rectum: accepted unchanged
         mode.panel.next_btn.click()
         assert s.current_case().active_structure == "Rectum" and win.edit.active is None
-        assert not win.edit.dirty()  # the CTV edit was saved to the study when leaving it
+        assert not win.edit.dirty()  # the CTV edit was handed to the study when leaving it
+        _settle(mode)  # ... which writes it in the background
         own_key = ("CTVT_427", "step1_obsB", p.reference_frame.name)
         assert own_key in _layer_keys(win) and np.array_equal(win.scene.mask_for(own_key).to_full(), after)
         assert win.edit.undo() is None  # nothing left to undo once the structure is left
@@ -406,6 +423,7 @@ z, y, x = win.state.cursor
 for kind, dx in (("press", 0), ("move", 10), ("release", 10)):
     win.edit.handle(kind, 0, (z, y, x + dx))
 win.edit.autosave()  # the controller's autosave path (debounce, 60 s timer, focus loss) goes to the study
+assert mode.wait_saved(60)  # ... and is written in the background: acknowledged once written
 print(win.edit.session.working(key).count(), mode.session.current_case().pseudonym, flush=True)
 time.sleep(120)
 """
@@ -503,8 +521,18 @@ def test_input_and_window_state_feed_the_active_time(study, qtbot):
     win.setWindowState(QtCore.Qt.WindowState.WindowNoState)
     qtbot.waitUntil(lambda: "window_restored" in calls, timeout=2000)
     assert s.active_seconds(now=None) >= 0.0
-    mode._on_tick()
-    assert mode.panel.time_label.text().startswith("Active time")
+    mode.on_clock()
+    # the live clock is a cue: hidden unless the study shows it
+    assert not mode.panel.time_label.isVisibleTo(mode.panel) and mode.panel.time_label.text() == ""
+    mode.end()
+    shown = study.parent / "shown-clock"
+    init_study(
+        shown,
+        InitOptions(dataset_root=load_study(study).dataset_path(study), observers=["obsB"], seed=1, show_clock=True),
+    )
+    assert mode.start(shown, "obsB")
+    mode.on_clock()
+    assert mode.panel.time_label.isVisibleTo(mode.panel) and mode.panel.time_label.text().startswith("Active time")
 
 
 def test_other_docks_and_menus_are_out_of_reach_during_a_study(study, qtbot):
@@ -529,9 +557,9 @@ def test_cases_load_in_the_background_without_the_hidden_layers(study, qtbot):
     win, mode = _window(qtbot)
     mode.background = True
     assert mode.start(study, "obsB")
+    mode.wait_loaded(30)  # the patient is opened on a worker thread, then its layers load
+    qtbot.waitUntil(lambda: win.patient is not None and not win.progress.isVisible(), timeout=10000)
     p = win.patient
-    mode.wait_loaded(30)
-    qtbot.waitUntil(lambda: not win.progress.isVisible(), timeout=10000)
     frame = p.reference_frame
     assert frame.images["image"].loaded and all(p.is_mask_loaded(frame.structures[(n, "nnUNet")]) for n in STRUCTURES)
     assert not any(p.is_mask_loaded(r) for r in frame.structures.values() if r.source != "nnUNet")
