@@ -19,9 +19,15 @@ Group = Callable[[Path, int], Samples]
 
 def groups() -> dict[str, Group]:
     """The benchmark groups in the order they run."""
-    from . import editing, loading, metrics, viewer
+    from . import editing, loading, metrics, study, viewer
 
-    return {"loading": loading.run, "viewer": viewer.run, "editing": editing.run, "metrics": metrics.run}
+    return {
+        "loading": loading.run,
+        "viewer": viewer.run,
+        "editing": editing.run,
+        "metrics": metrics.run,
+        "study": study.run,
+    }
 
 
 def percentile(samples: list[float], q: float) -> float:

@@ -132,6 +132,7 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         )
         self._init_work()
         self._uncertainty_shown = True
+        self._visibility: dict[int, Visibility] = {}
         self._lock_file.acquire(t)
         try:
             audit = read_audit(self.study_dir)
@@ -285,6 +286,34 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         if cur is None:
             return None
         return self._view(*cur)
+
+    def next_case_preview(self, now: Now = None) -> tuple[int, str, Path] | None:
+        """(step, pseudonym, patient folder) of the case that comes after the current one is finished.
+
+        For loading it ahead while the observer works (never show its folder). None when there is
+        no current case, or when the next case lies behind a washout that is not over by then.
+        """
+        t = to_epoch(now)
+        cur = self._current(t)
+        if cur is None:
+            return None
+        rec, case = cur
+        others = [c for c in rec.cases if c is not case and c.status != FINISHED]
+        started = [c for c in others if c.status == IN_PROGRESS]
+        nxt = min(started, key=lambda c: c.position) if started else next(iter(others), None)
+        k = rec.step
+        if nxt is None:
+            later = [r.step for r in self.study.steps if r.step > rec.step]
+            if not later:
+                return None
+            k = later[0]
+            nrec = self._state.steps[k]
+            if not (nrec.washout_override or self.study.washout_days == 0):
+                return None
+            nxt = next((c for c in nrec.cases if c.status != FINISHED), None)
+            if nxt is None:
+                return None
+        return k, nxt.pseudonym, self.study.patient_dir(nxt.patient, self.dataset_root)
 
     def _view(self, rec: StepRecord, case: CaseRecord, status: str | None = None) -> CaseView:
         rules = self.study.step(rec.step)
@@ -466,9 +495,13 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         """The blinding rules of the current step (of the next step while waiting, of the last when done)."""
         cur = self._current(to_epoch(now))
         k = cur[0].step if cur is not None else (self._waiting_step() or self.study.steps[-1].step)
-        return Visibility.for_step(
-            self.study.step(k), self.observer, self.study.start_source, output_root(self.study_dir)
-        )
+        vis = self._visibility.get(k)
+        if vis is None:  # the rules of a step never change: built once (resolving the output folder is not free)
+            vis = Visibility.for_step(
+                self.study.step(k), self.observer, self.study.start_source, output_root(self.study_dir)
+            )
+            self._visibility[k] = vis
+        return vis
 
     def hidden_sources(self, now: Now = None) -> set[str]:
         """The current patient's sources that must be hidden (for ``ViewerState.hidden_sources``)."""

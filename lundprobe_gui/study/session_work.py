@@ -220,7 +220,15 @@ class CaseWork:
             patient = self.patient(t)
             m = as_mask(mask, patient.frames[self.study.frame].geometry.shape_zyx, self.study.frame)
             job = functools.partial(
-                self._save_job, rec.step, case, name, m, self.start_mask(name, t), t, tool or "lundprobe_gui study"
+                self._save_job,
+                rec.step,
+                case,
+                patient,
+                name,
+                m,
+                self.start_mask(name, t),
+                t,
+                tool or "lundprobe_gui study",
             )
 
             def done(saved: SavedEdit) -> None:
@@ -232,9 +240,18 @@ class CaseWork:
             self.submit_write(job, on_done=done)
 
     def _save_job(
-        self: "ObserverSession", step: int, case: CaseRecord, name: str, mask: Mask, start: Mask, t: float, tool: str
+        self: "ObserverSession",
+        step: int,
+        case: CaseRecord,
+        patient: Patient,
+        name: str,
+        mask: Mask,
+        start: Mask,
+        t: float,
+        tool: str,
     ) -> SavedEdit:
-        patient = self._patient if self._patient is not None else self.patient(t)
+        # the patient is the one of the case when the save was asked for: by the time this runs in
+        # the background the window may have moved on to the next case
         saved = write_structure(
             self.study_dir, self.study, self.observer, step, patient, case.pseudonym, name, mask, start, tool
         )
@@ -300,7 +317,7 @@ class CaseWork:
                     self._emit_later("step_completed", step=rec.step)
                 if nxt is not None:
                     self._emit_later("case", step=nxt[0].step, pseudonym=nxt[1].pseudonym)
-                self.submit_write(functools.partial(self._finish_job, rec.step, case, plan, t, step_done))
+                self.submit_write(functools.partial(self._finish_job, rec.step, case, patient, plan, t, step_done))
         except BaseException:
             if marked and not self.background:
                 self._take_back()  # a mask that could not be written: the case is not finished
@@ -322,12 +339,15 @@ class CaseWork:
         self: "ObserverSession",
         step: int,
         case: CaseRecord,
+        patient: Patient,
         plan: list[tuple[str, Mask | None, Mask]],
         t: float,
         step_done: bool,
     ) -> list[SavedEdit]:
-        """Write the case's masks (the edited ones, and unsaved structures unchanged), then record the finish."""
-        patient = self._patient if self._patient is not None else self.patient(t)
+        """Write the case's masks (the edited ones, and unsaved structures unchanged), then record the finish.
+
+        ``patient`` is the finished case's (the window has usually moved on to the next case by now).
+        """
         out = []
         for name, mask, start in plan:
             srec: StructureRecord = case.structures[name]

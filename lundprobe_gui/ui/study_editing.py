@@ -38,7 +38,7 @@ class StudyEditing:
         self._close_working_copies()
         self.window.set_mouse_mode("navigate")
 
-    def _close_working_copies(self: "StudyMode") -> None:
+    def _close_working_copies(self: "StudyMode", redraw: bool = True) -> None:
         """Drop the saved working copies (and their undo steps, so an undo cannot touch a structure left behind).
 
         The saved version stays on screen as the observer's own source; *Edit* reopens it.
@@ -56,7 +56,7 @@ class StudyEditing:
         if es.active_key is not None:
             es.set_active(None)
         ctrl.changed.emit()
-        if self.window.scene is not None:
+        if redraw and self.window.scene is not None:
             self.window.tri.refresh()
 
     def select_structure(self: "StudyMode", name: str) -> None:

@@ -34,6 +34,8 @@ from PySide6 import QtCore, QtWidgets
 
 from ..core.names import InvalidName, validate_observer
 from ..core.patient import Patient
+from ..io.open import open_patient
+from ..render.window import percentile_window
 from ..study import (
     COMPLETE,
     WAITING,
@@ -85,6 +87,14 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Sess
         self._last_poll = 0.0
         self._refresh_queued = False
         self._in_flight: dict[tuple, tuple] = {}
+        self._preload: tuple[tuple, tuple] | None = None
+        self._preload_key: tuple | None = None
+        self._preload_thread: threading.Thread | None = None
+        self._progress = (0, 0)
+        self._progress_timer = QtCore.QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(150)
+        self._progress_timer.timeout.connect(self._show_progress)
         self.opener = CaseOpener(self)
         self.opener.opened.connect(self._on_case_opened)
         self.opener.failed.connect(self._on_open_failed)
@@ -309,6 +319,7 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Sess
             s.changed.disconnect(self._on_session_changed)
             self.detach_session()
             self._loaded, self._loaded_patient = None, None
+            self._preload, self._preload_key = None, None
             self._leave_study_ui()
             self._update_menu()
             self.ended.emit()
@@ -364,23 +375,79 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Sess
         self._unshow_patient()
         w.setWindowTitle(f"lundprobe_gui - Study - {view.pseudonym} (step {view.step})")
         w.statusBar().showMessage(f"{view.pseudonym}: opening...")
+        ready, self._preload = self._preload, None
+        if ready is not None and ready[0] == self._loaded and ready[1][0].path == s.patient_path():
+            # loaded while the observer worked on the case before (with the image's auto window)
+            self._on_case_opened(ready[1][0], self._loaded, ready[1][1])
+            return
         path = s.patient_path()
-        check = None
-        if s.dataset_copy:
+        self.opener.start(path, self._loaded, self._copy_check(path), background=self.background)
 
-            def check() -> None:
-                why = check_patient_files(s.study, path.name, s.dataset_root, full=True)
-                if why:
-                    raise StudyError(f"{why}; this is not the study's dataset")
+    def _copy_check(self, path: Path):
+        """The check of a case's files in a dataset copy (run in the opening thread), or None."""
+        s = self.session
+        if not s.dataset_copy:
+            return None
+        study, root = s.study, s.dataset_root
 
-        self.opener.start(path, self._loaded, check, background=self.background)
+        def check() -> None:
+            why = check_patient_files(study, path.name, root, full=True)
+            if why:
+                raise StudyError(f"{why}; this is not the study's dataset")
+
+        return check
+
+    def _start_preload(self) -> None:
+        """Open the next case's patient and load its image and start masks while the observer works on this one."""
+        s = self.session
+        if not self.active or not self.background:
+            return
+        nxt = s.next_case_preview()
+        if nxt is None:
+            return
+        key, path = (nxt[0], nxt[1]), nxt[2]
+        if key == self._preload_key:
+            return
+        self._preload_key, self._preload = key, None
+        check, names, start = self._copy_check(path), tuple(s.structures), s.study.start_source
+
+        def work() -> None:
+            try:
+                if check is not None:
+                    check()
+                p = open_patient(path)
+                frame = p.reference_frame
+                mri = frame.images.get("image") or next(iter(frame.images.values()), None)
+                window = None
+                if mri is not None and p.load_volume(mri):
+                    window = percentile_window(mri.data)
+                for name in names:
+                    ref = frame.structures.get((name, start))
+                    if ref is not None:
+                        p.try_load_mask(ref)
+            except Exception:  # noqa: BLE001 - the case is opened the normal way when it comes
+                logger.info("loading the next case ahead failed", exc_info=True)
+                return
+            self.post(lambda: self._preloaded(key, (p, window)))
+
+        self._preload_thread = self.run_in_thread(work, "study-case-preload")
+
+    def _preloaded(self, key: tuple, loaded: tuple) -> None:
+        if self.active and key == self._preload_key:
+            self._preload = (key, loaded)
+
+    def preload_done(self, timeout: float | None = 60.0) -> None:
+        """Wait for the next case's loading ahead (benchmarks, tests)."""
+        if self._preload_thread is not None:
+            self._preload_thread.join(timeout)
+        QtWidgets.QApplication.processEvents()
 
     def _on_open_failed(self, message: str, token: object) -> None:
         if token != self._loaded or not self.active:
             return
         self.inform("Cannot open the case", f"{token[1]} cannot be opened:\n{self.redact(message)}", warning=True)
 
-    def _on_case_opened(self, patient: Patient, token: object) -> None:
+    def _on_case_opened(self, patient: Patient, token: object, window: tuple | None = None) -> None:
         s, w = self.session, self.window
         if token != self._loaded or not self.active:
             return
@@ -391,7 +458,10 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Sess
             self.inform("Cannot open the case", self.redact(str(e)), warning=True)
             return
         self._loaded_patient = patient
-        w.set_patient(patient, self.blinded_state(patient))  # remembering and listing go to StudyWindow
+        state = self.blinded_state(patient)
+        if window is not None:
+            state.base.windows["mri"] = window  # computed ahead by the same rule as the scene's
+        w.set_patient(patient, state)  # remembering and listing go to StudyWindow
         w.setWindowTitle(f"lundprobe_gui - Study - {view.pseudonym} (step {view.step})")  # not the patient's
         self._show_views(True)
         self._prune_layer_panel()
@@ -410,9 +480,9 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Sess
         )
         plan = case_plan(patient, s)
         if self.background:
+            self._progress = (0, len(plan))
             w.progress.setVisible(True)
-            w.progress.setRange(0, max(1, len(plan)))
-            w.progress.setValue(0)
+            self._progress_timer.start()
             self.loader.start(patient, plan, self._cancel)
         else:
             load_case(patient, plan, self._cancel)
@@ -432,6 +502,13 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Sess
             self.case_shown.emit(view)
 
     def _on_case_progress(self, done: int, total: int) -> None:
+        # shown by a timer: QProgressBar repaints at once on every value, which would stall the loading window
+        self._progress = (done, total)
+        if not self._progress_timer.isActive():
+            self._progress_timer.start()
+
+    def _show_progress(self) -> None:
+        done, total = self._progress
         self.window.progress.setRange(0, max(1, total))
         self.window.progress.setValue(done)
         self.window.progress.setFormat(f"{done}/{total} layers")
@@ -440,6 +517,7 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Sess
         w = self.window
         if patient is not w.patient or w.scene is None or not self.active:
             return
+        self._progress_timer.stop()
         w.progress.setVisible(False)
         w.scene.invalidate()
         w.tri.update_colour_bars()
@@ -447,6 +525,7 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Sess
         w.show_problems()
         label = self._loaded[1] if self._loaded else "Case"
         w.statusBar().showMessage(f"{label}: ready", 5000)
+        self._start_preload()
 
     def _on_case_failed(self, message: str) -> None:
         self.window.progress.setVisible(False)
@@ -525,7 +604,7 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Sess
         if es is not None:
             for k in es.keys():
                 es.mark_saved(k)  # handed to the study with the finish
-        self._close_working_copies()
+        self._close_working_copies(redraw=False)  # the next case replaces what the views show
         self.window.statusBar().showMessage(f"{view.pseudonym} finished and locked", 5000)
         self.refresh()
         if self.active and s.status() == WAITING:

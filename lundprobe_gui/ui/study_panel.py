@@ -283,9 +283,13 @@ class StudyPanel(QtWidgets.QWidget):
             self.case_actions.setVisible(True)
             self.step_label.setText(case.step_title)
             self.case_label.setText(case.pseudonym)
-            self.progress.setRange(0, max(1, case.total))
-            self.progress.setValue(case.position)
-            self.progress.setFormat(case.progress_text)
+            # QProgressBar repaints at once when its value changes: only when it does
+            if self.progress.maximum() != max(1, case.total):
+                self.progress.setRange(0, max(1, case.total))
+            if self.progress.value() != case.position:
+                self.progress.setValue(case.position)
+            if self.progress.format() != case.progress_text:
+                self.progress.setFormat(case.progress_text)
             self.instructions.setText(case.instructions)
             self.uncertainty_label.setText(
                 "Uncertainty map: shown (fixed scale 0 to 0.5)"
