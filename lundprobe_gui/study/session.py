@@ -138,7 +138,10 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
             audit = read_audit(self.study_dir)
             self.seal = check_definition(self.study_dir, audit)
             saved = self._load_or_create(t, audit)
-            self._open(t, saved, self._state.revision, self._state.events)
+            try:
+                self._open(t, saved, self._state.revision, self._state.events)
+            except ValueError as e:  # the event log is not the one the session file acknowledges
+                raise self._damaged(events_file(self.study_dir, observer), str(e)) from e
             sweep_temp_files(self.study_dir, observer, self.study.patients)
             repair_plain_outputs(self.study_dir, self._state)
         except BaseException:
@@ -176,10 +179,10 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
             return data
         raw, data = read_json_bytes(path, "session file")
         state = SessionState.from_dict(data, str(path))
+        validate_state(self.study, state, self.observer, path)  # names what is wrong, when it can
         chain = check_session_chain(self.study_dir, self.observer, audit, hashlib.sha256(raw).hexdigest())
         if not chain.ok:
             raise self._damaged(path, chain.reason)
-        validate_state(self.study, state, self.observer, path)
         self._state = state
         return raw
 

@@ -82,6 +82,11 @@ def _check_step(study: StudyDefinition, rec: StepRecord, lo: float, hi: float) -
     starts = []
     for case in rec.cases:
         starts.append(_check_case(study, k, case, lo, hi))
+    open_cases = [c for c in rec.cases if c.status == IN_PROGRESS and not c.unlocks]
+    if len(open_cases) > 1:  # the app works on one case at a time; another one is open only after an unlock
+        raise _Invalid(
+            f"step {k} has {', '.join(c.pseudonym for c in open_cases)} in progress together without an unlock record"
+        )
     completed = _check_time(rec.completed_at, f"step {k} completed_at", lo, hi)
     if completed is not None:
         first_starts = [t for t in starts if t is not None]
