@@ -206,6 +206,7 @@ class WorkSession:
         """
         if pause:
             fields["pause"] = True
+        t = round(float(t), 3)  # as the log stores it: the stored times and a recomputation add the same gaps
         extra: dict[str, Any] = {}
         try:
             with self._state_mutex:

@@ -32,22 +32,17 @@ logger = logging.getLogger(__name__)
 SLICE_EVERY_S = 0.5
 
 
-def _history_mark(history: Any) -> tuple:
-    """What tells the last undo step apart from the one before (undo and redo depth, the newest step)."""
-    undo = getattr(history, "_undo", None)
-    top = id(undo[-1]) if undo else None
-    return (history.undo_depth, history.redo_depth, top, getattr(history, "steps_pushed", None))
+def _stacks(history: Any) -> tuple[list, list]:
+    """The undo and redo steps of an editing history (oldest first)."""
+    return list(getattr(history, "_undo", ())), list(getattr(history, "_redo", ()))
 
 
-def _step_changes(history: Any, newest: bool = True) -> tuple[int, int, list | None, list]:
-    """(voxels added, voxels removed, union box, [(box, changed voxels)]) of the newest undo (or redo) step."""
-    stack = getattr(history, "_undo" if newest else "_redo", None)
-    if not stack:
-        return 0, 0, None, []
+def _step_changes(step: Any) -> tuple[int, int, list | None, list]:
+    """(voxels added, voxels removed, union box, [(box, changed voxels)]) of one undo step."""
     added = removed = 0
     box = None
     parts = []
-    for p in stack[-1].patches:
+    for p in step.patches:
         before, after = p._unpack(p.before), p._unpack(p.after)
         added += int(np.count_nonzero(after & ~before))
         removed += int(np.count_nonzero(before & ~after))
@@ -92,8 +87,11 @@ class InteractionLog(QtCore.QObject):
         w = self.window
         w.edit.changed.connect(self._edit_changed)
         w.tri.cursor_changed.connect(self._cursor_changed)
+        for v in w.tri.views.values():  # a stroke becomes an undo step on release, which changes no voxel
+            v.dragged.connect(self._view_event)
+            v.clicked.connect(self._view_event)
         self._tool = self._tool_now()
-        self._history = self._history_now()
+        self._history = self._known_steps()
         self._layers = self.display_state()
 
     def stop(self) -> None:
@@ -105,6 +103,9 @@ class InteractionLog(QtCore.QObject):
         w = self.window
         w.edit.changed.disconnect(self._edit_changed)
         w.tri.cursor_changed.disconnect(self._cursor_changed)
+        for v in w.tri.views.values():
+            v.dragged.disconnect(self._view_event)
+            v.clicked.disconnect(self._view_event)
         self._on = False
 
     def _log(self, kind: str, **fields: Any) -> None:
@@ -121,35 +122,50 @@ class InteractionLog(QtCore.QObject):
         ctrl = self.window.edit
         return (ctrl.tool_name, round(float(ctrl.brush.radius_mm), 2))
 
-    def _history_now(self) -> tuple | None:
+    def _known_steps(self) -> tuple[int | None, dict[int, str]]:
+        """The history and where each of its steps is (``undo`` or ``redo``), by identity."""
         es = self.window.edit.session
-        return None if es is None else (id(es.history), _history_mark(es.history))
+        if es is None:
+            return None, {}
+        undo, redo = _stacks(es.history)
+        return id(es.history), {**{id(x): "undo" for x in undo}, **{id(x): "redo" for x in redo}}
+
+    def _view_event(self, *_args) -> None:
+        QtCore.QTimer.singleShot(0, self._edit_changed)  # after the window has handed the event to the tool
 
     def _edit_changed(self) -> None:
+        if not self._on:
+            return
         tool = self._tool_now()
         if tool != self._tool:
             self._tool = tool
             self._log("tool", tool=tool[0], radius_mm=tool[1])
         es = self.window.edit.session
-        now = self._history_now()
-        if es is None or now == self._history or es.history.in_stroke:
-            self._history = now if es is None or not es.history.in_stroke else self._history
-            return
-        before, self._history = self._history, now
-        if before is None or before[0] != now[0]:
-            return  # a new editing session: nothing was done yet
-        (u0, r0, top0, n0), (u1, r1, top1, n1) = before[1], now[1]
-        if r1 > r0 and u1 < u0:
-            added, removed, box, _ = _step_changes(es.history, newest=False)
-            self._log("undo", voxels_added=removed, voxels_removed=added, box=box)
-        elif r1 < r0 and u1 > u0 and (n1 is None or n1 == n0):
-            added, removed, box, _ = _step_changes(es.history)
-            self._log("redo", voxels_added=added, voxels_removed=removed, box=box)
-        elif top1 != top0 or (n1 is not None and n1 != n0):
-            self._stroke(es)
+        if es is not None and es.history.in_stroke:
+            return  # the step is recorded when the stroke ends
+        hist, where = self._known_steps()
+        before_hist, before = self._history if self._history is not None else (None, {})
+        before = dict(before)
+        self._history = (hist, where)
+        if es is None or hist != before_hist:
+            return  # a new editing session: nothing was done in it yet
+        undo, redo = _stacks(es.history)
+        by_id = {id(x): x for x in undo + redo}
+        for sid, place in where.items():  # new steps first (a stroke, then perhaps its undo, in one go)
+            if sid not in before:
+                self._stroke(es, by_id[sid])
+                before[sid] = "undo"  # where it was before anything undid it
+        for sid, place in where.items():
+            was = before.get(sid)
+            if was == "undo" and place == "redo":
+                added, removed, box, _ = _step_changes(by_id[sid])
+                self._log("undo", voxels_added=removed, voxels_removed=added, box=box)
+            elif was == "redo" and place == "undo":
+                added, removed, box, _ = _step_changes(by_id[sid])
+                self._log("redo", voxels_added=added, voxels_removed=removed, box=box)
 
-    def _stroke(self, es: Any) -> None:
-        added, removed, box, parts = _step_changes(es.history)
+    def _stroke(self, es: Any, step: Any) -> None:
+        added, removed, box, parts = _step_changes(step)
         key = es.active_key
         fields: dict[str, Any] = {
             "tool": self.window.edit.tool_name,

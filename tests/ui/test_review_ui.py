@@ -2,6 +2,7 @@
 buttons, refused reviews, active time, and the other layouts."""
 
 import csv
+import json
 import time
 
 import numpy as np
@@ -15,6 +16,7 @@ from lundprobe_gui.core.modality import default_window_preset
 from lundprobe_gui.demo.other_layouts import write_multilabel_case, write_structseg_dataset
 from lundprobe_gui.render.window import preset_range
 from lundprobe_gui.review import LIKERT_SCALE, ReviewSession, columns, init_review, load_protocol
+from lundprobe_gui.session.activetime import active_seconds
 from lundprobe_gui.ui.review_mode import TARGET_SOURCE
 
 
@@ -190,6 +192,15 @@ def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structs
 
     assert mode.end_review()
     assert not (review_dir / "review.lock").exists() and mode.session is None
+    # the same session framework as a study: an interaction log from which the active times are recomputed
+    log = [json.loads(x) for x in (review_dir / "events.jsonl").read_text().splitlines()]
+    kinds = {e["kind"] for e in log}
+    assert {"open", "case_open", "rating", "stroke", "correction", "finish", "close"} <= kinds
+    assert all(e["voxels_added"] > 0 for e in log if e["kind"] == "stroke")
+    state = ReviewSession(review_dir, lock=False)
+    again = active_seconds(log, state.protocol.idle_rule, ("case",))
+    for cid in ("1", "2", "3"):
+        assert again[(cid,)]["active"] == pytest.approx(state.state.cases[cid].active_seconds)
     assert win.actions["save_edits"].isEnabled() and win.edit_panel.save_btn.isEnabled()  # the editor's Save is back
     assert not [q for q in win.prompts.asked if q[2] != ("OK",) and "Unsaved" in q[0]]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
+import lundprobe_gui as lp
 from lundprobe_gui.demo import DemoOptions, generate
 from lundprobe_gui.render.scene import SceneRenderer
 from lundprobe_gui.study import (
@@ -31,6 +33,7 @@ from lundprobe_gui.study import (
     export_study,
     init_study,
     load_study,
+    recompute_active_time,
 )
 from lundprobe_gui.ui.layer_panel import KEY_ROLE, KIND_ROLE
 
@@ -151,9 +154,10 @@ def _assert_no_leak(win, patient) -> None:
 def _assert_blinded(win, mode, step: int) -> None:
     s, p = mode.session, win.patient
     frame = p.reference_frame
-    own = f"step{step}_obsB"
-    other_step = "step1_obsB" if step == 2 else "step2_obsB"
-    hidden = {"clinical", "nnUNet_fold_0", "nnUNet_fold_9", "step1_obsC", "step2_obsC", "step1_obsD"}
+    me, other = s.observer, "obsC" if s.observer == "obsB" else "obsB"
+    own = f"step{step}_{me}"
+    other_step = f"step1_{me}" if step == 2 else f"step2_{me}"
+    hidden = {"clinical", "nnUNet_fold_0", "nnUNet_fold_9", f"step1_{other}", f"step2_{other}", "step1_obsD"}
     assert hidden <= win.state.hidden_sources
     # the observer's other step (published files of the same name included) is out of the model or hidden
     assert other_step not in p.sources() or other_step in win.state.hidden_sources
@@ -174,6 +178,7 @@ def _assert_blinded(win, mode, step: int) -> None:
             assert not p.is_mask_loaded(ref), (name, source)
     # the published edits under the observer's own name are not in the model at all
     assert all(not (src == own and "output" not in Path(ref.path).parts) for (_n, src), ref in frame.structures.items())
+    assert s.target_source == own
     # the patient browser, recent patients and File > Open are out of reach
     assert win.browser.rowCount() == 0 and not win.browser.isVisible()
     assert not win.actions["open_patient"].isEnabled() and not win.actions["open_dataset"].isEnabled()
@@ -186,20 +191,31 @@ def _assert_blinded(win, mode, step: int) -> None:
     else:
         assert sorted(unc_rows) == ["unc:CTVT_427", "unc:Rectum"] and win.tri.unc_bar.isVisible()
         assert win.state.uncertainty.scale == "fixed" and not win.display.scale.isEnabled()
+    # the dose is hidden in both steps: not loaded, not listed, no colour bar, no readout, no controls
+    assert not win.state.dose_allowed and not win.state.dose.wash and not win.state.dose.lines
+    assert frame.doses and not any(v.loaded for v in frame.doses.values())  # never even read
+    assert not {"dose_wash", "isodose"} & set(_overlay_kinds(win))
+    assert not win.tri.dose_bar.isVisible() and not win.display.dose_box.isVisibleTo(win.display)
+    assert win.scene.dose() is None and win.scene.readout().dose_gy is None
 
 
 def _renders(win):
-    """The window's axial view, and the same slice rendered without and with the uncertainty map."""
-    p = win.patient
-    for v in p.reference_frame.uncertainty.values():
-        p.load_volume(v)
+    """The window's axial view, and the same slice rendered without and with the uncertainty map, and with the dose.
+
+    Rendered from a fresh model of the patient, so that the window's own model never loads what it hides.
+    """
+    p = lp.open_patient(win.patient.path)
+    p.load_all()
     off = copy.deepcopy(win.state)
     off.uncertainty_allowed = False
     on = copy.deepcopy(win.state)
     on.uncertainty_allowed, on.uncertainty.visible = True, True
     on.uncertainty.maps, on.uncertainty.scale = set(p.reference_frame.uncertainty), "fixed"
+    dose = copy.deepcopy(on)
+    dose.dose_allowed, dose.dose.wash, dose.dose.lines = True, True, True
     shown = np.array(win.tri.views[0].image.image)
-    return shown, SceneRenderer(p, off).render(0).rgb, SceneRenderer(p, on).render(0).rgb
+    r = lambda st: SceneRenderer(p, st).render(0).rgb  # noqa: E731
+    return shown, r(off), r(on), r(dose)
 
 
 def _shot(win, name: str) -> None:
@@ -259,9 +275,10 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
         mode.rate("confidence", 4)
         assert mode.panel.edit_btn.isEnabled() and s.missing_ratings("CTVT_427") == []
         if k == 1:
-            shown, off, on = _renders(win)
+            shown, off, on, dose = _renders(win)
             assert np.array_equal(shown, off)  # what the window shows has no uncertainty colours...
             assert (off != on).any(axis=-1).sum() > 50  # ...where a normal render has them
+            assert (off != dose).any(axis=-1).sum() > 500  # ...and no dose, which covers much more
             _shot(win, "study_step1.png")
         mode.panel.edit_btn.click()
         key = ("CTVT_427", "step1_obsB")
@@ -313,8 +330,9 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
         _assert_blinded(win, mode, step=2)
         _assert_no_leak(win, p)
         if k == 1:
-            shown, off, on = _renders(win)
-            assert np.array_equal(shown, on) and (on != off).any(axis=-1).sum() > 50  # the uncertainty shows
+            shown, off, on, dose = _renders(win)
+            assert np.array_equal(shown, on) and (on != off).any(axis=-1).sum() > 50  # the uncertainty shows...
+            assert (shown != dose).any(axis=-1).sum() > 500  # ...without any dose wash over it
             assert "shown" in mode.panel.uncertainty_label.text()
         for name in STRUCTURES:
             if s.current_case().active_structure != name:
@@ -360,6 +378,59 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
     assert all(int(r["voxels_added"]) > 0 and r["comment"].startswith("apex case") for r in ctv1)
     assert all(r["voxels_added"] == "0" and r["voxels_removed"] == "0" for r in mine if r["structure"] == "Rectum")
     assert all(not r["quality"] for r in rows if r["observer"] == "obsC")
+
+    # the second observer, through both steps in the same window
+    assert mode.start(study, "obsC")
+    s = mode.session
+    for step in (1, 2):
+        if step == 2:
+            assert s.status() == WAITING
+            mode.panel.override_btn.click()
+        for k in (1, 2, 3):
+            view = s.current_case()
+            assert (view.step, view.position) == (step, k) and view.pseudonym in win.windowTitle()
+            _assert_blinded(win, mode, step=step)
+            _assert_no_leak(win, win.patient)
+            for name in STRUCTURES:
+                if s.current_case().active_structure != name:
+                    mode.select_structure(name)
+                mode.rate("quality", 1 + (k + step) % 4)
+                mode.rate("confidence", 5)
+            if k != 2:  # one case accepted as it is
+                mode.edit_structure("Rectum")
+                z, y, x = win.state.cursor
+                win.edit.set_brush_radius(2.0 + step)
+                drag(win.tri.views[0], [(z, y, x - 6), (z, y, x - 2)], win.scene.shape)
+                win.undo()
+                win.redo()
+            win.tri.step_slice(0, 1)
+            mode.panel.finish_btn.click()
+    assert s.status() == COMPLETE
+    mode.end()
+    rep = export_study(study)
+    assert not rep.problems and len(rep.copied) == 24  # 2 observers x 2 steps x 3 cases x 2 structures
+    with open(study / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert all(r["finished_at"] and r["quality"] and float(r["active_seconds"]) >= 0 for r in rows)
+    assert {r["observer"] for r in rows} == {"obsB", "obsC"}
+    assert all(r["uncertainty_available"] == "1" and r["unlocks"] == "0" for r in rows)
+    for r in rows:  # the map is on screen only in step 2
+        assert (float(r["uncertainty_visible_seconds"]) == 0) or r["step"] == "2"
+    # the interaction logs: what the observers did, from which the stored times are recomputed exactly
+    log = [json.loads(x) for x in (study / "sessions" / "obsC.events.jsonl").read_text().splitlines()]
+    kinds = {e["kind"] for e in log}
+    assert {"open", "rate", "tool", "stroke", "undo", "redo", "slice", "finish", "case_shown", "close"} <= kinds
+    strokes = [e for e in log if e["kind"] == "stroke"]
+    assert strokes and all(e["tool"] == "brush" and e["voxels_added"] > 0 and len(e["box"]) == 3 for e in strokes)
+    assert {e["radius_mm"] for e in strokes} == {3.0, 4.0}
+    assert all("mean_uncertainty" in e for e in strokes if e["step"] == 2)  # the map is loaded only in step 2
+    assert not any("mean_uncertainty" in e for e in strokes if e["step"] == 1)
+    shown = [e for e in log if e["kind"] == "case_shown"]
+    assert [e.get("uncertainty_colours") for e in shown] == [None] * 3 + ["rainbow"] * 3
+    assert not any(e["dose_shown"] for e in shown)
+    stored = {(r["observer"], r["step"], r["patient"], r["structure"]): float(r["active_seconds"]) for r in rows}
+    for r in recompute_active_time(study):
+        assert round(r.active_seconds, 1) == stored[(r.observer, str(r.step), r.patient, r.structure)]
 
 
 # -- resuming -----------------------------------------------------------------------------------------
