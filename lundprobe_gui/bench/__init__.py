@@ -19,7 +19,7 @@ Group = Callable[[Path, int], Samples]
 
 def groups() -> dict[str, Group]:
     """The benchmark groups in the order they run."""
-    from . import editing, loading, metrics, study, viewer
+    from . import correction, dicom, editing, loading, metrics, study, viewer
 
     return {
         "loading": loading.run,
@@ -27,6 +27,9 @@ def groups() -> dict[str, Group]:
         "editing": editing.run,
         "metrics": metrics.run,
         "study": study.run,
+        "grow": correction.run_grow,
+        "correction": correction.run,
+        "dicom": dicom.run,
     }
 
 

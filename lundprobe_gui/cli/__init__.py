@@ -16,7 +16,18 @@ from .. import __version__
 
 logger = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("demo", "info", "bench", "screenshot", "metrics", "dvh", "uncertainty_edits", "study", "review")
+SUBCOMMANDS = (
+    "demo",
+    "info",
+    "bench",
+    "screenshot",
+    "metrics",
+    "dvh",
+    "uncertainty_edits",
+    "study",
+    "review",
+    "export",
+)
 EXIT_USAGE = 2
 
 

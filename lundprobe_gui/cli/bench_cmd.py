@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print JSON keyed by figure name")
     p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--only", nargs="*", help="groups to run: loading viewer editing metrics study")
+    p.add_argument(
+        "--only", nargs="*", help="groups to run: loading viewer editing metrics study dicom grow correction"
+    )
     p.set_defaults(func=run)
 
 
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(figs, indent=2))
         return 0
-    print(f"{'figure':<26}{'median':>12}{'min':>12}{'max':>12}  unit   (n={args.repeat}, {patient})")
+    print(f"{'figure':<40}{'median':>12}{'min':>12}{'max':>12}  unit   (n={args.repeat}, {patient})")
     for k, v in figs.items():
-        print(f"{k:<26}{v['median']:>12.4g}{v['min']:>12.4g}{v['max']:>12.4g}  {v['unit']}")
+        print(f"{k:<40}{v['median']:>12.4g}{v['min']:>12.4g}{v['max']:>12.4g}  {v['unit']}")
     return 0

@@ -36,7 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_common_arguments(p)
     p.add_argument(
-        "--prescription", type=float, default=42.7, metavar="GY", help="prescription dose for V95 and V100 (42.7 Gy)"
+        "--prescription",
+        type=float,
+        metavar="GY",
+        help="prescription dose for V95 and V100 (default: the patient's own: 42.7 Gy for LUND-PROBE, the RTPLAN's "
+        "target prescription for DICOM, else the dose maximum)",
     )
     p.add_argument(
         "--frame",
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from ..metrics.dvh_rows import DVH_ROW_KEYS
     from . import CliError
 
-    if not args.prescription > 0:  # also rejects nan
+    if args.prescription is not None and not args.prescription > 0:  # also rejects nan
         raise CliError("--prescription must be a positive dose in Gy")
     paths = check_common_arguments(args)
     bar = StderrProgress("dvh", "structures", enabled=not args.quiet)

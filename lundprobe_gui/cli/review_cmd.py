@@ -53,6 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("review_dir", type=Path, metavar="REVIEW_DIR")
     export.add_argument("--out", type=Path, help="output file (default <review_dir>/review-results.csv)")
     export.add_argument("--all", action="store_true", help="also write rows of unfinished cases")
+    export.add_argument(
+        "--format",
+        choices=("review", "qa-results"),
+        default="review",
+        help="review: review-results.csv; qa-results: the column scheme of the published collections' "
+        "qa-results.csv (default <review_dir>/qa-results.csv)",
+    )
+    export.add_argument("--collection", help="the Collection column of qa-results (default: the dataset folder name)")
     export.set_defaults(func=run_export)
 
 
@@ -128,7 +136,12 @@ def run_export(args: argparse.Namespace) -> int:
 
     proto, state = _load(args.review_dir)
     try:
-        out = write_results(args.review_dir, proto, state, args.out, include_unfinished=args.all)
+        if args.format == "qa-results":
+            from ..review.results import write_qa_results
+
+            out = write_qa_results(args.review_dir, proto, state, args.out, args.all, args.collection)
+        else:
+            out = write_results(args.review_dir, proto, state, args.out, include_unfinished=args.all)
     except OSError as e:
         raise CliError(f"cannot write the results: {e}") from e
     print(out)

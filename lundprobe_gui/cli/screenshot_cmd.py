@@ -27,6 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "NAME:SOURCE, or source:SOURCE for all structures of a source",
     )
     p.add_argument("--size", default="1600x1000", help="window size WxH in pixels")
+    p.add_argument(
+        "--prescription",
+        type=float,
+        metavar="GY",
+        help="the 100 %% isodose in Gy (default: the patient's prescription)",
+    )
     p.set_defaults(func=run)
 
 
@@ -71,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         patient = open_patient(args.patient)
     except NoImageError as e:
         raise CliError(str(e)) from e
+    if args.prescription is not None and not args.prescription > 0:
+        raise CliError("--prescription must be a positive dose in Gy")
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError as e:
@@ -101,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
             state.cursor = (z, y, x)
             win._cursor_touched = True  # noqa: SLF001
         win._on_finished(patient)  # noqa: SLF001
+        if args.prescription is not None:
+            state.dose.prescription_gy = float(args.prescription)
+            win.display.sync(win.scene.window(win.display.current_window_key()))
+            win.scene.invalidate_overlays()
+            win.tri.refresh()
         win.show()
         for _ in range(5):
             app.processEvents()

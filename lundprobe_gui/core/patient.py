@@ -19,7 +19,8 @@ from .volume import Volume
 
 logger = logging.getLogger(__name__)
 
-PRESCRIPTION_GY = 42.7
+LUNDPROBE_PRESCRIPTION_GY = 42.7
+"""The LUND-PROBE protocol's prescription (42.7 Gy in 7 fractions); other layouts take theirs from the data."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class StructureRef:
     frame: str
     path: str
     label: int | None = None
+    colour: tuple[int, int, int] | None = None
+    """The display colour the data gives (an RTSTRUCT ROI or DICOM-SEG segment colour), if any."""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -58,6 +61,8 @@ class StructureRef:
         d = {"name": self.name, "source": self.source, "frame": self.frame, "path": self.path}
         if self.label is not None:
             d["label"] = self.label
+        if self.colour is not None:
+            d["colour"] = list(self.colour)
         return d
 
 
@@ -170,6 +175,8 @@ class Patient:
         missing: Iterable[str] = (),
         fiducials: Iterable[Fiducial] = (),
         dataset_root: Path | None = None,
+        prescription_gy: float | None = None,
+        prescription_origin: str = "",
     ) -> None:
         self.path = Path(path)
         self.id = patient_id
@@ -179,7 +186,9 @@ class Patient:
         self.missing: list[str] = sorted(set(missing))
         self.fiducials: list[Fiducial] = list(fiducials)
         self.dataset_root = dataset_root
-        self.prescription_gy = PRESCRIPTION_GY
+        self.prescription_gy: float | None = prescription_gy
+        """The prescription (the 100 % isodose) in Gy, or None when the data does not say."""
+        self.prescription_origin = prescription_origin if prescription_gy is not None else ""
         self.changed = Emitter()
         self._store = store
         self._masks: dict[tuple[str, str, str], Mask] = {}
@@ -219,6 +228,21 @@ class Patient:
             self._post(change)
 
     # -- description ----------------------------------------------------------
+    @property
+    def store(self) -> MaskStore:
+        """The reader and writer of this patient's masks."""
+        return self._store
+
+    def effective_prescription(self) -> float:
+        """The prescription in Gy; without one, the maximum of the reference frame's dose (loading it),
+        so the isodose lines still mean something; 1.0 when there is no dose either."""
+        if self.prescription_gy is not None:
+            return float(self.prescription_gy)
+        dose = self.dose()
+        if dose is not None and self.load_volume(dose) and dose.vmax > 0:
+            return round(float(dose.vmax), 2)
+        return 1.0
+
     @property
     def patient_id(self) -> str:
         """Alias of :attr:`id`."""
@@ -454,6 +478,8 @@ class Patient:
         return {
             "layout": self.layout,
             "patient_id": self.id,
+            "prescription_gy": self.prescription_gy,
+            "prescription_origin": self.prescription_origin,
             "path": str(self.path),
             "frames": {f.name: f.geometry.to_dict() for f in frames},
             "structures": [r.to_dict() for r in self.structures()],

@@ -11,7 +11,7 @@ from .generator import DemoOptions, generate, patient_id
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DemoOptions", "generate", "patient_id", "ensure_demo"]
+__all__ = ["DemoOptions", "generate", "patient_id", "ensure_demo", "ensure_demo_cohort"]
 
 
 def ensure_demo(
@@ -22,10 +22,26 @@ def ensure_demo(
     A finished dataset is marked with a ``.complete`` file, so an interrupted generation is redone
     rather than opened half-written.
     """
+    return ensure_demo_cohort(1, size, part, seed, progress)[0]
+
+
+def ensure_demo_cohort(
+    patients: int,
+    size: str = "small",
+    part: str = "extended",
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """The cached demo dataset of ``patients`` patients (generated on first use); their folders.
+
+    One patient lives where :func:`ensure_demo` keeps it; larger cohorts get their own folder.
+    """
     root = demo_patient_dir(size, part, seed)
+    if patients != 1:
+        root = root.with_name(f"{root.name}-n{patients}")
     marker = root / ".complete"
     if not marker.exists():
-        logger.info("generating the %s demo patient into %s", size, root)
-        generate(root, DemoOptions(patients=1, part=part, size=size, seed=seed), progress)
+        logger.info("generating %d %s demo patients into %s", patients, size, root)
+        generate(root, DemoOptions(patients=patients, part=part, size=size, seed=seed), progress)
         marker.write_text("ok\n")
-    return root / patient_id(part, 0)
+    return [root / patient_id(part, i) for i in range(patients)]

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..core.geometry import Geometry
-from ..core.patient import PRESCRIPTION_GY
+from ..core.patient import LUNDPROBE_PRESCRIPTION_GY as PRESCRIPTION_GY
 from ..io.csv_files import csv_text
 from ..io.writer import header_from_geometry, write_nifti
 from .anatomy import Anatomy, make_anatomy

@@ -19,16 +19,25 @@ from lundprobe_gui.edit.region import Region
 from lundprobe_gui.edit.session import EditSession
 from lundprobe_gui.edit.smooth import SmoothSettings, SmoothTool
 from lundprobe_gui.edit.stats import EditStats, edit_stats
-from lundprobe_gui.edit.tool import EditContext, EditEvent, Tool
+from lundprobe_gui.edit.guidance import Guidance
+from lundprobe_gui.edit.options import Option
+from lundprobe_gui.edit.registry import tool_class, tool_classes, tool_names
+from lundprobe_gui.edit.tool import EditContext, EditEvent, Preview, Tool
+from lundprobe_gui.edit.toolset import ToolSet, ToolUse
 
-TOOLS: dict[str, type[Tool]] = {
-    cls.name: cls
-    for cls in (BrushTool, EraserTool, PolygonTool, FillHolesTool, IslandsTool, InterpolateTool, MarginTool, SmoothTool)
-}
-"""Tool classes by name; the UI maps its shortcuts onto these."""
+TOOLS: dict[str, type[Tool]] = {cls.name: cls for cls in tool_classes()}
+"""Tool classes by name, in offering order (see :mod:`lundprobe_gui.edit.registry`)."""
 
 __all__ = [
     "TOOLS",
+    "tool_class",
+    "tool_classes",
+    "tool_names",
+    "Guidance",
+    "Option",
+    "Preview",
+    "ToolSet",
+    "ToolUse",
     "Region",
     "Patch",
     "apply_region",

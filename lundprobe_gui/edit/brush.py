@@ -22,6 +22,7 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
+from lundprobe_gui.edit.options import Option
 from lundprobe_gui.edit.region import Region
 from lundprobe_gui.edit.tool import EditEvent, Tool
 
@@ -126,17 +127,44 @@ class BrushSettings:
     mode: str = "add"
 
 
+RADIUS_OPTION = Option(
+    "radius_mm",
+    "Brush radius (+/-)",
+    "float",
+    0.5,
+    50.0,
+    0.5,
+    1,
+    " mm",
+    tooltip="Radius in mm, so the brush is round on screen whatever the voxel size",
+    shared="brush_radius",
+)
+THREE_D_OPTION = Option(
+    "three_d", "3-D (sphere)", "bool", tooltip="Paint spheres through neighbouring slices", shared="brush_3d"
+)
+
+
 class BrushTool(Tool):
     """Round brush painting discs (2-D) or spheres (3-D) of a radius in mm."""
 
     name: ClassVar[str] = "brush"
+    label: ClassVar[str] = "Brush"
+    shortcut: ClassVar[str] = "1"
+    description: ClassVar[str] = "Edit: brush (left-drag paints; drags are gap-free)"
+    settings_type: ClassVar[type | None] = BrushSettings
+    options: ClassVar[tuple[Option, ...]] = (RADIUS_OPTION, THREE_D_OPTION)
+    brush_cursor: ClassVar[bool] = True
     default_mode: ClassVar[str] = "add"
 
     def __init__(self, settings: BrushSettings | None = None) -> None:
-        super().__init__()
-        self.settings = settings or BrushSettings(mode=self.default_mode)
+        super().__init__(settings)
+        self.settings: BrushSettings
         self._last: np.ndarray | None = None
         self._stroke_mode = self.settings.mode
+
+    @classmethod
+    def default_settings(cls) -> BrushSettings:
+        return BrushSettings(mode=cls.default_mode)
 
     def footprint(self, axis: int = 0) -> np.ndarray:
         """Current stamp as a (z, y, x) block (see :func:`brush_footprint`)."""
@@ -179,8 +207,12 @@ class BrushTool(Tool):
         ctx.history.begin_stroke()
         self._stroke_mode = self._mode_for(event)
         self._last = self._position(event)
+        self._stroke_started(event)
         self._stamp(np.floor(self._last + 0.5)[None, :], event.axis)
         return True
+
+    def _stroke_started(self, event: EditEvent) -> None:
+        """Hook for brushes that fix something at the press (the edge-aware brush's seed)."""
 
     def on_move(self, event: EditEvent) -> bool:
         if self._last is None:
@@ -219,4 +251,10 @@ class EraserTool(BrushTool):
     """The brush removing voxels (right button paints)."""
 
     name: ClassVar[str] = "eraser"
+    label: ClassVar[str] = "Eraser"
+    shortcut: ClassVar[str] = "2"
+    description: ClassVar[str] = "Edit: eraser"
     default_mode: ClassVar[str] = "remove"
+
+
+TOOLS = (BrushTool, EraserTool)

@@ -19,6 +19,7 @@ from scipy.ndimage import binary_fill_holes
 
 from lundprobe_gui.core.mask import Mask
 from lundprobe_gui.edit.margin import padded_box
+from lundprobe_gui.edit.options import Option
 from lundprobe_gui.edit.region import Region, plane_axes, slice_box
 from lundprobe_gui.edit.tool import EditEvent, Tool
 
@@ -79,10 +80,18 @@ class FillHolesTool(Tool):
     """Fill holes on the clicked slice (2-D) or in the whole structure (3-D)."""
 
     name: ClassVar[str] = "fill_holes"
+    label: ClassVar[str] = "Fill holes"
+    shortcut: ClassVar[str] = "4"
+    description: ClassVar[str] = "Edit: fill holes (2-D or 3-D)"
+    settings_type: ClassVar[type | None] = FillHolesSettings
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("three_d", "3-D (whole structure)", "bool", tooltip="Fill enclosed cavities of the whole structure"),
+    )
+    apply_text: ClassVar[str] = "Fill the holes of the active view's slice (or of the structure in 3-D)"
 
     def __init__(self, settings: FillHolesSettings | None = None) -> None:
-        super().__init__()
-        self.settings = settings or FillHolesSettings()
+        super().__init__(settings)
+        self.settings: FillHolesSettings
 
     def run(self, axis: int = 0, index: int | None = None) -> bool:
         """Fill holes as one undo step; 2-D needs the slice. Returns True when something changed."""
@@ -92,3 +101,9 @@ class FillHolesTool(Tool):
 
     def on_click(self, event: EditEvent) -> bool:
         return self.run(event.axis, event.slice_index)
+
+    def apply(self, cursor: tuple[int, int, int], axis: int) -> bool:
+        return self.run(axis, cursor[axis])
+
+
+TOOLS = (FillHolesTool,)

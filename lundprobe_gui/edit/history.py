@@ -129,6 +129,8 @@ class History:
         self._nbytes = 0
         self.last_changed: list[tuple[Mask, Box]] = []
         """(mask, box) pairs touched by the last undo or redo, for re-rendering several structures."""
+        self.steps_pushed = 0
+        """How many undo steps were ever recorded (never decreases), to tell when an interaction made one."""
 
     # -- recording -----------------------------------------------------------
     @property
@@ -179,6 +181,7 @@ class History:
             return False
         step = _Step([PackedPatch.from_patch(p) for p in merged])
         self._undo.append(step)
+        self.steps_pushed += 1
         self._nbytes += step.nbytes
         while self._nbytes > self.max_bytes and len(self._undo) > 1:
             self._nbytes -= self._undo.popleft().nbytes
@@ -241,6 +244,17 @@ class History:
         """Memory held by the stored steps (packed blocks plus estimated object overhead)."""
         pending = sum(p.nbytes for p in self._pending) if self._pending else 0
         return self._nbytes + pending
+
+    def newest_counts(self) -> tuple[int, int]:
+        """(voxels added, voxels removed) by the newest undo step; (0, 0) when there is none."""
+        if not self._undo:
+            return (0, 0)
+        added = removed = 0
+        for p in self._undo[-1].patches:
+            before, after = p._unpack(p.before), p._unpack(p.after)
+            added += int(np.count_nonzero(after & ~before))
+            removed += int(np.count_nonzero(before & ~after))
+        return added, removed
 
     @property
     def undo_depth(self) -> int:

@@ -109,10 +109,15 @@ class InterpolateTool(Tool):
     """Fill the empty slices between key slices (on click or :meth:`run`)."""
 
     name: ClassVar[str] = "interpolate"
+    label: ClassVar[str] = "Fill between slices"
+    shortcut: ClassVar[str] = "6"
+    description: ClassVar[str] = "Edit: fill between slices"
+    settings_type: ClassVar[type | None] = InterpolateSettings
+    apply_text: ClassVar[str] = "Fill the empty slices between key slices of the active view"
 
     def __init__(self, settings: InterpolateSettings | None = None) -> None:
-        super().__init__()
-        self.settings = settings or InterpolateSettings()
+        super().__init__(settings)
+        self.settings: InterpolateSettings
 
     def run(self) -> bool:
         """Interpolate as one undo step; returns True when slices were filled."""
@@ -122,3 +127,11 @@ class InterpolateTool(Tool):
 
     def on_click(self, event: EditEvent) -> bool:
         return self.run()
+
+    def apply(self, cursor: tuple[int, int, int], axis: int) -> bool:
+        # the key slices are those of the view the user works in
+        self.settings.axis = int(axis)
+        return self.run()
+
+
+TOOLS = (InterpolateTool,)

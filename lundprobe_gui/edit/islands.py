@@ -20,6 +20,7 @@ import numpy as np
 from scipy.ndimage import generate_binary_structure, label
 
 from lundprobe_gui.core.mask import Mask
+from lundprobe_gui.edit.options import Option
 from lundprobe_gui.edit.region import Region
 from lundprobe_gui.edit.tool import EditEvent, Tool
 
@@ -90,10 +91,18 @@ class IslandsTool(Tool):
     """Keep the largest or the clicked connected component."""
 
     name: ClassVar[str] = "islands"
+    label: ClassVar[str] = "Remove islands"
+    shortcut: ClassVar[str] = "5"
+    description: ClassVar[str] = "Edit: remove islands (largest or clicked)"
+    settings_type: ClassVar[type | None] = IslandsSettings
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("keep", "Islands keep", "choice", choices=(("largest", "largest"), ("clicked", "clicked"))),
+    )
+    apply_text: ClassVar[str] = "Keep the largest component (or the one under the crosshair)"
 
     def __init__(self, settings: IslandsSettings | None = None) -> None:
-        super().__init__()
-        self.settings = settings or IslandsSettings()
+        super().__init__(settings)
+        self.settings: IslandsSettings
 
     def run(self, keep_voxel: Sequence[int] | None = None) -> bool:
         """Remove every other component as one undo step; returns True when something changed."""
@@ -107,3 +116,9 @@ class IslandsTool(Tool):
         if self.settings.keep != "largest":
             raise ValueError(f"keep must be 'largest' or 'clicked', got {self.settings.keep!r}")
         return self.run()
+
+    def apply(self, cursor: tuple[int, int, int], axis: int) -> bool:
+        return self.run(cursor if self.settings.keep == "clicked" else None)
+
+
+TOOLS = (IslandsTool,)

@@ -27,6 +27,7 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 from lundprobe_gui.core.mask import Box, Mask, clip_box
+from lundprobe_gui.edit.options import Option
 from lundprobe_gui.edit.region import Region
 from lundprobe_gui.edit.tool import EditEvent, Tool
 
@@ -102,10 +103,18 @@ class MarginTool(Tool):
     """Grow or shrink the whole structure by a margin in mm (on click or :meth:`run`)."""
 
     name: ClassVar[str] = "margin"
+    label: ClassVar[str] = "Grow / shrink"
+    shortcut: ClassVar[str] = "7"
+    description: ClassVar[str] = "Edit: grow / shrink by a margin in mm"
+    settings_type: ClassVar[type | None] = MarginSettings
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("margin_mm", "Margin (+ grows)", "float", -30.0, 30.0, 0.5, 1, " mm"),
+    )
+    apply_text: ClassVar[str] = "Grow or shrink the whole structure"
 
     def __init__(self, settings: MarginSettings | None = None) -> None:
-        super().__init__()
-        self.settings = settings or MarginSettings()
+        super().__init__(settings)
+        self.settings: MarginSettings
 
     def run(self) -> bool:
         """Apply the margin as one undo step; returns True when the structure changed."""
@@ -114,3 +123,9 @@ class MarginTool(Tool):
 
     def on_click(self, event: EditEvent) -> bool:
         return self.run()
+
+    def apply(self, cursor: tuple[int, int, int], axis: int) -> bool:
+        return self.run()
+
+
+TOOLS = (MarginTool,)

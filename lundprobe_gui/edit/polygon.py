@@ -20,6 +20,7 @@ from typing import ClassVar, Sequence
 import numpy as np
 from skimage.draw import polygon as draw_polygon
 
+from lundprobe_gui.edit.options import Option
 from lundprobe_gui.edit.region import Region, plane_axes
 from lundprobe_gui.edit.tool import EditEvent, Tool
 
@@ -82,10 +83,18 @@ class PolygonTool(Tool):
     """Click-by-click polygon or drag lasso, filled in one slice."""
 
     name: ClassVar[str] = "polygon"
+    label: ClassVar[str] = "Polygon / lasso"
+    shortcut: ClassVar[str] = "3"
+    description: ClassVar[str] = "Edit: polygon / lasso (click vertices, Enter closes)"
+    settings_type: ClassVar[type | None] = PolygonSettings
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("mode", "Polygon", "choice", choices=(("add", "add"), ("remove", "remove"))),
+    )
+    apply_text: ClassVar[str] = "Close the polygon"
 
     def __init__(self, settings: PolygonSettings | None = None) -> None:
-        super().__init__()
-        self.settings = settings or PolygonSettings()
+        super().__init__(settings)
+        self.settings: PolygonSettings
         self.vertices: list[tuple[float, float]] = []
         self.axis: int | None = None
         self.slice_index: int | None = None
@@ -171,3 +180,9 @@ class PolygonTool(Tool):
         self.vertices = []
         self.axis = self.slice_index = None
         self._lasso_started = False
+
+    def apply(self, cursor: tuple[int, int, int], axis: int) -> bool:
+        return self.finish()
+
+
+TOOLS = (PolygonTool,)

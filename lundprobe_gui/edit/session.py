@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Sequence
 
+from lundprobe_gui.core.events import Emitter
 from lundprobe_gui.core.mask import Box, Mask, union_box
 from lundprobe_gui.edit.apply import apply_region
 from lundprobe_gui.edit.constraint import EditConstraint
+from lundprobe_gui.edit.guidance import Guidance
 from lundprobe_gui.edit.history import History
 from lundprobe_gui.edit.region import Region
 from lundprobe_gui.edit.stats import EditStats, edit_stats
 from lundprobe_gui.edit.tool import EditContext, EditEvent, Tool
+from lundprobe_gui.edit.toolset import ToolSet, ToolUse
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,15 @@ class EditSession:
         Shared history; a new one with the default memory cap when omitted.
     on_change : callable, optional
         ``on_change(key, box)`` whenever a working copy changes, to re-render that box.
+    guidance : callable, optional
+        ``guidance(name)``: the DL folds, uncertainty and ensemble of a structure (or None), for
+        the guided tools.
+
+    Attributes
+    ----------
+    tool_used : Emitter
+        Emits a :class:`~lundprobe_gui.edit.toolset.ToolUse` for every interaction that became an
+        undo step (a stroke, a polygon, an application), for an interaction log.
     """
 
     def __init__(
@@ -47,11 +59,15 @@ class EditSession:
         image: Any | None = None,
         history: History | None = None,
         on_change: Callable[[Key, Box], None] | None = None,
+        guidance: Callable[[str], Guidance | None] | None = None,
     ) -> None:
         self.spacing_zyx = tuple(float(v) for v in spacing_zyx)
         self.image = image
         self.history = history if history is not None else History()
         self.on_change = on_change
+        self.guidance = guidance
+        self.tool_used = Emitter()
+        self._tool_set = ToolSet()
         self._working: dict[Key, Mask] = {}
         self._start: dict[Key, Mask] = {}
         self._dirty: dict[Key, bool] = {}
@@ -128,7 +144,18 @@ class EditSession:
             self._constraint,
             self.image,
             lambda box, key=key: self._changed(key, box),
+            self.guidance(key[0]) if self.guidance is not None else None,
         )
+
+    def refresh_guidance(self) -> None:
+        """Ask :attr:`guidance` again (folds or the uncertainty map finished loading)."""
+        if self._active is not None:
+            self.set_active(self._active)
+
+    @property
+    def context(self) -> EditContext | None:
+        """What the tools edit now (None while no structure is active)."""
+        return self._ctx
 
     # -- tool and constraint ---------------------------------------------------
     @property
@@ -136,8 +163,30 @@ class EditSession:
         """The active tool."""
         return self._tool
 
+    @property
+    def tool_set(self) -> ToolSet:
+        """The tools this session permits (all by default)."""
+        return self._tool_set
+
+    @tool_set.setter
+    def tool_set(self, value: ToolSet) -> None:
+        self._tool_set = value
+        if self._tool is not None and value.why_not(self._tool.name, self._tool.needs) is not None:
+            logger.info("tool %s is not permitted any more: dropped", self._tool.name)
+            self.set_tool(None)
+
     def set_tool(self, tool: Tool | None) -> None:
-        """Deactivate the current tool and activate ``tool``; the history is kept."""
+        """Deactivate the current tool and activate ``tool``; the history is kept.
+
+        Raises
+        ------
+        PermissionError
+            When :attr:`tool_set` does not permit the tool.
+        """
+        if tool is not None:
+            why = self._tool_set.why_not(tool.name, tool.needs)
+            if why is not None:
+                raise PermissionError(why)
         if self._tool is not None and self._tool.active:
             self._tool.deactivate()
         self._tool = tool
@@ -160,7 +209,29 @@ class EditSession:
         """Pass a view event to the active tool; returns True when the tool used it."""
         if self._tool is None or not self._tool.active:
             return False
-        return self._tool.on_event(event)
+        tool = self._tool
+        pushed = self.history.steps_pushed
+        used = tool.on_event(event)
+        self._report_use(tool, pushed)
+        return used
+
+    def apply_tool(self, cursor: Sequence[int], axis: int) -> bool:
+        """Enter / Apply for the active tool at the crosshair voxel; True when the structure changed."""
+        if self._tool is None or not self._tool.active:
+            return False
+        tool = self._tool
+        if tool.needs and self._ctx is not None and tool.unavailable(self._ctx) is not None:
+            return False
+        pushed = self.history.steps_pushed
+        changed = tool.apply(tuple(int(v) for v in cursor), int(axis))  # type: ignore[arg-type]
+        self._report_use(tool, pushed)
+        return changed
+
+    def _report_use(self, tool: Tool, pushed_before: int) -> None:
+        if self.history.steps_pushed == pushed_before or self.history.in_stroke or self._active is None:
+            return
+        added, removed = self.history.newest_counts()
+        self.tool_used.emit(ToolUse(tool.name, "edit", self._active[0], self._active[1], added, removed))
 
     # -- whole-structure edits ---------------------------------------------------
     def copy_from(self, key: Key, other_mask: Mask, mode: str = "set") -> bool:

@@ -21,6 +21,7 @@ import numpy as np
 
 from lundprobe_gui.core.mask import Mask
 from lundprobe_gui.edit.margin import grow_block, margin_pad, padded_box, shrink_block
+from lundprobe_gui.edit.options import Option
 from lundprobe_gui.edit.region import Region
 from lundprobe_gui.edit.tool import EditEvent, Tool
 
@@ -88,10 +89,19 @@ class SmoothTool(Tool):
     """Opening or closing of the whole structure (on click or :meth:`run`)."""
 
     name: ClassVar[str] = "smooth"
+    label: ClassVar[str] = "Smooth"
+    shortcut: ClassVar[str] = "8"
+    description: ClassVar[str] = "Edit: smoothing (opening / closing)"
+    settings_type: ClassVar[type | None] = SmoothSettings
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("operation", "Smoothing", "choice", choices=(("closing", "closing"), ("opening", "opening"))),
+        Option("radius_mm", "Smoothing radius", "float", 0.5, 20.0, 0.5, 1, " mm"),
+    )
+    apply_text: ClassVar[str] = "Smooth the whole structure"
 
     def __init__(self, settings: SmoothSettings | None = None) -> None:
-        super().__init__()
-        self.settings = settings or SmoothSettings()
+        super().__init__(settings)
+        self.settings: SmoothSettings
 
     def run(self) -> bool:
         """Apply the operation as one undo step; returns True when the structure changed."""
@@ -102,3 +112,9 @@ class SmoothTool(Tool):
 
     def on_click(self, event: EditEvent) -> bool:
         return self.run()
+
+    def apply(self, cursor: tuple[int, int, int], axis: int) -> bool:
+        return self.run()
+
+
+TOOLS = (SmoothTool,)

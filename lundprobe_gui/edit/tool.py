@@ -7,6 +7,13 @@ key name in :attr:`EditEvent.key` (Qt names without the ``Key_`` prefix, e.g. "R
 
 Coordinates: :attr:`EditEvent.zyx` is the pointer in float voxel coordinates of the full grid,
 integer values at voxel centres (so rounding gives the voxel under the pointer).
+
+A tool is whole in its own file: besides its region logic it describes itself for the UI with
+class attributes (:attr:`Tool.label`, :attr:`Tool.shortcut`, :attr:`Tool.description`, the
+declarative :attr:`Tool.options` of its settings dataclass, the data it :attr:`Tool.needs`), and it
+may show :class:`Preview` outlines before anything is applied. The UI builds buttons, menu entries,
+shortcuts and the settings panel from these; registering a tool is one line in
+:mod:`lundprobe_gui.edit.registry`.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ import numpy as np
 from lundprobe_gui.core.mask import Box, Mask
 from lundprobe_gui.edit.apply import Patch, apply_region
 from lundprobe_gui.edit.constraint import EditConstraint
+from lundprobe_gui.edit.guidance import Guidance
 from lundprobe_gui.edit.history import History
+from lundprobe_gui.edit.options import Option
 from lundprobe_gui.edit.region import Region
 
 logger = logging.getLogger(__name__)
@@ -91,6 +100,8 @@ class EditContext:
         Image for intensity ranges (``read(box)`` object or full-size array).
     changed : callable, optional
         ``changed(box)`` after every applied edit, so the UI re-renders only that box.
+    guide : Guidance, optional
+        The DL model's folds, uncertainty map and ensemble for the structure being edited.
     """
 
     mask: Mask
@@ -99,6 +110,7 @@ class EditContext:
     constraint: EditConstraint | None = None
     image: Any | None = None
     changed: Callable[[Box], None] | None = None
+    guide: Guidance | None = None
 
     def __post_init__(self) -> None:
         self.spacing_zyx = tuple(float(v) for v in self.spacing_zyx)  # type: ignore[assignment]
@@ -131,6 +143,38 @@ class EditContext:
             return False
         return self.apply(*found) is not None
 
+    def apply_within(self, where: Region, values: np.ndarray) -> bool:
+        """Make the mask equal ``values`` on the voxels of ``where`` and keep it elsewhere, as one step.
+
+        ``values`` has the shape of ``where``'s box. Unlike mode "set" over a box, voxels of the
+        box outside ``where`` (the corners of a round footprint) are left alone.
+        """
+        values = np.asarray(values, bool)
+        changed = False
+        with self.history.stroke():
+            changed |= self.apply(Region(where.box, where.values & values), "add") is not None
+            changed |= self.apply(Region(where.box, where.values & ~values), "remove") is not None
+        return changed
+
+
+@dataclass(frozen=True, eq=False)
+class Preview:
+    """An outline a tool shows before anything is applied (the k-boundary of the fold vote, seeds).
+
+    Parameters
+    ----------
+    label : str
+        Legend text, e.g. "k >= 3 of 10 folds".
+    mask : Mask
+        The voxels, on the full grid (cropped like every mask).
+    colour : tuple of int
+        RGB.
+    """
+
+    label: str
+    mask: Mask
+    colour: tuple[int, int, int] = (255, 160, 0)
+
 
 class Tool:
     """Base class of the editing tools.
@@ -138,14 +182,60 @@ class Tool:
     Subclasses override the ``on_*`` handlers they need. A tool is bound to a context between
     :meth:`activate` and :meth:`deactivate`; its settings survive re-activation with another
     context (another structure), and the history lives in the context, not in the tool.
+
+    Class attributes describe the tool to the UI and to the study rules:
+
+    ``name``
+        Identifier (settings, shortcuts, logs, study rules).
+    ``label``, ``description``, ``shortcut``
+        Button text, one-line help, and the key that selects the tool ("" for none).
+    ``settings_type``, ``options``
+        The settings dataclass and its user-facing fields (:class:`~lundprobe_gui.edit.options.Option`).
+    ``needs``
+        Data the tool reads besides the mask: ``"image"``, ``"folds"``, ``"uncertainty"``. A study
+        step that hides the folds or the uncertainty forbids the tools that need them.
+    ``brush_cursor``
+        The views draw a circle of ``settings.radius_mm`` under the pointer.
+    ``apply_text``
+        What Enter / the Apply button does with this tool ("" when it does nothing).
     """
 
     name: ClassVar[str] = "tool"
+    label: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    shortcut: ClassVar[str] = ""
+    settings_type: ClassVar[type | None] = None
+    options: ClassVar[tuple[Option, ...]] = ()
+    needs: ClassVar[frozenset[str]] = frozenset()
+    brush_cursor: ClassVar[bool] = False
+    apply_text: ClassVar[str] = ""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Any | None = None) -> None:
+        if settings is None and self.settings_type is not None:
+            settings = self.default_settings()
+        self.settings = settings
         self.ctx: EditContext | None = None
         self._pressed: EditEvent | None = None
         self._dragged = False
+        self.preview_revision = 0
+        """Incremented whenever :meth:`previews` would return something else."""
+
+    @classmethod
+    def default_settings(cls) -> Any:
+        """A settings object with the defaults (None for a tool without settings)."""
+        return cls.settings_type() if cls.settings_type is not None else None
+
+    @classmethod
+    def unavailable(cls, ctx: EditContext) -> str | None:
+        """Why the tool cannot work on this context (e.g. "no folds"), or None when it can."""
+        guide = ctx.guide
+        if "folds" in cls.needs and (guide is None or not guide.folds):
+            return "this structure has no DL folds"
+        if "uncertainty" in cls.needs and (guide is None or guide.uncertainty is None):
+            return "this structure has no uncertainty map"
+        if "image" in cls.needs and ctx.image is None:
+            return "no image is loaded"
+        return None
 
     @property
     def active(self) -> bool:
@@ -157,6 +247,7 @@ class Tool:
         if self.ctx is not None:
             self.deactivate()
         self.ctx = ctx
+        self._preview_changed()
         logger.debug("activated %s", self.name)
 
     def deactivate(self) -> None:
@@ -165,14 +256,40 @@ class Tool:
         self._pressed = None
         self._dragged = False
         self.ctx = None
+        self._preview_changed()
 
     def cancel(self) -> None:
         """Abandon an interaction in progress (e.g. an unfinished polygon). Default: nothing."""
+
+    def apply(self, cursor: tuple[int, int, int], axis: int) -> bool:
+        """Enter / the Apply button: the crosshair voxel and the active view's axis; True when the mask changed.
+
+        Default: nothing (pointer-only tools).
+        """
+        return False
+
+    def shows_brush_cursor(self) -> bool:
+        """Whether the views draw a circle of ``settings.radius_mm`` under the pointer now."""
+        return self.brush_cursor
+
+    def previews(self) -> tuple[Preview, ...]:
+        """Outlines to show now (nothing applied yet). Default: none."""
+        return ()
+
+    def settings_changed(self) -> None:
+        """The UI changed :attr:`settings`; tools with previews recompute them here."""
+
+    def _preview_changed(self) -> None:
+        self.preview_revision += 1
 
     def on_event(self, event: EditEvent) -> bool:
         """Dispatch an event; returns True when the tool used it."""
         if self.ctx is None:
             logger.debug("%s got %s while inactive", self.name, event.kind)
+            return False
+        if self.needs and self.unavailable(self.ctx) is not None:
+            # e.g. the fold vote on a structure without folds: nothing to do, nothing to break
+            logger.debug("%s: %s", self.name, self.unavailable(self.ctx))
             return False
         if event.kind == "press":
             self._pressed, self._dragged = event, False

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..core.geometry import Geometry
-from ..core.patient import NAN_RULE, Fiducial, Frame, Patient, Problem, StructureRef
+from ..core.patient import LUNDPROBE_PRESCRIPTION_GY, NAN_RULE, Fiducial, Frame, Patient, Problem, StructureRef
 from ..core.volume import Volume
 from . import nifti
 from .probe import Probe, is_image_name, probe, strip_suffix
@@ -272,7 +272,19 @@ def discover(path: Path) -> Patient:
                         f"structure {s} is not present and not listed as expected-missing",
                     )
                 )
-    return Patient(path, pid, "lundprobe", frames, FileStore(), problems, missing, fiducials, dataset_root)
+    return Patient(
+        path,
+        pid,
+        "lundprobe",
+        frames,
+        FileStore(),
+        problems,
+        missing,
+        fiducials,
+        dataset_root,
+        prescription_gy=LUNDPROBE_PRESCRIPTION_GY,
+        prescription_origin="LUND-PROBE protocol (42.7 Gy in 7 fractions)",
+    )
 
 
 def _add_layer(

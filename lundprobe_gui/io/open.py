@@ -11,6 +11,9 @@ Layouts are recognised from the files present (no voxel data is decoded), in thi
     in the parent folder) (:mod:`lundprobe_gui.io.generic`, :mod:`lundprobe_gui.io.multilabel`).
 ``generic``
     any other folder holding NIfTI files (:mod:`lundprobe_gui.io.generic`).
+``dicom``
+    a folder tree holding DICOM files at any depth (:mod:`lundprobe_gui.io.dicom`). A folder whose
+    subfolders hold DICOM files of two or more PatientIDs is a dataset root instead.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.patient import Patient
-from . import generic, lundprobe, structseg
+from . import dicom, generic, lundprobe, structseg
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ class PatientEntry:
     layout: str
 
 
-LAYOUTS = ("lundprobe", "structseg", "multilabel", "generic")
+LAYOUTS = ("lundprobe", "structseg", "multilabel", "generic", "dicom")
 """Layout names, as ``Patient.layout`` and ``PatientEntry.layout`` give them."""
 
 _DETECTORS = (
@@ -47,10 +50,11 @@ _DETECTORS = (
     ("structseg", structseg.detect),
     ("multilabel", generic.detect_multilabel),
     ("generic", generic.detect),
+    ("dicom", dicom.detect),
 )
 _EXPECTED = (
     "expected a LUND-PROBE patient folder (MR_StorT2/image.nii.gz, sCT/image.nii.gz), a StructSeg case "
-    "(data.nii.gz, label.nii.gz) or a folder of NIfTI files"
+    "(data.nii.gz, label.nii.gz), a folder of NIfTI files or a folder of DICOM files"
 )
 
 
@@ -60,7 +64,10 @@ def detect_layout(path: Path) -> str | None:
     try:
         if not path.is_dir():
             return None
-        return next((name for name, detect in _DETECTORS if detect(path)), None)
+        layout = next((name for name, detect in _DETECTORS if detect(path)), None)
+        if layout == "dicom" and len(dicom.patient_ids_below(path)) > 1:
+            return None  # a root of DICOM patients
+        return layout
     except OSError:  # a folder without search permission: its content cannot be looked at
         return None
 
@@ -70,6 +77,8 @@ def _discover(path: Path, layout: str) -> Patient:
         return lundprobe.discover(path)
     if layout == "structseg":
         return structseg.discover(path)
+    if layout == "dicom":
+        return dicom.discover(path)
     return generic.discover(path, layout)
 
 

@@ -26,7 +26,7 @@ from .writer import atomic_write, encode_nifti, header_from_geometry
 
 logger = logging.getLogger(__name__)
 
-_VERSION = re.compile(r"_v(\d{3,})\.nii\.gz$")
+_VERSION = re.compile(r"_v(\d{3,})(\.nii\.gz|\.dcm)$")
 
 
 def mask_from_array(arr: np.ndarray, path: str, label: int | None = None) -> tuple[Mask, list[Problem]]:
@@ -230,14 +230,14 @@ def refuse_case_twin(folder: Path, plain_name: str, what: str) -> None:
         )
 
 
-def claim_version(folder: Path, stem: str, data: bytes) -> tuple[Path, int]:
-    """Write ``data`` as the next free ``<stem>_v<NNN>.nii.gz`` in ``folder``; (path, NNN).
+def claim_version(folder: Path, stem: str, data: bytes, suffix: str = ".nii.gz") -> tuple[Path, int]:
+    """Write ``data`` as the next free ``<stem>_v<NNN><suffix>`` in ``folder``; (path, NNN).
 
     A name is claimed atomically, so two savers racing for one number each get their own.
     """
     for _ in range(1000):
-        n = next_version(folder, stem)
-        path = folder / f"{stem}_v{n:03d}.nii.gz"
+        n = next_version(folder, stem, suffix)
+        path = folder / f"{stem}_v{n:03d}{suffix}"
         try:
             atomic_write(path, data, overwrite=False)
             return path, n
@@ -288,14 +288,14 @@ def output_folder(root: Path, patient_id: str, frame_folder: str, sub: str | Non
     return folder
 
 
-def next_version(folder: Path, stem: str) -> int:
-    """1 + the highest existing version number of ``stem`` in ``folder``."""
+def next_version(folder: Path, stem: str, suffix: str = ".nii.gz") -> int:
+    """1 + the highest existing version number of ``stem`` (files ending in ``suffix``) in ``folder``."""
     best = 0
     prefix = stem + "_v"
     for entry in os.listdir(folder):
         if entry.startswith(prefix):
             m = _VERSION.search(entry)
-            if m and entry[: m.start()] == stem:
+            if m and entry[: m.start()] == stem and m.group(2) == suffix:
                 best = max(best, int(m.group(1)))
     return best + 1
 

@@ -33,7 +33,6 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from ..core.patient import Patient
 from ..io.open import detect_layout, list_patients, open_patient, unreadable_folders
 from .compare import DEFAULT_TOLERANCE_MM, Comparison, compare_patient, patient_comparisons
-from .dvh import DEFAULT_PRESCRIPTION_GY
 from .dvh_rows import dvh_row, dvh_structures, patient_dvhs
 from .edit_rows import EditJob, edit_jobs, patient_edit_rows
 
@@ -238,10 +237,18 @@ def _metrics_task(path: str, comps: Sequence[Comparison], tolerance_mm: float) -
     return rows, warnings
 
 
-def _dvh_task(path: str, keys: Sequence[Key], prescription_gy: float) -> tuple[list[dict], list[str]]:
+def _dvh_task(path: str, keys: Sequence[Key], prescription_gy: float | None) -> tuple[list[dict], list[str]]:
     patient = _worker_patient(path)
     refs = [patient.structure(name, source, frame) for name, source, frame in keys]
-    dvhs, warnings = patient_dvhs(patient, refs, prescription_gy)
+    warnings: list[str] = []
+    if prescription_gy is None:
+        prescription_gy = patient.effective_prescription()
+        if patient.prescription_gy is None:
+            warnings.append(
+                f"{patient.id}: no prescription in the data; V95/V100 use the dose maximum {prescription_gy:g} Gy"
+            )
+    dvhs, more = patient_dvhs(patient, refs, prescription_gy)
+    warnings += more
     return [dvh_row(patient.id, d.key, d.dvh) for d in dvhs], warnings
 
 
@@ -348,7 +355,7 @@ def _run_patient_tasks(
 
 def run_dvh(
     paths: Sequence[Path],
-    prescription_gy: float = DEFAULT_PRESCRIPTION_GY,
+    prescription_gy: float | None = None,
     frames: Iterable[str] | None = None,
     sources: Iterable[str] | None = None,
     workers: int = DEFAULT_WORKERS,
@@ -360,8 +367,9 @@ def run_dvh(
     ----------
     paths : sequence of Path
         Patient folders.
-    prescription_gy : float
-        Prescription for V95 and V100.
+    prescription_gy : float, optional
+        Prescription for V95 and V100; by default each patient's own (LUND-PROBE 42.7 Gy, the
+        RTPLAN's for DICOM, else the dose maximum with a warning).
     frames : iterable of str, optional
         Only these frames (default every frame with a dose on its own grid).
     sources : iterable of str, optional

@@ -34,12 +34,13 @@ from typing import Sequence
 import numpy as np
 
 from ..core.mask import box_slices
+from ..core.patient import LUNDPROBE_PRESCRIPTION_GY
 from .crop import MaskLike, ScalarMap, mask_bbox, mask_shape, read_mask
 from .overlap import voxel_volume_mm3
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PRESCRIPTION_GY = 42.7
+DEFAULT_PRESCRIPTION_GY = LUNDPROBE_PRESCRIPTION_GY
 DEFAULT_BIN_WIDTH_GY = 0.01
 
 

@@ -18,13 +18,14 @@ from typing import Literal, Sequence
 
 import numpy as np
 
+from ..core.patient import LUNDPROBE_PRESCRIPTION_GY
 from ..io.small_files import TABLE_MAX_BYTES, read_json_file
 
 log = logging.getLogger(__name__)
 
 RGB = tuple[int, int, int]
 
-DEFAULT_PRESCRIPTION_GY = 42.7
+DEFAULT_PRESCRIPTION_GY = LUNDPROBE_PRESCRIPTION_GY
 DEFAULT_OPACITY = 0.4
 
 DOSE_STOPS: tuple[tuple[float, RGB], ...] = (

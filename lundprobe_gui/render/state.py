@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .colormaps import structure_colour
+from .colormaps import DEFAULT_PRESCRIPTION_GY, structure_colour
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class DoseDisplay:
 
     wash: bool = True
     lines: bool = True
-    prescription_gy: float = 42.7
+    prescription_gy: float = DEFAULT_PRESCRIPTION_GY
     threshold_pct: float = 10.0
     opacity: float = 0.4
     levels_pct: tuple[float, ...] = DEFAULT_ISODOSE_LEVELS

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 from ..core.names import validate_observer
 from ..core.patient import Patient, StructureRef
+from ..io.dicom import collection
 from ..io.open import NoImageError, detect_layout, is_dataset_root, list_patients, open_patient
 from ..io.probe import strip_suffix
 from ..io.small_files import read_json_file
@@ -307,6 +308,8 @@ def create_protocol(
     if idle_seconds <= 0:
         raise ReviewError("the idle timeout must be > 0 seconds")
     dataset = Path(dataset).expanduser().resolve()
+    if collection.is_collection(dataset):
+        return ReviewProtocol(reviewer, str(dataset), collection_cases(dataset, cases), float(idle_seconds))
     folders = case_folders(dataset, cases)
     root = dataset if is_dataset_root(dataset) else dataset.parent
     specs: list[CaseSpec] = []
@@ -319,6 +322,47 @@ def create_protocol(
     if not specs:
         raise ReviewError(f"{dataset}: no cases to review")
     return ReviewProtocol(reviewer, str(root), tuple(specs), float(idle_seconds))
+
+
+IDC_LAYOUT = "idc"
+"""``CaseSpec.layout`` of a case of a published review collection (see :mod:`lundprobe_gui.io.dicom.collection`)."""
+
+
+def collection_cases(root: Path, cases: Sequence[str] | None = None) -> tuple[CaseSpec, ...]:
+    """One case per AI segmentation of a published review collection, optionally restricted and ordered.
+
+    Raises
+    ------
+    ReviewError
+        When a case is not in the collection or cannot be opened.
+    """
+    found = {c.case_id: c for c in collection.list_cases(root)}
+    wanted = list(cases) if cases else list(found)
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        raise ReviewError(f"case(s) not in {root}: {', '.join(missing)}; available: {', '.join(found) or 'none'}")
+    specs = []
+    for cid in wanted:
+        rel = found[cid].seg_path.relative_to(root).as_posix()
+        try:
+            patient = collection.open_case(root, rel)
+        except FileNotFoundError as e:
+            raise ReviewError(f"case {cid}: {e}") from e
+        refs = patient.structures(source=collection.AI_SOURCE)
+        if not refs:
+            raise ReviewError(f"case {cid}: the AI segmentation has no segments")
+        segs = tuple(SegmentSpec(r.name, rel, r.label) for r in refs)
+        specs.append(CaseSpec(cid, rel, IDC_LAYOUT, refs[0].frame, collection.AI_SOURCE, segs))
+    if not specs:
+        raise ReviewError(f"{root}: no AI segmentations in {collection.AI_DIR}/")
+    return tuple(specs)
+
+
+def open_case_patient(protocol: ReviewProtocol, case: CaseSpec) -> Patient:
+    """The patient of a case: a collection case through its AI segmentation, any other by its folder."""
+    if case.layout == IDC_LAYOUT:
+        return collection.open_case(protocol.dataset, case.path)
+    return open_patient(protocol.case_dir(case))
 
 
 def init_review(

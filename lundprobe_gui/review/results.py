@@ -107,3 +107,95 @@ def write_results(
     out = Path(path) if path is not None else Path(review_dir) / RESULTS_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
     return write_csv(out, rows(protocol, state, include_unfinished), columns(protocol))
+
+
+# -- the published collections' own scheme --------------------------------------------------------
+QA_COLUMNS_HEAD = (
+    "Collection",
+    "PatientID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "Validation",
+    "Reviewer",
+    "AISegmentation",
+    "CorrectedSegmentation",
+)
+QA_COMMENT_ROIS = "Do you have any comments about the AI predicted ROIs?"
+QA_COMMENT_FINDINGS = "Do you have any comments about the findings from the study scans?"
+QA_RESULTS_FILE = "qa-results.csv"
+
+
+def qa_rating_column(segment: str) -> str:
+    """The 2024 collections' per-segment rating column."""
+    return f"Was the AI predicted {segment} label accurate?"
+
+
+def qa_columns(protocol: ReviewProtocol) -> list[str]:
+    """The header row of ``qa-results.csv``."""
+    return [
+        *QA_COLUMNS_HEAD,
+        *(qa_rating_column(s) for s in protocol.segment_names()),
+        QA_COMMENT_ROIS,
+        QA_COMMENT_FINDINGS,
+    ]
+
+
+def _identity(protocol: ReviewProtocol, case: CaseSpec) -> tuple[str, str, str]:
+    """(PatientID, StudyInstanceUID, SeriesInstanceUID) of the series a case's AI segmentation references."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(Path(protocol.dataset) / case.segmentation_files[0], stop_before_pixels=True)
+    except Exception as e:  # noqa: BLE001 - a NIfTI case, or a file gone: the IDs stay empty
+        logger.info("%s: no DICOM identity (%s)", case.case_id, e)
+        return "", "", ""
+    series = next((str(s.get("SeriesInstanceUID", "")) for s in ds.get("ReferencedSeriesSequence", []) or []), "")
+    return str(ds.get("PatientID", "") or ""), str(ds.get("StudyInstanceUID", "") or ""), series
+
+
+def qa_rows(
+    protocol: ReviewProtocol, state: ReviewState, collection: str | None = None, include_unfinished: bool = False
+) -> list[dict[str, str]]:
+    """The results in the column scheme of the published ``qa-results.csv``, so they merge with it.
+
+    ``Validation`` is ``true`` for a finished case; ``AISegmentation`` and ``CorrectedSegmentation``
+    are file names (in ``ai-segmentations-dcm/`` and the review's ``qa-segmentations-dcm/``).
+    """
+    collection = collection or Path(protocol.dataset).name
+    out = []
+    for case in protocol.cases:
+        st = state.cases[case.case_id]
+        if st.status != DONE and not include_unfinished:
+            continue
+        pid, study, series = _identity(protocol, case)
+        r = {
+            "Collection": collection,
+            "PatientID": pid,
+            "StudyInstanceUID": study,
+            "SeriesInstanceUID": series,
+            "Validation": "true" if st.status == DONE else "false",
+            "Reviewer": protocol.reviewer,
+            "AISegmentation": FILE_SEPARATOR.join(Path(f).name for f in case.segmentation_files),
+            "CorrectedSegmentation": FILE_SEPARATOR.join(Path(f).name for f in corrected_files(case, st)),
+            QA_COMMENT_ROIS: st.comments.get("segmentation", ""),
+            QA_COMMENT_FINDINGS: st.comments.get("findings", ""),
+        }
+        for name in protocol.segment_names():
+            score = st.ratings.get(name)
+            r[qa_rating_column(name)] = "" if score is None else str(score)
+        out.append(r)
+    return out
+
+
+def write_qa_results(
+    review_dir: str | Path,
+    protocol: ReviewProtocol,
+    state: ReviewState,
+    path: str | Path | None = None,
+    include_unfinished: bool = False,
+    collection: str | None = None,
+) -> Path:
+    """Atomically write ``qa-results.csv`` (default ``<review>/qa-results.csv``) and return its path."""
+    out = Path(path) if path is not None else Path(review_dir) / QA_RESULTS_FILE
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return write_csv(out, qa_rows(protocol, state, collection, include_unfinished), qa_columns(protocol))

@@ -31,16 +31,24 @@ import numpy as np
 from ..core.mask import Mask
 from ..core.patient import Patient, Problem, StructureRef
 from ..core.text import InvalidText, validate_text
-from ..io.open import open_patient
 from ..io.small_files import read_small_bytes
-from ..io.store import FileStore
 from ..session.base import WorkSession
 from ..session.clock import Now, event_time, iso_utc, to_epoch
 from ..session.events import LogMark
 from ..session.locking import SessionLock
 from ..session.writer import Post
 from .errors import CorruptReviewFile, NoOpenCase, ReviewError, ReviewRuleError, ReviewTextError
-from .protocol import EVENTS_FILE, LOCK_FILE, OUTPUT_DIR, RESULTS_FILE, STATE_FILE, CaseSpec, SegmentSpec, load_protocol
+from .protocol import (
+    EVENTS_FILE,
+    LOCK_FILE,
+    OUTPUT_DIR,
+    RESULTS_FILE,
+    STATE_FILE,
+    CaseSpec,
+    SegmentSpec,
+    load_protocol,
+    open_case_patient,
+)
 from .results import write_results
 from .scale import NO_CORRECTION_SCORE, level
 from .state import (
@@ -192,7 +200,7 @@ class ReviewSession(WorkSession):
         if self._case is not None:
             self.close_case(t)
         try:
-            patient = open_patient(self.protocol.case_dir(case))
+            patient = open_case_patient(self.protocol, case)
         except FileNotFoundError as e:
             raise ReviewError(f"case {case_id}: {e}") from e
         frame = patient.frames.get(case.frame)
@@ -376,7 +384,7 @@ class ReviewSession(WorkSession):
 
     def _discard_label(self, patient: Patient, case: CaseSpec, seg: SegmentSpec, st: CaseState, ai_path: Path) -> Path:
         geom = patient.frames[case.frame].geometry
-        ai_mask, _ = FileStore().load_mask(
+        ai_mask, _ = patient.store.load_mask(
             StructureRef(seg.name, case.source, case.frame, str(ai_path), seg.label), geom
         )
         path = patient.save_mask(
@@ -462,4 +470,6 @@ class ReviewSession(WorkSession):
                 continue
             ref = patient.frames[case.frame].structures[(seg.name, case.source)]
             if Path(ref.path) != saved:
-                patient.register_structure(StructureRef(seg.name, case.source, case.frame, str(saved), seg.label))
+                patient.register_structure(
+                    StructureRef(seg.name, case.source, case.frame, str(saved), seg.label, ref.colour)
+                )

@@ -237,7 +237,10 @@ class WorkSession:
         target = self._time_target()
         flags = self._gap_flags() if target is not None else ()
         self._clock.open(t, target, kind in PAUSE_KINDS or bool(fields.get("pause")), flags)
-        self._events.add(kind, t, **self._target_fields(target), **{f: True for f in flags}, **fields)
+        named = {**self._target_fields(target), **{f: True for f in flags}}
+        # the target's fields say where the time goes: an event field of the same name is kept apart
+        extra = {(f"{k}_" if k in named else k): v for k, v in fields.items()}
+        self._events.add(kind, t, **named, **extra)
 
     def log_event(self, kind: str, now: Now = None, **fields: Any) -> None:
         """Log an interaction that changes nothing but the record (a tool chosen, a slice moved, a stroke).

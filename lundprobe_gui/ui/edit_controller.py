@@ -17,33 +17,22 @@ from ..core.mask import Box, Mask
 from ..core.names import validate_data_name, validate_source
 from ..core.patient import Patient
 from ..edit import recovery
-from ..edit.brush import BrushSettings, BrushTool, EraserTool
 from ..edit.constraint import EditConstraint
-from ..edit.fill_holes import FillHolesSettings, FillHolesTool
-from ..edit.interpolate import InterpolateSettings, InterpolateTool
-from ..edit.islands import IslandsSettings, IslandsTool
-from ..edit.margin import MarginSettings, MarginTool
-from ..edit.polygon import PolygonSettings, PolygonTool
+from ..edit.guidance import Guidance
+from ..edit.hotspots import accept_region
+from ..edit.options import find_option, set_option
+from ..edit.registry import tool_class, tool_classes, tool_names
 from ..edit.session import EditSession
-from ..edit.smooth import SmoothSettings, SmoothTool
 from ..edit.tool import EditEvent, Tool
+from ..edit.toolset import HOTSPOTS, ToolSet
 from ..paths import user_data_dir
 from ..render.scene import SceneRenderer
 from .overrides import EditOverride
 
 logger = logging.getLogger(__name__)
 
-TOOL_ORDER = ("brush", "eraser", "polygon", "fill_holes", "islands", "interpolate", "margin", "smooth")
-TOOL_LABELS = {
-    "brush": "Brush",
-    "eraser": "Eraser",
-    "polygon": "Polygon / lasso",
-    "fill_holes": "Fill holes",
-    "islands": "Remove islands",
-    "interpolate": "Fill between slices",
-    "margin": "Grow / shrink",
-    "smooth": "Smooth",
-}
+TOOL_ORDER = tool_names()
+TOOL_LABELS = {c.name: c.label for c in tool_classes()}
 EDIT_COLOUR = (0, 255, 255)
 AUTOSAVE_MS = 60_000
 
@@ -62,6 +51,7 @@ class EditController(QtCore.QObject):
     save_failed = QtCore.Signal(str, object)  # message, keys
     structure_added = QtCore.Signal(object)  # scene key (name, source, frame)
     autosave_status = QtCore.Signal(object)  # why autosave fails (str), or None once it works again
+    tool_used = QtCore.Signal(object)  # ToolUse of an interaction or a navigator action, for an interaction log
     _version_written = QtCore.Signal(object, object)  # key, snapshot: back on the UI thread
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
@@ -70,12 +60,14 @@ class EditController(QtCore.QObject):
         self.scene: SceneRenderer | None = None
         self.session: EditSession | None = None
         self.tool_name = "brush"
-        self.brush = BrushSettings(radius_mm=5.0, three_d=False, mode="add")
-        self.polygon_mode = "add"
-        self.fill_3d = False
-        self.islands_keep = "largest"
-        self.margin_mm = 2.0
-        self.smooth = SmoothSettings("closing", 2.0)
+        self.settings = {c.name: c.default_settings() for c in tool_classes()}
+        """Each tool's settings object, kept while the user switches tools (the panel edits these)."""
+        self.settings["margin"].margin_mm = 2.0
+        self.tool_set = ToolSet()
+        """Tools the user may pick (a study session sets it, see :meth:`set_tool_set`)."""
+        self._guides: dict[str, Guidance | None] = {}
+        self._preview_keys: list[tuple[str, str, str]] = []
+        self._preview_sig: tuple | None = None
         self.out_dir: Path | None = None
         self.user: str | None = None
         self.parents: dict[tuple[str, str], str] = {}
@@ -98,7 +90,13 @@ class EditController(QtCore.QObject):
         """Start a fresh session for a patient (the previous one must be saved or discarded first)."""
         self.patient, self.scene = patient, scene
         image = patient.image()
-        self.session = EditSession(patient.geometry.spacing_zyx, image=image, on_change=self._on_change)
+        self._guides = {}
+        self._preview_keys, self._preview_sig = [], None
+        self.session = EditSession(
+            patient.geometry.spacing_zyx, image=image, on_change=self._on_change, guidance=self.guidance
+        )
+        self.session.tool_set = self.tool_set
+        self.session.tool_used.connect(self.tool_used.emit)
         self.parents = {}
         self._autosave_timer.start()
         self.set_tool(self.tool_name)
@@ -164,62 +162,159 @@ class EditController(QtCore.QObject):
         self.changed.emit()
 
     # -- tools ------------------------------------------------------------------------
-    def make_tool(self, name: str) -> Tool:
-        """A tool with the current settings."""
-        if name == "brush":
-            return BrushTool(BrushSettings(self.brush.radius_mm, self.brush.three_d, "add"))
-        if name == "eraser":
-            return EraserTool(BrushSettings(self.brush.radius_mm, self.brush.three_d, "remove"))
-        if name == "polygon":
-            return PolygonTool(PolygonSettings(self.polygon_mode))
-        if name == "fill_holes":
-            return FillHolesTool(FillHolesSettings(self.fill_3d))
-        if name == "islands":
-            return IslandsTool(IslandsSettings(self.islands_keep))
-        if name == "interpolate":
-            return InterpolateTool(InterpolateSettings(0))
-        if name == "margin":
-            return MarginTool(MarginSettings(self.margin_mm))
-        if name == "smooth":
-            return SmoothTool(SmoothSettings(self.smooth.operation, self.smooth.radius_mm))
-        raise KeyError(f"unknown tool {name!r}")
+    @property
+    def brush(self):
+        """The brush's settings (its radius and 3-D flag are shared with every brush-like tool)."""
+        return self.settings["brush"]
 
-    def set_tool(self, name: str) -> None:
-        """Switch tools; the undo history is kept."""
+    def make_tool(self, name: str) -> Tool:
+        """A tool bound to its settings object (changes in the panel reach the live tool)."""
+        return tool_class(name)(self.settings[name])
+
+    def why_not(self, name: str) -> str | None:
+        """Why a tool cannot be picked now (forbidden in this session, or no folds / image), or None."""
+        why = self.tool_set.why_not(name)
+        if why is None and self.session is not None and self.session.context is not None:
+            why = tool_class(name).unavailable(self.session.context)
+        return why
+
+    def set_tool(self, name: str) -> bool:
+        """Switch tools (the undo history is kept); False, with the previous tool kept, when not permitted."""
+        if self.tool_set.why_not(name) is not None:
+            return False
         self.tool_name = name
         if self.session is not None:
             self.session.set_tool(self.make_tool(name))
+        self.sync_previews()
+        self.changed.emit()
+        return True
+
+    def set_tool_set(self, tool_set: ToolSet) -> None:
+        """The tools a study arm and step permit; a forbidden current tool falls back to the brush."""
+        self.tool_set = tool_set
+        if self.session is not None:
+            self.session.tool_set = tool_set
+        if tool_set.why_not(self.tool_name) is not None:
+            self.set_tool("brush" if tool_set.permits("brush") else next(n for n in TOOL_ORDER if tool_set.permits(n)))
+        self.changed.emit()
+
+    def option_changed(self, tool: str, name: str) -> None:
+        """The panel changed ``name`` of ``tool``'s settings: share it where it is shared, refresh previews."""
+        opt = find_option(tool_class(tool).options, name)
+        if opt.shared is not None:
+            value = getattr(self.settings[tool], name)
+            for other in tool_classes():
+                for o in other.options:
+                    if o.shared == opt.shared and other.name != tool:
+                        set_option(self.settings[other.name], o, value)
+        current = self.session.tool if self.session is not None else None
+        if current is not None:
+            current.settings_changed()
+        self.sync_previews()
         self.changed.emit()
 
     def set_brush_radius(self, radius_mm: float) -> None:
-        """Brush radius in mm (0.5..50)."""
-        self.brush.radius_mm = float(min(max(radius_mm, 0.5), 50.0))
-        if self.tool_name in ("brush", "eraser"):
-            self.set_tool(self.tool_name)
+        """Brush radius in mm (0.5..50), for every tool that shares it."""
+        opt = find_option(tool_class("brush").options, "radius_mm")
+        set_option(self.brush, opt, radius_mm)
+        self.option_changed("brush", "radius_mm")
 
     def apply_tool(self, axis: int, index: int) -> bool:
-        """Run a whole-structure tool (fill holes, islands, interpolate, margin, smooth) once."""
-        tool = self.session.tool if self.session else None
-        if tool is None or self.active is None:
+        """Enter / Apply: the active tool's whole-structure action, at the crosshair on slice ``index``."""
+        if self.session is None or self.active is None or self.scene is None:
             return False
-        if isinstance(tool, FillHolesTool):
-            return tool.run(axis, index)
-        if isinstance(tool, InterpolateTool):
-            tool = InterpolateTool(InterpolateSettings(axis))
-            self.session.set_tool(tool)
-            return tool.run()
-        if isinstance(tool, PolygonTool):
-            return tool.finish()
-        if hasattr(tool, "run"):
-            return tool.run()
-        return False
+        cursor = list(self.scene.state.cursor)
+        cursor[axis] = int(index)
+        changed = self.session.apply_tool(cursor, axis)
+        self.sync_previews()
+        return changed
+
+    # -- guidance and previews -----------------------------------------------------------
+    def guidance(self, name: str) -> Guidance | None:
+        """The DL folds, uncertainty map and ensemble of structure ``name`` that are loaded (cached)."""
+        if name in self._guides or self.patient is None:
+            return self._guides.get(name)
+        p = self.patient
+        frame = p.reference_frame
+        folds = []
+        for (sname, source), ref in sorted(frame.structures.items()):
+            if sname == name and source.startswith("nnUNet_fold_") and p.is_mask_loaded(ref):
+                folds.append(p.mask_obj(sname, source))
+        ref = frame.structures.get((name, "nnUNet"))
+        dl = p.mask_obj(name, "nnUNet") if ref is not None and p.is_mask_loaded(ref) else None
+        unc = p.uncertainty(name)
+        unc = unc if unc is not None and unc.loaded else None
+        guide = Guidance(folds, unc, dl) if (folds or unc is not None) else None
+        self._guides[name] = guide
+        return guide
+
+    def refresh_guidance(self) -> None:
+        """Look the folds and uncertainty maps up again (more of them finished loading)."""
+        self._guides = {}
+        if self.session is not None:
+            self.session.refresh_guidance()
+        self.sync_previews()
+        self.changed.emit()
+
+    def active_guidance(self) -> Guidance | None:
+        """The guidance of the structure being edited, if the session may show it."""
+        if self.active is None:
+            return None
+        return self.guidance(self.active[0])
+
+    def hotspots_allowed(self) -> bool:
+        """Whether the hotspot navigator may be used in this session."""
+        return self.tool_set.permits(HOTSPOTS)
+
+    def sync_previews(self) -> None:
+        """Show the active tool's preview outlines in the views (only when they changed)."""
+        if self.scene is None:
+            return
+        tool = self.session.tool if self.session is not None else None
+        sig = (id(tool), tool.preview_revision if tool is not None else None, self.active)
+        if sig == self._preview_sig:
+            return
+        self._preview_sig = sig
+        for key in self._preview_keys:
+            self.scene.clear_edited_mask(key)
+            self.scene.state.layers.pop(key, None)
+        self._preview_keys = []
+        if tool is not None and tool.active and self.active is not None:
+            frame = self.patient.reference_frame.name
+            for pv in tool.previews():
+                key = (self.active[0], pv.label, frame)
+                self.scene.set_edited_mask(key, pv.mask)
+                st = self.scene.state.style(key)
+                st.visible, st.colour, st.width = True, pv.colour, 1
+                self._preview_keys.append(key)
+        self.redraw.emit(None)
+
+    def accept_low_uncertainty(self, threshold: float, band_mm: float = 3.0) -> tuple[float, int, int] | None:
+        """Take the DL boundary where the uncertainty is below ``threshold`` (one undo step).
+
+        Returns (share of the boundary accepted, voxels added, voxels removed), or None without a map.
+        """
+        guide = self.active_guidance()
+        ctx = self.session.context if self.session is not None else None
+        if guide is None or guide.uncertainty is None or guide.reference is None or ctx is None:
+            return None
+        found = accept_region(ctx.mask, guide.uncertainty, guide.reference, ctx.spacing_zyx, threshold, band_mm)
+        if found is None:
+            return None
+        where, values, share = found
+        pushed = ctx.history.steps_pushed
+        ctx.apply_within(where, values)
+        added, removed = ctx.history.newest_counts() if ctx.history.steps_pushed > pushed else (0, 0)
+        return share, added, removed
 
     def set_constraint(self, constraint: EditConstraint | None) -> None:
         """Editable-area, intensity and lock constraints for every tool."""
         if self.session is not None:
             self.session.constraint = constraint
 
-    def handle(self, kind: str, axis: int, zyx, modifiers=frozenset(), key: str | None = None) -> bool:
+    def handle(
+        self, kind: str, axis: int, zyx, modifiers=frozenset(), key: str | None = None, button: str | None = "left"
+    ) -> bool:
         """Feed one view event (press, move, release, click, key) to the active tool."""
         if self.session is None or self.active is None:
             return False
@@ -229,10 +324,13 @@ class EditController(QtCore.QObject):
             axis,
             index,
             tuple(zyx) if zyx is not None else (0.0, 0.0, 0.0),
+            button=button,
             modifiers=frozenset(modifiers),
             key=key,
         )
-        return self.session.handle(ev)
+        used = self.session.handle(ev)
+        self.sync_previews()
+        return used
 
     # -- history ------------------------------------------------------------------------
     def undo(self) -> Box | None:

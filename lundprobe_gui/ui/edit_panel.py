@@ -7,7 +7,9 @@ import logging
 from PySide6 import QtCore, QtWidgets
 
 from ..edit.constraint import EditConstraint
-from .edit_controller import TOOL_LABELS, TOOL_ORDER, EditController
+from ..edit.registry import tool_class
+from .edit_controller import TOOL_ORDER, EditController
+from .tool_options import ToolOptions
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +56,15 @@ class EditPanel(QtWidgets.QWidget):
         fw.addRow("Editing", self.active_label)
         lay.addWidget(what)
 
-        tools = QtWidgets.QGroupBox("Tools (keys 1-8)")
+        tools = QtWidgets.QGroupBox("Tools")
         grid = QtWidgets.QGridLayout(tools)
         self.tool_buttons: dict[str, QtWidgets.QToolButton] = {}
         group = QtWidgets.QButtonGroup(self)
         for i, name in enumerate(TOOL_ORDER):
+            cls = tool_class(name)
             b = QtWidgets.QToolButton()
-            b.setText(f"{i + 1} {TOOL_LABELS[name]}")
+            b.setText(f"{cls.shortcut} {cls.label}" if cls.shortcut else cls.label)
+            b.setToolTip(cls.description)
             b.setCheckable(True)
             b.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
             b.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
@@ -71,38 +75,20 @@ class EditPanel(QtWidgets.QWidget):
         lay.addWidget(tools)
 
         opts = QtWidgets.QGroupBox("Tool settings")
-        fo = QtWidgets.QFormLayout(opts)
-        self.radius = QtWidgets.QDoubleSpinBox()
-        self.radius.setRange(0.5, 50)
-        self.radius.setSingleStep(0.5)
-        self.radius.setSuffix(" mm")
-        self.radius.setValue(ctrl.brush.radius_mm)
-        self.three_d = QtWidgets.QCheckBox("3-D (sphere)")
-        self.poly_mode = QtWidgets.QComboBox()
-        self.poly_mode.addItems(["add", "remove"])
-        self.fill3d = QtWidgets.QCheckBox("3-D")
-        self.islands = QtWidgets.QComboBox()
-        self.islands.addItems(["largest", "clicked"])
-        self.margin = QtWidgets.QDoubleSpinBox()
-        self.margin.setRange(-30, 30)
-        self.margin.setSuffix(" mm")
-        self.margin.setValue(ctrl.margin_mm)
-        self.smooth_op = QtWidgets.QComboBox()
-        self.smooth_op.addItems(["closing", "opening"])
-        self.smooth_r = QtWidgets.QDoubleSpinBox()
-        self.smooth_r.setRange(0.5, 20)
-        self.smooth_r.setSuffix(" mm")
-        self.smooth_r.setValue(ctrl.smooth.radius_mm)
+        fo = QtWidgets.QVBoxLayout(opts)
+        self.tool_pages = QtWidgets.QStackedWidget()
+        self.tool_options: dict[str, ToolOptions] = {}
+        for name in TOOL_ORDER:
+            page = ToolOptions(tool_class(name), ctrl.settings[name])
+            page.changed.connect(lambda field, n=name: self.ctrl.option_changed(n, field))
+            self.tool_options[name] = page
+            self.tool_pages.addWidget(page)
+        self.tool_note = QtWidgets.QLabel("")
+        self.tool_note.setWordWrap(True)
         self.apply_btn = QtWidgets.QPushButton("Apply (Enter)")
-        fo.addRow("Brush radius (+/-)", self.radius)
-        fo.addRow("", self.three_d)
-        fo.addRow("Polygon", self.poly_mode)
-        fo.addRow("Fill holes", self.fill3d)
-        fo.addRow("Islands keep", self.islands)
-        fo.addRow("Margin (+ grows)", self.margin)
-        fo.addRow("Smoothing", self.smooth_op)
-        fo.addRow("Smoothing radius", self.smooth_r)
-        fo.addRow(self.apply_btn)
+        fo.addWidget(self.tool_pages)
+        fo.addWidget(self.tool_note)
+        fo.addWidget(self.apply_btn)
         lay.addWidget(opts)
 
         cons = QtWidgets.QGroupBox("Editable area")
@@ -141,14 +127,6 @@ class EditPanel(QtWidgets.QWidget):
         lay.addWidget(self.stats)
         lay.addStretch(1)
 
-        self.radius.valueChanged.connect(lambda v: ctrl.set_brush_radius(v))
-        self.three_d.toggled.connect(self._brush_opts)
-        self.poly_mode.currentTextChanged.connect(self._tool_opts)
-        self.fill3d.toggled.connect(self._tool_opts)
-        self.islands.currentTextChanged.connect(self._tool_opts)
-        self.margin.valueChanged.connect(self._tool_opts)
-        self.smooth_op.currentTextChanged.connect(self._tool_opts)
-        self.smooth_r.valueChanged.connect(self._tool_opts)
         self.apply_btn.clicked.connect(self.apply_requested)
         self.undo_btn.clicked.connect(self.undo_requested)
         self.redo_btn.clicked.connect(self.redo_requested)
@@ -204,19 +182,9 @@ class EditPanel(QtWidgets.QWidget):
         return False
 
     # -- settings ------------------------------------------------------------------------
-    def _brush_opts(self) -> None:
-        self.ctrl.brush.three_d = self.three_d.isChecked()
-        self.ctrl.set_tool(self.ctrl.tool_name)
-
-    def _tool_opts(self, *_a) -> None:
-        c = self.ctrl
-        c.polygon_mode = self.poly_mode.currentText()
-        c.fill_3d = self.fill3d.isChecked()
-        c.islands_keep = self.islands.currentText()
-        c.margin_mm = self.margin.value()
-        c.smooth.operation = self.smooth_op.currentText()
-        c.smooth.radius_mm = self.smooth_r.value()
-        c.set_tool(c.tool_name)
+    def option(self, tool: str, name: str) -> QtWidgets.QWidget:
+        """The widget of one option of one tool (e.g. ``option("margin", "margin_mm")``)."""
+        return self.tool_options[tool].widget(name)
 
     def update_constraint(self, *_a) -> None:
         """Build the editing constraint from the widgets."""
@@ -250,11 +218,18 @@ class EditPanel(QtWidgets.QWidget):
     def refresh(self) -> None:
         """Show the active structure, tool and live statistics."""
         c = self.ctrl
-        self.radius.blockSignals(True)
-        self.radius.setValue(c.brush.radius_mm)
-        self.radius.blockSignals(False)
         for name, b in self.tool_buttons.items():
             b.setChecked(name == c.tool_name)
+            why = c.why_not(name)
+            b.setEnabled(c.tool_set.permits(name))
+            b.setToolTip(tool_class(name).description + (f"\n({why})" if why else ""))
+        page = self.tool_options[c.tool_name]
+        page.sync()
+        self.tool_pages.setCurrentWidget(page)
+        cls = tool_class(c.tool_name)
+        why = c.why_not(c.tool_name)
+        self.tool_note.setText(f"{cls.label}: {why}" if why else cls.apply_text and f"Enter: {cls.apply_text}")
+        self.apply_btn.setEnabled(bool(cls.apply_text) and why is None)
         if c.session is None or c.active is None:
             self.active_label.setText("Not editing: choose a structure and press 'Edit a copy'")
             self.stats.setText("")

@@ -9,7 +9,10 @@ What is logged, and when:
   changed voxels; ``undo`` and ``redo`` likewise;
 * ``slice``: the cursor moved (logged at most twice a second, with the final position);
 * ``layer``: the uncertainty map, the dose or the structures were switched on or off (read from
-  the display state every second); a study also counts the time the map is on screen.
+  the display state every second); a study also counts the time the map is on screen;
+* ``tool_use``: an action of a guided aid that is not an edit (the hotspot navigator's moves,
+  reviews and acceptances), as the edit controller reports it (``tool_used``); an edit's report
+  (the fold vote's k...) goes into its ``stroke`` as ``details``.
 
 The log uses only the window's public signals and the editing history; the active-time events
 (input, minimise, focus) come from :class:`~lundprobe_gui.ui.session_mode.SessionMode`.
@@ -69,6 +72,7 @@ class InteractionLog(QtCore.QObject):
         self._session = session
         self._on = False
         self._tool: tuple | None = None
+        self._use: dict | None = None
         self._history: tuple | None = None
         self._layers: dict | None = None
         self._slice: tuple | None = None
@@ -87,6 +91,8 @@ class InteractionLog(QtCore.QObject):
         w = self.window
         w.edit.changed.connect(self._edit_changed)
         w.tri.cursor_changed.connect(self._cursor_changed)
+        if hasattr(w.edit, "tool_used"):
+            w.edit.tool_used.connect(self._tool_used)
         for v in w.tri.views.values():  # a stroke becomes an undo step on release, which changes no voxel
             v.dragged.connect(self._view_event)
             v.clicked.connect(self._view_event)
@@ -103,6 +109,8 @@ class InteractionLog(QtCore.QObject):
         w = self.window
         w.edit.changed.disconnect(self._edit_changed)
         w.tri.cursor_changed.disconnect(self._cursor_changed)
+        if hasattr(w.edit, "tool_used"):
+            w.edit.tool_used.disconnect(self._tool_used)
         for v in w.tri.views.values():
             v.dragged.disconnect(self._view_event)
             v.clicked.disconnect(self._view_event)
@@ -129,6 +137,15 @@ class InteractionLog(QtCore.QObject):
             return None, {}
         undo, redo = _stacks(es.history)
         return id(es.history), {**{id(x): "undo" for x in undo}, **{id(x): "redo" for x in redo}}
+
+    def _tool_used(self, use: Any) -> None:
+        """A tool or aid reported its use: an edit's details wait for its stroke, other actions are logged."""
+        d = use.to_dict() if hasattr(use, "to_dict") else dict(use)
+        if d.get("action") == "edit":
+            self._use = d
+            return
+        names = {"structure": "edited", "target": "target_source"}
+        self._log("tool_use", **{names.get(k, k): v for k, v in d.items() if v not in ("", None, {})})
 
     def _view_event(self, *_args) -> None:
         QtCore.QTimer.singleShot(0, self._edit_changed)  # after the window has handed the event to the tool
@@ -167,14 +184,17 @@ class InteractionLog(QtCore.QObject):
     def _stroke(self, es: Any, step: Any) -> None:
         added, removed, box, parts = _step_changes(step)
         key = es.active_key
+        use, self._use = self._use, None
         fields: dict[str, Any] = {
-            "tool": self.window.edit.tool_name,
+            "tool": use["tool"] if use else self.window.edit.tool_name,
             "radius_mm": round(float(self.window.edit.brush.radius_mm), 2),
             "edited": key[0] if key else None,
             "voxels_added": added,
             "voxels_removed": removed,
             "box": box,
         }
+        if use and use.get("details"):
+            fields["details"] = use["details"]
         mean = self._mean_uncertainty(key[0] if key else None, parts)
         if mean is not None:
             fields["mean_uncertainty"] = round(mean, 5)

@@ -16,8 +16,10 @@ from ..render.state import ViewerState
 from ..render.window import preset_range
 from . import gui_thread
 from .display_panel import DisplayPanel
+from ..edit.registry import tool_class
 from .edit_controller import TOOL_ORDER, EditController
 from .edit_panel import EditPanel
+from .hotspot_panel import install_hotspots
 from .layer_panel import LayerPanel
 from .loader import PatientLoader
 from .overrides import WindowOverride
@@ -33,11 +35,14 @@ def default_state(patient: Patient) -> ViewerState:
     """What shows on open: MRI, clinical structures as outlines, dose wash with isodose lines, uncertainty."""
     state = ViewerState()
     frame = patient.reference_frame
-    for name, source in frame.structures:
+    for (name, source), ref in frame.structures.items():
         st = state.style((name, source, frame.name))
         st.visible = source == "clinical"
+        if ref.colour is not None:
+            st.colour = ref.colour
     state.uncertainty.maps = set(frame.uncertainty)
-    state.dose.prescription_gy = patient.prescription_gy
+    if patient.prescription_gy is not None:
+        state.dose.prescription_gy = patient.prescription_gy
     state.cursor = tuple(n // 2 for n in frame.geometry.shape_zyx)
     return state
 
@@ -168,6 +173,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         from .study_mode import install_study_mode
 
+        install_hotspots(self, edit_dock)  # high-uncertainty regions of the edited structure, N / Shift+N
         install_study_mode(self)  # Study menu and dock (reader-study sessions, issue 5)
         from .review_mode import install_review_mode
 
@@ -208,6 +214,7 @@ class MainWindow(QtWidgets.QMainWindow):
         f.addSeparator()
         f.addAction(self._action("save_view_png", "Save view as PNG...", self.save_view_png))
         f.addAction(self._action("save_window_png", "Save window as PNG...", self.save_window_png))
+        f.addAction(self._action("export_dicom", "Export structures as DICOM...", self.export_dicom, keys=()))
         f.addSeparator()
         f.addAction(self._action("quit", "Quit", self.close))
         v = mb.addMenu("&View")
@@ -234,7 +241,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action("prev_slice", "Previous slice", lambda: self._step(-1), keys=("Down", "Left"))
         self._action("next_slice5", "Next 5 slices", lambda: self._step(+5), keys=("PgUp",))
         self._action("prev_slice5", "Previous 5 slices", lambda: self._step(-5), keys=("PgDown",))
-        e = mb.addMenu("&Edit")
+        e = self.edit_menu = mb.addMenu("&Edit")
         e.addAction(self._action("undo", "Undo", self.undo))
         e.addAction(self._action("redo", "Redo", self.redo))
         e.addAction(self._action("save_edits", "Save edited structure", self.save_edits))
@@ -243,9 +250,9 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         e.addAction(self._action("output_dir", "Output folder...", self.choose_output_dir, keys=()))
         e.addSeparator()
-        for i, name in enumerate(TOOL_ORDER):
+        for name in TOOL_ORDER:
             e.addAction(
-                self._action(f"tool_{name}", f"Tool: {name.replace('_', ' ')}", lambda n=name: self.choose_tool(n))
+                self._action(f"tool_{name}", f"Tool: {tool_class(name).label}", lambda n=name: self.choose_tool(n))
             )
         e.addAction(self._action("brush_bigger", "Bigger brush", lambda: self._brush_step(+0.5)))
         e.addAction(self._action("brush_smaller", "Smaller brush", lambda: self._brush_step(-0.5)))
@@ -419,6 +426,7 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         self.edit.bind(patient, self.scene)
         hidden = set(self.state.hidden_sources)
+        self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
         for panel in (self.metrics_panel, self.dvh_panel):
             panel.set_hidden_sources(hidden)
             panel.set_patient(patient, refresh=any(d.isVisible() for d in self.analysis_docks))
@@ -461,10 +469,12 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         # Most layers of an extended patient (folds, observers) are hidden on open: redrawing the
         # three views for each of them would only take the CPU from the loader threads.
-        ref = next((r for r in patient.reference_frame.structures.values() if r.path == path), None)
-        if not (self.state.is_shown(ref.key) if ref is not None else self._volume_shown(path)):
+        # Several structures share one file (label maps, RTSTRUCT ROIs, DICOM-SEG segments): all of them count.
+        refs = [r for r in patient.reference_frame.structures.values() if r.path == path]
+        shown = [r.key for r in refs if self.state.is_shown(r.key)]
+        if not (shown if refs else self._volume_shown(path)):
             return
-        self._loaded_since_refresh.add(ref.key if ref is not None else None)
+        self._loaded_since_refresh.update(shown if refs else [None])
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
@@ -477,7 +487,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if patient is not self.patient:
             return
         self.progress.setVisible(False)
+        if patient.prescription_gy is None and self.override is None:
+            # No prescription in the data: the 100 % isodose is the dose maximum, known now that the dose is loaded.
+            self.state.dose.prescription_gy = patient.effective_prescription()
+            self.display.sync(self.scene.window(self.display.current_window_key()))
+            self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
         self._refresh_all()
+        self.edit.refresh_guidance()  # folds and uncertainty maps are all in memory now
         self.show_problems()
         self.offer_recovery()
         n = len(patient.problems)
@@ -660,7 +676,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def choose_tool(self, name: str) -> None:
         """Select an editing tool and put the views in edit mode."""
-        self.edit.set_tool(name)
+        if not self.edit.set_tool(name):
+            self.statusBar().showMessage(f"{tool_class(name).label}: {self.edit.why_not(name)}", 5000)
+            return
         self.set_mouse_mode("edit")
         for dock in self.findChildren(QtWidgets.QDockWidget):
             if dock.objectName() == "Edit":
@@ -690,8 +708,9 @@ class MainWindow(QtWidgets.QMainWindow):
         for a, v in self.tri.views.items():
             if a != axis:
                 v.set_brush_cursor(None)
-        if view.mode == "edit" and self.edit.tool_name in ("brush", "eraser") and zyx is not None:
-            view.set_brush_cursor(self.edit.brush.radius_mm, zyx)
+        tool = self.edit.session.tool if self.edit.session is not None else None
+        if view.mode == "edit" and tool is not None and tool.shows_brush_cursor() and zyx is not None:
+            view.set_brush_cursor(tool.settings.radius_mm, zyx)
         else:
             view.set_brush_cursor(None)
 
@@ -847,6 +866,23 @@ class MainWindow(QtWidgets.QMainWindow):
         if path:
             self.grab().save(path, "PNG")
         return path or None
+
+    def export_dicom(self) -> QtWidgets.QDialog | None:
+        """File > Export: the saved structures as a new RTSTRUCT or DICOM-SEG (unsaved edits must be saved first)."""
+        from .export_dialog import ExportDialog
+
+        if self.patient is None:
+            return None
+        if self.edit.dirty():
+            QtWidgets.QMessageBox.information(
+                self,
+                "Export",
+                "Save the edited structures first (Edit > Save edited structure): the export writes what is saved.",
+            )
+            return None
+        dlg = ExportDialog(self.patient, self.edit.output_dir() / self.patient.id / "dicom_export", self)
+        dlg.show()
+        return dlg
 
     def show_shortcuts(self) -> None:
         """Help > Shortcuts."""

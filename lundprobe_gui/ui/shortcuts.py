@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from PySide6 import QtWidgets
 
+from ..edit.registry import tool_classes
+
 
 @dataclass(frozen=True)
 class Shortcut:
@@ -30,15 +32,10 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("toggle_fiducials", ("F",), "Show or hide the fiducial markers"),
     Shortcut("toggle_legend", ("L",), "Show or hide the structure legend in the views"),
     Shortcut("mode_window", ("W",), "Mouse mode: window/level (drag: left-right width, up-down level)"),
-    Shortcut("mode_navigate", ("N", "Esc"), "Mouse mode: navigate (click or drag sets the cursor)"),
-    Shortcut("tool_brush", ("1",), "Edit: brush (left-drag paints; drags are gap-free)"),
-    Shortcut("tool_eraser", ("2",), "Edit: eraser"),
-    Shortcut("tool_polygon", ("3",), "Edit: polygon / lasso (click vertices, Enter closes)"),
-    Shortcut("tool_fill_holes", ("4",), "Edit: fill holes (2-D or 3-D)"),
-    Shortcut("tool_islands", ("5",), "Edit: remove islands (largest or clicked)"),
-    Shortcut("tool_interpolate", ("6",), "Edit: fill between slices"),
-    Shortcut("tool_margin", ("7",), "Edit: grow / shrink by a margin in mm"),
-    Shortcut("tool_smooth", ("8",), "Edit: smoothing (opening / closing)"),
+    Shortcut("mode_navigate", ("Esc",), "Mouse mode: navigate (click or drag sets the cursor)"),
+    *(Shortcut(f"tool_{c.name}", (c.shortcut,), c.description) for c in tool_classes() if c.shortcut),
+    Shortcut("hotspot_next", ("N",), "Next high-uncertainty region: crosshair there, views centred on it"),
+    Shortcut("hotspot_prev", ("Shift+N",), "Previous high-uncertainty region"),
     Shortcut("brush_bigger", ("+", "="), "Bigger brush (0.5 mm)"),
     Shortcut("brush_smaller", ("-",), "Smaller brush (0.5 mm)"),
     Shortcut("apply_tool", ("Return", "Enter"), "Apply the tool / close the polygon"),

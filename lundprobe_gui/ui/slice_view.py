@@ -272,6 +272,15 @@ class SliceView(QtWidgets.QWidget):
         self.brush_cursor.setRect(QtCore.QRectF(cx - radius_mm, cy - radius_mm, 2 * radius_mm, 2 * radius_mm))
         self.brush_cursor.setVisible(True)
 
+    def centre_on(self, zyx) -> None:
+        """Pan (keeping the zoom) so that voxel ``zyx`` is in the middle of the view."""
+        if self._img_shape is None:
+            return
+        r, c = self.voxel_to_display(zyx)
+        row_mm, col_mm = self._aspect
+        here = self.vb.viewRect().center()
+        self.vb.translateBy(x=(c + 0.5) * col_mm - here.x(), y=(r + 0.5) * row_mm - here.y())
+
     # -- coordinates --------------------------------------------------------------------
     def scene_to_voxel(self, scene_pos: QtCore.QPointF) -> tuple[float, float, float]:
         """Voxel (z, y, x) under a scene position, in the current slice."""

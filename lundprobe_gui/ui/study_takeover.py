@@ -17,6 +17,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.patient import Patient
+from ..edit.toolset import ToolSet
 from ..render.state import ViewerState
 from ..study import StudyError
 from ..study.files import output_root
@@ -122,6 +123,7 @@ class StudyTakeover:
     def _leave_study_ui(self: "StudyMode") -> None:
         w = self.window
         self.exit_steps.restore()
+        w.edit.set_tool_set(ToolSet())  # every tool again
         self.dock.hide()
         # the last case stays in memory, but is not shown or listed any more
         self._unshow_patient()
@@ -202,6 +204,9 @@ class StudyTakeover:
         state = default_state(patient)
         vis = s.visibility()
         vis.apply(state, patient.sources())  # hidden sources, the uncertainty map and the dose
+        # the step's tools; those that would show what the step hides (fold vote: folds; the hotspot
+        # navigator: the uncertainty map) are refused whatever the list says
+        self.window.edit.set_tool_set(ToolSet.for_step(vis.hidden_categories, vis.uncertainty_allowed, vis.tools))
         frame = patient.reference_frame
         start, own = s.study.start_source, s.target_source
         for name, source in frame.structures:

@@ -163,7 +163,19 @@ def test_close_drops_the_structure_and_its_steps():
 
 
 def test_tools_registry():
-    assert set(TOOLS) == {"brush", "eraser", "polygon", "fill_holes", "islands", "interpolate", "margin", "smooth"}
+    assert set(TOOLS) == {
+        "brush",
+        "eraser",
+        "polygon",
+        "fill_holes",
+        "islands",
+        "interpolate",
+        "margin",
+        "smooth",
+        "edge_brush",
+        "grow",
+        "fold_vote",
+    }
     for name, cls in TOOLS.items():
         assert issubclass(cls, Tool) and cls.name == name
         cls()  # every tool has usable default settings

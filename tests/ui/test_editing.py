@@ -84,13 +84,13 @@ def test_whole_structure_tools_each_one_undo_step(editing):
     work = win.edit.session.working(key)
     vol = lambda: work.count()  # noqa: E731
     n0 = vol()
-    win.edit_panel.margin.setValue(3.0)
+    win.edit_panel.option("margin", "margin_mm").setValue(3.0)
     win.choose_tool("margin")
     win.apply_tool()
     assert vol() > n0
     win.undo()
     assert vol() == n0
-    win.edit_panel.margin.setValue(-2.0)
+    win.edit_panel.option("margin", "margin_mm").setValue(-2.0)
     win.apply_tool()
     assert vol() < n0
     win.undo()

@@ -6,8 +6,10 @@ import json
 import time
 
 import numpy as np
+import pydicom
 import pytest
 import SimpleITK as sitk
+from dicom.synth import write_collection  # tests/dicom
 from PySide6 import QtCore, QtWidgets
 
 import lundprobe_gui as lp
@@ -18,7 +20,6 @@ from lundprobe_gui.render.window import preset_range
 from lundprobe_gui.review import LIKERT_SCALE, ReviewSession, columns, init_review, load_protocol
 from lundprobe_gui.session.activetime import active_seconds
 from lundprobe_gui.ui.review_mode import TARGET_SOURCE
-
 
 # -- helpers --------------------------------------------------------------------------------------
 
@@ -414,3 +415,44 @@ def test_another_patient_pauses_the_review_and_closing_asks_about_corrections(
     assert mode.session is None and not (review_dir / "review.lock").exists()
     assert (review_dir / "output" / "1" / "label_v001.nii.gz").is_file()
     assert ReviewSession(review_dir, lock=False).state.cases["1"].corrected == ["GTV"]
+
+
+def test_review_of_a_published_style_dicom_collection(win, drag, tmp_path, qtbot, capsys):
+    """Rate, brush a correction, finish: the correction is a DICOM-SEG and the qa-results row names it."""
+    root = tmp_path / "kidney-ct"
+    write_collection(root)
+    rv = tmp_path / "rv"
+    assert cli_main(["review", "init", str(rv), "--dataset", str(root), "--reviewer", "rad1"]) == 0
+    mode, panel = win.review_mode, win.review_mode.panel
+    assert mode.start(rv)
+    s = mode.session
+    assert win.patient is s.patient and win.patient.layout == "dicom"
+    assert panel.segment == "Liver" and win.state.is_shown(("Liver", "AI", "CT"))
+    panel.rating_buttons[2].click()
+    panel.correct_btn.click()
+    key = ("Liver", TARGET_SOURCE)
+    work = win.edit.session.working(key)
+    before = work.to_full()
+    z, y, x = win.state.cursor
+    assert win.patient.mask("Liver", "AI")[z, y, x]
+    drag(win.tri.views[0], [(z, y, x), (z, y, x + 6), (z, y, x + 12)], win.scene.shape)
+    after = work.to_full()
+    assert (after & ~before).any()
+    qtbot.waitUntil(lambda: panel.save_btn.isEnabled(), timeout=3000)
+    panel.segment_table.selectRow(1)
+    qtbot.waitUntil(lambda: panel.segment == "Kidney", timeout=3000)
+    panel.rating_buttons[5].click()
+    panel.finish_btn.click()
+    _settle(mode)  # written in the background
+    saved = sorted((rv / "output").rglob("*.dcm"))
+    assert len(saved) == 1 and saved[0].parent.name == "qa-segmentations-dcm"
+    seg = pydicom.dcmread(saved[0])
+    assert [x.SegmentLabel for x in seg.SegmentSequence] == ["Liver", "Kidney"]
+    capsys.readouterr()
+    assert cli_main(["review", "export", str(rv), "--format", "qa-results"]) == 0
+    rows = list(csv.DictReader((rv / "qa-results.csv").open()))
+    assert rows[0]["CorrectedSegmentation"] == saved[0].name
+    assert rows[0]["Was the AI predicted Liver label accurate?"] == "2"
+    assert rows[0]["Was the AI predicted Kidney label accurate?"] == "5"
+    s2_patient = s.open_case(s.case_ids[0])
+    assert np.array_equal(s2_patient.mask("Liver", "AI"), after)
