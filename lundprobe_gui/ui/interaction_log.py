@@ -89,6 +89,7 @@ class InteractionLog(QtCore.QObject):
             return
         self._on = True
         w = self.window
+        w.patient_shown.connect(self._patient_shown)
         w.edit.changed.connect(self._edit_changed)
         w.tri.cursor_changed.connect(self._cursor_changed)
         if hasattr(w.edit, "tool_used"):
@@ -107,6 +108,7 @@ class InteractionLog(QtCore.QObject):
         self._flush_slice()
         self.poll()
         w = self.window
+        w.patient_shown.disconnect(self._patient_shown)
         w.edit.changed.disconnect(self._edit_changed)
         w.tri.cursor_changed.disconnect(self._cursor_changed)
         if hasattr(w.edit, "tool_used"):
@@ -138,11 +140,20 @@ class InteractionLog(QtCore.QObject):
         undo, redo = _stacks(es.history)
         return id(es.history), {**{id(x): "undo" for x in undo}, **{id(x): "redo" for x in redo}}
 
+    def sync(self) -> None:
+        """Take the editing history as it is now without logging it (a working copy was opened or reset by the app)."""
+        if self._on:
+            self._history = self._known_steps()
+
+    def _patient_shown(self, _patient) -> None:
+        self.sync()  # the window's new editing session starts empty
+
     def _tool_used(self, use: Any) -> None:
         """A tool or aid reported its use: an edit's details wait for its stroke, other actions are logged."""
         d = use.to_dict() if hasattr(use, "to_dict") else dict(use)
-        if d.get("action") == "edit":
+        if d.get("action") == "edit":  # reported once its undo step exists: log the stroke now
             self._use = d
+            self._edit_changed()
             return
         names = {"structure": "edited", "target": "target_source"}
         self._log("tool_use", **{names.get(k, k): v for k, v in d.items() if v not in ("", None, {})})
@@ -164,8 +175,10 @@ class InteractionLog(QtCore.QObject):
         before_hist, before = self._history if self._history is not None else (None, {})
         before = dict(before)
         self._history = (hist, where)
-        if es is None or hist != before_hist:
-            return  # a new editing session: nothing was done in it yet
+        if es is None:
+            return
+        if hist != before_hist:  # a new editing session (another case) that the log has not seen yet
+            before = {}
         undo, redo = _stacks(es.history)
         by_id = {id(x): x for x in undo + redo}
         for sid, place in where.items():  # new steps first (a stroke, then perhaps its undo, in one go)

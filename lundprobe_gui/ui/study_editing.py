@@ -131,6 +131,7 @@ class StudyEditing:
             es.set_active(key)
         ctrl.parents[key] = s.study.start_source
         ctrl._show_working(key)
+        self.log.sync()  # resuming from a saved version is not the observer's stroke
         w.edit_panel.select(name, s.study.start_source)
         return key
 
