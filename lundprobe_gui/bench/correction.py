@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.writer import atomic_write
 from . import Samples
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def run(patient_dir: Path, repeat: int) -> Samples:
                 out[f"{prefix}_interactions_{toolset}_{structure}"] = ([float(np.median(m))], "interactions")
     report = Path(os.environ.get("LUNDPROBE_BENCH_REPORT", tempfile.gettempdir())) / "correction-cases.json"
     try:
-        report.write_text(json.dumps({"summary": result.summary(), "rows": result.rows}, indent=1))
+        atomic_write(report, json.dumps({"summary": result.summary(), "rows": result.rows}, indent=1).encode())
         logger.info("correction: per-case rows in %s", report)
     except OSError as e:
         logger.warning("correction: could not write %s: %s", report, e)

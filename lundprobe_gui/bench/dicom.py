@@ -39,6 +39,7 @@ def dicom_study(progress=None) -> Path:
     from ..io.dicom import image_writer
     from ..io.dicom.identity import Reference
     from ..io.dicom.rtstruct_writer import ExportStructure, build_rtstruct
+    from ..io.writer import atomic_write
     from ..paths import user_cache_dir
 
     folder = user_cache_dir() / f"bench-dicom-{N_SLICES}x{N_ROIS}"
@@ -55,7 +56,7 @@ def dicom_study(progress=None) -> Path:
     for k, ds in enumerate(slices):
         buf = io.BytesIO()
         ds.save_as(buf, enforce_file_format=True)
-        (folder / f"IM{k:04d}.dcm").write_bytes(buf.getvalue())
+        atomic_write(folder / f"IM{k:04d}.dcm", buf.getvalue())
     rng = np.random.default_rng(0)
     rois = []
     for i in range(N_ROIS):
@@ -69,8 +70,8 @@ def dicom_study(progress=None) -> Path:
     rs = build_rtstruct(Reference(list(slices)), g, rois)
     buf = io.BytesIO()
     rs.save_as(buf, enforce_file_format=True)
-    (folder / "RS.dcm").write_bytes(buf.getvalue())
-    (folder / "done").write_text("ok\n")
+    atomic_write(folder / "RS.dcm", buf.getvalue())
+    atomic_write(folder / "done", b"ok\n")
     return folder
 
 

@@ -26,6 +26,7 @@ SUBCOMMANDS = (
     "uncertainty_edits",
     "study",
     "review",
+    "verify",
     "export",
 )
 EXIT_USAGE = 2

@@ -38,11 +38,14 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--patients must be at least 1")
     t0 = time.perf_counter()
     quiet = not sys.stderr.isatty()
-    paths = generate(
-        args.out,
-        DemoOptions(args.patients, args.part, args.size, args.seed),
-        None if quiet else (lambda s: print(s, file=sys.stderr)),
-    )
+    try:
+        paths = generate(
+            args.out,
+            DemoOptions(args.patients, args.part, args.size, args.seed),
+            None if quiet else (lambda s: print(s, file=sys.stderr)),
+        )
+    except OSError as e:  # WriteRefused: OUT is a dataset or lies in a patient folder
+        raise CliError(str(e)) from e
     for p in paths:
         print(p)
     print(f"wrote {len(paths)} patient(s) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)

@@ -83,9 +83,16 @@ def run(args: argparse.Namespace) -> int:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError as e:
         raise CliError(f"--size must look like 1600x1000, not {args.size!r}") from e
+    from ..io.guard import check_output_file
+
+    try:
+        check_output_file(args.out)  # before rendering: a PNG in the dataset is refused at once
+    except OSError as e:
+        raise CliError(str(e)) from e
     from ..app import make_application, shutdown
     from ..ui.loader import load_patient
     from ..ui.main_window import MainWindow
+    from ..ui.png_file import save_png
 
     app = make_application()
     win = MainWindow()
@@ -119,9 +126,11 @@ def run(args: argparse.Namespace) -> int:
             app.processEvents()
         win.tri.reset_zoom()
         app.processEvents()
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        if not win.grab().save(str(args.out), "PNG"):
-            raise CliError(f"cannot write {args.out}")
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            save_png(win.grab(), args.out)
+        except OSError as e:
+            raise CliError(str(e)) from e
         print(args.out)
     finally:
         shutdown(app, win)

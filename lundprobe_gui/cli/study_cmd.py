@@ -55,6 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="OBS",
         help="observer IDs: letters, digits, '_' and '-' (default: %(default)s)",
     )
+    q.add_argument(
+        "--allow-published-ids",
+        action="store_true",
+        help="accept the published observer IDs obsB..obsE, or IDs whose edits the dataset already holds "
+        "(refused by default: the study's files would carry the same names as the dataset's own)",
+    )
     q.add_argument("--seed", type=int, help="randomisation seed (default: drawn at random and recorded)")
     q.add_argument("--washout-days", type=float, default=DEFAULT_WASHOUT_DAYS, metavar="DAYS")
     q.add_argument(
@@ -236,6 +242,7 @@ def run_init(args: argparse.Namespace) -> int:
         allow_missing_uncertainty=args.allow_missing_uncertainty,
         observer_pins=observer_pins,
         show_clock=args.show_clock,
+        allow_published_ids=args.allow_published_ids,
     )
     try:
         study = init_study(args.study_dir, opts)
@@ -354,7 +361,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     try:
         rep = export_study(args.study_dir, args.out)
-    except StudyError as e:
+    except (StudyError, OSError) as e:  # WriteRefused: --out in the dataset
         raise _cli_error(e) from e
     print(f"wrote {rep.results_csv} ({rep.rows} rows) and {len(rep.copied)} mask(s) to {rep.export_dir}")
     for w in rep.warnings:

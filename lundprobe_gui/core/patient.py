@@ -186,6 +186,13 @@ class Patient:
         self.missing: list[str] = sorted(set(missing))
         self.fiducials: list[Fiducial] = list(fiducials)
         self.dataset_root = dataset_root
+        # What the model listed when it was opened; edits saved later are outputs, never inputs.
+        self.input_files: tuple[str, ...] = tuple(
+            sorted(
+                {str(v.path) for f in frames.values() for v in f.volumes()}
+                | {r.path for f in frames.values() for r in f.structures.values()}
+            )
+        )
         self.prescription_gy: float | None = prescription_gy
         """The prescription (the 100 % isodose) in Gy, or None when the data does not say."""
         self.prescription_origin = prescription_origin if prescription_gy is not None else ""
@@ -313,7 +320,8 @@ class Patient:
             mask, problems = self._store.load_mask(ref, self.frames[ref.frame].geometry)
         except Exception as e:  # noqa: BLE001 - any decoding failure becomes a Problem
             self._failed.add(key)
-            self.add_problem(Problem(ref.path, "corrupt", f"cannot decode voxel data: {e}"))
+            kind = getattr(e, "problem_kind", "corrupt")  # "tampered": a saved edit changed since it was saved
+            self.add_problem(Problem(ref.path, kind, str(e) if kind != "corrupt" else f"cannot decode voxel data: {e}"))
             raise ValueError(f"{ref.path} could not be loaded: {e}") from e
         for p in problems:
             self.add_problem(p)

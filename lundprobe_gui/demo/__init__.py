@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Callable
 
+from ..io.writer import atomic_write
 from ..paths import demo_patient_dir
 from .generator import DemoOptions, generate, patient_id
 
@@ -43,5 +44,5 @@ def ensure_demo_cohort(
     if not marker.exists():
         logger.info("generating %d %s demo patients into %s", patients, size, root)
         generate(root, DemoOptions(patients=patients, part=part, size=size, seed=seed), progress)
-        marker.write_text("ok\n")
+        atomic_write(marker, b"ok\n")
     return [root / patient_id(part, i) for i in range(patients)]

@@ -17,7 +17,8 @@ from scipy import ndimage
 from ..core.geometry import Geometry
 from ..core.patient import LUNDPROBE_PRESCRIPTION_GY as PRESCRIPTION_GY
 from ..io.csv_files import csv_text
-from ..io.writer import header_from_geometry, write_nifti
+from ..io.guard import claim_output_root
+from ..io.writer import atomic_write, header_from_geometry, write_nifti
 from .anatomy import Anatomy, make_anatomy
 from .dl import synth_dl
 from .grids import Grids, make_grids, world_box_to_index_box, world_coords
@@ -148,8 +149,9 @@ def generate_patient(
             if geom is grids.mri and ndimage.label(arr)[1] > 1:
                 multi_cc.append(name)
     write(mri_dir / "mask_MRI_T2_coords_fiducials.nii.gz", _fiducial_mask(grids.mri, anat.fiducials), grids.mri)
-    (mri_dir / "MRI_T2_DICOM_coords_fiducials.txt").write_text(
-        "".join(f"{p[0]:.4f},{p[1]:.4f},{p[2]:.4f}\n" for p in anat.fiducials)
+    atomic_write(
+        mri_dir / "MRI_T2_DICOM_coords_fiducials.txt",
+        "".join(f"{p[0]:.4f},{p[1]:.4f},{p[2]:.4f}\n" for p in anat.fiducials).encode(),
     )
 
     if opts.part == "extended":
@@ -184,8 +186,7 @@ def generate(out: Path, opts: DemoOptions, progress: Callable[[str], None] | Non
         raise ValueError(f"part must be 'base' or 'extended', not {opts.part!r}")
     if opts.patients < 1:
         raise ValueError("at least one patient is needed")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_output_root(Path(out), "demo")  # never over a dataset or into a patient folder
     suffix = "basePart" if opts.part == "base" else "extendedPart"
     missing_all: dict[str, list[str]] = {}
     rows = []
@@ -199,10 +200,11 @@ def generate(out: Path, opts: DemoOptions, progress: Callable[[str], None] | Non
             missing_all[pid] = missing
         rows.append(generate_patient(out, pid, rng, opts, missing, progress))
         paths.append(out / pid)
-    (out / f"missingStructures_{suffix}.json").write_text(json.dumps(missing_all, indent=2))
-    (out / f"StructuresMoreThan1ConComp_{suffix}.txt").write_text(
-        "".join(f"{r['patient']}: {s}\n" for r in rows for s in r["multi_cc"])
+    atomic_write(out / f"missingStructures_{suffix}.json", json.dumps(missing_all, indent=2).encode())
+    atomic_write(
+        out / f"StructuresMoreThan1ConComp_{suffix}.txt",
+        "".join(f"{r['patient']}: {s}\n" for r in rows for s in r["multi_cc"]).encode(),
     )
     fields = [k for k in rows[0] if k != "multi_cc"]
-    (out / f"patGeometryInformation_{suffix}.csv").write_text(csv_text(rows, fields), encoding="utf-8")
+    atomic_write(out / f"patGeometryInformation_{suffix}.csv", csv_text(rows, fields).encode("utf-8"))
     return paths

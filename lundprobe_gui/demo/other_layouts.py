@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -24,7 +26,7 @@ import SimpleITK as sitk
 
 from ..core.geometry import Geometry
 from ..io.csv_files import csv_text
-from ..io.writer import header_from_geometry, write_nifti
+from ..io.writer import atomic_write, header_from_geometry, write_nifti
 
 logger = logging.getLogger(__name__)
 
@@ -124,11 +126,11 @@ def write_label_table(path: Path, names: Mapping[int, str]) -> Path:
     """Write a label table: JSON ``{"1": "name"}`` for ``.json``, ``index,name`` rows for ``.csv``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".json":
-        path.write_text(json.dumps({str(k): v for k, v in sorted(names.items())}, indent=2), encoding="utf-8")
+        text = json.dumps({str(k): v for k, v in sorted(names.items())}, indent=2)
     else:
         rows = [{"index": k, "name": v} for k, v in sorted(names.items())]
-        path.write_text(csv_text(rows, ("index", "name")), encoding="utf-8")
-    return path
+        text = csv_text(rows, ("index", "name"))
+    return atomic_write(path, text.encode("utf-8"))
 
 
 def write_structseg_case(
@@ -242,5 +244,8 @@ def write_plain_folder(
         _write(folder / "other_grid.nii.gz", gtv_mask.astype(np.uint8), other)
     if four_d:
         img = sitk.JoinSeries([sitk.GetImageFromArray(synth_mri(geom, rng)) for _ in range(2)])
-        sitk.WriteImage(img, str(folder / "series_4d.nii.gz"))
+        with tempfile.TemporaryDirectory() as d:  # ITK writes in place: written aside, then through the one writer
+            sitk.WriteImage(img, os.path.join(d, "4d.nii.gz"))
+            with open(os.path.join(d, "4d.nii.gz"), "rb") as fh:
+                atomic_write(folder / "series_4d.nii.gz", fh.read())
     return folder

@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 import logging
-import shutil
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from ..core.mask import Mask
+from ..io.guard import claim_output_root, remove_file
 from ..io.small_files import MIB, read_json_file, read_small_bytes
 from ..io.writer import atomic_write
 
 logger = logging.getLogger(__name__)
 
+_OWN_BLOCK = re.compile(r"^(edit|start)_[0-9a-f]{12}_\d{3}\.npz$")
 MAX_BLOCK_BYTES = 1024 * MIB
 """Largest autosave block read back (a bit-packed 1024 x 1024 x 1024 mask is 128 MB)."""
 
@@ -89,6 +91,7 @@ def autosave(
     if not edits:
         clear(area, patient_path)
         return None
+    claim_output_root(area, "recovery")
     folder.mkdir(parents=True, exist_ok=True)
     # Every autosave writes its blocks under names of its own and switches to them with the one
     # atomic rename of session.json: reusing names would let a kill leave the old session.json
@@ -112,9 +115,9 @@ def autosave(
     atomic_write(folder / "session.json", json.dumps(meta, indent=2).encode())
     keep = {e["file"] for e in entries} | {e["start_file"] for e in entries if "start_file" in e}
     for old in folder.glob("*.npz"):  # blocks of earlier autosaves, now unreferenced
-        if old.name not in keep:
+        if old.name not in keep and _OWN_BLOCK.match(old.name):
             try:
-                old.unlink()
+                remove_file(old)
             except OSError:
                 pass
     return folder
@@ -168,10 +171,25 @@ def pending(area: Path) -> list[Recovery]:
 
 
 def clear(area: Path, patient_path: str | Path) -> None:
-    """Remove a patient's autosave (after its edits were saved or deliberately discarded)."""
+    """Remove a patient's autosave (after its edits were saved or deliberately discarded).
+
+    Only the files an autosave writes are removed (``session.json`` and its blocks), then the
+    folder if that left it empty: nothing else in a recovery area is ever deleted.
+    """
     folder = patient_folder(area, patient_path)
+    if not folder.is_dir() or folder.is_symlink():
+        return
     try:  # first the index, so a kill during the removal never leaves half an autosave on offer
-        (folder / "session.json").unlink()
+        remove_file(folder / "session.json")
     except OSError:
         pass
-    shutil.rmtree(folder, ignore_errors=True)
+    for f in folder.iterdir():
+        if _OWN_BLOCK.match(f.name) or (f.name.startswith(".") and f.name.endswith(".part")):
+            try:
+                remove_file(f)
+            except OSError:
+                pass
+    try:
+        folder.rmdir()
+    except OSError as e:
+        logger.info("recovery folder %s kept: %s", folder, e.strerror or e)

@@ -32,6 +32,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from .guard import check_output_file
 from .writer import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,8 @@ def write_csv(path: str | Path, rows: Iterable[Mapping[str, object]], columns: S
     ------
     FileNotFoundError
         When the folder does not exist.
+    WriteRefused
+        When the file is an input, or lies in a patient folder or a dataset root.
     OSError
         When the file cannot be written (the message names it).
     """
@@ -128,6 +131,7 @@ def write_csv(path: str | Path, rows: Iterable[Mapping[str, object]], columns: S
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder for the CSV file")
+    check_output_file(path)
     atomic_write(path, csv_text(rows, columns).encode("utf-8"))
     logger.info("wrote %s", path)
     return path

@@ -29,10 +29,8 @@ neighbour.
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import hashlib
 import io
-import json
 import logging
 import os
 import re
@@ -41,23 +39,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .. import __version__
 from ..core.mask import Mask
 from ..core.names import validate_data_name
 from ..core.patient import Patient, Problem, StructureRef, check_binary
 from . import nifti
 from .probe import strip_suffix
+from .guard import Protected, claim_output_root
 from .small_files import TABLE_MAX_BYTES, SmallFileError, parse_json, read_small_text
-from .store import (
-    FileStore,
-    claim_version,
-    finish_version,
-    jsonable,
-    output_folder,
-    reference_header,
-    refuse_case_twin,
-    user_name,
-)
+from .store import FileStore, output_folder, reference_header
+from .versions import build_sidecar, publish_version
 from .writer import encode_nifti
 
 logger = logging.getLogger(__name__)
@@ -351,45 +341,31 @@ def save_label_map(
         }
 
     header = hdr.raw if hdr is not None else reference_header(patient, fname)
-    data = encode_nifti(new, header)
     # Editing a saved version (a reopened review) continues that file's own version series.
     stem = validate_data_name(_VERSION_SUFFIX.sub("", strip_suffix(label_map.name)), "label-map file name")
-    root = Path(out_dir) if out_dir is not None else patient.default_out_dir()
-    folder = output_folder(root, patient.id, fr.folder, sub=None)
-    if _inside(folder, patient.path):
-        raise PermissionError(f"{folder} is inside the patient folder {patient.path}; input files are never written")
-    refuse_case_twin(folder, f"{stem}.nii.gz", f"label map {stem!r}")
-    path, n = claim_version(folder, stem, data)
-    parent = provenance.pop("parent", None)
-    if parent is None and n > 1:
-        parent = f"{stem}_v{n - 1:03d}.nii.gz"
-    side = {
+    computed = {
         "kind": "label-map",
         "patient": patient.id,
         "frame": fname,
-        "version": n,
-        "file": path.name,
-        "parent": parent,
         "edited_from": str(label_map),
         "labels": {str(k): r.name for k, r in sorted(refs.items())},
         "edited_labels": [int(k) for k in sorted(edits)],
         "overwrite_other_labels": bool(overwrite_other_labels),
         "dtype": str(dtype),
-        "tool": provenance.pop("tool", None),
-        "user": provenance.pop("user", None) or user_name(),
-        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "app": "lundprobe_gui",
-        "app_version": __version__,
         "voxel_sha256": hashlib.sha256(np.ascontiguousarray(new).tobytes()).hexdigest(),
-        "file_sha256": hashlib.sha256(data).hexdigest(),
         "label_stats": stats,
-        "stats": provenance.pop("stats", None),
     }
-    side.update({k: v for k, v in provenance.items() if jsonable(v)})
-    plain = folder / f"{stem}.nii.gz"
-    finish_version(path, folder / f"{stem}_v{n:03d}.json", json.dumps(side, indent=2).encode(), plain, data)
+    build_sidecar(computed, provenance)  # refused provenance: nothing is written
+    protected = Protected.of_patient(patient)
+    root = Path(out_dir) if out_dir is not None else patient.default_out_dir()
+    claim_output_root(root, "edits", protected)
+    folder = output_folder(root, patient.id, fr.folder, sub=None)
+    data = encode_nifti(new, header)
+    pub = publish_version(folder, stem, data, computed, provenance, {"label_map": stem}, protected)
+    path, plain = pub.path, pub.plain
     new.flags.writeable = False
-    store.remember_label_array(plain, new)
+    if pub.plain_is_mine:  # else another process saved a newer version into the plain copy meanwhile
+        store.remember_label_array(plain, new)
     _repoint(patient, refs, plain, new, set(int(k) for k in edits), overwrite_other_labels)
     logger.info("saved label map %s (labels %s edited)", path, sorted(edits))
     return path
@@ -409,8 +385,3 @@ def _repoint(
         else:
             mask = None
         patient.register_structure(moved, mask)
-
-
-def _inside(folder: Path, patient_path: Path) -> bool:
-    f, p = folder.resolve(), Path(patient_path).resolve()
-    return f == p or p in f.parents

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..core.patient import Patient
 from . import dicom, generic, lundprobe, structseg
+from .guard import register_patient
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +106,11 @@ def open_patient(path: str | os.PathLike | bytes) -> Patient:
     if layout is None:
         raise NoImageError(f"{path}: no usable image found; {_EXPECTED}")
     try:
-        return _discover(path, layout)
+        patient = _discover(path, layout)
     except FileNotFoundError as e:
         raise NoImageError(str(e)) from e
+    register_patient(patient)  # its folder, dataset root and input files are never written while it lives
+    return patient
 
 
 def list_patients(root: str | Path) -> list[PatientEntry]:

@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-import getpass
 import hashlib
-import json
 import logging
 import os
-import re
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from ..core.geometry import Geometry
 from ..core.mask import Mask, bbox_of, box_slices
-from ..core.names import InvalidName, folds_case_key, validate_data_name, validate_source
+from ..core.names import validate_data_name, validate_source
 from ..core.patient import NAN_RULE, Patient, Problem, StructureRef
 from . import nifti
+from .guard import Protected, claim_output_root
 from .slab_reader import can_stream, read_slab
-from .writer import atomic_write, encode_nifti, header_from_geometry
+from .verify import check_saved
+from .versions import build_sidecar, check_series_name, publish_version
+from .writer import encode_nifti, header_from_geometry
 
 logger = logging.getLogger(__name__)
-
-_VERSION = re.compile(r"_v(\d{3,})(\.nii\.gz|\.dcm)$")
 
 
 def mask_from_array(arr: np.ndarray, path: str, label: int | None = None) -> tuple[Mask, list[Problem]]:
@@ -69,7 +65,9 @@ class FileStore:
         self._lock = threading.Lock()
 
     def load_mask(self, ref: StructureRef, geometry: Geometry) -> tuple[Mask, list[Problem]]:
-        """Decode a structure's file and crop it. Raises on undecodable data."""
+        """Decode a structure's file and crop it. Raises on undecodable data, and
+        :class:`~lundprobe_gui.io.verify.TamperedFile` for a saved edit that changed since it was saved."""
+        check_saved(ref.path)
         if ref.label is not None:
             arr = self.label_array(ref.path)
         else:
@@ -104,6 +102,7 @@ class FileStore:
             hit = self._label_cache.get(key)
         if hit is not None and hit[0] == stamp:
             return hit[1]
+        check_saved(path)
         arr = nifti.load_array(Path(path))
         with self._lock:
             self._label_cache[key] = (stamp, arr)
@@ -139,45 +138,32 @@ class FileStore:
             return save_label_map(patient, ref.path, {ref.label: mask}, out_dir, frame=frame, store=self, **provenance)
         validate_data_name(name, "structure name")
         validate_source(source)
+        check_series_name(name, "structure name")
+        check_series_name(source, "source name")
         fr = patient.frames[frame]
-        root = Path(out_dir) if out_dir is not None else patient.default_out_dir()
-        folder = output_folder(root, patient.id, fr.folder)
         arr = mask.to_full().view(np.uint8)
-        header = reference_header(patient, frame)
-        data = encode_nifti(arr, header)
-        stem = f"mask_{name}_{source}"
-        refuse_case_twin(folder, f"{stem}.nii.gz", f"structure {name!r} of source {source!r}")
-        path, n = claim_version(folder, stem, data)
-        parent = provenance.pop("parent", None)
-        if parent is None and n > 1:
-            parent = f"{stem}_v{n - 1:03d}.nii.gz"
-        side = {
+        computed = {
             "structure": name,
             "source": source,
             "frame": frame,
             "patient": patient.id,
-            "version": n,
-            "file": path.name,
-            "parent": parent,
-            "tool": provenance.pop("tool", None),
-            "user": provenance.pop("user", None) or user_name(),
-            "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "app": "lundprobe_gui",
-            "app_version": __version__,
             "voxel_sha256": hashlib.sha256(arr.tobytes()).hexdigest(),
-            "file_sha256": hashlib.sha256(data).hexdigest(),
             "voxels": int(mask.count()),
             "reference_image": str(reference_image_path(patient, frame)),
-            "stats": provenance.pop("stats", None),
         }
-        side.update({k: v for k, v in provenance.items() if jsonable(v)})
-        finish_version(
-            path, folder / f"{stem}_v{n:03d}.json", json.dumps(side, indent=2).encode(), folder / f"{stem}.nii.gz", data
+        build_sidecar(computed, provenance)  # refused provenance: nothing is written
+        protected = Protected.of_patient(patient)
+        root = Path(out_dir) if out_dir is not None else patient.default_out_dir()
+        claim_output_root(root, "edits", protected)
+        folder = output_folder(root, patient.id, fr.folder)
+        data = encode_nifti(arr, reference_header(patient, frame))
+        stem = f"mask_{name}_{source}"
+        pub = publish_version(
+            folder, stem, data, computed, provenance, {"structure": name, "source": source}, protected
         )
-        logger.info("saved %s (%d voxels)", path, side["voxels"])
-        ref = StructureRef(name, source, frame, str(folder / f"{stem}.nii.gz"))
-        patient.register_structure(ref, mask.copy())
-        return path
+        logger.info("saved %s (%d voxels)", pub.path, computed["voxels"])
+        patient.register_structure(StructureRef(name, source, frame, str(pub.plain)), mask.copy())
+        return pub.path
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -186,81 +172,6 @@ def _stamp(path: Path) -> tuple[int, int]:
     except OSError:
         return (-1, -1)
     return (st.st_mtime_ns, st.st_size)
-
-
-def finish_version(version: Path, sidecar: Path, sidecar_data: bytes, plain: Path, data: bytes) -> None:
-    """Write a claimed version's sidecar, then its plain copy; when either fails, withdraw the version.
-
-    A save that fails part-way (disk full, folder gone) then leaves nothing under a final name:
-    no version without its sidecar for the next version to name as its parent, and the plain
-    copy still the previous version.
-    """
-    try:
-        atomic_write(sidecar, sidecar_data)
-        atomic_write(plain, data, overwrite=True)
-    except BaseException:
-        for f in (sidecar, version):
-            try:
-                os.unlink(f)
-            except OSError:
-                pass
-        raise
-
-
-def refuse_case_twin(folder: Path, plain_name: str, what: str) -> None:
-    """Refuse to save ``plain_name`` in a folder of a case-insensitive file system that already holds it in
-    another case (``mask_rectum_x`` beside ``mask_Rectum_x``): the two series would overwrite each other.
-
-    Raises
-    ------
-    InvalidName
-        Naming the file already there.
-    """
-    key = folds_case_key(plain_name)
-    try:
-        entries = os.listdir(folder)
-    except OSError:
-        return
-    twins = [e for e in entries if e != plain_name and folds_case_key(e) == key]
-    # The file system folds case when the name we want "exists" although only its twin is listed.
-    if twins and plain_name not in entries and os.path.lexists(folder / plain_name):
-        raise InvalidName(
-            f"{what} cannot be saved in {folder}: this file system does not tell upper from lower case, and "
-            f"{twins[0]} is already there; names that differ only in case would overwrite each other"
-        )
-
-
-def claim_version(folder: Path, stem: str, data: bytes, suffix: str = ".nii.gz") -> tuple[Path, int]:
-    """Write ``data`` as the next free ``<stem>_v<NNN><suffix>`` in ``folder``; (path, NNN).
-
-    A name is claimed atomically, so two savers racing for one number each get their own.
-    """
-    for _ in range(1000):
-        n = next_version(folder, stem, suffix)
-        path = folder / f"{stem}_v{n:03d}{suffix}"
-        try:
-            atomic_write(path, data, overwrite=False)
-            return path, n
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"could not claim a new version name in {folder}")  # pragma: no cover
-
-
-def jsonable(v: Any) -> bool:
-    """Whether a value can go into a JSON sidecar."""
-    try:
-        json.dumps(v)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
-def user_name() -> str:
-    """The login name recorded in sidecars ("unknown" where there is none)."""
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        return "unknown"
 
 
 def output_folder(root: Path, patient_id: str, frame_folder: str, sub: str | None = "observerData") -> Path:
@@ -286,18 +197,6 @@ def output_folder(root: Path, patient_id: str, frame_folder: str, sub: str | Non
     if real_root not in folder.resolve().parents and folder.resolve() != real_root:
         raise PermissionError(f"{folder} resolves outside the output folder {root}")
     return folder
-
-
-def next_version(folder: Path, stem: str, suffix: str = ".nii.gz") -> int:
-    """1 + the highest existing version number of ``stem`` (files ending in ``suffix``) in ``folder``."""
-    best = 0
-    prefix = stem + "_v"
-    for entry in os.listdir(folder):
-        if entry.startswith(prefix):
-            m = _VERSION.search(entry)
-            if m and entry[: m.start()] == stem and m.group(2) == suffix:
-                best = max(best, int(m.group(1)))
-    return best + 1
 
 
 def reference_image_path(patient: Patient, frame: str) -> Path | None:

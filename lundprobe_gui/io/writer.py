@@ -19,6 +19,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.geometry import Geometry
+from .guard import Protected, check_target, file_mode, remove_file
 from .nifti import SITK_LOCK
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def sweep_stale_parts(folder: Path, now: float | None = None) -> list[Path]:
             continue
         try:
             if entry.is_file(follow_symlinks=False) and now - entry.stat(follow_symlinks=False).st_mtime > STALE_PART_S:
-                os.unlink(entry.path)
+                remove_file(entry.path)
                 removed.append(Path(entry.path))
         except OSError:
             continue  # gone already, or not ours to remove
@@ -134,10 +135,11 @@ def sweep_stale_parts(folder: Path, now: float | None = None) -> list[Path]:
     return removed
 
 
-def _temp_write(folder: Path, name: str, data: bytes) -> Path:
+def _temp_write(folder: Path, name: str, data: bytes, mode: int) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
+            _chmod(fh.fileno(), tmp, mode)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -150,16 +152,30 @@ def _temp_write(folder: Path, name: str, data: bytes) -> Path:
     return Path(tmp)
 
 
-def atomic_write(path: Path, data: bytes, overwrite: bool = True) -> Path:
-    """Write ``data`` to ``path`` through a temporary file, fsync and rename.
+def _chmod(fd: int, path: str, mode: int) -> None:
+    # mkstemp makes 0600; shared study and output folders need the umask's bits
+    try:
+        os.fchmod(fd, mode)
+    except (AttributeError, NotImplementedError):  # Windows
+        os.chmod(path, mode)
+
+
+def atomic_write(path: Path, data: bytes, overwrite: bool = True, protected: Protected | None = None) -> Path:
+    """The app's one file writer: check the target, write a temporary file, fsync, rename.
+
+    The target is checked first (:func:`lundprobe_gui.io.guard.check_target`): an input file (by
+    inode), a file in a protected patient folder or dataset root is refused with
+    :class:`~lundprobe_gui.io.guard.WriteRefused`. The new file gets the replaced file's
+    permissions, else ``0o666 & ~umask``.
 
     With ``overwrite=False`` an existing file is never replaced (``FileExistsError``): the new name
     is claimed with a hard link, which fails atomically when the name exists.
     """
     path = Path(path)
+    check_target(path, protected)
     sweep_stale_parts(path.parent)
     try:
-        tmp = _temp_write(path.parent, path.name, data)
+        tmp = _temp_write(path.parent, path.name, data, file_mode(path if overwrite else None))
     except OSError as e:
         raise located(e, path) from e
     try:

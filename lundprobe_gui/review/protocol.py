@@ -32,6 +32,14 @@ from ..core.patient import Patient, StructureRef
 from ..io.dicom import collection
 from ..io.open import NoImageError, detect_layout, is_dataset_root, list_patients, open_patient
 from ..io.probe import strip_suffix
+from ..io.guard import (
+    DATASET_LAYOUTS,
+    Protected,
+    WriteRefused,
+    claim_output_root,
+    has_dataset_files,
+    register_patient,
+)
 from ..io.small_files import read_json_file
 from ..io.writer import atomic_write
 from ..session.activetime import DEFAULT_IDLE_S, DEFAULT_TAIL_S, IdleRule
@@ -209,6 +217,17 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write(Path(path), (json.dumps(data, indent=2) + "\n").encode("ascii"))
 
 
+def protected_of(protocol: ReviewProtocol) -> Protected:
+    """The review's case folders and, when it is one, its dataset root: no review write may touch them.
+
+    The folder a single plain-folder case was taken from is not a dataset root (the review folder
+    may sit beside the case); a LUND-PROBE or StructSeg root, or one the cases were listed from, is.
+    """
+    cases = protocol.cases
+    dataset = len(cases) > 1 or any(c.layout in DATASET_LAYOUTS for c in cases) or has_dataset_files(protocol.dataset)
+    return Protected.of([protocol.case_dir(c) for c in cases], [protocol.dataset] if dataset else [])
+
+
 def load_protocol(review_dir: str | Path) -> ReviewProtocol:
     """Read ``<review>/review.json``."""
     path = Path(review_dir) / REVIEW_FILE
@@ -361,7 +380,9 @@ def collection_cases(root: Path, cases: Sequence[str] | None = None) -> tuple[Ca
 def open_case_patient(protocol: ReviewProtocol, case: CaseSpec) -> Patient:
     """The patient of a case: a collection case through its AI segmentation, any other by its folder."""
     if case.layout == IDC_LAYOUT:
-        return collection.open_case(protocol.dataset, case.path)
+        patient = collection.open_case(protocol.dataset, case.path)
+        register_patient(patient)  # its files are inputs, as those open_patient opens
+        return patient
     return open_patient(protocol.case_dir(case))
 
 
@@ -386,7 +407,10 @@ def init_review(
     if (review_dir / REVIEW_FILE).exists():
         raise ReviewError(f"{review_dir} already holds a review; choose a new folder")
     protocol = create_protocol(dataset, reviewer, cases, segmentation, idle_seconds)
-    review_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        claim_output_root(review_dir, "review", protected_of(protocol))
+    except WriteRefused as e:
+        raise ReviewError(str(e)) from e
     write_json(review_dir / STATE_FILE, ReviewState.new(protocol).to_dict())
     write_json(review_dir / REVIEW_FILE, protocol.to_dict())
     logger.info("review of %d case(s) by %s created in %s", len(protocol.cases), reviewer, review_dir)

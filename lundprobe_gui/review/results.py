@@ -22,7 +22,8 @@ import logging
 from pathlib import Path
 
 from ..io.csv_files import csv_text, write_csv
-from .protocol import RESULTS_FILE, CaseSpec, ReviewProtocol
+from ..io.guard import check_output_file
+from .protocol import RESULTS_FILE, CaseSpec, ReviewProtocol, protected_of
 from .state import DONE, CaseState, ReviewState
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def write_results(
 ) -> Path:
     """Atomically write the CSV (default ``<review>/review-results.csv``) and return its path."""
     out = Path(path) if path is not None else Path(review_dir) / RESULTS_FILE
+    check_output_file(out, protected_of(protocol))
     out.parent.mkdir(parents=True, exist_ok=True)
     return write_csv(out, rows(protocol, state, include_unfinished), columns(protocol))
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
@@ -31,6 +32,7 @@ import numpy as np
 from ..core.mask import Mask
 from ..core.patient import Patient, Problem, StructureRef
 from ..core.text import InvalidText, validate_text
+from ..io.guard import WriteRefused, claim_output_root, protect, unprotect
 from ..io.small_files import read_small_bytes
 from ..session.base import WorkSession
 from ..session.clock import Now, event_time, iso_utc, to_epoch
@@ -48,6 +50,7 @@ from .protocol import (
     SegmentSpec,
     load_protocol,
     open_case_patient,
+    protected_of,
 )
 from .results import write_results
 from .scale import NO_CORRECTION_SCORE, level
@@ -112,6 +115,13 @@ class ReviewSession(WorkSession):
             revision = int(saved.get("revision", 0))
         except (ValueError, KeyError, TypeError) as e:
             raise CorruptReviewFile(f"{self.dir / STATE_FILE}: damaged event-log mark ({e})") from e
+        protected = protected_of(self.protocol)
+        self._unprotect = weakref.finalize(self, unprotect, protect(protected))
+        try:
+            claim_output_root(self.dir, "review", protected)
+        except WriteRefused as e:
+            self._unprotect()
+            raise ReviewError(str(e)) from e
         WorkSession.__init__(
             self,
             lock=SessionLock(self.dir / LOCK_FILE, "review session") if lock else _NoLock(),  # type: ignore[arg-type]
@@ -124,14 +134,20 @@ class ReviewSession(WorkSession):
         self.patient: Patient | None = None
         self._case: CaseSpec | None = None
         t = event_time(None)
-        self._lock_file.acquire(t)
+        try:
+            self._lock_file.acquire(t)
+        except BaseException:
+            self._unprotect()
+            raise
         try:
             self._open(t, raw, revision, mark)
         except ValueError as e:
             self._lock_file.release()
+            self._unprotect()
             raise CorruptReviewFile(str(e)) from e
         except BaseException:
             self._lock_file.release()
+            self._unprotect()
             raise
 
     # -- the state for the shared machinery ----------------------------------------------------------
@@ -234,8 +250,11 @@ class ReviewSession(WorkSession):
         """Close the open case and release the review lock."""
         if self._closed:
             return
-        self.close_case(now)
-        WorkSession.close(self, now)
+        try:
+            self.close_case(now)
+            WorkSession.close(self, now)
+        finally:
+            self._unprotect()
 
     # -- time --------------------------------------------------------------------------------
     def active_seconds(self, case_id: str | None = None, now: Now = None) -> float:

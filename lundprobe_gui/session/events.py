@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..io.guard import check_target
 from ..io.small_files import MIB, SmallFileError, file_kind
 from .clock import iso_utc
 
@@ -101,6 +102,7 @@ class EventLog:
         h = hashlib.sha256(data)
         if size > mark.bytes:
             logger.warning("%s: %d bytes written by an interrupted save are cut off", self.path, size - mark.bytes)
+            check_target(self.path)
             os.truncate(self.path, mark.bytes)
         self._hash, self._bytes, self._lines, self._mark = h, mark.bytes, mark.lines, mark
 
@@ -170,13 +172,18 @@ class EventLog:
         """Append ``lines`` (after cutting off what a failed write left) and return the new mark."""
         if lines:
             if self._size() != self._bytes:  # a write that failed part-way left a partial line
+                check_target(self.path)
                 os.truncate(self.path, self._bytes)
             blob = b"".join(lines)
+            check_target(self.path)  # never an input of the study's dataset
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-            fd = os.open(self.path, flags, 0o666)
+            fd = os.open(self.path, flags, 0o666)  # the umask decides
             try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
                     raise SmallFileError(f"{self.path}: the event log is not a regular file; not written")
+                if st.st_nlink != 1:  # appending writes in place: a file with another name too is never appended to
+                    raise PermissionError(f"{self.path} has {st.st_nlink} names (hard links); not written")
                 view = memoryview(blob)
                 while view:
                     n = os.write(fd, view)
@@ -194,6 +201,7 @@ class EventLog:
         if self._bytes == mark.bytes:
             return
         if self.path.exists():
+            check_target(self.path)
             os.truncate(self.path, mark.bytes)
         data = self._read(mark.bytes) if mark.bytes else b""
         self._hash, self._bytes, self._lines = hashlib.sha256(data), mark.bytes, mark.lines

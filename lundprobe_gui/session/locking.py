@@ -23,6 +23,7 @@ from typing import Callable
 
 import psutil
 
+from ..io.guard import check_target, remove_file
 from ..io.small_files import LOCK_MAX_BYTES, SmallFileError, read_json_file
 from ..io.writer import atomic_write, fsync_dir
 from .clock import iso_utc, to_epoch
@@ -183,9 +184,7 @@ def break_lock(path: Path) -> LockInfo | None:
             raise SessionLocked(
                 f"the lock is held by a running process on this computer ({info.describe()}); close that session instead"
             )
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
+    if not remove_file(path):
         return info
     fsync_dir(path.parent)
     logger.warning("broke the lock %s (%s)", path, info.describe() if info else "unreadable")
@@ -265,6 +264,7 @@ class SessionLock:
         # Move the stale lock aside under a unique name, then check that what was moved is the
         # stale lock we judged: another process may have replaced it in between.
         aside = self.path.with_name(f".{self.path.name}.stale-{uuid.uuid4().hex}")
+        check_target(self.path)
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
@@ -275,12 +275,13 @@ class SessionLock:
             moved = None
         if moved is not None and moved.token != stale.token:
             try:
+                check_target(self.path)
                 os.link(aside, self.path)  # put the live lock back (fails if yet another appeared)
             except OSError:
                 logger.warning("lock %s changed hands while recovering it", self.path)
-            os.unlink(aside)
+            remove_file(aside)
             return False
-        os.unlink(aside)
+        remove_file(aside)
         fsync_dir(self.path.parent)
         return True
 
@@ -293,11 +294,8 @@ class SessionLock:
         except SessionLocked:
             current = None
         if current is not None and current.token == self.info.token:
-            try:
-                os.unlink(self.path)
+            if remove_file(self.path):
                 fsync_dir(self.path.parent)
-            except FileNotFoundError:
-                pass
         else:
             logger.warning("lock %s is no longer ours; left in place", self.path)
         self.info = None

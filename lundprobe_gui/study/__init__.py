@@ -4,8 +4,8 @@ Public API (see ``docs/study.md``)::
 
     from lundprobe_gui.study import InitOptions, init_study, ObserverSession, export_study, study_status
 
-    init_study("study", InitOptions(dataset_root="ds", observers=["obsB", "obsC"], seed=7))
-    with ObserverSession("study", "obsB") as s:
+    init_study("study", InitOptions(dataset_root="ds", observers=["obs1", "obs2"], seed=7))
+    with ObserverSession("study", "obs1") as s:
         ...
     export_study("study")
 """

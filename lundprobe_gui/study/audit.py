@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..io.guard import check_target
 from ..io.small_files import MIB, SmallFileError, file_kind, parse_json, read_small_bytes
 from .clock import iso_utc, to_epoch, wall_time
 from .files import audit_file
@@ -73,11 +74,13 @@ def append_audit(study_dir: str | Path, event: str, now: float | None = None, **
     path = audit_file(Path(study_dir))
     if path.is_symlink():
         raise PermissionError(f"{path} is a symbolic link; refusing to write the audit log through it")
+    check_target(path)
     # O_NOFOLLOW: a link put there after the check is not followed either; O_NONBLOCK: a FIFO in
-    # its place fails at once (no reader) or is refused below, instead of blocking the session
+    # its place fails at once (no reader) or is refused below, instead of blocking the session;
+    # 0o666: the umask decides
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(path, flags, 0o644)
+        fd = os.open(path, flags, 0o666)
     except OSError as e:
         if e.errno == errno.ENXIO:  # a FIFO without a reader
             raise SmallFileError(
@@ -85,9 +88,12 @@ def append_audit(study_dir: str | Path, event: str, now: float | None = None, **
             ) from e
         raise type(e)(e.errno, f"{e.strerror or e}: cannot append to the audit log {path}") from e
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise SmallFileError(f"{path}: the audit log is {file_kind(mode)}, not a regular file; not written")
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SmallFileError(f"{path}: the audit log is {file_kind(st.st_mode)}, not a regular file; not written")
+        # appending writes in place: a file with another name too (a hard link of an input) is never appended to
+        if st.st_nlink != 1:
+            raise PermissionError(f"{path} has {st.st_nlink} names (hard links); refusing to append to the audit log")
         if _ends_without_newline(path):
             line = b"\n" + line
         os.write(fd, line)

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..core.names import InvalidName, folds_case_key, validate_observer
+from ..io.guard import Protected, WriteRefused, check_output_root, claim_output_root
+from ..io.lundprobe import MRI_DIR
 from ..io.writer import atomic_write
 from .audit import append_audit
 from .clock import Now, event_time, iso_utc
@@ -35,6 +37,7 @@ from .presets import (
     DEFAULT_STRUCTURES,
     DEFAULT_WASHOUT_DAYS,
     PRESETS,
+    PUBLISHED_OBSERVERS,
     preset_questions,
 )
 from .questions import Question
@@ -43,6 +46,7 @@ from .secret import AdminSecret
 logger = logging.getLogger(__name__)
 
 _DATASET_OBSERVER = re.compile(r"^obs[A-Za-z0-9-]+$")
+_STEP_FILE = re.compile(r"^mask_.+_step\d+_(?P<obs>[A-Za-z0-9_-]+)\.nii(\.gz)?$")
 
 
 @dataclass
@@ -58,7 +62,11 @@ class InitOptions:
     structures : sequence of str
         Default ``CTVT_427``, ``Rectum``.
     observers : sequence of str
-        Default ``obsB`` .. ``obsE``.
+        Default ``obs1`` .. ``obs4``.
+    allow_published_ids : bool
+        Accept observer IDs of the published study (``obsB``..``obsE``) or IDs whose edits the
+        dataset already holds. Off by default: such IDs are refused, since the study's files would
+        share names with the dataset's own.
     seed : int, optional
         Randomisation seed; a random one is drawn (and recorded) when omitted.
     washout_days : float
@@ -100,6 +108,7 @@ class InitOptions:
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
     name: str = ""
     admin_pin: str | None = None
+    allow_published_ids: bool = False
     notes: list[str] = field(default_factory=list)
     show_dose: bool = False
     questions: Sequence[Question] | None = None
@@ -134,6 +143,10 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
                     f"{what} {twin!r} and {x!r} differ only in case: their files would be one file on Windows "
                     "and macOS, where studies are shared; nothing was written"
                 )
+    try:  # before anything else is looked at: a study folder inside the dataset is refused at once
+        check_output_root(study_dir, Protected.of(dataset_roots=[Path(opts.dataset_root).expanduser()]))
+    except WriteRefused as e:
+        raise StudyError(str(e)) from e
     if opts.preset not in PRESETS:
         raise StudyError(f"unknown preset {opts.preset!r}; choose one of {', '.join(PRESETS)}")
     for existing in (study_file(study_dir), sessions_dir(study_dir), output_root(study_dir)):
@@ -205,6 +218,7 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
             name=opts.name,
             created_at=iso_utc(t),
             dataset_root=_stored_root(root, study_dir),
+            dataset_root_absolute=str(root),
             patients=tuple(patients),
             structures=tuple(structures),
             observers=tuple(opts.observers),
@@ -224,7 +238,13 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
         )
     except (InvalidName, ValueError) as e:
         raise StudyError(str(e)) from e
-    study_dir.mkdir(parents=True, exist_ok=True)
+    if not opts.allow_published_ids:
+        _refuse_published_ids(root, patients, list(study.observers))
+    protected = Protected.of([root / p for p in patients], [root])
+    try:
+        claim_output_root(study_dir, "study", protected)
+    except WriteRefused as e:
+        raise StudyError(str(e)) from e
     data = json.dumps(study.to_dict(), indent=2).encode("utf-8")
     try:
         atomic_write(study_file(study_dir), data, overwrite=False)
@@ -255,3 +275,27 @@ def _stored_root(root: Path, study_dir: Path) -> str:
     except ValueError:  # another drive (Windows)
         return str(root)
     return Path(rel).as_posix()
+
+
+def _refuse_published_ids(root: Path, patients: list[str], observers: list[str]) -> None:
+    """Refuse observer IDs of the published study, and IDs whose step files the dataset already holds.
+
+    Compared without case: on a file system that folds case ``step1_OBSB`` is ``step1_obsB``.
+    """
+    taken = {o.casefold(): "a published observer of LUND-PROBE" for o in PUBLISHED_OBSERVERS}
+    for p in patients:
+        try:
+            names = os.listdir(root / p / MRI_DIR / "observerData")
+        except OSError:
+            continue
+        for name in names:
+            m = _STEP_FILE.match(name)
+            if m:
+                taken.setdefault(m["obs"].casefold(), f"the dataset already holds its edits ({p}: {name})")
+    clash = [f"{o} ({taken[o.casefold()]})" for o in observers if o.casefold() in taken]
+    if clash:
+        raise StudyError(
+            "observer ID(s) " + "; ".join(clash) + ": the study's files would carry the same names as the "
+            "dataset's own. Choose other IDs (the default is obs1..obs4), or add --allow-published-ids "
+            "to use them anyway (the study never writes into the dataset)"
+        )

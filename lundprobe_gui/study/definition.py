@@ -176,6 +176,9 @@ class StudyDefinition:
     dataset_root : str
         The dataset root: relative to the study folder when it can be (so a study and its dataset
         can move together), else absolute. A session may be pointed at a copy (see ``patient_files``).
+    dataset_root_absolute : str
+        The absolute root at init, used when the relative one does not hold the patients (the
+        study folder was moved alone).
     patients : tuple of str
         Patient folder names inside the dataset root.
     structures : tuple of str
@@ -235,6 +238,7 @@ class StudyDefinition:
     patient_files: dict[str, dict[str, dict]] = field(default_factory=dict)
     observer_pins: dict[str, AdminSecret] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    dataset_root_absolute: str = ""
 
     def __post_init__(self) -> None:
         for pid in self.patients:
@@ -308,9 +312,21 @@ class StudyDefinition:
         return IdleRule(self.idle_timeout_s, self.idle_tail_s)
 
     def dataset_path(self, study_dir: str | Path) -> Path:
-        """The recorded dataset root as a path (a relative root is relative to the study folder)."""
+        """The recorded dataset root as a path.
+
+        A relative root is relative to the study folder (a study and its dataset moved together);
+        when the patients are not there, the absolute root recorded at init is used if they are
+        there (the study folder moved alone on the same computer).
+        """
         root = Path(self.dataset_root)
-        return root if root.is_absolute() else Path(study_dir) / root
+        if root.is_absolute():
+            return root
+        rel = Path(study_dir) / root
+        if self.dataset_root_absolute and not (rel / self.patients[0]).is_dir():
+            absolute = Path(self.dataset_root_absolute)
+            if (absolute / self.patients[0]).is_dir():
+                return absolute
+        return rel
 
     def patient_dir(self, patient: str, dataset_root: Path | None = None) -> Path:
         """A patient's folder (in ``dataset_root`` when given, else the recorded root as written)."""
@@ -329,6 +345,7 @@ class StudyDefinition:
             "name": self.name,
             "created_at": self.created_at,
             "dataset_root": self.dataset_root,
+            "dataset_root_absolute": self.dataset_root_absolute,
             "patients": list(self.patients),
             "structures": list(self.structures),
             "observers": list(self.observers),
@@ -385,6 +402,7 @@ class StudyDefinition:
                 patient_files={str(p): dict(v) for p, v in _dict(d, "patient_files").items()},
                 observer_pins={str(o): AdminSecret.from_dict(v) for o, v in _dict(d, "observer_pins").items()},
                 format_version=int(version),
+                dataset_root_absolute=str(d.get("dataset_root_absolute") or ""),
             )
         except KeyError as e:
             raise CorruptStudyFile(f"{origin}: missing field {e}") from e

@@ -13,6 +13,7 @@ from ..core.patient import Patient, StructureRef, check_binary
 from ..io.nifti import load_array
 from ..io.small_files import SAVED_MASK_MAX_BYTES, read_small_bytes
 from ..io.store import mask_from_array
+from ..io.verify import check_saved
 from .clock import iso_utc
 from .definition import StudyDefinition
 from .errors import CorruptStudyFile, StudyError
@@ -109,6 +110,7 @@ def load_saved(study_dir: Path, relative: str) -> Mask:
     """Read a recorded output version back as a :class:`Mask`."""
     path = study_dir / relative
     try:
+        check_saved(path)
         arr = load_array(path)
     except Exception as e:  # noqa: BLE001 - any decoding failure is a damaged output
         raise CorruptStudyFile(f"{path}: the saved edit cannot be read ({e})") from e

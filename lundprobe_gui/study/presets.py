@@ -17,7 +17,10 @@ logger = logging.getLogger(__name__)
 
 PRESETS = ("reader-study", "ai-acceptability")
 DEFAULT_STRUCTURES = ("CTVT_427", "Rectum")
-DEFAULT_OBSERVERS = ("obsB", "obsC", "obsD", "obsE")
+DEFAULT_OBSERVERS = ("obs1", "obs2", "obs3", "obs4")
+"""Default study observers: never the published ``obsB``..``obsE``, whose edits the dataset ships
+under the same file names (``mask_<S>_step<k>_obsB.nii.gz``)."""
+PUBLISHED_OBSERVERS = ("obsB", "obsC", "obsD", "obsE")
 DEFAULT_START_SOURCE = "nnUNet"
 DEFAULT_WASHOUT_DAYS = 28.0
 DEFAULT_IDLE_TIMEOUT_S = DEFAULT_IDLE_S

@@ -14,6 +14,7 @@ import os
 import re
 from pathlib import Path
 
+from ..io.guard import MARKER, remove_file
 from ..io.lundprobe import MRI_DIR
 from ..io.small_files import SAVED_MASK_MAX_BYTES, read_small_bytes
 from ..io.writer import atomic_write
@@ -48,12 +49,18 @@ def sweep_temp_files(study_dir: Path, observer: str, patients: tuple[str, ...]) 
     """Remove this observer's leftover temporary files; returns what was removed.
 
     Only names that belong to this observer are touched: its session and lock temporaries, and
-    the ``.mask_*_step<k>_<observer>*.part`` files of its outputs.
+    the ``.mask_*_step<k>_<observer>*.part`` files of its outputs (versions, sidecars, owner
+    files), plus the temporaries of the study's output markers.
     """
     obs = re.escape(observer)
     own_session = re.compile(rf"^\.{obs}\.(json|lock)\..+\.part$|^\.{obs}\.lock\.stale-[0-9a-f]+$")
-    own_output = re.compile(rf"^\.mask_.+_step\d+_{obs}(_v\d{{3,}})?\.(nii\.gz|json)\..+\.part$")
-    folders = [(sessions_dir(study_dir), own_session)]
+    own_output = re.compile(
+        rf"^\.mask_.+_step\d+_{obs}(_v\d{{3,}})?\.(nii\.gz|json)\..+\.part$"
+        rf"|^\.\.mask_.+_step\d+_{obs}\.series\.json\..+\.part$"
+    )
+    # the output markers: written once per folder, by whichever observer saved first
+    marker = re.compile(rf"^\.{re.escape(MARKER)}\..+\.part$")
+    folders = [(sessions_dir(study_dir), own_session), (study_dir, marker), (output_root(study_dir), marker)]
     folders += [(output_root(study_dir) / p / MRI_DIR / "observerData", own_output) for p in patients]
     removed = []
     for folder, pattern in folders:
@@ -65,7 +72,7 @@ def sweep_temp_files(study_dir: Path, observer: str, patients: tuple[str, ...]) 
             if pattern.match(name):
                 logger.warning("removing %s, left by an interrupted write", folder / name)
                 try:
-                    os.unlink(folder / name)
+                    remove_file(folder / name)
                     removed.append(folder / name)
                 except OSError as e:
                     logger.warning("could not remove %s: %s", folder / name, e)

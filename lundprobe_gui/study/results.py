@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..io.csv_files import csv_text, write_csv
+from ..io.guard import Protected, check_output_file
 from .definition import StudyDefinition, load_study
 from .errors import StudyError
 from .files import RESULTS_FILE, session_file
@@ -156,6 +157,8 @@ def write_results(study_dir: str | Path, path: str | Path | None = None) -> Path
     study = load_study(study_dir)
     rows = list(iter_rows(study, load_states(study_dir, study)))
     out = Path(path) if path is not None else study_dir / RESULTS_FILE
+    root = study.dataset_path(study_dir)
+    check_output_file(out, Protected.of([root / p for p in study.patients], [root]))
     write_csv(out, rows, result_columns(study))
     logger.info("wrote %s (%d rows)", out, len(rows))
     return out

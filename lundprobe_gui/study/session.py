@@ -11,7 +11,7 @@ thread and nothing waits for the disk.
 
 Typical use by a script::
 
-    with ObserverSession(study_dir, "obsB") as s:
+    with ObserverSession(study_dir, "obs1") as s:
         case = s.current_case()               # pseudonym, position, structures...
         s.visibility().apply(viewer_state, s.patient().sources())
         s.rate("quality", 3); s.rate("confidence", 4)
@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import weakref
 from dataclasses import asdict
 from pathlib import Path
 from typing import Hashable
 
 from ..core.names import InvalidName, validate_observer
+from ..io.guard import Protected, WriteRefused, claim_output_root, protect, unprotect
 from ..session.base import WorkSession
 from ..session.clock import Now, event_time, iso_utc, to_epoch
 from ..session.writer import Post
@@ -112,6 +114,15 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         recorded = self.study.dataset_path(self.study_dir)
         self.dataset_root = Path(dataset_root) if dataset_root else recorded
         self.dataset_copy = bool(dataset_root) and _resolved(dataset_root) != _resolved(recorded)
+        # the study's dataset (and a copy in use) is protected while the session lives: no write ever lands there
+        roots = {self.dataset_root, recorded}
+        protected = Protected.of([r / p for r in roots for p in self.study.patients], list(roots))
+        self._unprotect = weakref.finalize(self, unprotect, protect(protected))
+        try:
+            claim_output_root(self.study_dir, "study", protected)
+        except WriteRefused as e:
+            self._unprotect()
+            raise StudyError(str(e)) from e
         sessions_dir(self.study_dir).mkdir(parents=True, exist_ok=True)
         WorkSession.__init__(
             self,
@@ -133,7 +144,11 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         self._init_work()
         self._uncertainty_shown = True
         self._visibility: dict[int, Visibility] = {}
-        self._lock_file.acquire(t)
+        try:
+            self._lock_file.acquire(t)
+        except BaseException:
+            self._unprotect()
+            raise
         try:
             audit = read_audit(self.study_dir)
             self.seal = check_definition(self.study_dir, audit)
@@ -146,8 +161,16 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
             repair_plain_outputs(self.study_dir, self._state)
         except BaseException:
             self._lock_file.release()
+            self._unprotect()
             raise
         logger.info("opened the session of %s in %s (%s)", observer, self.study_dir, self.progress(t).text)
+
+    def close(self, now: Now = None) -> None:
+        """Log the end, write everything, release the lock and the dataset's protection (idempotent)."""
+        try:
+            WorkSession.close(self, now)
+        finally:
+            self._unprotect()
 
     # -- opening ---------------------------------------------------------------------------------------
     def _check_observer(self, observer: str, pin: str | None, purpose: str) -> None:

@@ -10,6 +10,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.patient import Patient
 from ..core.modality import default_window_preset
+from ..io.guard import WriteRefused, check_output_root
 from ..io.open import is_dataset_root, list_patients
 from ..render.scene import SceneRenderer
 from ..render.state import ViewerState
@@ -23,6 +24,7 @@ from .hotspot_panel import install_hotspots
 from .layer_panel import LayerPanel
 from .loader import PatientLoader
 from .overrides import WindowOverride
+from .png_file import save_png
 from .shortcuts import SHORTCUTS, ShortcutsDialog
 from .tri_view import TriView
 
@@ -745,11 +747,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.edit.save(keys)
 
     def choose_output_dir(self) -> None:
-        """Pick the folder edits are saved to."""
+        """Pick the folder edits are saved to (a dataset root or a patient folder is refused at once)."""
         d = QtWidgets.QFileDialog.getExistingDirectory(self, "Output folder for edits", str(self.edit.output_dir()))
-        if d:
+        if d and self._output_dir_ok(d):
             self.edit.out_dir = Path(d)
             self.settings.setValue("output_dir", d)
+
+    def _output_dir_ok(self, folder: str) -> bool:
+        try:
+            check_output_root(folder)
+        except WriteRefused as e:
+            QtWidgets.QMessageBox.warning(self, "Output folder", str(e))
+            return False
+        return True
 
     def _autosave_status(self, error: str | None) -> None:
         # Stays on screen while autosave fails: the edits are then only in memory.
@@ -772,7 +782,7 @@ class MainWindow(QtWidgets.QMainWindow):
         )
         if answer == "Choose another folder":
             d = QtWidgets.QFileDialog.getExistingDirectory(self, "Save edits to", str(Path.home()))
-            if d:
+            if d and self._output_dir_ok(d):
                 self.edit.out_dir = Path(d)
                 self.edit.save(list(keys))
 
@@ -856,16 +866,24 @@ class MainWindow(QtWidgets.QMainWindow):
         if not path:
             path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save view", "view.png", "PNG (*.png)")
         if path:
-            self.tri.views[self.tri.active_axis].grab().save(path, "PNG")
-        return path or None
+            return self._save_png(self.tri.views[self.tri.active_axis].grab(), path)
+        return None
 
     def save_window_png(self, path: str | None = None) -> str | None:
         """Save the whole window as PNG."""
         if not path:
             path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save window", "window.png", "PNG (*.png)")
         if path:
-            self.grab().save(path, "PNG")
-        return path or None
+            return self._save_png(self.grab(), path)
+        return None
+
+    def _save_png(self, pixmap: QtGui.QPixmap, path: str) -> str | None:
+        try:
+            save_png(pixmap, path)
+        except OSError as e:  # WriteRefused too: a file in the dataset
+            QtWidgets.QMessageBox.warning(self, "Save PNG", str(e))
+            return None
+        return path
 
     def export_dicom(self) -> QtWidgets.QDialog | None:
         """File > Export: the saved structures as a new RTSTRUCT or DICOM-SEG (unsaved edits must be saved first)."""

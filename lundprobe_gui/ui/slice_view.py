@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..render.label_layout import separate
 from ..render.scene import SliceImage
 from ..render.slicing import VIEW_NAMES, display_to_voxel, voxel_to_display
+from .png_file import save_png
 
 logger = logging.getLogger(__name__)
 
@@ -357,7 +358,12 @@ class SliceView(QtWidgets.QWidget):
 
     def grab_png(self, path: str) -> bool:
         """Save what this view shows as a PNG."""
-        return self.grab().save(path, "PNG")
+        try:
+            save_png(self.grab(), path)
+        except OSError as e:
+            logger.error("%s", e)
+            return False
+        return True
 
 
 def qimage_to_array(img: QtGui.QImage) -> np.ndarray:

@@ -38,7 +38,7 @@ class ObserverDialog(QtWidgets.QDialog):
         lay.addWidget(QtWidgets.QLabel("Your observer ID (letters, digits, _ and - only):"))
         self.edit = QtWidgets.QLineEdit()
         self.edit.setValidator(QtGui.QRegularExpressionValidator(QtCore.QRegularExpression(OBSERVER_PATTERN), self))
-        self.edit.setPlaceholderText("e.g. obsB")
+        self.edit.setPlaceholderText("e.g. obs1")
         lay.addWidget(self.edit)
         self.hint = QtWidgets.QLabel("")
         self.hint.setStyleSheet("color: #a33;")

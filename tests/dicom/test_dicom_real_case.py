@@ -178,6 +178,6 @@ def test_corrected_structure_exports_under_a_clear_name(rt_case, tmp_path, capsy
 
 
 def test_export_refuses_an_output_inside_the_patient(patient, rt_case):
-    with pytest.raises(ExportError, match="inside the input folder"):
+    with pytest.raises(ExportError, match="inside the patient folder"):
         export_patient(patient, "rtstruct", rt_case / "export")
     assert not (rt_case / "export").exists()

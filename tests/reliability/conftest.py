@@ -1,9 +1,10 @@
 """Fixtures of the reliability suite, and the figures it reports.
 
-Each test puts its figures (cases fuzzed, kills, losses, RSS...) into the ``figures`` fixture.
-At the end of a run that included reliability tests, they are written with each test's
-duration to ``tests/reliability/last-run.json`` (entries of tests that did not run this time are
-kept from the previous file, with their own date), so the numbers in ``README.md`` can be traced.
+Each test puts its figures (cases fuzzed, kills, losses, RSS...) into the ``figures`` fixture; an
+attack test also names its class (``figures["attack_class"] = "inputs"``, through the ``attack`` fixture...). A run writes them, with each
+test's outcome and duration, only on request: to the file named by ``LUNDPROBE_RELIABILITY_REPORT``
+(``python tests/reliability/report.py`` sets it, runs the suite and prints the README's tables).
+An ordinary ``pytest`` run writes nothing into the checkout.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import pytest
 
 from .helpers import tiny_patient
 
-HERE = Path(__file__).resolve().parent
-LAST_RUN = HERE / "last-run.json"
+REPORT_ENV = "LUNDPROBE_RELIABILITY_REPORT"
 
 _FIGURES: dict[str, dict] = {}
 _DURATIONS: dict[str, float] = {}
@@ -36,7 +36,7 @@ def _key(nodeid: str) -> str | None:
 
 @pytest.fixture()
 def figures(request) -> dict:
-    """A dict for the running test's figures (reported in last-run.json under the test's id)."""
+    """A dict for the running test's figures (in the report, under the test's id)."""
     return _FIGURES.setdefault(_key(request.node.nodeid) or request.node.nodeid, {})
 
 
@@ -48,7 +48,22 @@ def tiny_root(tmp_path_factory) -> Path:
     return root / "ds"
 
 
-_COLLECTED: set[str] = set()
+@pytest.fixture()
+def ds(tmp_path) -> Path:
+    """Two tiny LUND-PROBE patients (each with a published step1_obsB edit) in ``tmp_path/ds``, to attack."""
+    for i in range(2):
+        tiny_patient(tmp_path, patient_id=f"LUNDPROBE_{433 + i:04d}")
+    return tmp_path / "ds"
+
+
+@pytest.fixture()
+def attack(figures):
+    """``attack("inputs")`` names the running test's attack class (counted by report.py)."""
+
+    def name(cls: str) -> None:
+        figures["attack_class"] = cls
+
+    return name
 
 
 def pytest_collection_modifyitems(config, items):  # noqa: ARG001
@@ -58,12 +73,6 @@ def pytest_collection_modifyitems(config, items):  # noqa: ARG001
         for item in items:
             if _key(item.nodeid):
                 item.add_marker(skip)
-
-
-def pytest_itemcollected(item):
-    key = _key(item.nodeid)
-    if key:
-        _COLLECTED.add(key)
 
 
 def pytest_runtest_logreport(report):
@@ -76,24 +85,18 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001
-    if not _DURATIONS:
+    target = os.environ.get(REPORT_ENV)
+    if not _DURATIONS or not target:
         return
-    try:
-        old = json.loads(LAST_RUN.read_text())
-    except (OSError, ValueError):
-        old = {}
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    tests = old.get("tests", {}) if isinstance(old.get("tests"), dict) else {}
-    # earlier entries are kept for tests that did not run this time, dropped for tests that no longer exist
-    files = {k.split("::")[0] for k in _COLLECTED}
-    tests = {k: v for k, v in tests.items() if "::" in k and (k in _COLLECTED or k.split("::")[0] not in files)}
-    for name, seconds in _DURATIONS.items():
-        tests[name] = {
-            "date": now,
+    tests = {
+        name: {
             "outcome": _OUTCOMES.get(name, "unknown"),
             "seconds": round(seconds, 2),
             "figures": _FIGURES.get(name, {}),
         }
+        for name, seconds in _DURATIONS.items()
+    }
     out = {
         "date": now,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
@@ -101,10 +104,7 @@ def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001
         "totals": _totals(tests),
         "tests": dict(sorted(tests.items())),
     }
-    try:
-        LAST_RUN.write_text(json.dumps(out, indent=2) + "\n")
-    except OSError:
-        pass  # a read-only checkout: the figures are only lost, not the run
+    Path(target).write_text(json.dumps(out, indent=2) + "\n")
 
 
 def _totals(tests: dict) -> dict:

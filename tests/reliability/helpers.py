@@ -216,3 +216,21 @@ class HalfWriteFile:
 
     def __exit__(self, *exc):
         return self._fh.__exit__(*exc)
+
+
+def work_first_case(study_dir: Path, observer: str, now: float, finish: bool = True) -> list:
+    """Rate, edit (one voxel more) and save every structure of the observer's first case of a study,
+    then finish it (unless ``finish`` is False); returns the ``SavedEdit`` of each structure."""
+    from lundprobe_gui.study import ObserverSession
+
+    saved = []
+    with ObserverSession(study_dir, observer, now=now) as s:
+        for name in s.structures:
+            s.rate("quality", 3, structure=name, now=now + 1)
+            s.rate("confidence", 3, structure=name, now=now + 1)
+            m = s.begin_editing(name, now=now + 2)
+            m.write(((0, 1), (0, 2), (0, 2)), np.ones((1, 2, 2), bool))
+            saved.append(s.save_edit(m, structure=name, now=now + 3))
+        if finish:
+            s.finish_case(now=now + 4)
+    return saved

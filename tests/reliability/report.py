@@ -1,17 +1,32 @@
-"""Print the figures of the last reliability run (``last-run.json``) as the Markdown table of README.md.
+"""The figures of README.md, from a run of the reliability suite made on request.
 
-Usage: ``python tests/reliability/report.py`` (after ``python -m pytest tests/reliability``).
+Usage::
+
+    python tests/reliability/report.py run [--keep FILE] [-- PYTEST ARGS]
+    python tests/reliability/report.py show FILE
+
+``run`` runs ``python -m pytest tests/reliability`` with ``LUNDPROBE_RELIABILITY_REPORT`` set to a
+temporary file (or ``--keep FILE``), then prints the tables; ``show`` prints them for a file such a
+run wrote. An ordinary test run writes no figures anywhere, so running the tests never changes a
+tracked file.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import subprocess
 import sys
+import tempfile
+from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+REPORT_ENV = "LUNDPROBE_RELIABILITY_REPORT"
 
-# test id -> (README label, figures to show)
+# test id (parameters left out) -> (README label, figures to show)
 ROWS = [
     (
         "test_fuzz_input.py::test_fuzzed_nifti_files_give_a_problem_or_a_clean_error",
@@ -76,13 +91,33 @@ ROWS = [
 ]
 
 
-def main() -> int:
-    data = json.loads((HERE / "last-run.json").read_text())
+def attack_table(tests: dict) -> list[tuple[str, int, int]]:
+    """(class, attacks, passed) over the tests that named an attack class."""
+    total: Counter[str] = Counter()
+    passed: Counter[str] = Counter()
+    for t in tests.values():
+        cls = t.get("figures", {}).get("attack_class")
+        if cls:
+            total[cls] += 1
+            passed[cls] += t["outcome"] == "passed"
+    return [(c, total[c], passed[c]) for c in sorted(total)]
+
+
+def show(path: Path) -> int:
+    """Print the tables of a report file."""
+    data = json.loads(Path(path).read_text())
     tests = data["tests"]
+    failed = [k for k, t in tests.items() if t["outcome"] != "passed"]
     print(
-        f"Last run: {data['date']} on {data['machine']['cpus']} CPUs, Python {data['machine']['python']}; "
-        f"reliability tests took {data['reliability_seconds_this_run']} s; totals {data['totals']}.\n"
+        f"Run of {data['date']} on {data['machine']['cpus']} CPUs, Python {data['machine']['python']}: "
+        f"{len(tests)} reliability tests, {len(failed)} not passed, {data['reliability_seconds_this_run']} s; "
+        f"totals {data['totals']}.\n"
     )
+    print("| attack class | attacks | passed |\n|---|---|---|")
+    rows = attack_table(tests)
+    for cls, n, ok in rows:
+        print(f"| {cls} | {n} | {ok} |")
+    print(f"| **all** | **{sum(r[1] for r in rows)}** | **{sum(r[2] for r in rows)}** |\n")
     print("| test | seconds | figures |\n|---|---|---|")
     for key, label, names in ROWS:
         t = tests.get(key)
@@ -91,9 +126,37 @@ def main() -> int:
             continue
         figs = "; ".join(f"{n} {json.dumps(t['figures'][n])}" for n in names if n in t["figures"])
         print(f"| {label} ({t['outcome']}) | {t['seconds']} | {figs} |")
-    failed = [k for k, t in tests.items() if t["outcome"] != "passed"]
-    print(f"\n{len(tests)} tests, {len(failed)} not passed" + (f": {failed}" if failed else ""))
+    if failed:
+        print(f"\nnot passed: {failed}")
     return 0
+
+
+def run(keep: Path | None, pytest_args: list[str]) -> int:
+    """Run the suite with the report switched on, then :func:`show` it."""
+    with tempfile.TemporaryDirectory() as d:
+        target = Path(keep) if keep else Path(d) / "reliability-report.json"
+        env = dict(os.environ, **{REPORT_ENV: str(target.resolve())})
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(HERE), *pytest_args]
+        code = subprocess.call(cmd, cwd=REPO, env=env)
+        if not target.exists():
+            print("the run wrote no report", file=sys.stderr)
+            return code or 1
+        show(target)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run the suite and print the figures")
+    r.add_argument("--keep", type=Path, help="also keep the report JSON in this file")
+    r.add_argument("pytest_args", nargs="*", help="passed to pytest (after --)")
+    s = sub.add_parser("show", help="print the figures of a report file")
+    s.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    if args.cmd == "show":
+        return show(args.file)
+    return run(args.keep, args.pytest_args)
 
 
 if __name__ == "__main__":

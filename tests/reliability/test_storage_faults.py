@@ -148,7 +148,7 @@ def observer_folder(out: Path, p) -> Path:
     return out / p.id / "MR_StorT2" / "observerData"
 
 
-@pytest.mark.parametrize("at_file", [1, 2, 3], ids=["version", "sidecar", "plain copy"])
+@pytest.mark.parametrize("at_file", [1, 2, 3], ids=["sidecar", "version", "plain copy"])
 def test_disk_full_part_way_through_a_save(edited, tmp_path, at_file, figures):
     p, m = edited
     out = tmp_path / "out"

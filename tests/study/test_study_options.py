@@ -224,6 +224,14 @@ def test_a_study_and_its_dataset_move_together_and_a_copy_is_checked_by_hashes(s
     with ObserverSession(moved / "study", "a", now=T0) as s:
         assert s.patient().id in PATIENTS and not s.dataset_copy
         s.close(now=T0 + 1)
+    # on the same computer the study folder alone may move: the absolute root recorded at init still holds
+    alone = tmp_path / "elsewhere" / "study"
+    alone.parent.mkdir()
+    init_study(tmp_path / "s2", InitOptions(dataset_root=moved / "ds", observers=["a"], seed=1), now=T0)
+    shutil.move(tmp_path / "s2", alone)
+    with ObserverSession(alone, "a", now=T0) as s:
+        assert s.patient().id in PATIENTS and s.dataset_root == moved / "ds"
+        s.close(now=T0 + 1)
     # another site: the study folder alone, and a local copy of the dataset somewhere else
     copy = tmp_path / "local-copy"
     shutil.copytree(moved / "ds", copy)

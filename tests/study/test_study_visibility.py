@@ -60,7 +60,7 @@ def test_session_visibility_applies_to_the_viewer_state(study_dir):
 def test_published_edits_under_the_observers_own_name_are_never_shown(study_dataset, tmp_path):
     # obsB is also a published observer of the dataset: its step1_obsB files are not this study's
     d = tmp_path / "s"
-    init_study(d, InitOptions(dataset_root=study_dataset, observers=["obsB"], seed=2), now=T0)
+    init_study(d, InitOptions(dataset_root=study_dataset, observers=["obsB"], seed=2, allow_published_ids=True), now=T0)
     s = ObserverSession(d, "obsB", now=T0)
     try:
         p = s.patient(T0)

@@ -53,7 +53,12 @@ def study_dataset(tmp_path_factory) -> Path:
 @pytest.fixture()
 def study(study_dataset, tmp_path) -> Path:
     d = tmp_path / "study"
-    init_study(d, InitOptions(dataset_root=study_dataset, observers=["obsB", "obsC"], seed=11, admin_pin=PIN))
+    init_study(
+        d,
+        InitOptions(
+            dataset_root=study_dataset, observers=["obsB", "obsC"], seed=11, admin_pin=PIN, allow_published_ids=True
+        ),
+    )
     return d
 
 
@@ -599,7 +604,13 @@ def test_input_and_window_state_feed_the_active_time(study, qtbot):
     shown = study.parent / "shown-clock"
     init_study(
         shown,
-        InitOptions(dataset_root=load_study(study).dataset_path(study), observers=["obsB"], seed=1, show_clock=True),
+        InitOptions(
+            dataset_root=load_study(study).dataset_path(study),
+            observers=["obsB"],
+            seed=1,
+            show_clock=True,
+            allow_published_ids=True,
+        ),
     )
     assert mode.start(shown, "obsB")
     mode.on_clock()

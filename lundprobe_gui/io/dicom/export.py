@@ -26,7 +26,7 @@ import pydicom
 
 from ...core.patient import Patient, StructureRef
 from ...render.colormaps import structure_colour
-from ..open import is_dataset_root
+from ..guard import Protected, WriteRefused, claim_output_root
 from ..writer import atomic_write
 from . import image_writer
 from .identity import Reference
@@ -106,17 +106,13 @@ def select(patient: Patient, tokens: Sequence[str] | None) -> list[StructureRef]
 
 def _check_out(patient: Patient, out: Path) -> Path:
     out = Path(out).expanduser()
-    real = out.resolve()
-    guarded = [patient.path.resolve()]
-    if patient.dataset_root is not None and is_dataset_root(patient.dataset_root):
-        guarded.append(patient.dataset_root.resolve())
-    for g in guarded:
-        if real == g or g in real.parents:
-            raise ExportError(f"{out} is inside the input folder {g}; choose an output folder outside the data")
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    try:  # never the patient's folder, its dataset root or any folder in them (io/guard.py)
+        # no marker: a planning system imports every file of the folder
+        return claim_output_root(out, "export", Protected.of_patient(patient), mark=False)
+    except WriteRefused as e:
+        raise ExportError(str(e)) from e
 
 
 def _write(ds, folder: Path, prefix: str) -> Path:

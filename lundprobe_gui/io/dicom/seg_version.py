@@ -8,20 +8,16 @@ review collections) with a JSON provenance sidecar; the input segmentation is ne
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
 import io
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
-from ... import __version__
 from ...core.mask import Mask
 from ...core.patient import Patient, StructureRef
-from ..store import claim_version, jsonable, output_folder, user_name
-from ..writer import atomic_write
+from ..guard import Protected, claim_output_root
+from ..store import output_folder
+from ..versions import build_sidecar, publish_version
 from .export import _dicom_reference
 from .seg_writer import ExportSegment, build_seg
 
@@ -55,35 +51,25 @@ def save_seg_version(
     buf = io.BytesIO()
     seg.save_as(buf, enforce_file_format=True)
     data = buf.getvalue()
-    root = Path(out_dir) if out_dir is not None else patient.default_out_dir()
-    folder = output_folder(root, patient.id, "", sub=SEG_FOLDER)
-    stem = seg_stem(ref.path)
-    path, n = claim_version(folder, stem, data, ".dcm")
-    side = {
+    computed = {
         "structure": ref.name,
         "source": ref.source,
         "frame": ref.frame,
         "patient": patient.id,
-        "version": n,
-        "file": path.name,
-        "parent": Path(ref.path).name,
         "segments": [s.label for s in segments],
-        "tool": provenance.pop("tool", None),
-        "user": provenance.pop("user", None) or user_name(),
-        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "app": "lundprobe_gui",
-        "app_version": __version__,
-        "file_sha256": hashlib.sha256(data).hexdigest(),
         "voxels": int(mask.count()),
         "sop_instance_uid": str(seg.SOPInstanceUID),
-        "stats": provenance.pop("stats", None),
     }
-    side.update({k: v for k, v in provenance.items() if jsonable(v)})
-    try:
-        atomic_write(folder / f"{stem}_v{n:03d}.json", json.dumps(side, indent=2).encode())
-    except BaseException:
-        os.unlink(path)
-        raise
+    provenance = {**provenance, "parent": provenance.get("parent") or Path(ref.path).name}
+    build_sidecar(computed, provenance)  # refused provenance: nothing is written
+    protected = Protected.of_patient(patient)
+    root = Path(out_dir) if out_dir is not None else patient.default_out_dir()
+    claim_output_root(root, "edits", protected)
+    folder = output_folder(root, patient.id, "", sub=SEG_FOLDER)
+    stem = seg_stem(ref.path)
+    # sidecar first, then the version; no plain copy: the published collections hold versions only
+    pub = publish_version(folder, stem, data, computed, provenance, {"segmentation": stem}, protected, "dcm", False)
+    path = pub.path
     for r in siblings:
         m = mask.copy() if r.key == ref.key else patient.mask_obj(r.name, r.source, r.frame).copy()
         patient.register_structure(StructureRef(r.name, r.source, r.frame, str(path), r.label, r.colour), m)
