@@ -6,8 +6,9 @@
     ``step1_obsB``; the masks are already decoded. Budget 0.5 s.
 ``metrics_patient_s``
     The whole comparison set of the patient as ``lundprobe-gui metrics PATH`` computes it
-    (:func:`~lundprobe_gui.metrics.batch.run_metrics`, 2 worker processes): opening the patient,
-    decoding every mask the set needs and every pair's metrics. Budget 15 s on 2 cores.
+    (:func:`~lundprobe_gui.batch.patient.analyse_patient`; one patient is one task, run in this
+    process): opening the patient, decoding every mask the set needs and every pair's metrics.
+    Budget 15 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from . import Samples
 logger = logging.getLogger(__name__)
 
 PAIR = ("Rectum", "nnUNet", "step1_obsB")
-WORKERS = 2
 
 
 def run(patient_dir: Path, repeat: int) -> Samples:
     """``metrics_pair_s`` and ``metrics_patient_s``, ``repeat`` samples each."""
     import lundprobe_gui as lp
     from ..metrics import pair_metrics
-    from ..metrics.batch import run_metrics
+    from ..batch.patient import analyse_patient
+    from ..metrics.analyses import MetricsAnalysis
 
     patient = lp.open_patient(patient_dir)
     name, ref, test = PAIR
@@ -45,9 +46,9 @@ def run(patient_dir: Path, repeat: int) -> Samples:
     patient_s = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        result = run_metrics([Path(patient_dir)], workers=WORKERS)
+        outcome = analyse_patient(patient_dir, [MetricsAnalysis()]).outcomes[MetricsAnalysis.name]
         patient_s.append(time.perf_counter() - t0)
-        if not result.rows:
-            raise RuntimeError(f"no metrics rows for {patient_dir}: {result.warnings}")
-    logger.info("metrics bench: %d pairs per patient", len(result.rows))
+        if not outcome.rows:
+            raise RuntimeError(f"no metrics rows for {patient_dir}: {outcome.warnings}")
+    logger.info("metrics bench: %d pairs per patient", len(outcome.rows))
     return {"metrics_pair_s": (pair_s, "s"), "metrics_patient_s": (patient_s, "s")}

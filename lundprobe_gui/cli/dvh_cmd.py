@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..metrics.table import format_table
-from .metrics_cmd import StderrProgress, add_common_arguments, check_common_arguments, emit
+from .batch_cli import add_batch_arguments, run_batch_command
 
 TEXT_COLUMNS = (
     "patient",
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "every structure of that frame against that dose: volume, mean, min and max dose, D98, D95, "
         "D50 and D2 in Gy, and V95 and V100 in % of the structure. See docs/metrics.md.",
     )
-    add_common_arguments(p)
+    add_batch_arguments(p)
     p.add_argument(
         "--prescription",
         type=float,
@@ -58,21 +58,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Compute and print the rows."""
-    from ..metrics.batch import run_dvh
-    from ..metrics.dvh_rows import DVH_ROW_KEYS
+    """Compute and print the rows; 1 when a patient failed."""
+    from ..metrics.analyses import DvhAnalysis
     from . import CliError
 
     if args.prescription is not None and not args.prescription > 0:  # also rejects nan
         raise CliError("--prescription must be a positive dose in Gy")
-    paths = check_common_arguments(args)
-    bar = StderrProgress("dvh", "structures", enabled=not args.quiet)
-    try:
-        result = run_dvh(paths, args.prescription, args.frame, args.source, args.workers, bar)
-    finally:
-        bar.close()
-    if not result.rows:
-        detail = "; ".join(result.warnings) or "no structure on a dose grid"
-        raise CliError(f"{args.path}: no DVH ({detail})")
-    emit(args, result.rows, DVH_ROW_KEYS, result.warnings, lambda: format_table(result.rows, TEXT_COLUMNS, digits=4))
-    return 0
+    analysis = DvhAnalysis(
+        args.prescription,
+        tuple(args.frame) if args.frame else None,
+        tuple(args.source) if args.source else None,
+    )
+    return run_batch_command(args, analysis, "no DVH", lambda rows: format_table(rows, TEXT_COLUMNS, digits=4))

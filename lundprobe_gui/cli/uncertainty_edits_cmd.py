@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..metrics.table import format_table
-from .metrics_cmd import StderrProgress, add_common_arguments, check_common_arguments, emit
+from .batch_cli import add_batch_arguments, run_batch_command
 
 POOL_CHOICES = ("none", "observers", "patients", "all")
 
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "uncertainty (bins of 0.05 over 0-0.5), with the number of voxels in each bin and the "
         "fraction edited. The text output shows the steps side by side. See docs/metrics.md.",
     )
-    add_common_arguments(p)
+    add_batch_arguments(p)
     p.add_argument(
         "--pool",
         choices=POOL_CHOICES,
@@ -32,32 +32,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Compute and print the rows."""
-    from ..metrics.batch import run_uncertainty_edits
-    from ..metrics.edit_rows import EDIT_ROW_KEYS, pool_edit_rows, side_by_side
-    from . import CliError
+    """Compute and print the rows; 1 when a patient failed."""
+    from ..metrics.analyses import EditsAnalysis
+    from ..metrics.edit_rows import pool_edit_rows, side_by_side
 
-    paths = check_common_arguments(args)
-    bar = StderrProgress("uncertainty-edits", "masks", enabled=not args.quiet)
-    try:
-        result = run_uncertainty_edits(paths, args.workers, bar)
-    finally:
-        bar.close()
-    if not result.rows:
-        detail = "; ".join(result.warnings) or "no observer edits"
-        raise CliError(f"{args.path}: no uncertainty-versus-edits histogram ({detail})")
-    rows = result.rows
+    post = None
     if args.pool != "none":
-        rows = pool_edit_rows(
-            rows, over_patients=args.pool in ("patients", "all"), over_observers=args.pool in ("observers", "all")
-        )
+        over_patients, over_observers = args.pool in ("patients", "all"), args.pool in ("observers", "all")
+        post = lambda rows: pool_edit_rows(rows, over_patients=over_patients, over_observers=over_observers)  # noqa: E731
 
-    def text() -> str:
+    def text(rows: list[dict]) -> str:
         joined, steps = side_by_side(rows)
         cols = ["patient", "structure", "observer", "bin_low", "bin_high"]
         for k in steps:
             cols += [f"step{k}_edited", f"step{k}_total", f"step{k}_fraction"]
         return format_table(joined, cols, digits=3)
 
-    emit(args, rows, EDIT_ROW_KEYS, result.warnings, text)
-    return 0
+    return run_batch_command(args, EditsAnalysis(), "no uncertainty-versus-edits histogram", text, post)

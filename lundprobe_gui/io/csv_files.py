@@ -28,12 +28,14 @@ import csv
 import io
 import logging
 import math
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from .guard import check_output_file
-from .writer import atomic_write
+from .guard import check_output_file, check_target, file_mode
+from .writer import atomic_write, sweep_stale_parts
 
 logger = logging.getLogger(__name__)
 
@@ -135,3 +137,58 @@ def write_csv(path: str | Path, rows: Iterable[Mapping[str, object]], columns: S
     atomic_write(path, csv_text(rows, columns).encode("utf-8"))
     logger.info("wrote %s", path)
     return path
+
+
+class CsvStream:
+    """A CSV file written row by row while a run goes on, and put in place when it ends.
+
+    The rows go to a temporary ``.<name>.<random>.part`` file beside ``path``; :meth:`commit`
+    renames it to ``path`` (a reader never sees half a file) and :meth:`abort` removes it. The
+    bytes are those of :func:`csv_text` on all the rows.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file; its folder must exist.
+    columns : sequence of str
+        Column order.
+    """
+
+    def __init__(self, path: str | Path, columns: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.columns = list(columns)
+        self.count = 0
+        folder = self.path.parent if str(self.path.parent) else Path(".")
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: no such folder for the CSV file")
+        check_output_file(self.path)
+        sweep_stale_parts(folder)  # what runs killed long ago left behind
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=folder)
+        self._tmp = Path(tmp)
+        os.chmod(tmp, file_mode(self.path))  # mkstemp makes 0600; shared folders need the umask's bits
+        self._fh = os.fdopen(fd, "w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._fh, lineterminator="\n")
+        self._writer.writerow([cell(c) for c in self.columns])
+
+    def write(self, rows: Iterable[dict]) -> None:
+        """Append rows (flushed, so the part file shows the progress)."""
+        for r in rows:
+            self._writer.writerow([cell(r.get(c)) for c in self.columns])
+            self.count += 1
+        self._fh.flush()
+
+    def commit(self) -> Path:
+        """Close and put the file in place; returns its path."""
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        check_target(self.path)  # the run may have taken hours: the target is checked again
+        os.replace(self._tmp, self.path)
+        logger.info("wrote %s", self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Close and remove the temporary file; ``path`` is left as it was."""
+        if not self._fh.closed:
+            self._fh.close()
+        self._tmp.unlink(missing_ok=True)

@@ -127,12 +127,16 @@ def _classify_sct(path: Path) -> tuple[str, str, str]:
     return "unknown", stem, ""
 
 
+MISSING_LIST_GLOB = "missingStructures_*.json"
+"""The dataset root's lists of structures expected to be missing, per patient."""
+
+
 def read_missing(dataset_root: Path, patient_id: str) -> tuple[list[str], list[Problem]]:
     """Expected-missing structures of a patient from the dataset root's missingStructures_*.json."""
     missing: list[str] = []
     problems: list[Problem] = []
     try:
-        lists = sorted(dataset_root.glob("missingStructures_*.json"))
+        lists = sorted(dataset_root.glob(MISSING_LIST_GLOB))
     except OSError as e:
         return [], [Problem(str(dataset_root), "unreadable", f"cannot list the missing-structure lists: {e}")]
     for f in lists:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.patient import Patient
-from . import dicom, generic, lundprobe, structseg
+from . import dicom, generic, lundprobe, multilabel, structseg
 from .guard import register_patient
 
 logger = logging.getLogger(__name__)
@@ -126,6 +126,22 @@ def list_patients(root: str | Path) -> list[PatientEntry]:
         if layout:
             out.append(PatientEntry(child.name, child, layout))
     return out
+
+
+def dataset_files(patient_dir: str | Path) -> list[Path]:
+    """Files outside a patient folder that opening it may read, as they exist now.
+
+    The shared label tables of a multi-label dataset (``labels.json``, ``labels.csv``) and the
+    LUND-PROBE missing-structure lists (``missingStructures_*.json``), in the parent folder.
+    Everything else a layout reads lies inside the patient folder.
+    """
+    parent = Path(patient_dir).parent
+    found = [parent / n for n in multilabel.TABLE_NAMES if (parent / n).is_file()]
+    try:
+        found += sorted(parent.glob(lundprobe.MISSING_LIST_GLOB))
+    except OSError:
+        pass
+    return found
 
 
 def unreadable_folders(root: str | Path) -> list[Path]:

@@ -9,16 +9,50 @@ a spreadsheet would run as a formula is written as text.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from typing import Sequence
+from typing import Iterable, Sequence, TextIO
 
+from ..io.csv_files import CsvStream
 from ..io.csv_files import csv_text as rows_to_csv
 from ..io.csv_files import write_csv
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["format_table", "format_value", "rows_to_csv", "write_csv"]
+__all__ = ["CsvStream", "JsonRowsStream", "format_table", "format_value", "rows_to_csv", "write_csv"]
+
+
+class JsonRowsStream:
+    """A JSON list of rows printed row by row, byte for byte as ``json.dumps(rows, indent=2)``.
+
+    Nothing is written before the first row, so a run that ends without rows prints nothing.
+
+    Parameters
+    ----------
+    stream : file
+        Text stream (stdout).
+    columns : sequence of str
+        Keys of each row, in order (missing ones are ``null``).
+    """
+
+    def __init__(self, stream: TextIO, columns: Sequence[str]) -> None:
+        self.stream = stream
+        self.columns = list(columns)
+        self.count = 0
+
+    def write(self, rows: Iterable[dict]) -> None:
+        """Print rows."""
+        for r in rows:
+            text = json.dumps({c: r.get(c) for c in self.columns}, indent=2, allow_nan=False)
+            self.stream.write(("[\n" if self.count == 0 else ",\n") + "  " + text.replace("\n", "\n  "))
+            self.count += 1
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the list (``[]`` when there was no row)."""
+        self.stream.write("\n]\n" if self.count else "[]\n")
+        self.stream.flush()
 
 
 def format_value(v: object, digits: int = 4) -> str:

@@ -119,11 +119,11 @@ def test_metrics_dataset_root_json_and_csv_two_workers(two_patient_root, tmp_pat
             assert same_cell(cells[k], js[k]), (k, cells[k], js[k])
 
 
-def test_metrics_one_patient_in_process_matches_two_workers(two_patient_root, capsys) -> None:
+def test_metrics_one_patient_in_process_matches_the_default(two_patient_root, capsys) -> None:
     patient_dir = sorted(p for p in two_patient_root.iterdir() if p.is_dir())[0]
-    assert main(["metrics", str(patient_dir), "--json", "--workers", "1", "--quiet", "--tolerance", "3"]) == 0
+    assert main(["metrics", str(patient_dir), "--json", "--scheduler", "sync", "--quiet", "--tolerance", "3"]) == 0
     one = json.loads(capsys.readouterr().out)
-    assert main(["metrics", str(patient_dir), "--json", "--workers", "2", "--quiet", "--tolerance", "3"]) == 0
+    assert main(["metrics", str(patient_dir), "--json", "--fresh", "--quiet", "--tolerance", "3"]) == 0
     two = json.loads(capsys.readouterr().out)
     assert one == two
     assert {r["patient"] for r in one} == {patient_dir.name}
@@ -131,7 +131,7 @@ def test_metrics_one_patient_in_process_matches_two_workers(two_patient_root, ca
 
 
 def test_metrics_text_output(demo_patient_path, capsys) -> None:
-    assert main(["metrics", str(demo_patient_path), "--workers", "1", "--quiet"]) == 0
+    assert main(["metrics", str(demo_patient_path), "--scheduler", "sync", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:4] == ["patient", "structure", "reference", "test"]
     assert "step1_obsB" in out and "nnUNet_fold_9" in out
@@ -186,7 +186,7 @@ def test_undecodable_observer_mask_is_skipped_with_a_warning(demo_patient_path, 
         return real(self, ref, geometry)
 
     monkeypatch.setattr(FileStore, "load_mask", failing)
-    assert main(["metrics", str(demo_patient_path), "--json", "--quiet", "--workers", "1"]) == 0
+    assert main(["metrics", str(demo_patient_path), "--json", "--quiet", "--scheduler", "sync"]) == 0
     captured = capsys.readouterr()
     rows = json.loads(captured.out)
     assert not [r for r in rows if r["structure"] == "Rectum" and "step2_obsC" in (r["reference"], r["test"])]
@@ -243,7 +243,7 @@ def test_dvh_rows_for_every_structure_of_every_dose_frame(demo_patient_path, tmp
 
 
 def test_dvh_filters(demo_patient_path, capsys) -> None:
-    assert main(["dvh", str(demo_patient_path), "--json", "--frame", "sCT", "--quiet", "--workers", "1"]) == 0
+    assert main(["dvh", str(demo_patient_path), "--json", "--frame", "sCT", "--quiet", "--scheduler", "sync"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["frame"] for r in rows} == {"sCT"}
     assert (
@@ -311,9 +311,12 @@ def test_uncertainty_edits_rows_against_a_hand_count(demo_patient_path, tmp_path
 
 
 def test_uncertainty_edits_pooled_and_text(two_patient_root, capsys) -> None:
-    assert main(["uncertainty-edits", str(two_patient_root), "--json", "--quiet", "--workers", "1"]) == 0
+    assert main(["uncertainty-edits", str(two_patient_root), "--json", "--quiet", "--scheduler", "sync"]) == 0
     per = json.loads(capsys.readouterr().out)
-    assert main(["uncertainty-edits", str(two_patient_root), "--json", "--pool", "all", "--quiet"]) == 0
+    assert (
+        main(["uncertainty-edits", str(two_patient_root), "--json", "--pool", "all", "--quiet", "--scheduler", "sync"])
+        == 0
+    )
     pooled = json.loads(capsys.readouterr().out)
     assert len(pooled) == 2 * 2 * 10 and {r["patient"] for r in pooled} == {"all"}
     for r in pooled:
@@ -323,7 +326,9 @@ def test_uncertainty_edits_pooled_and_text(two_patient_root, capsys) -> None:
         assert len(parts) == 2 * 4
         assert r["edited_voxels"] == sum(x["edited_voxels"] for x in parts)
         assert r["total_voxels"] == sum(x["total_voxels"] for x in parts)
-    assert main(["uncertainty-edits", str(two_patient_root), "--pool", "observers", "--quiet"]) == 0
+    assert (
+        main(["uncertainty-edits", str(two_patient_root), "--pool", "observers", "--quiet", "--scheduler", "sync"]) == 0
+    )
     text = capsys.readouterr().out
     header = text.splitlines()[0].split()
     assert header[:5] == ["patient", "structure", "observer", "bin_low", "bin_high"]
@@ -344,26 +349,47 @@ class _Stream:
         pass
 
 
+def _result(pid: str, failed: bool = False):
+    from lundprobe_gui.batch.patient import PatientResult
+    from lundprobe_gui.metrics.analyses import Outcome
+
+    outcome = Outcome("failed", reason="cannot be opened: no image") if failed else Outcome("ok", [{"x": 1}])
+    return PatientResult(pid, pid, {"metrics": outcome})
+
+
 def test_progress_bar_on_a_terminal_and_in_a_log() -> None:
-    from lundprobe_gui.cli.metrics_cmd import StderrProgress
+    from lundprobe_gui.batch import BatchStatus
+    from lundprobe_gui.cli.batch_cli import BatchProgress
+
+    def feed(bar) -> None:
+        bar(BatchStatus(4, cached=1, done=1))
+        bar(BatchStatus(4, cached=1, done=2, last=_result("P2")))
+        bar(BatchStatus(4, cached=1, done=2, failed=1, last=_result("P3", failed=True)))
+        bar(BatchStatus(4, cached=1, done=3, failed=1, last=_result("P4")))
+        bar.close()
 
     tty = _Stream(True)
-    bar = StderrProgress("metrics", "pairs", stream=tty)
-    bar.MIN_INTERVAL_S = 0.0
-    for d in range(5):
-        bar(d, 4, "P1" if d < 3 else "P2")
-    assert tty.text.count("\r") == 5 and tty.text.endswith("\n")
-    assert "[" + "#" * 30 + "] 4/4 pairs P2" in tty.text
+    feed(BatchProgress("metrics", stream=tty))
+    assert "\r" in tty.text
+    assert "error: P3: failed: cannot be opened: no image" in tty.text
+    last = tty.text.rstrip("\n").split("\r")[-1]
+    assert "4/4 patients" in last and "1 failed, 0 remaining, 1 from the cache" in last
 
     log = _Stream(False)
-    bar = StderrProgress("dvh", "structures", stream=log)
-    for d, item in ((0, ""), (1, "P1"), (2, "P1"), (3, "P2"), (4, "P2")):
-        bar(d, 4, item)
+    feed(BatchProgress("dvh", stream=log))
     assert "\r" not in log.text
     lines = log.text.splitlines()
-    assert [ln.split(" (")[0] for ln in lines] == ["dvh: P1 done", "dvh: P2 done"]
-    assert "(2/4 structures" in lines[0] and "(4/4 structures" in lines[1]
+    assert [ln.split(" |")[0] for ln in lines if "|" in ln] == [
+        "dvh: 2/4 patients",
+        "dvh: 3/4 patients",
+        "dvh: 4/4 patients",
+    ]
+    assert "error: P3: failed: cannot be opened: no image" in lines
+    assert "1 failed, 1 remaining" in lines[-2] or "1 failed, 1 remaining" in log.text
 
     quiet = _Stream(True)
-    StderrProgress("x", "y", enabled=False, stream=quiet)(1, 1, "P")
-    assert quiet.text == ""
+    bar = BatchProgress("x", enabled=False, stream=quiet)
+    bar(BatchStatus(2, done=1, last=_result("P1")))
+    bar(BatchStatus(2, done=1, failed=1, last=_result("P2", failed=True)))
+    bar.close()
+    assert quiet.text == "error: P2: failed: cannot be opened: no image\n"

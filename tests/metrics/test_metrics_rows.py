@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 
 import lundprobe_gui as lp
-from lundprobe_gui.metrics.batch import InputError, resolve_patients, run_dvh, run_uncertainty_edits
+from lundprobe_gui.batch import InputError, resolve_patients
 from lundprobe_gui.metrics.dvh_rows import dose_frames, dvh_structures, patient_dvhs
 from lundprobe_gui.metrics.edit_rows import edit_jobs, patient_edit_rows, pool_edit_rows, side_by_side
-from lundprobe_gui.metrics.table import format_table, rows_to_csv, write_csv
+from lundprobe_gui.metrics.table import CsvStream, JsonRowsStream, format_table, rows_to_csv, write_csv
 
 
 def _row(patient, structure, observer, step, k, edited, total, added=None):
@@ -109,14 +110,27 @@ def test_resolve_patients(demo_root, demo_patient_path, tmp_path) -> None:
         resolve_patients(tmp_path / "f.txt")
 
 
-def test_batch_runs_are_identical_inline_and_on_two_processes(demo_patient_path) -> None:
-    one = run_dvh([demo_patient_path], frames=["sCT"], workers=1)
-    two = run_dvh([demo_patient_path], frames=["sCT"], workers=2)
-    assert one.rows == two.rows and one.patients == two.patients == [demo_patient_path.name]
-    progress = []
-    e1 = run_uncertainty_edits([demo_patient_path], workers=2, progress=lambda d, t, i: progress.append((d, t)))
-    assert e1.rows == run_uncertainty_edits([demo_patient_path], workers=1).rows
-    assert progress[0] == (0, 16) and progress[-1] == (16, 16)
+def test_streamed_rows_are_byte_identical_to_the_whole_list(tmp_path) -> None:
+    rows = [{"a": 0.1 + 0.2, "b": None, "c": 'x,"y"'}, {"a": 1e-300, "b": "=HYPERLINK(1)", "c": "é\n"}, {"a": -0.0}]
+    cols = ["a", "b", "c"]
+    buf = io.StringIO()
+    js = JsonRowsStream(buf, cols)
+    out = CsvStream(tmp_path / "s.csv", cols)
+    for r in rows:
+        js.write([r])
+        out.write([r])
+        assert not (tmp_path / "s.csv").exists()  # only the part file grows while the run goes on
+    js.close()
+    out.commit()
+    assert buf.getvalue() == json.dumps([{c: r.get(c) for c in cols} for r in rows], indent=2) + "\n"
+    assert (tmp_path / "s.csv").read_text() == rows_to_csv(rows, cols)
+    empty = io.StringIO()
+    JsonRowsStream(empty, cols).close()
+    assert empty.getvalue() == "[]\n"
+    gone = CsvStream(tmp_path / "g.csv", cols)
+    gone.write(rows)
+    gone.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv"]
 
 
 def test_bench_group_reports_both_figures(demo_patient_path) -> None:

@@ -1,5 +1,5 @@
 """8 and 17. One bad file or folder is a Problem naming it, or a one-line error (exit 2), never a traceback and
-never structures that vanish silently; dataset runs skip a bad patient with a warning and go on; ``study init``
+never structures that vanish silently; dataset runs report a bad patient as failed and go on; ``study init``
 names each left-out patient with its real reason.
 
 Unreadable folders are made for real where the test can drop the capabilities that let root read anything
@@ -18,7 +18,8 @@ import sys
 import pytest
 
 import lundprobe_gui as lp
-from lundprobe_gui.metrics import batch
+from lundprobe_gui.batch import resolve_patients, run_batch
+from lundprobe_gui.metrics import analyses
 from lundprobe_gui.study import CorruptStudyFile, InitOptions, ObserverSession, StudyError, init_study, study_status
 
 from .helpers import subprocess_env, tiny_patient
@@ -81,30 +82,34 @@ def test_an_unreadable_patient_folder_is_one_line(root, monkeypatch):
         lp.open_patient(root / "LUNDPROBE_0001")
 
 
-def test_a_dataset_run_skips_an_unreadable_patient_and_goes_on(root, monkeypatch):
+def test_a_dataset_run_reports_an_unreadable_patient_and_goes_on(root, monkeypatch):
     _deny(monkeypatch, root / "LUNDPROBE_0001")
-    paths = batch.resolve_patients(root)
+    paths = resolve_patients(root)
     assert root / "LUNDPROBE_0001" in paths  # named, not silently left out
-    res = batch.run_dvh(paths, workers=1)
-    assert res.patients == ["LUNDPROBE_0002"] and res.rows
-    assert any("LUNDPROBE_0001" in w and "cannot read the folder" in w for w in res.warnings)
+    first, second = run_batch(paths, [analyses.DvhAnalysis()], scheduler="sync")
+    assert first.failed and "cannot read the folder" in first.reason
+    assert not second.failed and second.outcomes["dvh"].rows
 
 
 @pytest.mark.parametrize("run", ["metrics", "dvh", "uncertainty_edits"])
-def test_a_patient_that_fails_part_way_is_skipped_with_a_warning(root, monkeypatch, run):
-    real = {"metrics": batch.compare_patient, "dvh": batch.patient_dvhs, "uncertainty_edits": batch.patient_edit_rows}
+def test_a_patient_that_fails_part_way_fails_alone(root, monkeypatch, run):
     name = {"metrics": "compare_patient", "dvh": "patient_dvhs", "uncertainty_edits": "patient_edit_rows"}[run]
+    analysis = {
+        "metrics": analyses.MetricsAnalysis,
+        "dvh": analyses.DvhAnalysis,
+        "uncertainty_edits": analyses.EditsAnalysis,
+    }
+    real = getattr(analyses, name)
 
     def flaky(patient, *a, **k):
         if patient.id == "LUNDPROBE_0001":
             raise OSError(errno.EIO, "Input/output error")
-        return real[run](patient, *a, **k)
+        return real(patient, *a, **k)
 
-    monkeypatch.setattr(batch, name, flaky)
-    res = getattr(batch, f"run_{run}")(batch.resolve_patients(root), workers=1)
-    assert res.patients == ["LUNDPROBE_0002"]
-    assert res.rows and all(r["patient"] == "LUNDPROBE_0002" for r in res.rows)
-    assert any(w.startswith("LUNDPROBE_0001: skipped: OSError") for w in res.warnings)
+    monkeypatch.setattr(analyses, name, flaky)
+    first, second = run_batch(resolve_patients(root), [analysis[run]()], scheduler="sync")
+    assert first.failed and first.reason.startswith("OSError") and "Input/output error" in first.reason
+    assert not second.failed and second.patient_id == "LUNDPROBE_0002"
 
 
 def _as_user(args):
@@ -122,7 +127,7 @@ def test_really_unreadable_folders_on_the_command_line(root, mode, figures):
     os.chmod(root / "LUNDPROBE_0002", mode)
     try:
         info = _as_user(["info", str(pat), "--json"])
-        dvh = _as_user(["dvh", str(root), "--quiet"])
+        dvh = _as_user(["dvh", str(root), "--quiet", "--scheduler", "sync"])
         one = _as_user(["info", str(root / "LUNDPROBE_0002")])
     finally:
         os.chmod(pat / "MR_StorT2" / "observerData", 0o755)
@@ -132,8 +137,9 @@ def test_really_unreadable_folders_on_the_command_line(root, mode, figures):
     assert info.returncode == 0, info.stderr
     probs = json.loads(info.stdout)["problems"]
     assert [x["path"] for x in probs if x["kind"] == "unreadable"] == [str(pat / "MR_StorT2" / "observerData")]
-    assert dvh.returncode == 0 and "Traceback" not in dvh.stderr
-    assert "LUNDPROBE_0002: left out" in dvh.stderr and "cannot read the folder" in dvh.stderr
+    assert dvh.returncode == 1 and "Traceback" not in dvh.stderr  # 1: a patient failed, the others gave their rows
+    assert "error: LUNDPROBE_0002: " in dvh.stderr and "cannot read the folder" in dvh.stderr
+    assert "LUNDPROBE_0001" in dvh.stdout
     assert one.returncode == 2 and len(one.stderr.strip().splitlines()) == 1 and "cannot read the folder" in one.stderr
     figures[f"mode_{mode:o}"] = one.stderr.strip()
 
