@@ -216,9 +216,7 @@ def run_init(args: argparse.Namespace) -> int:
 
     pin = args.admin_pin
     if pin == "-":
-        pin = getpass.getpass("Admin PIN: ")
-        if getpass.getpass("Again: ") != pin:
-            raise _cli_error(ValueError("the two PINs differ; nothing was written"))
+        pin = _typed_pin("Admin PIN: ", "the two PINs differ")
     try:
         questions = load_questions_file(args.questions) if args.questions else None
     except ValueError as e:
@@ -261,19 +259,21 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _typed_pin(prompt: str, differ: str) -> str:
+    """A PIN typed twice without echo ("" when nothing was typed)."""
+    pin = getpass.getpass(prompt)
+    if pin and getpass.getpass("Again: ") != pin:
+        raise _cli_error(ValueError(f"{differ}; nothing was written"))
+    return pin
+
+
 def _observer_pins(spec: str | None, observers: list[str]) -> dict[str, str] | None:
     """The ``--observer-pins`` value: a JSON file {observer: PIN}, or '-' to type one per observer."""
     if not spec:
         return None
     if spec == "-":
-        pins = {}
-        for o in observers:
-            pin = getpass.getpass(f"PIN for {o} (empty: none): ")
-            if pin:
-                if getpass.getpass("Again: ") != pin:
-                    raise _cli_error(ValueError(f"the two PINs of {o} differ; nothing was written"))
-                pins[o] = pin
-        return pins
+        pins = {o: _typed_pin(f"PIN for {o} (empty: none): ", f"the two PINs of {o} differ") for o in observers}
+        return {o: p for o, p in pins.items() if p}
     from ..io.small_files import read_json_file
 
     try:

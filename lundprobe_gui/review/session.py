@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import weakref
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
@@ -32,9 +31,9 @@ import numpy as np
 from ..core.mask import Mask
 from ..core.patient import Patient, Problem, StructureRef
 from ..core.text import InvalidText, validate_text
-from ..io.guard import WriteRefused, claim_output_root, protect, unprotect
+from ..io.guard import WriteRefused
 from ..io.small_files import read_small_bytes
-from ..session.base import WorkSession
+from ..session.base import WorkSession, protect_while_open
 from ..session.clock import Now, event_time, iso_utc, to_epoch
 from ..session.events import LogMark
 from ..session.locking import SessionLock
@@ -115,12 +114,9 @@ class ReviewSession(WorkSession):
             revision = int(saved.get("revision", 0))
         except (ValueError, KeyError, TypeError) as e:
             raise CorruptReviewFile(f"{self.dir / STATE_FILE}: damaged event-log mark ({e})") from e
-        protected = protected_of(self.protocol)
-        self._unprotect = weakref.finalize(self, unprotect, protect(protected))
         try:
-            claim_output_root(self.dir, "review", protected)
+            self._unprotect = protect_while_open(self, self.dir, "review", protected_of(self.protocol))
         except WriteRefused as e:
-            self._unprotect()
             raise ReviewError(str(e)) from e
         WorkSession.__init__(
             self,

@@ -24,11 +24,13 @@ import hashlib
 import json
 import logging
 import threading
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterator, Protocol
 
 from ..core.events import Emitter
+from ..io.guard import Protected, claim_output_root, protect, unprotect
 from ..io.writer import atomic_write
 from .activetime import OPEN_KIND, PAUSE_KINDS, ActiveClock, Gap, IdleRule
 from .clock import Now, event_time, to_epoch
@@ -41,6 +43,25 @@ logger = logging.getLogger(__name__)
 
 PERSIST_EVERY_S = 5.0
 """Longest time between two writes while only the clock moves (input events without a change)."""
+
+
+def protect_while_open(owner: object, folder: Path, kind: str, protected: Protected) -> Callable[[], None]:
+    """Protect a session's inputs for as long as ``owner`` lives, and claim its output folder.
+
+    Returns the call that lifts the protection (also run when ``owner`` is collected).
+
+    Raises
+    ------
+    WriteRefused
+        When ``folder`` is, or lies in, a protected input (the protection is lifted again).
+    """
+    lift = weakref.finalize(owner, unprotect, protect(protected))
+    try:
+        claim_output_root(folder, kind, protected)
+    except BaseException:
+        lift()
+        raise
+    return lift
 
 
 class ChainLog(Protocol):

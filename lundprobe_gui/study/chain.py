@@ -8,10 +8,9 @@ import logging
 from pathlib import Path
 from typing import Iterable
 
-from ..core.text import InvalidText, validate_text
 from ..io.small_files import read_small_bytes
 from ..session.chain import ChainCheck, Link, verify_chain
-from .admin import AdminAuth
+from .admin import AdminAuth, reason_text
 from .audit import append_audit, read_audit
 from .errors import StudyError
 from .files import session_file
@@ -80,10 +79,7 @@ def accept_session_file(study_dir: str | Path, observer: str, admin: AdminAuth, 
     """
     if not isinstance(admin, AdminAuth):
         raise StudyError("accepting a session file needs the administrator")
-    try:
-        reason = validate_text(reason, "the reason", 1000)
-    except InvalidText as e:
-        raise StudyError(str(e)) from None
+    reason = reason_text(reason)
     sha = file_sha256(study_dir, observer)
     if sha is None:
         raise StudyError(f"{observer} has no session file to accept")

@@ -20,14 +20,12 @@ logger = logging.getLogger(__name__)
 
 QUESTION_IDS = ("quality", "confidence", "comment")
 """The standard questions; each is a column of ``results.csv`` whether it is asked or not."""
-RESERVED_IDS = (
-    "observer",
-    "step",
-    "arm",
-    "patient",
-    "pseudonym",
-    "structure",
+KEY_COLUMNS = ("observer", "step", "patient", "pseudonym", "structure")
+"""The keys of a ``results.csv`` row (before the answers)."""
+VALUE_COLUMNS = (
     "active_seconds",
+    "uncertainty_visible_seconds",
+    "uncertainty_available",
     "started_at",
     "finished_at",
     "start_mask",
@@ -35,11 +33,11 @@ RESERVED_IDS = (
     "output_sha256",
     "voxels_added",
     "voxels_removed",
-    "uncertainty_available",
-    "uncertainty_visible_seconds",
     "unlocks",
     "reopened_after_step",
 )
+"""The columns of ``results.csv`` after the answers."""
+RESERVED_IDS = KEY_COLUMNS + VALUE_COLUMNS + ("arm",)
 """Names of other ``results.csv`` columns, which a question id may not take."""
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 

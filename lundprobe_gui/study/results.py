@@ -22,35 +22,14 @@ from ..io.guard import Protected, check_output_file
 from .definition import StudyDefinition, load_study
 from .errors import StudyError
 from .files import RESULTS_FILE, session_file
-from .questions import QUESTION_IDS
+from .questions import KEY_COLUMNS, QUESTION_IDS, VALUE_COLUMNS
 from .randomise import case_plan
 from .state import FINISHED, CaseRecord, SessionState, StructureRecord, load_state
 from .validate import validate_state
 
 logger = logging.getLogger(__name__)
 
-RESULT_COLUMNS = (
-    "observer",
-    "step",
-    "patient",
-    "pseudonym",
-    "structure",
-    "quality",
-    "confidence",
-    "comment",
-    "active_seconds",
-    "uncertainty_visible_seconds",
-    "uncertainty_available",
-    "started_at",
-    "finished_at",
-    "start_mask",
-    "output_file",
-    "output_sha256",
-    "voxels_added",
-    "voxels_removed",
-    "unlocks",
-    "reopened_after_step",
-)
+RESULT_COLUMNS = KEY_COLUMNS + QUESTION_IDS + VALUE_COLUMNS
 """The columns of every study; questions beyond the standard three come right after ``comment``."""
 
 

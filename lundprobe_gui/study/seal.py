@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from ..core.text import InvalidText, validate_text
 from ..io.small_files import read_small_bytes
-from .admin import AdminAuth
+from .admin import AdminAuth, reason_text
 from .audit import append_audit, read_audit
 from .errors import CorruptStudyFile, DefinitionChanged, StudyError
 from .files import study_file
@@ -101,10 +100,7 @@ def reseal(study_dir: str | Path, admin: AdminAuth, reason: str = "") -> SealSta
     """Accept the current ``study.json`` as the definition (admin only; logged with both hashes)."""
     if not isinstance(admin, AdminAuth):
         raise StudyError("re-sealing the study definition needs the administrator")
-    try:
-        reason = validate_text(reason, "the reason", 1000)
-    except InvalidText as e:
-        raise StudyError(str(e)) from None
+    reason = reason_text(reason)
     st = seal_state(study_dir)
     append_audit(
         study_dir,

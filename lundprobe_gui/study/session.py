@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import weakref
 from dataclasses import asdict
 from pathlib import Path
 from typing import Hashable
 
 from ..core.names import InvalidName, validate_observer
-from ..io.guard import Protected, WriteRefused, claim_output_root, protect, unprotect
-from ..session.base import WorkSession
+from ..io.guard import Protected, WriteRefused
+from ..session.base import WorkSession, protect_while_open
 from ..session.clock import Now, event_time, iso_utc, to_epoch
 from ..session.writer import Post
 from .audit import append_audit, read_audit
@@ -117,11 +116,9 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         # the study's dataset (and a copy in use) is protected while the session lives: no write ever lands there
         roots = {self.dataset_root, recorded}
         protected = Protected.of([r / p for r in roots for p in self.study.patients], list(roots))
-        self._unprotect = weakref.finalize(self, unprotect, protect(protected))
         try:
-            claim_output_root(self.study_dir, "study", protected)
+            self._unprotect = protect_while_open(self, self.study_dir, "study", protected)
         except WriteRefused as e:
-            self._unprotect()
             raise StudyError(str(e)) from e
         sessions_dir(self.study_dir).mkdir(parents=True, exist_ok=True)
         WorkSession.__init__(

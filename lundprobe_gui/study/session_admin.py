@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..core.text import InvalidText, validate_text
 from ..session.clock import Now, event_time, iso_utc
-from .admin import AdminAuth
+from .admin import AdminAuth, reason_text
 from .audit import append_audit
 from .errors import StudyError
 from .seal import seal_if_unsealed
@@ -17,16 +16,6 @@ if TYPE_CHECKING:
     from .session import ObserverSession
 
 logger = logging.getLogger(__name__)
-
-MAX_REASON = 1000
-
-
-def reason_text(text: str) -> str:
-    """An admin's reason, checked before it goes into the state and the audit log."""
-    try:
-        return validate_text(text, "the reason", MAX_REASON)
-    except InvalidText as e:
-        raise StudyError(str(e)) from None
 
 
 class AdminActions:

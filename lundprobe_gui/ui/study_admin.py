@@ -171,17 +171,8 @@ class StudyAdmin:
         if self.active:
             self.inform("Study", "End the study session first; the copy is used from the next start.")
             return False
-        d = self.choose_study_dir()
-        if not d:
-            return False
-        try:
-            from ..study import load_study
-
-            study = load_study(d)
-        except StudyError as e:
-            self.inform("Cannot open the study", str(e), warning=True)
-            return False
-        return bool(self.choose_dataset_copy(Path(d), study))
+        chosen = self.choose_study()
+        return chosen is not None and bool(self.choose_dataset_copy(*chosen))
 
     def choose_dataset_dir(self: "StudyMode") -> Path | None:
         """The folder of a local copy of the dataset, or None when cancelled (tests replace this)."""

@@ -15,13 +15,18 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from ..core.patient import Patient
 from ..io.open import open_patient
+from ..render.window import percentile_window
+from ..study import StudyError, check_patient_files
 from . import gui_thread
+
+if TYPE_CHECKING:
+    from .study_mode import StudyMode
 
 logger = logging.getLogger(__name__)
 
@@ -172,3 +177,71 @@ class CaseOpener(QtCore.QObject):
         """Block until the worker ends."""
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+class CasePreloader:
+    """Opening the next case ahead while the observer works (a mixin of StudyMode).
+
+    The next case's patient is opened, its files checked (a dataset copy) and its image and start
+    masks loaded on a worker thread, with the image's auto window; when the observer finishes the
+    case, the next one is on screen without waiting for the disk.
+    """
+
+    def _copy_check(self: "StudyMode", path: Path):
+        """The check of a case's files in a dataset copy (run in the opening thread), or None."""
+        s = self.session
+        if not s.dataset_copy:
+            return None
+        study, root = s.study, s.dataset_root
+
+        def check() -> None:
+            why = check_patient_files(study, path.name, root, full=True)
+            if why:
+                raise StudyError(f"{why}; this is not the study's dataset")
+
+        return check
+
+    def _start_preload(self: "StudyMode") -> None:
+        """Open the next case's patient and load its image and start masks while the observer works on this one."""
+        s = self.session
+        if not self.active or not self.background:
+            return
+        nxt = s.next_case_preview()
+        if nxt is None:
+            return
+        key, path = (nxt[0], nxt[1]), nxt[2]
+        if key == self._preload_key:
+            return
+        self._preload_key, self._preload = key, None
+        check, names, start = self._copy_check(path), tuple(s.structures), s.study.start_source
+
+        def work() -> None:
+            try:
+                if check is not None:
+                    check()
+                p = open_patient(path)
+                frame = p.reference_frame
+                mri = frame.images.get("image") or next(iter(frame.images.values()), None)
+                window = None
+                if mri is not None and p.load_volume(mri):
+                    window = percentile_window(mri.data)
+                for name in names:
+                    ref = frame.structures.get((name, start))
+                    if ref is not None:
+                        p.try_load_mask(ref)
+            except Exception:  # noqa: BLE001 - the case is opened the normal way when it comes
+                logger.info("loading the next case ahead failed", exc_info=True)
+                return
+            self.post(lambda: self._preloaded(key, (p, window)))
+
+        self._preload_thread = self.run_in_thread(work, "study-case-preload")
+
+    def _preloaded(self: "StudyMode", key: tuple, loaded: tuple) -> None:
+        if self.active and key == self._preload_key:
+            self._preload = (key, loaded)
+
+    def preload_done(self: "StudyMode", timeout: float | None = 60.0) -> None:
+        """Wait for the next case's loading ahead (benchmarks, tests)."""
+        if self._preload_thread is not None:
+            self._preload_thread.join(timeout)
+        QtWidgets.QApplication.processEvents()

@@ -34,8 +34,6 @@ from PySide6 import QtCore, QtWidgets
 
 from ..core.names import InvalidName, validate_observer
 from ..core.patient import Patient
-from ..io.open import open_patient
-from ..render.window import percentile_window
 from ..study import (
     COMPLETE,
     WAITING,
@@ -44,14 +42,13 @@ from ..study import (
     ObserverSession,
     SessionLocked,
     StudyError,
-    check_patient_files,
     load_study,
 )
 from ..study.clock import parse_iso
 from . import study_dialogs
 from .session_mode import SessionMode
 from .study_admin import StudyAdmin
-from .study_case_loader import CaseLoader, CaseOpener, case_plan, load_case
+from .study_case_loader import CaseLoader, CaseOpener, CasePreloader, case_plan, load_case
 from .study_case_panel import StudyPanelControl
 from .study_editing import StudyEditing
 from .study_panel import StudyPanel
@@ -69,7 +66,7 @@ def install_study_mode(window) -> "StudyMode":
     return mode
 
 
-class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, SessionMode):
+class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, CasePreloader, SessionMode):
     """Runs one observer's session in a main window (see the module docstring)."""
 
     case_shown = QtCore.Signal(object)  # CaseView, once its image is on screen
@@ -209,14 +206,10 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Sess
         if self.active:
             self.inform("Study", "A study session is already running in this window.")
             return False
-        d = self.choose_study_dir()
-        if not d:
+        chosen = self.choose_study()
+        if chosen is None:
             return False
-        try:
-            study = load_study(d)
-        except StudyError as e:
-            self.inform("Cannot open the study", f"The study files cannot be read:\n{e}", warning=True)
-            return False
+        d, study = chosen
         while True:
             obs = self.ask_observer(study)
             if not obs:
@@ -232,10 +225,21 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Sess
             pin = self.ask_observer_pin(obs)
             if pin is None:
                 return False
-        root = self.dataset_for(Path(d), study)
+        root = self.dataset_for(d, study)
         if root is False:
             return False
         return self.start(d, obs, pin=pin, dataset_root=root)
+
+    def choose_study(self):
+        """(folder, definition) of a study the user chose, or None (cancelled, or told why it cannot be read)."""
+        d = self.choose_study_dir()
+        if not d:
+            return None
+        try:
+            return Path(d), load_study(d)
+        except StudyError as e:
+            self.inform("Cannot open the study", f"The study files cannot be read:\n{e}", warning=True)
+            return None
 
     def start(
         self, study_dir: str | Path, observer: str, pin: str | None = None, dataset_root: Path | None = None
@@ -382,65 +386,6 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Sess
             return
         path = s.patient_path()
         self.opener.start(path, self._loaded, self._copy_check(path), background=self.background)
-
-    def _copy_check(self, path: Path):
-        """The check of a case's files in a dataset copy (run in the opening thread), or None."""
-        s = self.session
-        if not s.dataset_copy:
-            return None
-        study, root = s.study, s.dataset_root
-
-        def check() -> None:
-            why = check_patient_files(study, path.name, root, full=True)
-            if why:
-                raise StudyError(f"{why}; this is not the study's dataset")
-
-        return check
-
-    def _start_preload(self) -> None:
-        """Open the next case's patient and load its image and start masks while the observer works on this one."""
-        s = self.session
-        if not self.active or not self.background:
-            return
-        nxt = s.next_case_preview()
-        if nxt is None:
-            return
-        key, path = (nxt[0], nxt[1]), nxt[2]
-        if key == self._preload_key:
-            return
-        self._preload_key, self._preload = key, None
-        check, names, start = self._copy_check(path), tuple(s.structures), s.study.start_source
-
-        def work() -> None:
-            try:
-                if check is not None:
-                    check()
-                p = open_patient(path)
-                frame = p.reference_frame
-                mri = frame.images.get("image") or next(iter(frame.images.values()), None)
-                window = None
-                if mri is not None and p.load_volume(mri):
-                    window = percentile_window(mri.data)
-                for name in names:
-                    ref = frame.structures.get((name, start))
-                    if ref is not None:
-                        p.try_load_mask(ref)
-            except Exception:  # noqa: BLE001 - the case is opened the normal way when it comes
-                logger.info("loading the next case ahead failed", exc_info=True)
-                return
-            self.post(lambda: self._preloaded(key, (p, window)))
-
-        self._preload_thread = self.run_in_thread(work, "study-case-preload")
-
-    def _preloaded(self, key: tuple, loaded: tuple) -> None:
-        if self.active and key == self._preload_key:
-            self._preload = (key, loaded)
-
-    def preload_done(self, timeout: float | None = 60.0) -> None:
-        """Wait for the next case's loading ahead (benchmarks, tests)."""
-        if self._preload_thread is not None:
-            self._preload_thread.join(timeout)
-        QtWidgets.QApplication.processEvents()
 
     def _on_open_failed(self, message: str, token: object) -> None:
         if token != self._loaded or not self.active:

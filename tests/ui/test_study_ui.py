@@ -676,18 +676,22 @@ def test_a_failing_study_autosave_stays_on_screen_without_naming_the_patient(dra
     mode.end()
 
 
-def test_the_steps_tools_follow_the_blinding_and_the_tools_list(study, qtbot):
-    # a study whose steps allow only the manual tools (re-sealed by the administrator before anyone started)
-    d = json.loads((study / "study.json").read_text())
-    for step in d["steps"]:
-        step["tools"] = ["brush", "eraser", "polygon"]
-    (study / "study.json").write_text(json.dumps(d, indent=2))
+def _reseal(study: Path) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "lundprobe_gui", "study", "reseal", str(study), "--admin", "--pin", PIN],
         capture_output=True,
         text=True,
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_the_steps_tools_follow_the_blinding_and_the_tools_list(study, qtbot):
+    # a study whose steps allow only the manual tools (re-sealed by the administrator before anyone started)
+    d = json.loads((study / "study.json").read_text())
+    for step in d["steps"]:
+        step["tools"] = ["brush", "eraser", "polygon"]
+    (study / "study.json").write_text(json.dumps(d, indent=2))
+    _reseal(study)
     win, mode = _window(qtbot)
     assert mode.start(study, "obsB")
     ctrl = win.edit
@@ -699,12 +703,7 @@ def test_the_steps_tools_follow_the_blinding_and_the_tools_list(study, qtbot):
     # without a tools list, the step's blinding alone decides: the folds are hidden, so no fold vote
     d["steps"][0]["tools"] = None
     (study / "study.json").write_text(json.dumps(d, indent=2))
-    r = subprocess.run(
-        [sys.executable, "-m", "lundprobe_gui", "study", "reseal", str(study), "--admin", "--pin", PIN],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 0, r.stderr
+    _reseal(study)
     assert mode.start(study, "obsB")
     assert "folds" in ctrl.why_not("fold_vote") and "uncertainty" in ctrl.tool_set.why_not("hotspots")
     mode.end()
