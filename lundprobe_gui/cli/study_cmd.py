@@ -254,8 +254,10 @@ def run_init(args: argparse.Namespace) -> int:
         + (f", PINs for {len(study.observer_pins)} observer(s)" if study.observer_pins else "")
         + ("; the dose is shown" if any(s.dose_shown for s in study.steps) else "; the dose is hidden")
     )
+    from . import warn
+
     for note in opts.notes:
-        print(f"note: {note}", file=sys.stderr)
+        warn(f"note: {note}")
     return 0
 
 
@@ -367,7 +369,9 @@ def run_export(args: argparse.Namespace) -> int:
     for w in rep.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if rep.removed:
-        print(f"removed {len(rep.removed)} exported mask(s) of cases that are no longer finished", file=sys.stderr)
+        from . import warn
+
+        warn(f"removed {len(rep.removed)} exported mask(s) of cases that are no longer finished")
     if rep.problems:
         raise _cli_error(StudyError("some outputs were not exported: " + "; ".join(rep.problems)))
     return 0

@@ -83,6 +83,7 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         self._cancel = threading.Event()
         self._last_poll = 0.0
         self._refresh_queued = False
+        self._before_study: Path | None = None
         self._in_flight: dict[tuple, tuple] = {}
         self._preload: tuple[tuple, tuple] | None = None
         self._preload_key: tuple | None = None

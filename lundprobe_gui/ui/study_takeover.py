@@ -52,6 +52,10 @@ class StudyTakeover:
 
     def _enter_study_ui(self: "StudyMode") -> None:
         w, P = self.window, self.exit_steps
+        # undone last: the docks come back where they were, at their sizes, not squeezed by the study panel
+        layout = w.saveState()
+        P.on_exit(lambda: w.restoreState(layout))
+        self._before_study = w.patient.path if w.patient is not None else None
         for dock in w.findChildren(QtWidgets.QDockWidget):
             if dock is self.dock or dock.objectName() in ALLOWED_DOCKS:
                 continue
@@ -129,6 +133,9 @@ class StudyTakeover:
         self._unshow_patient()
         w.setWindowTitle("lundprobe_gui")
         w.statusBar().showMessage("Study session ended; everything is saved", 8000)
+        before, self._before_study = self._before_study, None
+        if before is not None:  # the window goes back to the patient it showed before, not a blank one
+            w.open_path(before)
 
     def _rebuild_recent(self: "StudyMode") -> None:
         w = self.window
@@ -165,7 +172,8 @@ class StudyTakeover:
             w.edit.changed.emit()
 
     def _on_patient_shown(self: "StudyMode", _patient) -> None:
-        if self.active and self._loaded_patient is not None and not self.views_shown():
+        # a study case shows its views once loaded; after the study, any patient the window opens shows them
+        if (not self.active or self._loaded_patient is not None) and not self.views_shown():
             self._show_views(True)
 
     def _refused_open(self: "StudyMode", *_a, **_k) -> None:
