@@ -216,11 +216,14 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
             if not obs:
                 return False
             obs = obs.strip()
-            if study_dialogs.valid_observer_id(obs):
+            if not study_dialogs.valid_observer_id(obs):
+                why = f"{obs!r} is not a valid observer ID: use letters, digits, _ and - only."
+            elif not study.observer_pins and obs not in study.observers:
+                # asked again, without listing the valid IDs (with PINs, the session refuses ID and PIN together)
+                why = f"{obs!r} is not an observer of this study; check the ID you were given."
+            else:
                 break
-            self.inform(
-                "Observer ID", f"{obs!r} is not a valid observer ID: use letters, digits, _ and - only.", warning=True
-            )
+            self.inform("Observer ID", why, warning=True)
         pin = None
         if study.observer_pins:
             pin = self.ask_observer_pin(obs)

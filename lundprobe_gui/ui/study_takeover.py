@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.patient import Patient
 from ..edit.toolset import ToolSet
+from ..render.colormaps import structure_colour
 from ..render.state import ViewerState
 from ..study import StudyError
 from ..study.files import output_root
@@ -220,6 +221,8 @@ class StudyTakeover:
         for name, source in frame.structures:
             st = state.style((name, source, frame.name))
             st.visible = state.allowed(source) and name in s.structures and source in (start, own)
+        for name in s.structures:  # the observer's edits share one source: each structure's gets its own colour
+            state.style((name, own, frame.name)).colour = structure_colour(name)
         state.uncertainty.maps = set(frame.uncertainty) if vis.uncertainty_allowed else set()
         state.uncertainty.visible = vis.uncertainty_allowed
         if vis.uncertainty_scale in ("fixed", "per_map"):

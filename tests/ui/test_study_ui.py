@@ -534,12 +534,14 @@ def test_a_killed_session_loses_nothing(study, qtbot):
 def test_start_prompts_and_clear_refusals(study, qtbot, tmp_path):
     win, mode = _window(qtbot)
     mode.choose_study_dir = lambda: study
-    answers = iter(["../evil", "obs B", "obsZ"])
+    answers = iter(["../evil", "obs B", "obsZ", None])
     mode.ask_observer = lambda _study: next(answers)
-    assert not mode.start_dialog()  # two invalid IDs re-asked, then an unknown observer
+    assert not mode.start_dialog()  # two invalid IDs and an unknown observer re-asked, then cancelled
     titles = [t for t, _ in mode.messages]
-    assert titles == ["Observer ID", "Observer ID", "Cannot start the study"]
+    assert titles == ["Observer ID", "Observer ID", "Observer ID"]
     assert "not an observer of this study" in mode.messages[-1][1]
+    assert not any(o in text for _t, text in mode.messages for o in ("obsB", "obsC"))  # no valid ID is listed
+    assert not mode.active
     # a second session of the same observer
     other = ObserverSession(study, "obsB")
     try:
@@ -743,3 +745,14 @@ def test_ending_a_study_restores_the_layout_and_the_patient_shown_before(study, 
         assert abs(w - bw) <= 2 and abs(h - bh) <= 2, (name, (w, h), (bw, bh))
     assert abs(central[0] - before[1][0]) <= 2 and abs(central[1] - before[1][1]) <= 2
     assert win.windowTitle().startswith(f"lundprobe_gui - {win.patient.id}")
+
+
+def test_the_observers_own_edits_of_each_structure_have_their_own_colour(study, qtbot):
+    win, mode = _window(qtbot)
+    assert mode.start(study, "obsB")
+    qtbot.waitUntil(lambda: mode.views_shown() and win.patient is not None, timeout=60000)
+    own, start, frame = mode.session.target_source, mode.session.study.start_source, win.patient.reference_frame.name
+    state = mode.blinded_state(win.patient)
+    colours = {(n, src): state.style((n, src, frame)).colour for n in ("CTVT_427", "Rectum") for src in (own, start)}
+    assert len(set(colours.values())) == 4, colours  # two structures, the start mask and the observer's edit of each
+    mode.end()
