@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# the tests replay fixed event times (a 28-day washout in a second): only the test suite enables this
+os.environ["LUNDPROBE_INJECTED_CLOCK"] = "1"
 
 from lundprobe_gui.demo import DemoOptions, generate  # noqa: E402
 

@@ -19,13 +19,14 @@ Group = Callable[[Path, int], Samples]
 
 def groups() -> dict[str, Group]:
     """The benchmark groups in the order they run."""
-    from . import batch, correction, dicom, editing, loading, metrics, viewer
+    from . import batch, correction, dicom, editing, loading, metrics, study, viewer
 
     return {
         "loading": loading.run,
         "viewer": viewer.run,
         "editing": editing.run,
         "metrics": metrics.run,
+        "study": study.run,
         "grow": correction.run_grow,
         "correction": correction.run,
         "dicom": dicom.run,

@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=IDLE_SECONDS,
         metavar="SECONDS",
-        help=f"the clock pauses after this long without input (default {IDLE_SECONDS:g})",
+        help=f"gaps between two events up to this long count in full as active time; a longer one counts "
+        f"a short tail (default {IDLE_SECONDS:g})",
     )
     init.set_defaults(func=run_init)
     status = rsub.add_parser("status", help="show the progress of a review")

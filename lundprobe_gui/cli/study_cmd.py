@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ..study.presets import (
+    DEFAULT_IDLE_TAIL_S,
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_OBSERVERS,
     DEFAULT_START_SOURCE,
@@ -80,7 +81,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=DEFAULT_IDLE_TIMEOUT_S,
         metavar="SECONDS",
-        help="the active-time clock pauses after this long without input (default: %(default)s)",
+        help="gaps between two events up to this long count in full as active time (default: %(default)s)",
+    )
+    q.add_argument(
+        "--idle-tail",
+        type=float,
+        default=DEFAULT_IDLE_TAIL_S,
+        metavar="SECONDS",
+        help="what a longer (idle) gap counts (default: %(default)s)",
     )
     q.add_argument("--name", default="", help="a title for the study")
     q.add_argument(
@@ -89,12 +97,63 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="admin PIN or passphrase, stored hashed ('-' to type it); without one, admin actions "
         "are command-line only",
     )
+    q.add_argument(
+        "--show-dose",
+        action="store_true",
+        help="show the dose in both steps (hidden by default); the uncertainty map then uses a magenta "
+        "scale instead of the published rainbow",
+    )
+    q.add_argument(
+        "--questions",
+        type=Path,
+        metavar="FILE",
+        help='the rating questions, scales and anchors as JSON (a list, or {"questions": [...]}; see docs/study.md)',
+    )
+    q.add_argument(
+        "--allow-missing-uncertainty",
+        action="store_true",
+        help="take in patients without an uncertainty map for a structure (recorded) instead of leaving them out",
+    )
+    q.add_argument(
+        "--observer-pins",
+        metavar="FILE",
+        help="a PIN per observer, asked when a session opens: a JSON object {observer: PIN}, or '-' to type them",
+    )
+    q.add_argument("--show-clock", action="store_true", help="show observers their running active time")
     q.set_defaults(func=run_init)
 
-    q = ss.add_parser("status", help="per observer and step: cases finished, in progress, pending; locks")
+    q = ss.add_parser(
+        "status",
+        help="per observer and step: cases finished, in progress, pending; locks; the study's checks",
+        description="Exits with code 2 when study.json is not the sealed definition, or when a session "
+        "file is damaged or was changed outside the app (each is named).",
+    )
     q.add_argument("study_dir", type=Path, metavar="STUDY_DIR")
     q.add_argument("--json", action="store_true", help="print one JSON object")
     q.set_defaults(func=run_status)
+
+    q = ss.add_parser(
+        "active-time",
+        help="recompute active time from the event logs, with any idle threshold",
+        description="Writes one CSV row per observer, step, patient and structure. With the study's own "
+        "threshold and tail the times equal results.csv.",
+    )
+    q.add_argument("study_dir", type=Path, metavar="STUDY_DIR")
+    q.add_argument("--idle", type=float, metavar="SECONDS", help="gaps up to this long count (default: the study's)")
+    q.add_argument("--tail", type=float, metavar="SECONDS", help="what a longer gap counts (default: the study's)")
+    q.add_argument("--out", type=Path, metavar="CSV", help="write the CSV here instead of printing it")
+    q.set_defaults(func=run_active_time)
+
+    q = ss.add_parser(
+        "reseal",
+        help="accept a changed study.json, or an observer's session file changed outside the app (admin; logged)",
+        description="Without --observer: re-seal study.json as it is now. With --observer: accept that "
+        "observer's session file as it is now (it must still pass its checks). Both are audit-logged.",
+    )
+    q.add_argument("study_dir", type=Path, metavar="STUDY_DIR")
+    q.add_argument("--observer", help="accept this observer's session file instead")
+    _admin_args(q)
+    q.set_defaults(func=run_reseal)
 
     q = ss.add_parser(
         "export",
@@ -111,6 +170,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--observer", required=True)
     q.add_argument("--case", required=True, metavar="PSEUDONYM", help="e.g. 'Case 07' or 7")
     q.add_argument("--step", type=int, help="needed when the pseudonym is finished in several steps")
+    q.add_argument(
+        "--force",
+        action="store_true",
+        help="reopen a case of an earlier step although the observer has started a later one (flagged in results)",
+    )
     _admin_args(q)
     q.set_defaults(func=run_unlock)
 
@@ -148,13 +212,16 @@ def _cli_error(e: Exception) -> Exception:
 
 def run_init(args: argparse.Namespace) -> int:
     """Create the study folder and print a summary."""
-    from ..study import InitOptions, StudyError, init_study
+    from ..study import InitOptions, StudyError, init_study, load_questions_file
 
     pin = args.admin_pin
     if pin == "-":
-        pin = getpass.getpass("Admin PIN: ")
-        if getpass.getpass("Again: ") != pin:
-            raise _cli_error(ValueError("the two PINs differ; nothing was written"))
+        pin = _typed_pin("Admin PIN: ", "the two PINs differ")
+    try:
+        questions = load_questions_file(args.questions) if args.questions else None
+    except ValueError as e:
+        raise _cli_error(e) from e
+    observer_pins = _observer_pins(args.observer_pins, args.observers)
     opts = InitOptions(
         dataset_root=args.dataset,
         patients=args.patients,
@@ -165,8 +232,14 @@ def run_init(args: argparse.Namespace) -> int:
         preset=args.preset,
         start_source=args.start_source,
         idle_timeout_s=args.idle_timeout,
+        idle_tail_s=args.idle_tail,
         name=args.name,
         admin_pin=pin,
+        show_dose=args.show_dose,
+        questions=questions,
+        allow_missing_uncertainty=args.allow_missing_uncertainty,
+        observer_pins=observer_pins,
+        show_clock=args.show_clock,
         allow_published_ids=args.allow_published_ids,
     )
     try:
@@ -176,7 +249,10 @@ def run_init(args: argparse.Namespace) -> int:
     print(
         f"created study {args.study_dir}: {len(study.patients)} patients, structures "
         f"{', '.join(study.structures)}, observers {', '.join(study.observers)}, seed {study.seed}, "
-        f"washout {study.washout_days:g} days" + (", admin PIN set" if study.admin else "")
+        f"washout {study.washout_days:g} days"
+        + (", admin PIN set" if study.admin else "")
+        + (f", PINs for {len(study.observer_pins)} observer(s)" if study.observer_pins else "")
+        + ("; the dose is shown" if any(s.dose_shown for s in study.steps) else "; the dose is hidden")
     )
     from . import warn
 
@@ -185,12 +261,38 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_status(args: argparse.Namespace) -> int:
-    """Print the status table (or JSON)."""
-    from ..study import StudyError, format_status, study_status
+def _typed_pin(prompt: str, differ: str) -> str:
+    """A PIN typed twice without echo ("" when nothing was typed)."""
+    pin = getpass.getpass(prompt)
+    if pin and getpass.getpass("Again: ") != pin:
+        raise _cli_error(ValueError(f"{differ}; nothing was written"))
+    return pin
+
+
+def _observer_pins(spec: str | None, observers: list[str]) -> dict[str, str] | None:
+    """The ``--observer-pins`` value: a JSON file {observer: PIN}, or '-' to type one per observer."""
+    if not spec:
+        return None
+    if spec == "-":
+        pins = {o: _typed_pin(f"PIN for {o} (empty: none): ", f"the two PINs of {o} differ") for o in observers}
+        return {o: p for o, p in pins.items() if p}
+    from ..io.small_files import read_json_file
 
     try:
-        study, rows = study_status(args.study_dir)
+        d = read_json_file(Path(spec), what="observer PIN file")
+    except (OSError, ValueError) as e:
+        raise _cli_error(ValueError(f"{spec}: cannot read the observer PINs ({e})")) from e
+    if not isinstance(d, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in d.items()):
+        raise _cli_error(ValueError(f"{spec}: expected a JSON object {{observer: PIN}}"))
+    return d
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Print the status table (or JSON)."""
+    from ..study import StudyError, format_status, study_report
+
+    try:
+        study, rows, check = study_report(args.study_dir)
     except StudyError as e:
         raise _cli_error(e) from e
     if args.json:
@@ -203,12 +305,55 @@ def run_status(args: argparse.Namespace) -> int:
                     "structures": list(study.structures),
                     "observers": list(study.observers),
                     "steps": [r.to_dict() for r in rows],
+                    "checks": check.to_dict(),
+                    "problems": check.problems,
                 },
                 indent=2,
             )
         )
     else:
-        print(format_status(args.study_dir, study, rows))
+        print(format_status(args.study_dir, study, rows, check))
+    for w in check.clock:
+        print(f"warning: {w}", file=sys.stderr)
+    if check.problems:
+        raise _cli_error(StudyError("the study's files fail their checks: " + "; ".join(check.problems)))
+    return 0
+
+
+def run_active_time(args: argparse.Namespace) -> int:
+    """Recompute active time from the event logs and print (or write) the CSV."""
+    from ..io.csv_files import csv_text, write_csv
+    from ..study import StudyError, recompute_active_time
+    from ..study.timing import COLUMNS
+
+    try:
+        rows = [r.to_dict() for r in recompute_active_time(args.study_dir, args.idle, args.tail)]
+    except (StudyError, ValueError) as e:
+        raise _cli_error(e) from e
+    if args.out:
+        write_csv(args.out, rows, COLUMNS)
+        print(f"wrote {args.out} ({len(rows)} rows)")
+    else:
+        sys.stdout.write(csv_text(rows, COLUMNS))
+    return 0
+
+
+def run_reseal(args: argparse.Namespace) -> int:
+    """Re-seal study.json, or accept an observer's session file (admin)."""
+    from ..study import StudyError, accept_session_file, reseal
+
+    study, auth = _admin_auth(args, check_seal=False)
+    try:
+        if args.observer:
+            if args.observer not in study.observers:
+                raise StudyError(f"{args.observer!r} is not an observer of this study")
+            sha = accept_session_file(args.study_dir, args.observer, auth, reason=args.reason)
+            print(f"accepted the session file of {args.observer} as it is (sha256 {sha[:16]}...); recorded")
+        else:
+            st = reseal(args.study_dir, auth, reason=args.reason)
+            print(f"re-sealed study.json (sha256 {st.actual[:16]}...); recorded in the audit log")
+    except StudyError as e:
+        raise _cli_error(e) from e
     return 0
 
 
@@ -221,6 +366,8 @@ def run_export(args: argparse.Namespace) -> int:
     except (StudyError, OSError) as e:  # WriteRefused: --out in the dataset
         raise _cli_error(e) from e
     print(f"wrote {rep.results_csv} ({rep.rows} rows) and {len(rep.copied)} mask(s) to {rep.export_dir}")
+    for w in rep.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     if rep.removed:
         from . import warn
 
@@ -230,17 +377,27 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _admin_auth(args: argparse.Namespace):
-    from ..study import StudyError, authorise_admin, load_study
+def _admin_auth(args: argparse.Namespace, check_seal: bool = True):
+    """The study and the admin's authorisation; an old study is sealed by its first admin command.
+
+    ``check_seal``: refuse a changed ``study.json`` (every admin command but ``reseal``).
+    """
+    from ..study import StudyError, authorise_admin, check_definition, load_study
+    from ..study.seal import seal_if_unsealed
 
     if not args.admin:
         raise _cli_error(StudyError("this is an admin action: add --admin to confirm"))
     try:
         study = load_study(args.study_dir)
+        if check_seal:
+            check_definition(args.study_dir)
         pin = args.pin or os.environ.get(PIN_ENV)
         if study.admin is not None and not pin and sys.stdin.isatty():
             pin = getpass.getpass("Admin PIN: ")
-        return study, authorise_admin(study, args.study_dir, pin=pin, cli_flag=True)
+        auth = authorise_admin(study, args.study_dir, pin=pin, cli_flag=True)
+        if seal_if_unsealed(args.study_dir, auth):
+            print("note: study.json was not sealed (the study predates sealing); it is sealed now", file=sys.stderr)
+        return study, auth
     except StudyError as e:
         raise _cli_error(e) from e
 
@@ -279,7 +436,7 @@ def run_unlock(args: argparse.Namespace) -> int:
     session, auth = _admin_session(args)
     try:
         with session:
-            session.unlock_case(args.case, auth, step=args.step, reason=args.reason)
+            session.unlock_case(args.case, auth, step=args.step, reason=args.reason, force=args.force)
             print(
                 f"unlocked {args.case} of {args.observer}; it is the observer's current case again "
                 f"({session.progress().text})"

@@ -147,7 +147,8 @@ class FileStore:
             "source": source,
             "frame": frame,
             "patient": patient.id,
-            "voxel_sha256": hashlib.sha256(arr.tobytes()).hexdigest(),
+            # hashed from the array in place: a copy of the whole volume would hold the GIL (the GUI thread) for tens of ms
+            "voxel_sha256": hashlib.sha256(arr).hexdigest(),
             "voxels": int(mask.count()),
             "reference_image": str(reference_image_path(patient, frame)),
         }

@@ -187,7 +187,9 @@ class SceneRenderer:
         return self._ready(self.frame.images.get("sCT"))
 
     def dose(self) -> Volume | None:
-        """The dose on this grid once loaded (looked up once: the grid comparison is not free)."""
+        """The dose on this grid once loaded (looked up once: the grid comparison is not free); None while hidden."""
+        if not self.state.dose_allowed:
+            return None
         if self._dose_vol is None:
             self._dose_vol = self.frame.dose()
         return self._ready(self._dose_vol)

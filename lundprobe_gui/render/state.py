@@ -80,6 +80,8 @@ class ViewerState:
     hidden_sources: set[str] = field(default_factory=set)
     """Sources that must not be shown at all (reader-study blinding)."""
     uncertainty_allowed: bool = True
+    dose_allowed: bool = True
+    """False while a reader-study step hides the dose: no wash, isodose lines, colour bar or readout."""
     edit_map: tuple[Key, Key] | None = None
     """(base, edited) structures whose difference is painted: added in one colour, removed in another."""
     coords: Literal["LPS", "RAS"] = "LPS"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from ..session.errors import SessionError
+
 logger = logging.getLogger(__name__)
 
 
-class ReviewError(Exception):
+class ReviewError(SessionError):
     """A review-level problem whose message can be shown as is (the CLI exits with code 2)."""
 
 

@@ -42,6 +42,7 @@ from ..io.guard import (
 )
 from ..io.small_files import read_json_file
 from ..io.writer import atomic_write
+from ..session.activetime import DEFAULT_IDLE_S, DEFAULT_TAIL_S, IdleRule
 from .errors import CorruptReviewFile, ReviewError
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,9 @@ STATE_FILE = "state.json"
 LOCK_FILE = "review.lock"
 OUTPUT_DIR = "output"
 RESULTS_FILE = "review-results.csv"
-IDLE_SECONDS = 120.0
+EVENTS_FILE = "events.jsonl"
+IDLE_SECONDS = DEFAULT_IDLE_S
+IDLE_TAIL_SECONDS = DEFAULT_TAIL_S
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,12 @@ class ReviewProtocol:
     cases: tuple[CaseSpec, ...]
     idle_seconds: float = IDLE_SECONDS
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    idle_tail_seconds: float = IDLE_TAIL_SECONDS
+
+    @property
+    def idle_rule(self) -> IdleRule:
+        """The active-time rule of this review (see :mod:`lundprobe_gui.session.activetime`)."""
+        return IdleRule(self.idle_seconds, min(self.idle_tail_seconds, self.idle_seconds))
 
     def case(self, case_id: str) -> CaseSpec:
         """The case called ``case_id``.
@@ -160,6 +169,7 @@ class ReviewProtocol:
             "reviewer": self.reviewer,
             "dataset": self.dataset,
             "idle_seconds": self.idle_seconds,
+            "idle_tail_seconds": self.idle_tail_seconds,
             "created": self.created,
             "cases": [c.to_dict() for c in self.cases],
         }
@@ -182,6 +192,7 @@ class ReviewProtocol:
                 tuple(CaseSpec.from_dict(c) for c in d["cases"]),
                 float(d.get("idle_seconds", IDLE_SECONDS)),
                 str(d.get("created", "")),
+                float(d.get("idle_tail_seconds", IDLE_TAIL_SECONDS)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise CorruptReviewFile(f"{origin}: incomplete or invalid review definition ({e})") from e

@@ -7,34 +7,50 @@ The rules the session enforces:
 * a segment with a correction cannot be rated 5 until the correction is discarded;
 * a case is finished only when every segment is rated.
 
-Active time comes from explicit events (:meth:`ReviewSession.activity` for every input, and the
-actions themselves) through :class:`lundprobe_gui.study.timing.ActiveTimer`: the clock runs for
-``idle_seconds`` (2 minutes) after each input and pauses on its own, and only while a case is
-open. Every change is saved to ``state.json`` at once; the time alone is saved at least every
-:data:`PERSIST_EVERY_S` seconds of input, and whenever a case is closed.
+The session is built on the shared :class:`~lundprobe_gui.session.base.WorkSession`, like a study
+observer's: every event is logged in ``<review>/events.jsonl`` and active time is the one rule of
+:mod:`lundprobe_gui.session.activetime` (gaps up to ``idle_seconds`` count, longer ones only a
+short tail), credited to the open case only. Finishing a case stops its clock until the next
+input. Every change is saved to ``state.json`` at once (input alone at least every few seconds);
+the window opens the session with ``background=True`` so that saving a correction never stalls it.
 
-Every event method takes an optional ``now`` (POSIX seconds or an aware datetime), for tests and replay.
+Every event method takes an optional ``now`` (POSIX seconds or an aware datetime, within 5
+minutes of the clock unless the test clock is enabled), for tests and replay.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
-import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Hashable
 
 import numpy as np
 
-from ..core.events import Emitter
 from ..core.mask import Mask
 from ..core.patient import Patient, Problem, StructureRef
 from ..core.text import InvalidText, validate_text
-from ..io.guard import WriteRefused, claim_output_root, protect, unprotect
-from ..study.clock import Now, iso_utc, to_epoch
-from ..study.locking import SessionLock
-from ..study.timing import ActiveTimer
-from .errors import NoOpenCase, ReviewError, ReviewRuleError, ReviewTextError
-from .protocol import LOCK_FILE, OUTPUT_DIR, CaseSpec, SegmentSpec, load_protocol, open_case_patient, protected_of
+from ..io.guard import WriteRefused
+from ..io.small_files import read_small_bytes
+from ..session.base import WorkSession, protect_while_open
+from ..session.clock import Now, event_time, iso_utc, to_epoch
+from ..session.events import LogMark
+from ..session.locking import SessionLock
+from ..session.writer import Post
+from .errors import CorruptReviewFile, NoOpenCase, ReviewError, ReviewRuleError, ReviewTextError
+from .protocol import (
+    EVENTS_FILE,
+    LOCK_FILE,
+    OUTPUT_DIR,
+    RESULTS_FILE,
+    STATE_FILE,
+    CaseSpec,
+    SegmentSpec,
+    load_protocol,
+    open_case_patient,
+    protected_of,
+)
 from .results import write_results
 from .scale import NO_CORRECTION_SCORE, level
 from .state import (
@@ -46,15 +62,22 @@ from .state import (
     CaseState,
     ReviewState,
     load_state,
-    save_state_dict,
 )
 
 logger = logging.getLogger(__name__)
 
-PERSIST_EVERY_S = 10.0
+
+class _NoLock:
+    """The lock of a session opened with ``lock=False`` (read-only tools)."""
+
+    def acquire(self, now: float | None = None) -> None:
+        return None
+
+    def release(self) -> None:
+        return None
 
 
-class ReviewSession:
+class ReviewSession(WorkSession):
     """One reviewer working through the case list of a review folder.
 
     Parameters
@@ -64,6 +87,10 @@ class ReviewSession:
     lock : bool
         Hold ``review.lock`` while open, so a second session of the same review is refused
         (:class:`lundprobe_gui.study.errors.SessionLocked`).
+    background : bool
+        Write on a background thread (the window) instead of before each method returns.
+    post : callable, optional
+        How background results reach the caller's thread.
 
     Attributes
     ----------
@@ -74,25 +101,67 @@ class ReviewSession:
         The open case's patient.
     """
 
-    def __init__(self, review_dir: str | Path, lock: bool = True) -> None:
+    def __init__(
+        self, review_dir: str | Path, lock: bool = True, background: bool = False, post: Post | None = None
+    ) -> None:
         self.dir = Path(review_dir)
         self.protocol = load_protocol(self.dir)
         self.state = load_state(self.dir, self.protocol)
-        self._saved = self.state.to_dict()
-        self.changed = Emitter()
-        self.patient: Patient | None = None
-        self._case: CaseSpec | None = None
-        self._timer = ActiveTimer(self.protocol.idle_seconds)
-        self._saved_at: float | None = None
-        protected = protected_of(self.protocol)
-        self._unprotect = weakref.finalize(self, unprotect, protect(protected))
+        raw = read_small_bytes(self.dir / STATE_FILE, what="review state")
         try:
-            claim_output_root(self.dir, "review", protected)
+            saved = json.loads(raw)
+            mark = LogMark.from_dict(saved["events"]) if saved.get("events") else None
+            revision = int(saved.get("revision", 0))
+        except (ValueError, KeyError, TypeError) as e:
+            raise CorruptReviewFile(f"{self.dir / STATE_FILE}: damaged event-log mark ({e})") from e
+        try:
+            self._unprotect = protect_while_open(self, self.dir, "review", protected_of(self.protocol))
         except WriteRefused as e:
             raise ReviewError(str(e)) from e
-        self._lock = SessionLock(self.dir / LOCK_FILE, "review session") if lock else None
-        if self._lock is not None:
-            self._lock.acquire()
+        WorkSession.__init__(
+            self,
+            lock=SessionLock(self.dir / LOCK_FILE, "review session") if lock else _NoLock(),  # type: ignore[arg-type]
+            state_path=self.dir / STATE_FILE,
+            events_path=self.dir / EVENTS_FILE,
+            rule=self.protocol.idle_rule,
+            background=background,
+            post=post,
+        )
+        self.patient: Patient | None = None
+        self._case: CaseSpec | None = None
+        t = event_time(None)
+        try:
+            self._lock_file.acquire(t)
+        except BaseException:
+            self._unprotect()
+            raise
+        try:
+            self._open(t, raw, revision, mark)
+        except ValueError as e:
+            self._lock_file.release()
+            self._unprotect()
+            raise CorruptReviewFile(str(e)) from e
+        except BaseException:
+            self._lock_file.release()
+            self._unprotect()
+            raise
+
+    # -- the state for the shared machinery ----------------------------------------------------------
+    def _state_dict(self) -> dict:
+        return self.state.to_dict()
+
+    def _restore_state(self, data: bytes) -> None:
+        restored = ReviewState.from_dict(json.loads(data), self.protocol)
+        self.state.cases, self.state.current = restored.cases, restored.current
+
+    def _time_target(self) -> Hashable | None:
+        return (self._case.case_id,) if self._case is not None else None
+
+    def _target_fields(self, target: Hashable | None) -> dict:
+        return {} if target is None else {"case": target[0]}  # type: ignore[index]
+
+    def _credit(self, target: Hashable, seconds: float, flags: frozenset[str]) -> None:
+        self.state.cases[target[0]].active_seconds += seconds  # type: ignore[index]
 
     # -- the case list ---------------------------------------------------------------------
     @property
@@ -139,7 +208,7 @@ class ReviewSession:
         case's folder or its AI segmentation is gone.
         """
         case = self.protocol.case(case_id)
-        t = to_epoch(now)
+        t = event_time(now)
         if self._case is not None:
             self.close_case(t)
         try:
@@ -155,62 +224,43 @@ class ReviewSession:
         st = self.state.cases[case_id]
         for ai_file, saved in st.files.items():
             self._point(patient, case, ai_file, self.dir / saved)
-        self.patient, self._case = patient, case
-        if st.status == NOT_STARTED:
-            st.status, st.started = IN_PROGRESS, iso_utc(t)
-        self.state.current = case_id
-        self._timer.activity(t)
-        self._save(t)
-        self.changed.emit("opened", case_id)
+        with self._event("case_open", t, opened=case_id):
+            self.patient, self._case = patient, case
+            if st.status == NOT_STARTED:
+                st.status, st.started = IN_PROGRESS, iso_utc(t)
+            self.state.current = case_id
+            self._emit_later("opened", case_id)
         return patient
 
     def close_case(self, now: Now = None) -> None:
         """Stop the clock and save; the patient is released."""
         if self._case is None:
             return
-        t = to_epoch(now)
+        t = event_time(now)
         cid = self._case.case_id
-        self._credit(self._timer.pause(t))
-        self._save(t)
-        self.patient, self._case = None, None
-        self.changed.emit("closed", cid)
+        with self._event("case_closed", t, closed=cid):
+            self.patient, self._case = None, None
+            self._emit_later("closed", cid)
 
     def close(self, now: Now = None) -> None:
         """Close the open case and release the review lock."""
-        self.close_case(now)
-        if self._lock is not None:
-            self._lock.release()
-        self._unprotect()
+        if self._closed:
+            return
+        try:
+            self.close_case(now)
+            WorkSession.close(self, now)
+        finally:
+            self._unprotect()
 
     # -- time --------------------------------------------------------------------------------
-    def activity(self, now: Now = None) -> None:
-        """An input event (mouse, key, scroll) while the case is shown."""
-        if self._case is None:
-            return
-        t = to_epoch(now)
-        self._credit(self._timer.activity(t))
-        if self._saved_at is None or t - self._saved_at >= PERSIST_EVERY_S:
-            self._save(t)
-
-    def window_minimised(self, now: Now = None) -> None:
-        """The window was hidden: the clock pauses at once."""
-        if self._case is not None:
-            t = to_epoch(now)
-            self._credit(self._timer.window_minimised(t))
-            self._save(t)
-
-    def window_restored(self, now: Now = None) -> None:
-        """The window is shown again: the clock runs as after an input."""
-        if self._case is not None:
-            self._credit(self._timer.window_restored(to_epoch(now)))
-
     def active_seconds(self, case_id: str | None = None, now: Now = None) -> float:
         """Active time of a case (the open one by default), including the running part."""
         cid = case_id or self._require().case_id
-        st = self.state.cases[cid]
-        if self._case is not None and cid == self._case.case_id:
-            self._credit(self._timer.credit(to_epoch(now)))
-        return st.active_seconds
+        base = self.state.cases[cid].active_seconds
+        g = self._clock.open_gap
+        if g is not None and g.target == (cid,) and not self._closed:
+            base += self._clock.running(to_epoch(now))
+        return base
 
     # -- ratings, corrections, comments ------------------------------------------------------
     def rate(self, segment: str, score: int, now: Now = None) -> None:
@@ -233,8 +283,9 @@ class ReviewSession:
                 f"{segment} has a saved correction, so it cannot be rated {score} (use as is); "
                 "discard the correction first"
             )
-        st.ratings[segment] = int(score)
-        self._changed("rating", now)
+        with self._event("rating", event_time(now), segment=segment, value=int(score)):
+            st.ratings[segment] = int(score)
+            self._emit_later("rating", case.case_id)
 
     def edit_refusal(self, segment: str) -> str | None:
         """Why a segment cannot be corrected now, or None when it can."""
@@ -255,12 +306,34 @@ class ReviewSession:
         """Save a corrected segment through ``Patient.save_mask`` into ``<review>/output``.
 
         A label-map segment is saved as a new version of the whole label map (only its own
-        voxels change); a binary segment as a new version of its mask. Returns the new version.
+        voxels change); a binary segment as a new version of its mask. Returns the new version
+        once it and the state are written (it waits in background mode too).
 
         Raises
         ------
         ReviewRuleError
             When the segment is not rated, or rated 5.
+        """
+        box: dict = {}
+        self.submit_correction(segment, mask, now, on_saved=lambda p: box.setdefault("path", p), **provenance)
+        if self.background:
+            self.flush()
+        if "path" not in box:
+            raise ReviewError(f"the correction of {segment} was not saved: {self.save_failure or 'unknown reason'}")
+        return box["path"]
+
+    def submit_correction(
+        self,
+        segment: str,
+        mask: Mask | np.ndarray,
+        now: Now = None,
+        on_saved: Callable[[Path], None] | None = None,
+        **provenance: Any,
+    ) -> None:
+        """Save a correction as :meth:`save_correction` does, without waiting in background mode.
+
+        ``mask`` must not change afterwards (hand over a copy); ``on_saved(path)`` runs in the
+        caller's thread once the version is written and recorded.
         """
         case = self._require()
         why = self.edit_refusal(segment)
@@ -269,22 +342,34 @@ class ReviewSession:
         seg = case.segment(segment)
         st = self.state.cases[case.case_id]
         provenance.setdefault("tool", "review")
-        path = self.patient.save_mask(
-            segment,
-            mask,
-            source=case.source,
-            out_dir=self.output_dir,
-            frame=case.frame,
-            user=self.reviewer,
-            review_case=case.case_id,
-            rating=st.ratings[segment],
-            **provenance,
-        )
-        st.files[seg.file] = path.relative_to(self.dir).as_posix()
-        if segment not in st.corrected:
-            st.corrected.append(segment)
-        self._changed("correction", now)
-        return path
+        patient, rating = self.patient, st.ratings[segment]
+
+        def write() -> Path:
+            path = patient.save_mask(
+                segment,
+                mask,
+                source=case.source,
+                out_dir=self.output_dir,
+                frame=case.frame,
+                user=self.reviewer,
+                review_case=case.case_id,
+                rating=rating,
+                **provenance,
+            )
+            with self.mutex:
+                st.files[seg.file] = path.relative_to(self.dir).as_posix()
+                if segment not in st.corrected:
+                    st.corrected.append(segment)
+            return path
+
+        def done(path: Path) -> None:
+            emit = self.changed.emit if self.background else self._emit_later
+            emit("correction", case.case_id)
+            if on_saved is not None:
+                on_saved(path)
+
+        with self._event("correction", event_time(now), segment=segment):
+            self.submit_write(write, on_done=done)
 
     def discard_correction(self, segment: str, now: Now = None) -> None:
         """Undo a segment's correction: it shows (and counts as) the AI segment again.
@@ -299,27 +384,37 @@ class ReviewSession:
         if segment not in st.corrected:
             return
         ai_path = Path(self.protocol.dataset) / seg.file
-        if seg.label is None:
-            st.files.pop(seg.file, None)
-            self.patient.register_structure(StructureRef(seg.name, case.source, case.frame, str(ai_path)))
-        else:
-            geom = self.patient.frames[case.frame].geometry
-            ai_mask, _ = self.patient.store.load_mask(
-                StructureRef(seg.name, case.source, case.frame, str(ai_path), seg.label), geom
-            )
-            path = self.patient.save_mask(
-                segment,
-                ai_mask,
-                source=case.source,
-                out_dir=self.output_dir,
-                frame=case.frame,
-                user=self.reviewer,
-                review_case=case.case_id,
-                tool="review: discard correction",
-            )
+        patient = self.patient
+        with self._event("discard", event_time(now), segment=segment):
+            st.corrected.remove(segment)  # at once: the segment may be rated 5 right after
+            if seg.label is None:
+                st.files.pop(seg.file, None)
+                patient.register_structure(StructureRef(seg.name, case.source, case.frame, str(ai_path)))
+            else:
+                self.submit_write(
+                    functools.partial(self._discard_label, patient, case, seg, st, ai_path),
+                    on_done=lambda _p: self.changed.emit("correction", case.case_id) if self.background else None,
+                )
+            self._emit_later("correction", case.case_id)
+
+    def _discard_label(self, patient: Patient, case: CaseSpec, seg: SegmentSpec, st: CaseState, ai_path: Path) -> Path:
+        geom = patient.frames[case.frame].geometry
+        ai_mask, _ = patient.store.load_mask(
+            StructureRef(seg.name, case.source, case.frame, str(ai_path), seg.label), geom
+        )
+        path = patient.save_mask(
+            seg.name,
+            ai_mask,
+            source=case.source,
+            out_dir=self.output_dir,
+            frame=case.frame,
+            user=self.reviewer,
+            review_case=case.case_id,
+            tool="review: discard correction",
+        )
+        with self.mutex:
             st.files[seg.file] = path.relative_to(self.dir).as_posix()
-        st.corrected.remove(segment)
-        self._changed("correction", now)
+        return path
 
     def set_comment(self, kind: str, text: str, now: Now = None) -> None:
         """Set the ``"segmentation"`` or ``"findings"`` comment of the open case."""
@@ -330,8 +425,9 @@ class ReviewSession:
             text = validate_text(text, f"the {kind} comment", MAX_COMMENT)
         except InvalidText as e:
             raise ReviewTextError(str(e)) from None
-        self.state.cases[case.case_id].comments[kind] = text
-        self._changed("comment", now)
+        with self._event("comment", event_time(now), comment=kind):
+            self.state.cases[case.case_id].comments[kind] = text
+            self._emit_later("comment", case.case_id)
 
     def finish_case(self, now: Now = None) -> Path:
         """Mark the open case done (every segment must be rated) and stop its clock; refreshes
@@ -340,7 +436,7 @@ class ReviewSession:
         Returns
         -------
         Path
-            The results file.
+            The results file (being written in background mode).
         """
         case = self._require()
         st = self.state.cases[case.case_id]
@@ -349,49 +445,25 @@ class ReviewSession:
             raise ReviewRuleError(
                 f"rate every segment before finishing case {case.case_id}: {', '.join(missing)} still unrated"
             )
-        t = to_epoch(now)
-        st.status, st.finished = DONE, iso_utc(t)
-        self._credit(self._timer.activity(t))
-        # The reviewer is done with the case: its clock stops here, and runs again only on new input.
-        self._credit(self._timer.pause(t))
-        self._save(t)
-        self.changed.emit("finished", case.case_id)
-        return self.export()
+        t = event_time(now)
+        # the reviewer is done with the case: its clock stops here, and runs again only on new input
+        with self._event("finish", t, pause=True, finished=case.case_id):
+            st.status, st.finished = DONE, iso_utc(t)
+            self._emit_later("finished", case.case_id)
+        self.submit_write(self.export)
+        return self.dir / RESULTS_FILE
 
     def export(self, path: str | Path | None = None, include_unfinished: bool = False) -> Path:
         """Write ``review-results.csv`` (see :mod:`lundprobe_gui.review.results`)."""
-        return write_results(self.dir, self.protocol, self.state, path, include_unfinished)
+        with self.mutex:
+            state = ReviewState.from_dict(self.state.to_dict(), self.protocol)
+        return write_results(self.dir, self.protocol, state, path, include_unfinished)
 
     # -- internals -------------------------------------------------------------------------
     def _require(self) -> CaseSpec:
         if self._case is None:
             raise NoOpenCase("no case is open; open one first")
         return self._case
-
-    def _credit(self, seconds: float) -> None:
-        if self._case is not None and seconds > 0:
-            self.state.cases[self._case.case_id].active_seconds += seconds
-
-    def _changed(self, what: str, now: Now) -> None:
-        # An action is an input too: it keeps the clock running.
-        t = to_epoch(now)
-        self._credit(self._timer.activity(t))
-        self._save(t)
-        self.changed.emit(what, self._case.case_id if self._case else None)
-
-    def _save(self, t: float) -> None:
-        # A change and its save are one step: when the save fails, the change is taken back, so the
-        # state in memory never runs ahead of state.json (and never holds what cannot be written).
-        data = self.state.to_dict()
-        try:
-            save_state_dict(self.dir, data)
-        except BaseException:
-            restored = ReviewState.from_dict(self._saved, self.protocol)
-            self.state.cases, self.state.current = restored.cases, restored.current
-            logger.warning("saving %s failed; the unsaved change was taken back", self.dir)
-            raise
-        self._saved = data
-        self._saved_at = t
 
     def _point(self, patient: Patient, case: CaseSpec, ai_file: str, saved: Path) -> None:
         """Show the segments made from ``ai_file`` from the saved file ``saved`` instead.

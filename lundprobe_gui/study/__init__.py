@@ -17,10 +17,13 @@ from .audit import append_audit, read_audit
 from .clock import iso_utc, parse_iso, to_epoch
 from .create import InitOptions, init_study
 from .definition import StepRules, StudyDefinition, default_steps, load_study
+from .chain import accept_session_file, check_session_chain
 from .errors import (
     AdminRequired,
     CaseLocked,
+    ClockRefused,
     CorruptStudyFile,
+    DefinitionChanged,
     NoCurrentCase,
     RatingFrozen,
     RatingsIncomplete,
@@ -29,14 +32,17 @@ from .errors import (
     StudyError,
 )
 from .export import ExportReport, export_study
+from .integrity import IntegrityReport, check_study
 from .presets import AI_ACCEPTABILITY_5, CONFIDENCE_5, PRESETS, QUALITY_4, preset_questions
-from .questions import Choice, Question
-from .randomise import CaseSlot, case_order, case_plan, pseudonym
-from .results import RESULT_COLUMNS, write_results
+from .questions import Choice, Question, load_questions_file
+from .randomise import RECIPE, CaseSlot, case_order, case_plan, pseudonym
+from .results import RESULT_COLUMNS, result_columns, write_results
 from .outputs import edit_counts
+from .seal import SealState, check_definition, definition_sha256, reseal, seal_state
 from .session import ObserverSession
-from .status import StepSummary, format_status, study_status
-from .timing import ActiveTimer
+from .session_work import check_patient_files
+from .status import StepSummary, format_status, study_report, study_status
+from .timing import ActiveTimeRow, recompute_active_time
 from .views import ACTIVE, COMPLETE, WAITING, CaseView, Progress, SavedEdit
 from .visibility import Visibility, hide_published_own_edits, source_category
 
@@ -57,7 +63,9 @@ __all__ = [
     "load_study",
     "AdminRequired",
     "CaseLocked",
+    "ClockRefused",
     "CorruptStudyFile",
+    "DefinitionChanged",
     "NoCurrentCase",
     "RatingFrozen",
     "RatingsIncomplete",
@@ -90,7 +98,22 @@ __all__ = [
     "StepSummary",
     "format_status",
     "study_status",
-    "ActiveTimer",
+    "ActiveTimeRow",
+    "recompute_active_time",
+    "accept_session_file",
+    "check_session_chain",
+    "IntegrityReport",
+    "check_study",
+    "load_questions_file",
+    "RECIPE",
+    "result_columns",
+    "SealState",
+    "check_definition",
+    "definition_sha256",
+    "reseal",
+    "seal_state",
+    "check_patient_files",
+    "study_report",
     "Visibility",
     "hide_published_own_edits",
     "source_category",

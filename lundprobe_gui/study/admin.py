@@ -22,6 +22,17 @@ from .locking import LockInfo, break_lock
 logger = logging.getLogger(__name__)
 
 
+MAX_REASON = 1000
+
+
+def reason_text(text: str) -> str:
+    """An administrator's reason, checked before it goes into a state or the audit log."""
+    try:
+        return validate_text(text, "the reason", MAX_REASON)
+    except InvalidText as e:
+        raise StudyError(str(e)) from None
+
+
 @dataclass(frozen=True)
 class AdminAuth:
     """Proof that the administrator asked for an action; recorded in the audit log."""
@@ -86,10 +97,7 @@ def break_session_lock(study_dir: str | Path, observer: str, admin: AdminAuth, r
     """
     if not isinstance(admin, AdminAuth):
         raise StudyError("breaking a session lock needs the administrator")
-    try:
-        reason = validate_text(reason, "the reason", 1000)
-    except InvalidText as e:
-        raise StudyError(str(e)) from None
+    reason = reason_text(reason)
     path = lock_file(Path(study_dir), observer)
     existed = path.exists() or path.is_symlink()
     info = break_lock(path)

@@ -1,8 +1,16 @@
-"""``<study>/audit.log``: an append-only record of admin actions and other notable events.
+"""``<study>/audit.log``: an append-only record of the study's events, from ``study init`` on.
 
-One JSON object per line. Each entry is written with a single ``write`` on a file opened with
-``O_APPEND`` and fsync'd, so concurrent writers never interleave inside a line. A line cut short
-by a crash is completed with a newline before the next entry, and readers skip it with a warning.
+One JSON object per line: ``time`` (when the event happened, which a test may inject),
+``logged_at`` (this computer's wall clock when the line was written, never supplied by a caller),
+``mono`` (the monotonic clock then, to tell a clock that jumped within one process), the event
+and its fields, ``user``, ``host`` and ``pid``. Each entry is written with a single ``write`` on
+a file opened with ``O_APPEND`` and fsync'd, so concurrent writers never interleave inside a
+line. A line cut short by a crash is completed with a newline before the next entry, and
+readers skip it with a warning.
+
+Besides the admin actions, the log holds the seal of ``study.json`` (``definition_sha256`` in
+``study_created``, ``definition_sealed`` and ``definition_resealed``) and one ``session_saved``
+link per save of an observer's session file (see :mod:`lundprobe_gui.session.chain`).
 """
 
 from __future__ import annotations
@@ -14,12 +22,13 @@ import logging
 import os
 import socket
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
 from ..io.guard import check_target
 from ..io.small_files import MIB, SmallFileError, file_kind, parse_json, read_small_bytes
-from .clock import iso_utc, to_epoch
+from .clock import iso_utc, to_epoch, wall_time
 from .files import audit_file
 
 logger = logging.getLogger(__name__)
@@ -53,6 +62,8 @@ def append_audit(study_dir: str | Path, event: str, now: float | None = None, **
     """
     entry = {
         "time": iso_utc(to_epoch(now)),
+        "logged_at": iso_utc(wall_time()),
+        "mono": round(time.monotonic(), 3),
         "event": event,
         **fields,
         "user": login_name(),
@@ -89,7 +100,8 @@ def append_audit(study_dir: str | Path, event: str, now: float | None = None, **
         os.fsync(fd)
     finally:
         os.close(fd)
-    logger.info("audit: %s %s", event, fields)
+    if event != "session_saved":
+        logger.info("audit: %s %s", event, fields)
     return entry
 
 

@@ -1,7 +1,15 @@
-"""``study init``: write a new study folder with its ``study.json``."""
+"""``study init``: write a new study folder with its ``study.json``, sealed by its hash in the audit log.
+
+Besides the rules, init records what later checks need: each patient's shown files with their
+sha256 (so a copy of the dataset can be checked), the patients whose structures lack an
+uncertainty map (only with ``allow_missing_uncertainty``; otherwise such patients are refused),
+the hashes of the optional observer PINs, and the dataset root relative to the study folder
+when it can be.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -9,19 +17,20 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ..core.names import InvalidName, folds_case_key, validate_observer
 from ..io.guard import Protected, WriteRefused, check_output_root, claim_output_root
 from ..io.lundprobe import MRI_DIR
 from ..io.writer import atomic_write
 from .audit import append_audit
-from .clock import Now, iso_utc, to_epoch
-from .dataset import check_patient, eligible_patients
+from .clock import Now, event_time, iso_utc
+from .dataset import Eligibility, check_patient, eligible_patients, file_digest
 from .definition import StudyDefinition, default_steps
 from .errors import StudyError
 from .files import output_root, sessions_dir, study_file
 from .presets import (
+    DEFAULT_IDLE_TAIL_S,
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_OBSERVERS,
     DEFAULT_START_SOURCE,
@@ -31,6 +40,7 @@ from .presets import (
     PUBLISHED_OBSERVERS,
     preset_questions,
 )
+from .questions import Question
 from .secret import AdminSecret
 
 logger = logging.getLogger(__name__)
@@ -66,11 +76,25 @@ class InitOptions:
     start_source : str
         Default ``nnUNet``.
     idle_timeout_s : float
-        Default 120.
+        Gaps between events up to this long count in full (default 60 s).
+    idle_tail_s : float
+        What a longer gap counts (default 10 s).
     name : str
         Free-text title.
     admin_pin : str, optional
         Admin PIN or passphrase (stored hashed).
+    show_dose : bool
+        Show the dose in both steps (hidden by default); the uncertainty map then gets the
+        distinct magenta scale instead of the published rainbow.
+    questions : sequence of Question, optional
+        The rating questions (default: the preset's), e.g. from ``--questions FILE``.
+    allow_missing_uncertainty : bool
+        Take in patients without an uncertainty map for a structure (recorded in ``study.json``
+        and in the results' ``uncertainty_available``) instead of leaving them out.
+    observer_pins : mapping, optional
+        Observer ID to PIN (stored hashed); those observers must give it to open their session.
+    show_clock : bool
+        Show observers their running active time (hidden by default).
     """
 
     dataset_root: Path
@@ -86,6 +110,12 @@ class InitOptions:
     admin_pin: str | None = None
     allow_published_ids: bool = False
     notes: list[str] = field(default_factory=list)
+    show_dose: bool = False
+    questions: Sequence[Question] | None = None
+    allow_missing_uncertainty: bool = False
+    observer_pins: Mapping[str, str] | None = None
+    idle_tail_s: float = DEFAULT_IDLE_TAIL_S
+    show_clock: bool = False
 
 
 def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> StudyDefinition:
@@ -98,7 +128,7 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
         ``study_dir`` already holds a study. Nothing is written in that case.
     """
     study_dir = Path(study_dir)
-    t = to_epoch(now)
+    t = event_time(now)
     for o in opts.observers:
         try:
             validate_observer(o)
@@ -127,21 +157,55 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
         raise StudyError(f"dataset root {root} is not a folder")
     root = root.resolve()
     structures = list(opts.structures)
+    steps = default_steps(show_dose=opts.show_dose)
+    needs_unc = any(s.show_uncertainty for s in steps)
     if opts.patients:
-        bad = [e for e in (check_patient(root, p, structures, opts.start_source) for p in opts.patients) if not e.ok]
+        checked = [check_patient(root, p, structures, opts.start_source) for p in opts.patients]
+        bad = [e for e in checked if not e.ok]
         if bad:
             raise StudyError("these patients cannot take part: " + "; ".join(f"{e.patient}: {e.reason}" for e in bad))
-        patients = list(opts.patients)
+        no_unc = [e for e in checked if e.no_uncertainty] if needs_unc else []
+        if no_unc and not opts.allow_missing_uncertainty:
+            raise StudyError(
+                "step 2 shows the uncertainty map, which these patients lack: "
+                + "; ".join(f"{e.patient}: no map for {', '.join(e.no_uncertainty)}" for e in no_unc)
+                + " (leave them out, or add --allow-missing-uncertainty to take them in and record it)"
+            )
+        eligible = checked
     else:
-        patients, skipped = eligible_patients(root, structures, opts.start_source)
-        if not patients:
+        eligible, skipped = eligible_patients(root, structures, opts.start_source, detail=True)
+        if needs_unc and not opts.allow_missing_uncertainty:
+            skipped += [
+                Eligibility(
+                    e.patient, False, f"no uncertainty map for {', '.join(e.no_uncertainty)}, which step 2 shows"
+                )
+                for e in eligible
+                if e.no_uncertainty
+            ]
+            eligible = [e for e in eligible if not e.no_uncertainty]
+        if not eligible:
             why = "; ".join(f"{e.patient}: {e.reason}" for e in skipped[:10])
             more = f" (and {len(skipped) - 10} more)" if len(skipped) > 10 else ""
             raise StudyError(
                 f"no patient in {root} has {opts.start_source} masks for {', '.join(structures)}"
+                + (" and their uncertainty maps" if needs_unc and not opts.allow_missing_uncertainty else "")
                 + (f": {why}{more}" if why else "")
             )
-        opts.notes.extend(f"{e.patient} left out: {e.reason}" for e in skipped)
+        opts.notes.extend(f"{e.patient} left out: {e.reason}" for e in sorted(skipped, key=lambda e: e.patient))
+    patients = [e.patient for e in eligible]
+    missing_unc = {e.patient: e.no_uncertainty for e in eligible if e.no_uncertainty and needs_unc}
+    opts.notes.extend(
+        f"{p}: no uncertainty map for {', '.join(v)}; taken in and recorded (uncertainty_available = 0)"
+        for p, v in missing_unc.items()
+    )
+    pins = dict(opts.observer_pins or {})
+    unknown = sorted(set(pins) - set(opts.observers))
+    if unknown:
+        raise StudyError(f"PINs were given for observers that are not in the study: {', '.join(unknown)}")
+    try:
+        files = {e.patient: {rel: file_digest(root / e.patient / rel) for rel in e.files} for e in eligible}
+    except OSError as e:
+        raise StudyError(f"a patient file cannot be read to record its hash: {e}") from e
     for o in opts.observers:
         if not _DATASET_OBSERVER.match(o):
             opts.notes.append(
@@ -153,7 +217,8 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
         study = StudyDefinition(
             name=opts.name,
             created_at=iso_utc(t),
-            dataset_root=str(root),
+            dataset_root=_stored_root(root, study_dir),
+            dataset_root_absolute=str(root),
             patients=tuple(patients),
             structures=tuple(structures),
             observers=tuple(opts.observers),
@@ -161,10 +226,15 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
             seed=int(opts.seed) if opts.seed is not None else secrets.randbelow(2**31),
             washout_days=float(opts.washout_days),
             idle_timeout_s=float(opts.idle_timeout_s),
+            idle_tail_s=float(opts.idle_tail_s),
             preset=opts.preset,
-            steps=default_steps(),
-            questions=preset_questions(opts.preset),
+            steps=steps,
+            questions=tuple(opts.questions) if opts.questions else preset_questions(opts.preset),
             admin=AdminSecret.create(opts.admin_pin) if opts.admin_pin else None,
+            show_clock=bool(opts.show_clock),
+            uncertainty_missing=missing_unc,
+            patient_files=files,
+            observer_pins={o: AdminSecret.create(p) for o, p in pins.items()},
         )
     except (InvalidName, ValueError) as e:
         raise StudyError(str(e)) from e
@@ -175,8 +245,9 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
         claim_output_root(study_dir, "study", protected)
     except WriteRefused as e:
         raise StudyError(str(e)) from e
+    data = json.dumps(study.to_dict(), indent=2).encode("utf-8")
     try:
-        atomic_write(study_file(study_dir), json.dumps(study.to_dict(), indent=2).encode("utf-8"), overwrite=False)
+        atomic_write(study_file(study_dir), data, overwrite=False)
     except FileExistsError:
         raise StudyError(f"{study_dir} already holds a study; nothing was changed") from None
     sessions_dir(study_dir).mkdir(exist_ok=True)
@@ -190,9 +261,20 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
         seed=study.seed,
         preset=study.preset,
         admin_pin=study.admin is not None,
+        observer_pins=sorted(study.observer_pins),
+        definition_sha256=hashlib.sha256(data).hexdigest(),
     )
     logger.info("created study %s: %d patients, observers %s", study_dir, len(patients), ", ".join(study.observers))
     return study
+
+
+def _stored_root(root: Path, study_dir: Path) -> str:
+    """The dataset root as ``study.json`` keeps it: relative to the study folder when there is a relative path."""
+    try:
+        rel = os.path.relpath(root, Path(study_dir).resolve())
+    except ValueError:  # another drive (Windows)
+        return str(root)
+    return Path(rel).as_posix()
 
 
 def _refuse_published_ids(root: Path, patients: list[str], observers: list[str]) -> None:

@@ -1,10 +1,16 @@
-"""Which patients of a dataset root can take part: those with every study structure in the start source."""
+"""Which patients of a dataset root can take part: those with every study structure in the start source.
+
+A step that shows the uncertainty map also needs each structure's map: a patient without one is
+left out (or, when the study allows it, taken in and recorded). The files a case shows are
+listed with their sha256, so a copy of the dataset on another computer can be checked.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -18,11 +24,28 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Eligibility:
-    """Whether a patient can take part, and why not."""
+    """Whether a patient can take part, and why not.
+
+    ``no_uncertainty``: the study structures without an uncertainty map; ``files``: the files a
+    case shows (MRI, start masks, uncertainty maps, dose), relative to the patient folder.
+    """
 
     patient: str
     ok: bool
     reason: str = ""
+    no_uncertainty: tuple[str, ...] = ()
+    files: tuple[str, ...] = field(default_factory=tuple)
+
+
+def file_digest(path: Path) -> dict:
+    """``{"sha256", "size"}`` of a file, read in 1 MB blocks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return {"sha256": h.hexdigest(), "size": size}
 
 
 def check_patient(
@@ -43,11 +66,19 @@ def check_patient(
     if frame not in p.frames:
         why = [str(x) for x in p.problems if x.kind in ("unreadable", "missing", "corrupt")][:2]
         return Eligibility(patient, False, f"no {frame} frame" + (f" ({'; '.join(why)})" if why else ""))
+    structures = list(structures)
     have = {r.name for r in p.structures(frame=frame, source=start_source)}
     missing = [s for s in structures if s not in have]
     if missing:
         return Eligibility(patient, False, "; ".join(_why_missing(p, s, start_source) for s in missing))
-    return Eligibility(patient, True)
+    fr = p.frames[frame]
+    no_unc = tuple(s for s in structures if s not in fr.uncertainty)
+    paths = [v.path for k, v in fr.images.items() if k == "image" or len(fr.images) == 1][:1]
+    paths += [fr.structures[(s, start_source)].path for s in structures]
+    paths += [fr.uncertainty[s].path for s in structures if s in fr.uncertainty]
+    paths += [v.path for v in fr.doses.values()]
+    files = tuple(sorted({os.path.relpath(str(x), str(folder)).replace(os.sep, "/") for x in paths}))
+    return Eligibility(patient, True, "", no_unc, files)
 
 
 def _why_missing(patient: Patient, structure: str, source: str) -> str:
@@ -68,11 +99,14 @@ def _folders_of(patient: Patient) -> set[Path]:
 
 
 def eligible_patients(
-    root: Path, structures: Iterable[str], start_source: str, frame: str = "MRI"
-) -> tuple[list[str], list[Eligibility]]:
-    """All patient folders of a dataset root that have the start masks, and the ones left out."""
+    root: Path, structures: Iterable[str], start_source: str, frame: str = "MRI", detail: bool = False
+) -> tuple[list, list[Eligibility]]:
+    """All patient folders of a dataset root that have the start masks, and the ones left out.
+
+    The first list holds patient IDs, or with ``detail`` their :class:`Eligibility`.
+    """
     structures = list(structures)
-    ok: list[str] = []
+    ok: list = []
     skipped: list[Eligibility] = []
     for entry in list_patients(root):
         # The DL masks exist only in the extended part: skip the base part's folders without
@@ -82,7 +116,7 @@ def eligible_patients(
             skipped.append(Eligibility(entry.patient_id, False, f"no {MRI_DIR}/nnUNetOutput folder (base part)"))
             continue
         e = check_patient(root, entry.patient_id, structures, start_source, frame)
-        (ok.append(e.patient) if e.ok else skipped.append(e))
+        (ok.append(e if detail else e.patient) if e.ok else skipped.append(e))
     for folder in unreadable_folders(root):
         e = check_patient(root, folder.name, structures, start_source, frame)
         skipped.append(e)

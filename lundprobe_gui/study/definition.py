@@ -12,21 +12,29 @@ from ..core.names import InvalidName, folds_case_key, validate_data_name, valida
 from ..core.text import validate_text
 from .errors import CorruptStudyFile
 from .files import read_json, study_file
+from ..session.activetime import IdleRule
 from .presets import (
     DEFAULT_HIDDEN,
+    DEFAULT_IDLE_TAIL_S,
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_START_SOURCE,
     DEFAULT_WASHOUT_DAYS,
+    DISTINCT_UNCERTAINTY_COLOURS,
     HIDE_CATEGORIES,
+    PUBLISHED_UNCERTAINTY_COLOURS,
+    UNCERTAINTY_COLOURS,
     UNCERTAINTY_RANGE,
 )
 from .questions import Question
+from .randomise import RECIPE
 from .secret import AdminSecret
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "lundprobe_gui.study"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
+"""Version 1 (before sealing, the dose category and the event log) is still read; its rules are kept as written."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,13 @@ class StepRules:
         The fixed scale's (low, high).
     hidden : tuple of str
         Categories of layers hidden in this step (see :data:`~lundprobe_gui.study.presets.HIDE_CATEGORIES`).
+    uncertainty_colours : str, optional
+        The map's colour scale: ``rainbow`` (the published study's, while the dose is hidden) or
+        ``magenta`` (distinct from the dose wash, when the step shows the dose). Derived from
+        ``hidden`` when None, and recorded in ``study.json``.
+    tools : tuple of str, optional
+        The editing tools (and guided aids) this step allows; every tool when None. Tools that read
+        hidden data (the folds, the uncertainty map) are refused whatever this says.
     """
 
     step: int
@@ -58,8 +73,19 @@ class StepRules:
     uncertainty_scale: str = "fixed"
     uncertainty_range: tuple[float, float] = UNCERTAINTY_RANGE
     hidden: tuple[str, ...] = DEFAULT_HIDDEN
+    uncertainty_colours: str | None = None
+    tools: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.uncertainty_colours is None:
+            colours = PUBLISHED_UNCERTAINTY_COLOURS if "dose" in self.hidden else DISTINCT_UNCERTAINTY_COLOURS
+            object.__setattr__(self, "uncertainty_colours", colours)
+        if self.uncertainty_colours not in UNCERTAINTY_COLOURS:
+            raise ValueError(f"step {self.step}: uncertainty_colours must be one of {', '.join(UNCERTAINTY_COLOURS)}")
+        if self.uncertainty_colours == PUBLISHED_UNCERTAINTY_COLOURS and "dose" not in self.hidden:
+            logger.warning("step %d shows the dose with the uncertainty map in the dose wash's rainbow", self.step)
+        if self.tools is not None:
+            object.__setattr__(self, "tools", tuple(str(t) for t in self.tools))
         if self.step < 1:
             raise ValueError(f"step numbers start at 1, got {self.step}")
         if self.uncertainty_scale not in ("fixed", "per_map"):
@@ -71,6 +97,11 @@ class StepRules:
         if bad:
             raise ValueError(f"step {self.step}: unknown hidden categories {bad}; known: {', '.join(HIDE_CATEGORIES)}")
 
+    @property
+    def dose_shown(self) -> bool:
+        """Whether the dose (wash and isodose lines) may be shown."""
+        return "dose" not in self.hidden
+
     def to_dict(self) -> dict:
         """JSON-ready form."""
         return {
@@ -80,13 +111,20 @@ class StepRules:
             "show_uncertainty": self.show_uncertainty,
             "uncertainty_scale": self.uncertainty_scale,
             "uncertainty_range": list(self.uncertainty_range),
+            "uncertainty_colours": self.uncertainty_colours,
             "hidden": list(self.hidden),
+            "tools": None if self.tools is None else list(self.tools),
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StepRules":
-        """Inverse of :meth:`to_dict`."""
+    def from_dict(cls, d: dict, version: int = FORMAT_VERSION) -> "StepRules":
+        """Inverse of :meth:`to_dict` (a version-1 step shows the dose: it had no such category)."""
         lo, hi = (float(v) for v in d.get("uncertainty_range", UNCERTAINTY_RANGE))
+        hidden_default = tuple(h for h in DEFAULT_HIDDEN if h != "dose") if version < 2 else DEFAULT_HIDDEN
+        tools = d.get("tools")
+        if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, str) for t in tools)):
+            raise TypeError(f"step {d.get('step')}: tools must be a list of tool names or null")
+        colours = d.get("uncertainty_colours")
         return cls(
             int(d["step"]),
             str(d.get("title", "")),
@@ -94,25 +132,33 @@ class StepRules:
             bool(d["show_uncertainty"]),
             str(d.get("uncertainty_scale", "fixed")),
             (lo, hi),
-            tuple(str(h) for h in d.get("hidden", DEFAULT_HIDDEN)),
+            tuple(str(h) for h in d.get("hidden", hidden_default)),
+            None if colours is None else str(colours),
+            None if tools is None else tuple(tools),
         )
 
 
-def default_steps() -> tuple[StepRules, ...]:
-    """The published protocol: step 1 without, step 2 with the uncertainty map (fixed 0-0.5 scale)."""
+def default_steps(show_dose: bool = False) -> tuple[StepRules, ...]:
+    """The published protocol: step 1 without, step 2 with the uncertainty map (fixed 0-0.5 scale).
+
+    The dose is hidden in both steps unless ``show_dose``; the map then keeps the published rainbow,
+    and a study that shows the dose gets the distinct magenta scale for the map instead.
+    """
+    hidden = tuple(h for h in DEFAULT_HIDDEN if not (show_dose and h == "dose"))
     return (
         StepRules(
             1,
             "Step 1: rate and edit without the uncertainty map",
-            "Rate the starting segmentation, then correct it. The uncertainty map is not shown.",
+            "Rate the DL segmentation, then correct it. The uncertainty map is not shown.",
             show_uncertainty=False,
+            hidden=hidden,
         ),
         StepRules(
             2,
             "Step 2: rate and edit with the uncertainty map",
-            "Rate the starting segmentation, then correct it. The DL uncertainty map is shown "
-            "on a fixed 0 to 0.5 scale.",
+            "Rate the DL segmentation, then correct it. The DL uncertainty map is shown on a fixed 0 to 0.5 scale.",
             show_uncertainty=True,
+            hidden=hidden,
         ),
     )
 
@@ -128,7 +174,11 @@ class StudyDefinition:
     created_at : str
         ISO UTC time of ``study init``.
     dataset_root : str
-        Absolute path of the dataset root (a session may be given another one, e.g. on another machine).
+        The dataset root: relative to the study folder when it can be (so a study and its dataset
+        can move together), else absolute. A session may be pointed at a copy (see ``patient_files``).
+    dataset_root_absolute : str
+        The absolute root at init, used when the relative one does not hold the patients (the
+        study folder was moved alone).
     patients : tuple of str
         Patient folder names inside the dataset root.
     structures : tuple of str
@@ -142,7 +192,9 @@ class StudyDefinition:
     washout_days : float
         Days between finishing one step and starting the next.
     idle_timeout_s : float
-        Seconds without input after which the active-time clock pauses.
+        Gaps between two events up to this long count in full as active time.
+    idle_tail_s : float
+        What a longer gap counts (see :mod:`lundprobe_gui.session.activetime`).
     preset : str
         Name of the preset the questions came from.
     steps : tuple of StepRules
@@ -153,6 +205,16 @@ class StudyDefinition:
         Hash of the admin PIN; None when admin actions are CLI-only (``--admin``).
     frame : str
         The frame whose grid the edits live on.
+    show_clock : bool
+        Whether observers see their running active time (hidden by default: a visible clock is a cue).
+    uncertainty_missing : dict
+        Patients taken in although a step that shows the uncertainty map has no map for some of their
+        structures (``--allow-missing-uncertainty``): patient to structures.
+    patient_files : dict
+        Per patient, the files a case shows (relative to the patient folder) with their sha256 and
+        size, so a copy of the dataset can be checked before it is used.
+    observer_pins : dict
+        Per observer, the hash of a PIN asked when the observer's session opens (optional).
     """
 
     name: str
@@ -170,6 +232,13 @@ class StudyDefinition:
     questions: tuple[Question, ...] = ()
     admin: AdminSecret | None = None
     frame: str = "MRI"
+    idle_tail_s: float = DEFAULT_IDLE_TAIL_S
+    show_clock: bool = False
+    uncertainty_missing: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    patient_files: dict[str, dict[str, dict]] = field(default_factory=dict)
+    observer_pins: dict[str, AdminSecret] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    dataset_root_absolute: str = ""
 
     def __post_init__(self) -> None:
         for pid in self.patients:
@@ -205,8 +274,12 @@ class StudyDefinition:
             raise ValueError(f"question ids listed twice: {ids}")
         if not (math.isfinite(self.washout_days) and self.washout_days >= 0):
             raise ValueError("washout_days must be a number >= 0")
-        if not (math.isfinite(self.idle_timeout_s) and self.idle_timeout_s > 0):
-            raise ValueError("idle_timeout_s must be a number > 0")
+        IdleRule(self.idle_timeout_s, self.idle_tail_s)  # raises ValueError with the reason
+        unknown = sorted(
+            (set(self.uncertainty_missing) | set(self.observer_pins)) - set(self.patients + self.observers)
+        )
+        if unknown:
+            raise ValueError(f"uncertainty_missing or observer_pins name unknown patients or observers: {unknown}")
 
     # -- queries ---------------------------------------------------------------------------------
     def step(self, k: int) -> StepRules:
@@ -233,9 +306,35 @@ class StudyDefinition:
         """The washout in seconds."""
         return self.washout_days * 86400.0
 
+    @property
+    def idle_rule(self) -> IdleRule:
+        """The active-time rule of this study."""
+        return IdleRule(self.idle_timeout_s, self.idle_tail_s)
+
+    def dataset_path(self, study_dir: str | Path) -> Path:
+        """The recorded dataset root as a path.
+
+        A relative root is relative to the study folder (a study and its dataset moved together);
+        when the patients are not there, the absolute root recorded at init is used if they are
+        there (the study folder moved alone on the same computer).
+        """
+        root = Path(self.dataset_root)
+        if root.is_absolute():
+            return root
+        rel = Path(study_dir) / root
+        if self.dataset_root_absolute and not (rel / self.patients[0]).is_dir():
+            absolute = Path(self.dataset_root_absolute)
+            if (absolute / self.patients[0]).is_dir():
+                return absolute
+        return rel
+
     def patient_dir(self, patient: str, dataset_root: Path | None = None) -> Path:
-        """A patient's folder (in ``dataset_root`` when given, else the recorded root)."""
+        """A patient's folder (in ``dataset_root`` when given, else the recorded root as written)."""
         return Path(dataset_root or self.dataset_root) / patient
+
+    def uncertainty_available(self, patient: str, structure: str) -> bool:
+        """Whether the patient has the structure's uncertainty map (as checked by ``study init``)."""
+        return structure not in self.uncertainty_missing.get(patient, ())
 
     # -- JSON ------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -246,18 +345,24 @@ class StudyDefinition:
             "name": self.name,
             "created_at": self.created_at,
             "dataset_root": self.dataset_root,
+            "dataset_root_absolute": self.dataset_root_absolute,
             "patients": list(self.patients),
             "structures": list(self.structures),
             "observers": list(self.observers),
             "start_source": self.start_source,
             "frame": self.frame,
-            "randomisation": {"seed": self.seed, "method": "sha256(seed|observer|step|patient) order"},
+            "randomisation": {"seed": self.seed, **RECIPE},
             "washout_days": self.washout_days,
             "idle_timeout_seconds": self.idle_timeout_s,
+            "idle_tail_seconds": self.idle_tail_s,
+            "show_clock": self.show_clock,
             "preset": self.preset,
             "steps": [s.to_dict() for s in self.steps],
             "questions": [q.to_dict() for q in self.questions],
             "admin": self.admin.to_dict() if self.admin else None,
+            "observer_pins": {o: p.to_dict() for o, p in sorted(self.observer_pins.items())},
+            "uncertainty_missing": {p: list(v) for p, v in sorted(self.uncertainty_missing.items())},
+            "patient_files": self.patient_files,
         }
 
     @classmethod
@@ -265,10 +370,11 @@ class StudyDefinition:
         """Validate and build; :class:`CorruptStudyFile` names the first problem found."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise CorruptStudyFile(f'{origin}: not a lundprobe_gui study definition (no "format": "{FORMAT}")')
-        if d.get("format_version") != FORMAT_VERSION:
+        version = d.get("format_version")
+        if version not in READ_VERSIONS:
             raise CorruptStudyFile(
-                f"{origin}: format_version {d.get('format_version')!r} is not supported "
-                f"(this version reads {FORMAT_VERSION})"
+                f"{origin}: format_version {version!r} is not supported "
+                f"(this version reads {', '.join(map(str, READ_VERSIONS))})"
             )
         try:
             return cls(
@@ -283,15 +389,32 @@ class StudyDefinition:
                 washout_days=float(d["washout_days"]),
                 idle_timeout_s=float(d["idle_timeout_seconds"]),
                 preset=str(d.get("preset", "")),
-                steps=tuple(StepRules.from_dict(s) for s in d["steps"]),
+                steps=tuple(StepRules.from_dict(s, version) for s in d["steps"]),
                 questions=tuple(Question.from_dict(q) for q in d["questions"]),
                 admin=AdminSecret.from_dict(d["admin"]) if d.get("admin") else None,
                 frame=str(d.get("frame", "MRI")),
+                idle_tail_s=float(d.get("idle_tail_seconds", DEFAULT_IDLE_TAIL_S)),
+                show_clock=bool(d.get("show_clock", version < 2)),
+                uncertainty_missing={
+                    str(p): tuple(_strings(v, "uncertainty_missing"))
+                    for p, v in _dict(d, "uncertainty_missing").items()
+                },
+                patient_files={str(p): dict(v) for p, v in _dict(d, "patient_files").items()},
+                observer_pins={str(o): AdminSecret.from_dict(v) for o, v in _dict(d, "observer_pins").items()},
+                format_version=int(version),
+                dataset_root_absolute=str(d.get("dataset_root_absolute") or ""),
             )
         except KeyError as e:
             raise CorruptStudyFile(f"{origin}: missing field {e}") from e
         except (InvalidName, ValueError, TypeError) as e:
             raise CorruptStudyFile(f"{origin}: {e}") from e
+
+
+def _dict(d: dict, key: str) -> dict:
+    value = d.get(key) or {}
+    if not isinstance(value, dict):
+        raise TypeError(f"{key} must be an object")
+    return value
 
 
 def _strings(value: Any, what: str) -> list[str]:

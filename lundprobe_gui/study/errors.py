@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import logging
 
+from ..session.errors import ClockRefused, DamagedFile, SessionError, SessionLocked  # noqa: F401
+
 logger = logging.getLogger(__name__)
 
-
-class StudyError(Exception):
-    """A study-level problem whose message can be shown as is (the CLI exits with code 2)."""
-
-
-class CorruptStudyFile(StudyError):
-    """A study file (study.json, a session file) cannot be read; nothing has been overwritten."""
+StudyError = SessionError
+"""A study-level problem whose message can be shown as is (the CLI exits with code 2)."""
 
 
-class SessionLocked(StudyError):
-    """Another live session of the same observer holds the study lock."""
+class CorruptStudyFile(DamagedFile):
+    """A study file (study.json, a session file) cannot be read or fails its checks; nothing has been overwritten."""
+
+
+class DefinitionChanged(StudyError):
+    """``study.json`` differs from the definition sealed when the study was created (or last re-sealed)."""
 
 
 class AdminRequired(StudyError):

@@ -11,6 +11,11 @@ manifest ``<export>/.lundprobe-export.json`` records the sha256 of every file it
 before the files, so a kill in between still leaves them recognised). A file found under an
 export name that the manifest does not know, or whose bytes changed since, is left untouched and
 reported; a file is deleted only when its bytes are also those of a recorded version.
+
+Before anything is written the study is checked (:mod:`.integrity`): a changed ``study.json``, a
+damaged session file or one changed outside the app stops the export (one line per problem).
+``<export>/integrity.json`` records the definition's hash, each session's chain check and the
+clock warnings, which the report also returns.
 """
 
 from __future__ import annotations
@@ -30,13 +35,16 @@ from ..io.store import output_folder
 from ..io.versions import read_json_object, recorded_sha256s
 from ..io.writer import atomic_write
 from .definition import load_study
+from .errors import CorruptStudyFile, DefinitionChanged
 from .files import EXPORT_DIR, OUTPUT_DIR, RESULTS_FILE
-from .results import iter_rows, load_states, results_csv_bytes
+from .integrity import check_study
+from .results import iter_rows, load_states, result_columns, results_csv_bytes
 from .state import FINISHED
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = ".lundprobe-export.json"
+INTEGRITY_FILE = "integrity.json"
 
 
 @dataclass
@@ -49,6 +57,7 @@ class ExportReport:
     removed: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     rows: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def export_study(study_dir: str | Path, out: str | Path | None = None) -> ExportReport:
@@ -65,17 +74,29 @@ def export_study(study_dir: str | Path, out: str | Path | None = None) -> Export
     """
     study_dir = Path(study_dir)
     study = load_study(study_dir)
-    root = Path(study.dataset_root)
+    check = check_study(study_dir, study)
+    if not check.seal.ok:
+        raise DefinitionChanged(check.seal.message(study_dir))
+    states = load_states(study_dir, study, check.damaged)
+    if check.problems:
+        raise CorruptStudyFile(
+            "the study's files fail their checks; nothing was exported: " + "; ".join(check.problems)
+        )
+    root = study.dataset_path(study_dir)
     protected = Protected.of([root / p for p in study.patients], [root])
     token = protect(protected)  # every write below is checked against the study's dataset
     try:
         export_dir = Path(out) if out is not None else study_dir / EXPORT_DIR
         claim_output_root(export_dir, "export", protected)
-        states = load_states(study_dir, study)
         rows = list(iter_rows(study, states))
-        data = results_csv_bytes(rows)
+        data = results_csv_bytes(rows, result_columns(study))
         report = ExportReport(atomic_write(study_dir / RESULTS_FILE, data), export_dir, rows=len(rows))
-        plan: dict[Path, tuple[bytes, set[str]]] = {export_dir / RESULTS_FILE: (data, _our_results(export_dir, data))}
+        report.warnings = list(check.clock)
+        integrity = (json.dumps(check.to_dict(), indent=2) + "\n").encode("ascii")
+        plan: dict[Path, tuple[bytes, set[str]]] = {
+            export_dir / RESULTS_FILE: (data, _our_results(export_dir, data)),
+            export_dir / INTEGRITY_FILE: (integrity, set()),
+        }
         gone: dict[Path, set[str]] = {}
         for observer, state in states.items():
             if state is None:
@@ -167,7 +188,7 @@ def _write_planned(
             continue
         if cur == _sha(blob):
             owned[rel] = [cur]
-            if rel != RESULTS_FILE:
+            if rel not in (RESULTS_FILE, INTEGRITY_FILE):
                 report.copied.append(dest)
         elif cur is None or cur in owned.get(rel, []) or cur in recorded:
             owned[rel] = sorted({*owned.get(rel, []), _sha(blob)})
@@ -182,7 +203,7 @@ def _write_planned(
         atomic_write(dest, blob)
         rel = dest.relative_to(export_dir).as_posix()
         owned[rel] = [_sha(blob)]
-        if rel != RESULTS_FILE:
+        if rel not in (RESULTS_FILE, INTEGRITY_FILE):
             report.copied.append(dest)
     for dest, recorded in gone.items():
         rel = dest.relative_to(export_dir).as_posix()

@@ -4,7 +4,8 @@
 <study>/study.json                 the definition (written once by ``study init``)
 <study>/sessions/<observer>.json   an observer's progress (atomically rewritten after every change)
 <study>/sessions/<observer>.lock   present while a session of that observer is open
-<study>/audit.log                  append-only JSON lines: admin actions, stale locks, finished cases
+<study>/sessions/<observer>.events.jsonl   the observer's interaction log (appended)
+<study>/audit.log                  append-only JSON lines: the seal, admin actions, finished cases, save links
 <study>/output/<patient>/MR_StorT2/observerData/mask_<S>_step<k>_<obs>[_v<NNN>].nii.gz (+ .json)
 <study>/results.csv                written by ``study export``
 <study>/export/<patient>/MR_StorT2/observerData/mask_<S>_step<k>_<obs>.nii.gz
@@ -46,6 +47,11 @@ def session_file(study_dir: Path, observer: str) -> Path:
     return sessions_dir(study_dir) / f"{observer}.json"
 
 
+def events_file(study_dir: Path, observer: str) -> Path:
+    """``<study>/sessions/<observer>.events.jsonl``: the observer's interaction log."""
+    return sessions_dir(study_dir) / f"{observer}.events.jsonl"
+
+
 def lock_file(study_dir: Path, observer: str) -> Path:
     """``<study>/sessions/<observer>.lock``."""
     return sessions_dir(study_dir) / f"{observer}.lock"
@@ -63,6 +69,11 @@ def audit_file(study_dir: Path) -> Path:
 
 def read_json(path: Path, what: str) -> Any:
     """Parse a JSON file, turning every failure into :class:`CorruptStudyFile` with a clear message."""
+    return read_json_bytes(path, what)[1]
+
+
+def read_json_bytes(path: Path, what: str) -> tuple[bytes, Any]:
+    """(bytes, parsed JSON) of a file, every failure a :class:`CorruptStudyFile` with a clear message."""
     try:
         raw = read_small_bytes(path, what=what)
     except FileNotFoundError:
@@ -72,7 +83,7 @@ def read_json(path: Path, what: str) -> Any:
     except OSError as e:
         raise CorruptStudyFile(f"{path}: cannot read the {what} ({e.strerror or e})") from e
     try:
-        return parse_json(raw)
+        return raw, parse_json(raw)
     except UnicodeDecodeError as e:
         raise CorruptStudyFile(f"{path}: the {what} is not UTF-8 text ({e}); it was left untouched") from e
     except json.JSONDecodeError as e:

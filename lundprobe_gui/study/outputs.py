@@ -52,23 +52,23 @@ def as_mask(mask: Mask | np.ndarray, shape: tuple[int, int, int], frame: str) ->
     return m
 
 
-def save_structure(
+def write_structure(
     study_dir: Path,
     study: StudyDefinition,
     observer: str,
     step: int,
     patient: Patient,
-    case: CaseRecord,
+    pseudonym: str,
     name: str,
     mask: Mask,
     start: Mask,
-    t: float,
     tool: str,
 ) -> SavedEdit:
-    """Write the next version of ``mask_<name>_step<k>_<observer>`` and record it in ``case`` (in memory).
+    """Write the next version of ``mask_<name>_step<k>_<observer>`` (any thread; records nothing).
 
-    The caller persists the state afterwards: a crash in between leaves a version that is not
-    recorded, which resuming repairs (see :mod:`.recovery`).
+    The caller records the result in the state with :func:`record_saved` and persists the state
+    afterwards: a crash in between leaves a version that is not recorded, which resuming repairs
+    (see :mod:`.recovery`).
     """
     added, removed = edit_counts(start, mask)
     source = study.target_source(step, observer)
@@ -87,19 +87,23 @@ def save_structure(
             "start_voxels": start.count(),
         },
         study_step=step,
-        pseudonym=case.pseudonym,
+        pseudonym=pseudonym,
     )
     digest = hashlib.sha256(read_small_bytes(path, SAVED_MASK_MAX_BYTES, "saved mask")).hexdigest()
     plain = path.with_name(f"mask_{name}_{source}.nii.gz")
-    srec = case.structures[name]
-    srec.output_file = str(plain.relative_to(study_dir))
-    srec.output_version = str(path.relative_to(study_dir))
-    srec.output_sha256 = digest
-    srec.voxels_added, srec.voxels_removed = added, removed
+    logger.info("%s %s: saved %s (+%d -%d voxels)", pseudonym, name, path.name, added, removed)
+    return SavedEdit(name, path, plain, digest, added, removed)
+
+
+def record_saved(study_dir: Path, case: CaseRecord, saved: SavedEdit, t: float) -> None:
+    """Record a written version in the case (in memory)."""
+    srec = case.structures[saved.structure]
+    srec.output_file = str(saved.output_file.relative_to(study_dir))
+    srec.output_version = str(saved.version_file.relative_to(study_dir))
+    srec.output_sha256 = saved.sha256
+    srec.voxels_added, srec.voxels_removed = saved.voxels_added, saved.voxels_removed
     srec.saved_at = iso_utc(t)
     srec.saves += 1
-    logger.info("%s %s: saved %s (+%d -%d voxels)", case.pseudonym, name, path.name, added, removed)
-    return SavedEdit(name, path, plain, digest, added, removed)
 
 
 def load_saved(study_dir: Path, relative: str) -> Mask:

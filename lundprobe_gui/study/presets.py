@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from ..session.activetime import DEFAULT_IDLE_S, DEFAULT_TAIL_S
 from .questions import Choice, Question
 
 logger = logging.getLogger(__name__)
@@ -22,14 +23,22 @@ under the same file names (``mask_<S>_step<k>_obsB.nii.gz``)."""
 PUBLISHED_OBSERVERS = ("obsB", "obsC", "obsD", "obsE")
 DEFAULT_START_SOURCE = "nnUNet"
 DEFAULT_WASHOUT_DAYS = 28.0
-DEFAULT_IDLE_TIMEOUT_S = 120.0
+DEFAULT_IDLE_TIMEOUT_S = DEFAULT_IDLE_S
+DEFAULT_IDLE_TAIL_S = DEFAULT_TAIL_S
 UNCERTAINTY_RANGE = (0.0, 0.5)
 """The fixed colour scale of the published study, so a colour means the same in every patient."""
 
-HIDE_CATEGORIES = ("clinical", "dl", "folds", "other_observers", "other_steps")
+PUBLISHED_UNCERTAINTY_COLOURS = "rainbow"
+"""The uncertainty map's colours in the published study (the dataset's rainbow), used while the dose is hidden."""
+DISTINCT_UNCERTAINTY_COLOURS = "magenta"
+"""The uncertainty map's colours in a step that shows the dose: one hue family the dose wash never uses."""
+UNCERTAINTY_COLOURS = (PUBLISHED_UNCERTAINTY_COLOURS, DISTINCT_UNCERTAINTY_COLOURS)
+
+HIDE_CATEGORIES = ("clinical", "dl", "folds", "other_observers", "other_steps", "dose")
 """What a step can hide: clinical masks, the DL ensemble (when it is not the starting mask), the
-10 folds, other observers' edits (including the published ones), and this observer's other steps."""
-DEFAULT_HIDDEN = ("clinical", "folds", "other_observers", "other_steps")
+10 folds, other observers' edits (including the published ones), this observer's other steps, and
+the dose (its wash and isodose lines; on real plans the 95 % isodose outlines the clinical target)."""
+DEFAULT_HIDDEN = ("clinical", "folds", "other_observers", "other_steps", "dose")
 
 QUALITY_4 = (
     Choice(1, "Poor: not usable, must be redone"),
@@ -62,7 +71,7 @@ def preset_questions(preset: str) -> tuple[Question, ...]:
     confidence = Question(
         "confidence",
         "likert",
-        "How confident are you in your assessment of this structure?",
+        "How confident are you in the DL segmentation of this structure?",
         True,
         CONFIDENCE_5,
         "confidence_5",

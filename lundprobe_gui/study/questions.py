@@ -1,21 +1,45 @@
 """Rating questions: Likert scales and free text, with the validation of answers.
 
-The result table has exactly three rating columns (``quality``, ``confidence``, ``comment``), so
-a study asks at most these three questions; a preset only changes their wording and scales.
+The result table always has the columns ``quality``, ``confidence`` and ``comment``; a study may
+ask other questions too (``study init --questions FILE``), each of which becomes one more column
+of ``results.csv`` after ``comment``, named by its id.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..core.text import validate_text
+from ..io.small_files import read_json_file
 
 logger = logging.getLogger(__name__)
 
 QUESTION_IDS = ("quality", "confidence", "comment")
-"""The question IDs a study may use; each is one column of ``results.csv``."""
+"""The standard questions; each is a column of ``results.csv`` whether it is asked or not."""
+KEY_COLUMNS = ("observer", "step", "patient", "pseudonym", "structure")
+"""The keys of a ``results.csv`` row (before the answers)."""
+VALUE_COLUMNS = (
+    "active_seconds",
+    "uncertainty_visible_seconds",
+    "uncertainty_available",
+    "started_at",
+    "finished_at",
+    "start_mask",
+    "output_file",
+    "output_sha256",
+    "voxels_added",
+    "voxels_removed",
+    "unlocks",
+    "reopened_after_step",
+)
+"""The columns of ``results.csv`` after the answers."""
+RESERVED_IDS = KEY_COLUMNS + VALUE_COLUMNS + ("arm",)
+"""Names of other ``results.csv`` columns, which a question id may not take."""
+_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 KINDS = ("likert", "text")
 MAX_TEXT = 4000
@@ -64,11 +88,14 @@ class Question:
     max_length: int = MAX_TEXT
 
     def __post_init__(self) -> None:
-        if self.id not in QUESTION_IDS:
+        if not _ID.match(self.id) or self.id in RESERVED_IDS:
             raise ValueError(
-                f"question id {self.id!r} is not one of {', '.join(QUESTION_IDS)} "
-                "(each question fills one column of results.csv)"
+                f"question id {self.id!r}: use lower-case letters, digits and _ (a letter first, at most 40), "
+                f"and not a name of another results.csv column ({', '.join(RESERVED_IDS)})"
             )
+        validate_text(self.text, f"the text of question {self.id}", 1000)
+        for c in self.choices:
+            validate_text(c.label, f"a label of question {self.id}", 300)
         if self.kind not in KINDS:
             raise ValueError(f"question {self.id}: kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if self.kind == "likert":
@@ -132,11 +159,53 @@ class Question:
             id=str(d["id"]),
             kind=str(d["kind"]),
             text=str(d["text"]),
-            required=bool(d.get("required", True)),
+            required=_flag(d.get("required", True)),
             choices=choices,
             scale=str(d.get("scale", "")),
             max_length=int(d.get("max_length", MAX_TEXT)),
         )
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"required must be true or false, not {value!r}")
+    return value
+
+
+def load_questions_file(path: str | Path) -> tuple[Question, ...]:
+    """Questions from a JSON file: a list of questions, or ``{"questions": [...]}``.
+
+    Each question is ``{"id", "kind": "likert"|"text", "text", "required", "scale",
+    "choices": [{"value", "label"}, ...]}`` (``choices`` for Likert scales, ``max_length`` for text).
+
+    Raises
+    ------
+    ValueError
+        Naming the file and what is wrong with it.
+    """
+    path = Path(path)
+    try:
+        data = read_json_file(path, what="questions file")
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read the questions ({e})") from None
+    items = data.get("questions") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items:
+        raise ValueError(f'{path}: expected a list of questions, or {{"questions": [...]}}')
+    out = []
+    for i, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise ValueError(f"{path}: question {i} is not an object")
+        try:
+            out.append(Question.from_dict(item))
+        except KeyError as e:
+            raise ValueError(f"{path}: question {i} has no {e}") from None
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: question {i}: {e}") from None
+    ids = [q.id for q in out]
+    dup = sorted({x for x in ids if ids.count(x) > 1})
+    if dup:
+        raise ValueError(f"{path}: question ids listed twice: {', '.join(dup)}")
+    return tuple(out)
 
 
 def missing_answers(questions: tuple[Question, ...], answers: dict[str, Any]) -> list[str]:

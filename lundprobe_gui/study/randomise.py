@@ -22,6 +22,16 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 64
 
+RECIPE = {
+    "method": "sha256 order",
+    "key": "<seed>|<observer>|<step>|<attempt>|<patient>",
+    "order": "patients sorted by the sha256 digest of the key (UTF-8 bytes), ascending",
+    "attempt": f"0; while the order equals one of the observer's orders of earlier steps, the next attempt "
+    f"(1, 2, ..., at most {MAX_ATTEMPTS - 1}; the last one is kept)",
+    "pseudonym": "Case <position>: the 1-based position, zero-padded to at least two digits",
+}
+"""How the orders are drawn, recorded in ``study.json`` so they can be recomputed without this program."""
+
 
 @dataclass(frozen=True)
 class CaseSlot:

@@ -20,7 +20,6 @@ from ..io.small_files import SAVED_MASK_MAX_BYTES, read_small_bytes
 from ..io.writer import atomic_write
 from .clock import iso_utc
 from .definition import StudyDefinition
-from .errors import CorruptStudyFile
 from .files import output_root, sessions_dir
 from .randomise import case_plan
 from .state import CaseRecord, SessionState, StepRecord, StructureRecord
@@ -44,32 +43,6 @@ def new_state(study: StudyDefinition, observer: str, t: float) -> SessionState:
         ]
         state.steps[rules.step] = StepRecord(rules.step, cases)
     return state
-
-
-def check_matches_study(study: StudyDefinition, state: SessionState, observer: str, path: Path) -> None:
-    """Refuse a state made under another design (patients, seed, steps or structures changed).
-
-    Raises
-    ------
-    CorruptStudyFile
-        Naming what differs; the file is left untouched.
-    """
-    why = None
-    if state.observer != observer:
-        why = f"it belongs to observer {state.observer!r}"
-    elif sorted(state.steps) != [s.step for s in study.steps]:
-        why = "its steps differ from study.json"
-    else:
-        for k, rec in state.steps.items():
-            plan = case_plan(study.patients, study.seed, observer, k)
-            if [(c.patient, c.pseudonym) for c in rec.cases] != [(p.patient, p.pseudonym) for p in plan]:
-                why = f"its step {k} case order differs from the one study.json gives (patients or seed changed)"
-                break
-            if any(list(c.structures) != list(study.structures) for c in rec.cases):
-                why = f"its step {k} structures differ from study.json"
-                break
-    if why:
-        raise CorruptStudyFile(f"{path}: this session file does not match study.json: {why}; it was left untouched")
 
 
 def sweep_temp_files(study_dir: Path, observer: str, patients: tuple[str, ...]) -> list[Path]:

@@ -1,12 +1,15 @@
 """An observer's session: one case at a time, ratings before editing, active time, crash-safe state.
 
-The session is a plain model without Qt. The UI forwards user events to it (each with an
-optional explicit ``now``) and reads back what to show; every method that changes something
-writes the whole state atomically before it returns, so whatever a method has returned survives
-a crash or a SIGKILL. Active-time ticks are the one exception: they are written at least every
-``persist_interval_s`` seconds and at every other change, so a crash loses at most those seconds.
+The session is a plain model without Qt, built on the shared :class:`~lundprobe_gui.session.base.WorkSession`.
+The UI forwards user events to it and reads back what to show. Every event is logged in
+``sessions/<observer>.events.jsonl``; active time is the one rule of
+:mod:`lundprobe_gui.session.activetime` applied to those events. By default every method that
+changes something writes the whole state before it returns, so whatever a method has returned
+survives a crash; input events alone are written at least every few seconds. The window opens
+its session with ``background=True``: writes (state and masks) then run in order on a worker
+thread and nothing waits for the disk.
 
-Typical use by the UI::
+Typical use by a script::
 
     with ObserverSession(study_dir, "obs1") as s:
         case = s.current_case()               # pseudonym, position, structures...
@@ -20,60 +23,44 @@ Typical use by the UI::
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import weakref
 from dataclasses import asdict
 from pathlib import Path
-from typing import Mapping
+from typing import Hashable
 
-import numpy as np
-
-from ..core.events import Emitter
-from ..core.mask import Mask
 from ..core.names import InvalidName, validate_observer
-from ..core.patient import Patient
-from ..core.text import InvalidText, validate_text
-from ..io.guard import Protected, WriteRefused, claim_output_root, protect, unprotect
-from ..io.open import NoImageError, open_patient
-from .admin import AdminAuth
-from .audit import append_audit
-from .clock import Now, iso_utc, to_epoch
+from ..io.guard import Protected, WriteRefused
+from ..session.base import WorkSession, protect_while_open
+from ..session.clock import Now, event_time, iso_utc, to_epoch
+from ..session.writer import Post
+from .audit import append_audit, read_audit
+from .chain import AuditChain, check_session_chain
 from .definition import StudyDefinition, load_study
-from .errors import CaseLocked, NoCurrentCase, RatingFrozen, RatingsIncomplete, StepLocked, StudyError
-from .files import lock_file, output_root, session_file, sessions_dir
+from .errors import CorruptStudyFile, NoCurrentCase, RatingFrozen, StepLocked, StudyError
+from .files import events_file, lock_file, output_root, read_json_bytes, session_file, sessions_dir
 from .locking import LockInfo, SessionLock
-from .outputs import as_mask, load_saved, register_saved, save_structure
 from .questions import Question, missing_answers
-from .recovery import check_matches_study, new_state, repair_plain_outputs, sweep_temp_files
+from .recovery import new_state, repair_plain_outputs, sweep_temp_files
 from .schedule import ALWAYS, current_case, first_unfinished_step, step_opens_at
-from .state import (
-    FINISHED,
-    IN_PROGRESS,
-    PENDING,
-    Answer,
-    CaseRecord,
-    SessionState,
-    StepRecord,
-    load_state,
-    save_state,
-    state_bytes,
-    state_from_bytes,
-)
-from .timing import ActiveTimer
-from .views import ACTIVE, COMPLETE, WAITING, CaseView, Progress, SavedEdit
-from .visibility import Visibility, hide_published_own_edits
+from .seal import check_definition
+from .session_admin import AdminActions, reason_text  # noqa: F401
+from .session_work import CaseWork
+from .state import FINISHED, IN_PROGRESS, PENDING, Answer, CaseRecord, SessionState, StepRecord, state_from_bytes
+from .validate import validate_state
+from .views import ACTIVE, COMPLETE, WAITING, CaseView, Progress
+from .visibility import Visibility
 
 logger = logging.getLogger(__name__)
 
-MAX_REASON = 1000
 
-
-class ObserverSession:
+class ObserverSession(CaseWork, AdminActions, WorkSession):
     """One observer working through a study.
 
-    Opening takes the observer's lock (a second session is refused with :class:`SessionLocked`)
-    and resumes from ``<study>/sessions/<observer>.json``: same step, case, active structure and
-    ratings. Always :meth:`close` it (or use it as a context manager).
+    Opening checks the sealed ``study.json``, takes the observer's lock (a second session is
+    refused with :class:`SessionLocked`), checks the session file (content and hash chain) and
+    resumes from it: same step, case, active structure and ratings. Always :meth:`close` it (or
+    use it as a context manager).
 
     Parameters
     ----------
@@ -82,13 +69,19 @@ class ObserverSession:
     observer : str
         One of the study's observer IDs.
     dataset_root : path, optional
-        Where the patients are, if not where ``study.json`` recorded them.
+        Where the patients are, if not where ``study.json`` recorded them (a local copy: each
+        case's files are checked against the hashes recorded at ``study init`` before it opens).
     now : datetime or float, optional
-        Time of opening.
+        Time of opening (within 5 minutes of the clock, unless the test clock is enabled).
     purpose : str
-        ``session`` (an observer working) or ``admin`` (shown to a refused second opener).
-    persist_interval_s : float
-        Longest time between writes of the active-time counters.
+        ``session`` (an observer working) or ``admin`` (an administrator's command: its events
+        credit no time, and the observer's PIN is not asked).
+    pin : str, optional
+        The observer's PIN, when the study gives the observer one.
+    background : bool
+        Write on a background thread (the window) instead of before each method returns.
+    post : callable, optional
+        How background results reach the caller's thread.
 
     Attributes
     ----------
@@ -107,124 +100,171 @@ class ObserverSession:
         dataset_root: str | Path | None = None,
         now: Now = None,
         purpose: str = "session",
-        persist_interval_s: float = 5.0,
+        pin: str | None = None,
+        background: bool = False,
+        post: Post | None = None,
     ) -> None:
         self.study_dir = Path(study_dir)
         self.study: StudyDefinition = load_study(self.study_dir)
+        t = event_time(now)
+        self.purpose = purpose
+        self._check_observer(observer, pin, purpose)
+        self.observer = observer
+        recorded = self.study.dataset_path(self.study_dir)
+        self.dataset_root = Path(dataset_root) if dataset_root else recorded
+        self.dataset_copy = bool(dataset_root) and _resolved(dataset_root) != _resolved(recorded)
+        # the study's dataset (and a copy in use) is protected while the session lives: no write ever lands there
+        roots = {self.dataset_root, recorded}
+        protected = Protected.of([r / p for r in roots for p in self.study.patients], list(roots))
+        try:
+            self._unprotect = protect_while_open(self, self.study_dir, "study", protected)
+        except WriteRefused as e:
+            raise StudyError(str(e)) from e
+        sessions_dir(self.study_dir).mkdir(parents=True, exist_ok=True)
+        WorkSession.__init__(
+            self,
+            lock=SessionLock(
+                lock_file(self.study_dir, observer),
+                purpose,
+                on_stale=self._log_stale,
+                remote_hint=" If that computer no longer runs the session (it crashed or was switched off), the "
+                f"administrator can break the lock: lundprobe-gui study break-lock {self.study_dir} "
+                f"--observer {observer} --admin",
+            ),
+            state_path=session_file(self.study_dir, observer),
+            events_path=events_file(self.study_dir, observer),
+            rule=self.study.idle_rule,
+            chain=AuditChain(self.study_dir, observer),
+            background=background,
+            post=post,
+        )
+        self._init_work()
+        self._uncertainty_shown = True
+        self._visibility: dict[int, Visibility] = {}
+        try:
+            self._lock_file.acquire(t)
+        except BaseException:
+            self._unprotect()
+            raise
+        try:
+            audit = read_audit(self.study_dir)
+            self.seal = check_definition(self.study_dir, audit)
+            saved = self._load_or_create(t, audit)
+            try:
+                self._open(t, saved, self._state.revision, self._state.events)
+            except ValueError as e:  # the event log is not the one the session file acknowledges
+                raise self._damaged(events_file(self.study_dir, observer), str(e)) from e
+            sweep_temp_files(self.study_dir, observer, self.study.patients)
+            repair_plain_outputs(self.study_dir, self._state)
+        except BaseException:
+            self._lock_file.release()
+            self._unprotect()
+            raise
+        logger.info("opened the session of %s in %s (%s)", observer, self.study_dir, self.progress(t).text)
+
+    def close(self, now: Now = None) -> None:
+        """Log the end, write everything, release the lock and the dataset's protection (idempotent)."""
+        try:
+            WorkSession.close(self, now)
+        finally:
+            self._unprotect()
+
+    # -- opening ---------------------------------------------------------------------------------------
+    def _check_observer(self, observer: str, pin: str | None, purpose: str) -> None:
         try:
             validate_observer(observer)
         except InvalidName as e:
             raise StudyError(str(e)) from e
-        if observer not in self.study.observers:
-            raise StudyError(
-                f"{observer!r} is not an observer of this study (observers: {', '.join(self.study.observers)})"
-            )
-        self.observer = observer
-        self.dataset_root = Path(dataset_root) if dataset_root else Path(self.study.dataset_root)
-        self.persist_interval_s = float(persist_interval_s)
-        self.changed = Emitter()
-        self._timer = ActiveTimer(self.study.idle_timeout_s)
-        self._target: tuple[int, str, str] | None = None
-        self._patient: Patient | None = None
-        self._patient_case: tuple | None = None
-        self._closed = False
-        t = to_epoch(now)
-        # The study's dataset is protected while the session lives: no write of it ever lands there.
-        protected = Protected.of([self.dataset_root / p for p in self.study.patients], [self.dataset_root])
-        token = protect(protected)
-        self._unprotect = weakref.finalize(self, unprotect, token)
-        try:
-            claim_output_root(self.study_dir, "study", protected)
-        except WriteRefused as e:
-            raise StudyError(str(e)) from e
-        sessions_dir(self.study_dir).mkdir(parents=True, exist_ok=True)
-        self._lock = SessionLock(
-            lock_file(self.study_dir, observer),
-            purpose,
-            on_stale=self._log_stale,
-            remote_hint=" If that computer no longer runs the session (it crashed or was switched off), the "
-            f"administrator can break the lock: lundprobe-gui study break-lock {self.study_dir} --observer {observer} "
-            "--admin",
-        )
-        self._lock.acquire(t)
-        try:
-            self._state = self._load_or_create(t)
-            sweep_temp_files(self.study_dir, observer, self.study.patients)
-            repair_plain_outputs(self.study_dir, self._state)
-        except BaseException:
-            self._lock.release()
-            raise
-        self._last_write = t
-        logger.info("opened the session of %s in %s (%s)", observer, self.study_dir, self.progress(t).text)
+        pins = self.study.observer_pins
+        known = observer in self.study.observers
+        if pins and purpose != "admin":
+            secret = pins.get(observer)
+            if not known or (secret is not None and not secret.verify(pin)):
+                append_audit(self.study_dir, "observer_refused", observer=observer[:64], reason="ID or PIN")
+                raise StudyError("this observer ID and PIN are not accepted; check both and try again")
+        elif not known:
+            # the valid IDs are not listed: a typo must not show everyone else's ID
+            raise StudyError(f"{observer!r} is not an observer of this study; check the ID you were given")
 
-    # -- opening and closing ---------------------------------------------------------------------
     def _log_stale(self, info: LockInfo) -> None:
         append_audit(self.study_dir, "stale_lock_recovered", observer=self.observer, stale_lock=asdict(info))
 
-    def _load_or_create(self, t: float) -> SessionState:
+    def _load_or_create(self, t: float, audit: list[dict]) -> bytes:
         path = session_file(self.study_dir, self.observer)
-        state = load_state(path)
-        if state is None:
-            state = new_state(self.study, self.observer, t)
-            self._saved = save_state(path, state)
-        else:
-            check_matches_study(self.study, state, self.observer, path)
-            self._saved = state_bytes(state)
-        return state
+        if not path.exists() and not path.is_symlink():
+            self._state = new_state(self.study, self.observer, t)
+            self._state.definition_sha256 = self.seal.actual
+            data, _sha = self._new_state_saved()
+            self._state.revision = 1
+            return data
+        raw, data = read_json_bytes(path, "session file")
+        state = SessionState.from_dict(data, str(path))
+        validate_state(self.study, state, self.observer, path)  # names what is wrong, when it can
+        chain = check_session_chain(self.study_dir, self.observer, audit, hashlib.sha256(raw).hexdigest())
+        if not chain.ok:
+            raise self._damaged(path, chain.reason)
+        self._state = state
+        return raw
 
-    def close(self, now: Now = None) -> None:
-        """Stop the clock, write the state and release the lock (idempotent)."""
-        if self._closed:
-            return
-        try:
-            t = to_epoch(now)
-            self._add_time(self._timer.pause(t))
-            self._save(t)
-        finally:
-            self._closed = True
-            self._lock.release()
-            self._unprotect()
-            logger.info("closed the session of %s", self.observer)
+    def _damaged(self, path: Path, why: str) -> StudyError:
+        return CorruptStudyFile(
+            f"{path}: {why}. The session cannot open until the administrator has looked at it; to accept the file "
+            f"as it is: lundprobe-gui study reseal {self.study_dir} --observer {self.observer} --admin --reason TEXT"
+        )
 
-    def __enter__(self) -> "ObserverSession":
-        return self
+    # -- the state for the shared machinery ----------------------------------------------------------
+    def _state_dict(self) -> dict:
+        self._state.updated_at = iso_utc(self._event_time_hint)
+        return self._state.to_dict(self._finishing, self._completing)
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _restore_state(self, data: bytes) -> None:
+        self._state = state_from_bytes(data, str(session_file(self.study_dir, self.observer)))
+        self._finishing, self._completing = {}, set()
+
+    def _time_target(self) -> Hashable | None:
+        if self.purpose == "admin":
+            return None
+        cur = current_case(self.study, self._state, self._event_time_hint)
+        if cur is None or cur[1].status != IN_PROGRESS:
+            return None
+        rec, case = cur
+        return (rec.step, case.patient, case.active_structure)
+
+    def _target_fields(self, target: Hashable | None) -> dict:
+        if target is None:
+            return {}
+        step, patient, structure = target  # type: ignore[misc]
+        case = self._case_of(step, patient)
+        return {"step": step, "patient": patient, "pseudonym": case.pseudonym, "structure": structure}
+
+    def _gap_flags(self) -> tuple[str, ...]:
+        target = self._time_target()
+        if target is None or not self._uncertainty_shown:
+            return ()
+        step, patient, structure = target  # type: ignore[misc]
+        if self.study.step(step).show_uncertainty and self.study.uncertainty_available(patient, structure):
+            return ("unc",)
+        return ()
+
+    def _credit(self, target: Hashable, seconds: float, flags: frozenset[str]) -> None:
+        step, patient, structure = target  # type: ignore[misc]
+        srec = self._case_of(step, patient).structures[structure]
+        srec.active_seconds += seconds
+        if "unc" in flags:
+            srec.uncertainty_visible_seconds += seconds
+
+    def _case_of(self, step: int, patient: str) -> CaseRecord:
+        return next(c for c in self._state.steps[step].cases if c.patient == patient)
 
     @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
+    def _event_time_hint(self) -> float:
+        return getattr(self, "_hint", None) or to_epoch(None)
 
-    # -- persistence -----------------------------------------------------------------------------
-    def _save(self, t: float) -> None:
-        # A change and its save are one step: when the save fails, the state goes back to what
-        # the session file holds, so memory never runs ahead of the file.
-        self._state.revision += 1
-        self._state.updated_at = iso_utc(t)
-        path = session_file(self.study_dir, self.observer)
-        try:
-            self._saved = save_state(path, self._state)
-        except BaseException:
-            self._state = state_from_bytes(self._saved, str(path))
-            self._retarget(t)
-            logger.warning("saving %s failed; the unsaved change was taken back", path)
-            raise
-        self._last_write = t
+    def _event(self, kind, t, **kw):  # type: ignore[override]
+        self._hint = t
+        return WorkSession._event(self, kind, t, **kw)
 
-    def flush(self, now: Now = None) -> None:
-        """Write the state now (the active-time counters included)."""
-        self._check_open()
-        t = to_epoch(now)
-        self._add_time(self._timer.credit(t))
-        self._save(t)
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StudyError("this session is closed")
-
-    # -- steps and cases -------------------------------------------------------------------------
+    # -- steps and cases -------------------------------------------------------------------------------
     def step_available_at(self, step: int) -> float | None:
         """When ``step`` opens (POSIX seconds; ``-inf`` when open now): None while the step before is unfinished.
 
@@ -268,14 +308,44 @@ class ObserverSession:
         cur = self._current(to_epoch(now))
         if cur is None:
             return None
+        return self._view(*cur)
+
+    def next_case_preview(self, now: Now = None) -> tuple[int, str, Path] | None:
+        """(step, pseudonym, patient folder) of the case that comes after the current one is finished.
+
+        For loading it ahead while the observer works (never show its folder). None when there is
+        no current case, or when the next case lies behind a washout that is not over by then.
+        """
+        t = to_epoch(now)
+        cur = self._current(t)
+        if cur is None:
+            return None
         rec, case = cur
+        others = [c for c in rec.cases if c is not case and c.status != FINISHED]
+        started = [c for c in others if c.status == IN_PROGRESS]
+        nxt = min(started, key=lambda c: c.position) if started else next(iter(others), None)
+        k = rec.step
+        if nxt is None:
+            later = [r.step for r in self.study.steps if r.step > rec.step]
+            if not later:
+                return None
+            k = later[0]
+            nrec = self._state.steps[k]
+            if not (nrec.washout_override or self.study.washout_days == 0):
+                return None
+            nxt = next((c for c in nrec.cases if c.status != FINISHED), None)
+            if nxt is None:
+                return None
+        return k, nxt.pseudonym, self.study.patient_dir(nxt.patient, self.dataset_root)
+
+    def _view(self, rec: StepRecord, case: CaseRecord, status: str | None = None) -> CaseView:
         rules = self.study.step(rec.step)
         return CaseView(
             rec.step,
             case.position,
             len(rec.cases),
             case.pseudonym,
-            case.status,
+            status or case.status,
             tuple(case.structures),
             case.active_structure,
             rules.title,
@@ -306,82 +376,57 @@ class ObserverSession:
         srec.started_at = srec.started_at or iso_utc(t)
         return True
 
-    # -- time ------------------------------------------------------------------------------------
-    def _add_time(self, seconds: float) -> None:
-        if seconds <= 0 or self._target is None:
-            return
-        step, patient, structure = self._target
-        for case in self._state.steps[step].cases:
-            if case.patient == patient:
-                case.structures[structure].active_seconds += seconds
-                return
-
-    def _retarget(self, t: float) -> None:
-        cur = self._current(t)
-        if cur is None or cur[1].status != IN_PROGRESS:
-            self._target = None
-        else:
-            self._target = (cur[0].step, cur[1].patient, cur[1].active_structure)
-
     def _input(self, t: float) -> tuple[StepRecord, CaseRecord]:
-        """An input that acts on the current case: credit the time, start the case if needed."""
+        """The current case for an input acting on it (started if it was pending); call inside an event."""
         self._check_open()
-        self._add_time(self._timer.activity(t))
         rec, case = self._require_current(t)
         if self._start_if_pending(rec, case, t):
-            self.changed.emit("case", step=rec.step, pseudonym=case.pseudonym)
-        self._retarget(t)
+            self._emit_later("case", step=rec.step, pseudonym=case.pseudonym)
         return rec, case
 
     def activity(self, now: Now = None) -> None:
-        """Any input (mouse, key, wheel) in the case window: keeps the active-time clock running."""
+        """Any input (mouse, key, wheel) in the case window: an event that keeps the active-time clock running."""
         self._check_open()
-        t = to_epoch(now)
-        self._add_time(self._timer.activity(t))
-        cur = self._current(t)
-        started = False
-        if cur is not None:
-            started = self._start_if_pending(*cur, t)
-        self._retarget(t)
-        if started:
-            self._save(t)
-            self.changed.emit("case", step=cur[0].step, pseudonym=cur[1].pseudonym)  # type: ignore[index]
-        elif t - self._last_write >= self.persist_interval_s:
-            self._save(t)
-
-    def window_minimised(self, now: Now = None) -> None:
-        """The window was minimised (or hidden): the clock pauses at once."""
-        self._check_open()
-        t = to_epoch(now)
-        self._add_time(self._timer.window_minimised(t))
-        self._save(t)
-
-    def window_restored(self, now: Now = None) -> None:
-        """The window is visible again: the clock runs as after an input."""
-        self._check_open()
-        t = to_epoch(now)
-        self._add_time(self._timer.window_restored(t))
-        self._retarget(t)
-        if t - self._last_write >= self.persist_interval_s:
-            self._save(t)
+        t = event_time(now)
+        started = None
+        with self._event("input", t, commit=None) as ev:
+            cur = self._current(t)
+            if cur is not None and self.purpose != "admin" and self._start_if_pending(*cur, t):
+                started, ev["case_started"] = cur, True
+        if started is not None:
+            self._commit(t)
+            self.changed.emit("case", step=started[0].step, pseudonym=started[1].pseudonym)
 
     def active_seconds(self, structure: str | None = None, now: Now = None) -> float:
         """Active seconds of the current case, or of one of its structures (0 when no case is open).
 
-        With ``now``, the seconds earned since the last event are included.
+        With ``now``, what the time since the last event would add is included (a live clock).
         """
-        t = to_epoch(now) if now is not None else None
-        cur = self._current(t if t is not None else to_epoch(None))
+        t = to_epoch(now)
+        cur = self._current(t)
         if cur is None:
             return 0.0
-        case = cur[1]
-        if t is not None and not self._closed:
-            self._add_time(self._timer.credit(t))
-        if structure is None:
-            return case.active_seconds
-        return case.structures[self._structure(case, structure)].active_seconds
+        rec, case = cur
+        name = self._structure(case, structure) if structure is not None else None
+        base = case.active_seconds if name is None else case.structures[name].active_seconds
+        if now is not None and not self._closed:
+            g = self._clock.open_gap
+            if g is not None and g.target is not None and g.target[:2] == (rec.step, case.patient):  # type: ignore[index]
+                if name is None or g.target[2] == name:  # type: ignore[index]
+                    base += self._clock.running(t)
+        return base
 
-    # -- structures and ratings ------------------------------------------------------------------
+    def set_uncertainty_shown(self, shown: bool, now: Now = None) -> None:
+        """The UI shows (or hides) the uncertainty map: logged, and the time after it counts as seen with it.
+
+        Only meaningful in a step whose rules allow the map; elsewhere the map is never shown.
+        """
+        self._check_open()
+        t = event_time(now)
+        with self._event("layer", t, commit=None, layer="uncertainty", visible=bool(shown)):
+            self._uncertainty_shown = bool(shown)
+
+    # -- structures and ratings ------------------------------------------------------------------------
     @property
     def structures(self) -> tuple[str, ...]:
         """The structures rated and edited in every case, in order."""
@@ -400,17 +445,16 @@ class ObserverSession:
 
     def select_structure(self, structure: str, now: Now = None) -> None:
         """Make ``structure`` the active one (its time starts counting)."""
-        t = to_epoch(now)
-        rec, case = self._input(t)
-        name = self._structure(case, structure)
-        self._activate(case, name, t)
-        self._retarget(t)
-        self._save(t)
+        t = event_time(now)
+        with self._event("structure", t, selected=structure):
+            rec, case = self._input(t)
+            self._activate(case, self._structure(case, structure), t)
+        self._flush_emits()
 
     def _activate(self, case: CaseRecord, name: str, t: float) -> None:
         if case.active_structure != name:
             case.active_structure = name
-            self.changed.emit("structure", structure=name)
+            self._emit_later("structure", structure=name)
         srec = case.structures[name]
         srec.started_at = srec.started_at or iso_utc(t)
 
@@ -439,7 +483,7 @@ class ObserverSession:
         """Answer a rating question for a structure of the current case (default: the active one).
 
         Scale answers rate the starting mask, so they are fixed once editing of the structure has
-        begun (:class:`RatingFrozen`); the comment may change until the case is finished.
+        begun (:class:`RatingFrozen`); text answers may change until the case is finished.
         """
         try:
             q = self.study.question(question)
@@ -449,263 +493,38 @@ class ObserverSession:
             v = q.validate(value)
         except ValueError as e:
             raise StudyError(str(e)) from None
-        t = to_epoch(now)
-        rec, case = self._input(t)
-        name = self._structure(case, structure)
-        srec = case.structures[name]
-        if q.freezes_on_edit and srec.editing_started_at:
-            raise RatingFrozen(f"{q.id} of {name} was fixed when editing began at {srec.editing_started_at}")
-        self._activate(case, name, t)
-        self._retarget(t)
-        old = srec.ratings.get(q.id)
-        if old is not None:
-            srec.rating_history.append({"question": q.id, "value": old.value, "at": old.at, "replaced_at": iso_utc(t)})
-        answer = Answer(v, iso_utc(t))
-        srec.ratings[q.id] = answer
-        self._save(t)
-        self.changed.emit("ratings", structure=name, question=q.id)
+        t = event_time(now)
+        with self._event("rate", t, question=q.id, value=v if q.kind == "likert" else None) as ev:
+            rec, case = self._input(t)
+            name = self._structure(case, structure)
+            ev["rated"] = name
+            srec = case.structures[name]
+            if q.freezes_on_edit and srec.editing_started_at:
+                raise RatingFrozen(f"{q.id} of {name} was fixed when editing began at {srec.editing_started_at}")
+            self._activate(case, name, t)
+            old = srec.ratings.get(q.id)
+            if old is not None:
+                srec.rating_history.append(
+                    {"question": q.id, "value": old.value, "at": old.at, "replaced_at": iso_utc(t)}
+                )
+            answer = Answer(v, iso_utc(t))
+            srec.ratings[q.id] = answer
+            self._emit_later("ratings", structure=name, question=q.id)
+        self._flush_emits()
         return answer
 
-    # -- masks and editing -----------------------------------------------------------------------
-    def patient_path(self, now: Now = None) -> Path:
-        """Folder of the current case's patient, for loading only: never show it to the observer."""
-        _, case = self._require_current(to_epoch(now))
-        return self.study.patient_dir(case.patient, self.dataset_root)
-
-    def patient(self, now: Now = None) -> Patient:
-        """The current case's patient (opened once per case, headers only; pixels load on demand).
-
-        Published edits that carry this observer's own source name are removed from the model,
-        and the study's saved edits are put in their place.
-        """
-        _, case = self._require_current(to_epoch(now))
-        # one model per case: a model reused across steps would still hold the other step's saved edits
-        case_key = (self._step_of(case), case.patient, case.pseudonym)
-        if self._patient is None or self._patient_case != case_key:
-            path = self.study.patient_dir(case.patient, self.dataset_root)
-            try:
-                p = open_patient(path)
-            except NoImageError as e:
-                raise StudyError(f"{case.pseudonym} cannot be opened: {e}") from e
-            self._prepare_patient(p, case)
-            self._patient = p
-            self._patient_case = case_key
-        return self._patient
-
-    def attach_patient(self, patient: Patient, now: Now = None) -> None:
-        """Use a patient the UI opened itself (e.g. in its background loader) for the current case."""
-        _, case = self._require_current(to_epoch(now))
-        if patient.id != case.patient:
-            raise StudyError("the patient given is not the current case's patient")
-        self._prepare_patient(patient, case)
-        self._patient = patient
-        self._patient_case = (self._step_of(case), case.patient, case.pseudonym)
-
-    def _prepare_patient(self, patient: Patient, case: CaseRecord) -> None:
-        if self.study.frame not in patient.frames:
-            raise StudyError(f"{case.pseudonym} has no {self.study.frame} frame")
-        hide_published_own_edits(patient, self.observer, self.study.frame, output_root(self.study_dir))
-        # only the current step's saved edits go in: the other steps' stay out of the model
-        register_saved(patient, self.study_dir, self.study, self.observer, self._step_of(case), case, self.study.frame)
-
-    def _step_of(self, case: CaseRecord) -> int:
-        for k, rec in self._state.steps.items():
-            if any(c is case for c in rec.cases):
-                return k
-        raise KeyError(case.pseudonym)
-
-    def start_mask(self, structure: str | None = None, now: Now = None) -> Mask:
-        """A copy of the mask the structure's edit starts from (the DL mask by default)."""
-        _, case = self._require_current(to_epoch(now))
-        name = self._structure(case, structure)
-        try:
-            return self.patient(now).mask_obj(name, self.study.start_source, self.study.frame).copy()
-        except KeyError as e:
-            raise StudyError(f"{case.pseudonym} has no {self.study.start_source} mask for {name}") from e
-        except ValueError as e:
-            raise StudyError(
-                f"{case.pseudonym}: the {self.study.start_source} mask of {name} cannot be read ({e})"
-            ) from e
-
-    def working_mask(self, structure: str | None = None, now: Now = None) -> Mask:
-        """The structure's latest saved edit in this case, or a copy of its start mask."""
-        _, case = self._require_current(to_epoch(now))
-        name = self._structure(case, structure)
-        srec = case.structures[name]
-        if srec.output_version:
-            return load_saved(self.study_dir, srec.output_version)
-        return self.start_mask(name, now)
-
-    @property
-    def target_source(self) -> str:
-        """The source the current step's edits are saved as: ``step<k>_<observer>``."""
-        k = self._waiting_step() or self.study.steps[-1].step
-        return self.study.target_source(k, self.observer)
-
-    def _editable(self, structure: str | None, t: float):
-        """(record, case, name, structure record) of a structure that may be edited now, made active.
-
-        Raises RatingsIncomplete when a required rating is missing: edits come after the ratings.
-        """
-        rec, case = self._input(t)
-        name = self._structure(case, structure)
-        missing = missing_answers(self.study.questions, case.structures[name].ratings)
-        if missing:
-            raise RatingsIncomplete(name, missing)
-        self._activate(case, name, t)
-        self._retarget(t)
-        return rec, case, name, case.structures[name]
-
-    def begin_editing(self, structure: str | None = None, now: Now = None) -> Mask:
-        """Start editing a structure; returns the mask to edit (a copy of the working mask).
-
-        Raises
-        ------
-        RatingsIncomplete
-            When a required rating of the structure is missing.
-        """
-        t = to_epoch(now)
-        rec, case, name, srec = self._editable(structure, t)
-        if srec.editing_started_at is None:
-            srec.editing_started_at = iso_utc(t)
-            self._save(t)
-            self.changed.emit("editing", structure=name)
-        return self.working_mask(name, t)
-
-    def save_edit(
-        self, mask: Mask | np.ndarray, structure: str | None = None, now: Now = None, tool: str | None = None
-    ) -> SavedEdit:
-        """Save the edited mask of a structure as a new version in the study's output folder.
-
-        Parameters
-        ----------
-        mask : Mask or numpy.ndarray
-            The edited mask on the frame's grid ((z, y, x), non-zero inside).
-        structure : str, optional
-            Default: the active structure.
-        now : datetime or float, optional
-            Event time.
-        tool : str, optional
-            Recorded in the provenance sidecar.
-
-        Raises
-        ------
-        RatingsIncomplete
-            When a required rating is missing (edits come after the ratings).
-        """
-        t = to_epoch(now)
-        rec, case, name, srec = self._editable(structure, t)
-        srec.editing_started_at = srec.editing_started_at or iso_utc(t)
-        saved = self._write_mask(rec, case, name, mask, t, tool or "lundprobe_gui study")
-        self._save(t)
-        self.changed.emit("edit_saved", structure=name, version=saved.version_file.name)
-        return saved
-
-    def _write_mask(
-        self, rec: StepRecord, case: CaseRecord, name: str, mask: Mask | np.ndarray, t: float, tool: str
-    ) -> SavedEdit:
-        if case.status == FINISHED:
-            raise CaseLocked(f"{case.pseudonym} is finished and locked")
-        patient = self.patient(t)
-        m = as_mask(mask, patient.frames[self.study.frame].geometry.shape_zyx, self.study.frame)
-        return save_structure(
-            self.study_dir,
-            self.study,
-            self.observer,
-            rec.step,
-            patient,
-            case,
-            name,
-            m,
-            self.start_mask(name, t),
-            t,
-            tool,
-        )
-
-    def finish_case(self, now: Now = None, masks: Mapping[str, Mask | np.ndarray] | None = None) -> CaseView:
-        """Finish the current case: save the given (or unchanged) masks, lock the case, move on.
-
-        Parameters
-        ----------
-        now : datetime or float, optional
-            Event time.
-        masks : mapping, optional
-            Final masks by structure, saved before finishing. A structure never saved and not in
-            ``masks`` is saved unchanged (the observer accepted the start mask as it is).
-
-        Returns
-        -------
-        CaseView
-            The case just finished.
-
-        Raises
-        ------
-        RatingsIncomplete
-            When a structure still lacks a required rating; nothing is saved then.
-        """
-        t = to_epoch(now)
-        rec, case = self._input(t)
-        for name in case.structures:
-            missing = missing_answers(self.study.questions, case.structures[name].ratings)
-            if missing:
-                raise RatingsIncomplete(name, missing)
-        for name, srec in case.structures.items():
-            if masks is not None and name in masks:
-                self._write_mask(rec, case, name, masks[name], t, "lundprobe_gui study")
-                srec.editing_started_at = srec.editing_started_at or iso_utc(t)
-                self._save(t)
-            elif srec.output_version is None:
-                self._write_mask(rec, case, name, self.start_mask(name, t), t, "accepted unchanged")
-                self._save(t)
-        case.status = FINISHED
-        case.finished_at = iso_utc(t)
-        done = self._state.steps[rec.step]
-        step_done = done.finished() and done.completed_at is None
-        if step_done:
-            done.completed_at = iso_utc(t)
-        view = CaseView(
-            rec.step,
-            case.position,
-            len(rec.cases),
-            case.pseudonym,
-            FINISHED,
-            tuple(case.structures),
-            case.active_structure,
-            self.study.step(rec.step).title,
-            self.study.step(rec.step).instructions,
-        )
-        nxt = self._current(t)
-        if nxt is not None:
-            self._start_if_pending(*nxt, t)
-        self._retarget(t)
-        self._save(t)
-        append_audit(
-            self.study_dir,
-            "case_finished",
-            now=t,
-            observer=self.observer,
-            step=rec.step,
-            pseudonym=case.pseudonym,
-            patient=case.patient,
-            active_seconds=round(case.active_seconds, 1),
-        )
-        if step_done:
-            append_audit(self.study_dir, "step_completed", now=t, observer=self.observer, step=rec.step)
-        self.changed.emit("case_finished", step=rec.step, pseudonym=case.pseudonym)
-        if step_done:
-            self.changed.emit("step_completed", step=rec.step)
-        if nxt is not None:
-            self.changed.emit("case", step=nxt[0].step, pseudonym=nxt[1].pseudonym)
-        return view
-
-    # -- blinding --------------------------------------------------------------------------------
+    # -- blinding --------------------------------------------------------------------------------------
     def visibility(self, now: Now = None) -> Visibility:
         """The blinding rules of the current step (of the next step while waiting, of the last when done)."""
         cur = self._current(to_epoch(now))
         k = cur[0].step if cur is not None else (self._waiting_step() or self.study.steps[-1].step)
-        return Visibility.for_step(
-            self.study.step(k), self.observer, self.study.start_source, output_root(self.study_dir)
-        )
+        vis = self._visibility.get(k)
+        if vis is None:  # the rules of a step never change: built once (resolving the output folder is not free)
+            vis = Visibility.for_step(
+                self.study.step(k), self.observer, self.study.start_source, output_root(self.study_dir)
+            )
+            self._visibility[k] = vis
+        return vis
 
     def hidden_sources(self, now: Now = None) -> set[str]:
         """The current patient's sources that must be hidden (for ``ViewerState.hidden_sources``)."""
@@ -715,112 +534,15 @@ class ObserverSession:
         """Whether a layer may be opened now (call before opening any layer)."""
         return self.visibility(now).can_open(source, path)
 
-    # -- admin -----------------------------------------------------------------------------------
-    def _find_finished(self, pseudonym: str, step: int | None) -> tuple[StepRecord, CaseRecord]:
-        found = [
-            (rec, c)
-            for k, rec in sorted(self._state.steps.items())
-            if step is None or k == step
-            for c in rec.cases
-            if c.matches(pseudonym)
-        ]
-        if not found:
-            where = f" in step {step}" if step is not None else ""
-            raise StudyError(f"{self.observer} has no case {pseudonym!r}{where}")
-        finished = [(r, c) for r, c in found if c.status == FINISHED]
-        if not finished:
-            raise StudyError(f"{pseudonym} of {self.observer} is not finished, so it is not locked")
-        if len(finished) > 1:
-            raise StudyError(f"{pseudonym} is finished in steps {[r.step for r, _ in finished]}: say which step")
-        return finished[0]
-
-    def unlock_case(
-        self, pseudonym: str, admin: AdminAuth, step: int | None = None, reason: str = "", now: Now = None
-    ) -> None:
-        """Reopen a finished case (admin only; logged). It becomes the current case of its step.
-
-        The step's first completion time (the start of the washout) is kept.
-        """
-        self._check_open()
-        if not isinstance(admin, AdminAuth):
-            raise StudyError("unlocking a finished case needs the administrator")
-        reason = _reason(reason)
-        t = to_epoch(now)
-        self._add_time(self._timer.pause(t))
-        rec, case = self._find_finished(pseudonym, step)
-        case.unlocks.append(
-            {
-                "at": iso_utc(t),
-                "by": admin.by,
-                "method": admin.method,
-                "reason": reason,
-                "previous_finished_at": case.finished_at,
-            }
-        )
-        case.status = IN_PROGRESS
-        case.finished_at = None
-        self._retarget(t)
-        self._save(t)
-        append_audit(
-            self.study_dir,
-            "case_unlocked",
-            now=t,
-            observer=self.observer,
-            step=rec.step,
-            pseudonym=case.pseudonym,
-            patient=case.patient,
-            by=admin.by,
-            method=admin.method,
-            reason=reason,
-        )
-        self.changed.emit("case_unlocked", step=rec.step, pseudonym=case.pseudonym)
-
-    def override_washout(self, admin: AdminAuth, step: int | None = None, reason: str = "", now: Now = None) -> int:
-        """Open a later step without waiting for the washout (admin only; logged). Returns the step.
-
-        The step still starts only after the previous one is finished.
-        """
-        self._check_open()
-        if not isinstance(admin, AdminAuth):
-            raise StudyError("overriding the washout needs the administrator")
-        reason = _reason(reason)
-        t = to_epoch(now)
-        if step is None:
-            later = [s.step for s in self.study.steps[1:] if not self._state.steps[s.step].washout_override]
-            step = next((k for k in later if not self._state.steps[k].finished()), None)
-            if step is None:
-                raise StudyError("no step is waiting for a washout")
-        if step not in self._state.steps or step == 1:
-            raise StudyError(f"step {step} has no washout to override")
-        rec = self._state.steps[step]
-        if rec.washout_override:
-            raise StudyError(f"the washout before step {step} was already overridden at {rec.washout_override['at']}")
-        rec.washout_override = {"at": iso_utc(t), "by": admin.by, "method": admin.method, "reason": reason}
-        self._retarget(t)
-        self._save(t)
-        append_audit(
-            self.study_dir,
-            "washout_overridden",
-            now=t,
-            observer=self.observer,
-            step=step,
-            by=admin.by,
-            method=admin.method,
-            reason=reason,
-        )
-        self.changed.emit("washout_overridden", step=step)
-        return step
-
-    # -- read-only views -------------------------------------------------------------------------
+    # -- read-only views -------------------------------------------------------------------------------
     @property
     def state(self) -> SessionState:
         """The stored state (read it, do not change it: every change goes through the methods)."""
         return self._state
 
 
-def _reason(text: str) -> str:
-    """An admin's reason, checked before it goes into the state and the audit log."""
+def _resolved(p: str | Path) -> Path:
     try:
-        return validate_text(text, "the reason", MAX_REASON)
-    except InvalidText as e:
-        raise StudyError(str(e)) from None
+        return Path(p).resolve()
+    except OSError:
+        return Path(p).absolute()

@@ -1,7 +1,9 @@
 """An observer's progress as stored in ``<study>/sessions/<observer>.json``.
 
 The whole state is rewritten atomically (temporary file, fsync, rename) after every change, so
-the file on disk is always one complete state: the one before or the one after the change.
+the file on disk is always one complete state: the one before or the one after the change. Each
+save also records how much of the observer's event log it acknowledges (``events``) and its
+``revision``; the audit log links every save (see :mod:`lundprobe_gui.session.chain`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io.writer import atomic_write
+from ..session.events import LogMark
 from .clock import parse_iso
 from .errors import CorruptStudyFile
 from .files import read_json
@@ -21,7 +24,8 @@ from .files import read_json
 logger = logging.getLogger(__name__)
 
 FORMAT = "lundprobe_gui.study.session"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 PENDING, IN_PROGRESS, FINISHED = "pending", "in_progress", "finished"
 STATUSES = (PENDING, IN_PROGRESS, FINISHED)
 
@@ -54,6 +58,7 @@ class StructureRecord:
     voxels_removed: int | None = None
     saved_at: str | None = None
     saves: int = 0
+    uncertainty_visible_seconds: float = 0.0
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -63,6 +68,7 @@ class StructureRecord:
             "started_at": self.started_at,
             "editing_started_at": self.editing_started_at,
             "active_seconds": self.active_seconds,
+            "uncertainty_visible_seconds": self.uncertainty_visible_seconds,
             "output_file": self.output_file,
             "output_version": self.output_version,
             "output_sha256": self.output_sha256,
@@ -92,6 +98,7 @@ class StructureRecord:
             d.get("voxels_removed"),
             _time(d.get("saved_at"), "saved_at"),
             int(d.get("saves", 0)),
+            float(d.get("uncertainty_visible_seconds", 0.0)),
         )
 
 
@@ -156,15 +163,15 @@ class CaseRecord:
         """Active time of the case: the sum of its structures' times."""
         return sum(r.active_seconds for r in self.structures.values())
 
-    def to_dict(self) -> dict:
-        """JSON-ready form."""
+    def to_dict(self, finishing: bool = False) -> dict:
+        """JSON-ready form; ``finishing``: written as still in progress (its outputs are being saved)."""
         return {
             "patient": self.patient,
             "pseudonym": self.pseudonym,
             "position": self.position,
-            "status": self.status,
+            "status": IN_PROGRESS if finishing else self.status,
             "started_at": self.started_at,
-            "finished_at": self.finished_at,
+            "finished_at": None if finishing else self.finished_at,
             "active_structure": self.active_structure,
             "active_seconds": self.active_seconds,
             "structures": {k: r.to_dict() for k, r in self.structures.items()},
@@ -208,13 +215,17 @@ class StepRecord:
         """Whether every case is finished."""
         return all(c.status == FINISHED for c in self.cases)
 
-    def to_dict(self) -> dict:
-        """JSON-ready form."""
+    def to_dict(self, finishing: frozenset[str] = frozenset(), completing: bool = False) -> dict:
+        """JSON-ready form.
+
+        Cases whose patient is in ``finishing`` are written as still in progress, and with
+        ``completing`` the step as not yet completed: their outputs are still being saved.
+        """
         return {
             "step": self.step,
-            "completed_at": self.completed_at,
+            "completed_at": None if completing else self.completed_at,
             "washout_override": self.washout_override,
-            "cases": [c.to_dict() for c in self.cases],
+            "cases": [c.to_dict(c.patient in finishing) for c in self.cases],
         }
 
     @classmethod
@@ -233,16 +244,28 @@ class StepRecord:
 
 @dataclass
 class SessionState:
-    """Everything an observer has done in a study."""
+    """Everything an observer has done in a study.
+
+    ``events`` is the part of the event log the saved state acknowledges (None in files written
+    before event logs existed); ``definition_sha256`` the sealed ``study.json`` it was made under.
+    """
 
     observer: str
     created_at: str
     steps: dict[int, StepRecord]
     updated_at: str = ""
     revision: int = 0
+    events: LogMark | None = None
+    definition_sha256: str | None = None
+    format_version: int = FORMAT_VERSION
 
-    def to_dict(self) -> dict:
-        """JSON-ready form."""
+    def to_dict(self, finishing: dict[int, set[str]] | None = None, completing: set[int] | None = None) -> dict:
+        """JSON-ready form.
+
+        ``finishing``: per step, patients whose finish is still being saved; ``completing``: steps
+        whose completion came with one of them. Both are written as they were before.
+        """
+        finishing, completing = finishing or {}, completing or set()
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -250,7 +273,12 @@ class SessionState:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "revision": self.revision,
-            "steps": [s.to_dict() for s in sorted(self.steps.values(), key=lambda s: s.step)],
+            "definition_sha256": self.definition_sha256,
+            "events": self.events.to_dict() if self.events is not None else None,
+            "steps": [
+                s.to_dict(frozenset(finishing.get(s.step, ())), s.step in completing)
+                for s in sorted(self.steps.values(), key=lambda s: s.step)
+            ],
         }
 
     @classmethod
@@ -258,8 +286,9 @@ class SessionState:
         """Validate and build; :class:`CorruptStudyFile` when it is not a session file."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise CorruptStudyFile(f"{origin}: not a lundprobe_gui session file")
-        if d.get("format_version") != FORMAT_VERSION:
-            raise CorruptStudyFile(f"{origin}: session format_version {d.get('format_version')!r} is not supported")
+        version = d.get("format_version")
+        if version not in READ_VERSIONS:
+            raise CorruptStudyFile(f"{origin}: session format_version {version!r} is not supported")
         try:
             steps = [StepRecord.from_dict(s) for s in d["steps"]]
             return cls(
@@ -268,6 +297,9 @@ class SessionState:
                 {s.step: s for s in steps},
                 _time(str(d.get("updated_at", "")), "updated_at") or "",
                 int(d.get("revision", 0)),
+                LogMark.from_dict(d["events"]) if d.get("events") is not None else None,
+                str(d["definition_sha256"]) if d.get("definition_sha256") else None,
+                int(version),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CorruptStudyFile(

@@ -1,4 +1,9 @@
-"""``study status``: per observer and step, the cases finished (and so locked), in progress and pending."""
+"""``study status``: per observer and step, the cases finished (and so locked), in progress and pending.
+
+It also runs the study's checks (:mod:`.integrity`): a changed ``study.json`` is refused
+(:class:`DefinitionChanged`, the command exits with code 2); a session file that is damaged or
+was changed outside the app, and a clock that moved backwards or far ahead, are flagged.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ from pathlib import Path
 
 from .clock import Now, iso_utc, to_epoch
 from .definition import StudyDefinition, load_study
-from .errors import SessionLocked
+from .errors import CorruptStudyFile, DefinitionChanged, SessionLocked
 from .files import lock_file
+from .integrity import IntegrityReport, check_study
 from .locking import is_stale, read_lock
 from .results import load_states
 from .schedule import ALWAYS, step_opens_at
@@ -106,24 +112,56 @@ def _step_summary(
 
 
 def study_status(study_dir: str | Path, now: Now = None) -> tuple[StudyDefinition, list[StepSummary]]:
-    """The study and one summary per observer and step (read-only; takes no lock)."""
+    """The study and one summary per observer and step (read-only; takes no lock).
+
+    Raises
+    ------
+    DefinitionChanged
+        When ``study.json`` is not the sealed definition.
+    CorruptStudyFile
+        When a session file is damaged or was changed outside the app (:func:`study_report` reports
+        the others all the same).
+    """
+    study, rows, check = study_report(study_dir, now)
+    if check.problems:
+        raise CorruptStudyFile("the study's files fail their checks: " + "; ".join(check.problems))
+    return study, rows
+
+
+def study_report(study_dir: str | Path, now: Now = None) -> tuple[StudyDefinition, list[StepSummary], IntegrityReport]:
+    """:func:`study_status` with the checks of the study (seal, session files, clock)."""
     study_dir = Path(study_dir)
     study = load_study(study_dir)
+    check = check_study(study_dir, study)
+    if not check.seal.ok:
+        raise DefinitionChanged(check.seal.message(study_dir))
     t = to_epoch(now)
-    states = load_states(study_dir, study)
+    states = load_states(study_dir, study, check.damaged)
     out = []
     for o in study.observers:
         session = _session_text(study_dir, o)
         out += [_step_summary(study, o, states[o], s.step, t, session) for s in study.steps]
-    return study, out
+    return study, out, check
 
 
-def format_status(study_dir: Path, study: StudyDefinition, rows: list[StepSummary]) -> str:
-    """Readable table of :func:`study_status`."""
+def format_status(
+    study_dir: Path, study: StudyDefinition, rows: list[StepSummary], check: IntegrityReport | None = None
+) -> str:
+    """Readable table of :func:`study_status` (with the checks when given)."""
+    rule = study.idle_rule
     lines = [
         f"Study {study_dir}" + (f" ({study.name})" if study.name else ""),
         f"  {len(study.patients)} patients, structures {', '.join(study.structures)}, "
         f"washout {study.washout_days:g} days, preset {study.preset}, seed {study.seed}",
+        f"  active time: gaps up to {rule.idle_s:g} s count, longer ones {rule.tail_s:g} s",
+    ]
+    if check is not None:
+        seal = check.seal
+        lines.append(
+            f"  definition sha256 {seal.actual[:16]}..., "
+            + (f"sealed {seal.sealed_at}" if seal.sealed else "not sealed yet (the first admin command seals it)")
+        )
+    lines += [
         "",
         f"  {'observer':<12} {'step':>4} {'finished':>9} {'in progress':>11} {'pending':>7} {'active min':>10}  state",
     ]
@@ -143,6 +181,10 @@ def format_status(study_dir: Path, study: StudyDefinition, rows: list[StepSummar
     if sessions:
         lines.append("")
         lines += [f"  session {o}: {s}" for o, s in sessions.items()]
+    if check is not None and (check.problems or check.clock):
+        lines.append("")
+        lines += [f"  PROBLEM: {p}" for p in check.problems]
+        lines += [f"  clock warning: {w}" for w in check.clock]
     lines.append("")
     lines.append("  Finished cases are locked; an admin can reopen one with 'study unlock'.")
     return "\n".join(lines)

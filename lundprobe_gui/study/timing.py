@@ -1,86 +1,87 @@
-"""Active time: a clock that runs while the observer is working and pauses on its own.
+"""Active time of a study, recomputed from the observers' event logs with any idle threshold.
 
-The clock is driven only by explicit events. Each input event (``activity``) keeps it running
-for ``idle_timeout`` seconds; without input it pauses when that time is up, so a gap of 10
-minutes between two inputs counts as 2 minutes with the default timeout: the period past the
-timeout is excluded. Minimising the window pauses the clock at once; restoring it (or any input
-after it) starts it again. The gap between a quit or crash and the next session is never
-counted, because a new clock starts paused.
+The sessions credit time by the rule of :mod:`lundprobe_gui.session.activetime` as events
+happen, with the study's own threshold and tail; ``results.csv`` holds those times. The same rule
+applied to ``sessions/<observer>.events.jsonl`` gives the same seconds (up to the part of a log
+written before a session file acknowledged it), and with another threshold shows how much the
+result depends on it: ``lundprobe-gui study active-time STUDY_DIR --idle 30 --tail 5``.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..session.activetime import IdleRule, active_seconds
+from ..session.events import read_events
+from .definition import load_study
+from .files import events_file
+from .results import load_states
 
 logger = logging.getLogger(__name__)
 
+TARGET_KEYS = ("step", "patient", "structure")
+"""The event fields that name what a study's time goes to."""
+FLAGS = ("unc",)
+"""Flags of the time: ``unc`` while the structure's uncertainty map was on screen."""
+COLUMNS = ("observer", "step", "patient", "structure", "active_seconds", "uncertainty_visible_seconds")
 
-class ActiveTimer:
-    """Counts active seconds from explicit events.
 
-    :meth:`credit` hands out the seconds earned since the previous call, so the caller can put
-    them on whichever case and structure was active during that time.
+@dataclass(frozen=True)
+class ActiveTimeRow:
+    """The recomputed time of one observer x step x patient x structure."""
+
+    observer: str
+    step: int
+    patient: str
+    structure: str
+    active_seconds: float
+    uncertainty_visible_seconds: float
+
+    def to_dict(self) -> dict:
+        """A CSV row (0.1 s resolution, like ``results.csv``)."""
+        return {
+            "observer": self.observer,
+            "step": str(self.step),
+            "patient": self.patient,
+            "structure": self.structure,
+            "active_seconds": f"{self.active_seconds:.1f}",
+            "uncertainty_visible_seconds": f"{self.uncertainty_visible_seconds:.1f}",
+        }
+
+
+def recompute_active_time(
+    study_dir: str | Path, idle_s: float | None = None, tail_s: float | None = None
+) -> list[ActiveTimeRow]:
+    """Active time per observer, step, patient and structure from the event logs.
 
     Parameters
     ----------
-    idle_timeout : float
-        Seconds without input after which the clock pauses.
+    study_dir : path
+        The study folder.
+    idle_s, tail_s : float, optional
+        The idle threshold and tail; the study's own when omitted.
+
+    Returns
+    -------
+    list of ActiveTimeRow
+        Every (observer, step, patient, structure) that received time, in the study's order.
     """
-
-    def __init__(self, idle_timeout: float = 120.0) -> None:
-        if idle_timeout <= 0:
-            raise ValueError("idle_timeout must be > 0")
-        self.idle_timeout = float(idle_timeout)
-        self.minimised = False
-        self._last_input: float | None = None
-        self._credited_until: float | None = None
-
-    @property
-    def running(self) -> bool:
-        """Whether a recent input keeps the clock going (at the time of the last event)."""
-        return self._last_input is not None and not self.minimised
-
-    def credit(self, now: float) -> float:
-        """Seconds earned since the last credit, up to ``now``; the clock keeps its state."""
-        if self._last_input is None or self._credited_until is None or self.minimised:
-            return 0.0
-        end = min(now, self._last_input + self.idle_timeout)
-        earned = max(0.0, end - self._credited_until)
-        # a clock that went backwards earns nothing and does not move the credited mark back
-        self._credited_until = max(self._credited_until, end)
-        return earned
-
-    def activity(self, now: float) -> float:
-        """An input at ``now``; returns the seconds earned before it.
-
-        Input while minimised means the window is back (a missed restore event must not stop the
-        clock for good).
-        """
-        earned = self.credit(now)
-        if self.minimised:
-            logger.debug("input while minimised: treating it as a restore")
-            self.minimised = False
-        if self._last_input is None or now >= self._last_input:
-            self._last_input = now
-            self._credited_until = now
-        return earned
-
-    def window_minimised(self, now: float) -> float:
-        """The window was minimised at ``now``: pause at once; returns the seconds earned before it."""
-        earned = self.credit(now)
-        self.minimised = True
-        self._last_input = None
-        self._credited_until = None
-        return earned
-
-    def window_restored(self, now: float) -> float:
-        """The window is visible again: the clock runs from ``now`` as after an input."""
-        self.minimised = False
-        return self.activity(now)
-
-    def pause(self, now: float) -> float:
-        """Stop until the next input (closing a case, quitting); returns the seconds earned before it."""
-        earned = self.credit(now)
-        self._last_input = None
-        self._credited_until = None
-        return earned
+    study_dir = Path(study_dir)
+    study = load_study(study_dir)
+    own = study.idle_rule
+    rule = IdleRule(own.idle_s if idle_s is None else float(idle_s), own.tail_s if tail_s is None else float(tail_s))
+    states = load_states(study_dir, study)
+    out = []
+    for o in study.observers:
+        state = states.get(o)
+        limit = state.events.bytes if state is not None and state.events is not None else None
+        times = active_seconds(read_events(events_file(study_dir, o), limit), rule, TARGET_KEYS, FLAGS)
+        for rules in study.steps:
+            for p in study.patients:
+                for s in study.structures:
+                    got = times.get((rules.step, p, s))
+                    if got:
+                        out.append(ActiveTimeRow(o, rules.step, p, s, got["active"], got["unc"]))
+    return out

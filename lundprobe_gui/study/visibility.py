@@ -3,7 +3,9 @@
 Every source is put in one category. The starting mask (``nnUNet`` by default) and the
 observer's own work of the current step (``step<k>_<obs>``) are always allowed; the step's
 ``hidden`` categories are refused; a source of no known kind is refused too, so a new kind of
-layer is hidden until the rules say otherwise.
+layer is hidden until the rules say otherwise. Two categories are not masks: ``dose`` (the dose
+wash and isodose lines, hidden in both steps by default) and the uncertainty map, which a step
+shows or not (``show_uncertainty``), in the colours the step records.
 
 The observer's own work is read from the study's output folder. The dataset can hold published
 edits under the very same source name (``step1_obsB``); a path check in :meth:`Visibility.can_open`
@@ -52,9 +54,9 @@ def source_category(source: str, observer: str, step: int, start_source: str) ->
 class Visibility:
     """The blinding rules of one observer in one step.
 
-    Apply with ``state.hidden_sources = vis.hidden_sources(patient.sources())`` and
-    ``state.uncertainty_allowed = vis.uncertainty_allowed`` (or :meth:`apply`), and call
-    :meth:`can_open` before opening any layer.
+    Apply with ``state.hidden_sources = vis.hidden_sources(patient.sources())``,
+    ``state.uncertainty_allowed = vis.uncertainty_allowed`` and ``state.dose_allowed =
+    vis.dose_allowed`` (or :meth:`apply`), and call :meth:`can_open` before opening any layer.
     """
 
     step: int
@@ -66,6 +68,8 @@ class Visibility:
     uncertainty_scale: str
     uncertainty_range: tuple[float, float]
     output_root: Path | None = None
+    uncertainty_colours: str = "rainbow"
+    tools: tuple[str, ...] | None = None
 
     @classmethod
     def for_step(
@@ -82,7 +86,14 @@ class Visibility:
             rules.uncertainty_scale,
             tuple(rules.uncertainty_range),
             Path(output_root).resolve() if output_root is not None else None,
+            str(rules.uncertainty_colours),
+            rules.tools,
         )
+
+    @property
+    def dose_allowed(self) -> bool:
+        """Whether the dose (wash, isodose lines, values) may be loaded and shown."""
+        return "dose" not in self.hidden_categories
 
     def category(self, source: str) -> str:
         """See :func:`source_category`."""
@@ -122,6 +133,9 @@ class Visibility:
         """
         state.hidden_sources = self.hidden_sources(sources)
         state.uncertainty_allowed = self.uncertainty_allowed
+        state.dose_allowed = self.dose_allowed
+        if not self.dose_allowed:
+            state.dose.wash = state.dose.lines = False
 
     def to_dict(self) -> dict:
         """JSON-ready form (for logs and the UI's status line)."""
@@ -134,6 +148,9 @@ class Visibility:
             "uncertainty_allowed": self.uncertainty_allowed,
             "uncertainty_scale": self.uncertainty_scale,
             "uncertainty_range": list(self.uncertainty_range),
+            "uncertainty_colours": self.uncertainty_colours,
+            "dose_allowed": self.dose_allowed,
+            "tools": None if self.tools is None else list(self.tools),
         }
 
 

@@ -136,7 +136,8 @@ class DisplayPanel(QtWidgets.QWidget):
         self.base.setItemText(0, base_name)
         self.base.model().item(1).setEnabled(has_sct)
         self.fusion.setEnabled(has_sct)
-        self.dose_box.setEnabled(has_dose)
+        self.dose_box.setEnabled(has_dose and state.dose_allowed)
+        self.dose_box.setVisible(state.dose_allowed)
         self.unc_box.setVisible(has_uncertainty)
         self.sync(window)
 

@@ -50,3 +50,11 @@ def bind(patient: Patient) -> None:
     """Make ``patient`` change only in the GUI thread (a no-op before :func:`install`); any thread may call it."""
     if _poster is not None and patient.owner_thread != _poster.owner:
         patient.bind_thread(_poster.call.emit, _poster.owner)
+
+
+def post(fn: Callable[[], None]) -> None:
+    """Run ``fn`` in the GUI thread: queued from a worker thread, at once when already there (or before :func:`install`)."""
+    if _poster is None or threading.get_ident() == _poster.owner:
+        fn()
+    else:
+        _poster.call.emit(fn)

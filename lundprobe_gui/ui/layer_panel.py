@@ -88,7 +88,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
         frame = patient.reference_frame
         ov = QtWidgets.QTreeWidgetItem(self, ["Overlays"])
         ov.setFlags(ov.flags() & ~QtCore.Qt.ItemFlag.ItemIsUserCheckable)
-        if frame.dose() is not None:
+        if frame.dose() is not None and state.dose_allowed:
             note = _note(frame.dose())  # a dose on another grid says so: "(resampled from 2.5 mm grid)"
             self._overlay(ov, f"Dose colour wash{note}", "dose_wash", state.dose.wash)
             self._overlay(ov, f"Isodose lines{note}", "isodose", state.dose.lines)

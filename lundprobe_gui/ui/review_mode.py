@@ -20,16 +20,15 @@ What it does:
   never through the editor's own Save, which is disabled while a review is open.
 * **Finish case** saves the corrections, calls ``finish_case()`` (review-results.csv) and opens
   the next case.
-* Active time: an application event filter reports user input in this window to
-  ``ReviewSession.activity`` at most once a second, and minimise/restore to
-  ``window_minimised``/``window_restored``.
+* Active time, the interaction log and saving off the GUI thread are those of every session
+  mode (:class:`~lundprobe_gui.ui.session_mode.SessionMode`): the review session writes its
+  state, its corrections and review-results.csv on a background thread.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,9 +38,11 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..core.modality import default_window_preset
 from ..render.colormaps import structure_colour
 from ..review import NO_CORRECTION_SCORE, RESULTS_FILE, ReviewError, ReviewSession
-from ..study.errors import SessionLocked, StudyError
+from ..session.errors import SessionError, SessionLocked
 from .loader import load_patient
+from .review_corrections import TARGET_SOURCE, ReviewCorrections
 from .review_panel import ReviewPanel, SegmentRow
+from .session_mode import SessionMode
 
 if TYPE_CHECKING:
     from ..core.patient import Patient
@@ -49,27 +50,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TARGET_SOURCE = "review"
-"""Source name of the working copies in the window's edit session."""
-ACTIVITY_EVERY_S = 1.0
 COMMENT_DELAY_MS = 700
-CLOCK_MS = 1000
 PANEL_WIDTH = 410
 TOOLS_WIDTH = 370
-
-_E = QtCore.QEvent.Type
-INPUT_EVENTS = frozenset(
-    {
-        _E.MouseButtonPress,
-        _E.MouseButtonRelease,
-        _E.MouseButtonDblClick,
-        _E.MouseMove,
-        _E.Wheel,
-        _E.KeyPress,
-        _E.TabletPress,
-        _E.TouchBegin,
-    }
-)
 
 
 def install_review_mode(window: "MainWindow") -> "ReviewMode":
@@ -79,7 +62,7 @@ def install_review_mode(window: "MainWindow") -> "ReviewMode":
     return mode
 
 
-class ReviewMode(QtCore.QObject):
+class ReviewMode(ReviewCorrections, SessionMode):
     """One AI review at a time in a main window.
 
     Attributes
@@ -95,7 +78,6 @@ class ReviewMode(QtCore.QObject):
 
     def __init__(self, window: "MainWindow") -> None:
         super().__init__(window)
-        self.window = window
         self.session: ReviewSession | None = None
         self.load_in_background = True
         self.panel = ReviewPanel()
@@ -113,13 +95,9 @@ class ReviewMode(QtCore.QObject):
 
         self._saved: dict[str, object] = {}  # segment -> mask last saved to the review (this visit)
         self._pending_comments: dict[str, str] = {}
-        self._last_activity = float("-inf")
-        self._minimised = False
-        self._filtering = False
         self._paused_case: str | None = None
         self._jump_pending = False
         self._load_cancel = threading.Event()
-        self._thread: threading.Thread | None = None
         self._editor_save_blocked = False
         self._save_btn_tip = ""
 
@@ -127,9 +105,6 @@ class ReviewMode(QtCore.QObject):
         self._comment_timer.setSingleShot(True)
         self._comment_timer.setInterval(COMMENT_DELAY_MS)
         self._comment_timer.timeout.connect(self.flush_comments)
-        self._clock = QtCore.QTimer(self)
-        self._clock.setInterval(CLOCK_MS)
-        self._clock.timeout.connect(self._tick)
         self._refresh_timer = QtCore.QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(150)
@@ -251,19 +226,17 @@ class ReviewMode(QtCore.QObject):
             if not self.end_review():
                 return False
         try:
-            session = ReviewSession(review_dir)
+            session = ReviewSession(review_dir, background=True, post=self.post)
         except SessionLocked as e:
             self._tell("This review is already open.", str(e))
             return False
-        except (ReviewError, StudyError, OSError) as e:
+        except (ReviewError, SessionError, OSError) as e:
             self._tell(f"Cannot open the review in {review_dir}.", str(e))
             return False
-        self.session = session
+        self.attach_session(session)
+        session.changed.connect(self._session_changed)
         self.window.settings.setValue("review_dir", str(review_dir.parent))
-        self._minimised = bool(self.window.windowState() & QtCore.Qt.WindowState.WindowMinimized)
         self.panel.set_review(session.reviewer, str(session.dir))
-        self._set_filter(True)
-        self._clock.start()
         self._update_actions()
         self.show_dock()
         nxt = session.next_case()
@@ -281,25 +254,27 @@ class ReviewMode(QtCore.QObject):
         if not self.leave_case():
             return False
         self._load_cancel.set()
-        s.close()
-        self.session = None
+        try:
+            s.close()
+        except (SessionError, OSError) as e:
+            logger.exception("closing the review failed")
+            self._tell("Not everything was saved to the review.", str(e))
+        s.changed.disconnect(self._session_changed)
+        self.detach_session()
         self._paused_case = None
-        self._set_filter(False)
-        self._clock.stop()
         self._update_actions()
         self.panel.set_cases([], None)
         self.panel.set_case_open(False, "The review is closed. Review > Start AI review... to continue it.")
         return True
 
-    def _set_filter(self, on: bool) -> None:
-        app = QtWidgets.QApplication.instance()
-        if app is None or on == self._filtering:
-            return
-        if on:
-            app.installEventFilter(self)
-        else:
-            app.removeEventFilter(self)
-        self._filtering = on
+    def _session_changed(self, what: str, case_id: str | None = None) -> None:
+        """A background write finished (a correction or its discard): show the segment as saved."""
+        if what == "correction" and self.session is not None and self.session.current is not None:
+            if case_id == self.session.current.case_id:
+                for seg in self.session.current.segments:
+                    if not self._working(seg.name):
+                        self._redraw_segment(seg.name)
+                self._refresh_timer.start()
 
     # -- cases -------------------------------------------------------------------------------
     def open_case(self, case_id: str) -> bool:
@@ -338,7 +313,7 @@ class ReviewMode(QtCore.QObject):
         self.panel.set_case_open(True)
         self._refresh_cases()
         self.refresh(select=case.segments[0].name if case.segments else None)
-        self._tick()
+        self.on_clock()
         self._load(patient)
         return True
 
@@ -358,13 +333,7 @@ class ReviewMode(QtCore.QObject):
                 if not cancel.is_set():
                     w.loader.failed.emit(f"{patient.id}: {e}")
 
-        self._thread = threading.Thread(target=work, name="review-loader", daemon=True)
-        self._thread.start()
-
-    def wait_loaded(self, timeout: float | None = None) -> None:
-        """Block until the case's background loading has ended (scripts and tests)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.run_in_thread(work, "review-loader")
 
     def leave_case(self) -> bool:
         """Save the comments, settle unsaved corrections (Save / Discard / Cancel) and close the case."""
@@ -409,7 +378,7 @@ class ReviewMode(QtCore.QObject):
             if self._working(seg.name) and self.save_correction(seg.name) is False:
                 return False
         try:
-            path = s.finish_case()
+            path = s.finish_case()  # written after the corrections: the writer keeps the order
         except ReviewError as e:
             self._tell(f"Cannot finish case {case.case_id}.", str(e))
             return False
@@ -465,141 +434,6 @@ class ReviewMode(QtCore.QObject):
             return False
         self.refresh()
         return True
-
-    # -- corrections ---------------------------------------------------------------------------
-    def _key(self, segment: str) -> tuple[str, str]:
-        return (segment, TARGET_SOURCE)
-
-    def _working(self, segment: str) -> bool:
-        es = self.window.edit.session
-        return es is not None and self._key(segment) in es.keys()
-
-    def _unsaved(self, segment: str) -> bool:
-        es = self.window.edit.session
-        return self._working(segment) and es.is_dirty(self._key(segment))
-
-    def correct(self, segment: str) -> bool:
-        """Start (or continue) correcting a segment: a working copy in the edit session, brush selected."""
-        s = self.session
-        if s is None or s.current is None:
-            return False
-        why = s.edit_refusal(segment)
-        if why:
-            self._tell(f"{segment} cannot be corrected now.", why)
-            return False
-        try:
-            self.window.edit.start_editing(segment, s.current.source, TARGET_SOURCE)
-        except (KeyError, ValueError) as e:
-            self._tell(f"Cannot correct {segment}.", str(e))
-            return False
-        self.window.choose_tool("brush")
-        self.dock.raise_()
-        self.refresh()
-        return True
-
-    def save_correction(self, segment: str) -> Path | None | bool:
-        """Save a segment's working copy with ``ReviewSession.save_correction``.
-
-        Returns the new version, None when there was nothing new to save, or False when saving
-        failed (the message was shown and the edits are kept).
-        """
-        s, es = self.session, self.window.edit.session
-        if s is None or s.current is None or not self._working(segment):
-            return None
-        key = self._key(segment)
-        work = es.working(key)
-        if work == self._saved.get(segment, es.start_mask(key)):
-            es.mark_saved(key)
-            self.refresh()
-            return None
-        st = es.stats(key)
-        stats = {
-            "voxels_added": int(st.added_voxels),
-            "voxels_removed": int(st.removed_voxels),
-            "added_cc": round(st.added_cc, 4),
-            "removed_cc": round(st.removed_cc, 4),
-            "dice_vs_start": None if st.dice is None else round(st.dice, 6),
-        }
-        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.WaitCursor)
-        try:
-            snapshot = work.copy()
-            path = s.save_correction(segment, snapshot, tool="lundprobe_gui review", stats=stats)
-        except (ReviewError, OSError, ValueError) as e:
-            QtWidgets.QApplication.restoreOverrideCursor()
-            self._tell(f"Saving the correction of {segment} failed.", f"{e}\nYour edits are kept in memory.")
-            return False
-        QtWidgets.QApplication.restoreOverrideCursor()
-        self._saved[segment] = snapshot
-        es.mark_saved(key)
-        self.window.edit.autosave()  # nothing unsaved: the recovery copy goes
-        self._redraw_segment(segment)
-        self.window.statusBar().showMessage(f"Saved the correction of {segment}: {path}", 8000)
-        self.refresh()
-        return path
-
-    def discard(self, segment: str, confirm: bool = False) -> bool:
-        """Drop a segment's working copy and saved correction: the AI segment counts again."""
-        s = self.session
-        if s is None or s.current is None:
-            return False
-        corrected = segment in s.case_state().corrected
-        if not (self._working(segment) or corrected):
-            return False
-        if confirm:
-            answer = self.window.ask(
-                f"Discard the correction of {segment}?",
-                "The AI segment is shown and counts again.",
-                ("Discard correction", "Cancel"),
-            )
-            if answer != "Discard correction":
-                return False
-        self._close_working(segment)
-        if corrected:
-            try:
-                s.discard_correction(segment)
-            except (ReviewError, OSError) as e:
-                self._tell(f"Discarding the correction of {segment} failed.", str(e))
-        self._saved.pop(segment, None)
-        self._redraw_segment(segment)
-        self.refresh()
-        return True
-
-    def _close_working(self, segment: str) -> None:
-        w = self.window
-        es = w.edit.session
-        key = self._key(segment)
-        if es is None or key not in es.keys():
-            return
-        es.close(key)
-        skey = w.edit.scene_key(key)
-        if w.scene is not None:
-            w.scene.clear_edited_mask(skey)
-        style = w.state.layers.get(skey) if w.state is not None else None
-        if style is not None:
-            style.visible = False
-        if es.active_key is None and w.tri.views[w.tri.active_axis].mode == "edit":
-            w.set_mouse_mode("navigate")
-        w.edit.autosave()
-        w.edit.changed.emit()
-        w.layers.sync()
-        w.tri.refresh()
-
-    def _redraw_segment(self, segment: str) -> None:
-        """Show the segment as the patient now holds it (the AI file or the saved correction)."""
-        s, w = self.session, self.window
-        case = s.current
-        try:
-            s.patient.mask_obj(segment, case.source, case.frame)  # a re-pointed structure loads here
-        except (KeyError, ValueError):
-            pass
-        if w.scene is not None:
-            w.scene.invalidate()
-            w.tri.refresh()
-
-    def _save_shortcut(self) -> None:
-        name = self.panel.segment
-        if name is not None and self._working(name):
-            self.save_correction(name)
 
     # -- segments and the panel ---------------------------------------------------------------
     def _segment_selected(self, name: str) -> None:
@@ -701,37 +535,15 @@ class ReviewMode(QtCore.QObject):
         return ok
 
     # -- time ----------------------------------------------------------------------------------
-    def _tick(self) -> None:
+    def on_clock(self) -> None:
+        """Every second: the case's active time."""
         s = self.session
         if s is not None and s.current is not None:
             self.panel.set_active_time(s.active_seconds())
 
-    def eventFilter(self, obj: QtCore.QObject, ev: QtCore.QEvent) -> bool:  # noqa: N802
-        t = ev.type()
-        if t in INPUT_EVENTS:
-            if self.session is not None and isinstance(obj, QtWidgets.QWidget) and obj.window() is self.window:
-                now = time.monotonic()
-                if now - self._last_activity >= ACTIVITY_EVERY_S:
-                    self._last_activity = now
-                    self.session.activity()
-            return False
-        if obj is self.window and self.session is not None:
-            if t == _E.WindowStateChange:
-                self._window_state_changed()
-            elif t == _E.Close:
-                if not self.end_review():
-                    ev.ignore()
-                    return True
-        return False
-
-    def _window_state_changed(self) -> None:
-        minimised = bool(self.window.windowState() & QtCore.Qt.WindowState.WindowMinimized)
-        if minimised and not self._minimised:
-            self.session.window_minimised()
-        elif not minimised and self._minimised:
-            self.session.window_restored()
-            self._last_activity = time.monotonic()
-        self._minimised = minimised
+    def window_closing(self) -> bool:
+        """Closing the window ends the review (asking about unsaved corrections); False keeps it open."""
+        return self.end_review()
 
     # -- window signals ------------------------------------------------------------------------
     def _image_ready(self, patient: "Patient") -> None:

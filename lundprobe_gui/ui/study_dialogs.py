@@ -70,9 +70,9 @@ def ask_observer_id(parent: QtWidgets.QWidget | None, study_name: str = "") -> s
     return dlg.observer() or None
 
 
-def ask_pin(parent: QtWidgets.QWidget | None, text: str) -> str | None:
-    """The admin PIN or passphrase (typed hidden), or None when cancelled."""
-    pin, ok = QtWidgets.QInputDialog.getText(parent, "Study administrator", text, QtWidgets.QLineEdit.EchoMode.Password)
+def ask_pin(parent: QtWidgets.QWidget | None, text: str, title: str = "Study administrator") -> str | None:
+    """A PIN or passphrase (typed hidden), or None when cancelled."""
+    pin, ok = QtWidgets.QInputDialog.getText(parent, title, text, QtWidgets.QLineEdit.EchoMode.Password)
     return pin if ok else None
 
 

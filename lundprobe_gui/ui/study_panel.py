@@ -283,9 +283,13 @@ class StudyPanel(QtWidgets.QWidget):
             self.case_actions.setVisible(True)
             self.step_label.setText(case.step_title)
             self.case_label.setText(case.pseudonym)
-            self.progress.setRange(0, max(1, case.total))
-            self.progress.setValue(case.position)
-            self.progress.setFormat(case.progress_text)
+            # QProgressBar repaints at once when its value changes: only when it does
+            if self.progress.maximum() != max(1, case.total):
+                self.progress.setRange(0, max(1, case.total))
+            if self.progress.value() != case.position:
+                self.progress.setValue(case.position)
+            if self.progress.format() != case.progress_text:
+                self.progress.setFormat(case.progress_text)
             self.instructions.setText(case.instructions)
             self.uncertainty_label.setText(
                 "Uncertainty map: shown (fixed scale 0 to 0.5)"
@@ -350,6 +354,12 @@ class StudyPanel(QtWidgets.QWidget):
         self.case_actions.setVisible(False)
         self.message_title.setText(title)
         self.message.setText(html.escape(text).replace("\n", "<br>"))
+
+    def set_clock_visible(self, visible: bool) -> None:
+        """Show the live active-time clock only when the study shows it (hidden by default: it is a cue)."""
+        self.time_label.setVisible(visible)
+        if not visible:
+            self.time_label.setText("")
 
     def set_time(self, structure_s: float, case_s: float) -> None:
         """The live active-time clock."""

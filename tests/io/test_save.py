@@ -112,3 +112,20 @@ def test_a_save_removes_what_killed_saves_left_but_not_a_running_save(patient_co
     assert not old.exists()
     assert fresh.exists() and mine.exists()
     assert (folder / "mask_CTVT_427_step1_obsZ_v002.nii.gz").exists()
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_a_volume_larger_than_one_compression_chunk_reads_back_in_nibabel(tmp_path, endian):
+    # the writer compresses the voxels in 1 MiB pieces; a volume of several pieces with a ragged end,
+    # in either byte order, reads back voxel for voxel in nibabel (a reader the app did not write)
+    from lundprobe_gui.io.writer import encode_nifti
+
+    rng = np.random.default_rng(3)
+    data = rng.integers(-2000, 3000, (7, 301, 299), dtype=np.int16)  # 1.26 MB
+    h = nib.Nifti1Header(endianness=endian)
+    h.set_data_shape((299, 301, 7))
+    path = tmp_path / "big.nii.gz"
+    path.write_bytes(encode_nifti(data, h.binaryblock))
+    img = nib.load(path)
+    assert img.header.endianness == endian and img.shape == (299, 301, 7)
+    assert np.array_equal(np.asarray(img.dataobj).transpose(2, 1, 0), data)

@@ -47,7 +47,7 @@ def tiny_patient(root: Path, geometry: Geometry = TINY, patient_id: str = PATIEN
     """A minimal LUND-PROBE patient folder under ``root/ds``; returns the patient folder.
 
     ``MR_StorT2/``: ``image`` (int16), ``mask_Bladder`` (clinical), ``dose_interpolated``,
-    ``nnUNetOutput/mask_{CTVT_427,Rectum}_nnUNet`` and an uncertainty map, and one published observer
+    ``nnUNetOutput/mask_{CTVT_427,Rectum}_nnUNet`` and their uncertainty maps, and one published observer
     edit in ``observerData``. The other clinical structures are listed as expected-missing, so a
     clean patient has no problems at all.
     """
@@ -66,6 +66,8 @@ def tiny_patient(root: Path, geometry: Geometry = TINY, patient_id: str = PATIEN
     write_nifti(mri / "observerData" / "mask_CTVT_427_step1_obsB.nii.gz", m, hdr)
     u = m.astype(np.float32) * 0.25
     write_nifti(mri / "nnUNetOutput" / "mask_CTVT_427_nnUNet_uncertaintyMap.nii.gz", u, hdr)
+    # a reader study's step 2 shows each structure's map: study init refuses a patient without them
+    write_nifti(mri / "nnUNetOutput" / "mask_Rectum_nnUNet_uncertaintyMap.nii.gz", u, hdr)
     write_nifti(mri / "dose_interpolated.nii.gz", m.astype(np.float32) * 42.7, hdr)
     listing = ds / "missingStructures_reliability.json"
     missing = json.loads(listing.read_text()) if listing.exists() else {}

@@ -281,11 +281,19 @@ def test_symlinks_in_a_study_folder_are_not_written_through(study, tmp_path):
     outside.mkdir()
     (outside / "log").write_text("precious\n")
     (outside / "LUNDPROBE_0433").mkdir()
+    audit = (study / "audit.log").read_bytes()
     os.symlink(outside / "log", study / "audit.log.tmp")
     os.replace(study / "audit.log.tmp", study / "audit.log")  # the audit log now leads outside
+    # every save is linked in the audit log: a session cannot even start without writing through it
+    with pytest.raises(PermissionError, match="audit"):
+        ObserverSession(study, "obsX", now=T0 + 1)
+    assert not (study / "sessions" / "obsX.json").exists() and not (study / "sessions" / "obsX.lock").exists()
+    assert (outside / "log").read_text() == "precious\n"
+    os.unlink(study / "audit.log")
+    (study / "audit.log").write_bytes(audit)
     with ObserverSession(study, "obsX", now=T0 + 1) as s:
         pid = s.state.steps[1].cases[0].patient
-        os.symlink(outside / pid, study / "output" / pid)  # so does the case's output folder
+        os.symlink(outside / pid, study / "output" / pid)  # the case's output folder leads outside
         for name in s.structures:
             s.rate("quality", 3, structure=name, now=T0 + 2)
             s.rate("confidence", 3, structure=name, now=T0 + 2)
@@ -294,11 +302,9 @@ def test_symlinks_in_a_study_folder_are_not_written_through(study, tmp_path):
             s.save_edit(m, structure="CTVT_427", now=T0 + 4)
         assert s.state.steps[1].cases[0].structures["CTVT_427"].output_version is None
         os.unlink(study / "output" / pid)
-        with pytest.raises(PermissionError, match="audit"):
-            s.finish_case(now=T0 + 5)  # the case is finished and saved, but the log is not written through
+        s.finish_case(now=T0 + 5)
     assert (outside / "log").read_text() == "precious\n"
     assert not list((outside / pid).rglob("*"))
-    os.unlink(study / "audit.log")
     export = study / "export"
     export.mkdir()
     os.symlink(outside / pid, export / pid)

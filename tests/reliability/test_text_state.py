@@ -101,7 +101,7 @@ def test_a_review_change_whose_save_fails_is_taken_back(review, monkeypatch):
     seg = s.segments()[0].name
     s.rate(seg, 2, now=T0 + 1)
     before = (d / "state.json").read_bytes()
-    import lundprobe_gui.review.protocol as protocol
+    import lundprobe_gui.session.base as protocol  # the one writer of session states, review and study
 
     real = protocol.atomic_write
 
@@ -150,7 +150,7 @@ def test_a_study_comment_that_cannot_be_stored_is_refused_and_the_export_works(s
 
 
 def test_a_study_change_whose_save_fails_is_taken_back(study, monkeypatch):
-    import lundprobe_gui.study.state as state_mod
+    import lundprobe_gui.session.base as state_mod  # the one writer of session states, review and study
 
     with ObserverSession(study, "obsX", now=T0 + 1) as s:
         name = s.structures[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -25,15 +26,22 @@ PATIENTS = ["LUNDPROBE_0433", "LUNDPROBE_0434", "LUNDPROBE_0435"]
 
 
 def test_init_writes_the_published_protocol_by_default(study_dir, study_dataset):
-    d = json.loads((study_dir / "study.json").read_text())
-    assert d["format"] == "lundprobe_gui.study" and d["format_version"] == 1
-    assert d["dataset_root"] == str(study_dataset.resolve())
+    raw = (study_dir / "study.json").read_bytes()
+    d = json.loads(raw)
+    assert d["format"] == "lundprobe_gui.study" and d["format_version"] == 2
+    # stored relative to the study folder, so the two can move together
+    assert (
+        not d["dataset_root"].startswith("/") and (study_dir / d["dataset_root"]).resolve() == study_dataset.resolve()
+    )
     assert d["patients"] == PATIENTS
     assert d["structures"] == ["CTVT_427", "Rectum"]
     assert d["observers"] == ["obsX", "obsY"]
     assert d["start_source"] == "nnUNet" and d["frame"] == "MRI"
-    assert d["randomisation"]["seed"] == 11
-    assert d["washout_days"] == 28 and d["idle_timeout_seconds"] == 120
+    assert (
+        d["randomisation"]["seed"] == 11 and d["randomisation"]["key"] == "<seed>|<observer>|<step>|<attempt>|<patient>"
+    )
+    assert d["washout_days"] == 28 and d["idle_timeout_seconds"] == 60 and d["idle_tail_seconds"] == 10
+    assert d["show_clock"] is False and d["observer_pins"] == {} and d["uncertainty_missing"] == {}
     assert d["admin"] is None and d["preset"] == "reader-study"
     s1, s2 = d["steps"]
     assert (s1["step"], s1["show_uncertainty"]) == (1, False)
@@ -44,14 +52,29 @@ def test_init_writes_the_published_protocol_by_default(study_dir, study_dataset)
         [0.0, 0.5],
     )
     for s in (s1, s2):
-        assert set(s["hidden"]) == {"clinical", "folds", "other_observers", "other_steps"}
+        assert set(s["hidden"]) == {"clinical", "folds", "other_observers", "other_steps", "dose"}
+        assert s["uncertainty_colours"] == "rainbow" and s["tools"] is None  # the dose is hidden: the published scale
     q = {x["id"]: x for x in d["questions"]}
     assert list(q) == ["quality", "confidence", "comment"]
     assert [c["value"] for c in q["quality"]["choices"]] == [1, 2, 3, 4] and q["quality"]["required"]
     assert [c["value"] for c in q["confidence"]["choices"]] == [1, 2, 3, 4, 5] and q["confidence"]["required"]
     assert q["comment"]["kind"] == "text" and not q["comment"]["required"]
+    assert "DL segmentation" in q["confidence"]["text"]  # the published study rated confidence in the DL mask
     assert (study_dir / "sessions").is_dir() and (study_dir / "output").is_dir()
-    assert [e["event"] for e in read_audit(study_dir)] == ["study_created"]
+    audit = read_audit(study_dir)
+    assert [e["event"] for e in audit] == ["study_created"]
+    # sealed: the audit line holds the file's sha256 and this computer's clock, whatever time was injected
+    assert audit[0]["definition_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert audit[0]["time"].startswith("2025-03-03") and not audit[0]["logged_at"].startswith("2025-03-03")
+    # the shown files of each patient with their hashes, for checking a copy of the dataset
+    for pid in PATIENTS:
+        files = d["patient_files"][pid]
+        assert "MR_StorT2/image.nii.gz" in files and any("nnUNet" in f for f in files)
+        f = study_dataset / pid / "MR_StorT2" / "image.nii.gz"
+        assert files["MR_StorT2/image.nii.gz"] == {
+            "sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
+            "size": f.stat().st_size,
+        }
     # the definition reads back to the same object
     assert load_study(study_dir).to_dict() == d
 
@@ -76,12 +99,12 @@ def test_explicit_options_are_recorded(study_dataset, tmp_path):
             observers=["B-1", "c_2"],
             seed=99,
             washout_days=14,
-            idle_timeout_s=60,
+            idle_timeout_s=90,
             admin_pin="correct horse",
         ),
     )
     assert st.patients == ("LUNDPROBE_0434",) and st.structures == ("Rectum",)
-    assert st.observers == ("B-1", "c_2") and st.seed == 99 and st.washout_days == 14 and st.idle_timeout_s == 60
+    assert st.observers == ("B-1", "c_2") and st.seed == 99 and st.washout_days == 14 and st.idle_timeout_s == 90
     text = (tmp_path / "s" / "study.json").read_text()
     assert "correct horse" not in text  # only the salted hash is stored
     assert st.admin.verify("correct horse") and not st.admin.verify("wrong horse")
@@ -127,6 +150,7 @@ def test_patients_without_the_start_masks(study_dataset, tmp_path):
         lambda t: t.replace('"observers"', '"observerz"'),  # missing field
         lambda t: t.replace('"obsY"', '"../obsY"'),  # unsafe observer
         lambda t: t.replace('"washout_days": 28.0', '"washout_days": -1'),
+        lambda t: t.replace('"idle_tail_seconds": 10.0', '"idle_tail_seconds": 500'),  # a tail over the threshold
         lambda t: "\x00\xff" + t,
     ],
 )

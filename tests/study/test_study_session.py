@@ -36,6 +36,7 @@ from lundprobe_gui.study import (
     init_study,
     load_study,
     read_audit,
+    write_results,
 )
 
 from .helpers import DAY, T0, rate_all, shave, work_case
@@ -406,10 +407,20 @@ def test_unlock_accepts_case_numbers_and_asks_for_the_step_when_ambiguous(study_
         t = work_case(s, done + 30 * DAY)  # step 2, Case 01 finished too
         with pytest.raises(StudyError, match="say which step"):
             s.unlock_case("Case 01", auth, now=t)
-        s.unlock_case("3", auth, now=t)  # only step 1 has Case 03 finished
+        # only step 1 has Case 03 finished; the observer has started step 2, so it takes --force
+        with pytest.raises(StudyError, match="without --force"):
+            s.unlock_case("3", auth, now=t)
+        s.unlock_case("3", auth, now=t, force=True)
         assert s.current_case(t).step == 1 and s.current_case(t).pseudonym == "Case 03"
+        case = next(c for c in s.state.steps[1].cases if c.pseudonym == "Case 03")
+        assert case.unlocks[-1]["after_step"] == 2 and case.unlocks[-1]["forced"]
     finally:
         s.close(now=done + 31 * DAY)
+    write_results(study_dir)
+    with open(study_dir / "results.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["observer"] == "obsX" and r["step"] == "1"]
+    flagged = {r["pseudonym"] for r in rows if r["reopened_after_step"] == "2"}
+    assert flagged == {"Case 03"} and all(r["unlocks"] == ("1" if r["pseudonym"] == "Case 03" else "0") for r in rows)
 
 
 # -- recovery of interrupted writes -----------------------------------------------------------------

@@ -2,6 +2,7 @@
 buttons, refused reviews, active time, and the other layouts."""
 
 import csv
+import json
 import time
 
 import numpy as np
@@ -17,6 +18,7 @@ from lundprobe_gui.core.modality import default_window_preset
 from lundprobe_gui.demo.other_layouts import write_multilabel_case, write_structseg_dataset
 from lundprobe_gui.render.window import preset_range
 from lundprobe_gui.review import LIKERT_SCALE, ReviewSession, columns, init_review, load_protocol
+from lundprobe_gui.session.activetime import active_seconds
 from lundprobe_gui.ui.review_mode import TARGET_SOURCE
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -43,6 +45,13 @@ class Prompts:
         if self.answers:
             return self.answers.pop(0)
         return "Discard" if "Discard" in buttons else buttons[0]
+
+
+def _settle(mode):
+    """Let the review's background writer finish and its reports reach the window (saves never block it)."""
+    assert mode.wait_saved(60)
+    for _ in range(3):
+        QtWidgets.QApplication.processEvents()
 
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -144,6 +153,7 @@ def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structs
     assert s.current is None
     assert "All 3 cases are finished" in panel.done_label.text()
     assert not win.edit.dirty()
+    _settle(mode)  # the corrections and review-results.csv are written in the background
 
     rows = _rows(review_dir / "review-results.csv")
     with open(review_dir / "review-results.csv", newline="", encoding="utf-8") as fh:
@@ -183,6 +193,15 @@ def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structs
 
     assert mode.end_review()
     assert not (review_dir / "review.lock").exists() and mode.session is None
+    # the same session framework as a study: an interaction log from which the active times are recomputed
+    log = [json.loads(x) for x in (review_dir / "events.jsonl").read_text().splitlines()]
+    kinds = {e["kind"] for e in log}
+    assert {"open", "case_open", "rating", "stroke", "correction", "finish", "close"} <= kinds
+    assert all(e["voxels_added"] > 0 for e in log if e["kind"] == "stroke")
+    state = ReviewSession(review_dir, lock=False)
+    again = active_seconds(log, state.protocol.idle_rule, ("case",))
+    for cid in ("1", "2", "3"):
+        assert again[(cid,)]["active"] == pytest.approx(state.state.cases[cid].active_seconds)
     assert win.actions["save_edits"].isEnabled() and win.edit_panel.save_btn.isEnabled()  # the editor's Save is back
     assert not [q for q in win.prompts.asked if q[2] != ("OK",) and "Unsaved" in q[0]]
 
@@ -198,6 +217,7 @@ def test_rating_five_discards_a_correction_only_after_asking(drag, win, review_d
     key = ("GTV", TARGET_SOURCE)
     assert win.edit.session.is_dirty(key)
     qtbot.keyClick(win, QtCore.Qt.Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)  # Ctrl+S: to the review
+    _settle(mode)
     assert s.case_state().corrected == ["GTV"] and (review_dir / "output" / "1" / "label_v001.nii.gz").is_file()
     assert not win.actions["save_edits"].isEnabled() and not win.edit_panel.save_btn.isEnabled()
 
@@ -209,6 +229,7 @@ def test_rating_five_discards_a_correction_only_after_asking(drag, win, review_d
 
     win.prompts.answers = ["Discard correction"]
     panel.rating_buttons[5].click()
+    _settle(mode)  # a label map gets its AI voxels back in a new version, written in the background
     assert s.case_state().ratings["GTV"] == 5 and s.case_state().corrected == []
     assert key not in win.edit.session.keys() and not panel.correct_btn.isEnabled()
     assert not panel.discard_btn.isEnabled()
@@ -232,6 +253,7 @@ def test_leaving_a_case_with_an_unsaved_correction_asks(drag, win, review_dir, q
     win.prompts.answers = ["Save"]
     assert mode.open_case("2")
     assert "Unsaved corrections of GTV" in win.prompts.asked[-1][0]
+    _settle(mode)
     assert (review_dir / "output" / "1" / "label_v001.nii.gz").is_file()
     assert mode.session.state.cases["1"].corrected == ["GTV"]
     assert mode.session.current.case_id == "2" and panel.progress_label.text().startswith("Case 2 of 3")
@@ -293,7 +315,7 @@ def test_active_time_counts_input_and_pauses_while_minimised(win, review_dir, qt
     t_back = s.active_seconds()
     qtbot.wait(300)
     assert s.active_seconds() - t_back > 0.2
-    mode._tick()
+    mode.on_clock()
     assert mode.panel.time_label.text().startswith("Active review time 0:00:0")
 
 
@@ -338,6 +360,7 @@ def test_other_layouts_open_in_review_mode(win, tmp_path, demo_root):
     assert win.edit.active is None  # the tools edit only the selected segment's working copy
     mode.panel.rating_buttons[5].click()
     mode.panel.finish_btn.click()
+    _settle(mode)
     row = _rows(tmp_path / "rev_lp" / "review-results.csv")[0]
     assert row["CTVT_427 rating"] == "3" and row["Rectum rating"] == "5"
     assert row["AI segmentation file"].count(";") == 1 and "nnUNet" in row["AI segmentation file"]
@@ -420,6 +443,7 @@ def test_review_of_a_published_style_dicom_collection(win, drag, tmp_path, qtbot
     qtbot.waitUntil(lambda: panel.segment == "Kidney", timeout=3000)
     panel.rating_buttons[5].click()
     panel.finish_btn.click()
+    _settle(mode)  # written in the background
     saved = sorted((rv / "output").rglob("*.dcm"))
     assert len(saved) == 1 and saved[0].parent.name == "qa-segmentations-dcm"
     seg = pydicom.dcmread(saved[0])

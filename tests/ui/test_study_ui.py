@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -20,9 +21,20 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
+import lundprobe_gui as lp
 from lundprobe_gui.demo import DemoOptions, generate
 from lundprobe_gui.render.scene import SceneRenderer
-from lundprobe_gui.study import ACTIVE, COMPLETE, WAITING, InitOptions, ObserverSession, export_study, init_study
+from lundprobe_gui.study import (
+    ACTIVE,
+    COMPLETE,
+    WAITING,
+    InitOptions,
+    ObserverSession,
+    export_study,
+    init_study,
+    load_study,
+    recompute_active_time,
+)
 from lundprobe_gui.ui.layer_panel import KEY_ROLE, KIND_ROLE
 
 PIN = "2468"
@@ -69,6 +81,13 @@ def _window(qtbot):
     mode.ask_pin = lambda text: PIN
     mode.ask_reason = lambda text: "test"
     return win, mode
+
+
+def _settle(mode) -> None:
+    """Let the session's background writer finish and its reports reach the window (saves never block it)."""
+    assert mode.wait_saved(60)
+    for _ in range(3):
+        QtWidgets.QApplication.processEvents()
 
 
 def _layer_keys(win) -> list[tuple]:
@@ -140,9 +159,10 @@ def _assert_no_leak(win, patient) -> None:
 def _assert_blinded(win, mode, step: int) -> None:
     s, p = mode.session, win.patient
     frame = p.reference_frame
-    own = f"step{step}_obsB"
-    other_step = "step1_obsB" if step == 2 else "step2_obsB"
-    hidden = {"clinical", "nnUNet_fold_0", "nnUNet_fold_9", "step1_obsC", "step2_obsC", "step1_obsD"}
+    me, other = s.observer, "obsC" if s.observer == "obsB" else "obsB"
+    own = f"step{step}_{me}"
+    other_step = f"step1_{me}" if step == 2 else f"step2_{me}"
+    hidden = {"clinical", "nnUNet_fold_0", "nnUNet_fold_9", f"step1_{other}", f"step2_{other}", "step1_obsD"}
     assert hidden <= win.state.hidden_sources
     # the observer's other step (published files of the same name included) is out of the model or hidden
     assert other_step not in p.sources() or other_step in win.state.hidden_sources
@@ -163,6 +183,7 @@ def _assert_blinded(win, mode, step: int) -> None:
             assert not p.is_mask_loaded(ref), (name, source)
     # the published edits under the observer's own name are not in the model at all
     assert all(not (src == own and "output" not in Path(ref.path).parts) for (_n, src), ref in frame.structures.items())
+    assert s.target_source == own
     # the patient browser, recent patients and File > Open are out of reach
     assert win.browser.rowCount() == 0 and not win.browser.isVisible()
     assert not win.actions["open_patient"].isEnabled() and not win.actions["open_dataset"].isEnabled()
@@ -175,21 +196,31 @@ def _assert_blinded(win, mode, step: int) -> None:
     else:
         assert sorted(unc_rows) == ["unc:CTVT_427", "unc:Rectum"] and win.tri.unc_bar.isVisible()
         assert win.state.uncertainty.scale == "fixed" and not win.display.scale.isEnabled()
+    # the dose is hidden in both steps: not loaded, not listed, no colour bar, no readout, no controls
+    assert not win.state.dose_allowed and not win.state.dose.wash and not win.state.dose.lines
+    assert frame.doses and not any(v.loaded for v in frame.doses.values())  # never even read
+    assert not {"dose_wash", "isodose"} & set(_overlay_kinds(win))
+    assert not win.tri.dose_bar.isVisible() and not win.display.dose_box.isVisibleTo(win.display)
+    assert win.scene.dose() is None and win.scene.readout().dose_gy is None
 
 
 def _renders(win):
-    """The window's axial view, and the same slice rendered without and with the uncertainty map."""
-    p = win.patient
-    for v in p.reference_frame.uncertainty.values():
-        p.load_volume(v)
+    """The window's axial view, and the same slice rendered without and with the uncertainty map, and with the dose.
+
+    Rendered from a fresh model of the patient, so that the window's own model never loads what it hides.
+    """
+    p = lp.open_patient(win.patient.path)
+    p.load_all()
     off = copy.deepcopy(win.state)
     off.uncertainty_allowed = False
     on = copy.deepcopy(win.state)
     on.uncertainty_allowed, on.uncertainty.visible = True, True
     on.uncertainty.maps, on.uncertainty.scale = set(p.reference_frame.uncertainty), "fixed"
+    dose = copy.deepcopy(on)
+    dose.dose_allowed, dose.dose.wash, dose.dose.lines = True, True, True
     shown = np.array(win.tri.views[0].image.image)
     renders = []
-    for state in (off, on):
+    for state in (off, on, dose):
         scene = SceneRenderer(p, state)
         scene.set_line_scale(0, win.scene.line_scale(0))  # lines as thick as the window draws them
         renders.append(scene.render(0).rgb)
@@ -253,9 +284,10 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
         mode.rate("confidence", 4)
         assert mode.panel.edit_btn.isEnabled() and s.missing_ratings("CTVT_427") == []
         if k == 1:
-            shown, off, on = _renders(win)
+            shown, off, on, dose = _renders(win)
             assert np.array_equal(shown, off)  # what the window shows has no uncertainty colours...
             assert (off != on).any(axis=-1).sum() > 50  # ...where a normal render has them
+            assert (off != dose).any(axis=-1).sum() > 500  # ...and no dose, which covers much more
             _shot(win, "study_step1.png")
         mode.panel.edit_btn.click()
         key = ("CTVT_427", "step1_obsB")
@@ -277,7 +309,8 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
         # the Rectum: accepted unchanged
         mode.panel.next_btn.click()
         assert s.current_case().active_structure == "Rectum" and win.edit.active is None
-        assert not win.edit.dirty()  # the CTV edit was saved to the study when leaving it
+        assert not win.edit.dirty()  # the CTV edit was handed to the study when leaving it
+        _settle(mode)  # ... which writes it in the background
         own_key = ("CTVT_427", "step1_obsB", p.reference_frame.name)
         assert own_key in _layer_keys(win) and np.array_equal(win.scene.mask_for(own_key).to_full(), after)
         assert win.edit.undo() is None  # nothing left to undo once the structure is left
@@ -306,8 +339,9 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
         _assert_blinded(win, mode, step=2)
         _assert_no_leak(win, p)
         if k == 1:
-            shown, off, on = _renders(win)
-            assert np.array_equal(shown, on) and (on != off).any(axis=-1).sum() > 50  # the uncertainty shows
+            shown, off, on, dose = _renders(win)
+            assert np.array_equal(shown, on) and (on != off).any(axis=-1).sum() > 50  # the uncertainty shows...
+            assert (shown != dose).any(axis=-1).sum() > 500  # ...without any dose wash over it
             assert "shown" in mode.panel.uncertainty_label.text()
         for name in STRUCTURES:
             if s.current_case().active_structure != name:
@@ -353,6 +387,59 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
     assert all(int(r["voxels_added"]) > 0 and r["comment"].startswith("apex case") for r in ctv1)
     assert all(r["voxels_added"] == "0" and r["voxels_removed"] == "0" for r in mine if r["structure"] == "Rectum")
     assert all(not r["quality"] for r in rows if r["observer"] == "obsC")
+
+    # the second observer, through both steps in the same window
+    assert mode.start(study, "obsC")
+    s = mode.session
+    for step in (1, 2):
+        if step == 2:
+            assert s.status() == WAITING
+            mode.panel.override_btn.click()
+        for k in (1, 2, 3):
+            view = s.current_case()
+            assert (view.step, view.position) == (step, k) and view.pseudonym in win.windowTitle()
+            _assert_blinded(win, mode, step=step)
+            _assert_no_leak(win, win.patient)
+            for name in STRUCTURES:
+                if s.current_case().active_structure != name:
+                    mode.select_structure(name)
+                mode.rate("quality", 1 + (k + step) % 4)
+                mode.rate("confidence", 5)
+            if k != 2:  # one case accepted as it is
+                mode.edit_structure("Rectum")
+                z, y, x = win.state.cursor
+                win.edit.set_brush_radius(2.0 + step)
+                drag(win.tri.views[0], [(z, y, x - 6), (z, y, x - 2)], win.scene.shape)
+                win.undo()
+                win.redo()
+            win.tri.step_slice(0, 1)
+            mode.panel.finish_btn.click()
+    assert s.status() == COMPLETE
+    mode.end()
+    rep = export_study(study)
+    assert not rep.problems and len(rep.copied) == 24  # 2 observers x 2 steps x 3 cases x 2 structures
+    with open(study / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert all(r["finished_at"] and r["quality"] and float(r["active_seconds"]) >= 0 for r in rows)
+    assert {r["observer"] for r in rows} == {"obsB", "obsC"}
+    assert all(r["uncertainty_available"] == "1" and r["unlocks"] == "0" for r in rows)
+    for r in rows:  # the map is on screen only in step 2
+        assert (float(r["uncertainty_visible_seconds"]) == 0) or r["step"] == "2"
+    # the interaction logs: what the observers did, from which the stored times are recomputed exactly
+    log = [json.loads(x) for x in (study / "sessions" / "obsC.events.jsonl").read_text().splitlines()]
+    kinds = {e["kind"] for e in log}
+    assert {"open", "rate", "tool", "stroke", "undo", "redo", "slice", "finish", "case_shown", "close"} <= kinds
+    strokes = [e for e in log if e["kind"] == "stroke"]
+    assert strokes and all(e["tool"] == "brush" and e["voxels_added"] > 0 and len(e["box"]) == 3 for e in strokes)
+    assert {e["radius_mm"] for e in strokes} == {3.0, 4.0}
+    assert all("mean_uncertainty" in e for e in strokes if e["step"] == 2)  # the map is loaded only in step 2
+    assert not any("mean_uncertainty" in e for e in strokes if e["step"] == 1)
+    shown = [e for e in log if e["kind"] == "case_shown"]
+    assert [e.get("uncertainty_colours") for e in shown] == [None] * 3 + ["rainbow"] * 3
+    assert not any(e["dose_shown"] for e in shown)
+    stored = {(r["observer"], r["step"], r["patient"], r["structure"]): float(r["active_seconds"]) for r in rows}
+    for r in recompute_active_time(study):
+        assert round(r.active_seconds, 1) == stored[(r.observer, str(r.step), r.patient, r.structure)]
 
 
 # -- resuming -----------------------------------------------------------------------------------------
@@ -416,6 +503,7 @@ z, y, x = win.state.cursor
 for kind, dx in (("press", 0), ("move", 10), ("release", 10)):
     win.edit.handle(kind, 0, (z, y, x + dx))
 win.edit.autosave()  # the controller's autosave path (debounce, 60 s timer, focus loss) goes to the study
+assert mode.wait_saved(60)  # ... and is written in the background: acknowledged once written
 print(win.edit.session.working(key).count(), mode.session.current_case().pseudonym, flush=True)
 time.sleep(120)
 """
@@ -446,12 +534,14 @@ def test_a_killed_session_loses_nothing(study, qtbot):
 def test_start_prompts_and_clear_refusals(study, qtbot, tmp_path):
     win, mode = _window(qtbot)
     mode.choose_study_dir = lambda: study
-    answers = iter(["../evil", "obs B", "obsZ"])
+    answers = iter(["../evil", "obs B", "obsZ", None])
     mode.ask_observer = lambda _study: next(answers)
-    assert not mode.start_dialog()  # two invalid IDs re-asked, then an unknown observer
+    assert not mode.start_dialog()  # two invalid IDs and an unknown observer re-asked, then cancelled
     titles = [t for t, _ in mode.messages]
-    assert titles == ["Observer ID", "Observer ID", "Cannot start the study"]
+    assert titles == ["Observer ID", "Observer ID", "Observer ID"]
     assert "not an observer of this study" in mode.messages[-1][1]
+    assert not any(o in text for _t, text in mode.messages for o in ("obsB", "obsC"))  # no valid ID is listed
+    assert not mode.active
     # a second session of the same observer
     other = ObserverSession(study, "obsB")
     try:
@@ -513,8 +603,24 @@ def test_input_and_window_state_feed_the_active_time(study, qtbot):
     win.setWindowState(QtCore.Qt.WindowState.WindowNoState)
     qtbot.waitUntil(lambda: "window_restored" in calls, timeout=2000)
     assert s.active_seconds(now=None) >= 0.0
-    mode._on_tick()
-    assert mode.panel.time_label.text().startswith("Active time")
+    mode.on_clock()
+    # the live clock is a cue: hidden unless the study shows it
+    assert not mode.panel.time_label.isVisibleTo(mode.panel) and mode.panel.time_label.text() == ""
+    mode.end()
+    shown = study.parent / "shown-clock"
+    init_study(
+        shown,
+        InitOptions(
+            dataset_root=load_study(study).dataset_path(study),
+            observers=["obsB"],
+            seed=1,
+            show_clock=True,
+            allow_published_ids=True,
+        ),
+    )
+    assert mode.start(shown, "obsB")
+    mode.on_clock()
+    assert mode.panel.time_label.isVisibleTo(mode.panel) and mode.panel.time_label.text().startswith("Active time")
 
 
 def test_other_docks_and_menus_are_out_of_reach_during_a_study(study, qtbot):
@@ -539,9 +645,9 @@ def test_cases_load_in_the_background_without_the_hidden_layers(study, qtbot):
     win, mode = _window(qtbot)
     mode.background = True
     assert mode.start(study, "obsB")
+    mode.wait_loaded(30)  # the patient is opened on a worker thread, then its layers load
+    qtbot.waitUntil(lambda: win.patient is not None and not win.progress.isVisible(), timeout=10000)
     p = win.patient
-    mode.wait_loaded(30)
-    qtbot.waitUntil(lambda: not win.progress.isVisible(), timeout=10000)
     frame = p.reference_frame
     assert frame.images["image"].loaded and all(p.is_mask_loaded(frame.structures[(n, "nnUNet")]) for n in STRUCTURES)
     assert not any(p.is_mask_loaded(r) for r in frame.structures.values() if r.source != "nnUNet")
@@ -576,6 +682,39 @@ def test_a_failing_study_autosave_stays_on_screen_without_naming_the_patient(dra
     mode.end()
 
 
+def _reseal(study: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "lundprobe_gui", "study", "reseal", str(study), "--admin", "--pin", PIN],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+
+
+def test_the_steps_tools_follow_the_blinding_and_the_tools_list(study, qtbot):
+    # a study whose steps allow only the manual tools (re-sealed by the administrator before anyone started)
+    d = json.loads((study / "study.json").read_text())
+    for step in d["steps"]:
+        step["tools"] = ["brush", "eraser", "polygon"]
+    (study / "study.json").write_text(json.dumps(d, indent=2))
+    _reseal(study)
+    win, mode = _window(qtbot)
+    assert mode.start(study, "obsB")
+    ctrl = win.edit
+    assert "not among the tools" in ctrl.why_not("fold_vote") and "not among the tools" in ctrl.why_not("grow")
+    assert ctrl.why_not("brush") is None
+    assert not ctrl.set_tool("grow") and ctrl.tool_name in ("brush", "eraser", "polygon")
+    mode.end()
+    assert win.edit.tool_set.allowed is None  # every tool again after the study
+    # without a tools list, the step's blinding alone decides: the folds are hidden, so no fold vote
+    d["steps"][0]["tools"] = None
+    (study / "study.json").write_text(json.dumps(d, indent=2))
+    _reseal(study)
+    assert mode.start(study, "obsB")
+    assert "folds" in ctrl.why_not("fold_vote") and "uncertainty" in ctrl.tool_set.why_not("hotspots")
+    mode.end()
+
+
 def test_ending_a_study_restores_the_layout_and_the_patient_shown_before(study, study_dataset, qtbot):
     win, mode = _window(qtbot)
     first = sorted(p for p in study_dataset.iterdir() if p.is_dir())[0]
@@ -606,3 +745,14 @@ def test_ending_a_study_restores_the_layout_and_the_patient_shown_before(study, 
         assert abs(w - bw) <= 2 and abs(h - bh) <= 2, (name, (w, h), (bw, bh))
     assert abs(central[0] - before[1][0]) <= 2 and abs(central[1] - before[1][1]) <= 2
     assert win.windowTitle().startswith(f"lundprobe_gui - {win.patient.id}")
+
+
+def test_the_observers_own_edits_of_each_structure_have_their_own_colour(study, qtbot):
+    win, mode = _window(qtbot)
+    assert mode.start(study, "obsB")
+    qtbot.waitUntil(lambda: mode.views_shown() and win.patient is not None, timeout=60000)
+    own, start, frame = mode.session.target_source, mode.session.study.start_source, win.patient.reference_frame.name
+    state = mode.blinded_state(win.patient)
+    colours = {(n, src): state.style((n, src, frame)).colour for n in ("CTVT_427", "Rectum") for src in (own, start)}
+    assert len(set(colours.values())) == 4, colours  # two structures, the start mask and the observer's edit of each
+    mode.end()

@@ -1,0 +1,162 @@
+"""The Study dock's content from the session, and the observer's answers back to it (a mixin of StudyMode).
+
+The panel (:class:`~lundprobe_gui.ui.study_panel.StudyPanel`) is a view: this mixin builds its
+:class:`~lundprobe_gui.ui.study_panel.PanelCase` from the session, sends the ratings and comments
+the observer gives to ``session.rate`` (only when the panel still shows the session's current
+case and structure), and runs the live clock when the study shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..study import WAITING, CaseView, RatingFrozen, StudyError
+from .study_panel import PanelCase, StructureInfo
+
+if TYPE_CHECKING:
+    from .study_mode import StudyMode
+
+logger = logging.getLogger(__name__)
+
+POLL_WASHOUT_S = 60.0
+
+
+class StudyPanelControl:
+    """Panel updates, ratings and the clock of :class:`~lundprobe_gui.ui.study_mode.StudyMode`."""
+
+    def update_panel(self: "StudyMode") -> None:
+        """Rebuild the panel from the session."""
+        s = self.session
+        if not self.active:
+            return
+        view = s.current_case()
+        if view is None:
+            return
+        rec = self._case_record(view)
+        infos = []
+        for name in view.structures:
+            srec = rec.structures[name] if rec is not None else None
+            infos.append(
+                StructureInfo(
+                    name,
+                    not s.missing_ratings(name),
+                    bool(srec and srec.editing_started_at),
+                    int(srec.saves) if srec else 0,
+                )
+            )
+        active = view.active_structure
+        srec = rec.structures[active] if rec is not None else None
+        prog = s.progress()
+        ctrl = self.window.edit
+        case = PanelCase(
+            observer=s.observer,
+            step=view.step,
+            step_title=view.step_title,
+            instructions=view.instructions,
+            pseudonym=view.pseudonym,
+            position=view.position,
+            total=view.total,
+            finished=prog.finished,
+            progress_text=prog.text,
+            structures=tuple(infos),
+            active=active,
+            ratings={qid: a.value for qid, a in s.ratings(active).items()},
+            missing=tuple(s.missing_ratings(active)),
+            frozen=bool(srec and srec.editing_started_at),
+            editing_now=ctrl.session is not None and ctrl.active == (active, s.target_source),
+            can_finish=all(i.rated for i in infos) and self._loaded_patient is not None,
+            uncertainty_shown=s.visibility().uncertainty_allowed,
+        )
+        self.panel.show_case(case)
+        self._show_time()
+
+    def _case_record(self: "StudyMode", view: CaseView):
+        rec = self.session.state.steps.get(view.step)
+        if rec is None:
+            return None
+        return next((c for c in rec.cases if c.pseudonym == view.pseudonym), None)
+
+    def _panel_matches(self: "StudyMode") -> bool:
+        """The panel shows the session's current case and structure (so an answer goes where it is seen)."""
+        view = self.session.current_case() if self.active else None
+        pc = self.panel.case
+        return (
+            view is not None and pc is not None and (pc.pseudonym, pc.active) == (view.pseudonym, view.active_structure)
+        )
+
+    # -- ratings --------------------------------------------------------------------------------------
+    def _on_rated(self: "StudyMode", qid: str, value: Any) -> None:
+        if not self._panel_matches():
+            self.update_panel()
+            return
+        try:
+            self.session.rate(qid, value, structure=self.panel.case.active)
+        except RatingFrozen as e:
+            self.inform(
+                "Rating fixed",
+                f"{e}\nScale answers rate the starting segmentation, so they cannot change once editing has begun.",
+            )
+        except StudyError as e:
+            self.inform("Rating not saved", str(e), warning=True)
+        self.update_panel()
+
+    def _on_comment(self: "StudyMode", qid: str, text: str) -> None:
+        if not self._panel_matches():
+            return
+        name = self.panel.case.active
+        old = self.session.ratings(name).get(qid)
+        if (old.value if old is not None else "") == text:
+            return
+        try:
+            self.session.rate(qid, text, structure=name)
+        except StudyError as e:
+            self.inform("Comment not saved", str(e), warning=True)
+        self.update_panel()
+
+    def rate(self: "StudyMode", qid: str, value: Any) -> None:
+        """Answer a question for the active structure as if the observer used the panel (scripts, tests)."""
+        if qid in self.panel.likert:
+            b = self.panel.likert[qid].button(int(value))
+            if b is None:
+                raise ValueError(f"{value!r} is not on the {qid} scale")
+            b.click()
+        elif qid in self.panel.texts:
+            self.panel.texts[qid].setPlainText(str(value))
+            self.panel.flush_comment()
+        else:
+            raise KeyError(qid)
+
+    # -- time -----------------------------------------------------------------------------------------
+    def _layers_switched(self: "StudyMode", before: dict, after: dict) -> None:
+        if before.get("uncertainty") != after.get("uncertainty") and self.active:
+            try:
+                self.session.set_uncertainty_shown(bool(after.get("uncertainty")))
+            except StudyError:
+                logger.debug("layer switch outside a case", exc_info=True)
+
+    def on_clock(self: "StudyMode") -> None:
+        """Every second: the live clock (when shown) and, while waiting, whether the step has opened."""
+        if not self.active:
+            return
+        s = self.session
+        now = time.time()
+        if self.panel.case is not None:
+            try:
+                self._show_time(now)
+            except StudyError:
+                pass
+        elif now - self._last_poll >= POLL_WASHOUT_S:
+            self._last_poll = now
+            if s.status() != WAITING:
+                self.refresh()
+            else:
+                self._update_menu()
+
+    def _show_time(self: "StudyMode", now: float | None = None) -> None:
+        s = self.session
+        if self.panel.case is None or not s.study.show_clock:
+            return
+        now = time.time() if now is None else now
+        self.panel.set_time(s.active_seconds(self.panel.case.active, now=now), s.active_seconds(now=now))

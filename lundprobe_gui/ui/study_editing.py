@@ -1,0 +1,315 @@
+"""Editing in a study: the window's edit controller routed to the observer's session (a mixin of StudyMode).
+
+Only the study's structures can be edited, from their start masks, after their ratings; every
+save, autosave (4 s after the last edit, every 60 s, on focus loss, on minimise) and the save of
+the case at its end go to ``session.submit_edit`` / ``finish_case``, which hand the masks to the
+session's background writer: the window never waits for a file. A working copy is marked saved as
+soon as its snapshot is handed over; the snapshot is kept until the session reports it written,
+and put in the app's recovery area if the session cannot write it before it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from PySide6 import QtCore
+
+from ..core.mask import Mask
+from ..edit import recovery
+from ..study import RatingsIncomplete, StudyError
+from ..study.views import SavedEdit
+from .edit_controller import recovery_area
+
+if TYPE_CHECKING:
+    from .study_mode import StudyMode
+
+logger = logging.getLogger(__name__)
+
+
+class StudyEditing:
+    """Structures, working copies and saves of a study session."""
+
+    # -- structures ------------------------------------------------------------------------------------
+    def _leave_structure(self: "StudyMode") -> None:
+        """Before another structure becomes active: keep the comment, save the edits, stop editing."""
+        self.panel.flush_comment()
+        self._save_or_rescue()
+        self._close_working_copies()
+        self.window.set_mouse_mode("navigate")
+
+    def _close_working_copies(self: "StudyMode", redraw: bool = True) -> None:
+        """Drop the saved working copies (and their undo steps, so an undo cannot touch a structure left behind).
+
+        The saved version stays on screen as the observer's own source; *Edit* reopens it.
+        """
+        ctrl = self.window.edit
+        es = ctrl.session
+        if es is None:
+            return
+        for key in es.keys():
+            if es.is_dirty(key):
+                continue  # not handed to the study (it refused): kept in memory
+            es.close(key)
+            if ctrl.scene is not None:
+                ctrl.scene.clear_edited_mask(ctrl.scene_key(key))
+        if es.active_key is not None:
+            es.set_active(None)
+        ctrl.changed.emit()
+        if redraw and self.window.scene is not None:
+            self.window.tri.refresh()
+
+    def select_structure(self: "StudyMode", name: str) -> None:
+        """Make another structure of the case the active one (rated and edited next)."""
+        s = self.session
+        if not self.active:
+            return
+        view = s.current_case()
+        if view is None or name == view.active_structure:
+            return
+        self._leave_structure()
+        try:
+            s.select_structure(name)
+        except StudyError as e:
+            self.inform("Structure", str(e), warning=True)
+        c = self._structure_centre(self.window.patient, name) if self.window.patient is not None else None
+        if c is not None and self.window.scene is not None:
+            self.window.tri.set_cursor(c)
+        self.window.edit_panel.select(name, s.study.start_source)
+        self.update_panel()
+
+    def next_structure(self: "StudyMode") -> None:
+        """The next structure of the case, in the study's order."""
+        view = self.session.current_case() if self.active else None
+        if view is None:
+            return
+        names = list(view.structures)
+        i = names.index(view.active_structure)
+        if i + 1 < len(names):
+            self.select_structure(names[i + 1])
+
+    def edit_structure(self: "StudyMode", name: str | None = None) -> tuple[str, str] | None:
+        """Start (or continue) editing a structure; refused with a message until its ratings are complete."""
+        if not self.active:
+            return None
+        try:
+            key = self._open_working(name)
+        except RatingsIncomplete as e:
+            self.inform("Rate first", str(e))
+            self.update_panel()
+            return None
+        except StudyError as e:
+            self.inform("Cannot edit", self.redact(str(e)), warning=True)
+            self.update_panel()
+            return None
+        self.window.choose_tool("brush")
+        self.update_panel()
+        return key
+
+    def _open_working(self: "StudyMode", name: str | None = None) -> tuple[str, str]:
+        s, w = self.session, self.window
+        view = s.current_case()
+        if view is None or self._loaded_patient is None or w.patient is not self._loaded_patient:
+            raise StudyError("there is no case to edit")
+        name = name or view.active_structure
+        if name != view.active_structure:
+            if not s.can_edit(name):
+                raise RatingsIncomplete(name, s.missing_ratings(name))
+            self._leave_structure()
+        mask = s.begin_editing(name)  # RatingsIncomplete until the ratings are given
+        ctrl = w.edit
+        es = ctrl.session
+        target = s.target_source
+        key = (name, target)
+        if key not in es.keys():
+            start = s.start_mask(name)
+            es.start_editing(name, start, target)  # statistics against the start (DL) mask
+            if mask != start:  # resuming: continue from the saved version
+                es.reset_to(key, mask)
+                es.mark_saved(key)
+        else:
+            es.set_active(key)
+        ctrl.parents[key] = s.study.start_source
+        ctrl._show_working(key)
+        self.log.sync()  # resuming from a saved version is not the observer's stroke
+        w.edit_panel.select(name, s.study.start_source)
+        return key
+
+    # -- saving --------------------------------------------------------------------------------------
+    def save_dirty(self: "StudyMode", keys=None, tool: str = "lundprobe_gui study") -> list[tuple[str, str]]:
+        """Hand unsaved working copies to the session's writer (a new version each); returns their keys.
+
+        The copies are marked saved at once; the session writes them in order and retries a write
+        that fails. Raises StudyError when the edits on screen are not the current case's.
+        """
+        s, w = self.session, self.window
+        es = w.edit.session
+        if not self.active or es is None:
+            return []
+        view = s.current_case()
+        if view is None or (view.step, view.pseudonym) != self._loaded or w.patient is not self._loaded_patient:
+            if es.dirty_keys():
+                raise StudyError("the edits on screen do not belong to the current case")
+            return []
+        dirty = es.dirty_keys()
+        keys = dirty if keys is None else [k for k in keys if k in dirty]
+        handed = []
+        for key in keys:
+            if key[1] != s.target_source or key[0] not in s.structures:
+                logger.warning("study mode: %s is not a study structure; not saved", key)
+                continue
+            snapshot = es.working(key).copy()
+            token = (view.step, view.pseudonym, key)
+            self._in_flight[token] = (snapshot, es.start_mask(key).copy(), w.edit.parents.get(key))
+            s.submit_edit(snapshot, key[0], tool=tool, on_saved=lambda saved, t=token: self._edit_written(t, saved))
+            es.mark_saved(key)
+            handed.append(key)
+        if handed:
+            w.edit.changed.emit()
+            w.statusBar().showMessage(f"Saving {', '.join(k[0] for k in handed)}...", 3000)
+        return handed
+
+    def _edit_written(self: "StudyMode", token: tuple, saved: SavedEdit) -> None:
+        self._in_flight.pop(token, None)
+        if self.active:
+            self.window.statusBar().showMessage(f"Saved {saved.structure} ({saved.version_file.name})", 5000)
+            self.update_panel()
+
+    def _save_or_rescue(self: "StudyMode", tool: str = "lundprobe_gui study") -> bool:
+        """:meth:`save_dirty`; if the study refuses, keep the edits in the app's recovery area instead."""
+        try:
+            self.save_dirty(tool=tool)
+            return True
+        except Exception as e:  # noqa: BLE001 - the edits must not be lost
+            logger.exception("saving the study edits failed")
+            try:
+                self.window.edit.recovery_autosave()  # the window's own recovery autosave
+            except Exception:  # noqa: BLE001
+                logger.exception("the recovery autosave failed too")
+            self.inform(
+                "Edits not saved to the study",
+                f"{self.redact(str(e))}\nThe edits were kept in the app's recovery area.",
+                warning=True,
+            )
+            return False
+
+    def _rescue_in_flight(self: "StudyMode") -> None:
+        """Edits the session could not write before it closed: into the app's recovery area, never lost."""
+        if not self._in_flight or self._loaded_patient is None:
+            return
+        p = self._loaded_patient
+        edits = [(key[0], key[1], parent, m, start) for (_k, _p, key), (m, start, parent) in self._in_flight.items()]
+        try:
+            recovery.autosave(recovery_area(), p.path, p.id, edits)
+            logger.warning("%d unsaved study edit(s) kept in the recovery area", len(edits))
+        except OSError:
+            logger.exception("the unsaved study edits could not be put in the recovery area")
+        self._in_flight.clear()
+
+    def finish_masks(self: "StudyMode") -> dict[str, Mask]:
+        """Copies of the current case's unsaved working copies, for ``finish_case``."""
+        s, es = self.session, self.window.edit.session
+        view = s.current_case()
+        if es is None or view is None or (view.step, view.pseudonym) != self._loaded:
+            return {}
+        return {k[0]: es.working(k).copy() for k in es.dirty_keys() if k[1] == s.target_source and k[0] in s.structures}
+
+    # -- the edit controller, routed to the study -----------------------------------------------------
+    def _ctrl_start_editing(self: "StudyMode", name: str, source: str, target_source: str) -> tuple[str, str]:
+        """``EditController.start_editing`` in a study: a study structure from its start mask, after the ratings."""
+        s, w = self.session, self.window
+        ref = w.patient.reference_frame.structures.get((name, source)) if w.patient is not None else None
+        if (
+            name not in s.structures
+            or source not in (s.study.start_source, s.target_source)
+            or not s.can_open(source, ref.path if ref is not None else None)
+        ):
+            raise ValueError(
+                f"{name} ({source}) cannot be edited in this study: edits start from {s.study.start_source}"
+            )
+        if target_source != s.target_source:
+            raise ValueError(f"in this study step edits are saved as {s.target_source}")
+        try:
+            key = self._open_working(name)
+        except StudyError as e:
+            raise ValueError(str(e)) from e
+        finally:
+            QtCore.QTimer.singleShot(0, self.update_panel)
+        return key
+
+    def _whole(self: "StudyMode", name: str, source: str, fn) -> bool:
+        s, w = self.session, self.window
+        ctrl = w.edit
+        if ctrl.active is None or w.patient is None:
+            return False
+        ref = w.patient.reference_frame.structures.get((name, source))
+        if ref is None or not s.can_open(source, ref.path) or source == s.target_source:
+            w.statusBar().showMessage(f"{name} ({source}) is not available in this study", 5000)
+            return False
+        return fn(ctrl, w.patient.mask_obj(name, source))
+
+    def _ctrl_save(self: "StudyMode", keys=None, out_dir=None, background: bool = True, on_done=None):
+        """``EditController.save`` in a study: a new version through the session."""
+        es = self.window.edit.session
+        if keys is None and es is not None and es.active_key is not None:
+            keys = [es.active_key]
+        try:
+            handed = self.save_dirty(keys=keys)
+        except StudyError as e:
+            self.inform("Not saved", self.redact(str(e)), warning=True)
+            handed = []
+        if not handed:
+            self.window.statusBar().showMessage("Nothing new to save", 3000)
+        if on_done is not None:
+            on_done([])
+        return None
+
+    def _ctrl_autosave(self: "StudyMode") -> None:
+        """``EditController.autosave`` in a study (4 s after an edit, every 60 s, on focus loss, on close)."""
+        if not self.active:
+            return
+        try:
+            self.save_dirty(tool="lundprobe_gui study autosave")
+        except Exception as e:  # noqa: BLE001 - logged and shown; the next save retries
+            logger.error("study autosave failed: %s", e)
+            self.window.edit.report_autosave(self.redact(str(e)))
+        else:
+            if self.session.save_failure is None:
+                self.window.edit.report_autosave(None)
+
+    def _confirm_discard(self: "StudyMode") -> bool:
+        """``MainWindow.confirm_discard`` in a study: nothing to ask, everything is saved to the study."""
+        self._save_or_rescue()
+        return True
+
+
+class StudyEdits:
+    """The edit controller's :class:`~lundprobe_gui.ui.overrides.EditOverride` during a study."""
+
+    def __init__(self, mode: "StudyMode") -> None:
+        self.mode = mode
+
+    def start_editing(self, name: str, source: str, target_source: str) -> tuple[str, str]:
+        return self.mode._ctrl_start_editing(name, source, target_source)
+
+    def new_structure(self, name: str, target_source: str) -> tuple[str, str]:
+        raise ValueError("new structures cannot be drawn in a study session: edit the study's structures")
+
+    def copy_from(self, name: str, source: str, mode: str = "set") -> bool:
+        return self.mode._whole(name, source, lambda ctrl, m: ctrl.session.copy_from(ctrl.active, m, mode))
+
+    def reset_to(self, name: str, source: str) -> bool:
+        return self.mode._whole(name, source, lambda ctrl, m: ctrl.session.reset_to(ctrl.active, m))
+
+    def save(self, keys=None, out_dir=None, background: bool = True, on_done=None):
+        return self.mode._ctrl_save(keys, out_dir, background, on_done)
+
+    def autosave(self) -> None:
+        self.mode._ctrl_autosave()
+
+    def find_recovery(self) -> None:
+        """None: the study's edits are saved to the study, never to the recovery area."""
+        return None
+
+    def discard_recovery(self) -> None:
+        """Nothing to discard (see :meth:`find_recovery`)."""
