@@ -125,3 +125,18 @@ def test_an_oblique_dicom_series_is_shown_on_its_nearest_axes_and_says_so(tmp_pa
     assert main(["info", str(folder)]) == 0
     assert "stored LPS, oblique 4.0°" in capsys.readouterr().out
     assert pydicom.dcmread(next(folder.iterdir())).Modality == "MR"  # the input is left as written
+
+
+def test_a_series_larger_than_the_available_ram_is_refused_with_a_problem(reference, monkeypatch):
+    import lundprobe_gui.core.memory as memory
+
+    folder = Path(reference[0].path)
+    p = lp.open_patient(folder)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10_000)  # the phantom series needs 7680 voxels x 6 bytes
+    assert p.load_volume(p.image()) is False
+    (problem,) = [q for q in p.problems if q.kind == "too-large"]
+    assert "MR series (24x20x16) needs" in problem.message and "of RAM available; not loaded" in problem.message
+    assert p.image() is None  # left out, the rest of the patient stays usable
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1 << 30)
+    again = lp.open_patient(folder)
+    assert again.load_volume(again.image()) is True and again.image().data.shape == (16, 20, 24)

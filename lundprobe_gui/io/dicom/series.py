@@ -25,6 +25,7 @@ import numpy as np
 import pydicom
 
 from ...core.geometry import Geometry
+from ...core.memory import check_fits
 from ...core.patient import Problem
 from .scan import DicomFile
 
@@ -310,6 +311,9 @@ def load_series(series: Series, workers: int = 2) -> np.ndarray:
     from concurrent.futures import ThreadPoolExecutor
 
     z, y, x = series.geometry.shape_zyx
+    # the decoded planes and the volume they are copied into; compressed slices can decode to far more than their files
+    stored = max(1, int(series.files[0].ds.get("BitsAllocated", 16) or 16) // 8)
+    check_fits(z * y * x * (stored + 4), f"{series.modality or 'image'} series ({x}x{y}x{z})")
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         planes = list(pool.map(lambda f: None if f is None else _slice_pixels(f), series.slots))
     present = [p for p in planes if p is not None]
