@@ -358,7 +358,9 @@ class Patient:
         """Load a volume, turning a decoding failure (and a dose that is not in Gy) into a Problem. Returns success."""
         try:
             vol.load()
-            if vol.unit_problem:
+            # one file, one problem: its resampled copy (another maximum after interpolation) adds none
+            said = any(q.path == str(vol.path) and q.kind == "implausible-dose" for q in self.problems)
+            if vol.unit_problem and not said:
                 self.add_problem(Problem(str(vol.path), "implausible-dose", vol.unit_problem))
             return True
         except Exception as e:  # noqa: BLE001

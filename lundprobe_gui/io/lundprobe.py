@@ -20,7 +20,7 @@ from ..core.patient import LUNDPROBE_PRESCRIPTION_GY, NAN_RULE, Fiducial, Frame,
 from ..core.regrid import RESAMPLABLE_KINDS, attach_overlay
 from ..core.volume import Volume
 from . import nifti
-from .probe import Probe, is_image_name, probe, strip_suffix
+from .probe import Probe, is_image_name, is_unsupported_name, probe, strip_suffix, unsupported_problems
 from .slab_reader import load_slab_or_array
 from .small_files import TABLE_MAX_BYTES, SmallFileError, read_json_file, read_small_text
 from .store import FileStore
@@ -70,16 +70,19 @@ def _images(folder: Path, problems: list[Problem]) -> list[Path]:
     except OSError as e:
         problems.append(unreadable_folder(folder, e))
         return []
-    out = []
+    out, foreign = [], []
     try:
         for entry in entries:
             if is_image_name(entry.name) and entry.is_file():
                 if not out:
                     os.stat(entry.path)  # a folder without search permission lists names, but nothing opens
                 out.append(Path(entry.path))
+            elif is_unsupported_name(entry.name) and entry.is_file():
+                foreign.append(Path(entry.path))
     except OSError as e:
         problems.append(unreadable_folder(folder, e))
         return []
+    problems.extend(unsupported_problems(foreign))  # an Analyze mask is named as such, not silently ignored
     return sorted(out)
 
 

@@ -123,11 +123,22 @@ UNSUPPORTED_SUFFIXES = (".hdr", ".img", ".hdr.gz", ".img.gz", ".mgz", ".mgh", ".
 
 def unsupported_files(folder: Path) -> list[Problem]:
     """Image files in a folder that are not NIfTI, each named with what it is (Analyze, NIfTI pair, ...)."""
-    out = []
     try:
         names = sorted(q for q in Path(folder).iterdir() if q.is_file() and not q.name.startswith("."))
     except OSError:
         return []
+    return unsupported_problems(names)
+
+
+def is_unsupported_name(name: str) -> bool:
+    """Whether a file name is an image format the app does not read (Analyze, NIfTI pairs, MGH, NRRD, MetaImage)."""
+    return name.lower().endswith(UNSUPPORTED_SUFFIXES) and not name.startswith(".")
+
+
+def unsupported_problems(paths: list[Path]) -> list[Problem]:
+    """An ``unsupported`` Problem for each non-NIfTI image among the files of one folder (a pair counts once)."""
+    out = []
+    names = sorted(paths)
     stems = {q.name.lower() for q in names}
     for q in names:
         low = q.name.lower()

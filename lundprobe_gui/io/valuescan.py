@@ -31,6 +31,7 @@ import numpy as np
 from ..core.patient import Patient, Problem
 from ..core.volume import dose_unit_problem
 from . import nifti
+from .dicom import rtdose
 
 logger = logging.getLogger(__name__)
 
@@ -258,8 +259,8 @@ def dose_unit_problems(patient: Patient) -> list[Problem]:
                 continue
             seen.add(vol.path)
             try:
-                got = value_range(vol.path)
-            except (nifti.NiftiError, OSError) as e:
+                got = value_range(vol.path) or rtdose.value_range(vol.path)  # NIfTI, else an RTDOSE
+            except (nifti.NiftiError, OSError, ValueError) as e:
                 out.append(Problem(str(vol.path), "corrupt", f"cannot decode voxel data: {e}"))
                 continue
             why = dose_unit_problem(got[1], got[2]) if got is not None else ""

@@ -66,6 +66,10 @@ def check_patient(
     if frame not in p.frames:
         why = [str(x) for x in p.problems if x.kind in ("unreadable", "missing", "corrupt")][:2]
         return Eligibility(patient, False, f"no {frame} frame" + (f" ({'; '.join(why)})" if why else ""))
+    if "image" not in p.frames[frame].images:  # nothing to contour on, whatever the masks
+        image = str(p.path / p.frames[frame].folder / "image.nii.gz")
+        why = [str(x) for x in p.problems if x.path == image and x.kind != "missing"][:2]
+        return Eligibility(patient, False, f"no usable {frame} image" + (f" ({'; '.join(why)})" if why else ""))
     structures = list(structures)
     have = {r.name for r in p.structures(frame=frame, source=start_source)}
     missing = [s for s in structures if s not in have]
@@ -86,7 +90,7 @@ def _why_missing(patient: Patient, structure: str, source: str) -> str:
     stem = f"mask_{structure}_{source}" if source != "clinical" else f"mask_{structure}"
     for prob in patient.problems:
         name = Path(prob.path).name
-        if name.startswith(stem + ".nii") or (prob.kind == "unreadable" and Path(prob.path) in _folders_of(patient)):
+        if name.startswith(stem + ".") or (prob.kind == "unreadable" and Path(prob.path) in _folders_of(patient)):
             return f"the {source} mask of {structure} is unusable ({prob})"
     if structure in patient.missing:
         return f"no {source} mask for {structure} (listed as expected-missing)"

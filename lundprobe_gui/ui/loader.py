@@ -11,7 +11,7 @@ from PySide6 import QtCore
 
 from ..core.memory import release_free_memory
 from ..core.patient import Patient
-from ..io.open import open_patient
+from ..io.open import NoImageError, open_patient
 from . import gui_thread
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,10 @@ class PatientLoader(QtCore.QObject):
                 return
             self.opened.emit(patient)
             load_patient(patient, cancel, self)
+        except NoImageError as e:
+            logger.warning("%s", e)  # the folder's own fault, said in one line: no traceback
+            if not cancel.is_set():
+                self.failed.emit(str(e))
         except Exception as e:  # noqa: BLE001 - reported to the user, never crashes the app
             logger.error("loading failed: %s", traceback.format_exc())
             if not cancel.is_set():

@@ -167,3 +167,26 @@ def test_a_mask_drawn_on_a_nifti2_image_saves_on_its_grid_and_reopens(tmp_path):
     shutil.copy(out, case / "mask_Box.nii.gz")
     again = lp.open_patient(case)
     assert not again.problems and np.array_equal(again.mask("Box"), mask)
+
+
+def test_the_window_says_in_one_line_why_a_folder_of_nibabels_4d_file_does_not_open(
+    tmp_path, qtbot, caplog, monkeypatch
+):
+    from PySide6 import QtWidgets
+
+    from lundprobe_gui.app import make_application
+    from lundprobe_gui.ui.main_window import MainWindow
+
+    shutil.copy(NIBABEL_DATA / "example4d.nii.gz", tmp_path / "example4d.nii.gz")
+    shown: list[str] = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    make_application()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.loader.failed, timeout=30000):
+        win.open_path(tmp_path)
+    assert shown and "example4d.nii.gz: 4-D image (2 volumes of 128x96x24): not shown" in shown[0]
+    assert "4-D image" in win.statusBar().currentMessage()
+    logged = [r for r in caplog.records if r.name.startswith("lundprobe_gui.ui")]
+    assert logged and all("Traceback" not in r.getMessage() and r.levelname == "WARNING" for r in logged)
+    win.loader.cancel()

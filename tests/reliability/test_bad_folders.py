@@ -199,3 +199,42 @@ def test_study_init_names_each_left_out_patient_with_its_reason(tmp_path, monkey
     assert "cannot read the folder" in notes["LUNDPROBE_0005"]
     with pytest.raises(StudyError, match="LUNDPROBE_0003: no nnUNet mask for Rectum"):
         init_study(tmp_path / "study2", InitOptions(dataset_root=ds, observers=["obsX"], patients=["LUNDPROBE_0003"]))
+
+
+def test_study_init_names_malformed_images_and_masks_with_their_diagnosis(tmp_path):
+    import gzip
+
+    import nibabel as nib
+    import numpy as np
+
+    for i in range(1, 6):
+        tiny_patient(tmp_path, patient_id=f"LUNDPROBE_000{i}")
+    ds = tmp_path / "ds"
+    nn = "MR_StorT2/nnUNetOutput/mask_CTVT_427_nnUNet"
+    # 1: the start mask as an Analyze pair (nothing else of that name)
+    src = nib.load(ds / "LUNDPROBE_0001" / f"{nn}.nii.gz")
+    nib.save(nib.AnalyzeImage(np.asarray(src.dataobj), src.affine), ds / "LUNDPROBE_0001" / f"{nn}.hdr")
+    (ds / "LUNDPROBE_0001" / f"{nn}.nii.gz").unlink()
+    # 2: the MRI image cut short; 3: the MRI image 4-D
+    image = ds / "LUNDPROBE_0002" / "MR_StorT2" / "image.nii.gz"
+    raw = gzip.decompress(image.read_bytes())
+    image.write_bytes(gzip.compress(raw)[: len(gzip.compress(raw)) // 2])
+    image = ds / "LUNDPROBE_0003" / "MR_StorT2" / "image.nii.gz"
+    img = nib.load(image)
+    data = np.asarray(img.dataobj)
+    nib.save(nib.Nifti1Image(np.stack([data, data], -1), img.affine, img.header), image)
+    # 4: gzip data named .nii
+    gz = ds / "LUNDPROBE_0004" / f"{nn}.nii.gz"
+    gz.rename(gz.with_name(gz.name[: -len(".gz")]))
+    opts = InitOptions(dataset_root=ds, observers=["obsX"], seed=1)
+    init_study(tmp_path / "study", opts, now=T0)
+    notes = {n.split(" ", 1)[0]: n for n in opts.notes}
+    assert set(notes) == {f"LUNDPROBE_000{i}" for i in range(1, 5)}  # 5 is clean and takes part
+    assert "mask_CTVT_427_nnUNet.hdr: an Analyze 7.5 .hdr/.img pair; not supported" in notes["LUNDPROBE_0001"]
+    assert "no usable MRI image" in notes["LUNDPROBE_0002"] and "truncated" in notes["LUNDPROBE_0002"]
+    assert "no usable MRI image" in notes["LUNDPROBE_0003"] and "4-D image (2 volumes" in notes["LUNDPROBE_0003"]
+    assert "gzip-compressed data in a file named .nii" in notes["LUNDPROBE_0004"]
+    # the same diagnoses reach the user of the patient itself
+    p = lp.open_patient(ds / "LUNDPROBE_0001")
+    assert [q.kind for q in p.problems if q.path.endswith("mask_CTVT_427_nnUNet.hdr")] == ["unsupported"]
+    assert not [q for q in p.problems if q.path.endswith(".img")]  # the pair is one problem

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.pixels import iter_pixels
 
 from ...core.geometry import Geometry
 from ...core.patient import Problem
@@ -103,14 +105,15 @@ def read_dose_info(f: DicomFile) -> DoseInfo | Problem:
     why = geom.is_valid()
     if why:
         return Problem(p, "invalid-geometry", f"RTDOSE: {why}")
-    scaling = ds.get("DoseGridScaling")
-    try:
-        scaling = float(scaling) if scaling is not None else None
-    except (TypeError, ValueError):
-        scaling = None
-    if scaling is None or not np.isfinite(scaling) or scaling <= 0:
+    scaling = _valid_scaling(ds.get("DoseGridScaling"))
+    if scaling is None:
         problems.append(
-            Problem(p, "no-dose-scaling", "RTDOSE has no valid DoseGridScaling; stored values are shown as Gy unscaled")
+            Problem(
+                p,
+                "no-dose-scaling",
+                "RTDOSE has no valid DoseGridScaling; its stored values are taken as Gy only if plausible, "
+                "else not shown as Gy until a scale is confirmed (View > Dose scale)",
+            )
         )
         scaling = 1.0
     units = str(ds.get("DoseUnits", "") or "").upper()
@@ -140,6 +143,45 @@ def read_dose_info(f: DicomFile) -> DoseInfo | Problem:
         plan_uid,
         problems,
     )
+
+
+def _valid_scaling(value: object) -> float | None:
+    try:
+        scaling = float(value) if value is not None else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return scaling if scaling is not None and np.isfinite(scaling) and scaling > 0 else None
+
+
+def value_range(path: Path) -> tuple[float, float, bool] | None:
+    """The (min, max) dose of an RTDOSE file, read one frame at a time, and whether it lacks DoseGridScaling.
+
+    For ``info``, which decodes nothing else: the header is read without its pixels, then the frames are
+    decoded one by one, so memory stays at one frame whatever the grid. ``None`` for a file that is not an
+    RTDOSE.
+
+    Raises
+    ------
+    ValueError
+        When the pixel data cannot be decoded.
+    """
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception:  # noqa: BLE001 - not a DICOM file (or not one pydicom can read): not an RTDOSE
+        return None
+    if str(ds.get("Modality", "")).upper() != "RTDOSE":
+        return None
+    scaling = _valid_scaling(ds.get("DoseGridScaling"))
+    lo, hi = np.inf, -np.inf
+    try:
+        for frame in iter_pixels(path):
+            lo, hi = min(lo, float(frame.min())), max(hi, float(frame.max()))
+    except Exception as e:  # noqa: BLE001 - pydicom raises many types on hostile input
+        raise ValueError(f"cannot decode the RTDOSE pixel data: {e}") from e
+    if not np.isfinite(lo):
+        lo = hi = 0.0
+    s = scaling or 1.0
+    return lo * s, hi * s, scaling is None
 
 
 def load_dose(info: DoseInfo) -> np.ndarray:

@@ -25,6 +25,7 @@ import numpy as np
 import pydicom
 
 from ...core.geometry import Geometry
+from ...core.memory import check_fits
 from ...core.patient import Problem
 from .scan import DicomFile
 
@@ -134,11 +135,14 @@ def build_series(uid: str, files: list[DicomFile]) -> Series | Problem:
                 f"from the other {len(used)}; left out",
             )
         )
-    iop, ps, rows, cols = key
+    _, _, rows, cols = key
+    # the key is rounded to group slices; the grid takes the exact values of a slice of the group
+    iop, ps = _vec(used[0].ds, "ImageOrientationPatient", 6), _vec(used[0].ds, "PixelSpacing", 2)
     row_dir, col_dir = np.asarray(iop[:3]), np.asarray(iop[3:])
     normal = np.cross(row_dir, col_dir)
     if not 0.9 < np.linalg.norm(normal) < 1.1:
         return Problem(str(first.path), "invalid-geometry", f"{name}: ImageOrientationPatient is not orthonormal")
+    normal = normal / np.linalg.norm(normal)
     pos = {id(f): float(np.dot(_vec(f.ds, "ImagePositionPatient", 3), normal)) for f in used}
     used.sort(key=lambda f: pos[id(f)])
     d = np.array([pos[id(f)] for f in used])
@@ -231,7 +235,16 @@ def _raw_pixels(f: DicomFile) -> np.ndarray | None:
     ds = f.ds
     ts = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
     elem = ds.get_item("PixelData") if "PixelData" in ds else None
-    if ts not in _RAW_SYNTAXES or elem is None or elem.is_undefined_length or getattr(elem, "file_tell", None) is None:
+    if ts not in _RAW_SYNTAXES or elem is None:
+        return None
+    # pixel data within the header pass's defer size stays a RawDataElement: a length and a value_tell
+    undefined = getattr(elem, "is_undefined_length", None)
+    if undefined is None:
+        undefined = getattr(elem, "length", 0) == 0xFFFFFFFF
+    tell = getattr(elem, "file_tell", None)
+    if tell is None:
+        tell = getattr(elem, "value_tell", None)
+    if undefined or tell is None:
         return None
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     bits, stored = int(ds.get("BitsAllocated", 0) or 0), int(ds.get("BitsStored", 0) or 0)
@@ -241,7 +254,7 @@ def _raw_pixels(f: DicomFile) -> np.ndarray | None:
     dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
     n = rows * cols * dtype.itemsize
     with open(f.path, "rb") as fh:
-        fh.seek(int(elem.file_tell))
+        fh.seek(int(tell))
         buf = fh.read(n)
     if len(buf) != n:
         raise ValueError(f"{f.path.name}: pixel data is truncated ({len(buf)} of {n} bytes)")
@@ -298,6 +311,9 @@ def load_series(series: Series, workers: int = 2) -> np.ndarray:
     from concurrent.futures import ThreadPoolExecutor
 
     z, y, x = series.geometry.shape_zyx
+    # the decoded planes and the volume they are copied into; compressed slices can decode to far more than their files
+    stored = max(1, int(series.files[0].ds.get("BitsAllocated", 16) or 16) // 8)
+    check_fits(z * y * x * (stored + 4), f"{series.modality or 'image'} series ({x}x{y}x{z})")
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         planes = list(pool.map(lambda f: None if f is None else _slice_pixels(f), series.slots))
     present = [p for p in planes if p is not None]
