@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
+from .compare import ROW_ID_KEYS, source_keys
 from .dvh import DEFAULT_BIN_WIDTH_GY, DEFAULT_PRESCRIPTION_GY, DVH, compute_dvh
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ DVH_STAT_KEYS = (
 )
 """The statistics columns of a DVH row."""
 
-DVH_ROW_KEYS = ("patient", "frame", "structure", "source") + DVH_STAT_KEYS
+DVH_ROW_KEYS = ROW_ID_KEYS + ("frame",) + DVH_STAT_KEYS
 """Keys of one DVH row, in column order."""
 
 
@@ -90,7 +91,7 @@ def dvh_structures(
 def dvh_row(patient_id: str, key: tuple[str, str, str], dvh: DVH) -> dict:
     """One DVH table row (keys :data:`DVH_ROW_KEYS`)."""
     name, source, frame = key
-    row: dict = {"patient": patient_id, "frame": frame, "structure": name, "source": source}
+    row: dict = {"patient": patient_id, "structure": name, **source_keys(source), "frame": frame}
     stats = dvh.stats.to_dict()
     row.update({k: stats[k] for k in DVH_STAT_KEYS})
     return row
