@@ -2,7 +2,10 @@
 
 ``<export>/<patient>/MR_StorT2/observerData/mask_<S>_step<k>_<obs>.nii.gz`` is a byte copy of the
 recorded version of each finished structure, checked against its recorded sha256, so the export
-can be compared file by file with the published edits. Files of cases that are no longer
+can be compared file by file with the published edits. ``<export>/study_definition.json`` holds the
+definition (without the admin PIN's hash), the sha256 of ``study.json`` and the administrators'
+unlocks and washout overrides, so the export alone can be analysed (``study report``) and merged
+with other sites' exports of the same definition (``study merge``). Files of cases that are no longer
 finished (unlocked by an admin) are removed from the export, so it never shows a stale edit.
 
 The export never writes into the study's dataset (its root, a patient folder or an input file:
@@ -30,13 +33,17 @@ from ..io.store import output_folder
 from ..io.versions import read_json_object, recorded_sha256s
 from ..io.writer import atomic_write
 from .definition import load_study
+from .audit import read_audit
 from .files import EXPORT_DIR, OUTPUT_DIR, RESULTS_FILE
+from .reading import DEFINITION_RECORD, definition_record
 from .results import iter_rows, load_states, results_csv_bytes
 from .state import FINISHED
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = ".lundprobe-export.json"
+_TABLES = (RESULTS_FILE, DEFINITION_RECORD)
+"""The export's files that are not masks."""
 
 
 @dataclass
@@ -76,6 +83,8 @@ def export_study(study_dir: str | Path, out: str | Path | None = None) -> Export
         data = results_csv_bytes(rows)
         report = ExportReport(atomic_write(study_dir / RESULTS_FILE, data), export_dir, rows=len(rows))
         plan: dict[Path, tuple[bytes, set[str]]] = {export_dir / RESULTS_FILE: (data, _our_results(export_dir, data))}
+        record = definition_record(study_dir, study, read_audit(study_dir))
+        plan[export_dir / DEFINITION_RECORD] = ((json.dumps(record, indent=1) + "\n").encode("utf-8"), set())
         gone: dict[Path, set[str]] = {}
         for observer, state in states.items():
             if state is None:
@@ -167,7 +176,7 @@ def _write_planned(
             continue
         if cur == _sha(blob):
             owned[rel] = [cur]
-            if rel != RESULTS_FILE:
+            if rel not in _TABLES:
                 report.copied.append(dest)
         elif cur is None or cur in owned.get(rel, []) or cur in recorded:
             owned[rel] = sorted({*owned.get(rel, []), _sha(blob)})
@@ -182,7 +191,7 @@ def _write_planned(
         atomic_write(dest, blob)
         rel = dest.relative_to(export_dir).as_posix()
         owned[rel] = [_sha(blob)]
-        if rel != RESULTS_FILE:
+        if rel not in _TABLES:
             report.copied.append(dest)
     for dest, recorded in gone.items():
         rel = dest.relative_to(export_dir).as_posix()
