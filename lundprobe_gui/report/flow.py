@@ -1,0 +1,89 @@
+"""The flow of cases per observer and step: assigned, started, finished, reopened, overridden, analysed.
+
+``reopened`` counts the cases an administrator unlocked (the ``unlocks`` column of a study that
+records it, or the ``case_unlocked`` actions of the audit log); ``washout_overridden`` says
+whether the step was opened before its washout ended; ``analysed`` counts the cases whose edits
+the report could read. The published edits have no design: only ``analysed`` is filled.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .build import ReportRows, ReportSource
+
+logger = logging.getLogger(__name__)
+
+FLOW_COLUMNS = (
+    "observer",
+    "step",
+    "arm",
+    "assigned",
+    "started",
+    "finished",
+    "reopened",
+    "reopened_after_later_step",
+    "washout_overridden",
+    "analysed",
+)
+
+
+def flow_table(source: "ReportSource", rows: "ReportRows") -> list[dict[str, Any]]:
+    """One row per chosen observer and step (columns :data:`FLOW_COLUMNS`)."""
+    arms = source.arms()
+    analysed: dict[tuple[str, int], set[str]] = {}
+    for r in rows.split or rows.edits:
+        analysed.setdefault((r["observer"], int(r["step"])), set()).add(r["patient"])
+    for r in rows.agreement:
+        if r["table"] == "staple" and r["observer"]:
+            analysed.setdefault((r["observer"], int(r["step"])), set()).add(r["patient"])
+    events = source.outputs.admin_events
+    out = []
+    if not source.published:
+        for oid, label in source.labels.items():
+            for k in source.outputs.steps:
+                cases = [r for r in source.outputs.results if r["observer"] == oid and r["step"] == k]
+                patients = {r["patient"] for r in cases}
+                unlocked = {
+                    e.get("patient")
+                    for e in events
+                    if e["event"] == "case_unlocked" and e["observer"] == oid and e["step"] == k
+                }
+                unlocked |= {r["patient"] for r in cases if r.get("unlocks")}
+                after = {r["patient"] for r in cases if r.get("reopened_after_step")}
+                out.append(
+                    {
+                        "observer": label,
+                        "step": k,
+                        "arm": arms.get((label, k), ""),
+                        "assigned": len(patients),
+                        "started": len({r["patient"] for r in cases if r["started"]}),
+                        "finished": len({r["patient"] for r in cases if r["finished"]}),
+                        "reopened": len(unlocked - {None}),
+                        "reopened_after_later_step": len(after),
+                        "washout_overridden": any(
+                            e["event"] == "washout_overridden" and e["observer"] == oid and e["step"] == k
+                            for e in events
+                        ),
+                        "analysed": len(analysed.get((label, k), ())),
+                    }
+                )
+    for oid in source.choice.published or ():
+        for k in source.outputs.steps:
+            out.append(
+                {
+                    "observer": oid,
+                    "step": k,
+                    "arm": arms.get((oid, k), ""),
+                    "assigned": None,
+                    "started": None,
+                    "finished": None,
+                    "reopened": None,
+                    "reopened_after_later_step": None,
+                    "washout_overridden": None,
+                    "analysed": len(analysed.get((oid, k), ())),
+                }
+            )
+    return out
