@@ -35,7 +35,20 @@ def make_application(argv: list[str] | None = None):
     from .ui import gc_guard
 
     gc_guard.install(app)
+    QtCore.qInstallMessageHandler(_qt_message)
     return app
+
+
+def _qt_message(mode, _context, message: str) -> None:
+    """Qt's own warnings go through logging, so ``--quiet`` and ``-v`` decide about them as about any other."""
+    from PySide6 import QtCore
+
+    level = {
+        QtCore.QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtCore.QtMsgType.QtInfoMsg: logging.INFO,
+        QtCore.QtMsgType.QtWarningMsg: logging.WARNING,
+    }.get(mode, logging.ERROR)
+    logging.getLogger("qt").log(level, "%s", message)
 
 
 def shutdown(app, *windows) -> None:

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 
 from .. import __version__
 
@@ -30,6 +31,19 @@ SUBCOMMANDS = (
     "export",
 )
 EXIT_USAGE = 2
+QUIET_HELP = "no warnings, notes or progress on stderr (errors still are)"
+_quiet = False
+
+
+def warn(message: str) -> None:
+    """Print a warning or note to stderr, unless the command runs with ``--quiet``."""
+    if not _quiet:
+        print(message, file=sys.stderr)
+
+
+def quiet() -> bool:
+    """Whether the running command was given ``--quiet``."""
+    return _quiet
 
 
 class CliError(Exception):
@@ -56,7 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         mod.register(sub)
+    for name, command in sub.choices.items():
+        _add_quiet(command)
     return parser
+
+
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    """Give a command ``--quiet`` (on its own subcommands, when it has some) unless it has one."""
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+    for action in groups:
+        for child in action.choices.values():
+            _add_quiet(child)
+    # only on the leaves: a subcommand's own default would overwrite a parent's --quiet
+    if not groups and not any("--quiet" in a.option_strings for a in parser._actions):  # noqa: SLF001
+        parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
 
 
 def _command_names(parser: argparse.ArgumentParser) -> set[str]:
@@ -73,9 +100,27 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or (argv[0] not in _command_names(parser) and not argv[0].startswith("-")):
         argv = ["gui", *argv]
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    global _quiet
+    _quiet = bool(getattr(args, "quiet", False))
+    level = logging.ERROR if _quiet else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    was = root.level
+    root.setLevel(level)  # also when logging was configured before (tests, embedding)
+    if _quiet:
+        logging.disable(logging.WARNING)  # libraries with their own handlers (pydicom) too
+    try:
+        with warnings.catch_warnings():
+            if _quiet:
+                warnings.simplefilter("ignore")
+            return _run(args)
+    finally:
+        root.setLevel(was)
+        logging.disable(logging.NOTSET)
+        _quiet = False
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "gui":
         from ..app import run_app
 

@@ -67,7 +67,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--fresh", action="store_true", help="compute every patient again, ignoring the cache")
     p.add_argument("--rehash", action="store_true", help="check the contents of the input files against the cache")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, warnings or summary (errors still show)")
 
 
 @dataclass
@@ -143,7 +143,7 @@ def check_batch_arguments(args: argparse.Namespace) -> BatchInputs:
             raise CliError(str(e)) from e
     protected = _protected(args.path.expanduser(), paths)
     if args.csv is not None and (inside := _inside(args.csv, protected)) is not None:
-        raise CliError(f"--csv {args.csv}: is inside the dataset ({inside}); nothing is ever written into a dataset")
+        raise CliError(f"--csv {args.csv}: is inside the dataset ({inside}); the app never writes into a dataset. Choose a folder outside it")
     if args.cache is not None:
         cache_dir = args.cache
     elif args.csv is not None:
@@ -320,7 +320,7 @@ def run_batch_command(
     from ..batch.cluster import ClusterError
     from ..batch.run import run_batch
     from ..metrics.table import CsvStream, JsonRowsStream, write_csv
-    from . import CliError
+    from . import CliError, warn
 
     inputs = check_batch_arguments(args)
     columns = analysis.columns
@@ -357,7 +357,8 @@ def run_batch_command(
             for w in outcome.warnings:
                 if w not in warnings:
                     warnings[w] = None
-                    bar.note(f"warning: {w}")
+                    if not args.quiet:
+                        bar.note(f"warning: {w}")
             if collect:
                 collected.extend(outcome.rows)
             if csv_out is not None:
@@ -372,10 +373,9 @@ def run_batch_command(
         raise
     finally:
         bar.close()
-    print(
+    warn(
         f"{analysis.name}: {len(inputs.paths)} patient(s): {computed} computed, {cached} from the cache "
-        f"({inputs.cache_dir}), {len(failures)} failed",
-        file=sys.stderr,
+        f"({inputs.cache_dir}), {len(failures)} failed"
     )
     for pid, reason in failures:
         print(f"error: {pid}: {reason}", file=sys.stderr)
@@ -389,10 +389,10 @@ def run_batch_command(
     try:
         if csv_out is not None:
             csv_out.commit()
-            print(f"wrote {csv_out.count} rows to {args.csv}", file=sys.stderr)
+            warn(f"wrote {csv_out.count} rows to {args.csv}")
         elif args.csv is not None:
             write_csv(args.csv, rows, columns)
-            print(f"wrote {len(rows)} rows to {args.csv}", file=sys.stderr)
+            warn(f"wrote {len(rows)} rows to {args.csv}")
     except OSError as e:
         raise CliError(f"cannot write --csv {args.csv}: {e}") from e
     if json_out is not None:

@@ -32,12 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate and print the patient folders."""
-    from . import CliError
+    from . import CliError, warn
 
     if args.patients < 1:
         raise CliError("--patients must be at least 1")
     t0 = time.perf_counter()
-    quiet = not sys.stderr.isatty()
+    quiet = args.quiet or not sys.stderr.isatty()
     try:
         paths = generate(
             args.out,
@@ -48,5 +48,5 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from e
     for p in paths:
         print(p)
-    print(f"wrote {len(paths)} patient(s) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    warn(f"wrote {len(paths)} patient(s) in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -22,6 +22,7 @@ TEXT_COLUMNS = (
     "d2_gy",
     "v95_percent",
     "v100_percent",
+    "dose",
 )
 
 
@@ -30,9 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "dvh",
         help="DVH statistics (Dmean, D98, D95, V95, V100...) of every structure",
-        description="For every frame holding a dose on its own grid (LUND-PROBE: MR_StorT2 and sCT), the DVH of "
-        "every structure of that frame against that dose: volume, mean, min and max dose, D98, D95, "
-        "D50 and D2 in Gy, and V95 and V100 in % of the structure. See docs/metrics.md.",
+        description="For every frame showing a dose (LUND-PROBE: MR_StorT2 and sCT; a dose on another grid is "
+        "resampled once onto the frame's), the DVH of every structure of that frame against that dose: volume, "
+        "mean, min and max dose, D98, D95, D50 and D2 in Gy, and V95 and V100 in % of the structure, and the dose "
+        "used. See docs/metrics.md.",
     )
     add_batch_arguments(p)
     p.add_argument(

@@ -7,8 +7,12 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from ..core.geometry import Geometry
 from ..core.patient import Patient
+from ..core.orientation import Orientation, world_in
+from ..core.regrid import grid_label
 from ..io.open import NoImageError, is_dataset_root, list_patients, open_patient
+from ..io.valuescan import dose_unit_problems
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("path", type=Path)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--deep", action="store_true", help="also decode every file's voxels to find data problems")
+    p.add_argument(
+        "--coords",
+        choices=("lps", "ras"),
+        default="lps",
+        help="world coordinates of the text output in LPS (DICOM, the default) or RAS (NIfTI); --json is always LPS",
+    )
     p.set_defaults(func=run)
 
 
@@ -44,23 +54,34 @@ def run(args: argparse.Namespace) -> int:
     except NoImageError as e:
         raise CliError(str(e)) from e
     if args.deep:
-        patient.load_all()
+        patient.load_all(standby=True)
+    else:
+        for problem in dose_unit_problems(patient):  # a dose in other units than Gy, from a streaming scan
+            patient.add_problem(problem)
     info = patient.to_info()
     if args.json:
         print(json.dumps(info, indent=2))
     else:
-        print(format_info(patient, info))
+        print(format_info(patient, info, args.coords.upper()))
     return 0
 
 
-def format_info(patient: Patient, info: dict) -> str:
-    """Readable text form of ``info``."""
+def _note(layer: dict) -> str:
+    src = layer.get("resampled_from")
+    return f" (resampled from {grid_label(Geometry.from_dict(src))})" if src else ""
+
+
+def format_info(patient: Patient, info: dict, coords: str = "LPS") -> str:
+    """Readable text form of ``info``, world coordinates in ``coords`` ("LPS" or "RAS")."""
     out = [f"Patient {info['patient_id']}  ({info['layout']} layout)  {info['path']}", "", "Frames:"]
     for name, g in info["frames"].items():
         size = "x".join(str(v) for v in g["size_xyz"])
         sp = "x".join(f"{v:.4g}" for v in g["spacing"])
-        org = ", ".join(f"{v:.2f}" for v in g["origin"])
-        out.append(f"  {name:<5} {size} voxels at {sp} mm, origin ({org})")
+        org = ", ".join(f"{v:.2f}" for v in world_in(g["origin"], coords))
+        stored = f"stored {g['orientation']}"
+        if Orientation(obliquity_deg=g["obliquity_deg"]).is_oblique:
+            stored += f", oblique {g['obliquity_deg']:.1f}° (shown on its nearest axes)"
+        out.append(f"  {name:<5} {size} voxels at {sp} mm, origin {coords} ({org}) mm, {stored}")
     by_source: dict[tuple[str, str], list[str]] = defaultdict(list)
     for s in info["structures"]:
         by_source[(s["frame"], s["source"])].append(s["name"])
@@ -68,13 +89,15 @@ def format_info(patient: Patient, info: dict) -> str:
     for (frame, source), names in by_source.items():
         out.append(f"  {frame:<5} {source:<16} {', '.join(names)}")
     out += ["", "Images:      " + ", ".join(f"{i['frame']}/{i['name']}" for i in info["images"])]
-    out.append("Doses:       " + ", ".join(f"{d['frame']}/{d['name']}" for d in info["doses"]))
-    out.append("Uncertainty: " + (", ".join(f"{u['frame']}/{u['structure']}" for u in info["uncertainty"]) or "none"))
+    out.append("Doses:       " + (", ".join(f"{d['frame']}/{d['name']}{_note(d)}" for d in info["doses"]) or "none"))
+    out.append(
+        "Uncertainty: " + (", ".join(f"{u['frame']}/{u['structure']}{_note(u)}" for u in info["uncertainty"]) or "none")
+    )
     out.append(f"Fiducials:   {len(info['fiducials'])}")
     for f in info["fiducials"]:
-        w = ", ".join(f"{v:.2f}" for v in f["world_mm"])
+        w = ", ".join(f"{v:.2f}" for v in world_in(f["world_mm"], coords))
         v = ", ".join(f"{x:.1f}" for x in f["voxel_xyz"])
-        out.append(f"  world ({w}) mm -> voxel ({v})")
+        out.append(f"  {coords} ({w}) mm -> voxel ({v})")
     out.append("Expected missing: " + (", ".join(info["missing"]) or "none"))
     out += ["", f"Problems ({len(info['problems'])}):" if info["problems"] else "Problems: none"]
     for p in info["problems"]:

@@ -79,6 +79,13 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from e
     if args.prescription is not None and not args.prescription > 0:
         raise CliError("--prescription must be a positive dose in Gy")
+    frame = patient.reference_frame
+    if args.base == "sct" and frame.images.get("sCT") is None:
+        where = " (LUND-PROBE: sCT/image_reg2MRI.nii.gz)" if patient.layout == "lundprobe" else ""
+        raise CliError(
+            f"{args.patient}: no sCT on the {frame.name} grid{where}; --base sct would show the {frame.name} "
+            "with a CT label and window"
+        )
     try:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError as e:

@@ -188,8 +188,10 @@ def run_init(args: argparse.Namespace) -> int:
         f"{', '.join(study.structures)}, observers {', '.join(study.observers)}, seed {study.seed}, "
         f"washout {study.washout_days:g} days" + (", admin PIN set" if study.admin else "")
     )
+    from . import warn
+
     for note in opts.notes:
-        print(f"note: {note}", file=sys.stderr)
+        warn(f"note: {note}")
     return 0
 
 
@@ -230,7 +232,9 @@ def run_export(args: argparse.Namespace) -> int:
         raise _cli_error(e) from e
     print(f"wrote {rep.results_csv} ({rep.rows} rows) and {len(rep.copied)} mask(s) to {rep.export_dir}")
     if rep.removed:
-        print(f"removed {len(rep.removed)} exported mask(s) of cases that are no longer finished", file=sys.stderr)
+        from . import warn
+
+        warn(f"removed {len(rep.removed)} exported mask(s) of cases that are no longer finished")
     if rep.problems:
         raise _cli_error(StudyError("some outputs were not exported: " + "; ".join(rep.problems)))
     return 0

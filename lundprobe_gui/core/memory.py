@@ -1,4 +1,4 @@
-"""Handing memory freed after a loading burst back to the operating system."""
+"""Handing memory freed after a loading burst back to the operating system, and refusing loads that cannot fit."""
 
 from __future__ import annotations
 
@@ -8,6 +8,36 @@ import logging
 import sys
 
 logger = logging.getLogger(__name__)
+
+HEADROOM = 0.9
+"""Share of the available RAM one load may take: the rest of the app and the OS need some too."""
+
+
+class NotEnoughRam(MemoryError):
+    """A load that would need more RAM than the machine has available; the message says how much."""
+
+
+def available_bytes() -> int:
+    """RAM the system can give this process without swapping (psutil's ``available``)."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def check_fits(nbytes: int, what: str) -> None:
+    """Refuse to allocate ``nbytes`` for ``what`` when they exceed the RAM available.
+
+    Raises
+    ------
+    NotEnoughRam
+        Before anything is allocated, so the app keeps running and says why.
+    """
+    have = available_bytes()
+    if nbytes > HEADROOM * have:
+        raise NotEnoughRam(
+            f"{what} needs {nbytes / 1e9:.1f} GB to load, more than the {have / 1e9:.1f} GB of RAM available; not loaded"
+        )
+
 
 _trim = None
 if sys.platform.startswith("linux"):

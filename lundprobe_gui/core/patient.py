@@ -14,7 +14,8 @@ import numpy as np
 from .events import Emitter
 from .geometry import Geometry
 from .mask import Mask
-from .memory import release_free_memory
+from .memory import NotEnoughRam, release_free_memory
+from .orientation import Orientation
 from .volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -94,12 +95,21 @@ class Frame:
         """Every image, dose and uncertainty volume."""
         return [*self.images.values(), *self.doses.values(), *self.uncertainty.values()]
 
+    def standby(self) -> list[Volume]:
+        """Doses that would be resampled onto this grid but are not shown: the frame has its own on-grid dose.
+
+        They are resampled only when asked for (:meth:`Patient.load_volume`), not by :meth:`Patient.load_all`.
+        """
+        shown = self.dose()
+        return [v for v in self.doses.values() if v.resampled_from is not None and v is not shown]
+
     def dose(self) -> Volume | None:
-        """The dose on this frame's own grid, if any."""
-        for v in self.doses.values():
-            if not v.geometry.differences(self.geometry):
-                return v
-        return None
+        """The dose shown on this frame: one stored on its grid, else one resampled onto it, else None.
+
+        A dose whose values are not Gy (:attr:`Volume.unit_problem`, known once loaded) is never chosen.
+        """
+        on_grid = [v for v in self.doses.values() if not v.unit_problem and not v.geometry.differences(self.geometry)]
+        return next((v for v in on_grid if v.resampled_from is None), None) or next(iter(on_grid), None)
 
 
 NAN_RULE = "NaN voxels are outside the structure"
@@ -246,7 +256,7 @@ class Patient:
         if self.prescription_gy is not None:
             return float(self.prescription_gy)
         dose = self.dose()
-        if dose is not None and self.load_volume(dose) and dose.vmax > 0:
+        if dose is not None and self.load_volume(dose) and not dose.unit_problem and dose.vmax > 0:
             return round(float(dose.vmax), 2)
         return 1.0
 
@@ -320,8 +330,7 @@ class Patient:
             mask, problems = self._store.load_mask(ref, self.frames[ref.frame].geometry)
         except Exception as e:  # noqa: BLE001 - any decoding failure becomes a Problem
             self._failed.add(key)
-            kind = getattr(e, "problem_kind", "corrupt")  # "tampered": a saved edit changed since it was saved
-            self.add_problem(Problem(ref.path, kind, str(e) if kind != "corrupt" else f"cannot decode voxel data: {e}"))
+            self.add_problem(_load_problem(ref.path, e))
             raise ValueError(f"{ref.path} could not be loaded: {e}") from e
         for p in problems:
             self.add_problem(p)
@@ -346,12 +355,14 @@ class Patient:
         return self.frames[frame or self.reference_frame.name].images.get(which)
 
     def load_volume(self, vol: Volume) -> bool:
-        """Load a volume, turning a decoding failure into a Problem. Returns success."""
+        """Load a volume, turning a decoding failure (and a dose that is not in Gy) into a Problem. Returns success."""
         try:
             vol.load()
+            if vol.unit_problem:
+                self.add_problem(Problem(str(vol.path), "implausible-dose", vol.unit_problem))
             return True
         except Exception as e:  # noqa: BLE001
-            self.add_problem(Problem(str(vol.path), "corrupt", f"cannot decode voxel data: {e}"))
+            self.add_problem(_load_problem(str(vol.path), e))
 
             def drop() -> None:
                 for f in list(self.frames.values()):
@@ -368,15 +379,22 @@ class Patient:
         workers: int = 2,
         progress: Callable[[int, int, str], None] | None = None,
         frames: Iterable[str] | None = None,
+        standby: bool = False,
     ) -> None:
-        """Load every layer (in ``frames``, default all) on a thread pool; failures become problems."""
+        """Load every layer (in ``frames``, default all) on a thread pool; failures become problems.
+
+        Doses on :meth:`Frame.standby` are left unresampled unless ``standby`` is True.
+        """
         from concurrent.futures import ThreadPoolExecutor
 
         names = list(frames) if frames is not None else list(self.frames)
         jobs: list[tuple[str, Callable[[], Any]]] = []
         for fname in names:
             f = self.frames[fname]
+            skip = [] if standby else f.standby()
             for v in f.volumes():
+                if any(v is s for s in skip):
+                    continue
                 jobs.append((str(v.path), lambda v=v: self.load_volume(v)))
             for ref in list(f.structures.values()):
                 jobs.append((ref.path, lambda r=ref: self.try_load_mask(r)))
@@ -489,18 +507,40 @@ class Patient:
             "prescription_gy": self.prescription_gy,
             "prescription_origin": self.prescription_origin,
             "path": str(self.path),
-            "frames": {f.name: f.geometry.to_dict() for f in frames},
+            "frames": {f.name: {**f.geometry.to_dict(), **_orientation(f.geometry)} for f in frames},
+            "world_coordinates": "LPS",
             "structures": [r.to_dict() for r in self.structures()],
             "images": [{"name": k, "frame": f.name, "path": str(v.path)} for f in frames for k, v in f.images.items()],
             "doses": [
-                {"name": k, "frame": f.name, "path": str(v.path), "geometry": v.geometry.to_dict()}
+                {"name": k, "frame": f.name, "path": str(v.path), "geometry": v.geometry.to_dict(), **_resampled(v)}
                 for f in frames
                 for k, v in f.doses.items()
             ],
             "uncertainty": [
-                {"structure": k, "frame": f.name, "path": str(v.path)} for f in frames for k, v in f.uncertainty.items()
+                {"structure": k, "frame": f.name, "path": str(v.path), **_resampled(v)}
+                for f in frames
+                for k, v in f.uncertainty.items()
             ],
             "fiducials": [fd.to_dict() for fd in self.fiducials],
             "missing": list(self.missing),
             "problems": [p.to_dict() for p in self.problems],
         }
+
+
+def _orientation(geometry: Geometry) -> dict:
+    """How a frame is stored: ``{"orientation": "LAS", "obliquity_deg": 0.0}``."""
+    orient = Orientation.from_geometry(geometry)
+    return {"orientation": orient.storage_code(), "obliquity_deg": round(orient.obliquity_deg, 3)}
+
+
+def _load_problem(path: str, e: Exception) -> Problem:
+    """The Problem of a file whose voxels could not be loaded."""
+    if isinstance(e, NotEnoughRam):
+        return Problem(path, "too-large", str(e))
+    kind = getattr(e, "problem_kind", "corrupt")  # "tampered": a saved edit changed since it was saved
+    return Problem(path, kind, str(e) if kind != "corrupt" else f"cannot decode voxel data: {e}")
+
+
+def _resampled(vol: Volume) -> dict:
+    """``{"resampled_from": <grid of the file>}`` for a volume shown resampled, else nothing."""
+    return {} if vol.resampled_from is None else {"resampled_from": vol.resampled_from.to_dict()}

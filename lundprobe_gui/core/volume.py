@@ -15,6 +15,21 @@ from .mask import Box, bbox_of, box_slices, read_block
 
 logger = logging.getLogger(__name__)
 
+IMPLAUSIBLE_DOSE_GY = 1000.0
+"""A dose maximum above this is not a dose in Gy (an RTDOSE's stored integers without DoseGridScaling reach
+millions); brachytherapy hot spots aside, no plan comes near it."""
+
+
+def dose_unit_problem(maximum: float, integer_data: bool) -> str:
+    """Why a dose with this maximum cannot be shown as Gy ("" when it can)."""
+    if not maximum > IMPLAUSIBLE_DOSE_GY:
+        return ""
+    hint = " (stored integers without their scaling, like an RTDOSE read without DoseGridScaling?)"
+    return (
+        f"maximum {maximum:,.0f} is not a plausible dose in Gy{hint if integer_data else ''}; "
+        "not shown as Gy until a scale is confirmed"
+    )
+
 
 @dataclass
 class Slab:
@@ -77,6 +92,12 @@ class Volume:
         self.offset: tuple[int, int, int] = (0, 0, 0)
         self.vmin = 0.0
         self.vmax = 0.0
+        self.resampled_from: Geometry | None = None
+        """The grid of the file when its values were resampled onto :attr:`geometry` (see core/regrid.py)."""
+        self.unit_problem = ""
+        """Why a dose's values are not Gy (:func:`dose_unit_problem`); set on load, cleared by :meth:`set_scale`."""
+        self.scale = 1.0
+        """A user-confirmed factor from the stored values to Gy (1.0 unless :meth:`set_scale` was called)."""
 
     @property
     def loaded(self) -> bool:
@@ -105,16 +126,33 @@ class Volume:
                     else:
                         arr = arr[box_slices(box)]
                         offset = (box[0][0], box[1][0], box[2][0])
+            integer_data = arr.dtype.kind in "iu"
             if self.kind != "image" and arr.dtype != np.float32:
                 arr = arr.astype(np.float32)
+            if self.scale != 1.0:
+                arr = arr * np.float32(self.scale)
             # Images stay a read-only view of the decoded buffer: copying 120 MB would delay the first image.
             arr = np.ascontiguousarray(arr)
             if self.kind != "image":
                 self.vmin = float(arr.min()) if arr.size else 0.0
                 self.vmax = float(arr.max()) if arr.size else 0.0
+            if self.kind == "dose" and self.scale == 1.0:
+                self.unit_problem = dose_unit_problem(self.vmax, integer_data)
             self.offset = offset
             self.data = arr
         return self
+
+    def set_scale(self, factor: float) -> None:
+        """Confirm that stored value x means ``x * factor`` Gy: the values are rescaled and the dose can be shown."""
+        if not (np.isfinite(factor) and factor > 0):
+            raise ValueError(f"a dose scale must be a positive number, not {factor!r}")
+        with self._lock:
+            if self.data is not None:
+                self.data = np.ascontiguousarray(self.data * np.float32(factor / self.scale))
+                self.vmin = float(self.data.min()) if self.data.size else 0.0
+                self.vmax = float(self.data.max()) if self.data.size else 0.0
+            self.scale = float(factor)
+            self.unit_problem = ""
 
     def unload(self) -> None:
         """Drop the voxels (they load again on next use)."""

@@ -106,6 +106,34 @@ def combine(
     return new
 
 
+def would_change(mask: Mask, region: Region, mode: str) -> bool:
+    """Whether ``region`` would change ``mask`` in ``mode`` if no constraint held it back.
+
+    Parameters
+    ----------
+    mask : Mask
+        The structure.
+    region : Region
+        Voxels to act on.
+    mode : {"add", "remove", "set"}
+        As in :func:`apply_region`.
+
+    Returns
+    -------
+    bool
+        True when at least one voxel would flip.
+    """
+    clipped = region.clip(mask.shape)
+    if clipped is None:
+        return False
+    old = mask.read(clipped.box)
+    if mode == "add":
+        return bool((clipped.values & ~old).any())
+    if mode == "remove":
+        return bool((clipped.values & old).any())
+    return bool((clipped.values != old).any())
+
+
 def apply_region(
     mask: Mask, region: Region, mode: str, constraint: EditConstraint | None = None, *, image: Any | None = None
 ) -> Patch | None:

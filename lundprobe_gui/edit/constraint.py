@@ -67,6 +67,8 @@ class EditConstraint:
         Image for the intensity range (``read(box)`` object or full-size array).
     locked : list of Mask
         Structures whose voxels are never added to the active structure.
+    description : str
+        The settings in the user's words (e.g. "outside BODY"), for :meth:`blocked_message`.
     """
 
     area: Mask | None = None
@@ -74,6 +76,7 @@ class EditConstraint:
     intensity_range: tuple[float | None, float | None] | None = None
     image: Any | None = None
     locked: list[Mask] = field(default_factory=list)
+    description: str = ""
 
     def __post_init__(self) -> None:
         if self.area_mode not in ("inside", "outside"):
@@ -83,6 +86,14 @@ class EditConstraint:
     def is_trivial(self) -> bool:
         """True when the constraint restricts nothing."""
         return self.area is None and self.intensity_range is None and not self.locked
+
+    def blocked_message(self) -> str:
+        """What to tell the user when an edit changed nothing because of this constraint."""
+        what = f" ({self.description})" if self.description else ""
+        return (
+            f"Nothing changed: the editable-area settings{what} exclude every voxel of this edit. "
+            "Change them under 'Editable area' in the Edit panel."
+        )
 
     def editable(self, box: Box, image: Any | None = None) -> np.ndarray | None:
         """Voxels of ``box`` the area and intensity settings allow to change; None means all.

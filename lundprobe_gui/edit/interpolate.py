@@ -92,6 +92,39 @@ def interpolate_region(mask: Mask, axis: int, spacing_zyx: Sequence[float]) -> R
     return Region(bbox, np.moveaxis(filled, 0, axis))
 
 
+def no_fill_reason(mask: Mask, axis: int) -> str:
+    """Why filling between slices along ``axis`` adds nothing, in the user's words.
+
+    Parameters
+    ----------
+    mask : Mask
+        The structure.
+    axis : int
+        Axis whose slices are the key slices.
+
+    Returns
+    -------
+    str
+        One sentence naming the contoured slices (1-based, as the views count them).
+    """
+    bbox = mask.bbox()
+    if bbox is None:
+        return "Fill between slices: the structure is empty. Contour two or more slices a few slices apart first."
+    keys = np.flatnonzero(np.moveaxis(mask.read(bbox), axis, 0).any(axis=(1, 2))) + bbox[axis][0]
+    if len(keys) < 2:
+        return (
+            f"Fill between slices needs two contoured slices with empty slices between them; "
+            f"this structure is contoured on slice {keys[0] + 1} only."
+        )
+    if int(np.max(np.diff(keys))) < 2:
+        return (
+            f"Fill between slices found nothing to fill: all {len(keys)} contoured slices "
+            f"({keys[0] + 1}-{keys[-1] + 1}) follow each other. It fills empty slices between contoured "
+            "ones: contour every few slices, then fill."
+        )
+    return "Fill between slices: the contours on either side of the empty slices do not overlap, so nothing fills."
+
+
 @dataclass
 class InterpolateSettings:
     """Interpolation settings.
@@ -123,7 +156,10 @@ class InterpolateTool(Tool):
         """Interpolate as one undo step; returns True when slices were filled."""
         ctx = self._require_ctx()
         region = interpolate_region(ctx.mask, self.settings.axis, ctx.spacing_zyx)
-        return ctx.apply(region, "add") is not None
+        if ctx.apply(region, "add") is not None:
+            return True
+        self.reason = no_fill_reason(ctx.mask, self.settings.axis)
+        return False
 
     def on_click(self, event: EditEvent) -> bool:
         return self.run()

@@ -233,6 +233,22 @@ class EditSession:
         added, removed = self.history.newest_counts()
         self.tool_used.emit(ToolUse(tool.name, "edit", self._active[0], self._active[1], added, removed))
 
+    def begin_action(self) -> None:
+        """Start one user action (a stroke, a click, a tool run) for :meth:`nothing_changed_reason`."""
+        if self._ctx is not None:
+            self._ctx.begin_action()
+        if self._tool is not None:
+            self._tool.reason = None
+
+    def nothing_changed_reason(self) -> str | None:
+        """Why the action since :meth:`begin_action` changed nothing, if it did and the reason is known."""
+        ctx = self._ctx
+        if ctx is None or ctx.applied:
+            return None
+        if ctx.blocked and ctx.constraint is not None:
+            return ctx.constraint.blocked_message()
+        return None if self._tool is None else self._tool.reason
+
     # -- whole-structure edits ---------------------------------------------------
     def copy_from(self, key: Key, other_mask: Mask, mode: str = "set") -> bool:
         """Replace (``"set"``), extend (``"add"``) or cut (``"remove"``) a working copy with another

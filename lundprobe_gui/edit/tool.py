@@ -25,7 +25,7 @@ from typing import Any, Callable, ClassVar, Literal
 import numpy as np
 
 from lundprobe_gui.core.mask import Box, Mask
-from lundprobe_gui.edit.apply import Patch, apply_region
+from lundprobe_gui.edit.apply import Patch, apply_region, would_change
 from lundprobe_gui.edit.constraint import EditConstraint
 from lundprobe_gui.edit.guidance import Guidance
 from lundprobe_gui.edit.history import History
@@ -111,6 +111,10 @@ class EditContext:
     image: Any | None = None
     changed: Callable[[Box], None] | None = None
     guide: Guidance | None = None
+    applied: int = field(default=0, init=False)
+    """Edits that changed the mask since :meth:`begin_action`."""
+    blocked: int = field(default=0, init=False)
+    """Edits since :meth:`begin_action` that changed nothing only because the constraint forbade it."""
 
     def __post_init__(self) -> None:
         self.spacing_zyx = tuple(float(v) for v in self.spacing_zyx)  # type: ignore[assignment]
@@ -131,11 +135,18 @@ class EditContext:
             return None
         patch = apply_region(self.mask, region, mode, self.constraint, image=self.image)
         if patch is None:
+            if self.constraint is not None and not self.constraint.is_trivial and would_change(self.mask, region, mode):
+                self.blocked += 1
             return None
+        self.applied += 1
         self.history.record(patch)
         if self.changed is not None:
             self.changed(patch.box)
         return patch
+
+    def begin_action(self) -> None:
+        """Start counting applied and blocked edits for one user action (a stroke, a click, a tool run)."""
+        self.applied = self.blocked = 0
 
     def apply_found(self, found: tuple[Region, str] | None) -> bool:
         """Apply the (region, mode) of a whole-structure operation as one step; True when the mask changed."""
@@ -217,6 +228,8 @@ class Tool:
         self.ctx: EditContext | None = None
         self._pressed: EditEvent | None = None
         self._dragged = False
+        self.reason: str | None = None
+        """Why the last run changed nothing, when the tool can tell (e.g. nothing to fill)."""
         self.preview_revision = 0
         """Incremented whenever :meth:`previews` would return something else."""
 

@@ -10,8 +10,8 @@ and continuous images. Then:
   only chosen when nothing else is continuous; ties go to integer data, then to the name. It is
   put under ``frame.images["image"]`` of a single frame named ``"CT"`` when its values look like
   CT (:func:`~lundprobe_gui.core.modality.looks_like_ct`), else ``"image"``.
-* Every other file must have the reference's grid (else a ``geometry-mismatch`` problem; never
-  resampled) and becomes:
+* Every other file must have the reference's grid (else a ``geometry-mismatch`` problem; masks,
+  label maps and images are never resampled) and becomes:
 
   - a **binary mask**: a structure named after the file (a leading ``mask_`` dropped);
   - a **label map** (or a binary file with its own ``<stem>_labels.json|csv`` table): one
@@ -19,7 +19,8 @@ and continuous images. Then:
     :mod:`lundprobe_gui.io.multilabel`) or ``label_<k>``, with ``StructureRef.label = k``;
   - a **continuous** file: a dose when its name contains ``dose``; otherwise a float map becomes
     an uncertainty-like overlay (``frame.uncertainty[stem]``) and an integer image an extra image
-    (``frame.images[stem]``).
+    (``frame.images[stem]``). A dose or float overlay on another grid in the same world space is
+    resampled onto the reference grid (:func:`~lundprobe_gui.core.regrid.attach_overlay`).
 
   Structures get the source ``clinical``; when a name is already taken, the whole file's
   structures take the file's stem as their source instead.
@@ -35,10 +36,11 @@ from pathlib import Path
 
 from ..core.modality import looks_like_ct
 from ..core.patient import NAN_RULE, Frame, Patient, Problem, StructureRef
+from ..core.regrid import attach_overlay
 from ..core.volume import Volume
 from . import multilabel, nifti
 from .slab_reader import load_slab_or_array
-from .probe import Probe, is_image_name, probe, strip_suffix
+from .probe import Probe, is_image_name, probe, strip_suffix, unsupported_files
 from .store import FileStore
 from .valuescan import ValueScan, scan_values
 
@@ -93,12 +95,6 @@ def detect_multilabel(path: Path) -> bool:
 
 def inspect_file(path: Path) -> FileInfo | Problem:
     """Header and value look of one file, or the :class:`Problem` that stops its use."""
-    try:
-        dims = nifti.read_header(path).dims
-    except (nifti.NiftiError, OSError):
-        dims = ()  # probe() reports what is wrong
-    if any(d > 1 for d in dims[3:]):
-        return Problem(str(path), "unsupported", f"{len(dims)}-D image of size {dims}; only 3-D images can be shown")
     pr = probe(path)
     if isinstance(pr, Problem):
         return pr
@@ -107,6 +103,14 @@ def inspect_file(path: Path) -> FileInfo | Problem:
     except (nifti.NiftiError, OSError, ValueError) as e:
         return Problem(str(path), "corrupt", f"cannot decode voxel data: {e}")
     return FileInfo(Path(path), pr, scan)
+
+
+def no_image_reasons(infos: list[FileInfo], problems: list[Problem]) -> str:
+    """Why none of a folder's files can be the image shown: each file with its reason."""
+    what = {"binary": "a binary mask", "labels": "a label map"}
+    parts = [f"{i.path.name}: {what.get(i.scan.kind, 'an overlay')}" for i in infos]
+    parts += [f"{Path(pr.path).name}: {pr.message}" for pr in problems]
+    return "; ".join(parts) or "no NIfTI files"
 
 
 def _overlay_named(stem: str) -> bool:
@@ -173,14 +177,22 @@ class _Builder:
             )
         self.frame.structures[(name, source)] = StructureRef(name, source, self.frame.name, str(info.path))
 
+    @staticmethod
+    def overlay_kind(info: FileInfo) -> str | None:
+        """``dose`` or ``uncertainty`` for a continuous overlay (resampled when on another grid), else None."""
+        if info.scan.kind != "continuous":
+            return None
+        if "dose" in info.stem.lower():
+            return "dose"
+        return "uncertainty" if info.scan.is_float else None
+
     def add_continuous(self, info: FileInfo) -> None:
         geom, stem = info.probe.geometry, info.stem
-        if "dose" in stem.lower():
-            self.frame.doses[stem] = Volume(info.path, geom, "dose", load_slab_or_array, crop=True, name=stem)
-        elif info.scan.is_float:
-            self.frame.uncertainty[stem] = Volume(
-                info.path, geom, "uncertainty", load_slab_or_array, crop=True, name=stem
-            )
+        kind = self.overlay_kind(info)
+        if kind is not None:
+            why = attach_overlay(self.frame, Volume(info.path, geom, kind, load_slab_or_array, crop=True, name=stem))
+            if why is not None:
+                self.problems.append(why)
         else:
             key = stem if stem not in self.frame.images else info.path.name
             self.frame.images[key] = Volume(info.path, geom, "image", nifti.load_array, name=key)
@@ -198,16 +210,15 @@ def discover(path: Path, layout: str = GENERIC, roles: Roles = Roles()) -> Patie
     files = nifti_files(path)
     with ThreadPoolExecutor(max_workers=4) as pool:
         found = list(pool.map(inspect_file, files))
-    problems = [f for f in found if isinstance(f, Problem)]
+    problems = [f for f in found if isinstance(f, Problem)] + unsupported_files(path)
     infos = [f for f in found if isinstance(f, FileInfo)]
+    for info in infos:
+        problems.extend(info.probe.notes)
     ref = next((i for i in infos if roles.reference is not None and i.path == roles.reference), None)
     if ref is None:
         ref = choose_reference([i for i in infos if i.path not in roles.label_maps])
     if ref is None:
-        names = ", ".join(p.name for p in files) or "no NIfTI files"
-        raise FileNotFoundError(
-            f"{path}: no usable image to show (only masks, label maps or unreadable files: {names})"
-        )
+        raise FileNotFoundError(f"{path}: no usable image to show: {no_image_reasons(infos, problems)}")
     frame_name = roles.frame or ("CT" if looks_like_ct(ref.scan) else "image")
     frame = Frame(frame_name, ref.probe.geometry, "")
     frame.images["image"] = Volume(ref.path, ref.probe.geometry, "image", nifti.load_array, name="image")
@@ -216,7 +227,9 @@ def discover(path: Path, layout: str = GENERIC, roles: Roles = Roles()) -> Patie
         if info is ref:
             continue
         diffs = info.probe.geometry.differences(frame.geometry)
-        if diffs:
+        if diffs and build.overlay_kind(info) is not None:
+            build.add_continuous(info)
+        elif diffs:
             problems.append(
                 Problem(
                     str(info.path),

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..core.geometry import Geometry
 from ..core.patient import LUNDPROBE_PRESCRIPTION_GY, NAN_RULE, Fiducial, Frame, Patient, Problem, StructureRef
+from ..core.regrid import RESAMPLABLE_KINDS, attach_overlay
 from ..core.volume import Volume
 from . import nifti
 from .probe import Probe, is_image_name, probe, strip_suffix
@@ -219,8 +220,7 @@ def discover(path: Path) -> Patient:
     unreadable = {p.path for p in problems if p.kind == "unreadable"}
     probes = _probe_all(mri_files + sct_files)
     for pr in probes.values():
-        if isinstance(pr, Problem):
-            problems.append(pr)
+        problems.extend([pr] if isinstance(pr, Problem) else pr.notes)
 
     if os.path.isdir(mri_dir) and str(mri_dir) not in unreadable:
         geom = _frame_geometry("MRI", mri_dir / "image.nii.gz", {p: probes[p] for p in mri_files}, problems)
@@ -264,7 +264,7 @@ def discover(path: Path) -> Patient:
     if os.path.lexists(txt) and "MRI" in frames:
         fiducials, fid_problems = read_fiducials(txt, frames["MRI"].geometry)
         problems.extend(fid_problems)
-    if "MRI" in frames:
+    if "MRI" in frames and _is_prostate_patient(mri_files, dataset_root):
         have = {n for (n, s) in frames["MRI"].structures if s == "clinical"}
         bad = {Path(p.path).name for p in problems}
         for s in CLINICAL_STRUCTURES:
@@ -291,6 +291,19 @@ def discover(path: Path) -> Patient:
     )
 
 
+def _is_prostate_patient(mri_files: list[Path], dataset_root: Path) -> bool:
+    """Whether the prostate structure list applies: the dataset lists expected-missing structures, or the
+    patient has a file of at least one of LUND-PROBE's clinical structures (another dataset in MR_StorT2/sCT
+    folders has none, and is not told that CTVT_427 or PenileBulb is missing)."""
+    names = {f.name for f in mri_files}
+    if any(f"mask_{s}.nii.gz" in names or f"mask_{s}.nii" in names for s in CLINICAL_STRUCTURES):
+        return True
+    try:
+        return any(dataset_root.glob("missingStructures_*.json"))
+    except OSError:
+        return False
+
+
 def _add_layer(
     frame: Frame, path: Path, pr: Probe | Problem, kind: str, name: str, source: str, problems: list[Problem]
 ) -> None:
@@ -299,26 +312,24 @@ def _add_layer(
     if kind == "unknown":
         problems.append(Problem(str(path), "unrecognised", "file name does not match the LUND-PROBE layout; ignored"))
         return
-    same = not pr.geometry.differences(frame.geometry)
-    if kind == "dose" and name == "dose_original":
-        frame.doses[name] = Volume(path, pr.geometry, "dose", load_slab_or_array, crop=True, name=name)
+    if kind in RESAMPLABLE_KINDS:
+        # on its own grid (dose_original: the planning grid) a dose or uncertainty map is shown resampled
+        why = attach_overlay(frame, Volume(path, pr.geometry, kind, load_slab_or_array, crop=True, name=name))
+        if why is not None:
+            problems.append(why)
         return
-    if not same:
-        diffs = "; ".join(pr.geometry.differences(frame.geometry))
+    diffs = pr.geometry.differences(frame.geometry)
+    if diffs:
         problems.append(
             Problem(
                 str(path),
                 "geometry-mismatch",
-                f"grid differs from the {frame.name} reference image ({diffs}); left out, not resampled",
+                f"grid differs from the {frame.name} reference image ({'; '.join(diffs)}); left out, not resampled",
             )
         )
         return
     if kind == "image":
         frame.images[name] = Volume(path, pr.geometry, "image", load_volume_array, name=name)
-    elif kind == "dose":
-        frame.doses[name] = Volume(path, pr.geometry, "dose", load_slab_or_array, crop=True, name=name)
-    elif kind == "uncertainty":
-        frame.uncertainty[name] = Volume(path, pr.geometry, "uncertainty", load_slab_or_array, crop=True, name=name)
     elif kind == "mask":
         if pr.is_float:
             problems.append(

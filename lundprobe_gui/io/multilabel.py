@@ -340,7 +340,7 @@ def save_label_map(
             "voxels": int(np.count_nonzero(new == k)),
         }
 
-    header = hdr.raw if hdr is not None else reference_header(patient, fname)
+    header = hdr.raw if hdr is not None and hdr.raw else reference_header(patient, fname)
     # Editing a saved version (a reopened review) continues that file's own version series.
     stem = validate_data_name(_VERSION_SUFFIX.sub("", strip_suffix(label_map.name)), "label-map file name")
     computed = {

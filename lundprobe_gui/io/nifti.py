@@ -1,9 +1,11 @@
-"""NIfTI-1 reading and writing.
+"""NIfTI-1 and NIfTI-2 reading.
 
 Headers are read with SimpleITK (``ImageFileReader.ReadImageInformation``), so the geometry is
-exactly what SimpleITK and ITK-based tools see. Voxel data of plain NIfTI-1 files is decoded
-here, with ISA-L's gzip when available, because SimpleITK's reader is several times slower
-on 61 M-voxel masks and always allocates the full image. Anything unusual falls back to SimpleITK.
+exactly what SimpleITK and ITK-based tools see. Voxel data of single-file NIfTI-1 and NIfTI-2
+files is decoded here, with ISA-L's gzip when available, because SimpleITK's reader is several
+times slower on 61 M-voxel masks and always allocates the full image. Anything unusual falls back
+to SimpleITK. :func:`parse_header` also keeps the fields that describe the geometry (pixdim,
+qform, sform), so that :mod:`lundprobe_gui.io.header_check` can catch headers that lie.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..core.geometry import Geometry
+from ..core.memory import check_fits
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +50,23 @@ GZIP_MAX_RATIO = 1032
 
 
 class NiftiError(Exception):
-    """A NIfTI file that cannot be used; the message says why."""
+    """A NIfTI file that cannot be used; the message says why and :attr:`kind` is the Problem kind."""
+
+    def __init__(self, message: str, kind: str = "", fallback: bool = False) -> None:
+        super().__init__(message)
+        self.kind = kind or ("truncated" if "truncat" in message else "corrupt")
+        self.fallback = fallback
+        """SimpleITK may still read the file (a datatype this module does not decode)."""
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+NIFTI2_MAGICS = (b"n+2\0\r\n\x1a\n", b"ni2\0\r\n\x1a\n")
+_SIZEOF_HDR = tuple(struct.pack(e + "i", n) for e in "<>" for n in (348, 540))
 
 
 @dataclass(frozen=True)
 class Header:
-    """The parts of a NIfTI-1 header the loaders need."""
+    """The parts of a NIfTI-1 or NIfTI-2 header the loaders and header checks need."""
 
     dims: tuple[int, ...]
     dtype: np.dtype
@@ -60,6 +74,15 @@ class Header:
     slope: float
     inter: float
     raw: bytes
+    """The 348-byte NIfTI-1 header (copied into saved masks); empty for NIfTI-2."""
+    version: int = 1
+    pixdim: tuple[float, ...] = (1.0,) * 8
+    qform_code: int = 0
+    sform_code: int = 0
+    quatern: tuple[float, ...] = (0.0,) * 6
+    """quatern_b, c, d, qoffset_x, y, z."""
+    srow: tuple[float, ...] = (0.0,) * 12
+    """srow_x, srow_y, srow_z (RAS mm)."""
 
     @property
     def n_voxels(self) -> int:
@@ -77,35 +100,90 @@ def is_gz(path: Path) -> bool:
     return str(path).lower().endswith(".gz")
 
 
-def _open_head(path: Path, n: int = 352) -> bytes:
+def _open_head(path: Path, n: int = 544) -> bytes:
     with open(path, "rb") as fh:
         raw = fh.read(max(n, 4096) if is_gz(path) else n)
     if is_gz(path):
+        if raw[:2] != GZIP_MAGIC and raw[:4] in _SIZEOF_HDR:
+            raise NiftiError(
+                "not gzip-compressed although named .gz: an uncompressed NIfTI file (rename it .nii)", "mislabelled"
+            )
         try:
             return zlib.decompressobj(31).decompress(raw, n)
         except zlib.error as e:
             raise NiftiError(f"not a valid gzip file ({e})") from e
+    if raw[:2] == GZIP_MAGIC:
+        raise NiftiError("gzip-compressed data in a file named .nii (rename it .nii.gz)", "mislabelled")
     return raw
 
 
+def _version(raw: bytes) -> tuple[int, str]:
+    """(1 or 2, byte order) from sizeof_hdr."""
+    for endian in ("<", ">"):
+        if len(raw) >= 4 and struct.unpack(endian + "i", raw[:4])[0] == 348:
+            return 1, endian
+        if len(raw) >= 4 and struct.unpack(endian + "i", raw[:4])[0] == 540:
+            return 2, endian
+    raise NiftiError("not a NIfTI header (sizeof_hdr is neither 348 nor 540)")
+
+
+_FIELDS = {
+    # (byte offset, struct format) of each field the loaders use, per NIfTI version
+    1: {
+        "dim": (40, "8h"), "types": (70, "2h"), "pixdim": (76, "8f"), "offset": (108, "f"), "scl": (112, "2f"),
+        "xform": (252, "2h"), "quatern": (256, "6f"), "srow": (280, "12f"),
+    },
+    2: {
+        "dim": (16, "8q"), "types": (12, "2h"), "pixdim": (104, "8d"), "offset": (168, "q"), "scl": (176, "2d"),
+        "xform": (344, "2i"), "quatern": (352, "6d"), "srow": (400, "12d"),
+    },
+}  # fmt: skip
+_HEADER_BYTES = {1: 348, 2: 540}
+
+
 def parse_header(raw: bytes) -> Header:
-    """Parse the first 348 bytes of a NIfTI-1 file.
+    """Parse the header of a single-file NIfTI-1 (348 bytes) or NIfTI-2 (540 bytes) image.
 
     Raises
     ------
     NiftiError
-        For anything that is not a single-file NIfTI-1 image this module can decode.
+        For anything that is not a single-file NIfTI image this module can decode.
     """
     if len(raw) < 348:
         raise NiftiError(f"header is truncated ({len(raw)} of 348 bytes)")
-    for endian in ("<", ">"):
-        if struct.unpack(endian + "i", raw[:4])[0] == 348:
-            break
-    else:
-        raise NiftiError("not a NIfTI-1 header (sizeof_hdr is not 348)")
-    if raw[344:347] not in (b"n+1", b"ni1"):
-        raise NiftiError(f"wrong NIfTI magic {raw[344:348]!r}")
-    dim = struct.unpack(endian + "8h", raw[40:56])
+    version, endian = _version(raw)
+    size = _HEADER_BYTES[version]
+    if len(raw) < size:
+        raise NiftiError(f"NIfTI-{version} header is truncated ({len(raw)} of {size} bytes)")
+    magic = raw[344:348] if version == 1 else raw[4:12]
+    if magic[:3] in (b"ni1", b"ni2"):
+        raise NiftiError(f"a NIfTI-{version} .hdr/.img pair, not a single .nii file; not supported", "unsupported")
+    if magic[:3] != (b"n+1" if version == 1 else b"n+2") or (version == 2 and magic not in NIFTI2_MAGICS):
+        raise NiftiError(f"wrong NIfTI magic {magic!r}")
+
+    def field(name: str) -> tuple:
+        at, fmt = _FIELDS[version][name]
+        return struct.unpack_from(endian + fmt, raw, at)
+
+    (offset,) = field("offset")
+    if not (math.isfinite(offset) and (offset == 0 or size <= offset <= MAX_DECLARED_BYTES)):
+        raise NiftiError(f"invalid vox_offset {offset!r} (voxel data must start after the {size}-byte header)")
+    dims, dtype = _dims_and_dtype(field("dim"), *field("types"), endian)
+    return Header(
+        dims,
+        dtype,
+        int(offset) or size + 4,
+        *(float(v) for v in field("scl")),
+        raw[:348] if version == 1 else b"",
+        version,
+        field("pixdim"),
+        *field("xform"),
+        field("quatern"),
+        field("srow"),
+    )
+
+
+def _dims_and_dtype(dim: tuple[int, ...], code: int, bitpix: int, endian: str) -> tuple[tuple[int, ...], np.dtype]:
     ndim = dim[0]
     if not 1 <= ndim <= 7:
         raise NiftiError(f"invalid number of dimensions {ndim}")
@@ -114,7 +192,6 @@ def parse_header(raw: bytes) -> Header:
         raise NiftiError(f"negative dimension in {dims}")
     if any(d == 0 for d in dims):
         raise NiftiError(f"zero-length dimension in {dims}")
-    code, bitpix = struct.unpack(endian + "2h", raw[70:74])
     # The size check comes first, for every datatype: a file this reader does not decode goes to
     # SimpleITK, which allocates whatever the header declares.
     itemsize = np.dtype(_DTYPES[code]).itemsize if code in _DTYPES else max(1, (bitpix + 7) // 8)
@@ -122,14 +199,14 @@ def parse_header(raw: bytes) -> Header:
     if declared > MAX_DECLARED_BYTES:
         raise NiftiError(f"header declares {declared / 1e9:.1f} GB of voxel data, too large to be real")
     if code not in _DTYPES:
-        raise NiftiError(f"unsupported NIfTI datatype code {code}")
+        raise NiftiError(f"unsupported NIfTI datatype code {code}", "unsupported", fallback=True)
     dtype = np.dtype(endian + _DTYPES[code])
-    offset = struct.unpack(endian + "f", raw[108:112])[0]
-    if not (math.isfinite(offset) and (offset == 0 or 348 <= offset <= MAX_DECLARED_BYTES)):
-        raise NiftiError(f"invalid vox_offset {offset!r} (voxel data must start after the 348-byte header)")
-    vox_offset = int(offset) or 352
-    slope, inter = struct.unpack(endian + "2f", raw[112:120])
-    return Header(dims, dtype, vox_offset, float(slope), float(inter), raw[:348])
+    if bitpix != 8 * dtype.itemsize:
+        # the data size depends on which of the two is right: a guess would misread every voxel
+        raise NiftiError(
+            f"datatype {code} ({dtype.name}, {8 * dtype.itemsize} bits) disagrees with bitpix {bitpix}", "corrupt"
+        )
+    return dims, dtype
 
 
 def read_header(path: Path) -> Header:
@@ -170,6 +247,14 @@ def itk_file_name(path: str | os.PathLike | bytes) -> Iterator[str]:
         yield link
 
 
+def dimension_problem(dims: tuple[int, ...]) -> str | None:
+    """Why an image of ``dims`` (x, y, z, ...) cannot be shown, e.g. "4-D image (12 volumes of 64x64x30): not shown"."""
+    extra = [d for d in dims[3:] if d > 1]
+    if not extra:
+        return None
+    return f"{3 + len(extra)}-D image ({math.prod(extra)} volumes of {'x'.join(map(str, dims[:3]))}): not shown"
+
+
 def read_geometry(path: Path) -> tuple[Geometry, str, int]:
     """Geometry, pixel type name and component count from SimpleITK's header reader."""
     reader = sitk.ImageFileReader()
@@ -180,7 +265,8 @@ def read_geometry(path: Path) -> tuple[Geometry, str, int]:
     except RuntimeError as e:
         raise NiftiError(_short_itk_error(e)) from e
     if reader.GetDimension() != 3:
-        raise NiftiError(f"expected a 3-D image, found {reader.GetDimension()}-D of size {reader.GetSize()}")
+        size = tuple(int(v) for v in reader.GetSize())
+        raise NiftiError(dimension_problem(size) or f"{len(size)}-D image of size {size}: not shown", "unsupported")
     geom = Geometry.from_sitk(reader)
     return geom, sitk.GetPixelIDValueAsString(reader.GetPixelID()), reader.GetNumberOfComponents()
 
@@ -310,6 +396,10 @@ def read_array(path: Path, hdr: Header | None = None) -> np.ndarray:
         raise NiftiError(
             f"truncated: header implies {need} bytes of data, more than this {os.path.getsize(path)}-byte file can hold"
         )
+    copies = (0 if hdr.dtype.isnative else hdr.data_bytes) + (
+        hdr.n_voxels * 4 if hdr.slope not in (0.0, 1.0) or hdr.inter != 0.0 else 0
+    )
+    check_fits(need + copies + (os.path.getsize(path) if is_gz(path) else 0), path.name)
     if is_gz(path):
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -349,6 +439,7 @@ def read_array_sitk(path: Path) -> tuple[np.ndarray, Geometry]:
                     f"header declares {declared} bytes of voxel data, more than this "
                     f"{os.path.getsize(path)}-byte file can hold"
                 )
+            check_fits(2 * declared, Path(path).name)  # SimpleITK's image, then numpy's copy
             if is_gz(path):
                 # SimpleITK allocates first and reads after (a short gzip stream leaves zeros): count
                 # the data without keeping it before anything of the declared size is allocated

@@ -26,6 +26,7 @@ from pathlib import Path
 from ..core.patient import Patient
 from . import dicom, generic, lundprobe, multilabel, structseg
 from .guard import register_patient
+from .probe import unsupported_files
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,12 @@ def open_patient(path: str | os.PathLike | bytes) -> Patient:
         raise NoImageError(f"{path}: cannot read the folder ({denied.strerror or denied})") from denied
     layout = detect_layout(path)
     if layout is None:
-        raise NoImageError(f"{path}: no usable image found; {_EXPECTED}")
+        other = "; ".join(f"{Path(pr.path).name}: {pr.message}" for pr in unsupported_files(path))
+        raise NoImageError(
+            f"{path}: no usable image found ({other}); {_EXPECTED}"
+            if other
+            else f"{path}: no usable image found; {_EXPECTED}"
+        )
     try:
         patient = _discover(path, layout)
     except FileNotFoundError as e:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.memory import check_fits
 from ..core.volume import Slab
 from . import nifti
 from .nifti import _DRAIN_LIMIT, Header, NiftiError, _fast_zlib, is_gz
@@ -102,6 +103,7 @@ def read_slab(path: Path, hdr: Header) -> Slab:
         When the stream is truncated, corrupt, or its CRC does not match.
     """
     nx, ny, nz = (int(v) for v in hdr.dims[:3])
+    check_fits(hdr.data_bytes, Path(path).name)  # the box may be the whole image
     start, end = hdr.vox_offset, hdr.vox_offset + hdr.data_bytes
     collect = _BoxCollector((nz, ny, nx), hdr.dtype)
     step = collect.row_bytes * max(1, CHUNK // collect.row_bytes)

@@ -213,7 +213,10 @@ def reference_header(patient: Patient, frame: str) -> bytes:
     path = reference_image_path(patient, frame)
     if path is not None:
         try:
-            return nifti.read_header(path).raw
+            raw = nifti.read_header(path).raw
         except nifti.NiftiError:
-            logger.info("reference %s is not plain NIfTI-1; building a header from its geometry", path)
+            raw = b""
+        if raw:
+            return raw
+        logger.info("reference %s is not plain NIfTI-1; building a header from its geometry", path)
     return header_from_geometry(patient.frames[frame].geometry)

@@ -28,6 +28,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ..core.patient import Patient, Problem
+from ..core.volume import dose_unit_problem
 from . import nifti
 
 logger = logging.getLogger(__name__)
@@ -40,11 +42,13 @@ except ImportError:  # pragma: no cover - exercised only without isal
 MAX_LABELS = 128
 """More distinct non-zero values than this make a file continuous (TotalSegmentator has 117 labels)."""
 
-CHUNK_BYTES = 4 << 20
+CHUNK_BYTES = 1 << 20
 SAMPLE_SIZE = 65536
 """Values kept (strided) from the scanned part, enough for :func:`~lundprobe_gui.core.modality.looks_like_ct`."""
 
 BINARY_VALUES = ({1}, {255})
+FALLBACK_LIMIT = 256 << 20
+"""The most bytes a file this module cannot stream may decode to while it is inspected."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,11 @@ def scan_values(path: Path, max_labels: int = MAX_LABELS, chunk_bytes: int = CHU
     try:
         hdr = nifti.read_header(path)
     except nifti.NiftiError:
-        # Not plain NIfTI-1 (NIfTI-2, odd layouts): decode it whole through SimpleITK.
+        # Not a NIfTI file this module decodes (a datatype only SimpleITK reads): decode it whole,
+        # within a bound, so a header cannot make a header-only command hold gigabytes.
+        geom, _, ncomp = nifti.read_geometry(path)
+        if geom.n_voxels * ncomp * 8 > FALLBACK_LIMIT:
+            raise nifti.NiftiError(f"{geom.size_xyz} voxels of a type only SimpleITK reads: too large to inspect")
         chunks: Iterator[np.ndarray] = _array_chunks(nifti.read_array_sitk(path)[0], chunk_bytes)
     else:
         chunks = iter_chunks(path, hdr, chunk_bytes)
@@ -170,8 +178,13 @@ def scan_values(path: Path, max_labels: int = MAX_LABELS, chunk_bytes: int = CHU
     complete = True
     is_float = False
     samples: list[np.ndarray] = []
+    kept = 0
     for arr in chunks:
         is_float = is_float or arr.dtype.kind == "f"
+        if not arr.any():
+            # most chunks of a mask are zeros: no temporaries for them (a header may declare gigabytes)
+            lo, hi = min(lo, 0.0), max(hi, 0.0)
+            continue
         if arr.dtype.kind == "f":
             finite = np.isfinite(arr)
             if not finite.all():
@@ -179,7 +192,10 @@ def scan_values(path: Path, max_labels: int = MAX_LABELS, chunk_bytes: int = CHU
                 arr = arr[finite]
         if arr.size:
             lo, hi = min(lo, float(arr.min())), max(hi, float(arr.max()))
-            samples.append(arr[:: max(1, arr.size // SAMPLE_SIZE)][:SAMPLE_SIZE])
+            if kept < SAMPLE_SIZE * 4:
+                # a copy: a strided view would keep the whole decoded chunk alive for the rest of the scan
+                samples.append(arr[:: max(1, arr.size // SAMPLE_SIZE)][:SAMPLE_SIZE].copy())
+                kept += samples[-1].size
         if not continuous:
             if lo < 0:
                 continuous = True
@@ -201,3 +217,52 @@ def scan_values(path: Path, max_labels: int = MAX_LABELS, chunk_bytes: int = CHU
         return ValueScan("continuous", (), lo, hi, is_float, complete, sample)
     kind = "binary" if not labels or labels in BINARY_VALUES else "labels"
     return ValueScan(kind, tuple(sorted(labels)), lo, hi, is_float, True, sample)
+
+
+def value_range(path: Path, chunk_bytes: int = CHUNK_BYTES) -> tuple[float, float, bool] | None:
+    """(minimum, maximum, integer data) of a file's finite values, streamed chunk by chunk.
+
+    Memory stays at one chunk whatever the header declares. None for a file this module cannot stream.
+
+    Raises
+    ------
+    NiftiError
+        When the voxel data cannot be decoded.
+    """
+    try:
+        hdr = nifti.read_header(path)
+    except nifti.NiftiError:
+        return None
+    lo, hi = math.inf, -math.inf
+    for arr in iter_chunks(Path(path), hdr, chunk_bytes):
+        if arr.dtype.kind == "f":
+            arr = arr[np.isfinite(arr)]
+        if arr.size:
+            lo, hi = min(lo, float(arr.min())), max(hi, float(arr.max()))
+    if not math.isfinite(lo):
+        lo = hi = 0.0
+    return lo, hi, hdr.dtype.kind in "iu" and hdr.slope in (0.0, 1.0) and hdr.inter == 0.0
+
+
+def dose_unit_problems(patient: Patient) -> list[Problem]:
+    """``implausible-dose`` Problems of a patient's dose files, from a streaming scan of their values.
+
+    For ``info``, which decodes nothing else: each dose file is read once, in chunks, and only its
+    extremes are kept.
+    """
+    out = []
+    seen: set[Path] = set()
+    for frame in patient.frames.values():
+        for vol in frame.doses.values():
+            if vol.path in seen:
+                continue
+            seen.add(vol.path)
+            try:
+                got = value_range(vol.path)
+            except (nifti.NiftiError, OSError) as e:
+                out.append(Problem(str(vol.path), "corrupt", f"cannot decode voxel data: {e}"))
+                continue
+            why = dose_unit_problem(got[1], got[2]) if got is not None else ""
+            if why:
+                out.append(Problem(str(vol.path), "implausible-dose", why))
+    return out

@@ -152,6 +152,7 @@ class DvhAnalysis:
             "prescription_gy": None if self.prescription_gy is None else float(self.prescription_gy),
             "frames": None if self.frames is None else list(self.frames),
             "sources": None if self.sources is None else sorted(self.sources),
+            "columns": list(self.columns),  # rows cached before a column was added are not reused
         }
 
     def run(self, patient: "Patient") -> Outcome:
@@ -171,7 +172,7 @@ class DvhAnalysis:
             if patient.prescription_gy is None:
                 warnings.append(f"{patient.id}: no prescription in the data; V95/V100 use the dose maximum {rx:g} Gy")
         dvhs, more = patient_dvhs(patient, refs, rx)
-        rows = [dvh_row(patient.id, d.key, d.dvh) for d in dvhs]
+        rows = [dvh_row(patient.id, d.key, d.dvh, d.dose) for d in dvhs]
         return outcome_of(patient, rows, warnings + more, True, "")
 
 

@@ -1,9 +1,10 @@
 """DVHs of a patient's structures, and their table rows.
 
-A frame takes part when it holds a dose on its own grid (``Frame.dose()``: for LUND-PROBE the
-``dose_interpolated`` of MR_StorT2 and of sCT). Every structure of such a frame gets a DVH
-against that dose; the planning-grid ``dose_original`` is never resampled. See
-:mod:`lundprobe_gui.metrics.dvh` for the definitions of the curve and the statistics.
+A frame takes part when it shows a dose (``Frame.dose()``: for LUND-PROBE the
+``dose_interpolated`` of MR_StorT2 and of sCT; a dose on another grid is resampled once onto the
+frame's, see :mod:`lundprobe_gui.core.regrid`). Every structure of such a frame gets a DVH against
+that dose, and each row names the dose it used (``"dose_original, resampled from 2.5 mm grid"``).
+See :mod:`lundprobe_gui.metrics.dvh` for the definitions of the curve and the statistics.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
+from ..core.regrid import resampled_note
 from .compare import ROW_ID_KEYS, source_keys
 from .dvh import DEFAULT_BIN_WIDTH_GY, DEFAULT_PRESCRIPTION_GY, DVH, compute_dvh
 
@@ -34,7 +36,7 @@ DVH_STAT_KEYS = (
 )
 """The statistics columns of a DVH row."""
 
-DVH_ROW_KEYS = ROW_ID_KEYS + ("frame",) + DVH_STAT_KEYS
+DVH_ROW_KEYS = ROW_ID_KEYS + ("frame",) + DVH_STAT_KEYS + ("dose",)
 """Keys of one DVH row, in column order."""
 
 
@@ -48,10 +50,19 @@ class StructureDVH:
         (name, source, frame) of the structure.
     dvh : DVH
         Curve and statistics.
+    dose : str
+        The dose it was computed against (:func:`dose_label`).
     """
 
     key: tuple[str, str, str]
     dvh: DVH
+    dose: str = ""
+
+
+def dose_label(vol) -> str:
+    """A dose layer's name, and where it was resampled from: ``"dose_original, resampled from 2.5 mm grid"``."""
+    note = resampled_note(vol)
+    return f"{vol.name}, {note}" if note else vol.name
 
 
 def dose_frames(patient: "Patient", frames: Iterable[str] | None = None) -> list[str]:
@@ -88,12 +99,13 @@ def dvh_structures(
     return out
 
 
-def dvh_row(patient_id: str, key: tuple[str, str, str], dvh: DVH) -> dict:
-    """One DVH table row (keys :data:`DVH_ROW_KEYS`)."""
+def dvh_row(patient_id: str, key: tuple[str, str, str], dvh: DVH, dose: str = "") -> dict:
+    """One DVH table row (keys :data:`DVH_ROW_KEYS`); ``dose`` names the dose used (:func:`dose_label`)."""
     name, source, frame = key
     row: dict = {"patient": patient_id, "structure": name, **source_keys(source), "frame": frame}
     stats = dvh.stats.to_dict()
     row.update({k: stats[k] for k in DVH_STAT_KEYS})
+    row["dose"] = dose
     return row
 
 
@@ -136,10 +148,17 @@ def patient_dvhs(
         if should_stop is not None and should_stop():
             break
         dose = patient.dose(ref.frame)
-        if dose is None:
+        path = None if dose is None else dose.path
+        decoded = dose is None or patient.load_volume(dose)
+        if dose is not None and dose.unit_problem:
+            dose = None  # found not to be in Gy while loading it here
+        bad = next((v for v in patient.frames[ref.frame].doses.values() if v.unit_problem), None)
+        if not decoded:
+            warnings.append(f"{patient.id}: the {ref.frame} dose cannot be decoded ({path})")
+        elif dose is None and bad is not None:
+            warnings.append(f"{patient.id}: the {ref.frame} dose {bad.path.name} is left out: {bad.unit_problem}")
+        elif dose is None:
             warnings.append(f"{patient.id}: no dose on the {ref.frame} grid for {ref.name} ({ref.source})")
-        elif not patient.load_volume(dose):
-            warnings.append(f"{patient.id}: the {ref.frame} dose cannot be decoded ({dose.path})")
         else:
             try:
                 mask = patient.mask_obj(ref.name, ref.source, ref.frame)
@@ -147,7 +166,8 @@ def patient_dvhs(
                 warnings.append(f"{patient.id}: {ref.name} ({ref.source}) left out: {e}")
             else:
                 spacing = patient.frames[ref.frame].geometry.spacing_zyx
-                out.append(StructureDVH(ref.key, compute_dvh(mask, dose, spacing, prescription_gy, bin_width_gy)))
+                dvh = compute_dvh(mask, dose, spacing, prescription_gy, bin_width_gy)
+                out.append(StructureDVH(ref.key, dvh, dose_label(dose)))
         if progress is not None:
             progress(i + 1, len(refs))
     for w in warnings:

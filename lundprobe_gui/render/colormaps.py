@@ -7,23 +7,28 @@ bins, so a dose a hair below the threshold is never drawn however coarse the LUT
 
 from __future__ import annotations
 
-import fnmatch
-import importlib.resources
 import logging
-import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
 
 from ..core.patient import LUNDPROBE_PRESCRIPTION_GY
-from ..io.small_files import TABLE_MAX_BYTES, read_json_file
+
+# structure colours live in their own module; these names stay importable from here
+from .structure_colours import (  # noqa: F401
+    RGB,
+    ColourTable,
+    edit_colour,
+    load_colour_table,
+    palette_colour,
+    shade,
+    structure_colour,
+    structure_halo_colour,
+)
 
 log = logging.getLogger(__name__)
-
-RGB = tuple[int, int, int]
 
 DEFAULT_PRESCRIPTION_GY = LUNDPROBE_PRESCRIPTION_GY
 DEFAULT_OPACITY = 0.4
@@ -47,7 +52,27 @@ UNCERTAINTY_COLOURS: tuple[RGB, ...] = (
     (255, 255, 0),  # yellow
     (255, 0, 0),  # red
 )
-"""Uncertainty heat map colours, evenly spaced from the low to the high end of the scale."""
+"""The dataset's uncertainty heat map colours (a rainbow), evenly spaced from the low to the high end."""
+
+UNCERTAINTY_MAGENTA: tuple[RGB, ...] = (
+    (55, 0, 85),  # dark purple
+    (120, 0, 170),  # purple
+    (200, 0, 220),  # violet
+    (255, 40, 255),  # magenta
+    (255, 200, 255),  # pale pink
+)
+"""One hue family the dose wash never uses (it runs blue-cyan-green-yellow-red), so the two cannot be confused."""
+
+UNCERTAINTY_SCALES: dict[str, tuple[RGB, ...]] = {"magenta": UNCERTAINTY_MAGENTA, "rainbow": UNCERTAINTY_COLOURS}
+"""Named uncertainty colour scales: "rainbow" is the dataset's (and the reader study's), "magenta" the viewer's."""
+
+
+def _uncertainty_stops(colours: str) -> tuple[RGB, ...]:
+    try:
+        return UNCERTAINTY_SCALES[colours]
+    except KeyError:
+        raise ValueError(f"unknown uncertainty colour scale {colours!r}; known: {sorted(UNCERTAINTY_SCALES)}") from None
+
 
 # The mapping LUT is finer than the 256-entry display LUT so that colours at the stops are
 # exact to within rounding; the gather costs the same whatever the table size.
@@ -263,12 +288,15 @@ class UncertaintySettings:
         (low, high) fractions of the map maximum for the per-map scale.
     opacity : float
         Alpha of the heat map, 0-1.
+    colours : str
+        A name of :data:`UNCERTAINTY_SCALES`.
     """
 
     scale: Literal["fixed", "per_map"] = "fixed"
     fixed_range: tuple[float, float] = (0.0, 0.5)
     per_map_fraction: tuple[float, float] = (0.1, 1.0)
     opacity: float = DEFAULT_OPACITY
+    colours: str = "rainbow"
 
 
 def uncertainty_range(
@@ -299,39 +327,43 @@ def uncertainty_range(
     return float(lo), float(hi)
 
 
-def uncertainty_lut(lo: float = 0.0, hi: float = 0.5, opacity: float = DEFAULT_OPACITY, n: int = 256) -> np.ndarray:
+def uncertainty_lut(
+    lo: float = 0.0, hi: float = 0.5, opacity: float = DEFAULT_OPACITY, n: int = 256, colours: str = "rainbow"
+) -> np.ndarray:
     """RGBA LUT of the uncertainty heat map over ``[lo, hi]``.
 
     Parameters
     ----------
     lo, hi : float
-        Scale ends (dark blue, red).
+        Scale ends (dark blue and red for the rainbow).
     opacity : float
         Alpha, 0-1.
     n : int
         Number of entries.
+    colours : str
+        A name of :data:`UNCERTAINTY_SCALES`.
 
     Returns
     -------
     numpy.ndarray
         uint8 (n, 4); entry ``i`` is the colour of ``lo + i * (hi - lo) / (n - 1)``.
     """
-    k = len(UNCERTAINTY_COLOURS)
+    stops = _uncertainty_stops(colours)
     lut = np.empty((n, 4), dtype=np.uint8)
-    lut[:, :3] = _ramp_rgb(np.linspace(0.0, 1.0, k), UNCERTAINTY_COLOURS, np.linspace(0.0, 1.0, n))
+    lut[:, :3] = _ramp_rgb(np.linspace(0.0, 1.0, len(stops)), stops, np.linspace(0.0, 1.0, n))
     lut[:, 3] = alpha8(opacity)
     return lut
 
 
 @lru_cache(maxsize=8)
-def _uncertainty_table32(opacity: float) -> np.ndarray:
-    table = _pack(uncertainty_lut(0.0, 1.0, opacity, _MAP_LUT_SIZE))
+def _uncertainty_table32(opacity: float, colours: str) -> np.ndarray:
+    table = _pack(uncertainty_lut(0.0, 1.0, opacity, _MAP_LUT_SIZE, colours))
     table.flags.writeable = False
     return table
 
 
 def uncertainty_to_rgba(
-    unc2d: np.ndarray, lo: float = 0.0, hi: float = 0.5, opacity: float = DEFAULT_OPACITY
+    unc2d: np.ndarray, lo: float = 0.0, hi: float = 0.5, opacity: float = DEFAULT_OPACITY, colours: str = "rainbow"
 ) -> np.ndarray:
     """Heat-map an uncertainty slice.
 
@@ -344,6 +376,8 @@ def uncertainty_to_rgba(
         NaN) or below ``lo`` are transparent; ``hi`` and above are red.
     opacity : float
         Alpha (default 0.4).
+    colours : str
+        A name of :data:`UNCERTAINTY_SCALES`.
 
     Returns
     -------
@@ -352,7 +386,7 @@ def uncertainty_to_rgba(
     """
     unc = np.asarray(unc2d)
     transparent = ~((unc > 0) & (unc >= lo))
-    return _map_through(unc, float(lo), float(hi), _uncertainty_table32(float(opacity)), transparent)
+    return _map_through(unc, float(lo), float(hi), _uncertainty_table32(float(opacity), colours), transparent)
 
 
 # -- colour bars -------------------------------------------------------------------------------
@@ -443,7 +477,13 @@ def dose_colour_bar(
 
 
 def uncertainty_colour_bar(
-    lo: float = 0.0, hi: float = 0.5, height: int = 256, width: int = 16, n_ticks: int = 6, opacity: float = 1.0
+    lo: float = 0.0,
+    hi: float = 0.5,
+    height: int = 256,
+    width: int = 16,
+    n_ticks: int = 6,
+    opacity: float = 1.0,
+    colours: str = "rainbow",
 ) -> ColourBar:
     """Colour bar of the uncertainty heat map.
 
@@ -457,15 +497,17 @@ def uncertainty_colour_bar(
         Number of evenly spaced labelled values, ends included.
     opacity : float
         Alpha of the bar.
+    colours : str
+        A name of :data:`UNCERTAINTY_SCALES`.
 
     Returns
     -------
     ColourBar
         Image plus ticks labelled with the uncertainty values.
     """
-    k = len(UNCERTAINTY_COLOURS)
+    stops = _uncertainty_stops(colours)
     frac = _bar_rows(0.0, 1.0, height)
-    column = _ramp_rgb(np.linspace(0.0, 1.0, k), UNCERTAINTY_COLOURS, frac)
+    column = _ramp_rgb(np.linspace(0.0, 1.0, len(stops)), stops, frac)
     image = np.empty((height, width, 4), dtype=np.uint8)
     image[:, :, :3] = column[:, None, :]
     image[:, :, 3] = alpha8(opacity)
@@ -476,155 +518,3 @@ def uncertainty_colour_bar(
     values = np.linspace(hi, lo, n_ticks)
     ticks = [ColourBarTick(_value_row(v, lo, hi, height), float(v), f"{v:.{decimals}f}") for v in values]
     return ColourBar(image, ticks, float(lo), float(hi), "")
-
-
-# -- structure colours -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ColourTable:
-    """Parsed ``colours.json``: exact (lower-case) names, glob patterns and the fallback palette."""
-
-    structures: dict[str, RGB]
-    structure_patterns: list[tuple[str, RGB]]
-    halos: dict[str, RGB]
-    halo_patterns: list[tuple[str, RGB]]
-    sources: dict[str, RGB | None]
-    source_patterns: list[tuple[str, RGB | None]]
-    palette: list[RGB]
-
-
-def _rgb(v) -> RGB | None:
-    if v is None:
-        return None
-    if len(v) != 3 or not all(0 <= int(c) <= 255 for c in v):
-        raise ValueError(f"bad colour {v!r}: expected three integers 0-255")
-    return (int(v[0]), int(v[1]), int(v[2]))
-
-
-def _split(section: dict) -> tuple[dict, list]:
-    exact, patterns = {}, []
-    for key, val in section.items():
-        if any(ch in key for ch in "*?["):
-            # File order is kept: the first matching pattern wins.
-            patterns.append((key.lower(), _rgb(val)))
-        else:
-            exact[key.lower()] = _rgb(val)
-    return exact, patterns
-
-
-def _default_path():
-    try:
-        return importlib.resources.files("lundprobe_gui.resources") / "colours.json"
-    except ModuleNotFoundError:
-        # Running from a source tree that was never installed.
-        return Path(__file__).resolve().parents[2] / "resources" / "colours.json"
-
-
-@lru_cache(maxsize=4)
-def load_colour_table(path: str | None = None) -> ColourTable:
-    """Read a colour table (the packaged ``colours.json`` by default).
-
-    Parameters
-    ----------
-    path : str, optional
-        JSON file; see the ``_about`` entry of the packaged file for the format.
-
-    Returns
-    -------
-    ColourTable
-        Cached per path.
-    """
-    src = Path(path) if path is not None else _default_path()
-    data = read_json_file(src, TABLE_MAX_BYTES, "colour table")
-    structures, structure_patterns = _split(data.get("structures", {}))
-    halos, halo_patterns = _split(data.get("halos", {}))
-    sources, source_patterns = _split(data.get("sources", {}))
-    palette = [_rgb(c) for c in data.get("palette", [])]
-    if not palette:
-        raise ValueError(f"{src}: the palette must hold at least one colour")
-    log.debug("loaded %d structure and %d source colours from %s", len(structures), len(sources), src)
-    return ColourTable(structures, structure_patterns, halos, halo_patterns, sources, source_patterns, palette)  # type: ignore[arg-type]
-
-
-_MISSING = object()
-
-
-def _lookup(exact: dict, patterns: list, name: str):
-    key = name.strip().lower()
-    if key in exact:
-        return exact[key]
-    for pattern, val in patterns:
-        if fnmatch.fnmatchcase(key, pattern):
-            return val
-    return _MISSING
-
-
-def palette_colour(name: str, table: ColourTable | None = None) -> RGB:
-    """Deterministic palette colour for a name the table does not know.
-
-    Parameters
-    ----------
-    name : str
-        Structure or source name (case and surrounding spaces ignored).
-    table : ColourTable, optional
-        Defaults to the packaged table.
-
-    Returns
-    -------
-    tuple of int
-        RGB; the same on every run and machine (CRC-32, not Python's salted ``hash``).
-    """
-    table = table or load_colour_table()
-    return table.palette[zlib.crc32(name.strip().lower().encode("utf-8")) % len(table.palette)]
-
-
-def structure_colour(name: str, source: str | None = None, table: ColourTable | None = None) -> RGB:
-    """Display colour of a structure.
-
-    Parameters
-    ----------
-    name : str
-        Structure name, e.g. ``"Bladder"``.
-    source : str, optional
-        Who drew it (``"step1_obsB"``, ``"nnUNet"``, ``"nnUNet_fold_3"``...). A source with its own colour
-        wins, so several observers' versions of one structure are told apart; a source mapped
-        to null (``"clinical"``) or None uses the structure colour; an unknown source gets a
-        palette colour of its own name.
-    table : ColourTable, optional
-        Defaults to the packaged table.
-
-    Returns
-    -------
-    tuple of int
-        RGB 0-255.
-    """
-    table = table or load_colour_table()
-    if source:
-        col = _lookup(table.sources, table.source_patterns, source)
-        if col is _MISSING:
-            return palette_colour(source, table)
-        if col is not None:
-            return col
-    col = _lookup(table.structures, table.structure_patterns, name)
-    return palette_colour(name, table) if col is _MISSING else col
-
-
-def structure_halo_colour(name: str, table: ColourTable | None = None) -> RGB | None:
-    """Colour of a 1-pixel ring drawn around a structure, or None.
-
-    Dark markers such as fiducials are invisible on dark MRI without it.
-
-    Parameters
-    ----------
-    name : str
-        Structure name.
-    table : ColourTable, optional
-        Defaults to the packaged table.
-
-    Returns
-    -------
-    tuple of int or None
-        RGB of the halo.
-    """
-    table = table or load_colour_table()
-    col = _lookup(table.halos, table.halo_patterns, name)
-    return None if col is _MISSING else col

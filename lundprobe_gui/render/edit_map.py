@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lundprobe_gui.core.mask import Mask
+from lundprobe_gui.core.orientation import Orientation
 from lundprobe_gui.render.colormaps import RGB
 from lundprobe_gui.render.compose import MaskLayer
 from lundprobe_gui.render.overlay import bbox2d
@@ -75,7 +76,9 @@ def _place(cut: tuple[np.ndarray, tuple[int, int]] | None, box: tuple[int, int, 
     return out
 
 
-def edit_map_slice(base: Mask, edited: Mask, axis: int, index: int) -> EditMapSlice | None:
+def edit_map_slice(
+    base: Mask, edited: Mask, axis: int, index: int, orient: Orientation | None = None
+) -> EditMapSlice | None:
     """Where ``edited`` differs from ``base`` on one displayed slice.
 
     Parameters
@@ -87,7 +90,9 @@ def edit_map_slice(base: Mask, edited: Mask, axis: int, index: int) -> EditMapSl
     axis : int
         View axis (0 axial, 1 coronal, 2 sagittal).
     index : int
-        Slice index along ``axis``.
+        Display slice index along ``axis``.
+    orient : Orientation, optional
+        Storage-to-display mapping of the masks' grid (identity when omitted).
 
     Returns
     -------
@@ -101,7 +106,7 @@ def edit_map_slice(base: Mask, edited: Mask, axis: int, index: int) -> EditMapSl
     """
     if base.shape != edited.shape:
         raise ValueError(f"masks are on different grids: {base.shape} vs {edited.shape}")
-    cuts = [cropped_slice(base, axis, index), cropped_slice(edited, axis, index)]
+    cuts = [cropped_slice(base, axis, index, orient), cropped_slice(edited, axis, index, orient)]
     present = [c for c in cuts if c is not None]
     if not present:
         return None
@@ -133,6 +138,7 @@ def edit_map_layers(
     added_colour: RGB = ADDED_COLOUR,
     removed_colour: RGB = REMOVED_COLOUR,
     opacity: float = DEFAULT_OPACITY,
+    orient: Orientation | None = None,
 ) -> list[MaskLayer]:
     """Compositor layers of the edit map of one displayed slice.
 
@@ -146,6 +152,8 @@ def edit_map_layers(
         RGB of added and removed pixels.
     opacity : float
         Alpha of both layers, 0-1.
+    orient : Orientation, optional
+        Storage-to-display mapping of the masks' grid.
 
     Returns
     -------
@@ -153,7 +161,7 @@ def edit_map_layers(
         The added layer then the removed layer, each only when it has pixels; empty when the
         masks agree on this slice.
     """
-    diff = edit_map_slice(base, edited, axis, index)
+    diff = edit_map_slice(base, edited, axis, index, orient)
     if diff is None:
         return []
     layers = []

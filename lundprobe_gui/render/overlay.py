@@ -448,7 +448,7 @@ def uncertainty_layer(
     if box is None:
         return None
     (r0, r1), (c0, c1) = box
-    return RgbaLayer(uncertainty_to_rgba(unc2d[r0:r1, c0:c1], lo, hi, settings.opacity), (r0, c0))
+    return RgbaLayer(uncertainty_to_rgba(unc2d[r0:r1, c0:c1], lo, hi, settings.opacity, settings.colours), (r0, c0))
 
 
 # -- fusion ------------------------------------------------------------------------------------

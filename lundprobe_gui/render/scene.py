@@ -3,6 +3,11 @@
 The Qt views only display what :meth:`SceneRenderer.render` returns, so every pixel can be
 tested (and screenshots rendered) without a display. Structure outlines are cached per
 (structure, view, slice) and invalidated only where an edit touched the mask.
+
+Views show patient orientation whatever the storage order: every plane is taken from the stored
+arrays and put in display order through the frame's
+:class:`~lundprobe_gui.core.orientation.Orientation` (views of the arrays, never a resample).
+Slice indices of views are display indices; the cursor and every box are stored (z, y, x).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.mask import Box
+from ..core.orientation import Orientation, world_in
 from ..core.patient import Patient
 from ..core.volume import Volume
 from .colormaps import DoseWashSettings, UncertaintySettings, structure_halo_colour
@@ -29,7 +35,7 @@ from .overlay import (
     structure_layers,
     uncertainty_layer,
 )
-from .slicing import cropped_slice, display_slice, is_flipped, pixel_aspect, plane_axes, voxel_to_display
+from .slicing import VIEW_NAMES, cropped_slice, display_slice, is_flipped, pixel_aspect, plane_axes, voxel_to_display
 from .state import Key, ViewerState
 from .window import apply_window, percentile_window
 
@@ -64,12 +70,14 @@ class Readout:
     uncertainty: dict[str, float] = field(default_factory=dict)
     structures: list[str] = field(default_factory=list)
     base_label: str = "MRI"
+    coords: str = "LPS"
+    """The convention :meth:`lines` shows world coordinates in (``world_mm`` itself is always LPS)."""
 
     def lines(self) -> list[str]:
         """Human-readable lines."""
         x, y, z = self.voxel_xyz
-        w = self.world_mm
-        out = [f"voxel ({x}, {y}, {z})   world ({w[0]:.1f}, {w[1]:.1f}, {w[2]:.1f}) mm"]
+        w = world_in(self.world_mm, self.coords)
+        out = [f"voxel ({x}, {y}, {z})   {self.coords} ({w[0]:.1f}, {w[1]:.1f}, {w[2]:.1f}) mm"]
         vals = []
         if self.mri is not None:
             vals.append(f"{self.base_label} {self.mri:.0f}" + (" HU" if self.base_label == "CT" else ""))
@@ -117,6 +125,11 @@ class SceneRenderer:
         self.state = state
         self.frame = patient.reference_frame
         self.shape = self.frame.geometry.shape_zyx
+        """Stored (z, y, x) shape of the frame."""
+        self.orient = Orientation.from_geometry(self.frame.geometry)
+        self.display_shape = self.orient.display_shape
+        """Shape of the display array: views' slice counts and planes."""
+        self.display_spacing = self.orient.display_spacing(self.frame.geometry.spacing_zyx)
         self._outline_cache: dict[tuple[Key, int, int], tuple[tuple, list]] = {}
         self._lock = threading.Lock()
         self._edited: dict[Key, object] = {}
@@ -124,6 +137,25 @@ class SceneRenderer:
         self._overlay_cache: dict[tuple[str, int], tuple[tuple, object]] = {}
         self._dose_vol: Volume | None = None
         self._line_scale: dict[int, tuple[int, int]] = {}
+
+    def slice_index(self, axis: int, zyx: tuple[int, int, int] | None = None) -> int:
+        """The display slice index a view shows for a stored position (the cursor by default)."""
+        return self.orient.display_index(axis, self.state.cursor if zyx is None else zyx)
+
+    def stored_axis(self, axis: int) -> int:
+        """The stored array axis normal to a view (what editing tools call the slice axis)."""
+        return self.orient.stored_axis(axis)
+
+    def view_title(self, axis: int) -> str:
+        """A view's name, with the obliquity when the grid is oblique (e.g. "Axial (oblique 4.0°)")."""
+        name = VIEW_NAMES[axis].capitalize()
+        oblique = self.orient.obliquity_text()
+        return f"{name} ({oblique})" if oblique else name
+
+    def plane(self, vol: Volume, axis: int, index: int) -> np.ndarray:
+        """The full display plane of a volume at display slice ``index`` (rows top to bottom)."""
+        a = self.orient.stored_axis(axis)
+        return display_slice(self.orient.plane(vol.slice2d(a, self.orient.stored_index(axis, index)), axis), axis)
 
     def line_scale(self, axis: int) -> tuple[int, int]:
         """Image pixels (rows, columns) per screen pixel in a view, rounded up (1, 1 until told)."""
@@ -201,12 +233,13 @@ class SceneRenderer:
                 self._outline_cache.clear()
                 self._dose_vol = None
                 return
+            dbox = None if box is None else self.orient.box_to_display(box)
             for ck in list(self._outline_cache):
                 if ck[0] != key:
                     continue
-                if box is not None:
+                if dbox is not None:
                     axis, index = ck[1], ck[2]
-                    if not box[axis][0] <= index < box[axis][1]:
+                    if not dbox[axis][0] <= index < dbox[axis][1]:
                         continue
                 del self._outline_cache[ck]
 
@@ -228,7 +261,7 @@ class SceneRenderer:
         mask = self.mask_for(key)
         layers: list = []
         if mask is not None:
-            cut = cropped_slice(mask, axis, index)
+            cut = cropped_slice(mask, axis, index, self.orient)
             if cut is not None:
                 block, offset = cut
                 style = StructureStyle(st.mode, st.width, st.opacity, 0.35 * st.opacity)
@@ -254,18 +287,16 @@ class SceneRenderer:
         if first is None:
             return np.ascontiguousarray(np.zeros(self._plane_shape(axis), np.uint8)[crop])
         which = "sct" if first is sct else "mri"
-        img = apply_window(
-            np.ascontiguousarray(display_slice(first.slice2d(axis, index), axis)[crop]), *self.window(which)
-        )
+        img = apply_window(np.ascontiguousarray(self.plane(first, axis, index)[crop]), *self.window(which))
         if b.fusion != "none" and mri is not None and sct is not None:
             other = mri if first is sct else sct
             oth = apply_window(
-                np.ascontiguousarray(display_slice(other.slice2d(axis, index), axis)[crop]),
+                np.ascontiguousarray(self.plane(other, axis, index)[crop]),
                 *self.window("mri" if other is mri else "sct"),
             )
             if b.fusion == "checkerboard":
                 # tiles square on screen: a sagittal or coronal pixel is 2.5 mm tall and 0.47 mm wide
-                row_mm, col_mm = pixel_aspect(axis, self.frame.geometry.spacing_zyx)
+                row_mm, col_mm = pixel_aspect(axis, self.display_spacing)
                 tile = max(1, b.tile_px)
                 tiles = (max(1, round(tile * col_mm / row_mm)), tile)
                 img = checkerboard(img, oth, tiles, (0, 0) if rect is None else (rect[0], rect[2]))
@@ -274,7 +305,7 @@ class SceneRenderer:
         return img
 
     def _plane_shape(self, axis: int) -> tuple[int, int]:
-        return tuple(n for i, n in enumerate(self.shape) if i != axis)  # type: ignore[return-value]
+        return tuple(n for i, n in enumerate(self.display_shape) if i != axis)  # type: ignore[return-value]
 
     def _dose_signature(self, index: int) -> tuple:
         ds = self.state.dose
@@ -302,7 +333,7 @@ class SceneRenderer:
         dose = self.dose()
         ds = self.state.dose
         if dose is not None and (ds.wash or ds.lines):
-            dose2d = display_slice(dose.slice2d(axis, index), axis)
+            dose2d = self.plane(dose, axis, index)
             if ds.wash:
                 wash = dose_wash_layer(
                     dose2d, dose.vmax, DoseWashSettings(ds.prescription_gy, ds.threshold_pct / 100.0, ds.opacity)
@@ -310,7 +341,7 @@ class SceneRenderer:
                 if wash is not None:
                     wash_layers.append(wash)
             if ds.lines:
-                aspect = pixel_aspect(axis, self.frame.geometry.spacing_zyx)
+                aspect = pixel_aspect(axis, self.display_spacing)
                 for i, ln in enumerate(
                     isodose_lines(dose2d, ds.prescription_gy, ds.levels_pct, dose.vmax, self.line_scale(axis))
                 ):
@@ -332,6 +363,7 @@ class SceneRenderer:
             tuple(sorted(us.maps)),
             us.scale,
             us.opacity,
+            us.colours,
             tuple(v.loaded for v in self.frame.uncertainty.values()),
         )
         hit = self._overlay_cache.get(("unc", axis))
@@ -344,9 +376,9 @@ class SceneRenderer:
                 if vol is None:
                     continue
                 lay = uncertainty_layer(
-                    display_slice(vol.slice2d(axis, index), axis),
+                    self.plane(vol, axis, index),
                     vol.vmax,
-                    UncertaintySettings(us.scale, opacity=us.opacity),
+                    UncertaintySettings(us.scale, opacity=us.opacity, colours=us.colours),
                 )
                 if lay is not None:
                     layers.append(lay)
@@ -376,27 +408,25 @@ class SceneRenderer:
         if em is not None and self.state.allowed(em[0][1]) and self.state.allowed(em[1][1]):
             base, edited = self.mask_for(em[0]), self.mask_for(em[1])
             if base is not None and edited is not None:
-                layers.extend(edit_map_layers(base, edited, axis, index))
+                layers.extend(edit_map_layers(base, edited, axis, index, orient=self.orient))
                 legend.append((f"edit map {em[0][1]} -> {em[1][1]}", (255, 255, 255), None))
         layers.extend(lines)
         return layers, labels, legend
 
     def render(self, axis: int, index: int | None = None) -> SliceImage:
-        """Compose one view at ``index`` (default: the cursor's slice)."""
+        """Compose one view at display slice ``index`` (default: the cursor's slice)."""
         if index is None:
-            index = self.state.cursor[axis]
-        index = int(np.clip(index, 0, self.shape[axis] - 1))
+            index = self.slice_index(axis)
+        index = int(np.clip(index, 0, self.display_shape[axis] - 1))
         layers, isolabels, legend = self.overlays(axis, index)
         rgb = compose_slice(self.base_slice(axis, index), layers)
         fids = []
         if self.state.fiducials_on:
             for f in self.patient.fiducials:
-                zyx = (f.voxel_xyz[2], f.voxel_xyz[1], f.voxel_xyz[0])
+                zyx = self.orient.to_display((f.voxel_xyz[2], f.voxel_xyz[1], f.voxel_xyz[0]))
                 if abs(zyx[axis] - index) <= 0.5:
-                    fids.append(voxel_to_display(axis, zyx, self.shape))
-        return SliceImage(
-            axis, index, rgb, pixel_aspect(axis, self.frame.geometry.spacing_zyx), isolabels, fids, legend
-        )
+                    fids.append(voxel_to_display(axis, zyx, self.display_shape))
+        return SliceImage(axis, index, rgb, pixel_aspect(axis, self.display_spacing), isolabels, fids, legend)
 
     def render_region(self, axis: int, index: int, rect: tuple[int, int, int, int]) -> np.ndarray:
         """Compose only display rows r0:r1, cols c0:c1 of a view (the part an edit touched)."""
@@ -411,7 +441,7 @@ class SceneRenderer:
         z, y, x = zyx or self.state.cursor
         geom = self.frame.geometry
         world = tuple(float(v) for v in geom.index_to_world([x, y, z]))
-        r = Readout((x, y, z), world)  # type: ignore[arg-type]
+        r = Readout((x, y, z), world, coords=self.state.coords)  # type: ignore[arg-type]
         r.base_label = {"MRI": "MRI", "CT": "CT"}.get(self.frame.name, "image")
         if (m := self.mri()) is not None:
             r.mri = m.value_at(z, y, x)
@@ -443,9 +473,14 @@ def shift_layer(layer, dr: int, dc: int):
 
 
 def box_to_display_rect(
-    axis: int, box: Box, shape_zyx: tuple[int, int, int], pad: int = 0
+    axis: int, box: Box, shape_zyx: tuple[int, int, int], pad: int = 0, orient: Orientation | None = None
 ) -> tuple[int, int, int, int]:
-    """Display rectangle (row0, row1, col0, col1) that a (z, y, x) box covers in a view, padded and clipped."""
+    """Display rectangle (row0, row1, col0, col1) that a stored (z, y, x) box covers in a view, padded and clipped.
+
+    ``shape_zyx`` is the stored shape; ``orient`` maps the box into display order (identity when omitted).
+    """
+    if orient is not None:
+        box, shape_zyx = orient.box_to_display(box), orient.display_shape
     row_axis, col_axis = plane_axes(axis)
     (r0, r1), (c0, c1) = box[row_axis], box[col_axis]
     if is_flipped(axis):

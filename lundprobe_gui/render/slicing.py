@@ -1,13 +1,18 @@
 """From (z, y, x) voxel arrays to what the screen shows: slice order, aspect and orientation.
 
+The functions below work on the *display array*: the stored array reoriented by
+:class:`~lundprobe_gui.core.orientation.Orientation` so that its axes run I->S, A->P, R->L, like
+a volume stored the DICOM way (LPS). For LPS storage that is the stored array itself; for any
+other storage it is a view of it, and functions that take an ``orient`` map stored data into it.
+
 Views
 -----
 axis 0, axial
-    Slice ``z``, plane ``(y, x)``; shown as stored (rows = y, columns = x).
+    Slice ``z``, plane ``(y, x)``: anterior at the top, the patient's right on the screen's left.
 axis 1, coronal
     Slice ``y``, plane ``(z, x)``; flipped vertically so that high z (superior) is at the top.
 axis 2, sagittal
-    Slice ``x``, plane ``(z, y)``; flipped vertically the same way.
+    Slice ``x``, plane ``(z, y)``; flipped vertically the same way (anterior on the left).
 
 Display row 0 is the top of the screen. Continuous coordinates follow the voxel-centre
 convention: integer values are voxel centres, so voxel ``z`` lies on display row ``nz - 1 - z``
@@ -24,6 +29,7 @@ import numpy as np
 
 from lundprobe_gui.core.geometry import Geometry
 from lundprobe_gui.core.mask import Mask
+from lundprobe_gui.core.orientation import Orientation
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +207,8 @@ def orientation_labels(axis: int, geometry: Geometry) -> dict[str, str]:
     axis : int
         View axis.
     geometry : Geometry
-        Grid whose direction matrix decides the letters.
+        Grid whose direction matrix decides the letters (through its display orientation, so a
+        view shows the same letters for any storage order; an oblique grid gets its nearest ones).
 
     Returns
     -------
@@ -209,17 +216,25 @@ def orientation_labels(axis: int, geometry: Geometry) -> dict[str, str]:
         Keys ``top``, ``bottom``, ``left``, ``right``; values such as ``"A"``, ``"R"``.
     """
     axis = _check_axis(axis)
+    orient = Orientation.from_geometry(geometry)
     # axis_letters() is in ITK order (x, y, z); array axis a is ITK axis 2 - a.
-    letters = geometry.axis_letters()
+    stored = geometry.axis_letters()
+
+    def ends(display_axis: int) -> tuple[str, str]:
+        low, high = stored[2 - orient.stored_axis(display_axis)]
+        return (high, low) if orient.flips[display_axis] else (low, high)
+
     row_axis, col_axis = plane_axes(axis)
-    row_low, row_high = letters[2 - row_axis]
-    col_low, col_high = letters[2 - col_axis]
+    row_low, row_high = ends(row_axis)
+    col_low, col_high = ends(col_axis)
     if is_flipped(axis):
         row_low, row_high = row_high, row_low
     return {"top": row_low, "bottom": row_high, "left": col_low, "right": col_high}
 
 
-def cropped_slice(mask: Mask, axis: int, index: int) -> tuple[np.ndarray, tuple[int, int]] | None:
+def cropped_slice(
+    mask: Mask, axis: int, index: int, orient: Orientation | None = None
+) -> tuple[np.ndarray, tuple[int, int]] | None:
     """The part of a mask slice inside its stored block, in display order.
 
     Overlays only need the block, so this avoids building (and later scanning) a full-size
@@ -228,11 +243,13 @@ def cropped_slice(mask: Mask, axis: int, index: int) -> tuple[np.ndarray, tuple[
     Parameters
     ----------
     mask : Mask
-        Cropped structure.
+        Cropped structure, in storage order.
     axis : int
         View axis.
     index : int
-        Slice index along ``axis``.
+        Display slice index along ``axis``.
+    orient : Orientation, optional
+        Storage-to-display mapping of the mask's grid (identity when omitted).
 
     Returns
     -------
@@ -242,16 +259,19 @@ def cropped_slice(mask: Mask, axis: int, index: int) -> tuple[np.ndarray, tuple[
     """
     axis = _check_axis(axis)
     box = mask.box
-    if box is None or not box[axis][0] <= index < box[axis][1]:
+    orient = orient or Orientation.identity(mask.shape)
+    stored_axis, stored_index = orient.stored_axis(axis), orient.stored_index(axis, index)
+    if box is None or not box[stored_axis][0] <= stored_index < box[stored_axis][1]:
         return None
     local: list[int | slice] = [slice(None)] * 3
-    local[axis] = index - mask.offset[axis]
-    block = display_slice(mask.data[tuple(local)], axis)
+    local[stored_axis] = stored_index - mask.offset[stored_axis]
+    block = display_slice(orient.plane(mask.data[tuple(local)], axis), axis)
+    dbox = orient.box_to_display(box)
     row_axis, col_axis = plane_axes(axis)
-    col0 = box[col_axis][0]
+    col0 = dbox[col_axis][0]
     if is_flipped(axis):
-        # The block's last stored z row becomes its first display row.
-        row0 = mask.shape[0] - box[0][1]
+        # The block's last display z row becomes its first screen row.
+        row0 = orient.display_shape[0] - dbox[0][1]
     else:
-        row0 = box[row_axis][0]
+        row0 = dbox[row_axis][0]
     return block, (int(row0), int(col0))

@@ -62,6 +62,8 @@ class UncertaintyDisplay:
     maps: set[str] = field(default_factory=set)
     scale: Literal["fixed", "per_map"] = "fixed"
     opacity: float = 0.4
+    colours: str = "rainbow"
+    """A name of :data:`~lundprobe_gui.render.colormaps.UNCERTAINTY_SCALES` ("rainbow": the dataset's)."""
 
 
 @dataclass
@@ -80,6 +82,9 @@ class ViewerState:
     uncertainty_allowed: bool = True
     edit_map: tuple[Key, Key] | None = None
     """(base, edited) structures whose difference is painted: added in one colour, removed in another."""
+    coords: Literal["LPS", "RAS"] = "LPS"
+    """How the readout shows world coordinates: LPS (DICOM, SimpleITK) or RAS (NIfTI, nibabel). Files and JSON
+    always use LPS."""
 
     def style(self, key: Key) -> LayerStyle:
         """The style of a layer, created with the default colour on first use."""

@@ -7,6 +7,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..render.colormaps import ColourBar
 
+_LABEL_X = 31
+
 
 class ColourBarWidget(QtWidgets.QWidget):
     """Paints the bar image with its tick labels and a title."""
@@ -21,6 +23,7 @@ class ColourBarWidget(QtWidgets.QWidget):
     def set_bar(self, bar: ColourBar | None) -> None:
         """Show a new bar (None hides the content)."""
         self.bar = bar
+        self.setMinimumWidth(self.needed_width())
         if bar is not None:
             rgba = np.ascontiguousarray(bar.image)
             h, w = rgba.shape[:2]
@@ -30,13 +33,23 @@ class ColourBarWidget(QtWidgets.QWidget):
             self._qimg = None
         self.update()
 
+    def _font(self) -> QtGui.QFont:
+        f = QtGui.QFont(self.font())
+        f.setPointSizeF(8.5)
+        return f
+
+    def needed_width(self) -> int:
+        """Pixels the title and every tick label need, so none is cut off."""
+        fm = QtGui.QFontMetrics(self._font())
+        labels = [t.label for t in self.bar.ticks] if self.bar is not None else []
+        ticks = max((fm.horizontalAdvance(s) for s in labels), default=0)
+        return max(110, fm.horizontalAdvance(self.title) + 8, _LABEL_X + ticks + 6)
+
     def paintEvent(self, ev) -> None:  # noqa: N802
         p = QtGui.QPainter(self)
         p.fillRect(self.rect(), QtGui.QColor(25, 25, 25))
         p.setPen(QtGui.QColor(230, 230, 230))
-        f = p.font()
-        f.setPointSizeF(8.5)
-        p.setFont(f)
+        p.setFont(self._font())
         p.drawText(QtCore.QRectF(0, 0, self.width(), 16), QtCore.Qt.AlignmentFlag.AlignHCenter, self.title)
         if self.bar is None or self._qimg is None:
             p.end()
@@ -49,5 +62,5 @@ class ColourBarWidget(QtWidgets.QWidget):
         for t in self.bar.ticks:
             y = top + (t.row + 0.5) / h * (bottom - top)
             p.drawLine(QtCore.QPointF(24, y), QtCore.QPointF(28, y))
-            p.drawText(QtCore.QPointF(31, y + 4), t.label)
+            p.drawText(QtCore.QPointF(_LABEL_X, y + 4), t.label)
         p.end()

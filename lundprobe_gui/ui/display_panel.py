@@ -7,9 +7,15 @@ import logging
 from PySide6 import QtCore, QtWidgets
 
 from ..render.state import ViewerState
-from ..render.window import AUTO_PRESET, PRESETS, range_to_wl, wl_to_range
+from ..render.colormaps import UNCERTAINTY_SCALES
+from ..render.window import MRI_PRESETS, PRESETS, range_to_wl, wl_to_range
 
 logger = logging.getLogger(__name__)
+
+
+CUSTOM = "custom"
+"""What the preset box shows once the window was dragged or typed."""
+COLOUR_LABELS = {"magenta": "magenta", "rainbow": "rainbow (dataset)"}
 
 
 def _slider(lo: int, hi: int, value: int) -> QtWidgets.QSlider:
@@ -48,7 +54,8 @@ class DisplayPanel(QtWidgets.QWidget):
         win = QtWidgets.QGroupBox("Window / level")
         fw = QtWidgets.QFormLayout(win)
         self.preset = QtWidgets.QComboBox()
-        self.preset.addItems([AUTO_PRESET, *[k for k in PRESETS if k != AUTO_PRESET]])
+        self.preset.addItems([*MRI_PRESETS, *[k for k in PRESETS if k not in MRI_PRESETS], CUSTOM])
+        self.preset.setToolTip("MRI presets are percentiles of the image; 'custom' after a drag or typed value")
         self.width = QtWidgets.QDoubleSpinBox()
         self.level = QtWidgets.QDoubleSpinBox()
         for sb in (self.width, self.level):
@@ -84,8 +91,13 @@ class DisplayPanel(QtWidgets.QWidget):
         fu = QtWidgets.QFormLayout(unc)
         self.scale = QtWidgets.QComboBox()
         self.scale.addItems(["fixed 0-0.5", "per map (10-100 % of max)"])
+        self.unc_colours = QtWidgets.QComboBox()
+        for name in UNCERTAINTY_SCALES:
+            self.unc_colours.addItem(COLOUR_LABELS.get(name, name), name)
+        self.unc_colours.setToolTip("Magenta cannot be mistaken for the dose wash; the rainbow is the dataset's")
         self.unc_opacity = _slider(0, 100, 40)
         fu.addRow("Scale", self.scale)
+        fu.addRow("Colours", self.unc_colours)
         fu.addRow("Opacity", self.unc_opacity)
         form.addWidget(unc)
         self.unc_box = unc
@@ -97,12 +109,13 @@ class DisplayPanel(QtWidgets.QWidget):
         self.blend.valueChanged.connect(self._apply)
         self.width.valueChanged.connect(self._apply_window)
         self.level.valueChanged.connect(self._apply_window)
-        self.preset.activated.connect(lambda i: self.preset_chosen.emit(self.preset.itemText(i)))
+        self.preset.activated.connect(self._preset_activated)
         self.prescription.valueChanged.connect(self._apply)
         self.threshold.valueChanged.connect(self._apply)
         self.dose_opacity.valueChanged.connect(self._apply)
         self.levels.editingFinished.connect(self._apply)
         self.scale.currentIndexChanged.connect(self._apply)
+        self.unc_colours.currentIndexChanged.connect(self._apply)
         self.unc_opacity.valueChanged.connect(self._apply)
 
     def current_window_key(self) -> str:
@@ -140,13 +153,15 @@ class DisplayPanel(QtWidgets.QWidget):
         w, lvl = range_to_wl(*window)
         self.width.setValue(w)
         self.level.setValue(lvl)
-        # each image keeps the name of its own preset; blank once the window was dragged or typed
-        self.preset.setCurrentIndex(self.preset.findText(s.base.presets.get(self.current_window_key(), "")))
+        # each image keeps the name of its own preset; "custom" once the window was dragged or typed.
+        # No name at all: the renderer's own first window, the auto one.
+        self.preset.setCurrentText(s.base.presets.get(self.current_window_key(), MRI_PRESETS[0]) or CUSTOM)
         self.prescription.setValue(s.dose.prescription_gy)
         self.threshold.setValue(s.dose.threshold_pct)
         self.dose_opacity.setValue(int(round(s.dose.opacity * 100)))
         self.levels.setText(", ".join(f"{v:g}" for v in s.dose.levels_pct))
         self.scale.setCurrentIndex(0 if s.uncertainty.scale == "fixed" else 1)
+        self.unc_colours.setCurrentIndex(max(0, self.unc_colours.findData(s.uncertainty.colours)))
         self.unc_opacity.setValue(int(round(s.uncertainty.opacity * 100)))
         self.unc_box.setEnabled(s.uncertainty_allowed)
         if not s.uncertainty_allowed:
@@ -171,8 +186,16 @@ class DisplayPanel(QtWidgets.QWidget):
         except ValueError:
             pass
         s.uncertainty.scale = "fixed" if self.scale.currentIndex() == 0 else "per_map"
+        s.uncertainty.colours = self.unc_colours.currentData() or s.uncertainty.colours
         s.uncertainty.opacity = self.unc_opacity.value() / 100.0
         self.changed.emit()
+
+    def _preset_activated(self, i: int) -> None:
+        name = self.preset.itemText(i)
+        if name == CUSTOM:  # not a preset: the window the user set stays
+            self.preset.setCurrentText(self.state.base.presets.get(self.current_window_key(), MRI_PRESETS[0]) or CUSTOM)
+            return
+        self.preset_chosen.emit(name)
 
     def _apply_window(self, *_a) -> None:
         if self._sync or self.state is None:
@@ -180,4 +203,5 @@ class DisplayPanel(QtWidgets.QWidget):
         key = self.current_window_key()
         self.state.base.windows[key] = wl_to_range(self.width.value(), self.level.value())
         self.state.base.presets[key] = ""
+        self.preset.setCurrentText(CUSTOM)
         self.changed.emit()

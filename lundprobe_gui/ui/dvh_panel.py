@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.patient import Patient, StructureRef
+from ..core.regrid import resampled_note
 from ..metrics.compare import CLINICAL_SOURCE, DL_SOURCE, fold_number, parse_observer_source
 from ..metrics.dvh import DEFAULT_PRESCRIPTION_GY
 from ..metrics.dvh_rows import DVH_ROW_KEYS, StructureDVH, dose_frames, dvh_row, dvh_structures, patient_dvhs
@@ -198,7 +199,8 @@ class DvhPanel(JobPanel):
         self.frame_box.blockSignals(True)
         self.frame_box.clear()
         for name in dose_frames(patient) if patient is not None else []:
-            self.frame_box.addItem(name, name)
+            note = resampled_note(patient.dose(name))
+            self.frame_box.addItem(f"{name} (dose {note})" if note else name, name)
         self.frame_box.blockSignals(False)
         self._set_busy(False)
         self._show()
@@ -269,7 +271,7 @@ class DvhPanel(JobPanel):
     def rows(self) -> list[dict]:
         """Table rows (keys :data:`~lundprobe_gui.metrics.dvh_rows.DVH_ROW_KEYS`) of the shown DVHs."""
         pid = self.patient.id if self.patient is not None else ""
-        return [dvh_row(pid, d.key, d.dvh) for d in self.shown_dvhs()]
+        return [dvh_row(pid, d.key, d.dvh, d.dose) for d in self.shown_dvhs()]
 
     def curves(self) -> dict[Key, pg.PlotCurveItem]:
         """The plotted curve of each shown structure."""

@@ -26,6 +26,9 @@ from ..edit.session import EditSession
 from ..edit.tool import EditEvent, Tool
 from ..edit.toolset import HOTSPOTS, ToolSet
 from ..paths import user_data_dir
+from ..edit.polygon import PolygonTool
+from ..edit.region import plane_axes
+from ..render.colormaps import edit_colour
 from ..render.scene import SceneRenderer
 from .overrides import EditOverride
 
@@ -33,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 TOOL_ORDER = tool_names()
 TOOL_LABELS = {c.name: c.label for c in tool_classes()}
-EDIT_COLOUR = (0, 255, 255)
 AUTOSAVE_MS = 60_000
 
 
@@ -51,6 +53,7 @@ class EditController(QtCore.QObject):
     save_failed = QtCore.Signal(str, object)  # message, keys
     structure_added = QtCore.Signal(object)  # scene key (name, source, frame)
     autosave_status = QtCore.Signal(object)  # why autosave fails (str), or None once it works again
+    nothing_changed = QtCore.Signal(str)  # why a stroke, click or tool run changed nothing
     tool_used = QtCore.Signal(object)  # ToolUse of an interaction or a navigator action, for an interaction log
     _version_written = QtCore.Signal(object, object)  # key, snapshot: back on the UI thread
 
@@ -71,6 +74,7 @@ class EditController(QtCore.QObject):
         self.out_dir: Path | None = None
         self.user: str | None = None
         self.parents: dict[tuple[str, str], str] = {}
+        self._edit_colours: dict[tuple[str, str, str], tuple[int, int, int]] = {}
         self.override: EditOverride | None = None
         """Set by a study session: start, save, autosave and recovery go to it instead."""
         self._save_lock = threading.Lock()
@@ -98,6 +102,7 @@ class EditController(QtCore.QObject):
         self.session.tool_set = self.tool_set
         self.session.tool_used.connect(self.tool_used.emit)
         self.parents = {}
+        self._edit_colours = {}
         self._autosave_timer.start()
         self.set_tool(self.tool_name)
         self.changed.emit()
@@ -155,7 +160,9 @@ class EditController(QtCore.QObject):
         self.scene.set_edited_mask(skey, self.session.working(key))
         st = self.scene.state.style(skey)
         st.visible = True
-        st.colour = EDIT_COLOUR
+        if skey not in self._edit_colours:  # each edited structure its own colour, kept while it is open
+            self._edit_colours[skey] = edit_colour(len(self._edit_colours))
+        st.colour = self._edit_colours[skey]
         st.width = 2
         self.structure_added.emit(skey)
         self.set_tool(self.tool_name)
@@ -225,9 +232,30 @@ class EditController(QtCore.QObject):
             return False
         cursor = list(self.scene.state.cursor)
         cursor[axis] = int(index)
+        self.session.begin_action()
         changed = self.session.apply_tool(cursor, axis)
         self.sync_previews()
+        if not changed:
+            self._report_unchanged("Nothing changed")
         return changed
+
+    def _report_unchanged(self, default: str | None = None) -> None:
+        reason = (self.session.nothing_changed_reason() if self.session is not None else None) or default
+        if reason:
+            self.nothing_changed.emit(reason)
+
+    def polygon_in_progress(self) -> tuple[int, int, list[tuple[float, float, float]]] | None:
+        """(axis, slice, vertices as voxel z, y, x) of a polygon being placed, or None."""
+        tool = self.session.tool if self.session is not None else None
+        if not isinstance(tool, PolygonTool) or not tool.vertices or tool.axis is None:
+            return None
+        ra, ca = plane_axes(tool.axis)
+        out = []
+        for r, c in tool.vertices:
+            zyx = [float(tool.slice_index)] * 3
+            zyx[ra], zyx[ca] = r, c
+            out.append(tuple(zyx))
+        return tool.axis, int(tool.slice_index), out
 
     # -- guidance and previews -----------------------------------------------------------
     def guidance(self, name: str) -> Guidance | None:
@@ -328,8 +356,12 @@ class EditController(QtCore.QObject):
             modifiers=frozenset(modifiers),
             key=key,
         )
+        if kind in ("press", "click"):
+            self.session.begin_action()
         used = self.session.handle(ev)
         self.sync_previews()
+        if kind in ("release", "click"):
+            self._report_unchanged()
         return used
 
     # -- history ------------------------------------------------------------------------

@@ -121,6 +121,8 @@ class JobPanel(QtWidgets.QWidget):
     def __init__(self, job_name: str, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.patient = None
+        self.computed_for = None
+        """The patient of the last computation started (None: nothing computed yet)."""
         self._job = BackgroundJob(job_name, self)
         self._job.progress.connect(self._on_progress)
         self._job.finished.connect(self._on_finished)
@@ -139,6 +141,7 @@ class JobPanel(QtWidgets.QWidget):
     def _start_job(self, fn: JobFn, total: int | None, text: str) -> None:
         """Run ``fn`` in the background; ``total`` steps, or None for a busy indicator."""
         self._set_busy(True)
+        self.computed_for = self.patient
         self.progress_bar.setRange(0, 0 if total is None else max(1, total))
         self.progress_bar.setValue(0)
         self.status.setText(text)

@@ -8,6 +8,7 @@ import re
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..core.patient import Patient
+from ..core.regrid import resampled_note
 from ..render.state import Key, ViewerState
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,19 @@ def source_group(source: str) -> str:
     return "Edits and other sources"
 
 
+def layer_label(name: str, source: str) -> str:
+    """A structure's row text; its group already names the source ("Folds", "Observers, step 1")."""
+    if source in ("clinical", "nnUNet"):
+        return name
+    fold = re.fullmatch(r"nnUNet_fold_(\d+)", source)
+    if fold:
+        return f"{name}  fold {fold.group(1)}"
+    step = re.fullmatch(r"step\d+_(.+)", source)
+    if step:
+        return f"{name}  {step.group(1)}"
+    return f"{name}  [{source}]"
+
+
 def _swatch(colour: tuple[int, int, int]) -> QtGui.QIcon:
     pm = QtGui.QPixmap(14, 14)
     pm.fill(QtGui.QColor(*colour))
@@ -45,7 +59,12 @@ class LayerPanel(QtWidgets.QTreeWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setHeaderLabels(["Layer", "Style"])
-        self.setColumnWidth(0, 210)
+        # every name shown whole: columns fit their contents, and the panel scrolls sideways if it must
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.setTextElideMode(QtCore.Qt.TextElideMode.ElideNone)
         self.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._menu)
         self.itemChanged.connect(self._item_changed)
@@ -53,6 +72,11 @@ class LayerPanel(QtWidgets.QTreeWidget):
         self.state: ViewerState | None = None
         self._building = False
         self._groups: dict[str, QtWidgets.QTreeWidgetItem] = {}
+
+    def content_width(self) -> int:
+        """Width that shows both columns of every row whole, without a sideways scroll bar."""
+        self.header().resizeSections(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        return self.header().length() + 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width()
 
     # -- building -------------------------------------------------------------------------
     def populate(self, patient: Patient, state: ViewerState) -> None:
@@ -65,13 +89,14 @@ class LayerPanel(QtWidgets.QTreeWidget):
         ov = QtWidgets.QTreeWidgetItem(self, ["Overlays"])
         ov.setFlags(ov.flags() & ~QtCore.Qt.ItemFlag.ItemIsUserCheckable)
         if frame.dose() is not None:
-            self._overlay(ov, "Dose colour wash", "dose_wash", state.dose.wash)
-            self._overlay(ov, "Isodose lines", "isodose", state.dose.lines)
+            note = _note(frame.dose())  # a dose on another grid says so: "(resampled from 2.5 mm grid)"
+            self._overlay(ov, f"Dose colour wash{note}", "dose_wash", state.dose.wash)
+            self._overlay(ov, f"Isodose lines{note}", "isodose", state.dose.lines)
         if state.uncertainty_allowed:
             for name in sorted(frame.uncertainty):
                 self._overlay(
                     ov,
-                    f"Uncertainty {name}",
+                    f"Uncertainty {name}{_note(frame.uncertainty[name])}",
                     f"unc:{name}",
                     state.uncertainty.visible and name in state.uncertainty.maps,
                 )
@@ -106,7 +131,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
             group.setData(0, KIND_ROLE, "group")
             self._groups[group_name] = group
         st = self.state.style(key)
-        label = key[0] if key[1] in ("clinical", "nnUNet") else f"{key[0]}  [{key[1]}]"
+        label = layer_label(key[0], key[1])
         item = QtWidgets.QTreeWidgetItem(group, [label, st.mode])
         item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
         item.setCheckState(0, QtCore.Qt.CheckState.Checked if st.visible else QtCore.Qt.CheckState.Unchecked)
@@ -114,6 +139,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
         item.setData(0, KEY_ROLE, key)
         item.setData(0, KIND_ROLE, "structure")
         item.setToolTip(0, f"{key[0]} from {key[1]} (double-click to pick a colour)")
+        item.setToolTip(1, "Drawn as outline, fill or both (right-click to change)")
         self._building = was
         return item
 
@@ -255,6 +281,11 @@ class LayerPanel(QtWidgets.QTreeWidget):
             setattr(st, k, v)
         item.setText(1, st.mode)
         self.changed.emit()
+
+
+def _note(vol) -> str:
+    note = resampled_note(vol)
+    return f" ({note})" if note else ""
 
 
 def _order(source: str) -> int:

@@ -58,10 +58,12 @@ class PatientLoader(QtCore.QObject):
     def _run(self, path: Path | None, demo: bool, cancel: threading.Event) -> None:
         try:
             if demo:
-                from ..demo import ensure_demo
+                from ..demo import demo_ready, ensure_demo
 
-                self.status.emit("Generating the demo patient (first run only)...")
-                path = ensure_demo(progress=lambda s: self.status.emit(s))
+                path = demo_ready()
+                if path is None:  # first start: a coarse preview now, the full patient in the background
+                    self.status.emit("First start: preparing a coarse preview of the demo patient...")
+                    path = ensure_demo("small", progress=lambda s: self.status.emit(s))
             self.status.emit(f"Opening {path}...")
             patient = open_patient(path)
             if cancel.is_set():
@@ -99,8 +101,10 @@ def load_patient(
         if sink is not None:
             sink.layer_loaded.emit(patient, first.path)
     jobs = []
+    standby = frame.standby()  # a dose resampled only if it is ever shown
     for v in frame.doses.values():
-        jobs.append((str(v.path), lambda v=v: patient.load_volume(v)))
+        if not any(v is s for s in standby):
+            jobs.append((str(v.path), lambda v=v: patient.load_volume(v)))
     refs = list(frame.structures.values())  # one step: the GUI thread may add a saved edit meanwhile
     clinical = [r for r in refs if r.source == "clinical"]
     others = [r for r in refs if r.source != "clinical"]

@@ -13,14 +13,20 @@ from ..core.modality import default_window_preset
 from ..io.guard import WriteRefused, check_output_root
 from ..io.open import is_dataset_root, list_patients
 from ..render.scene import SceneRenderer
+from ..render.slicing import AXIAL
 from ..render.state import ViewerState
-from ..render.window import preset_range
+from ..render.window import MRI_PRESETS, PRESETS, preset_range
 from . import gui_thread
+from .analysis_window import AnalysisTabs
+from .demo_upgrade import DemoPreview
 from .display_panel import DisplayPanel
 from ..edit.registry import tool_class
+from .dose_scale import ask_dose_scale, set_coordinate_convention
+from .initial_state import default_state, structure_centre  # noqa: F401 - also imported from here
 from .edit_controller import TOOL_ORDER, EditController
 from .edit_panel import EditPanel
 from .hotspot_panel import install_hotspots
+from .input_guard import InputGuard, single_keys
 from .layer_panel import LayerPanel
 from .loader import PatientLoader
 from .overrides import WindowOverride
@@ -33,39 +39,6 @@ logger = logging.getLogger(__name__)
 MAX_RECENT = 10
 
 
-def default_state(patient: Patient) -> ViewerState:
-    """What shows on open: MRI, clinical structures as outlines, dose wash with isodose lines, uncertainty."""
-    state = ViewerState()
-    frame = patient.reference_frame
-    for (name, source), ref in frame.structures.items():
-        st = state.style((name, source, frame.name))
-        st.visible = source == "clinical"
-        if ref.colour is not None:
-            st.colour = ref.colour
-    state.uncertainty.maps = set(frame.uncertainty)
-    if patient.prescription_gy is not None:
-        state.dose.prescription_gy = patient.prescription_gy
-    state.cursor = tuple(n // 2 for n in frame.geometry.shape_zyx)
-    return state
-
-
-def structure_centre(patient: Patient, name: str = "CTVT_427") -> tuple[int, int, int] | None:
-    """Voxel centroid (z, y, x) of the CTV (else the first loaded clinical structure), or None."""
-    structures = patient.reference_frame.structures
-    ref = structures.get((name, "clinical"))
-    if ref is None:
-        ref = next((r for r in structures.values() if r.source == "clinical" and patient.is_mask_loaded(r)), None)
-        name = ref.name if ref is not None else name
-    if ref is None or not patient.is_mask_loaded(ref):
-        return None
-    m = patient.mask_obj(name, "clinical")
-    if m.is_empty():
-        return None
-    idx = np.argwhere(m.data)
-    c = idx.mean(axis=0) + np.asarray(m.offset)
-    return tuple(int(round(v)) for v in c)  # type: ignore[return-value]
-
-
 class MainWindow(QtWidgets.QMainWindow):
     """Wires the Qt widgets to the Qt-free patient, state and renderer."""
 
@@ -75,12 +48,14 @@ class MainWindow(QtWidgets.QMainWindow):
         super().__init__()
         gui_thread.install()  # loaders and saves hand their model changes to this thread
         self.setWindowTitle("lundprobe_gui")
-        self.resize(1500, 950)
+        avail = self.screen().availableGeometry()  # a 1366x768 laptop gets a window that fits it
+        self.resize(min(1500, avail.width()), min(950, avail.height() - 40))
         self.setAcceptDrops(True)
         self.patient: Patient | None = None
         self.state: ViewerState | None = None
         self.scene: SceneRenderer | None = None
         self.settings = QtCore.QSettings()
+        self.coords = "RAS" if self.settings.value("coords", "LPS") == "RAS" else "LPS"
         self._cursor_touched = False
         self._dataset_root: Path | None = None
 
@@ -106,16 +81,11 @@ class MainWindow(QtWidgets.QMainWindow):
         display_dock.raise_()
         self.problems_dock = self._dock("Problems", self.problems, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
         self.problems_dock.hide()
-        from .dvh_panel import DvhPanel
-        from .metrics_panel import MetricsPanel
-        from .uncertainty_plot import UncertaintyEditsPlot
-
-        self.metrics_panel = MetricsPanel()
-        self.dvh_panel = DvhPanel()
-        self.unc_plot = UncertaintyEditsPlot()
-        # Created on first use from the Analysis menu: hidden docks would still widen the window.
-        self.analysis_docks: list[QtWidgets.QDockWidget] = []
-        self._analysis_allowed = True
+        self.analysis = AnalysisTabs()
+        self.analysis_tabs = self.analysis  # the tabs of the Analysis window
+        self.metrics_panel = self.analysis.metrics_panel
+        self.dvh_panel = self.analysis.dvh_panel
+        self.unc_plot = self.analysis.unc_plot
         self.metrics_panel.pair_activated.connect(self.show_edit_map)
         self.dvh_panel.structure_selected.connect(self.go_to_structure)
 
@@ -123,6 +93,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress.setMaximumWidth(260)
         self.progress.setVisible(False)
         self.statusBar().addPermanentWidget(self.progress)
+        self.demo_preview = DemoPreview(self)  # first start: the coarse demo, then the full one
+        self.demo_upgrade = self.demo_preview.upgrade
+        self.full_demo_btn = self.demo_preview.button
         self.autosave_warning = QtWidgets.QLabel()
         self.autosave_warning.setStyleSheet("color: #c0392b; font-weight: bold")
         self.autosave_warning.setVisible(False)
@@ -158,6 +131,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.edit.save_failed.connect(self._save_failed)
         self.edit.autosave_status.connect(self._autosave_status)
         self.edit.saved.connect(lambda p: self.statusBar().showMessage(f"Saved {p}", 8000))
+        self.edit.nothing_changed.connect(lambda why: self.statusBar().showMessage(why, 10000))
         self.edit_panel.tool_chosen.connect(self.choose_tool)
         self.edit_panel.apply_requested.connect(self.apply_tool)
         self.edit_panel.undo_requested.connect(self.undo)
@@ -176,10 +150,13 @@ class MainWindow(QtWidgets.QMainWindow):
         from .study_mode import install_study_mode
 
         install_hotspots(self, edit_dock)  # high-uncertainty regions of the edited structure, N / Shift+N
+        display_dock.raise_()  # the first tab on screen is the display's, not the last one added
         install_study_mode(self)  # Study menu and dock (reader-study sessions, issue 5)
         from .review_mode import install_review_mode
 
         install_review_mode(self)  # AI-review menu and dock (issue 7)
+        self.input_guard = InputGuard(single_keys(list(self.actions.values())), self)
+        self.input_guard.install()
 
     # -- construction -------------------------------------------------------------------
     def _dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
@@ -189,6 +166,9 @@ class MainWindow(QtWidgets.QMainWindow):
             scroll = QtWidgets.QScrollArea()
             scroll.setWidget(widget)
             scroll.setWidgetResizable(True)
+            # room for the vertical scroll bar too: when it appears nothing is cut off at the side
+            bar = scroll.verticalScrollBar().sizeHint().width()
+            scroll.setMinimumWidth(widget.minimumSizeHint().width() + bar + 2 * scroll.frameWidth())
             widget = scroll
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
@@ -231,12 +211,23 @@ class MainWindow(QtWidgets.QMainWindow):
         ):
             v.addAction(self._action(name, text, slot))
         v.addSeparator()
-        v.addAction(self._action("toggle_legend", "Show / hide legends", self.tri.toggle_legends))
+        v.addAction(self._action("toggle_legend", "Show / hide the legend", self.tri.toggle_legends))
         v.addAction(self._action("maximise", "Maximise / restore view", lambda: self.tri.toggle_maximise()))
         v.addAction(self._action("reset_zoom", "Reset zoom", self.tri.reset_zoom))
         wl = v.addMenu("Window preset")
-        for name in ("MRI auto", "CT", "soft tissue", "mediastinum", "lung", "bone"):
+        for name in MRI_PRESETS:
             wl.addAction(name, lambda n=name: self.apply_preset(n))
+        wl.addSeparator()
+        for name in ("CT", "soft tissue", "mediastinum", "lung", "bone"):
+            wl.addAction(name, lambda n=name: self.apply_preset(n))
+        ras = self._action(
+            "coords_ras", "World coordinates in RAS (NIfTI) instead of LPS (DICOM)", lambda: None, keys=()
+        )
+        ras.setCheckable(True)
+        ras.setChecked(self.coords == "RAS")
+        ras.toggled.connect(lambda on: set_coordinate_convention(self, on))
+        v.addAction(ras)
+        v.addAction(self._action("dose_scale", "Dose scale...", lambda: ask_dose_scale(self), keys=()))
         v.addAction(self._action("mode_window", "Mouse: window/level", lambda: self.set_mouse_mode("window")))
         v.addAction(self._action("mode_navigate", "Mouse: navigate", lambda: self.set_mouse_mode("navigate")))
         self._action("next_slice", "Next slice", lambda: self._step(+1), keys=("Up", "Right"))
@@ -411,11 +402,14 @@ class MainWindow(QtWidgets.QMainWindow):
         """Show a (discovered) patient; layers appear as they load."""
         self.patient = patient
         self.state = state or self.make_state(patient)
+        self.state.coords = self.coords
         self.scene = SceneRenderer(patient, self.state)
         self._cursor_touched = False
         self._loaded_since_refresh.clear()
-        self.setWindowTitle(f"lundprobe_gui - {patient.id} ({patient.layout} layout)")
+        preview = self.demo_preview.title_suffix(patient)
+        self.setWindowTitle(f"lundprobe_gui - {patient.id} ({patient.layout} layout{preview})")
         self.layers.populate(patient, self.state)
+        self._fit_layer_panel()
         self.tri.bind(self.scene)
         frame = patient.reference_frame
         self.display.bind(
@@ -427,15 +421,8 @@ class MainWindow(QtWidgets.QMainWindow):
             base_name=frame.name if frame.name != "image" else "Image",
         )
         self.edit.bind(patient, self.scene)
-        hidden = set(self.state.hidden_sources)
         self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
-        for panel in (self.metrics_panel, self.dvh_panel):
-            panel.set_hidden_sources(hidden)
-            panel.set_patient(patient, refresh=any(d.isVisible() for d in self.analysis_docks))
-        self.unc_plot.set_patient(patient, refresh=False)
-        self._analysis_allowed = not hidden  # the uncertainty-vs-edits plot shows other observers' edits
-        if self.analysis_docks:
-            self.analysis_docks[2].setEnabled(self._analysis_allowed)
+        self.analysis.set_patient(patient, set(self.state.hidden_sources))
         self.edit_panel.populate([(n, s_) for (n, s_) in patient.reference_frame.structures if self.state.allowed(s_)])
         self.show_problems()
         self._remember(patient.path)
@@ -443,6 +430,15 @@ class MainWindow(QtWidgets.QMainWindow):
             if patient.dataset_root and is_dataset_root(patient.dataset_root):
                 self.show_dataset(patient.dataset_root)
         self.patient_shown.emit(patient)
+
+    def _fit_layer_panel(self) -> None:
+        """Widen the layer panel so every name and style shows whole (up to a third of the window)."""
+        dock = self.layers.parentWidget()
+        if not isinstance(dock, QtWidgets.QDockWidget) or dock.isFloating():
+            return
+        want = min(self.layers.content_width(), self.width() // 3)
+        if dock.width() < want:
+            self.resizeDocks([dock], [want], QtCore.Qt.Orientation.Horizontal)
 
     def make_state(self, patient: Patient) -> ViewerState:
         """The initial display state of a patient (a study blinds it)."""
@@ -489,17 +485,17 @@ class MainWindow(QtWidgets.QMainWindow):
         if patient is not self.patient:
             return
         self.progress.setVisible(False)
-        if patient.prescription_gy is None and self.override is None:
-            # No prescription in the data: the 100 % isodose is the dose maximum, known now that the dose is loaded.
-            self.state.dose.prescription_gy = patient.effective_prescription()
-            self.display.sync(self.scene.window(self.display.current_window_key()))
-            self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
+        self._prescription_from_dose()
         self._refresh_all()
         self.edit.refresh_guidance()  # folds and uncertainty maps are all in memory now
         self.show_problems()
         self.offer_recovery()
         n = len(patient.problems)
         self.statusBar().showMessage(f"{patient.id}: all layers loaded" + (f", {n} problem(s)" if n else ""), 8000)
+        if any(v.unit_problem for v in patient.reference_frame.doses.values()):
+            self.refresh_layers()  # the dose is not offered until its scale is confirmed
+            self.statusBar().showMessage("The dose is not shown: its values are not Gy (View > Dose scale...)", 15000)
+        self.demo_preview.loaded(patient)
 
     def _on_failed(self, message: str) -> None:
         self.progress.setVisible(False)
@@ -540,6 +536,24 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tri.update_colour_bars()
         self.tri.refresh()
 
+    def _prescription_from_dose(self) -> None:
+        if self.patient.prescription_gy is None and self.override is None:
+            # No prescription in the data: the 100 % isodose is the dose maximum, known now that the dose is loaded.
+            self.state.dose.prescription_gy = self.patient.effective_prescription()
+            self.display.sync(self.scene.window(self.display.current_window_key()))
+            self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
+
+    def refresh_layers(self) -> None:
+        """Redraw after a layer changed its values (a dose scale was confirmed): list, bars and views."""
+        if self.scene is None:
+            return
+        self._prescription_from_dose()
+        self.layers.populate(self.patient, self.state)
+        self.display.dose_box.setEnabled(self.patient.reference_frame.dose() is not None)
+        self.scene.invalidate_overlays()
+        self.dvh_panel.set_patient(self.patient)
+        self._display_changed()
+
     def show_problems(self) -> None:
         """List the patient's problems in the Problems panel (shown when there are any)."""
         if self.override is not None:
@@ -559,18 +573,21 @@ class MainWindow(QtWidgets.QMainWindow):
             self._cursor_touched = True
             self.tri.set_cursor(zyx)
         elif mode == "edit":
-            self.edit.handle("click", axis, zyx, _mods(modifiers))
+            self.edit.handle("click", self.scene.stored_axis(axis), zyx, _mods(modifiers))
+            self._show_polygon(axis, zyx)
 
     def _view_dragged(self, axis: int, phase: str, zyx, modifiers) -> None:
         if self.tri.views[axis].mode == "edit":
             kind = {"start": "press", "move": "move", "finish": "release"}[phase]
-            self.edit.handle(kind, axis, zyx, _mods(modifiers))
+            self.edit.handle(kind, self.scene.stored_axis(axis), zyx, _mods(modifiers))
+            self._show_polygon(axis, zyx)
             return
         if self.tri.views[axis].mode == "navigate":
             self._cursor_touched = True
             cur = list(self.state.cursor)
+            normal = self.scene.stored_axis(axis)
             for a in range(3):
-                if a != axis:
+                if a != normal:
                     cur[a] = zyx[a]
             self.tri.set_cursor(tuple(cur))
 
@@ -594,7 +611,9 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         key = key or self.display.current_window_key()
         vol = self.scene.mri() if key == "mri" else self.scene.sct()
-        if name == "MRI auto":
+        if name not in PRESETS:
+            return
+        if PRESETS[name] is None:  # percentiles of the image
             if vol is None:
                 return
             rng = preset_range(name, vol.data)
@@ -609,6 +628,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def set_mouse_mode(self, mode: str) -> None:
         """navigate, window, or an editing mode."""
         self.tri.set_mode(mode)
+        self._show_polygon()
         self.statusBar().showMessage(f"Mouse mode: {mode}", 3000)
 
     def _step(self, delta: int) -> None:
@@ -657,7 +677,16 @@ class MainWindow(QtWidgets.QMainWindow):
         except (ValueError, KeyError) as e:
             QtWidgets.QMessageBox.warning(self, "Cannot edit", str(e))
             return
+        self._uncertainty_of(chosen[0])
         self.choose_tool(self.edit.tool_name)
+
+    def _uncertainty_of(self, name: str) -> None:
+        """Show the uncertainty map of the structure being edited (if it has one) instead of another's."""
+        unc = self.state.uncertainty
+        if name in self.patient.reference_frame.uncertainty and unc.maps != {name}:
+            unc.maps = {name}
+            self.layers.sync()
+            self._display_changed()
 
     def _new_from_panel(self) -> None:
         try:
@@ -688,8 +717,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def apply_tool(self) -> None:
         """Run the whole-structure tool once (or close the polygon)."""
-        if self.edit.apply_tool(self.tri.active_axis, self.state.cursor[self.tri.active_axis]) is False:
-            self.statusBar().showMessage("Nothing changed", 3000)
+        if self.scene is None:
+            return
+        normal = self.scene.stored_axis(self.tri.active_axis)
+        self.edit.apply_tool(normal, self.state.cursor[normal])  # the controller says why when nothing changed
+        self._show_polygon()
 
     def undo(self) -> None:
         """Undo one editing step."""
@@ -715,6 +747,17 @@ class MainWindow(QtWidgets.QMainWindow):
             view.set_brush_cursor(tool.settings.radius_mm, zyx)
         else:
             view.set_brush_cursor(None)
+        self._show_polygon(axis, zyx)
+
+    def _show_polygon(self, axis: int | None = None, pointer=None) -> None:
+        """Draw the polygon being placed, with a rubber band to the pointer, in the view it lives in."""
+        poly = self.edit.polygon_in_progress() if self.tri.views[AXIAL].mode == "edit" else None
+        for a, v in self.tri.views.items():
+            # the polygon lives on a stored slice; a view shows it when that slice is the one on screen
+            if poly is None or self.scene.stored_axis(a) != poly[0] or self.scene.slice_index(a, poly[2][0]) != v.index:
+                v.set_polygon([])
+            else:
+                v.set_polygon(poly[2], pointer if a == axis else None)
 
     def _edit_redraw(self, box) -> None:
         if self.scene is None:
@@ -809,28 +852,14 @@ class MainWindow(QtWidgets.QMainWindow):
         super().changeEvent(ev)
 
     # -- analysis -----------------------------------------------------------------------
+    @property
+    def analysis_dock(self) -> QtWidgets.QDockWidget | None:
+        """The Analysis window (None until first opened)."""
+        return self.analysis.dock
+
     def show_analysis(self, i: int) -> None:
-        """Open a metrics, DVH or uncertainty-vs-edits panel and compute it in the background."""
-        if not self.analysis_docks:
-            self.analysis_docks = [
-                self._dock(t, w, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
-                for t, w in (
-                    ("Metrics", self.metrics_panel),
-                    ("DVH", self.dvh_panel),
-                    ("Uncertainty vs edits", self.unc_plot),
-                )
-            ]
-            for d in self.analysis_docks[1:]:
-                self.tabifyDockWidget(self.analysis_docks[0], d)
-            self.analysis_docks[2].setEnabled(self._analysis_allowed)
-        dock = self.analysis_docks[i]
-        if not dock.isEnabled():
-            return
-        dock.show()
-        dock.raise_()
-        panel = (self.metrics_panel, self.dvh_panel, self.unc_plot)[i]
-        if self.patient is not None and not panel.is_busy():
-            panel.refresh()
+        """Open the Analysis window on the metrics (0), DVH (1) or uncertainty-vs-edits (2) tab and compute it."""
+        self.analysis.show_tab(self, i)
 
     def show_edit_map(self, comparison) -> None:
         """Paint where a test mask differs from its reference (None clears the map)."""
@@ -917,8 +946,8 @@ class MainWindow(QtWidgets.QMainWindow):
             ev.ignore()
             return
         self.loader.cancel()
-        for panel in (self.metrics_panel, self.dvh_panel):
-            panel.cancel()
+        self.demo_preview.cancel()
+        self.analysis.cancel()
         self.edit.autosave()
         super().closeEvent(ev)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from ..edit.registry import tool_classes
 
@@ -30,7 +30,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("toggle_isodose", ("I",), "Show or hide the isodose lines"),
     Shortcut("toggle_uncertainty", ("U",), "Show or hide the uncertainty maps"),
     Shortcut("toggle_fiducials", ("F",), "Show or hide the fiducial markers"),
-    Shortcut("toggle_legend", ("L",), "Show or hide the structure legend in the views"),
+    Shortcut("toggle_legend", ("L",), "Show or hide the structure legend"),
     Shortcut("mode_window", ("W",), "Mouse mode: window/level (drag: left-right width, up-down level)"),
     Shortcut("mode_navigate", ("Esc",), "Mouse mode: navigate (click or drag sets the cursor)"),
     *(Shortcut(f"tool_{c.name}", (c.shortcut,), c.description) for c in tool_classes() if c.shortcut),
@@ -73,12 +73,24 @@ class ShortcutsDialog(QtWidgets.QDialog):
         for i, (k, d) in enumerate(rows):
             table.setItem(i, 0, QtWidgets.QTableWidgetItem(k))
             table.setItem(i, 1, QtWidgets.QTableWidgetItem(d))
+        table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setWordWrap(True)
+        table.setTextElideMode(QtCore.Qt.TextElideMode.ElideNone)
+        table.verticalHeader().setVisible(False)
         table.resizeColumnsToContents()
         table.horizontalHeader().setStretchLastSection(True)
-        table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.resizeRowsToContents()
+        self.table = table
         lay = QtWidgets.QVBoxLayout(self)
         lay.addWidget(table)
         btn = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
         btn.rejected.connect(self.reject)
         lay.addWidget(btn)
-        self.resize(640, 520)
+        # wide enough for every line whole (a smaller screen wraps the descriptions instead)
+        width = table.horizontalHeader().length() + table.verticalScrollBar().sizeHint().width() + 40
+        screen = self.screen().availableGeometry() if self.screen() is not None else QtCore.QRect(0, 0, 1600, 1000)
+        self.resize(min(width, int(screen.width() * 0.9)), min(640, int(screen.height() * 0.85)))
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        self.table.resizeRowsToContents()  # wrapped descriptions get the height they need

@@ -3,6 +3,9 @@
 Scene coordinates are millimetres: display pixel (row, col) covers
 ``[col * col_mm, (col + 1) * col_mm) x [row * row_mm, (row + 1) * row_mm)``, so a locked aspect of 1
 gives the correct physical proportions (2.5 mm slices look 2.5 mm thick).
+
+The view shows the display array (patient orientation); every position it reports is mapped back
+through the grid's :class:`~lundprobe_gui.core.orientation.Orientation` to one stored voxel.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ..core.orientation import Orientation
 from ..render.label_layout import separate
 from ..render.scene import SliceImage
 from ..render.slicing import VIEW_NAMES, display_to_voxel, voxel_to_display
@@ -22,12 +26,29 @@ from .png_file import save_png
 
 logger = logging.getLogger(__name__)
 
-_LABEL_CSS = "color: #ffd24a; font-weight: bold; font-size: 13px; background: transparent;"
+# a dark backing keeps titles and orientation letters readable over bright anatomy and the dose wash
+_LABEL_CSS = (
+    "color: #ffd24a; font-weight: bold; font-size: 13px; background: rgba(0, 0, 0, 190);"
+    " padding: 1px 4px; border-radius: 3px;"
+)
+LEGEND_CSS = "color: white; font-size: 11px; background: rgba(0, 0, 0, 170); padding: 3px; border-radius: 3px;"
+LEGEND_ROWS = 14
 
 
 def _halo_css(halo: tuple[int, int, int] | None) -> str:
     # a structure drawn with a halo (dark fiducials) would vanish as a bare swatch on the dark legend
     return f" background-color:rgb{halo};" if halo is not None else ""
+
+
+def legend_html(entries: list, rows: int = LEGEND_ROWS) -> str:
+    """A legend table of (name, colour, halo colour or None) entries, at most ``rows`` of them."""
+    body = "".join(
+        f"<tr><td><span style='color:rgb{c};{_halo_css(halo)}'>&#9632;</span></td>"
+        f"<td>&nbsp;{html.escape(name)}</td></tr>"
+        for name, c, halo in entries[:rows]
+    )
+    more = f"<tr><td></td><td>+{len(entries) - rows} more</td></tr>" if len(entries) > rows else ""
+    return f"<table cellspacing=0 cellpadding=0>{body}{more}</table>"
 
 
 class _ViewBox(pg.ViewBox):
@@ -50,8 +71,9 @@ class _ViewBox(pg.ViewBox):
 class SliceView(QtWidgets.QWidget):
     """A view of one orientation.
 
-    Signals carry voxel coordinates (z, y, x) as floats; the main window decides what they mean
-    (move the cursor, adjust the window, or feed an editing tool).
+    Signals carry stored voxel coordinates (z, y, x) as floats; the main window decides what they
+    mean (move the cursor, adjust the window, or feed an editing tool). :attr:`index` is the
+    display slice index.
     """
 
     clicked = QtCore.Signal(int, object, object)  # axis, zyx, modifiers
@@ -67,6 +89,8 @@ class SliceView(QtWidgets.QWidget):
         self.axis = axis
         self.mode = "navigate"
         self.shape_zyx = (1, 1, 1)
+        self.orient = Orientation.identity(self.shape_zyx)
+        self.view_name = VIEW_NAMES[axis].capitalize()
         self.index = 0
         self._aspect = (1.0, 1.0)
         self._img_shape: tuple[int, int] | None = None
@@ -75,6 +99,10 @@ class SliceView(QtWidgets.QWidget):
 
         self.graphics = pg.GraphicsView(background="k")
         self.graphics.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        # pyqtgraph repaints only what it thinks changed; a crosshair line moved while the view was
+        # zoomed left stale copies in the black band around the image. The image covers most of the
+        # view anyway, so repainting all of it costs little.
+        self.graphics.setViewportUpdateMode(QtWidgets.QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
         self.vb = _ViewBox(self)
         self.graphics.setCentralItem(self.vb)
         self.image = pg.ImageItem(axisOrder="row-major")
@@ -95,6 +123,18 @@ class SliceView(QtWidgets.QWidget):
         self.brush_cursor.setZValue(12)
         self.brush_cursor.setVisible(False)
         self.vb.addItem(self.brush_cursor, ignoreBounds=True)
+        # the polygon being placed: its edges, a rubber band to the pointer, and its vertices
+        self.polygon_path = QtWidgets.QGraphicsPathItem()
+        self.polygon_path.setPen(pg.mkPen((255, 255, 0), width=2))
+        self.rubber_band = QtWidgets.QGraphicsPathItem()
+        self.rubber_band.setPen(pg.mkPen((255, 255, 0), width=1, style=QtCore.Qt.PenStyle.DashLine))
+        self.polygon_vertices = pg.ScatterPlotItem(
+            size=7, pen=pg.mkPen((0, 0, 0), width=1), brush=pg.mkBrush(255, 255, 0), symbol="s"
+        )
+        for z, item in ((13, self.polygon_path), (13, self.rubber_band), (14, self.polygon_vertices)):
+            item.setZValue(z)
+            item.setVisible(False)
+            self.vb.addItem(item, ignoreBounds=True)
         self._iso_items: list[pg.TextItem] = []
         self._iso_anchors: list[tuple[float, float]] = []  # view (x, y) of each shown label's line point
         self.line_scale = (1, 1)
@@ -102,7 +142,7 @@ class SliceView(QtWidgets.QWidget):
             sig.connect(self._layout_isodose_labels)
             sig.connect(self._check_line_scale)
         self._legend_shown: list = []
-        self.legend_enabled = True
+        self.legend_enabled = False  # the window shows one legend beside the views; a maximised view shows its own
         self._iso_shown: list = []
 
         lay = QtWidgets.QVBoxLayout(self)
@@ -110,12 +150,17 @@ class SliceView(QtWidgets.QWidget):
         lay.addWidget(self.graphics)
         self.title = self._overlay_label(f"{VIEW_NAMES[axis].capitalize()}")
         self.letters = {k: self._overlay_label("") for k in ("top", "bottom", "left", "right")}
+        for lab in self.letters.values():
+            lab.setVisible(False)
         self.legend = self._overlay_label("")
-        self.legend.setStyleSheet("color: white; font-size: 11px; background: rgba(0,0,0,120); padding: 2px;")
+        self.legend.setStyleSheet(LEGEND_CSS)
+        self.legend.setVisible(False)
         self.setMouseTracking(True)
         self.graphics.setMouseTracking(True)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.setMinimumSize(160, 160)
+        # a click or wheel in a view takes the keyboard from the panels: keys then act on the views
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.WheelFocus)
 
     # -- overlays -----------------------------------------------------------------------
     def _overlay_label(self, text: str) -> QtWidgets.QLabel:
@@ -133,16 +178,25 @@ class SliceView(QtWidgets.QWidget):
         for lab in [self.title, self.legend, *self.letters.values()]:
             lab.adjustSize()
         self.title.move(6, 4)
-        self.letters["top"].move((w - self.letters["top"].width()) // 2, 4)
+        self._place_top_letter()
         self.letters["bottom"].move((w - self.letters["bottom"].width()) // 2, h - self.letters["bottom"].height() - 4)
         self.letters["left"].move(6, (h - self.letters["left"].height()) // 2)
         self.letters["right"].move(w - self.letters["right"].width() - 6, (h - self.letters["right"].height()) // 2)
         self.legend.move(w - self.legend.width() - 4, 4)
 
+    def _place_top_letter(self) -> None:
+        top = self.letters["top"]
+        x = (self.graphics.width() - top.width()) // 2
+        # below a title long enough to reach the middle ("Axial (oblique 9.3°)  13/25"), never under it
+        y = 4 if self.title.geometry().right() + 4 < x else self.title.geometry().bottom() + 2
+        if (top.x(), top.y()) != (x, y):
+            top.move(x, y)
+
     def set_orientation_letters(self, letters: dict[str, str]) -> None:
         """Show the anatomical direction at each edge (derived from the direction matrix)."""
         for k, lab in self.letters.items():
             lab.setText(letters.get(k, ""))
+            lab.setVisible(bool(lab.text()))  # an empty label would still show its dark backing
         self._place_overlays()
 
     def set_legend(self, entries: list[tuple[str, tuple[int, int, int], tuple[int, int, int] | None]]) -> None:
@@ -151,13 +205,7 @@ class SliceView(QtWidgets.QWidget):
             self.legend.setText("")
             self.legend.setVisible(False)
             return
-        rows = "".join(
-            f"<tr><td><span style='color:rgb{c};{_halo_css(halo)}'>&#9632;</span></td>"
-            f"<td>&nbsp;{html.escape(name)}</td></tr>"
-            for name, c, halo in entries[:14]
-        )
-        more = f"<tr><td></td><td>+{len(entries) - 14} more</td></tr>" if len(entries) > 14 else ""
-        self.legend.setText(f"<table cellspacing=0 cellpadding=0>{rows}{more}</table>")
+        self.legend.setText(legend_html(entries))
         self.legend.setVisible(True)
         self._place_overlays()
 
@@ -182,9 +230,13 @@ class SliceView(QtWidgets.QWidget):
         r, c = cursor_display
         self.hline.setPos((r + 0.5) * row_mm)
         self.vline.setPos((c + 0.5) * col_mm)
-        title = f"{VIEW_NAMES[self.axis].capitalize()}  {sl.index + 1}/{total}"
+        title = f"{self.view_name}  {sl.index + 1}/{total}"
         if self.title.text() != title:
+            width = self.title.width()
             self.title.setText(title)
+            self.title.adjustSize()  # "118/171" after "86/171", or "Axial (oblique 9.3°)": never clipped
+            if self.title.width() != width:
+                self._place_top_letter()
         self._show_isodose_labels(sl)
         if sl.fiducials:
             self.fiducial_items.setData(
@@ -273,6 +325,34 @@ class SliceView(QtWidgets.QWidget):
         self.brush_cursor.setRect(QtCore.QRectF(cx - radius_mm, cy - radius_mm, 2 * radius_mm, 2 * radius_mm))
         self.brush_cursor.setVisible(True)
 
+    def set_polygon(self, vertices_zyx: list, pointer_zyx=None) -> None:
+        """Show a polygon being placed: vertices (voxel z, y, x) joined in order, and a rubber band
+        from the last vertex to the pointer and back to the first (an empty list hides it)."""
+        if not vertices_zyx or self._img_shape is None:
+            for item in (self.polygon_path, self.rubber_band, self.polygon_vertices):
+                item.setVisible(False)
+            return
+        row_mm, col_mm = self._aspect
+        pts = []
+        for zyx in vertices_zyx:
+            r, c = self.voxel_to_display(zyx)
+            pts.append(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
+        path = QtGui.QPainterPath(pts[0])
+        for p in pts[1:]:
+            path.lineTo(p)
+        self.polygon_path.setPath(path)
+        self.polygon_vertices.setData([p.x() for p in pts], [p.y() for p in pts])
+        band = QtGui.QPainterPath()
+        if pointer_zyx is not None:
+            r, c = self.voxel_to_display(pointer_zyx)
+            band.moveTo(pts[-1])
+            band.lineTo(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
+            if len(pts) > 1:
+                band.lineTo(pts[0])  # where Enter would close it
+        self.rubber_band.setPath(band)
+        for item in (self.polygon_path, self.rubber_band, self.polygon_vertices):
+            item.setVisible(True)
+
     def centre_on(self, zyx) -> None:
         """Pan (keeping the zoom) so that voxel ``zyx`` is in the middle of the view."""
         if self._img_shape is None:
@@ -283,16 +363,24 @@ class SliceView(QtWidgets.QWidget):
         self.vb.translateBy(x=(c + 0.5) * col_mm - here.x(), y=(r + 0.5) * row_mm - here.y())
 
     # -- coordinates --------------------------------------------------------------------
+    def bind_grid(self, shape_zyx: tuple[int, int, int], orient: Orientation, name: str) -> None:
+        """Show a new grid: its stored shape, its storage-to-display mapping and the view's title."""
+        self.shape_zyx = tuple(shape_zyx)
+        self.orient = orient
+        self.view_name = name
+        self._img_shape = None  # refit on the next image
+
     def scene_to_voxel(self, scene_pos: QtCore.QPointF) -> tuple[float, float, float]:
-        """Voxel (z, y, x) under a scene position, in the current slice."""
+        """Stored voxel (z, y, x) under a scene position, in the current slice."""
         p = self.vb.mapSceneToView(scene_pos)
         row_mm, col_mm = self._aspect
         row, col = p.y() / row_mm - 0.5, p.x() / col_mm - 0.5
-        return tuple(float(v) for v in display_to_voxel(self.axis, self.index, row, col, self.shape_zyx))
+        shown = display_to_voxel(self.axis, self.index, row, col, self.orient.display_shape)
+        return self.orient.to_stored(shown)
 
     def voxel_to_display(self, zyx) -> tuple[float, float]:
-        """Display (row, col) of a voxel."""
-        return voxel_to_display(self.axis, zyx, self.shape_zyx)
+        """Display (row, col) of a stored voxel."""
+        return voxel_to_display(self.axis, self.orient.to_display(zyx), self.orient.display_shape)
 
     # -- mouse --------------------------------------------------------------------------
     def _clamp(self, zyx) -> tuple[float, float, float]:

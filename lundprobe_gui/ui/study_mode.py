@@ -260,6 +260,7 @@ class StudyMode(QtCore.QObject):
         self._last_poll = 0.0
         self._minimised = False
         self._refresh_queued = False
+        self._before_study: Path | None = None
 
         self.loader = CaseLoader(self)
         self.loader.image_ready.connect(self._on_case_image)
@@ -466,6 +467,10 @@ class StudyMode(QtCore.QObject):
     # -- the window in study mode -------------------------------------------------------------------
     def _enter_study_ui(self) -> None:
         w, P = self.window, self._exit_steps
+        # undone last: the docks come back where they were, at their sizes, not squeezed by the study panel
+        layout = w.saveState()
+        P.on_exit(lambda: w.restoreState(layout))
+        self._before_study = w.patient.path if w.patient is not None else None
         for dock in w.findChildren(QtWidgets.QDockWidget):
             if dock is self.dock or dock.objectName() in ALLOWED_DOCKS:
                 continue
@@ -510,8 +515,9 @@ class StudyMode(QtCore.QObject):
         ep.new_btn.setEnabled(False)
         ep.new_name.setEnabled(False)
         P.on_exit(lambda: (ep.target.setReadOnly(False), ep.new_btn.setEnabled(True), ep.new_name.setEnabled(True)))
-        w.display.scale.setEnabled(False)  # the study fixes the uncertainty scale
-        P.on_exit(lambda: w.display.scale.setEnabled(True))
+        for box in (w.display.scale, w.display.unc_colours):  # the study fixes the uncertainty scale
+            box.setEnabled(False)
+            P.on_exit(lambda b=box: b.setEnabled(True))
         ctrl = w.edit
         out_dir, user = ctrl.out_dir, ctrl.user
         ctrl.out_dir = output_root(self.study_dir)
@@ -546,6 +552,9 @@ class StudyMode(QtCore.QObject):
         self._unshow_patient()
         w.setWindowTitle("lundprobe_gui")
         w.statusBar().showMessage("Study session ended; everything is saved", 8000)
+        before, self._before_study = self._before_study, None
+        if before is not None:  # the window goes back to the patient it showed before, not a blank one
+            w.open_path(before)
 
     def _rebuild_recent(self) -> None:
         w = self.window
@@ -627,6 +636,7 @@ class StudyMode(QtCore.QObject):
             st.visible = state.allowed(source) and name in s.structures and source in (start, own)
         state.uncertainty.maps = set(frame.uncertainty) if vis.uncertainty_allowed else set()
         state.uncertainty.visible = vis.uncertainty_allowed
+        state.uncertainty.colours = "rainbow"  # the dataset's scale, as the published study showed it
         if vis.uncertainty_scale in ("fixed", "per_map"):
             state.uncertainty.scale = vis.uncertainty_scale  # type: ignore[assignment]
         c = self._structure_centre(patient)

@@ -10,9 +10,9 @@ from PySide6 import QtCore, QtWidgets
 
 from ..render.colormaps import dose_colour_bar, uncertainty_colour_bar
 from ..render.scene import SceneRenderer, box_to_display_rect
-from ..render.slicing import AXIAL, CORONAL, SAGITTAL, orientation_labels, voxel_to_display
+from ..render.slicing import AXIAL, CORONAL, SAGITTAL, orientation_labels
 from .colour_bar import ColourBarWidget
-from .slice_view import SliceView
+from .slice_view import SliceView, legend_html
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +38,44 @@ class TriView(QtWidgets.QWidget):
         self.last_render_ms = 0.0
         self._rendering = False
         self._rescaled: set[int] = set()  # views whose line scale changed while they were being shown
+        # The fourth cell: the one legend of the three views, the colour bars and the cursor readout,
+        # on the views' dark background.
         info = QtWidgets.QWidget()
-        il = QtWidgets.QHBoxLayout(info)
-        il.setContentsMargins(4, 4, 4, 4)
+        info.setObjectName("info")
+        info.setStyleSheet("QWidget#info { background: #191919; } QLabel { color: #e6e6e6; }")
+        info.setAttribute(QtCore.Qt.WidgetAttribute.WA_StyledBackground, True)
+        il = QtWidgets.QGridLayout(info)
+        il.setContentsMargins(6, 6, 6, 6)
+        il.setSpacing(6)
+        self.legend = QtWidgets.QLabel("")
+        self.legend.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
+        self.legend.setStyleSheet("font-size: 11px;")
+        self.legend.setToolTip("Shown structures (L hides the legend)")
+        self.legend_enabled = True
+        self._legend: list = []
         self.dose_bar = ColourBarWidget("Dose Gy (%)")
         self.unc_bar = ColourBarWidget("Uncertainty")
+        for bar in (self.dose_bar, self.unc_bar):
+            bar.setVisible(False)  # until a patient's dose or uncertainty is shown
         self.readout = QtWidgets.QLabel("")
         self.readout.setWordWrap(True)
         self.readout.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
         self.readout.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.readout.setStyleSheet("font-family: monospace; font-size: 11px;")
-        il.addWidget(self.dose_bar)
-        il.addWidget(self.unc_bar)
-        il.addWidget(self.readout, 1)
+        # the legend scrolls rather than widen the cell: a longer name must not shrink the views mid-drag
+        legend_scroll = QtWidgets.QScrollArea()
+        legend_scroll.setWidget(self.legend)
+        legend_scroll.setWidgetResizable(True)
+        legend_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        legend_scroll.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Ignored)
+        legend_scroll.setStyleSheet("background: transparent;")
+        legend_scroll.viewport().setAutoFillBackground(False)
+        il.addWidget(legend_scroll, 0, 0)
+        il.addWidget(self.readout, 1, 0)
+        il.addWidget(self.dose_bar, 0, 1, 2, 1)
+        il.addWidget(self.unc_bar, 0, 2, 2, 1)
+        il.setColumnStretch(0, 1)
+        il.setRowStretch(0, 1)
         self.info = info
         grid = QtWidgets.QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -59,6 +84,10 @@ class TriView(QtWidgets.QWidget):
         grid.addWidget(self.views[SAGITTAL], 0, 1)
         grid.addWidget(self.views[CORONAL], 1, 0)
         grid.addWidget(info, 1, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setRowStretch(0, 1)
+        grid.setRowStretch(1, 1)
         for v in self.views.values():
             v.maximise_toggled.connect(self.toggle_maximise)
             v.slice_step.connect(self.step_slice)
@@ -71,9 +100,8 @@ class TriView(QtWidgets.QWidget):
         self.scene = scene
         geom = scene.frame.geometry
         for axis, v in self.views.items():
-            v.shape_zyx = geom.shape_zyx
+            v.bind_grid(geom.shape_zyx, scene.orient, scene.view_title(axis))
             v.set_orientation_letters(orientation_labels(axis, geom))
-            v._img_shape = None  # noqa: SLF001 - refit on the next image
             scene.set_line_scale(axis, v.line_scale)
         self.refresh()
 
@@ -90,22 +118,26 @@ class TriView(QtWidgets.QWidget):
 
     # -- slices -------------------------------------------------------------------------
     def step_slice(self, axis: int, delta: int) -> None:
-        """Move one view's slice (and so the cursor) by ``delta``."""
+        """Move one view's slice (and so the cursor) by ``delta`` display slices."""
         if self.scene is None:
             return
         cur = list(self.scene.state.cursor)
-        n = self.scene.shape[axis]
-        cur[axis] = int(np.clip(cur[axis] + delta, 0, n - 1))
+        a = self.scene.stored_axis(axis)
+        cur[a] = int(np.clip(cur[a] + self.scene.orient.stored_step(axis, delta), 0, self.scene.shape[a] - 1))
         self.set_cursor(tuple(cur), axes=(axis,))
 
     def set_cursor(self, zyx, axes=None) -> None:
-        """Move the cursor; re-render the views whose slice changed (all crosshairs move)."""
+        """Move the cursor to a stored (z, y, x) voxel; re-render the views whose slice changed."""
         if self.scene is None:
             return
         zyx = tuple(int(np.clip(round(float(v)), 0, n - 1)) for v, n in zip(zyx, self.scene.shape))
         old = self.scene.state.cursor
         self.scene.state.cursor = zyx
-        changed = [a for a in (AXIAL, CORONAL, SAGITTAL) if old[a] != zyx[a]] if axes is None else list(axes)
+        if axes is None:
+            scene = self.scene
+            changed = [a for a in (AXIAL, CORONAL, SAGITTAL) if scene.slice_index(a, old) != scene.slice_index(a, zyx)]
+        else:
+            changed = list(axes)
         self.refresh(changed, crosshair_only=[a for a in (AXIAL, CORONAL, SAGITTAL) if a not in changed])
         self.cursor_changed.emit(zyx)
 
@@ -127,7 +159,7 @@ class TriView(QtWidgets.QWidget):
             self._show(a, cur)
         for a in crosshair_only:
             v = self.views[a]
-            r, c = voxel_to_display(a, cur, self.scene.shape)
+            r, c = v.voxel_to_display(cur)
             row_mm, col_mm = v._aspect  # noqa: SLF001
             v.hline.setPos((r + 0.5) * row_mm)
             v.vline.setPos((c + 0.5) * col_mm)
@@ -136,23 +168,37 @@ class TriView(QtWidgets.QWidget):
         self.last_render_ms = (time.perf_counter() - t0) * 1000.0
 
     def _show(self, axis: int, cur) -> None:
-        self.views[axis].show_slice(
-            self.scene.render(axis), voxel_to_display(axis, cur, self.scene.shape), self.scene.shape[axis]
-        )
+        v = self.views[axis]
+        sl = self.scene.render(axis)
+        v.show_slice(sl, v.voxel_to_display(cur), self.scene.display_shape[axis])
+        if sl.legend != self._legend:
+            self._legend = list(sl.legend)
+            self._show_legend()
+
+    def _show_legend(self) -> None:
+        """The legend in the fourth cell, or in a maximised view (the cell is hidden then)."""
+        on = self.legend_enabled and bool(self._legend)
+        self.legend.setText(legend_html(self._legend) if on else "")
+        self.legend.setVisible(on)
+        for a, v in self.views.items():
+            v.set_legend_enabled(self.legend_enabled and self.maximised == a)
 
     def refresh_box(self, box) -> None:
-        """Re-render only the part of each view that a changed (z, y, x) box covers."""
+        """Re-render only the part of each view that a changed stored (z, y, x) box covers."""
         if self.scene is None:
             return
-        cur = self.scene.state.cursor
+        scene = self.scene
+        dbox = scene.orient.box_to_display(box)
         for a, v in self.views.items():
-            if not box[a][0] <= cur[a] < box[a][1] or v.image.image is None or v.index != cur[a]:
+            index = scene.slice_index(a)
+            if not dbox[a][0] <= index < dbox[a][1] or v.image.image is None or v.index != index:
                 continue
             # outlines and halos are drawn thicker on a zoomed-out view: the changed part is wider
-            rect = box_to_display_rect(a, box, self.scene.shape, pad=OUTLINE_PAD * max(self.scene.line_scale(a)))
+            pad = OUTLINE_PAD * max(scene.line_scale(a))
+            rect = box_to_display_rect(a, box, scene.shape, pad=pad, orient=scene.orient)
             if rect[0] >= rect[1] or rect[2] >= rect[3]:
                 continue
-            v.update_region(self.scene.render_region(a, cur[a], rect), rect[0], rect[2])
+            v.update_region(scene.render_region(a, index, rect), rect[0], rect[2])
 
     def update_readout(self) -> None:
         """Cursor readout text."""
@@ -175,12 +221,13 @@ class TriView(QtWidgets.QWidget):
         maps = [self.scene.frame.uncertainty[m] for m in st.uncertainty.maps if m in self.scene.frame.uncertainty]
         shown = [m for m in maps if m.loaded]
         if st.uncertainty.visible and st.uncertainty_allowed and shown:
+            self.unc_bar.title = "Uncertainty" if st.uncertainty.scale == "fixed" else "Uncertainty (per map)"
+            colours = st.uncertainty.colours
             if st.uncertainty.scale == "fixed":
-                self.unc_bar.set_bar(uncertainty_colour_bar(0.0, 0.5))
+                self.unc_bar.set_bar(uncertainty_colour_bar(0.0, 0.5, colours=colours))
             else:
                 top = max(m.vmax for m in shown)
-                self.unc_bar.set_bar(uncertainty_colour_bar(0.1 * top, top))
-            self.unc_bar.title = "Uncertainty" if st.uncertainty.scale == "fixed" else "Uncertainty (per map)"
+                self.unc_bar.set_bar(uncertainty_colour_bar(0.1 * top, top, colours=colours))
             self.unc_bar.setVisible(True)
         else:
             self.unc_bar.setVisible(False)
@@ -199,13 +246,13 @@ class TriView(QtWidgets.QWidget):
                 v.setVisible(True)
             self.info.setVisible(True)
             self.maximised = None
+        self._show_legend()
         QtCore.QTimer.singleShot(0, self.reset_zoom)
 
     def toggle_legends(self) -> None:
-        """Show or hide the structure legend of every view."""
-        on = not self.views[AXIAL].legend_enabled
-        for v in self.views.values():
-            v.set_legend_enabled(on)
+        """Show or hide the structure legend."""
+        self.legend_enabled = not self.legend_enabled
+        self._show_legend()
 
     def reset_zoom(self) -> None:
         """Fit every view."""

@@ -189,3 +189,35 @@ def test_edit_package_never_imports_qt():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_session_says_why_an_action_changed_nothing():
+    from lundprobe_gui.edit.interpolate import InterpolateSettings, InterpolateTool
+    from lundprobe_gui.edit.tool import EditEvent
+
+    shape = (10, 30, 30)
+    body = np.zeros(shape, bool)
+    body[:, 5:25, 5:25] = True
+    start = np.zeros(shape, bool)
+    start[3:7, 10:20, 10:20] = True
+    s = EditSession((1.0, 1.0, 1.0))
+    key = s.start_editing("CTV", Mask.from_full(start), "obsF")
+    s.set_tool(BrushTool(BrushSettings(radius_mm=2.0)))
+    s.constraint = EditConstraint(area=Mask.from_full(body), area_mode="outside", description="outside BODY")
+
+    def click(zyx):
+        s.begin_action()
+        s.handle(EditEvent("click", 0, zyx[0], zyx))
+        return s.nothing_changed_reason()
+
+    why = click((5, 22, 22))  # inside BODY, outside the CTV: forbidden
+    assert np.array_equal(s.working(key).to_full(), start)
+    assert "outside BODY" in why and "Editable area" in why
+    assert click((5, 15, 15)) is None  # already inside the CTV: nothing to change, nothing to explain
+    assert click((5, 2, 2)) is None and s.working(key).to_full()[5, 2, 2]  # allowed: changed
+    s.constraint = None
+    s.set_tool(InterpolateTool(InterpolateSettings(0)))
+    s.begin_action()
+    assert not s.tool.run()
+    why = s.nothing_changed_reason()
+    assert "nothing to fill" in why and "4 contoured slices (4-7)" in why

@@ -187,6 +187,8 @@ def test_undecodable_observer_mask_is_skipped_with_a_warning(demo_patient_path, 
 
     monkeypatch.setattr(FileStore, "load_mask", failing)
     assert main(["metrics", str(demo_patient_path), "--json", "--quiet", "--scheduler", "sync"]) == 0
+    assert "warning" not in capsys.readouterr().err.lower()  # --quiet silences warnings
+    assert main(["metrics", str(demo_patient_path), "--json", "--scheduler", "sync"]) == 0
     captured = capsys.readouterr()
     rows = json.loads(captured.out)
     assert not [r for r in rows if r["structure"] == "Rectum" and "step2_obsC" in (r["reference"], r["test"])]

@@ -127,7 +127,7 @@ def test_really_unreadable_folders_on_the_command_line(root, mode, figures):
     os.chmod(root / "LUNDPROBE_0002", mode)
     try:
         info = _as_user(["info", str(pat), "--json"])
-        dvh = _as_user(["dvh", str(root), "--quiet", "--scheduler", "sync"])
+        dvh = _as_user(["dvh", str(root), "--scheduler", "sync"])  # not --quiet: that silences the warning looked for
         one = _as_user(["info", str(root / "LUNDPROBE_0002")])
     finally:
         os.chmod(pat / "MR_StorT2" / "observerData", 0o755)

@@ -17,8 +17,10 @@ from lundprobe_gui.render.colormaps import (
     dose_colour_bar,
     dose_lut,
     dose_to_rgba,
+    edit_colour,
     load_colour_table,
     palette_colour,
+    shade,
     structure_colour,
     structure_halo_colour,
     uncertainty_colour_bar,
@@ -165,7 +167,16 @@ def test_sources_and_fiducials():
     assert len(set(observers)) == 4
     assert structure_colour("Rectum", "step2_obsB") == observers[0]
     assert structure_colour("Rectum", "nnUNet") not in observers
-    assert structure_colour("Rectum", "nnUNet_fold_3") == structure_colour("CTVT_427", "nnUNet_fold_0")
+    # the DL versions of two structures differ, and each fold is a shade of its structure's DL colour
+    assert structure_colour("Rectum", "nnUNet") != structure_colour("CTVT_427", "nnUNet")
+    for name in ("Rectum", "CTVT_427"):
+        dl = structure_colour(name, "nnUNet")
+        folds = [structure_colour(name, f"nnUNet_fold_{i}") for i in range(10)]
+        assert len(set(folds)) == 10 and folds == [shade(dl, i) for i in range(10)]
+        assert sum(folds[0]) < sum(dl) < sum(folds[9])  # dark to light
+    assert structure_colour("Rectum", "nnUNet_fold_3") != structure_colour("CTVT_427", "nnUNet_fold_3")
+    edits = [edit_colour(i) for i in range(6)]
+    assert len(set(edits)) == 6 and edits[0] == (0, 255, 255) and edit_colour(6) == edits[0]
     assert structure_colour("Rectum", "clinical") == structure_colour("Rectum")
     assert structure_colour("MRI_T2_coords_fiducials") == (0, 0, 0)
     assert structure_halo_colour("MRI_T2_coords_fiducials") == (255, 255, 255)
@@ -216,3 +227,16 @@ def test_custom_table_file(tmp_path):
     bad.write_text(json.dumps({"structures": {"A": [300, 0, 0]}, "palette": [[0, 0, 0]]}))
     with pytest.raises(ValueError):
         load_colour_table(str(bad))
+
+
+def test_the_uncertainty_scales_the_viewer_offers():
+    from lundprobe_gui.render.colormaps import UNCERTAINTY_SCALES, uncertainty_lut
+
+    assert set(UNCERTAINTY_SCALES) == {"magenta", "rainbow"}
+    magenta = uncertainty_lut(0.0, 0.5, 1.0, 64, colours="magenta")[:, :3].astype(int)
+    assert ((magenta[:, 0] > magenta[:, 1]) & (magenta[:, 2] > magenta[:, 1])).all()  # purple to pink, no green
+    assert np.array_equal(uncertainty_lut(n=64), uncertainty_lut(n=64, colours="rainbow"))  # the dataset's default
+    bar = uncertainty_colour_bar(0.0, 0.5, colours="magenta")
+    assert np.array_equal(bar.image[0, 0, :3], magenta[-1])
+    with pytest.raises(ValueError, match="unknown uncertainty colour scale"):
+        uncertainty_lut(colours="viridis")

@@ -9,6 +9,7 @@ import pytest
 
 from lundprobe_gui.core.geometry import Geometry
 from lundprobe_gui.core.mask import Mask
+from lundprobe_gui.core.orientation import Orientation, axis_aligned_directions
 from lundprobe_gui.render.slicing import (
     cropped_slice,
     display_shape,
@@ -96,30 +97,39 @@ def test_orientation_labels_identity():
     assert orientation_labels(2, geom) == {"top": "S", "bottom": "I", "left": "A", "right": "P"}
 
 
-def test_orientation_labels_flip_with_the_direction_matrix():
-    flip_x = Geometry((100, 80, 30), (0.5, 0.5, 2.5), (0, 0, 0), (-1, 0, 0, 0, 1, 0, 0, 0, 1))
-    assert orientation_labels(0, flip_x) == {"top": "A", "bottom": "P", "left": "L", "right": "R"}
-    assert orientation_labels(1, flip_x) == {"top": "S", "bottom": "I", "left": "L", "right": "R"}
-    assert orientation_labels(2, flip_x) == {"top": "S", "bottom": "I", "left": "A", "right": "P"}
-
-    flip_y = Geometry((100, 80, 30), (0.5, 0.5, 2.5), (0, 0, 0), (1, 0, 0, 0, -1, 0, 0, 0, 1))
-    assert orientation_labels(0, flip_y)["top"] == "P"
-    assert orientation_labels(2, flip_y)["left"] == "P"
-
-    flip_z = Geometry((100, 80, 30), (0.5, 0.5, 2.5), (0, 0, 0), (1, 0, 0, 0, 1, 0, 0, 0, -1))
-    assert orientation_labels(1, flip_z) == {"top": "I", "bottom": "S", "left": "R", "right": "L"}
-    assert orientation_labels(2, flip_z)["top"] == "I"
+def test_orientation_labels_are_the_patients_for_every_storage_order():
+    # views are reoriented, so the letters never depend on how the file stores its axes
+    expected = {a: orientation_labels(a, Geometry((100, 80, 30), (0.5, 0.5, 2.5), (0, 0, 0))) for a in range(3)}
+    seen = 0
+    for direction in axis_aligned_directions():
+        geom = Geometry((100, 80, 30), (0.5, 0.5, 2.5), (0, 0, 0), direction)
+        for axis in range(3):
+            assert orientation_labels(axis, geom) == expected[axis], direction
+        seen += 1
+    assert seen == 48
 
 
+def test_orientation_labels_of_an_oblique_grid_are_its_nearest():
+    a = np.deg2rad(10.0)
+    rot = (np.cos(a), -np.sin(a), 0, np.sin(a), np.cos(a), 0, 0, 0, 1)  # 10 degrees about z
+    geom = Geometry((100, 80, 30), (0.5, 0.5, 2.5), (0, 0, 0), rot)
+    assert orientation_labels(0, geom) == {"top": "A", "bottom": "P", "left": "R", "right": "L"}
+
+
+@pytest.mark.parametrize("direction", [None, *axis_aligned_directions()[1::5]])
 @pytest.mark.parametrize("axis", [0, 1, 2])
-def test_cropped_slice_matches_the_full_display_slice(axis):
+def test_cropped_slice_matches_the_full_display_slice(axis, direction):
     rng = np.random.default_rng(3)
     full = np.zeros((9, 11, 13), dtype=bool)
     full[2:7, 3:9, 4:10] = rng.random((5, 6, 6)) > 0.4
     mask = Mask.from_full(full)
-    for index in range(full.shape[axis]):
-        res = cropped_slice(mask, axis, index)
-        expected = display_slice(mask.slice2d(axis, index), axis)
+    orient = (
+        None if direction is None else Orientation.from_geometry(Geometry((13, 11, 9), (1, 1, 1), (0, 0, 0), direction))
+    )
+    shown = full if orient is None else orient.view(full)  # the display array
+    for index in range(shown.shape[axis]):
+        res = cropped_slice(mask, axis, index, orient)
+        expected = display_slice(np.take(shown, index, axis=axis), axis)
         if res is None:
             assert not expected.any()
             continue

@@ -100,3 +100,20 @@ def test_width_level_round_trip():
     assert wl_to_range(360, 20) == (-160, 200)
     assert range_to_wl(-160, 200) == (360, 20)
     assert range_to_wl(*wl_to_range(1400, -700)) == (1400, -700)
+
+
+def test_t2_presets_take_percentiles_of_the_tissue_not_of_the_air_around_it():
+    from lundprobe_gui.render.window import MRI_PRESETS, preset_range
+
+    rng = np.random.default_rng(0)
+    air = rng.normal(5, 2, 600_000)  # most of a pelvic MRI's field of view
+    tissue = rng.normal(300, 60, 300_000)
+    fluid = rng.normal(1200, 30, 20_000)  # bladder urine, bright on T2
+    data = np.concatenate([air, tissue, fluid]).astype(np.float32)
+    assert MRI_PRESETS[0] == "MRI auto"
+    lo, hi = preset_range("T2 prostate", data)
+    assert 100 < lo < 300 < hi < 1200  # soft tissue spread over the grey levels, fluid saturated
+    plo, phi = preset_range("T2 pelvis", data)
+    assert plo > 20 and phi > 1100  # the fluid kept, the air left out
+    auto = preset_range("MRI auto", data)
+    assert auto[0] < 10  # the whole image, air included

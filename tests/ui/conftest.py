@@ -51,3 +51,21 @@ def drag(qtbot):
         qtbot.mouseRelease(port, QtCore.Qt.MouseButton.LeftButton, pos=pts[-1])
 
     return _drag
+
+
+@pytest.fixture()
+def editing(window, tmp_path):
+    """The window editing a copy of the DL CTV (saved as step1_obsF) with a 4 mm brush."""
+    window.edit.out_dir = tmp_path / "edits"
+    window.edit_panel.target.setText("step1_obsF")
+    assert window.edit_panel.select("CTVT_427", "nnUNet")
+    window._start_from_panel()
+    window.choose_tool("brush")
+    window.edit.set_brush_radius(4.0)
+    return window
+
+
+@pytest.fixture()
+def view_point():
+    """``view_point(view, zyx, shape)``: the viewport pixel at the centre of a voxel."""
+    return widget_point

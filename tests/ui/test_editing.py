@@ -8,19 +8,7 @@ import sys
 
 import nibabel as nib
 import numpy as np
-import pytest
 from PySide6 import QtCore
-
-
-@pytest.fixture()
-def editing(window, tmp_path):
-    window.edit.out_dir = tmp_path / "edits"
-    window.edit_panel.target.setText("step1_obsF")
-    assert window.edit_panel.select("CTVT_427", "nnUNet")
-    window._start_from_panel()
-    window.choose_tool("brush")
-    window.edit.set_brush_radius(4.0)
-    return window
 
 
 def test_brush_drag_in_axial_view_then_undo_redo_and_save(drag, editing, qtbot, tmp_path):

@@ -188,7 +188,12 @@ def _renders(win):
     on.uncertainty_allowed, on.uncertainty.visible = True, True
     on.uncertainty.maps, on.uncertainty.scale = set(p.reference_frame.uncertainty), "fixed"
     shown = np.array(win.tri.views[0].image.image)
-    return shown, SceneRenderer(p, off).render(0).rgb, SceneRenderer(p, on).render(0).rgb
+    renders = []
+    for state in (off, on):
+        scene = SceneRenderer(p, state)
+        scene.set_line_scale(0, win.scene.line_scale(0))  # lines as thick as the window draws them
+        renders.append(scene.render(0).rgb)
+    return shown, *renders
 
 
 def _shot(win, name: str) -> None:
@@ -569,3 +574,35 @@ def test_a_failing_study_autosave_stays_on_screen_without_naming_the_patient(dra
     win.edit.autosave()
     assert not win.autosave_warning.isVisibleTo(win) and not win.edit.dirty()
     mode.end()
+
+
+def test_ending_a_study_restores_the_layout_and_the_patient_shown_before(study, study_dataset, qtbot):
+    win, mode = _window(qtbot)
+    first = sorted(p for p in study_dataset.iterdir() if p.is_dir())[0]
+    with qtbot.waitSignal(win.loader.finished, timeout=60000):
+        win.open_path(first)
+    qtbot.wait(50)
+
+    def layout():
+        docks = {  # the docks on screen (a tab behind another one has no region there)
+            d.objectName(): (d.width(), d.height())
+            for d in win.findChildren(QtWidgets.QDockWidget)
+            if d.isVisible() and not d.visibleRegion().isEmpty()
+        }
+        return docks, (win.tri.width(), win.tri.height())
+
+    before = layout()
+    assert "Display" in before[0]  # the display's tab is in front on start
+    assert mode.start(study, "obsB")
+    assert layout() != before  # the study panel takes the left side
+    mode.end()
+    qtbot.waitUntil(lambda: mode.views_shown() and win.patient is not None and win.patient.path == first, timeout=60000)
+    qtbot.waitUntil(lambda: win.scene is not None and win.tri.views[0].image.image is not None, timeout=60000)
+    qtbot.wait(50)
+    docks, central = layout()
+    assert docks.keys() == before[0].keys()
+    for name, (w, h) in docks.items():
+        bw, bh = before[0][name]
+        assert abs(w - bw) <= 2 and abs(h - bh) <= 2, (name, (w, h), (bw, bh))
+    assert abs(central[0] - before[1][0]) <= 2 and abs(central[1] - before[1][1]) <= 2
+    assert win.windowTitle().startswith(f"lundprobe_gui - {win.patient.id}")

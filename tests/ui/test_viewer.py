@@ -55,13 +55,17 @@ def test_keys_scroll_slices_and_toggle_layers(window, qtbot):
     qtbot.keyClick(window, QtCore.Qt.Key.Key_Up)
     c = window.state.cursor
     before = _view_pixel(window, 0, c).copy()
-    qtbot.keyClick(window, QtCore.Qt.Key.Key_D)  # dose wash off
-    assert not window.state.dose.wash
+    assert before[0] == before[1] == before[2]  # on open: plain grey MRI at the CTV centre, no wash
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_D)  # dose wash on: one key away
+    assert window.state.dose.wash
+    washed = _view_pixel(window, 0, c).copy()
+    assert washed[0] > washed[2]  # the centre of the CTV gets the red end of the wash
     qtbot.keyClick(window, QtCore.Qt.Key.Key_U)
-    assert not window.state.uncertainty.visible
-    after = _view_pixel(window, 0, c)
-    assert not np.array_equal(before, after)  # the centre of the CTV loses its red wash
-    assert after[0] == after[1] == after[2]  # plain grey MRI now (no structure outline at the centre)
+    assert window.state.uncertainty.visible
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_D)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_U)
+    assert not window.state.dose.wash and not window.state.uncertainty.visible
+    assert np.array_equal(_view_pixel(window, 0, c), before)
     qtbot.keyClick(window, QtCore.Qt.Key.Key_S)
     assert not window.state.structures_on
     qtbot.keyClick(window, QtCore.Qt.Key.Key_B)
@@ -239,7 +243,7 @@ def test_each_base_image_keeps_its_own_window_and_preset(window):
     assert win.display.preset.currentText() == "CT"
     assert (win.display.width.value(), win.display.level.value()) == (360.0, 20.0)
     win._window_dragged(30.0, 0.0)  # dragging makes it a window of its own
-    assert win.display.preset.currentText() == "" and win.scene.window("sct") != CT_WINDOW
+    assert win.display.preset.currentText() == "custom" and win.scene.window("sct") != CT_WINDOW
     win._toggle("base")
     assert win.state.base.windows["mri"] == mri_window and win.display.preset.currentText() == "MRI auto"
 
@@ -298,19 +302,25 @@ def test_isodose_labels_never_cover_each_other_and_return_to_their_lines_when_zo
         assert [(it.pos().x(), it.pos().y()) for it in shown] == [tuple(a) for a in view._iso_anchors]
 
 
-def test_legend_lists_the_shown_structures_and_l_hides_it(window, qtbot):
-    view = window.tri.views[0]
-    text = view.legend.text()
-    assert view.legend.isVisible() and "CTVT_427" in text and "Rectum" in text
+def test_one_legend_lists_the_shown_structures_and_l_hides_it(window, qtbot):
+    legend = window.tri.legend
+    text = legend.text()
+    assert legend.isVisible() and "CTVT_427" in text and "Rectum" in text
+    assert not any(v.legend.isVisible() for v in window.tri.views.values())  # one legend, not one per view
     # the dark fiducial mask is drawn with a white halo: its swatch carries it, or it would vanish
     fid_row = next(row for row in text.split("<tr>") if "fiducial" in row)
     assert "background-color:rgb(255, 255, 255)" in fid_row
     qtbot.keyClick(window, QtCore.Qt.Key.Key_L)
-    assert not any(v.legend.isVisible() for v in window.tri.views.values())
+    assert not legend.isVisible()
     window._step(+1)  # a new slice does not bring it back
-    assert not view.legend.isVisible()
+    assert not legend.isVisible()
     qtbot.keyClick(window, QtCore.Qt.Key.Key_L)
-    assert all(v.legend.isVisible() for v in window.tri.views.values())
+    assert legend.isVisible()
+    # a maximised view hides the cell the legend is in: the view shows it instead
+    window.tri.toggle_maximise(0)
+    assert window.tri.views[0].legend.isVisible() and "CTVT_427" in window.tri.views[0].legend.text()
+    window.tri.toggle_maximise()
+    assert legend.isVisible() and not window.tri.views[0].legend.isVisible()
 
 
 def test_outlines_stay_whole_on_screen_when_the_view_shows_the_slice_smaller(window, qtbot):

@@ -9,7 +9,8 @@
 * Every segment of a DICOM-SEG becomes a structure on the frame of its referenced series; the
   source is the segmentation's series description (letters, digits, ``_``, ``-``) or ``SEG``.
 * An RTDOSE with the frame's Frame of Reference is shown on the frame's grid (``dose``,
-  ``dose beam 1``..., resampled once when it loads) and kept on its own grid (``<label>_original``).
+  ``dose beam 1``..., resampled once when it loads, by :func:`lundprobe_gui.core.regrid.resampled_volume`)
+  and kept on its own grid (``<label>_original``).
 * The RTPLAN prescription (the plan the dose references, else the first) is the 100 % isodose.
 """
 
@@ -23,8 +24,8 @@ from pathlib import Path
 
 from ...core.names import InvalidName, validate_data_name
 from ...core.patient import Frame, Patient, Problem, StructureRef
+from ...core.regrid import resampled_volume
 from ...core.volume import Volume
-from ..resample import resample_onto
 from . import rtdose, rtplan, rtstruct, seg, series
 from .scan import DicomFile, scan
 from .store import DicomStore
@@ -72,10 +73,6 @@ def _load_image(s: series.Series, _path: Path):
 
 def _load_dose(info: rtdose.DoseInfo, _path: Path):
     return rtdose.load_dose(info)
-
-
-def _load_dose_on(info: rtdose.DoseInfo, frame_geometry, _path: Path):
-    return resample_onto(rtdose.load_dose(info), info.geometry, frame_geometry)
 
 
 def _frame_names(all_series: list[series.Series]) -> list[str]:
@@ -226,14 +223,15 @@ def build_patient(path: Path, patient_id: str, files: list[DicomFile], problems:
         label = info.label
         while label in fr.doses:
             label += "+"
-        fr.doses[label] = Volume(
+        own = Volume(
             info.file.path,
-            fr.geometry,
+            info.geometry,
             "dose",
-            partial(_load_dose_on, info, fr.geometry),
+            partial(_load_dose, info),
             crop=True,
             name=f"{label}: {info.description()}",
         )
+        fr.doses[label] = own if not info.geometry.differences(fr.geometry) else resampled_volume(own, fr.geometry)
         fr.doses[f"{label}_original"] = Volume(
             info.file.path, info.geometry, "dose", partial(_load_dose, info), crop=True, name=f"{label} (own grid)"
         )

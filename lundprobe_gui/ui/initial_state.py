@@ -1,0 +1,52 @@
+"""What a patient shows when it opens, and where the crosshair starts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.patient import Patient
+from ..render.state import ViewerState
+
+
+PRIMARY_STRUCTURE = "CTVT_427"
+
+
+def default_state(patient: Patient) -> ViewerState:
+    """What shows on open: the image, clinical structures as outlines and the isodose lines.
+
+    The dose wash (D) and the uncertainty map (U) are one key away. One uncertainty map is shown at a
+    time (the CTV's until another structure is edited), on a colour scale unlike the dose wash's.
+    """
+    state = ViewerState()
+    frame = patient.reference_frame
+    for (name, source), ref in frame.structures.items():
+        st = state.style((name, source, frame.name))
+        st.visible = source == "clinical"
+        if ref.colour is not None:  # a colour the data brings (an RTSTRUCT's ROI display colour)
+            st.colour = ref.colour
+    state.dose.wash = False
+    state.uncertainty.visible = False
+    state.uncertainty.colours = "magenta"
+    first = PRIMARY_STRUCTURE if PRIMARY_STRUCTURE in frame.uncertainty else next(iter(sorted(frame.uncertainty)), None)
+    state.uncertainty.maps = {first} if first is not None else set()
+    if patient.prescription_gy is not None:
+        state.dose.prescription_gy = patient.prescription_gy
+    state.cursor = tuple(n // 2 for n in frame.geometry.shape_zyx)
+    return state
+
+
+def structure_centre(patient: Patient, name: str = "CTVT_427") -> tuple[int, int, int] | None:
+    """Voxel centroid (z, y, x) of the CTV (else the first loaded clinical structure), or None."""
+    structures = patient.reference_frame.structures
+    ref = structures.get((name, "clinical"))
+    if ref is None:
+        ref = next((r for r in structures.values() if r.source == "clinical" and patient.is_mask_loaded(r)), None)
+        name = ref.name if ref is not None else name
+    if ref is None or not patient.is_mask_loaded(ref):
+        return None
+    m = patient.mask_obj(name, "clinical")
+    if m.is_empty():
+        return None
+    idx = np.argwhere(m.data)
+    c = idx.mean(axis=0) + np.asarray(m.offset)
+    return tuple(int(round(v)) for v in c)  # type: ignore[return-value]
