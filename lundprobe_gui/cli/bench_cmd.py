@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON keyed by figure name")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument(
-        "--only", nargs="*", help="groups to run: loading viewer editing metrics dicom grow correction batch"
+        "--only",
+        nargs="*",
+        help="groups to run: loading viewer editing metrics dicom grow correction batch study_report",
     )
     p.set_defaults(func=run)
 
