@@ -84,6 +84,8 @@ def run_report_cmd(args: argparse.Namespace) -> int:
         raise CliError("give STUDY_DIR or --published, not both")
     if args.workers is not None and args.workers < 1:
         raise CliError("--workers must be at least 1")
+    if args.out.exists() and not args.out.is_dir():
+        raise CliError(f"--out {args.out}: exists and is not a folder; give a folder for the report")
     try:
         options = ReportOptions(threshold=args.threshold, n_boot=args.bootstrap, seed=args.seed)
         scheduler = check_scheduler(args.scheduler or default_scheduler())

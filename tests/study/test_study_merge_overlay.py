@@ -138,6 +138,13 @@ def test_study_over_the_dataset_names_a_colliding_observer_apart(study_dataset, 
     assert all(set(r) >= {"patient", "structure", "observer", "step", "source", "reference", "test"} for r in metrics)
     assert "not present" not in captured.err
 
+    assert main(["dvh", "--study", str(study), "--observers", "study:obsB", "--json", *cache, *RUN]) == 0
+    dvh = [r for r in json.loads(capsys.readouterr().out) if r["observer"] is not None]
+    assert {(r["observer"], r["step"], r["source"]) for r in dvh} == {
+        ("study:obsB", 1, "step1_study:obsB"),
+        ("study:obsB", 2, "step2_study:obsB"),
+    }
+
     # the study's edit is the file the study recorded: Dice recomputed from it and the DL mask
     results = {(r["patient"], r["structure"], r["step"]): r for r in read_csv_rows(study) if r["observer"] == "obsB"}
     row = next(r for r in dl_vs if r["observer"] == "study:obsB" and r["structure"] == "Rectum" and r["step"] == 2)

@@ -418,6 +418,10 @@ def test_output_folder_in_the_dataset_is_refused(reported, capsys) -> None:
     assert sorted(p.name for p in (reported["root"] / "LUNDPROBE_0433").iterdir()) == before
     rc = main(["study", "report", str(reported["study"]), "--out", str(reported["study"]), *reported["args"]])
     assert rc == 2 and "study or export folder" in capsys.readouterr().err
+    a_file = reported["base"] / "a-file"
+    a_file.write_bytes(b"keep")
+    assert main(["study", "report", str(reported["study"]), "--out", str(a_file), *reported["args"]]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err and a_file.read_bytes() == b"keep"
 
 
 def test_pairs_of_observers_in_kappa_match_combinations(reported) -> None:
