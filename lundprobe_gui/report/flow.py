@@ -1,7 +1,9 @@
 """The flow of cases per observer and step: assigned, started, finished, reopened, overridden, analysed.
 
 ``reopened`` counts the cases an administrator unlocked (the ``unlocks`` column of a study that
-records it, or the ``case_unlocked`` actions of the audit log); ``washout_overridden`` says
+records it, or the ``case_unlocked`` actions of the audit log); ``reopened_after_later_step`` those
+unlocked after the observer had finished a case of a later step (the ``reopened_after_step`` column,
+or the unlock's time against the later step's ``finished_at``); ``washout_overridden`` says
 whether the step was opened before its washout ended; ``analysed`` counts the cases whose edits
 the report could read. The published edits have no design: only ``analysed`` is filled.
 """
@@ -9,7 +11,8 @@ the report could read. The published edits have no design: only ``analysed`` is 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 if TYPE_CHECKING:
     from .build import ReportRows, ReportSource
@@ -53,6 +56,7 @@ def flow_table(source: "ReportSource", rows: "ReportRows") -> list[dict[str, Any
                 }
                 unlocked |= {r["patient"] for r in cases if r.get("unlocks")}
                 after = {r["patient"] for r in cases if r.get("reopened_after_step")}
+                after |= _reopened_after_later_step(source.outputs.results, events, oid, k)
                 out.append(
                     {
                         "observer": label,
@@ -87,3 +91,34 @@ def flow_table(source: "ReportSource", rows: "ReportRows") -> list[dict[str, Any
                 }
             )
     return out
+
+
+def _time(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+
+
+def _reopened_after_later_step(
+    results: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]], observer: str, step: int
+) -> set[str]:
+    """Patients of ``step`` unlocked after the observer had finished a case of a later step."""
+    later = [
+        t
+        for r in results
+        if r["observer"] == observer and r["step"] > step and (t := _time(r.get("finished_at") or "")) is not None
+    ]
+    if not later:
+        return set()
+    first = min(later)
+    return {
+        str(e["patient"])
+        for e in events
+        if e["event"] == "case_unlocked"
+        and e["observer"] == observer
+        and e["step"] == step
+        and e.get("patient") is not None
+        and (t := _time(e.get("time", ""))) is not None
+        and t > first
+    }

@@ -167,3 +167,39 @@ def read_csv_rows(study: Path) -> list[dict[str, str]]:
     from lundprobe_gui.study.reading import read_study_outputs
 
     return read_study_outputs(study).raw_results
+
+
+def test_flow_counts_a_reopened_case_and_an_overridden_washout(study_dataset, tmp_path) -> None:
+    from lundprobe_gui.study import ObserverSession, load_study
+    from lundprobe_gui.study.admin import authorise_admin
+
+    day = 86400.0
+    d = tmp_path / "study"
+    init_study(d, InitOptions(dataset_root=study_dataset, observers=["obsX", "obsY"], seed=2, washout_days=28), now=T0)
+    end = run_observers(d, ["obsX"], seed=3, start=T0 + 60).end_time  # step 1; step 2 waits for the washout
+    auth = authorise_admin(load_study(d), d, cli_flag=True, by="dr-admin")
+    with ObserverSession(d, "obsX", now=end + day) as s:
+        assert s.override_washout(auth, reason="observer leaves", now=end + day) == 2
+    end = run_observers(d, ["obsX"], seed=3, start=end + day + 60).end_time
+    with ObserverSession(d, "obsX", now=end + 60) as s:
+        s.unlock_case("Case 02", auth, step=1, reason="missed a slice", now=end + 60)
+    with ObserverSession(d, "obsX", now=end + 120) as s:
+        assert s.current_case(now=end + 120).step == 1
+        s.finish_case(now=end + 180)
+        assert s.current_case(now=end + 180) is None
+
+    out = tmp_path / "rep"
+    args = ["--bootstrap", "0", "--cache", str(tmp_path / "cache"), *RUN]
+    assert main(["study", "report", str(d), "--out", str(out), *args]) == 0
+    flow = {(r["observer"], r["step"]): r for r in read_csv(out / "flow.csv")}
+    step1, step2 = flow[("obsX", "1")], flow[("obsX", "2")]
+    assert (step1["assigned"], step1["finished"], step1["reopened"], step1["reopened_after_later_step"]) == (
+        "3",
+        "3",
+        "1",
+        "1",
+    )
+    assert step1["washout_overridden"] == "False" and step2["washout_overridden"] == "True"
+    assert (flow[("obsY", "1")]["started"], flow[("obsY", "1")]["finished"]) == ("0", "0")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "overrid" in html and "reopened" in html
