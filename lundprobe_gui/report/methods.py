@@ -131,12 +131,21 @@ def analysis_paragraph(source: "ReportSource", options: ReportOptions) -> str:
         f"scipy {v['scipy']}). The DL mask was compared with each edited mask by Dice, HD95, surface Dice at "
         f"{options.tolerance_mm:g} mm and added path length (1 mm tolerance). Step 1 and later steps were compared "
         "with the Wilcoxon signed-rank test on pairs of cases (per observer: patients; pooled: observer and patient). "
-        "Agreement of the ratings is Fleiss' kappa across the observers of a step and Cohen's kappa with linear "
-        f"weights per pair of observers and per observer between steps (statsmodels {v['statsmodels']}). The consensus "
+        f"{_ratings_sentence(source, v)}The consensus "
         f"of each step is STAPLE (SimpleITK {v['SimpleITK']}, probability >= 0.5); the voxel-wise inter-observer "
         "variability is p(1-p), p the share of observers including the voxel, correlated with the DL uncertainty by "
         f"Spearman's rho per case. Analysed with lundprobe_gui {v['lundprobe_gui']} (numpy {v['numpy']}, "
         f"matplotlib {v['matplotlib']})."
+    )
+
+
+def _ratings_sentence(source: "ReportSource", v: Mapping[str, str]) -> str:
+    """How the ratings were compared (nothing for the published edits, which carry no ratings)."""
+    if source.published:
+        return "The released data holds no ratings or times, so none are analysed. "
+    return (
+        "Agreement of the ratings is Fleiss' kappa across the observers of a step and Cohen's kappa with linear "
+        f"weights per pair of observers and per observer between steps (statsmodels {v['statsmodels']}). "
     )
 
 

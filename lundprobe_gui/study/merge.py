@@ -77,6 +77,11 @@ def _check(exports: Sequence[Path], read: list[StudyOutputs]) -> dict[str, int]:
                 f"{path}: ran another study definition (sha256 {o.definition_sha256[:12]}..., "
                 f"{exports[0]} has {first.definition_sha256[:12]}...); only exports of one sealed definition merge"
             )
+        if o.definition.to_dict() != first.definition.to_dict():
+            raise StudyReadError(
+                f"{path}: its {DEFINITION_RECORD} claims the hash of {exports[0]}'s definition but holds another "
+                "definition (edited by hand?); nothing was merged"
+            )
         if o.columns != first.columns:
             raise StudyReadError(f"{path}: its results.csv has other columns than {exports[0]}'s (another app version)")
     owner: dict[str, int] = {}

@@ -105,6 +105,14 @@ def test_merge_refuses_overlapping_observers_another_definition_and_a_foreign_fo
     assert main(["study", "merge", str(base / "m2"), str(sites["a"] / "export"), str(other / "export")]) == 2
     assert "another study definition" in capsys.readouterr().err
 
+    edited = base / "edited-export"
+    shutil.copytree(sites["b"] / "export", edited)
+    record = json.loads((edited / "study_definition.json").read_text())
+    record["definition"]["washout_days"] = 1
+    (edited / "study_definition.json").write_text(json.dumps(record))
+    assert main(["study", "merge", str(base / "m3"), str(sites["a"] / "export"), str(edited)]) == 2
+    assert "holds another definition" in capsys.readouterr().err
+
     foreign = base / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
