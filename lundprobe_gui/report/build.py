@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..metrics.analyses import EditsAnalysis, MetricsAnalysis
+from ..metrics.analyses import EMPTY, EditsAnalysis, MetricsAnalysis
 from ..metrics.compare import METRICS_ROW_KEYS
 from ..metrics.edit_rows import EDIT_ROW_KEYS
 from ..metrics.study_analyses import AGREEMENT_ROW_KEYS, SPLIT_ROW_KEYS, AgreementAnalysis, EditSplitAnalysis
@@ -182,7 +182,9 @@ class ReportRows:
             if out is None:
                 continue
             getattr(self, attr).extend(out.rows)
-            for w in out.warnings:
+            # a patient without finished edits yet (an interim report) is no news: the flow table counts it
+            said = out.warnings[:-1] if out.status == EMPTY else out.warnings
+            for w in said:
                 if w not in self.warnings and "no structure with two or more observers" not in w:
                     self.warnings.append(w)
 

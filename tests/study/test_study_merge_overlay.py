@@ -211,3 +211,26 @@ def test_flow_counts_a_reopened_case_and_an_overridden_washout(study_dataset, tm
     assert (flow[("obsY", "1")]["started"], flow[("obsY", "1")]["finished"]) == ("0", "0")
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "overrid" in html and "reopened" in html
+
+
+def test_an_interim_report_of_one_finished_case(study_dataset, tmp_path, capsys) -> None:
+    from lundprobe_gui.study import ObserverSession
+
+    from .helpers import work_case
+
+    d = new_study(study_dataset, tmp_path / "study", ["obsX", "obsY"])
+    s = ObserverSession(d, "obsX", now=T0)
+    s.close(now=work_case(s, T0) + 10)
+    out = tmp_path / "rep"
+    args = ["--scheduler", "sync", "--bootstrap", "200", "--cache", str(tmp_path / "cache")]
+    assert main(["study", "report", str(d), "--out", str(out), *args]) == 0
+    err = capsys.readouterr().err
+    assert "nothing to compare" not in err and "no observer edits" not in err
+    flow = {(r["observer"], r["step"]): r for r in read_csv(out / "flow.csv")}
+    assert (flow[("obsX", "1")]["finished"], flow[("obsX", "1")]["analysed"]) == ("1", "1")
+    assert flow[("obsY", "1")]["analysed"] == "0"
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["report"]["patients"] == 3
+    # one patient: no interval, and no test of steps that have no pairs
+    low = [r for r in read_csv(out / "low_uncertainty.csv") if r["observer"] == "obsX"]
+    assert low and all(r["low_ci_low"] == "" and r["patients"] == "1" for r in low)
