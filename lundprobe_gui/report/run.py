@@ -108,8 +108,16 @@ def run_report(
 
 def _refuse_source_folder(out_dir: Path, source: ReportSource) -> None:
     folder = source.outputs.folder
-    if folder is not None and os.path.realpath(out_dir) == os.path.realpath(folder):
+    if folder is None:
+        return
+    out, src = os.path.realpath(out_dir), os.path.realpath(folder)
+    if out == src:
         raise StudyReadError(f"--out {out_dir}: is the study or export folder itself; give a folder of its own")
+    # the study's sessions, saved edits and export are its record: a report never mixes files into them
+    if out.startswith(src + os.sep):
+        raise StudyReadError(
+            f"--out {out_dir}: lies inside the study or export folder {folder}; give a folder of its own outside it"
+        )
 
 
 def _figures(source: ReportSource, report: Report, options: ReportOptions) -> list[tuple[str, str, Any]]:

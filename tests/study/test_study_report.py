@@ -416,6 +416,12 @@ def test_output_folder_in_the_dataset_is_refused(reported, capsys) -> None:
     assert sorted(p.name for p in (reported["root"] / "LUNDPROBE_0433").iterdir()) == before
     rc = main(["study", "report", str(reported["study"]), "--out", str(reported["study"]), *reported["args"]])
     assert rc == 2 and "study or export folder" in capsys.readouterr().err
+    for inside in ("sessions/rep", "output/LUNDPROBE_0433", "export/rep"):
+        target = reported["study"] / inside
+        existed = target.exists()
+        assert main(["study", "report", str(reported["study"]), "--out", str(target), *reported["args"]]) == 2
+        assert "lies inside the study" in capsys.readouterr().err
+        assert target.exists() == existed and not (target / "report.html").exists()
     a_file = reported["base"] / "a-file"
     a_file.write_bytes(b"keep")
     assert main(["study", "report", str(reported["study"]), "--out", str(a_file), *reported["args"]]) == 2
