@@ -84,6 +84,14 @@ def run_report_cmd(args: argparse.Namespace) -> int:
         raise CliError("give STUDY_DIR or --published, not both")
     if args.workers is not None and args.workers < 1:
         raise CliError("--workers must be at least 1")
+    try:
+        import matplotlib  # noqa: F401 - only to say clearly what is missing before any work
+        import statsmodels  # noqa: F401
+    except ImportError as e:
+        raise CliError(
+            f"study report needs {e.name}, which this installation lacks (the desktop bundle leaves the plotting "
+            "and statistics libraries out); run it with the pip-installed app"
+        ) from e
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out {args.out}: exists and is not a folder; give a folder for the report")
     try:

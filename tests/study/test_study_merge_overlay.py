@@ -234,3 +234,12 @@ def test_an_interim_report_of_one_finished_case(study_dataset, tmp_path, capsys)
     # one patient: no interval, and no test of steps that have no pairs
     low = [r for r in read_csv(out / "low_uncertainty.csv") if r["observer"] == "obsX"]
     assert low and all(r["low_ci_low"] == "" and r["patients"] == "1" for r in low)
+
+
+def test_report_without_matplotlib_is_a_one_line_error(tmp_path, monkeypatch, capsys) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as in the desktop bundle, which leaves it out
+    assert main(["study", "report", str(tmp_path / "study"), "--out", str(tmp_path / "rep"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "needs matplotlib" in err and "Traceback" not in err and not (tmp_path / "rep").exists()
