@@ -243,3 +243,24 @@ def test_report_without_matplotlib_is_a_one_line_error(tmp_path, monkeypatch, ca
     assert main(["study", "report", str(tmp_path / "study"), "--out", str(tmp_path / "rep"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "needs matplotlib" in err and "Traceback" not in err and not (tmp_path / "rep").exists()
+
+
+@pytest.mark.parametrize(
+    "column, value, message",
+    [("patient", "../../elsewhere", "patient"), ("step", "two", "not a whole number"), ("observer", "a/b", "observer")],
+)
+def test_a_hostile_results_csv_of_an_export_is_named_with_its_line(sites, tmp_path, capsys, column, value, message):
+    export = tmp_path / "export"
+    shutil.copytree(sites["a"] / "export", export)
+    rows = read_csv(export / "results.csv")
+    rows[3][column] = value
+    with open(export / "results.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "rep"
+    assert main(["study", "report", str(export), "--out", str(out), "--scheduler", "sync", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{export / 'results.csv'}, line 5" in err and message in err and not out.exists()
+    assert main(["study", "merge", str(tmp_path / "m"), str(export), str(sites["b"] / "export")]) == 2
+    assert "line 5" in capsys.readouterr().err
