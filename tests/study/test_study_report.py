@@ -432,3 +432,37 @@ def test_pairs_of_observers_in_kappa_match_combinations(reported) -> None:
     kappa = read_csv(reported["out"] / "kappa.csv")
     pairs = {(x["observer_a"], x["observer_b"]) for x in kappa if x["kind"] == "weighted_inter"}
     assert pairs == set(combinations(OBSERVERS, 2))
+
+
+def test_pooled_histogram_and_variability_per_bin_from_the_raw_masks(reported, raw) -> None:
+    hist = read_csv(reported["out"] / "uncertainty_histogram.csv")
+    vbins = read_csv(reported["out"] / "variability_bins.csv")
+    structure, step = "Rectum", "2"
+    edited = np.zeros(len(EDGES) - 1)
+    total = np.zeros(len(EDGES) - 1)
+    voxels = np.zeros(len(EDGES) - 1)
+    var_sum = np.zeros(len(EDGES) - 1)
+    cases = [r for r in raw.finished() if r["structure"] == structure and r["step"] == step]
+    for patient in sorted({r["patient"] for r in cases}):
+        unc = raw.unc(patient, structure)
+        u = np.clip(unc, 0, EDGES[-1])
+        dl = raw.dl(patient, structure)
+        masks = [raw.edit(r) for r in cases if r["patient"] == patient]
+        for m in masks:
+            changed = dl ^ m
+            edited += np.histogram(u[changed], EDGES)[0]
+            total += np.histogram(u[(unc > 0) | changed], EDGES)[0]
+        p = np.mean(masks, axis=0)
+        region = (unc > 0) | np.any(masks, axis=0)
+        voxels += np.histogram(u[region], EDGES)[0]
+        var_sum += np.histogram(u[region], EDGES, weights=(p * (1 - p))[region])[0]
+    got = [r for r in hist if (r["structure"], r["observer"], r["step"]) == (structure, "all", step)]
+    assert [int(r["edited_voxels"]) for r in got] == edited.astype(int).tolist()
+    assert [int(r["total_voxels"]) for r in got] == total.astype(int).tolist()
+    for r, e, t in zip(got, edited, total):
+        assert float(r["share_of_edits"]) == pytest.approx(e / edited.sum())
+        assert fnum(r["fraction_edited"]) == (pytest.approx(e / t) if t else None)
+    got = [r for r in vbins if (r["structure"], r["step"]) == (structure, step)]
+    assert [int(r["voxels"]) for r in got] == voxels.astype(int).tolist()
+    for r, n, v in zip(got, voxels, var_sum):
+        assert fnum(r["mean_variability"]) == (pytest.approx(v / n) if n else None)
