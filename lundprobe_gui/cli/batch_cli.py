@@ -132,6 +132,11 @@ def check_batch_arguments(args: argparse.Namespace) -> BatchInputs:
         if args.csv.is_dir():
             raise CliError(f"--csv {args.csv}: is a folder; give a file name")
     opener = None
+    if getattr(args, "study", None) is None and args.path is not None and _is_study_output(args.path):
+        from . import warn
+
+        warn(f"{args.path}: is a reader study's folder or export; its edits are laid over its dataset (--study)")
+        args.study, args.path = args.path, None
     if getattr(args, "study", None) is not None or getattr(args, "observers", None):
         args.path, paths, opener = study_overlay(args)
     elif args.path is None:
@@ -196,6 +201,15 @@ def study_overlay(args: argparse.Namespace) -> tuple[Path, list[Path], Any]:
         raise CliError(str(e)) from e
     overlay = StudyOverlay.build(outputs, choice, outputs.structures if outputs is not None else None)
     return Path(path), paths, overlay
+
+
+def _is_study_output(path: Path) -> bool:
+    """Whether PATH is a study folder, a study export or a merged export (never a dataset)."""
+    from ..study.files import study_file
+    from ..study.reading import DEFINITION_RECORD
+
+    path = path.expanduser()
+    return study_file(path).is_file() or (path / DEFINITION_RECORD).is_file()
 
 
 def _dataset_of(path: Path | None) -> Path | None:

@@ -264,3 +264,14 @@ def test_a_hostile_results_csv_of_an_export_is_named_with_its_line(sites, tmp_pa
     assert f"{export / 'results.csv'}, line 5" in err and message in err and not out.exists()
     assert main(["study", "merge", str(tmp_path / "m"), str(export), str(sites["b"] / "export")]) == 2
     assert "line 5" in capsys.readouterr().err
+
+
+def test_a_study_export_given_as_path_is_read_as_study(sites, tmp_path, capsys) -> None:
+    cache = ["--cache", str(tmp_path / "cache"), "--json", "--scheduler", "sync"]
+    export = str(sites["a"] / "export")
+    assert main(["uncertainty-edits", "--study", export, *cache, "--quiet"]) == 0
+    with_flag = json.loads(capsys.readouterr().out)
+    assert main(["uncertainty-edits", export, *cache]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == with_flag and {r["observer"] for r in with_flag} == {"obsX"}
+    assert "laid over its dataset" in captured.err and "reference image is missing" not in captured.err
