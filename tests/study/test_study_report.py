@@ -466,3 +466,14 @@ def test_pooled_histogram_and_variability_per_bin_from_the_raw_masks(reported, r
     assert [int(r["voxels"]) for r in got] == voxels.astype(int).tolist()
     for r, n, v in zip(got, voxels, var_sum):
         assert fnum(r["mean_variability"]) == (pytest.approx(v / n) if n else None)
+
+
+def test_the_export_gives_the_same_report_as_the_study_folder(reported) -> None:
+    out = reported["base"] / "from-export"
+    assert main(["study", "report", str(reported["study"] / "export"), "--out", str(out), *reported["args"]]) == 0
+    mine = {p.name for p in reported["out"].iterdir() if not p.name.startswith(".")}
+    assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == mine
+    for name in sorted(mine - {"stats.json"}):
+        assert (out / name).read_bytes() == (reported["out"] / name).read_bytes(), name
+    a, b = (json.loads((d / "stats.json").read_text()) for d in (reported["out"], out))
+    assert (a["report"].pop("kind"), b["report"].pop("kind")) == ("study", "export") and a == b
