@@ -19,7 +19,7 @@ Group = Callable[[Path, int], Samples]
 
 def groups() -> dict[str, Group]:
     """The benchmark groups in the order they run."""
-    from . import batch, correction, dicom, editing, loading, metrics, study, viewer
+    from . import batch, correction, dicom, editing, loading, metrics, study, study_report, viewer
 
     return {
         "loading": loading.run,
@@ -31,6 +31,7 @@ def groups() -> dict[str, Group]:
         "correction": correction.run,
         "dicom": dicom.run,
         "batch": batch.run,
+        "study_report": study_report.run,
     }
 
 

@@ -24,10 +24,33 @@ EXIT_FAILED = 1
 
 
 def add_batch_arguments(p: argparse.ArgumentParser) -> None:
-    """PATH, --json, --csv, --scheduler, --workers, --cache, --fresh, --rehash and --quiet."""
-    p.add_argument("path", type=Path, help="a patient folder or a dataset root")
+    """PATH, --study, --observers, --json, --csv and the options of :func:`add_run_arguments`."""
+    p.add_argument(
+        "path",
+        type=Path,
+        nargs="?",
+        help="a patient folder or a dataset root (with --study: default the study's dataset root)",
+    )
+    p.add_argument(
+        "--study",
+        type=Path,
+        metavar="STUDY_DIR",
+        help="lay a reader study's finished edits (a study folder or its export) over the dataset, in memory",
+    )
+    p.add_argument(
+        "--observers",
+        nargs="+",
+        metavar="ID",
+        help="only these observers: study or published IDs; study:ID and published:ID when both have the ID "
+        "(default: the study's observers with --study, else every published observer)",
+    )
     p.add_argument("--json", action="store_true", help="print the rows as one JSON list")
     p.add_argument("--csv", type=Path, metavar="FILE", help="also write the rows to a CSV file")
+    add_run_arguments(p)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """--scheduler, --workers, --cache, --fresh, --rehash and --quiet."""
     p.add_argument(
         "--scheduler",
         default=None,
@@ -54,6 +77,7 @@ class BatchInputs:
     paths: list[Path]
     scheduler: str
     cache_dir: Path
+    opener: Any = None
 
 
 def default_scheduler() -> str:
@@ -107,13 +131,26 @@ def check_batch_arguments(args: argparse.Namespace) -> BatchInputs:
             raise CliError(f"--csv {args.csv}: the folder {folder} does not exist")
         if args.csv.is_dir():
             raise CliError(f"--csv {args.csv}: is a folder; give a file name")
-    try:
-        paths = resolve_patients(args.path)
-    except InputError as e:
-        raise CliError(str(e)) from e
+    opener = None
+    if getattr(args, "study", None) is None and args.path is not None and _is_study_output(args.path):
+        from . import warn
+
+        warn(f"{args.path}: is a reader study's folder or export; its edits are laid over its dataset (--study)")
+        args.study, args.path = args.path, None
+    if getattr(args, "study", None) is not None or getattr(args, "observers", None):
+        args.path, paths, opener = study_overlay(args)
+    elif args.path is None:
+        raise CliError("give PATH (a patient folder or a dataset root), or --study STUDY_DIR")
+    else:
+        try:
+            paths = resolve_patients(args.path)
+        except InputError as e:
+            raise CliError(str(e)) from e
     protected = _protected(args.path.expanduser(), paths)
     if args.csv is not None and (inside := _inside(args.csv, protected)) is not None:
-        raise CliError(f"--csv {args.csv}: is inside the dataset ({inside}); the app never writes into a dataset. Choose a folder outside it")
+        raise CliError(
+            f"--csv {args.csv}: is inside the dataset ({inside}); the app never writes into a dataset. Choose a folder outside it"
+        )
     if args.cache is not None:
         cache_dir = args.cache
     elif args.csv is not None:
@@ -126,7 +163,62 @@ def check_batch_arguments(args: argparse.Namespace) -> BatchInputs:
         check_cache_folder(cache_dir, protected)
     except ValueError as e:
         raise CliError(f"--cache {e}") from e
-    return BatchInputs(paths, scheduler, cache_dir)
+    return BatchInputs(paths, scheduler, cache_dir, opener)
+
+
+def study_overlay(args: argparse.Namespace) -> tuple[Path, list[Path], Any]:
+    """PATH, the patients and the opener of a run with ``--study`` and/or ``--observers``.
+
+    With a study, PATH defaults to the study's dataset root and the run takes the study's patients
+    found there, and its structures; ``--observers`` alone filters the dataset's published edits.
+
+    Raises
+    ------
+    CliError
+        For a study that cannot be read, an unknown observer, or a dataset without the study's patients.
+    """
+    from ..batch.run import InputError, resolve_patients
+    from ..study.overlay import StudyOverlay, choose_observers, published_observers
+    from ..study.reading import StudyReadError, read_study_outputs
+    from . import CliError
+
+    outputs = None
+    try:
+        if args.study is not None:
+            outputs = read_study_outputs(args.study, _dataset_of(args.path))
+        path = args.path if args.path is not None else (outputs.dataset_root if outputs else None)
+        if path is None:
+            raise CliError("give PATH (a patient folder or a dataset root)")
+        paths = resolve_patients(path)
+        if outputs is not None:
+            study_patients = set(outputs.patients)
+            paths = [p for p in paths if p.name in study_patients]
+            if not paths:
+                raise CliError(f"{path}: holds none of the study's patients")
+        published = published_observers(paths)
+        choice = choose_observers(args.observers, outputs.observers if outputs else (), published)
+    except (StudyReadError, InputError) as e:
+        raise CliError(str(e)) from e
+    overlay = StudyOverlay.build(outputs, choice, outputs.structures if outputs is not None else None)
+    return Path(path), paths, overlay
+
+
+def _is_study_output(path: Path) -> bool:
+    """Whether PATH is a study folder, a study export or a merged export (never a dataset)."""
+    from ..study.files import study_file
+    from ..study.reading import DEFINITION_RECORD
+
+    path = path.expanduser()
+    return study_file(path).is_file() or (path / DEFINITION_RECORD).is_file()
+
+
+def _dataset_of(path: Path | None) -> Path | None:
+    """The dataset root PATH names (PATH itself, or the parent of a patient folder)."""
+    from ..io.open import detect_layout
+
+    if path is None:
+        return None
+    return path.parent if detect_layout(path) is not None else path
 
 
 class _Discard:
@@ -268,6 +360,7 @@ def run_batch_command(
             cache=ResultCache(inputs.cache_dir),
             fresh=args.fresh,
             rehash=args.rehash,
+            opener=inputs.opener,
             progress=bar,
         )
         for result in results:

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--only",
         nargs="*",
-        help="groups to run: loading viewer editing metrics study dicom grow correction batch",
+        help="groups to run: loading viewer editing metrics study dicom grow correction batch study_report",
     )
     p.set_defaults(func=run)
 

@@ -165,6 +165,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--out", type=Path, help="export folder (default: STUDY_DIR/export)")
     q.set_defaults(func=run_export)
 
+    register_report(ss)
+
     q = ss.add_parser("unlock", help="reopen a finished case (admin; logged)")
     q.add_argument("study_dir", type=Path, metavar="STUDY_DIR")
     q.add_argument("--observer", required=True)
@@ -196,6 +198,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--step", type=int, help="the step to open (default: the next one waiting)")
     _admin_args(q)
     q.set_defaults(func=run_override_washout)
+
+
+def register_report(ss: argparse._SubParsersAction) -> None:
+    """``study report`` and ``study merge``."""
+    from .study_report_cmd import register_merge, register_report as reg
+
+    reg(ss)
+    register_merge(ss)
 
 
 def _admin_args(q: argparse.ArgumentParser) -> None:

@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 MARKER = ".lundprobe-output"
 """The marker file of a folder the app writes into (JSON: app, kind, created)."""
 
-KINDS = ("edits", "study", "review", "export", "recovery", "demo")
+KINDS = ("edits", "study", "review", "export", "recovery", "demo", "report")
 DATASET_LAYOUTS = ("lundprobe", "structseg")
 """Layouts whose patient folders always sit in a dataset root of their own."""
 MAX_MARKER_BYTES = 4096

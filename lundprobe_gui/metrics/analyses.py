@@ -62,7 +62,7 @@ class Outcome:
         return cls(str(d["status"]), list(d["rows"]), [str(w) for w in d["warnings"]], str(d.get("reason", "")))
 
 
-def _outcome(patient: "Patient", rows: list[dict], warnings: list[str], had_work: bool, nothing: str) -> Outcome:
+def outcome_of(patient: "Patient", rows: list[dict], warnings: list[str], had_work: bool, nothing: str) -> Outcome:
     """``ok`` with rows; ``failed`` when there was work and errors left no row; else ``empty``."""
     if rows:
         return Outcome(OK, rows, warnings)
@@ -95,25 +95,33 @@ class MetricsAnalysis:
     ----------
     tolerance_mm : float
         Surface Dice tolerance.
+    kinds : tuple of str, optional
+        Only these comparison kinds (:data:`~lundprobe_gui.metrics.compare.KINDS`; default all).
     """
 
     name: ClassVar[str] = "metrics"
     columns: ClassVar[tuple[str, ...]] = METRICS_ROW_KEYS
     tolerance_mm: float = DEFAULT_TOLERANCE_MM
+    kinds: tuple[str, ...] | None = None
 
     def cache_key(self) -> dict:
         """Name and parameters."""
-        return {"analysis": self.name, "tolerance_mm": float(self.tolerance_mm)}
+        key: dict = {"analysis": self.name, "tolerance_mm": float(self.tolerance_mm)}
+        if self.kinds is not None:
+            key["kinds"] = sorted(self.kinds)
+        return key
 
     def run(self, patient: "Patient") -> Outcome:
         """Every pair of the comparison set; the pairs of a mask that cannot be decoded are left out."""
         comps = patient_comparisons(patient)
+        if self.kinds is not None:
+            comps = [c for c in comps if c.kind in self.kinds]
         warnings: list[str] = []
         rows = compare_patient(patient, comps, self.tolerance_mm, warnings=warnings)
         skipped = len(comps) - len(rows)
         if skipped:
             warnings.append(f"{patient.id}: {skipped} pair(s) skipped because a mask could not be loaded")
-        return _outcome(patient, rows, warnings, bool(comps), "nothing to compare (no nnUNet or observer masks)")
+        return outcome_of(patient, rows, warnings, bool(comps), "nothing to compare (no nnUNet or observer masks)")
 
 
 @dataclass(frozen=True)
@@ -156,7 +164,7 @@ class DvhAnalysis:
                 if not dvh_structures(patient, self.frames)
                 else "no structure from the requested sources"
             )
-            return _outcome(patient, [], [], False, f"no DVH: {why}")
+            return outcome_of(patient, [], [], False, f"no DVH: {why}")
         rx = self.prescription_gy
         warnings: list[str] = []
         if rx is None:
@@ -165,7 +173,7 @@ class DvhAnalysis:
                 warnings.append(f"{patient.id}: no prescription in the data; V95/V100 use the dose maximum {rx:g} Gy")
         dvhs, more = patient_dvhs(patient, refs, rx)
         rows = [dvh_row(patient.id, d.key, d.dvh, d.dose) for d in dvhs]
-        return _outcome(patient, rows, warnings + more, True, "")
+        return outcome_of(patient, rows, warnings + more, True, "")
 
 
 @dataclass(frozen=True)
@@ -183,6 +191,6 @@ class EditsAnalysis:
         """Ten rows per observer mask of a DL structure with an uncertainty map."""
         jobs = edit_jobs(patient)
         rows, warnings = patient_edit_rows(patient, jobs) if jobs else ([], [])
-        return _outcome(
+        return outcome_of(
             patient, rows, warnings, bool(jobs), "no observer edits of a DL structure with an uncertainty map"
         )

@@ -68,8 +68,11 @@ KIND_LABELS = {
 }
 """Short human-readable names of the kinds (table filters, plots)."""
 
-METRICS_ROW_KEYS = ("patient", "structure", "comparison", "reference", "test") + PAIR_METRIC_KEYS
-"""Keys of one metrics row, in column order."""
+ROW_ID_KEYS = ("patient", "structure", "observer", "step", "source")
+"""The keys every row of ``metrics``, ``dvh`` and ``uncertainty-edits`` starts with (see :func:`source_keys`)."""
+
+METRICS_ROW_KEYS = ROW_ID_KEYS + ("comparison", "reference", "test") + PAIR_METRIC_KEYS
+"""Keys of one metrics row, in column order: ``observer``, ``step`` and ``source`` describe the test mask."""
 
 _OBSERVER_SOURCE = re.compile(r"^step(\d+)_(.+)$")
 _FOLD_SOURCE = re.compile(r"^nnUNet_fold_(\d+)$")
@@ -90,6 +93,24 @@ def parse_observer_source(source: str) -> tuple[int, str] | None:
     """
     m = _OBSERVER_SOURCE.match(source)
     return (int(m.group(1)), m.group(2)) if m else None
+
+
+def source_keys(source: str) -> dict:
+    """The ``observer``, ``step`` and ``source`` keys of a row about a mask of ``source``.
+
+    An observer mask ``step<k>_<observer>`` gives its observer and step (an int); any other source
+    (``nnUNet``, ``clinical``, a fold) leaves them None.
+
+    Examples
+    --------
+    >>> source_keys("step2_obsC")
+    {'observer': 'obsC', 'step': 2, 'source': 'step2_obsC'}
+    >>> source_keys("nnUNet")
+    {'observer': None, 'step': None, 'source': 'nnUNet'}
+    """
+    parsed = parse_observer_source(source)
+    step, observer = parsed if parsed is not None else (None, None)
+    return {"observer": observer, "step": step, "source": source}
 
 
 def fold_number(source: str) -> int | None:
@@ -271,6 +292,7 @@ def _row(patient_id: str, comparison: Comparison, values: dict) -> dict:
     row: dict = {
         "patient": patient_id,
         "structure": comparison.structure,
+        **source_keys(comparison.test),
         "comparison": comparison.kind,
         "reference": comparison.reference,
         "test": comparison.test,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from ..core.regrid import resampled_note
+from .compare import ROW_ID_KEYS, source_keys
 from .dvh import DEFAULT_BIN_WIDTH_GY, DEFAULT_PRESCRIPTION_GY, DVH, compute_dvh
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ DVH_STAT_KEYS = (
 )
 """The statistics columns of a DVH row."""
 
-DVH_ROW_KEYS = ("patient", "frame", "structure", "source") + DVH_STAT_KEYS + ("dose",)
+DVH_ROW_KEYS = ROW_ID_KEYS + ("frame",) + DVH_STAT_KEYS + ("dose",)
 """Keys of one DVH row, in column order."""
 
 
@@ -101,7 +102,7 @@ def dvh_structures(
 def dvh_row(patient_id: str, key: tuple[str, str, str], dvh: DVH, dose: str = "") -> dict:
     """One DVH table row (keys :data:`DVH_ROW_KEYS`); ``dose`` names the dose used (:func:`dose_label`)."""
     name, source, frame = key
-    row: dict = {"patient": patient_id, "frame": frame, "structure": name, "source": source}
+    row: dict = {"patient": patient_id, "structure": name, **source_keys(source), "frame": frame}
     stats = dvh.stats.to_dict()
     row.update({k: stats[k] for k in DVH_STAT_KEYS})
     row["dose"] = dose

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
-from .compare import DL_SOURCE, parse_observer_source
+from .compare import DL_SOURCE, ROW_ID_KEYS, parse_observer_source
 from .uncertainty_edits import (
     DEFAULT_BIN_WIDTH,
     DEFAULT_MAX_UNCERTAINTY,
@@ -34,7 +34,7 @@ POOLED = "all"
 
 COUNT_KEYS = ("edited_voxels", "added_voxels", "removed_voxels", "total_voxels")
 
-EDIT_ROW_KEYS = ("patient", "structure", "observer", "step", "bin_low", "bin_high") + COUNT_KEYS + ("fraction_edited",)
+EDIT_ROW_KEYS = ROW_ID_KEYS + ("bin_low", "bin_high") + COUNT_KEYS + ("fraction_edited",)
 """Keys of one uncertainty-edits row, in column order."""
 
 
@@ -97,7 +97,13 @@ def edit_jobs(patient: "Patient", structures: Iterable[str] | None = None, frame
 
 def histogram_rows(patient_id: str, job: EditJob, hist: EditUncertaintyHistogram) -> list[dict]:
     """One row per bin (keys :data:`EDIT_ROW_KEYS`)."""
-    head = {"patient": patient_id, "structure": job.structure, "observer": job.observer, "step": job.step}
+    head = {
+        "patient": patient_id,
+        "structure": job.structure,
+        "observer": job.observer,
+        "step": job.step,
+        "source": job.source,
+    }
     return [{**head, **b.to_dict()} for b in hist.bins]
 
 
@@ -186,6 +192,7 @@ def pool_edit_rows(rows: Iterable[dict], over_patients: bool = True, over_observ
                 "structure": r["structure"],
                 "observer": observer,
                 "step": r["step"],
+                "source": POOLED if over_observers else r.get("source", f"step{r['step']}_{observer}"),
                 "bin_low": r["bin_low"],
                 "bin_high": r["bin_high"],
                 **{k: 0 for k in COUNT_KEYS},

@@ -118,7 +118,7 @@ def bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.clip(idx, 0, edges.size - 2)
 
 
-def _support_box(uncertainty: ScalarMap, shape: tuple[int, int, int]) -> Box | None:
+def support_box_of(uncertainty: ScalarMap, shape: tuple[int, int, int]) -> Box | None:
     """A box holding every voxel where the uncertainty may be non-zero."""
     if isinstance(uncertainty, np.ndarray):
         if uncertainty.shape != shape:
@@ -129,6 +129,104 @@ def _support_box(uncertainty: ScalarMap, shape: tuple[int, int, int]) -> Box | N
         return uncertainty.box
     logger.debug("uncertainty map %r cannot tell its support; reading the full grid", uncertainty)
     return tuple((0, n) for n in shape)  # type: ignore[return-value]
+
+
+def edit_blocks(
+    dl: MaskLike, edited: MaskLike, uncertainty: ScalarMap, support_box: Box | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(added, removed, uncertainty)`` in the box holding both masks and the uncertainty support.
+
+    NaN uncertainty is read as 0. None when the masks are empty and the map is zero everywhere.
+
+    Raises
+    ------
+    ValueError
+        When the two masks are on different grids.
+    """
+    shape = mask_shape(dl)
+    if mask_shape(edited) != shape:
+        raise ValueError(f"masks are on different grids: {shape} vs {mask_shape(edited)}")
+    if support_box is None:
+        support_box = support_box_of(uncertainty, shape)
+    box = padded_union_box([mask_bbox(dl), mask_bbox(edited), support_box], 0)
+    box = clip_box(box, shape) if box is not None else None
+    if box is None:
+        return None
+    dl_block = read_mask(dl, box)
+    ed_block = read_mask(edited, box)
+    unc = np.nan_to_num(read_values(uncertainty, box), nan=0.0)
+    return ed_block & ~dl_block, dl_block & ~ed_block, unc
+
+
+@dataclass(frozen=True)
+class EditSplit:
+    """Edited voxels of a DL mask split at an uncertainty threshold, exact zeros apart.
+
+    Attributes
+    ----------
+    threshold : float
+        ``u`` below it is *low*.
+    edited_zero, edited_low, edited_high : int
+        Edited voxels (added + removed) where ``u == 0`` exactly (NaN counts as 0), ``0 < u < threshold``
+        and ``u >= threshold``.
+    total_zero, total_low, total_high : int
+        Voxels of the considered region (``u > 0`` or edited) in the same three parts; ``total_zero``
+        is the edited voxels at zero, since unedited voxels of zero uncertainty are not counted.
+    """
+
+    threshold: float
+    edited_zero: int
+    edited_low: int
+    edited_high: int
+    total_zero: int
+    total_low: int
+    total_high: int
+
+    @property
+    def edited(self) -> int:
+        """Every edited voxel, counted once."""
+        return self.edited_zero + self.edited_low + self.edited_high
+
+    def to_dict(self) -> dict:
+        """JSON-ready form, with ``edited_voxels``."""
+        return {**asdict(self), "edited_voxels": self.edited}
+
+
+def edit_uncertainty_split(
+    dl: MaskLike, edited: MaskLike, uncertainty: ScalarMap, threshold: float, support_box: Box | None = None
+) -> EditSplit:
+    """Edited voxels at zero, low (``0 < u < threshold``) and high uncertainty (see :class:`EditSplit`).
+
+    Parameters
+    ----------
+    dl, edited : numpy.ndarray or Mask
+        The DL mask and the observer's mask, same grid.
+    uncertainty : numpy.ndarray or object with ``read(box)``
+        The DL uncertainty map (see :func:`edit_uncertainty_histogram`).
+    threshold : float
+        The low-uncertainty threshold (> 0).
+    support_box : Box, optional
+        As in :func:`edit_uncertainty_histogram`.
+    """
+    if not threshold > 0:
+        raise ValueError("the low-uncertainty threshold must be > 0")
+    blocks = edit_blocks(dl, edited, uncertainty, support_box)
+    if blocks is None:
+        return EditSplit(float(threshold), 0, 0, 0, 0, 0, 0)
+    added, removed, unc = blocks
+    changed = added | removed
+    zero, high = unc == 0, unc >= threshold
+    low = ~zero & ~high
+    region = (unc > 0) | changed
+    return EditSplit(
+        float(threshold),
+        int(np.count_nonzero(changed & zero)),
+        int(np.count_nonzero(changed & low)),
+        int(np.count_nonzero(changed & high)),
+        int(np.count_nonzero(region & zero)),
+        int(np.count_nonzero(region & low)),
+        int(np.count_nonzero(region & high)),
+    )
 
 
 def edit_uncertainty_histogram(
@@ -164,22 +262,11 @@ def edit_uncertainty_histogram(
         Per-bin counts; see the module docstring for the region counted as "total".
     """
     edges = bin_edges(bin_width, max_uncertainty)
-    shape = mask_shape(dl)
-    if mask_shape(edited) != shape:
-        raise ValueError(f"masks are on different grids: {shape} vs {mask_shape(edited)}")
-    if support_box is None:
-        support_box = _support_box(uncertainty, shape)
-    box = padded_union_box([mask_bbox(dl), mask_bbox(edited), support_box], 0)
-    box = clip_box(box, shape) if box is not None else None
-
     n_bins = edges.size - 1
     edited_n = added_n = removed_n = total_n = np.zeros(n_bins, dtype=np.int64)
-    if box is not None:
-        dl_block = read_mask(dl, box)
-        ed_block = read_mask(edited, box)
-        unc = np.nan_to_num(read_values(uncertainty, box), nan=0.0)
-        added = ed_block & ~dl_block
-        removed = dl_block & ~ed_block
+    blocks = edit_blocks(dl, edited, uncertainty, support_box)
+    if blocks is not None:
+        added, removed, unc = blocks
         region = (unc > 0) | added | removed
         # Edited voxels are part of the region by construction, so the three counts share bins.
         total_n = np.bincount(bin_index(unc[region], edges), minlength=n_bins)

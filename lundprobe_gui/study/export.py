@@ -2,7 +2,10 @@
 
 ``<export>/<patient>/MR_StorT2/observerData/mask_<S>_step<k>_<obs>.nii.gz`` is a byte copy of the
 recorded version of each finished structure, checked against its recorded sha256, so the export
-can be compared file by file with the published edits. Files of cases that are no longer
+can be compared file by file with the published edits. ``<export>/study_definition.json`` holds the
+definition (without the admin PIN's hash), the sha256 of ``study.json`` and the administrators'
+unlocks and washout overrides, so the export alone can be analysed (``study report``) and merged
+with other sites' exports of the same definition (``study merge``). Files of cases that are no longer
 finished (unlocked by an admin) are removed from the export, so it never shows a stale edit.
 
 The export never writes into the study's dataset (its root, a patient folder or an input file:
@@ -35,9 +38,11 @@ from ..io.store import output_folder
 from ..io.versions import read_json_object, recorded_sha256s
 from ..io.writer import atomic_write
 from .definition import load_study
+from .audit import read_audit
 from .errors import CorruptStudyFile, DefinitionChanged
 from .files import EXPORT_DIR, OUTPUT_DIR, RESULTS_FILE
 from .integrity import check_study
+from .reading import DEFINITION_RECORD, definition_record
 from .results import iter_rows, load_states, result_columns, results_csv_bytes
 from .state import FINISHED
 
@@ -45,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = ".lundprobe-export.json"
 INTEGRITY_FILE = "integrity.json"
+_TABLES = (RESULTS_FILE, DEFINITION_RECORD, INTEGRITY_FILE)
+"""The export's files that are not masks."""
 
 
 @dataclass
@@ -97,6 +104,8 @@ def export_study(study_dir: str | Path, out: str | Path | None = None) -> Export
             export_dir / RESULTS_FILE: (data, _our_results(export_dir, data)),
             export_dir / INTEGRITY_FILE: (integrity, set()),
         }
+        record = definition_record(study_dir, study, read_audit(study_dir))
+        plan[export_dir / DEFINITION_RECORD] = ((json.dumps(record, indent=1) + "\n").encode("utf-8"), set())
         gone: dict[Path, set[str]] = {}
         for observer, state in states.items():
             if state is None:
@@ -188,7 +197,7 @@ def _write_planned(
             continue
         if cur == _sha(blob):
             owned[rel] = [cur]
-            if rel not in (RESULTS_FILE, INTEGRITY_FILE):
+            if rel not in _TABLES:
                 report.copied.append(dest)
         elif cur is None or cur in owned.get(rel, []) or cur in recorded:
             owned[rel] = sorted({*owned.get(rel, []), _sha(blob)})
@@ -203,7 +212,7 @@ def _write_planned(
         atomic_write(dest, blob)
         rel = dest.relative_to(export_dir).as_posix()
         owned[rel] = [_sha(blob)]
-        if rel not in (RESULTS_FILE, INTEGRITY_FILE):
+        if rel not in _TABLES:
             report.copied.append(dest)
     for dest, recorded in gone.items():
         rel = dest.relative_to(export_dir).as_posix()

@@ -191,8 +191,10 @@ def test_empty_masks_give_none_distances_not_nan(patient) -> None:
         patient.geometry.spacing_zyx,
     )
     assert row["dice"] == 0.0 and row["hd95_mm"] is None and row["centroid_shift_mm"] is None
+    assert row["step"] == 1 and row["observer"] == "obsB" and row["source"] == "step1_obsB"
     assert all(
         v is None or (isinstance(v, (float, str)) and not (isinstance(v, float) and math.isnan(v)))
-        for v in row.values()
+        for k, v in row.items()
+        if k != "step"
     )
     assert np.isclose(row["volume_test_cc"], 0.0)

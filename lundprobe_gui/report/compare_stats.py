@@ -1,0 +1,380 @@
+"""Step 1 against step 2 and observers against each other: metrics, ratings, time, kappa, STAPLE, variability.
+
+Every comparison of steps is a paired Wilcoxon signed-rank test (:func:`~.common.paired_test`):
+per observer the pairs are the patients (and structures, for ratings), pooled they are
+(observer, patient) pairs. Agreement of the ratings is Fleiss' kappa across the observers of a
+step and Cohen's weighted kappa (linear weights) for each pair of observers within a step and for
+each observer between steps (``statsmodels.stats.inter_rater``).
+"""
+
+from __future__ import annotations
+
+import logging
+from itertools import combinations
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .common import POOLED, one_sample_test, paired_test, summary
+
+logger = logging.getLogger(__name__)
+
+DL_METRICS = ("dice", "hd95_mm", "surface_dice", "apl_mm")
+"""The DL-versus-edit metrics of the report."""
+SUMMARY_KEYS = ("n", "mean", "sd", "median", "q1", "q3")
+TEST_KEYS = ("n", "median_a", "median_b", "median_diff", "statistic", "p_value", "note")
+
+
+def _steps(rows: Iterable[Mapping[str, Any]]) -> list[int]:
+    return sorted({int(r["step"]) for r in rows if r.get("step") is not None})
+
+
+def _by_observer(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """(observer, rows) for each observer, then (POOLED, every row)."""
+    observers = list(dict.fromkeys(r["observer"] for r in rows if r["observer"] not in (None, POOLED)))
+    return [(o, [r for r in rows if r["observer"] == o]) for o in observers] + [(POOLED, list(rows))]
+
+
+def _structures(rows: Sequence[Mapping[str, Any]], pooled: bool) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    structures = list(dict.fromkeys(r["structure"] for r in rows))
+    out = [(s, [r for r in rows if r["structure"] == s]) for s in structures]
+    if pooled and len(structures) > 1:
+        out.append((POOLED, list(rows)))
+    return out
+
+
+def compare_steps(
+    rows: Sequence[Mapping[str, Any]],
+    values: Sequence[str],
+    pair_key: Sequence[str],
+    what: str,
+    pooled_structures: bool = False,
+) -> tuple[list[dict], list[dict]]:
+    """Summaries per step and paired tests of step 1 against each later step.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        With ``structure``, ``observer``, ``step`` and the ``values`` keys.
+    values : sequence of str
+        The measured keys (``dice``, ``quality``...).
+    pair_key : sequence of str
+        Keys that pair a row of one step with a row of another, besides the observer (``patient``,
+        and ``structure`` when structures are pooled).
+    what : str
+        The ``table`` column of the rows returned.
+    pooled_structures : bool
+        Also pool the structures (``structure = all``).
+
+    Returns
+    -------
+    summaries : list of dict
+        ``table, structure, observer, step, measure`` and :data:`SUMMARY_KEYS`.
+    tests : list of dict
+        ``table, structure, observer, measure, step_a, step_b`` and :data:`TEST_KEYS`.
+    """
+    summaries, tests = [], []
+    for structure, srows in _structures(rows, pooled_structures):
+        for obs, orows in _by_observer(srows):
+            steps = _steps(orows)
+            for measure in values:
+                by_step = {k: [r for r in orows if r["step"] == k] for k in steps}
+                for k in steps:
+                    s = summary(r.get(measure) for r in by_step[k])
+                    summaries.append(
+                        {"table": what, "structure": structure, "observer": obs, "step": k, "measure": measure, **s}
+                    )
+                for later in steps[1:]:
+                    a = {(r["observer"], *(r[c] for c in pair_key)): r.get(measure) for r in by_step[steps[0]]}
+                    b = {(r["observer"], *(r[c] for c in pair_key)): r.get(measure) for r in by_step[later]}
+                    pairs = {k: (a[k], b[k]) for k in a if k in b}
+                    t = paired_test(pairs)
+                    tests.append(
+                        {
+                            "table": what,
+                            "structure": structure,
+                            "observer": obs,
+                            "measure": measure,
+                            "step_a": steps[0],
+                            "step_b": later,
+                            **{k: t[k] for k in TEST_KEYS},
+                        }
+                    )
+    return summaries, tests
+
+
+def case_times(results: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """Active time per finished case: the sum of its structures' active seconds."""
+    cases: dict[tuple, dict] = {}
+    for r in results:
+        if not r["finished"] or r.get("active_seconds") is None:
+            continue
+        key = (r["observer"], r["step"], r["patient"])
+        c = cases.setdefault(
+            key,
+            {
+                "structure": POOLED,
+                "observer": r["observer"],
+                "step": r["step"],
+                "patient": r["patient"],
+                "seconds": 0.0,
+            },
+        )
+        c["seconds"] += float(r["active_seconds"])
+    out = list(cases.values())
+    for c in out:
+        c["minutes"] = c["seconds"] / 60.0
+    return out
+
+
+# -- kappa ----------------------------------------------------------------------------------------
+def _fleiss(matrix: np.ndarray) -> float | None:
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
+    if matrix.shape[0] < 2 or matrix.shape[1] < 2:
+        return None
+    table, _ = aggregate_raters(matrix)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = float(fleiss_kappa(table, method="fleiss"))
+    return k if np.isfinite(k) else None
+
+
+def _weighted(a: np.ndarray, b: np.ndarray, scale: Sequence[int]) -> float | None:
+    from statsmodels.stats.inter_rater import cohens_kappa, to_table
+
+    if a.size < 2:
+        return None
+    edges = np.asarray(sorted(scale), dtype=float)
+    table, _ = to_table(np.column_stack([a, b]), bins=np.append(edges - 0.5, edges[-1] + 0.5))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = float(cohens_kappa(table, wt="linear", return_results=False))
+    return k if np.isfinite(k) else None
+
+
+def kappa_table(results: Sequence[Mapping[str, Any]], questions: Mapping[str, Sequence[int]]) -> list[dict]:
+    """Fleiss' kappa and the linear weighted kappas of the ratings (see the module docstring).
+
+    Parameters
+    ----------
+    results : sequence of dict
+        Typed ``results.csv`` rows (finished cases only are used).
+    questions : mapping
+        Likert question id to its scale's values.
+
+    Returns
+    -------
+    list of dict
+        ``question, structure, step, kind, observer_a, observer_b, items, raters, kappa``; ``kind`` is
+        ``fleiss``, ``weighted_inter`` (two observers, one step) or ``weighted_intra`` (one observer,
+        step 1 against a later step).
+    """
+    done = [r for r in results if r["finished"]]
+    out = []
+    for qid, scale in questions.items():
+        for structure, srows in _structures(done, pooled=True):
+            steps = _steps(srows)
+            observers = list(dict.fromkeys(r["observer"] for r in srows))
+            rating = {(r["observer"], r["step"], r["patient"], r["structure"]): r.get(qid) for r in srows}
+            items = sorted({(r["patient"], r["structure"]) for r in srows})
+            for k in steps:
+                full = [i for i in items if all(rating.get((o, k, *i)) is not None for o in observers)]
+                matrix = np.asarray([[rating[(o, k, *i)] for o in observers] for i in full], dtype=float).reshape(
+                    len(full), len(observers)
+                )
+                base = {"question": qid, "structure": structure, "step": k}
+                out.append(
+                    {
+                        **base,
+                        "kind": "fleiss",
+                        "observer_a": "",
+                        "observer_b": "",
+                        "items": len(full),
+                        "raters": len(observers),
+                        "kappa": _fleiss(matrix),
+                    }
+                )
+                for a, b in combinations(observers, 2):
+                    both = [
+                        i for i in items if rating.get((a, k, *i)) is not None and rating.get((b, k, *i)) is not None
+                    ]
+                    va = np.asarray([rating[(a, k, *i)] for i in both], dtype=float)
+                    vb = np.asarray([rating[(b, k, *i)] for i in both], dtype=float)
+                    out.append(
+                        {
+                            **base,
+                            "kind": "weighted_inter",
+                            "observer_a": a,
+                            "observer_b": b,
+                            "items": len(both),
+                            "raters": 2,
+                            "kappa": _weighted(va, vb, scale),
+                        }
+                    )
+            for o in observers:
+                for k in steps[1:]:
+                    both = [
+                        i
+                        for i in items
+                        if rating.get((o, steps[0], *i)) is not None and rating.get((o, k, *i)) is not None
+                    ]
+                    va = np.asarray([rating[(o, steps[0], *i)] for i in both], dtype=float)
+                    vb = np.asarray([rating[(o, k, *i)] for i in both], dtype=float)
+                    out.append(
+                        {
+                            "question": qid,
+                            "structure": structure,
+                            "step": f"{steps[0]}-{k}",
+                            "kind": "weighted_intra",
+                            "observer_a": o,
+                            "observer_b": o,
+                            "items": len(both),
+                            "raters": 1,
+                            "kappa": _weighted(va, vb, scale),
+                        }
+                    )
+    return out
+
+
+# -- STAPLE and variability ------------------------------------------------------------------------
+def staple_tables(agreement_rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict], list[dict]]:
+    """Summaries of the STAPLE rows per structure, step and observer, and step tests of the case means.
+
+    Returns
+    -------
+    summaries : list of dict
+        ``structure, step, observer, measure`` (``dice_vs_consensus``, ``staple_sensitivity``,
+        ``staple_specificity``) and :data:`SUMMARY_KEYS`; the DL mask is the observer ``nnUNet``.
+    tests : list of dict
+        Per structure: the mean observer Dice with the consensus per case, and the DL mask's Dice
+        with the consensus, step 1 against each later step.
+    """
+    rows = [r for r in agreement_rows if r["table"] == "staple"]
+    observers = [dict(r, observer=r["observer"] or r["source"]) for r in rows]
+    summaries = []
+    for structure, srows in _structures(observers, pooled=False):
+        for k in _steps(srows):
+            krows = [r for r in srows if r["step"] == k]
+            names = list(dict.fromkeys(r["observer"] for r in krows if r["source"] != "nnUNet"))
+            for name in [*names, POOLED, "nnUNet"]:
+                sel = [r for r in krows if (r["observer"] == name) or (name == POOLED and r["source"] != "nnUNet")]
+                for measure in ("dice_vs_consensus", "staple_sensitivity", "staple_specificity"):
+                    if name == "nnUNet" and measure != "dice_vs_consensus":
+                        continue
+                    summaries.append(
+                        {
+                            "structure": structure,
+                            "step": k,
+                            "observer": name,
+                            "measure": measure,
+                            **summary(r[measure] for r in sel),
+                        }
+                    )
+    case_rows = []
+    for r in rows:
+        case_rows.append(r)
+    means: dict[tuple, list[float]] = {}
+    for r in rows:
+        if r["source"] != "nnUNet":
+            means.setdefault((r["structure"], r["step"], r["patient"]), []).append(float(r["dice_vs_consensus"]))
+    per_case = [
+        {"structure": s, "observer": POOLED, "step": k, "patient": p, "observer_dice": float(np.mean(v))}
+        for (s, k, p), v in means.items()
+    ]
+    dl = [
+        {
+            "structure": r["structure"],
+            "observer": POOLED,
+            "step": r["step"],
+            "patient": r["patient"],
+            "dl_dice": r["dice_vs_consensus"],
+        }
+        for r in rows
+        if r["source"] == "nnUNet"
+    ]
+    _, t1 = compare_steps(per_case, ["observer_dice"], ["patient"], "staple")
+    _, t2 = compare_steps(dl, ["dl_dice"], ["patient"], "staple")
+    return summaries, [t for t in t1 + t2 if t["observer"] == POOLED]
+
+
+def variability_tables(agreement_rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict], list[dict], list[dict]]:
+    """Per-case correlations, their summary per structure and step, and the variability per uncertainty bin.
+
+    Returns
+    -------
+    cases : list of dict
+        The ``variability`` rows.
+    summaries : list of dict
+        ``structure, step`` with the summary of Spearman's rho over the cases, the one-sample
+        Wilcoxon test of rho against 0, and the summary of the mean variability; plus the step test
+        of the cases' mean variability (``step_a``, ``step_b``, ``p_value``...) in rows of
+        ``measure = mean_variability_step_test``.
+    bins : list of dict
+        ``structure, step, bin_low, bin_high, voxels, mean_variability, disagreement_share`` pooled
+        over the cases.
+    """
+    cases = [r for r in agreement_rows if r["table"] == "variability"]
+    summaries = []
+    for structure, srows in _structures(cases, pooled=False):
+        for k in _steps(srows):
+            krows = [r for r in srows if r["step"] == k]
+            rho = [r["spearman_rho"] for r in krows]
+            t = one_sample_test(rho)
+            summaries.append(
+                {
+                    "structure": structure,
+                    "step": k,
+                    "measure": "spearman_rho",
+                    **summary(rho),
+                    "test_n": t["n"],
+                    "test_statistic": t["statistic"],
+                    "p_value": t["p_value"],
+                    "note": t["note"],
+                }
+            )
+            summaries.append(
+                {
+                    "structure": structure,
+                    "step": k,
+                    "measure": "mean_variability",
+                    **summary(r["mean_variability"] for r in krows),
+                }
+            )
+        _, tests = compare_steps(
+            [dict(r, observer=POOLED) for r in srows], ["mean_variability"], ["patient"], "variability"
+        )
+        for t in tests:
+            if t["observer"] == POOLED:
+                summaries.append(
+                    {
+                        "structure": structure,
+                        "step": f"{t['step_a']}-{t['step_b']}",
+                        "measure": "mean_variability_step_test",
+                        "n": t["n"],
+                        "median": t["median_diff"],
+                        "test_statistic": t["statistic"],
+                        "p_value": t["p_value"],
+                        "note": t["note"],
+                    }
+                )
+    acc: dict[tuple, list[float]] = {}
+    for r in agreement_rows:
+        if r["table"] != "variability_bins":
+            continue
+        a = acc.setdefault((r["structure"], r["step"], r["bin_low"], r["bin_high"]), [0, 0.0, 0])
+        a[0] += int(r["voxels"])
+        a[1] += float(r["variability_sum"])
+        a[2] += int(r["disagreement_voxels"])
+    structures = list(dict.fromkeys(r["structure"] for r in agreement_rows))
+    bins = [
+        {
+            "structure": s,
+            "step": k,
+            "bin_low": lo,
+            "bin_high": hi,
+            "voxels": n,
+            "mean_variability": (v / n) if n else None,
+            "disagreement_share": (d / n) if n else None,
+        }
+        for (s, k, lo, hi), (n, v, d) in sorted(acc.items(), key=lambda kv: (structures.index(kv[0][0]), *kv[0][1:]))
+    ]
+    return cases, summaries, bins
