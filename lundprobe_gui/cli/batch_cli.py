@@ -47,6 +47,17 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar, warnings or summary (errors still show)")
 
 
+def add_edits_argument(p: argparse.ArgumentParser) -> None:
+    """--edits DIR: saved edits read back and included (without it the output does not depend on them)."""
+    p.add_argument(
+        "--edits",
+        type=Path,
+        metavar="DIR",
+        help="also include the edits saved in this output folder (e.g. lundprobe_edits/ beside the dataset): "
+        "each series' newest version under its own source",
+    )
+
+
 @dataclass
 class BatchInputs:
     """The checked inputs of a batch command."""
@@ -113,7 +124,9 @@ def check_batch_arguments(args: argparse.Namespace) -> BatchInputs:
         raise CliError(str(e)) from e
     protected = _protected(args.path.expanduser(), paths)
     if args.csv is not None and (inside := _inside(args.csv, protected)) is not None:
-        raise CliError(f"--csv {args.csv}: is inside the dataset ({inside}); the app never writes into a dataset. Choose a folder outside it")
+        raise CliError(
+            f"--csv {args.csv}: is inside the dataset ({inside}); the app never writes into a dataset. Choose a folder outside it"
+        )
     if args.cache is not None:
         cache_dir = args.cache
     elif args.csv is not None:
@@ -269,6 +282,7 @@ def run_batch_command(
             fresh=args.fresh,
             rehash=args.rehash,
             progress=bar,
+            opener=_edits_opener(args),
         )
         for result in results:
             outcome = result.outcomes[analysis.name]
@@ -327,6 +341,18 @@ def run_batch_command(
     elif not args.json:
         _stdout_write(lambda r: print(text(r)), rows)
     return EXIT_FAILED if failures else 0
+
+
+def _edits_opener(args: argparse.Namespace):
+    from ..batch.patient import EditsOpener
+    from . import CliError
+
+    folder = getattr(args, "edits", None)
+    if folder is None:
+        return None
+    if not folder.is_dir():
+        raise CliError(f"--edits {folder}: no such folder")
+    return EditsOpener(folder)
 
 
 def _stdout_write(fn: Callable[[Any], None], arg: Any) -> bool:

@@ -484,7 +484,7 @@ class ObserverSession:
         if self._patient is None or self._patient_case != case_key:
             path = self.study.patient_dir(case.patient, self.dataset_root)
             try:
-                p = open_patient(path)
+                p = open_patient(path, edits=False)
             except NoImageError as e:
                 raise StudyError(f"{case.pseudonym} cannot be opened: {e}") from e
             self._prepare_patient(p, case)

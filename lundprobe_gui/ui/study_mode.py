@@ -724,7 +724,7 @@ class StudyMode(QtCore.QObject):
             # A fresh model for every case: ``session.patient()`` would reuse the previous case's model
             # when step 2 starts with the patient step 1 ended with, and that model still holds the
             # step-1 edits registered by ``save_mask`` (hidden, but in memory).
-            patient = open_patient(s.patient_path())
+            patient = open_patient(s.patient_path(), edits=False)
             s.attach_patient(patient)
         except (StudyError, NoImageError, OSError, ValueError) as e:
             self._loaded, self._loaded_patient = (view.step, view.pseudonym), None
