@@ -104,7 +104,8 @@ def open_patient(path: str | os.PathLike | bytes, edits: EditsArg = True) -> Pat
         Output folder(s) whose saved edits of this patient are read back: the newest version of
         each series becomes a structure of its source (``Patient.versions`` lists the versions).
         True (the default) is the patient's default output folder (:meth:`Patient.default_out_dir`);
-        False reads none. ``Patient.edits_dir`` is the first folder given.
+        False reads none; in a list, True stands for the default folder. Where two folders hold the
+        same series, the first wins. ``Patient.edits_dir`` is the first folder given.
 
     Raises
     ------
@@ -146,7 +147,11 @@ def _edits_folders(patient: Patient, edits: EditsArg) -> list[Path]:
         return []
     if isinstance(edits, (str, os.PathLike)):
         return [Path(edits).expanduser()]
-    return list(dict.fromkeys(Path(e).expanduser() for e in edits))
+    # in a list, True stands for the default folder and None for nothing (an output folder not configured)
+    folders = (
+        patient.default_out_dir() if e is True else Path(e).expanduser() for e in edits if e not in (None, False)
+    )
+    return list(dict.fromkeys(folders))
 
 
 def list_patients(root: str | Path) -> list[PatientEntry]:
