@@ -171,19 +171,22 @@ class LayerPanel(QtWidgets.QTreeWidget):
             for i in range(item.childCount())
             if item.child(i).checkState(0) == QtCore.Qt.CheckState.Checked
         }
-        item.takeChildren()
-        for v in reversed(versions):  # newest first
-            child = QtWidgets.QTreeWidgetItem(item, [v.summary()])
+        # rows are reused, never taken out: a taken item's wrapper may be deleted twice by PySide
+        for i, v in enumerate(reversed(versions)):  # newest first
+            child = item.child(i) if i < item.childCount() else QtWidgets.QTreeWidgetItem(item)
+            child.setHidden(False)
+            child.setText(0, v.summary())
             child.setFlags(child.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
-            child.setCheckState(
-                0, QtCore.Qt.CheckState.Checked if v.number in shown else QtCore.Qt.CheckState.Unchecked
-            )
+            on = v.number in shown
+            child.setCheckState(0, QtCore.Qt.CheckState.Checked if on else QtCore.Qt.CheckState.Unchecked)
             child.setData(0, KEY_ROLE, key)
             child.setData(0, KIND_ROLE, "version")
             child.setData(0, VERSION_ROLE, v.number)
             child.setToolTip(
                 0, f"{v.path}\nsaved by {v.user or 'unknown'}; check to show this version, right-click to revert to it"
             )
+        for i in range(len(versions), item.childCount()):
+            item.child(i).setHidden(True)
         if versions:
             item.setText(0, f"{layer_label(key[0], key[1])}  {versions[-1].label}")
         self._building = was

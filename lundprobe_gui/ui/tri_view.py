@@ -77,7 +77,7 @@ class TriView(QtWidgets.QWidget):
         il.setColumnStretch(0, 1)
         il.setRowStretch(0, 1)
         self.info = info
-        grid = QtWidgets.QGridLayout(self)
+        grid = self._grid = QtWidgets.QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(2)
         grid.addWidget(self.views[AXIAL], 0, 0)
@@ -246,6 +246,11 @@ class TriView(QtWidgets.QWidget):
                 v.setVisible(True)
             self.info.setVisible(True)
             self.maximised = None
+        # a stretched row or column keeps its share of the space even when all it holds is hidden
+        row, col = self._grid.getItemPosition(self._grid.indexOf(self.views[axis]))[:2]
+        for i in range(2):
+            self._grid.setRowStretch(i, 1 if self.maximised is None or i == row else 0)
+            self._grid.setColumnStretch(i, 1 if self.maximised is None or i == col else 0)
         self._show_legend()
         QtCore.QTimer.singleShot(0, self.reset_zoom)
 
