@@ -89,6 +89,7 @@ class SavedEdits(QtCore.QObject):
         win.edit.unchanged.connect(lambda msg: win.statusBar().showMessage(msg, 10000))
         win.edit.changed.connect(self._follow_active)
         win.patient_shown.connect(self._patient_shown)
+        win.loader.finished.connect(self._loaded)
 
     # -- target source -------------------------------------------------------------------
     def _remember_target(self) -> None:
@@ -109,12 +110,20 @@ class SavedEdits(QtCore.QObject):
             ref = next((r for r in patient.reference_frame.structures.values() if r.source == target), None)
         if ref is not None and ref.version is not None:
             self.win.edit_panel.select(ref.name, ref.source)
-            saved = sum(r.version is not None for r in patient.reference_frame.structures.values())
-            self.win.statusBar().showMessage(
-                f"{saved} saved edit(s) read back from {patient.edits_dir}; 'Edit a copy' continues "
-                f"{ref.name} ({ref.source}) from v{ref.version:03d}",
-                15000,
-            )
+        self._loaded(patient)
+
+    def _loaded(self, patient: Patient) -> None:
+        # said again once loading is over, as the loader's messages replace it meanwhile
+        if patient is not self.win.patient or self.win.override is not None:
+            return
+        saved = [r for r in patient.reference_frame.structures.values() if r.version is not None]
+        if not saved:
+            return
+        chosen = self.win.edit_panel.chosen()
+        ref = next((r for r in saved if (r.name, r.source) == chosen), None)
+        cont = f"; 'Edit a copy' continues {ref.name} ({ref.source}) from v{ref.version:03d}" if ref else ""
+        folders = ", ".join(sorted({str(_output_root(Path(r.path), patient.id)) for r in saved}))
+        self.win.statusBar().showMessage(f"{len(saved)} saved edit(s) read back from {folders}{cont}", 20000)
 
     # -- after a save --------------------------------------------------------------------
     def _after_save(self, _path: str) -> None:
@@ -234,6 +243,11 @@ class SavedEdits(QtCore.QObject):
         added, removed, dice = compare_counts(start, ctrl.session.working(ctrl.active), voxel_cc)
         d = "n/a" if dice is None else f"{dice:.4f}"
         return f"vs {base[1]}: +{added:.3f} cc (green)  -{removed:.3f} cc (magenta)  Dice {d}"
+
+
+def _output_root(path: Path, patient_id: str) -> Path:
+    """The output folder a saved file lies in (``<root>/<patient>/...``)."""
+    return next((q.parent for q in path.parents if q.name == patient_id), path.parent)
 
 
 def install_saved_edits(win: "MainWindow") -> SavedEdits:

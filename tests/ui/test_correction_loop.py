@@ -76,6 +76,7 @@ def test_save_reopen_continue_compare(window, drag, qtbot, tmp_path):
     assert ref.version == 1 and np.array_equal(patient.mask("CTVT_427", source), v1)
     item = win.layers.item_of(ref.key)
     assert item is not None and item.parent().text(0) == SAVED_GROUP and "v001" in item.text(0)
+    assert win.state.is_shown(ref.key)  # the user's correction shows on open
     assert item.childCount() == 1 and item.child(0).data(0, KIND_ROLE) == "version"
     assert item.child(0).data(0, VERSION_ROLE) == 1 and "v001" in item.child(0).text(0)
     assert win.edit_panel.chosen() == ("CTVT_427", source)  # continues from the newest version
