@@ -49,15 +49,25 @@ class SavedVersion:
         return f"v{self.number:03d}"
 
     def summary(self) -> str:
-        """One line for a history list: version, time, tool, added/removed cc, Dice vs start."""
-        parts = [self.label, self.time.replace("T", " ")[:19]]
-        if self.tool:
-            parts.append(self.tool)
+        """One short line for a history list: version, time (UTC), added/removed cc, Dice vs start."""
+        parts = [self.label, self.time.replace("T", " ")[5:16]]
         if self.added_cc is not None and self.removed_cc is not None:
-            parts.append(f"+{self.added_cc:.2f} / -{self.removed_cc:.2f} cc")
+            parts.append(f"+{self.added_cc:.2f} -{self.removed_cc:.2f} cc")
         if self.dice_vs_start is not None:
-            parts.append(f"Dice vs start {self.dice_vs_start:.3f}")
+            parts.append(f"Dice {self.dice_vs_start:.3f}")
         return "  ".join(parts)
+
+    def details(self) -> str:
+        """Everything the sidecar says about this version, for a tooltip."""
+        lines = [f"{self.label} saved {self.time} by {self.user or 'unknown'} with {self.tool or 'unknown tool'}"]
+        if self.started_from:
+            lines.append(f"started from {self.started_from}")
+        if self.added_cc is not None and self.removed_cc is not None:
+            lines.append(f"added {self.added_cc:.3f} cc, removed {self.removed_cc:.3f} cc")
+        if self.dice_vs_start is not None:
+            lines.append(f"Dice vs start {self.dice_vs_start:.4f}")
+        lines.append(self.path)
+        return "\n".join(lines)
 
     def to_dict(self) -> dict:
         """JSON-ready form."""

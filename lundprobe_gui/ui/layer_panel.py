@@ -182,9 +182,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
             child.setData(0, KEY_ROLE, key)
             child.setData(0, KIND_ROLE, "version")
             child.setData(0, VERSION_ROLE, v.number)
-            child.setToolTip(
-                0, f"{v.path}\nsaved by {v.user or 'unknown'}; check to show this version, right-click to revert to it"
-            )
+            child.setToolTip(0, v.details() + "\n(check to show this version; right-click to revert to it)")
         for i in range(len(versions), item.childCount()):
             item.child(i).setHidden(True)
         if versions:

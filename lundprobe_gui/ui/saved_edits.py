@@ -242,7 +242,8 @@ class SavedEdits(QtCore.QObject):
         voxel_cc = float(np.prod(self.win.patient.geometry.spacing_zyx)) / 1000.0
         added, removed, dice = compare_counts(start, ctrl.session.working(ctrl.active), voxel_cc)
         d = "n/a" if dice is None else f"{dice:.4f}"
-        return f"vs {base[1]}: +{added:.3f} cc (green)  -{removed:.3f} cc (magenta)  Dice {d}"
+        # two short lines: the panel must not grow wider than a laptop screen allows
+        return f"vs {base[1]}  +{added:.3f} cc  -{removed:.3f} cc\n(green / magenta)  Dice {d}"
 
 
 def _output_root(path: Path, patient_id: str) -> Path:

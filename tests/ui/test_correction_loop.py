@@ -104,6 +104,8 @@ def test_save_reopen_continue_compare(window, drag, qtbot, tmp_path):
     cc = float(np.prod(patient.geometry.spacing_zyx)) / 1000.0
     want = f"+{(v2 & ~dl).sum() * cc:.3f} cc"
     assert want in win.edit_panel.stats.text()
+    # the statistics never widen the panel (a 1366x768 screen shows it whole)
+    assert all(len(line) <= 44 for line in win.edit_panel.stats.text().splitlines())
     qtbot.keyClick(win, QtCore.Qt.Key.Key_X)
     assert win.state.edit_map is None
 
