@@ -297,6 +297,8 @@ class EditPanel(QtWidgets.QWidget):
         if c.session is None or c.active is None:
             self.active_label.setText("Not editing: choose a structure and press 'Edit a copy'")
             self.stats.setText("")
+            self.undo_btn.setEnabled(False)  # nothing to undo before editing starts
+            self.redo_btn.setEnabled(False)
             return
         key = c.active
         dirty = " (unsaved)" if c.session.is_dirty(key) else ""

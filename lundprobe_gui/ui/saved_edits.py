@@ -130,14 +130,18 @@ class SavedEdits(QtCore.QObject):
         patient, layers = self.win.patient, self.win.layers
         if patient is None:
             return
-        for ref in patient.reference_frame.structures.values():
-            if ref.version is None:
-                continue
-            history = patient.versions(ref.name, ref.source, ref.frame)
-            if ref.key not in layers.saved and layers.item_of(ref.key) is not None:
-                layers.saved[ref.key] = history
-            if ref.key in layers.saved:
-                layers.set_versions(ref.key, history)
+        refs = [r for r in patient.reference_frame.structures.values() if r.version is not None]
+        if any(r.key not in layers.saved for r in refs):
+            layers.populate(patient, self.win.state)  # a first save: the series moves to "Saved edits"
+            session = self.win.edit.session
+            for key in session.keys() if session is not None else []:
+                skey = self.win.edit.scene_key(key)
+                if layers.item_of(skey) is None:  # a working copy not saved yet keeps its row
+                    layers.add_structure(skey)
+            layers.sync()
+            return
+        for ref in refs:
+            layers.set_versions(ref.key, patient.versions(ref.name, ref.source, ref.frame))
 
     # -- versions -----------------------------------------------------------------------
     def version_mask(self, key: tuple, number: int) -> Mask | None:

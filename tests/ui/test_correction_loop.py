@@ -32,6 +32,7 @@ def _tinted(before, after, rgb):
 def test_default_target_is_the_users_own_and_remembered(window, monkeypatch):
     ep = window.edit_panel
     assert ep.target.text() == own_source()
+    assert not ep.undo_btn.isEnabled() and not ep.redo_btn.isEnabled()  # nothing to undo before editing
     assert own_source("ann smith") == "corrected_ann_smith" and own_source("v2") == "corrected_v2_edits"
     ep.target.setText("corrected_team")
     ep.target.editingFinished.emit()
@@ -58,8 +59,13 @@ def test_save_reopen_continue_compare(window, drag, qtbot, tmp_path):
     z, y, x = win.state.cursor
     drag(win.tri.views[0], [(z, y, x), (z, y, x + 6), (z, y, x + 12)], win.scene.shape)
     v1 = win.edit.session.working(key).to_full()
+    win.edit.new_structure("CTVextra", source)  # a second working copy, never saved
     win.edit.save([key], background=False)
     qtbot.waitUntil(lambda: not win.edit.dirty(), timeout=5000)
+    first = win.layers.item_of(("CTVT_427", source, "MRI"))  # moved to its group at the first save
+    assert first.parent().text(0) == SAVED_GROUP and first.childCount() == 1
+    assert win.layers.item_of(("CTVextra", source, "MRI")) is not None  # the unsaved one keeps its row
+    win.edit.session.mark_saved(("CTVextra", source))
     # an unchanged save writes nothing and says so
     messages = []
     win.edit.unchanged.connect(messages.append)
