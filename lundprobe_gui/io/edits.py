@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..core.names import validate_data_name, validate_source
 from ..core.patient import Patient, StructureRef
 from ..core.saved import SavedVersion
 from .probe import Probe, probe
@@ -44,7 +45,13 @@ def attach_saved_edits(patient: Patient, root: Path | None = None) -> list[Struc
             try:
                 meta = read_json_file(side, LOCK_MAX_BYTES, "provenance sidecar")
                 name, source = str(meta["structure"]), str(meta["source"])
+                validate_data_name(name, "structure name")
+                validate_source(source)
             except (OSError, ValueError, KeyError, TypeError):
+                continue  # not a sidecar of ours, or names that could point outside the folder
+            m = VERSION_RE.match(side.name)
+            if m is None or m["stem"] != f"mask_{name}_{source}":
+                logger.info("%s: names %s (%s), not the series of its file name; not attached", side, name, source)
                 continue
             plain = folder / f"mask_{name}_{source}.nii.gz"
             if (name, source) in frame.structures or not plain.is_file():

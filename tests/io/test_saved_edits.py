@@ -130,3 +130,23 @@ def test_demo_edits_go_to_a_data_folder_not_the_cache(demo_root, tmp_path, monke
     assert not (tmp_path / "cache" / "demo" / "lundprobe_edits").exists()
     again = lp.open_patient(folder)  # the default: the demo's data folder
     assert again.structure("CTVT_427", "corrected_ann").version == 1
+
+
+def test_hostile_edits_folders_are_read_safely(patient_copy, tmp_path):
+    out = tmp_path / "edits"
+    dl, v1, v2 = _two_versions(patient_copy, out)
+    folder = next(out.rglob("observerData"))
+    # a sidecar naming another series, one with a name that climbs out, and a FIFO sidecar
+    good = json.loads((folder / "mask_CTVT_427_corrected_ann_v001.json").read_text())
+    (folder / "mask_Rectum_x_v001.json").write_text(json.dumps({**good, "structure": "CTVT_427", "source": "other"}))
+    (folder / "mask_evil_v001.json").write_text(json.dumps({**good, "structure": "../../../x", "source": "y"}))
+    shutil.copy(folder / "mask_CTVT_427_corrected_ann.nii.gz", folder / "mask_CTVT_427_other.nii.gz")
+    os.mkfifo(folder / "mask_Bladder_corrected_ann_v001.json")
+    q = lp.open_patient(patient_copy, edits=out)
+    plain = lp.open_patient(patient_copy, edits=False)
+    added = {(r.name, r.source) for r in q.structures()} - {(r.name, r.source) for r in plain.structures()}
+    assert added == {("CTVT_427", "corrected_ann")}
+    assert [v.number for v in q.versions("CTVT_427", "corrected_ann")] == [1, 2]
+    # the dataset itself given as the edits folder: nothing of it becomes a saved edit
+    ds = lp.open_patient(patient_copy, edits=patient_copy.parent)
+    assert not [r for r in ds.structures() if r.version is not None]
