@@ -9,7 +9,7 @@ import lundprobe_gui as lp
 from lundprobe_gui.render.edit_map import ADDED_COLOUR
 from lundprobe_gui.ui.layer_panel import KIND_ROLE, SAVED_GROUP, VERSION_ROLE
 from lundprobe_gui.ui.loader import load_patient
-from lundprobe_gui.ui.saved_edits import own_source
+from lundprobe_gui.ui.saved_edits import TARGET_SETTING, own_source
 
 
 def _reopen(win, path, out):
@@ -43,6 +43,7 @@ def test_default_target_is_the_users_own_and_remembered(window, monkeypatch):
         assert again.edit_panel.target.text() == "corrected_team"
     finally:
         again.close()
+        window.settings.remove(TARGET_SETTING)  # Qt keeps one settings file per process: leave it as found
 
 
 def test_save_reopen_continue_compare(window, drag, qtbot, tmp_path):
