@@ -49,8 +49,8 @@ class SavedVersion:
         return f"v{self.number:03d}"
 
     def summary(self) -> str:
-        """One short line for a history list: version, time (UTC), added/removed cc, Dice vs start."""
-        parts = [self.label, self.time.replace("T", " ")[5:16]]
+        """One short line for a history list: version, time of day, added/removed cc, Dice vs start."""
+        parts = [self.label, self.time[11:16]]  # the time of day (UTC); the date is in the tooltip
         if self.added_cc is not None and self.removed_cc is not None:
             parts.append(f"+{self.added_cc:.2f} -{self.removed_cc:.2f} cc")
         if self.dice_vs_start is not None:
