@@ -19,9 +19,9 @@ from . import nifti
 from .guard import Protected, claim_output_root
 from .slab_reader import can_stream, read_slab
 from .edits import ref_history
-from .verify import check_saved
+from .verify import check_saved, file_sha256
 from .versions import build_sidecar, check_series_name, newest_version, publish_version, read_json_object
-from .versions import read_version, version_name
+from .versions import claim_series, read_version, update_plain, version_name
 from .writer import encode_nifti, header_from_geometry
 
 logger = logging.getLogger(__name__)
@@ -167,10 +167,12 @@ class FileStore:
         folder = output_folder(root, patient.id, fr.folder)
         data = encode_nifti(arr, reference_header(patient, frame))
         stem = f"mask_{name}_{source}"
+        claim_series(folder, stem, {"structure": name, "source": source})  # another series' stem is refused first
         same = unchanged_since(folder, stem, computed["voxel_sha256"])
         if same is not None:
             path = folder / version_name(stem, same)
-            logger.info("%s (%s): no changes since v%03d; nothing written", name, source, same)
+            logger.info("%s (%s): no changes since v%03d; no new version", name, source, same)
+            repair_plain(folder, stem, same, protected)
             ref = patient.frames[frame].structures.get((name, source))
             if ref is None or ref.version != same:
                 patient.register_structure(
@@ -183,6 +185,21 @@ class FileStore:
         logger.info("saved %s (%d voxels)", pub.path, computed["voxels"])
         patient.register_structure(StructureRef(name, source, frame, str(pub.plain), version=pub.number), mask.copy())
         return pub.path
+
+
+def repair_plain(folder: Path, stem: str, n: int, protected: Protected | None) -> None:
+    """Make the plain copy version ``n`` again when it is not (replaced by a link, changed, removed)."""
+    plain = folder / f"{stem}.nii.gz"
+    data = read_version(folder, stem, n)
+    if data is None:
+        return
+    try:
+        intact = not plain.is_symlink() and plain.is_file() and file_sha256(plain) == hashlib.sha256(data).hexdigest()
+    except OSError:
+        intact = False
+    if not intact:
+        logger.warning("%s was not version %d; written again from it", plain, n)
+        update_plain(folder, stem, n, data, protected)
 
 
 def unchanged_since(folder: Path, stem: str, voxel_sha256: str) -> int | None:
