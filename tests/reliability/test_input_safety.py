@@ -65,8 +65,9 @@ def _edited(p):
     """An edited CTV, different at every call: a save of an unchanged mask writes no new version."""
     m = p.mask_obj("CTVT_427", "nnUNet").copy()
     m.write(((0, 1), (0, 2), (0, 2)), np.ones((1, 2, 2), bool))
-    k = next(_EDITS) % 200
-    m.write(((1, 2), (k // 20, k // 20 + 1), (k % 20, k % 20 + 1)), np.ones((1, 1, 1), bool))
+    y, x = divmod(next(_EDITS) % (m.shape[1] * m.shape[2]), m.shape[2])  # a voxel of its own, inside the grid
+    box = ((1, 2), (y, y + 1), (x, x + 1))
+    m.write(box, ~m.read(box))  # flipped: inside or outside, it differs from every other call's mask
     return m
 
 
