@@ -43,3 +43,14 @@ def user_data_dir() -> Path:
 def demo_patient_dir(size: str = "small", part: str = "extended", seed: int = 0) -> Path:
     """Where the cached demo dataset of this kind lives."""
     return user_cache_dir() / "demo" / f"{part}-{size}-seed{seed}"
+
+
+def demo_edits_dir(patient_dir: str | os.PathLike) -> Path | None:
+    """Where edits of a cached demo patient are saved by default: a data folder, which the system does not
+    clean as it may a cache (None for any other patient)."""
+    demo = user_cache_dir() / "demo"
+    try:
+        rel = Path(os.path.abspath(patient_dir)).relative_to(os.path.abspath(demo))
+    except ValueError:
+        return None
+    return user_data_dir() / "demo_edits" / rel.parts[0] if rel.parts else None

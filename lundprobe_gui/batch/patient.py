@@ -74,7 +74,34 @@ def default_opener(path: Path) -> "Patient":
     """:func:`lundprobe_gui.open_patient`, imported where it runs."""
     from ..io.open import open_patient
 
-    return open_patient(path)
+    return open_patient(path, edits=False)  # saved edits only where a command asks for them (--edits)
+
+
+class EditsOpener:
+    """Opens patients with the edits saved under an output folder read back (``--edits DIR``).
+
+    Picklable, so every scheduler can use it; the saved files are inputs of the result cache.
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(os.path.abspath(folder))
+
+    def __call__(self, path: Path) -> "Patient":
+        from ..io.open import open_patient
+
+        return open_patient(path, edits=self.folder)
+
+    def extra_inputs(self, path: Path) -> list[Path]:
+        """Every file saved for this patient under the output folder."""
+        base = self.folder / Path(path).name
+        try:
+            return sorted(p for p in base.rglob("*") if p.is_file())
+        except OSError:
+            return []
+
+    def cache_key(self) -> dict:
+        """The output folder read, so results with and without it are not mixed up."""
+        return {"edits": str(self.folder)}
 
 
 def failed_result(path: str | os.PathLike, analyses: Sequence[Analysis], reason: str) -> PatientResult:

@@ -75,7 +75,7 @@ def run_grow(patient_dir: Path, repeat: int) -> Samples:
     from ..edit.grow import INSIDE, OUTSIDE, grow_labels
     from ..metrics.overlap import dice
 
-    patient = lp.open_patient(patient_dir)
+    patient = lp.open_patient(patient_dir, edits=False)
     truth = patient.mask_obj("CTVT_427", "clinical")
     bb = truth.bbox()
     if bb is None:

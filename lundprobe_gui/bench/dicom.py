@@ -24,7 +24,7 @@ _PROBE = r"""
 import json, sys, time
 import lundprobe_gui as lp
 t0 = time.perf_counter()
-p = lp.open_patient(sys.argv[1])
+p = lp.open_patient(sys.argv[1], edits=False)
 t1 = time.perf_counter()
 p.image().load()
 t2 = time.perf_counter()

@@ -23,7 +23,7 @@ from lundprobe_gui.ui.main_window import MainWindow
 app = make_application()
 win = MainWindow(); win.resize(1600, 1000); win.show()
 win.ask = lambda *a: "Discard"
-p = lp.open_patient(sys.argv[1]); win.set_patient(p); load_patient(p); win._on_image_ready(p); win._on_finished(p)
+p = lp.open_patient(sys.argv[1], edits=False); win.set_patient(p); load_patient(p); win._on_image_ready(p); win._on_finished(p)
 for _ in range(5): app.processEvents()
 ctrl = win.edit
 key = ctrl.start_editing("CTVT_427", "nnUNet", "step1_obsBench")
@@ -52,6 +52,8 @@ for i in range(10):
 out = tempfile.mkdtemp()
 save = []
 for i in range(3):
+    # a new stamp first: a save of an unchanged mask writes nothing, and the figure is that of a real save
+    ctrl.handle("press", 0, (z, y + 170, x - 160 + i * 40)); ctrl.handle("release", 0, (z, y + 170, x - 160 + i * 40))
     t = time.perf_counter()
     ctrl.save([key], out_dir=out, background=False)
     save.append(time.perf_counter() - t)

@@ -15,7 +15,7 @@ import json, sys, time
 t0 = time.perf_counter()
 import lundprobe_gui as lp
 t1 = time.perf_counter()
-p = lp.open_patient(sys.argv[1])
+p = lp.open_patient(sys.argv[1], edits=False)
 t2 = time.perf_counter()
 p.image().load()
 t3 = time.perf_counter()

@@ -31,7 +31,7 @@ def run(patient_dir: Path, repeat: int) -> Samples:
     from ..batch.patient import analyse_patient
     from ..metrics.analyses import MetricsAnalysis
 
-    patient = lp.open_patient(patient_dir)
+    patient = lp.open_patient(patient_dir, edits=False)
     name, ref, test = PAIR
     a = patient.mask_obj(name, ref)
     b = patient.mask_obj(name, test)

@@ -70,6 +70,17 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar, warnings or summary (errors still show)")
 
 
+def add_edits_argument(p: argparse.ArgumentParser) -> None:
+    """--edits DIR: saved edits read back and included (without it the output does not depend on them)."""
+    p.add_argument(
+        "--edits",
+        type=Path,
+        metavar="DIR",
+        help="also include the edits saved in this output folder (e.g. lundprobe_edits/ beside the dataset): "
+        "each series' newest version under its own source",
+    )
+
+
 @dataclass
 class BatchInputs:
     """The checked inputs of a batch command."""
@@ -138,6 +149,10 @@ def check_batch_arguments(args: argparse.Namespace) -> BatchInputs:
         warn(f"{args.path}: is a reader study's folder or export; its edits are laid over its dataset (--study)")
         args.study, args.path = args.path, None
     if getattr(args, "study", None) is not None or getattr(args, "observers", None):
+        if getattr(args, "edits", None) is not None:
+            raise CliError(
+                "--edits reads the app's saved corrections; --study and --observers read a reader study's: give one"
+            )
         args.path, paths, opener = study_overlay(args)
     elif args.path is None:
         raise CliError("give PATH (a patient folder or a dataset root), or --study STUDY_DIR")
@@ -360,7 +375,7 @@ def run_batch_command(
             cache=ResultCache(inputs.cache_dir),
             fresh=args.fresh,
             rehash=args.rehash,
-            opener=inputs.opener,
+            opener=inputs.opener or _edits_opener(args),
             progress=bar,
         )
         for result in results:
@@ -420,6 +435,18 @@ def run_batch_command(
     elif not args.json:
         _stdout_write(lambda r: print(text(r)), rows)
     return EXIT_FAILED if failures else 0
+
+
+def _edits_opener(args: argparse.Namespace):
+    from ..batch.patient import EditsOpener
+    from . import CliError
+
+    folder = getattr(args, "edits", None)
+    if folder is None:
+        return None
+    if not folder.is_dir():
+        raise CliError(f"--edits {folder}: no such folder")
+    return EditsOpener(folder)
 
 
 def _stdout_write(fn: Callable[[Any], None], arg: Any) -> bool:

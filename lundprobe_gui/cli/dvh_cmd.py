@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..metrics.table import format_table
-from .batch_cli import add_batch_arguments, run_batch_command
+from .batch_cli import add_batch_arguments, add_edits_argument, run_batch_command
 
 TEXT_COLUMNS = (
     "patient",
@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "used. See docs/metrics.md.",
     )
     add_batch_arguments(p)
+    add_edits_argument(p)
     p.add_argument(
         "--prescription",
         type=float,

@@ -33,15 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export and print the written files."""
     from ..io.dicom.export import ExportError, export_patient
-    from ..io.edits import attach_saved_edits
     from ..io.open import NoImageError, open_patient
     from . import CliError
 
     try:
-        patient = open_patient(args.patient)
+        patient = open_patient(args.patient, edits=args.edits if args.edits is not None else True)
     except NoImageError as e:
         raise CliError(str(e)) from e
-    attach_saved_edits(patient, args.edits)
     try:
         result = export_patient(patient, args.format, args.out, args.structures)
     except (ExportError, OSError) as e:

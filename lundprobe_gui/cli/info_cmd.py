@@ -32,6 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="lps",
         help="world coordinates of the text output in LPS (DICOM, the default) or RAS (NIfTI); --json is always LPS",
     )
+    p.add_argument(
+        "--edits",
+        type=Path,
+        metavar="DIR",
+        help="output folder whose saved edits are listed (default: lundprobe_edits/ beside the dataset; "
+        "listed under 'structures' with their 'version', the folder under 'edits_dir')",
+    )
     p.set_defaults(func=run)
 
 
@@ -50,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {r['patient_id']:<20} {r['layout']}")
         return 0
     try:
-        patient = open_patient(path)
+        patient = open_patient(path, edits=args.edits if args.edits is not None else True)
     except NoImageError as e:
         raise CliError(str(e)) from e
     if args.deep:
@@ -84,7 +91,7 @@ def format_info(patient: Patient, info: dict, coords: str = "LPS") -> str:
         out.append(f"  {name:<5} {size} voxels at {sp} mm, origin {coords} ({org}) mm, {stored}")
     by_source: dict[tuple[str, str], list[str]] = defaultdict(list)
     for s in info["structures"]:
-        by_source[(s["frame"], s["source"])].append(s["name"])
+        by_source[(s["frame"], s["source"])].append(s["name"] + (f" (v{s['version']:03d})" if "version" in s else ""))
     out += ["", f"Structures ({len(info['structures'])}):"]
     for (frame, source), names in by_source.items():
         out.append(f"  {frame:<5} {source:<16} {', '.join(names)}")
@@ -98,6 +105,9 @@ def format_info(patient: Patient, info: dict, coords: str = "LPS") -> str:
         w = ", ".join(f"{v:.2f}" for v in world_in(f["world_mm"], coords))
         v = ", ".join(f"{x:.1f}" for x in f["voxel_xyz"])
         out.append(f"  {coords} ({w}) mm -> voxel ({v})")
+    if info.get("edits_dir"):
+        saved = sum("version" in s for s in info["structures"])
+        out.append(f"Saved edits: {saved} series in {info['edits_dir']}")
     out.append("Expected missing: " + (", ".join(info["missing"]) or "none"))
     out += ["", f"Problems ({len(info['problems'])}):" if info["problems"] else "Problems: none"]
     for p in info["problems"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..metrics.table import format_table
-from .batch_cli import add_batch_arguments, run_batch_command
+from .batch_cli import add_batch_arguments, add_edits_argument, run_batch_command
 
 TEXT_COLUMNS = (
     "patient",
@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "See docs/metrics.md for the definitions.",
     )
     add_batch_arguments(p)
+    add_edits_argument(p)
     p.add_argument("--tolerance", type=float, default=2.0, metavar="MM", help="surface Dice tolerance in mm (2)")
     p.set_defaults(func=run)
 

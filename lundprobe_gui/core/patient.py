@@ -16,6 +16,7 @@ from .geometry import Geometry
 from .mask import Mask
 from .memory import NotEnoughRam, release_free_memory
 from .orientation import Orientation
+from .saved import SavedVersion
 from .volume import Volume
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class StructureRef:
     label: int | None = None
     colour: tuple[int, int, int] | None = None
     """The display colour the data gives (an RTSTRUCT ROI or DICOM-SEG segment colour), if any."""
+    version: int | None = None
+    """For a saved edit: the version number its file holds (the newest of its series)."""
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -64,6 +67,8 @@ class StructureRef:
             d["label"] = self.label
         if self.colour is not None:
             d["colour"] = list(self.colour)
+        if self.version is not None:
+            d["version"] = self.version
         return d
 
 
@@ -213,6 +218,10 @@ class Patient:
         self._lock = threading.Lock()
         self._owner: int | None = None
         self._post: Callable[[Callable[[], None]], None] | None = None
+        self.edits_dir: Path | None = None
+        """The output folder whose saved edits were read back on opening (None: none were looked for)."""
+        self.edits_home: Path | None = None
+        """Where edits go by default when not beside the dataset (the demo's: a data folder, not the cache)."""
 
     # -- the thread that owns the model -----------------------------------------
     def bind_thread(self, post: Callable[[Callable[[], None]], None], owner: int | None = None) -> None:
@@ -468,8 +477,22 @@ class Patient:
             raise ValueError(f"mask shape {mask.shape} does not match frame {fname} grid {geom.shape_zyx}")
         return self._store.save_mask(self, name, mask, source, fname, Path(out_dir) if out_dir else None, provenance)
 
+    def versions(self, name: str, source: str, frame: str | None = None) -> list[SavedVersion]:
+        """The saved versions of a structure's series (oldest first); empty for a structure that was never saved.
+
+        Raises
+        ------
+        KeyError
+            When the structure does not exist.
+        """
+        ref = self.structure(name, source, frame)
+        lister = getattr(self._store, "versions", None)
+        return list(lister(ref)) if lister is not None else []
+
     def default_out_dir(self) -> Path:
-        """``lundprobe_edits/`` beside the dataset root (or beside the patient folder)."""
+        """``lundprobe_edits/`` beside the dataset root (or beside the patient folder); the demo's data folder."""
+        if self.edits_home is not None:
+            return self.edits_home
         root = self.dataset_root or self.path.parent
         return root.parent / "lundprobe_edits"
 
@@ -523,6 +546,7 @@ class Patient:
                 for f in frames
                 for k, v in f.uncertainty.items()
             ],
+            "edits_dir": None if self.edits_dir is None else str(self.edits_dir),
             "fiducials": [fd.to_dict() for fd in self.fiducials],
             "missing": list(self.missing),
             "problems": [p.to_dict() for p in self.problems],

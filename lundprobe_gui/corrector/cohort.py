@@ -19,7 +19,7 @@ def correct_patient(path: str | Path, structures: Sequence[str] = ("CTVT_427", "
     from ..io.open import open_patient
     from .case import cases_for_patient
 
-    patient = open_patient(path)
+    patient = open_patient(path, edits=False)
     rows = []
     for case in cases_for_patient(patient, structures):
         for toolset in TOOLSETS:

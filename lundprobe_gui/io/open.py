@@ -22,9 +22,12 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Union
 
 from ..core.patient import Patient
+from ..paths import demo_edits_dir
 from . import dicom, generic, lundprobe, multilabel, structseg
+from .edits import attach_saved_edits
 from .guard import register_patient
 from .probe import unsupported_files
 
@@ -84,11 +87,25 @@ def _discover(path: Path, layout: str) -> Patient:
     return generic.discover(path, layout)
 
 
-def open_patient(path: str | os.PathLike | bytes) -> Patient:
+EditsArg = Union[bool, None, str, os.PathLike, Iterable[Union[str, os.PathLike]]]
+
+
+def open_patient(path: str | os.PathLike | bytes, edits: EditsArg = True) -> Patient:
     """Open one patient folder of any layout, reading headers (and, outside LUND-PROBE, a cheap look
     at the voxel values to tell masks and label maps from images; see :mod:`lundprobe_gui.io.generic`).
 
     ``Patient.layout`` says which layout was found. Never raises for one bad file: those become entries of ``Patient.problems``.
+
+    Parameters
+    ----------
+    path : path
+        The patient folder.
+    edits : path, list of paths or bool
+        Output folder(s) whose saved edits of this patient are read back: the newest version of
+        each series becomes a structure of its source (``Patient.versions`` lists the versions).
+        True (the default) is the patient's default output folder (:meth:`Patient.default_out_dir`);
+        False reads none; in a list, True stands for the default folder. Where two folders hold the
+        same series, the first wins. ``Patient.edits_dir`` is the first folder given.
 
     Raises
     ------
@@ -115,8 +132,26 @@ def open_patient(path: str | os.PathLike | bytes) -> Patient:
         patient = _discover(path, layout)
     except FileNotFoundError as e:
         raise NoImageError(str(e)) from e
+    patient.edits_home = demo_edits_dir(path)
     register_patient(patient)  # its folder, dataset root and input files are never written while it lives
+    for folder in _edits_folders(patient, edits):
+        patient.edits_dir = patient.edits_dir or folder
+        attach_saved_edits(patient, folder)
     return patient
+
+
+def _edits_folders(patient: Patient, edits: EditsArg) -> list[Path]:
+    if edits is True:
+        return [patient.default_out_dir()]
+    if edits is None or edits is False:
+        return []
+    if isinstance(edits, (str, os.PathLike)):
+        return [Path(edits).expanduser()]
+    # in a list, True stands for the default folder and None for nothing (an output folder not configured)
+    folders = (
+        patient.default_out_dir() if e is True else Path(e).expanduser() for e in edits if e not in (None, False)
+    )
+    return list(dict.fromkeys(folders))
 
 
 def list_patients(root: str | Path) -> list[PatientEntry]:

@@ -18,8 +18,10 @@ from ..core.patient import NAN_RULE, Patient, Problem, StructureRef
 from . import nifti
 from .guard import Protected, claim_output_root
 from .slab_reader import can_stream, read_slab
-from .verify import check_saved
-from .versions import build_sidecar, check_series_name, publish_version
+from .edits import ref_history
+from .verify import check_saved, file_sha256
+from .versions import build_sidecar, check_series_name, newest_version, publish_version, read_json_object
+from .versions import claim_series, read_version, update_plain, version_name
 from .writer import encode_nifti, header_from_geometry
 
 logger = logging.getLogger(__name__)
@@ -113,6 +115,10 @@ class FileStore:
         with self._lock:
             self._label_cache[str(path)] = (_stamp(Path(path)), arr)
 
+    def versions(self, ref: StructureRef) -> list:
+        """The saved versions (:class:`~lundprobe_gui.core.saved.SavedVersion`) of the series ``ref`` shows."""
+        return ref_history(ref)
+
     # -- saving -------------------------------------------------------------------
     def save_mask(
         self,
@@ -129,6 +135,9 @@ class FileStore:
         A structure that is one label of a label map (``StructureRef.label`` set) is saved as a
         new version of the whole label map (:func:`lundprobe_gui.io.multilabel.save_label_map`);
         any other as ``mask_<name>_<source>_v<NNN>.nii.gz`` with its sidecar and the plain copy.
+
+        A mask whose voxels equal the newest version of its series is not written again: that
+        version's path is returned ("no changes since v<NNN>"). The first save of a series is always written.
         """
         ref = patient.frames[frame].structures.get((name, source))
         if ref is not None and ref.label is not None:
@@ -159,12 +168,50 @@ class FileStore:
         folder = output_folder(root, patient.id, fr.folder)
         data = encode_nifti(arr, reference_header(patient, frame))
         stem = f"mask_{name}_{source}"
+        claim_series(folder, stem, {"structure": name, "source": source})  # another series' stem is refused first
+        same = unchanged_since(folder, stem, computed["voxel_sha256"])
+        if same is not None:
+            path = folder / version_name(stem, same)
+            logger.info("%s (%s): no changes since v%03d; no new version", name, source, same)
+            repair_plain(folder, stem, same, protected)
+            ref = patient.frames[frame].structures.get((name, source))
+            if ref is None or ref.version != same:
+                patient.register_structure(
+                    StructureRef(name, source, frame, str(folder / f"{stem}.nii.gz"), version=same), mask.copy()
+                )
+            return path
         pub = publish_version(
             folder, stem, data, computed, provenance, {"structure": name, "source": source}, protected
         )
         logger.info("saved %s (%d voxels)", pub.path, computed["voxels"])
-        patient.register_structure(StructureRef(name, source, frame, str(pub.plain)), mask.copy())
+        patient.register_structure(StructureRef(name, source, frame, str(pub.plain), version=pub.number), mask.copy())
         return pub.path
+
+
+def repair_plain(folder: Path, stem: str, n: int, protected: Protected | None) -> None:
+    """Make the plain copy version ``n`` again when it is not (replaced by a link, changed, removed)."""
+    plain = folder / f"{stem}.nii.gz"
+    data = read_version(folder, stem, n)
+    if data is None:
+        return
+    try:
+        intact = not plain.is_symlink() and plain.is_file() and file_sha256(plain) == hashlib.sha256(data).hexdigest()
+    except OSError:
+        intact = False
+    if not intact:
+        logger.warning("%s was not version %d; written again from it", plain, n)
+        update_plain(folder, stem, n, data, protected)
+
+
+def unchanged_since(folder: Path, stem: str, voxel_sha256: str) -> int | None:
+    """The newest version of a series when its voxels hash to ``voxel_sha256`` (and its file is intact), else None."""
+    newest = newest_version(folder, stem)
+    if newest is None:
+        return None
+    side = read_json_object(folder / version_name(stem, newest, "json"))
+    if side is None or side.get("voxel_sha256") != voxel_sha256:
+        return None
+    return newest if read_version(folder, stem, newest) is not None else None
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -16,6 +16,12 @@ set holds these (reference, test) pairs, in this order (docs/metrics.md repeats 
     ``clinical`` against every observer's mask of every step.
 ``fold_vs_ensemble``
     ``nnUNet`` (the ensemble) against each ``nnUNet_fold_<n>``.
+``start_vs_edit``, ``dl_vs_edit``, ``clinical_vs_edit``
+    A saved edit read back from an output folder (``StructureRef.version`` set, e.g. source
+    ``corrected_<user>``) against the mask its editing started from (recorded in its first
+    version's sidecar), against ``nnUNet`` and against ``clinical``; the last two only for a
+    source that is not an observer's (those are compared above already). A pair equal to an
+    earlier one is listed once.
 
 A pair is listed only when both masks exist. Sources are recognised by the dataset's names:
 ``clinical``, ``nnUNet``, ``nnUNet_fold_<n>`` and ``step<k>_<observer>`` (so observers created
@@ -55,6 +61,9 @@ KINDS = (
     "clinical_vs_dl",
     "clinical_vs_observer",
     "fold_vs_ensemble",
+    "start_vs_edit",
+    "dl_vs_edit",
+    "clinical_vs_edit",
 )
 """Comparison kinds, in the order rows are listed."""
 
@@ -65,6 +74,9 @@ KIND_LABELS = {
     "clinical_vs_dl": "Clinical vs DL",
     "clinical_vs_observer": "Clinical vs observer",
     "fold_vs_ensemble": "Fold vs ensemble",
+    "start_vs_edit": "Start vs saved edit",
+    "dl_vs_edit": "DL vs saved edit",
+    "clinical_vs_edit": "Clinical vs saved edit",
 }
 """Short human-readable names of the kinds (table filters, plots)."""
 
@@ -254,7 +266,22 @@ def patient_comparisons(patient: "Patient", frame: str | None = None) -> list[Co
     list of Comparison
     """
     fname = frame or patient.reference_frame.name
-    return plan_comparisons(((r.name, r.source) for r in patient.structures(fname)), fname)
+    refs = patient.structures(fname)
+    out = plan_comparisons(((r.name, r.source) for r in refs), fname)
+    have = {(r.name, r.source) for r in refs}
+    seen = {(c.structure, c.reference, c.test) for c in out}
+    for r in sorted((r for r in refs if r.version is not None), key=lambda r: (r.name, r.source)):
+        history = patient.versions(r.name, r.source, fname)
+        start = history[0].started_from if history else None
+        pairs = [(start, "start_vs_edit")]
+        if parse_observer_source(r.source) is None:
+            pairs += [(DL_SOURCE, "dl_vs_edit"), (CLINICAL_SOURCE, "clinical_vs_edit")]
+        for ref_source, kind in pairs:
+            if ref_source and ref_source != r.source and (r.name, ref_source) in have:
+                if (r.name, ref_source, r.source) not in seen:
+                    seen.add((r.name, ref_source, r.source))
+                    out.append(Comparison(r.name, ref_source, r.source, kind, fname))
+    return out
 
 
 def metrics_row(

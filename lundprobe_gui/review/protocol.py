@@ -334,7 +334,7 @@ def create_protocol(
     specs: list[CaseSpec] = []
     for case_id, folder in folders:
         try:
-            patient = open_patient(folder)
+            patient = open_patient(folder, edits=False)
         except NoImageError as e:
             raise ReviewError(f"case {case_id}: {e}") from e
         specs.append(build_case(patient, root, segmentation))
@@ -383,7 +383,7 @@ def open_case_patient(protocol: ReviewProtocol, case: CaseSpec) -> Patient:
         patient = collection.open_case(protocol.dataset, case.path)
         register_patient(patient)  # its files are inputs, as those open_patient opens
         return patient
-    return open_patient(protocol.case_dir(case))
+    return open_patient(protocol.case_dir(case), edits=False)
 
 
 def init_review(

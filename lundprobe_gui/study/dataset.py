@@ -60,7 +60,7 @@ def check_patient(
     if not os.path.isdir(folder):
         return Eligibility(patient, False, f"no folder {folder}")
     try:
-        p = open_patient(folder)
+        p = open_patient(folder, edits=False)
     except Exception as e:  # noqa: BLE001 - whatever stops it, the patient is left out with the reason
         return Eligibility(patient, False, str(e) if isinstance(e, NoImageError) else f"cannot be opened: {e}")
     if frame not in p.frames:

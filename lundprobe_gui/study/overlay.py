@@ -230,7 +230,7 @@ class StudyOverlay:
         from ..io.open import open_patient
         from ..metrics.compare import parse_observer_source
 
-        patient = open_patient(path)
+        patient = open_patient(path, edits=False)
         frame = patient.frames.get(self.frame)
         for fr in patient.frames.values():
             for (name, source), ref in list(fr.structures.items()):

@@ -66,7 +66,7 @@ class CaseWork:
                 self.verify_case_files(now)
             path = self.study.patient_dir(case.patient, self.dataset_root)
             try:
-                p = open_patient(path)
+                p = open_patient(path, edits=False)
             except NoImageError as e:
                 raise StudyError(f"{case.pseudonym} cannot be opened: {e}") from e
             self._prepare_patient(p, case)

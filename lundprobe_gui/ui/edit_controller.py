@@ -17,6 +17,7 @@ from ..core.mask import Box, Mask
 from ..core.names import validate_data_name, validate_source
 from ..core.patient import Patient
 from ..edit import recovery
+from ..io.edits import newest_saved
 from ..edit.constraint import EditConstraint
 from ..edit.guidance import Guidance
 from ..edit.hotspots import accept_region
@@ -50,6 +51,7 @@ class EditController(QtCore.QObject):
     changed = QtCore.Signal()  # stats, dirty state or active structure changed
     redraw = QtCore.Signal(object)  # box that changed (None: everything)
     saved = QtCore.Signal(str)  # path of the new version
+    unchanged = QtCore.Signal(str)  # a save that wrote nothing: "no changes since vNNN"
     save_failed = QtCore.Signal(str, object)  # message, keys
     structure_added = QtCore.Signal(object)  # scene key (name, source, frame)
     autosave_status = QtCore.Signal(object)  # why autosave fails (str), or None once it works again
@@ -124,6 +126,9 @@ class EditController(QtCore.QObject):
         validate_source(target_source)
         src = self.patient.mask_obj(name, source)
         key = self.session.start_editing(name, src, target_source)
+        if source == target_source:  # continuing a saved series: its start stays the mask it began from
+            history = self.patient.versions(name, source)
+            source = next((v.started_from for v in history if v.started_from), source)
         self.parents.setdefault(key, source)
         self._show_working(key)
         return key
@@ -415,6 +420,7 @@ class EditController(QtCore.QObject):
             try:
                 with self._save_lock:
                     for key, mask, stats in jobs:
+                        before = newest_saved(target, patient, patient.reference_frame.name, key[0], key[1])
                         path = patient.save_mask(
                             key[0],
                             mask,
@@ -425,8 +431,13 @@ class EditController(QtCore.QObject):
                             stats=_stats_dict(stats),
                             started_from=self.parents.get(key),
                         )
-                        written.append(path)
                         self._version_written.emit(key, mask)
+                        if before is not None and Path(before.path) == Path(path):
+                            self.unchanged.emit(
+                                f"{key[0]} ({key[1]}): no changes since {before.label}; nothing written"
+                            )
+                            continue
+                        written.append(path)
                         self.saved.emit(str(path))
             except Exception as e:  # noqa: BLE001 - shown to the user, edits stay in memory
                 logger.error("save failed: %s", e)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from PySide6 import QtCore, QtWidgets
 
@@ -26,6 +27,8 @@ class EditPanel(QtWidgets.QWidget):
     def __init__(self, ctrl: EditController, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctrl = ctrl
+        self.extra_stats: Callable[[], str] | None = None
+        """A further statistics line (the comparison with the start), shown under the live statistics."""
         lay = QtWidgets.QVBoxLayout(self)
         lay.setSpacing(6)
         # Top to bottom in order of use, the essentials first so that a 1366x768 screen shows them
@@ -294,15 +297,18 @@ class EditPanel(QtWidgets.QWidget):
         if c.session is None or c.active is None:
             self.active_label.setText("Not editing: choose a structure and press 'Edit a copy'")
             self.stats.setText("")
+            self.undo_btn.setEnabled(False)  # nothing to undo before editing starts
+            self.redo_btn.setEnabled(False)
             return
         key = c.active
         dirty = " (unsaved)" if c.session.is_dirty(key) else ""
         self.active_label.setText(f"{key[0]} -> {key[1]}{dirty}")
         st = c.session.stats(key)
         dice = "n/a" if st.dice is None else f"{st.dice:.4f}"
+        extra = self.extra_stats() if self.extra_stats is not None else ""
         self.stats.setText(
             f"added {st.added_cc:.3f} cc   removed {st.removed_cc:.3f} cc\n"
-            f"Dice vs start {dice}   slices touched {len(st.slices_touched)}"
+            f"Dice vs start {dice}   slices touched {len(st.slices_touched)}" + (f"\n{extra}" if extra else "")
         )
         self.undo_btn.setEnabled(c.session.history.can_undo)
         self.redo_btn.setEnabled(c.session.history.can_redo)

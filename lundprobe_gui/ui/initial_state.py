@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.patient import Patient
+from ..render.colormaps import edit_colour
 from ..render.state import ViewerState
 
 
@@ -12,17 +13,21 @@ PRIMARY_STRUCTURE = "CTVT_427"
 
 
 def default_state(patient: Patient) -> ViewerState:
-    """What shows on open: the image, clinical structures as outlines and the isodose lines.
+    """What shows on open: the image, clinical structures as outlines, saved edits and the isodose lines.
 
     The dose wash (D) and the uncertainty map (U) are one key away. One uncertainty map is shown at a
     time (the CTV's until another structure is edited), on a colour scale unlike the dose wash's.
     """
     state = ViewerState()
     frame = patient.reference_frame
+    saved = 0
     for (name, source), ref in frame.structures.items():
         st = state.style((name, source, frame.name))
         st.visible = source == "clinical"
-        if ref.colour is not None:  # a colour the data brings (an RTSTRUCT's ROI display colour)
+        if ref.version is not None:  # the user's own saved corrections show too, each in an edit colour
+            st.visible, st.colour, st.width = True, edit_colour(saved), 2
+            saved += 1
+        elif ref.colour is not None:  # a colour the data brings (an RTSTRUCT's ROI display colour)
             st.colour = ref.colour
     state.dose.wash = False
     state.uncertainty.visible = False

@@ -15,6 +15,8 @@ logger = logging.getLogger(__name__)
 
 KEY_ROLE = QtCore.Qt.ItemDataRole.UserRole + 1
 KIND_ROLE = QtCore.Qt.ItemDataRole.UserRole + 2
+VERSION_ROLE = QtCore.Qt.ItemDataRole.UserRole + 3
+SAVED_GROUP = "Saved edits"
 
 
 def source_group(source: str) -> str:
@@ -55,6 +57,8 @@ class LayerPanel(QtWidgets.QTreeWidget):
 
     changed = QtCore.Signal()
     activated = QtCore.Signal(object)  # structure key double-clicked / selected for editing
+    version_toggled = QtCore.Signal(object, int, bool)  # saved series key, version number, shown
+    revert_requested = QtCore.Signal(object, int)  # saved series key, version number
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -72,6 +76,8 @@ class LayerPanel(QtWidgets.QTreeWidget):
         self.state: ViewerState | None = None
         self._building = False
         self._groups: dict[str, QtWidgets.QTreeWidgetItem] = {}
+        self.saved: dict[Key, list] = {}
+        """Saved series read back from the output folder: key -> versions (SavedVersion), oldest first."""
 
     def content_width(self) -> int:
         """Width that shows both columns of every row whole, without a sideways scroll bar."""
@@ -86,6 +92,13 @@ class LayerPanel(QtWidgets.QTreeWidget):
         self.clear()
         self._groups = {}
         frame = patient.reference_frame
+        self.saved = {}
+        for ref in frame.structures.values():
+            if ref.version is not None:
+                try:
+                    self.saved[ref.key] = patient.versions(ref.name, ref.source, ref.frame)
+                except KeyError:
+                    continue
         ov = QtWidgets.QTreeWidgetItem(self, ["Overlays"])
         ov.setFlags(ov.flags() & ~QtCore.Qt.ItemFlag.ItemIsUserCheckable)
         if frame.dose() is not None and state.dose_allowed:
@@ -112,7 +125,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
                 continue
             self.add_structure((name, source, frame.name))
         for g in self._groups.values():
-            g.setExpanded(g.text(0) in ("Clinical", "DL (nnUNet)"))
+            g.setExpanded(g.text(0) in ("Clinical", "DL (nnUNet)", SAVED_GROUP))
             self._update_group_check(g)
         self._building = False
 
@@ -121,7 +134,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
         assert self.state is not None
         was = self._building
         self._building = True
-        group_name = source_group(key[1])
+        group_name = SAVED_GROUP if key in self.saved else source_group(key[1])
         group = self._groups.get(group_name)
         if group is None:
             group = QtWidgets.QTreeWidgetItem(self, [group_name])
@@ -140,8 +153,50 @@ class LayerPanel(QtWidgets.QTreeWidget):
         item.setData(0, KIND_ROLE, "structure")
         item.setToolTip(0, f"{key[0]} from {key[1]} (double-click to pick a colour)")
         item.setToolTip(1, "Drawn as outline, fill or both (right-click to change)")
+        if key in self.saved:
+            self.set_versions(key, self.saved[key], item)
         self._building = was
         return item
+
+    def set_versions(self, key: Key, versions: list, item: QtWidgets.QTreeWidgetItem | None = None) -> None:
+        """Show a saved series' history under its row: one checkable row per version (check: show it)."""
+        item = item or self.item_of(key)
+        if item is None:
+            return
+        was = self._building
+        self._building = True
+        self.saved[key] = list(versions)
+        shown = {
+            item.child(i).data(0, VERSION_ROLE)
+            for i in range(item.childCount())
+            if item.child(i).checkState(0) == QtCore.Qt.CheckState.Checked
+        }
+        # rows are reused, never taken out: a taken item's wrapper may be deleted twice by PySide
+        for i, v in enumerate(reversed(versions)):  # newest first
+            child = item.child(i) if i < item.childCount() else QtWidgets.QTreeWidgetItem(item)
+            child.setHidden(False)
+            child.setText(0, v.summary())
+            child.setFlags(child.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+            on = v.number in shown
+            child.setCheckState(0, QtCore.Qt.CheckState.Checked if on else QtCore.Qt.CheckState.Unchecked)
+            child.setData(0, KEY_ROLE, key)
+            child.setData(0, KIND_ROLE, "version")
+            child.setData(0, VERSION_ROLE, v.number)
+            child.setToolTip(0, v.details() + "\n(check to show this version; right-click to revert to it)")
+        for i in range(len(versions), item.childCount()):
+            item.child(i).setHidden(True)
+        if versions:
+            item.setText(0, f"{layer_label(key[0], key[1])}  {versions[-1].label}")
+        self._building = was
+
+    def item_of(self, key: Key) -> QtWidgets.QTreeWidgetItem | None:
+        """The row of a structure key, or None."""
+        it = QtWidgets.QTreeWidgetItemIterator(self)
+        while it.value():
+            if it.value().data(0, KIND_ROLE) == "structure" and it.value().data(0, KEY_ROLE) == key:
+                return it.value()
+            it += 1
+        return None
 
     def _overlay(self, parent, text: str, kind: str, on: bool) -> None:
         item = QtWidgets.QTreeWidgetItem(parent, [text])
@@ -193,6 +248,9 @@ class LayerPanel(QtWidgets.QTreeWidget):
         on = item.checkState(0) == QtCore.Qt.CheckState.Checked
         if kind == "structure":
             self.state.style(item.data(0, KEY_ROLE)).visible = on
+        elif kind == "version":
+            self.version_toggled.emit(item.data(0, KEY_ROLE), int(item.data(0, VERSION_ROLE)), on)
+            return
         elif kind == "group":
             if item.checkState(0) == QtCore.Qt.CheckState.PartiallyChecked:
                 return
@@ -247,7 +305,13 @@ class LayerPanel(QtWidgets.QTreeWidget):
             return
         kind = item.data(0, KIND_ROLE)
         menu = QtWidgets.QMenu(self)
-        if kind == "group":
+        if kind == "version":
+            key, n = item.data(0, KEY_ROLE), int(item.data(0, VERSION_ROLE))
+            menu.addAction(f"Show v{n:03d}", lambda: item.setCheckState(0, QtCore.Qt.CheckState.Checked))
+            revert = menu.addAction(f"Revert to v{n:03d}", lambda: self.revert_requested.emit(key, n))
+            revert.setToolTip("Saves a new version equal to this one")
+            revert.setEnabled(n != self.saved.get(key, [None])[-1].number if self.saved.get(key) else False)
+        elif kind == "group":
             menu.addAction("Show group", lambda: self.set_group_visible(item, True))
             menu.addAction("Hide group", lambda: self.set_group_visible(item, False))
         elif kind == "structure":

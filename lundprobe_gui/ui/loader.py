@@ -36,6 +36,8 @@ class PatientLoader(QtCore.QObject):
         super().__init__()
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
+        self.edits_dirs: list = [True]
+        """Output folders whose saved edits are read back on opening (True: the patient's default one)."""
 
     def start(self, path: Path | None, demo: bool = False) -> None:
         """Open ``path`` (or generate and open the demo patient) in the background."""
@@ -65,7 +67,7 @@ class PatientLoader(QtCore.QObject):
                     self.status.emit("First start: preparing a coarse preview of the demo patient...")
                     path = ensure_demo("small", progress=lambda s: self.status.emit(s))
             self.status.emit(f"Opening {path}...")
-            patient = open_patient(path)
+            patient = open_patient(path, edits=list(self.edits_dirs))
             if cancel.is_set():
                 return
             self.opened.emit(patient)

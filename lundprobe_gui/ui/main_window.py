@@ -155,6 +155,9 @@ class MainWindow(QtWidgets.QMainWindow):
         from .review_mode import install_review_mode
 
         install_review_mode(self)  # AI-review menu and dock (issue 7)
+        from .saved_edits import install_saved_edits
+
+        install_saved_edits(self)  # saved edits read back, versions, revert, compare with the start
         self.input_guard = InputGuard(single_keys(list(self.actions.values())), self)
         self.input_guard.install()
 

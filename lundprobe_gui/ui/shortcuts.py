@@ -41,6 +41,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("apply_tool", ("Return", "Enter"), "Apply the tool / close the polygon"),
     Shortcut("undo", ("Ctrl+Z",), "Undo one drag or tool application"),
     Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo"),
+    Shortcut("compare_start", ("X",), "Compare the edited structure with its start: added green, removed magenta"),
     Shortcut("save_edits", ("Ctrl+S",), "Save the edited structure as a new version"),
     Shortcut("save_all_edits", ("Ctrl+Shift+S",), "Save every edited structure"),
     Shortcut("open_patient", ("Ctrl+O",), "Open a patient folder"),

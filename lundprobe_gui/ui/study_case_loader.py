@@ -160,7 +160,7 @@ class CaseOpener(QtCore.QObject):
             try:
                 if check is not None:
                     check()
-                p = open_patient(path)
+                p = open_patient(path, edits=False)
             except Exception as e:  # noqa: BLE001 - reported to the observer
                 logger.info("opening a study case failed: %s", e)
                 self.failed.emit(str(e), token)
@@ -219,7 +219,7 @@ class CasePreloader:
             try:
                 if check is not None:
                     check()
-                p = open_patient(path)
+                p = open_patient(path, edits=False)
                 frame = p.reference_frame
                 mri = frame.images.get("image") or next(iter(frame.images.values()), None)
                 window = None

@@ -65,10 +65,19 @@ class TriView(QtWidgets.QWidget):
         # the legend scrolls rather than widen the cell: a longer name must not shrink the views mid-drag
         legend_scroll = QtWidgets.QScrollArea()
         legend_scroll.setWidget(self.legend)
+        legend_scroll.viewport().setObjectName("legendViewport")
         legend_scroll.setWidgetResizable(True)
         legend_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         legend_scroll.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Ignored)
-        legend_scroll.setStyleSheet("background: transparent;")
+        # transparent over the dark cell, with thin dark scroll bars (a blanket "background: transparent"
+        # left the scroll bars as empty white boxes when the legend overflows on a small screen)
+        legend_scroll.setStyleSheet(
+            "QScrollArea, QWidget#legendViewport, QLabel { background: transparent; }"
+            "QScrollBar { background: #262626; width: 8px; height: 8px; }"
+            "QScrollBar::handle { background: #6a6a6a; border-radius: 3px; min-width: 16px; min-height: 16px; }"
+            "QScrollBar::add-line, QScrollBar::sub-line { width: 0px; height: 0px; }"
+            "QScrollBar::add-page, QScrollBar::sub-page { background: none; }"
+        )
         legend_scroll.viewport().setAutoFillBackground(False)
         il.addWidget(legend_scroll, 0, 0)
         il.addWidget(self.readout, 1, 0)
@@ -77,7 +86,7 @@ class TriView(QtWidgets.QWidget):
         il.setColumnStretch(0, 1)
         il.setRowStretch(0, 1)
         self.info = info
-        grid = QtWidgets.QGridLayout(self)
+        grid = self._grid = QtWidgets.QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(2)
         grid.addWidget(self.views[AXIAL], 0, 0)
@@ -246,6 +255,11 @@ class TriView(QtWidgets.QWidget):
                 v.setVisible(True)
             self.info.setVisible(True)
             self.maximised = None
+        # a stretched row or column keeps its share of the space even when all it holds is hidden
+        row, col = self._grid.getItemPosition(self._grid.indexOf(self.views[axis]))[:2]
+        for i in range(2):
+            self._grid.setRowStretch(i, 1 if self.maximised is None or i == row else 0)
+            self._grid.setColumnStretch(i, 1 if self.maximised is None or i == col else 0)
         self._show_legend()
         QtCore.QTimer.singleShot(0, self.reset_zoom)
 

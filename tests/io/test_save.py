@@ -24,6 +24,7 @@ def test_versions_sidecar_and_plain_copy(patient_copy, tmp_path):
     out = tmp_path / "edits"
     f1 = p.save_mask("CTVT_427", m, source="step1_obsF", out_dir=out, tool="brush", stats={"voxels_added": 3})
     v1 = f1.read_bytes()
+    m[2, 0:5, 0:5] = True  # a real change: an unchanged save writes no version
     f2 = p.save_mask("CTVT_427", m, source="step1_obsF", out_dir=out)
     assert f1.name == "mask_CTVT_427_step1_obsF_v001.nii.gz" and f2.name == "mask_CTVT_427_step1_obsF_v002.nii.gz"
     assert f1.parent == out / p.id / "MR_StorT2" / "observerData"
@@ -108,7 +109,9 @@ def test_a_save_removes_what_killed_saves_left_but_not_a_running_save(patient_co
     hour_ago = time.time() - 3600
     os.utime(old, (hour_ago, hour_ago))
     os.utime(mine, (hour_ago, hour_ago))
-    p.save_mask("CTVT_427", p.mask("CTVT_427"), source="step1_obsZ", out_dir=out)
+    changed = p.mask("CTVT_427")
+    changed[2, 0:5, 0:5] = True  # an unchanged save writes (and sweeps) nothing
+    p.save_mask("CTVT_427", changed, source="step1_obsZ", out_dir=out)
     assert not old.exists()
     assert fresh.exists() and mine.exists()
     assert (folder / "mask_CTVT_427_step1_obsZ_v002.nii.gz").exists()

@@ -8,6 +8,8 @@ Every attack runs on a private copy of a small LUND-PROBE dataset and checks the
 
 from __future__ import annotations
 
+import itertools
+
 import json
 import os
 import shutil
@@ -56,9 +58,16 @@ def _refused_cleanly(r: subprocess.CompletedProcess, *words: str) -> None:
         assert w in r.stderr, r.stderr
 
 
+_EDITS = itertools.count()
+
+
 def _edited(p):
+    """An edited CTV, different at every call: a save of an unchanged mask writes no new version."""
     m = p.mask_obj("CTVT_427", "nnUNet").copy()
     m.write(((0, 1), (0, 2), (0, 2)), np.ones((1, 2, 2), bool))
+    y, x = divmod(next(_EDITS) % (m.shape[1] * m.shape[2]), m.shape[2])  # a voxel of its own, inside the grid
+    box = ((1, 2), (y, y + 1), (x, x + 1))
+    m.write(box, ~m.read(box))  # flipped: inside or outside, it differs from every other call's mask
     return m
 
 
@@ -334,7 +343,9 @@ def test_output_folders_from_before_the_marker_keep_working(ds, tmp_path, attack
     legacy_edits = shutil.move(edits, ds / "lundprobe_edits")
     before = {k: v for k, v in snapshot(ds).items() if not k.startswith(("old-study", "lundprobe_edits"))}
     with ObserverSession(old, "obs1", now=T0 + 10) as s:  # resumes and saves again
-        saved = s.save_edit(s.begin_editing("CTVT_427", now=T0 + 11), structure="CTVT_427", now=T0 + 12)
+        m = s.begin_editing("CTVT_427", now=T0 + 11)
+        m.write(((2, 3), (0, 1), (0, 1)), np.ones((1, 1, 1), bool))  # a real change: an unchanged save writes nothing
+        saved = s.save_edit(m, structure="CTVT_427", now=T0 + 12)
     assert saved.version_file.name.endswith("_v002.nii.gz") and (Path(old) / MARKER).is_file()
     again = p.save_mask("CTVT_427", _edited(p), source="step1_obsF", out_dir=legacy_edits)
     assert again.name.endswith("_v002.nii.gz") and (Path(legacy_edits) / MARKER).is_file()
@@ -398,7 +409,9 @@ def test_two_processes_racing_for_one_stem_get_one_owner(ds, tmp_path, attack):
         "p = lp.open_patient(sys.argv[1]); m = p.mask_obj('CTVT_427', 'nnUNet')\n"
         "while not pathlib.Path(sys.argv[5]).exists(): time.sleep(0.001)\n"
         "try:\n"
-        "    for _ in range(5): p.save_mask(sys.argv[3], m, source=sys.argv[4], out_dir=sys.argv[2])\n"
+        "    for i in range(5):\n"
+        "        m = m.copy(); m.write(((0, 1), (0, 1), (i, i + 1)), __import__('numpy').ones((1, 1, 1), bool))\n"
+        "        p.save_mask(sys.argv[3], m, source=sys.argv[4], out_dir=sys.argv[2])\n"
         "    print('OWNER')\n"
         "except VersionError: print('REFUSED')\n"
     )

@@ -132,6 +132,13 @@ def edited(demo_patient_path):
     return p, m
 
 
+def one_more_voxel(m):
+    """A copy of ``m`` with one more voxel: a save of an unchanged mask writes nothing, so cannot fail."""
+    m = m.copy()
+    m.write(((0, 1), (0, 1), (0, 1)), np.ones((1, 1, 1), bool))
+    return m
+
+
 def assert_clean_failure(err: BaseException, folder: Path, reason: str, out: Path, before: dict, mask, copy) -> None:
     text = str(err)
     assert str(folder) in text, f"the message does not name the folder {folder}: {text}"
@@ -178,6 +185,7 @@ def test_read_only_output_folder(edited, tmp_path, code, existing, figures):
     out = tmp_path / "out"
     if existing:
         p.save_mask("CTVT_427", m, source="step1_obsF", out_dir=out)
+        m = one_more_voxel(m)
     before = snapshot(out) if out.exists() else {}
     copy = m.copy()
     with read_only(code), pytest.raises(OSError) as exc:
@@ -208,6 +216,7 @@ def test_output_folder_removed_during_a_save(edited, tmp_path, figures):
     p, m = edited
     out = tmp_path / "out"
     p.save_mask("CTVT_427", m, source="step1_obsF", out_dir=out)
+    m = one_more_voxel(m)
     copy = m.copy()
     with folder_removed_during_save(out), pytest.raises(OSError) as exc:
         p.save_mask("CTVT_427", m, source="step1_obsF", out_dir=out)
@@ -246,6 +255,7 @@ def test_disk_really_full(saved_on_mount, tmp_path, figures):
 def test_really_read_only_mount(saved_on_mount, tmp_path, figures):
     p, m, mnt, remount, out, before = saved_on_mount
     remount("ro")
+    m = one_more_voxel(m)
     copy = m.copy()
     try:
         with pytest.raises(OSError) as exc:

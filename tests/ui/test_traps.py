@@ -54,7 +54,13 @@ def test_single_key_shortcuts_work_wherever_focus_is_except_in_text(window, qtbo
     radius_box = ep.option("brush", "radius_mm")
     window.tri.views[0].vb.scaleBy((0.3, 0.3))
     zoomed = window.tri.views[0].vb.viewRange()
-    for widget in (radius_box, window.layers, ep.source_combo, ep.undo_btn, window.display.width):
+    for widget in (
+        radius_box,
+        window.layers,
+        ep.source_combo,
+        ep.start_btn,
+        window.display.width,
+    ):  # a button that can have focus (Undo is off before editing)
         if not widget.isVisible():
             continue
         window.tri.views[0].vb.scaleBy((0.5, 0.5))

@@ -82,10 +82,16 @@ def test_readout_shows_dose_at_cursor(window):
 
 
 def test_maximise_and_restore(window, qtbot):
-    window.tri.toggle_maximise(2)
-    assert window.tri.views[2].isVisible() and not window.tri.views[0].isVisible()
-    window.tri.toggle_maximise()
-    assert all(v.isVisible() for v in window.tri.views.values())
+    tri = window.tri
+    quarter = tri.views[0].size()
+    for axis in (0, 2):  # the top-left view and one in the other column
+        tri.toggle_maximise(axis)
+        assert tri.views[axis].isVisible() and not tri.views[(axis + 1) % 3].isVisible()
+        qtbot.waitUntil(lambda: tri.views[axis].width() > 0.9 * tri.width(), timeout=2000)
+        assert tri.views[axis].height() > 0.9 * tri.height()  # it takes the whole area, not its quarter
+        tri.toggle_maximise()
+        assert all(v.isVisible() for v in tri.views.values())
+        qtbot.waitUntil(lambda: tri.views[0].size() == quarter, timeout=2000)
 
 
 def test_orientation_letters_and_aspect(window):
