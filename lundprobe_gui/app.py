@@ -22,7 +22,7 @@ def make_application(argv: list[str] | None = None):
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, exitCleanup=False)
     QtCore.QCoreApplication.setOrganizationName(ORGANISATION)
     QtCore.QCoreApplication.setApplicationName(APPLICATION)
-    from . import __version__
+    from .version import __version__
 
     QtCore.QCoreApplication.setApplicationVersion(__version__)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(argv or [sys.argv[0]])

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .. import __version__
+from ..version import __version__
 from ..metrics.analyses import FAILED, Analysis, Outcome
 
 logger = logging.getLogger(__name__)

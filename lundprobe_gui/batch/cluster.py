@@ -35,7 +35,7 @@ def local_cores() -> int:
 
 def app_version() -> str:
     """The version of the app as a worker sees it."""
-    from .. import __version__
+    from ..version import __version__
 
     return __version__
 
@@ -95,7 +95,7 @@ def dask_client(scheduler: str, workers: int | None = None) -> Iterator[Any]:
 
 
 def _check_workers(client: Any, scheduler: str) -> None:
-    from .. import __version__
+    from ..version import __version__
 
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT_S)

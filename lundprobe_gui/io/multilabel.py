@@ -305,7 +305,7 @@ def save_label_map(
     unknown = sorted(set(int(k) for k in edits) - set(refs))
     if unknown:
         raise KeyError(f"label value(s) {unknown} are not structures of {label_map.name}; known: {sorted(refs)}")
-    store = store if store is not None else FileStore()
+    store = store if store is not None else LabelMapStore()
     base = store.label_array(label_map)
     if base.shape != fr.geometry.shape_zyx:
         raise ValueError(f"label map {base.shape} does not match frame {fname} grid {fr.geometry.shape_zyx}")
@@ -385,3 +385,27 @@ def _repoint(
         else:
             mask = None
         patient.register_structure(moved, mask)
+
+
+class LabelMapStore(FileStore):
+    """The mask store of the NIfTI layouts, which may hold label maps.
+
+    A structure that is one label of a label map (``StructureRef.label`` set) is saved as a new
+    version of the whole map (:func:`save_label_map`); any other as :class:`FileStore` saves it.
+    """
+
+    def save_mask(
+        self,
+        patient: Patient,
+        name: str,
+        mask: Mask,
+        source: str,
+        frame: str,
+        out_dir: Path | None,
+        provenance: dict[str, Any],
+    ) -> Path:
+        """Write the next version of a structure (of its label map, for a label) and return its path."""
+        ref = patient.frames[frame].structures.get((name, source))
+        if ref is not None and ref.label is not None:
+            return save_label_map(patient, ref.path, {ref.label: mask}, out_dir, frame=frame, store=self, **provenance)
+        return super().save_mask(patient, name, mask, source, frame, out_dir, provenance)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
 from ..core.names import InvalidName, folds_case_key
 from .guard import Protected, check_target, remove_file
 from .small_files import SAVED_MASK_MAX_BYTES, read_json_file, read_small_bytes

@@ -17,7 +17,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from ... import __version__
+from ...version import __version__
 from ...core.geometry import Geometry
 from .identity import MANUFACTURER, MODEL, SERIAL
 

@@ -9,7 +9,7 @@ import highdicom as hd
 import numpy as np
 from pydicom.sr.codedict import codes
 
-from ... import __version__
+from ...version import __version__
 from ...core.mask import Mask
 from .identity import MANUFACTURER, MODEL, SERIAL, Reference
 
