@@ -10,16 +10,16 @@ from .io.open import NoImageError, list_patients, open_patient
 from .version import __version__
 
 __all__ = [
-    "Geometry",
-    "Mask",
     "Fiducial",
     "Frame",
+    "Geometry",
+    "Mask",
+    "NoImageError",
     "Patient",
     "Problem",
     "StructureRef",
     "Volume",
-    "NoImageError",
+    "__version__",
     "list_patients",
     "open_patient",
-    "__version__",
 ]

@@ -16,8 +16,8 @@ APPLICATION = "lundprobe-gui"
 
 def make_application(argv: list[str] | None = None):
     """The QApplication (created once) with organisation and application names set."""
-    from PySide6 import QtCore, QtWidgets
     import pyqtgraph as pg
+    from PySide6 import QtCore, QtWidgets
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, exitCleanup=False)
     QtCore.QCoreApplication.setOrganizationName(ORGANISATION)

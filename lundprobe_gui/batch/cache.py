@@ -29,12 +29,13 @@ import logging
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from ..version import __version__
 from ..metrics.analyses import FAILED, Analysis, Outcome
+from ..version import __version__
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .patient import PatientResult, analyse_patient
 
@@ -103,7 +104,7 @@ def _check_workers(client: Any, scheduler: str) -> None:
         raise ClusterError(f"the Dask cluster at {scheduler} has no worker (waited {WORKER_WAIT_S:.0f} s)") from e
     try:
         versions = client.run(app_version)
-    except Exception as e:  # noqa: BLE001 - whatever the workers say is the reason they cannot be used
+    except Exception as e:  # whatever the workers say is the reason they cannot be used
         raise ClusterError(f"the workers of {scheduler} cannot run lundprobe_gui: {e}") from e
     other = sorted({f"{addr} has {v}" for addr, v in versions.items() if v != __version__})
     if other:

@@ -72,6 +72,7 @@ def run(patient_dir: Path, repeat: int) -> Samples:
 def run_grow(patient_dir: Path, repeat: int) -> Samples:
     """``grow_from_seeds_ms`` and its comparison with the random walker, on the bench patient."""
     import lundprobe_gui as lp
+
     from ..edit.grow import INSIDE, OUTSIDE, grow_labels
     from ..metrics.overlap import dice
 

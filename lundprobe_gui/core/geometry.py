@@ -7,8 +7,8 @@ Index tuples named ``*_xyz`` are in ITK order (x fastest); numpy arrays are (z, 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class Geometry:
     direction: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
     @classmethod
-    def from_sitk(cls, obj) -> "Geometry":
+    def from_sitk(cls, obj) -> Geometry:
         """Build from a SimpleITK ``Image`` or an ``ImageFileReader`` that has read its header."""
         size = tuple(int(v) for v in obj.GetSize())
         if len(size) != 3:
@@ -51,7 +51,7 @@ class Geometry:
         )
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Geometry":
+    def from_dict(cls, d: dict) -> Geometry:
         """Inverse of :meth:`to_dict`."""
         return cls(
             tuple(int(v) for v in d["size_xyz"]),
@@ -142,7 +142,7 @@ class Geometry:
                 out.append((_POSITIVE_LETTERS[j], _NEGATIVE_LETTERS[j]))
         return out
 
-    def differences(self, other: "Geometry", rtol: float = 1e-4, atol_mm: float = 1e-4) -> list[str]:
+    def differences(self, other: Geometry, rtol: float = 1e-4, atol_mm: float = 1e-4) -> list[str]:
         """Human-readable list of how ``other`` differs from this grid (empty when they match).
 
         The origin tolerance is far below a voxel on purpose: a mask shifted by a fraction of a

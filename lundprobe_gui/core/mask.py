@@ -7,7 +7,7 @@ outside it (with some slack, so a brush stroke does not reallocate at every stam
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -82,7 +82,7 @@ class Mask:
         (z, y, x) index of ``data[0, 0, 0]`` in the full grid.
     """
 
-    __slots__ = ("shape", "data", "offset")
+    __slots__ = ("data", "offset", "shape")
 
     def __init__(self, shape: Sequence[int], data: np.ndarray | None = None, offset: Sequence[int] = (0, 0, 0)) -> None:
         self.shape = tuple(int(v) for v in shape)
@@ -93,14 +93,14 @@ class Mask:
 
     # -- construction --------------------------------------------------------
     @classmethod
-    def from_full(cls, arr: np.ndarray) -> "Mask":
+    def from_full(cls, arr: np.ndarray) -> Mask:
         """Crop a full-size array (any dtype; non-zero is inside) to its bounding box."""
         box = bbox_of(arr)
         if box is None:
             return cls(arr.shape)
         return cls(arr.shape, arr[box_slices(box)] != 0, (box[0][0], box[1][0], box[2][0]))
 
-    def copy(self) -> "Mask":
+    def copy(self) -> Mask:
         """Independent copy."""
         return Mask(self.shape, self.data.copy(), self.offset)
 

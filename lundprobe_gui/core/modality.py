@@ -70,7 +70,7 @@ def looks_like_ct(values: np.ndarray | Volume) -> bool:
     return inside >= MIN_FRACTION_IN_HU_RANGE * flat.size
 
 
-def default_window_preset(patient: "Patient", frame: str | None = None) -> str:
+def default_window_preset(patient: Patient, frame: str | None = None) -> str:
     """The window preset a frame's base image should open with.
 
     Parameters

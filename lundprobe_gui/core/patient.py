@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,7 +43,10 @@ class Problem:
 
 @dataclass(frozen=True)
 class StructureRef:
-    """Where a structure comes from: ``source`` is ``clinical``, ``nnUNet``, ``nnUNet_fold_<n>``, ``step<k>_obs<X>``..."""
+    """Where a structure comes from.
+
+    ``source`` is ``clinical``, ``nnUNet``, ``nnUNet_fold_<n>``, ``step<k>_obs<X>``...
+    """
 
     name: str
     source: str
@@ -158,7 +162,7 @@ class MaskStore(Protocol):
 
     def save_mask(
         self,
-        patient: "Patient",
+        patient: Patient,
         name: str,
         mask: Mask,
         source: str,
@@ -328,7 +332,7 @@ class Patient:
             raise ValueError(f"{ref.path} could not be loaded; see the patient's problems")
         try:
             mask, problems = self._store.load_mask(ref, self.frames[ref.frame].geometry)
-        except Exception as e:  # noqa: BLE001 - any decoding failure becomes a Problem
+        except Exception as e:  # any decoding failure becomes a Problem
             self._failed.add(key)
             self.add_problem(_load_problem(ref.path, e))
             raise ValueError(f"{ref.path} could not be loaded: {e}") from e

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
 
 import numpy as np
 
@@ -54,7 +54,7 @@ class Slab:
         return read_block(self.block, self.offset, tuple((0, n) for n in self.shape))
 
 
-Loader = Callable[[Path], Union[np.ndarray, Slab]]
+Loader = Callable[[Path], np.ndarray | Slab]
 
 
 class Volume:
@@ -104,7 +104,7 @@ class Volume:
         """Whether the voxels are in memory."""
         return self.data is not None
 
-    def load(self) -> "Volume":
+    def load(self) -> Volume:
         """Read the voxels (once; thread-safe). Errors from the loader propagate."""
         with self._lock:
             if self.data is not None:

@@ -61,7 +61,7 @@ def tissue_labels(geom: Geometry, anat: Anatomy, slab: Box) -> np.ndarray:
 
         return fn
 
-    for bone in anat.bones + [o["FemoralHead_L"], o["FemoralHead_R"]]:
+    for bone in [*anat.bones, o["FemoralHead_L"], o["FemoralHead_R"]]:
         _paint(labels, geom, slab, bone, setter(CORTEX))
         _paint(labels, geom, slab, bone, setter(MARROW, lambda s: s <= -3.0))
     _paint(labels, geom, slab, o["Genitalia"], setter(GENITAL))
@@ -94,7 +94,7 @@ def synth_image(geom: Geometry, anat: Anatomy, rng: np.random.Generator, modalit
         img = values[labels]
         shape = img.shape
         if modality == "mri":
-            x, y, z = world_coords(geom, slab)
+            x, y, _z = world_coords(geom, slab)
             bias = (
                 1.0
                 + np.float32(0.12) * np.sin((x - np.float32(anat.centre[0])) / np.float32(160.0))

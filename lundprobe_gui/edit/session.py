@@ -9,7 +9,8 @@ whenever it changes (edits, undo, redo, reset) until :meth:`EditSession.mark_sav
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from lundprobe_gui.core.events import Emitter
 from lundprobe_gui.core.mask import Box, Mask, union_box

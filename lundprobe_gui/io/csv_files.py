@@ -31,8 +31,8 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from .guard import check_output_file, check_target, file_mode
 from .writer import atomic_write, sweep_stale_parts

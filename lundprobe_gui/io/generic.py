@@ -39,8 +39,8 @@ from ..core.patient import NAN_RULE, Frame, Patient, Problem, StructureRef
 from ..core.regrid import attach_overlay
 from ..core.volume import Volume
 from . import multilabel, nifti
-from .slab_reader import load_slab_or_array
 from .probe import Probe, is_image_name, probe, strip_suffix, unsupported_files
+from .slab_reader import load_slab_or_array
 from .valuescan import ValueScan, scan_values
 
 logger = logging.getLogger(__name__)

@@ -89,7 +89,7 @@ def header_geometry(hdr: Header) -> Geometry:
     Used for NIfTI-2, which SimpleITK does not read; without sform and qform the grid is centred on the
     world origin with the left-right axis flipped (nibabel's and SPM's default for an Analyze image).
     """
-    size = tuple(int(d) for d in (tuple(hdr.dims[:3]) + (1, 1, 1))[:3])
+    size = tuple(int(d) for d in ((*tuple(hdr.dims[:3]), 1, 1, 1))[:3])
     affine = sform_affine(hdr)
     if affine is None:
         affine = qform_affine(hdr)

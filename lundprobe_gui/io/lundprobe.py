@@ -109,9 +109,8 @@ def _classify_mri(path: Path, root: Path) -> tuple[str, str, str]:
     elif rel[:2] == ("nnUNetOutput", "folds") and len(rel) == 3:
         if m := _FOLD.match(stem):
             return "mask", m["s"], f"nnUNet_fold_{int(m['n'])}"
-    elif rel[0] == "observerData" and len(rel) == 2:
-        if m := _OBSERVER.match(stem):
-            return "mask", m["s"], m["src"]
+    elif rel[0] == "observerData" and len(rel) == 2 and (m := _OBSERVER.match(stem)):
+        return "mask", m["s"], m["src"]
     return "unknown", stem, ""
 
 

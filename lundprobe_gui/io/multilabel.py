@@ -34,8 +34,9 @@ import io
 import logging
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -43,8 +44,8 @@ from ..core.mask import Mask
 from ..core.names import validate_data_name
 from ..core.patient import Patient, Problem, StructureRef, check_binary
 from . import nifti
-from .probe import strip_suffix
 from .guard import Protected, claim_output_root
+from .probe import strip_suffix
 from .small_files import TABLE_MAX_BYTES, SmallFileError, parse_json, read_small_text
 from .store import FileStore, output_folder, reference_header
 from .versions import build_sidecar, publish_version
@@ -73,9 +74,7 @@ def _pairs_from_mapping(data: Mapping[str, Any]) -> dict[int, str]:
     for k, v in data.items():
         if _INT.match(str(k)) and isinstance(v, str):
             out[int(k)] = v
-        elif isinstance(v, int) and not isinstance(v, bool):
-            out[int(v)] = str(k)
-        elif isinstance(v, str) and _INT.match(v):
+        elif (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and _INT.match(v)):
             out[int(v)] = str(k)
         else:
             raise LabelTableError(f"entry {k!r}: {v!r} is neither 'index': 'name' nor 'name': index")

@@ -20,9 +20,9 @@ import struct
 import tempfile
 import threading
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import SimpleITK as sitk
@@ -374,7 +374,7 @@ def _decompress(raw: bytes, expected: int) -> bytes:
                     _finish_member(d)  # the CRC is only checked at the member's end
                 break  # enough data, or the stream ends early (the caller reports it)
             data = d.unused_data
-    except Exception as e:  # noqa: BLE001 - isal and zlib raise different types
+    except Exception as e:  # isal and zlib raise different types
         raise NiftiError(f"corrupt or truncated gzip data after {have} bytes ({e})") from e
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
@@ -414,9 +414,9 @@ def read_array(path: Path, hdr: Header | None = None) -> np.ndarray:
     arr = arr.reshape(dims[2], dims[1], dims[0])
     if not hdr.dtype.isnative:
         arr = arr.astype(hdr.dtype.newbyteorder("="))
-    if hdr.slope not in (0.0, 1.0) or hdr.inter != 0.0:
-        if np.isfinite(hdr.slope) and np.isfinite(hdr.inter):
-            arr = arr.astype(np.float32) * np.float32(hdr.slope) + np.float32(hdr.inter)
+    scaled = hdr.slope not in (0.0, 1.0) or hdr.inter != 0.0
+    if scaled and np.isfinite(hdr.slope) and np.isfinite(hdr.inter):
+        arr = arr.astype(np.float32) * np.float32(hdr.slope) + np.float32(hdr.inter)
     return arr
 
 

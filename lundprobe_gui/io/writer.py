@@ -7,6 +7,7 @@ nibabel and every other reader.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -144,10 +145,8 @@ def _temp_write(folder: Path, name: str, data: bytes, mode: int) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     return Path(tmp)
 
@@ -197,10 +196,8 @@ def atomic_write(path: Path, data: bytes, overwrite: bool = True, protected: Pro
     except OSError as e:
         raise located(e, path) from e
     finally:
-        try:
+        with contextlib.suppress(OSError):
             tmp.unlink()
-        except OSError:
-            pass
     fsync_dir(path.parent)
     return path
 

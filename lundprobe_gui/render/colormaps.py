@@ -8,9 +8,10 @@ bins, so a dose a hair below the threshold is never drawn however coarse the LUT
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -116,7 +117,7 @@ def _map_through(values: np.ndarray, lo: float, hi: float, table32: np.ndarray, 
     np.clip(idx, 0.0, n - 1, out=idx)
     packed = np.take(table32, idx.astype(np.intp))
     packed[transparent] = 0
-    return packed.view(np.uint8).reshape(values.shape + (4,))
+    return packed.view(np.uint8).reshape((*values.shape, 4))
 
 
 def _pack(rgba: np.ndarray) -> np.ndarray:
@@ -162,7 +163,7 @@ def dose_stops(prescription: float, dose_max: float) -> tuple[list[float], list[
     """
     pos = [f * prescription for f, _ in DOSE_STOPS if f * prescription < dose_max]
     cols = [c for f, c in DOSE_STOPS if f * prescription < dose_max]
-    return pos + [float(dose_max)], cols + [DOSE_MAX_COLOUR]
+    return [*pos, float(dose_max)], [*cols, DOSE_MAX_COLOUR]
 
 
 def dose_colour(dose_gy: float, prescription: float = DEFAULT_PRESCRIPTION_GY, dose_max: float | None = None) -> RGB:
@@ -267,7 +268,7 @@ def dose_to_rgba(
         dose_max = float(visible.max()) if visible.size else thr
     dose_max = float(dose_max)
     if not np.isfinite(dose_max) or dose_max <= 0.0:
-        return np.zeros(dose.shape + (4,), dtype=np.uint8)
+        return np.zeros((*dose.shape, 4), dtype=np.uint8)
     table = _dose_table32(float(prescription), dose_max, float(opacity))
     return _map_through(dose, 0.0, dose_max, table, transparent)
 

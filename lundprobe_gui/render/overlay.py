@@ -9,8 +9,9 @@ All functions take plain 2-D arrays already in display order (see
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 

@@ -162,7 +162,8 @@ def build_patient(path: Path, patient_id: str, files: list[DicomFile], problems:
                 Problem(
                     str(ss.path),
                     "missing-series",
-                    f"structure set {ss.label or ss.path.name}: its image series {ss.referenced_series or '(none named)'} "
+                    f"structure set {ss.label or ss.path.name}: "
+                    f"its image series {ss.referenced_series or '(none named)'} "
                     "is not in the folder; its ROIs cannot be placed",
                 )
             )
@@ -185,7 +186,7 @@ def build_patient(path: Path, patient_id: str, files: list[DicomFile], problems:
             [(r.number, r.name, r.colour, r.n_contours) for r in ss.rois],
             problems,
         )
-    for i, sg in enumerate(segs):
+    for sg in segs:
         target, how = _target_series(all_series, sg.referenced_series, sg.referenced_instances, sg.frame_of_reference)
         if target is None:
             problems.append(

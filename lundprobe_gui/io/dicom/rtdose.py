@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -124,10 +125,8 @@ def read_dose_info(f: DicomFile) -> DoseInfo | Problem:
         plan_uid = plan_uid or str(rp.get("ReferencedSOPInstanceUID", "") or "")
         for fg in rp.get("ReferencedFractionGroupSequence", []) or []:
             for b in fg.get("ReferencedBeamSequence", []) or []:
-                try:
+                with contextlib.suppress(AttributeError, TypeError, ValueError):
                     beams.append(int(b.ReferencedBeamNumber))
-                except (AttributeError, TypeError, ValueError):
-                    pass
     return DoseInfo(
         f,
         geom,

@@ -204,7 +204,7 @@ def _steps(diffs: np.ndarray) -> str:
 
 def _ranges(idx: list[int]) -> str:
     out, start = [], idx[0]
-    for a, b in zip(idx, idx[1:] + [None]):
+    for a, b in zip(idx, [*idx[1:], None]):
         if b != a + 1:
             out.append(str(start) if start == a else f"{start}-{a}")
             start = b
@@ -307,7 +307,7 @@ def load_series(series: Series, workers: int = 2) -> np.ndarray:
     lo = min(float(a.min()) * s + i if s >= 0 else float(a.max()) * s + i for a, s, i in present)
     hi = max(float(a.max()) * s + i if s >= 0 else float(a.min()) * s + i for a, s, i in present)
     whole = all(a.dtype.kind in "iu" and s == 1.0 and i == int(i) for a, s, i in present)
-    dtype = np.int16 if whole and -32768 <= lo and hi <= 32767 else np.float32
+    dtype = np.int16 if whole and lo >= -32768 and hi <= 32767 else np.float32
     out = np.empty((z, y, x), dtype=dtype)
     for k, p in enumerate(planes):
         if p is None:
