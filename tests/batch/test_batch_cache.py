@@ -27,7 +27,7 @@ def entries(cache: Path) -> dict[str, int]:
 
 
 def metrics(capsys, root: Path, out_csv: Path, *extra: str) -> tuple[int, str]:
-    rc = main(["metrics", str(root), "--scheduler", "sync", "--csv", str(out_csv), "--quiet", *extra])
+    rc = main(["metrics", str(root), "--scheduler", "sync", "--csv", str(out_csv), *extra])
     return rc, capsys.readouterr().err
 
 
