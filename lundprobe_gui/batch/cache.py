@@ -132,6 +132,8 @@ def fingerprint(patient_dir: str | os.PathLike, rehash: bool = False, opener: An
     if extra is not None:
         paths += [Path(os.path.abspath(p)) for p in extra(folder)]
     files = []
+    size: int | None
+    mtime: int | None
     for p in dict.fromkeys(paths):
         try:
             st = os.stat(p)

@@ -85,7 +85,10 @@ def run_grow(patient_dir: Path, repeat: int) -> Samples:
     y = (bb[1][0] + bb[1][1]) // 2
     x = bb[2][1]
     box = ((z - 10, z + 10), (y - 30, y + 30), (x - 30, x + 30))
-    image = patient.image().read(box).astype(np.float32)
+    vol = patient.image()
+    if vol is None:
+        raise RuntimeError("the bench patient has no image")
+    image = vol.read(box).astype(np.float32)
     inside = truth.read(box)
     labels = np.zeros(inside.shape, np.uint8)
     from scipy import ndimage

@@ -9,11 +9,24 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import SupportsFloat, SupportsInt
 
 import numpy as np
 
 _POSITIVE_LETTERS = ("L", "P", "S")
 _NEGATIVE_LETTERS = ("R", "A", "I")
+
+
+def ints3(values: Iterable[SupportsInt]) -> tuple[int, int, int]:
+    """Three ints (a size or an index); a ValueError for any other count."""
+    a, b, c = (int(v) for v in values)
+    return a, b, c
+
+
+def floats3(values: Iterable[SupportsFloat]) -> tuple[float, float, float]:
+    """Three floats (a spacing, an origin, a point); a ValueError for any other count."""
+    a, b, c = (float(v) for v in values)
+    return a, b, c
 
 
 @dataclass(frozen=True)
@@ -44,9 +57,9 @@ class Geometry:
         if len(size) != 3:
             raise ValueError(f"expected a 3-D image, got {len(size)}-D size {size}")
         return cls(
-            size,
-            tuple(float(v) for v in obj.GetSpacing()),
-            tuple(float(v) for v in obj.GetOrigin()),
+            ints3(size),
+            floats3(obj.GetSpacing()),
+            floats3(obj.GetOrigin()),
             tuple(float(v) for v in obj.GetDirection()),
         )
 
@@ -54,9 +67,9 @@ class Geometry:
     def from_dict(cls, d: dict) -> Geometry:
         """Inverse of :meth:`to_dict`."""
         return cls(
-            tuple(int(v) for v in d["size_xyz"]),
-            tuple(float(v) for v in d["spacing"]),
-            tuple(float(v) for v in d["origin"]),
+            ints3(d["size_xyz"]),
+            floats3(d["spacing"]),
+            floats3(d["origin"]),
             tuple(float(v) for v in d["direction"]),
         )
 

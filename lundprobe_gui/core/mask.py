@@ -7,7 +7,8 @@ outside it (with some slack, so a brush stroke does not reallocate at every stam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import overload
 
 import numpy as np
 
@@ -44,6 +45,12 @@ def read_block(data: np.ndarray, offset: Sequence[int], box: Box) -> np.ndarray:
     return out
 
 
+def as_box(pairs: Iterable[tuple[int, int]]) -> Box:
+    """Three (start, stop) pairs as a :data:`Box`; a ValueError for any other count."""
+    a, b, c = ((int(lo), int(hi)) for lo, hi in pairs)
+    return a, b, c
+
+
 def clip_box(box: Box, shape: Sequence[int]) -> Box | None:
     """Clip a box to an array shape; None when nothing is left."""
     out = []
@@ -52,16 +59,22 @@ def clip_box(box: Box, shape: Sequence[int]) -> Box | None:
         if a >= b:
             return None
         out.append((a, b))
-    return tuple(out)  # type: ignore[return-value]
+    return as_box(out)
 
 
+@overload
+def union_box(a: Box | None, b: Box) -> Box: ...
+@overload
+def union_box(a: Box, b: Box | None) -> Box: ...
+@overload
+def union_box(a: Box | None, b: Box | None) -> Box | None: ...
 def union_box(a: Box | None, b: Box | None) -> Box | None:
     """Smallest box holding both (either may be None)."""
     if a is None:
         return b
     if b is None:
         return a
-    return tuple((min(p[0], q[0]), max(p[1], q[1])) for p, q in zip(a, b))  # type: ignore[return-value]
+    return as_box((min(p[0], q[0]), max(p[1], q[1])) for p, q in zip(a, b))
 
 
 def box_slices(box: Box) -> tuple[slice, slice, slice]:
@@ -154,7 +167,7 @@ class Mask:
         box = self.box
         if box is None or not box[axis][0] <= index < box[axis][1]:
             return out
-        local = [slice(None)] * 3
+        local: list[slice | int] = [slice(None)] * 3
         local[axis] = index - self.offset[axis]
         dst = tuple(slice(a, b) for i, (a, b) in enumerate(box) if i != axis)
         out[dst] = self.data[tuple(local)]
@@ -170,7 +183,7 @@ class Mask:
         own = self.box
         if own is not None and all(o[0] <= b[0] and b[1] <= o[1] for o, b in zip(own, box)):
             return
-        grown = tuple((a - s, b + s) for (a, b), s in zip(box, _GROW_SLACK))
+        grown = as_box((a - s, b + s) for (a, b), s in zip(box, _GROW_SLACK))
         new_box = clip_box(union_box(own, grown), self.shape)
         if new_box is None:
             raise ValueError(f"box {box} lies outside the grid {self.shape}")
@@ -187,7 +200,7 @@ class Mask:
             own = self.box
             if own is None:
                 return
-            inter = clip_box(tuple((max(a[0], b[0]), min(a[1], b[1])) for a, b in zip(box, own)), self.shape)
+            inter = clip_box(as_box((max(a[0], b[0]), min(a[1], b[1])) for a, b in zip(box, own)), self.shape)
             if inter is None or any(a >= b for a, b in inter):
                 return
         self.ensure_covers(box)

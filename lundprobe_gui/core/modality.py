@@ -67,7 +67,7 @@ def looks_like_ct(values: np.ndarray | Volume) -> bool:
     if float(flat.min()) > CT_AIR_MAX_HU:
         return False
     inside = np.count_nonzero((flat >= HU_RANGE[0]) & (flat <= HU_RANGE[1]))
-    return inside >= MIN_FRACTION_IN_HU_RANGE * flat.size
+    return bool(inside >= MIN_FRACTION_IN_HU_RANGE * flat.size)
 
 
 def default_window_preset(patient: Patient, frame: str | None = None) -> str:

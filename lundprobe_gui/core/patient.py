@@ -281,7 +281,7 @@ class Patient:
 
     def structures(self, frame: str | None = None, source: str | None = None) -> list[StructureRef]:
         """Every structure, optionally filtered by frame and source, in a stable order."""
-        out = []
+        out: list[StructureRef] = []
         for f in list(self.frames.values()):
             if frame is not None and f.name != frame:
                 continue

@@ -81,7 +81,7 @@ class _Step:
         out: dict[int, tuple[Mask, Box]] = {}
         for p in self.patches:
             prev = out.get(id(p.mask))
-            out[id(p.mask)] = (p.mask, union_box(prev[1] if prev else None, p.box))  # type: ignore[arg-type]
+            out[id(p.mask)] = (p.mask, union_box(prev[1] if prev else None, p.box))
         return list(out.values())
 
 

@@ -153,7 +153,7 @@ def _read_block(folder: Path, name: str) -> bytes:
 
 def pending(area: Path) -> list[Recovery]:
     """Every autosave in the area (newest first), for the start-up prompt."""
-    out = []
+    out: list[Recovery] = []
     if not Path(area).is_dir():
         return out
     for d in Path(area).iterdir():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lundprobe_gui.core.geometry import ints3
 from lundprobe_gui.core.mask import Box, clip_box
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class Region:
     @property
     def shape(self) -> tuple[int, int, int]:
         """Shape of the box."""
-        return self.values.shape  # type: ignore[return-value]
+        return ints3(self.values.shape)
 
     @property
     def offset(self) -> tuple[int, int, int]:

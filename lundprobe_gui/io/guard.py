@@ -99,7 +99,9 @@ class Protected:
         """
         root = getattr(patient, "dataset_root", None)
         dataset = root is not None and (getattr(patient, "layout", "") in DATASET_LAYOUTS or has_dataset_files(root))
-        return cls.of([patient.path], [root] if dataset else [], getattr(patient, "input_files", ()))
+        return cls.of(
+            [patient.path], [root] if root is not None and dataset else [], getattr(patient, "input_files", ())
+        )
 
     def __or__(self, other: Protected) -> Protected:
         return Protected(

@@ -15,7 +15,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..core.geometry import Geometry
+from ..core.geometry import Geometry, floats3
 from ..core.patient import LUNDPROBE_PRESCRIPTION_GY, NAN_RULE, Fiducial, Frame, Patient, Problem, StructureRef
 from ..core.regrid import RESAMPLABLE_KINDS, attach_overlay
 from ..core.volume import Volume
@@ -174,7 +174,7 @@ def read_fiducials(path: Path, geometry: Geometry) -> tuple[list[Fiducial], list
         except ValueError:
             return fids, [Problem(str(path), "corrupt", f"line {i} is not 'x,y,z' in mm: {line[:60]!r}")]
         idx = geometry.world_to_index(xyz)
-        fids.append(Fiducial(xyz, tuple(float(v) for v in idx)))
+        fids.append(Fiducial(floats3(xyz), floats3(idx)))
     return fids, []
 
 

@@ -363,6 +363,8 @@ def save_label_map(
     pub = publish_version(folder, stem, data, computed, provenance, {"label_map": stem}, protected)
     path, plain = pub.path, pub.plain
     new.flags.writeable = False
+    if plain is None:  # a label map is always published with its plain copy
+        raise RuntimeError(f"{path}: published without the plain copy of the label map")
     if pub.plain_is_mine:  # else another process saved a newer version into the plain copy meanwhile
         store.remember_label_array(plain, new)
     _repoint(patient, refs, plain, new, set(int(k) for k in edits), overwrite_other_labels)

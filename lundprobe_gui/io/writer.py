@@ -15,6 +15,7 @@ import struct
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import SimpleITK as sitk
@@ -85,7 +86,7 @@ def make_header(
 
 def encode_nifti(array: np.ndarray, header: bytes, level: int = 1) -> bytes:
     """Serialise a (z, y, x) array with a header into gzip-compressed NIfTI-1 bytes."""
-    endian = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
+    endian: Literal["<", ">"] = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
     data = np.ascontiguousarray(array, dtype=np.dtype(array.dtype).newbyteorder(endian))
     hdr = make_header(header, data.shape, data.dtype)
     payload = hdr + b"\0\0\0\0" + data.tobytes()
@@ -117,7 +118,7 @@ def sweep_stale_parts(folder: Path, now: float | None = None) -> list[Path]:
     than :data:`STALE_PART_S` are touched, so a save running in another process is never disturbed.
     """
     now = time.time() if now is None else now
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

@@ -81,7 +81,7 @@ _MAP_LUT_SIZE = 4096
 
 
 # -- generic ramp ------------------------------------------------------------------------------
-def _ramp_rgb(positions: Sequence[float], colours: Sequence[RGB], values: np.ndarray) -> np.ndarray:
+def _ramp_rgb(positions: Sequence[float] | np.ndarray, colours: Sequence[RGB], values: np.ndarray) -> np.ndarray:
     """Linear interpolation of RGB stops at ``values`` (clamped at both ends); uint8 (n, 3)."""
     pos = np.asarray(positions, dtype=np.float64)
     cols = np.asarray(colours, dtype=np.float64)

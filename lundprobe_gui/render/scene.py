@@ -198,7 +198,7 @@ class SceneRenderer:
             vol = self.mri() if which == "mri" else self.sct()
             if vol is None:
                 return (0.0, 1.0)
-            wins[which] = percentile_window(vol.data)
+            wins[which] = percentile_window(vol.voxels())
         return wins[which]
 
     # -- structures ----------------------------------------------------------------------

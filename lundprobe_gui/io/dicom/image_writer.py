@@ -52,7 +52,7 @@ def build_series(
     m = geometry.matrix
     iop = [_ds(v) for v in (*m[:, 0], *m[:, 1])]
     window_lo, window_hi = np.percentile(array, [1, 99]) if array.size else (0.0, 1.0)
-    out = []
+    out: list[Dataset] = []
     for k in range(geometry.shape_zyx[0]):
         ds = hd.SOPClass(
             study_instance_uid=study,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pydicom
 
-from ...core.geometry import Geometry
+from ...core.geometry import Geometry, floats3
 from ...core.patient import Problem
 from .scan import DicomFile
 from .series import SPACING_TOLERANCE, _vec
@@ -98,7 +98,7 @@ def read_dose_info(f: DicomFile) -> DoseInfo | Problem:
     geom = Geometry(
         (cols, rows, nframes),
         (float(ps[1]), float(ps[0]), spacing if spacing > 0 else 1.0),
-        tuple(float(v) for v in origin),
+        floats3(origin),
         tuple(float(v) for v in np.column_stack([row_dir, col_dir, normal]).reshape(-1)),
     )
     why = geom.is_valid()

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from ...core.geometry import Geometry
+from ...core.geometry import Geometry, floats3
 from ...core.patient import Problem
 from .scan import DicomFile
 
@@ -186,7 +186,7 @@ def build_series(uid: str, files: list[DicomFile]) -> Series | Problem:
     geom = Geometry(
         (cols, rows, n),
         (float(ps[1]), float(ps[0]), spacing),
-        tuple(float(v) for v in origin),
+        floats3(origin),
         tuple(float(v) for v in direction.reshape(-1)),
     )
     why = geom.is_valid()
@@ -203,7 +203,8 @@ def _steps(diffs: np.ndarray) -> str:
 
 
 def _ranges(idx: list[int]) -> str:
-    out, start = [], idx[0]
+    out: list[str] = []
+    start: int | None = idx[0]
     for a, b in zip(idx, [*idx[1:], None]):
         if b != a + 1:
             out.append(str(start) if start == a else f"{start}-{a}")
@@ -302,7 +303,7 @@ def load_series(series: Series, workers: int = 2) -> np.ndarray:
         planes = list(pool.map(lambda f: None if f is None else _slice_pixels(f), series.slots))
     present = [p for p in planes if p is not None]
     for f, p in zip(series.slots, planes):
-        if p is not None and p[0].shape != (y, x):
+        if f is not None and p is not None and p[0].shape != (y, x):
             raise ValueError(f"{f.path.name}: pixel array {p[0].shape} does not match Rows x Columns {(y, x)}")
     lo = min(float(a.min()) * s + i if s >= 0 else float(a.max()) * s + i for a, s, i in present)
     hi = max(float(a.max()) * s + i if s >= 0 else float(a.min()) * s + i for a, s, i in present)
