@@ -137,19 +137,47 @@ def sweep_stale_parts(folder: Path, now: float | None = None) -> list[Path]:
     return removed
 
 
-def _temp_write(folder: Path, name: str, data: bytes, mode: int) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+def open_part(path: Path, mode: int | None = None) -> tuple[int, Path]:
+    """A new temporary ``.<name>.<random>.part`` file beside ``path``: (open descriptor, its path).
+
+    It has ``mode`` (default: the permissions :func:`~lundprobe_gui.io.guard.file_mode` gives
+    ``path``); :func:`publish_part` puts it in place. For a file written piece by piece (a CSV
+    written while a run goes on); whole files go through :func:`atomic_write`.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        _chmod(fd, tmp, file_mode(path) if mode is None else mode)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return fd, Path(tmp)
+
+
+def publish_part(tmp: Path, path: Path, protected: Protected | None = None) -> Path:
+    """Put a complete, fsync'd part file in place of ``path`` (checked again first) and fsync the folder."""
+    check_target(path, protected)
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        raise located(e, path) from e
+    fsync_dir(path.parent)
+    return path
+
+
+def _temp_write(path: Path, data: bytes, mode: int) -> Path:
+    fd, tmp = open_part(path, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
-            _chmod(fh.fileno(), tmp, mode)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            tmp.unlink()
         raise
-    return Path(tmp)
+    return tmp
 
 
 def _chmod(fd: int, path: str, mode: int) -> None:
@@ -175,7 +203,7 @@ def atomic_write(path: Path, data: bytes, overwrite: bool = True, protected: Pro
     check_target(path, protected)
     sweep_stale_parts(path.parent)
     try:
-        tmp = _temp_write(path.parent, path.name, data, file_mode(path if overwrite else None))
+        tmp = _temp_write(path, data, file_mode(path if overwrite else None))
     except OSError as e:
         raise located(e, path) from e
     try:
