@@ -31,7 +31,6 @@ from .structure_colours import (  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PRESCRIPTION_GY = LUNDPROBE_PRESCRIPTION_GY
 DEFAULT_OPACITY = 0.4
 
 DOSE_STOPS: tuple[tuple[float, RGB], ...] = (
@@ -139,7 +138,7 @@ class DoseWashSettings:
         Alpha of the wash, 0-1.
     """
 
-    prescription_gy: float = DEFAULT_PRESCRIPTION_GY
+    prescription_gy: float = LUNDPROBE_PRESCRIPTION_GY
     threshold: float = 0.10
     opacity: float = DEFAULT_OPACITY
 
@@ -166,7 +165,7 @@ def dose_stops(prescription: float, dose_max: float) -> tuple[list[float], list[
     return [*pos, float(dose_max)], [*cols, DOSE_MAX_COLOUR]
 
 
-def dose_colour(dose_gy: float, prescription: float = DEFAULT_PRESCRIPTION_GY, dose_max: float | None = None) -> RGB:
+def dose_colour(dose_gy: float, prescription: float = LUNDPROBE_PRESCRIPTION_GY, dose_max: float | None = None) -> RGB:
     """RGB of the wash at one dose value (used for isodose line colours).
 
     Parameters
@@ -189,7 +188,7 @@ def dose_colour(dose_gy: float, prescription: float = DEFAULT_PRESCRIPTION_GY, d
 
 
 def dose_lut(
-    prescription: float = DEFAULT_PRESCRIPTION_GY,
+    prescription: float = LUNDPROBE_PRESCRIPTION_GY,
     dose_max: float | None = None,
     threshold: float = 0.10,
     opacity: float = DEFAULT_OPACITY,
@@ -234,7 +233,7 @@ def _dose_table32(prescription: float, dose_max: float, opacity: float) -> np.nd
 
 def dose_to_rgba(
     dose2d: np.ndarray,
-    prescription: float = DEFAULT_PRESCRIPTION_GY,
+    prescription: float = LUNDPROBE_PRESCRIPTION_GY,
     dose_max: float | None = None,
     threshold: float = 0.10,
     opacity: float = DEFAULT_OPACITY,
@@ -434,7 +433,7 @@ def _value_row(value: float, lo: float, hi: float, height: int) -> int:
 
 
 def dose_colour_bar(
-    prescription: float = DEFAULT_PRESCRIPTION_GY,
+    prescription: float = LUNDPROBE_PRESCRIPTION_GY,
     dose_max: float | None = None,
     threshold: float = 0.10,
     height: int = 256,

@@ -15,8 +15,8 @@ from typing import Literal
 
 import numpy as np
 
+from lundprobe_gui.core.patient import LUNDPROBE_PRESCRIPTION_GY
 from lundprobe_gui.render.colormaps import (
-    DEFAULT_PRESCRIPTION_GY,
     RGB,
     DoseWashSettings,
     UncertaintySettings,
@@ -368,7 +368,7 @@ def _label(level: float) -> str:
 
 def isodose_lines(
     dose2d: np.ndarray,
-    prescription: float = DEFAULT_PRESCRIPTION_GY,
+    prescription: float = LUNDPROBE_PRESCRIPTION_GY,
     levels: Sequence[float] = DEFAULT_ISODOSE_LEVELS,
     dose_max: float | None = None,
     width: int | tuple[int, int] = 1,
