@@ -79,7 +79,8 @@ def union_box(a: Box | None, b: Box | None) -> Box | None:
 
 def box_slices(box: Box) -> tuple[slice, slice, slice]:
     """numpy slices for a box."""
-    return tuple(slice(a, b) for a, b in box)  # type: ignore[return-value]
+    (z0, z1), (y0, y1), (x0, x1) = box
+    return slice(z0, z1), slice(y0, y1), slice(x0, x1)
 
 
 class Mask:
@@ -123,7 +124,7 @@ class Mask:
         """The stored block as a box (may be looser than the tight bounding box)."""
         if self.data.size == 0:
             return None
-        return tuple((o, o + n) for o, n in zip(self.offset, self.data.shape))  # type: ignore[return-value]
+        return as_box((o, o + n) for o, n in zip(self.offset, self.data.shape))
 
     def bbox(self) -> Box | None:
         """Tight bounding box of the voxels that are set, in full-grid indices."""
@@ -150,8 +151,9 @@ class Mask:
     def to_full(self) -> np.ndarray:
         """Full-size boolean (z, y, x) array."""
         out = np.zeros(self.shape, dtype=bool)
-        if self.data.size:
-            out[box_slices(self.box)] = self.data
+        box = self.box
+        if box is not None:
+            out[box_slices(box)] = self.data
         return out
 
     def contains(self, z: int, y: int, x: int) -> bool:

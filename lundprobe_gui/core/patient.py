@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import warnings
@@ -63,7 +64,7 @@ class StructureRef:
 
     def to_dict(self) -> dict:
         """JSON-ready form (without the label when there is none)."""
-        d = {"name": self.name, "source": self.source, "frame": self.frame, "path": self.path}
+        d: dict[str, Any] = {"name": self.name, "source": self.source, "frame": self.frame, "path": self.path}
         if self.label is not None:
             d["label"] = self.label
         if self.colour is not None:
@@ -399,9 +400,9 @@ class Patient:
             for v in f.volumes():
                 if any(v is s for s in skip):
                     continue
-                jobs.append((str(v.path), lambda v=v: self.load_volume(v)))
+                jobs.append((str(v.path), functools.partial(self.load_volume, v)))
             for ref in list(f.structures.values()):
-                jobs.append((ref.path, lambda r=ref: self.try_load_mask(r)))
+                jobs.append((ref.path, functools.partial(self.try_load_mask, ref)))
         done = 0
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for path, _ in zip([j[0] for j in jobs], pool.map(lambda j: j[1](), jobs)):

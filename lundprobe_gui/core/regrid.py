@@ -153,7 +153,7 @@ def resampled_volume(source: Volume, grid: Geometry) -> Volume:
         try:
             source.load()
             logger.info("resampling %s from %s onto %s", source.path.name, grid_label(source.geometry), grid.size_xyz)
-            return resample_block(source.data, source.offset, source.geometry, grid)
+            return resample_block(source.voxels(), source.offset, source.geometry, grid)
         finally:
             source.unload()
 

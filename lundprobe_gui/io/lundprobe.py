@@ -70,7 +70,7 @@ def _images(folder: Path, problems: list[Problem]) -> list[Path]:
     except OSError as e:
         problems.append(unreadable_folder(folder, e))
         return []
-    out = []
+    out: list[Path] = []
     try:
         for entry in entries:
             if is_image_name(entry.name) and entry.is_file():

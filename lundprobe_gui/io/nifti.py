@@ -19,10 +19,12 @@ import re
 import struct
 import tempfile
 import threading
+import types
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -33,7 +35,9 @@ from ..core.memory import check_fits
 logger = logging.getLogger(__name__)
 
 try:  # ISA-L inflates 3-4x faster than zlib; optional at run time.
-    from isal import isal_zlib as _fast_zlib
+    from isal import isal_zlib
+
+    _fast_zlib: types.ModuleType = isal_zlib
 except ImportError:  # pragma: no cover - exercised only without isal
     _fast_zlib = zlib
 
@@ -161,7 +165,7 @@ def parse_header(raw: bytes) -> Header:
     if magic[:3] != (b"n+1" if version == 1 else b"n+2") or (version == 2 and magic not in NIFTI2_MAGICS):
         raise NiftiError(f"wrong NIfTI magic {magic!r}")
 
-    def field(name: str) -> tuple:
+    def field(name: str) -> tuple[Any, ...]:
         at, fmt = _FIELDS[version][name]
         return struct.unpack_from(endian + fmt, raw, at)
 

@@ -173,7 +173,8 @@ def refuse_case_twin(folder: Path, plain_name: str, what: str) -> None:
         )
 
 
-def _describe(owner: dict) -> str:
+def _describe(owner: dict | None) -> str:
+    owner = owner or {}
     if "label_map" in owner:
         return f"the label map {owner['label_map']!r}"
     if "segmentation" in owner:
