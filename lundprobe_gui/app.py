@@ -25,7 +25,8 @@ def make_application(argv: list[str] | None = None):
     from .version import __version__
 
     QtCore.QCoreApplication.setApplicationVersion(__version__)
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(argv or [sys.argv[0]])
+    existing = QtWidgets.QApplication.instance()
+    app = existing if isinstance(existing, QtWidgets.QApplication) else QtWidgets.QApplication(argv or [sys.argv[0]])
     from PySide6 import QtGui
 
     from .ui.icon import app_icon

@@ -172,16 +172,21 @@ def parse_header(raw: bytes) -> Header:
     (offset,) = field("offset")
     if not (math.isfinite(offset) and (offset == 0 or size <= offset <= MAX_DECLARED_BYTES)):
         raise NiftiError(f"invalid vox_offset {offset!r} (voxel data must start after the {size}-byte header)")
-    dims, dtype = _dims_and_dtype(field("dim"), *field("types"), endian)
+    code, bitpix = field("types")
+    dims, dtype = _dims_and_dtype(field("dim"), code, bitpix, endian)
+    slope, inter = field("scl")
+    qform_code, sform_code = field("xform")
     return Header(
         dims,
         dtype,
         int(offset) or size + 4,
-        *(float(v) for v in field("scl")),
+        float(slope),
+        float(inter),
         raw[:348] if version == 1 else b"",
         version,
         field("pixdim"),
-        *field("xform"),
+        qform_code,
+        sform_code,
         field("quatern"),
         field("srow"),
     )

@@ -82,6 +82,14 @@ def _vec(ds, keyword: str, n: int) -> np.ndarray | None:
     return v if v.shape == (n,) and np.all(np.isfinite(v)) else None
 
 
+def _position(f: DicomFile) -> np.ndarray:
+    """ImagePositionPatient of a slice that :func:`_plane_key` accepted (so it has a valid one)."""
+    pos = _vec(f.ds, "ImagePositionPatient", 3)
+    if pos is None:
+        raise ValueError(f"{f.path.name}: no valid ImagePositionPatient")
+    return pos
+
+
 def _plane_key(f: DicomFile) -> tuple | None:
     """What every slice of a regular series shares: orientation, size and pixel spacing."""
     iop = _vec(f.ds, "ImageOrientationPatient", 6)
@@ -139,7 +147,7 @@ def build_series(uid: str, files: list[DicomFile]) -> Series | Problem:
     normal = np.cross(row_dir, col_dir)
     if not 0.9 < np.linalg.norm(normal) < 1.1:
         return Problem(str(first.path), "invalid-geometry", f"{name}: ImageOrientationPatient is not orthonormal")
-    pos = {id(f): float(np.dot(_vec(f.ds, "ImagePositionPatient", 3), normal)) for f in used}
+    pos = {id(f): float(np.dot(_position(f), normal)) for f in used}
     used.sort(key=lambda f: pos[id(f)])
     d = np.array([pos[id(f)] for f in used])
     diffs = np.diff(d)
@@ -181,7 +189,7 @@ def build_series(uid: str, files: list[DicomFile]) -> Series | Problem:
                 "the other slices stay at their true positions",
             )
         )
-    origin = _vec(used[0].ds, "ImagePositionPatient", 3)
+    origin = _position(used[0])
     direction = np.column_stack([row_dir, col_dir, normal])
     geom = Geometry(
         (cols, rows, n),
@@ -241,8 +249,11 @@ def _raw_pixels(f: DicomFile) -> np.ndarray | None:
         return None
     dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
     n = rows * cols * dtype.itemsize
+    tell = elem.file_tell
+    if tell is None:
+        return None
     with open(f.path, "rb") as fh:
-        fh.seek(int(elem.file_tell))
+        fh.seek(int(tell))
         buf = fh.read(n)
     if len(buf) != n:
         raise ValueError(f"{f.path.name}: pixel data is truncated ({len(buf)} of {n} bytes)")
