@@ -257,6 +257,7 @@ def test_fuzzed_nifti_files_give_a_problem_or_a_clean_error(bases, figures):
         assert growth < RSS_GROWTH_LIMIT_KB, f"peak RSS grew by {growth / 1024:.0f} MB while fuzzing"
 
 
+@pytest.mark.slow
 def test_a_small_file_that_inflates_to_gigabytes_is_not_inflated_to_the_end(tiny_root, tmp_path, figures):
     """A 16 MB mask whose gzip members inflate to 16 GB of zeros after a valid 8x8x4 image.
 

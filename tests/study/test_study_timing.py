@@ -48,6 +48,7 @@ def test_pause_and_construction():
         ActiveTimer(0)
 
 
+@pytest.mark.slow
 def test_session_time_per_case_and_structure(study_dir):
     s = ObserverSession(study_dir, "obsX", now=T0)
     t = T0
@@ -71,6 +72,7 @@ def test_session_time_per_case_and_structure(study_dir):
     s2.close(now=t + 5020)
 
 
+@pytest.mark.slow
 def test_idle_timeout_comes_from_the_study(study_dataset, tmp_path):
     d = tmp_path / "s"
     init_study(d, InitOptions(dataset_root=study_dataset, observers=["a"], idle_timeout_s=30, seed=1), now=T0)

@@ -8,10 +8,12 @@ import sys
 
 import nibabel as nib
 import numpy as np
+import pytest
 from PySide6 import QtCore
 from scipy import ndimage
 
 
+@pytest.mark.slow
 def test_brush_drag_in_axial_view_then_undo_redo_and_save(drag, editing, qtbot, tmp_path):
     win = editing
     key = ("CTVT_427", "step1_obsF")
@@ -49,6 +51,7 @@ def test_brush_drag_in_axial_view_then_undo_redo_and_save(drag, editing, qtbot, 
     assert side["stats"]["voxels_added"] == int(added.sum()) and side["started_from"] == "nnUNet"
 
 
+@pytest.mark.slow
 def test_brush_in_sagittal_and_coronal_views(drag, editing, qtbot):
     win = editing
     work = win.edit.session.working(("CTVT_427", "step1_obsF"))
@@ -67,6 +70,7 @@ def test_brush_in_sagittal_and_coronal_views(drag, editing, qtbot):
     assert not (work.to_full() & diff).any()  # the eraser only removes
 
 
+@pytest.mark.slow
 def test_whole_structure_tools_each_one_undo_step(editing):
     win = editing
     key = ("CTVT_427", "step1_obsF")
@@ -118,6 +122,7 @@ def test_whole_structure_tools_each_one_undo_step(editing):
     assert [work.contains(z, hy, x) for x in range(edge - 3, edge)] == [True] * 3  # the notch, not the rim
 
 
+@pytest.mark.slow
 def test_brush_radius_keys_and_cursor(editing, qtbot):
     win = editing
     r = win.edit.brush.radius_mm
@@ -131,6 +136,7 @@ def test_brush_radius_keys_and_cursor(editing, qtbot):
     assert view.brush_cursor.isVisible() and abs(rect.width() - 2 * r) < 1e-6  # true size in mm
 
 
+@pytest.mark.slow
 def test_unsaved_changes_prompt(drag, editing, qtbot):
     win = editing
     z, y, x = win.state.cursor
@@ -144,6 +150,7 @@ def test_unsaved_changes_prompt(drag, editing, qtbot):
     win.edit.session.mark_saved(("CTVT_427", "step1_obsF"))
 
 
+@pytest.mark.slow
 def test_failed_save_keeps_edits_and_retry_elsewhere_works(drag, editing, qtbot, tmp_path):
     win = editing
     z, y, x = win.state.cursor
@@ -161,6 +168,7 @@ def test_failed_save_keeps_edits_and_retry_elsewhere_works(drag, editing, qtbot,
     assert list((tmp_path / "other").rglob("mask_CTVT_427_step1_obsF_v001.nii.gz"))
 
 
+@pytest.mark.slow
 def test_failing_autosave_is_shown_until_it_works_again(drag, editing, qtbot, tmp_path, monkeypatch):
     from lundprobe_gui.ui import edit_controller
 
@@ -202,6 +210,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.slow
 def test_recovery_after_kill(demo_patient_path, window, qtbot, tmp_path):
     env = dict(os.environ)
     proc = subprocess.Popen(
