@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .core.geometry import Geometry  # noqa: E402
-from .core.mask import Mask  # noqa: E402
-from .core.patient import Fiducial, Frame, Patient, Problem, StructureRef  # noqa: E402
-from .core.saved import SavedVersion  # noqa: E402
-from .core.volume import Volume  # noqa: E402
-from .io.open import NoImageError, list_patients, open_patient  # noqa: E402
+from .core.geometry import Geometry
+from .core.mask import Mask
+from .core.patient import Fiducial, Frame, Patient, Problem, StructureRef
+from .core.saved import SavedVersion
+from .core.volume import Volume
+from .io.open import NoImageError, list_patients, open_patient
+from .version import __version__
 
 __all__ = [
-    "Geometry",
-    "Mask",
     "Fiducial",
     "Frame",
+    "Geometry",
+    "Mask",
+    "NoImageError",
     "Patient",
     "Problem",
     "StructureRef",
     "SavedVersion",
     "Volume",
-    "NoImageError",
+    "__version__",
     "list_patients",
     "open_patient",
-    "__version__",
 ]

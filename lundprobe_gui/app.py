@@ -16,16 +16,17 @@ APPLICATION = "lundprobe-gui"
 
 def make_application(argv: list[str] | None = None):
     """The QApplication (created once) with organisation and application names set."""
-    from PySide6 import QtCore, QtWidgets
     import pyqtgraph as pg
+    from PySide6 import QtCore, QtWidgets
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, exitCleanup=False)
     QtCore.QCoreApplication.setOrganizationName(ORGANISATION)
     QtCore.QCoreApplication.setApplicationName(APPLICATION)
-    from . import __version__
+    from .version import __version__
 
     QtCore.QCoreApplication.setApplicationVersion(__version__)
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(argv or [sys.argv[0]])
+    existing = QtWidgets.QApplication.instance()
+    app = existing if isinstance(existing, QtWidgets.QApplication) else QtWidgets.QApplication(argv or [sys.argv[0]])
     from PySide6 import QtGui
 
     from .ui.icon import app_icon

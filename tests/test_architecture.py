@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_import_linter_contract_holds():
     exe = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
     r = subprocess.run([exe, str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True)
@@ -15,6 +18,7 @@ def test_import_linter_contract_holds():
     assert "KEPT" in r.stdout
 
 
+@pytest.mark.slow
 def test_core_layers_import_without_qt():
     code = (
         "import sys, lundprobe_gui, lundprobe_gui.io.open, lundprobe_gui.demo, lundprobe_gui.render, "

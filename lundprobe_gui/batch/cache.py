@@ -29,12 +29,13 @@ import logging
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from .. import __version__
 from ..metrics.analyses import FAILED, Analysis, Outcome
+from ..version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ def fingerprint(patient_dir: str | os.PathLike, rehash: bool = False, opener: An
     if extra is not None:
         paths += [Path(os.path.abspath(p)) for p in extra(folder)]
     files = []
+    size: int | None
+    mtime: int | None
     for p in dict.fromkeys(paths):
         try:
             st = os.stat(p)

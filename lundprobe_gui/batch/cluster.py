@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .patient import PatientResult, analyse_patient
 
@@ -35,7 +36,7 @@ def local_cores() -> int:
 
 def app_version() -> str:
     """The version of the app as a worker sees it."""
-    from .. import __version__
+    from ..version import __version__
 
     return __version__
 
@@ -95,7 +96,7 @@ def dask_client(scheduler: str, workers: int | None = None) -> Iterator[Any]:
 
 
 def _check_workers(client: Any, scheduler: str) -> None:
-    from .. import __version__
+    from ..version import __version__
 
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT_S)
@@ -103,7 +104,7 @@ def _check_workers(client: Any, scheduler: str) -> None:
         raise ClusterError(f"the Dask cluster at {scheduler} has no worker (waited {WORKER_WAIT_S:.0f} s)") from e
     try:
         versions = client.run(app_version)
-    except Exception as e:  # noqa: BLE001 - whatever the workers say is the reason they cannot be used
+    except Exception as e:  # whatever the workers say is the reason they cannot be used
         raise ClusterError(f"the workers of {scheduler} cannot run lundprobe_gui: {e}") from e
     other = sorted({f"{addr} has {v}" for addr, v in versions.items() if v != __version__})
     if other:

@@ -18,9 +18,10 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ..metrics.analyses import FAILED, Analysis, Outcome
 
@@ -70,7 +71,7 @@ class PatientResult:
         return next((o.reason for o in self.outcomes.values() if o.status == FAILED), "")
 
 
-def default_opener(path: Path) -> "Patient":
+def default_opener(path: Path) -> Patient:
     """:func:`lundprobe_gui.open_patient`, imported where it runs."""
     from ..io.open import open_patient
 
@@ -161,7 +162,7 @@ def analyse_patient(
         for a in analyses:
             try:
                 out = a.run(patient)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 logger.debug("%s: %s failed", patient.id, a.name, exc_info=True)
                 out = Outcome(FAILED, [], [], _reason(e))
             # Problems found while opening come first, as the rows they explain are simply absent.

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from ..metrics.analyses import FAILED, Analysis
 from .cache import Fingerprint, ResultCache, fingerprint
@@ -171,21 +172,22 @@ def run_batch(
     lundprobe_gui.batch.cluster.ClusterError
         When a cluster is needed and cannot be had (before any patient is computed).
     """
-    paths = [str(p) for p in paths]
+    folders = [str(p) for p in paths]
     analyses = list(analyses)
-    status = BatchStatus(len(paths))
-    prints: list[Fingerprint | None] = [None] * len(paths)
+    status = BatchStatus(len(folders))
+    prints: list[Fingerprint | None] = [None] * len(folders)
     if cache is not None:
         with ThreadPoolExecutor(FINGERPRINT_THREADS) as pool:
-            prints = list(pool.map(lambda p: fingerprint(p, rehash, opener), paths))
+            prints = list(pool.map(lambda p: fingerprint(p, rehash, opener), folders))
 
     ready: dict[int, PatientResult] = {}
     tasks = []
-    for i, path in enumerate(paths):
+    for i, path in enumerate(folders):
         found = {}
-        if cache is not None and not fresh:
+        fp = prints[i]
+        if cache is not None and fp is not None and not fresh:
             for a in analyses:
-                hit = cache.get(prints[i], a)
+                hit = cache.get(fp, a)
                 if hit is not None:
                     found[a.name] = hit
         if len(found) == len(analyses):
@@ -202,13 +204,14 @@ def run_batch(
 
     def arrived(index: int, result: PatientResult) -> None:
         partial = ready.get(index)
-        if cache is not None:
+        fp = prints[index]
+        if cache is not None and fp is not None:
             by_name = {a.name: a for a in analyses}
             for name, outcome in result.outcomes.items():
                 if outcome.status == FAILED:
                     continue
                 try:
-                    cache.put(prints[index], by_name[name], result.patient_id, outcome)
+                    cache.put(fp, by_name[name], result.patient_id, outcome)
                 except OSError as e:  # a full or read-only cache costs the resume, never the run
                     logger.warning("cannot store %s of %s in the cache: %s", name, result.patient_id, e)
         if partial is not None:
@@ -226,7 +229,7 @@ def run_batch(
     # The cluster starts (or fails to) before the first result is handed out.
     with _executor(tasks, scheduler, workers) as results:
         next_out = 0
-        while next_out < len(paths):
+        while next_out < len(folders):
             if next_out in pending:
                 index, result = next(results)
                 pending.discard(index)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import statistics
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,6 @@ def run_bench(
         try:
             for fig, (samples, unit) in fn(patient_dir, repeat).items():
                 out[fig] = summarise(samples, unit)
-        except Exception:  # noqa: BLE001 - one failing group must not hide the others' figures
+        except Exception:  # one failing group must not hide the others' figures
             logger.exception("benchmark group %s failed", name)
     return out

@@ -1,7 +1,8 @@
 """Batch throughput on a local Dask cluster: metrics plus DVH over full-size extended patients.
 
 The dataset is the first :data:`BATCH_PATIENTS` patients of the bench cohort of full-size extended
-synthetic patients (:func:`~lundprobe_gui.bench.data.bench_cohort`, generated once into the cache). Each patient is one task that opens it once and runs
+synthetic patients (:func:`~lundprobe_gui.bench.data.bench_cohort`, generated once into the cache).
+Each patient is one task that opens it once and runs
 the comparison set (:class:`~lundprobe_gui.metrics.analyses.MetricsAnalysis`) and the DVHs of every
 structure (:class:`~lundprobe_gui.metrics.analyses.DvhAnalysis`), exactly what ``metrics`` and
 ``dvh`` compute, without the result cache. The cluster is started before the clock starts, as its

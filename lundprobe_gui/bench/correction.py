@@ -72,6 +72,7 @@ def run(patient_dir: Path, repeat: int) -> Samples:
 def run_grow(patient_dir: Path, repeat: int) -> Samples:
     """``grow_from_seeds_ms`` and its comparison with the random walker, on the bench patient."""
     import lundprobe_gui as lp
+
     from ..edit.grow import INSIDE, OUTSIDE, grow_labels
     from ..metrics.overlap import dice
 
@@ -84,7 +85,10 @@ def run_grow(patient_dir: Path, repeat: int) -> Samples:
     y = (bb[1][0] + bb[1][1]) // 2
     x = bb[2][1]
     box = ((z - 10, z + 10), (y - 30, y + 30), (x - 30, x + 30))
-    image = patient.image().read(box).astype(np.float32)
+    vol = patient.image()
+    if vol is None:
+        raise RuntimeError("the bench patient has no image")
+    image = vol.read(box).astype(np.float32)
     inside = truth.read(box)
     labels = np.zeros(inside.shape, np.uint8)
     from scipy import ndimage

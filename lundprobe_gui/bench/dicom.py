@@ -49,7 +49,7 @@ def dicom_study(progress=None) -> Path:
         progress(f"writing the DICOM benchmark study to {folder}")
     folder.mkdir(parents=True, exist_ok=True)
     g = Geometry((512, 512, N_SLICES), (0.98, 0.98, 2.0), (-250.0, -250.0, -200.0))
-    z, y, x = np.ogrid[:N_SLICES, :512, :512]
+    _z, y, x = np.ogrid[:N_SLICES, :512, :512]
     body = ((x - 256) / 200.0) ** 2 + ((y - 256) / 150.0) ** 2 <= 1
     ct = np.where(body, 30, -1000).astype(np.int16) + np.zeros((N_SLICES, 1, 1), dtype=np.int16)
     slices = image_writer.build_series(ct, g, True, "BENCH")
@@ -63,7 +63,7 @@ def dicom_study(progress=None) -> Path:
         c = rng.uniform([40, 180, 180], [160, 330, 330])
         r = rng.uniform(8, 30)
         lo = np.maximum(np.floor(c - [r, r * 2.1, r * 2.1]).astype(int), 0)
-        hi = np.minimum(np.ceil(c + [r, r * 2.1, r * 2.1]).astype(int) + 1, [N_SLICES, 512, 512])
+        hi = np.minimum(np.ceil([*c, r, r * 2.1, r * 2.1]).astype(int) + 1, [N_SLICES, 512, 512])
         zz, yy, xx = np.ogrid[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
         ball = ((zz - c[0]) * 2.0) ** 2 + ((yy - c[1]) * 0.98) ** 2 + ((xx - c[2]) * 0.98) ** 2 <= (r * 2) ** 2
         rois.append(ExportStructure(f"ROI_{i + 1:02d}", Mask(g.shape_zyx, ball, tuple(lo)), (255, 128, 0)))

@@ -27,8 +27,9 @@ PAIR = ("Rectum", "nnUNet", "step1_obsB")
 def run(patient_dir: Path, repeat: int) -> Samples:
     """``metrics_pair_s`` and ``metrics_patient_s``, ``repeat`` samples each."""
     import lundprobe_gui as lp
-    from ..metrics import pair_metrics
+
     from ..batch.patient import analyse_patient
+    from ..metrics import pair_metrics
     from ..metrics.analyses import MetricsAnalysis
 
     patient = lp.open_patient(patient_dir, edits=False)

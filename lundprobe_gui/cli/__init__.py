@@ -13,7 +13,7 @@ import logging
 import sys
 import warnings
 
-from .. import __version__
+from ..version import __version__
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -33,5 +34,5 @@ class Emitter:
         for cb in list(self._callbacks):
             try:
                 cb(*args, **kwargs)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.exception("event callback %r failed", cb)

@@ -7,13 +7,26 @@ Index tuples named ``*_xyz`` are in ITK order (x fastest); numpy arrays are (z, 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import SupportsFloat, SupportsInt
 
 import numpy as np
 
 _POSITIVE_LETTERS = ("L", "P", "S")
 _NEGATIVE_LETTERS = ("R", "A", "I")
+
+
+def ints3(values: Iterable[SupportsInt]) -> tuple[int, int, int]:
+    """Three ints (a size or an index); a ValueError for any other count."""
+    a, b, c = (int(v) for v in values)
+    return a, b, c
+
+
+def floats3(values: Iterable[SupportsFloat]) -> tuple[float, float, float]:
+    """Three floats (a spacing, an origin, a point); a ValueError for any other count."""
+    a, b, c = (float(v) for v in values)
+    return a, b, c
 
 
 @dataclass(frozen=True)
@@ -38,25 +51,25 @@ class Geometry:
     direction: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
     @classmethod
-    def from_sitk(cls, obj) -> "Geometry":
+    def from_sitk(cls, obj) -> Geometry:
         """Build from a SimpleITK ``Image`` or an ``ImageFileReader`` that has read its header."""
         size = tuple(int(v) for v in obj.GetSize())
         if len(size) != 3:
             raise ValueError(f"expected a 3-D image, got {len(size)}-D size {size}")
         return cls(
-            size,
-            tuple(float(v) for v in obj.GetSpacing()),
-            tuple(float(v) for v in obj.GetOrigin()),
+            ints3(size),
+            floats3(obj.GetSpacing()),
+            floats3(obj.GetOrigin()),
             tuple(float(v) for v in obj.GetDirection()),
         )
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Geometry":
+    def from_dict(cls, d: dict) -> Geometry:
         """Inverse of :meth:`to_dict`."""
         return cls(
-            tuple(int(v) for v in d["size_xyz"]),
-            tuple(float(v) for v in d["spacing"]),
-            tuple(float(v) for v in d["origin"]),
+            ints3(d["size_xyz"]),
+            floats3(d["spacing"]),
+            floats3(d["origin"]),
             tuple(float(v) for v in d["direction"]),
         )
 
@@ -142,7 +155,7 @@ class Geometry:
                 out.append((_POSITIVE_LETTERS[j], _NEGATIVE_LETTERS[j]))
         return out
 
-    def differences(self, other: "Geometry", rtol: float = 1e-4, atol_mm: float = 1e-4) -> list[str]:
+    def differences(self, other: Geometry, rtol: float = 1e-4, atol_mm: float = 1e-4) -> list[str]:
         """Human-readable list of how ``other`` differs from this grid (empty when they match).
 
         The origin tolerance is far below a voxel on purpose: a mask shifted by a fraction of a

@@ -7,7 +7,8 @@ outside it (with some slack, so a brush stroke does not reallocate at every stam
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Iterable, Sequence
+from typing import overload
 
 import numpy as np
 
@@ -44,6 +45,12 @@ def read_block(data: np.ndarray, offset: Sequence[int], box: Box) -> np.ndarray:
     return out
 
 
+def as_box(pairs: Iterable[tuple[int, int]]) -> Box:
+    """Three (start, stop) pairs as a :data:`Box`; a ValueError for any other count."""
+    a, b, c = ((int(lo), int(hi)) for lo, hi in pairs)
+    return a, b, c
+
+
 def clip_box(box: Box, shape: Sequence[int]) -> Box | None:
     """Clip a box to an array shape; None when nothing is left."""
     out = []
@@ -52,21 +59,28 @@ def clip_box(box: Box, shape: Sequence[int]) -> Box | None:
         if a >= b:
             return None
         out.append((a, b))
-    return tuple(out)  # type: ignore[return-value]
+    return as_box(out)
 
 
+@overload
+def union_box(a: Box | None, b: Box) -> Box: ...
+@overload
+def union_box(a: Box, b: Box | None) -> Box: ...
+@overload
+def union_box(a: Box | None, b: Box | None) -> Box | None: ...
 def union_box(a: Box | None, b: Box | None) -> Box | None:
     """Smallest box holding both (either may be None)."""
     if a is None:
         return b
     if b is None:
         return a
-    return tuple((min(p[0], q[0]), max(p[1], q[1])) for p, q in zip(a, b))  # type: ignore[return-value]
+    return as_box((min(p[0], q[0]), max(p[1], q[1])) for p, q in zip(a, b))
 
 
 def box_slices(box: Box) -> tuple[slice, slice, slice]:
     """numpy slices for a box."""
-    return tuple(slice(a, b) for a, b in box)  # type: ignore[return-value]
+    (z0, z1), (y0, y1), (x0, x1) = box
+    return slice(z0, z1), slice(y0, y1), slice(x0, x1)
 
 
 class Mask:
@@ -82,7 +96,7 @@ class Mask:
         (z, y, x) index of ``data[0, 0, 0]`` in the full grid.
     """
 
-    __slots__ = ("shape", "data", "offset")
+    __slots__ = ("data", "offset", "shape")
 
     def __init__(self, shape: Sequence[int], data: np.ndarray | None = None, offset: Sequence[int] = (0, 0, 0)) -> None:
         self.shape = tuple(int(v) for v in shape)
@@ -93,14 +107,14 @@ class Mask:
 
     # -- construction --------------------------------------------------------
     @classmethod
-    def from_full(cls, arr: np.ndarray) -> "Mask":
+    def from_full(cls, arr: np.ndarray) -> Mask:
         """Crop a full-size array (any dtype; non-zero is inside) to its bounding box."""
         box = bbox_of(arr)
         if box is None:
             return cls(arr.shape)
         return cls(arr.shape, arr[box_slices(box)] != 0, (box[0][0], box[1][0], box[2][0]))
 
-    def copy(self) -> "Mask":
+    def copy(self) -> Mask:
         """Independent copy."""
         return Mask(self.shape, self.data.copy(), self.offset)
 
@@ -110,7 +124,7 @@ class Mask:
         """The stored block as a box (may be looser than the tight bounding box)."""
         if self.data.size == 0:
             return None
-        return tuple((o, o + n) for o, n in zip(self.offset, self.data.shape))  # type: ignore[return-value]
+        return as_box((o, o + n) for o, n in zip(self.offset, self.data.shape))
 
     def bbox(self) -> Box | None:
         """Tight bounding box of the voxels that are set, in full-grid indices."""
@@ -137,8 +151,9 @@ class Mask:
     def to_full(self) -> np.ndarray:
         """Full-size boolean (z, y, x) array."""
         out = np.zeros(self.shape, dtype=bool)
-        if self.data.size:
-            out[box_slices(self.box)] = self.data
+        box = self.box
+        if box is not None:
+            out[box_slices(box)] = self.data
         return out
 
     def contains(self, z: int, y: int, x: int) -> bool:
@@ -154,7 +169,7 @@ class Mask:
         box = self.box
         if box is None or not box[axis][0] <= index < box[axis][1]:
             return out
-        local = [slice(None)] * 3
+        local: list[slice | int] = [slice(None)] * 3
         local[axis] = index - self.offset[axis]
         dst = tuple(slice(a, b) for i, (a, b) in enumerate(box) if i != axis)
         out[dst] = self.data[tuple(local)]
@@ -170,7 +185,7 @@ class Mask:
         own = self.box
         if own is not None and all(o[0] <= b[0] and b[1] <= o[1] for o, b in zip(own, box)):
             return
-        grown = tuple((a - s, b + s) for (a, b), s in zip(box, _GROW_SLACK))
+        grown = as_box((a - s, b + s) for (a, b), s in zip(box, _GROW_SLACK))
         new_box = clip_box(union_box(own, grown), self.shape)
         if new_box is None:
             raise ValueError(f"box {box} lies outside the grid {self.shape}")
@@ -187,7 +202,7 @@ class Mask:
             own = self.box
             if own is None:
                 return
-            inter = clip_box(tuple((max(a[0], b[0]), min(a[1], b[1])) for a, b in zip(box, own)), self.shape)
+            inter = clip_box(as_box((max(a[0], b[0]), min(a[1], b[1])) for a, b in zip(box, own)), self.shape)
             if inter is None or any(a >= b for a, b in inter):
                 return
         self.ensure_covers(box)

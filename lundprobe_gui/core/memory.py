@@ -35,7 +35,8 @@ def check_fits(nbytes: int, what: str) -> None:
     have = available_bytes()
     if nbytes > HEADROOM * have:
         raise NotEnoughRam(
-            f"{what} needs {nbytes / 1e9:.1f} GB to load, more than the {have / 1e9:.1f} GB of RAM available; not loaded"
+            f"{what} needs {nbytes / 1e9:.1f} GB to load, "
+            f"more than the {have / 1e9:.1f} GB of RAM available; not loaded"
         )
 
 

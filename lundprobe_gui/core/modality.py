@@ -11,7 +11,7 @@ half of a slice, so they do not spoil the test.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,7 +33,7 @@ PRESET_CT_PELVIS = "CT"
 PRESET_MRI = "MRI auto"
 
 
-def _values(obj: np.ndarray | Volume) -> np.ndarray:
+def _values(obj: np.ndarray | Volume | Any) -> np.ndarray:
     if isinstance(obj, Volume):
         obj.load()
         data = obj.data
@@ -47,7 +47,7 @@ def _values(obj: np.ndarray | Volume) -> np.ndarray:
     return flat
 
 
-def looks_like_ct(values: np.ndarray | Volume) -> bool:
+def looks_like_ct(values: np.ndarray | Volume | Any) -> bool:
     """Whether image values look like CT Hounsfield units.
 
     Parameters
@@ -67,10 +67,10 @@ def looks_like_ct(values: np.ndarray | Volume) -> bool:
     if float(flat.min()) > CT_AIR_MAX_HU:
         return False
     inside = np.count_nonzero((flat >= HU_RANGE[0]) & (flat <= HU_RANGE[1]))
-    return inside >= MIN_FRACTION_IN_HU_RANGE * flat.size
+    return bool(inside >= MIN_FRACTION_IN_HU_RANGE * flat.size)
 
 
-def default_window_preset(patient: "Patient", frame: str | None = None) -> str:
+def default_window_preset(patient: Patient, frame: str | None = None) -> str:
     """The window preset a frame's base image should open with.
 
     Parameters

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class Orientation:
 
     # -- construction ----------------------------------------------------------------
     @classmethod
-    def from_geometry(cls, geometry: Geometry) -> "Orientation":
+    def from_geometry(cls, geometry: Geometry) -> Orientation:
         """The nearest signed axis permutation of a grid's direction matrix.
 
         The permutation maximises the summed absolute cosines between each grid axis and the world
@@ -100,7 +100,7 @@ class Orientation:
         return cls(tuple(axes), tuple(flips), tuple(geometry.shape_zyx), round(worst, 6))  # type: ignore[arg-type]
 
     @classmethod
-    def identity(cls, shape_zyx: Sequence[int]) -> "Orientation":
+    def identity(cls, shape_zyx: Sequence[int]) -> Orientation:
         """The mapping of LPS-stored data: the display array is the stored array."""
         return cls(shape_zyx=tuple(int(n) for n in shape_zyx))  # type: ignore[arg-type]
 

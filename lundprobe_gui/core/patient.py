@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -43,7 +45,10 @@ class Problem:
 
 @dataclass(frozen=True)
 class StructureRef:
-    """Where a structure comes from: ``source`` is ``clinical``, ``nnUNet``, ``nnUNet_fold_<n>``, ``step<k>_obs<X>``..."""
+    """Where a structure comes from.
+
+    ``source`` is ``clinical``, ``nnUNet``, ``nnUNet_fold_<n>``, ``step<k>_obs<X>``...
+    """
 
     name: str
     source: str
@@ -62,7 +67,7 @@ class StructureRef:
 
     def to_dict(self) -> dict:
         """JSON-ready form (without the label when there is none)."""
-        d = {"name": self.name, "source": self.source, "frame": self.frame, "path": self.path}
+        d: dict[str, Any] = {"name": self.name, "source": self.source, "frame": self.frame, "path": self.path}
         if self.label is not None:
             d["label"] = self.label
         if self.colour is not None:
@@ -163,7 +168,7 @@ class MaskStore(Protocol):
 
     def save_mask(
         self,
-        patient: "Patient",
+        patient: Patient,
         name: str,
         mask: Mask,
         source: str,
@@ -286,7 +291,7 @@ class Patient:
 
     def structures(self, frame: str | None = None, source: str | None = None) -> list[StructureRef]:
         """Every structure, optionally filtered by frame and source, in a stable order."""
-        out = []
+        out: list[StructureRef] = []
         for f in list(self.frames.values()):
             if frame is not None and f.name != frame:
                 continue
@@ -337,7 +342,7 @@ class Patient:
             raise ValueError(f"{ref.path} could not be loaded; see the patient's problems")
         try:
             mask, problems = self._store.load_mask(ref, self.frames[ref.frame].geometry)
-        except Exception as e:  # noqa: BLE001 - any decoding failure becomes a Problem
+        except Exception as e:  # any decoding failure becomes a Problem
             self._failed.add(key)
             self.add_problem(_load_problem(ref.path, e))
             raise ValueError(f"{ref.path} could not be loaded: {e}") from e
@@ -406,9 +411,9 @@ class Patient:
             for v in f.volumes():
                 if any(v is s for s in skip):
                     continue
-                jobs.append((str(v.path), lambda v=v: self.load_volume(v)))
+                jobs.append((str(v.path), functools.partial(self.load_volume, v)))
             for ref in list(f.structures.values()):
-                jobs.append((ref.path, lambda r=ref: self.try_load_mask(r)))
+                jobs.append((ref.path, functools.partial(self.try_load_mask, ref)))
         done = 0
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for path, _ in zip([j[0] for j in jobs], pool.map(lambda j: j[1](), jobs)):

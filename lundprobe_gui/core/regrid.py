@@ -29,7 +29,7 @@ import logging
 import numpy as np
 import SimpleITK as sitk
 
-from .geometry import Geometry
+from .geometry import Geometry, ints3
 from .memory import check_fits
 from .patient import Frame, Problem
 from .volume import Slab, Volume
@@ -101,7 +101,7 @@ def resample_block(block: np.ndarray, offset: tuple[int, int, int], src: Geometr
     # then exactly what it is on the full image, instead of ending flat at the block's edge.
     pad = [(min(1, o), min(1, n - o - b)) for o, b, n in zip(offset, block.shape, src.shape_zyx)]
     block = np.pad(block.astype(np.float32, copy=False), pad)
-    offset = tuple(o - lo for o, (lo, _) in zip(offset, pad))
+    offset = ints3(o - lo for o, (lo, _) in zip(offset, pad))
     box = target_box(block.shape, offset, src, dst)
     if box is None:
         return Slab(dst.shape_zyx, (0, 0, 0), np.zeros((0, 0, 0), np.float32))
@@ -153,7 +153,7 @@ def resampled_volume(source: Volume, grid: Geometry) -> Volume:
         try:
             source.load()
             logger.info("resampling %s from %s onto %s", source.path.name, grid_label(source.geometry), grid.size_xyz)
-            return resample_block(source.data, source.offset, source.geometry, grid)
+            return resample_block(source.voxels(), source.offset, source.geometry, grid)
         finally:
             source.unload()
 

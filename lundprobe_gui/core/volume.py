@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
 
 import numpy as np
 
 from .geometry import Geometry
-from .mask import Box, bbox_of, box_slices, read_block
+from .mask import Box, as_box, bbox_of, box_slices, read_block
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +51,10 @@ class Slab:
 
     def full(self) -> np.ndarray:
         """The full-size array."""
-        return read_block(self.block, self.offset, tuple((0, n) for n in self.shape))
+        return read_block(self.block, self.offset, as_box((0, n) for n in self.shape))
 
 
-Loader = Callable[[Path], Union[np.ndarray, Slab]]
+Loader = Callable[[Path], np.ndarray | Slab]
 
 
 class Volume:
@@ -104,7 +104,7 @@ class Volume:
         """Whether the voxels are in memory."""
         return self.data is not None
 
-    def load(self) -> "Volume":
+    def load(self) -> Volume:
         """Read the voxels (once; thread-safe). Errors from the loader propagate."""
         with self._lock:
             if self.data is not None:
@@ -164,38 +164,46 @@ class Volume:
         """Memory held."""
         return 0 if self.data is None else int(self.data.nbytes)
 
+    def voxels(self) -> np.ndarray:
+        """The stored voxels (the cropped block for a cropped volume), loading them first."""
+        self.load()
+        data = self.data
+        if data is None:  # unload() ran on another thread between the two lines
+            raise RuntimeError(f"{self.path}: the voxels were unloaded while being read")
+        return data
+
     @property
     def box(self) -> Box | None:
         """The stored block in full-grid indices."""
-        self.load()
-        if self.data.size == 0:
+        data = self.voxels()
+        if data.size == 0:
             return None
-        return tuple((o, o + n) for o, n in zip(self.offset, self.data.shape))  # type: ignore[return-value]
+        return as_box((o, o + n) for o, n in zip(self.offset, data.shape))
 
     def array(self) -> np.ndarray:
         """The full-size (z, y, x) array (allocates when the volume is cropped)."""
-        self.load()
+        data = self.voxels()
         if not self._crop:
-            return self.data
-        return self.read(tuple((0, n) for n in self.geometry.shape_zyx))
+            return data
+        return self.read(as_box((0, n) for n in self.geometry.shape_zyx))
 
     def read(self, box: Box) -> np.ndarray:
         """Values inside ``box`` (zero outside the stored block)."""
-        self.load()
+        data = self.voxels()
         if not self._crop:
-            return self.data[box_slices(box)]
-        return read_block(self.data, self.offset, box)
+            return data[box_slices(box)]
+        return read_block(data, self.offset, box)
 
     def slice2d(self, axis: int, index: int) -> np.ndarray:
         """Full-size 2-D plane: axis 0 gives (y, x), 1 gives (z, x), 2 gives (z, y)."""
-        self.load()
+        data = self.voxels()
         if not self._crop:
-            sl = [slice(None)] * 3
+            sl: list[slice | int] = [slice(None)] * 3
             sl[axis] = index
-            return self.data[tuple(sl)]
+            return data[tuple(sl)]
         box = [(0, n) for n in self.geometry.shape_zyx]
         box[axis] = (index, index + 1)
-        plane = self.read(tuple(box))  # type: ignore[arg-type]
+        plane = self.read(as_box(box))
         return plane.reshape([n for i, n in enumerate(plane.shape) if i != axis])
 
     def value_at(self, z: int, y: int, x: int) -> float:

@@ -16,11 +16,11 @@ from .cohort import CohortResult, run_cohort
 from .run import TOOLSETS, CorrectionResult, simulate_correction
 
 __all__ = [
-    "CorrectionCase",
-    "cases_for_patient",
-    "CorrectionResult",
-    "simulate_correction",
     "TOOLSETS",
     "CohortResult",
+    "CorrectionCase",
+    "CorrectionResult",
+    "cases_for_patient",
     "run_cohort",
+    "simulate_correction",
 ]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..core.mask import Box, Mask, clip_box, union_box
-from ..edit.constraint import read_image
 from ..edit.apply import apply_region
+from ..edit.constraint import read_image
 from ..edit.margin import margin_region
 
 logger = logging.getLogger(__name__)

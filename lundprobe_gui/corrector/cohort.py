@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import statistics
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from .run import TOOLSETS, simulate_correction
 

@@ -12,8 +12,8 @@ that holds most of them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -73,7 +73,7 @@ class ErrorFinder:
         to_mask = ndimage.distance_transform_edt(~cur, sampling=self.spacing) if add.any() else None
         best: tuple[int, int, str, np.ndarray, np.ndarray, np.ndarray] | None = None
         for kind, err, dist in (("add", add, to_mask), ("remove", remove, self._to_target)):
-            if not err.any():
+            if not err.any() or dist is None:  # no distance map only when nothing is to be added
                 continue
             labels, n = ndimage.label(err, structure=_FULL)
             sig = err & (dist > self.tolerance)

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -46,7 +46,7 @@ from ..edit.fold_vote import FoldVoteSettings, FoldVoteTool
 from ..edit.grow import INSIDE, OUTSIDE, GrowSettings, GrowTool
 from ..edit.polygon import PolygonSettings, PolygonTool
 from ..edit.session import EditSession
-from ..edit.tool import EditEvent
+from ..edit.tool import EditEvent, EventKind
 from .errors import ErrorSpot
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ THIN_MM = 2.5
 FOOTPRINT_MM = (3.0, 15.0)
 
 
-def _ev(kind: str, z: int, r: float, c: float, button: str = "left", key: str | None = None) -> EditEvent:
+def _ev(kind: EventKind, z: int, r: float, c: float, button: str = "left", key: str | None = None) -> EditEvent:
     return EditEvent(kind, 0, int(z), (float(z), float(r), float(c)), button, frozenset(), key)
 
 

@@ -14,8 +14,8 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..io.writer import atomic_write
 from ..paths import demo_patient_dir
@@ -25,14 +25,14 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "DemoOptions",
-    "generate",
-    "patient_id",
+    "demo_ready",
     "ensure_demo",
     "ensure_demo_cohort",
-    "demo_ready",
-    "partial_dir",
+    "generate",
     "install_generated",
     "is_demo_patient",
+    "partial_dir",
+    "patient_id",
     "sweep_partials",
 ]
 

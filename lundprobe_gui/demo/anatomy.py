@@ -23,7 +23,7 @@ class Wobble:
     phases: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     @classmethod
-    def random(cls, rng: np.random.Generator, amplitude: float, n: int = 4) -> "Wobble":
+    def random(cls, rng: np.random.Generator, amplitude: float, n: int = 4) -> Wobble:
         """Random wobble of the given relative amplitude."""
         return cls(amplitude, rng.normal(0, 1.6, (n, 3)).astype(np.float32), rng.uniform(0, 6.28, n).astype(np.float32))
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -170,7 +171,7 @@ def generate_patient(
                 write(dl_dir / "folds" / f"mask_{s}_nnUNet_fold_{n}.nii.gz", _full(grids.mri, res.box, fold), grids.mri)
             for src, arr in res.observers.items():
                 write(mri_dir / "observerData" / f"mask_{s}_{src}.nii.gz", _full(grids.mri, res.box, arr), grids.mri)
-    row = {"patient": pid}
+    row: dict[str, Any] = {"patient": pid}
     for tag, g in (("MRI", grids.mri), ("sCT", grids.sct), ("dose", grids.dose)):
         for i, a in enumerate("xyz"):
             row[f"{tag}_size_{a}"] = g.size_xyz[i]

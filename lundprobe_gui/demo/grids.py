@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core.geometry import Geometry
+from ..core.geometry import Geometry, floats3, ints3
 from ..core.mask import Box, clip_box
 
 FULL_MRI_SIZE = (1024, 682, 88)
@@ -33,9 +33,9 @@ def _centred(
     half = (np.asarray(size) - 1) * np.asarray(spacing) / 2.0
     origin = centre - d @ half
     return Geometry(
-        tuple(int(v) for v in size),
-        tuple(float(v) for v in spacing),
-        tuple(round(float(v), 4) for v in origin),
+        ints3(size),
+        floats3(spacing),
+        floats3(round(float(v), 4) for v in origin),
         tuple(float(v) for v in direction),
     )
 
@@ -54,11 +54,11 @@ def make_grids(size: str, centre: np.ndarray, direction: tuple[float, ...] | Non
         mri_size, sct_size = SMALL_MRI_SIZE, SMALL_SCT_SIZE
     else:
         raise ValueError(f"size must be 'full' or 'small', not {size!r}")
-    mri_spacing = tuple(round(float(f / n), 4) for f, n in zip(fov, mri_size))
+    mri_spacing = floats3(round(float(f / n), 4) for f, n in zip(fov, mri_size))
     if size == "full":
         mri_spacing = FULL_MRI_SPACING
     sct_fov = (480.0, 480.0, fov[2])
-    sct_spacing = tuple(round(float(f / n), 4) for f, n in zip(sct_fov, sct_size))
+    sct_spacing = floats3(round(float(f / n), 4) for f, n in zip(sct_fov, sct_size))
     mri = _centred(mri_size, mri_spacing, centre, direction)
     # The sCT grid is offset by a few mm so the two frames really differ, as in the dataset.
     sct = _centred(sct_size, sct_spacing, centre + np.array([1.3, -2.1, 1.25]), ident)

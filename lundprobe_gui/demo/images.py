@@ -7,7 +7,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from ..core.geometry import Geometry
-from ..core.mask import Box
+from ..core.mask import Box, as_box
 from .anatomy import Anatomy, Ellipsoid, Tube
 from .grids import full_box, world_box_to_index_box, world_coords
 
@@ -37,7 +37,7 @@ def _paint(labels: np.ndarray, geom: Geometry, slab: Box, shape, fn) -> None:
     box = shape_box(geom, shape)
     if box is None:
         return
-    inter = tuple((max(a[0], b[0]), min(a[1], b[1])) for a, b in zip(box, slab))
+    inter = as_box((max(a[0], b[0]), min(a[1], b[1])) for a, b in zip(box, slab))
     if any(a >= b for a, b in inter):
         return
     sdf = shape.sdf(world_coords(geom, inter))
@@ -61,7 +61,7 @@ def tissue_labels(geom: Geometry, anat: Anatomy, slab: Box) -> np.ndarray:
 
         return fn
 
-    for bone in anat.bones + [o["FemoralHead_L"], o["FemoralHead_R"]]:
+    for bone in [*anat.bones, o["FemoralHead_L"], o["FemoralHead_R"]]:
         _paint(labels, geom, slab, bone, setter(CORTEX))
         _paint(labels, geom, slab, bone, setter(MARROW, lambda s: s <= -3.0))
     _paint(labels, geom, slab, o["Genitalia"], setter(GENITAL))
@@ -94,7 +94,7 @@ def synth_image(geom: Geometry, anat: Anatomy, rng: np.random.Generator, modalit
         img = values[labels]
         shape = img.shape
         if modality == "mri":
-            x, y, z = world_coords(geom, slab)
+            x, y, _z = world_coords(geom, slab)
             bias = (
                 1.0
                 + np.float32(0.12) * np.sin((x - np.float32(anat.centre[0])) / np.float32(160.0))
@@ -115,7 +115,7 @@ def sample_mask(geom: Geometry, shape: Ellipsoid | Tube) -> np.ndarray:
     """Full-size uint8 0/1 mask of ``shape`` on ``geom``."""
     out = np.zeros(geom.shape_zyx, np.uint8)
     box, block = sample_shape(geom, shape)
-    if box is not None:
+    if box is not None and block is not None:
         out[tuple(slice(a, b) for a, b in box)] = block
     return out
 

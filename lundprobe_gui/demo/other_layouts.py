@@ -18,13 +18,13 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import SimpleITK as sitk
 
-from ..core.geometry import Geometry
+from ..core.geometry import Geometry, floats3
 from ..io.csv_files import csv_text
 from ..io.writer import atomic_write, header_from_geometry, write_nifti
 
@@ -240,7 +240,7 @@ def write_plain_folder(
     unc[unc < 0.02] = 0
     _write(folder / "uncertainty.nii.gz", unc, geom)
     if mismatch:
-        other = Geometry(geom.size_xyz, geom.spacing, tuple(o + 5.0 for o in geom.origin), geom.direction)
+        other = Geometry(geom.size_xyz, geom.spacing, floats3(o + 5.0 for o in geom.origin), geom.direction)
         _write(folder / "other_grid.nii.gz", gtv_mask.astype(np.uint8), other)
     if four_d:
         img = sitk.JoinSeries([sitk.GetImageFromArray(synth_mri(geom, rng)) for _ in range(2)])

@@ -10,18 +10,18 @@ from lundprobe_gui.edit.apply import Patch, apply_region
 from lundprobe_gui.edit.brush import BrushSettings, BrushTool, EraserTool, brush_footprint
 from lundprobe_gui.edit.constraint import EditConstraint
 from lundprobe_gui.edit.fill_holes import FillHolesSettings, FillHolesTool
+from lundprobe_gui.edit.guidance import Guidance
 from lundprobe_gui.edit.history import History
 from lundprobe_gui.edit.interpolate import InterpolateSettings, InterpolateTool
 from lundprobe_gui.edit.islands import IslandsSettings, IslandsTool
 from lundprobe_gui.edit.margin import MarginSettings, MarginTool
+from lundprobe_gui.edit.options import Option
 from lundprobe_gui.edit.polygon import PolygonSettings, PolygonTool
 from lundprobe_gui.edit.region import Region
+from lundprobe_gui.edit.registry import tool_class, tool_classes, tool_names
 from lundprobe_gui.edit.session import EditSession
 from lundprobe_gui.edit.smooth import SmoothSettings, SmoothTool
 from lundprobe_gui.edit.stats import EditStats, edit_stats
-from lundprobe_gui.edit.guidance import Guidance
-from lundprobe_gui.edit.options import Option
-from lundprobe_gui.edit.registry import tool_class, tool_classes, tool_names
 from lundprobe_gui.edit.tool import EditContext, EditEvent, Preview, Tool
 from lundprobe_gui.edit.toolset import ToolSet, ToolUse
 
@@ -30,39 +30,39 @@ TOOLS: dict[str, type[Tool]] = {cls.name: cls for cls in tool_classes()}
 
 __all__ = [
     "TOOLS",
+    "BrushSettings",
+    "BrushTool",
+    "EditConstraint",
+    "EditContext",
+    "EditEvent",
+    "EditSession",
+    "EditStats",
+    "EraserTool",
+    "FillHolesSettings",
+    "FillHolesTool",
+    "Guidance",
+    "History",
+    "InterpolateSettings",
+    "InterpolateTool",
+    "IslandsSettings",
+    "IslandsTool",
+    "MarginSettings",
+    "MarginTool",
+    "Option",
+    "Patch",
+    "PolygonSettings",
+    "PolygonTool",
+    "Preview",
+    "Region",
+    "SmoothSettings",
+    "SmoothTool",
+    "Tool",
+    "ToolSet",
+    "ToolUse",
+    "apply_region",
+    "brush_footprint",
+    "edit_stats",
     "tool_class",
     "tool_classes",
     "tool_names",
-    "Guidance",
-    "Option",
-    "Preview",
-    "ToolSet",
-    "ToolUse",
-    "Region",
-    "Patch",
-    "apply_region",
-    "EditConstraint",
-    "History",
-    "EditEvent",
-    "EditContext",
-    "Tool",
-    "BrushTool",
-    "EraserTool",
-    "BrushSettings",
-    "brush_footprint",
-    "PolygonTool",
-    "PolygonSettings",
-    "FillHolesTool",
-    "FillHolesSettings",
-    "IslandsTool",
-    "IslandsSettings",
-    "InterpolateTool",
-    "InterpolateSettings",
-    "MarginTool",
-    "MarginSettings",
-    "SmoothTool",
-    "SmoothSettings",
-    "EditStats",
-    "edit_stats",
-    "EditSession",
 ]

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -71,11 +72,11 @@ def brush_footprint(radius_mm: float, spacing_zyx: Sequence[float], axis: int = 
     if radius_mm < 0:
         raise ValueError(f"radius must be >= 0, got {radius_mm}")
     spacing = tuple(round(float(s), 9) for s in spacing_zyx)
-    return _footprint(round(float(radius_mm), 9), spacing, None if three_d else int(axis))  # type: ignore[arg-type]
+    return _footprint(round(float(radius_mm), 9), spacing, None if three_d else int(axis))
 
 
 def stroke_centres(
-    start: Sequence[float], end: Sequence[float], spacing_zyx: Sequence[float], step_mm: float
+    start: Sequence[float] | np.ndarray, end: Sequence[float] | np.ndarray, spacing_zyx: Sequence[float], step_mm: float
 ) -> np.ndarray:
     """Voxel centres of the stamps along a segment, excluding ``start`` and including ``end``.
 

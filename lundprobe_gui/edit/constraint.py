@@ -40,10 +40,7 @@ def read_image(image: Any, box: Box) -> np.ndarray:
         Box inside the grid.
     """
     reader = getattr(image, "read", None)
-    if callable(reader):
-        values = np.asarray(reader(box))
-    else:
-        values = np.asarray(image)[box_slices(box)]
+    values = np.asarray(reader(box)) if callable(reader) else np.asarray(image)[box_slices(box)]
     want = tuple(b - a for a, b in box)
     if values.shape != want:
         raise ValueError(f"image returned shape {values.shape} for box {box}, expected {want}")

@@ -29,7 +29,7 @@ import numpy as np
 from lundprobe_gui.core.mask import Box, Mask, union_box
 from lundprobe_gui.edit.brush import RADIUS_OPTION, THREE_D_OPTION, BrushTool, stamps_region
 from lundprobe_gui.edit.options import Option
-from lundprobe_gui.edit.region import Region, slice_box, plane_axes
+from lundprobe_gui.edit.region import Region, plane_axes, slice_box
 from lundprobe_gui.edit.tool import EditContext, EditEvent, Preview
 
 logger = logging.getLogger(__name__)

@@ -9,8 +9,9 @@ fills from the patient and a study step can withhold (hidden folds, hidden uncer
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
@@ -43,13 +43,17 @@ class PackedPatch:
     after: np.ndarray
 
     @classmethod
-    def from_patch(cls, patch: Patch) -> "PackedPatch":
+    def from_patch(cls, patch: Patch) -> PackedPatch:
         """Pack a patch's blocks."""
         return cls(patch.mask, patch.box, np.packbits(patch.before, axis=None), np.packbits(patch.after, axis=None))
 
     def _unpack(self, bits: np.ndarray) -> np.ndarray:
         shape = tuple(b - a for a, b in self.box)
         return np.unpackbits(bits, count=int(np.prod(shape))).view(bool).reshape(shape)
+
+    def blocks(self) -> tuple[np.ndarray, np.ndarray]:
+        """The box's contents before and after, unpacked (bool, the box's shape)."""
+        return self._unpack(self.before), self._unpack(self.after)
 
     def undo(self) -> None:
         """Write the old contents back."""
@@ -77,7 +81,7 @@ class _Step:
         out: dict[int, tuple[Mask, Box]] = {}
         for p in self.patches:
             prev = out.get(id(p.mask))
-            out[id(p.mask)] = (p.mask, union_box(prev[1] if prev else None, p.box))  # type: ignore[arg-type]
+            out[id(p.mask)] = (p.mask, union_box(prev[1] if prev else None, p.box))
         return list(out.values())
 
 
@@ -162,7 +166,7 @@ class History:
         return self._push(pending)
 
     @contextmanager
-    def stroke(self) -> Iterator["History"]:
+    def stroke(self) -> Iterator[History]:
         """Context manager: everything recorded inside is one undo step."""
         opened = not self.in_stroke
         self.begin_stroke()
@@ -251,7 +255,7 @@ class History:
             return (0, 0)
         added = removed = 0
         for p in self._undo[-1].patches:
-            before, after = p._unpack(p.before), p._unpack(p.after)
+            before, after = p.blocks()
             added += int(np.count_nonzero(after & ~before))
             removed += int(np.count_nonzero(before & ~after))
         return added, removed

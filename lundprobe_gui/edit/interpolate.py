@@ -15,9 +15,11 @@ Empty slices below the first or above the last key slice are left alone (no extr
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
@@ -62,7 +64,7 @@ def interpolate_block(block: np.ndarray, spacing: Sequence[float]) -> np.ndarray
     out = np.zeros_like(block)
     keys = np.flatnonzero(block.any(axis=(1, 2)))
     sdf_prev = None
-    for k0, k1 in zip(keys[:-1], keys[1:]):
+    for k0, k1 in itertools.pairwise(keys):
         if k1 - k0 < 2:
             sdf_prev = None
             continue

@@ -13,8 +13,9 @@ that two blobs on neighbouring slices touching only diagonally are separate unde
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 from scipy.ndimage import generate_binary_structure, label

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-from lundprobe_gui.core.mask import Box, Mask, clip_box
+from lundprobe_gui.core.mask import Box, Mask, as_box, clip_box
 from lundprobe_gui.edit.options import Option
 from lundprobe_gui.edit.region import Region
 from lundprobe_gui.edit.tool import EditEvent, Tool
@@ -55,7 +56,7 @@ def shrink_block(block: np.ndarray, margin_mm: float, spacing_zyx: Sequence[floa
 
 def padded_box(box: Box, pad: Sequence[int], shape: Sequence[int]) -> Box:
     """``box`` padded by ``pad`` voxels per axis and clipped to the grid."""
-    out = clip_box(tuple((a - p, b + p) for (a, b), p in zip(box, pad)), shape)
+    out = clip_box(as_box((a - p, b + p) for (a, b), p in zip(box, pad)), shape)
     assert out is not None  # box itself lies inside the grid
     return out
 

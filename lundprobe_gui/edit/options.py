@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ Vertices are in voxel coordinates (integer = voxel centre), which is the convent
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 from skimage.draw import polygon as draw_polygon

@@ -8,6 +8,7 @@ previous autosave or the new one on offer, never a mix.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import io
@@ -109,17 +110,15 @@ def autosave(
     meta = {
         "patient_path": str(Path(patient_path).resolve()),
         "patient_id": patient_id,
-        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "edits": entries,
     }
     atomic_write(folder / "session.json", json.dumps(meta, indent=2).encode())
     keep = {e["file"] for e in entries} | {e["start_file"] for e in entries if "start_file" in e}
     for old in folder.glob("*.npz"):  # blocks of earlier autosaves, now unreferenced
         if old.name not in keep and _OWN_BLOCK.match(old.name):
-            try:
+            with contextlib.suppress(OSError):
                 remove_file(old)
-            except OSError:
-                pass
     return folder
 
 
@@ -154,7 +153,7 @@ def _read_block(folder: Path, name: str) -> bytes:
 
 def pending(area: Path) -> list[Recovery]:
     """Every autosave in the area (newest first), for the start-up prompt."""
-    out = []
+    out: list[Recovery] = []
     if not Path(area).is_dir():
         return out
     for d in Path(area).iterdir():
@@ -179,16 +178,12 @@ def clear(area: Path, patient_path: str | Path) -> None:
     folder = patient_folder(area, patient_path)
     if not folder.is_dir() or folder.is_symlink():
         return
-    try:  # first the index, so a kill during the removal never leaves half an autosave on offer
+    with contextlib.suppress(OSError):  # first the index, so a kill during removal never leaves half an autosave
         remove_file(folder / "session.json")
-    except OSError:
-        pass
     for f in folder.iterdir():
         if _OWN_BLOCK.match(f.name) or (f.name.startswith(".") and f.name.endswith(".part")):
-            try:
+            with contextlib.suppress(OSError):
                 remove_file(f)
-            except OSError:
-                pass
     try:
         folder.rmdir()
     except OSError as e:

@@ -9,11 +9,12 @@ really touches is what keeps a brush stamp on a 61 M voxel grid in the sub-milli
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
+from lundprobe_gui.core.geometry import ints3
 from lundprobe_gui.core.mask import Box, clip_box
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class Region:
     @classmethod
     def on_slice(
         cls, axis: int, index: int, plane_box: tuple[tuple[int, int], tuple[int, int]], values2d: np.ndarray
-    ) -> "Region":
+    ) -> Region:
         """Region one voxel thick on slice ``index`` normal to ``axis``.
 
         Parameters
@@ -96,7 +97,7 @@ class Region:
         return cls(slice_box(axis, index, plane_box), np.expand_dims(np.asarray(values2d, bool), axis))
 
     @classmethod
-    def from_points(cls, zyx: np.ndarray, shape: Sequence[int] | None = None) -> "Region | None":
+    def from_points(cls, zyx: np.ndarray, shape: Sequence[int] | None = None) -> Region | None:
         """Tight region holding integer voxel coordinates ``zyx`` (n, 3); None when there are none.
 
         Points outside ``shape`` (when given) are dropped.
@@ -117,7 +118,7 @@ class Region:
     @property
     def shape(self) -> tuple[int, int, int]:
         """Shape of the box."""
-        return self.values.shape  # type: ignore[return-value]
+        return ints3(self.values.shape)
 
     @property
     def offset(self) -> tuple[int, int, int]:
@@ -132,7 +133,7 @@ class Region:
         """True when the region holds no voxel."""
         return not self.values.any()
 
-    def clip(self, shape: Sequence[int]) -> "Region | None":
+    def clip(self, shape: Sequence[int]) -> Region | None:
         """The part of the region inside a grid of ``shape``; None when nothing is left."""
         inner = clip_box(self.box, shape)
         if inner is None:

@@ -8,10 +8,13 @@ whenever it changes (edits, undo, redo, reset) until :meth:`EditSession.mark_sav
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from lundprobe_gui.core.events import Emitter
+from lundprobe_gui.core.geometry import floats3
 from lundprobe_gui.core.mask import Box, Mask, union_box
 from lundprobe_gui.edit.apply import apply_region
 from lundprobe_gui.edit.constraint import EditConstraint
@@ -139,11 +142,11 @@ class EditSession:
     def _context(self, key: Key) -> EditContext:
         return EditContext(
             self._working[key],
-            self.spacing_zyx,
+            floats3(self.spacing_zyx),
             self.history,
             self._constraint,
             self.image,
-            lambda box, key=key: self._changed(key, box),
+            functools.partial(self._changed, key),
             self.guidance(key[0]) if self.guidance is not None else None,
         )
 

@@ -7,8 +7,8 @@ so the numbers are cheap enough to refresh after every stroke.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -11,8 +11,9 @@ changed the structure (and the navigator for its actions), for the study's inter
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +62,14 @@ class ToolSet:
             object.__setattr__(self, "allowed", frozenset(self.allowed))
 
     @classmethod
-    def manual(cls) -> "ToolSet":
+    def manual(cls) -> ToolSet:
         """Brush, eraser and polygon only."""
         return cls(frozenset(MANUAL_TOOLS))
 
     @classmethod
     def for_step(
         cls, hidden_categories: Iterable[str], uncertainty_allowed: bool, allowed: Iterable[str] | None = None
-    ) -> "ToolSet":
+    ) -> ToolSet:
         """The tool set of a study step: its blinding rules plus the arm's list of tools (all when None)."""
         return cls(
             None if allowed is None else frozenset(allowed),
@@ -105,7 +106,7 @@ class ToolSet:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ToolSet":
+    def from_dict(cls, d: dict) -> ToolSet:
         """Inverse of :meth:`to_dict`."""
         allowed = d.get("allowed")
         return cls(

@@ -30,12 +30,11 @@ import logging
 import math
 import os
 import re
-import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
-from .guard import check_output_file, check_target, file_mode
-from .writer import atomic_write, sweep_stale_parts
+from .guard import check_output_file
+from .writer import atomic_write, open_part, publish_part, sweep_stale_parts
 
 logger = logging.getLogger(__name__)
 
@@ -163,9 +162,7 @@ class CsvStream:
             raise FileNotFoundError(f"{folder}: no such folder for the CSV file")
         check_output_file(self.path)
         sweep_stale_parts(folder)  # what runs killed long ago left behind
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=folder)
-        self._tmp = Path(tmp)
-        os.chmod(tmp, file_mode(self.path))  # mkstemp makes 0600; shared folders need the umask's bits
+        fd, self._tmp = open_part(self.path)
         self._fh = os.fdopen(fd, "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._fh, lineterminator="\n")
         self._writer.writerow([cell(c) for c in self.columns])
@@ -182,8 +179,7 @@ class CsvStream:
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
-        check_target(self.path)  # the run may have taken hours: the target is checked again
-        os.replace(self._tmp, self.path)
+        publish_part(self._tmp, self.path)  # the run may have taken hours: the target is checked again
         logger.info("wrote %s", self.path)
         return self.path
 

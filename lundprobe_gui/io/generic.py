@@ -39,9 +39,8 @@ from ..core.patient import NAN_RULE, Frame, Patient, Problem, StructureRef
 from ..core.regrid import attach_overlay
 from ..core.volume import Volume
 from . import multilabel, nifti
-from .slab_reader import load_slab_or_array
 from .probe import Probe, is_image_name, probe, strip_suffix, unsupported_files
-from .store import FileStore
+from .slab_reader import load_slab_or_array
 from .valuescan import ValueScan, scan_values
 
 logger = logging.getLogger(__name__)
@@ -258,4 +257,6 @@ def discover(path: Path, layout: str = GENERIC, roles: Roles = Roles()) -> Patie
         len(frame.structures),
         len(problems),
     )
-    return Patient(path, path.name, layout, {frame_name: frame}, FileStore(), problems, dataset_root=path.parent)
+    return Patient(
+        path, path.name, layout, {frame_name: frame}, multilabel.LabelMapStore(), problems, dataset_root=path.parent
+    )

@@ -33,9 +33,10 @@ import os
 import stat
 import threading
 import weakref
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from .small_files import read_json_file
 
@@ -80,7 +81,7 @@ class Protected:
         patient_dirs: Iterable[str | Path] = (),
         dataset_roots: Iterable[str | Path] = (),
         input_files: Iterable[str | Path] = (),
-    ) -> "Protected":
+    ) -> Protected:
         """Build from paths (folders are resolved, so a link to one is the folder itself)."""
         return cls(
             frozenset(_real(p) for p in patient_dirs),
@@ -89,7 +90,7 @@ class Protected:
         )
 
     @classmethod
-    def of_patient(cls, patient: Any) -> "Protected":
+    def of_patient(cls, patient: Any) -> Protected:
         """A patient's folder, its dataset root and the files its model listed when it was opened.
 
         The folder holding a LUND-PROBE patient or a StructSeg case is a dataset root; the folder
@@ -98,9 +99,11 @@ class Protected:
         """
         root = getattr(patient, "dataset_root", None)
         dataset = root is not None and (getattr(patient, "layout", "") in DATASET_LAYOUTS or has_dataset_files(root))
-        return cls.of([patient.path], [root] if dataset else [], getattr(patient, "input_files", ()))
+        return cls.of(
+            [patient.path], [root] if root is not None and dataset else [], getattr(patient, "input_files", ())
+        )
 
-    def __or__(self, other: "Protected") -> "Protected":
+    def __or__(self, other: Protected) -> Protected:
         return Protected(
             self.patient_dirs | other.patient_dirs,
             self.dataset_roots | other.dataset_roots,
@@ -110,7 +113,7 @@ class Protected:
 
 @dataclass
 class _Registry:
-    patients: "weakref.WeakSet[Any]" = field(default_factory=weakref.WeakSet)
+    patients: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     extra: dict[int, Protected] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     ended: list[int] = field(default_factory=list)  # tokens to drop, appended without the lock
@@ -383,7 +386,7 @@ def write_marker(folder: Path, kind: str) -> None:
     data = {
         "app": "lundprobe_gui",
         "kind": kind,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "note": "written by lundprobe_gui: this folder holds the app's output, never input data",
     }
     try:

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ..core.geometry import Geometry
+from ..core.geometry import Geometry, floats3, ints3
 from .nifti import Header
 
 logger = logging.getLogger(__name__)
@@ -76,9 +76,9 @@ def affine_geometry(affine: np.ndarray, size_xyz: tuple[int, int, int]) -> Geome
     spacing = np.linalg.norm(lps[:, :3], axis=0)
     direction = lps[:, :3] / spacing
     return Geometry(
-        tuple(int(v) for v in size_xyz),
-        tuple(float(v) for v in spacing),
-        tuple(float(v) for v in lps[:, 3]),
+        ints3(size_xyz),
+        floats3(spacing),
+        floats3(lps[:, 3]),
         tuple(float(v) for v in direction.ravel()),
     )
 
@@ -89,7 +89,7 @@ def header_geometry(hdr: Header) -> Geometry:
     Used for NIfTI-2, which SimpleITK does not read; without sform and qform the grid is centred on the
     world origin with the left-right axis flipped (nibabel's and SPM's default for an Analyze image).
     """
-    size = tuple(int(d) for d in (tuple(hdr.dims[:3]) + (1, 1, 1))[:3])
+    size = tuple(int(d) for d in ((*tuple(hdr.dims[:3]), 1, 1, 1))[:3])
     affine = sform_affine(hdr)
     if affine is None:
         affine = qform_affine(hdr)

@@ -15,7 +15,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..core.geometry import Geometry
+from ..core.geometry import Geometry, floats3
 from ..core.patient import LUNDPROBE_PRESCRIPTION_GY, NAN_RULE, Fiducial, Frame, Patient, Problem, StructureRef
 from ..core.regrid import RESAMPLABLE_KINDS, attach_overlay
 from ..core.volume import Volume
@@ -70,7 +70,8 @@ def _images(folder: Path, problems: list[Problem]) -> list[Path]:
     except OSError as e:
         problems.append(unreadable_folder(folder, e))
         return []
-    out, foreign = [], []
+    out: list[Path] = []
+    foreign: list[Path] = []
     try:
         for entry in entries:
             if is_image_name(entry.name) and entry.is_file():
@@ -112,9 +113,8 @@ def _classify_mri(path: Path, root: Path) -> tuple[str, str, str]:
     elif rel[:2] == ("nnUNetOutput", "folds") and len(rel) == 3:
         if m := _FOLD.match(stem):
             return "mask", m["s"], f"nnUNet_fold_{int(m['n'])}"
-    elif rel[0] == "observerData" and len(rel) == 2:
-        if m := _OBSERVER.match(stem):
-            return "mask", m["s"], m["src"]
+    elif rel[0] == "observerData" and len(rel) == 2 and (m := _OBSERVER.match(stem)):
+        return "mask", m["s"], m["src"]
     return "unknown", stem, ""
 
 
@@ -178,7 +178,7 @@ def read_fiducials(path: Path, geometry: Geometry) -> tuple[list[Fiducial], list
         except ValueError:
             return fids, [Problem(str(path), "corrupt", f"line {i} is not 'x,y,z' in mm: {line[:60]!r}")]
         idx = geometry.world_to_index(xyz)
-        fids.append(Fiducial(xyz, tuple(float(v) for v in idx)))
+        fids.append(Fiducial(floats3(xyz), floats3(idx)))
     return fids, []
 
 

@@ -34,8 +34,9 @@ import io
 import logging
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -43,8 +44,8 @@ from ..core.mask import Mask
 from ..core.names import validate_data_name
 from ..core.patient import Patient, Problem, StructureRef, check_binary
 from . import nifti
-from .probe import strip_suffix
 from .guard import Protected, claim_output_root
+from .probe import strip_suffix
 from .small_files import TABLE_MAX_BYTES, SmallFileError, parse_json, read_small_text
 from .store import FileStore, output_folder, reference_header
 from .versions import build_sidecar, publish_version
@@ -73,9 +74,7 @@ def _pairs_from_mapping(data: Mapping[str, Any]) -> dict[int, str]:
     for k, v in data.items():
         if _INT.match(str(k)) and isinstance(v, str):
             out[int(k)] = v
-        elif isinstance(v, int) and not isinstance(v, bool):
-            out[int(v)] = str(k)
-        elif isinstance(v, str) and _INT.match(v):
+        elif (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, str) and _INT.match(v)):
             out[int(v)] = str(k)
         else:
             raise LabelTableError(f"entry {k!r}: {v!r} is neither 'index': 'name' nor 'name': index")
@@ -305,7 +304,7 @@ def save_label_map(
     unknown = sorted(set(int(k) for k in edits) - set(refs))
     if unknown:
         raise KeyError(f"label value(s) {unknown} are not structures of {label_map.name}; known: {sorted(refs)}")
-    store = store if store is not None else FileStore()
+    store = store if store is not None else LabelMapStore()
     base = store.label_array(label_map)
     if base.shape != fr.geometry.shape_zyx:
         raise ValueError(f"label map {base.shape} does not match frame {fname} grid {fr.geometry.shape_zyx}")
@@ -364,6 +363,8 @@ def save_label_map(
     pub = publish_version(folder, stem, data, computed, provenance, {"label_map": stem}, protected)
     path, plain = pub.path, pub.plain
     new.flags.writeable = False
+    if plain is None:  # a label map is always published with its plain copy
+        raise RuntimeError(f"{path}: published without the plain copy of the label map")
     if pub.plain_is_mine:  # else another process saved a newer version into the plain copy meanwhile
         store.remember_label_array(plain, new)
     _repoint(patient, refs, plain, new, set(int(k) for k in edits), overwrite_other_labels)
@@ -385,3 +386,27 @@ def _repoint(
         else:
             mask = None
         patient.register_structure(moved, mask)
+
+
+class LabelMapStore(FileStore):
+    """The mask store of the NIfTI layouts, which may hold label maps.
+
+    A structure that is one label of a label map (``StructureRef.label`` set) is saved as a new
+    version of the whole map (:func:`save_label_map`); any other as :class:`FileStore` saves it.
+    """
+
+    def save_mask(
+        self,
+        patient: Patient,
+        name: str,
+        mask: Mask,
+        source: str,
+        frame: str,
+        out_dir: Path | None,
+        provenance: dict[str, Any],
+    ) -> Path:
+        """Write the next version of a structure (of its label map, for a label) and return its path."""
+        ref = patient.frames[frame].structures.get((name, source))
+        if ref is not None and ref.label is not None:
+            return save_label_map(patient, ref.path, {ref.label: mask}, out_dir, frame=frame, store=self, **provenance)
+        return super().save_mask(patient, name, mask, source, frame, out_dir, provenance)

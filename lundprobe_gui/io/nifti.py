@@ -19,10 +19,12 @@ import re
 import struct
 import tempfile
 import threading
+import types
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -33,7 +35,9 @@ from ..core.memory import check_fits
 logger = logging.getLogger(__name__)
 
 try:  # ISA-L inflates 3-4x faster than zlib; optional at run time.
-    from isal import isal_zlib as _fast_zlib
+    from isal import isal_zlib
+
+    _fast_zlib: types.ModuleType = isal_zlib
 except ImportError:  # pragma: no cover - exercised only without isal
     _fast_zlib = zlib
 
@@ -161,23 +165,28 @@ def parse_header(raw: bytes) -> Header:
     if magic[:3] != (b"n+1" if version == 1 else b"n+2") or (version == 2 and magic not in NIFTI2_MAGICS):
         raise NiftiError(f"wrong NIfTI magic {magic!r}")
 
-    def field(name: str) -> tuple:
+    def field(name: str) -> tuple[Any, ...]:
         at, fmt = _FIELDS[version][name]
         return struct.unpack_from(endian + fmt, raw, at)
 
     (offset,) = field("offset")
     if not (math.isfinite(offset) and (offset == 0 or size <= offset <= MAX_DECLARED_BYTES)):
         raise NiftiError(f"invalid vox_offset {offset!r} (voxel data must start after the {size}-byte header)")
-    dims, dtype = _dims_and_dtype(field("dim"), *field("types"), endian)
+    code, bitpix = field("types")
+    dims, dtype = _dims_and_dtype(field("dim"), code, bitpix, endian)
+    slope, inter = field("scl")
+    qform_code, sform_code = field("xform")
     return Header(
         dims,
         dtype,
         int(offset) or size + 4,
-        *(float(v) for v in field("scl")),
+        float(slope),
+        float(inter),
         raw[:348] if version == 1 else b"",
         version,
         field("pixdim"),
-        *field("xform"),
+        qform_code,
+        sform_code,
         field("quatern"),
         field("srow"),
     )
@@ -374,7 +383,7 @@ def _decompress(raw: bytes, expected: int) -> bytes:
                     _finish_member(d)  # the CRC is only checked at the member's end
                 break  # enough data, or the stream ends early (the caller reports it)
             data = d.unused_data
-    except Exception as e:  # noqa: BLE001 - isal and zlib raise different types
+    except Exception as e:  # isal and zlib raise different types
         raise NiftiError(f"corrupt or truncated gzip data after {have} bytes ({e})") from e
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
@@ -414,9 +423,9 @@ def read_array(path: Path, hdr: Header | None = None) -> np.ndarray:
     arr = arr.reshape(dims[2], dims[1], dims[0])
     if not hdr.dtype.isnative:
         arr = arr.astype(hdr.dtype.newbyteorder("="))
-    if hdr.slope not in (0.0, 1.0) or hdr.inter != 0.0:
-        if np.isfinite(hdr.slope) and np.isfinite(hdr.inter):
-            arr = arr.astype(np.float32) * np.float32(hdr.slope) + np.float32(hdr.inter)
+    scaled = hdr.slope not in (0.0, 1.0) or hdr.inter != 0.0
+    if scaled and np.isfinite(hdr.slope) and np.isfinite(hdr.inter):
+        arr = arr.astype(np.float32) * np.float32(hdr.slope) + np.float32(hdr.inter)
     return arr
 
 

@@ -18,6 +18,7 @@ Layouts are recognised from the files present (no voxel data is decoded), in thi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -94,7 +95,8 @@ def open_patient(path: str | os.PathLike | bytes, edits: EditsArg = True) -> Pat
     """Open one patient folder of any layout, reading headers (and, outside LUND-PROBE, a cheap look
     at the voxel values to tell masks and label maps from images; see :mod:`lundprobe_gui.io.generic`).
 
-    ``Patient.layout`` says which layout was found. Never raises for one bad file: those become entries of ``Patient.problems``.
+    ``Patient.layout`` says which layout was found. Never raises for one bad file: those become entries of
+    ``Patient.problems``.
 
     Parameters
     ----------
@@ -178,10 +180,8 @@ def dataset_files(patient_dir: str | Path) -> list[Path]:
     """
     parent = Path(patient_dir).parent
     found = [parent / n for n in multilabel.TABLE_NAMES if (parent / n).is_file()]
-    try:
+    with contextlib.suppress(OSError):
         found += sorted(parent.glob(lundprobe.MISSING_LIST_GLOB))
-    except OSError:
-        pass
     return found
 
 

@@ -144,12 +144,13 @@ def read_slab(path: Path, hdr: Header) -> Slab:
                 if d.eof or (not out and (off >= len(view) or not used)):
                     break
             if pos > end + _DRAIN_LIMIT:
-                break  # far more data than the header declares: a file that inflates to gigabytes is not read to its end
+                # far more data than the header declares: a file that inflates to gigabytes is not read to its end
+                break
             if not d.eof:
                 raise NiftiError(f"truncated: the gzip stream ends after {pos} bytes, header implies {end}")
     except NiftiError:
         raise
-    except Exception as e:  # noqa: BLE001 - isal and zlib raise different types
+    except Exception as e:  # isal and zlib raise different types
         raise NiftiError(f"corrupt or truncated gzip data after {pos} bytes ({e})") from e
     if pos < end:
         raise NiftiError(f"truncated: {pos} bytes of data after decompression, header implies {end}")

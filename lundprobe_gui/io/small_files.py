@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import stat
+from collections.abc import Iterable
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ def json_depth(obj: Any) -> int:
     stack = [(obj, 1)]
     while stack:
         value, level = stack.pop()
+        children: Iterable[Any]
         if isinstance(value, dict):
             children = value.values()
         elif isinstance(value, list):

@@ -132,19 +132,20 @@ class FileStore:
     ) -> Path:
         """Write the next version of a structure and return its path.
 
-        A structure that is one label of a label map (``StructureRef.label`` set) is saved as a
-        new version of the whole label map (:func:`lundprobe_gui.io.multilabel.save_label_map`);
-        any other as ``mask_<name>_<source>_v<NNN>.nii.gz`` with its sidecar and the plain copy.
+        Saved as ``mask_<name>_<source>_v<NNN>.nii.gz`` with its sidecar and the plain copy. A
+        structure that is one label of a label map (``StructureRef.label`` set) needs the store of
+        the layouts that have label maps (:class:`lundprobe_gui.io.multilabel.LabelMapStore`),
+        which saves a new version of the whole map; this store refuses it rather than split the map.
 
         A mask whose voxels equal the newest version of its series is not written again: that
         version's path is returned ("no changes since v<NNN>"). The first save of a series is always written.
         """
         ref = patient.frames[frame].structures.get((name, source))
         if ref is not None and ref.label is not None:
-            # Imported here: multilabel builds on this module's helpers.
-            from .multilabel import save_label_map
-
-            return save_label_map(patient, ref.path, {ref.label: mask}, out_dir, frame=frame, store=self, **provenance)
+            raise ValueError(
+                f"{name} ({source}) is label {ref.label} of the label map {ref.path}; "
+                f"{type(self).__name__} does not save label maps"
+            )
         validate_data_name(name, "structure name")
         validate_source(source)
         check_series_name(name, "structure name")

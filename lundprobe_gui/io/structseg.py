@@ -50,6 +50,7 @@ def discover(path: Path) -> Patient:
         patient.problems.append(
             Problem(str(path / LABEL_NAMES[0]), "missing", "the case has no label.nii.gz, so it has no structures")
         )
-    if data is not None and patient.image().path != data:
-        logger.warning("%s: data.nii.gz is unusable; showing %s instead", path, patient.image().path.name)
+    shown = patient.image()
+    if data is not None and shown is not None and shown.path != data:
+        logger.warning("%s: data.nii.gz is unusable; showing %s instead", path, shown.path.name)
     return patient

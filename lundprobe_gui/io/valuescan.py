@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -90,9 +90,9 @@ def _scaled(arr: np.ndarray, hdr: nifti.Header) -> np.ndarray:
     # Same rule as nifti.read_array, so the scan sees what the loader will return.
     if not hdr.dtype.isnative:
         arr = arr.astype(hdr.dtype.newbyteorder("="))
-    if hdr.slope not in (0.0, 1.0) or hdr.inter != 0.0:
-        if math.isfinite(hdr.slope) and math.isfinite(hdr.inter):
-            arr = arr.astype(np.float32) * np.float32(hdr.slope) + np.float32(hdr.inter)
+    scaled = hdr.slope not in (0.0, 1.0) or hdr.inter != 0.0
+    if scaled and math.isfinite(hdr.slope) and math.isfinite(hdr.inter):
+        arr = arr.astype(np.float32) * np.float32(hdr.slope) + np.float32(hdr.inter)
     return arr
 
 
@@ -132,9 +132,8 @@ def _distinct_nonzero(nz: np.ndarray) -> np.ndarray | None:
     """Distinct values of non-zero whole numbers, or None when they cannot be labels."""
     if nz.size == 0:
         return nz.astype(np.int64)
-    if nz.dtype.kind == "f":
-        if not np.all(nz == np.floor(nz)):
-            return None
+    if nz.dtype.kind == "f" and not np.all(nz == np.floor(nz)):
+        return None
     hi = nz.max()
     if hi >= 2**62:
         return None  # not a label value (a float of 1e30 is "whole" but no integer type holds it)
@@ -169,7 +168,9 @@ def scan_values(path: Path, max_labels: int = MAX_LABELS, chunk_bytes: int = CHU
         # within a bound, so a header cannot make a header-only command hold gigabytes.
         geom, _, ncomp = nifti.read_geometry(path)
         if geom.n_voxels * ncomp * 8 > FALLBACK_LIMIT:
-            raise nifti.NiftiError(f"{geom.size_xyz} voxels of a type only SimpleITK reads: too large to inspect")
+            raise nifti.NiftiError(
+                f"{geom.size_xyz} voxels of a type only SimpleITK reads: too large to inspect"
+            ) from None
         chunks: Iterator[np.ndarray] = _array_chunks(nifti.read_array_sitk(path)[0], chunk_bytes)
     else:
         chunks = iter_chunks(path, hdr, chunk_bytes)

@@ -24,6 +24,7 @@ leave the newest version in the plain copy.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -35,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..core.names import InvalidName, folds_case_key
+from ..version import __version__
 from .guard import Protected, check_target, remove_file
 from .small_files import SAVED_MASK_MAX_BYTES, read_json_file, read_small_bytes
 from .writer import STALE_PART_S, atomic_write, fsync_dir
@@ -136,10 +137,8 @@ def claim_series(folder: Path, stem: str, owner: dict[str, Any]) -> None:
     if current is None:
         current = _owner_from_sidecars(folder, stem) or owner
         data = (json.dumps({"stem": stem, "owner": current}, indent=2) + "\n").encode()
-        try:
+        with contextlib.suppress(FileExistsError):  # another saver won: read what it wrote
             atomic_write(path, data, overwrite=False)
-        except FileExistsError:
-            pass  # another saver won: read what it wrote
         got = read_json_object(path)
         current = got["owner"] if got and isinstance(got.get("owner"), dict) else current
     else:
@@ -174,7 +173,8 @@ def refuse_case_twin(folder: Path, plain_name: str, what: str) -> None:
         )
 
 
-def _describe(owner: dict) -> str:
+def _describe(owner: dict | None) -> str:
+    owner = owner or {}
     if "label_map" in owner:
         return f"the label map {owner['label_map']!r}"
     if "segmentation" in owner:
@@ -296,7 +296,7 @@ def user_name() -> str:
 
 
 def _utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 # -- publishing --------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ nibabel and every other reader.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -14,6 +15,7 @@ import struct
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import SimpleITK as sitk
@@ -90,7 +92,7 @@ def make_header(
 
 def encode_nifti(array: np.ndarray, header: bytes, level: int = 1) -> bytes:
     """Serialise a (z, y, x) array with a header into gzip-compressed NIfTI-1 bytes."""
-    endian = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
+    endian: Literal["<", ">"] = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
     data = np.ascontiguousarray(array, dtype=np.dtype(array.dtype).newbyteorder(endian))
     hdr = make_header(header, data.shape, data.dtype)
     comp = _zlib.compressobj(level, _zlib.DEFLATED, _GZIP_WBITS)
@@ -127,7 +129,7 @@ def sweep_stale_parts(folder: Path, now: float | None = None) -> list[Path]:
     than :data:`STALE_PART_S` are touched, so a save running in another process is never disturbed.
     """
     now = time.time() if now is None else now
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -146,21 +148,47 @@ def sweep_stale_parts(folder: Path, now: float | None = None) -> list[Path]:
     return removed
 
 
-def _temp_write(folder: Path, name: str, data: bytes, mode: int) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+def open_part(path: Path, mode: int | None = None) -> tuple[int, Path]:
+    """A new temporary ``.<name>.<random>.part`` file beside ``path``: (open descriptor, its path).
+
+    It has ``mode`` (default: the permissions :func:`~lundprobe_gui.io.guard.file_mode` gives
+    ``path``); :func:`publish_part` puts it in place. For a file written piece by piece (a CSV
+    written while a run goes on); whole files go through :func:`atomic_write`.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        _chmod(fd, tmp, file_mode(path) if mode is None else mode)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return fd, Path(tmp)
+
+
+def publish_part(tmp: Path, path: Path, protected: Protected | None = None) -> Path:
+    """Put a complete, fsync'd part file in place of ``path`` (checked again first) and fsync the folder."""
+    check_target(path, protected)
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        raise located(e, path) from e
+    fsync_dir(path.parent)
+    return path
+
+
+def _temp_write(path: Path, data: bytes, mode: int) -> Path:
+    fd, tmp = open_part(path, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
-            _chmod(fh.fileno(), tmp, mode)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            tmp.unlink()
         raise
-    return Path(tmp)
+    return tmp
 
 
 def _chmod(fd: int, path: str, mode: int) -> None:
@@ -186,7 +214,7 @@ def atomic_write(path: Path, data: bytes, overwrite: bool = True, protected: Pro
     check_target(path, protected)
     sweep_stale_parts(path.parent)
     try:
-        tmp = _temp_write(path.parent, path.name, data, file_mode(path if overwrite else None))
+        tmp = _temp_write(path, data, file_mode(path if overwrite else None))
     except OSError as e:
         raise located(e, path) from e
     try:
@@ -208,10 +236,8 @@ def atomic_write(path: Path, data: bytes, overwrite: bool = True, protected: Pro
     except OSError as e:
         raise located(e, path) from e
     finally:
-        try:
+        with contextlib.suppress(OSError):
             tmp.unlink()
-        except OSError:
-            pass
     fsync_dir(path.parent)
     return path
 

@@ -8,9 +8,10 @@ bins, so a dose a hair below the threshold is never drawn however coarse the LUT
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -30,7 +31,6 @@ from .structure_colours import (  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PRESCRIPTION_GY = LUNDPROBE_PRESCRIPTION_GY
 DEFAULT_OPACITY = 0.4
 
 DOSE_STOPS: tuple[tuple[float, RGB], ...] = (
@@ -80,7 +80,7 @@ _MAP_LUT_SIZE = 4096
 
 
 # -- generic ramp ------------------------------------------------------------------------------
-def _ramp_rgb(positions: Sequence[float], colours: Sequence[RGB], values: np.ndarray) -> np.ndarray:
+def _ramp_rgb(positions: Sequence[float] | np.ndarray, colours: Sequence[RGB], values: np.ndarray) -> np.ndarray:
     """Linear interpolation of RGB stops at ``values`` (clamped at both ends); uint8 (n, 3)."""
     pos = np.asarray(positions, dtype=np.float64)
     cols = np.asarray(colours, dtype=np.float64)
@@ -116,7 +116,7 @@ def _map_through(values: np.ndarray, lo: float, hi: float, table32: np.ndarray, 
     np.clip(idx, 0.0, n - 1, out=idx)
     packed = np.take(table32, idx.astype(np.intp))
     packed[transparent] = 0
-    return packed.view(np.uint8).reshape(values.shape + (4,))
+    return packed.view(np.uint8).reshape((*values.shape, 4))
 
 
 def _pack(rgba: np.ndarray) -> np.ndarray:
@@ -138,7 +138,7 @@ class DoseWashSettings:
         Alpha of the wash, 0-1.
     """
 
-    prescription_gy: float = DEFAULT_PRESCRIPTION_GY
+    prescription_gy: float = LUNDPROBE_PRESCRIPTION_GY
     threshold: float = 0.10
     opacity: float = DEFAULT_OPACITY
 
@@ -162,10 +162,10 @@ def dose_stops(prescription: float, dose_max: float) -> tuple[list[float], list[
     """
     pos = [f * prescription for f, _ in DOSE_STOPS if f * prescription < dose_max]
     cols = [c for f, c in DOSE_STOPS if f * prescription < dose_max]
-    return pos + [float(dose_max)], cols + [DOSE_MAX_COLOUR]
+    return [*pos, float(dose_max)], [*cols, DOSE_MAX_COLOUR]
 
 
-def dose_colour(dose_gy: float, prescription: float = DEFAULT_PRESCRIPTION_GY, dose_max: float | None = None) -> RGB:
+def dose_colour(dose_gy: float, prescription: float = LUNDPROBE_PRESCRIPTION_GY, dose_max: float | None = None) -> RGB:
     """RGB of the wash at one dose value (used for isodose line colours).
 
     Parameters
@@ -188,7 +188,7 @@ def dose_colour(dose_gy: float, prescription: float = DEFAULT_PRESCRIPTION_GY, d
 
 
 def dose_lut(
-    prescription: float = DEFAULT_PRESCRIPTION_GY,
+    prescription: float = LUNDPROBE_PRESCRIPTION_GY,
     dose_max: float | None = None,
     threshold: float = 0.10,
     opacity: float = DEFAULT_OPACITY,
@@ -233,7 +233,7 @@ def _dose_table32(prescription: float, dose_max: float, opacity: float) -> np.nd
 
 def dose_to_rgba(
     dose2d: np.ndarray,
-    prescription: float = DEFAULT_PRESCRIPTION_GY,
+    prescription: float = LUNDPROBE_PRESCRIPTION_GY,
     dose_max: float | None = None,
     threshold: float = 0.10,
     opacity: float = DEFAULT_OPACITY,
@@ -267,7 +267,7 @@ def dose_to_rgba(
         dose_max = float(visible.max()) if visible.size else thr
     dose_max = float(dose_max)
     if not np.isfinite(dose_max) or dose_max <= 0.0:
-        return np.zeros(dose.shape + (4,), dtype=np.uint8)
+        return np.zeros((*dose.shape, 4), dtype=np.uint8)
     table = _dose_table32(float(prescription), dose_max, float(opacity))
     return _map_through(dose, 0.0, dose_max, table, transparent)
 
@@ -433,7 +433,7 @@ def _value_row(value: float, lo: float, hi: float, height: int) -> int:
 
 
 def dose_colour_bar(
-    prescription: float = DEFAULT_PRESCRIPTION_GY,
+    prescription: float = LUNDPROBE_PRESCRIPTION_GY,
     dose_max: float | None = None,
     threshold: float = 0.10,
     height: int = 256,

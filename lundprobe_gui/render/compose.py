@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
 
 import numpy as np
 
@@ -84,7 +84,7 @@ class LineLayer:
     @classmethod
     def from_mask(
         cls, mask: np.ndarray, colour: RGB, opacity: float = 1.0, offset: tuple[int, int] = (0, 0)
-    ) -> "LineLayer":
+    ) -> LineLayer:
         """Build from a boolean line image whose top-left pixel is at display ``offset``."""
         # flatnonzero + divmod: 2-D np.nonzero is ~20x slower on a full slice.
         flat = np.flatnonzero(mask)
@@ -97,7 +97,7 @@ class LineLayer:
         return int(self.rows.shape[0])
 
 
-Layer = Union[RgbaLayer, MaskLayer, LineLayer]
+Layer = RgbaLayer | MaskLayer | LineLayer
 
 
 class _Scratch(threading.local):
@@ -243,7 +243,7 @@ def compose_slice(base: np.ndarray, layers: Sequence[Layer], out: np.ndarray | N
     """
     if base.dtype != np.uint8 or base.ndim not in (2, 3) or (base.ndim == 3 and base.shape[2] != 3):
         raise ValueError(f"base must be uint8 (H, W) or (H, W, 3), got {base.dtype} {base.shape}")
-    shape = base.shape[:2] + (3,)
+    shape = (*base.shape[:2], 3)
     if out is None:
         out = np.empty(shape, dtype=np.uint8)
     elif out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous:

@@ -9,13 +9,14 @@ All functions take plain 2-D arrays already in display order (see
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
+from lundprobe_gui.core.patient import LUNDPROBE_PRESCRIPTION_GY
 from lundprobe_gui.render.colormaps import (
-    DEFAULT_PRESCRIPTION_GY,
     RGB,
     DoseWashSettings,
     UncertaintySettings,
@@ -367,7 +368,7 @@ def _label(level: float) -> str:
 
 def isodose_lines(
     dose2d: np.ndarray,
-    prescription: float = DEFAULT_PRESCRIPTION_GY,
+    prescription: float = LUNDPROBE_PRESCRIPTION_GY,
     levels: Sequence[float] = DEFAULT_ISODOSE_LEVELS,
     dose_max: float | None = None,
     width: int | tuple[int, int] = 1,

@@ -23,10 +23,9 @@ from ..core.orientation import Orientation, world_in
 from ..core.patient import Patient
 from ..core.volume import Volume
 from .colormaps import DoseWashSettings, UncertaintySettings, structure_halo_colour
-from .edit_map import edit_map_layers
 from .compose import LineLayer, MaskLayer, RgbaLayer, compose_slice
+from .edit_map import edit_map_layers
 from .overlay import (
-    IsodoseLine,
     StructureStyle,
     blend,
     checkerboard,
@@ -201,7 +200,7 @@ class SceneRenderer:
             vol = self.mri() if which == "mri" else self.sct()
             if vol is None:
                 return (0.0, 1.0)
-            wins[which] = percentile_window(vol.data)
+            wins[which] = percentile_window(vol.voxels())
         return wins[which]
 
     # -- structures ----------------------------------------------------------------------
@@ -432,7 +431,7 @@ class SceneRenderer:
 
     def render_region(self, axis: int, index: int, rect: tuple[int, int, int, int]) -> np.ndarray:
         """Compose only display rows r0:r1, cols c0:c1 of a view (the part an edit touched)."""
-        r0, r1, c0, c1 = rect
+        r0, _r1, c0, _c1 = rect
         layers, _labels, _legend = self.overlays(axis, index)
         base = self.base_slice(axis, index, rect)
         return compose_slice(base, [shift_layer(layer, r0, c0) for layer in layers])
@@ -456,7 +455,7 @@ class SceneRenderer:
             for name, vol in self.frame.uncertainty.items():
                 if vol.loaded:
                     r.uncertainty[name] = vol.value_at(z, y, x)
-        for (name, source), ref in self.frame.structures.items():
+        for name, source in self.frame.structures:
             if not self.state.allowed(source):
                 continue
             mask = self.mask_for((name, source, self.frame.name))

@@ -23,7 +23,7 @@ pixel-edge coordinates (pixel ``i`` spanning ``[i, i + 1)``) must subtract 0.5 f
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -269,9 +269,6 @@ def cropped_slice(
     dbox = orient.box_to_display(box)
     row_axis, col_axis = plane_axes(axis)
     col0 = dbox[col_axis][0]
-    if is_flipped(axis):
-        # The block's last display z row becomes its first screen row.
-        row0 = orient.display_shape[0] - dbox[0][1]
-    else:
-        row0 = dbox[row_axis][0]
+    # flipped: the block's last display z row becomes its first screen row
+    row0 = orient.display_shape[0] - dbox[0][1] if is_flipped(axis) else dbox[row_axis][0]
     return block, (int(row0), int(col0))

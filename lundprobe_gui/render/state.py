@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .colormaps import DEFAULT_PRESCRIPTION_GY, structure_colour
+from ..core.patient import LUNDPROBE_PRESCRIPTION_GY
+from .colormaps import structure_colour
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class DoseDisplay:
 
     wash: bool = True
     lines: bool = True
-    prescription_gy: float = DEFAULT_PRESCRIPTION_GY
+    prescription_gy: float = LUNDPROBE_PRESCRIPTION_GY
     threshold_pct: float = 10.0
     opacity: float = 0.4
     levels_pct: tuple[float, ...] = DEFAULT_ISODOSE_LEVELS

@@ -18,8 +18,9 @@ fixed order, no steps or blinding. Typical use::
 
 from __future__ import annotations
 
+from .create import init_review
 from .errors import CorruptReviewFile, NoOpenCase, ReviewError, ReviewRuleError
-from .protocol import OUTPUT_DIR, RESULTS_FILE, CaseSpec, ReviewProtocol, SegmentSpec, init_review, load_protocol
+from .protocol import OUTPUT_DIR, RESULTS_FILE, CaseSpec, ReviewProtocol, SegmentSpec, load_protocol
 from .results import columns, rating_column, write_results
 from .scale import LIKERT_SCALE, NO_CORRECTION_SCORE, STATEMENT, LikertLevel, level
 from .session import ReviewSession

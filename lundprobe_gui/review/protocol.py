@@ -35,8 +35,6 @@ from ..io.probe import strip_suffix
 from ..io.guard import (
     DATASET_LAYOUTS,
     Protected,
-    WriteRefused,
-    claim_output_root,
     has_dataset_files,
     register_patient,
 )
@@ -384,34 +382,3 @@ def open_case_patient(protocol: ReviewProtocol, case: CaseSpec) -> Patient:
         register_patient(patient)  # its files are inputs, as those open_patient opens
         return patient
     return open_patient(protocol.case_dir(case), edits=False)
-
-
-def init_review(
-    review_dir: str | Path,
-    dataset: str | Path,
-    reviewer: str,
-    cases: Sequence[str] | None = None,
-    segmentation: str | None = None,
-    idle_seconds: float = IDLE_SECONDS,
-) -> ReviewProtocol:
-    """Create a review folder: ``review.json`` and an empty ``state.json``.
-
-    Raises
-    ------
-    ReviewError
-        When the folder already holds a review (it is never overwritten), or see :func:`create_protocol`.
-    """
-    from .state import ReviewState
-
-    review_dir = Path(review_dir)
-    if (review_dir / REVIEW_FILE).exists():
-        raise ReviewError(f"{review_dir} already holds a review; choose a new folder")
-    protocol = create_protocol(dataset, reviewer, cases, segmentation, idle_seconds)
-    try:
-        claim_output_root(review_dir, "review", protected_of(protocol))
-    except WriteRefused as e:
-        raise ReviewError(str(e)) from e
-    write_json(review_dir / STATE_FILE, ReviewState.new(protocol).to_dict())
-    write_json(review_dir / REVIEW_FILE, protocol.to_dict())
-    logger.info("review of %d case(s) by %s created in %s", len(protocol.cases), reviewer, review_dir)
-    return protocol

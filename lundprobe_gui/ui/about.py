@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6 import QtWidgets
 
-from .. import __version__
+from ..version import __version__
 
 CITATIONS = (
     "The LUND-PROBE dataset: please cite the dataset's own publication (see its landing page).",

@@ -29,6 +29,7 @@ from .hotspot_panel import install_hotspots
 from .input_guard import InputGuard, single_keys
 from .layer_panel import LayerPanel
 from .loader import PatientLoader
+from .modes import install_modes
 from .overrides import WindowOverride
 from .png_file import save_png
 from .shortcuts import SHORTCUTS, ShortcutsDialog
@@ -147,14 +148,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.display.preset_chosen.connect(self.apply_preset)
         self.actions: dict[str, QtGui.QAction] = {}
         self._build_menus()
-        from .study_mode import install_study_mode
-
         install_hotspots(self, edit_dock)  # high-uncertainty regions of the edited structure, N / Shift+N
         display_dock.raise_()  # the first tab on screen is the display's, not the last one added
-        install_study_mode(self)  # Study menu and dock (reader-study sessions, issue 5)
-        from .review_mode import install_review_mode
-
-        install_review_mode(self)  # AI-review menu and dock (issue 7)
+        install_modes(self)  # the study and review menus and docks (registered by the ui package)
         from .saved_edits import install_saved_edits
 
         install_saved_edits(self)  # saved edits read back, versions, revert, compare with the start

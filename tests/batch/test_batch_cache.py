@@ -76,6 +76,7 @@ def test_a_killed_run_resumes_computing_only_what_is_missing(scheduler, six_pati
     assert {p.name for p in out_csv.parent.iterdir() if p.name.endswith(".part")} == killed_parts
 
 
+@pytest.mark.slow
 def test_a_rerun_computes_only_changed_and_new_patients(root_copy, tmp_path, capsys) -> None:
     out_csv = tmp_path / "m.csv"
     assert metrics(capsys, root_copy, out_csv)[0] == 0
@@ -114,6 +115,7 @@ def test_a_rerun_computes_only_changed_and_new_patients(root_copy, tmp_path, cap
     assert rc == 0 and counts(err) == (0, 4, 0)
 
 
+@pytest.mark.slow
 def test_rehash_catches_a_file_changed_under_the_same_size_and_time(root_copy, tmp_path, capsys) -> None:
     out_csv = tmp_path / "m.csv"
     assert metrics(capsys, root_copy, out_csv)[0] == 0
@@ -139,6 +141,7 @@ def test_rehash_catches_a_file_changed_under_the_same_size_and_time(root_copy, t
     assert out_csv.read_bytes() != before
 
 
+@pytest.mark.slow
 def test_a_damaged_cache_entry_is_computed_again(root_copy, tmp_path, capsys) -> None:
     out_csv = tmp_path / "m.csv"
     assert metrics(capsys, root_copy, out_csv)[0] == 0
@@ -169,6 +172,7 @@ def test_nothing_is_written_into_the_dataset(root_copy, tmp_path, capsys) -> Non
     assert sorted(str(p) for p in root_copy.rglob("*")) == listing
 
 
+@pytest.mark.slow
 def test_the_fingerprint_never_opens_a_fifo(root_copy, tmp_path) -> None:
     patient = sorted(p for p in root_copy.iterdir() if p.is_dir())[0]
     os.mkfifo(patient / "notes.txt")
@@ -180,6 +184,7 @@ def test_the_fingerprint_never_opens_a_fifo(root_copy, tmp_path) -> None:
     assert r.returncode == 0 and r.stdout.strip() == "None", r.stderr
 
 
+@pytest.mark.slow
 def test_run_batch_in_order_with_two_analyses_and_a_partial_cache(batch_root, tmp_path) -> None:
     paths = sorted(p for p in batch_root.iterdir() if p.is_dir())
     cache = ResultCache(tmp_path / "cache")
@@ -202,6 +207,7 @@ def test_run_batch_in_order_with_two_analyses_and_a_partial_cache(batch_root, tm
     assert cache.get(fp, MetricsAnalysis())[1].rows == both[0].outcomes["metrics"].rows
 
 
+@pytest.mark.slow
 def test_csv_and_cache_files_honour_the_umask(root_copy, tmp_path, capsys) -> None:
     out_csv = tmp_path / "m.csv"
     old = os.umask(0o027)
@@ -214,6 +220,7 @@ def test_csv_and_cache_files_honour_the_umask(root_copy, tmp_path, capsys) -> No
     assert modes == {0o640}
 
 
+@pytest.mark.slow
 def test_the_csv_stream_refuses_a_hard_link_of_an_input(root_copy, tmp_path, capsys) -> None:
     patient = sorted(p for p in root_copy.iterdir() if p.is_dir())[0]
     image = patient / "MR_StorT2" / "image.nii.gz"

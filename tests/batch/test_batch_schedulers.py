@@ -25,6 +25,7 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
     return rc, out.out, out.err
 
 
+@pytest.mark.slow
 def test_metrics_are_byte_identical_on_every_scheduler(batch_root, cluster_address, tmp_path, capsys) -> None:
     got = {}
     for name, scheduler in (("sync", "sync"), ("tcp", cluster_address), ("processes", "processes")):
@@ -47,6 +48,7 @@ def test_metrics_are_byte_identical_on_every_scheduler(batch_root, cluster_addre
 
 
 @pytest.mark.parametrize("command", ["dvh", "uncertainty-edits"])
+@pytest.mark.slow
 def test_dvh_and_edits_are_byte_identical_over_tcp(command, batch_root, cluster_address, tmp_path, capsys) -> None:
     files = []
     for scheduler in ("sync", cluster_address):
@@ -59,6 +61,7 @@ def test_dvh_and_edits_are_byte_identical_over_tcp(command, batch_root, cluster_
     assert {r["patient"] for r in rows} == {p.name for p in batch_root.iterdir() if p.is_dir()}
 
 
+@pytest.mark.slow
 def test_a_failing_patient_is_reported_and_the_run_goes_on(batch_root, root_copy, cluster_address, tmp_path, capsys):
     broken = sorted(p for p in root_copy.iterdir() if p.is_dir())[1]
     break_patient(broken)
@@ -83,6 +86,7 @@ def test_a_failing_patient_is_reported_and_the_run_goes_on(batch_root, root_copy
     assert out_csv.read_bytes() == reference.read_bytes()
 
 
+@pytest.mark.slow
 def test_a_patient_with_nothing_to_compare_is_not_a_failure(root_copy, cluster_address, capsys) -> None:
     bare = sorted(p for p in root_copy.iterdir() if p.is_dir())[0]
     shutil.rmtree(bare / "MR_StorT2" / "nnUNetOutput")
@@ -104,6 +108,7 @@ def test_every_patient_failing_exits_1_without_output(root_copy, tmp_path, capsy
     assert not [f for f in tmp_path.iterdir() if f.name.endswith(".part")]
 
 
+@pytest.mark.slow
 def test_scheduler_errors_exit_2(batch_root, capsys) -> None:
     rc, _, err = run(capsys, "metrics", str(batch_root), "--scheduler", "threads")
     assert rc == 2 and "--scheduler" in err
@@ -114,6 +119,7 @@ def test_scheduler_errors_exit_2(batch_root, capsys) -> None:
     assert rc == 2 and "cannot start or reach the Dask scheduler tcp://127.0.0.1:9" in err
 
 
+@pytest.mark.slow
 def test_commands_without_dask_do_not_import_it(batch_root) -> None:
     import subprocess
     import sys

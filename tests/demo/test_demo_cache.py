@@ -20,6 +20,7 @@ def test_the_default_demo_patient_has_the_datasets_resolution():
     assert g.mri.spacing[:2] == (0.4688, 0.4688)
 
 
+@pytest.mark.slow
 def test_a_generation_is_installed_whole_and_opened_from_then_on():
     assert demo.demo_ready("small") is None
     path = demo.ensure_demo("small")
@@ -54,6 +55,7 @@ def test_an_interrupted_generation_is_never_opened_and_is_swept(monkeypatch):
     assert not stale.exists() and live.exists()
 
 
+@pytest.mark.slow
 def test_a_generation_that_lost_the_race_leaves_the_winners_patient(tmp_path):
     first = demo.partial_dir("small")
     demo.generate(first, demo.DemoOptions(size="small"))

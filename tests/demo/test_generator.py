@@ -1,6 +1,7 @@
 import hashlib
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
@@ -23,6 +24,7 @@ def test_full_size_grid_is_the_datasets():
     assert np.allclose(fov_full, fov_small, rtol=2e-3)
 
 
+@pytest.mark.slow
 def test_dtypes_and_values(demo_patient_path):
     mri = demo_patient_path / "MR_StorT2"
     assert _read(mri / "image.nii.gz").GetPixelID() == sitk.sitkInt16
@@ -58,6 +60,7 @@ def test_ptv_is_ctv_plus_7_mm_exactly(demo_patient_path):
         assert np.array_equal(ptv, dist <= 7.0 + 1e-6)
 
 
+@pytest.mark.slow
 def test_uncertainty_is_near_the_dl_boundary_and_at_most_half(demo_patient_path):
     p = lp.open_patient(demo_patient_path)
     for s in ("CTVT_427", "Rectum"):
@@ -74,6 +77,7 @@ def test_uncertainty_is_near_the_dl_boundary_and_at_most_half(demo_patient_path)
         assert u[disagree].mean() > 0.15
 
 
+@pytest.mark.slow
 def test_step2_edits_less_where_uncertainty_is_low(tmp_path):
     root = tmp_path / "ds"
     generate(root, DemoOptions(patients=3, size="small", seed=7))
@@ -90,6 +94,7 @@ def test_step2_edits_less_where_uncertainty_is_low(tmp_path):
     assert low[2] < 0.8 * low[1]
 
 
+@pytest.mark.slow
 def test_deterministic_from_seed(tmp_path):
     def digest(root):
         generate(root, DemoOptions(patients=1, size="small", part="base", seed=11))

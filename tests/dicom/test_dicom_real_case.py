@@ -33,6 +33,7 @@ def patient(rt_case):
     return lp.open_patient(rt_case)
 
 
+@pytest.mark.slow
 def test_opens_as_dicom_with_the_real_slice_in_place(patient, rt_case):
     assert patient.layout == "dicom"
     g = patient.geometry
@@ -51,6 +52,7 @@ def test_opens_as_dicom_with_the_real_slice_in_place(patient, rt_case):
     assert patient.prescription_gy == pytest.approx(14.0)
 
 
+@pytest.mark.slow
 def test_dose_in_gy_lands_where_the_dose_grid_puts_it(patient, rt_case):
     raw = pydicom.dcmread(rt_case / "rtdose.dcm")
     grid = raw.pixel_array.astype(float) * float(raw.DoseGridScaling)
@@ -119,6 +121,7 @@ def test_dvh_matches_a_supersampled_reference(patient, rt_case):
 
 
 @pytest.mark.parametrize("fmt", ["rtstruct", "seg"])
+@pytest.mark.slow
 def test_export_round_trip_and_validates(patient, rt_case, tmp_path, fmt):
     before = _tree_digest(rt_case)
     out = tmp_path / "out"
@@ -148,6 +151,7 @@ def test_export_round_trip_and_validates(patient, rt_case, tmp_path, fmt):
         assert uids <= slices
 
 
+@pytest.mark.slow
 def test_corrected_structure_exports_under_a_clear_name(rt_case, tmp_path, capsys):
     p = lp.open_patient(rt_case)
     heart = p.mask("Heart")

@@ -240,6 +240,7 @@ def test_fractional_seg_is_thresholded_with_a_note(tmp_path):
     assert "fractional" in _kinds(p)
 
 
+@pytest.mark.slow
 def test_nifti_patient_export_writes_a_consistent_series(demo_patient_path, tmp_path):
     p = lp.open_patient(demo_patient_path)
     res = export_patient(p, "rtstruct", tmp_path / "out", ["CTVT_427", "Rectum:nnUNet"])

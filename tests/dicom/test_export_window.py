@@ -4,12 +4,14 @@ from the dialog (off the GUI thread), and the export opens again."""
 from __future__ import annotations
 
 import pydicom
+import pytest
 
 import lundprobe_gui as lp
 
 from .conftest import with_series
 
 
+@pytest.mark.slow
 def test_window_shows_the_case_and_exports_it(qtbot, rt_case, tmp_path):
     from lundprobe_gui.app import make_application
     from lundprobe_gui.ui.loader import load_patient

@@ -29,6 +29,7 @@ def _digest(root: Path) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_a_collection_case_opens_over_its_series(collection):
     root, masks = collection
     seg = sorted((root / "ai-segmentations-dcm").iterdir())[0]
@@ -40,6 +41,7 @@ def test_a_collection_case_opens_over_its_series(collection):
     np.testing.assert_array_equal(p.mask("Kidney", "AI"), px[..., 1])
 
 
+@pytest.mark.slow
 def test_review_rates_corrects_and_exports_qa_results(collection, tmp_path):
     root, masks = collection
     before = _digest(root)
@@ -90,6 +92,7 @@ def test_review_rates_corrects_and_exports_qa_results(collection, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_a_dicom_seg_correction_outside_review_opens_again(collection, tmp_path):
     root, _ = collection
     seg = sorted((root / "ai-segmentations-dcm").iterdir())[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from lundprobe_gui.core.mask import Mask
 from lundprobe_gui.corrector import CorrectionCase, simulate_correction
@@ -41,6 +42,7 @@ def test_the_user_is_never_given_the_target():
     assert not {n for n in names if "target" in n}
 
 
+@pytest.mark.slow
 def test_corrector_fixes_a_bump_and_stops_at_the_goal():
     zz, yy, xx = np.indices(SHAPE)
     target = ball(9, (8, 32, 32), SHAPE, SP) | (
@@ -54,6 +56,7 @@ def test_corrector_fixes_a_bump_and_stops_at_the_goal():
     assert set(manual.tools) <= {"brush", "eraser", "polygon"}
 
 
+@pytest.mark.slow
 def test_nothing_to_do_costs_nothing_and_the_cap_holds():
     start = ball(9, (8, 32, 32), SHAPE, SP)
     r = simulate_correction(case(start), "guided")
@@ -64,6 +67,7 @@ def test_nothing_to_do_costs_nothing_and_the_cap_holds():
     assert capped.interactions == 3 and not capped.reached
 
 
+@pytest.mark.slow
 def test_uniform_shrink_and_error_finder():
     start = Mask.from_full(ball(9, (8, 32, 32), SHAPE, SP))
     shrunk = uniform_shrink(start, 1.0, SP)

@@ -38,6 +38,7 @@ def footprint_offsets(fp: np.ndarray) -> set[tuple[int, int, int]]:
 @pytest.mark.parametrize("spacing", SPACINGS)
 @pytest.mark.parametrize("radius", [0.0, 0.3, 1.0, 2.5, 5.0])
 @pytest.mark.parametrize("axis,three_d", [(0, False), (1, False), (2, False), (0, True)])
+@pytest.mark.slow
 def test_footprint_matches_formula(spacing, radius, axis, three_d):
     fp = brush_footprint(radius, spacing, axis, three_d)
     assert footprint_offsets(fp) == formula_offsets(radius, spacing, axis, three_d)

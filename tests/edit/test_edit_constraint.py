@@ -64,6 +64,7 @@ def expected(mode: str, allowed: np.ndarray, locked: np.ndarray | None = None) -
 
 @pytest.mark.parametrize("mode", ["add", "remove", "set"])
 @pytest.mark.parametrize("area_mode", ["inside", "outside"])
+@pytest.mark.slow
 def test_area(mode, area_mode):
     area = area_full()
     got = run(mode, EditConstraint(area=Mask.from_full(area), area_mode=area_mode))

@@ -104,6 +104,7 @@ def test_keep_largest_26_connected_keeps_the_corner_voxel():
     np.testing.assert_array_equal(ctx.mask.to_full(), want)
 
 
+@pytest.mark.slow
 def test_keep_clicked():
     full = islands_full()
     ctx = make_ctx(full=full)
@@ -118,6 +119,7 @@ def test_keep_clicked():
     assert ctx.history.undo_depth == 1
 
 
+@pytest.mark.slow
 def test_single_component_is_a_noop():
     full = np.zeros(SHAPE, bool)
     full[3:5, 3:5, 3:5] = True
@@ -129,6 +131,7 @@ def test_single_component_is_a_noop():
 
 
 @pytest.mark.parametrize("tool_cls", [IslandsTool, FillHolesTool])
+@pytest.mark.slow
 def test_empty_mask_is_a_noop(tool_cls):
     ctx = make_ctx(SHAPE)
     tool = tool_cls()

@@ -42,6 +42,7 @@ def test_every_tool_describes_itself_and_names_and_keys_are_unique():
     assert len(keys) == len(set(keys))
 
 
+@pytest.mark.slow
 def test_option_coercion_clamps_and_refuses():
     opt = Option("radius_mm", "Radius", "float", 0.5, 50.0)
     settings = FoldVoteSettings()
@@ -70,6 +71,7 @@ def fold_ctx(start=None):
 
 
 @pytest.mark.parametrize("k", [1, 3, 10])
+@pytest.mark.slow
 def test_fold_vote_whole_structure_equals_the_k_vote_in_one_undo_step(k):
     ctx = fold_ctx()
     tool = FoldVoteTool(FoldVoteSettings(k=k, scope="structure"))
@@ -85,6 +87,7 @@ def test_fold_vote_whole_structure_equals_the_k_vote_in_one_undo_step(k):
     assert np.array_equal(preview.mask.to_full(), votes >= k) and f"{k} of 10" in preview.label
 
 
+@pytest.mark.slow
 def test_fold_vote_brush_changes_only_the_footprint_and_slice_scope_only_the_slice():
     ctx = fold_ctx()
     start = ctx.mask.to_full()
@@ -118,6 +121,7 @@ def test_fold_vote_modes_only_add_or_only_remove():
     assert (ctx.mask.to_full() <= start).all() and ctx.mask.count() < start.sum()
 
 
+@pytest.mark.slow
 def test_fold_vote_needs_folds():
     ctx = make_ctx(SHAPE, full=ball(10))
     assert "folds" in FoldVoteTool.unavailable(ctx)
@@ -133,6 +137,7 @@ def two_tissue_image():
 
 
 @pytest.mark.parametrize("criterion", ["range", "gradient"])
+@pytest.mark.slow
 def test_edge_brush_stops_at_the_edge(criterion):
     ctx = make_ctx(SHAPE, image=two_tissue_image())
     tool = EdgeBrushTool(EdgeBrushSettings(radius_mm=8.0, criterion=criterion))
@@ -169,6 +174,7 @@ def disc_image():
 
 
 @pytest.mark.parametrize("method", ["watershed", "random_walker"])
+@pytest.mark.slow
 def test_grow_labels_follow_the_image(method):
     img = disc_image()
     labels = np.zeros(SHAPE, np.uint8)

@@ -23,6 +23,7 @@ def apply(history: History, mask: Mask, region: Region, mode: str = "add"):
     return patch
 
 
+@pytest.mark.slow
 def test_stroke_is_one_step_and_undo_restores():
     h, m = History(), Mask(SHAPE)
     h.begin_stroke()
@@ -40,6 +41,7 @@ def test_stroke_is_one_step_and_undo_restores():
 
 
 @pytest.mark.parametrize("step", [1, 40])
+@pytest.mark.slow
 def test_merged_and_listed_strokes_undo_exactly(step):
     # step 1: compact stroke, merged into one union patch; step 40: sparse, kept as a list
     h, m = History(), Mask(SHAPE)
@@ -57,6 +59,7 @@ def test_merged_and_listed_strokes_undo_exactly(step):
     np.testing.assert_array_equal(m.to_full(), after)
 
 
+@pytest.mark.slow
 def test_noop_records_nothing():
     h, m = History(), Mask(SHAPE)
     apply(h, m, square(1, 1, 1))

@@ -35,6 +35,7 @@ def run(full: np.ndarray, spacing=(1.0, 1.0, 1.0), axis: int = 0) -> tuple[np.nd
     return ctx.mask.to_full(), ctx
 
 
+@pytest.mark.slow
 def test_identical_squares_give_the_same_square():
     full = np.zeros(SHAPE, bool)
     full[(2, *square(10))] = True
@@ -78,6 +79,7 @@ def test_matches_brute_force_sdf_with_anisotropic_pixels():
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_several_gaps_and_adjacent_keys():
     full = np.zeros(SHAPE, bool)
     for z in (1, 2, 5, 9):
@@ -90,6 +92,7 @@ def test_several_gaps_and_adjacent_keys():
 
 
 @pytest.mark.parametrize("axis", [1, 2])
+@pytest.mark.slow
 def test_other_axes(axis):
     full = np.zeros(SHAPE, bool)
     sl = [slice(3, 9), slice(12, 24), slice(12, 24)]
@@ -105,6 +108,7 @@ def test_other_axes(axis):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_nothing_to_interpolate():
     full = np.zeros(SHAPE, bool)
     full[(3, *square(6))] = True

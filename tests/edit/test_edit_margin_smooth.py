@@ -45,6 +45,7 @@ def run_margin(full, margin, spacing=SPACING):
 
 @pytest.mark.parametrize("margin", [0.7, 1.0, 2.6, 5.0, -0.7, -1.4, -3.0])
 @pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.slow
 def test_margin_equals_full_grid_reference(margin, seed):
     full = np.zeros((20, 70, 80), bool)
     full[6:14, 20:50, 25:55] = blobby((8, 30, 30), seed)[:, :, :]
@@ -56,6 +57,7 @@ def test_margin_equals_full_grid_reference(margin, seed):
 
 
 @pytest.mark.parametrize("margin", [3.0, -3.0])
+@pytest.mark.slow
 def test_margin_at_the_grid_border(margin):
     full = blobby((8, 30, 40), 3, 0.4, border=True)
     got, _ = run_margin(full, margin)
@@ -63,6 +65,7 @@ def test_margin_at_the_grid_border(margin):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_margin_brute_force_ball():
     """Independent of scipy: grow = dilation by the ball |d|_mm <= r, shrink = erosion by it."""
     spacing = (2.0, 1.0, 0.75)
@@ -90,6 +93,7 @@ def test_margin_brute_force_ball():
     np.testing.assert_array_equal(got, ero & full)
 
 
+@pytest.mark.slow
 def test_shrink_block_without_background_keeps_everything():
     block = np.ones((2, 3, 3), bool)
     assert shrink_block(block, 1.0, (1, 1, 1)).all()
@@ -103,6 +107,7 @@ def run_smooth(full, operation, r, spacing):
     return ctx.mask.to_full(), ctx
 
 
+@pytest.mark.slow
 def test_opening_removes_a_thin_protrusion():
     spacing = (2.5, 0.5, 0.5)
     full = np.zeros((6, 40, 50), bool)
@@ -117,6 +122,7 @@ def test_opening_removes_a_thin_protrusion():
     assert ctx.history.undo_depth == 1
 
 
+@pytest.mark.slow
 def test_closing_fills_a_small_gap():
     spacing = (2.5, 0.5, 0.5)
     full = np.zeros((6, 40, 50), bool)
@@ -133,6 +139,7 @@ def test_closing_fills_a_small_gap():
 
 
 @pytest.mark.parametrize("operation", ["opening", "closing"])
+@pytest.mark.slow
 def test_smooth_equals_reference_on_random_shapes(operation):
     full = np.zeros((16, 60, 60), bool)
     full[3:13, 10:50, 10:50] = blobby((10, 40, 40), 7, 0.6)

@@ -63,6 +63,7 @@ def test_press_release_is_a_vertex_and_right_click_finishes():
     np.testing.assert_array_equal(ctx.mask.to_full(), reference(0, 3, VERTS))
 
 
+@pytest.mark.slow
 def test_lasso_drag_fills_its_path():
     ctx = make_ctx(SHAPE)
     tool = PolygonTool()
@@ -90,6 +91,7 @@ def test_jitter_while_clicking_is_still_a_vertex():
     np.testing.assert_array_equal(ctx.mask.to_full(), reference(0, 3, VERTS))
 
 
+@pytest.mark.slow
 def test_remove_mode_cuts_out():
     full = np.zeros(SHAPE, bool)
     full[6] = True
@@ -102,6 +104,7 @@ def test_remove_mode_cuts_out():
     np.testing.assert_array_equal(ctx.mask.to_full(), full & ~reference(0, 6, VERTS))
 
 
+@pytest.mark.slow
 def test_escape_backspace_and_slice_change():
     ctx = make_ctx(SHAPE)
     tool = PolygonTool()
@@ -122,6 +125,7 @@ def test_escape_backspace_and_slice_change():
     np.testing.assert_array_equal(ctx.mask.to_full(), reference(0, 4, VERTS))
 
 
+@pytest.mark.slow
 def test_degenerate_polygon_does_nothing():
     ctx = make_ctx(SHAPE)
     tool = PolygonTool()
@@ -133,6 +137,7 @@ def test_degenerate_polygon_does_nothing():
     assert polygon_region(0, 50, VERTS, SHAPE) is None
 
 
+@pytest.mark.slow
 def test_polygon_partly_outside_the_grid():
     verts = [(-10.0, -10.0), (20.0, -5.0), (15.0, 70.0)]
     region = polygon_region(0, 1, verts, SHAPE)

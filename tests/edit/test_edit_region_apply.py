@@ -18,6 +18,7 @@ def random_mask(rng, p=0.3) -> tuple[Mask, np.ndarray]:
     return Mask.from_full(full), full
 
 
+@pytest.mark.slow
 def test_region_validates_shape():
     with pytest.raises(ValueError):
         Region(((0, 2), (0, 2), (0, 2)), np.zeros((2, 2, 3), bool))
@@ -36,6 +37,7 @@ def test_region_clip_and_to_full():
     assert Region(((7, 8), (0, 1), (0, 1)), np.ones((1, 1, 1), bool)).clip(SHAPE) is None
 
 
+@pytest.mark.slow
 def test_plane_axes_and_slice_box():
     assert plane_axes(0) == (1, 2) and plane_axes(1) == (0, 2) and plane_axes(2) == (0, 1)
     assert slice_box(1, 5, ((0, 3), (2, 4))) == ((0, 3), (5, 6), (2, 4))
@@ -51,6 +53,7 @@ def test_region_from_points_drops_outside():
 
 
 @pytest.mark.parametrize("mode", ["add", "remove", "set"])
+@pytest.mark.slow
 def test_apply_matches_numpy_reference(rng, mode):
     for _ in range(20):
         mask, full = random_mask(rng)

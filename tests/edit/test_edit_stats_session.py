@@ -181,6 +181,7 @@ def test_tools_registry():
         cls()  # every tool has usable default settings
 
 
+@pytest.mark.slow
 def test_edit_package_never_imports_qt():
     code = (
         "import sys, lundprobe_gui.edit; "

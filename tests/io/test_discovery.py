@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 import lundprobe_gui as lp
@@ -56,6 +57,7 @@ def test_fiducials_map_into_the_fiducial_mask(demo_patient_path):
         assert p.mask("CTVT_427")[z, y, x], "fiducials lie inside the prostate"
 
 
+@pytest.mark.slow
 def test_non_identity_direction_and_origin(tmp_path):
     flip = (-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0)
     root = tmp_path / "ds"
@@ -79,6 +81,7 @@ def test_non_identity_direction_and_origin(tmp_path):
         assert np.abs(naive - np.asarray(f.voxel_xyz)).max() > 5
 
 
+@pytest.mark.slow
 def test_expected_missing_is_not_a_problem(tmp_path):
     root = tmp_path / "ds"
     generate(root, DemoOptions(patients=1, size="small", part="base", seed=4, force_missing={0: ["PenileBulb"]}))
@@ -90,6 +93,7 @@ def test_expected_missing_is_not_a_problem(tmp_path):
     assert ("PenileBulb", "clinical") not in p.frames["MRI"].structures
 
 
+@pytest.mark.slow
 def test_info_json_cli(demo_patient_path):
     out = subprocess.run(
         [sys.executable, "-m", "lundprobe_gui", "info", str(demo_patient_path), "--json"],
@@ -116,6 +120,7 @@ def test_info_json_cli(demo_patient_path):
     assert len(d["fiducials"]) == 3
 
 
+@pytest.mark.slow
 def test_info_on_missing_folder_exits_2(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "lundprobe_gui", "info", str(tmp_path / "nope")], capture_output=True, text=True
@@ -123,6 +128,7 @@ def test_info_on_missing_folder_exits_2(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr and "nope" in r.stderr
 
 
+@pytest.mark.slow
 def test_folder_without_images_gives_clear_error(tmp_path):
     (tmp_path / "MR_StorT2").mkdir()
     (tmp_path / "MR_StorT2" / "notes.txt").write_text("hello")

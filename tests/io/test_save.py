@@ -40,6 +40,7 @@ def test_versions_sidecar_and_plain_copy(patient_copy, tmp_path):
     assert not [x for x in f1.parent.iterdir() if x.name.endswith(".part")]
 
 
+@pytest.mark.slow
 def test_saved_file_matches_reference_geometry_bit_for_bit(patient_copy, tmp_path):
     p = lp.open_patient(patient_copy)
     m = p.mask("Rectum", source="nnUNet")
@@ -64,6 +65,7 @@ def test_saved_edit_is_visible_in_the_patient(patient_copy, tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["../evil", "/abs", "a/b", "x\x00y", "CON", "a" * 200, "", ".."])
+@pytest.mark.slow
 def test_unsafe_names_are_refused(patient_copy, tmp_path, bad):
     p = lp.open_patient(patient_copy)
     m = p.mask("CTVT_427")

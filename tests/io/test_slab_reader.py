@@ -38,6 +38,7 @@ def chunk(request, monkeypatch):
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("dtype", ["u1", "i2", "f4"])
+@pytest.mark.slow
 def test_the_slab_is_the_bounding_box_of_the_non_zero_voxels(tmp_path, chunk, seed, dtype):
     rng = np.random.default_rng(seed)
     arr = np.zeros(SHAPE, dtype)

@@ -120,6 +120,7 @@ def test_unknown_label_is_refused(npc, tmp_path):
         save_label_map(p, case / "labels_map.nii.gz", {9: p.mask("R_Ib")}, tmp_path)
 
 
+@pytest.mark.slow
 def test_structseg_label_round_trip_keeps_the_dtype(copy_of, tmp_path):
     case = copy_of("structseg/1")
     p = lp.open_patient(case)

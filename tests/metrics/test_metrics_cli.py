@@ -82,6 +82,7 @@ def same_cell(cell: str, value) -> bool:
 
 
 # -- metrics ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_metrics_dataset_root_json_and_csv_two_workers(two_patient_root, tmp_path) -> None:
     out_csv = tmp_path / "m.csv"
     r = run_cli("metrics", str(two_patient_root), "--json", "--tolerance", "2", "--csv", str(out_csv))
@@ -119,6 +120,7 @@ def test_metrics_dataset_root_json_and_csv_two_workers(two_patient_root, tmp_pat
             assert same_cell(cells[k], js[k]), (k, cells[k], js[k])
 
 
+@pytest.mark.slow
 def test_metrics_one_patient_in_process_matches_the_default(two_patient_root, capsys) -> None:
     patient_dir = sorted(p for p in two_patient_root.iterdir() if p.is_dir())[0]
     assert main(["metrics", str(patient_dir), "--json", "--scheduler", "sync", "--quiet", "--tolerance", "3"]) == 0
@@ -130,6 +132,7 @@ def test_metrics_one_patient_in_process_matches_the_default(two_patient_root, ca
     assert all(r["tolerance_mm"] == 3.0 for r in one)
 
 
+@pytest.mark.slow
 def test_metrics_text_output(demo_patient_path, capsys) -> None:
     assert main(["metrics", str(demo_patient_path), "--scheduler", "sync", "--quiet"]) == 0
     out = capsys.readouterr().out
@@ -137,6 +140,7 @@ def test_metrics_text_output(demo_patient_path, capsys) -> None:
     assert "step1_obsB" in out and "nnUNet_fold_9" in out
 
 
+@pytest.mark.slow
 def test_missing_path_exit_2_without_traceback(tmp_path) -> None:
     for cmd in ("metrics", "dvh", "uncertainty-edits"):
         r = run_cli(cmd, str(tmp_path / "nope"), "--json")
@@ -153,6 +157,7 @@ def test_missing_path_exit_2_without_traceback(tmp_path) -> None:
         (["--csv", "/no/such/folder/out.csv"], "does not exist"),
     ],
 )
+@pytest.mark.slow
 def test_bad_options_exit_2(demo_patient_path, capsys, args, message) -> None:
     assert main(["metrics", str(demo_patient_path), *args]) == 2
     assert message in capsys.readouterr().err
@@ -164,6 +169,7 @@ def test_not_a_patient_folder(tmp_path, capsys) -> None:
     assert "neither a patient folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_patient_without_dl_has_nothing_to_compare(patient_copy, capsys) -> None:
     shutil.rmtree(patient_copy / "MR_StorT2" / "nnUNetOutput")
     shutil.rmtree(patient_copy / "MR_StorT2" / "observerData")
@@ -173,6 +179,7 @@ def test_patient_without_dl_has_nothing_to_compare(patient_copy, capsys) -> None
     assert "no uncertainty-versus-edits" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_undecodable_observer_mask_is_skipped_with_a_warning(demo_patient_path, capsys, monkeypatch) -> None:
     # Whatever damage the reader detects (bad gzip CRC, truncated data...) reaches the patient
     # as an exception from the mask store; simulate that for one file, inline (workers 1).
@@ -199,6 +206,7 @@ def test_undecodable_observer_mask_is_skipped_with_a_warning(demo_patient_path, 
 
 
 # -- dvh -------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_dvh_rows_for_every_structure_of_every_dose_frame(demo_patient_path, tmp_path, capsys) -> None:
     out_csv = tmp_path / "d.csv"
     assert (
@@ -244,6 +252,7 @@ def test_dvh_rows_for_every_structure_of_every_dose_frame(demo_patient_path, tmp
         assert same_cell(table[3][k], rows[3][k])
 
 
+@pytest.mark.slow
 def test_dvh_filters(demo_patient_path, capsys) -> None:
     assert main(["dvh", str(demo_patient_path), "--json", "--frame", "sCT", "--quiet", "--scheduler", "sync"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -290,6 +299,7 @@ def hand_count(p, structure: str, source: str) -> tuple[list[int], list[int], li
     return out
 
 
+@pytest.mark.slow
 def test_uncertainty_edits_rows_against_a_hand_count(demo_patient_path, tmp_path, capsys) -> None:
     out_csv = tmp_path / "u.csv"
     assert main(["uncertainty-edits", str(demo_patient_path), "--json", "--csv", str(out_csv), "--quiet"]) == 0
@@ -312,6 +322,7 @@ def test_uncertainty_edits_rows_against_a_hand_count(demo_patient_path, tmp_path
     assert len(read_csv(out_csv)) == len(rows)
 
 
+@pytest.mark.slow
 def test_uncertainty_edits_pooled_and_text(two_patient_root, capsys) -> None:
     assert main(["uncertainty-edits", str(two_patient_root), "--json", "--quiet", "--scheduler", "sync"]) == 0
     per = json.loads(capsys.readouterr().out)

@@ -117,6 +117,7 @@ def test_rows_equal_pair_metrics_called_directly(patient) -> None:
     assert all(r["dice"] < 1.0 for r in rows)
 
 
+@pytest.mark.slow
 def test_every_row_of_the_set_equals_pair_metrics_and_should_stop_stops(patient) -> None:
     comps = patient_comparisons(patient)
     rows = compare_patient(patient, comps)

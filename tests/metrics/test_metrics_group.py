@@ -52,6 +52,7 @@ def _close(a, b) -> bool:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("spacing", SPACINGS)
+@pytest.mark.slow
 def test_every_pair_matches_pair_metrics(seed: int, spacing) -> None:
     masks = _family(seed)
     as_masks = {k: Mask.from_full(v) for k, v in masks.items()}

@@ -104,6 +104,7 @@ def test_empty_masks() -> None:
     json.dumps(one)
 
 
+@pytest.mark.slow
 def test_metrics_package_does_not_pull_in_qt() -> None:
     import subprocess
     import sys

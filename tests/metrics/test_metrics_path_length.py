@@ -93,6 +93,7 @@ def test_empty_reference_slice_counts_whole_contour() -> None:
     assert slice_path_lengths(rect, rect, spacing) == (0.0, 0.0)
 
 
+@pytest.mark.slow
 def test_contour_on_the_grid_border_is_closed() -> None:
     corner = _square(shape=(8, 8), rows=(0, 3), cols=(5, 8))  # touches the top and right borders
     empty = np.zeros_like(corner)
@@ -100,6 +101,7 @@ def test_contour_on_the_grid_border_is_closed() -> None:
     assert apl == pytest.approx(2 * (3 * 0.7 + 3 * 0.4))
 
 
+@pytest.mark.slow
 def test_volume_sums_slices_in_grid_coordinates() -> None:
     ref = np.zeros((8, 30, 30), dtype=bool)
     test = np.zeros_like(ref)
@@ -120,6 +122,7 @@ def test_volume_sums_slices_in_grid_coordinates() -> None:
     assert from_masks == result
 
 
+@pytest.mark.slow
 def test_empty_volumes() -> None:
     z = np.zeros((3, 10, 10), dtype=bool)
     r = added_path_length(z, z, (2.5, 1.0, 1.0))

@@ -32,6 +32,7 @@ def _row(patient, structure, observer, step, k, edited, total, added=None):
     }
 
 
+@pytest.mark.slow
 def test_csv_round_trips_floats_exactly_and_none_as_empty(tmp_path) -> None:
     rows = [{"a": 0.1 + 0.2, "b": None, "c": "x,y", "d": 3}, {"a": 1e-17, "b": 2.5, "c": "", "d": 0}]
     text = rows_to_csv(rows, ["a", "b", "c", "d"])
@@ -45,6 +46,7 @@ def test_csv_round_trips_floats_exactly_and_none_as_empty(tmp_path) -> None:
         write_csv(tmp_path / "missing" / "t.csv", rows, ["a"])
 
 
+@pytest.mark.slow
 def test_format_table_aligns_and_marks_missing() -> None:
     text = format_table([{"name": "CTVT_427", "v": 0.123456}, {"name": "Rectum", "v": None}], ["name", "v"], digits=3)
     lines = text.splitlines()
@@ -53,6 +55,7 @@ def test_format_table_aligns_and_marks_missing() -> None:
     assert len({len(x) for x in lines[1:3]}) == 1
 
 
+@pytest.mark.slow
 def test_pooling_sums_counts_and_recomputes_fractions() -> None:
     rows = [
         _row("P1", "CTVT_427", "obsB", 1, 0, 2, 10),
@@ -74,6 +77,7 @@ def test_pooling_sums_counts_and_recomputes_fractions() -> None:
     assert {r["patient"] for r in per_patient} == {"P1", "P2"}
 
 
+@pytest.mark.slow
 def test_side_by_side_joins_the_steps() -> None:
     rows = [
         _row("all", "Rectum", "all", 1, 0, 4, 8),
@@ -86,6 +90,7 @@ def test_side_by_side_joins_the_steps() -> None:
     assert joined[1]["step2_edited"] is None and joined[1]["step1_total"] == 6
 
 
+@pytest.mark.slow
 def test_patient_rows_helpers(demo_patient_path) -> None:
     p = lp.open_patient(demo_patient_path)
     assert dose_frames(p) == ["MRI", "sCT"]
@@ -100,6 +105,7 @@ def test_patient_rows_helpers(demo_patient_path) -> None:
     assert len(rows) == 10 and warnings == []
 
 
+@pytest.mark.slow
 def test_resolve_patients(demo_root, demo_patient_path, tmp_path) -> None:
     assert resolve_patients(demo_patient_path) == [demo_patient_path]
     assert resolve_patients(demo_root) == [demo_patient_path]
@@ -110,6 +116,7 @@ def test_resolve_patients(demo_root, demo_patient_path, tmp_path) -> None:
         resolve_patients(tmp_path / "f.txt")
 
 
+@pytest.mark.slow
 def test_streamed_rows_are_byte_identical_to_the_whole_list(tmp_path) -> None:
     rows = [{"a": 0.1 + 0.2, "b": None, "c": 'x,"y"'}, {"a": 1e-300, "b": "=HYPERLINK(1)", "c": "é\n"}, {"a": -0.0}]
     cols = ["a", "b", "c"]
@@ -133,6 +140,7 @@ def test_streamed_rows_are_byte_identical_to_the_whole_list(tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv"]
 
 
+@pytest.mark.slow
 def test_bench_group_reports_both_figures(demo_patient_path) -> None:
     from lundprobe_gui.bench import metrics as bench_metrics
 

@@ -51,6 +51,7 @@ def _assert_matches_package(a: np.ndarray, b: np.ndarray, spacing: tuple[float, 
 
 
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.5, 0.47, 0.47), (0.3, 3.0, 1.7), (1.2, 0.9, 2.1)])
+@pytest.mark.slow
 def test_area_table_matches_package(spacing: tuple[float, float, float]) -> None:
     np.testing.assert_allclose(
         surfel_area_table(spacing),
@@ -62,6 +63,7 @@ def test_area_table_matches_package(spacing: tuple[float, float, float]) -> None
 
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("spacing", SPACINGS)
+@pytest.mark.slow
 def test_random_blobs_match_package(seed: int, spacing: tuple[float, float, float]) -> None:
     rng = np.random.default_rng(seed)
     a = np.zeros((24, 40, 36), dtype=bool)
@@ -73,6 +75,7 @@ def test_random_blobs_match_package(seed: int, spacing: tuple[float, float, floa
 
 
 @pytest.mark.parametrize("spacing", SPACINGS)
+@pytest.mark.slow
 def test_blobs_touching_every_border_match_package(spacing: tuple[float, float, float]) -> None:
     rng = np.random.default_rng(42)
     a = _blob(rng, (12, 20, 18), level=0.45)
@@ -118,6 +121,7 @@ def test_single_voxels_and_thin_shapes_match_package() -> None:
     _assert_matches_package(b, a, (1.0, 2.0, 3.0))
 
 
+@pytest.mark.slow
 def test_empty_masks() -> None:
     z = np.zeros((6, 6, 6), dtype=bool)
     a = z.copy()
@@ -136,6 +140,7 @@ def test_empty_masks() -> None:
     assert surface_dice(z, z, (1, 1, 1)) == 1.0
 
 
+@pytest.mark.slow
 def test_mask_objects_give_identical_results() -> None:
     rng = np.random.default_rng(7)
     a = np.zeros((20, 50, 60), dtype=bool)

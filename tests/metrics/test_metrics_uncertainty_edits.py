@@ -78,15 +78,18 @@ def _check(hist) -> None:
     assert hist.edited_voxels == 7 and hist.total_voxels == 13
 
 
+@pytest.mark.slow
 def test_hand_count_arrays() -> None:
     _check(edit_uncertainty_histogram(_embed(DL, bool), _embed(EDITED, bool), _embed(UNC, np.float64)))
 
 
+@pytest.mark.slow
 def test_hand_count_float32_and_masks() -> None:
     unc = _embed(UNC, np.float32)
     _check(edit_uncertainty_histogram(Mask.from_full(_embed(DL, bool)), Mask.from_full(_embed(EDITED, bool)), unc))
 
 
+@pytest.mark.slow
 def test_reader_with_box_reads_only_the_support() -> None:
     unc = _embed(UNC, np.float64)
     support = ((3, 4), (10, 13), (21, 25))  # the non-zero block of the map
@@ -96,6 +99,7 @@ def test_reader_with_box_reads_only_the_support() -> None:
     assert reader.reads == [((3, 4), (10, 14), (20, 25))]
 
 
+@pytest.mark.slow
 def test_reader_without_box_falls_back_to_the_full_grid_or_a_given_support() -> None:
     unc = _embed(UNC, np.float64)
     reader = UncertaintyReader(unc)
@@ -110,6 +114,7 @@ def test_reader_without_box_falls_back_to_the_full_grid_or_a_given_support() -> 
     assert reader.reads == [((3, 4), (10, 14), (20, 25))]
 
 
+@pytest.mark.slow
 def test_no_edits_and_rows() -> None:
     dl = _embed(DL, bool)
     hist = edit_uncertainty_histogram(dl, dl, _embed(UNC, np.float64))
@@ -129,6 +134,7 @@ def test_no_edits_and_rows() -> None:
     assert rows[0]["fraction_edited"] == 0.0 and rows[4]["fraction_edited"] is None
 
 
+@pytest.mark.slow
 def test_everything_empty() -> None:
     z = np.zeros((2, 3, 4), dtype=bool)
     hist = edit_uncertainty_histogram(z, z, np.zeros(z.shape))

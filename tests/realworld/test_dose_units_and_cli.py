@@ -51,6 +51,7 @@ def unscaled_dose_case(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_info_flags_a_dose_that_is_not_gy_from_a_streaming_scan(unscaled_dose_case):
     res = _cli("info", str(unscaled_dose_case))
     assert res.returncode == 0, res.stderr
@@ -60,6 +61,7 @@ def test_info_flags_a_dose_that_is_not_gy_from_a_streaming_scan(unscaled_dose_ca
     assert [p["kind"] for p in info["problems"]] == ["implausible-dose"]
 
 
+@pytest.mark.slow
 def test_a_dose_that_is_not_gy_is_neither_shown_nor_used_until_a_scale_is_confirmed(unscaled_dose_case):
     p = lp.open_patient(unscaled_dose_case)
     p.load_all()
@@ -79,6 +81,7 @@ def test_a_dose_that_is_not_gy_is_neither_shown_nor_used_until_a_scale_is_confir
     assert 30 < d.dvh.stats.max_gy <= 41.95
 
 
+@pytest.mark.slow
 def test_the_window_asks_for_the_scale_and_then_shows_the_dose(qtbot, unscaled_dose_case, monkeypatch):
     from PySide6 import QtWidgets
 
@@ -108,6 +111,7 @@ def test_the_window_asks_for_the_scale_and_then_shows_the_dose(qtbot, unscaled_d
     assert not np.array_equal(shown, plain.render(0).rgb)  # the wash is drawn now
 
 
+@pytest.mark.slow
 def test_a_load_larger_than_the_available_ram_is_refused_with_a_problem(demo_patient_path, monkeypatch):
     import lundprobe_gui.core.memory as memory
 
@@ -154,6 +158,7 @@ def test_info_stays_under_300_mb_whatever_the_files_declare(tmp_path):
     assert res.stdout.count("[geometry-mismatch]") == 4  # each declared gigabyte was looked at and reported
 
 
+@pytest.mark.slow
 def test_screenshot_base_sct_without_an_sct_says_so(tmp_path, unscaled_dose_case):
     res = _cli("screenshot", str(unscaled_dose_case), str(tmp_path / "x.png"), "--base", "sct")
     assert res.returncode == 2 and "no sCT on the image grid" in res.stderr
@@ -173,6 +178,7 @@ def _lundprobe_like(root, masks):
     return folder.parent
 
 
+@pytest.mark.slow
 def test_the_prostate_structure_list_applies_only_to_lund_probe_patients(tmp_path):
     brain = lp.open_patient(_lundprobe_like(tmp_path / "brain", ["Brainstem", "Eye_L"]))
     assert brain.layout == "lundprobe" and not [q for q in brain.problems if q.kind == "missing"]
@@ -181,6 +187,7 @@ def test_the_prostate_structure_list_applies_only_to_lund_probe_patients(tmp_pat
     assert "PenileBulb.nii.gz" in missing and "CTVT_427.nii.gz" not in missing
 
 
+@pytest.mark.slow
 def test_every_command_takes_quiet_and_quiet_silences_warnings(unscaled_dose_case, tmp_path, capsys):
     import argparse
 
@@ -212,6 +219,7 @@ def test_every_command_takes_quiet_and_quiet_silences_warnings(unscaled_dose_cas
     assert quiet.returncode != 0 and "error:" in quiet.stderr and "not a plausible dose in Gy" in quiet.stderr
 
 
+@pytest.mark.slow
 def test_world_coordinates_say_their_convention(unscaled_dose_case):
     p = lp.open_patient(unscaled_dose_case)
     p.load_all()

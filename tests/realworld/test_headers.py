@@ -46,6 +46,7 @@ SROW_X = 280
 
 
 @pytest.mark.parametrize("value", [0.0, float("nan"), float("inf")])
+@pytest.mark.slow
 def test_a_lying_voxel_size_is_taken_from_the_sform_and_reported(tmp_path, value):
     path = _patched(_image_file(tmp_path / "image.nii"), (PIXDIM + 12, "f", (value,)))
     p = lp.open_patient(tmp_path)
@@ -135,6 +136,7 @@ def test_a_truncated_nifti2_gzip_is_truncated(tmp_path):
         ("nifti2.hdr", "a NIfTI-2 .hdr/.img pair; not supported"),
     ],
 )
+@pytest.mark.slow
 def test_a_folder_without_a_showable_image_says_exactly_why(tmp_path, name, reason):
     shutil.copy(NIBABEL_DATA / name, tmp_path / name)
     with pytest.raises(NoImageError) as e:
@@ -152,6 +154,7 @@ def test_a_4d_file_next_to_an_image_is_a_problem_with_its_volume_count(tmp_path)
     assert got["analyze.hdr"][0] == "unsupported" and "Analyze" in got["analyze.hdr"][1]
 
 
+@pytest.mark.slow
 def test_a_mask_drawn_on_a_nifti2_image_saves_on_its_grid_and_reopens(tmp_path):
     src = nib.load(str(NIBABEL_DATA / "example_nifti2.nii.gz"))
     case = tmp_path / "case"

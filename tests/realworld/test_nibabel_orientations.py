@@ -71,6 +71,7 @@ def test_every_storage_order_shows_the_lps_pictures_and_letters(copies, name):
 
 
 @pytest.mark.parametrize("name", list(ORDERS))
+@pytest.mark.slow
 def test_screen_edges_are_the_patients_directions_in_world_space(copies, name):
     # independent of the letters: where the screen's edges lie in LPS world mm, from the direction matrix
     p, scene, views = _views(copies[name])
@@ -93,6 +94,7 @@ def test_screen_edges_are_the_patients_directions_in_world_space(copies, name):
             assert left[0] < right[0]  # the patient's right (low LPS x) on the screen's left
 
 
+@pytest.mark.slow
 def test_screenshot_of_every_copy_is_the_same_picture(copies, tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=os.pathsep.join(sys.path))
     pics = {}

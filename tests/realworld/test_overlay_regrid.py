@@ -69,6 +69,7 @@ def folders(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_dvh_of_a_coarse_grid_dose_matches_a_simpleitk_pre_resampled_one(folders):
     coarse, pre = lp.open_patient(folders["coarse"]), lp.open_patient(folders["pre"])
     assert not coarse.problems and not pre.problems
@@ -86,6 +87,7 @@ def test_dvh_of_a_coarse_grid_dose_matches_a_simpleitk_pre_resampled_one(folders
     assert got[0].dvh.stats.mean_gy > 30  # the CTV sits in the high dose: the test compares real doses
 
 
+@pytest.mark.slow
 def test_the_resampled_dose_is_computed_once_and_cropped(folders, monkeypatch):
     p = lp.open_patient(folders["coarse"])
     dose = p.dose()
@@ -103,6 +105,7 @@ def test_the_resampled_dose_is_computed_once_and_cropped(folders, monkeypatch):
     np.testing.assert_allclose(dose.array(), pre, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_info_says_which_dose_is_resampled(folders):
     env_path = {"PYTHONPATH": ":".join(sys.path)}
     run = lambda *a: subprocess.run(  # noqa: E731
@@ -154,6 +157,7 @@ def test_resampling_follows_the_direction_matrices():
     assert grid_label(Geometry((1, 1, 1), (0.9375, 0.9375, 2.5), (0, 0, 0))) == "0.938 x 0.938 x 2.5 mm grid"
 
 
+@pytest.mark.slow
 def test_lundprobe_planning_dose_is_resampled_only_when_shown(demo_patient_path):
     p = lp.open_patient(demo_patient_path)
     sct = p.frames["sCT"]

@@ -75,6 +75,7 @@ def _to_lps(stored: np.ndarray, geometry) -> np.ndarray:
 
 
 @pytest.mark.parametrize("code", CODES)
+@pytest.mark.slow
 def test_every_storage_order_draws_the_lps_pixels_and_edits_the_same_voxels(code, reference, tmp_path):
     ref_patient, ref_views, ref_edit = reference
     patient = _open(write_phantom(tmp_path / code, code))

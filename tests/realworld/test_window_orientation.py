@@ -74,6 +74,7 @@ def _paint(win, qtbot):
 
 
 @pytest.mark.parametrize("code", ["RAS", "PIR"])
+@pytest.mark.slow
 def test_clicks_views_and_brush_match_the_lps_window(open_window, qtbot, tmp_path, code):
     lps = open_window(write_phantom(tmp_path / "LPS", "LPS"))
     other = open_window(write_phantom(tmp_path / code, code))
@@ -93,6 +94,7 @@ def test_clicks_views_and_brush_match_the_lps_window(open_window, qtbot, tmp_pat
     np.testing.assert_array_equal(other.tri.views[0].image.image, lps.tri.views[0].image.image)
 
 
+@pytest.mark.slow
 def test_wheel_steps_through_anatomy_the_same_way(open_window, qtbot, tmp_path):
     lps = open_window(write_phantom(tmp_path / "LPS", "LPS"))
     ras = open_window(write_phantom(tmp_path / "RAS", "RAS"))

@@ -102,6 +102,7 @@ def patient(tiny_root, tmp_path):
 
 # -- names ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("bad", HOSTILE, ids=[repr(h)[:24] for h in HOSTILE])
+@pytest.mark.slow
 def test_hostile_structure_and_source_names_are_refused(patient, tmp_path, bad):
     m = patient.mask_obj("Bladder")
     out = tmp_path / "out"
@@ -144,6 +145,7 @@ def _any_name_stays_inside(patient, out, name, source):
     assert all(c.isalnum() or unicodedata.category(c)[0] == "M" or c in "_-+.,() " for c in name)
 
 
+@pytest.mark.slow
 def test_any_name_is_refused_or_stays_inside_the_output_folder(patient, tmp_path, figures):
     out = tmp_path / "out"
     _written.clear()
@@ -163,6 +165,7 @@ def test_any_name_is_refused_or_stays_inside_the_output_folder(patient, tmp_path
 @pytest.mark.parametrize(
     "bad", ["../evil", "/abs", "a/b", "x\x00y", "a" * 65, "CON", "AUX", "LPT1", "", "obs B", "trailing."]
 )
+@pytest.mark.slow
 def test_study_init_refuses_hostile_observers_structures_and_patients(tiny_root, tmp_path, bad):
     for opts in (
         InitOptions(dataset_root=tiny_root, observers=["obsX", bad]),
@@ -185,6 +188,7 @@ def study(tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["../obsX", "obsX/../obsY", "/tmp/obsX", "obsX\x00", "CON", "a" * 200, "obsZ"])
+@pytest.mark.slow
 def test_a_session_refuses_hostile_observer_ids(study, bad):
     before = snapshot(study)
     with pytest.raises(StudyError):
@@ -193,6 +197,7 @@ def test_a_session_refuses_hostile_observer_ids(study, bad):
 
 
 @pytest.mark.parametrize("bad", ["../evil", "/abs", "a/b", "x\x00y", "CON", "LPT1", "a" * 65, ""])
+@pytest.mark.slow
 def test_review_init_refuses_hostile_reviewer_ids(tiny_root, tmp_path, bad):
     review = tmp_path / "review"
     with pytest.raises(InvalidName):
@@ -208,6 +213,7 @@ def test_review_init_refuses_hostile_reviewer_ids(tiny_root, tmp_path, bad):
     "target",
     ["output/../../outside/evil.nii.gz", "{abs}/outside/evil.nii.gz", "../outside/x.nii.gz", "sessions/obsX.json"],
 )
+@pytest.mark.slow
 def test_a_tampered_session_file_cannot_point_outside_the_output(study, tmp_path, field, target):
     (tmp_path / "outside").mkdir()
     target = target.format(abs=tmp_path)  # an absolute path (inside this test's folder)
@@ -231,6 +237,7 @@ def test_a_tampered_session_file_cannot_point_outside_the_output(study, tmp_path
 
 # -- symlinks ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("level", ["patient", "frame", "observerData"])
+@pytest.mark.slow
 def test_a_symlinked_output_folder_is_not_written_through(patient, tmp_path, level):
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -246,6 +253,7 @@ def test_a_symlinked_output_folder_is_not_written_through(patient, tmp_path, lev
 
 
 @pytest.mark.parametrize("which", ["plain", "version", "sidecar", "next version"])
+@pytest.mark.slow
 def test_a_symlinked_final_file_name_is_not_written_through(patient, tmp_path, which):
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -121,6 +121,7 @@ def _as_user(args):
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
 @pytest.mark.parametrize("mode", [0o000, 0o400, 0o100])
+@pytest.mark.slow
 def test_really_unreadable_folders_on_the_command_line(root, mode, figures):
     pat = root / "LUNDPROBE_0001"
     os.chmod(pat / "MR_StorT2" / "observerData", mode)
@@ -149,6 +150,7 @@ def test_really_unreadable_folders_on_the_command_line(root, mode, figures):
     "field,value",
     [("completed_at", "next tuesday"), ("completed_at", "99999-01-01T00:00:00"), ("created_at", 12), ("at", "\x00")],
 )
+@pytest.mark.slow
 def test_a_session_with_an_unparseable_time_is_a_clear_error(tmp_path, field, value):
     tiny_patient(tmp_path, patient_id="LUNDPROBE_0433")
     study = tmp_path / "study"
@@ -180,6 +182,7 @@ def test_a_session_with_an_unparseable_time_is_a_clear_error(tmp_path, field, va
 
 
 # -- 17. study init: the real reason of each left-out patient ---------------------------------------------------
+@pytest.mark.slow
 def test_study_init_names_each_left_out_patient_with_its_reason(tmp_path, monkeypatch):
     for i in range(1, 6):
         tiny_patient(tmp_path, patient_id=f"LUNDPROBE_000{i}")

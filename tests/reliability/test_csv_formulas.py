@@ -50,6 +50,7 @@ def _safe(value: str) -> bool:
 
 
 @pytest.mark.parametrize("payload", PAYLOADS, ids=[repr(p)[:16] for p in PAYLOADS])
+@pytest.mark.slow
 def test_formula_text_is_written_as_text(payload, tmp_path, figures):
     out = write_csv(tmp_path / "t.csv", [{"name": payload, "n": -1.25, "k": -3, "s": "-4"}], ["name", "n", "k", "s"])
     rows = _read(out.read_bytes().decode("utf-8"))  # bytes: a quoted CR stays a CR
@@ -60,17 +61,20 @@ def test_formula_text_is_written_as_text(payload, tmp_path, figures):
 
 
 @pytest.mark.parametrize("number", NUMBERS)
+@pytest.mark.slow
 def test_numbers_given_as_text_stay_numbers(number):
     assert cell(number) == number
     assert cell(float(number)) == repr(float(number))
     assert cell(None) == "" and cell(math.nan) == "" and cell(-7) == "-7"
 
 
+@pytest.mark.slow
 def test_the_header_row_is_made_safe_too():
     rows = _read(csv_text([{"=x rating": 3}], ["=x rating"]))
     assert rows == [["'=x rating"], ["3"]]
 
 
+@pytest.mark.slow
 def test_dvh_csv_of_formula_named_structures_and_patients(tmp_path, figures):
     root = tmp_path / "ds"
     hdr = header_from_geometry(TINY)
@@ -103,6 +107,7 @@ def test_dvh_csv_of_formula_named_structures_and_patients(tmp_path, figures):
     figures["cells_checked"] = len(cells)
 
 
+@pytest.mark.slow
 def test_review_results_keep_a_formula_comment_as_text(tiny_root, tmp_path):
     d = tmp_path / "review"
     init_review(d, tiny_root, "rev1")
@@ -121,6 +126,7 @@ def test_review_results_keep_a_formula_comment_as_text(tiny_root, tmp_path):
     assert all(_safe(v) for v in row.values())
 
 
+@pytest.mark.slow
 def test_study_results_keep_a_formula_comment_as_text(tmp_path):
     tiny_patient(tmp_path, patient_id="LUNDPROBE_0433")
     study = tmp_path / "study"

@@ -88,6 +88,7 @@ def direction_root(tmp_path_factory):
 
 @pytest.mark.parametrize("trap", sorted(TRAPS))
 @pytest.mark.parametrize("where", sorted(MASK_FILES))
+@pytest.mark.slow
 def test_a_mask_off_by_a_trap_is_reported_not_shown(tiny_root, tmp_path, trap, where, figures):
     shutil.copytree(tiny_root, tmp_path / "ds")
     patient = tmp_path / "ds" / "LUNDPROBE_0001"
@@ -104,6 +105,7 @@ def test_a_mask_off_by_a_trap_is_reported_not_shown(tiny_root, tmp_path, trap, w
 
 
 @pytest.mark.parametrize("trap", sorted(TRAPS))
+@pytest.mark.slow
 def test_a_trap_in_a_plain_folder_is_reported_not_shown(tmp_path, trap):
     folder = tiny_generic(tmp_path / "case")
     geom = TRAPS[trap](TINY)
@@ -115,6 +117,7 @@ def test_a_trap_in_a_plain_folder_is_reported_not_shown(tmp_path, trap):
 
 
 @pytest.mark.parametrize("trap", ["x size +1", "origin x +1e-3 mm", "z axis flipped"])
+@pytest.mark.slow
 def test_a_trap_on_a_rotated_patient_is_reported(direction_root, tmp_path, trap):
     shutil.copytree(direction_root, tmp_path / "ds")
     patient = next((tmp_path / "ds").glob("LUNDPROBE_*"))
@@ -164,6 +167,7 @@ def assert_same_geometry(saved, reference) -> None:
 
 
 @pytest.mark.parametrize("frame", ["MRI", "sCT"])
+@pytest.mark.slow
 def test_saved_mask_matches_a_rotated_reference_bit_for_bit(direction_root, tmp_path, frame):
     p = lp.open_patient(next(direction_root.glob("LUNDPROBE_*")))
     assert p.frames["MRI"].geometry.direction != (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
@@ -261,6 +265,7 @@ def _saved_geometry_property(work, geometry, writer):
     shutil.rmtree(root)
 
 
+@pytest.mark.slow
 def test_saved_masks_match_random_references_bit_for_bit(tmp_path, figures):
     _saved_count.clear()
     _saved_geometry_property(tmp_path)
@@ -268,6 +273,7 @@ def test_saved_masks_match_random_references_bit_for_bit(tmp_path, figures):
     figures["writers"] = sorted(set(_saved_count))
 
 
+@pytest.mark.slow
 def test_saved_mask_without_a_reference_image_still_opens_on_the_frame_grid(direction_root, tmp_path):
     shutil.copytree(direction_root, tmp_path / "ds")
     patient = next((tmp_path / "ds").glob("LUNDPROBE_*"))

@@ -97,6 +97,7 @@ def _plant_marker(ds: Path) -> Path:
 
 
 @pytest.mark.parametrize("where", list(OUT_TARGETS))
+@pytest.mark.slow
 def test_save_mask_refuses_an_output_folder_in_the_dataset(ds, tmp_path, where, attack):
     attack("inputs")
     p = lp.open_patient(ds / "LUNDPROBE_0433")
@@ -117,6 +118,7 @@ def _hard_link_in_output(ds: Path, out: Path, name: str) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_a_hard_link_of_an_input_as_the_plain_copy_is_refused(ds, tmp_path, attack):
     attack("inputs")
     p = lp.open_patient(ds / "LUNDPROBE_0433")
@@ -128,6 +130,7 @@ def test_a_hard_link_of_an_input_as_the_plain_copy_is_refused(ds, tmp_path, atta
     assert not list(folder.glob("*_v*")), "the refused save left a version"
 
 
+@pytest.mark.slow
 def test_a_hard_link_of_an_input_as_a_version_name_is_never_written(ds, tmp_path, attack):
     attack("inputs")
     p = lp.open_patient(ds / "LUNDPROBE_0433")
@@ -138,6 +141,7 @@ def test_a_hard_link_of_an_input_as_a_version_name_is_never_written(ds, tmp_path
     assert snapshot(ds) == before
 
 
+@pytest.mark.slow
 def test_a_csv_over_a_hard_link_of_an_input_or_in_a_patient_folder_is_refused(ds, tmp_path, attack):
     attack("inputs")
     p = lp.open_patient(ds / "LUNDPROBE_0433")
@@ -161,6 +165,7 @@ def test_the_recovery_area_in_the_dataset_is_refused(ds, attack):
     assert snapshot(ds) == before
 
 
+@pytest.mark.slow
 def test_an_audit_log_hard_linked_to_an_input_is_not_appended_to(ds, tmp_path, attack):
     attack("inputs")
     study = tmp_path / "study"
@@ -191,6 +196,7 @@ EXPORT_TARGETS = {
 
 
 @pytest.mark.parametrize("where", list(EXPORT_TARGETS))
+@pytest.mark.slow
 def test_study_export_into_the_dataset_is_refused(ds, tmp_path, where, attack):
     attack("inputs")
     study = _finished_study(ds, tmp_path)
@@ -200,6 +206,7 @@ def test_study_export_into_the_dataset_is_refused(ds, tmp_path, where, attack):
     assert snapshot(ds) == before
 
 
+@pytest.mark.slow
 def test_study_export_never_replaces_a_hard_link_of_an_input(ds, tmp_path, attack):
     attack("inputs")
     study = _finished_study(ds, tmp_path)
@@ -216,6 +223,7 @@ def test_study_export_never_replaces_a_hard_link_of_an_input(ds, tmp_path, attac
     assert sorted(p.name for p in rep.copied) == ["mask_Rectum_step1_obsB.nii.gz"]  # the dataset's own names
 
 
+@pytest.mark.slow
 def test_study_export_deletes_only_its_own_recorded_versions(ds, tmp_path, attack):
     attack("inputs")
     study = _finished_study(ds, tmp_path)
@@ -233,6 +241,7 @@ def test_study_export_deletes_only_its_own_recorded_versions(ds, tmp_path, attac
     assert any(str(rectum) in p for p in rep.problems)
 
 
+@pytest.mark.slow
 def test_study_init_refuses_published_and_taken_observer_ids(ds, tmp_path, attack):
     attack("inputs")
     opts = InitOptions(dataset_root=ds, seed=1)
@@ -255,6 +264,7 @@ def test_study_init_refuses_published_and_taken_observer_ids(ds, tmp_path, attac
 
 
 @pytest.mark.parametrize("where", ["dataset root", "patient folder"])
+@pytest.mark.slow
 def test_a_study_or_review_folder_in_the_dataset_is_refused(ds, where, attack):
     attack("inputs")
     folder = ds / "work" if where == "dataset root" else ds / "LUNDPROBE_0433" / "work"
@@ -266,6 +276,7 @@ def test_a_study_or_review_folder_in_the_dataset_is_refused(ds, where, attack):
     assert snapshot(ds) == before and not folder.exists()
 
 
+@pytest.mark.slow
 def test_review_export_into_a_case_folder_is_refused(ds, tmp_path, attack):
     attack("inputs")
     init_review(tmp_path / "review", ds, "rev1")
@@ -283,6 +294,7 @@ def test_review_export_into_a_case_folder_is_refused(ds, tmp_path, attack):
     assert snapshot(ds) == before
 
 
+@pytest.mark.slow
 def test_demo_over_a_dataset_and_csv_and_png_into_it_are_refused(ds, tmp_path, attack):
     attack("inputs")
     before = snapshot(ds)
@@ -295,6 +307,7 @@ def test_demo_over_a_dataset_and_csv_and_png_into_it_are_refused(ds, tmp_path, a
     assert snapshot(ds) == before
 
 
+@pytest.mark.slow
 def test_the_editor_save_into_the_dataset_root_fails_and_keeps_the_edit(ds, qtbot, attack):
     attack("inputs")
     from lundprobe_gui.render.scene import SceneRenderer
@@ -328,6 +341,7 @@ def test_the_editor_save_into_the_dataset_root_fails_and_keeps_the_edit(ds, qtbo
 
 
 # -- inputs: output folders of older versions keep working ----------------------------------------------------
+@pytest.mark.slow
 def test_output_folders_from_before_the_marker_keep_working(ds, tmp_path, attack):
     attack("inputs")
     p = lp.open_patient(ds / "LUNDPROBE_0433")
@@ -363,6 +377,7 @@ def test_output_folders_from_before_the_marker_keep_working(ds, tmp_path, attack
         ("Rectum_v0001", "edit"),
     ],
 )
+@pytest.mark.slow
 def test_names_and_sources_that_end_like_a_version_are_refused(ds, tmp_path, name, source, attack):
     attack("names")
     p = lp.open_patient(ds / "LUNDPROBE_0433")
@@ -371,6 +386,7 @@ def test_names_and_sources_that_end_like_a_version_are_refused(ds, tmp_path, nam
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_plain_copy_never_replaces_a_version(ds, tmp_path, attack):
     attack("names")
     p = lp.open_patient(ds / "LUNDPROBE_0433")
@@ -383,6 +399,7 @@ def test_a_plain_copy_never_replaces_a_version(ds, tmp_path, attack):
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["owner file", "folder of an older version"])
+@pytest.mark.slow
 def test_A_B_plus_C_and_A_plus_B_C_cannot_share_a_stem(ds, tmp_path, legacy, attack):
     attack("names")
     p = lp.open_patient(ds / "LUNDPROBE_0433")
@@ -400,6 +417,7 @@ def test_A_B_plus_C_and_A_plus_B_C_cannot_share_a_stem(ds, tmp_path, legacy, att
     assert verify_folder(out).ok
 
 
+@pytest.mark.slow
 def test_two_processes_racing_for_one_stem_get_one_owner(ds, tmp_path, attack):
     attack("names")
     out, start = tmp_path / "out", tmp_path / "start"
@@ -435,6 +453,7 @@ def test_two_processes_racing_for_one_stem_get_one_owner(ds, tmp_path, attack):
     assert verify_folder(out).ok
 
 
+@pytest.mark.slow
 def test_fifos_in_place_of_the_apps_own_files_never_hang_a_writer(ds, tmp_path, attack):
     attack("inputs")
     p = lp.open_patient(ds / "LUNDPROBE_0433")

@@ -50,6 +50,7 @@ def _label_case(tmp_path, values, table, dtype=np.uint8):
     ],
     ids=["A,A,A_2", "A*3,A_3,A_2", "label_3", "B,B_2,B"],
 )
+@pytest.mark.slow
 def test_every_label_stays_reachable_and_each_rename_is_reported(tmp_path, table, figures):
     values = [1, 2, 3, 4, 5]
     folder, arr = _label_case(tmp_path, values, table)
@@ -69,6 +70,7 @@ def test_every_label_stays_reachable_and_each_rename_is_reported(tmp_path, table
 
 
 # -- 13. NaN -----------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_nan_in_a_float_mask_is_outside_and_the_problem_says_so(tmp_path):
     folder = tiny_generic(tmp_path / "case")
     m = block_mask(TINY).astype(np.float32)
@@ -121,6 +123,7 @@ def test_save_mask_refuses_nan_and_warns_about_non_binary_arrays(tiny_root, tmp_
     ],
     ids=["u8", "f32", "f64-5e9", "i64", "u16"],
 )
+@pytest.mark.slow
 def test_a_saved_label_map_keeps_every_other_label_exactly(tmp_path, dtype, values, figures):
     folder, arr = _label_case(tmp_path, values, {values[0]: "Edited"}, dtype)
     p = lp.open_patient(folder)
@@ -138,6 +141,7 @@ def test_a_saved_label_map_keeps_every_other_label_exactly(tmp_path, dtype, valu
 
 # -- 16. names -----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["Blåsa", "膀胱", "Harnröhre (L)", "Mочевой", "मूत्राशय"])
+@pytest.mark.slow
 def test_structures_named_in_other_alphabets_save_and_reopen(tmp_path, name):
     folder = tiny_generic(tmp_path / "case")
     write_nifti(folder / f"{name}.nii.gz", block_mask(TINY, (0, 0, 0), (2, 2, 2)), HDR)

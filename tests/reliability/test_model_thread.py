@@ -90,6 +90,7 @@ def test_a_failed_volume_is_dropped_in_the_gui_thread(tiny_root, tmp_path):
     assert "dose_interpolated" not in p.frames["MRI"].doses
 
 
+@pytest.mark.slow
 def test_the_window_loads_and_saves_while_the_gui_thread_iterates(tiny_root, tmp_path, qtbot, fast_switching):
     from lundprobe_gui.ui import gui_thread
     from lundprobe_gui.ui.main_window import MainWindow

@@ -95,6 +95,7 @@ def test_an_old_format_lock_is_still_understood(study):
 
 
 @pytest.mark.parametrize("kind", ["fifo", "folder"])
+@pytest.mark.slow
 def test_a_lock_that_is_not_a_file_is_refused_without_hanging(study, kind):
     path = study / "sessions" / "obsX.lock"
     os.mkfifo(path) if kind == "fifo" else path.mkdir()
@@ -102,6 +103,7 @@ def test_a_lock_that_is_not_a_file_is_refused_without_hanging(study, kind):
         ObserverSession(study, "obsX", now=T0 + 1)
 
 
+@pytest.mark.slow
 def test_the_admin_breaks_another_hosts_lock_and_it_is_logged(study, figures):
     path = _lock(study, hostname="crashed-laptop.example", pid=4242)
     with pytest.raises(SessionLocked) as e:
@@ -120,6 +122,7 @@ def test_the_admin_breaks_another_hosts_lock_and_it_is_logged(study, figures):
     figures["refusal"] = str(e.value)[:200]
 
 
+@pytest.mark.slow
 def test_a_live_lock_on_this_computer_is_not_broken(study):
     with ObserverSession(study, "obsX", now=T0 + 1):
         r = _cli("study", "break-lock", str(study), "--observer", "obsX", "--admin")
@@ -128,6 +131,7 @@ def test_a_live_lock_on_this_computer_is_not_broken(study):
     assert not [e for e in read_audit(study) if e["event"] == "lock_broken"]
 
 
+@pytest.mark.slow
 def test_an_unreadable_lock_is_broken_by_the_admin_only(study):
     path = study / "sessions" / "obsX.lock"
     path.write_bytes(b"\x00garbage")
@@ -143,6 +147,7 @@ def test_an_unreadable_lock_is_broken_by_the_admin_only(study):
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_break_lock_needs_the_pin_when_the_study_has_one(tmp_path):
     tiny_patient(tmp_path, patient_id="LUNDPROBE_0433")
     d = tmp_path / "study"

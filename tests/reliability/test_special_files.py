@@ -82,6 +82,7 @@ def dataset(tiny_root, tmp_path):
 
 # -- the reader itself -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("attack", ["fifo", "dev-zero", "folder", "sparse-64GB"])
+@pytest.mark.slow
 def test_the_small_file_reader_refuses_what_is_not_a_small_regular_file(tmp_path, attack, figures):
     f = tmp_path / "x.json"
     ATTACKS[attack](f)
@@ -103,6 +104,7 @@ def test_json_nested_100000_deep_is_a_value_error_not_a_crash(tmp_path):
         read_json_file(f)
 
 
+@pytest.mark.slow
 def test_a_file_that_grows_past_its_cap_while_read_is_refused(tmp_path, monkeypatch):
     f = tmp_path / "grows.json"
     f.write_bytes(b"[]")
@@ -119,6 +121,7 @@ def test_a_file_that_grows_past_its_cap_while_read_is_refused(tmp_path, monkeypa
 
 # -- dataset files: a Problem, the rest of the patient loads ------------------------------------------------------
 @pytest.mark.parametrize("attack", list(ATTACKS))
+@pytest.mark.slow
 def test_a_special_missing_structure_list_is_a_problem(dataset, attack, figures):
     _replace(dataset / "missingStructures_reliability.json", attack)
     with time_limit(10, "opening the patient"):
@@ -131,6 +134,7 @@ def test_a_special_missing_structure_list_is_a_problem(dataset, attack, figures)
 
 
 @pytest.mark.parametrize("attack", list(ATTACKS))
+@pytest.mark.slow
 def test_a_special_fiducial_list_is_a_problem(dataset, attack):
     _replace(dataset / "LUNDPROBE_0001" / "MR_StorT2" / "MRI_T2_DICOM_coords_fiducials.txt", attack)
     with time_limit(10, "opening the patient"):
@@ -141,6 +145,7 @@ def test_a_special_fiducial_list_is_a_problem(dataset, attack):
 
 @pytest.mark.parametrize("attack", list(ATTACKS))
 @pytest.mark.parametrize("name", ["organs_labels.json", "organs_labels.csv"])
+@pytest.mark.slow
 def test_a_special_label_table_is_a_problem(tmp_path, attack, name):
     folder = tiny_generic(tmp_path / "case")
     from lundprobe_gui.io.writer import header_from_geometry, write_nifti
@@ -170,6 +175,7 @@ def study(tmp_path):
 
 @pytest.mark.parametrize("attack", list(ATTACKS))
 @pytest.mark.parametrize("which", ["study.json", "sessions/obsX.json", "sessions/obsX.lock"])
+@pytest.mark.slow
 def test_special_study_files_give_a_clear_error(study, attack, which, figures):
     _replace(study / which, attack)
     with time_limit(10, f"opening a session with {which} a {attack}"), pytest.raises(StudyError) as e:
@@ -183,6 +189,7 @@ def test_special_study_files_give_a_clear_error(study, attack, which, figures):
 
 
 @pytest.mark.parametrize("attack", ["fifo", "dev-zero", "folder"])
+@pytest.mark.slow
 def test_a_special_audit_log_is_refused_without_hanging(study, attack):
     _replace(study / "audit.log", attack)
     with time_limit(10, "appending to the audit log"), pytest.raises(OSError) as e:
@@ -194,6 +201,7 @@ def test_a_special_audit_log_is_refused_without_hanging(study, attack):
 
 
 @pytest.mark.parametrize("attack", ["fifo", "dev-zero", "sparse-64GB", "deep-json"])
+@pytest.mark.slow
 def test_the_command_line_gives_one_line_for_a_special_study_file(study, attack):
     _replace(study / "sessions" / "obsX.json", attack)
     r = subprocess.run(
@@ -211,6 +219,7 @@ def test_the_command_line_gives_one_line_for_a_special_study_file(study, attack)
 # -- review files and the autosave index -----------------------------------------------------------------------
 @pytest.mark.parametrize("attack", list(ATTACKS))
 @pytest.mark.parametrize("which", ["review.json", "state.json", "review.lock"])
+@pytest.mark.slow
 def test_special_review_files_give_a_clear_error(tiny_root, tmp_path, attack, which):
     review = tmp_path / "review"
     init_review(review, tiny_root, "rev1")
@@ -222,6 +231,7 @@ def test_special_review_files_give_a_clear_error(tiny_root, tmp_path, attack, wh
 
 
 @pytest.mark.parametrize("attack", list(ATTACKS))
+@pytest.mark.slow
 def test_a_special_autosave_is_ignored(tmp_path, attack):
     from lundprobe_gui.core.mask import Mask
 
@@ -236,6 +246,7 @@ def test_a_special_autosave_is_ignored(tmp_path, attack):
 
 
 @pytest.mark.parametrize("attack", ["fifo", "dev-zero", "sparse-64GB"])
+@pytest.mark.slow
 def test_a_special_autosave_block_is_ignored(tmp_path, attack):
     from lundprobe_gui.core.mask import Mask
 

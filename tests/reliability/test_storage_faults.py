@@ -156,6 +156,7 @@ def observer_folder(out: Path, p) -> Path:
 
 
 @pytest.mark.parametrize("at_file", [1, 2, 3], ids=["sidecar", "version", "plain copy"])
+@pytest.mark.slow
 def test_disk_full_part_way_through_a_save(edited, tmp_path, at_file, figures):
     p, m = edited
     out = tmp_path / "out"
@@ -180,6 +181,7 @@ def test_disk_full_part_way_through_a_save(edited, tmp_path, at_file, figures):
 
 @pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES], ids=["read-only", "permission denied"])
 @pytest.mark.parametrize("existing", [True, False], ids=["folder exists", "new folder"])
+@pytest.mark.slow
 def test_read_only_output_folder(edited, tmp_path, code, existing, figures):
     p, m = edited
     out = tmp_path / "out"
@@ -198,6 +200,7 @@ def test_read_only_output_folder(edited, tmp_path, code, existing, figures):
     figures["message"] = str(exc.value)
 
 
+@pytest.mark.slow
 def test_output_folder_removed_between_two_saves(edited, tmp_path):
     p, m = edited
     out = tmp_path / "out"
@@ -212,6 +215,7 @@ def test_output_folder_removed_between_two_saves(edited, tmp_path):
     assert '"parent": null' in side.read_text()  # no parent that no longer exists
 
 
+@pytest.mark.slow
 def test_output_folder_removed_during_a_save(edited, tmp_path, figures):
     p, m = edited
     out = tmp_path / "out"
@@ -236,6 +240,7 @@ def saved_on_mount(edited, tmpfs):
     return p, m, mnt, remount, out, snapshot(out)
 
 
+@pytest.mark.slow
 def test_disk_really_full(saved_on_mount, tmp_path, figures):
     p, m, mnt, _, out, before = saved_on_mount
     free = shutil.disk_usage(mnt).free
@@ -252,6 +257,7 @@ def test_disk_really_full(saved_on_mount, tmp_path, figures):
     figures["message"] = str(exc.value)
 
 
+@pytest.mark.slow
 def test_really_read_only_mount(saved_on_mount, tmp_path, figures):
     p, m, mnt, remount, out, before = saved_on_mount
     remount("ro")
@@ -271,6 +277,7 @@ def test_really_read_only_mount(saved_on_mount, tmp_path, figures):
 
 
 # -- the study: a failed save is not recorded, and the session goes on -----------------------------------
+@pytest.mark.slow
 def test_study_save_on_a_full_disk_is_not_recorded(tmp_path):
     tiny_patient(tmp_path, patient_id="LUNDPROBE_0433")
     study = tmp_path / "study"
@@ -297,6 +304,7 @@ def test_study_save_on_a_full_disk_is_not_recorded(tmp_path):
 
 
 # -- the editor: save_failed, dirty kept, retry elsewhere ------------------------------------------------------
+@pytest.mark.slow
 def test_editor_save_failure_keeps_the_edit_dirty(demo_patient_path, tmp_path, qtbot, figures):
     from lundprobe_gui.render.scene import SceneRenderer
     from lundprobe_gui.render.state import ViewerState

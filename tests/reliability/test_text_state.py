@@ -50,6 +50,7 @@ def _state(d):
 
 
 @pytest.mark.parametrize("bad", BAD_TEXT, ids=[repr(b)[:20] for b in BAD_TEXT])
+@pytest.mark.slow
 def test_a_review_comment_that_cannot_be_stored_is_refused_and_nothing_breaks(review, bad, figures):
     d, s = review
     seg = s.segments()[0].name
@@ -131,6 +132,7 @@ def study(tmp_path):
 
 
 @pytest.mark.parametrize("bad", BAD_TEXT, ids=[repr(b)[:20] for b in BAD_TEXT])
+@pytest.mark.slow
 def test_a_study_comment_that_cannot_be_stored_is_refused_and_the_export_works(study, bad):
     with ObserverSession(study, "obsX", now=T0 + 1) as s:
         name = s.structures[0]
@@ -149,6 +151,7 @@ def test_a_study_comment_that_cannot_be_stored_is_refused_and_the_export_works(s
     assert [r["comment"] for r in rows if r["structure"] == name and r["finished_at"]] == ["fine"]
 
 
+@pytest.mark.slow
 def test_a_study_change_whose_save_fails_is_taken_back(study, monkeypatch):
     import lundprobe_gui.session.base as state_mod  # the one writer of session states, review and study
 
@@ -173,6 +176,7 @@ def test_a_study_change_whose_save_fails_is_taken_back(study, monkeypatch):
 
 
 @pytest.mark.parametrize("bad", ["\udcff", "a\x00b"])
+@pytest.mark.slow
 def test_admin_reasons_and_study_names_are_checked(study, tmp_path, bad):
     auth = authorise_admin(load_study(study), study, cli_flag=True)
     with ObserverSession(study, "obsX", now=T0 + 1) as s:
@@ -186,6 +190,7 @@ def test_admin_reasons_and_study_names_are_checked(study, tmp_path, bad):
     assert not (other / "study.json").exists()
 
 
+@pytest.mark.slow
 def test_a_review_of_a_dataset_whose_path_is_not_utf8_saves(tiny_root, tmp_path):
     ds = tmp_path / os.fsdecode(b"data\xff")
     shutil.copytree(tiny_root, ds)

@@ -78,6 +78,7 @@ class Workers:
 
 # -- provenance ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("key", ["file_sha256", "version", "voxels", "voxel_sha256", "structure", "app", "time"])
+@pytest.mark.slow
 def test_provenance_cannot_overwrite_computed_fields(ds, tmp_path, key, attack):
     attack("provenance")
     p = lp.open_patient(ds / "LUNDPROBE_0433")
@@ -97,6 +98,7 @@ def test_provenance_that_cannot_be_stored_writes_nothing(ds, tmp_path, value, at
     assert path.name.endswith("_v001.nii.gz")
 
 
+@pytest.mark.slow
 def test_sigkill_between_sidecar_and_version_never_leaves_a_version_without_provenance(ds, tmp_path, attack):
     attack("provenance")
     out = tmp_path / "out"
@@ -195,6 +197,7 @@ def _modes(folder: Path) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("mask,mode", [(0o002, 0o664), (0o077, 0o600), (0o022, 0o644)])
+@pytest.mark.slow
 def test_saved_edits_honour_the_umask(ds, tmp_path, umask, mask, mode, attack):
     attack("umask")
     p = lp.open_patient(ds / "LUNDPROBE_0433")
@@ -207,6 +210,7 @@ def test_saved_edits_honour_the_umask(ds, tmp_path, umask, mask, mode, attack):
     assert len(modes) >= 9 and set(modes.values()) == {mode}, modes  # versions, sidecars, plain, marker, owner...
 
 
+@pytest.mark.slow
 def test_study_and_review_files_honour_the_umask(ds, tmp_path, umask, attack):
     attack("umask")
     umask(0o002)  # a study shared by an administrator and observer accounts in one group
@@ -287,6 +291,7 @@ def _rewrite_sidecar(version: Path, **fields) -> None:
     side.write_text(json.dumps(d))
 
 
+@pytest.mark.slow
 def test_verify_passes_an_untouched_folder_and_its_help_names_sha256(saved, attack):
     attack("verify")
     _, out, _ = saved
@@ -302,6 +307,7 @@ def test_verify_passes_an_untouched_folder_and_its_help_names_sha256(saved, atta
 
 
 @pytest.mark.parametrize("how", list(TAMPERING))
+@pytest.mark.slow
 def test_verify_reports_tampering(saved, how, attack):
     attack("verify")
     _, out, paths = saved
@@ -311,6 +317,7 @@ def test_verify_reports_tampering(saved, how, attack):
     assert {f["kind"] for f in rep["findings"]} & {"tampered", "no-provenance", "plain-mismatch"}
 
 
+@pytest.mark.slow
 def test_verify_reports_a_stale_plain_copy_and_a_changed_export(ds, tmp_path, saved, attack):
     attack("verify")
     _, out, paths = saved
@@ -326,6 +333,7 @@ def test_verify_reports_a_stale_plain_copy_and_a_changed_export(ds, tmp_path, sa
     assert code == 1 and [f["kind"] for f in rep["findings"]] == ["export-changed"]
 
 
+@pytest.mark.slow
 def test_verify_does_not_hang_on_a_fifo(saved, attack):
     attack("verify")
     _, out, paths = saved

@@ -183,6 +183,7 @@ def test_sources_and_fiducials():
     assert structure_halo_colour("Bladder") is None
 
 
+@pytest.mark.slow
 def test_unknown_names_get_a_stable_palette_colour():
     table = load_colour_table()
     assert len(table.palette) >= 20

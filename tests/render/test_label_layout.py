@@ -30,6 +30,7 @@ def test_a_stack_of_labels_on_one_spot_is_spread_one_under_another():
 
 
 @pytest.mark.parametrize("seed", range(20))
+@pytest.mark.slow
 def test_no_two_labels_overlap_and_each_moves_as_little_as_it_can(seed):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 9))

@@ -41,6 +41,7 @@ def _touches_outside(m: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("touch_edge", [False, True])
+@pytest.mark.slow
 def test_outline_lies_exactly_on_the_mask_boundary(seed, touch_edge):
     m = _blobs(seed, touch_edge=touch_edge)
     assert m.any() and not m.all()

@@ -118,6 +118,7 @@ def test_orientation_labels_of_an_oblique_grid_are_its_nearest():
 
 @pytest.mark.parametrize("direction", [None, *axis_aligned_directions()[1::5]])
 @pytest.mark.parametrize("axis", [0, 1, 2])
+@pytest.mark.slow
 def test_cropped_slice_matches_the_full_display_slice(axis, direction):
     rng = np.random.default_rng(3)
     full = np.zeros((9, 11, 13), dtype=bool)

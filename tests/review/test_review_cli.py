@@ -1,12 +1,15 @@
 import csv
 import json
 
+import pytest
+
 from lundprobe_gui.cli import main
 from lundprobe_gui.review import ReviewSession
 
 T0 = 1_700_000_000.0
 
 
+@pytest.mark.slow
 def test_init_status_export(dataset, tmp_path, capsys):
     r = tmp_path / "rev"
     assert (
@@ -39,6 +42,7 @@ def test_init_status_export(dataset, tmp_path, capsys):
     assert [row[0] for row in rows[1:]] == ["case02", "case01"] and rows[1][4:7] == ["", "", ""]
 
 
+@pytest.mark.slow
 def test_errors_exit_2_without_traceback(dataset, tmp_path, capsys):
     assert main(["review", "init", str(tmp_path / "a"), "--dataset", str(dataset), "--reviewer", "../evil"]) == 2
     assert not (tmp_path / "a").exists()

@@ -43,6 +43,7 @@ def test_the_scale_is_data_for_the_ui():
     assert LIKERT_SCALE[4].text() == "1 - Strongly disagree: unusable"
 
 
+@pytest.mark.slow
 def test_scripted_review_of_three_cases(review_dir, dataset):
     s = ReviewSession(review_dir)
     assert s.case_ids == ["case01", "case02", "case03"] and s.next_case() == "case01"
@@ -151,6 +152,7 @@ def test_scripted_review_of_three_cases(review_dir, dataset):
     assert side["user"] == "R1" and side["review_case"] == "case03" and side["rating"] == 1
 
 
+@pytest.mark.slow
 def test_rules(review_dir):
     s = ReviewSession(review_dir)
     with pytest.raises(NoOpenCase):
@@ -181,6 +183,7 @@ def test_rules(review_dir):
     s.close()
 
 
+@pytest.mark.slow
 def test_discard_restores_the_ai_segment(review_dir, dataset):
     s = ReviewSession(review_dir)
     p = s.open_case("case02", now=T0)
@@ -267,6 +270,7 @@ def test_init_refuses_bad_input(dataset, tmp_path):
         init_review(tmp_path / "r4", dataset, "R1")
 
 
+@pytest.mark.slow
 def test_lundprobe_binary_segments(demo_root, tmp_path):
     proto = init_review(tmp_path / "r", demo_root, "R2")
     case = proto.cases[0]
@@ -296,6 +300,7 @@ def test_lundprobe_binary_segments(demo_root, tmp_path):
     assert lp.open_patient(demo_root / pid).mask("CTVT_427", "nnUNet").sum() > m.sum()  # the input is unchanged
 
 
+@pytest.mark.slow
 def test_review_package_never_imports_qt():
     code = (
         "import sys, lundprobe_gui.review, lundprobe_gui.cli.review_cmd, lundprobe_gui.io.generic, "

@@ -26,6 +26,7 @@ def lp(*args: object, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_init_status_export_end_to_end(study_dataset, tmp_path):
     d = tmp_path / "study"
     r = lp("init", d, "--dataset", study_dataset, "--observers", "obsX", "obsY", "--seed", "4", "--washout-days", "21")
@@ -62,6 +63,7 @@ def test_init_status_export_end_to_end(study_dataset, tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["../evil", "a/b", "obs.X", ""])
+@pytest.mark.slow
 def test_init_refuses_unsafe_observer_ids(study_dataset, tmp_path, bad):
     d = tmp_path / "study"
     r = lp("init", d, "--dataset", study_dataset, "--observers", "obsX", bad)
@@ -70,6 +72,7 @@ def test_init_refuses_unsafe_observer_ids(study_dataset, tmp_path, bad):
     assert not (d / "study.json").exists() and not (tmp_path / "evil").exists()
 
 
+@pytest.mark.slow
 def test_errors_exit_2_with_a_message(study_dataset, tmp_path):
     d = tmp_path / "study"
     assert lp("init", d, "--dataset", study_dataset, "--observers", "obsX").returncode == 0
@@ -86,6 +89,7 @@ def test_errors_exit_2_with_a_message(study_dataset, tmp_path):
     assert r.returncode == 2 and "not a study folder" in r.stderr
 
 
+@pytest.mark.slow
 def test_admin_commands(study_dataset, tmp_path):
     d = tmp_path / "study"
     assert (
@@ -135,6 +139,7 @@ def test_admin_commands(study_dataset, tmp_path):
         s.close(now=T0)
 
 
+@pytest.mark.slow
 def test_contract_checker_lines(study_dataset, tmp_path):
     """The same calls as /work/shared/checks/contract.py: init with two observers, status, export."""
     d = tmp_path / "study"

@@ -25,6 +25,7 @@ from .helpers import T0
 PATIENTS = ["LUNDPROBE_0433", "LUNDPROBE_0434", "LUNDPROBE_0435"]
 
 
+@pytest.mark.slow
 def test_init_writes_the_published_protocol_by_default(study_dir, study_dataset):
     raw = (study_dir / "study.json").read_bytes()
     d = json.loads(raw)
@@ -89,6 +90,7 @@ def test_ai_acceptability_preset_uses_the_dataset_table(study_dataset, tmp_path)
     assert q.choices[4].label.startswith("Strongly agree: use as is") and q.choices[0].label.endswith("unusable")
 
 
+@pytest.mark.slow
 def test_explicit_options_are_recorded(study_dataset, tmp_path):
     st = init_study(
         tmp_path / "s",
@@ -110,18 +112,21 @@ def test_explicit_options_are_recorded(study_dataset, tmp_path):
     assert st.admin.verify("correct horse") and not st.admin.verify("wrong horse")
 
 
+@pytest.mark.slow
 def test_seed_is_drawn_and_recorded_when_not_given(study_dataset, tmp_path):
     a = init_study(tmp_path / "a", InitOptions(dataset_root=study_dataset, observers=["a"]))
     assert isinstance(a.seed, int) and load_study(tmp_path / "a").seed == a.seed
 
 
 @pytest.mark.parametrize("observers", [["../evil"], ["obs/X"], ["obs X"], ["obsX", "obsX"], ["obs.X"], []])
+@pytest.mark.slow
 def test_bad_observer_lists_are_refused_and_nothing_is_written(study_dataset, tmp_path, observers):
     with pytest.raises(StudyError):
         init_study(tmp_path / "s", InitOptions(dataset_root=study_dataset, observers=observers))
     assert not (tmp_path / "s" / "study.json").exists()
 
 
+@pytest.mark.slow
 def test_init_never_overwrites_a_study(study_dir, study_dataset):
     before = (study_dir / "study.json").read_bytes()
     with pytest.raises(StudyError, match="already holds a study"):
@@ -129,6 +134,7 @@ def test_init_never_overwrites_a_study(study_dir, study_dataset):
     assert (study_dir / "study.json").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_patients_without_the_start_masks(study_dataset, tmp_path):
     ds = tmp_path / "ds"
     shutil.copytree(study_dataset, ds)
@@ -154,6 +160,7 @@ def test_patients_without_the_start_masks(study_dataset, tmp_path):
         lambda t: "\x00\xff" + t,
     ],
 )
+@pytest.mark.slow
 def test_corrupt_study_json_gives_a_clear_error_and_is_left_alone(study_dir, damage):
     path = study_dir / "study.json"
     bad = damage(path.read_text())

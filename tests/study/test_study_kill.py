@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from lundprobe_gui.io.nifti import load_array
 from lundprobe_gui.study import ObserverSession, export_study
 
@@ -58,6 +60,7 @@ def _check_files(study_dir: Path) -> None:
         json.loads(p.read_text())
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_loses_no_acknowledged_action(study_dir):
     seed = int.from_bytes(os.urandom(4), "little")
     rng = random.Random(seed)

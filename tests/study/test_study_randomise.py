@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from lundprobe_gui.study import ObserverSession, case_order, case_plan, pseudonym
 
 from .helpers import T0
@@ -41,6 +43,7 @@ def test_pseudonyms_name_positions_not_patients():
     assert pseudonym(7, 120) == "Case 007"
 
 
+@pytest.mark.slow
 def test_session_uses_the_recorded_orders(study_dir):
     patients = ["LUNDPROBE_0433", "LUNDPROBE_0434", "LUNDPROBE_0435"]
     seen = {}

@@ -45,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 
 
 # -- ratings come first ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_editing_needs_the_required_ratings_first(study_dir):
     s = ObserverSession(study_dir, "obsX", now=T0)
     try:
@@ -72,6 +73,7 @@ def test_editing_needs_the_required_ratings_first(study_dir):
         s.close(now=T0 + 9)
 
 
+@pytest.mark.slow
 def test_answers_are_validated_timestamped_and_frozen_once_editing_begins(study_dir):
     s = ObserverSession(study_dir, "obsX", now=T0)
     try:
@@ -100,6 +102,7 @@ def test_answers_are_validated_timestamped_and_frozen_once_editing_begins(study_
 
 
 # -- outputs and results.csv ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_finished_cases_produce_dataset_named_masks_and_results_rows(study_dir, study_dataset):
     s = ObserverSession(study_dir, "obsX", now=T0)
     t = T0
@@ -172,6 +175,7 @@ def test_finished_cases_produce_dataset_named_masks_and_results_rows(study_dir, 
     assert (rep.export_dir / "results.csv").read_bytes() == (study_dir / "results.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_structures_accepted_unchanged_are_saved_as_the_start_mask(study_dir, study_dataset):
     s = ObserverSession(study_dir, "obsY", now=T0)
     patient = s.state.steps[1].cases[0].patient
@@ -190,6 +194,7 @@ def test_structures_accepted_unchanged_are_saved_as_the_start_mask(study_dir, st
 
 
 # -- resume -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_resume_after_quit_continues_at_the_same_case_and_structure(study_dir):
     s = ObserverSession(study_dir, "obsX", now=T0)
     t = work_case(s, T0)
@@ -208,6 +213,7 @@ def test_resume_after_quit_continues_at_the_same_case_and_structure(study_dir):
         s2.close(now=t + 101)
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash_recovers_the_stale_lock(study_dir):
     # the worker crashes (os._exit, no clean-up) after 5 acknowledged actions, leaving its lock behind
     r = subprocess.run(
@@ -233,6 +239,7 @@ def test_resume_after_a_crash_recovers_the_stale_lock(study_dir):
 
 
 # -- locks --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_second_live_session_of_the_same_observer_is_refused(study_dir):
     s = ObserverSession(study_dir, "obsX", now=T0)
     try:
@@ -260,6 +267,7 @@ def _write_lock(study_dir: Path, observer: str, **fields) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_stale_locks_are_recovered_and_logged(study_dir):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -274,6 +282,7 @@ def test_stale_locks_are_recovered_and_logged(study_dir):
     assert len([e for e in read_audit(study_dir) if e["event"] == "stale_lock_recovered"]) == 2
 
 
+@pytest.mark.slow
 def test_live_and_foreign_locks_are_refused(study_dir):
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -292,6 +301,7 @@ def test_live_and_foreign_locks_are_refused(study_dir):
         ObserverSession(study_dir, "obsX", now=T0)
 
 
+@pytest.mark.slow
 def test_corrupt_session_file_is_reported_and_kept(study_dir):
     ObserverSession(study_dir, "obsX", now=T0).close(now=T0)
     path = study_dir / "sessions" / "obsX.json"
@@ -302,6 +312,7 @@ def test_corrupt_session_file_is_reported_and_kept(study_dir):
     assert path.read_bytes() == before and not (study_dir / "sessions" / "obsX.lock").exists()
 
 
+@pytest.mark.slow
 def test_unknown_or_unsafe_observers_cannot_open_a_session(study_dir):
     for obs in ("obsZ", "../obsX", "obs X"):
         with pytest.raises(StudyError):
@@ -318,6 +329,7 @@ def _finish_step1(study_dir: Path, observer: str = "obsX") -> float:
     return t - 1  # the time of the last finish
 
 
+@pytest.mark.slow
 def test_step2_is_locked_until_the_washout_has_passed(study_dir):
     done = _finish_step1(study_dir)
     s = ObserverSession(study_dir, "obsX", now=done + DAY)
@@ -343,6 +355,7 @@ def test_step2_is_locked_until_the_washout_has_passed(study_dir):
     assert events.count("step_completed") == 2 and events.count("case_finished") == 6
 
 
+@pytest.mark.slow
 def test_the_washout_can_be_overridden_by_the_admin_only_and_is_logged(study_dir):
     done = _finish_step1(study_dir)
     study = load_study(study_dir)
@@ -365,6 +378,7 @@ def test_the_washout_can_be_overridden_by_the_admin_only_and_is_logged(study_dir
 
 
 # -- unlocking finished cases -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_unlocking_a_finished_case_needs_the_admin_pin_and_is_logged(study_dataset, tmp_path):
     d = tmp_path / "s"
     init_study(d, InitOptions(dataset_root=study_dataset, observers=["obsX"], seed=3, admin_pin="s3cret-pin"), now=T0)
@@ -399,6 +413,7 @@ def test_unlocking_a_finished_case_needs_the_admin_pin_and_is_logged(study_datas
     assert len(unlocked) == 1 and unlocked[0]["pseudonym"] == "Case 01" and unlocked[0]["method"] == "pin"
 
 
+@pytest.mark.slow
 def test_unlock_accepts_case_numbers_and_asks_for_the_step_when_ambiguous(study_dir):
     done = _finish_step1(study_dir)
     auth = authorise_admin(load_study(study_dir), study_dir, cli_flag=True)
@@ -424,6 +439,7 @@ def test_unlock_accepts_case_numbers_and_asks_for_the_step_when_ambiguous(study_
 
 
 # -- recovery of interrupted writes -----------------------------------------------------------------
+@pytest.mark.slow
 def test_resume_removes_own_interrupted_writes_and_restores_the_recorded_version(study_dir):
     s = ObserverSession(study_dir, "obsX", now=T0)
     t = rate_all(s, T0)

@@ -38,6 +38,7 @@ def test_the_clock_credits_the_target_of_the_previous_event_and_stops_after_a_pa
     assert c.running(900) == 0
 
 
+@pytest.mark.slow
 def test_session_time_per_case_and_structure(study_dir):
     s = ObserverSession(study_dir, "obsX", now=T0)
     t = T0
@@ -71,6 +72,7 @@ def test_focus_lost_stops_the_clock_like_minimising(study_dir):
         s.close(now=T0 + 55)
 
 
+@pytest.mark.slow
 def test_the_rule_comes_from_the_study(study_dataset, tmp_path):
     d = tmp_path / "s"
     opts = InitOptions(dataset_root=study_dataset, observers=["a"], idle_timeout_s=30, idle_tail_s=2, seed=1)

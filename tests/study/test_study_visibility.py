@@ -40,6 +40,7 @@ def test_rules_can_be_relaxed_per_step():
         StepRules(1, "", "", show_uncertainty=False, hidden=("nonsense",))
 
 
+@pytest.mark.slow
 def test_session_visibility_applies_to_the_viewer_state(study_dir):
     s = ObserverSession(study_dir, "obsX", now=T0)
     try:
@@ -57,6 +58,7 @@ def test_session_visibility_applies_to_the_viewer_state(study_dir):
         s.close(now=T0)
 
 
+@pytest.mark.slow
 def test_published_edits_under_the_observers_own_name_are_never_shown(study_dataset, tmp_path):
     # obsB is also a published observer of the dataset: its step1_obsB files are not this study's
     d = tmp_path / "s"

@@ -15,6 +15,7 @@ def _px(win, axis, zyx):
     return win.tri.views[axis].image.image[int(round(r)), int(round(c))].astype(int)
 
 
+@pytest.mark.slow
 def test_on_open_image_clinical_outlines_and_isodose_lines_the_rest_one_key_away(window, qtbot):
     win = window
     st = win.state
@@ -46,6 +47,7 @@ def _unc_pixels(win, colours):
     return img[(img != plain).any(-1)]
 
 
+@pytest.mark.slow
 def test_the_uncertainty_map_cannot_be_confused_with_the_dose_wash(window):
     win = window
     st = win.state
@@ -68,6 +70,7 @@ def test_the_uncertainty_map_cannot_be_confused_with_the_dose_wash(window):
     assert "rainbow (dataset)" in labels
 
 
+@pytest.mark.slow
 def test_editing_a_structure_shows_its_own_uncertainty_map(window):
     win = window
     assert win.state.uncertainty.maps == {"CTVT_427"}
@@ -82,6 +85,7 @@ def test_editing_a_structure_shows_its_own_uncertainty_map(window):
     assert checks["Uncertainty CTVT_427"] == QtCore.Qt.CheckState.Unchecked
 
 
+@pytest.mark.slow
 def test_dl_structures_folds_and_edited_structures_have_distinct_colours(window):
     win = window
     frame = win.patient.reference_frame.name
@@ -102,6 +106,7 @@ def test_dl_structures_folds_and_edited_structures_have_distinct_colours(window)
     assert structure_colour("CTVT_427", "someone_else") == structure_colour("Rectum", "someone_else")
 
 
+@pytest.mark.slow
 def test_titles_and_letters_sit_on_a_dark_backing(window, qtbot):
     win = window
     win.state.base.windows["mri"] = (-2.0, -1.0)  # every pixel white: the brightest anatomy there is
@@ -119,6 +124,7 @@ def test_titles_and_letters_sit_on_a_dark_backing(window, qtbot):
         assert np.median(backing.sum(-1)) < 3 * 90, lab.text()
 
 
+@pytest.mark.slow
 def test_pelvic_t2_presets_and_custom_after_a_manual_change(window):
     win = window
     items = [win.display.preset.itemText(i) for i in range(win.display.preset.count())]
@@ -139,6 +145,7 @@ def test_pelvic_t2_presets_and_custom_after_a_manual_change(window):
     assert win.display.preset.currentText() == "custom"
 
 
+@pytest.mark.slow
 def test_slice_counters_ticks_layer_names_and_shortcuts_are_shown_whole(window, qtbot):
     win = window
     # slice counters: the title label fits its text after the number grows a digit
@@ -176,6 +183,7 @@ def test_slice_counters_ticks_layer_names_and_shortcuts_are_shown_whole(window, 
     dlg.close()
 
 
+@pytest.mark.slow
 def test_analysis_opens_in_one_window_that_leaves_the_views_their_size(window, qtbot):
     win = window
     before = [v.size() for v in win.tri.views.values()]
@@ -194,6 +202,7 @@ def test_analysis_opens_in_one_window_that_leaves_the_views_their_size(window, q
     win.dvh_panel.wait(60)
 
 
+@pytest.mark.slow
 def test_the_slice_counter_and_the_top_letter_never_overlap_in_a_narrow_view(window, qtbot):
     view = window.tri.views[2]  # sagittal: "Sagittal 128/256" is the longest title
     window.tri.set_cursor((*window.state.cursor[:2], 200))

@@ -8,9 +8,12 @@ import sys
 
 import nibabel as nib
 import numpy as np
+import pytest
 from PySide6 import QtCore
+from scipy import ndimage
 
 
+@pytest.mark.slow
 def test_brush_drag_in_axial_view_then_undo_redo_and_save(drag, editing, qtbot, tmp_path):
     win = editing
     key = ("CTVT_427", "step1_obsF")
@@ -48,6 +51,7 @@ def test_brush_drag_in_axial_view_then_undo_redo_and_save(drag, editing, qtbot, 
     assert side["stats"]["voxels_added"] == int(added.sum()) and side["started_from"] == "nnUNet"
 
 
+@pytest.mark.slow
 def test_brush_in_sagittal_and_coronal_views(drag, editing, qtbot):
     win = editing
     work = win.edit.session.working(("CTVT_427", "step1_obsF"))
@@ -66,6 +70,7 @@ def test_brush_in_sagittal_and_coronal_views(drag, editing, qtbot):
     assert not (work.to_full() & diff).any()  # the eraser only removes
 
 
+@pytest.mark.slow
 def test_whole_structure_tools_each_one_undo_step(editing):
     win = editing
     key = ("CTVT_427", "step1_obsF")
@@ -82,13 +87,42 @@ def test_whole_structure_tools_each_one_undo_step(editing):
     win.apply_tool()
     assert vol() < n0
     win.undo()
-    for tool in ("smooth", "fill_holes", "islands", "interpolate"):
+    assert vol() == n0
+
+    # each tool gets a defect it must repair, so a tool that does nothing fails here
+    z = win.state.cursor[0]
+    box = work.bbox()
+    assert box is not None and box[0][0] < z - 1 and z + 1 < box[0][1] - 1, (z, box)
+    inner = np.argwhere(ndimage.binary_erosion(work.to_full()[z], iterations=3))
+    assert len(inner), "the cursor's slice holds the structure"
+    hy, hx = (int(v) for v in inner[len(inner) // 2])
+    far = (z, 2, 2)  # a lone voxel far from the prostate
+    assert not work.contains(*far)
+
+    def apply(tool: str) -> None:
         win.choose_tool(tool)
         depth = win.edit.session.history.undo_depth
-        changed = win.edit.apply_tool(0, win.state.cursor[0])
-        assert win.edit.session.history.undo_depth == depth + (1 if changed else 0)
+        assert win.edit.apply_tool(0, z), tool
+        assert win.edit.session.history.undo_depth == depth + 1, tool
+
+    work.write(((z, z + 1), (hy, hy + 1), (hx, hx + 1)), np.zeros((1, 1, 1), bool))
+    apply("fill_holes")
+    assert work.contains(z, hy, hx)
+    work.write(tuple((v, v + 1) for v in far), np.ones((1, 1, 1), bool))
+    apply("islands")
+    assert not work.contains(*far) and work.contains(z, hy, hx)
+    plane = work.to_full()[z + 1]
+    work.write(((z + 1, z + 2), (0, plane.shape[0]), (0, plane.shape[1])), np.zeros((1, *plane.shape), bool))
+    apply("interpolate")
+    assert work.to_full()[z + 1].sum() > 0.5 * plane.sum()
+    row = work.to_full()[z, hy]
+    edge = int(np.flatnonzero(row).max())  # a one-voxel slit cut into the boundary: closing fills it
+    work.write(((z, z + 1), (hy, hy + 1), (edge - 3, edge + 1)), np.zeros((1, 1, 4), bool))
+    apply("smooth")
+    assert [work.contains(z, hy, x) for x in range(edge - 3, edge)] == [True] * 3  # the notch, not the rim
 
 
+@pytest.mark.slow
 def test_brush_radius_keys_and_cursor(editing, qtbot):
     win = editing
     r = win.edit.brush.radius_mm
@@ -102,6 +136,7 @@ def test_brush_radius_keys_and_cursor(editing, qtbot):
     assert view.brush_cursor.isVisible() and abs(rect.width() - 2 * r) < 1e-6  # true size in mm
 
 
+@pytest.mark.slow
 def test_unsaved_changes_prompt(drag, editing, qtbot):
     win = editing
     z, y, x = win.state.cursor
@@ -115,6 +150,7 @@ def test_unsaved_changes_prompt(drag, editing, qtbot):
     win.edit.session.mark_saved(("CTVT_427", "step1_obsF"))
 
 
+@pytest.mark.slow
 def test_failed_save_keeps_edits_and_retry_elsewhere_works(drag, editing, qtbot, tmp_path):
     win = editing
     z, y, x = win.state.cursor
@@ -132,6 +168,7 @@ def test_failed_save_keeps_edits_and_retry_elsewhere_works(drag, editing, qtbot,
     assert list((tmp_path / "other").rglob("mask_CTVT_427_step1_obsF_v001.nii.gz"))
 
 
+@pytest.mark.slow
 def test_failing_autosave_is_shown_until_it_works_again(drag, editing, qtbot, tmp_path, monkeypatch):
     from lundprobe_gui.ui import edit_controller
 
@@ -173,6 +210,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.slow
 def test_recovery_after_kill(demo_patient_path, window, qtbot, tmp_path):
     env = dict(os.environ)
     proc = subprocess.Popen(

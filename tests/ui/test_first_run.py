@@ -2,9 +2,12 @@
 
 import sys
 
+import pytest
+
 from lundprobe_gui import demo
 
 
+@pytest.mark.slow
 def test_first_run_shows_a_coarse_preview_then_offers_the_full_patient(qtbot, monkeypatch):
     from lundprobe_gui.app import make_application
     from lundprobe_gui.ui import demo_upgrade
@@ -47,6 +50,7 @@ def test_first_run_shows_a_coarse_preview_then_offers_the_full_patient(qtbot, mo
     later.loader.cancel()
 
 
+@pytest.mark.slow
 def test_closing_the_window_stops_the_background_generation(qtbot, monkeypatch):
     from lundprobe_gui.app import make_application
     from lundprobe_gui.ui import demo_upgrade

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import threading
 
+import pytest
+
 from lundprobe_gui.app import make_application
 from lundprobe_gui.ui.gc_guard import GuiThreadCollector
 
@@ -18,6 +20,7 @@ class _Cycle:
         self.log.append(threading.current_thread().name)
 
 
+@pytest.mark.slow
 def test_cycles_made_in_a_worker_are_collected_in_the_gui_thread(qtbot):
     app = make_application()
     collector = app.findChild(GuiThreadCollector)
@@ -40,6 +43,7 @@ def test_cycles_made_in_a_worker_are_collected_in_the_gui_thread(qtbot):
     kept.clear()
 
 
+@pytest.mark.slow
 def test_the_collector_follows_the_generation_thresholds(qtbot):
     app = make_application()
     collector = app.findChild(GuiThreadCollector)

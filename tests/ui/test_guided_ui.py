@@ -22,6 +22,7 @@ def shows(view, colour) -> bool:
     return bool((view.image.image == colour).all(axis=-1).any())
 
 
+@pytest.mark.slow
 def test_fold_vote_preview_follows_k_and_applies_as_one_step(editing, qtbot):
     win = editing
     key = win.edit.active
@@ -51,6 +52,7 @@ def test_fold_vote_preview_follows_k_and_applies_as_one_step(editing, qtbot):
     assert np.array_equal(work.to_full(), start)
 
 
+@pytest.mark.slow
 def test_fold_vote_brush_in_the_coronal_view(editing, drag):
     win = editing
     work = win.edit.session.working(win.edit.active)
@@ -69,6 +71,7 @@ def test_fold_vote_brush_in_the_coronal_view(editing, drag):
     assert win.edit.session.history.undo_depth == 1
 
 
+@pytest.mark.slow
 def test_hotspot_navigation_centres_the_views_and_counts_reviews(editing, qtbot):
     win = editing
     panel = win.hotspots
@@ -96,6 +99,7 @@ def test_hotspot_navigation_centres_the_views_and_counts_reviews(editing, qtbot)
     assert "accepted" in panel.meter.text() and used[-1].action == "accept"
 
 
+@pytest.mark.slow
 def test_edge_brush_and_grow_in_the_sagittal_view(editing, drag):
     win = editing
     work = win.edit.session.working(win.edit.active)
@@ -113,6 +117,7 @@ def test_edge_brush_and_grow_in_the_sagittal_view(editing, drag):
     assert tool.strokes[0][1].box[2] == (x, x + 1)
 
 
+@pytest.mark.slow
 def test_a_tool_set_without_folds_disables_the_fold_vote(editing, qtbot):
     win = editing
     win.edit.set_tool_set(ToolSet.for_step(["folds"], uncertainty_allowed=False))

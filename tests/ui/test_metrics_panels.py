@@ -48,6 +48,7 @@ def _read_csv(path) -> list[dict]:
 
 
 # -- metrics panel ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_metrics_panel_fills_the_table_sorts_filters_and_exports(qtbot, patient, tmp_path, monkeypatch) -> None:
     panel = MetricsPanel()
     _show(qtbot, panel)
@@ -115,6 +116,7 @@ def test_metrics_panel_double_click_blinding_and_stale_results(qtbot, patient) -
 
 
 # -- DVH panel -------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_dvh_panel_curves_click_emits_key_and_exports(qtbot, patient, tmp_path, monkeypatch) -> None:
     panel = DvhPanel()
     _show(qtbot, panel)
@@ -159,6 +161,7 @@ def test_dvh_panel_curves_click_emits_key_and_exports(qtbot, patient, tmp_path, 
     assert float(bladder["mean_gy"]) == next(r for r in panel.rows() if r["structure"] == "Bladder")["mean_gy"]
 
 
+@pytest.mark.slow
 def test_dvh_panel_filter_and_prescription_recompute(qtbot, patient) -> None:
     panel = DvhPanel()
     _show(qtbot, panel)

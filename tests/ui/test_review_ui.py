@@ -90,6 +90,7 @@ def win(qtbot):
 
 
 # -- the scripted review --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structseg_root, qtbot):
     mode, panel = win.review_mode, win.review_mode.panel
     assert "Review" in [a.text().replace("&", "") for a in win.menuBar().actions()]
@@ -206,6 +207,7 @@ def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structs
     assert not [q for q in win.prompts.asked if q[2] != ("OK",) and "Unsaved" in q[0]]
 
 
+@pytest.mark.slow
 def test_rating_five_discards_a_correction_only_after_asking(drag, win, review_dir, qtbot):
     mode, panel = win.review_mode, win.review_mode.panel
     assert mode.start(review_dir)
@@ -240,6 +242,7 @@ def test_rating_five_discards_a_correction_only_after_asking(drag, win, review_d
     assert win.scene.mask_for(("GTV", "clinical", "CT")) is not None
 
 
+@pytest.mark.slow
 def test_leaving_a_case_with_an_unsaved_correction_asks(drag, win, review_dir, qtbot):
     mode, panel = win.review_mode, win.review_mode.panel
     assert mode.start(review_dir)
@@ -259,6 +262,7 @@ def test_leaving_a_case_with_an_unsaved_correction_asks(drag, win, review_dir, q
     assert mode.session.current.case_id == "2" and panel.progress_label.text().startswith("Case 2 of 3")
 
 
+@pytest.mark.slow
 def test_locked_corrupt_and_wrong_folders_are_refused_with_a_message(win, review_dir, tmp_path, structseg_root):
     mode = win.review_mode
     other = ReviewSession(review_dir)  # a session of the same review is open
@@ -286,6 +290,7 @@ def test_locked_corrupt_and_wrong_folders_are_refused_with_a_message(win, review
     assert mode.session.current.case_id == "1"
 
 
+@pytest.mark.slow
 def test_active_time_counts_input_and_pauses_while_minimised(win, review_dir, qtbot, monkeypatch):
     mode = win.review_mode
     assert mode.start(review_dir)
@@ -319,6 +324,7 @@ def test_active_time_counts_input_and_pauses_while_minimised(win, review_dir, qt
     assert mode.panel.time_label.text().startswith("Active review time 0:00:0")
 
 
+@pytest.mark.slow
 def test_other_layouts_open_in_review_mode(win, tmp_path, demo_root):
     mode = win.review_mode
     # a multi-label case with a CT image: one segment per label, the mediastinum window
@@ -368,6 +374,7 @@ def test_other_layouts_open_in_review_mode(win, tmp_path, demo_root):
     assert corrected.is_file() and "CTVT_427" in corrected.name and ";" not in row["corrected segmentation file"]
 
 
+@pytest.mark.slow
 def test_background_loading_and_screenshot(win, review_dir, qtbot, tmp_path):
     """The default (background) loading, and what the window looks like in review mode."""
     mode = win.review_mode
@@ -388,6 +395,7 @@ def test_background_loading_and_screenshot(win, review_dir, qtbot, tmp_path):
     assert (grey > 245).any()  # the spine is white
 
 
+@pytest.mark.slow
 def test_another_patient_pauses_the_review_and_closing_asks_about_corrections(
     drag, win, review_dir, qtbot, demo_patient_path
 ):
@@ -417,6 +425,7 @@ def test_another_patient_pauses_the_review_and_closing_asks_about_corrections(
     assert ReviewSession(review_dir, lock=False).state.cases["1"].corrected == ["GTV"]
 
 
+@pytest.mark.slow
 def test_review_of_a_published_style_dicom_collection(win, drag, tmp_path, qtbot, capsys):
     """Rate, brush a correction, finish: the correction is a DICOM-SEG and the qa-results row names it."""
     root = tmp_path / "kidney-ct"

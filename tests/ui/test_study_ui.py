@@ -237,6 +237,7 @@ def _shot(win, name: str) -> None:
 
 
 # -- the end-to-end test of the issue -----------------------------------------------------------------
+@pytest.mark.slow
 def test_observer_session_step1_and_step2_through_the_window(drag, study, study_dataset, qtbot):
     win, mode = _window(qtbot)
     mode.choose_study_dir = lambda: study
@@ -443,6 +444,7 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
 
 
 # -- resuming -----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_quitting_mid_case_resumes_at_the_same_case_structure_and_ratings(drag, study, qtbot):
     win1, mode1 = _window(qtbot)
     assert mode1.start(study, "obsC")
@@ -509,6 +511,7 @@ time.sleep(120)
 """
 
 
+@pytest.mark.slow
 def test_a_killed_session_loses_nothing(study, qtbot):
     proc = subprocess.Popen(
         [sys.executable, "-c", _KILLED, str(study)], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
@@ -531,6 +534,7 @@ def test_a_killed_session_loses_nothing(study, qtbot):
 
 
 # -- starting: prompts and refusals -------------------------------------------------------------------
+@pytest.mark.slow
 def test_start_prompts_and_clear_refusals(study, qtbot, tmp_path):
     win, mode = _window(qtbot)
     mode.choose_study_dir = lambda: study
@@ -584,6 +588,7 @@ def test_start_prompts_and_clear_refusals(study, qtbot, tmp_path):
     assert win.windowTitle() == "lundprobe_gui" and not mode.dock.isVisible()
 
 
+@pytest.mark.slow
 def test_input_and_window_state_feed_the_active_time(study, qtbot):
     win, mode = _window(qtbot)
     assert mode.start(study, "obsB")
@@ -623,6 +628,7 @@ def test_input_and_window_state_feed_the_active_time(study, qtbot):
     assert mode.panel.time_label.isVisibleTo(mode.panel) and mode.panel.time_label.text().startswith("Active time")
 
 
+@pytest.mark.slow
 def test_other_docks_and_menus_are_out_of_reach_during_a_study(study, qtbot):
     win, mode = _window(qtbot)
     extra = QtWidgets.QDockWidget("Metrics", win)
@@ -641,6 +647,7 @@ def test_other_docks_and_menus_are_out_of_reach_during_a_study(study, qtbot):
     assert win.edit.start_editing.__func__ is type(win.edit).start_editing  # the controller is itself again
 
 
+@pytest.mark.slow
 def test_cases_load_in_the_background_without_the_hidden_layers(study, qtbot):
     win, mode = _window(qtbot)
     mode.background = True
@@ -656,6 +663,7 @@ def test_cases_load_in_the_background_without_the_hidden_layers(study, qtbot):
     assert win.tri.views[0].image.image is not None
 
 
+@pytest.mark.slow
 def test_a_failing_study_autosave_stays_on_screen_without_naming_the_patient(drag, study, qtbot):
     from lundprobe_gui.study import StudyError
 
@@ -715,6 +723,7 @@ def test_the_steps_tools_follow_the_blinding_and_the_tools_list(study, qtbot):
     mode.end()
 
 
+@pytest.mark.slow
 def test_ending_a_study_restores_the_layout_and_the_patient_shown_before(study, study_dataset, qtbot):
     win, mode = _window(qtbot)
     first = sorted(p for p in study_dataset.iterdir() if p.is_dir())[0]

@@ -1,6 +1,7 @@
 """Traps a new user fell into: wheel over panels, keys going to docks, invisible polygons, silent no-ops."""
 
 import numpy as np
+import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from lundprobe_gui.ui.slice_view import qimage_to_array
@@ -29,6 +30,7 @@ def _focus(qtbot, win, widget):
     qtbot.waitUntil(widget.hasFocus, timeout=2000)
 
 
+@pytest.mark.slow
 def test_wheel_over_the_edit_panel_leaves_its_boxes_alone_until_one_is_focused(window, qtbot):
     ep = window.edit_panel
     radius_box = ep.option("brush", "radius_mm")
@@ -49,6 +51,7 @@ def test_wheel_over_the_edit_panel_leaves_its_boxes_alone_until_one_is_focused(w
     assert _wheel(radius_box, dy=120) and radius_box.value() == radius + 0.5
 
 
+@pytest.mark.slow
 def test_single_key_shortcuts_work_wherever_focus_is_except_in_text(window, qtbot):
     ep = window.edit_panel
     radius_box = ep.option("brush", "radius_mm")
@@ -82,6 +85,7 @@ def test_single_key_shortcuts_work_wherever_focus_is_except_in_text(window, qtbo
     assert radius_box.text().startswith("7") and window.edit.tool_name != "margin"
 
 
+@pytest.mark.slow
 def test_a_click_in_a_view_takes_the_keys_from_the_panels(window, qtbot, view_point):
     ep = window.edit_panel
     radius_box = ep.option("brush", "radius_mm")
@@ -101,6 +105,7 @@ def _yellow(view):
     return (rgba[..., 0] > 230) & (rgba[..., 1] > 230) & (rgba[..., 2] < 40)
 
 
+@pytest.mark.slow
 def test_polygon_shows_its_vertices_and_a_rubber_band_while_placed(editing, qtbot, view_point):
     win = editing
     for st in win.state.layers.values():
@@ -137,6 +142,7 @@ def test_polygon_shows_its_vertices_and_a_rubber_band_while_placed(editing, qtbo
     assert win.edit.session.working(("CTVT_427", "step1_obsF")).to_full()[z, y + 4, x + 6]
 
 
+@pytest.mark.slow
 def test_an_edit_the_editable_area_forbids_says_why(editing, drag, qtbot):
     win = editing
     ep = win.edit_panel
@@ -159,6 +165,7 @@ def test_an_edit_the_editable_area_forbids_says_why(editing, drag, qtbot):
     assert "Nothing changed" not in win.statusBar().currentMessage()
 
 
+@pytest.mark.slow
 def test_fill_between_slices_says_why_nothing_changed(editing):
     win = editing
     win.choose_tool("interpolate")
@@ -183,6 +190,7 @@ class _PaintSpy(QtCore.QObject):
         return False
 
 
+@pytest.mark.slow
 def test_moving_the_crosshair_repaints_the_black_band_of_a_zoomed_view(window, qtbot):
     # Stale copies of the crosshair were left in the band around the image when only the line's
     # own (outdated) rectangle was repainted.
@@ -202,6 +210,7 @@ def test_moving_the_crosshair_repaints_the_black_band_of_a_zoomed_view(window, q
     port.removeEventFilter(spy)
 
 
+@pytest.mark.slow
 def test_the_edit_panel_shows_its_essentials_without_scrolling_on_a_1366x768_screen(editing, qtbot):
     win = editing
     win.resize(1366, 768)

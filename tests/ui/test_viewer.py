@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 from PySide6 import QtCore
 
@@ -20,6 +21,7 @@ def _view_pixel(win, axis, zyx):
     return img[int(round(r)), int(round(c))]
 
 
+@pytest.mark.slow
 def test_opens_on_patient_with_crosshair_at_ctv_centre(window):
     c = structure_centre(window.patient)
     assert window.state.cursor == c
@@ -29,6 +31,7 @@ def test_opens_on_patient_with_crosshair_at_ctv_centre(window):
         assert v.image.image.dtype == np.uint8 and v.image.image.flags.c_contiguous
 
 
+@pytest.mark.slow
 def test_click_links_the_three_views(window, qtbot):
     view = window.tri.views[0]
     target = (window.state.cursor[0], 60, 90)  # z stays, y/x change
@@ -42,6 +45,7 @@ def test_click_links_the_three_views(window, qtbot):
     assert window.tri.views[2].index == 90  # sagittal slice x
 
 
+@pytest.mark.slow
 def test_keys_scroll_slices_and_toggle_layers(window, qtbot):
     window.tri.active_axis = 0
     z = window.state.cursor[0]
@@ -72,6 +76,7 @@ def test_keys_scroll_slices_and_toggle_layers(window, qtbot):
     assert window.state.base.base == "sct"
 
 
+@pytest.mark.slow
 def test_readout_shows_dose_at_cursor(window):
     z, y, x = window.state.cursor
     dose = window.patient.dose().array()[z, y, x]
@@ -81,6 +86,7 @@ def test_readout_shows_dose_at_cursor(window):
     assert "CTVT_427" in text.split("in:")[1]
 
 
+@pytest.mark.slow
 def test_maximise_and_restore(window, qtbot):
     tri = window.tri
     quarter = tri.views[0].size()
@@ -94,6 +100,7 @@ def test_maximise_and_restore(window, qtbot):
         qtbot.waitUntil(lambda: tri.views[0].size() == quarter, timeout=2000)
 
 
+@pytest.mark.slow
 def test_orientation_letters_and_aspect(window):
     v = window.tri.views[2]  # sagittal
     assert v.letters["top"].text() == "S" and v.letters["left"].text() == "A"
@@ -101,6 +108,7 @@ def test_orientation_letters_and_aspect(window):
     assert row_mm == window.patient.geometry.spacing[2] and col_mm == window.patient.geometry.spacing[1]
 
 
+@pytest.mark.slow
 def test_screenshot_command_renders_and_exits_cleanly(demo_patient_path, tmp_path):
     out = tmp_path / "shot.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
@@ -121,6 +129,7 @@ def test_screenshot_command_renders_and_exits_cleanly(demo_patient_path, tmp_pat
     assert img.std() > 20
 
 
+@pytest.mark.slow
 def test_screenshot_show_only_selected_layers(demo_patient_path, tmp_path):
     out = tmp_path / "plain.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
@@ -167,6 +176,7 @@ def test_screenshot_show_only_selected_layers(demo_patient_path, tmp_path):
     assert r.returncode == 2 and "NoSuchThing" in r.stderr
 
 
+@pytest.mark.slow
 def test_every_shortcut_is_listed_in_help(window):
     from lundprobe_gui.ui.shortcuts import SHORTCUTS
 
@@ -178,6 +188,7 @@ def test_every_shortcut_is_listed_in_help(window):
     assert bound and bound <= listed_norm, sorted(bound - listed_norm)
 
 
+@pytest.mark.slow
 def test_analysis_panels_and_edit_map(window, qtbot):
     window.show_analysis(0)
     qtbot.waitUntil(lambda: bool(window.metrics_panel.rows()), timeout=60000)
@@ -210,6 +221,7 @@ def test_analysis_panels_and_edit_map(window, qtbot):
     assert np.array_equal(window.tri.views[0].image.image, plain)
 
 
+@pytest.mark.slow
 def test_only_shown_layers_redraw_the_views_while_loading(window):
     win = window
     frame = win.patient.reference_frame
@@ -235,6 +247,7 @@ def test_only_shown_layers_redraw_the_views_while_loading(window):
     win.state.base.base = "mri"
 
 
+@pytest.mark.slow
 def test_each_base_image_keeps_its_own_window_and_preset(window):
     from lundprobe_gui.render.state import CT_WINDOW
     from lundprobe_gui.render.window import preset_range
@@ -254,6 +267,7 @@ def test_each_base_image_keeps_its_own_window_and_preset(window):
     assert win.state.base.windows["mri"] == mri_window and win.display.preset.currentText() == "MRI auto"
 
 
+@pytest.mark.slow
 def test_opening_on_the_sct_gives_the_mri_its_auto_window(window):
     # what `screenshot --base sct` does: the base is the sCT before the first image arrives
     from lundprobe_gui.render.state import CT_WINDOW
@@ -267,6 +281,7 @@ def test_opening_on_the_sct_gives_the_mri_its_auto_window(window):
     assert win.state.base.windows["mri"] == preset_range("MRI auto", win.patient.image().data)
 
 
+@pytest.mark.slow
 def test_a_structure_that_loads_redraws_its_outline_and_keeps_the_dose_layers(window, qtbot):
     win = window
     ref = win.patient.reference_frame.structures[("Bladder", "clinical")]
@@ -292,6 +307,7 @@ def _label_rects(view):
     return [it.textItem.mapRectToScene(it.textItem.boundingRect()) for it in items]
 
 
+@pytest.mark.slow
 def test_isodose_labels_never_cover_each_other_and_return_to_their_lines_when_zoomed_in(window, qtbot):
     import itertools
 
@@ -308,6 +324,7 @@ def test_isodose_labels_never_cover_each_other_and_return_to_their_lines_when_zo
         assert [(it.pos().x(), it.pos().y()) for it in shown] == [tuple(a) for a in view._iso_anchors]
 
 
+@pytest.mark.slow
 def test_one_legend_lists_the_shown_structures_and_l_hides_it(window, qtbot):
     legend = window.tri.legend
     text = legend.text()
@@ -329,6 +346,7 @@ def test_one_legend_lists_the_shown_structures_and_l_hides_it(window, qtbot):
     assert legend.isVisible() and not window.tri.views[0].legend.isVisible()
 
 
+@pytest.mark.slow
 def test_outlines_stay_whole_on_screen_when_the_view_shows_the_slice_smaller(window, qtbot):
     from scipy import ndimage
 

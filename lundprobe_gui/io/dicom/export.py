@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
+from pydicom.dataset import Dataset
 
+from ...core.geometry import ints3
 from ...core.patient import Patient, StructureRef
 from ...render.colormaps import structure_colour
 from ..guard import Protected, WriteRefused, claim_output_root
@@ -125,7 +127,9 @@ def _dicom_reference(patient: Patient) -> Reference | None:
     series = getattr(patient.store, "series_of", {}).get(patient.reference_frame.name)
     if series is None:
         return None
-    slices = [None if f is None else pydicom.dcmread(f.path, stop_before_pixels=True) for f in series.slots]
+    slices: list[Dataset | None] = [
+        None if f is None else pydicom.dcmread(f.path, stop_before_pixels=True) for f in series.slots
+    ]
     return Reference(slices)
 
 
@@ -165,7 +169,7 @@ def export_patient(
             result.notes.append(f"{r.name} ({r.source}) left out: {e}")
             continue
         colour = r.colour or structure_colour(r.name, None if r.source == "clinical" else r.source)
-        masks.append((roi_name(r), m, tuple(int(v) for v in colour), r))
+        masks.append((roi_name(r), m, ints3(colour), r))
     if fmt == "seg":
         masks = [t for t in masks if not t[1].is_empty()]
         if not masks:

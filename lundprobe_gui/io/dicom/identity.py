@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
-from ... import __version__
+from ...version import __version__
 
 logger = logging.getLogger(__name__)
 

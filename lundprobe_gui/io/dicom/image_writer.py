@@ -17,8 +17,8 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from ... import __version__
 from ...core.geometry import Geometry
+from ...version import __version__
 from .identity import MANUFACTURER, MODEL, SERIAL
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def _stored(array: np.ndarray, is_ct: bool) -> tuple[np.ndarray, float, float]:
     """int16 stored values and (slope, intercept) so that stored * slope + intercept gives the values back."""
     a = np.nan_to_num(np.asarray(array, dtype=np.float64))
     lo, hi = float(a.min()), float(a.max())
-    if np.array_equal(a, np.rint(a)) and -32768 <= lo and hi <= 32767:
+    if np.array_equal(a, np.rint(a)) and lo >= -32768 and hi <= 32767:
         return a.astype(np.int16), 1.0, 0.0
     inter = lo if not is_ct else min(lo, -1024.0)
     slope = max((hi - inter) / 32000.0, 1e-6)
@@ -52,7 +52,7 @@ def build_series(
     m = geometry.matrix
     iop = [_ds(v) for v in (*m[:, 0], *m[:, 1])]
     window_lo, window_hi = np.percentile(array, [1, 99]) if array.size else (0.0, 1.0)
-    out = []
+    out: list[Dataset] = []
     for k in range(geometry.shape_zyx[0]):
         ds = hd.SOPClass(
             study_instance_uid=study,

@@ -162,7 +162,8 @@ def build_patient(path: Path, patient_id: str, files: list[DicomFile], problems:
                 Problem(
                     str(ss.path),
                     "missing-series",
-                    f"structure set {ss.label or ss.path.name}: its image series {ss.referenced_series or '(none named)'} "
+                    f"structure set {ss.label or ss.path.name}: "
+                    f"its image series {ss.referenced_series or '(none named)'} "
                     "is not in the folder; its ROIs cannot be placed",
                 )
             )
@@ -185,7 +186,7 @@ def build_patient(path: Path, patient_id: str, files: list[DicomFile], problems:
             [(r.number, r.name, r.colour, r.n_contours) for r in ss.rois],
             problems,
         )
-    for i, sg in enumerate(segs):
+    for sg in segs:
         target, how = _target_series(all_series, sg.referenced_series, sg.referenced_instances, sg.frame_of_reference)
         if target is None:
             problems.append(
@@ -210,8 +211,10 @@ def build_patient(path: Path, patient_id: str, files: list[DicomFile], problems:
         doses.append(info)
     doses.sort(key=lambda d: (d.summation not in ("", "PLAN"), d.label))
     for info in doses:
-        fr = next((frame_of[s.uid] for s in all_series if s.frame_of_reference == info.frame_of_reference), None)
-        if fr is None:
+        dose_frame = next(
+            (frame_of[s.uid] for s in all_series if s.frame_of_reference == info.frame_of_reference), None
+        )
+        if dose_frame is None:
             problems.append(
                 Problem(
                     str(info.file.path),
@@ -221,7 +224,7 @@ def build_patient(path: Path, patient_id: str, files: list[DicomFile], problems:
             )
             continue
         label = info.label
-        while label in fr.doses:
+        while label in dose_frame.doses:
             label += "+"
         own = Volume(
             info.file.path,
@@ -231,8 +234,9 @@ def build_patient(path: Path, patient_id: str, files: list[DicomFile], problems:
             crop=True,
             name=f"{label}: {info.description()}",
         )
-        fr.doses[label] = own if not info.geometry.differences(fr.geometry) else resampled_volume(own, fr.geometry)
-        fr.doses[f"{label}_original"] = Volume(
+        grid = dose_frame.geometry
+        dose_frame.doses[label] = own if not info.geometry.differences(grid) else resampled_volume(own, grid)
+        dose_frame.doses[f"{label}_original"] = Volume(
             info.file.path, info.geometry, "dose", partial(_load_dose, info), crop=True, name=f"{label} (own grid)"
         )
     rx = _prescription(by_kind.get("rtplan", []), doses)

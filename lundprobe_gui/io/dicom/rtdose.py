@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pydicom
 from pydicom.pixels import iter_pixels
 
-from ...core.geometry import Geometry
+from ...core.geometry import Geometry, floats3
 from ...core.patient import Problem
 from .scan import DicomFile
 from .series import SPACING_TOLERANCE, _vec
@@ -99,7 +100,7 @@ def read_dose_info(f: DicomFile) -> DoseInfo | Problem:
     geom = Geometry(
         (cols, rows, nframes),
         (float(ps[1]), float(ps[0]), spacing if spacing > 0 else 1.0),
-        tuple(float(v) for v in origin),
+        floats3(origin),
         tuple(float(v) for v in np.column_stack([row_dir, col_dir, normal]).reshape(-1)),
     )
     why = geom.is_valid()
@@ -127,10 +128,8 @@ def read_dose_info(f: DicomFile) -> DoseInfo | Problem:
         plan_uid = plan_uid or str(rp.get("ReferencedSOPInstanceUID", "") or "")
         for fg in rp.get("ReferencedFractionGroupSequence", []) or []:
             for b in fg.get("ReferencedBeamSequence", []) or []:
-                try:
+                with contextlib.suppress(AttributeError, TypeError, ValueError):
                     beams.append(int(b.ReferencedBeamNumber))
-                except (AttributeError, TypeError, ValueError):
-                    pass
     return DoseInfo(
         f,
         geom,

@@ -43,8 +43,8 @@ def read_prescription(f: DicomFile) -> Prescription | None:
             return Prescription(max(by_type[t]), f"RTPLAN {label}: target prescription dose ({t.lower()})")
     for fg in ds.get("FractionGroupSequence", []) or []:
         n = _num(fg.get("NumberOfFractionsPlanned"))
-        beam = [_num(b.get("BeamDose")) for b in fg.get("ReferencedBeamSequence", []) or []]
-        beam = [b for b in beam if b is not None]
+        doses = (_num(b.get("BeamDose")) for b in fg.get("ReferencedBeamSequence", []) or [])
+        beam = [b for b in doses if b is not None]
         if n and beam:
             return Prescription(n * sum(beam), f"RTPLAN {label}: {n:g} fractions x beam doses")
     return None

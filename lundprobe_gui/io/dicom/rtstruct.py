@@ -54,7 +54,7 @@ def _colour(item) -> tuple[int, int, int] | None:
         rgb = tuple(int(v) for v in item.get("ROIDisplayColor"))
     except (TypeError, ValueError):
         return None
-    return rgb if len(rgb) == 3 and all(0 <= v <= 255 for v in rgb) else None  # type: ignore[return-value]
+    return rgb if len(rgb) == 3 and all(0 <= v <= 255 for v in rgb) else None
 
 
 def read_structure_set(f: DicomFile) -> StructureSet:

@@ -59,7 +59,7 @@ def slice_contours(plane: np.ndarray) -> list[np.ndarray]:
 
 def mask_contours(mask: Mask, geometry: Geometry) -> list[tuple[int, np.ndarray]]:
     """(z, (N, 3) LPS points) of every contour of a mask, slice by slice."""
-    out = []
+    out: list[tuple[int, np.ndarray]] = []
     if mask.is_empty():
         return out
     z0, y0, x0 = mask.offset

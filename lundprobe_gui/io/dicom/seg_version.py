@@ -41,7 +41,7 @@ def save_seg_version(
     frame = patient.frames[ref.frame]
     siblings = [r for r in frame.structures.values() if r.path == ref.path and r.label is not None]
     segments = []
-    for r in sorted(siblings, key=lambda r: r.label):
+    for r in sorted(siblings, key=lambda r: r.label or 0):  # siblings all have a label
         m = mask if r.key == ref.key else patient.mask_obj(r.name, r.source, r.frame)
         segments.append(ExportSegment(r.name, m, r.colour or (255, 255, 0), manual=r.key == ref.key))
     reference = _dicom_reference(patient)

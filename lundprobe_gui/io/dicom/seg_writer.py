@@ -9,8 +9,8 @@ import highdicom as hd
 import numpy as np
 from pydicom.sr.codedict import codes
 
-from ... import __version__
 from ...core.mask import Mask
+from ...version import __version__
 from .identity import MANUFACTURER, MODEL, SERIAL, Reference
 
 logger = logging.getLogger(__name__)

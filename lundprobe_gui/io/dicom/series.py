@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from ...core.geometry import Geometry
+from ...core.geometry import Geometry, floats3
 from ...core.memory import check_fits
 from ...core.patient import Problem
 from .scan import DicomFile
@@ -81,6 +81,14 @@ def _vec(ds, keyword: str, n: int) -> np.ndarray | None:
     except (TypeError, ValueError):
         return None
     return v if v.shape == (n,) and np.all(np.isfinite(v)) else None
+
+
+def _position(f: DicomFile) -> np.ndarray:
+    """ImagePositionPatient of a slice that :func:`_plane_key` accepted (so it has a valid one)."""
+    pos = _vec(f.ds, "ImagePositionPatient", 3)
+    if pos is None:
+        raise ValueError(f"{f.path.name}: no valid ImagePositionPatient")
+    return pos
 
 
 def _plane_key(f: DicomFile) -> tuple | None:
@@ -143,7 +151,7 @@ def build_series(uid: str, files: list[DicomFile]) -> Series | Problem:
     if not 0.9 < np.linalg.norm(normal) < 1.1:
         return Problem(str(first.path), "invalid-geometry", f"{name}: ImageOrientationPatient is not orthonormal")
     normal = normal / np.linalg.norm(normal)
-    pos = {id(f): float(np.dot(_vec(f.ds, "ImagePositionPatient", 3), normal)) for f in used}
+    pos = {id(f): float(np.dot(_position(f), normal)) for f in used}
     used.sort(key=lambda f: pos[id(f)])
     d = np.array([pos[id(f)] for f in used])
     diffs = np.diff(d)
@@ -185,12 +193,12 @@ def build_series(uid: str, files: list[DicomFile]) -> Series | Problem:
                 "the other slices stay at their true positions",
             )
         )
-    origin = _vec(used[0].ds, "ImagePositionPatient", 3)
+    origin = _position(used[0])
     direction = np.column_stack([row_dir, col_dir, normal])
     geom = Geometry(
         (cols, rows, n),
         (float(ps[1]), float(ps[0]), spacing),
-        tuple(float(v) for v in origin),
+        floats3(origin),
         tuple(float(v) for v in direction.reshape(-1)),
     )
     why = geom.is_valid()
@@ -207,8 +215,9 @@ def _steps(diffs: np.ndarray) -> str:
 
 
 def _ranges(idx: list[int]) -> str:
-    out, start = [], idx[0]
-    for a, b in zip(idx, idx[1:] + [None]):
+    out: list[str] = []
+    start: int | None = idx[0]
+    for a, b in zip(idx, [*idx[1:], None]):
         if b != a + 1:
             out.append(str(start) if start == a else f"{start}-{a}")
             start = b
@@ -253,6 +262,9 @@ def _raw_pixels(f: DicomFile) -> np.ndarray | None:
         return None
     dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
     n = rows * cols * dtype.itemsize
+    tell = elem.file_tell
+    if tell is None:
+        return None
     with open(f.path, "rb") as fh:
         fh.seek(int(tell))
         buf = fh.read(n)
@@ -318,12 +330,12 @@ def load_series(series: Series, workers: int = 2) -> np.ndarray:
         planes = list(pool.map(lambda f: None if f is None else _slice_pixels(f), series.slots))
     present = [p for p in planes if p is not None]
     for f, p in zip(series.slots, planes):
-        if p is not None and p[0].shape != (y, x):
+        if f is not None and p is not None and p[0].shape != (y, x):
             raise ValueError(f"{f.path.name}: pixel array {p[0].shape} does not match Rows x Columns {(y, x)}")
     lo = min(float(a.min()) * s + i if s >= 0 else float(a.max()) * s + i for a, s, i in present)
     hi = max(float(a.max()) * s + i if s >= 0 else float(a.min()) * s + i for a, s, i in present)
     whole = all(a.dtype.kind in "iu" and s == 1.0 and i == int(i) for a, s, i in present)
-    dtype = np.int16 if whole and -32768 <= lo and hi <= 32767 else np.float32
+    dtype = np.int16 if whole and lo >= -32768 and hi <= 32767 else np.float32
     out = np.empty((z, y, x), dtype=dtype)
     for k, p in enumerate(planes):
         if p is None:
