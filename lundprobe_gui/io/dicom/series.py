@@ -262,9 +262,6 @@ def _raw_pixels(f: DicomFile) -> np.ndarray | None:
         return None
     dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
     n = rows * cols * dtype.itemsize
-    tell = elem.file_tell
-    if tell is None:
-        return None
     with open(f.path, "rb") as fh:
         fh.seek(int(tell))
         buf = fh.read(n)
