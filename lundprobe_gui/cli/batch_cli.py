@@ -11,9 +11,10 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from ..batch.run import BatchStatus
@@ -269,7 +270,7 @@ class BatchProgress:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.bar: Any = None
 
-    def __call__(self, status: "BatchStatus") -> None:
+    def __call__(self, status: BatchStatus) -> None:
         """Report where the run stands."""
         from tqdm import tqdm
 
@@ -319,7 +320,7 @@ class BatchProgress:
 
 def run_batch_command(
     args: argparse.Namespace,
-    analysis: "Analysis",
+    analysis: Analysis,
     nothing: str,
     text: Callable[[list[dict]], str],
     post: Callable[[list[dict]], list[dict]] | None = None,

@@ -7,8 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from ..report.common import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from ..metrics.study_analyses import DEFAULT_THRESHOLD
+from ..report.common import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from .batch_cli import add_run_arguments
 
 logger = logging.getLogger(__name__)
@@ -71,8 +71,8 @@ def register_merge(ss: argparse._SubParsersAction) -> None:
 
 def run_report_cmd(args: argparse.Namespace) -> int:
     """Run the report; 1 when a patient failed, 2 for a usage error."""
-    from ..batch.cluster import ClusterError
     from ..batch.cache import ResultCache, check_cache_folder
+    from ..batch.cluster import ClusterError
     from ..batch.run import InputError, check_scheduler
     from ..paths import user_cache_dir
     from ..report import ReportOptions, prepare_source, run_report

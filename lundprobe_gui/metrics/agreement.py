@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
 from .crop import MaskLike, ScalarMap, mask_bbox, mask_shape, padded_union_box, read_mask, read_values
 from .overlap import voxel_volume_mm3
-from .uncertainty_edits import DEFAULT_BIN_WIDTH, DEFAULT_MAX_UNCERTAINTY, bin_edges, support_box_of, bin_index
+from .uncertainty_edits import DEFAULT_BIN_WIDTH, DEFAULT_MAX_UNCERTAINTY, bin_edges, bin_index, support_box_of
 
 logger = logging.getLogger(__name__)
 

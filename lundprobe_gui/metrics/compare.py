@@ -37,9 +37,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from .crop import MaskLike
 from .group import MaskGroup
@@ -251,7 +252,7 @@ def plan_comparisons(available: Iterable[tuple[str, str]], frame: str = "MRI") -
     return out
 
 
-def patient_comparisons(patient: "Patient", frame: str | None = None) -> list[Comparison]:
+def patient_comparisons(patient: Patient, frame: str | None = None) -> list[Comparison]:
     """The comparison set of a patient in a frame (the reference frame by default).
 
     Parameters
@@ -329,7 +330,7 @@ def _row(patient_id: str, comparison: Comparison, values: dict) -> dict:
 
 
 def compare_patient(
-    patient: "Patient",
+    patient: Patient,
     comparisons: Sequence[Comparison] | None = None,
     tolerance_mm: float = DEFAULT_TOLERANCE_MM,
     progress: ProgressFn | None = None,

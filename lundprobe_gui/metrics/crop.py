@@ -17,8 +17,9 @@ method, like :class:`lundprobe_gui.core.volume.Volume`; :func:`read_values` read
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence, Union, runtime_checkable
+from typing import Protocol, Union, runtime_checkable
 
 import numpy as np
 

@@ -19,8 +19,8 @@ group to ``pair_metrics`` within 1e-12.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage

@@ -91,7 +91,7 @@ class EditSplitAnalysis:
         """Name and threshold."""
         return {"analysis": self.name, "threshold": float(self.threshold)}
 
-    def run(self, patient: "Patient") -> Outcome:
+    def run(self, patient: Patient) -> Outcome:
         """One row per observer mask of a DL structure with an uncertainty map."""
         jobs = edit_jobs(patient)
         rows: list[dict] = []
@@ -125,7 +125,7 @@ class AgreementAnalysis:
         """Name (no parameters)."""
         return {"analysis": self.name}
 
-    def run(self, patient: "Patient") -> Outcome:
+    def run(self, patient: Patient) -> Outcome:
         """The rows of every structure and step with two or more observer masks."""
         frame = patient.reference_frame.name
         groups: dict[tuple[str, int], list[tuple[str, str]]] = {}

@@ -10,9 +10,10 @@ tables and ``stats.json`` (:mod:`.edit_stats`, :mod:`.compare_stats`, :mod:`.flo
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..metrics.analyses import EMPTY, EditsAnalysis, MetricsAnalysis
 from ..metrics.compare import METRICS_ROW_KEYS

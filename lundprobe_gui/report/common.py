@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Hashable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

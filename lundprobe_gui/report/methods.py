@@ -8,8 +8,9 @@ edits have no definition: their paragraph describes the protocol as published an
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..metrics.uncertainty_edits import DEFAULT_BIN_WIDTH, DEFAULT_MAX_UNCERTAINTY
@@ -57,7 +58,7 @@ def _num(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
-def protocol_paragraph(source: "ReportSource") -> str:
+def protocol_paragraph(source: ReportSource) -> str:
     """The protocol: observers, steps and what they showed, questions, randomisation, washout, time."""
     out = source.outputs
     d = out.definition
@@ -118,7 +119,7 @@ def protocol_paragraph(source: "ReportSource") -> str:
     return " ".join(parts)
 
 
-def analysis_paragraph(source: "ReportSource", options: ReportOptions) -> str:
+def analysis_paragraph(source: ReportSource, options: ReportOptions) -> str:
     """How the numbers were computed, with the libraries' versions."""
     v = library_versions()
     return (
@@ -139,7 +140,7 @@ def analysis_paragraph(source: "ReportSource", options: ReportOptions) -> str:
     )
 
 
-def _ratings_sentence(source: "ReportSource", v: Mapping[str, str]) -> str:
+def _ratings_sentence(source: ReportSource, v: Mapping[str, str]) -> str:
     """How the ratings were compared (nothing for the published edits, which carry no ratings)."""
     if source.published:
         return "The released data holds no ratings or times, so none are analysed. "
@@ -153,7 +154,7 @@ def _find(rows: Iterable[Mapping[str, Any]], **keys: Any) -> Mapping[str, Any] |
     return next((r for r in rows if all(r.get(k) == v for k, v in keys.items())), None)
 
 
-def results_paragraph(source: "ReportSource", report: "Report", rows: "ReportRows") -> str:
+def results_paragraph(source: ReportSource, report: Report, rows: ReportRows) -> str:
     """The main numbers, per structure, pooled over the observers."""
     t = report.tables
     parts = [f"{rows.patients - len(rows.failures)} of {rows.patients} patients were analysed."]

@@ -23,8 +23,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any, Callable, Hashable
+from typing import Any
 
 import numpy as np
 

@@ -25,9 +25,10 @@ import json
 import logging
 import threading
 import weakref
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterator, Protocol
+from typing import Any, Protocol
 
 from ..core.events import Emitter
 from ..io.guard import Protected, claim_output_root, protect, unprotect
@@ -197,7 +198,7 @@ class WorkSession:
             self._lock_file.release()
             logger.info("closed %s", self._state_path)
 
-    def __enter__(self) -> "WorkSession":
+    def __enter__(self) -> WorkSession:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -17,9 +17,9 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import psutil
 
@@ -300,7 +300,7 @@ class SessionLock:
             logger.warning("lock %s is no longer ours; left in place", self.path)
         self.info = None
 
-    def __enter__(self) -> "SessionLock":
+    def __enter__(self) -> SessionLock:
         self.acquire()
         return self
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from ..core.names import InvalidName, validate_data_name
-from ..io.lundprobe import MRI_DIR
 from ..core.patient import Patient
+from ..io.lundprobe import MRI_DIR
 from ..io.open import NoImageError, list_patients, open_patient, unreadable_folders
 
 logger = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Hashable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Hashable
 
 from ..core.names import InvalidName, validate_observer
 from ..io.guard import Protected, WriteRefused

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 class AdminActions:
     """Unlocking finished cases and overriding washouts (admin only; logged)."""
 
-    def _find_finished(self: "ObserverSession", pseudonym: str, step: int | None) -> tuple[StepRecord, CaseRecord]:
+    def _find_finished(self: ObserverSession, pseudonym: str, step: int | None) -> tuple[StepRecord, CaseRecord]:
         found = [
             (rec, c)
             for k, rec in sorted(self._state.steps.items())
@@ -39,12 +39,12 @@ class AdminActions:
             raise StudyError(f"{pseudonym} is finished in steps {[r.step for r, _ in finished]}: say which step")
         return finished[0]
 
-    def started_steps(self: "ObserverSession") -> list[int]:
+    def started_steps(self: ObserverSession) -> list[int]:
         """The steps in which the observer has started at least one case."""
         return [k for k, rec in sorted(self._state.steps.items()) if any(c.status != PENDING for c in rec.cases)]
 
     def unlock_case(
-        self: "ObserverSession",
+        self: ObserverSession,
         pseudonym: str,
         admin: AdminAuth,
         step: int | None = None,
@@ -103,7 +103,7 @@ class AdminActions:
         )
 
     def override_washout(
-        self: "ObserverSession", admin: AdminAuth, step: int | None = None, reason: str = "", now: Now = None
+        self: ObserverSession, admin: AdminAuth, step: int | None = None, reason: str = "", now: Now = None
     ) -> int:
         """Open a later step without waiting for the washout (admin only; logged). Returns the step.
 

@@ -16,9 +16,9 @@ Times are simulated (``now`` advances by the active time of each action), so not
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 

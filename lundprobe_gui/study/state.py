@@ -79,7 +79,7 @@ class StructureRecord:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StructureRecord":
+    def from_dict(cls, d: dict) -> StructureRecord:
         """Inverse of :meth:`to_dict`.
 
         The recorded output paths are checked: resuming rewrites the plain output and export copies
@@ -179,7 +179,7 @@ class CaseRecord:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CaseRecord":
+    def from_dict(cls, d: dict) -> CaseRecord:
         """Inverse of :meth:`to_dict`."""
         status = str(d.get("status", PENDING))
         if status not in STATUSES:
@@ -229,7 +229,7 @@ class StepRecord:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StepRecord":
+    def from_dict(cls, d: dict) -> StepRecord:
         """Inverse of :meth:`to_dict`."""
         override = d.get("washout_override")
         if override is not None:
@@ -282,7 +282,7 @@ class SessionState:
         }
 
     @classmethod
-    def from_dict(cls, d: Any, origin: str) -> "SessionState":
+    def from_dict(cls, d: Any, origin: str) -> SessionState:
         """Validate and build; :class:`CorruptStudyFile` when it is not a session file."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise CorruptStudyFile(f"{origin}: not a lundprobe_gui session file")

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .definition import StepRules
 
@@ -74,7 +75,7 @@ class Visibility:
     @classmethod
     def for_step(
         cls, rules: StepRules, observer: str, start_source: str, output_root: Path | None = None
-    ) -> "Visibility":
+    ) -> Visibility:
         """Build from a step's rules."""
         return cls(
             rules.step,
