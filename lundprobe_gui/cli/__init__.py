@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         mod.register(sub)
-    for name, command in sub.choices.items():
+    for command in sub.choices.values():
         _add_quiet(command)
     return parser
 

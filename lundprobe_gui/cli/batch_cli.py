@@ -165,7 +165,8 @@ def check_batch_arguments(args: argparse.Namespace) -> BatchInputs:
     protected = _protected(args.path.expanduser(), paths)
     if args.csv is not None and (inside := _inside(args.csv, protected)) is not None:
         raise CliError(
-            f"--csv {args.csv}: is inside the dataset ({inside}); the app never writes into a dataset. Choose a folder outside it"
+            f"--csv {args.csv}: is inside the dataset ({inside}); the app never writes into a dataset. "
+            "Choose a folder outside it"
         )
     if args.cache is not None:
         cache_dir = args.cache

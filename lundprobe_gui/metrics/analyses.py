@@ -69,7 +69,7 @@ def outcome_of(patient: Patient, rows: list[dict], warnings: list[str], had_work
     if had_work:
         reason = "; ".join(warnings) or "no row could be computed"
         return Outcome(FAILED, [], warnings, reason)
-    return Outcome(EMPTY, [], warnings + [f"{patient.id}: {nothing}"], nothing)
+    return Outcome(EMPTY, [], [*warnings, f"{patient.id}: {nothing}"], nothing)
 
 
 class Analysis(Protocol):

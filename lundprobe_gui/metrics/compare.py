@@ -84,7 +84,7 @@ KIND_LABELS = {
 ROW_ID_KEYS = ("patient", "structure", "observer", "step", "source")
 """The keys every row of ``metrics``, ``dvh`` and ``uncertainty-edits`` starts with (see :func:`source_keys`)."""
 
-METRICS_ROW_KEYS = ROW_ID_KEYS + ("comparison", "reference", "test") + PAIR_METRIC_KEYS
+METRICS_ROW_KEYS = (*ROW_ID_KEYS, "comparison", "reference", "test", *PAIR_METRIC_KEYS)
 """Keys of one metrics row, in column order: ``observer``, ``step`` and ``source`` describe the test mask."""
 
 _OBSERVER_SOURCE = re.compile(r"^step(\d+)_(.+)$")
@@ -278,10 +278,14 @@ def patient_comparisons(patient: Patient, frame: str | None = None) -> list[Comp
         if parse_observer_source(r.source) is None:
             pairs += [(DL_SOURCE, "dl_vs_edit"), (CLINICAL_SOURCE, "clinical_vs_edit")]
         for ref_source, kind in pairs:
-            if ref_source and ref_source != r.source and (r.name, ref_source) in have:
-                if (r.name, ref_source, r.source) not in seen:
-                    seen.add((r.name, ref_source, r.source))
-                    out.append(Comparison(r.name, ref_source, r.source, kind, fname))
+            if (
+                ref_source
+                and ref_source != r.source
+                and (r.name, ref_source) in have
+                and (r.name, ref_source, r.source) not in seen
+            ):
+                seen.add((r.name, ref_source, r.source))
+                out.append(Comparison(r.name, ref_source, r.source, kind, fname))
     return out
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from ..core.mask import Box, Mask, bbox_of, box_slices, clip_box, union_box
 
 logger = logging.getLogger(__name__)
 
-MaskLike = Union[np.ndarray, Mask]
+MaskLike = np.ndarray | Mask
 """A full-grid (z, y, x) array (non-zero is inside) or a cropped :class:`Mask`."""
 
 
@@ -158,7 +158,7 @@ class BoxReader(Protocol):
     def read(self, box: Box) -> np.ndarray: ...
 
 
-ScalarMap = Union[np.ndarray, BoxReader]
+ScalarMap = np.ndarray | BoxReader
 """A full-grid float (z, y, x) array or an object with ``read(box)``."""
 
 
@@ -177,10 +177,7 @@ def read_values(values: ScalarMap, box: Box) -> np.ndarray:
     numpy.ndarray
         Array of the box's shape.
     """
-    if isinstance(values, np.ndarray):
-        out = values[box_slices(box)]
-    else:
-        out = np.asarray(values.read(box))
+    out = values[box_slices(box)] if isinstance(values, np.ndarray) else np.asarray(values.read(box))
     expected = tuple(b - a for a, b in box)
     if out.shape != expected:
         raise ValueError(f"values read for box {box} have shape {out.shape}, expected {expected}")

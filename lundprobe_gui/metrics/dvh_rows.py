@@ -37,7 +37,7 @@ DVH_STAT_KEYS = (
 )
 """The statistics columns of a DVH row."""
 
-DVH_ROW_KEYS = ROW_ID_KEYS + ("frame",) + DVH_STAT_KEYS + ("dose",)
+DVH_ROW_KEYS = (*ROW_ID_KEYS, "frame", *DVH_STAT_KEYS, "dose")
 """Keys of one DVH row, in column order."""
 
 

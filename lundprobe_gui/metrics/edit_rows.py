@@ -35,7 +35,7 @@ POOLED = "all"
 
 COUNT_KEYS = ("edited_voxels", "added_voxels", "removed_voxels", "total_voxels")
 
-EDIT_ROW_KEYS = ROW_ID_KEYS + ("bin_low", "bin_high") + COUNT_KEYS + ("fraction_edited",)
+EDIT_ROW_KEYS = (*ROW_ID_KEYS, "bin_low", "bin_high", *COUNT_KEYS, "fraction_edited")
 """Keys of one uncertainty-edits row, in column order."""
 
 

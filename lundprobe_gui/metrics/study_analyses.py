@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_THRESHOLD = 0.15
 """The low-uncertainty threshold of the report (``--threshold``)."""
 
-SPLIT_ROW_KEYS = ROW_ID_KEYS + (
+SPLIT_ROW_KEYS = (
+    *ROW_ID_KEYS,
     "threshold",
     "edited_voxels",
     "edited_zero",
@@ -47,7 +48,8 @@ SPLIT_ROW_KEYS = ROW_ID_KEYS + (
 )
 """Keys of one edit-split row."""
 
-AGREEMENT_ROW_KEYS = ROW_ID_KEYS + (
+AGREEMENT_ROW_KEYS = (
+    *ROW_ID_KEYS,
     "table",
     "n_observers",
     "volume_cc",

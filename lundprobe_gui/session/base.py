@@ -106,7 +106,8 @@ class WorkSession:
     ) -> None:
         self.changed = Emitter()
         self.write_failed = Emitter()
-        """Called as ``callback(message)`` when a background write fails, and ``callback(None)`` once one works again."""
+        """Called as ``callback(message)`` when a background write fails, and ``callback(None)`` once one works
+        again."""
         self._lock_file = lock
         self._state_path = Path(state_path)
         self._events = EventLog(events_path)

@@ -108,7 +108,10 @@ class EventLog:
         self._hash, self._bytes, self._lines, self._mark = h, mark.bytes, mark.lines, mark
 
     def verify(self, mark: LogMark) -> None:
-        """Check, without changing anything, that the file starts with what ``mark`` acknowledges (ValueError if not)."""
+        """Check, without changing anything, that the file starts with what ``mark`` acknowledges.
+
+        Raises ValueError if it does not.
+        """
         size = self._size()
         if size < mark.bytes:
             raise ValueError(f"{self.path} holds {size} bytes, fewer than the {mark.bytes} the session recorded")

@@ -182,7 +182,8 @@ def break_lock(path: Path) -> LockInfo | None:
             return None
         if same_host(info.hostname) and not is_stale(info):
             raise SessionLocked(
-                f"the lock is held by a running process on this computer ({info.describe()}); close that session instead"
+                f"the lock is held by a running process on this computer ({info.describe()}); "
+                "close that session instead"
             )
     if not remove_file(path):
         return info

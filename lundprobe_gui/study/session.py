@@ -262,7 +262,7 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
 
     def _event(self, kind, t, **kw):  # type: ignore[override]
         self._hint = t
-        return WorkSession._event(self, kind, t, **kw)
+        return super()._event(kind, t, **kw)
 
     # -- steps and cases -------------------------------------------------------------------------------
     def step_available_at(self, step: int) -> float | None:
@@ -411,9 +411,13 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         base = case.active_seconds if name is None else case.structures[name].active_seconds
         if now is not None and not self._closed:
             g = self._clock.open_gap
-            if g is not None and g.target is not None and g.target[:2] == (rec.step, case.patient):  # type: ignore[index]
-                if name is None or g.target[2] == name:  # type: ignore[index]
-                    base += self._clock.running(t)
+            if (
+                g is not None
+                and g.target is not None
+                and g.target[:2] == (rec.step, case.patient)  # type: ignore[index]
+                and (name is None or g.target[2] == name)  # type: ignore[index]
+            ):
+                base += self._clock.running(t)
         return base
 
     def set_uncertainty_shown(self, shown: bool, now: Now = None) -> None:
@@ -447,7 +451,7 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         """Make ``structure`` the active one (its time starts counting)."""
         t = event_time(now)
         with self._event("structure", t, selected=structure):
-            rec, case = self._input(t)
+            _rec, case = self._input(t)
             self._activate(case, self._structure(case, structure), t)
         self._flush_emits()
 
@@ -495,7 +499,7 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
             raise StudyError(str(e)) from None
         t = event_time(now)
         with self._event("rate", t, question=q.id, value=v if q.kind == "likert" else None) as ev:
-            rec, case = self._input(t)
+            _rec, case = self._input(t)
             name = self._structure(case, structure)
             ev["rated"] = name
             srec = case.structures[name]

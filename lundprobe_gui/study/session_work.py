@@ -166,7 +166,7 @@ class CaseWork:
         """
         t = event_time(now)
         with self._event("edit_begin", t) as ev:
-            rec, case, name, srec = self._editable(structure, t)
+            _rec, _case, name, srec = self._editable(structure, t)
             ev["editing"] = name
             if srec.editing_started_at is None:
                 srec.editing_started_at = iso_utc(t)
