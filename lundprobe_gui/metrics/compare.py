@@ -193,7 +193,7 @@ def plan_structure(structure: str, sources: Iterable[str], frame: str = "MRI") -
     """
     have = set(sources)
     observers = sorted((s for s in have if parse_observer_source(s)), key=_observer_sort_key)
-    folds = sorted((s for s in have if fold_number(s) is not None), key=fold_number)
+    folds = sorted((s for s in have if fold_number(s) is not None), key=lambda s: fold_number(s) or 0)
     dl = DL_SOURCE in have
     clinical = CLINICAL_SOURCE in have
     out: list[Comparison] = []

@@ -94,7 +94,7 @@ def dvh_structures(
         Frame by frame (reference first), in the patient's structure order.
     """
     keep = set(sources) if sources is not None else None
-    out = []
+    out: list[StructureRef] = []
     for fname in dose_frames(patient, frames):
         out.extend(r for r in patient.structures(fname) if keep is None or r.source in keep)
     return out

@@ -343,7 +343,7 @@ class ReviewSession(WorkSession):
         seg = case.segment(segment)
         st = self.state.cases[case.case_id]
         provenance.setdefault("tool", "review")
-        patient, rating = self.patient, st.ratings[segment]
+        patient, rating = self._open_patient(), st.ratings[segment]
 
         def write() -> Path:
             path = patient.save_mask(
@@ -385,7 +385,7 @@ class ReviewSession(WorkSession):
         if segment not in st.corrected:
             return
         ai_path = Path(self.protocol.dataset) / seg.file
-        patient = self.patient
+        patient = self._open_patient()
         with self._event("discard", event_time(now), segment=segment):
             st.corrected.remove(segment)  # at once: the segment may be rated 5 right after
             if seg.label is None:
@@ -465,6 +465,12 @@ class ReviewSession(WorkSession):
         if self._case is None:
             raise NoOpenCase("no case is open; open one first")
         return self._case
+
+    def _open_patient(self) -> Patient:
+        """The open case's patient (it is set and cleared with the case)."""
+        if self.patient is None:
+            raise NoOpenCase("no case is open; open one first")
+        return self.patient
 
     def _point(self, patient: Patient, case: CaseSpec, ai_file: str, saved: Path) -> None:
         """Show the segments made from ``ai_file`` from the saved file ``saved`` instead.

@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from ..core.events import Emitter
 from ..io.guard import Protected, claim_output_root, protect, unprotect
@@ -199,7 +199,7 @@ class WorkSession:
             self._lock_file.release()
             logger.info("closed %s", self._state_path)
 
-    def __enter__(self) -> WorkSession:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -28,6 +28,7 @@ import logging
 from collections.abc import Hashable
 from dataclasses import asdict
 from pathlib import Path
+from typing import cast
 
 from ..core.names import InvalidName, validate_observer
 from ..io.guard import Protected, WriteRefused
@@ -112,7 +113,7 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         self.observer = observer
         recorded = self.study.dataset_path(self.study_dir)
         self.dataset_root = Path(dataset_root) if dataset_root else recorded
-        self.dataset_copy = bool(dataset_root) and _resolved(dataset_root) != _resolved(recorded)
+        self.dataset_copy = bool(dataset_root and _resolved(dataset_root) != _resolved(recorded))
         # the study's dataset (and a copy in use) is protected while the session lives: no write ever lands there
         roots = {self.dataset_root, recorded}
         protected = Protected.of([r / p for r in roots for p in self.study.patients], list(roots))
@@ -233,7 +234,7 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
     def _target_fields(self, target: Hashable | None) -> dict:
         if target is None:
             return {}
-        step, patient, structure = target  # type: ignore[misc]
+        step, patient, structure = cast("tuple[int, str, str]", target)
         case = self._case_of(step, patient)
         return {"step": step, "patient": patient, "pseudonym": case.pseudonym, "structure": structure}
 
@@ -241,13 +242,13 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         target = self._time_target()
         if target is None or not self._uncertainty_shown:
             return ()
-        step, patient, structure = target  # type: ignore[misc]
+        step, patient, structure = cast("tuple[int, str, str]", target)
         if self.study.step(step).show_uncertainty and self.study.uncertainty_available(patient, structure):
             return ("unc",)
         return ()
 
     def _credit(self, target: Hashable, seconds: float, flags: frozenset[str]) -> None:
-        step, patient, structure = target  # type: ignore[misc]
+        step, patient, structure = cast("tuple[int, str, str]", target)
         srec = self._case_of(step, patient).structures[structure]
         srec.active_seconds += seconds
         if "unc" in flags:
@@ -260,7 +261,7 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
     def _event_time_hint(self) -> float:
         return getattr(self, "_hint", None) or to_epoch(None)
 
-    def _event(self, kind, t, **kw):  # type: ignore[override]
+    def _event(self, kind, t, **kw):
         self._hint = t
         return super()._event(kind, t, **kw)
 

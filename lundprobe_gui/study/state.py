@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from ..io.writer import atomic_write
 from ..session.events import LogMark
@@ -105,6 +105,10 @@ class StructureRecord:
 _LATEST = 253_402_300_799.0 - 10 * 366 * 86400  # ten years before 9999-12-31, so washouts still fit
 
 
+@overload
+def _time(value: str, what: str) -> str: ...
+@overload
+def _time(value: Any, what: str) -> str | None: ...
 def _time(value: Any, what: str) -> str | None:
     """A recorded time: None (or empty), or ISO 8601 text the schedule can compute with (ValueError otherwise)."""
     if value is None or value == "":

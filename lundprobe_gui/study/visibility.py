@@ -85,7 +85,7 @@ class Visibility:
             frozenset(rules.hidden),
             rules.show_uncertainty,
             rules.uncertainty_scale,
-            tuple(rules.uncertainty_range),
+            (rules.uncertainty_range[0], rules.uncertainty_range[1]),
             Path(output_root).resolve() if output_root is not None else None,
             str(rules.uncertainty_colours),
             rules.tools,
