@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         win.resize(w, h)
         win.set_patient(patient)
         load_patient(patient)
-        state = win.state
+        state, scene = win.state, win.scene
+        assert state is not None and scene is not None  # set_patient made them
         state.base.base = args.base
         if args.show is not None:
             unknown = apply_show(state, patient, args.show)
@@ -125,8 +126,8 @@ def run(args: argparse.Namespace) -> int:
         win._on_finished(patient)  # noqa: SLF001
         if args.prescription is not None:
             state.dose.prescription_gy = float(args.prescription)
-            win.display.sync(win.scene.window(win.display.current_window_key()))
-            win.scene.invalidate_overlays()
+            win.display.sync(scene.window(win.display.current_window_key()))
+            scene.invalidate_overlays()
             win.tri.refresh()
         win.show()
         for _ in range(5):

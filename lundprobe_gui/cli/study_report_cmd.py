@@ -107,7 +107,7 @@ def run_report_cmd(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from e
     cache_dir = args.cache if args.cache is not None else user_cache_dir() / "batch"
     try:
-        check_cache_folder(cache_dir, [source.outputs.dataset_root, *source.paths])
+        check_cache_folder(cache_dir, [source.dataset_root, *source.paths])
     except ValueError as e:
         raise CliError(f"--cache {e}") from e
     bar = BatchProgress("study report", enabled=not args.quiet)
@@ -128,6 +128,7 @@ def run_report_cmd(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     rows = result.rows
+    assert rows is not None  # run_report hands the rows back with the result
     print(
         f"study report: {rows.patients} patient(s): {rows.patients - rows.cached - len(rows.failures)} computed, "
         f"{rows.cached} from the cache ({cache_dir}), {len(rows.failures)} failed",

@@ -81,6 +81,13 @@ class ReportSource:
     labels: dict[str, str]
 
     @property
+    def dataset_root(self) -> Path:
+        """The dataset that holds the patient folders."""
+        root = self.outputs.dataset_root
+        assert root is not None  # prepare_source reads the outputs with their dataset
+        return root
+
+    @property
     def published(self) -> bool:
         """Whether the report is of the dataset's published edits."""
         return self.outputs.kind == "published"
@@ -129,6 +136,8 @@ def prepare_source(
         if study_dir is None:
             raise StudyReadError("give STUDY_DIR, or --published --dataset ROOT")
         outputs = read_study_outputs(study_dir, dataset)
+    if outputs.dataset_root is None:
+        raise StudyReadError("the dataset root is not known; give it with --dataset ROOT")
     try:
         found = {p.name: p for p in resolve_patients(outputs.dataset_root)}
     except InputError as e:

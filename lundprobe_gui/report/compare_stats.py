@@ -297,7 +297,7 @@ def staple_tables(agreement_rows: Sequence[Mapping[str, Any]]) -> tuple[list[dic
     return summaries, [t for t in t1 + t2 if t["observer"] == POOLED]
 
 
-def variability_tables(agreement_rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict], list[dict], list[dict]]:
+def variability_tables(agreement_rows: Sequence[dict[str, Any]]) -> tuple[list[dict], list[dict], list[dict]]:
     """Per-case correlations, their summary per structure and step, and the variability per uncertainty bin.
 
     Returns

@@ -81,7 +81,7 @@ def run_report(
     from ..batch.run import run_batch
 
     out_dir = Path(out_dir)
-    protected = Protected.of(source.paths, [source.outputs.dataset_root])
+    protected = Protected.of(source.paths, [source.dataset_root])
     _refuse_source_folder(out_dir, source)
     claim_output_root(out_dir, "report", protected)
     rows = ReportRows()
@@ -100,11 +100,11 @@ def run_report(
     report = compute_tables(source, rows, options)
     token = protect(protected)
     try:
-        result = write_report(out_dir, source, report, rows, options)
+        written = write_report(out_dir, source, report, rows, options)
     finally:
         unprotect(token)
-    result.rows = rows
-    return result
+    written.rows = rows
+    return written
 
 
 def _refuse_source_folder(out_dir: Path, source: ReportSource) -> None:
@@ -216,11 +216,12 @@ def variability_example(source: ReportSource, report: Report) -> dict | None:
             if (structure, DL_SOURCE) in patient.frames[frame].structures
             else None
         )
-        maps = {
-            k: observer_agreement(m, geom.spacing_zyx, unc, dl, keep_maps=True).maps
-            for k, m in sorted(by_step.items())
-            if len(m) >= 2
-        }
+        maps: dict[int, dict] = {}
+        for k, m in sorted(by_step.items()):
+            if len(m) >= 2:
+                found = observer_agreement(m, geom.spacing_zyx, unc, dl, keep_maps=True).maps
+                if found is not None:  # keep_maps=True always gives them
+                    maps[k] = found
         image = patient.image("image", frame)
         if not maps or image is None or not patient.load_volume(image):
             return None

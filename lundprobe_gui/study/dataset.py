@@ -77,10 +77,11 @@ def check_patient(
         return Eligibility(patient, False, "; ".join(_why_missing(p, s, start_source) for s in missing))
     fr = p.frames[frame]
     no_unc = tuple(s for s in structures if s not in fr.uncertainty)
-    paths: list[str | Path] = [v.path for k, v in fr.images.items() if k == "image" or len(fr.images) == 1][:1]
-    paths += [fr.structures[(s, start_source)].path for s in structures]
-    paths += [fr.uncertainty[s].path for s in structures if s in fr.uncertainty]
-    paths += [v.path for v in fr.doses.values()]
+    paths: list[str | Path] = []
+    paths.extend([v.path for k, v in fr.images.items() if k == "image" or len(fr.images) == 1][:1])
+    paths.extend(fr.structures[(s, start_source)].path for s in structures)
+    paths.extend(fr.uncertainty[s].path for s in structures if s in fr.uncertainty)
+    paths.extend(v.path for v in fr.doses.values())
     files = tuple(sorted({os.path.relpath(str(x), str(folder)).replace(os.sep, "/") for x in paths}))
     return Eligibility(patient, True, "", no_unc, files)
 

@@ -130,8 +130,8 @@ def merge_exports(out: str | os.PathLike, exports: Sequence[str | os.PathLike]) 
     if len({os.path.realpath(e) for e in dirs}) != len(dirs):
         raise StudyReadError("an export is given twice")
     for e in dirs:
-        real, o = os.path.realpath(e), os.path.realpath(out_dir)
-        if o == real or o.startswith(real + os.sep) or real.startswith(o + os.sep):
+        real, real_out = os.path.realpath(e), os.path.realpath(out_dir)
+        if real_out == real or real_out.startswith(real + os.sep) or real.startswith(real_out + os.sep):
             raise StudyReadError(f"OUT {out_dir} and the export {e} lie inside one another; give a folder of its own")
     read = [read_study_outputs(e, need_dataset=False) for e in dirs]
     owner, study = _check(dirs, read)
@@ -151,8 +151,7 @@ def merge_exports(out: str | os.PathLike, exports: Sequence[str | os.PathLike]) 
             blob = read_small_bytes(m.path, SAVED_MASK_MAX_BYTES, "exported mask")
             if hashlib.sha256(blob).hexdigest() != m.sha256:
                 raise StudyReadError(f"{m.path}: does not match the sha256 its results.csv records; nothing was merged")
-            rel = Path(m.patient) / MRI_DIR / "observerData" / Path(m.path).name
-            files[rel.as_posix()] = blob
+            files[(Path(m.patient) / MRI_DIR / "observerData" / Path(m.path).name).as_posix()] = blob
     events: list[dict] = []
     sites = []
     for i, (path, o) in enumerate(zip(dirs, read)):

@@ -147,6 +147,6 @@ def run_observers(
                 s.finish_case(now=t)
                 cases += 1
                 t += 5
-                if progress is not None and s.current_case(now=t) is not None and s.current_case(now=t).step != step:
+                if progress is not None and (nxt := s.current_case(now=t)) is not None and nxt.step != step:
                     progress(f"{obs}: step {step} done")
     return SimulatedStudy(Path(study_dir), tuple(observers), cases, t)
