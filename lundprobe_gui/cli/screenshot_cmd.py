@@ -122,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
             except ValueError as e:
                 raise CliError(f"--cursor must be X,Y,Z voxel indices, not {args.cursor!r}") from e
             state.cursor = (z, y, x)
-            win._cursor_touched = True  # noqa: SLF001
-        win._on_finished(patient)  # noqa: SLF001
+            win._cursor_touched = True  # noqa: SLF001 - as a click in the view would set it
+        win._on_finished(patient)  # noqa: SLF001 - as the background loader ends
         if args.prescription is not None:
             state.dose.prescription_gy = float(args.prescription)
             win.display.sync(scene.window(win.display.current_window_key()))

@@ -86,7 +86,7 @@ def run_report_cmd(args: argparse.Namespace) -> int:
         raise CliError("--workers must be at least 1")
     try:
         import matplotlib  # noqa: F401 - only to say clearly what is missing before any work
-        import statsmodels  # noqa: F401
+        import statsmodels  # noqa: F401 - the same, for the statistics
     except ImportError as e:
         raise CliError(
             f"study report needs {e.name}, which this installation lacks (the desktop bundle leaves the plotting "

@@ -40,7 +40,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .crop import MaskLike
 from .group import MaskGroup
@@ -170,7 +170,7 @@ class Comparison:
 
 
 def _observer_sort_key(source: str) -> tuple[int, str]:
-    step, obs = parse_observer_source(source)  # type: ignore[misc]
+    step, obs = cast("tuple[int, str]", parse_observer_source(source))  # only observer sources come here
     return (step, obs)
 
 
@@ -207,7 +207,7 @@ def plan_structure(structure: str, sources: Iterable[str], frame: str = "MRI") -
     by_observer: dict[str, list[str]] = {}
     by_step: dict[int, list[str]] = {}
     for s in observers:
-        step, obs = parse_observer_source(s)  # type: ignore[misc]
+        step, obs = cast("tuple[int, str]", parse_observer_source(s))  # observers: sources that parse
         by_observer.setdefault(obs, []).append(s)
         by_step.setdefault(step, []).append(s)
     for obs in sorted(by_observer):

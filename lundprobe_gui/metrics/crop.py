@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -62,7 +62,7 @@ def mask_shape(m: MaskLike) -> tuple[int, int, int]:
     shape = m.shape if isinstance(m, Mask) else np.shape(m)
     if len(shape) != 3:
         raise ValueError(f"expected a 3-D (z, y, x) mask, got shape {tuple(shape)}")
-    return tuple(int(n) for n in shape)  # type: ignore[return-value]
+    return cast("tuple[int, int, int]", tuple(int(n) for n in shape))
 
 
 def mask_bbox(m: MaskLike) -> Box | None:
@@ -115,7 +115,7 @@ def padded_union_box(boxes: Sequence[Box | None], margin: int) -> Box | None:
         union = union_box(union, b)
     if union is None:
         return None
-    return tuple((a - margin, b + margin) for a, b in union)  # type: ignore[return-value]
+    return cast(Box, tuple((a - margin, b + margin) for a, b in union))
 
 
 def crop_pair(reference: MaskLike, test: MaskLike, margin: int = 1) -> CroppedPair:

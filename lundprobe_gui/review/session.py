@@ -25,7 +25,7 @@ import json
 import logging
 from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -121,7 +121,7 @@ class ReviewSession(WorkSession):
             raise ReviewError(str(e)) from e
         WorkSession.__init__(
             self,
-            lock=SessionLock(self.dir / LOCK_FILE, "review session") if lock else _NoLock(),  # type: ignore[arg-type]
+            lock=SessionLock(self.dir / LOCK_FILE, "review session") if lock else _NoLock(),  # type: ignore[arg-type]  # duck-typed lock
             state_path=self.dir / STATE_FILE,
             events_path=self.dir / EVENTS_FILE,
             rule=self.protocol.idle_rule,
@@ -159,10 +159,10 @@ class ReviewSession(WorkSession):
         return (self._case.case_id,) if self._case is not None else None
 
     def _target_fields(self, target: Hashable | None) -> dict:
-        return {} if target is None else {"case": target[0]}  # type: ignore[index]
+        return {} if target is None else {"case": cast("tuple[str]", target)[0]}
 
     def _credit(self, target: Hashable, seconds: float, flags: frozenset[str]) -> None:
-        self.state.cases[target[0]].active_seconds += seconds  # type: ignore[index]
+        self.state.cases[cast("tuple[str]", target)[0]].active_seconds += seconds
 
     # -- the case list ---------------------------------------------------------------------
     @property

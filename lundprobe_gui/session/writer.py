@@ -119,11 +119,11 @@ class Writer:
                 self.last_error = e
                 logger.error("a session write failed: %s", e)
                 if job.on_error is not None:
-                    self.post(lambda j=job: j.on_error(j.error))  # type: ignore[misc]
+                    self.post(lambda j=job: j.on_error(j.error))  # type: ignore[misc]  # the default binds the job
             else:
                 self.last_error = None
                 if job.on_done is not None:
-                    self.post(lambda j=job: j.on_done(j.result))  # type: ignore[misc]
+                    self.post(lambda j=job: j.on_done(j.result))  # type: ignore[misc]  # the default binds the job
             finally:
                 job.done.set()
                 with self._keys_lock:

@@ -45,7 +45,7 @@ from .questions import Question, missing_answers
 from .recovery import new_state, repair_plain_outputs, sweep_temp_files
 from .schedule import ALWAYS, current_case, first_unfinished_step, step_opens_at
 from .seal import check_definition
-from .session_admin import AdminActions, reason_text  # noqa: F401
+from .session_admin import AdminActions
 from .session_work import CaseWork
 from .state import FINISHED, IN_PROGRESS, PENDING, Answer, CaseRecord, SessionState, StepRecord, state_from_bytes
 from .validate import validate_state
@@ -412,12 +412,8 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         base = case.active_seconds if name is None else case.structures[name].active_seconds
         if now is not None and not self._closed:
             g = self._clock.open_gap
-            if (
-                g is not None
-                and g.target is not None
-                and g.target[:2] == (rec.step, case.patient)  # type: ignore[index]
-                and (name is None or g.target[2] == name)  # type: ignore[index]
-            ):
+            target = cast("tuple[int, str, str] | None", g.target) if g is not None else None
+            if target is not None and target[:2] == (rec.step, case.patient) and (name is None or target[2] == name):
                 base += self._clock.running(t)
         return base
 
