@@ -70,25 +70,25 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         mod.register(sub)
-    for name, command in sub.choices.items():
+    for command in sub.choices.values():
         _add_quiet(command)
     return parser
 
 
 def _add_quiet(parser: argparse.ArgumentParser) -> None:
     """Give a command ``--quiet`` (on its own subcommands, when it has some) unless it has one."""
-    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
+    groups = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001 - argparse has no public view of its actions
     for action in groups:
         for child in action.choices.values():
             _add_quiet(child)
     # only on the leaves: a subcommand's own default would overwrite a parent's --quiet
-    if not groups and not any("--quiet" in a.option_strings for a in parser._actions):  # noqa: SLF001
+    if not groups and not any("--quiet" in a.option_strings for a in parser._actions):  # noqa: SLF001 - argparse has no public view of its actions
         parser.add_argument("--quiet", action="store_true", help=QUIET_HELP)
 
 
 def _command_names(parser: argparse.ArgumentParser) -> set[str]:
     for action in parser._actions:  # noqa: SLF001 - argparse exposes no public accessor
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001 - argparse has no public view of its actions
             return set(action.choices)
     return set()
 

@@ -11,9 +11,10 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from ..batch.run import BatchStatus
@@ -164,7 +165,8 @@ def check_batch_arguments(args: argparse.Namespace) -> BatchInputs:
     protected = _protected(args.path.expanduser(), paths)
     if args.csv is not None and (inside := _inside(args.csv, protected)) is not None:
         raise CliError(
-            f"--csv {args.csv}: is inside the dataset ({inside}); the app never writes into a dataset. Choose a folder outside it"
+            f"--csv {args.csv}: is inside the dataset ({inside}); the app never writes into a dataset. "
+            "Choose a folder outside it"
         )
     if args.cache is not None:
         cache_dir = args.cache
@@ -269,7 +271,7 @@ class BatchProgress:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.bar: Any = None
 
-    def __call__(self, status: "BatchStatus") -> None:
+    def __call__(self, status: BatchStatus) -> None:
         """Report where the run stands."""
         from tqdm import tqdm
 
@@ -319,7 +321,7 @@ class BatchProgress:
 
 def run_batch_command(
     args: argparse.Namespace,
-    analysis: "Analysis",
+    analysis: Analysis,
     nothing: str,
     text: Callable[[list[dict]], str],
     post: Callable[[list[dict]], list[dict]] | None = None,

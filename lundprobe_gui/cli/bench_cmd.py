@@ -35,7 +35,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("bench runs its probes with a Python interpreter; use the pip-installed app, not the bundle")
     if args.repeat < 1:
         raise CliError("--repeat must be at least 1")
-    say = lambda s: None if args.quiet else print(s, file=sys.stderr, flush=True)
+
+    def say(s: str) -> None:
+        if not args.quiet:
+            print(s, file=sys.stderr, flush=True)
+
     patient = bench_patient(say)
     figs = run_bench(patient, args.repeat, args.only, say)
     if args.json:

@@ -8,8 +8,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..core.geometry import Geometry
-from ..core.patient import Patient
 from ..core.orientation import Orientation, world_in
+from ..core.patient import Patient
 from ..core.regrid import grid_label
 from ..io.open import NoImageError, is_dataset_root, list_patients, open_patient
 from ..io.valuescan import dose_unit_problems

@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         win.resize(w, h)
         win.set_patient(patient)
         load_patient(patient)
-        state = win.state
+        state, scene = win.state, win.scene
+        assert state is not None and scene is not None  # set_patient made them
         state.base.base = args.base
         if args.show is not None:
             unknown = apply_show(state, patient, args.show)
@@ -121,12 +122,12 @@ def run(args: argparse.Namespace) -> int:
             except ValueError as e:
                 raise CliError(f"--cursor must be X,Y,Z voxel indices, not {args.cursor!r}") from e
             state.cursor = (z, y, x)
-            win._cursor_touched = True  # noqa: SLF001
-        win._on_finished(patient)  # noqa: SLF001
+            win._cursor_touched = True  # noqa: SLF001 - as a click in the view would set it
+        win._on_finished(patient)  # noqa: SLF001 - as the background loader ends
         if args.prescription is not None:
             state.dose.prescription_gy = float(args.prescription)
-            win.display.sync(win.scene.window(win.display.current_window_key()))
-            win.scene.invalidate_overlays()
+            win.display.sync(scene.window(win.display.current_window_key()))
+            scene.invalidate_overlays()
             win.tri.refresh()
         win.show()
         for _ in range(5):

@@ -202,7 +202,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def register_report(ss: argparse._SubParsersAction) -> None:
     """``study report`` and ``study merge``."""
-    from .study_report_cmd import register_merge, register_report as reg
+    from .study_report_cmd import register_merge
+    from .study_report_cmd import register_report as reg
 
     reg(ss)
     register_merge(ss)

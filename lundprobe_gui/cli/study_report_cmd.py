@@ -7,8 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from ..report.common import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from ..metrics.study_analyses import DEFAULT_THRESHOLD
+from ..report.common import DEFAULT_BOOTSTRAP, DEFAULT_SEED
 from .batch_cli import add_run_arguments
 
 logger = logging.getLogger(__name__)
@@ -71,8 +71,8 @@ def register_merge(ss: argparse._SubParsersAction) -> None:
 
 def run_report_cmd(args: argparse.Namespace) -> int:
     """Run the report; 1 when a patient failed, 2 for a usage error."""
-    from ..batch.cluster import ClusterError
     from ..batch.cache import ResultCache, check_cache_folder
+    from ..batch.cluster import ClusterError
     from ..batch.run import InputError, check_scheduler
     from ..paths import user_cache_dir
     from ..report import ReportOptions, prepare_source, run_report
@@ -86,7 +86,7 @@ def run_report_cmd(args: argparse.Namespace) -> int:
         raise CliError("--workers must be at least 1")
     try:
         import matplotlib  # noqa: F401 - only to say clearly what is missing before any work
-        import statsmodels  # noqa: F401
+        import statsmodels  # noqa: F401 - the same, for the statistics
     except ImportError as e:
         raise CliError(
             f"study report needs {e.name}, which this installation lacks (the desktop bundle leaves the plotting "
@@ -107,7 +107,7 @@ def run_report_cmd(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from e
     cache_dir = args.cache if args.cache is not None else user_cache_dir() / "batch"
     try:
-        check_cache_folder(cache_dir, [source.outputs.dataset_root, *source.paths])
+        check_cache_folder(cache_dir, [source.dataset_root, *source.paths])
     except ValueError as e:
         raise CliError(f"--cache {e}") from e
     bar = BatchProgress("study report", enabled=not args.quiet)
@@ -128,6 +128,7 @@ def run_report_cmd(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     rows = result.rows
+    assert rows is not None  # run_report hands the rows back with the result
     print(
         f"study report: {rows.patients} patient(s): {rows.patients - rows.cached - len(rows.failures)} computed, "
         f"{rows.cached} from the cache ({cache_dir}), {len(rows.failures)} failed",

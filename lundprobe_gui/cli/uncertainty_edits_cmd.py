@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     post = None
     if args.pool != "none":
         over_patients, over_observers = args.pool in ("patients", "all"), args.pool in ("observers", "all")
-        post = lambda rows: pool_edit_rows(rows, over_patients=over_patients, over_observers=over_observers)  # noqa: E731
+        post = lambda rows: pool_edit_rows(rows, over_patients=over_patients, over_observers=over_observers)  # noqa: E731 - None when not pooling
 
     def text(rows: list[dict]) -> str:
         joined, steps = side_by_side(rows)

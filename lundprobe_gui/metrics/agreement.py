@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 
+from ..core.mask import Box
 from .crop import MaskLike, ScalarMap, mask_bbox, mask_shape, padded_union_box, read_mask, read_values
 from .overlap import voxel_volume_mm3
-from .uncertainty_edits import DEFAULT_BIN_WIDTH, DEFAULT_MAX_UNCERTAINTY, bin_edges, support_box_of, bin_index
+from .uncertainty_edits import DEFAULT_BIN_WIDTH, DEFAULT_MAX_UNCERTAINTY, bin_edges, bin_index, support_box_of
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +165,7 @@ def observer_agreement(
         boxes.append(support_box_of(uncertainty, shape))
     box = padded_union_box(boxes, 1) or ((0, 1), (0, 1), (0, 1))
     # the box may reach past the grid by the margin: read_mask pads with zeros, the map is read inside
-    inner = tuple((max(a, 0), min(b, n)) for (a, b), n in zip(box, shape))
+    inner = cast(Box, tuple((max(a, 0), min(b, n)) for (a, b), n in zip(box, shape)))
     blocks = [read_mask(masks[n], box) for n in names]
     unc = np.zeros(blocks[0].shape, dtype=np.float64)
     if uncertainty is not None:

@@ -57,19 +57,19 @@ class Outcome:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Outcome":
+    def from_dict(cls, d: dict) -> Outcome:
         """Inverse of :meth:`to_dict`."""
         return cls(str(d["status"]), list(d["rows"]), [str(w) for w in d["warnings"]], str(d.get("reason", "")))
 
 
-def outcome_of(patient: "Patient", rows: list[dict], warnings: list[str], had_work: bool, nothing: str) -> Outcome:
+def outcome_of(patient: Patient, rows: list[dict], warnings: list[str], had_work: bool, nothing: str) -> Outcome:
     """``ok`` with rows; ``failed`` when there was work and errors left no row; else ``empty``."""
     if rows:
         return Outcome(OK, rows, warnings)
     if had_work:
         reason = "; ".join(warnings) or "no row could be computed"
         return Outcome(FAILED, [], warnings, reason)
-    return Outcome(EMPTY, [], warnings + [f"{patient.id}: {nothing}"], nothing)
+    return Outcome(EMPTY, [], [*warnings, f"{patient.id}: {nothing}"], nothing)
 
 
 class Analysis(Protocol):
@@ -82,7 +82,7 @@ class Analysis(Protocol):
         """Name and parameters: everything besides the input files that decides the rows."""
         ...
 
-    def run(self, patient: "Patient") -> Outcome:
+    def run(self, patient: Patient) -> Outcome:
         """Rows of one patient."""
         ...
 
@@ -111,7 +111,7 @@ class MetricsAnalysis:
             key["kinds"] = sorted(self.kinds)
         return key
 
-    def run(self, patient: "Patient") -> Outcome:
+    def run(self, patient: Patient) -> Outcome:
         """Every pair of the comparison set; the pairs of a mask that cannot be decoded are left out."""
         comps = patient_comparisons(patient)
         if self.kinds is not None:
@@ -155,7 +155,7 @@ class DvhAnalysis:
             "columns": list(self.columns),  # rows cached before a column was added are not reused
         }
 
-    def run(self, patient: "Patient") -> Outcome:
+    def run(self, patient: Patient) -> Outcome:
         """One row per structure and dose frame."""
         refs = dvh_structures(patient, self.frames, self.sources)
         if not refs:
@@ -187,7 +187,7 @@ class EditsAnalysis:
         """Name (the bins are fixed)."""
         return {"analysis": self.name}
 
-    def run(self, patient: "Patient") -> Outcome:
+    def run(self, patient: Patient) -> Outcome:
         """Ten rows per observer mask of a DL structure with an uncertainty map."""
         jobs = edit_jobs(patient)
         rows, warnings = patient_edit_rows(patient, jobs) if jobs else ([], [])

@@ -37,9 +37,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, cast
 
 from .crop import MaskLike
 from .group import MaskGroup
@@ -83,7 +84,7 @@ KIND_LABELS = {
 ROW_ID_KEYS = ("patient", "structure", "observer", "step", "source")
 """The keys every row of ``metrics``, ``dvh`` and ``uncertainty-edits`` starts with (see :func:`source_keys`)."""
 
-METRICS_ROW_KEYS = ROW_ID_KEYS + ("comparison", "reference", "test") + PAIR_METRIC_KEYS
+METRICS_ROW_KEYS = (*ROW_ID_KEYS, "comparison", "reference", "test", *PAIR_METRIC_KEYS)
 """Keys of one metrics row, in column order: ``observer``, ``step`` and ``source`` describe the test mask."""
 
 _OBSERVER_SOURCE = re.compile(r"^step(\d+)_(.+)$")
@@ -169,7 +170,7 @@ class Comparison:
 
 
 def _observer_sort_key(source: str) -> tuple[int, str]:
-    step, obs = parse_observer_source(source)  # type: ignore[misc]
+    step, obs = cast("tuple[int, str]", parse_observer_source(source))  # only observer sources come here
     return (step, obs)
 
 
@@ -192,7 +193,7 @@ def plan_structure(structure: str, sources: Iterable[str], frame: str = "MRI") -
     """
     have = set(sources)
     observers = sorted((s for s in have if parse_observer_source(s)), key=_observer_sort_key)
-    folds = sorted((s for s in have if fold_number(s) is not None), key=fold_number)
+    folds = sorted((s for s in have if fold_number(s) is not None), key=lambda s: fold_number(s) or 0)
     dl = DL_SOURCE in have
     clinical = CLINICAL_SOURCE in have
     out: list[Comparison] = []
@@ -206,7 +207,7 @@ def plan_structure(structure: str, sources: Iterable[str], frame: str = "MRI") -
     by_observer: dict[str, list[str]] = {}
     by_step: dict[int, list[str]] = {}
     for s in observers:
-        step, obs = parse_observer_source(s)  # type: ignore[misc]
+        step, obs = cast("tuple[int, str]", parse_observer_source(s))  # observers: sources that parse
         by_observer.setdefault(obs, []).append(s)
         by_step.setdefault(step, []).append(s)
     for obs in sorted(by_observer):
@@ -251,7 +252,7 @@ def plan_comparisons(available: Iterable[tuple[str, str]], frame: str = "MRI") -
     return out
 
 
-def patient_comparisons(patient: "Patient", frame: str | None = None) -> list[Comparison]:
+def patient_comparisons(patient: Patient, frame: str | None = None) -> list[Comparison]:
     """The comparison set of a patient in a frame (the reference frame by default).
 
     Parameters
@@ -277,10 +278,14 @@ def patient_comparisons(patient: "Patient", frame: str | None = None) -> list[Co
         if parse_observer_source(r.source) is None:
             pairs += [(DL_SOURCE, "dl_vs_edit"), (CLINICAL_SOURCE, "clinical_vs_edit")]
         for ref_source, kind in pairs:
-            if ref_source and ref_source != r.source and (r.name, ref_source) in have:
-                if (r.name, ref_source, r.source) not in seen:
-                    seen.add((r.name, ref_source, r.source))
-                    out.append(Comparison(r.name, ref_source, r.source, kind, fname))
+            if (
+                ref_source
+                and ref_source != r.source
+                and (r.name, ref_source) in have
+                and (r.name, ref_source, r.source) not in seen
+            ):
+                seen.add((r.name, ref_source, r.source))
+                out.append(Comparison(r.name, ref_source, r.source, kind, fname))
     return out
 
 
@@ -329,7 +334,7 @@ def _row(patient_id: str, comparison: Comparison, values: dict) -> dict:
 
 
 def compare_patient(
-    patient: "Patient",
+    patient: Patient,
     comparisons: Sequence[Comparison] | None = None,
     tolerance_mm: float = DEFAULT_TOLERANCE_MM,
     progress: ProgressFn | None = None,

@@ -17,8 +17,9 @@ method, like :class:`lundprobe_gui.core.volume.Volume`; :func:`read_values` read
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence, Union, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from ..core.mask import Box, Mask, bbox_of, box_slices, clip_box, union_box
 
 logger = logging.getLogger(__name__)
 
-MaskLike = Union[np.ndarray, Mask]
+MaskLike = np.ndarray | Mask
 """A full-grid (z, y, x) array (non-zero is inside) or a cropped :class:`Mask`."""
 
 
@@ -61,7 +62,7 @@ def mask_shape(m: MaskLike) -> tuple[int, int, int]:
     shape = m.shape if isinstance(m, Mask) else np.shape(m)
     if len(shape) != 3:
         raise ValueError(f"expected a 3-D (z, y, x) mask, got shape {tuple(shape)}")
-    return tuple(int(n) for n in shape)  # type: ignore[return-value]
+    return cast("tuple[int, int, int]", tuple(int(n) for n in shape))
 
 
 def mask_bbox(m: MaskLike) -> Box | None:
@@ -114,7 +115,7 @@ def padded_union_box(boxes: Sequence[Box | None], margin: int) -> Box | None:
         union = union_box(union, b)
     if union is None:
         return None
-    return tuple((a - margin, b + margin) for a, b in union)  # type: ignore[return-value]
+    return cast(Box, tuple((a - margin, b + margin) for a, b in union))
 
 
 def crop_pair(reference: MaskLike, test: MaskLike, margin: int = 1) -> CroppedPair:
@@ -157,7 +158,7 @@ class BoxReader(Protocol):
     def read(self, box: Box) -> np.ndarray: ...
 
 
-ScalarMap = Union[np.ndarray, BoxReader]
+ScalarMap = np.ndarray | BoxReader
 """A full-grid float (z, y, x) array or an object with ``read(box)``."""
 
 
@@ -176,10 +177,7 @@ def read_values(values: ScalarMap, box: Box) -> np.ndarray:
     numpy.ndarray
         Array of the box's shape.
     """
-    if isinstance(values, np.ndarray):
-        out = values[box_slices(box)]
-    else:
-        out = np.asarray(values.read(box))
+    out = values[box_slices(box)] if isinstance(values, np.ndarray) else np.asarray(values.read(box))
     expected = tuple(b - a for a, b in box)
     if out.shape != expected:
         raise ValueError(f"values read for box {box} have shape {out.shape}, expected {expected}")

@@ -10,8 +10,9 @@ See :mod:`lundprobe_gui.metrics.dvh` for the definitions of the curve and the st
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..core.regrid import resampled_note
 from .compare import ROW_ID_KEYS, source_keys
@@ -36,7 +37,7 @@ DVH_STAT_KEYS = (
 )
 """The statistics columns of a DVH row."""
 
-DVH_ROW_KEYS = ROW_ID_KEYS + ("frame",) + DVH_STAT_KEYS + ("dose",)
+DVH_ROW_KEYS = (*ROW_ID_KEYS, "frame", *DVH_STAT_KEYS, "dose")
 """Keys of one DVH row, in column order."""
 
 
@@ -65,7 +66,7 @@ def dose_label(vol) -> str:
     return f"{vol.name}, {note}" if note else vol.name
 
 
-def dose_frames(patient: "Patient", frames: Iterable[str] | None = None) -> list[str]:
+def dose_frames(patient: Patient, frames: Iterable[str] | None = None) -> list[str]:
     """Frames (among ``frames``, default all) that hold a dose on their own grid, reference first."""
     names = list(frames) if frames is not None else list(patient.frames)
     ref = patient.reference_frame.name
@@ -74,8 +75,8 @@ def dose_frames(patient: "Patient", frames: Iterable[str] | None = None) -> list
 
 
 def dvh_structures(
-    patient: "Patient", frames: Iterable[str] | None = None, sources: Iterable[str] | None = None
-) -> list["StructureRef"]:
+    patient: Patient, frames: Iterable[str] | None = None, sources: Iterable[str] | None = None
+) -> list[StructureRef]:
     """Every structure of the dose frames, optionally only from some sources.
 
     Parameters
@@ -93,7 +94,7 @@ def dvh_structures(
         Frame by frame (reference first), in the patient's structure order.
     """
     keep = set(sources) if sources is not None else None
-    out = []
+    out: list[StructureRef] = []
     for fname in dose_frames(patient, frames):
         out.extend(r for r in patient.structures(fname) if keep is None or r.source in keep)
     return out
@@ -110,8 +111,8 @@ def dvh_row(patient_id: str, key: tuple[str, str, str], dvh: DVH, dose: str = ""
 
 
 def patient_dvhs(
-    patient: "Patient",
-    refs: Sequence["StructureRef"] | None = None,
+    patient: Patient,
+    refs: Sequence[StructureRef] | None = None,
     prescription_gy: float = DEFAULT_PRESCRIPTION_GY,
     bin_width_gy: float = DEFAULT_BIN_WIDTH_GY,
     progress: Callable[[int, int], None] | None = None,

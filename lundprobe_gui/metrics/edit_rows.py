@@ -13,8 +13,9 @@ readers: a large edit weighs more than a small one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from .compare import DL_SOURCE, ROW_ID_KEYS, parse_observer_source
 from .uncertainty_edits import (
@@ -34,7 +35,7 @@ POOLED = "all"
 
 COUNT_KEYS = ("edited_voxels", "added_voxels", "removed_voxels", "total_voxels")
 
-EDIT_ROW_KEYS = ROW_ID_KEYS + ("bin_low", "bin_high") + COUNT_KEYS + ("fraction_edited",)
+EDIT_ROW_KEYS = (*ROW_ID_KEYS, "bin_low", "bin_high", *COUNT_KEYS, "fraction_edited")
 """Keys of one uncertainty-edits row, in column order."""
 
 
@@ -63,7 +64,7 @@ class EditJob:
     frame: str = "MRI"
 
 
-def edit_jobs(patient: "Patient", structures: Iterable[str] | None = None, frame: str | None = None) -> list[EditJob]:
+def edit_jobs(patient: Patient, structures: Iterable[str] | None = None, frame: str | None = None) -> list[EditJob]:
     """Observer masks that can be binned: the structure has a DL mask and an uncertainty map.
 
     Parameters
@@ -108,7 +109,7 @@ def histogram_rows(patient_id: str, job: EditJob, hist: EditUncertaintyHistogram
 
 
 def patient_edit_rows(
-    patient: "Patient",
+    patient: Patient,
     jobs: Sequence[EditJob] | None = None,
     bin_width: float = DEFAULT_BIN_WIDTH,
     max_uncertainty: float = DEFAULT_MAX_UNCERTAINTY,

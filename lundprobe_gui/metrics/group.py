@@ -19,8 +19,8 @@ group to ``pair_metrics`` within 1e-12.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -95,17 +95,19 @@ class MaskGroup:
         return list(self._data)
 
     # -- per-mask data -------------------------------------------------------------------------
-    def _surface(self, d: _MaskData) -> None:
-        if d.border is None:
+    def _surface(self, d: _MaskData) -> tuple[np.ndarray, np.ndarray]:
+        """The mask's border voxels and their surface areas: (border, areas)."""
+        if d.border is None or d.areas is None:
             codes = neighbour_codes(d.block)
             d.border = (codes != 0) & (codes != FULL_CODE)
             d.areas = surfel_area_table(self.spacing)[codes[d.border]]
+        return d.border, d.areas
 
     def _distance(self, d: _MaskData) -> np.ndarray:
         """Distance (mm) of every corner point of the block to this mask's surface."""
         if d.distance is None:
-            self._surface(d)
-            d.distance = ndimage.distance_transform_edt(~d.border, sampling=self.spacing)
+            border, _ = self._surface(d)
+            d.distance = ndimage.distance_transform_edt(~border, sampling=self.spacing)
         return d.distance
 
     def _slice_box(self, z: int) -> tuple[slice, slice]:
@@ -148,16 +150,16 @@ class MaskGroup:
     def surface_distances(self, reference: str, test: str) -> SurfaceDistances:
         """As :func:`~lundprobe_gui.metrics.surface.surface_distances` of the two masks."""
         r, t = self._data[reference], self._data[test]
-        self._surface(r)
-        self._surface(t)
-        if r.border.any() and t.border.any():
-            d_ref = self._distance(t)[r.border]
-            d_test = self._distance(r)[t.border]
+        r_border, r_areas = self._surface(r)
+        t_border, t_areas = self._surface(t)
+        if r_border.any() and t_border.any():
+            d_ref = self._distance(t)[r_border]
+            d_test = self._distance(r)[t_border]
         else:
-            d_ref = np.full(r.areas.shape, np.inf)
-            d_test = np.full(t.areas.shape, np.inf)
-        d_ref, a_ref = _sorted(d_ref, r.areas)
-        d_test, a_test = _sorted(d_test, t.areas)
+            d_ref = np.full(r_areas.shape, np.inf)
+            d_test = np.full(t_areas.shape, np.inf)
+        d_ref, a_ref = _sorted(d_ref, r_areas)
+        d_test, a_test = _sorted(d_test, t_areas)
         return SurfaceDistances(d_ref, a_ref, d_test, a_test)
 
     def path_lengths(self, reference: str, test: str, tolerance_mm: float = 1.0) -> tuple[float, float]:
@@ -167,8 +169,7 @@ class MaskGroup:
         half = (sy / 2.0, sx / 2.0)
         present = np.flatnonzero(r.block.any(axis=(1, 2)) | t.block.any(axis=(1, 2)))
         apl_by, fnpl_by = [], []
-        for z in present:
-            z = int(z)
+        for z in present.tolist():
             re, te = self._edges(r, z), self._edges(t, z)
             lengths = _edge_lengths(re.shape, (sy, sx))
             apl_by.append(self._far_length(te, re, r, z, lengths, half, tolerance_mm))

@@ -11,13 +11,13 @@ mm^3, divided by 1000.
 Centroid shift (mm) = Euclidean distance between the two centroids, a centroid being the mean of
 the voxel-centre indices multiplied by the spacing (so the grid origin cancels out). None when
 either mask is empty.
-"""
+"""  # noqa: RUF002 - the set symbols are the formulas' own notation
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from .crop import MaskLike, crop_pair
 from .overlap import centroid_shift_from_crop, overlap_from_crop, voxel_volume_mm3

@@ -33,8 +33,8 @@ the old corner; the tests check such cases exactly.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage

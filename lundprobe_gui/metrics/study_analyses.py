@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_THRESHOLD = 0.15
 """The low-uncertainty threshold of the report (``--threshold``)."""
 
-SPLIT_ROW_KEYS = ROW_ID_KEYS + (
+SPLIT_ROW_KEYS = (
+    *ROW_ID_KEYS,
     "threshold",
     "edited_voxels",
     "edited_zero",
@@ -47,7 +48,8 @@ SPLIT_ROW_KEYS = ROW_ID_KEYS + (
 )
 """Keys of one edit-split row."""
 
-AGREEMENT_ROW_KEYS = ROW_ID_KEYS + (
+AGREEMENT_ROW_KEYS = (
+    *ROW_ID_KEYS,
     "table",
     "n_observers",
     "volume_cc",
@@ -91,7 +93,7 @@ class EditSplitAnalysis:
         """Name and threshold."""
         return {"analysis": self.name, "threshold": float(self.threshold)}
 
-    def run(self, patient: "Patient") -> Outcome:
+    def run(self, patient: Patient) -> Outcome:
         """One row per observer mask of a DL structure with an uncertainty map."""
         jobs = edit_jobs(patient)
         rows: list[dict] = []
@@ -125,7 +127,7 @@ class AgreementAnalysis:
         """Name (no parameters)."""
         return {"analysis": self.name}
 
-    def run(self, patient: "Patient") -> Outcome:
+    def run(self, patient: Patient) -> Outcome:
         """The rows of every structure and step with two or more observer masks."""
         frame = patient.reference_frame.name
         groups: dict[tuple[str, int], list[tuple[str, str]]] = {}

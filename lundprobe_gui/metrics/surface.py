@@ -41,8 +41,8 @@ Spacing and arrays are both in array-axis order, (z, y, x) here, as the package 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Iterable, Sequence, TextIO
+from collections.abc import Iterable, Sequence
+from typing import TextIO
 
-from ..io.csv_files import CsvStream
+from ..io.csv_files import CsvStream, write_csv
 from ..io.csv_files import csv_text as rows_to_csv
-from ..io.csv_files import write_csv
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,10 @@ tables and ``stats.json`` (:mod:`.edit_stats`, :mod:`.compare_stats`, :mod:`.flo
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..metrics.analyses import EMPTY, EditsAnalysis, MetricsAnalysis
 from ..metrics.compare import METRICS_ROW_KEYS
@@ -27,12 +28,19 @@ from .flow import FLOW_COLUMNS, flow_table
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_COLUMNS = ("table", "structure", "observer", "step", "measure") + cs.SUMMARY_KEYS
-TEST_COLUMNS = ("table", "structure", "observer", "measure", "step_a", "step_b") + cs.TEST_KEYS
+SUMMARY_COLUMNS = ("table", "structure", "observer", "step", "measure", *cs.SUMMARY_KEYS)
+TEST_COLUMNS = ("table", "structure", "observer", "measure", "step_a", "step_b", *cs.TEST_KEYS)
 KAPPA_COLUMNS = ("question", "structure", "step", "kind", "observer_a", "observer_b", "items", "raters", "kappa")
-STAPLE_SUMMARY_COLUMNS = ("structure", "step", "observer", "measure") + cs.SUMMARY_KEYS
+STAPLE_SUMMARY_COLUMNS = ("structure", "step", "observer", "measure", *cs.SUMMARY_KEYS)
 VARIABILITY_SUMMARY_COLUMNS = (
-    ("structure", "step", "measure") + cs.SUMMARY_KEYS + ("test_n", "test_statistic", "p_value", "note")
+    "structure",
+    "step",
+    "measure",
+    *cs.SUMMARY_KEYS,
+    "test_n",
+    "test_statistic",
+    "p_value",
+    "note",
 )
 VARIABILITY_BIN_COLUMNS = (
     "structure",
@@ -71,6 +79,13 @@ class ReportSource:
     overlay: StudyOverlay
     paths: list[Path]
     labels: dict[str, str]
+
+    @property
+    def dataset_root(self) -> Path:
+        """The dataset that holds the patient folders."""
+        root = self.outputs.dataset_root
+        assert root is not None  # prepare_source reads the outputs with their dataset
+        return root
 
     @property
     def published(self) -> bool:
@@ -121,6 +136,8 @@ def prepare_source(
         if study_dir is None:
             raise StudyReadError("give STUDY_DIR, or --published --dataset ROOT")
         outputs = read_study_outputs(study_dir, dataset)
+    if outputs.dataset_root is None:
+        raise StudyReadError("the dataset root is not known; give it with --dataset ROOT")
     try:
         found = {p.name: p for p in resolve_patients(outputs.dataset_root)}
     except InputError as e:
@@ -265,7 +282,7 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
     t = [
         Table(
             "uncertainty_edits",
-            EDIT_ROW_KEYS + ("arm",),
+            (*EDIT_ROW_KEYS, "arm"),
             edits,
             "Edited voxels per uncertainty bin, per patient, structure, observer and step.",
         ),
@@ -277,7 +294,7 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
         ),
         Table(
             "edits_by_uncertainty_part",
-            SPLIT_ROW_KEYS + ("arm",),
+            (*SPLIT_ROW_KEYS, "arm"),
             split,
             "Edited voxels at zero, low and high uncertainty, per patient, structure, observer and step.",
         ),
@@ -293,7 +310,7 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
             ratios,
             "Edited voxels of a later step over step 1, per part of the uncertainty range (same patients).",
         ),
-        Table("dl_vs_edit", METRICS_ROW_KEYS + ("arm",), dl, "DL mask against each edited mask, per case."),
+        Table("dl_vs_edit", (*METRICS_ROW_KEYS, "arm"), dl, "DL mask against each edited mask, per case."),
         Table("inter_observer_metrics", METRICS_ROW_KEYS, inter, "Observers pairwise within a step, per case."),
         Table(
             "step_summaries",
@@ -320,7 +337,7 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
         Table("staple_tests", TEST_COLUMNS, st_tests, "Agreement with the consensus, step 1 against later steps."),
         Table(
             "variability",
-            AGREEMENT_ROW_KEYS[:5] + ("n_observers",) + AGREEMENT_ROW_KEYS[12:17],
+            (*AGREEMENT_ROW_KEYS[:5], "n_observers", *AGREEMENT_ROW_KEYS[12:17]),
             var_cases,
             "Voxel-wise inter-observer variability per case and its correlation with the DL uncertainty.",
         ),

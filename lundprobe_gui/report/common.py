@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Hashable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -88,7 +89,7 @@ def summary(values: Iterable[float | None]) -> dict:
     }
 
 
-def paired_test(pairs: Mapping[Hashable, tuple[float | None, float | None]]) -> dict:
+def paired_test(pairs: Mapping[Any, tuple[float | None, float | None]]) -> dict:
     """Wilcoxon signed-rank test of paired values (a pair with a None is dropped).
 
     Returns

@@ -10,8 +10,9 @@ each observer between steps (``statsmodels.stats.inter_rater``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import combinations
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -296,7 +297,7 @@ def staple_tables(agreement_rows: Sequence[Mapping[str, Any]]) -> tuple[list[dic
     return summaries, [t for t in t1 + t2 if t["observer"] == POOLED]
 
 
-def variability_tables(agreement_rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict], list[dict], list[dict]]:
+def variability_tables(agreement_rows: Sequence[dict[str, Any]]) -> tuple[list[dict], list[dict], list[dict]]:
     """Per-case correlations, their summary per structure and step, and the variability per uncertainty bin.
 
     Returns

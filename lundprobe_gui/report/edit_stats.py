@@ -18,7 +18,8 @@ patient with all its observers.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -100,7 +101,7 @@ def _sort_key(structures: list[str], observers: list[str]):
 
 
 def histogram_table(
-    edit_rows: list[Mapping[str, Any]], options: ReportOptions, arms: Mapping[tuple, str]
+    edit_rows: Sequence[Mapping[str, Any]], options: ReportOptions, arms: Mapping[tuple, str]
 ) -> list[dict]:
     """The histogram rows (columns :data:`HISTOGRAM_COLUMNS`) of the uncertainty-edits rows.
 
@@ -178,7 +179,7 @@ def _split_arrays(by_patient: Mapping[str, list[Mapping]], patients: list[str]) 
 
 
 def low_uncertainty_table(
-    split_rows: list[Mapping[str, Any]], options: ReportOptions, arms: Mapping[tuple, str]
+    split_rows: Sequence[Mapping[str, Any]], options: ReportOptions, arms: Mapping[tuple, str]
 ) -> list[dict]:
     """Shares of the edited voxels at zero, low and high uncertainty (columns :data:`LOW_COLUMNS`)."""
     structures = list(dict.fromkeys(r["structure"] for r in split_rows))
@@ -211,7 +212,7 @@ def low_uncertainty_table(
     return out
 
 
-def step_ratio_table(split_rows: list[Mapping[str, Any]], options: ReportOptions) -> list[dict]:
+def step_ratio_table(split_rows: Sequence[Mapping[str, Any]], options: ReportOptions) -> list[dict]:
     """Edited voxels of each later step over step 1, per part of the range (columns :data:`RATIO_COLUMNS`).
 
     Only patients with both steps (for that observer, or pooled: with both steps of every observer

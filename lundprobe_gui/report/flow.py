@@ -11,8 +11,9 @@ the report could read. The published edits have no design: only ``analysed`` is 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .build import ReportRows, ReportSource
@@ -33,7 +34,7 @@ FLOW_COLUMNS = (
 )
 
 
-def flow_table(source: "ReportSource", rows: "ReportRows") -> list[dict[str, Any]]:
+def flow_table(source: ReportSource, rows: ReportRows) -> list[dict[str, Any]]:
     """One row per chosen observer and step (columns :data:`FLOW_COLUMNS`)."""
     arms = source.arms()
     analysed: dict[tuple[str, int], set[str]] = {}

@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import html
 import logging
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 logger = logging.getLogger(__name__)
 

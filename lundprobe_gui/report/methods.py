@@ -8,8 +8,9 @@ edits have no definition: their paragraph describes the protocol as published an
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..metrics.uncertainty_edits import DEFAULT_BIN_WIDTH, DEFAULT_MAX_UNCERTAINTY
@@ -57,7 +58,7 @@ def _num(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
-def protocol_paragraph(source: "ReportSource") -> str:
+def protocol_paragraph(source: ReportSource) -> str:
     """The protocol: observers, steps and what they showed, questions, randomisation, washout, time."""
     out = source.outputs
     d = out.definition
@@ -73,14 +74,17 @@ def protocol_paragraph(source: "ReportSource") -> str:
             "data and are not restated here."
         )
     parts = [
-        f"{'The study ' + repr(d.name) if d.name else 'The study'} (definition sha256 {out.definition_sha256 or 'not recorded'}, "
+        f"{'The study ' + repr(d.name) if d.name else 'The study'} "
+        f"(definition sha256 {out.definition_sha256 or 'not recorded'}, "
         f"created {d.created_at}) was run with lundprobe_gui {out.app_version or 'of an unrecorded version'}. "
         f"{len(observers)} observer(s) ({_list(observers)}) rated and then edited the {d.start_source} masks of "
         f"{_list(d.structures)} in {len(d.patients)} patients, in {len(d.steps)} steps."
     ]
     for s in d.steps:
+        low, high = s.uncertainty_range
+        scale = f"fixed {low:g}-{high:g}" if s.uncertainty_scale == "fixed" else "per-map"
         shown = (
-            f"the DL uncertainty map was shown on a {'fixed ' + format(s.uncertainty_range[0], 'g') + '-' + format(s.uncertainty_range[1], 'g') if s.uncertainty_scale == 'fixed' else 'per-map'} colour scale"
+            f"the DL uncertainty map was shown on a {scale} colour scale"
             if s.show_uncertainty
             else "the DL uncertainty map was hidden"
         )
@@ -118,7 +122,7 @@ def protocol_paragraph(source: "ReportSource") -> str:
     return " ".join(parts)
 
 
-def analysis_paragraph(source: "ReportSource", options: ReportOptions) -> str:
+def analysis_paragraph(source: ReportSource, options: ReportOptions) -> str:
     """How the numbers were computed, with the libraries' versions."""
     v = library_versions()
     return (
@@ -139,7 +143,7 @@ def analysis_paragraph(source: "ReportSource", options: ReportOptions) -> str:
     )
 
 
-def _ratings_sentence(source: "ReportSource", v: Mapping[str, str]) -> str:
+def _ratings_sentence(source: ReportSource, v: Mapping[str, str]) -> str:
     """How the ratings were compared (nothing for the published edits, which carry no ratings)."""
     if source.published:
         return "The released data holds no ratings or times, so none are analysed. "
@@ -153,7 +157,7 @@ def _find(rows: Iterable[Mapping[str, Any]], **keys: Any) -> Mapping[str, Any] |
     return next((r for r in rows if all(r.get(k) == v for k, v in keys.items())), None)
 
 
-def results_paragraph(source: "ReportSource", report: "Report", rows: "ReportRows") -> str:
+def results_paragraph(source: ReportSource, report: Report, rows: ReportRows) -> str:
     """The main numbers, per structure, pooled over the observers."""
     t = report.tables
     parts = [f"{rows.patients - len(rows.failures)} of {rows.patients} patients were analysed."]
@@ -177,13 +181,15 @@ def results_paragraph(source: "ReportSource", report: "Report", rows: "ReportRow
         if ratio is not None and ratio["ratio"] is not None:
             sentence += (
                 f". Step {ratio['step_b']} had {ratio['ratio']:.2f} times the low-uncertainty edits of step "
-                f"{ratio['step_a']} (95 % CI {_num(ratio['ci_low'])}-{_num(ratio['ci_high'])}, {ratio['patients']} patients)"
+                f"{ratio['step_a']} (95 % CI {_num(ratio['ci_low'])}-{_num(ratio['ci_high'])}, "
+                f"{ratio['patients']} patients)"
             )
         dice = _find(t["step_tests"].rows, table="dl_vs_edit", structure=s, observer=POOLED, measure="dice")
         if dice is not None:
             sentence += (
                 f". Median Dice of the DL mask with the edits: {_num(dice['median_a'], 3)} in step {dice['step_a']} "
-                f"and {_num(dice['median_b'], 3)} in step {dice['step_b']} ({format_p(dice['p_value'])}, {dice['n']} pairs)"
+                f"and {_num(dice['median_b'], 3)} in step {dice['step_b']} "
+                f"({format_p(dice['p_value'])}, {dice['n']} pairs)"
             )
         for q in report.questions:
             qt = _find(t["step_tests"].rows, table="ratings", structure=s, observer=POOLED, measure=q)

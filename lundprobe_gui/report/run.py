@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def run_report(
     from ..batch.run import run_batch
 
     out_dir = Path(out_dir)
-    protected = Protected.of(source.paths, [source.outputs.dataset_root])
+    protected = Protected.of(source.paths, [source.dataset_root])
     _refuse_source_folder(out_dir, source)
     claim_output_root(out_dir, "report", protected)
     rows = ReportRows()
@@ -99,11 +100,11 @@ def run_report(
     report = compute_tables(source, rows, options)
     token = protect(protected)
     try:
-        result = write_report(out_dir, source, report, rows, options)
+        written = write_report(out_dir, source, report, rows, options)
     finally:
         unprotect(token)
-    result.rows = rows
-    return result
+    written.rows = rows
+    return written
 
 
 def _refuse_source_folder(out_dir: Path, source: ReportSource) -> None:
@@ -215,11 +216,12 @@ def variability_example(source: ReportSource, report: Report) -> dict | None:
             if (structure, DL_SOURCE) in patient.frames[frame].structures
             else None
         )
-        maps = {
-            k: observer_agreement(m, geom.spacing_zyx, unc, dl, keep_maps=True).maps
-            for k, m in sorted(by_step.items())
-            if len(m) >= 2
-        }
+        maps: dict[int, dict] = {}
+        for k, m in sorted(by_step.items()):
+            if len(m) >= 2:
+                found = observer_agreement(m, geom.spacing_zyx, unc, dl, keep_maps=True).maps
+                if found is not None:  # keep_maps=True always gives them
+                    maps[k] = found
         image = patient.image("image", frame)
         if not maps or image is None or not patient.load_volume(image):
             return None

@@ -23,21 +23,22 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..core.names import validate_observer
 from ..core.patient import Patient, StructureRef
 from ..io.dicom import collection
-from ..io.open import NoImageError, detect_layout, is_dataset_root, list_patients, open_patient
-from ..io.probe import strip_suffix
 from ..io.guard import (
     DATASET_LAYOUTS,
     Protected,
     has_dataset_files,
     register_patient,
 )
+from ..io.open import NoImageError, detect_layout, is_dataset_root, list_patients, open_patient
+from ..io.probe import strip_suffix
 from ..io.small_files import read_json_file
 from ..io.writer import atomic_write
 from ..session.activetime import DEFAULT_IDLE_S, DEFAULT_TAIL_S, IdleRule
@@ -113,7 +114,7 @@ class CaseSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CaseSpec":
+    def from_dict(cls, d: dict) -> CaseSpec:
         """Inverse of :meth:`to_dict`."""
         segs = tuple(
             SegmentSpec(str(s["name"]), str(s["file"]), None if s.get("label") is None else int(s["label"]))
@@ -130,7 +131,7 @@ class ReviewProtocol:
     dataset: str
     cases: tuple[CaseSpec, ...]
     idle_seconds: float = IDLE_SECONDS
-    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     idle_tail_seconds: float = IDLE_TAIL_SECONDS
 
     @property
@@ -173,7 +174,7 @@ class ReviewProtocol:
         }
 
     @classmethod
-    def from_dict(cls, d: Any, origin: str = REVIEW_FILE) -> "ReviewProtocol":
+    def from_dict(cls, d: Any, origin: str = REVIEW_FILE) -> ReviewProtocol:
         """Inverse of :meth:`to_dict`.
 
         Raises

@@ -23,8 +23,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any, Callable, Hashable
+from typing import Any, cast
 
 import numpy as np
 
@@ -120,7 +121,7 @@ class ReviewSession(WorkSession):
             raise ReviewError(str(e)) from e
         WorkSession.__init__(
             self,
-            lock=SessionLock(self.dir / LOCK_FILE, "review session") if lock else _NoLock(),  # type: ignore[arg-type]
+            lock=SessionLock(self.dir / LOCK_FILE, "review session") if lock else _NoLock(),  # type: ignore[arg-type]  # duck-typed lock
             state_path=self.dir / STATE_FILE,
             events_path=self.dir / EVENTS_FILE,
             rule=self.protocol.idle_rule,
@@ -158,10 +159,10 @@ class ReviewSession(WorkSession):
         return (self._case.case_id,) if self._case is not None else None
 
     def _target_fields(self, target: Hashable | None) -> dict:
-        return {} if target is None else {"case": target[0]}  # type: ignore[index]
+        return {} if target is None else {"case": cast("tuple[str]", target)[0]}
 
     def _credit(self, target: Hashable, seconds: float, flags: frozenset[str]) -> None:
-        self.state.cases[target[0]].active_seconds += seconds  # type: ignore[index]
+        self.state.cases[cast("tuple[str]", target)[0]].active_seconds += seconds
 
     # -- the case list ---------------------------------------------------------------------
     @property
@@ -342,7 +343,7 @@ class ReviewSession(WorkSession):
         seg = case.segment(segment)
         st = self.state.cases[case.case_id]
         provenance.setdefault("tool", "review")
-        patient, rating = self.patient, st.ratings[segment]
+        patient, rating = self._open_patient(), st.ratings[segment]
 
         def write() -> Path:
             path = patient.save_mask(
@@ -384,7 +385,7 @@ class ReviewSession(WorkSession):
         if segment not in st.corrected:
             return
         ai_path = Path(self.protocol.dataset) / seg.file
-        patient = self.patient
+        patient = self._open_patient()
         with self._event("discard", event_time(now), segment=segment):
             st.corrected.remove(segment)  # at once: the segment may be rated 5 right after
             if seg.label is None:
@@ -464,6 +465,12 @@ class ReviewSession(WorkSession):
         if self._case is None:
             raise NoOpenCase("no case is open; open one first")
         return self._case
+
+    def _open_patient(self) -> Patient:
+        """The open case's patient (it is set and cleared with the case)."""
+        if self.patient is None:
+            raise NoOpenCase("no case is open; open one first")
+        return self.patient
 
     def _point(self, patient: Patient, case: CaseSpec, ai_file: str, saved: Path) -> None:
         """Show the segments made from ``ai_file`` from the saved file ``saved`` instead.

@@ -70,7 +70,7 @@ class CaseState:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CaseState":
+    def from_dict(cls, d: dict) -> CaseState:
         """Inverse of :meth:`to_dict`."""
         comments = {
             k: validate_text(str(d.get("comments", {}).get(k, "")), f"the {k} comment", MAX_COMMENT)
@@ -100,7 +100,7 @@ class ReviewState:
     current: str | None = None
 
     @classmethod
-    def new(cls, protocol: ReviewProtocol) -> "ReviewState":
+    def new(cls, protocol: ReviewProtocol) -> ReviewState:
         """Nothing done yet."""
         return cls(protocol.reviewer, {c.case_id: CaseState() for c in protocol.cases})
 
@@ -115,7 +115,7 @@ class ReviewState:
         }
 
     @classmethod
-    def from_dict(cls, d: Any, protocol: ReviewProtocol, origin: str = STATE_FILE) -> "ReviewState":
+    def from_dict(cls, d: Any, protocol: ReviewProtocol, origin: str = STATE_FILE) -> ReviewState:
         """Inverse of :meth:`to_dict`; cases of the protocol missing from the file start afresh.
 
         Raises

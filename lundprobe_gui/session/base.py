@@ -25,9 +25,10 @@ import json
 import logging
 import threading
 import weakref
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterator, Protocol
+from typing import Any, Protocol, Self
 
 from ..core.events import Emitter
 from ..io.guard import Protected, claim_output_root, protect, unprotect
@@ -105,7 +106,8 @@ class WorkSession:
     ) -> None:
         self.changed = Emitter()
         self.write_failed = Emitter()
-        """Called as ``callback(message)`` when a background write fails, and ``callback(None)`` once one works again."""
+        """Called as ``callback(message)`` when a background write fails, and ``callback(None)`` once one works
+        again."""
         self._lock_file = lock
         self._state_path = Path(state_path)
         self._events = EventLog(events_path)
@@ -197,7 +199,7 @@ class WorkSession:
             self._lock_file.release()
             logger.info("closed %s", self._state_path)
 
-    def __enter__(self) -> "WorkSession":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,8 +14,8 @@ can recompute it; that is out of scope (see docs/study.md).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 logger = logging.getLogger(__name__)
 

@@ -82,12 +82,12 @@ def event_time(now: Now = None) -> float:
 
 def iso_utc(t: float) -> str:
     """ISO 8601 UTC text of POSIX seconds, e.g. ``2025-03-01T09:30:00.000+00:00``."""
-    return _dt.datetime.fromtimestamp(float(t), _dt.timezone.utc).isoformat(timespec="milliseconds")
+    return _dt.datetime.fromtimestamp(float(t), _dt.UTC).isoformat(timespec="milliseconds")
 
 
 def parse_iso(text: str) -> float:
     """POSIX seconds of an ISO 8601 string (UTC assumed when it has no offset)."""
     value = _dt.datetime.fromisoformat(text)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
+        value = value.replace(tzinfo=_dt.UTC)
     return value.timestamp()

@@ -22,9 +22,10 @@ import os
 import stat
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..io.guard import check_target
 from ..io.small_files import MIB, SmallFileError, file_kind
@@ -49,7 +50,7 @@ class LogMark:
         return {"lines": self.lines, "bytes": self.bytes, "sha256": self.sha256}
 
     @classmethod
-    def from_dict(cls, d: Any) -> "LogMark":
+    def from_dict(cls, d: Any) -> LogMark:
         """Inverse of :meth:`to_dict` (ValueError on a malformed mark)."""
         if not isinstance(d, dict):
             raise ValueError("the event-log mark is not an object")
@@ -107,7 +108,10 @@ class EventLog:
         self._hash, self._bytes, self._lines, self._mark = h, mark.bytes, mark.lines, mark
 
     def verify(self, mark: LogMark) -> None:
-        """Check, without changing anything, that the file starts with what ``mark`` acknowledges (ValueError if not)."""
+        """Check, without changing anything, that the file starts with what ``mark`` acknowledges.
+
+        Raises ValueError if it does not.
+        """
         size = self._size()
         if size < mark.bytes:
             raise ValueError(f"{self.path} holds {size} bytes, fewer than the {mark.bytes} the session recorded")

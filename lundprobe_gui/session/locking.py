@@ -17,9 +17,9 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import psutil
 
@@ -182,7 +182,8 @@ def break_lock(path: Path) -> LockInfo | None:
             return None
         if same_host(info.hostname) and not is_stale(info):
             raise SessionLocked(
-                f"the lock is held by a running process on this computer ({info.describe()}); close that session instead"
+                f"the lock is held by a running process on this computer ({info.describe()}); "
+                "close that session instead"
             )
     if not remove_file(path):
         return info
@@ -300,7 +301,7 @@ class SessionLock:
             logger.warning("lock %s is no longer ours; left in place", self.path)
         self.info = None
 
-    def __enter__(self) -> "SessionLock":
+    def __enter__(self) -> SessionLock:
         self.acquire()
         return self
 

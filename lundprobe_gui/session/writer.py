@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class Writer:
         self.background = bool(background)
         self.post = post or _direct
         self.name = name
-        self._queue: "queue.Queue[_Job | None]" = queue.Queue()
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._last: _Job | None = None
         self._keys_lock = threading.Lock()
         self._idle = threading.Event()
@@ -118,11 +119,11 @@ class Writer:
                 self.last_error = e
                 logger.error("a session write failed: %s", e)
                 if job.on_error is not None:
-                    self.post(lambda j=job: j.on_error(j.error))  # type: ignore[misc]
+                    self.post(lambda j=job: j.on_error(j.error))  # type: ignore[misc]  # the default binds the job
             else:
                 self.last_error = None
                 if job.on_done is not None:
-                    self.post(lambda j=job: j.on_done(j.result))  # type: ignore[misc]
+                    self.post(lambda j=job: j.on_done(j.result))  # type: ignore[misc]  # the default binds the job
             finally:
                 job.done.set()
                 with self._keys_lock:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ..io.small_files import read_small_bytes
 from ..session.chain import ChainCheck, Link, verify_chain

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..session.clock import (  # noqa: F401
+from ..session.clock import (  # noqa: F401 - re-exported under the old name
     INJECTED_CLOCK_ENV,
     MAX_SKEW_S,
     Now,

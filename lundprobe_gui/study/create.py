@@ -15,9 +15,9 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ..core.names import InvalidName, folds_case_key, validate_observer
 from ..io.guard import Protected, WriteRefused, check_output_root, claim_output_root

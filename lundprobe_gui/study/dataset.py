@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from ..core.names import InvalidName, validate_data_name
-from ..io.lundprobe import MRI_DIR
 from ..core.patient import Patient
+from ..io.lundprobe import MRI_DIR
 from ..io.open import NoImageError, list_patients, open_patient, unreadable_folders
 
 logger = logging.getLogger(__name__)
@@ -77,10 +77,11 @@ def check_patient(
         return Eligibility(patient, False, "; ".join(_why_missing(p, s, start_source) for s in missing))
     fr = p.frames[frame]
     no_unc = tuple(s for s in structures if s not in fr.uncertainty)
-    paths = [v.path for k, v in fr.images.items() if k == "image" or len(fr.images) == 1][:1]
-    paths += [fr.structures[(s, start_source)].path for s in structures]
-    paths += [fr.uncertainty[s].path for s in structures if s in fr.uncertainty]
-    paths += [v.path for v in fr.doses.values()]
+    paths: list[str | Path] = []
+    paths.extend([v.path for k, v in fr.images.items() if k == "image" or len(fr.images) == 1][:1])
+    paths.extend(fr.structures[(s, start_source)].path for s in structures)
+    paths.extend(fr.uncertainty[s].path for s in structures if s in fr.uncertainty)
+    paths.extend(v.path for v in fr.doses.values())
     files = tuple(sorted({os.path.relpath(str(x), str(folder)).replace(os.sep, "/") for x in paths}))
     return Eligibility(patient, True, "", no_unc, files)
 

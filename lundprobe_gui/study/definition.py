@@ -10,9 +10,9 @@ from typing import Any
 
 from ..core.names import InvalidName, folds_case_key, validate_data_name, validate_observer, validate_source
 from ..core.text import validate_text
+from ..session.activetime import IdleRule
 from .errors import CorruptStudyFile
 from .files import read_json, study_file
-from ..session.activetime import IdleRule
 from .presets import (
     DEFAULT_HIDDEN,
     DEFAULT_IDLE_TAIL_S,
@@ -117,7 +117,7 @@ class StepRules:
         }
 
     @classmethod
-    def from_dict(cls, d: dict, version: int = FORMAT_VERSION) -> "StepRules":
+    def from_dict(cls, d: dict, version: int = FORMAT_VERSION) -> StepRules:
         """Inverse of :meth:`to_dict` (a version-1 step shows the dose: it had no such category)."""
         lo, hi = (float(v) for v in d.get("uncertainty_range", UNCERTAINTY_RANGE))
         hidden_default = tuple(h for h in DEFAULT_HIDDEN if h != "dose") if version < 2 else DEFAULT_HIDDEN
@@ -366,7 +366,7 @@ class StudyDefinition:
         }
 
     @classmethod
-    def from_dict(cls, d: Any, origin: str = "study.json") -> "StudyDefinition":
+    def from_dict(cls, d: Any, origin: str = "study.json") -> StudyDefinition:
         """Validate and build; :class:`CorruptStudyFile` names the first problem found."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise CorruptStudyFile(f'{origin}: not a lundprobe_gui study definition (no "format": "{FORMAT}")')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..session.errors import ClockRefused, DamagedFile, SessionError, SessionLocked  # noqa: F401
+from ..session.errors import ClockRefused, DamagedFile, SessionError, SessionLocked  # noqa: F401 - re-exported under the old name
 
 logger = logging.getLogger(__name__)
 

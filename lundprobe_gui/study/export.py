@@ -37,8 +37,8 @@ from ..io.small_files import SAVED_MASK_MAX_BYTES, read_small_bytes
 from ..io.store import output_folder
 from ..io.versions import read_json_object, recorded_sha256s
 from ..io.writer import atomic_write
-from .definition import load_study
 from .audit import read_audit
+from .definition import load_study
 from .errors import CorruptStudyFile, DefinitionChanged
 from .files import EXPORT_DIR, OUTPUT_DIR, RESULTS_FILE
 from .integrity import check_study

@@ -13,14 +13,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
+from ..io.small_files import read_json_file
 from ..session.chain import ChainCheck
 from ..session.clock import MAX_SKEW_S, iso_utc, parse_iso, wall_time
 from ..session.events import EventLog, LogMark, read_events
-from ..io.small_files import read_json_file
 from .audit import read_audit
 from .chain import check_session_chain
 from .definition import StudyDefinition

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..session.locking import (  # noqa: F401
+from ..session.locking import (  # noqa: F401 - re-exported under the old name
     START_TOLERANCE_S,
     LockInfo,
     SessionLock,

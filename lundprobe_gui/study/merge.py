@@ -22,9 +22,9 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .. import __version__
 from ..io.csv_files import csv_text
@@ -33,6 +33,7 @@ from ..io.lundprobe import MRI_DIR
 from ..io.small_files import SAVED_MASK_MAX_BYTES, read_json_file, read_small_bytes
 from ..io.store import output_folder
 from ..io.writer import atomic_write
+from .definition import StudyDefinition
 from .files import RESULTS_FILE
 from .reading import (
     DEFINITION_RECORD,
@@ -63,21 +64,30 @@ def _active_observers(outputs: StudyOutputs) -> set[str]:
     return {r["observer"] for r in outputs.results if r["started"] or r["finished"]}
 
 
-def _check(exports: Sequence[Path], read: list[StudyOutputs]) -> dict[str, int]:
-    """Observer to the index of the export it is taken from; raises :class:`StudyReadError` on a conflict."""
-    for path, o in zip(exports, read):
-        if o.kind != "export":
-            raise StudyReadError(f"{path}: is a study folder; merge its export ('study export {path}')")
-        if o.definition is None or not o.definition_sha256:
-            raise StudyReadError(f"{path}: has no {DEFINITION_RECORD}; export it again with this version of the app")
+def _sealed(path: Path, o: StudyOutputs) -> tuple[StudyDefinition, str]:
+    """The definition of an export and its hash; raises :class:`StudyReadError` for a study folder or none."""
+    if o.kind != "export":
+        raise StudyReadError(f"{path}: is a study folder; merge its export ('study export {path}')")
+    if o.definition is None or not o.definition_sha256:
+        raise StudyReadError(f"{path}: has no {DEFINITION_RECORD}; export it again with this version of the app")
+    return o.definition, o.definition_sha256
+
+
+def _check(exports: Sequence[Path], read: list[StudyOutputs]) -> tuple[dict[str, int], StudyDefinition]:
+    """Observer to the index of the export it is taken from, and the definition they share.
+
+    Raises :class:`StudyReadError` on a conflict.
+    """
+    sealed = [_sealed(path, o) for path, o in zip(exports, read)]
     first = read[0]
-    for path, o in zip(exports[1:], read[1:]):
-        if o.definition_sha256 != first.definition_sha256:
+    first_definition, first_sha = sealed[0]
+    for path, o, (definition, sha) in zip(exports[1:], read[1:], sealed[1:]):
+        if sha != first_sha:
             raise StudyReadError(
-                f"{path}: ran another study definition (sha256 {o.definition_sha256[:12]}..., "
-                f"{exports[0]} has {first.definition_sha256[:12]}...); only exports of one sealed definition merge"
+                f"{path}: ran another study definition (sha256 {sha[:12]}..., "
+                f"{exports[0]} has {first_sha[:12]}...); only exports of one sealed definition merge"
             )
-        if o.definition.to_dict() != first.definition.to_dict():
+        if definition.to_dict() != first_definition.to_dict():
             raise StudyReadError(
                 f"{path}: its {DEFINITION_RECORD} claims the hash of {exports[0]}'s definition but holds another "
                 "definition (edited by hand?); nothing was merged"
@@ -93,7 +103,14 @@ def _check(exports: Sequence[Path], read: list[StudyOutputs]) -> dict[str, int]:
                     "not overlap between sites"
                 )
             owner[obs] = i
-    return owner
+    return owner, first_definition
+
+
+def _definition_record(export: Path) -> dict:
+    record = read_definition_record(export)
+    if record is None:  # it was there when the export was read
+        raise StudyReadError(f"{export}: its {DEFINITION_RECORD} is gone; nothing was merged")
+    return record
 
 
 def merge_exports(out: str | os.PathLike, exports: Sequence[str | os.PathLike]) -> MergeReport:
@@ -106,22 +123,21 @@ def merge_exports(out: str | os.PathLike, exports: Sequence[str | os.PathLike]) 
     WriteRefused
         When ``out`` is a dataset or patient folder, or one of the exports.
     """
-    exports = [Path(e) for e in exports]
-    out = Path(out)
-    if len(exports) < 2:
+    dirs = [Path(e) for e in exports]
+    out_dir = Path(out)
+    if len(dirs) < 2:
         raise StudyReadError("give at least two site exports to merge")
-    if len({os.path.realpath(e) for e in exports}) != len(exports):
+    if len({os.path.realpath(e) for e in dirs}) != len(dirs):
         raise StudyReadError("an export is given twice")
-    for e in exports:
-        real, o = os.path.realpath(e), os.path.realpath(out)
-        if o == real or o.startswith(real + os.sep) or real.startswith(o + os.sep):
-            raise StudyReadError(f"OUT {out} and the export {e} lie inside one another; give a folder of its own")
-    read = [read_study_outputs(e, need_dataset=False) for e in exports]
-    owner = _check(exports, read)
+    for e in dirs:
+        real, real_out = os.path.realpath(e), os.path.realpath(out_dir)
+        if real_out == real or real_out.startswith(real + os.sep) or real.startswith(real_out + os.sep):
+            raise StudyReadError(f"OUT {out_dir} and the export {e} lie inside one another; give a folder of its own")
+    read = [read_study_outputs(e, need_dataset=False) for e in dirs]
+    owner, study = _check(dirs, read)
     first = read[0]
-    study = first.definition
-    previous = _previous(out)
-    claim_output_root(out, "export")
+    previous = _previous(out_dir)
+    claim_output_root(out_dir, "export")
     rows: list[dict[str, str]] = []
     files: dict[str, bytes] = {}
     for obs in study.observers:
@@ -135,11 +151,10 @@ def merge_exports(out: str | os.PathLike, exports: Sequence[str | os.PathLike]) 
             blob = read_small_bytes(m.path, SAVED_MASK_MAX_BYTES, "exported mask")
             if hashlib.sha256(blob).hexdigest() != m.sha256:
                 raise StudyReadError(f"{m.path}: does not match the sha256 its results.csv records; nothing was merged")
-            rel = Path(m.patient) / MRI_DIR / "observerData" / Path(m.path).name
-            files[rel.as_posix()] = blob
-    events = []
+            files[(Path(m.patient) / MRI_DIR / "observerData" / Path(m.path).name).as_posix()] = blob
+    events: list[dict] = []
     sites = []
-    for i, (path, o) in enumerate(zip(exports, read)):
+    for i, (path, o) in enumerate(zip(dirs, read)):
         mine = sorted(obs for obs, j in owner.items() if j == i)
         events.extend(e for e in o.admin_events if e["observer"] in mine)
         sites.append({"name": str(path), "observers": mine, "app_version": o.app_version})
@@ -149,24 +164,24 @@ def merge_exports(out: str | os.PathLike, exports: Sequence[str | os.PathLike]) 
         "kind": RECORD_KIND,
         "app_version": __version__,
         "definition_sha256": first.definition_sha256,
-        "definition": read_definition_record(exports[0])["definition"],
+        "definition": _definition_record(dirs[0])["definition"],
         "admin_events": events,
         "sites": sites,
     }
     files[RESULTS_FILE] = csv_text(rows, first.columns).encode("utf-8")
     files[DEFINITION_RECORD] = (json.dumps(record, indent=1) + "\n").encode("utf-8")
-    report = MergeReport(out, rows=len(rows), observers=sorted(owner))
-    _manifest(out, sorted(set(files) | previous))
+    report = MergeReport(out_dir, rows=len(rows), observers=sorted(owner))
+    _manifest(out_dir, sorted(set(files) | previous))
     for rel, blob in sorted(files.items()):
         parts = Path(rel).parts
-        folder = output_folder(out, parts[0], MRI_DIR) if len(parts) > 1 else out
+        folder = output_folder(out_dir, parts[0], MRI_DIR) if len(parts) > 1 else out_dir
         atomic_write(folder / parts[-1], blob)
         report.masks += len(parts) > 1
     for rel in sorted(previous - set(files)):
-        p = out / rel
+        p = out_dir / rel
         if p.is_file() and not p.is_symlink() and remove_file(p):
             report.removed.append(p)
-    _manifest(out, sorted(files))
+    _manifest(out_dir, sorted(files))
     return report
 
 

@@ -112,7 +112,7 @@ def load_saved(study_dir: Path, relative: str) -> Mask:
     try:
         check_saved(path)
         arr = load_array(path)
-    except Exception as e:  # noqa: BLE001 - any decoding failure is a damaged output
+    except Exception as e:
         raise CorruptStudyFile(f"{path}: the saved edit cannot be read ({e})") from e
     return mask_from_array(arr, str(path))[0]
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from .reading import OBSERVER_MASK, StudyOutputs, StudyReadError
 
@@ -183,7 +184,7 @@ class StudyOverlay:
         outputs: StudyOutputs | None,
         choice: ObserverChoice,
         structures: Sequence[str] | None = None,
-    ) -> "StudyOverlay":
+    ) -> StudyOverlay:
         """The overlay of the chosen observers of ``outputs`` (None: the dataset alone, filtered)."""
         labels = dict(choice.study)
         masks = []
@@ -224,7 +225,7 @@ class StudyOverlay:
             "frame": self.frame,
         }
 
-    def __call__(self, path: str | os.PathLike) -> "Patient":
+    def __call__(self, path: str | os.PathLike) -> Patient:
         """Open the patient and lay the study over it."""
         from ..core.patient import Problem, StructureRef
         from ..io.open import open_patient

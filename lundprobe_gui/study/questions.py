@@ -152,7 +152,7 @@ class Question:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Question":
+    def from_dict(cls, d: dict) -> Question:
         """Inverse of :meth:`to_dict`; ``ValueError``/``KeyError``/``TypeError`` on bad input."""
         choices = tuple(Choice(int(c["value"]), str(c["label"])) for c in d.get("choices", []))
         return cls(

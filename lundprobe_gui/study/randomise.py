@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class CaseSlot:
 
 def _draw(patients: Sequence[str], seed: int, observer: str, step: int, attempt: int) -> list[str]:
     def key(p: str) -> tuple[bytes, str]:
-        return hashlib.sha256(f"{seed}|{observer}|{step}|{attempt}|{p}".encode("utf-8")).digest(), p
+        return hashlib.sha256(f"{seed}|{observer}|{step}|{attempt}|{p}".encode()).digest(), p
 
     return sorted(patients, key=key)
 

@@ -28,9 +28,10 @@ import io
 import logging
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Literal, overload
 
 from .. import __version__
 from ..core.names import InvalidName, validate_data_name, validate_observer
@@ -284,9 +285,9 @@ def parse_results_csv(
     rows, raws = [], []
     try:
         for raw in reader:
-            text = {k: v or "" for k, v in raw.items() if k is not None}
-            rows.append(typed_row(text, definition))
-            raws.append(text)
+            row = {k: v or "" for k, v in raw.items() if k is not None}
+            rows.append(typed_row(row, definition))
+            raws.append(row)
     except (ValueError, csv.Error) as e:
         raise StudyReadError(f"{origin}, line {reader.line_num}: {e}") from None
     return rows, columns, raws
@@ -322,6 +323,10 @@ def read_study_outputs(
     raise StudyReadError(f"{folder}: neither a study folder (study.json) nor a study export (results.csv)")
 
 
+@overload
+def _dataset(given: str | Path | None, recorded: str | None, origin: Path, need: Literal[True] = True) -> Path: ...
+@overload
+def _dataset(given: str | Path | None, recorded: str | None, origin: Path, need: bool) -> Path | None: ...
 def _dataset(given: str | Path | None, recorded: str | None, origin: Path, need: bool = True) -> Path | None:
     if not need:
         return Path(given).expanduser() if given is not None else None

@@ -14,8 +14,8 @@ the standard three add one column each after ``comment``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..io.csv_files import csv_text, write_csv
 from ..io.guard import Protected, check_output_file

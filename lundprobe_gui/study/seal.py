@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from ..io.small_files import read_small_bytes
 from .admin import AdminAuth, reason_text

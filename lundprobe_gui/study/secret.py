@@ -28,7 +28,7 @@ class AdminSecret:
     algorithm: str = ALGORITHM
 
     @classmethod
-    def create(cls, pin: str, iterations: int = ITERATIONS) -> "AdminSecret":
+    def create(cls, pin: str, iterations: int = ITERATIONS) -> AdminSecret:
         """Hash a new PIN with a fresh random salt."""
         if not isinstance(pin, str) or len(pin) < MIN_LENGTH:
             raise ValueError(f"the admin PIN must have at least {MIN_LENGTH} characters")
@@ -46,7 +46,7 @@ class AdminSecret:
         return {"algorithm": self.algorithm, "iterations": self.iterations, "salt": self.salt, "hash": self.hash}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AdminSecret":
+    def from_dict(cls, d: dict) -> AdminSecret:
         """Inverse of :meth:`to_dict`."""
         if d.get("algorithm") != ALGORITHM:
             raise ValueError(f"unknown admin PIN algorithm {d.get('algorithm')!r}")

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Hashable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Hashable
+from typing import cast
 
 from ..core.names import InvalidName, validate_observer
 from ..io.guard import Protected, WriteRefused
@@ -44,7 +45,7 @@ from .questions import Question, missing_answers
 from .recovery import new_state, repair_plain_outputs, sweep_temp_files
 from .schedule import ALWAYS, current_case, first_unfinished_step, step_opens_at
 from .seal import check_definition
-from .session_admin import AdminActions, reason_text  # noqa: F401
+from .session_admin import AdminActions
 from .session_work import CaseWork
 from .state import FINISHED, IN_PROGRESS, PENDING, Answer, CaseRecord, SessionState, StepRecord, state_from_bytes
 from .validate import validate_state
@@ -112,7 +113,7 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         self.observer = observer
         recorded = self.study.dataset_path(self.study_dir)
         self.dataset_root = Path(dataset_root) if dataset_root else recorded
-        self.dataset_copy = bool(dataset_root) and _resolved(dataset_root) != _resolved(recorded)
+        self.dataset_copy = bool(dataset_root and _resolved(dataset_root) != _resolved(recorded))
         # the study's dataset (and a copy in use) is protected while the session lives: no write ever lands there
         roots = {self.dataset_root, recorded}
         protected = Protected.of([r / p for r in roots for p in self.study.patients], list(roots))
@@ -233,7 +234,7 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
     def _target_fields(self, target: Hashable | None) -> dict:
         if target is None:
             return {}
-        step, patient, structure = target  # type: ignore[misc]
+        step, patient, structure = cast("tuple[int, str, str]", target)
         case = self._case_of(step, patient)
         return {"step": step, "patient": patient, "pseudonym": case.pseudonym, "structure": structure}
 
@@ -241,13 +242,13 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         target = self._time_target()
         if target is None or not self._uncertainty_shown:
             return ()
-        step, patient, structure = target  # type: ignore[misc]
+        step, patient, structure = cast("tuple[int, str, str]", target)
         if self.study.step(step).show_uncertainty and self.study.uncertainty_available(patient, structure):
             return ("unc",)
         return ()
 
     def _credit(self, target: Hashable, seconds: float, flags: frozenset[str]) -> None:
-        step, patient, structure = target  # type: ignore[misc]
+        step, patient, structure = cast("tuple[int, str, str]", target)
         srec = self._case_of(step, patient).structures[structure]
         srec.active_seconds += seconds
         if "unc" in flags:
@@ -260,9 +261,9 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
     def _event_time_hint(self) -> float:
         return getattr(self, "_hint", None) or to_epoch(None)
 
-    def _event(self, kind, t, **kw):  # type: ignore[override]
+    def _event(self, kind, t, **kw):
         self._hint = t
-        return WorkSession._event(self, kind, t, **kw)
+        return super()._event(kind, t, **kw)
 
     # -- steps and cases -------------------------------------------------------------------------------
     def step_available_at(self, step: int) -> float | None:
@@ -411,9 +412,9 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         base = case.active_seconds if name is None else case.structures[name].active_seconds
         if now is not None and not self._closed:
             g = self._clock.open_gap
-            if g is not None and g.target is not None and g.target[:2] == (rec.step, case.patient):  # type: ignore[index]
-                if name is None or g.target[2] == name:  # type: ignore[index]
-                    base += self._clock.running(t)
+            target = cast("tuple[int, str, str] | None", g.target) if g is not None else None
+            if target is not None and target[:2] == (rec.step, case.patient) and (name is None or target[2] == name):
+                base += self._clock.running(t)
         return base
 
     def set_uncertainty_shown(self, shown: bool, now: Now = None) -> None:
@@ -447,7 +448,7 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         """Make ``structure`` the active one (its time starts counting)."""
         t = event_time(now)
         with self._event("structure", t, selected=structure):
-            rec, case = self._input(t)
+            _rec, case = self._input(t)
             self._activate(case, self._structure(case, structure), t)
         self._flush_emits()
 
@@ -495,7 +496,7 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
             raise StudyError(str(e)) from None
         t = event_time(now)
         with self._event("rate", t, question=q.id, value=v if q.kind == "likert" else None) as ev:
-            rec, case = self._input(t)
+            _rec, case = self._input(t)
             name = self._structure(case, structure)
             ev["rated"] = name
             srec = case.structures[name]

@@ -15,13 +15,16 @@ from .state import FINISHED, IN_PROGRESS, PENDING, CaseRecord, StepRecord
 if TYPE_CHECKING:
     from .session import ObserverSession
 
+# The methods below are ObserverSession's, kept in a mixin so each module stays small: they annotate
+# ``self`` as ObserverSession, which mypy flags as a self type that is not a supertype of the mixin.
+
 logger = logging.getLogger(__name__)
 
 
 class AdminActions:
     """Unlocking finished cases and overriding washouts (admin only; logged)."""
 
-    def _find_finished(self: "ObserverSession", pseudonym: str, step: int | None) -> tuple[StepRecord, CaseRecord]:
+    def _find_finished(self: ObserverSession, pseudonym: str, step: int | None) -> tuple[StepRecord, CaseRecord]:  # type: ignore[misc]  # mixin: self is its ObserverSession
         found = [
             (rec, c)
             for k, rec in sorted(self._state.steps.items())
@@ -39,12 +42,12 @@ class AdminActions:
             raise StudyError(f"{pseudonym} is finished in steps {[r.step for r, _ in finished]}: say which step")
         return finished[0]
 
-    def started_steps(self: "ObserverSession") -> list[int]:
+    def started_steps(self: ObserverSession) -> list[int]:  # type: ignore[misc]  # mixin: self is its ObserverSession
         """The steps in which the observer has started at least one case."""
         return [k for k, rec in sorted(self._state.steps.items()) if any(c.status != PENDING for c in rec.cases)]
 
-    def unlock_case(
-        self: "ObserverSession",
+    def unlock_case(  # type: ignore[misc]  # mixin: self is its ObserverSession
+        self: ObserverSession,
         pseudonym: str,
         admin: AdminAuth,
         step: int | None = None,
@@ -102,8 +105,8 @@ class AdminActions:
             forced=bool(later),
         )
 
-    def override_washout(
-        self: "ObserverSession", admin: AdminAuth, step: int | None = None, reason: str = "", now: Now = None
+    def override_washout(  # type: ignore[misc]  # mixin: self is its ObserverSession
+        self: ObserverSession, admin: AdminAuth, step: int | None = None, reason: str = "", now: Now = None
     ) -> int:
         """Open a later step without waiting for the washout (admin only; logged). Returns the step.
 

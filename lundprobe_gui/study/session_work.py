@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,25 +34,28 @@ from .visibility import hide_published_own_edits
 if TYPE_CHECKING:
     from .session import ObserverSession
 
+# The methods below are ObserverSession's, kept in a mixin so each module stays small: they annotate
+# ``self`` as ObserverSession, which mypy flags as a self type that is not a supertype of the mixin.
+
 logger = logging.getLogger(__name__)
 
 
 class CaseWork:
     """Patient, masks, editing, saving and finishing of :class:`~lundprobe_gui.study.session.ObserverSession`."""
 
-    def _init_work(self: "ObserverSession") -> None:
+    def _init_work(self: ObserverSession) -> None:  # type: ignore[misc]  # mixin: self is its ObserverSession
         self._patient: Patient | None = None
         self._patient_case: tuple | None = None
         self._finishing: dict[int, set[str]] = {}
         self._completing: set[int] = set()
 
     # -- the patient -----------------------------------------------------------------------------------
-    def patient_path(self: "ObserverSession", now: Now = None) -> Path:
+    def patient_path(self: ObserverSession, now: Now = None) -> Path:  # type: ignore[misc]  # mixin: self is its ObserverSession
         """Folder of the current case's patient, for loading only: never show it to the observer."""
         _, case = self._require_current(to_epoch(now))
         return self.study.patient_dir(case.patient, self.dataset_root)
 
-    def patient(self: "ObserverSession", now: Now = None) -> Patient:
+    def patient(self: ObserverSession, now: Now = None) -> Patient:  # type: ignore[misc]  # mixin: self is its ObserverSession
         """The current case's patient (opened once per case, headers only; pixels load on demand).
 
         Published edits that carry this observer's own source name are removed from the model,
@@ -74,7 +78,7 @@ class CaseWork:
             self._patient_case = case_key
         return self._patient
 
-    def verify_case_files(self: "ObserverSession", now: Now = None) -> None:
+    def verify_case_files(self: ObserverSession, now: Now = None) -> None:  # type: ignore[misc]  # mixin: self is its ObserverSession
         """Check the current case's files against the hashes recorded at ``study init`` (any thread).
 
         Raises
@@ -87,7 +91,7 @@ class CaseWork:
         if problem:
             raise StudyError(f"{case.pseudonym} in {self.dataset_root}: {problem}; this is not the study's dataset")
 
-    def attach_patient(self: "ObserverSession", patient: Patient, now: Now = None) -> None:
+    def attach_patient(self: ObserverSession, patient: Patient, now: Now = None) -> None:  # type: ignore[misc]  # mixin: self is its ObserverSession
         """Use a patient the UI opened itself (e.g. in its background loader) for the current case.
 
         From a copy of the dataset, call :meth:`verify_case_files` before (in the loader's thread).
@@ -99,20 +103,20 @@ class CaseWork:
         self._patient = patient
         self._patient_case = (self._step_of(case), case.patient, case.pseudonym)
 
-    def _prepare_patient(self: "ObserverSession", patient: Patient, case: CaseRecord) -> None:
+    def _prepare_patient(self: ObserverSession, patient: Patient, case: CaseRecord) -> None:  # type: ignore[misc]  # mixin: self is its ObserverSession
         if self.study.frame not in patient.frames:
             raise StudyError(f"{case.pseudonym} has no {self.study.frame} frame")
         hide_published_own_edits(patient, self.observer, self.study.frame, output_root(self.study_dir))
         # only the current step's saved edits go in: the other steps' stay out of the model
         register_saved(patient, self.study_dir, self.study, self.observer, self._step_of(case), case, self.study.frame)
 
-    def _step_of(self: "ObserverSession", case: CaseRecord) -> int:
+    def _step_of(self: ObserverSession, case: CaseRecord) -> int:  # type: ignore[misc]  # mixin: self is its ObserverSession
         for k, rec in self._state.steps.items():
             if any(c is case for c in rec.cases):
                 return k
         raise KeyError(case.pseudonym)
 
-    def start_mask(self: "ObserverSession", structure: str | None = None, now: Now = None) -> Mask:
+    def start_mask(self: ObserverSession, structure: str | None = None, now: Now = None) -> Mask:  # type: ignore[misc]  # mixin: self is its ObserverSession
         """A copy of the mask the structure's edit starts from (the DL mask by default)."""
         _, case = self._require_current(to_epoch(now))
         name = self._structure(case, structure)
@@ -125,7 +129,7 @@ class CaseWork:
                 f"{case.pseudonym}: the {self.study.start_source} mask of {name} cannot be read ({e})"
             ) from e
 
-    def working_mask(self: "ObserverSession", structure: str | None = None, now: Now = None) -> Mask:
+    def working_mask(self: ObserverSession, structure: str | None = None, now: Now = None) -> Mask:  # type: ignore[misc]  # mixin: self is its ObserverSession
         """The structure's latest saved edit in this case, or a copy of its start mask."""
         _, case = self._require_current(to_epoch(now))
         name = self._structure(case, structure)
@@ -135,13 +139,13 @@ class CaseWork:
         return self.start_mask(name, now)
 
     @property
-    def target_source(self: "ObserverSession") -> str:
+    def target_source(self: ObserverSession) -> str:  # type: ignore[misc]  # mixin: self is its ObserverSession
         """The source the current step's edits are saved as: ``step<k>_<observer>``."""
         k = self._waiting_step() or self.study.steps[-1].step
         return self.study.target_source(k, self.observer)
 
     # -- editing and saving ----------------------------------------------------------------------------
-    def _editable(self: "ObserverSession", structure: str | None, t: float):
+    def _editable(self: ObserverSession, structure: str | None, t: float):  # type: ignore[misc]  # mixin: self is its ObserverSession
         """(record, case, name, structure record) of a structure that may be edited now, made active.
 
         Call inside an event. Raises RatingsIncomplete when a required rating is missing: edits come
@@ -155,7 +159,7 @@ class CaseWork:
         self._activate(case, name, t)
         return rec, case, name, case.structures[name]
 
-    def begin_editing(self: "ObserverSession", structure: str | None = None, now: Now = None) -> Mask:
+    def begin_editing(self: ObserverSession, structure: str | None = None, now: Now = None) -> Mask:  # type: ignore[misc]  # mixin: self is its ObserverSession
         """Start editing a structure; returns the mask to edit (a copy of the working mask).
 
         Raises
@@ -165,15 +169,15 @@ class CaseWork:
         """
         t = event_time(now)
         with self._event("edit_begin", t) as ev:
-            rec, case, name, srec = self._editable(structure, t)
+            _rec, _case, name, srec = self._editable(structure, t)
             ev["editing"] = name
             if srec.editing_started_at is None:
                 srec.editing_started_at = iso_utc(t)
                 self._emit_later("editing", structure=name)
         return self.working_mask(name, t)
 
-    def save_edit(
-        self: "ObserverSession",
+    def save_edit(  # type: ignore[misc]  # mixin: self is its ObserverSession
+        self: ObserverSession,
         mask: Mask | np.ndarray,
         structure: str | None = None,
         now: Now = None,
@@ -196,8 +200,8 @@ class CaseWork:
             raise StudyError(f"the edit was not saved: {self.save_failure or 'unknown reason'}")
         return box["saved"]
 
-    def submit_edit(
-        self: "ObserverSession",
+    def submit_edit(  # type: ignore[misc]  # mixin: self is its ObserverSession
+        self: ObserverSession,
         mask: Mask | np.ndarray,
         structure: str | None = None,
         now: Now = None,
@@ -239,8 +243,8 @@ class CaseWork:
 
             self.submit_write(job, on_done=done)
 
-    def _save_job(
-        self: "ObserverSession",
+    def _save_job(  # type: ignore[misc]  # mixin: self is its ObserverSession
+        self: ObserverSession,
         step: int,
         case: CaseRecord,
         patient: Patient,
@@ -260,8 +264,8 @@ class CaseWork:
         return saved
 
     # -- finishing -------------------------------------------------------------------------------------
-    def finish_case(
-        self: "ObserverSession", now: Now = None, masks: Mapping[str, Mask | np.ndarray] | None = None
+    def finish_case(  # type: ignore[misc]  # mixin: self is its ObserverSession
+        self: ObserverSession, now: Now = None, masks: Mapping[str, Mask | np.ndarray] | None = None
     ) -> CaseView:
         """Finish the current case: save the given (or unchanged) masks, lock the case, move on.
 
@@ -324,7 +328,7 @@ class CaseWork:
             raise
         return view
 
-    def _mark_finished(self: "ObserverSession", rec: StepRecord, case: CaseRecord, t: float) -> bool:
+    def _mark_finished(self: ObserverSession, rec: StepRecord, case: CaseRecord, t: float) -> bool:  # type: ignore[misc]  # mixin: self is its ObserverSession
         """The case becomes finished in memory (written once its masks are recorded); True if the step is done."""
         self._finishing.setdefault(rec.step, set()).add(case.patient)
         case.status = FINISHED
@@ -335,8 +339,8 @@ class CaseWork:
             self._completing.add(rec.step)
         return step_done
 
-    def _finish_job(
-        self: "ObserverSession",
+    def _finish_job(  # type: ignore[misc]  # mixin: self is its ObserverSession
+        self: ObserverSession,
         step: int,
         case: CaseRecord,
         patient: Patient,

@@ -16,9 +16,9 @@ Times are simulated (``now`` advances by the active time of each action), so not
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -147,6 +147,6 @@ def run_observers(
                 s.finish_case(now=t)
                 cases += 1
                 t += 5
-                if progress is not None and s.current_case(now=t) is not None and s.current_case(now=t).step != step:
+                if progress is not None and (nxt := s.current_case(now=t)) is not None and nxt.step != step:
                     progress(f"{obs}: step {step} done")
     return SimulatedStudy(Path(study_dir), tuple(observers), cases, t)

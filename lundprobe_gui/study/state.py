@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from ..io.writer import atomic_write
 from ..session.events import LogMark
@@ -79,7 +79,7 @@ class StructureRecord:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StructureRecord":
+    def from_dict(cls, d: dict) -> StructureRecord:
         """Inverse of :meth:`to_dict`.
 
         The recorded output paths are checked: resuming rewrites the plain output and export copies
@@ -105,6 +105,10 @@ class StructureRecord:
 _LATEST = 253_402_300_799.0 - 10 * 366 * 86400  # ten years before 9999-12-31, so washouts still fit
 
 
+@overload
+def _time(value: str, what: str) -> str: ...
+@overload
+def _time(value: Any, what: str) -> str | None: ...
 def _time(value: Any, what: str) -> str | None:
     """A recorded time: None (or empty), or ISO 8601 text the schedule can compute with (ValueError otherwise)."""
     if value is None or value == "":
@@ -179,7 +183,7 @@ class CaseRecord:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CaseRecord":
+    def from_dict(cls, d: dict) -> CaseRecord:
         """Inverse of :meth:`to_dict`."""
         status = str(d.get("status", PENDING))
         if status not in STATUSES:
@@ -229,7 +233,7 @@ class StepRecord:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StepRecord":
+    def from_dict(cls, d: dict) -> StepRecord:
         """Inverse of :meth:`to_dict`."""
         override = d.get("washout_override")
         if override is not None:
@@ -282,7 +286,7 @@ class SessionState:
         }
 
     @classmethod
-    def from_dict(cls, d: Any, origin: str) -> "SessionState":
+    def from_dict(cls, d: Any, origin: str) -> SessionState:
         """Validate and build; :class:`CorruptStudyFile` when it is not a session file."""
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise CorruptStudyFile(f"{origin}: not a lundprobe_gui session file")

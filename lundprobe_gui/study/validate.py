@@ -41,7 +41,7 @@ def validate_state(study: StudyDefinition, state: SessionState, observer: str, p
         lo = -math.inf if injected_clock() else parse_iso(study.created_at) - MAX_SKEW_S
         hi = math.inf if injected_clock() else wall_time() + MAX_SKEW_S
         _check_time(state.created_at, "created_at", lo, hi)
-        for k, rec in sorted(state.steps.items()):
+        for _k, rec in sorted(state.steps.items()):
             _check_step(study, rec, lo, hi)
     except _Invalid as e:
         raise CorruptStudyFile(

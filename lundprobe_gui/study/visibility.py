@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .definition import StepRules
 
@@ -74,7 +75,7 @@ class Visibility:
     @classmethod
     def for_step(
         cls, rules: StepRules, observer: str, start_source: str, output_root: Path | None = None
-    ) -> "Visibility":
+    ) -> Visibility:
         """Build from a step's rules."""
         return cls(
             rules.step,
@@ -84,7 +85,7 @@ class Visibility:
             frozenset(rules.hidden),
             rules.show_uncertainty,
             rules.uncertainty_scale,
-            tuple(rules.uncertainty_range),
+            (rules.uncertainty_range[0], rules.uncertainty_range[1]),
             Path(output_root).resolve() if output_root is not None else None,
             str(rules.uncertainty_colours),
             rules.tools,
