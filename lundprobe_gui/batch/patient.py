@@ -87,7 +87,7 @@ class EditsOpener:
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(os.path.abspath(folder))
 
-    def __call__(self, path: Path) -> "Patient":
+    def __call__(self, path: Path) -> Patient:
         from ..io.open import open_patient
 
         return open_patient(path, edits=self.folder)

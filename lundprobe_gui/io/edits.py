@@ -77,7 +77,8 @@ def series_history(folder: Path, stem: str) -> list[SavedVersion]:
         side = read_json_object(Path(folder) / version_name(stem, n, "json"))
         if side is None:
             continue
-        stats = side.get("stats") if isinstance(side.get("stats"), dict) else {}
+        raw_stats = side.get("stats")
+        stats: dict = raw_stats if isinstance(raw_stats, dict) else {}
         out.append(
             SavedVersion(
                 number=n,

@@ -351,7 +351,7 @@ def save_label_map(
         "edited_labels": [int(k) for k in sorted(edits)],
         "overwrite_other_labels": bool(overwrite_other_labels),
         "dtype": str(dtype),
-        "voxel_sha256": hashlib.sha256(np.ascontiguousarray(new)).hexdigest(),
+        "voxel_sha256": hashlib.sha256(np.ascontiguousarray(new).data).hexdigest(),
         "label_stats": stats,
     }
     build_sidecar(computed, provenance)  # refused provenance: nothing is written

@@ -21,9 +21,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Union
 
 from ..core.patient import Patient
 from ..paths import demo_edits_dir
@@ -88,7 +88,7 @@ def _discover(path: Path, layout: str) -> Patient:
     return generic.discover(path, layout)
 
 
-EditsArg = Union[bool, None, str, os.PathLike, Iterable[Union[str, os.PathLike]]]
+EditsArg = bool | str | os.PathLike | Iterable[str | os.PathLike] | None
 
 
 def open_patient(path: str | os.PathLike | bytes, edits: EditsArg = True) -> Patient:

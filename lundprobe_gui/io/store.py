@@ -16,12 +16,21 @@ from ..core.mask import Mask, bbox_of, box_slices
 from ..core.names import validate_data_name, validate_source
 from ..core.patient import NAN_RULE, Patient, Problem, StructureRef
 from . import nifti
+from .edits import ref_history
 from .guard import Protected, claim_output_root
 from .slab_reader import can_stream, read_slab
-from .edits import ref_history
 from .verify import check_saved, file_sha256
-from .versions import build_sidecar, check_series_name, newest_version, publish_version, read_json_object
-from .versions import claim_series, read_version, update_plain, version_name
+from .versions import (
+    build_sidecar,
+    check_series_name,
+    claim_series,
+    newest_version,
+    publish_version,
+    read_json_object,
+    read_version,
+    update_plain,
+    version_name,
+)
 from .writer import encode_nifti, header_from_geometry
 
 logger = logging.getLogger(__name__)
@@ -157,8 +166,8 @@ class FileStore:
             "source": source,
             "frame": frame,
             "patient": patient.id,
-            # hashed from the array in place: a copy of the whole volume would hold the GIL (the GUI thread) for tens of ms
-            "voxel_sha256": hashlib.sha256(arr).hexdigest(),
+            # hashed in place: a copy of the whole volume would hold the GIL (the GUI thread) for tens of ms
+            "voxel_sha256": hashlib.sha256(arr.data).hexdigest(),
             "voxels": int(mask.count()),
             "reference_image": str(reference_image_path(patient, frame)),
         }
@@ -170,7 +179,7 @@ class FileStore:
         data = encode_nifti(arr, reference_header(patient, frame))
         stem = f"mask_{name}_{source}"
         claim_series(folder, stem, {"structure": name, "source": source})  # another series' stem is refused first
-        same = unchanged_since(folder, stem, computed["voxel_sha256"])
+        same = unchanged_since(folder, stem, str(computed["voxel_sha256"]))
         if same is not None:
             path = folder / version_name(stem, same)
             logger.info("%s (%s): no changes since v%03d; no new version", name, source, same)

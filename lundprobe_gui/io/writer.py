@@ -97,7 +97,7 @@ def encode_nifti(array: np.ndarray, header: bytes, level: int = 1) -> bytes:
     hdr = make_header(header, data.shape, data.dtype)
     comp = _zlib.compressobj(level, _zlib.DEFLATED, _GZIP_WBITS)
     out = [comp.compress(hdr + b"\0\0\0\0")]
-    flat = memoryview(data.reshape(-1).view(np.uint8))  # the voxels in place: no copy of the whole volume
+    flat = data.reshape(-1).view(np.uint8).data  # the voxels in place: no copy of the whole volume
     for i in range(0, len(flat), _CHUNK):
         out.append(comp.compress(flat[i : i + _CHUNK]))
     out.append(comp.flush())

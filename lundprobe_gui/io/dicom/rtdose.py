@@ -175,7 +175,7 @@ def value_range(path: Path) -> tuple[float, float, bool] | None:
     try:
         for frame in iter_pixels(path):
             lo, hi = min(lo, float(frame.min())), max(hi, float(frame.max()))
-    except Exception as e:  # noqa: BLE001 - pydicom raises many types on hostile input
+    except Exception as e:
         raise ValueError(f"cannot decode the RTDOSE pixel data: {e}") from e
     if not np.isfinite(lo):
         lo = hi = 0.0

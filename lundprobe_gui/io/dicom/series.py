@@ -146,6 +146,8 @@ def build_series(uid: str, files: list[DicomFile]) -> Series | Problem:
     _, _, rows, cols = key
     # the key is rounded to group slices; the grid takes the exact values of a slice of the group
     iop, ps = _vec(used[0].ds, "ImageOrientationPatient", 6), _vec(used[0].ds, "PixelSpacing", 2)
+    if iop is None or ps is None:  # _plane_key accepted the slice, so both are valid
+        raise ValueError(f"{used[0].path.name}: no valid ImageOrientationPatient or PixelSpacing")
     row_dir, col_dir = np.asarray(iop[:3]), np.asarray(iop[3:])
     normal = np.cross(row_dir, col_dir)
     if not 0.9 < np.linalg.norm(normal) < 1.1:
