@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import warnings
@@ -15,8 +14,9 @@ import numpy as np
 
 from .events import Emitter
 from .geometry import Geometry
+from .loading import LoadPlan, load_plan
 from .mask import Mask
-from .memory import NotEnoughRam, release_free_memory
+from .memory import NotEnoughRam
 from .orientation import Orientation
 from .saved import SavedVersion
 from .volume import Volume
@@ -401,26 +401,14 @@ class Patient:
 
         Doses on :meth:`Frame.standby` are left unresampled unless ``standby`` is True.
         """
-        from concurrent.futures import ThreadPoolExecutor
-
         names = list(frames) if frames is not None else list(self.frames)
-        jobs: list[tuple[str, Callable[[], Any]]] = []
+        plan = LoadPlan()
         for fname in names:
             f = self.frames[fname]
             skip = [] if standby else f.standby()
-            for v in f.volumes():
-                if any(v is s for s in skip):
-                    continue
-                jobs.append((str(v.path), functools.partial(self.load_volume, v)))
-            for ref in list(f.structures.values()):
-                jobs.append((ref.path, functools.partial(self.try_load_mask, ref)))
-        done = 0
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for path, _ in zip([j[0] for j in jobs], pool.map(lambda j: j[1](), jobs)):
-                done += 1
-                if progress is not None:
-                    progress(done, len(jobs), path)
-        release_free_memory()
+            plan.rest += [v for v in f.volumes() if not any(v is s for s in skip)]
+            plan.rest += list(f.structures.values())
+        load_plan(self, plan, on_layer=progress, workers=max(1, workers))
 
     def try_load_mask(self, ref: StructureRef) -> bool:
         """Load a structure's mask; False when it cannot be used (the reason is in :attr:`problems`)."""

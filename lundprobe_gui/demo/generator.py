@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..core.geometry import Geometry
-from ..core.patient import LUNDPROBE_PRESCRIPTION_GY as PRESCRIPTION_GY
+from ..core.patient import LUNDPROBE_PRESCRIPTION_GY
 from ..io.csv_files import csv_text
 from ..io.guard import claim_output_root
 from ..io.writer import atomic_write, header_from_geometry, write_nifti
@@ -136,7 +136,7 @@ def generate_patient(
     say(f"{pid}: dose")
     ctv_dose = sample_mask(grids.dose, anat.organs["CTVT_427"])
     ptv_dose = grow_mm(ctv_dose, grids.dose.spacing_zyx, 7.0)
-    dose = synth_dose(grids.dose, anat, ptv_dose, PRESCRIPTION_GY, rng)
+    dose = synth_dose(grids.dose, anat, ptv_dose, LUNDPROBE_PRESCRIPTION_GY, rng)
     write(sct_dir / "dose_original.nii.gz", dose, grids.dose)
     write(sct_dir / "dose_interpolated.nii.gz", resample(dose, grids.dose, grids.sct).astype(np.float32), grids.sct)
     write(mri_dir / "dose_interpolated.nii.gz", resample(dose, grids.dose, grids.mri).astype(np.float32), grids.mri)

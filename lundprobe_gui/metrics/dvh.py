@@ -40,7 +40,6 @@ from .overlap import voxel_volume_mm3
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PRESCRIPTION_GY = LUNDPROBE_PRESCRIPTION_GY
 DEFAULT_BIN_WIDTH_GY = 0.01
 
 
@@ -72,7 +71,7 @@ class DVHStats:
     d2_gy: float | None = None
     v95_percent: float | None = None
     v100_percent: float | None = None
-    prescription_gy: float = DEFAULT_PRESCRIPTION_GY
+    prescription_gy: float = LUNDPROBE_PRESCRIPTION_GY
 
     def to_dict(self) -> dict:
         """JSON-ready dictionary of the statistics."""
@@ -169,7 +168,7 @@ def compute_dvh(
     mask: MaskLike,
     dose: ScalarMap,
     spacing_zyx: Sequence[float],
-    prescription_gy: float = DEFAULT_PRESCRIPTION_GY,
+    prescription_gy: float = LUNDPROBE_PRESCRIPTION_GY,
     bin_width_gy: float = DEFAULT_BIN_WIDTH_GY,
 ) -> DVH:
     """Cumulative DVH and dose statistics of a structure.

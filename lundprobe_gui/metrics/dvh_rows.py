@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..core.patient import LUNDPROBE_PRESCRIPTION_GY
 from ..core.regrid import resampled_note
 from .compare import ROW_ID_KEYS, source_keys
-from .dvh import DEFAULT_BIN_WIDTH_GY, DEFAULT_PRESCRIPTION_GY, DVH, compute_dvh
+from .dvh import DEFAULT_BIN_WIDTH_GY, DVH, compute_dvh
 
 if TYPE_CHECKING:
     from ..core.patient import Patient, StructureRef
@@ -113,7 +114,7 @@ def dvh_row(patient_id: str, key: tuple[str, str, str], dvh: DVH, dose: str = ""
 def patient_dvhs(
     patient: Patient,
     refs: Sequence[StructureRef] | None = None,
-    prescription_gy: float = DEFAULT_PRESCRIPTION_GY,
+    prescription_gy: float = LUNDPROBE_PRESCRIPTION_GY,
     bin_width_gy: float = DEFAULT_BIN_WIDTH_GY,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,

@@ -17,7 +17,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..core.patient import Patient, StructureRef
 from ..core.regrid import resampled_note
 from ..metrics.compare import CLINICAL_SOURCE, DL_SOURCE, fold_number, parse_observer_source
-from ..metrics.dvh import DEFAULT_PRESCRIPTION_GY
+from ..core.patient import LUNDPROBE_PRESCRIPTION_GY
 from ..metrics.dvh_rows import DVH_ROW_KEYS, StructureDVH, dose_frames, dvh_row, dvh_structures, patient_dvhs
 from ..metrics.table import write_csv
 from ..render.colormaps import structure_colour
@@ -123,7 +123,7 @@ class DvhPanel(JobPanel):
         self.prescription = QtWidgets.QDoubleSpinBox()
         self.prescription.setRange(0.1, 200.0)
         self.prescription.setDecimals(2)
-        self.prescription.setValue(DEFAULT_PRESCRIPTION_GY)
+        self.prescription.setValue(LUNDPROBE_PRESCRIPTION_GY)
         self.prescription.setSuffix(" Gy")
         self.prescription.setToolTip("Prescription dose for V95 and V100")
         self._make_job_widgets()
@@ -135,7 +135,7 @@ class DvhPanel(JobPanel):
         self.plot.setLabel("left", "Volume (%)")
         self.plot.setYRange(0, 102, padding=0)
         self.rx_line = pg.InfiniteLine(
-            DEFAULT_PRESCRIPTION_GY, angle=90, pen=pg.mkPen((120, 120, 120), style=QtCore.Qt.PenStyle.DashLine)
+            LUNDPROBE_PRESCRIPTION_GY, angle=90, pen=pg.mkPen((120, 120, 120), style=QtCore.Qt.PenStyle.DashLine)
         )
         self.plot.addItem(self.rx_line, ignoreBounds=True)
 

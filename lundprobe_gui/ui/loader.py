@@ -1,4 +1,9 @@
-"""Opening and loading a patient off the UI thread, the MRI first so the first image shows early."""
+"""Opening and loading a patient off the UI thread, the MRI first so the first image shows early.
+
+The one loader of the window, of study cases and of review cases: :class:`PatientLoader` runs a
+:class:`~lundprobe_gui.core.loading.LoadPlan` (the viewer's order by default, a study step's
+visible layers in a study) and reports through Qt signals, queued to the UI thread.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pathlib import Path
 
 from PySide6 import QtCore
 
-from ..core.memory import release_free_memory
+from ..core.loading import LoadPlan, load_plan, viewer_plan
 from ..core.patient import Patient
 from ..io.open import NoImageError, open_patient
 from . import gui_thread
@@ -20,8 +25,9 @@ logger = logging.getLogger(__name__)
 class PatientLoader(QtCore.QObject):
     """Runs discovery and loading in a worker thread and reports through signals.
 
-    Order: discovery (headers) -> ``opened``; MRI -> ``image_ready``; then the dose, shown
-    structures, uncertainty and everything else, with ``progress`` and ``layer_loaded`` per file.
+    Order: discovery (headers) -> ``opened``; the plan's first layers (the MRI) -> ``image_ready``;
+    then the rest (dose, shown structures, uncertainty and everything else), with ``progress`` and
+    ``layer_loaded`` per file; ``finished`` at the end, ``failed`` with a one-line message.
     """
 
     opened = QtCore.Signal(object)  # Patient
@@ -32,20 +38,25 @@ class PatientLoader(QtCore.QObject):
     failed = QtCore.Signal(str)
     status = QtCore.Signal(str)
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
-        self.edits_dirs: list = [True]
+        self.edits_dirs: list[Path | bool] = [True]
         """Output folders whose saved edits are read back on opening (True: the patient's default one)."""
 
     def start(self, path: Path | None, demo: bool = False) -> None:
-        """Open ``path`` (or generate and open the demo patient) in the background."""
+        """Open ``path`` (or generate and open the demo patient) in the background and load it."""
+        self._spawn(self._open_and_load, (path, demo), "patient-loader")
+
+    def load(self, patient: Patient, plan: LoadPlan | None = None, cancel: threading.Event | None = None) -> None:
+        """Load an opened patient's layers (``plan``, by default every layer) in the background."""
+        self._spawn(self.run, (patient, plan), "patient-layer-loader", cancel)
+
+    def _spawn(self, target, args: tuple, name: str, cancel: threading.Event | None = None) -> None:
         self.cancel()
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(path, demo, self._cancel), daemon=True, name="patient-loader"
-        )
+        self._cancel = cancel or threading.Event()
+        self._thread = threading.Thread(target=target, args=(*args, self._cancel), daemon=True, name=name)
         self._thread.start()
 
     def cancel(self) -> None:
@@ -57,7 +68,7 @@ class PatientLoader(QtCore.QObject):
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _run(self, path: Path | None, demo: bool, cancel: threading.Event) -> None:
+    def _open_and_load(self, path: Path | None, demo: bool, cancel: threading.Event) -> None:
         try:
             if demo:
                 from ..demo import demo_ready, ensure_demo
@@ -68,75 +79,56 @@ class PatientLoader(QtCore.QObject):
                     path = ensure_demo("small", progress=lambda s: self.status.emit(s))
             self.status.emit(f"Opening {path}...")
             patient = open_patient(path, edits=list(self.edits_dirs))
-            if cancel.is_set():
-                return
-            self.opened.emit(patient)
-            load_patient(patient, cancel, self)
         except NoImageError as e:
             logger.warning("%s", e)  # the folder's own fault, said in one line: no traceback
             if not cancel.is_set():
                 self.failed.emit(str(e))
+            return
         except Exception as e:  # noqa: BLE001 - reported to the user, never crashes the app
-            logger.error("loading failed: %s", traceback.format_exc())
+            logger.error("opening failed: %s", traceback.format_exc())
             if not cancel.is_set():
                 self.failed.emit(str(e))
-
-
-def load_patient(
-    patient: Patient, cancel: threading.Event | None = None, sink: PatientLoader | None = None, workers: int = 2
-) -> None:
-    """Load a patient's layers in display priority order (usable without Qt signals when ``sink`` is None)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    cancel = cancel or threading.Event()
-    if sink is not None:
-        gui_thread.bind(patient)  # the window shows it: structures change only in the GUI thread from now on
-    frame = patient.reference_frame
-    mri = frame.images.get("image") or next(iter(frame.images.values()), None)
-    if mri is not None:
-        patient.load_volume(mri)
-    if cancel.is_set():
-        return
-    if sink is not None:
-        sink.image_ready.emit(patient)
-    first = frame.structures.get(("CTVT_427", "clinical")) or next(
-        (r for r in frame.structures.values() if r.source == "clinical"), None
-    )
-    if first is not None:
-        patient.try_load_mask(first)  # the crosshair moves to the CTV (or first structure's) centre when it loads
-        if sink is not None:
-            sink.layer_loaded.emit(patient, first.path)
-    jobs = []
-    standby = frame.standby()  # a dose resampled only if it is ever shown
-    for v in frame.doses.values():
-        if not any(v is s for s in standby):
-            jobs.append((str(v.path), lambda v=v: patient.load_volume(v)))
-    refs = list(frame.structures.values())  # one step: the GUI thread may add a saved edit meanwhile
-    clinical = [r for r in refs if r.source == "clinical"]
-    others = [r for r in refs if r.source != "clinical"]
-    for ref in clinical:
-        jobs.append((ref.path, lambda r=ref: patient.try_load_mask(r)))
-    for v in list(frame.uncertainty.values()) + [v for k, v in frame.images.items() if v is not mri]:
-        jobs.append((str(v.path), lambda v=v: patient.load_volume(v)))
-    for ref in others:
-        jobs.append((ref.path, lambda r=ref: patient.try_load_mask(r)))
-    total = len(jobs)
-    done = 0
-
-    def run(job):
+            return
         if cancel.is_set():
-            return job[0]
-        job[1]()
-        return job[0]
+            return
+        self.opened.emit(patient)
+        self.run(patient, None, cancel)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for path in pool.map(run, jobs):
-            done += 1
-            if cancel.is_set():
-                continue
-            if sink is not None:
-                sink.layer_loaded.emit(patient, path)
-                sink.progress.emit(done, total, Path(path).name)
-    release_free_memory()
-    if sink is not None and not cancel.is_set():
-        sink.finished.emit(patient)
+    def run(self, patient: Patient, plan: LoadPlan | None = None, cancel: threading.Event | None = None) -> None:
+        """Load ``plan`` (default: every layer) in the calling thread, reporting through the signals.
+
+        An exception is logged and reported by ``failed`` (never raised): the window stays usable.
+        """
+        cancel = cancel or threading.Event()
+        gui_thread.bind(patient)  # the window shows it: structures change only in the GUI thread from now on
+        try:
+            done = load_plan(
+                patient,
+                viewer_plan(patient) if plan is None else plan,
+                cancel,
+                on_image=lambda: self.image_ready.emit(patient),
+                on_layer=lambda i, n, path: self._loaded(patient, i, n, path),
+            )
+        except Exception as e:  # noqa: BLE001 - reported to the user, never crashes the app
+            logger.error("loading %s failed: %s", patient.id, traceback.format_exc())
+            if not cancel.is_set():
+                self.failed.emit(str(e))
+            return
+        if done:
+            self.finished.emit(patient)
+
+    def _loaded(self, patient: Patient, done: int, total: int, path: str) -> None:
+        self.layer_loaded.emit(patient, path)
+        self.progress.emit(done, total, Path(path).name)
+
+
+def load_patient(patient: Patient, cancel: threading.Event | None = None, sink: PatientLoader | None = None) -> None:
+    """Load every layer of a patient in the calling thread, in the viewer's order.
+
+    With ``sink``, its signals report as the window's loader does (and an error is reported, not
+    raised); without, no Qt is involved.
+    """
+    if sink is None:
+        load_plan(patient, viewer_plan(patient), cancel)
+    else:
+        sink.run(patient, None, cancel)

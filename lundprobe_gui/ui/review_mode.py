@@ -39,7 +39,6 @@ from ..core.modality import default_window_preset
 from ..render.colormaps import structure_colour
 from ..review import NO_CORRECTION_SCORE, RESULTS_FILE, ReviewError, ReviewSession
 from ..session.errors import SessionError, SessionLocked
-from .loader import load_patient
 from .review_corrections import TARGET_SOURCE, ReviewCorrections
 from .review_panel import ReviewPanel, SegmentRow
 from .session_mode import SessionMode
@@ -320,20 +319,11 @@ class ReviewMode(ReviewCorrections, SessionMode):
     def _load(self, patient: "Patient") -> None:
         w, cancel = self.window, self._load_cancel
         if not self.load_in_background:
-            load_patient(patient, cancel, w.loader)  # signals run the window's slots before this returns
+            w.loader.run(patient, None, cancel)  # signals run the window's slots before this returns
             return
         w.progress.setVisible(True)
         w.progress.setRange(0, 0)
-
-        def work() -> None:
-            try:
-                load_patient(patient, cancel, w.loader)
-            except Exception as e:  # noqa: BLE001 - reported to the user, never crashes the app
-                logger.exception("loading review case %s failed", patient.id)
-                if not cancel.is_set():
-                    w.loader.failed.emit(f"{patient.id}: {e}")
-
-        self.run_in_thread(work, "review-loader")
+        self.run_in_thread(lambda: w.loader.run(patient, None, cancel), "review-loader")
 
     def leave_case(self) -> bool:
         """Save the comments, settle unsaved corrections (Save / Discard / Cancel) and close the case."""

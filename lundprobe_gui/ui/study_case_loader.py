@@ -2,7 +2,8 @@
 
 Opening a patient reads the headers of every file of its folder, and a copy of the dataset is
 checked against the recorded hashes: both run on a worker thread (:class:`CaseOpener`), so the
-window never waits for them. The layers are then loaded by :class:`CaseLoader`, the MRI and the
+window never waits for them. The layers are then loaded by the window's one patient loader
+(:class:`~lundprobe_gui.ui.loader.PatientLoader`) following :func:`case_plan`: the MRI and the
 start masks first, every hidden source never at all (no voxel of it is read), and the dose and the
 uncertainty map only in the steps that show them.
 """
@@ -11,19 +12,18 @@ from __future__ import annotations
 
 import logging
 import threading
-import traceback
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtWidgets
 
+from ..core.loading import LoadPlan, load_plan, main_image
 from ..core.patient import Patient
 from ..io.open import open_patient
 from ..render.window import percentile_window
 from ..study import StudyError, check_patient_files
-from . import gui_thread
 
 if TYPE_CHECKING:
     from .study_mode import StudyMode
@@ -42,6 +42,10 @@ class CasePlan:
 
     def __len__(self) -> int:
         return len(self.first_volumes) + len(self.first_masks) + len(self.volumes) + len(self.masks)
+
+    def load_plan(self) -> LoadPlan:
+        """The plan the patient loader runs: the image and start masks first, then the rest."""
+        return LoadPlan(first=[*self.first_volumes, *self.first_masks], rest=[*self.volumes, *self.masks])
 
 
 def case_plan(patient: Patient, session) -> CasePlan:
@@ -66,75 +70,6 @@ def case_plan(patient: Patient, session) -> CasePlan:
         r for r in frame.structures.values() if r not in plan.first_masks and session.can_open(r.source, r.path)
     )
     return plan
-
-
-def load_case(
-    patient: Patient,
-    plan: CasePlan,
-    cancel: threading.Event | None = None,
-    sink: "CaseLoader | None" = None,
-    workers: int = 2,
-) -> None:
-    """Load the planned layers (the MRI and start masks first); usable without Qt when ``sink`` is None."""
-    cancel = cancel or threading.Event()
-    if sink is not None:
-        gui_thread.bind(patient)  # shown in the window: structures change only in the GUI thread
-    for v in plan.first_volumes:
-        patient.load_volume(v)
-    for ref in plan.first_masks:
-        patient.try_load_mask(ref)
-    if cancel.is_set():
-        return
-    if sink is not None:
-        sink.image_ready.emit(patient)
-    jobs: list[Callable[[], Any]] = [lambda v=v: patient.load_volume(v) for v in plan.volumes]
-    jobs += [lambda r=r: patient.try_load_mask(r) for r in plan.masks]
-    done = 0
-
-    def run(job):
-        if not cancel.is_set():
-            job()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in pool.map(run, jobs):
-            done += 1
-            if sink is not None and not cancel.is_set():
-                sink.progress.emit(done, len(jobs))
-    if sink is not None and not cancel.is_set():
-        sink.finished.emit(patient)
-
-
-class CaseLoader(QtCore.QObject):
-    """Runs :func:`load_case` on a worker thread and reports through signals (queued to the UI thread)."""
-
-    image_ready = QtCore.Signal(object)
-    progress = QtCore.Signal(int, int)
-    finished = QtCore.Signal(object)
-    failed = QtCore.Signal(str)
-
-    def __init__(self, parent: QtCore.QObject | None = None) -> None:
-        super().__init__(parent)
-        self._thread: threading.Thread | None = None
-
-    def start(self, patient: Patient, plan: CasePlan, cancel: threading.Event) -> None:
-        """Load in the background."""
-        self._thread = threading.Thread(
-            target=self._run, args=(patient, plan, cancel), daemon=True, name="study-case-loader"
-        )
-        self._thread.start()
-
-    def _run(self, patient: Patient, plan: CasePlan, cancel: threading.Event) -> None:
-        try:
-            load_case(patient, plan, cancel, self)
-        except Exception as e:  # noqa: BLE001 - reported to the observer, never crashes the app
-            logger.error("loading a study case failed: %s", traceback.format_exc())
-            if not cancel.is_set():
-                self.failed.emit(str(e))
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until the worker ends (tests, screenshots)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
 
 
 class CaseOpener(QtCore.QObject):
@@ -187,7 +122,7 @@ class CasePreloader:
     case, the next one is on screen without waiting for the disk.
     """
 
-    def _copy_check(self: "StudyMode", path: Path):
+    def _copy_check(self: StudyMode, path: Path):
         """The check of a case's files in a dataset copy (run in the opening thread), or None."""
         s = self.session
         if not s.dataset_copy:
@@ -201,7 +136,7 @@ class CasePreloader:
 
         return check
 
-    def _start_preload(self: "StudyMode") -> None:
+    def _start_preload(self: StudyMode) -> None:
         """Open the next case's patient and load its image and start masks while the observer works on this one."""
         s = self.session
         if not self.active or not self.background:
@@ -220,27 +155,23 @@ class CasePreloader:
                 if check is not None:
                     check()
                 p = open_patient(path, edits=False)
-                frame = p.reference_frame
-                mri = frame.images.get("image") or next(iter(frame.images.values()), None)
-                window = None
-                if mri is not None and p.load_volume(mri):
-                    window = percentile_window(mri.data)
-                for name in names:
-                    ref = frame.structures.get((name, start))
-                    if ref is not None:
-                        p.try_load_mask(ref)
-            except Exception:  # noqa: BLE001 - the case is opened the normal way when it comes
+                mri = main_image(p)
+                starts = [p.reference_frame.structures.get((name, start)) for name in names]
+                first = [mri] if mri is not None else []
+                load_plan(p, LoadPlan(first=[*first, *(r for r in starts if r is not None)]))
+                window = percentile_window(mri.data) if mri is not None and mri.data is not None else None
+            except Exception:
                 logger.info("loading the next case ahead failed", exc_info=True)
                 return
             self.post(lambda: self._preloaded(key, (p, window)))
 
         self._preload_thread = self.run_in_thread(work, "study-case-preload")
 
-    def _preloaded(self: "StudyMode", key: tuple, loaded: tuple) -> None:
+    def _preloaded(self: StudyMode, key: tuple, loaded: tuple) -> None:
         if self.active and key == self._preload_key:
             self._preload = (key, loaded)
 
-    def preload_done(self: "StudyMode", timeout: float | None = 60.0) -> None:
+    def preload_done(self: StudyMode, timeout: float | None = 60.0) -> None:
         """Wait for the next case's loading ahead (benchmarks, tests)."""
         if self._preload_thread is not None:
             self._preload_thread.join(timeout)

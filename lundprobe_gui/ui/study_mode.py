@@ -48,7 +48,8 @@ from ..study.clock import parse_iso
 from . import study_dialogs
 from .session_mode import SessionMode
 from .study_admin import StudyAdmin
-from .study_case_loader import CaseLoader, CaseOpener, CasePreloader, case_plan, load_case
+from .loader import PatientLoader
+from .study_case_loader import CaseOpener, CasePreloader, case_plan
 from .study_case_panel import StudyPanelControl
 from .study_editing import StudyEditing
 from .study_panel import StudyPanel
@@ -96,7 +97,7 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         self.opener = CaseOpener(self)
         self.opener.opened.connect(self._on_case_opened)
         self.opener.failed.connect(self._on_open_failed)
-        self.loader = CaseLoader(self)
+        self.loader = PatientLoader(self)  # its own: the window's loader drives the viewer's slots
         self.loader.image_ready.connect(self._on_case_image)
         self.loader.progress.connect(self._on_case_progress)
         self.loader.finished.connect(self._on_case_loaded)
@@ -432,11 +433,9 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
             self._progress = (0, len(plan))
             w.progress.setVisible(True)
             self._progress_timer.start()
-            self.loader.start(patient, plan, self._cancel)
+            self.loader.load(patient, plan.load_plan(), self._cancel)
         else:
-            load_case(patient, plan, self._cancel)
-            self._on_case_image(patient)
-            self._on_case_loaded(patient)
+            self.loader.run(patient, plan.load_plan(), self._cancel)  # the signals run the slots before this returns
         self.update_panel()
 
     def _on_case_image(self, patient: Patient) -> None:
@@ -450,7 +449,7 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         if view is not None:
             self.case_shown.emit(view)
 
-    def _on_case_progress(self, done: int, total: int) -> None:
+    def _on_case_progress(self, done: int, total: int, name: str = "") -> None:
         # shown by a timer: QProgressBar repaints at once on every value, which would stall the loading window
         self._progress = (done, total)
         if not self._progress_timer.isActive():
