@@ -18,7 +18,7 @@ from scipy import ndimage
 from ..core.geometry import Geometry
 from ..core.patient import LUNDPROBE_PRESCRIPTION_GY
 from ..io.csv_files import csv_text
-from ..io.guard import claim_output_root
+from ..io.output_root import claim_output_root
 from ..io.writer import atomic_write, header_from_geometry, write_nifti
 from .anatomy import Anatomy, make_anatomy
 from .dl import synth_dl

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.mask import Mask
-from ..io.guard import claim_output_root, remove_file
+from ..io.guard import remove_file
+from ..io.output_root import claim_output_root
 from ..io.small_files import MIB, read_json_file, read_small_bytes
 from ..io.writer import atomic_write
 

@@ -2,18 +2,18 @@
 
 Two checks keep the data safe; every writer in the app goes through both.
 
-* :func:`claim_output_root`, once per operation, on the folder a writer was given (the edits
-  output folder, a study or review folder, an export folder, the recovery area, a demo dataset)
-  and :func:`check_output_file` on a file the user named (a CSV, a PNG). The path is resolved
-  (symbolic links followed) and refused when it is or lies inside a patient folder or a dataset
-  root: the ones of the patients, studies and reviews open in this process (:func:`protect`),
-  and any folder that *looks* like one (a LUND-PROBE patient with its image, a StructSeg case, a
-  folder holding LUND-PROBE patients or the dataset's ``missingStructures_*`` and
-  ``patGeometryInformation_*`` files). An accepted folder gets a marker file, :data:`MARKER`:
-  the app's own output folders are recognised by it, so one inside
-  a dataset root (a study folder made there, say) keeps working. A folder the app wrote before
-  markers existed (its sidecars, ``study.json`` or ``review.json`` name the app, and it holds no
-  image) is recognised by its content and marked.
+* :func:`~lundprobe_gui.io.output_root.claim_output_root`, once per operation, on the folder a
+  writer was given (the edits output folder, a study or review folder, an export folder, the
+  recovery area, a demo dataset) and :func:`check_output_file` on a file the user named (a CSV, a
+  PNG). The path is resolved (symbolic links followed) and refused when it is or lies inside a
+  patient folder or a dataset root: the ones of the patients, studies and reviews open in this
+  process (:func:`protect`), and any folder that *looks* like one (a LUND-PROBE patient with its
+  image, a StructSeg case, a folder holding LUND-PROBE patients or the dataset's
+  ``missingStructures_*`` and ``patGeometryInformation_*`` files). An accepted folder gets a marker
+  file, :data:`MARKER`: the app's own output folders are recognised by it, so one inside a dataset
+  root (a study folder made there, say) keeps working. A folder the app wrote before markers existed
+  (its sidecars, ``study.json`` or ``review.json`` name the app, and it holds no image) is
+  recognised by its content and marked.
 * :func:`check_target`, on every file written, replaced or removed (``io.writer.atomic_write``,
   :func:`remove_file`, the audit log's append): refused when the path lies in a protected patient
   folder, in a protected dataset root without an output marker on the way, or when the file
@@ -25,9 +25,7 @@ A refusal is a :class:`WriteRefused` (a ``PermissionError``) whose message names
 
 from __future__ import annotations
 
-import datetime as _dt
 import itertools
-import json
 import logging
 import os
 import stat
@@ -172,7 +170,7 @@ def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _chain(real: str) -> list[str]:
+def folder_and_parents(real: str) -> list[str]:
     """``real`` and each of its parents, innermost first."""
     out = [real]
     while True:
@@ -291,7 +289,7 @@ def _refuse(path: str | Path, why: str) -> WriteRefused:
 
 def _marked_between(real: str, top: str) -> bool:
     """Whether a folder strictly inside ``top``, on the way down to ``real``, carries the output marker."""
-    for a in _chain(real):
+    for a in folder_and_parents(real):
         if a == top or not _within(a, top):
             return False
         if read_marker(a) is not None:
@@ -311,7 +309,8 @@ def _check_protected_folders(real: str, shown: str | Path, prot: Protected) -> N
 def check_output_root(root: str | Path, protected: Protected | None = None, kind: str | None = None) -> str:
     """Refuse ``root`` as an output folder when it is or lies in a patient folder or a dataset root.
 
-    Returns the resolved folder. Nothing is written (see :func:`claim_output_root`). A ``demo``
+    Returns the resolved folder. Nothing is written (see
+    :func:`~lundprobe_gui.io.output_root.claim_output_root`). A ``demo``
     root may be a dataset the demo generator made before (its marker says ``demo``).
 
     Raises
@@ -333,7 +332,7 @@ def check_output_root(root: str | Path, protected: Protected | None = None, kind
             if _within(real, d):
                 raise _refuse(root, f"inside the patient folder {d}")
     marked = legacy
-    for i, a in enumerate(_chain(real)):
+    for i, a in enumerate(folder_and_parents(real)):
         if is_patient_dir(a):
             raise _refuse(root, f"{a} is a patient folder" if a != real else "this is a patient folder")
         if marked:
@@ -346,55 +345,6 @@ def check_output_root(root: str | Path, protected: Protected | None = None, kind
         elif dataset:
             raise _refuse(root, "this is a dataset root" if a == real else f"inside the dataset root {a}")
     return real
-
-
-def claim_output_root(root: str | Path, kind: str, protected: Protected | None = None, mark: bool = True) -> Path:
-    """Check an output folder (:func:`check_output_root`), create it and mark it as the app's.
-
-    Parameters
-    ----------
-    root : path
-        The folder a writer was given.
-    kind : str
-        One of :data:`KINDS` (recorded in the marker).
-    protected : Protected, optional
-        Folders protected for this operation besides the registered ones (a study's dataset).
-    mark : bool
-        Write the marker (False for a folder another program reads file by file: a DICOM export).
-
-    Returns
-    -------
-    Path
-        ``root`` (as given), now existing and marked (or inside a marked folder).
-    """
-    if kind not in KINDS:
-        raise ValueError(f"unknown output kind {kind!r}")
-    real = check_output_root(root, protected, kind)
-    root = Path(root).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
-    # a folder inside a marked one (a study's output/) needs no marker of its own; a demo dataset
-    # always carries its own, which is what lets the generator write over it again
-    if mark and read_marker(real) is None and (kind == "demo" or not any(read_marker(a) for a in _chain(real))):
-        write_marker(root, kind)
-    return root
-
-
-def write_marker(folder: Path, kind: str) -> None:
-    """Write the output marker into ``folder`` (kept when one is there already)."""
-    from .writer import atomic_write  # the writer imports this module
-
-    data = {
-        "app": "lundprobe_gui",
-        "kind": kind,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "note": "written by lundprobe_gui: this folder holds the app's output, never input data",
-    }
-    try:
-        atomic_write(Path(folder) / MARKER, (json.dumps(data, indent=2) + "\n").encode(), overwrite=False)
-        logger.info("marked %s as a %s output folder", folder, kind)
-    except OSError:
-        if read_marker(folder) is None:  # else another process marked it at the same moment
-            raise
 
 
 def check_output_file(path: str | Path, protected: Protected | None = None) -> Path:

@@ -44,7 +44,8 @@ from ..core.mask import Mask
 from ..core.names import validate_data_name
 from ..core.patient import Patient, Problem, StructureRef, check_binary
 from . import nifti
-from .guard import Protected, claim_output_root
+from .guard import Protected
+from .output_root import claim_output_root
 from .probe import strip_suffix
 from .small_files import TABLE_MAX_BYTES, SmallFileError, parse_json, read_small_text
 from .store import FileStore, output_folder, reference_header

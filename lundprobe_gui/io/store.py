@@ -17,7 +17,8 @@ from ..core.names import validate_data_name, validate_source
 from ..core.patient import NAN_RULE, Patient, Problem, StructureRef
 from . import nifti
 from .edits import ref_history
-from .guard import Protected, claim_output_root
+from .guard import Protected
+from .output_root import claim_output_root
 from .slab_reader import can_stream, read_slab
 from .verify import check_saved, file_sha256
 from .versions import (

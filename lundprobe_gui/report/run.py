@@ -22,7 +22,8 @@ import numpy as np
 
 from .. import __version__
 from ..io.csv_files import csv_text
-from ..io.guard import Protected, claim_output_root, protect, remove_file, unprotect
+from ..io.guard import Protected, protect, remove_file, unprotect
+from ..io.output_root import claim_output_root
 from ..io.small_files import read_json_file
 from ..io.writer import atomic_write
 from ..study.reading import StudyReadError

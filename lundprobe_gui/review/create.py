@@ -10,7 +10,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..io.guard import WriteRefused, claim_output_root
+from ..io.guard import WriteRefused
+from ..io.output_root import claim_output_root
 from .errors import ReviewError
 from .protocol import IDLE_SECONDS, REVIEW_FILE, STATE_FILE, ReviewProtocol, create_protocol, protected_of, write_json
 from .state import ReviewState

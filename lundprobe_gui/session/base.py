@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Protocol, Self
 
 from ..core.events import Emitter
-from ..io.guard import Protected, claim_output_root, protect, unprotect
+from ..io.guard import Protected, protect, unprotect
+from ..io.output_root import claim_output_root
 from ..io.writer import atomic_write
 from .activetime import OPEN_KIND, PAUSE_KINDS, ActiveClock, Gap, IdleRule
 from .clock import Now, event_time, to_epoch

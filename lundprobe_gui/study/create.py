@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.names import InvalidName, folds_case_key, validate_observer
-from ..io.guard import Protected, WriteRefused, check_output_root, claim_output_root
+from ..io.guard import Protected, WriteRefused, check_output_root
 from ..io.lundprobe import MRI_DIR
+from ..io.output_root import claim_output_root
 from ..io.writer import atomic_write
 from .audit import append_audit
 from .clock import Now, event_time, iso_utc

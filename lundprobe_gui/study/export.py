@@ -31,8 +31,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io.guard import Protected, claim_output_root, protect, remove_file, unprotect
+from ..io.guard import Protected, protect, remove_file, unprotect
 from ..io.lundprobe import MRI_DIR
+from ..io.output_root import claim_output_root
 from ..io.small_files import SAVED_MASK_MAX_BYTES, read_small_bytes
 from ..io.store import output_folder
 from ..io.versions import read_json_object, recorded_sha256s

@@ -28,8 +28,9 @@ from pathlib import Path
 
 from .. import __version__
 from ..io.csv_files import csv_text
-from ..io.guard import claim_output_root, remove_file
+from ..io.guard import remove_file
 from ..io.lundprobe import MRI_DIR
+from ..io.output_root import claim_output_root
 from ..io.small_files import SAVED_MASK_MAX_BYTES, read_json_file, read_small_bytes
 from ..io.store import output_folder
 from ..io.writer import atomic_write

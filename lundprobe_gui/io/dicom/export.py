@@ -28,7 +28,8 @@ from pydicom.dataset import Dataset
 from ...core.geometry import ints3
 from ...core.patient import Patient, StructureRef
 from ...render.colormaps import structure_colour
-from ..guard import Protected, WriteRefused, claim_output_root
+from ..guard import Protected, WriteRefused
+from ..output_root import claim_output_root
 from ..writer import atomic_write
 from . import image_writer
 from .identity import Reference

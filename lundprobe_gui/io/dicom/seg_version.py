@@ -15,7 +15,8 @@ from typing import Any
 
 from ...core.mask import Mask
 from ...core.patient import Patient, StructureRef
-from ..guard import Protected, claim_output_root
+from ..guard import Protected
+from ..output_root import claim_output_root
 from ..store import output_folder
 from ..versions import build_sidecar, publish_version
 from .export import _dicom_reference
