@@ -7,14 +7,12 @@ modules; a group is a function ``(patient_dir, repeat) -> dict[name, (samples, u
 from __future__ import annotations
 
 import logging
-import statistics
 from collections.abc import Callable
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
+from .figures import Group, Samples, percentile, summarise
 
-Samples = dict[str, tuple[list[float], str]]
-Group = Callable[[Path, int], Samples]
+logger = logging.getLogger(__name__)
 
 
 def groups() -> dict[str, Group]:
@@ -35,24 +33,6 @@ def groups() -> dict[str, Group]:
     }
 
 
-def percentile(samples: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    s = sorted(samples)
-    k = max(0, min(len(s) - 1, int(round(q / 100.0 * len(s) + 0.5)) - 1))
-    return s[k]
-
-
-def summarise(samples: list[float], unit: str) -> dict:
-    """``{median, min, max, unit, n}`` of a list of samples."""
-    return {
-        "median": round(statistics.median(samples), 4),
-        "min": round(min(samples), 4),
-        "max": round(max(samples), 4),
-        "unit": unit,
-        "n": len(samples),
-    }
-
-
 def run_bench(
     patient_dir: Path, repeat: int = 5, only: list[str] | None = None, progress: Callable[[str], None] | None = None
 ) -> dict[str, dict]:
@@ -69,3 +49,6 @@ def run_bench(
         except Exception:  # one failing group must not hide the others' figures
             logger.exception("benchmark group %s failed", name)
     return out
+
+
+__all__ = ["Group", "Samples", "groups", "percentile", "run_bench", "summarise"]

@@ -25,7 +25,7 @@ import statistics
 import time
 from pathlib import Path
 
-from . import Samples
+from .figures import Samples
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.writer import atomic_write
-from . import Samples
+from .figures import Samples
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Samples
+from .figures import Samples
 
 N_SLICES = 200
 N_ROIS = 30

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import Samples, percentile
+from .figures import Samples, percentile
 
 _PROBE = r"""
 import json, os, sys, tempfile, time

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import Samples
+from .figures import Samples
 
 _PROBE = r"""
 import json, sys, time

@@ -17,7 +17,7 @@ import logging
 import time
 from pathlib import Path
 
-from . import Samples
+from .figures import Samples
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import Samples
+from .figures import Samples
 
 
 def _link_tree(src: Path, dst: Path) -> None:

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import Samples
+from .figures import Samples
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import Samples, percentile
+from .figures import Samples, percentile
 
 
 def probe_env(scratch: str, **extra: str) -> dict[str, str]:
