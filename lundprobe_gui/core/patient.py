@@ -321,6 +321,25 @@ class Patient:
         logger.warning("%s", problem)
         self._in_owner_thread(lambda: self.changed.emit("problems"))
 
+    def confirm_dose_scale(self, vol: Volume, factor: float) -> None:
+        """Confirm that ``vol``'s stored value x means ``x * factor`` Gy.
+
+        The dose is rescaled (and may be shown and used from now on) and its ``implausible-dose``
+        problem is settled: it leaves :attr:`problems`, and a log line records the confirmed factor.
+
+        Raises
+        ------
+        ValueError
+            When ``factor`` is not a positive number.
+        """
+        vol.set_scale(factor)
+        with self._lock:
+            settled = [q for q in self.problems if q.path == str(vol.path) and q.kind == "implausible-dose"]
+            self.problems[:] = [q for q in self.problems if q not in settled]
+        logger.info("%s: %g Gy per stored unit confirmed (maximum %.4g Gy)", vol.path.name, factor, vol.vmax)
+        if settled:
+            self._in_owner_thread(lambda: self.changed.emit("problems"))
+
     # -- layers ---------------------------------------------------------------
     def mask_obj(self, name: str, source: str = "clinical", frame: str | None = None) -> Mask:
         """The cropped :class:`Mask` of a structure (loaded once and cached).

@@ -21,6 +21,16 @@ def suggested_scale(vol: Volume, prescription_gy: float) -> float:
     return float(f"{raw:.1g}") if math.isfinite(raw) and raw > 0 else 1.0
 
 
+def _maximum_note(vol: Volume) -> str:
+    # a resampled copy's maximum is lower than the file's (linear interpolation): say which one is quoted
+    stored = vol.vmax / vol.scale
+    if getattr(vol, "resampled_from", None) is not None:
+        return (
+            f"Maximum after resampling onto the image grid {stored:,.0f} (the file's own maximum is in the line above)"
+        )
+    return f"Stored maximum {stored:,.0f}"
+
+
 def ask_dose_scale(window) -> bool:
     """Ask for the Gy per stored unit of the shown frame's dose that is not in Gy; True once applied.
 
@@ -40,8 +50,8 @@ def ask_dose_scale(window) -> bool:
         window,
         "Dose scale",
         f"{vol.path.name}: {vol.unit_problem}.\n\n"
-        "Gy per stored unit (for an RTDOSE: its DoseGridScaling). Stored maximum "
-        f"{vol.vmax / vol.scale:,.0f}.",
+        "Gy per stored unit (for an RTDOSE: its DoseGridScaling). "
+        f"{_maximum_note(vol)}.",
         suggested_scale(vol, patient.prescription_gy or LUNDPROBE_PRESCRIPTION_GY),
         1e-12,
         1e6,
@@ -49,9 +59,9 @@ def ask_dose_scale(window) -> bool:
     )
     if not ok:
         return False
-    vol.set_scale(factor)
-    logger.info("dose %s: %g Gy per stored unit confirmed (maximum %.4g Gy)", vol.path.name, factor, vol.vmax)
+    patient.confirm_dose_scale(vol, factor)
     window.refresh_layers()
+    window.show_problems()
     window.statusBar().showMessage(f"{vol.path.name}: shown at {factor:g} Gy per unit, maximum {vol.vmax:.2f} Gy", 8000)
     return True
 

@@ -234,3 +234,33 @@ def test_world_coordinates_say_their_convention(unscaled_dose_case):
     assert f"origin RAS ({-origin[0]:.2f}, {-origin[1]:.2f}, {origin[2]:.2f}) mm, stored LPS" in text
     info = json.loads(_cli("info", "--json", str(unscaled_dose_case)).stdout)  # JSON is LPS whatever is asked
     assert info["world_coordinates"] == "LPS" and info["frames"]["image"]["origin"] == pytest.approx(origin)
+
+
+@pytest.mark.slow
+def test_a_confirmed_scale_settles_the_dose_problem_in_the_patient_and_the_problems_panel(
+    qtbot, unscaled_dose_case, monkeypatch
+):
+    from PySide6 import QtWidgets
+
+    from lundprobe_gui.app import make_application
+    from lundprobe_gui.ui.loader import load_patient
+    from lundprobe_gui.ui.main_window import MainWindow
+
+    make_application()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    p = lp.open_patient(unscaled_dose_case)
+    win.set_patient(p)
+    load_patient(p, sink=win.loader)  # the window's own slots run as the signals are emitted
+    assert [q.kind for q in p.problems] == ["implausible-dose"]
+    assert [win.problems.item(i).text() for i in range(win.problems.count())][0].startswith("[implausible-dose]")
+    asked = []
+    monkeypatch.setattr(
+        QtWidgets.QInputDialog, "getDouble", staticmethod(lambda *a, **k: asked.append(a) or (4e-5, True))
+    )
+    win.actions["dose_scale"].trigger()
+    assert f"Stored maximum {RAW_MAX:,}" in asked[0][2]  # the dose is on the image grid: the file's own maximum
+    assert p.problems == [] and win.problems.count() == 0
+    assert p.dose().vmax == pytest.approx(RAW_MAX * 4e-5, rel=1e-6)
+    with pytest.raises(ValueError, match="positive number"):
+        p.confirm_dose_scale(p.dose(), -1.0)
