@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from ..core.patient import Patient
 from ..render.colormaps import edit_colour
 from ..render.state import ViewerState
-
 
 PRIMARY_STRUCTURE = "CTVT_427"
 
@@ -37,7 +38,16 @@ def default_state(patient: Patient) -> ViewerState:
     if patient.prescription_gy is not None:
         state.dose.prescription_gy = patient.prescription_gy
     state.cursor = tuple(n // 2 for n in frame.geometry.shape_zyx)
+    state.base.base = usable_base(patient, state.base.base)
     return state
+
+
+def usable_base(patient: Patient, base: str) -> Literal["mri", "sct"]:
+    """``base``, unless it is the MRI and the frame has none left (unusable) but has an sCT: then the sCT."""
+    images = patient.reference_frame.images
+    if base == "mri" and "image" not in images and "sCT" in images:
+        return "sct"
+    return "sct" if base == "sct" else "mri"
 
 
 def structure_centre(patient: Patient, name: str = "CTVT_427") -> tuple[int, int, int] | None:

@@ -22,7 +22,7 @@ from .demo_upgrade import DemoPreview
 from .display_panel import DisplayPanel
 from ..edit.registry import tool_class
 from .dose_scale import ask_dose_scale, set_coordinate_convention
-from .initial_state import default_state, structure_centre  # noqa: F401 - also imported from here
+from .initial_state import default_state, structure_centre, usable_base  # noqa: F401 - also imported from here
 from .edit_controller import TOOL_ORDER, EditController
 from .edit_panel import EditPanel
 from .hotspot_panel import install_hotspots
@@ -449,7 +449,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if patient is not self.patient:
             return
         self._centre_cursor()
+        base = usable_base(patient, self.state.base.base)
+        if base != self.state.base.base:  # the MRI failed to load: the sCT is shown rather than a black view
+            self.state.base.base = base
+            self.layers.sync()
         self.apply_preset(default_window_preset(patient), refresh=False, key="mri")
+        if self.scene is not None and base == "sct":  # the MRI's preset had no image to apply to
+            self.display.sync(self.scene.window("sct"))
         self.tri.refresh()
         self.tri.reset_zoom()
         self.statusBar().showMessage(f"{patient.id}: MRI shown, loading overlays...")
