@@ -10,6 +10,7 @@ empty folder, starts as a first run does (no demo patient cached) and prints the
 to the first painted image.
 """
 
+import itertools
 import json
 import os
 import sys
@@ -17,7 +18,9 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from pathlib import Path
+
 from PySide6 import QtCore, QtTest
+
 from lundprobe_gui.app import make_application, shutdown
 from lundprobe_gui.ui.main_window import MainWindow
 
@@ -64,16 +67,16 @@ loop.exec()
 ticker.stop()
 first_image = shown["t"] - t0
 all_layers = shown["all"] - t0
-stalls = [(b - a) * 1000.0 for a, b in zip(ticks, ticks[1:])]
+stalls = [(b - a) * 1000.0 for a, b in itertools.pairwise(ticks)]
 win.loader.wait()
 for _ in range(20):
     app.processEvents()
-win._on_finished(win.patient)
+win.loader.finished.emit(win.patient)
 st = win.state
 # the figure's worst case: clinical outlines, dose wash, isodose lines and both uncertainty maps
 st.dose.wash = st.dose.lines = st.uncertainty.visible = True
 st.uncertainty.maps = set(win.patient.reference_frame.uncertainty)
-win._display_changed()
+win.display.changed.emit()
 view = win.tri.views[0]
 win.tri.active_axis = 0
 port = view.graphics.viewport()
@@ -88,7 +91,7 @@ for k in keys:
 frames = 0
 t = time.perf_counter()
 for i in range(60):
-    win._window_dragged(3.0 if i % 2 else -2.0, 2.0)
+    view.window_dragged.emit(3.0 if i % 2 else -2.0, 2.0)
     for v in win.tri.views.values():
         v.graphics.viewport().repaint()
     frames += 1

@@ -6,8 +6,8 @@ import logging
 
 from PySide6 import QtCore, QtWidgets
 
-from ..render.state import ViewerState
 from ..render.colormaps import UNCERTAINTY_SCALES
+from ..render.state import ViewerState
 from ..render.window import MRI_PRESETS, PRESETS, range_to_wl, wl_to_range
 
 logger = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ the shown sources only computes what is new.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from PySide6 import QtCore
 
@@ -17,18 +17,18 @@ from ..core.mask import Box, Mask
 from ..core.names import validate_data_name, validate_source
 from ..core.patient import Patient
 from ..edit import recovery
-from ..io.edits import newest_saved
 from ..edit.constraint import EditConstraint
 from ..edit.guidance import Guidance
 from ..edit.hotspots import accept_region
 from ..edit.options import find_option, set_option
+from ..edit.polygon import PolygonTool
+from ..edit.region import plane_axes
 from ..edit.registry import tool_class, tool_classes, tool_names
 from ..edit.session import EditSession
 from ..edit.tool import EditEvent, Tool
 from ..edit.toolset import HOTSPOTS, ToolSet
+from ..io.edits import newest_saved
 from ..paths import user_data_dir
-from ..edit.polygon import PolygonTool
-from ..edit.region import plane_axes
 from ..render.colormaps import edit_colour
 from ..render.scene import SceneRenderer
 from .overrides import EditOverride
@@ -454,7 +454,7 @@ class EditController(QtCore.QObject):
 
     def _mark_saved(self, key, snapshot: Mask) -> None:
         # Only clean when nothing changed since the snapshot was taken.
-        if self.session is not None and key in self.session.keys() and self.session.working(key) == snapshot:
+        if self.session is not None and key in self.session.keys() and self.session.working(key) == snapshot:  # noqa: SIM118 - EditSession.keys() is a method, not a dict
             self.session.mark_saved(key)
         self.autosave()
         self.changed.emit()

@@ -8,7 +8,6 @@ from ..core.patient import Patient
 from ..render.colormaps import edit_colour
 from ..render.state import ViewerState
 
-
 PRIMARY_STRUCTURE = "CTVT_427"
 
 

@@ -106,7 +106,7 @@ class InputGuard(QtCore.QObject):
             if _wheel_guarded(w):
                 _strong_focus(w)
 
-    def eventFilter(self, obj: QtCore.QObject, ev: QtCore.QEvent) -> bool:  # noqa: N802 - Qt naming
+    def eventFilter(self, obj: QtCore.QObject, ev: QtCore.QEvent) -> bool:
         t = ev.type()
         if t == QtCore.QEvent.Type.Wheel:
             if _wheel_guarded(obj) and not obj.hasFocus():

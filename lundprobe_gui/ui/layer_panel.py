@@ -118,9 +118,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
         ov.setExpanded(True)
         if ov.childCount() == 0:
             self.takeTopLevelItem(self.indexOfTopLevelItem(ov))
-        for (name, source), ref in sorted(
-            frame.structures.items(), key=lambda kv: (_order(kv[0][1]), kv[0][1], kv[0][0])
-        ):
+        for name, source in sorted(frame.structures, key=lambda k: (_order(k[1]), k[1], k[0])):
             if not state.allowed(source):
                 continue
             self.add_structure((name, source, frame.name))

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..core.patient import Patient
 from ..core.modality import default_window_preset
+from ..core.patient import Patient
+from ..edit.registry import tool_class
 from ..io.guard import WriteRefused, check_output_root
 from ..io.open import is_dataset_root, list_patients
 from ..render.scene import SceneRenderer
@@ -20,12 +21,11 @@ from . import gui_thread
 from .analysis_window import AnalysisTabs
 from .demo_upgrade import DemoPreview
 from .display_panel import DisplayPanel
-from ..edit.registry import tool_class
 from .dose_scale import ask_dose_scale, set_coordinate_convention
-from .initial_state import default_state, structure_centre  # noqa: F401 - also imported from here
 from .edit_controller import TOOL_ORDER, EditController
 from .edit_panel import EditPanel
 from .hotspot_panel import install_hotspots
+from .initial_state import default_state, structure_centre
 from .input_guard import InputGuard, single_keys
 from .layer_panel import LayerPanel
 from .loader import PatientLoader
@@ -70,17 +70,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.browser.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.browser.cellDoubleClicked.connect(self._browser_open)
         self.problems = QtWidgets.QListWidget()
-        self._dock("Layers", self.layers, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Patients", self.browser, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
-        display_dock = self._dock("Display", self.display, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.add_dock("Layers", self.layers, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.add_dock("Patients", self.browser, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        display_dock = self.add_dock("Display", self.display, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.edit = EditController(self)
         self.override: WindowOverride | None = None
         """Set by a study session: opening, listing and remembering patients, problems, state go to it."""
         self.edit_panel = EditPanel(self.edit)
-        edit_dock = self._dock("Edit", self.edit_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        edit_dock = self.add_dock("Edit", self.edit_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(display_dock, edit_dock)
         display_dock.raise_()
-        self.problems_dock = self._dock("Problems", self.problems, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.problems_dock = self.add_dock("Problems", self.problems, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
         self.problems_dock.hide()
         self.analysis = AnalysisTabs()
         self.analysis_tabs = self.analysis  # the tabs of the Analysis window
@@ -158,7 +158,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.input_guard.install()
 
     # -- construction -------------------------------------------------------------------
-    def _dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
+    def add_dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
+        """Add ``widget`` as a dock named ``title`` in ``area`` (the Display and Edit docks scroll)."""
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(title)
         if title in ("Display", "Edit"):
@@ -173,7 +174,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _action(self, name: str, text: str, slot, keys=None) -> QtGui.QAction:
+    def make_action(self, name: str, text: str, slot, keys=None) -> QtGui.QAction:
+        """An action of the window, registered as ``actions[name]``, with its shortcuts from SHORTCUTS.
+
+        ``keys`` overrides the shortcuts; ``slot`` is called with no argument when the action triggers.
+        """
         a = QtGui.QAction(text, self)
         sc = next((s for s in SHORTCUTS if s.action == name), None)
         seqs = keys if keys is not None else (sc.keys if sc else ())
@@ -188,16 +193,16 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         f = mb.addMenu("&File")
-        f.addAction(self._action("open_patient", "Open patient folder...", self.open_patient_dialog))
-        f.addAction(self._action("open_dataset", "Open dataset root...", self.open_dataset_dialog))
+        f.addAction(self.make_action("open_patient", "Open patient folder...", self.open_patient_dialog))
+        f.addAction(self.make_action("open_dataset", "Open dataset root...", self.open_dataset_dialog))
         self.recent_menu = f.addMenu("Recent patients")
         self._rebuild_recent()
         f.addSeparator()
-        f.addAction(self._action("save_view_png", "Save view as PNG...", self.save_view_png))
-        f.addAction(self._action("save_window_png", "Save window as PNG...", self.save_window_png))
-        f.addAction(self._action("export_dicom", "Export structures as DICOM...", self.export_dicom, keys=()))
+        f.addAction(self.make_action("save_view_png", "Save view as PNG...", self.save_view_png))
+        f.addAction(self.make_action("save_window_png", "Save window as PNG...", self.save_window_png))
+        f.addAction(self.make_action("export_dicom", "Export structures as DICOM...", self.export_dicom, keys=()))
         f.addSeparator()
-        f.addAction(self._action("quit", "Quit", self.close))
+        f.addAction(self.make_action("quit", "Quit", self.close))
         v = mb.addMenu("&View")
         for name, text, slot in (
             ("toggle_structures", "Toggle all structures", lambda: self._toggle("structures")),
@@ -208,55 +213,55 @@ class MainWindow(QtWidgets.QMainWindow):
             ("toggle_base", "Switch MRI / sCT", lambda: self._toggle("base")),
             ("cycle_fusion", "Cycle fusion mode", lambda: self._toggle("fusion")),
         ):
-            v.addAction(self._action(name, text, slot))
+            v.addAction(self.make_action(name, text, slot))
         v.addSeparator()
-        v.addAction(self._action("toggle_legend", "Show / hide the legend", self.tri.toggle_legends))
-        v.addAction(self._action("maximise", "Maximise / restore view", lambda: self.tri.toggle_maximise()))
-        v.addAction(self._action("reset_zoom", "Reset zoom", self.tri.reset_zoom))
+        v.addAction(self.make_action("toggle_legend", "Show / hide the legend", self.tri.toggle_legends))
+        v.addAction(self.make_action("maximise", "Maximise / restore view", lambda: self.tri.toggle_maximise()))
+        v.addAction(self.make_action("reset_zoom", "Reset zoom", self.tri.reset_zoom))
         wl = v.addMenu("Window preset")
         for name in MRI_PRESETS:
             wl.addAction(name, lambda n=name: self.apply_preset(n))
         wl.addSeparator()
         for name in ("CT", "soft tissue", "mediastinum", "lung", "bone"):
             wl.addAction(name, lambda n=name: self.apply_preset(n))
-        ras = self._action(
+        ras = self.make_action(
             "coords_ras", "World coordinates in RAS (NIfTI) instead of LPS (DICOM)", lambda: None, keys=()
         )
         ras.setCheckable(True)
         ras.setChecked(self.coords == "RAS")
         ras.toggled.connect(lambda on: set_coordinate_convention(self, on))
         v.addAction(ras)
-        v.addAction(self._action("dose_scale", "Dose scale...", lambda: ask_dose_scale(self), keys=()))
-        v.addAction(self._action("mode_window", "Mouse: window/level", lambda: self.set_mouse_mode("window")))
-        v.addAction(self._action("mode_navigate", "Mouse: navigate", lambda: self.set_mouse_mode("navigate")))
-        self._action("next_slice", "Next slice", lambda: self._step(+1), keys=("Up", "Right"))
-        self._action("prev_slice", "Previous slice", lambda: self._step(-1), keys=("Down", "Left"))
-        self._action("next_slice5", "Next 5 slices", lambda: self._step(+5), keys=("PgUp",))
-        self._action("prev_slice5", "Previous 5 slices", lambda: self._step(-5), keys=("PgDown",))
+        v.addAction(self.make_action("dose_scale", "Dose scale...", lambda: ask_dose_scale(self), keys=()))
+        v.addAction(self.make_action("mode_window", "Mouse: window/level", lambda: self.set_mouse_mode("window")))
+        v.addAction(self.make_action("mode_navigate", "Mouse: navigate", lambda: self.set_mouse_mode("navigate")))
+        self.make_action("next_slice", "Next slice", lambda: self._step(+1), keys=("Up", "Right"))
+        self.make_action("prev_slice", "Previous slice", lambda: self._step(-1), keys=("Down", "Left"))
+        self.make_action("next_slice5", "Next 5 slices", lambda: self._step(+5), keys=("PgUp",))
+        self.make_action("prev_slice5", "Previous 5 slices", lambda: self._step(-5), keys=("PgDown",))
         e = self.edit_menu = mb.addMenu("&Edit")
-        e.addAction(self._action("undo", "Undo", self.undo))
-        e.addAction(self._action("redo", "Redo", self.redo))
-        e.addAction(self._action("save_edits", "Save edited structure", self.save_edits))
+        e.addAction(self.make_action("undo", "Undo", self.undo))
+        e.addAction(self.make_action("redo", "Redo", self.redo))
+        e.addAction(self.make_action("save_edits", "Save edited structure", self.save_edits))
         e.addAction(
-            self._action("save_all_edits", "Save all edited structures", lambda: self.save_edits(all_keys=True))
+            self.make_action("save_all_edits", "Save all edited structures", lambda: self.save_edits(all_keys=True))
         )
-        e.addAction(self._action("output_dir", "Output folder...", self.choose_output_dir, keys=()))
+        e.addAction(self.make_action("output_dir", "Output folder...", self.choose_output_dir, keys=()))
         e.addSeparator()
         for name in TOOL_ORDER:
             e.addAction(
-                self._action(f"tool_{name}", f"Tool: {tool_class(name).label}", lambda n=name: self.choose_tool(n))
+                self.make_action(f"tool_{name}", f"Tool: {tool_class(name).label}", lambda n=name: self.choose_tool(n))
             )
-        e.addAction(self._action("brush_bigger", "Bigger brush", lambda: self._brush_step(+0.5)))
-        e.addAction(self._action("brush_smaller", "Smaller brush", lambda: self._brush_step(-0.5)))
-        e.addAction(self._action("apply_tool", "Apply tool / close polygon", self.apply_tool))
+        e.addAction(self.make_action("brush_bigger", "Bigger brush", lambda: self._brush_step(+0.5)))
+        e.addAction(self.make_action("brush_smaller", "Smaller brush", lambda: self._brush_step(-0.5)))
+        e.addAction(self.make_action("apply_tool", "Apply tool / close polygon", self.apply_tool))
         an = mb.addMenu("&Analysis")
-        an.addAction(self._action("show_metrics", "Metrics table", lambda: self.show_analysis(0), keys=()))
-        an.addAction(self._action("show_dvh", "DVH", lambda: self.show_analysis(1), keys=()))
-        an.addAction(self._action("show_unc_edits", "Uncertainty vs edits", lambda: self.show_analysis(2), keys=()))
-        an.addAction(self._action("clear_edit_map", "Clear edit map", lambda: self.show_edit_map(None), keys=()))
+        an.addAction(self.make_action("show_metrics", "Metrics table", lambda: self.show_analysis(0), keys=()))
+        an.addAction(self.make_action("show_dvh", "DVH", lambda: self.show_analysis(1), keys=()))
+        an.addAction(self.make_action("show_unc_edits", "Uncertainty vs edits", lambda: self.show_analysis(2), keys=()))
+        an.addAction(self.make_action("clear_edit_map", "Clear edit map", lambda: self.show_edit_map(None), keys=()))
         h = mb.addMenu("&Help")
-        h.addAction(self._action("shortcuts", "Shortcuts", self.show_shortcuts))
-        h.addAction(self._action("about", "About lundprobe_gui", self.show_about, keys=()))
+        h.addAction(self.make_action("shortcuts", "Shortcuts", self.show_shortcuts))
+        h.addAction(self.make_action("about", "About lundprobe_gui", self.show_about, keys=()))
 
     # -- opening ------------------------------------------------------------------------
     def open_path(self, path: str | Path | None) -> None:
@@ -381,11 +386,11 @@ class MainWindow(QtWidgets.QMainWindow):
             self.recent_menu.addAction(p, lambda p=p: self.open_path(p))
         self.recent_menu.setEnabled(bool(self.recent()))
 
-    def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:
         if ev.mimeData().hasUrls() and any(Path(u.toLocalFile()).is_dir() for u in ev.mimeData().urls()):
             ev.acceptProposedAction()
 
-    def dropEvent(self, ev: QtGui.QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, ev: QtGui.QDropEvent) -> None:
         for u in ev.mimeData().urls():
             p = Path(u.toLocalFile())
             if p.is_dir():
@@ -425,9 +430,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.edit_panel.populate([(n, s_) for (n, s_) in patient.reference_frame.structures if self.state.allowed(s_)])
         self.show_problems()
         self._remember(patient.path)
-        if self._dataset_root is None or patient.path.parent != self._dataset_root:
-            if patient.dataset_root and is_dataset_root(patient.dataset_root):
-                self.show_dataset(patient.dataset_root)
+        if (
+            (self._dataset_root is None or patient.path.parent != self._dataset_root)
+            and patient.dataset_root
+            and is_dataset_root(patient.dataset_root)
+        ):
+            self.show_dataset(patient.dataset_root)
         self.patient_shown.emit(patient)
 
     def _fit_layer_panel(self) -> None:
@@ -845,7 +853,7 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.edit.discard_recovery()
 
-    def changeEvent(self, ev: QtCore.QEvent) -> None:  # noqa: N802
+    def changeEvent(self, ev: QtCore.QEvent) -> None:
         if ev.type() == QtCore.QEvent.Type.ActivationChange and not self.isActiveWindow():
             self.edit.autosave()  # focus loss
         super().changeEvent(ev)
@@ -940,7 +948,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         AboutDialog(self).exec()
 
-    def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
         if not self.confirm_discard():
             ev.ignore()
             return

@@ -11,8 +11,9 @@ What it does:
   opens a :class:`ReviewSession` (a locked or unreadable review is refused with its message) and
   shows the "AI review" dock.
 * Each case is shown in the window (any layout the viewer opens), with only the AI segments
-  visible (the others can be switched on in the Layers panel) and the base image windowed by :func:`lundprobe_gui.core.modality.default_window_preset`
-  once it is loaded (mediastinum for CT, the sCT window, or the MRI auto window).
+  visible (the others can be switched on in the Layers panel) and the base image windowed by
+  :func:`lundprobe_gui.core.modality.default_window_preset` once it is loaded (mediastinum for CT,
+  the sCT window, or the MRI auto window).
 * The reviewer rates each segment on the 5-point scale. **Correct** (enabled only when the rating
   is not 5; otherwise its tooltip is the session's ``edit_refusal``) opens a working copy of the
   segment in the window's edit session under the source ``"review"`` with the brush selected.
@@ -55,7 +56,7 @@ PANEL_WIDTH = 410
 TOOLS_WIDTH = 370
 
 
-def install_review_mode(window: "MainWindow") -> "ReviewMode":
+def install_review_mode(window: MainWindow) -> ReviewMode:
     """Add the Review menu and panel to a main window; the mode is kept as ``window.review_mode``."""
     mode = ReviewMode(window)
     window.review_mode = mode
@@ -76,7 +77,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         (tests, scripted screenshots).
     """
 
-    def __init__(self, window: "MainWindow") -> None:
+    def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.session: ReviewSession | None = None
         self.load_in_background = True
@@ -269,12 +270,16 @@ class ReviewMode(ReviewCorrections, SessionMode):
 
     def _session_changed(self, what: str, case_id: str | None = None) -> None:
         """A background write finished (a correction or its discard): show the segment as saved."""
-        if what == "correction" and self.session is not None and self.session.current is not None:
-            if case_id == self.session.current.case_id:
-                for seg in self.session.current.segments:
-                    if not self._working(seg.name):
-                        self._redraw_segment(seg.name)
-                self._refresh_timer.start()
+        if (
+            what == "correction"
+            and self.session is not None
+            and self.session.current is not None
+            and case_id == self.session.current.case_id
+        ):
+            for seg in self.session.current.segments:
+                if not self._working(seg.name):
+                    self._redraw_segment(seg.name)
+            self._refresh_timer.start()
 
     # -- cases -------------------------------------------------------------------------------
     def open_case(self, case_id: str) -> bool:
@@ -317,7 +322,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         self._load(patient)
         return True
 
-    def _load(self, patient: "Patient") -> None:
+    def _load(self, patient: Patient) -> None:
         w, cancel = self.window, self._load_cancel
         if not self.load_in_background:
             load_patient(patient, cancel, w.loader)  # signals run the window's slots before this returns
@@ -328,7 +333,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         def work() -> None:
             try:
                 load_patient(patient, cancel, w.loader)
-            except Exception as e:  # noqa: BLE001 - reported to the user, never crashes the app
+            except Exception as e:  # reported to the user, never crashes the app
                 logger.exception("loading review case %s failed", patient.id)
                 if not cancel.is_set():
                     w.loader.failed.emit(f"{patient.id}: {e}")
@@ -546,7 +551,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         return self.end_review()
 
     # -- window signals ------------------------------------------------------------------------
-    def _image_ready(self, patient: "Patient") -> None:
+    def _image_ready(self, patient: Patient) -> None:
         s = self.session
         if s is None or patient is not s.patient or patient is not self.window.patient:
             return
@@ -554,7 +559,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         self.window.apply_preset(preset, key="mri")
         self.window.statusBar().showMessage(f"{patient.id}: {preset} window", 5000)
 
-    def _load_finished(self, patient: "Patient") -> None:
+    def _load_finished(self, patient: Patient) -> None:
         s = self.session
         if s is None or patient is not s.patient or patient is not self.window.patient:
             return
@@ -563,7 +568,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
             self.jump_to(self.panel.segment)
         self.refresh()
 
-    def _patient_shown(self, patient: "Patient") -> None:
+    def _patient_shown(self, patient: Patient) -> None:
         s = self.session
         if s is None or s.current is None or patient is s.patient:
             return

@@ -330,5 +330,5 @@ class ReviewPanel(QtWidgets.QWidget):
         if cid:
             self.case_chosen.emit(str(cid))
 
-    def sizeHint(self) -> QtCore.QSize:  # noqa: N802
+    def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(400, 760)

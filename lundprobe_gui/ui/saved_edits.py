@@ -56,7 +56,7 @@ def compare_counts(base: Mask, edited: Mask, voxel_cc: float) -> tuple[float, fl
 class SavedEdits(QtCore.QObject):
     """Wires saved-edit history, versions, revert and the compare toggle into a :class:`MainWindow`."""
 
-    def __init__(self, win: "MainWindow") -> None:
+    def __init__(self, win: MainWindow) -> None:
         super().__init__(win)
         self.win = win
         self.compare_on = False
@@ -80,7 +80,7 @@ class SavedEdits(QtCore.QObject):
         )
         ep.layout().insertWidget(ep.layout().indexOf(ep.stats) + 1, self.compare_btn)
         self.compare_btn.toggled.connect(self.set_compare)
-        act = win._action("compare_start", "Compare with start (added / removed)", self.compare_btn.toggle)
+        act = win.make_action("compare_start", "Compare with start (added / removed)", self.compare_btn.toggle)
         win.edit_menu.addAction(act)
         ep.extra_stats = self.compare_text
         win.layers.version_toggled.connect(self.show_version)
@@ -255,7 +255,7 @@ def _output_root(path: Path, patient_id: str) -> Path:
     return next((q.parent for q in path.parents if q.name == patient_id), path.parent)
 
 
-def install_saved_edits(win: "MainWindow") -> SavedEdits:
+def install_saved_edits(win: MainWindow) -> SavedEdits:
     """Add the correction loop to a main window (see the module docstring)."""
     win.saved_edits = SavedEdits(win)
     return win.saved_edits

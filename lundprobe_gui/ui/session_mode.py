@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
@@ -67,7 +68,7 @@ class ExitSteps:
             fn = self._undo.pop()
             try:
                 fn()
-            except Exception:  # noqa: BLE001 - restore as much as possible
+            except Exception:  # restore as much as possible
                 logger.exception("restoring the window after a session failed")
 
 
@@ -185,7 +186,7 @@ class SessionMode(QtCore.QObject):
         except SessionError:
             logger.debug("%s outside a case", method, exc_info=True)
 
-    def eventFilter(self, obj: QtCore.QObject, ev: QtCore.QEvent) -> bool:  # noqa: N802
+    def eventFilter(self, obj: QtCore.QObject, ev: QtCore.QEvent) -> bool:
         t = ev.type()
         if t in INPUT_EVENTS:
             if self.session is not None and isinstance(obj, QtWidgets.QWidget) and obj.window() is self.window:

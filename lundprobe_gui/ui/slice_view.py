@@ -54,17 +54,17 @@ def legend_html(entries: list, rows: int = LEGEND_ROWS) -> str:
 class _ViewBox(pg.ViewBox):
     """A ViewBox whose mouse input goes to the owning :class:`SliceView`."""
 
-    def __init__(self, owner: "SliceView") -> None:
+    def __init__(self, owner: SliceView) -> None:
         super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
         self._owner = owner
 
-    def mouseClickEvent(self, ev) -> None:  # noqa: N802 - Qt naming
+    def mouseClickEvent(self, ev) -> None:
         self._owner.handle_click(ev)
 
-    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802
+    def mouseDragEvent(self, ev, axis=None) -> None:
         self._owner.handle_drag(ev)
 
-    def wheelEvent(self, ev, axis=None) -> None:  # noqa: N802
+    def wheelEvent(self, ev, axis=None) -> None:
         self._owner.handle_wheel(ev)
 
 
@@ -169,7 +169,7 @@ class SliceView(QtWidgets.QWidget):
         lab.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         return lab
 
-    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:  # noqa: N802
+    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:
         super().resizeEvent(ev)
         self._place_overlays()
 
@@ -440,7 +440,7 @@ class SliceView(QtWidgets.QWidget):
         if self._img_shape is not None:
             self.hovered.emit(self.axis, self._clamp(self.scene_to_voxel(pos)))
 
-    def enterEvent(self, ev) -> None:  # noqa: N802
+    def enterEvent(self, ev) -> None:
         self.hovered.emit(self.axis, None)
         super().enterEvent(ev)
 

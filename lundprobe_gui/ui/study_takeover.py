@@ -51,7 +51,7 @@ def _all_actions(menu: QtWidgets.QMenu) -> list[QtGui.QAction]:
 class StudyTakeover:
     """Entering and leaving the study's window, blinding, and what the window may show."""
 
-    def _enter_study_ui(self: "StudyMode") -> None:
+    def _enter_study_ui(self: StudyMode) -> None:
         w, P = self.window, self.exit_steps
         # undone last: the docks come back where they were, at their sizes, not squeezed by the study panel
         layout = w.saveState()
@@ -125,7 +125,7 @@ class StudyTakeover:
             w.resizeDocks([layers, self.dock], [180, max(400, w.height() - 260)], QtCore.Qt.Orientation.Vertical)
         w.setWindowTitle("lundprobe_gui - Study")
 
-    def _leave_study_ui(self: "StudyMode") -> None:
+    def _leave_study_ui(self: StudyMode) -> None:
         w = self.window
         self.exit_steps.restore()
         w.edit.set_tool_set(ToolSet())  # every tool again
@@ -138,7 +138,7 @@ class StudyTakeover:
         if before is not None:  # the window goes back to the patient it showed before, not a blank one
             w.open_path(before)
 
-    def _rebuild_recent(self: "StudyMode") -> None:
+    def _rebuild_recent(self: StudyMode) -> None:
         w = self.window
         rebuild = getattr(w, "_rebuild_recent", None)
         if rebuild is not None:
@@ -148,11 +148,11 @@ class StudyTakeover:
             w.recent_menu.addAction(p, lambda p=p: w.open_path(p))
         w.recent_menu.setEnabled(bool(w.recent()))
 
-    def views_shown(self: "StudyMode") -> bool:
+    def views_shown(self: StudyMode) -> bool:
         """Whether the slice views show a case (they are blanked between cases and after the study)."""
         return self.window.tri.views[0].isVisibleTo(self.window.tri)
 
-    def _show_views(self: "StudyMode", on: bool) -> None:
+    def _show_views(self: StudyMode, on: bool) -> None:
         """Blank or show the slice views; the central area keeps its size, so the docks do not grow."""
         tri = self.window.tri
         if not on and tri.maximised is not None:
@@ -161,7 +161,7 @@ class StudyTakeover:
             v.setVisible(on)
         tri.info.setVisible(on)
 
-    def _unshow_patient(self: "StudyMode") -> None:
+    def _unshow_patient(self: StudyMode) -> None:
         w = self.window
         self._show_views(False)
         w.layers.clear()
@@ -172,15 +172,15 @@ class StudyTakeover:
             w.edit.session.set_active(None)
             w.edit.changed.emit()
 
-    def _on_patient_shown(self: "StudyMode", _patient) -> None:
+    def _on_patient_shown(self: StudyMode, _patient) -> None:
         # a study case shows its views once loaded; after the study, any patient the window opens shows them
         if (not self.active or self._loaded_patient is not None) and not self.views_shown():
             self._show_views(True)
 
-    def _refused_open(self: "StudyMode", *_a, **_k) -> None:
+    def _refused_open(self: StudyMode, *_a, **_k) -> None:
         self.window.statusBar().showMessage("Other patients cannot be opened during a study session", 5000)
 
-    def _show_problems(self: "StudyMode") -> None:
+    def _show_problems(self: StudyMode) -> None:
         """The Problems panel without file names, paths or patient IDs."""
         w = self.window
         w.problems.clear()
@@ -190,7 +190,7 @@ class StudyTakeover:
             w.problems.addItem(f"[{p.kind}] {self.redact(p.message)}")
         w.problems_dock.setVisible(bool(w.patient.problems))
 
-    def redact(self: "StudyMode", text: str) -> str:
+    def redact(self: StudyMode, text: str) -> str:
         """Replace the current patient's ID and folders with the pseudonym, and the dataset with ``<dataset>``."""
         s = self.session
         p = self._loaded_patient
@@ -207,7 +207,7 @@ class StudyTakeover:
         return text
 
     # -- blinding ----------------------------------------------------------------------------------
-    def blinded_state(self: "StudyMode", patient: Patient) -> ViewerState:
+    def blinded_state(self: StudyMode, patient: Patient) -> ViewerState:
         """The window's initial state of a case with the session's blinding applied (``MainWindow.make_state``)."""
         s = self.session
         state = default_state(patient)
@@ -234,7 +234,7 @@ class StudyTakeover:
             state.cursor = c
         return state
 
-    def _structure_centre(self: "StudyMode", patient: Patient, name: str | None = None) -> tuple[int, int, int] | None:
+    def _structure_centre(self: StudyMode, patient: Patient, name: str | None = None) -> tuple[int, int, int] | None:
         s = self.session
         try:
             view = s.current_case()
@@ -250,7 +250,7 @@ class StudyTakeover:
         c = idx.mean(axis=0) + np.asarray(m.offset)
         return tuple(int(round(v)) for v in c)  # type: ignore[return-value]
 
-    def _prune_layer_panel(self: "StudyMode") -> None:
+    def _prune_layer_panel(self: StudyMode) -> None:
         """Remove any layer row ``can_open`` refuses (the panel already skips hidden sources)."""
         s, w = self.session, self.window
         frame = w.patient.reference_frame
@@ -268,7 +268,7 @@ class StudyTakeover:
             logger.warning("study mode: %s refused by the blinding rules", item.data(0, KEY_ROLE))
             (item.parent() or w.layers.invisibleRootItem()).removeChild(item)
 
-    def editable(self: "StudyMode") -> list[tuple[str, str]]:
+    def editable(self: StudyMode) -> list[tuple[str, str]]:
         """What the edit panel's "Start from" offers: the start mask of each study structure."""
         s, w = self.session, self.window
         frame = w.patient.reference_frame
@@ -283,11 +283,11 @@ class StudyTakeover:
 class StudyWindow:
     """The main window's :class:`~lundprobe_gui.ui.overrides.WindowOverride` during a study."""
 
-    def __init__(self, mode: "StudyMode") -> None:
+    def __init__(self, mode: StudyMode) -> None:
         self.mode = mode
 
-    def open_path(self, path: str | Path | None) -> None:  # noqa: ARG002 - every path is refused
-        self.mode._refused_open()
+    def open_path(self, path: str | Path | None) -> None:  # every path is refused
+        self.mode._refused_open()  # noqa: SLF001 - the override is StudyMode's own hook
 
     def show_dataset(self, root: Path) -> None:
         """Nothing: the browser stays empty, it would list other patients."""
@@ -296,10 +296,10 @@ class StudyWindow:
         """Nothing: a case's folder must not show up in the recent patients."""
 
     def show_problems(self) -> None:
-        self.mode._show_problems()
+        self.mode._show_problems()  # noqa: SLF001 - the override is StudyMode's own hook
 
     def make_state(self, patient: Patient) -> ViewerState:
         return self.mode.blinded_state(patient)
 
     def confirm_discard(self) -> bool:
-        return self.mode._confirm_discard()
+        return self.mode._confirm_discard()  # noqa: SLF001 - the override is StudyMode's own hook
