@@ -56,10 +56,10 @@ class ExitSteps:
     """Undo steps of the window's adaptation to a session, run in reverse order when it ends."""
 
     def __init__(self) -> None:
-        self._undo: list[Callable[[], None]] = []
+        self._undo: list[Callable[[], object]] = []
 
-    def on_exit(self, fn: Callable[[], None]) -> None:
-        """Register one undo step."""
+    def on_exit(self, fn: Callable[[], object]) -> None:
+        """Register one undo step (what it returns is ignored)."""
         self._undo.append(fn)
 
     def restore(self) -> None:
