@@ -46,6 +46,7 @@ from .review_panel import ReviewPanel, SegmentRow
 from .session_mode import SessionMode
 
 if TYPE_CHECKING:
+    from ..core.mask import Mask
     from ..core.patient import Patient
     from .main_window import MainWindow
 
@@ -59,7 +60,7 @@ TOOLS_WIDTH = 370
 def install_review_mode(window: MainWindow) -> ReviewMode:
     """Add the Review menu and panel to a main window; the mode is kept as ``window.review_mode``."""
     mode = ReviewMode(window)
-    window.review_mode = mode
+    window.review_mode = mode  # type: ignore[attr-defined]  # the window does not know its modes (ui/modes.py)
     return mode
 
 
@@ -94,7 +95,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.dock, QtCore.Qt.Orientation.Horizontal)
         self.dock.hide()
 
-        self._saved: dict[str, object] = {}  # segment -> mask last saved to the review (this visit)
+        self._saved: dict[str, Mask] = {}  # segment -> mask last saved to the review (this visit)
         self._pending_comments: dict[str, str] = {}
         self._paused_case: str | None = None
         self._jump_pending = False
@@ -164,6 +165,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         if not was_visible and not self.dock.isFloating():
             # The images keep most of the width: the Display/Edit tabs narrow to make room.
             scroll = self.dock.widget()
+            assert isinstance(scroll, QtWidgets.QScrollArea)
             need = (
                 self.panel.minimumSizeHint().width()
                 + 2 * scroll.frameWidth()
@@ -303,6 +305,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         self._saved = {}
         self._pending_comments = {}
         case = s.current
+        assert case is not None, "open_case made it the current case"
         state = self.window.make_state(patient)
         names = {seg.name for seg in case.segments}
         for key, style in state.layers.items():  # the AI segments only (others can be switched on)
@@ -408,6 +411,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
 
     def _show_all_done(self) -> None:
         s = self.session
+        assert s is not None, "said of the open review"
         self._refresh_cases()
         self.panel.set_case_open(
             False,
@@ -445,9 +449,10 @@ class ReviewMode(ReviewCorrections, SessionMode):
         """Show the segment, and make its working copy (if any) the one the tools edit."""
         w = self.window
         es = w.edit.session
+        s = self.session
         if es is not None:
-            if self._working(name):
-                w.edit.start_editing(name, self.session.current.source, TARGET_SOURCE)
+            if self._working(name) and s is not None and s.current is not None:
+                w.edit.start_editing(name, s.current.source, TARGET_SOURCE)
             elif es.active_key is not None and es.active_key[1] == TARGET_SOURCE:
                 es.set_active(None)
                 w.set_mouse_mode("navigate")
@@ -458,7 +463,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
     def jump_to(self, segment: str) -> bool:
         """Move the cursor to a segment's centre."""
         s, w = self.session, self.window
-        if s is None or s.current is None or w.patient is not s.patient:
+        if s is None or s.current is None or s.patient is None or w.patient is not s.patient:
             return False
         try:
             m = s.patient.mask_obj(segment, s.current.source, s.current.frame)
@@ -470,9 +475,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         w.tri.set_cursor(tuple(int(round(v)) for v in c))
         return True
 
-    def _status(self, segment: str) -> str:
-        s = self.session
-        corrected = segment in s.case_state().corrected
+    def _status(self, segment: str, corrected: bool) -> str:
         if self._working(segment):
             return "correcting (unsaved)" if self._unsaved(segment) else ("corrected" if corrected else "correcting")
         return "corrected" if corrected else ""
@@ -483,7 +486,10 @@ class ReviewMode(ReviewCorrections, SessionMode):
         if s is None or s.current is None:
             return
         case, st = s.current, s.case_state()
-        rows = [SegmentRow(seg.name, st.ratings.get(seg.name), self._status(seg.name)) for seg in case.segments]
+        rows = [
+            SegmentRow(seg.name, st.ratings.get(seg.name), self._status(seg.name, seg.name in st.corrected))
+            for seg in case.segments
+        ]
         self.panel.set_segments(rows, select)
         name = self.panel.segment
         if name is not None:
