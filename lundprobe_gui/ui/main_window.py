@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -56,7 +58,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.state: ViewerState | None = None
         self.scene: SceneRenderer | None = None
         self.settings = QtCore.QSettings()
-        self.coords = "RAS" if self.settings.value("coords", "LPS") == "RAS" else "LPS"
+        self.coords: Literal["LPS", "RAS"] = "RAS" if self.settings.value("coords", "LPS") == "RAS" else "LPS"
         self._cursor_touched = False
         self._dataset_root: Path | None = None
 
@@ -146,7 +148,8 @@ class MainWindow(QtWidgets.QMainWindow):
             v.hovered.connect(self._hover)
         self.display.changed.connect(self._display_changed)
         self.display.preset_chosen.connect(self.apply_preset)
-        self.actions: dict[str, QtGui.QAction] = {}
+        # the window's actions by name; nothing calls QWidget.actions() on the window
+        self.actions: dict[str, QtGui.QAction] = {}  # type: ignore[assignment]
         self._build_menus()
         install_hotspots(self, edit_dock)  # high-uncertainty regions of the edited structure, N / Shift+N
         display_dock.raise_()  # the first tab on screen is the display's, not the last one added
@@ -220,10 +223,10 @@ class MainWindow(QtWidgets.QMainWindow):
         v.addAction(self.make_action("reset_zoom", "Reset zoom", self.tri.reset_zoom))
         wl = v.addMenu("Window preset")
         for name in MRI_PRESETS:
-            wl.addAction(name, lambda n=name: self.apply_preset(n))
+            wl.addAction(name, functools.partial(self.apply_preset, name))
         wl.addSeparator()
         for name in ("CT", "soft tissue", "mediastinum", "lung", "bone"):
-            wl.addAction(name, lambda n=name: self.apply_preset(n))
+            wl.addAction(name, functools.partial(self.apply_preset, name))
         ras = self.make_action(
             "coords_ras", "World coordinates in RAS (NIfTI) instead of LPS (DICOM)", lambda: None, keys=()
         )
@@ -312,7 +315,7 @@ class MainWindow(QtWidgets.QMainWindow):
         box = QtWidgets.QMessageBox(self)
         box.setText(text)
         box.setInformativeText(info)
-        made = {
+        made: dict[QtWidgets.QAbstractButton, str] = {
             box.addButton(
                 b,
                 QtWidgets.QMessageBox.ButtonRole.AcceptRole
@@ -335,10 +338,11 @@ class MainWindow(QtWidgets.QMainWindow):
         entries = list_patients(root)
         self.browser.setRowCount(len(entries))
         for i, e in enumerate(entries):
-            self.browser.setItem(i, 0, QtWidgets.QTableWidgetItem(e.patient_id))
+            first = QtWidgets.QTableWidgetItem(e.patient_id)
+            first.setData(QtCore.Qt.ItemDataRole.UserRole, str(e.path))
+            self.browser.setItem(i, 0, first)
             self.browser.setItem(i, 1, QtWidgets.QTableWidgetItem(e.layout))
             self.browser.setItem(i, 2, QtWidgets.QTableWidgetItem(""))
-            self.browser.item(i, 0).setData(QtCore.Qt.ItemDataRole.UserRole, str(e.path))
         self.browser.resizeColumnsToContents()
 
     def _browser_open(self, row: int, _col: int) -> None:
@@ -370,7 +374,7 @@ class MainWindow(QtWidgets.QMainWindow):
         val = self.settings.value("recent", [])
         if isinstance(val, str):
             val = [val]
-        return [str(v) for v in (val or [])]
+        return [str(v) for v in val] if isinstance(val, list | tuple) else []
 
     def _remember(self, path: Path) -> None:
         if self.override is not None:
@@ -383,7 +387,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _rebuild_recent(self) -> None:
         self.recent_menu.clear()
         for p in self.recent():
-            self.recent_menu.addAction(p, lambda p=p: self.open_path(p))
+            self.recent_menu.addAction(p, functools.partial(self.open_path, p))
         self.recent_menu.setEnabled(bool(self.recent()))
 
     def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:
@@ -463,7 +467,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"{patient.id}: MRI shown, loading overlays...")
 
     def _centre_cursor(self) -> None:
-        if self._cursor_touched or self.patient is None:
+        if self._cursor_touched or self.patient is None or self.state is None:
             return
         c = structure_centre(self.patient)
         if c is not None:
@@ -475,6 +479,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # Most layers of an extended patient (folds, observers) are hidden on open: redrawing the
         # three views for each of them would only take the CPU from the loader threads.
         # Several structures share one file (label maps, RTSTRUCT ROIs, DICOM-SEG segments): all of them count.
+        assert self.state is not None, "set_patient made the patient's state"
         refs = [r for r in patient.reference_frame.structures.values() if r.path == path]
         shown = [r.key for r in refs if self.state.is_shown(r.key)]
         if not (shown if refs else self._volume_shown(path)):
@@ -511,7 +516,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _volume_shown(self, path: str) -> bool:
         """Whether a volume of the reference frame is drawn now (an sCT under the MRI, a hidden map, is not)."""
-        s, frame = self.state, self.patient.reference_frame
+        s, patient = self.state, self.patient
+        assert s is not None and patient is not None, "a patient is shown"
+        frame = patient.reference_frame
         for name, v in frame.images.items():
             if str(v.path) == path:
                 return name != "sCT" or s.base.base == "sct" or s.base.fusion != "none"
@@ -544,15 +551,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tri.refresh()
 
     def _prescription_from_dose(self) -> None:
-        if self.patient.prescription_gy is None and self.override is None:
+        patient, state, scene = self.patient, self.state, self.scene
+        assert patient is not None and state is not None and scene is not None, "a patient is shown"
+        if patient.prescription_gy is None and self.override is None:
             # No prescription in the data: the 100 % isodose is the dose maximum, known now that the dose is loaded.
-            self.state.dose.prescription_gy = self.patient.effective_prescription()
-            self.display.sync(self.scene.window(self.display.current_window_key()))
-            self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
+            state.dose.prescription_gy = patient.effective_prescription()
+            self.display.sync(scene.window(self.display.current_window_key()))
+            self.dvh_panel.set_prescription(state.dose.prescription_gy)
 
     def refresh_layers(self) -> None:
         """Redraw after a layer changed its values (a dose scale was confirmed): list, bars and views."""
-        if self.scene is None:
+        if self.scene is None or self.patient is None or self.state is None:
             return
         self._prescription_from_dose()
         self.layers.populate(self.patient, self.state)
@@ -579,11 +588,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if mode == "navigate":
             self._cursor_touched = True
             self.tri.set_cursor(zyx)
-        elif mode == "edit":
+        elif mode == "edit" and self.scene is not None:
             self.edit.handle("click", self.scene.stored_axis(axis), zyx, _mods(modifiers))
             self._show_polygon(axis, zyx)
 
     def _view_dragged(self, axis: int, phase: str, zyx, modifiers) -> None:
+        if self.scene is None or self.state is None:  # the views are blank before a patient is shown
+            return
         if self.tri.views[axis].mode == "edit":
             kind = {"start": "press", "move": "move", "finish": "release"}[phase]
             self.edit.handle(kind, self.scene.stored_axis(axis), zyx, _mods(modifiers))
@@ -599,7 +610,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.tri.set_cursor(tuple(cur))
 
     def _window_dragged(self, dx: float, dy: float) -> None:
-        if self.scene is None:
+        if self.scene is None or self.state is None:
             return
         key = self.display.current_window_key()
         lo, hi = self.scene.window(key)
@@ -614,7 +625,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def apply_preset(self, name: str, refresh: bool = True, key: str | None = None) -> None:
         """Apply a window preset to the image being shown, or to ``key`` ("mri": the reference image, or "sct")."""
-        if self.scene is None:
+        if self.scene is None or self.state is None:
             return
         key = key or self.display.current_window_key()
         vol = self.scene.mri() if key == "mri" else self.scene.sct()
@@ -689,6 +700,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _uncertainty_of(self, name: str) -> None:
         """Show the uncertainty map of the structure being edited (if it has one) instead of another's."""
+        if self.state is None or self.patient is None:
+            return
         unc = self.state.uncertainty
         if name in self.patient.reference_frame.uncertainty and unc.maps != {name}:
             unc.maps = {name}
@@ -724,7 +737,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def apply_tool(self) -> None:
         """Run the whole-structure tool once (or close the polygon)."""
-        if self.scene is None:
+        if self.scene is None or self.state is None:
             return
         normal = self.scene.stored_axis(self.tri.active_axis)
         self.edit.apply_tool(normal, self.state.cursor[normal])  # the controller says why when nothing changed
@@ -750,7 +763,13 @@ class MainWindow(QtWidgets.QMainWindow):
             if a != axis:
                 v.set_brush_cursor(None)
         tool = self.edit.session.tool if self.edit.session is not None else None
-        if view.mode == "edit" and tool is not None and tool.shows_brush_cursor() and zyx is not None:
+        if (
+            view.mode == "edit"
+            and tool is not None
+            and tool.settings is not None
+            and tool.shows_brush_cursor()
+            and zyx is not None
+        ):
             view.set_brush_cursor(tool.settings.radius_mm, zyx)
         else:
             view.set_brush_cursor(None)
@@ -761,7 +780,12 @@ class MainWindow(QtWidgets.QMainWindow):
         poly = self.edit.polygon_in_progress() if self.tri.views[AXIAL].mode == "edit" else None
         for a, v in self.tri.views.items():
             # the polygon lives on a stored slice; a view shows it when that slice is the one on screen
-            if poly is None or self.scene.stored_axis(a) != poly[0] or self.scene.slice_index(a, poly[2][0]) != v.index:
+            if (
+                poly is None
+                or self.scene is None
+                or self.scene.stored_axis(a) != poly[0]
+                or self.scene.slice_index(a, poly[2][0]) != v.index
+            ):
                 v.set_polygon([])
             else:
                 v.set_polygon(poly[2], pointer if a == axis else None)
@@ -884,7 +908,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def go_to_structure(self, key) -> None:
         """Show a structure and put the crosshair at its centre (DVH curve clicked)."""
-        if self.patient is None or key is None:
+        if self.patient is None or self.state is None or key is None:
             return
         self.state.style(tuple(key)).visible = True
         self.layers.sync()

@@ -32,6 +32,30 @@ def test_opens_on_patient_with_crosshair_at_ctv_centre(window):
 
 
 @pytest.mark.slow
+def test_a_drag_in_the_blank_views_before_a_patient_is_opened_does_nothing(qtbot):
+    # A drag in navigate mode moves the crosshair; with no patient there is no crosshair, and the
+    # window used to raise from the drag handler (pytest-qt fails the test on any exception in a slot).
+    from lundprobe_gui.app import make_application
+    from lundprobe_gui.ui.main_window import MainWindow
+
+    make_application()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    for view in win.tri.views.values():
+        assert view.mode == "navigate"
+        port = view.graphics.viewport()
+        c = port.rect().center()
+        qtbot.mousePress(port, QtCore.Qt.MouseButton.LeftButton, pos=c)
+        for d in (5, 10, 20, 30):
+            qtbot.mouseMove(port, c + QtCore.QPoint(d, d))
+            qtbot.wait(5)
+        qtbot.mouseRelease(port, QtCore.Qt.MouseButton.LeftButton, pos=c + QtCore.QPoint(30, 30))
+    assert win.patient is None and win.state is None and win.scene is None
+
+
 def test_click_links_the_three_views(window, qtbot):
     view = window.tri.views[0]
     target = (window.state.cursor[0], 60, 90)  # z stays, y/x change
