@@ -13,6 +13,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..core.modality import default_window_preset
 from ..core.patient import Patient
 from ..edit.registry import tool_class
+from ..edit.tool import EventKind
 from ..io.guard import WriteRefused, check_output_root
 from ..io.open import is_dataset_root, list_patients
 from ..render.scene import SceneRenderer
@@ -596,7 +597,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.scene is None or self.state is None:  # the views are blank before a patient is shown
             return
         if self.tri.views[axis].mode == "edit":
-            kind = {"start": "press", "move": "move", "finish": "release"}[phase]
+            kinds: dict[str, EventKind] = {"start": "press", "move": "move", "finish": "release"}
+            kind = kinds[phase]
             self.edit.handle(kind, self.scene.stored_axis(axis), zyx, _mods(modifiers))
             self._show_polygon(axis, zyx)
             return

@@ -56,6 +56,29 @@ def test_a_drag_in_the_blank_views_before_a_patient_is_opened_does_nothing(qtbot
     assert win.patient is None and win.state is None and win.scene is None
 
 
+def test_choosing_the_output_folder_before_a_patient_is_opened_starts_in_the_home_folder(qtbot, monkeypatch):
+    # With no folder configured the default is beside the patient's dataset; before a patient is open
+    # there is none, and File > Output folder... used to raise instead of showing the dialog.
+    from pathlib import Path
+
+    from PySide6 import QtWidgets
+
+    from lundprobe_gui.app import make_application
+    from lundprobe_gui.ui.main_window import MainWindow
+
+    make_application()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.edit.out_dir = None  # a first run: no output folder remembered
+    asked = []
+    monkeypatch.setattr(
+        QtWidgets.QFileDialog, "getExistingDirectory", lambda parent, title, start: asked.append(start) or ""
+    )
+    win.actions["output_dir"].trigger()
+    assert asked == [str(Path.home())]
+    assert win.edit.out_dir is None  # cancelled: nothing chosen
+
+
 def test_click_links_the_three_views(window, qtbot):
     view = window.tri.views[0]
     target = (window.state.cursor[0], 60, 90)  # z stays, y/x change
