@@ -157,7 +157,7 @@ class MainWindow(QtWidgets.QMainWindow):
         install_modes(self)  # the study and review menus and docks (registered by the ui package)
         from .saved_edits import install_saved_edits
 
-        install_saved_edits(self)  # saved edits read back, versions, revert, compare with the start
+        self.saved_edits = install_saved_edits(self)  # saved edits read back, versions, revert, compare with the start
         self.input_guard = InputGuard(single_keys(list(self.actions.values())), self)
         self.input_guard.install()
 
