@@ -307,7 +307,7 @@ def test_each_base_image_keeps_its_own_window_and_preset(window):
     assert win.state.base.base == "sct"
     assert win.scene.window("sct") == CT_WINDOW
     assert win.display.preset.currentText() == "CT"
-    assert (win.display.width.value(), win.display.level.value()) == (360.0, 20.0)
+    assert (win.display.window_width.value(), win.display.window_level.value()) == (360.0, 20.0)
     win._window_dragged(30.0, 0.0)  # dragging makes it a window of its own
     assert win.display.preset.currentText() == "custom" and win.scene.window("sct") != CT_WINDOW
     win._toggle("base")
