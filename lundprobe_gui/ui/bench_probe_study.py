@@ -22,7 +22,7 @@ app = make_application()
 win = MainWindow()
 win.resize(1600, 1000)
 win.show()
-mode = win.study_mode
+mode = win.study_mode  # type: ignore[attr-defined]  # the study mode adds itself (ui/modes.py)
 mode.inform = lambda *a, **k: None
 mode.ask = lambda text, info, buttons: buttons[0]
 shown = []

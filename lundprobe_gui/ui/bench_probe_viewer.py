@@ -29,7 +29,7 @@ win = MainWindow()
 win.resize(1600, 1000)
 win.show()
 app.processEvents()
-shown = {}
+shown: dict[str, float] = {}
 
 
 def on_ready(p):
@@ -42,7 +42,12 @@ win.loader.image_ready.connect(on_ready)
 if sys.argv[1] == "--first-run":
     first = QtCore.QEventLoop()
     win.loader.image_ready.connect(lambda p: QtCore.QTimer.singleShot(0, first.quit))
-    win.loader.failed.connect(lambda m: (print(m, file=sys.stderr), first.quit()))
+
+    def failed(message: str) -> None:
+        print(message, file=sys.stderr)
+        first.quit()
+
+    win.loader.failed.connect(failed)
     t0 = time.perf_counter()
     win.open_path(None)
     first.exec()
@@ -59,7 +64,14 @@ ticker = QtCore.QTimer()
 ticker.setInterval(10)
 ticker.timeout.connect(lambda: ticks.append(time.perf_counter()))
 loop = QtCore.QEventLoop()
-win.loader.finished.connect(lambda p: (shown.setdefault("all", time.perf_counter()), loop.quit()))
+
+
+def finished(_patient) -> None:
+    shown.setdefault("all", time.perf_counter())
+    loop.quit()
+
+
+win.loader.finished.connect(finished)
 t0 = time.perf_counter()
 ticker.start()
 win.open_path(Path(sys.argv[1]))
@@ -72,10 +84,11 @@ win.loader.wait()
 for _ in range(20):
     app.processEvents()
 win.loader.finished.emit(win.patient)
-st = win.state
+st, patient = win.state, win.patient
+assert st is not None and patient is not None, "the patient loaded"
 # the figure's worst case: clinical outlines, dose wash, isodose lines and both uncertainty maps
 st.dose.wash = st.dose.lines = st.uncertainty.visible = True
-st.uncertainty.maps = set(win.patient.reference_frame.uncertainty)
+st.uncertainty.maps = set(patient.reference_frame.uncertainty)
 win.display.changed.emit()
 view = win.tri.views[0]
 win.tri.active_axis = 0

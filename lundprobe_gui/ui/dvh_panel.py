@@ -199,7 +199,8 @@ class DvhPanel(JobPanel):
         self.frame_box.blockSignals(True)
         self.frame_box.clear()
         for name in dose_frames(patient) if patient is not None else []:
-            note = resampled_note(patient.dose(name))
+            dose = patient.dose(name) if patient is not None else None
+            note = resampled_note(dose) if dose is not None else ""
             self.frame_box.addItem(f"{name} (dose {note})" if note else name, name)
         self.frame_box.blockSignals(False)
         self._set_busy(False)

@@ -115,10 +115,11 @@ class HotspotPanel(QtWidgets.QWidget):
             return
         self.status.setText(f"Finding the regions of {name} where uncertainty ≥ {self.threshold.value():.2f}...")
         request, threshold, spacing = self._request, self.threshold.value(), self._spacing
+        unc, reference = guide.uncertainty, guide.reference
 
         def work() -> None:
             try:
-                found = find_hotspots(guide.uncertainty, guide.reference, spacing, threshold)
+                found = find_hotspots(unc, reference, spacing, threshold)
             except Exception:  # shown as an empty list, logged
                 logger.exception("finding hotspots failed")
                 found = []

@@ -66,6 +66,7 @@ class PatientLoader(QtCore.QObject):
                 if path is None:  # first start: a coarse preview now, the full patient in the background
                     self.status.emit("First start: preparing a coarse preview of the demo patient...")
                     path = ensure_demo("small", progress=lambda s: self.status.emit(s))
+            assert path is not None, "start() is given a folder unless it opens the demo"
             self.status.emit(f"Opening {path}...")
             patient = open_patient(path, edits=list(self.edits_dirs))
             if cancel.is_set():

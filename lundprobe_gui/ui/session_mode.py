@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..session.errors import SessionError
 from . import gui_thread
@@ -99,7 +99,7 @@ class SessionMode(QtCore.QObject):
         self._clock.setInterval(CLOCK_MS)
         self._clock.timeout.connect(self._on_clock)
         app = QtWidgets.QApplication.instance()
-        if app is not None:
+        if isinstance(app, QtGui.QGuiApplication):
             app.applicationStateChanged.connect(self._application_state)
 
     # -- for subclasses ------------------------------------------------------------------------------

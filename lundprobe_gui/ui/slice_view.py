@@ -365,7 +365,7 @@ class SliceView(QtWidgets.QWidget):
     # -- coordinates --------------------------------------------------------------------
     def bind_grid(self, shape_zyx: tuple[int, int, int], orient: Orientation, name: str) -> None:
         """Show a new grid: its stored shape, its storage-to-display mapping and the view's title."""
-        self.shape_zyx = tuple(shape_zyx)
+        self.shape_zyx = (shape_zyx[0], shape_zyx[1], shape_zyx[2])
         self.orient = orient
         self.view_name = name
         self._img_shape = None  # refit on the next image
@@ -384,7 +384,8 @@ class SliceView(QtWidgets.QWidget):
 
     # -- mouse --------------------------------------------------------------------------
     def _clamp(self, zyx) -> tuple[float, float, float]:
-        return tuple(float(min(max(v, 0), n - 1)) for v, n in zip(zyx, self.shape_zyx))
+        z, y, x = (float(min(max(v, 0), n - 1)) for v, n in zip(zyx, self.shape_zyx))
+        return z, y, x
 
     def handle_click(self, ev) -> None:
         """Left click: cursor (or tool); double click: maximise."""
