@@ -59,8 +59,8 @@ def _show_dock(dock: QtWidgets.QDockWidget, visible: bool) -> None:
 class StudyTakeover:
     """Entering and leaving the study's window, blinding, and what the window may show."""
 
-    # What StudyMode gives its mixins, declared for the type checker.
-    # the window and the open ObserverSession are Any, as SessionMode has them: read into typed locals here
+    # What StudyMode gives its mixins, declared for the type checker. The window and the open
+    # ObserverSession are Any, as SessionMode declares them; the methods here read them into typed locals.
     window: Any
     session: Any
     exit_steps: ExitSteps
