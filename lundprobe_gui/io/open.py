@@ -88,7 +88,8 @@ def _discover(path: Path, layout: str) -> Patient:
     return generic.discover(path, layout)
 
 
-EditsArg = bool | str | os.PathLike | Iterable[str | os.PathLike] | None
+EditsArg = bool | str | os.PathLike | Iterable[str | os.PathLike | bool | None] | None
+"""What :func:`open_patient` takes as ``edits`` (in a list, True is the default folder; None and False are skipped)."""
 
 
 def open_patient(path: str | os.PathLike | bytes, edits: EditsArg = True) -> Patient:
@@ -150,9 +151,11 @@ def _edits_folders(patient: Patient, edits: EditsArg) -> list[Path]:
     if isinstance(edits, (str, os.PathLike)):
         return [Path(edits).expanduser()]
     # in a list, True stands for the default folder and None for nothing (an output folder not configured)
-    folders = (
-        patient.default_out_dir() if e is True else Path(e).expanduser() for e in edits if e not in (None, False)
-    )
+    folders = [
+        patient.default_out_dir() if e is True else Path(e).expanduser()
+        for e in edits
+        if e is not None and e is not False
+    ]
     return list(dict.fromkeys(folders))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,7 +138,7 @@ class SceneRenderer:
         self._dose_vol: Volume | None = None
         self._line_scale: dict[int, tuple[int, int]] = {}
 
-    def slice_index(self, axis: int, zyx: tuple[int, int, int] | None = None) -> int:
+    def slice_index(self, axis: int, zyx: Sequence[float] | None = None) -> int:
         """The display slice index a view shows for a stored position (the cursor by default)."""
         return self.orient.display_index(axis, self.state.cursor if zyx is None else zyx)
 

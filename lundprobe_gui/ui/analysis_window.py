@@ -68,9 +68,13 @@ class AnalysisTabs(QtWidgets.QTabWidget):
     def _tab_shown(self, i: int) -> None:
         # switching back to a tab does not compute it again
         panel = self.widget(i)
-        if self.patient is not None and panel is not None and panel.computed_for is not self.patient:
-            if not panel.is_busy():
-                panel.refresh()
+        if (
+            self.patient is not None
+            and panel is not None
+            and panel.computed_for is not self.patient
+            and not panel.is_busy()
+        ):
+            panel.refresh()
 
     def cancel(self) -> None:
         """Stop running computations (the window is closing)."""

@@ -6,10 +6,15 @@ the seconds from finishing a case to the next one on screen, and the longest the
 handling events during each background save (ms).
 """
 
-import json, os, sys, time
+import itertools
+import json
+import os
+import sys
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6 import QtCore
+
 from lundprobe_gui.app import make_application, shutdown
 from lundprobe_gui.ui.main_window import MainWindow
 
@@ -17,7 +22,7 @@ app = make_application()
 win = MainWindow()
 win.resize(1600, 1000)
 win.show()
-mode = win.study_mode
+mode = win.study_mode  # type: ignore[attr-defined]  # the study mode adds itself (ui/modes.py)
 mode.inform = lambda *a, **k: None
 mode.ask = lambda text, info, buttons: buttons[0]
 shown = []
@@ -53,7 +58,7 @@ timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
 assert mode.start(sys.argv[1], "obsBench")
 settle()
 switch, stall = [], []
-for n in range(3):
+for _ in range(3):
     for name in ("Rectum", "CTVT_427"):
         mode.select_structure(name)
         mode.rate("quality", 3)
@@ -72,12 +77,12 @@ for n in range(3):
             app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 2)
         timer.stop()
         marks = [t0] + [t for t in ticks if t <= t1 + 0.05]
-        stall.append(max(b - a for a, b in zip(marks, marks[1:])) * 1000 if len(marks) > 1 else (t1 - t0) * 1000)
+        stall.append(max(b - a for a, b in itertools.pairwise(marks)) * 1000 if len(marks) > 1 else (t1 - t0) * 1000)
     stroke(7)  # an unsaved edit: finishing writes it while the next case loads
     before = len(shown)
     t0 = time.perf_counter()
     assert mode.finish_case(confirm=False)
-    wait(lambda: len(shown) > before)
+    wait(lambda before=before: len(shown) > before)
     switch.append(shown[-1] - t0)
     settle()
 print(json.dumps({"switch": switch, "stall": stall}))

@@ -10,6 +10,7 @@ empty folder, starts as a first run does (no demo patient cached) and prints the
 to the first painted image.
 """
 
+import itertools
 import json
 import os
 import sys
@@ -17,7 +18,9 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from pathlib import Path
+
 from PySide6 import QtCore, QtTest
+
 from lundprobe_gui.app import make_application, shutdown
 from lundprobe_gui.ui.main_window import MainWindow
 
@@ -26,7 +29,7 @@ win = MainWindow()
 win.resize(1600, 1000)
 win.show()
 app.processEvents()
-shown = {}
+shown: dict[str, float] = {}
 
 
 def on_ready(p):
@@ -39,7 +42,12 @@ win.loader.image_ready.connect(on_ready)
 if sys.argv[1] == "--first-run":
     first = QtCore.QEventLoop()
     win.loader.image_ready.connect(lambda p: QtCore.QTimer.singleShot(0, first.quit))
-    win.loader.failed.connect(lambda m: (print(m, file=sys.stderr), first.quit()))
+
+    def failed(message: str) -> None:
+        print(message, file=sys.stderr)
+        first.quit()
+
+    win.loader.failed.connect(failed)
     t0 = time.perf_counter()
     win.open_path(None)
     first.exec()
@@ -56,7 +64,14 @@ ticker = QtCore.QTimer()
 ticker.setInterval(10)
 ticker.timeout.connect(lambda: ticks.append(time.perf_counter()))
 loop = QtCore.QEventLoop()
-win.loader.finished.connect(lambda p: (shown.setdefault("all", time.perf_counter()), loop.quit()))
+
+
+def finished(_patient) -> None:
+    shown.setdefault("all", time.perf_counter())
+    loop.quit()
+
+
+win.loader.finished.connect(finished)
 t0 = time.perf_counter()
 ticker.start()
 win.open_path(Path(sys.argv[1]))
@@ -64,16 +79,17 @@ loop.exec()
 ticker.stop()
 first_image = shown["t"] - t0
 all_layers = shown["all"] - t0
-stalls = [(b - a) * 1000.0 for a, b in zip(ticks, ticks[1:])]
+stalls = [(b - a) * 1000.0 for a, b in itertools.pairwise(ticks)]
 win.loader.wait()
 for _ in range(20):
     app.processEvents()
-win._on_finished(win.patient)
-st = win.state
+win.loader.finished.emit(win.patient)
+st, patient = win.state, win.patient
+assert st is not None and patient is not None, "the patient loaded"
 # the figure's worst case: clinical outlines, dose wash, isodose lines and both uncertainty maps
 st.dose.wash = st.dose.lines = st.uncertainty.visible = True
-st.uncertainty.maps = set(win.patient.reference_frame.uncertainty)
-win._display_changed()
+st.uncertainty.maps = set(patient.reference_frame.uncertainty)
+win.display.changed.emit()
 view = win.tri.views[0]
 win.tri.active_axis = 0
 port = view.graphics.viewport()
@@ -88,7 +104,7 @@ for k in keys:
 frames = 0
 t = time.perf_counter()
 for i in range(60):
-    win._window_dragged(3.0 if i % 2 else -2.0, 2.0)
+    view.window_dragged.emit(3.0 if i % 2 else -2.0, 2.0)
     for v in win.tri.views.values():
         v.graphics.viewport().repaint()
     frames += 1

@@ -45,7 +45,7 @@ class ColourBarWidget(QtWidgets.QWidget):
         ticks = max((fm.horizontalAdvance(s) for s in labels), default=0)
         return max(110, fm.horizontalAdvance(self.title) + 8, _LABEL_X + ticks + 6)
 
-    def paintEvent(self, ev) -> None:  # noqa: N802
+    def paintEvent(self, ev) -> None:
         p = QtGui.QPainter(self)
         p.fillRect(self.rect(), QtGui.QColor(25, 25, 25))
         p.setPen(QtGui.QColor(230, 230, 230))

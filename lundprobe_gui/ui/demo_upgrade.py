@@ -21,10 +21,8 @@ logger = logging.getLogger(__name__)
 
 def generator_command(out: Path, size: str = demo.DEFAULT_SIZE) -> list[str]:
     """The command line that writes the demo dataset into ``out`` (``lundprobe-gui demo``), niced where possible."""
-    if getattr(sys, "frozen", False):
-        cmd = [sys.executable, "demo"]  # the bundle's executable is the command itself
-    else:
-        cmd = [sys.executable, "-m", "lundprobe_gui", "demo"]
+    # a bundle's executable is the command itself
+    cmd = [sys.executable, "demo"] if getattr(sys, "frozen", False) else [sys.executable, "-m", "lundprobe_gui", "demo"]
     cmd += [str(out), "--size", size, "--part", "extended", "--seed", "0"]
     nice = shutil.which("nice") if sys.platform != "win32" else None
     return [nice, "-n", "10", *cmd] if nice else cmd

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..render.state import ViewerState
 from ..render.colormaps import UNCERTAINTY_SCALES
+from ..render.state import ViewerState
 from ..render.window import MRI_PRESETS, PRESETS, range_to_wl, wl_to_range
 
 logger = logging.getLogger(__name__)
@@ -56,16 +56,16 @@ class DisplayPanel(QtWidgets.QWidget):
         self.preset = QtWidgets.QComboBox()
         self.preset.addItems([*MRI_PRESETS, *[k for k in PRESETS if k not in MRI_PRESETS], CUSTOM])
         self.preset.setToolTip("MRI presets are percentiles of the image; 'custom' after a drag or typed value")
-        self.width = QtWidgets.QDoubleSpinBox()
-        self.level = QtWidgets.QDoubleSpinBox()
-        for sb in (self.width, self.level):
+        self.window_width = QtWidgets.QDoubleSpinBox()  # not ``width``: that would hide QWidget.width()
+        self.window_level = QtWidgets.QDoubleSpinBox()
+        for sb in (self.window_width, self.window_level):
             sb.setRange(-5000, 40000)
             sb.setDecimals(0)
             sb.setKeyboardTracking(False)
-        self.width.setRange(1, 40000)
+        self.window_width.setRange(1, 40000)
         fw.addRow("Preset", self.preset)
-        fw.addRow("Width", self.width)
-        fw.addRow("Level", self.level)
+        fw.addRow("Width", self.window_width)
+        fw.addRow("Level", self.window_level)
         form.addWidget(win)
 
         dose = QtWidgets.QGroupBox("Dose")
@@ -107,8 +107,8 @@ class DisplayPanel(QtWidgets.QWidget):
         self.fusion.currentIndexChanged.connect(self._apply)
         self.tile.valueChanged.connect(self._apply)
         self.blend.valueChanged.connect(self._apply)
-        self.width.valueChanged.connect(self._apply_window)
-        self.level.valueChanged.connect(self._apply_window)
+        self.window_width.valueChanged.connect(self._apply_window)
+        self.window_level.valueChanged.connect(self._apply_window)
         self.preset.activated.connect(self._preset_activated)
         self.prescription.valueChanged.connect(self._apply)
         self.threshold.valueChanged.connect(self._apply)
@@ -134,7 +134,11 @@ class DisplayPanel(QtWidgets.QWidget):
         """Show a state's values; controls for layers the patient does not have are disabled."""
         self.state = state
         self.base.setItemText(0, base_name)
-        self.base.model().item(1).setEnabled(has_sct)
+        model = self.base.model()
+        assert isinstance(model, QtGui.QStandardItemModel), "a combo box's own model"
+        sct = model.item(1)
+        if sct is not None:
+            sct.setEnabled(has_sct)
         self.fusion.setEnabled(has_sct)
         self.dose_box.setEnabled(has_dose and state.dose_allowed)
         self.dose_box.setVisible(state.dose_allowed)
@@ -152,8 +156,8 @@ class DisplayPanel(QtWidgets.QWidget):
         self.tile.setValue(s.base.tile_px)
         self.blend.setValue(int(round(s.base.blend * 100)))
         w, lvl = range_to_wl(*window)
-        self.width.setValue(w)
-        self.level.setValue(lvl)
+        self.window_width.setValue(w)
+        self.window_level.setValue(lvl)
         # each image keeps the name of its own preset; "custom" once the window was dragged or typed.
         # No name at all: the renderer's own first window, the auto one.
         self.preset.setCurrentText(s.base.presets.get(self.current_window_key(), MRI_PRESETS[0]) or CUSTOM)
@@ -194,6 +198,8 @@ class DisplayPanel(QtWidgets.QWidget):
     def _preset_activated(self, i: int) -> None:
         name = self.preset.itemText(i)
         if name == CUSTOM:  # not a preset: the window the user set stays
+            if self.state is None:
+                return
             self.preset.setCurrentText(self.state.base.presets.get(self.current_window_key(), MRI_PRESETS[0]) or CUSTOM)
             return
         self.preset_chosen.emit(name)
@@ -202,7 +208,7 @@ class DisplayPanel(QtWidgets.QWidget):
         if self._sync or self.state is None:
             return
         key = self.current_window_key()
-        self.state.base.windows[key] = wl_to_range(self.width.value(), self.level.value())
+        self.state.base.windows[key] = wl_to_range(self.window_width.value(), self.window_level.value())
         self.state.base.presets[key] = ""
         self.preset.setCurrentText(CUSTOM)
         self.changed.emit()

@@ -8,16 +8,15 @@ the shown sources only computes what is new.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..core.patient import Patient, StructureRef
+from ..core.patient import LUNDPROBE_PRESCRIPTION_GY, Patient, StructureRef
 from ..core.regrid import resampled_note
 from ..metrics.compare import CLINICAL_SOURCE, DL_SOURCE, fold_number, parse_observer_source
-from ..core.patient import LUNDPROBE_PRESCRIPTION_GY
 from ..metrics.dvh_rows import DVH_ROW_KEYS, StructureDVH, dose_frames, dvh_row, dvh_structures, patient_dvhs
 from ..metrics.table import write_csv
 from ..render.colormaps import structure_colour
@@ -199,7 +198,8 @@ class DvhPanel(JobPanel):
         self.frame_box.blockSignals(True)
         self.frame_box.clear()
         for name in dose_frames(patient) if patient is not None else []:
-            note = resampled_note(patient.dose(name))
+            dose = patient.dose(name) if patient is not None else None
+            note = resampled_note(dose) if dose is not None else ""
             self.frame_box.addItem(f"{name} (dose {note})" if note else name, name)
         self.frame_box.blockSignals(False)
         self._set_busy(False)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from PySide6 import QtCore
 
@@ -17,18 +17,18 @@ from ..core.mask import Box, Mask
 from ..core.names import validate_data_name, validate_source
 from ..core.patient import Patient
 from ..edit import recovery
-from ..io.edits import newest_saved
 from ..edit.constraint import EditConstraint
 from ..edit.guidance import Guidance
 from ..edit.hotspots import accept_region
 from ..edit.options import find_option, set_option
-from ..edit.registry import tool_class, tool_classes, tool_names
-from ..edit.session import EditSession
-from ..edit.tool import EditEvent, Tool
-from ..edit.toolset import HOTSPOTS, ToolSet
-from ..paths import user_data_dir
 from ..edit.polygon import PolygonTool
 from ..edit.region import plane_axes
+from ..edit.registry import tool_class, tool_classes, tool_names
+from ..edit.session import EditSession
+from ..edit.tool import EditEvent, EventKind, Tool
+from ..edit.toolset import HOTSPOTS, ToolSet
+from ..io.edits import newest_saved
+from ..paths import user_data_dir
 from ..render.colormaps import edit_colour
 from ..render.scene import SceneRenderer
 from .overrides import EditOverride
@@ -109,9 +109,15 @@ class EditController(QtCore.QObject):
         self.set_tool(self.tool_name)
         self.changed.emit()
 
+    def _bound(self) -> tuple[Patient, SceneRenderer, EditSession]:
+        """The patient, renderer and edit session of :meth:`bind` (ValueError before a patient is bound)."""
+        if self.patient is None or self.scene is None or self.session is None:
+            raise ValueError("no patient is open for editing")
+        return self.patient, self.scene, self.session
+
     def scene_key(self, key: tuple[str, str]) -> tuple[str, str, str]:
         """(name, source) -> the scene's (name, source, frame)."""
-        return (key[0], key[1], self.patient.reference_frame.name)
+        return (key[0], key[1], self._bound()[0].reference_frame.name)
 
     @property
     def active(self) -> tuple[str, str] | None:
@@ -124,10 +130,11 @@ class EditController(QtCore.QObject):
         if self.override is not None:
             return self.override.start_editing(name, source, target_source)
         validate_source(target_source)
-        src = self.patient.mask_obj(name, source)
-        key = self.session.start_editing(name, src, target_source)
+        patient, _scene, session = self._bound()
+        src = patient.mask_obj(name, source)
+        key = session.start_editing(name, src, target_source)
         if source == target_source:  # continuing a saved series: its start stays the mask it began from
-            history = self.patient.versions(name, source)
+            history = patient.versions(name, source)
             source = next((v.started_from for v in history if v.started_from), source)
         self.parents.setdefault(key, source)
         self._show_working(key)
@@ -139,7 +146,8 @@ class EditController(QtCore.QObject):
             return self.override.new_structure(name, target_source)
         validate_data_name(name, "structure name")
         validate_source(target_source)
-        key = self.session.new_structure(name, self.patient.geometry.shape_zyx, target_source)
+        patient, _scene, session = self._bound()
+        key = session.new_structure(name, patient.geometry.shape_zyx, target_source)
         self.parents.setdefault(key, "")
         self._show_working(key)
         return key
@@ -150,7 +158,8 @@ class EditController(QtCore.QObject):
             return self.override.copy_from(name, source, mode)
         if self.active is None:
             return False
-        return self.session.copy_from(self.active, self.patient.mask_obj(name, source), mode)
+        patient, _scene, session = self._bound()
+        return session.copy_from(self.active, patient.mask_obj(name, source), mode)
 
     def reset_to(self, name: str, source: str) -> bool:
         """Reset the active working copy to a source mask, e.g. back to the DL mask."""
@@ -158,12 +167,14 @@ class EditController(QtCore.QObject):
             return self.override.reset_to(name, source)
         if self.active is None:
             return False
-        return self.session.reset_to(self.active, self.patient.mask_obj(name, source))
+        patient, _scene, session = self._bound()
+        return session.reset_to(self.active, patient.mask_obj(name, source))
 
     def _show_working(self, key: tuple[str, str]) -> None:
         skey = self.scene_key(key)
-        self.scene.set_edited_mask(skey, self.session.working(key))
-        st = self.scene.state.style(skey)
+        _patient, scene, session = self._bound()
+        scene.set_edited_mask(skey, session.working(key))
+        st = scene.state.style(skey)
         st.visible = True
         if skey not in self._edit_colours:  # each edited structure its own colour, kept while it is open
             self._edit_colours[skey] = edit_colour(len(self._edit_colours))
@@ -252,14 +263,14 @@ class EditController(QtCore.QObject):
     def polygon_in_progress(self) -> tuple[int, int, list[tuple[float, float, float]]] | None:
         """(axis, slice, vertices as voxel z, y, x) of a polygon being placed, or None."""
         tool = self.session.tool if self.session is not None else None
-        if not isinstance(tool, PolygonTool) or not tool.vertices or tool.axis is None:
+        if not isinstance(tool, PolygonTool) or not tool.vertices or tool.axis is None or tool.slice_index is None:
             return None
         ra, ca = plane_axes(tool.axis)
-        out = []
+        out: list[tuple[float, float, float]] = []
         for r, c in tool.vertices:
             zyx = [float(tool.slice_index)] * 3
             zyx[ra], zyx[ca] = r, c
-            out.append(tuple(zyx))
+            out.append((zyx[0], zyx[1], zyx[2]))
         return tool.axis, int(tool.slice_index), out
 
     # -- guidance and previews -----------------------------------------------------------
@@ -273,8 +284,8 @@ class EditController(QtCore.QObject):
         for (sname, source), ref in sorted(frame.structures.items()):
             if sname == name and source.startswith("nnUNet_fold_") and p.is_mask_loaded(ref):
                 folds.append(p.mask_obj(sname, source))
-        ref = frame.structures.get((name, "nnUNet"))
-        dl = p.mask_obj(name, "nnUNet") if ref is not None and p.is_mask_loaded(ref) else None
+        dl_ref = frame.structures.get((name, "nnUNet"))
+        dl = p.mask_obj(name, "nnUNet") if dl_ref is not None and p.is_mask_loaded(dl_ref) else None
         unc = p.uncertainty(name)
         unc = unc if unc is not None and unc.loaded else None
         guide = Guidance(folds, unc, dl) if (folds or unc is not None) else None
@@ -312,7 +323,7 @@ class EditController(QtCore.QObject):
             self.scene.clear_edited_mask(key)
             self.scene.state.layers.pop(key, None)
         self._preview_keys = []
-        if tool is not None and tool.active and self.active is not None:
+        if tool is not None and tool.active and self.active is not None and self.patient is not None:
             frame = self.patient.reference_frame.name
             for pv in tool.previews():
                 key = (self.active[0], pv.label, frame)
@@ -346,7 +357,13 @@ class EditController(QtCore.QObject):
             self.session.constraint = constraint
 
     def handle(
-        self, kind: str, axis: int, zyx, modifiers=frozenset(), key: str | None = None, button: str | None = "left"
+        self,
+        kind: EventKind,
+        axis: int,
+        zyx,
+        modifiers=frozenset(),
+        key: str | None = None,
+        button: str | None = "left",
     ) -> bool:
         """Feed one view event (press, move, release, click, key) to the active tool."""
         if self.session is None or self.active is None:
@@ -391,8 +408,10 @@ class EditController(QtCore.QObject):
         return [] if self.session is None else self.session.dirty_keys()
 
     def output_dir(self) -> Path:
-        """Where saves go (configurable; default beside the dataset root)."""
-        return self.out_dir or self.patient.default_out_dir()
+        """Where saves go (configurable; default beside the dataset root, the home folder before a patient is open)."""
+        if self.out_dir is not None:
+            return self.out_dir
+        return self.patient.default_out_dir() if self.patient is not None else Path.home()
 
     def save(
         self,
@@ -408,7 +427,7 @@ class EditController(QtCore.QObject):
         """
         if self.override is not None:
             return self.override.save(keys, out_dir, background, on_done)
-        if self.session is None:
+        if self.session is None or self.patient is None:
             return None
         keys = keys if keys is not None else ([self.active] if self.active else [])
         jobs = [(k, self.session.working(k).copy(), self.session.stats(k)) for k in keys]
@@ -454,7 +473,7 @@ class EditController(QtCore.QObject):
 
     def _mark_saved(self, key, snapshot: Mask) -> None:
         # Only clean when nothing changed since the snapshot was taken.
-        if self.session is not None and key in self.session.keys() and self.session.working(key) == snapshot:
+        if self.session is not None and key in self.session.keys() and self.session.working(key) == snapshot:  # noqa: SIM118 - EditSession.keys() is a method, not a dict
             self.session.mark_saved(key)
         self.autosave()
         self.changed.emit()
@@ -471,7 +490,7 @@ class EditController(QtCore.QObject):
         """Write unsaved working copies to the recovery area (or clear it when all is saved)."""
         if self.session is None or self.patient is None:
             return
-        edits = [
+        edits: list[tuple[str, str, str | None, Mask, Mask | None]] = [
             (k[0], k[1], self.parents.get(k), self.session.working(k), self.session.start_mask(k))
             for k in self.session.dirty_keys()
         ]
@@ -500,11 +519,12 @@ class EditController(QtCore.QObject):
     def restore(self, rec: recovery.Recovery) -> list[tuple[str, str]]:
         """Reopen the recovered working copies (each restore is one undo step)."""
         keys = []
+        patient, _scene, session = self._bound()
         for e in rec.edits:
-            start = e.start if e.start is not None else Mask(self.patient.geometry.shape_zyx)
-            key = self.session.start_editing(e.name, start, e.source)
+            start = e.start if e.start is not None else Mask(patient.geometry.shape_zyx)
+            key = session.start_editing(e.name, start, e.source)
             self.parents[key] = e.start_source or ""
-            self.session.reset_to(key, e.mask)
+            session.reset_to(key, e.mask)
             self._show_working(key)
             keys.append(key)
         return keys

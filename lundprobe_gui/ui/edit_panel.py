@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6 import QtCore, QtWidgets
 
-from ..edit.constraint import EditConstraint
+from ..edit.constraint import AreaMode, EditConstraint
 from ..edit.registry import tool_class
 from .edit_controller import TOOL_ORDER, EditController
 from .tool_options import ToolOptions
@@ -220,7 +220,9 @@ class EditPanel(QtWidgets.QWidget):
     def _fit_page(self, index: int) -> None:
         for i in range(self.tool_pages.count()):
             policy = QtWidgets.QSizePolicy.Policy.Preferred if i == index else QtWidgets.QSizePolicy.Policy.Ignored
-            self.tool_pages.widget(i).setSizePolicy(policy, policy)
+            page = self.tool_pages.widget(i)
+            if page is not None:
+                page.setSizePolicy(policy, policy)
         self.tool_pages.adjustSize()
 
     def option(self, tool: str, name: str) -> QtWidgets.QWidget:
@@ -243,11 +245,13 @@ class EditPanel(QtWidgets.QWidget):
         c = self.ctrl
         if c.patient is None:
             return
-        area = area_mode = None
+        area = None
+        area_mode: AreaMode | None = None
         said = []
         if self.area_mode.currentText() != "everywhere" and self.area_struct.currentData():
             n, s = self.area_struct.currentData()
-            area, area_mode = c.patient.mask_obj(n, s), self.area_mode.currentText()
+            area = c.patient.mask_obj(n, s)
+            area_mode = "outside" if self.area_mode.currentText() == "outside" else "inside"
             said.append(f"{area_mode} {n}")
         locked, locked_names = [], []
         for i in range(self.locked.count()):

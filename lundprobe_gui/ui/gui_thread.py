@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6 import QtCore
 
@@ -32,7 +32,7 @@ class _Poster(QtCore.QObject):
     def _run(self, fn: Callable[[], None]) -> None:
         try:
             fn()
-        except Exception:  # noqa: BLE001 - one failing change must not stop the event loop
+        except Exception:  # one failing change must not stop the event loop
             logger.exception("a model change handed to the GUI thread failed")
 
 
@@ -53,7 +53,7 @@ def bind(patient: Patient) -> None:
 
 
 def post(fn: Callable[[], None]) -> None:
-    """Run ``fn`` in the GUI thread: queued from a worker thread, at once when already there (or before :func:`install`)."""
+    """Run ``fn`` in the GUI thread: queued from a worker thread, at once when already there (or before install)."""
     if _poster is None or threading.get_ident() == _poster.owner:
         fn()
     else:

@@ -115,11 +115,12 @@ class HotspotPanel(QtWidgets.QWidget):
             return
         self.status.setText(f"Finding the regions of {name} where uncertainty ≥ {self.threshold.value():.2f}...")
         request, threshold, spacing = self._request, self.threshold.value(), self._spacing
+        unc, reference = guide.uncertainty, guide.reference
 
         def work() -> None:
             try:
-                found = find_hotspots(guide.uncertainty, guide.reference, spacing, threshold)
-            except Exception:  # noqa: BLE001 - shown as an empty list, logged
+                found = find_hotspots(unc, reference, spacing, threshold)
+            except Exception:  # shown as an empty list, logged
                 logger.exception("finding hotspots failed")
                 found = []
             self._found.emit(request, name, found)
@@ -196,7 +197,7 @@ def install_hotspots(window: Any, beside: QtWidgets.QDockWidget) -> HotspotPanel
     """Add the Hotspots dock (tabbed with ``beside``), its Edit-menu entries and N / Shift+N to the main window."""
     panel = HotspotPanel()
     window.hotspots = panel
-    window.hotspots_dock = dock = window._dock("Hotspots", panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+    window.hotspots_dock = dock = window.add_dock("Hotspots", panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
     window.tabifyDockWidget(beside, dock)
     edit = window.edit
     status = window.statusBar()
@@ -241,6 +242,6 @@ def install_hotspots(window: Any, beside: QtWidgets.QDockWidget) -> HotspotPanel
     panel.accept_requested.connect(accept)
     panel.nav.used.connect(edit.tool_used.emit)
     window.edit_menu.addSeparator()
-    window.edit_menu.addAction(window._action("hotspot_next", "Next uncertain region", lambda: step(+1)))
-    window.edit_menu.addAction(window._action("hotspot_prev", "Previous uncertain region", lambda: step(-1)))
+    window.edit_menu.addAction(window.make_action("hotspot_next", "Next uncertain region", lambda: step(+1)))
+    window.edit_menu.addAction(window.make_action("hotspot_prev", "Previous uncertain region", lambda: step(-1)))
     return panel

@@ -38,8 +38,6 @@ def app_icon() -> QtGui.QIcon:
     """
     icon = QtGui.QIcon()
     for p in icon_paths():
-        if p.suffix == ".png":
-            icon.addFile(str(p))
-        elif icon.isNull():  # only when no PNG was found: needs the svg icon-engine plugin
+        if p.suffix == ".png" or icon.isNull():
             icon.addFile(str(p))
     return icon

@@ -37,7 +37,8 @@ def default_state(patient: Patient) -> ViewerState:
     state.uncertainty.maps = {first} if first is not None else set()
     if patient.prescription_gy is not None:
         state.dose.prescription_gy = patient.prescription_gy
-    state.cursor = tuple(n // 2 for n in frame.geometry.shape_zyx)
+    nz, ny, nx = frame.geometry.shape_zyx
+    state.cursor = (nz // 2, ny // 2, nx // 2)
     state.base.base = usable_base(patient, state.base.base)
     return state
 

@@ -13,6 +13,7 @@ Two traps of a window full of docks, closed in one application-wide event filter
 from __future__ import annotations
 
 import logging
+from typing import TypeGuard
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -38,7 +39,7 @@ _COMMAND_MODIFIERS = (
 )
 
 
-def _wheel_guarded(obj: QtCore.QObject) -> bool:
+def _wheel_guarded(obj: QtCore.QObject) -> TypeGuard[QtWidgets.QWidget]:
     # scroll bars are what the wheel is for
     return isinstance(obj, _WHEEL_GUARDED) and not isinstance(obj, QtWidgets.QScrollBar)
 
@@ -99,20 +100,20 @@ class InputGuard(QtCore.QObject):
     def install(self) -> None:
         """Filter every widget's events from now on, and those of widgets that exist already."""
         app = QtWidgets.QApplication.instance()
-        if app is None:
+        if not isinstance(app, QtWidgets.QApplication):
             return
         app.installEventFilter(self)
         for w in app.allWidgets():
             if _wheel_guarded(w):
                 _strong_focus(w)
 
-    def eventFilter(self, obj: QtCore.QObject, ev: QtCore.QEvent) -> bool:  # noqa: N802 - Qt naming
+    def eventFilter(self, obj: QtCore.QObject, ev: QtCore.QEvent) -> bool:
         t = ev.type()
         if t == QtCore.QEvent.Type.Wheel:
             if _wheel_guarded(obj) and not obj.hasFocus():
                 ev.ignore()  # unhandled: Qt passes the wheel on to the parent, the scrolling panel
                 return True
-        elif t == QtCore.QEvent.Type.ShortcutOverride:
+        elif t == QtCore.QEvent.Type.ShortcutOverride and isinstance(ev, QtGui.QKeyEvent):
             if (
                 ev.key() in self.single_keys
                 and not ev.modifiers() & _COMMAND_MODIFIERS
@@ -138,7 +139,7 @@ def single_keys(actions: list[QtGui.QAction]) -> set[int]:
         for seq in a.shortcuts():
             if seq.count() != 1:
                 continue
-            combo = seq[0]
+            combo = seq[0]  # type: ignore[index]  # PySide6's stubs lack QKeySequence.__getitem__
             if combo.keyboardModifiers() & _COMMAND_MODIFIERS:
                 continue
             out.add(int(combo.key().value) if hasattr(combo.key(), "value") else int(combo.key()))

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from PySide6 import QtCore
@@ -46,7 +47,7 @@ def _step_changes(step: Any) -> tuple[int, int, list | None, list]:
     box = None
     parts = []
     for p in step.patches:
-        before, after = p._unpack(p.before), p._unpack(p.after)
+        before, after = p.blocks()
         added += int(np.count_nonzero(after & ~before))
         removed += int(np.count_nonzero(before & ~after))
         parts.append((p.box, before ^ after))
@@ -181,7 +182,7 @@ class InteractionLog(QtCore.QObject):
             before = {}
         undo, redo = _stacks(es.history)
         by_id = {id(x): x for x in undo + redo}
-        for sid, place in where.items():  # new steps first (a stroke, then perhaps its undo, in one go)
+        for sid in where:  # new steps first (a stroke, then perhaps its undo, in one go)
             if sid not in before:
                 self._stroke(es, by_id[sid])
                 before[sid] = "undo"  # where it was before anything undid it
@@ -214,7 +215,7 @@ class InteractionLog(QtCore.QObject):
         self._log("stroke", **fields)
 
     def _mean_uncertainty(self, name: str | None, parts: list) -> float | None:
-        """Mean of the structure's uncertainty map under the changed voxels, where the map may be shown and is loaded."""
+        """Mean of the structure's uncertainty map under the changed voxels, where it may be shown and is loaded."""
         w = self.window
         if name is None or not parts or w.patient is None or w.state is None or not w.state.uncertainty_allowed:
             return None
@@ -227,7 +228,7 @@ class InteractionLog(QtCore.QObject):
                 values = np.asarray(read_image(vol, box), np.float64)
                 total += float(values[changed].sum())
                 n += int(np.count_nonzero(changed))
-        except Exception:  # noqa: BLE001 - a log detail must never break editing
+        except Exception:  # a log detail must never break editing
             logger.debug("uncertainty under a stroke could not be read", exc_info=True)
             return None
         return total / n if n else None

@@ -11,12 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore, QtWidgets
 
 from ..metrics.table import format_value
+
+if TYPE_CHECKING:
+    from ..core.patient import Patient
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +124,8 @@ class JobPanel(QtWidgets.QWidget):
 
     def __init__(self, job_name: str, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.patient = None
-        self.computed_for = None
+        self.patient: Patient | None = None
+        self.computed_for: Patient | None = None
         """The patient of the last computation started (None: nothing computed yet)."""
         self._job = BackgroundJob(job_name, self)
         self._job.progress.connect(self._on_progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 
@@ -46,6 +47,10 @@ def layer_label(name: str, source: str) -> str:
     return f"{name}  [{source}]"
 
 
+def _children(item: QtWidgets.QTreeWidgetItem) -> list[QtWidgets.QTreeWidgetItem]:
+    return [c for i in range(item.childCount()) if (c := item.child(i)) is not None]
+
+
 def _swatch(colour: tuple[int, int, int]) -> QtGui.QIcon:
     pm = QtGui.QPixmap(14, 14)
     pm.fill(QtGui.QColor(*colour))
@@ -73,7 +78,8 @@ class LayerPanel(QtWidgets.QTreeWidget):
         self.customContextMenuRequested.connect(self._menu)
         self.itemChanged.connect(self._item_changed)
         self.itemDoubleClicked.connect(self._double_clicked)
-        self.state: ViewerState | None = None
+        # not ``state``: that would hide QAbstractItemView.state()
+        self.viewer_state: ViewerState | None = None
         self._building = False
         self._groups: dict[str, QtWidgets.QTreeWidgetItem] = {}
         self.saved: dict[Key, list] = {}
@@ -87,7 +93,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
     # -- building -------------------------------------------------------------------------
     def populate(self, patient: Patient, state: ViewerState) -> None:
         """Rebuild the tree for a patient (hidden sources are not listed at all)."""
-        self.state = state
+        self.viewer_state = state
         self._building = True
         self.clear()
         self._groups = {}
@@ -118,9 +124,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
         ov.setExpanded(True)
         if ov.childCount() == 0:
             self.takeTopLevelItem(self.indexOfTopLevelItem(ov))
-        for (name, source), ref in sorted(
-            frame.structures.items(), key=lambda kv: (_order(kv[0][1]), kv[0][1], kv[0][0])
-        ):
+        for name, source in sorted(frame.structures, key=lambda k: (_order(k[1]), k[1], k[0])):
             if not state.allowed(source):
                 continue
             self.add_structure((name, source, frame.name))
@@ -131,7 +135,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
 
     def add_structure(self, key: Key) -> QtWidgets.QTreeWidgetItem:
         """Add one structure row (creating its group)."""
-        assert self.state is not None
+        assert self.viewer_state is not None
         was = self._building
         self._building = True
         group_name = SAVED_GROUP if key in self.saved else source_group(key[1])
@@ -143,7 +147,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
             )
             group.setData(0, KIND_ROLE, "group")
             self._groups[group_name] = group
-        st = self.state.style(key)
+        st = self.viewer_state.style(key)
         label = layer_label(key[0], key[1])
         item = QtWidgets.QTreeWidgetItem(group, [label, st.mode])
         item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
@@ -166,14 +170,11 @@ class LayerPanel(QtWidgets.QTreeWidget):
         was = self._building
         self._building = True
         self.saved[key] = list(versions)
-        shown = {
-            item.child(i).data(0, VERSION_ROLE)
-            for i in range(item.childCount())
-            if item.child(i).checkState(0) == QtCore.Qt.CheckState.Checked
-        }
+        rows = _children(item)
+        shown = {c.data(0, VERSION_ROLE) for c in rows if c.checkState(0) == QtCore.Qt.CheckState.Checked}
         # rows are reused, never taken out: a taken item's wrapper may be deleted twice by PySide
         for i, v in enumerate(reversed(versions)):  # newest first
-            child = item.child(i) if i < item.childCount() else QtWidgets.QTreeWidgetItem(item)
+            child = rows[i] if i < len(rows) else QtWidgets.QTreeWidgetItem(item)
             child.setHidden(False)
             child.setText(0, v.summary())
             child.setFlags(child.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
@@ -183,8 +184,8 @@ class LayerPanel(QtWidgets.QTreeWidget):
             child.setData(0, KIND_ROLE, "version")
             child.setData(0, VERSION_ROLE, v.number)
             child.setToolTip(0, v.details() + "\n(check to show this version; right-click to revert to it)")
-        for i in range(len(versions), item.childCount()):
-            item.child(i).setHidden(True)
+        for c in rows[len(versions) :]:
+            c.setHidden(True)
         if versions:
             item.setText(0, f"{layer_label(key[0], key[1])}  {versions[-1].label}")
         self._building = was
@@ -206,7 +207,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
 
     def sync(self) -> None:
         """Refresh check boxes from the state (after keyboard toggles)."""
-        if self.state is None:
+        if self.viewer_state is None:
             return
         self._building = True
         it = QtWidgets.QTreeWidgetItemIterator(self)
@@ -215,15 +216,15 @@ class LayerPanel(QtWidgets.QTreeWidget):
             kind = item.data(0, KIND_ROLE)
             on = None
             if kind == "structure":
-                on = self.state.style(item.data(0, KEY_ROLE)).visible
+                on = self.viewer_state.style(item.data(0, KEY_ROLE)).visible
             elif kind == "dose_wash":
-                on = self.state.dose.wash
+                on = self.viewer_state.dose.wash
             elif kind == "isodose":
-                on = self.state.dose.lines
+                on = self.viewer_state.dose.lines
             elif kind == "fiducials":
-                on = self.state.fiducials_on
+                on = self.viewer_state.fiducials_on
             elif isinstance(kind, str) and kind.startswith("unc:"):
-                on = self.state.uncertainty.visible and kind[4:] in self.state.uncertainty.maps
+                on = self.viewer_state.uncertainty.visible and kind[4:] in self.viewer_state.uncertainty.maps
             if on is not None:
                 item.setCheckState(0, QtCore.Qt.CheckState.Checked if on else QtCore.Qt.CheckState.Unchecked)
             it += 1
@@ -232,7 +233,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
         self._building = False
 
     def _update_group_check(self, group: QtWidgets.QTreeWidgetItem) -> None:
-        states = {group.child(i).checkState(0) for i in range(group.childCount())}
+        states = {c.checkState(0) for c in _children(group)}
         if states == {QtCore.Qt.CheckState.Checked}:
             group.setCheckState(0, QtCore.Qt.CheckState.Checked)
         elif states == {QtCore.Qt.CheckState.Unchecked} or not states:
@@ -242,12 +243,12 @@ class LayerPanel(QtWidgets.QTreeWidget):
 
     # -- edits ----------------------------------------------------------------------------
     def _item_changed(self, item: QtWidgets.QTreeWidgetItem, column: int) -> None:
-        if self._building or self.state is None or column != 0:
+        if self._building or self.viewer_state is None or column != 0:
             return
         kind = item.data(0, KIND_ROLE)
         on = item.checkState(0) == QtCore.Qt.CheckState.Checked
         if kind == "structure":
-            self.state.style(item.data(0, KEY_ROLE)).visible = on
+            self.viewer_state.style(item.data(0, KEY_ROLE)).visible = on
         elif kind == "version":
             self.version_toggled.emit(item.data(0, KEY_ROLE), int(item.data(0, VERSION_ROLE)), on)
             return
@@ -257,32 +258,36 @@ class LayerPanel(QtWidgets.QTreeWidget):
             self.set_group_visible(item, on)
             return
         elif kind == "dose_wash":
-            self.state.dose.wash = on
+            self.viewer_state.dose.wash = on
         elif kind == "isodose":
-            self.state.dose.lines = on
+            self.viewer_state.dose.lines = on
         elif kind == "fiducials":
-            self.state.fiducials_on = on
+            self.viewer_state.fiducials_on = on
         elif isinstance(kind, str) and kind.startswith("unc:"):
             name = kind[4:]
             if on:
-                self.state.uncertainty.maps.add(name)
-                self.state.uncertainty.visible = True
+                self.viewer_state.uncertainty.maps.add(name)
+                self.viewer_state.uncertainty.visible = True
             else:
-                self.state.uncertainty.maps.discard(name)
+                self.viewer_state.uncertainty.maps.discard(name)
         self.changed.emit()
 
     def set_group_visible(self, group: QtWidgets.QTreeWidgetItem, on: bool) -> None:
         """Show or hide every structure of a group."""
-        for i in range(group.childCount()):
-            self.state.style(group.child(i).data(0, KEY_ROLE)).visible = on
+        if self.viewer_state is None:
+            return
+        for c in _children(group):
+            self.viewer_state.style(c.data(0, KEY_ROLE)).visible = on
         self.sync()
         self.changed.emit()
 
     def solo(self, key: Key) -> None:
         """Show only this structure."""
-        for k in list(self.state.layers):
-            self.state.layers[k].visible = k == key
-        self.state.structures_on = True
+        if self.viewer_state is None:
+            return
+        for k in list(self.viewer_state.layers):
+            self.viewer_state.layers[k].visible = k == key
+        self.viewer_state.structures_on = True
         self.sync()
         self.changed.emit()
 
@@ -292,7 +297,9 @@ class LayerPanel(QtWidgets.QTreeWidget):
 
     def pick_colour(self, item: QtWidgets.QTreeWidgetItem) -> None:
         """Choose a structure's colour."""
-        st = self.state.style(item.data(0, KEY_ROLE))
+        if self.viewer_state is None:
+            return
+        st = self.viewer_state.style(item.data(0, KEY_ROLE))
         col = QtWidgets.QColorDialog.getColor(QtGui.QColor(*st.colour), self, "Structure colour")
         if col.isValid():
             st.colour = (col.red(), col.green(), col.blue())
@@ -301,7 +308,7 @@ class LayerPanel(QtWidgets.QTreeWidget):
 
     def _menu(self, pos: QtCore.QPoint) -> None:
         item = self.itemAt(pos)
-        if item is None:
+        if item is None or self.viewer_state is None:
             return
         kind = item.data(0, KIND_ROLE)
         menu = QtWidgets.QMenu(self)
@@ -316,23 +323,23 @@ class LayerPanel(QtWidgets.QTreeWidget):
             menu.addAction("Hide group", lambda: self.set_group_visible(item, False))
         elif kind == "structure":
             key = item.data(0, KEY_ROLE)
-            st = self.state.style(key)
+            st = self.viewer_state.style(key)
             menu.addAction("Solo", lambda: self.solo(key))
             menu.addAction("Edit this structure", lambda: self.activated.emit(key))
             menu.addAction("Colour...", lambda: self.pick_colour(item))
             sm = menu.addMenu("Style")
             for mode in ("outline", "fill", "both"):
-                a = sm.addAction(mode, lambda m=mode: self._set(item, key, mode=m))
+                a = sm.addAction(mode, functools.partial(self._set, item, key, mode=mode))
                 a.setCheckable(True)
                 a.setChecked(st.mode == mode)
             wm = menu.addMenu("Line width")
             for w in (1, 2, 3, 4):
-                a = wm.addAction(f"{w} px", lambda w=w: self._set(item, key, width=w))
+                a = wm.addAction(f"{w} px", functools.partial(self._set, item, key, width=w))
                 a.setCheckable(True)
                 a.setChecked(st.width == w)
             om = menu.addMenu("Opacity")
             for o in (1.0, 0.75, 0.5, 0.25):
-                a = om.addAction(f"{int(o * 100)} %", lambda o=o: self._set(item, key, opacity=o))
+                a = om.addAction(f"{int(o * 100)} %", functools.partial(self._set, item, key, opacity=o))
                 a.setCheckable(True)
                 a.setChecked(abs(st.opacity - o) < 1e-6)
         else:
@@ -340,7 +347,9 @@ class LayerPanel(QtWidgets.QTreeWidget):
         menu.exec(self.viewport().mapToGlobal(pos))
 
     def _set(self, item, key: Key, **kw) -> None:
-        st = self.state.style(key)
+        if self.viewer_state is None:
+            return
+        st = self.viewer_state.style(key)
         for k, v in kw.items():
             setattr(st, k, v)
         item.setText(1, st.mode)

@@ -42,7 +42,7 @@ class PatientLoader(QtCore.QObject):
         super().__init__(parent)
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
-        self.edits_dirs: list[Path | bool] = [True]
+        self.edits_dirs: list[Path | bool | None] = [True]
         """Output folders whose saved edits are read back on opening (True: the patient's default one)."""
 
     def start(self, path: Path | None, demo: bool = False) -> None:
@@ -77,6 +77,7 @@ class PatientLoader(QtCore.QObject):
                 if path is None:  # first start: a coarse preview now, the full patient in the background
                     self.status.emit("First start: preparing a coarse preview of the demo patient...")
                     path = ensure_demo("small", progress=lambda s: self.status.emit(s))
+            assert path is not None, "start() is given a folder unless it opens the demo"
             self.status.emit(f"Opening {path}...")
             patient = open_patient(path, edits=list(self.edits_dirs))
         except NoImageError as e:

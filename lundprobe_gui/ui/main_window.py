@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..core.patient import Patient
 from ..core.modality import default_window_preset
+from ..core.patient import Patient
+from ..edit.registry import tool_class
+from ..edit.tool import EventKind
 from ..io.guard import WriteRefused, check_output_root
 from ..io.open import is_dataset_root, list_patients
 from ..render.scene import SceneRenderer
@@ -20,12 +24,11 @@ from . import gui_thread
 from .analysis_window import AnalysisTabs
 from .demo_upgrade import DemoPreview
 from .display_panel import DisplayPanel
-from ..edit.registry import tool_class
 from .dose_scale import ask_dose_scale, set_coordinate_convention
-from .initial_state import default_state, structure_centre, usable_base  # noqa: F401 - also imported from here
 from .edit_controller import TOOL_ORDER, EditController
 from .edit_panel import EditPanel
 from .hotspot_panel import install_hotspots
+from .initial_state import default_state, structure_centre, usable_base
 from .input_guard import InputGuard, single_keys
 from .layer_panel import LayerPanel
 from .loader import PatientLoader
@@ -56,7 +59,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.state: ViewerState | None = None
         self.scene: SceneRenderer | None = None
         self.settings = QtCore.QSettings()
-        self.coords = "RAS" if self.settings.value("coords", "LPS") == "RAS" else "LPS"
+        self.coords: Literal["LPS", "RAS"] = "RAS" if self.settings.value("coords", "LPS") == "RAS" else "LPS"
         self._cursor_touched = False
         self._dataset_root: Path | None = None
 
@@ -70,17 +73,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.browser.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.browser.cellDoubleClicked.connect(self._browser_open)
         self.problems = QtWidgets.QListWidget()
-        self._dock("Layers", self.layers, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Patients", self.browser, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
-        display_dock = self._dock("Display", self.display, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        self.add_dock("Layers", self.layers, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.add_dock("Patients", self.browser, QtCore.Qt.DockWidgetArea.LeftDockWidgetArea)
+        display_dock = self.add_dock("Display", self.display, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.edit = EditController(self)
         self.override: WindowOverride | None = None
         """Set by a study session: opening, listing and remembering patients, problems, state go to it."""
         self.edit_panel = EditPanel(self.edit)
-        edit_dock = self._dock("Edit", self.edit_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
+        edit_dock = self.add_dock("Edit", self.edit_panel, QtCore.Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(display_dock, edit_dock)
         display_dock.raise_()
-        self.problems_dock = self._dock("Problems", self.problems, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.problems_dock = self.add_dock("Problems", self.problems, QtCore.Qt.DockWidgetArea.BottomDockWidgetArea)
         self.problems_dock.hide()
         self.analysis = AnalysisTabs()
         self.analysis_tabs = self.analysis  # the tabs of the Analysis window
@@ -146,19 +149,21 @@ class MainWindow(QtWidgets.QMainWindow):
             v.hovered.connect(self._hover)
         self.display.changed.connect(self._display_changed)
         self.display.preset_chosen.connect(self.apply_preset)
-        self.actions: dict[str, QtGui.QAction] = {}
+        # the window's actions by name; nothing calls QWidget.actions() on the window
+        self.actions: dict[str, QtGui.QAction] = {}  # type: ignore[assignment]
         self._build_menus()
         install_hotspots(self, edit_dock)  # high-uncertainty regions of the edited structure, N / Shift+N
         display_dock.raise_()  # the first tab on screen is the display's, not the last one added
         install_modes(self)  # the study and review menus and docks (registered by the ui package)
         from .saved_edits import install_saved_edits
 
-        install_saved_edits(self)  # saved edits read back, versions, revert, compare with the start
+        self.saved_edits = install_saved_edits(self)  # saved edits read back, versions, revert, compare with the start
         self.input_guard = InputGuard(single_keys(list(self.actions.values())), self)
         self.input_guard.install()
 
     # -- construction -------------------------------------------------------------------
-    def _dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
+    def add_dock(self, title: str, widget: QtWidgets.QWidget, area) -> QtWidgets.QDockWidget:
+        """Add ``widget`` as a dock named ``title`` in ``area`` (the Display and Edit docks scroll)."""
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(title)
         if title in ("Display", "Edit"):
@@ -173,7 +178,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _action(self, name: str, text: str, slot, keys=None) -> QtGui.QAction:
+    def make_action(self, name: str, text: str, slot, keys=None) -> QtGui.QAction:
+        """An action of the window, registered as ``actions[name]``, with its shortcuts from SHORTCUTS.
+
+        ``keys`` overrides the shortcuts; ``slot`` is called with no argument when the action triggers.
+        """
         a = QtGui.QAction(text, self)
         sc = next((s for s in SHORTCUTS if s.action == name), None)
         seqs = keys if keys is not None else (sc.keys if sc else ())
@@ -188,16 +197,16 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         f = mb.addMenu("&File")
-        f.addAction(self._action("open_patient", "Open patient folder...", self.open_patient_dialog))
-        f.addAction(self._action("open_dataset", "Open dataset root...", self.open_dataset_dialog))
+        f.addAction(self.make_action("open_patient", "Open patient folder...", self.open_patient_dialog))
+        f.addAction(self.make_action("open_dataset", "Open dataset root...", self.open_dataset_dialog))
         self.recent_menu = f.addMenu("Recent patients")
         self._rebuild_recent()
         f.addSeparator()
-        f.addAction(self._action("save_view_png", "Save view as PNG...", self.save_view_png))
-        f.addAction(self._action("save_window_png", "Save window as PNG...", self.save_window_png))
-        f.addAction(self._action("export_dicom", "Export structures as DICOM...", self.export_dicom, keys=()))
+        f.addAction(self.make_action("save_view_png", "Save view as PNG...", self.save_view_png))
+        f.addAction(self.make_action("save_window_png", "Save window as PNG...", self.save_window_png))
+        f.addAction(self.make_action("export_dicom", "Export structures as DICOM...", self.export_dicom, keys=()))
         f.addSeparator()
-        f.addAction(self._action("quit", "Quit", self.close))
+        f.addAction(self.make_action("quit", "Quit", self.close))
         v = mb.addMenu("&View")
         for name, text, slot in (
             ("toggle_structures", "Toggle all structures", lambda: self._toggle("structures")),
@@ -208,55 +217,55 @@ class MainWindow(QtWidgets.QMainWindow):
             ("toggle_base", "Switch MRI / sCT", lambda: self._toggle("base")),
             ("cycle_fusion", "Cycle fusion mode", lambda: self._toggle("fusion")),
         ):
-            v.addAction(self._action(name, text, slot))
+            v.addAction(self.make_action(name, text, slot))
         v.addSeparator()
-        v.addAction(self._action("toggle_legend", "Show / hide the legend", self.tri.toggle_legends))
-        v.addAction(self._action("maximise", "Maximise / restore view", lambda: self.tri.toggle_maximise()))
-        v.addAction(self._action("reset_zoom", "Reset zoom", self.tri.reset_zoom))
+        v.addAction(self.make_action("toggle_legend", "Show / hide the legend", self.tri.toggle_legends))
+        v.addAction(self.make_action("maximise", "Maximise / restore view", lambda: self.tri.toggle_maximise()))
+        v.addAction(self.make_action("reset_zoom", "Reset zoom", self.tri.reset_zoom))
         wl = v.addMenu("Window preset")
         for name in MRI_PRESETS:
-            wl.addAction(name, lambda n=name: self.apply_preset(n))
+            wl.addAction(name, functools.partial(self.apply_preset, name))
         wl.addSeparator()
         for name in ("CT", "soft tissue", "mediastinum", "lung", "bone"):
-            wl.addAction(name, lambda n=name: self.apply_preset(n))
-        ras = self._action(
+            wl.addAction(name, functools.partial(self.apply_preset, name))
+        ras = self.make_action(
             "coords_ras", "World coordinates in RAS (NIfTI) instead of LPS (DICOM)", lambda: None, keys=()
         )
         ras.setCheckable(True)
         ras.setChecked(self.coords == "RAS")
         ras.toggled.connect(lambda on: set_coordinate_convention(self, on))
         v.addAction(ras)
-        v.addAction(self._action("dose_scale", "Dose scale...", lambda: ask_dose_scale(self), keys=()))
-        v.addAction(self._action("mode_window", "Mouse: window/level", lambda: self.set_mouse_mode("window")))
-        v.addAction(self._action("mode_navigate", "Mouse: navigate", lambda: self.set_mouse_mode("navigate")))
-        self._action("next_slice", "Next slice", lambda: self._step(+1), keys=("Up", "Right"))
-        self._action("prev_slice", "Previous slice", lambda: self._step(-1), keys=("Down", "Left"))
-        self._action("next_slice5", "Next 5 slices", lambda: self._step(+5), keys=("PgUp",))
-        self._action("prev_slice5", "Previous 5 slices", lambda: self._step(-5), keys=("PgDown",))
+        v.addAction(self.make_action("dose_scale", "Dose scale...", lambda: ask_dose_scale(self), keys=()))
+        v.addAction(self.make_action("mode_window", "Mouse: window/level", lambda: self.set_mouse_mode("window")))
+        v.addAction(self.make_action("mode_navigate", "Mouse: navigate", lambda: self.set_mouse_mode("navigate")))
+        self.make_action("next_slice", "Next slice", lambda: self._step(+1), keys=("Up", "Right"))
+        self.make_action("prev_slice", "Previous slice", lambda: self._step(-1), keys=("Down", "Left"))
+        self.make_action("next_slice5", "Next 5 slices", lambda: self._step(+5), keys=("PgUp",))
+        self.make_action("prev_slice5", "Previous 5 slices", lambda: self._step(-5), keys=("PgDown",))
         e = self.edit_menu = mb.addMenu("&Edit")
-        e.addAction(self._action("undo", "Undo", self.undo))
-        e.addAction(self._action("redo", "Redo", self.redo))
-        e.addAction(self._action("save_edits", "Save edited structure", self.save_edits))
+        e.addAction(self.make_action("undo", "Undo", self.undo))
+        e.addAction(self.make_action("redo", "Redo", self.redo))
+        e.addAction(self.make_action("save_edits", "Save edited structure", self.save_edits))
         e.addAction(
-            self._action("save_all_edits", "Save all edited structures", lambda: self.save_edits(all_keys=True))
+            self.make_action("save_all_edits", "Save all edited structures", lambda: self.save_edits(all_keys=True))
         )
-        e.addAction(self._action("output_dir", "Output folder...", self.choose_output_dir, keys=()))
+        e.addAction(self.make_action("output_dir", "Output folder...", self.choose_output_dir, keys=()))
         e.addSeparator()
         for name in TOOL_ORDER:
             e.addAction(
-                self._action(f"tool_{name}", f"Tool: {tool_class(name).label}", lambda n=name: self.choose_tool(n))
+                self.make_action(f"tool_{name}", f"Tool: {tool_class(name).label}", lambda n=name: self.choose_tool(n))
             )
-        e.addAction(self._action("brush_bigger", "Bigger brush", lambda: self._brush_step(+0.5)))
-        e.addAction(self._action("brush_smaller", "Smaller brush", lambda: self._brush_step(-0.5)))
-        e.addAction(self._action("apply_tool", "Apply tool / close polygon", self.apply_tool))
+        e.addAction(self.make_action("brush_bigger", "Bigger brush", lambda: self._brush_step(+0.5)))
+        e.addAction(self.make_action("brush_smaller", "Smaller brush", lambda: self._brush_step(-0.5)))
+        e.addAction(self.make_action("apply_tool", "Apply tool / close polygon", self.apply_tool))
         an = mb.addMenu("&Analysis")
-        an.addAction(self._action("show_metrics", "Metrics table", lambda: self.show_analysis(0), keys=()))
-        an.addAction(self._action("show_dvh", "DVH", lambda: self.show_analysis(1), keys=()))
-        an.addAction(self._action("show_unc_edits", "Uncertainty vs edits", lambda: self.show_analysis(2), keys=()))
-        an.addAction(self._action("clear_edit_map", "Clear edit map", lambda: self.show_edit_map(None), keys=()))
+        an.addAction(self.make_action("show_metrics", "Metrics table", lambda: self.show_analysis(0), keys=()))
+        an.addAction(self.make_action("show_dvh", "DVH", lambda: self.show_analysis(1), keys=()))
+        an.addAction(self.make_action("show_unc_edits", "Uncertainty vs edits", lambda: self.show_analysis(2), keys=()))
+        an.addAction(self.make_action("clear_edit_map", "Clear edit map", lambda: self.show_edit_map(None), keys=()))
         h = mb.addMenu("&Help")
-        h.addAction(self._action("shortcuts", "Shortcuts", self.show_shortcuts))
-        h.addAction(self._action("about", "About lundprobe_gui", self.show_about, keys=()))
+        h.addAction(self.make_action("shortcuts", "Shortcuts", self.show_shortcuts))
+        h.addAction(self.make_action("about", "About lundprobe_gui", self.show_about, keys=()))
 
     # -- opening ------------------------------------------------------------------------
     def open_path(self, path: str | Path | None) -> None:
@@ -307,7 +316,7 @@ class MainWindow(QtWidgets.QMainWindow):
         box = QtWidgets.QMessageBox(self)
         box.setText(text)
         box.setInformativeText(info)
-        made = {
+        made: dict[QtWidgets.QAbstractButton, str] = {
             box.addButton(
                 b,
                 QtWidgets.QMessageBox.ButtonRole.AcceptRole
@@ -330,10 +339,11 @@ class MainWindow(QtWidgets.QMainWindow):
         entries = list_patients(root)
         self.browser.setRowCount(len(entries))
         for i, e in enumerate(entries):
-            self.browser.setItem(i, 0, QtWidgets.QTableWidgetItem(e.patient_id))
+            first = QtWidgets.QTableWidgetItem(e.patient_id)
+            first.setData(QtCore.Qt.ItemDataRole.UserRole, str(e.path))
+            self.browser.setItem(i, 0, first)
             self.browser.setItem(i, 1, QtWidgets.QTableWidgetItem(e.layout))
             self.browser.setItem(i, 2, QtWidgets.QTableWidgetItem(""))
-            self.browser.item(i, 0).setData(QtCore.Qt.ItemDataRole.UserRole, str(e.path))
         self.browser.resizeColumnsToContents()
 
     def _browser_open(self, row: int, _col: int) -> None:
@@ -365,7 +375,7 @@ class MainWindow(QtWidgets.QMainWindow):
         val = self.settings.value("recent", [])
         if isinstance(val, str):
             val = [val]
-        return [str(v) for v in (val or [])]
+        return [str(v) for v in val] if isinstance(val, list | tuple) else []
 
     def _remember(self, path: Path) -> None:
         if self.override is not None:
@@ -378,14 +388,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def _rebuild_recent(self) -> None:
         self.recent_menu.clear()
         for p in self.recent():
-            self.recent_menu.addAction(p, lambda p=p: self.open_path(p))
+            self.recent_menu.addAction(p, functools.partial(self.open_path, p))
         self.recent_menu.setEnabled(bool(self.recent()))
 
-    def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:
         if ev.mimeData().hasUrls() and any(Path(u.toLocalFile()).is_dir() for u in ev.mimeData().urls()):
             ev.acceptProposedAction()
 
-    def dropEvent(self, ev: QtGui.QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, ev: QtGui.QDropEvent) -> None:
         for u in ev.mimeData().urls():
             p = Path(u.toLocalFile())
             if p.is_dir():
@@ -425,9 +435,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.edit_panel.populate([(n, s_) for (n, s_) in patient.reference_frame.structures if self.state.allowed(s_)])
         self.show_problems()
         self._remember(patient.path)
-        if self._dataset_root is None or patient.path.parent != self._dataset_root:
-            if patient.dataset_root and is_dataset_root(patient.dataset_root):
-                self.show_dataset(patient.dataset_root)
+        if (
+            (self._dataset_root is None or patient.path.parent != self._dataset_root)
+            and patient.dataset_root
+            and is_dataset_root(patient.dataset_root)
+        ):
+            self.show_dataset(patient.dataset_root)
         self.patient_shown.emit(patient)
 
     def _fit_layer_panel(self) -> None:
@@ -449,9 +462,11 @@ class MainWindow(QtWidgets.QMainWindow):
         if patient is not self.patient:
             return
         self._centre_cursor()
-        base = usable_base(patient, self.state.base.base)
-        if base != self.state.base.base:  # the MRI failed to load: the sCT is shown rather than a black view
-            self.state.base.base = base
+        state = self.state
+        assert state is not None, "set_patient made the patient's state"
+        base = usable_base(patient, state.base.base)
+        if base != state.base.base:  # the MRI failed to load: the sCT is shown rather than a black view
+            state.base.base = base
             self.layers.sync()
         self.apply_preset(default_window_preset(patient), refresh=False, key="mri")
         if self.scene is not None and base == "sct":  # the MRI's preset had no image to apply to
@@ -461,7 +476,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"{patient.id}: MRI shown, loading overlays...")
 
     def _centre_cursor(self) -> None:
-        if self._cursor_touched or self.patient is None:
+        if self._cursor_touched or self.patient is None or self.state is None:
             return
         c = structure_centre(self.patient)
         if c is not None:
@@ -473,6 +488,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # Most layers of an extended patient (folds, observers) are hidden on open: redrawing the
         # three views for each of them would only take the CPU from the loader threads.
         # Several structures share one file (label maps, RTSTRUCT ROIs, DICOM-SEG segments): all of them count.
+        assert self.state is not None, "set_patient made the patient's state"
         refs = [r for r in patient.reference_frame.structures.values() if r.path == path]
         shown = [r.key for r in refs if self.state.is_shown(r.key)]
         if not (shown if refs else self._volume_shown(path)):
@@ -509,7 +525,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _volume_shown(self, path: str) -> bool:
         """Whether a volume of the reference frame is drawn now (an sCT under the MRI, a hidden map, is not)."""
-        s, frame = self.state, self.patient.reference_frame
+        s, patient = self.state, self.patient
+        assert s is not None and patient is not None, "a patient is shown"
+        frame = patient.reference_frame
         for name, v in frame.images.items():
             if str(v.path) == path:
                 return name != "sCT" or s.base.base == "sct" or s.base.fusion != "none"
@@ -542,15 +560,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tri.refresh()
 
     def _prescription_from_dose(self) -> None:
-        if self.patient.prescription_gy is None and self.override is None:
+        patient, state, scene = self.patient, self.state, self.scene
+        assert patient is not None and state is not None and scene is not None, "a patient is shown"
+        if patient.prescription_gy is None and self.override is None:
             # No prescription in the data: the 100 % isodose is the dose maximum, known now that the dose is loaded.
-            self.state.dose.prescription_gy = self.patient.effective_prescription()
-            self.display.sync(self.scene.window(self.display.current_window_key()))
-            self.dvh_panel.set_prescription(self.state.dose.prescription_gy)
+            state.dose.prescription_gy = patient.effective_prescription()
+            self.display.sync(scene.window(self.display.current_window_key()))
+            self.dvh_panel.set_prescription(state.dose.prescription_gy)
 
     def refresh_layers(self) -> None:
         """Redraw after a layer changed its values (a dose scale was confirmed): list, bars and views."""
-        if self.scene is None:
+        if self.scene is None or self.patient is None or self.state is None:
             return
         self._prescription_from_dose()
         self.layers.populate(self.patient, self.state)
@@ -577,13 +597,16 @@ class MainWindow(QtWidgets.QMainWindow):
         if mode == "navigate":
             self._cursor_touched = True
             self.tri.set_cursor(zyx)
-        elif mode == "edit":
+        elif mode == "edit" and self.scene is not None:
             self.edit.handle("click", self.scene.stored_axis(axis), zyx, _mods(modifiers))
             self._show_polygon(axis, zyx)
 
     def _view_dragged(self, axis: int, phase: str, zyx, modifiers) -> None:
+        if self.scene is None or self.state is None:  # the views are blank before a patient is shown
+            return
         if self.tri.views[axis].mode == "edit":
-            kind = {"start": "press", "move": "move", "finish": "release"}[phase]
+            kinds: dict[str, EventKind] = {"start": "press", "move": "move", "finish": "release"}
+            kind = kinds[phase]
             self.edit.handle(kind, self.scene.stored_axis(axis), zyx, _mods(modifiers))
             self._show_polygon(axis, zyx)
             return
@@ -597,7 +620,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.tri.set_cursor(tuple(cur))
 
     def _window_dragged(self, dx: float, dy: float) -> None:
-        if self.scene is None:
+        if self.scene is None or self.state is None:
             return
         key = self.display.current_window_key()
         lo, hi = self.scene.window(key)
@@ -612,7 +635,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def apply_preset(self, name: str, refresh: bool = True, key: str | None = None) -> None:
         """Apply a window preset to the image being shown, or to ``key`` ("mri": the reference image, or "sct")."""
-        if self.scene is None:
+        if self.scene is None or self.state is None:
             return
         key = key or self.display.current_window_key()
         vol = self.scene.mri() if key == "mri" else self.scene.sct()
@@ -687,6 +710,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _uncertainty_of(self, name: str) -> None:
         """Show the uncertainty map of the structure being edited (if it has one) instead of another's."""
+        if self.state is None or self.patient is None:
+            return
         unc = self.state.uncertainty
         if name in self.patient.reference_frame.uncertainty and unc.maps != {name}:
             unc.maps = {name}
@@ -722,7 +747,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def apply_tool(self) -> None:
         """Run the whole-structure tool once (or close the polygon)."""
-        if self.scene is None:
+        if self.scene is None or self.state is None:
             return
         normal = self.scene.stored_axis(self.tri.active_axis)
         self.edit.apply_tool(normal, self.state.cursor[normal])  # the controller says why when nothing changed
@@ -748,7 +773,13 @@ class MainWindow(QtWidgets.QMainWindow):
             if a != axis:
                 v.set_brush_cursor(None)
         tool = self.edit.session.tool if self.edit.session is not None else None
-        if view.mode == "edit" and tool is not None and tool.shows_brush_cursor() and zyx is not None:
+        if (
+            view.mode == "edit"
+            and tool is not None
+            and tool.settings is not None
+            and tool.shows_brush_cursor()
+            and zyx is not None
+        ):
             view.set_brush_cursor(tool.settings.radius_mm, zyx)
         else:
             view.set_brush_cursor(None)
@@ -759,7 +790,12 @@ class MainWindow(QtWidgets.QMainWindow):
         poly = self.edit.polygon_in_progress() if self.tri.views[AXIAL].mode == "edit" else None
         for a, v in self.tri.views.items():
             # the polygon lives on a stored slice; a view shows it when that slice is the one on screen
-            if poly is None or self.scene.stored_axis(a) != poly[0] or self.scene.slice_index(a, poly[2][0]) != v.index:
+            if (
+                poly is None
+                or self.scene is None
+                or self.scene.stored_axis(a) != poly[0]
+                or self.scene.slice_index(a, poly[2][0]) != v.index
+            ):
                 v.set_polygon([])
             else:
                 v.set_polygon(poly[2], pointer if a == axis else None)
@@ -851,7 +887,7 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.edit.discard_recovery()
 
-    def changeEvent(self, ev: QtCore.QEvent) -> None:  # noqa: N802
+    def changeEvent(self, ev: QtCore.QEvent) -> None:
         if ev.type() == QtCore.QEvent.Type.ActivationChange and not self.isActiveWindow():
             self.edit.autosave()  # focus loss
         super().changeEvent(ev)
@@ -882,7 +918,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def go_to_structure(self, key) -> None:
         """Show a structure and put the crosshair at its centre (DVH curve clicked)."""
-        if self.patient is None or key is None:
+        if self.patient is None or self.state is None or key is None:
             return
         self.state.style(tuple(key)).visible = True
         self.layers.sync()
@@ -946,7 +982,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         AboutDialog(self).exec()
 
-    def closeEvent(self, ev: QtGui.QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
         if not self.confirm_discard():
             ev.ignore()
             return

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from PySide6 import QtCore, QtWidgets
 
@@ -219,7 +219,8 @@ class MetricsPanel(JobPanel):
         for i, row in enumerate(rows):
             for j, (key, _) in enumerate(COLUMNS):
                 value = row.get(key)
-                item = SortItem(value, KIND_LABELS.get(value, value) if key == "comparison" else None)
+                label = KIND_LABELS.get(value, value) if key == "comparison" and isinstance(value, str) else None
+                item = SortItem(value, label)
                 if j == 0:
                     item.setData(ROW_ROLE, row)
                 self.table.setItem(i, j, item)

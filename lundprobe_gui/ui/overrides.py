@@ -9,6 +9,7 @@ and controller go back to their own behaviour when it is set to None again.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -62,8 +63,8 @@ class EditOverride(Protocol):
         out_dir: Path | None = None,
         background: bool = True,
         on_done: Callable[[list[Path]], None] | None = None,
-    ) -> object:
-        """Save working copies."""
+    ) -> threading.Thread | None:
+        """Save working copies (the thread writing them, if one does)."""
 
     def autosave(self) -> None:
         """Keep unsaved working copies safe."""

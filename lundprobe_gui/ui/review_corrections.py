@@ -1,4 +1,4 @@
-"""Corrections in an AI review: working copies in the window's edit session, saved through the review (a mixin of ReviewMode).
+"""Corrections in an AI review: working copies in the edit session, saved through the review (a mixin of ReviewMode).
 
 **Correct** (enabled only when the rating is not 5) opens a working copy of the segment under the
 source ``"review"`` with the brush selected. A correction is handed to the review session with
@@ -9,13 +9,18 @@ the working copy and the saved correction, and the AI segment counts again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from ..review import ReviewError
+from ..review import ReviewError, ReviewSession
 
 if TYPE_CHECKING:
-    from .review_mode import ReviewMode
+    from PySide6 import QtWidgets
+
+    from ..core.mask import Mask
+    from .main_window import MainWindow
+    from .review_panel import ReviewPanel
 
 logger = logging.getLogger(__name__)
 
@@ -26,18 +31,31 @@ TARGET_SOURCE = "review"
 class ReviewCorrections:
     """Working copies, saving and discarding corrections of :class:`~lundprobe_gui.ui.review_mode.ReviewMode`."""
 
-    def _key(self: "ReviewMode", segment: str) -> tuple[str, str]:
+    # What ReviewMode gives its mixin, declared for the type checker.
+    window: MainWindow
+    session: ReviewSession | None
+    panel: ReviewPanel
+    dock: QtWidgets.QDockWidget
+    _saved: dict[str, Mask]
+
+    if TYPE_CHECKING:
+
+        def refresh(self, select: str | None = None) -> None: ...
+
+        def _tell(self, text: str, info: str) -> None: ...
+
+    def _key(self, segment: str) -> tuple[str, str]:
         return (segment, TARGET_SOURCE)
 
-    def _working(self: "ReviewMode", segment: str) -> bool:
+    def _working(self, segment: str) -> bool:
         es = self.window.edit.session
-        return es is not None and self._key(segment) in es.keys()
+        return es is not None and self._key(segment) in es.keys()  # noqa: SIM118 - EditSession.keys() is a method, not a dict
 
-    def _unsaved(self: "ReviewMode", segment: str) -> bool:
+    def _unsaved(self, segment: str) -> bool:
         es = self.window.edit.session
-        return self._working(segment) and es.is_dirty(self._key(segment))
+        return es is not None and self._working(segment) and es.is_dirty(self._key(segment))
 
-    def correct(self: "ReviewMode", segment: str) -> bool:
+    def correct(self, segment: str) -> bool:
         """Start (or continue) correcting a segment: a working copy in the edit session, brush selected."""
         s = self.session
         if s is None or s.current is None:
@@ -56,14 +74,14 @@ class ReviewCorrections:
         self.refresh()
         return True
 
-    def save_correction(self: "ReviewMode", segment: str) -> bool | None:
+    def save_correction(self, segment: str) -> bool | None:
         """Hand a segment's working copy to ``ReviewSession.submit_correction`` (written in the background).
 
         Returns True when a save was handed over, None when there was nothing new to save, and
         False when the review refused it (the message was shown and the edits are kept).
         """
         s, es = self.session, self.window.edit.session
-        if s is None or s.current is None or not self._working(segment):
+        if s is None or s.current is None or es is None or not self._working(segment):
             return None
         key = self._key(segment)
         work = es.working(key)
@@ -100,7 +118,7 @@ class ReviewCorrections:
         self.refresh()
         return True
 
-    def discard(self: "ReviewMode", segment: str, confirm: bool = False) -> bool:
+    def discard(self, segment: str, confirm: bool = False) -> bool:
         """Drop a segment's working copy and saved correction: the AI segment counts again."""
         s = self.session
         if s is None or s.current is None:
@@ -127,11 +145,11 @@ class ReviewCorrections:
         self.refresh()
         return True
 
-    def _close_working(self: "ReviewMode", segment: str) -> None:
+    def _close_working(self, segment: str) -> None:
         w = self.window
         es = w.edit.session
         key = self._key(segment)
-        if es is None or key not in es.keys():
+        if es is None or key not in es.keys():  # noqa: SIM118 - EditSession.keys() is a method, not a dict
             return
         es.close(key)
         skey = w.edit.scene_key(key)
@@ -147,19 +165,18 @@ class ReviewCorrections:
         w.layers.sync()
         w.tri.refresh()
 
-    def _redraw_segment(self: "ReviewMode", segment: str) -> None:
+    def _redraw_segment(self, segment: str) -> None:
         """Show the segment as the patient now holds it (the AI file or the saved correction)."""
         s, w = self.session, self.window
-        case = s.current
-        try:
-            s.patient.mask_obj(segment, case.source, case.frame)  # a re-pointed structure loads here
-        except (KeyError, ValueError):
-            pass
+        case = s.current if s is not None else None
+        if s is not None and case is not None and s.patient is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                s.patient.mask_obj(segment, case.source, case.frame)  # a re-pointed structure loads here
         if w.scene is not None:
             w.scene.invalidate()
             w.tri.refresh()
 
-    def _save_shortcut(self: "ReviewMode") -> None:
+    def _save_shortcut(self) -> None:
         name = self.panel.segment
         if name is not None and self._working(name):
             self.save_correction(name)

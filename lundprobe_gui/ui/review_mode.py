@@ -11,8 +11,9 @@ What it does:
   opens a :class:`ReviewSession` (a locked or unreadable review is refused with its message) and
   shows the "AI review" dock.
 * Each case is shown in the window (any layout the viewer opens), with only the AI segments
-  visible (the others can be switched on in the Layers panel) and the base image windowed by :func:`lundprobe_gui.core.modality.default_window_preset`
-  once it is loaded (mediastinum for CT, the sCT window, or the MRI auto window).
+  visible (the others can be switched on in the Layers panel) and the base image windowed by
+  :func:`lundprobe_gui.core.modality.default_window_preset` once it is loaded (mediastinum for CT,
+  the sCT window, or the MRI auto window).
 * The reviewer rates each segment on the 5-point scale. **Correct** (enabled only when the rating
   is not 5; otherwise its tooltip is the session's ``edit_refusal``) opens a working copy of the
   segment in the window's edit session under the source ``"review"`` with the brush selected.
@@ -44,6 +45,7 @@ from .review_panel import ReviewPanel, SegmentRow
 from .session_mode import SessionMode
 
 if TYPE_CHECKING:
+    from ..core.mask import Mask
     from ..core.patient import Patient
     from .main_window import MainWindow
 
@@ -54,10 +56,10 @@ PANEL_WIDTH = 410
 TOOLS_WIDTH = 370
 
 
-def install_review_mode(window: "MainWindow") -> "ReviewMode":
+def install_review_mode(window: MainWindow) -> ReviewMode:
     """Add the Review menu and panel to a main window; the mode is kept as ``window.review_mode``."""
     mode = ReviewMode(window)
-    window.review_mode = mode
+    window.review_mode = mode  # type: ignore[attr-defined]  # the window does not know its modes (ui/modes.py)
     return mode
 
 
@@ -75,7 +77,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         (tests, scripted screenshots).
     """
 
-    def __init__(self, window: "MainWindow") -> None:
+    def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.session: ReviewSession | None = None
         self.load_in_background = True
@@ -92,7 +94,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.dock, QtCore.Qt.Orientation.Horizontal)
         self.dock.hide()
 
-        self._saved: dict[str, object] = {}  # segment -> mask last saved to the review (this visit)
+        self._saved: dict[str, Mask] = {}  # segment -> mask last saved to the review (this visit)
         self._pending_comments: dict[str, str] = {}
         self._paused_case: str | None = None
         self._jump_pending = False
@@ -162,6 +164,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         if not was_visible and not self.dock.isFloating():
             # The images keep most of the width: the Display/Edit tabs narrow to make room.
             scroll = self.dock.widget()
+            assert isinstance(scroll, QtWidgets.QScrollArea)
             need = (
                 self.panel.minimumSizeHint().width()
                 + 2 * scroll.frameWidth()
@@ -268,12 +271,16 @@ class ReviewMode(ReviewCorrections, SessionMode):
 
     def _session_changed(self, what: str, case_id: str | None = None) -> None:
         """A background write finished (a correction or its discard): show the segment as saved."""
-        if what == "correction" and self.session is not None and self.session.current is not None:
-            if case_id == self.session.current.case_id:
-                for seg in self.session.current.segments:
-                    if not self._working(seg.name):
-                        self._redraw_segment(seg.name)
-                self._refresh_timer.start()
+        if (
+            what == "correction"
+            and self.session is not None
+            and self.session.current is not None
+            and case_id == self.session.current.case_id
+        ):
+            for seg in self.session.current.segments:
+                if not self._working(seg.name):
+                    self._redraw_segment(seg.name)
+            self._refresh_timer.start()
 
     # -- cases -------------------------------------------------------------------------------
     def open_case(self, case_id: str) -> bool:
@@ -297,6 +304,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         self._saved = {}
         self._pending_comments = {}
         case = s.current
+        assert case is not None, "open_case made it the current case"
         state = self.window.make_state(patient)
         names = {seg.name for seg in case.segments}
         for key, style in state.layers.items():  # the AI segments only (others can be switched on)
@@ -316,7 +324,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         self._load(patient)
         return True
 
-    def _load(self, patient: "Patient") -> None:
+    def _load(self, patient: Patient) -> None:
         w, cancel = self.window, self._load_cancel
         if not self.load_in_background:
             w.loader.run(patient, None, cancel)  # signals run the window's slots before this returns
@@ -393,6 +401,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
 
     def _show_all_done(self) -> None:
         s = self.session
+        assert s is not None, "said of the open review"
         self._refresh_cases()
         self.panel.set_case_open(
             False,
@@ -430,9 +439,10 @@ class ReviewMode(ReviewCorrections, SessionMode):
         """Show the segment, and make its working copy (if any) the one the tools edit."""
         w = self.window
         es = w.edit.session
+        s = self.session
         if es is not None:
-            if self._working(name):
-                w.edit.start_editing(name, self.session.current.source, TARGET_SOURCE)
+            if self._working(name) and s is not None and s.current is not None:
+                w.edit.start_editing(name, s.current.source, TARGET_SOURCE)
             elif es.active_key is not None and es.active_key[1] == TARGET_SOURCE:
                 es.set_active(None)
                 w.set_mouse_mode("navigate")
@@ -443,7 +453,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
     def jump_to(self, segment: str) -> bool:
         """Move the cursor to a segment's centre."""
         s, w = self.session, self.window
-        if s is None or s.current is None or w.patient is not s.patient:
+        if s is None or s.current is None or s.patient is None or w.patient is not s.patient:
             return False
         try:
             m = s.patient.mask_obj(segment, s.current.source, s.current.frame)
@@ -455,9 +465,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         w.tri.set_cursor(tuple(int(round(v)) for v in c))
         return True
 
-    def _status(self, segment: str) -> str:
-        s = self.session
-        corrected = segment in s.case_state().corrected
+    def _status(self, segment: str, corrected: bool) -> str:
         if self._working(segment):
             return "correcting (unsaved)" if self._unsaved(segment) else ("corrected" if corrected else "correcting")
         return "corrected" if corrected else ""
@@ -468,7 +476,10 @@ class ReviewMode(ReviewCorrections, SessionMode):
         if s is None or s.current is None:
             return
         case, st = s.current, s.case_state()
-        rows = [SegmentRow(seg.name, st.ratings.get(seg.name), self._status(seg.name)) for seg in case.segments]
+        rows = [
+            SegmentRow(seg.name, st.ratings.get(seg.name), self._status(seg.name, seg.name in st.corrected))
+            for seg in case.segments
+        ]
         self.panel.set_segments(rows, select)
         name = self.panel.segment
         if name is not None:
@@ -536,7 +547,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         return self.end_review()
 
     # -- window signals ------------------------------------------------------------------------
-    def _image_ready(self, patient: "Patient") -> None:
+    def _image_ready(self, patient: Patient) -> None:
         s = self.session
         if s is None or patient is not s.patient or patient is not self.window.patient:
             return
@@ -544,7 +555,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
         self.window.apply_preset(preset, key="mri")
         self.window.statusBar().showMessage(f"{patient.id}: {preset} window", 5000)
 
-    def _load_finished(self, patient: "Patient") -> None:
+    def _load_finished(self, patient: Patient) -> None:
         s = self.session
         if s is None or patient is not s.patient or patient is not self.window.patient:
             return
@@ -553,7 +564,7 @@ class ReviewMode(ReviewCorrections, SessionMode):
             self.jump_to(self.panel.segment)
         self.refresh()
 
-    def _patient_shown(self, patient: "Patient") -> None:
+    def _patient_shown(self, patient: Patient) -> None:
         s = self.session
         if s is None or s.current is None or patient is s.patient:
             return

@@ -139,19 +139,19 @@ class ReviewPanel(QtWidgets.QWidget):
 
         # -- correction -------------------------------------------------------------------
         corr = QtWidgets.QGroupBox("Correction")
-        col = QtWidgets.QVBoxLayout(corr)
+        corr_layout = QtWidgets.QVBoxLayout(corr)
         brow = QtWidgets.QHBoxLayout()
         self.correct_btn = QtWidgets.QPushButton("Correct")
         self.save_btn = QtWidgets.QPushButton("Save correction")
         self.save_btn.setToolTip("Save the correction of this segment to the review now (Finish case saves too)")
         self.discard_btn = QtWidgets.QPushButton("Discard correction")
         self.discard_btn.setToolTip("Go back to the AI segment")
-        for b in (self.correct_btn, self.save_btn, self.discard_btn):
-            brow.addWidget(b)
-        col.addLayout(brow)
+        for btn in (self.correct_btn, self.save_btn, self.discard_btn):
+            brow.addWidget(btn)
+        corr_layout.addLayout(brow)
         self.correction_label = QtWidgets.QLabel("")
         self.correction_label.setWordWrap(True)
-        col.addWidget(self.correction_label)
+        corr_layout.addWidget(self.correction_label)
         self.correct_btn.clicked.connect(lambda: self._emit_for_segment(self.correct_requested))
         self.save_btn.clicked.connect(lambda: self._emit_for_segment(self.save_requested))
         self.discard_btn.clicked.connect(lambda: self._emit_for_segment(self.discard_requested))
@@ -223,7 +223,8 @@ class ReviewPanel(QtWidgets.QWidget):
                     t.setItem(i, j, item)
                 item.setText(text)
                 item.setData(QtCore.Qt.ItemDataRole.UserRole, r.name)
-            t.item(i, 0).setToolTip("" if r.score is None else level(r.score).text())
+                if j == 0:
+                    item.setToolTip("" if r.score is None else level(r.score).text())
         names = [r.name for r in rows]
         if keep not in names:
             keep = names[0] if names else None
@@ -303,7 +304,8 @@ class ReviewPanel(QtWidgets.QWidget):
     def select_segment(self, name: str) -> bool:
         """Select a segment as if clicked (emits ``segment_selected``)."""
         for i in range(self.segment_table.rowCount()):
-            if self.segment_table.item(i, 0).text() == name:
+            item = self.segment_table.item(i, 0)
+            if item is not None and item.text() == name:
                 self.segment_table.selectRow(i)
                 return True
         return False
@@ -313,7 +315,10 @@ class ReviewPanel(QtWidgets.QWidget):
         rows = self.segment_table.selectionModel().selectedRows()
         if not rows:
             return
-        name = self.segment_table.item(rows[0].row(), 0).text()
+        item = self.segment_table.item(rows[0].row(), 0)
+        if item is None:
+            return
+        name = item.text()
         self._segment = name
         self.segment_selected.emit(name)
 
@@ -330,5 +335,5 @@ class ReviewPanel(QtWidgets.QWidget):
         if cid:
             self.case_chosen.emit(str(cid))
 
-    def sizeHint(self) -> QtCore.QSize:  # noqa: N802
+    def sizeHint(self) -> QtCore.QSize:
         return QtCore.QSize(400, 760)

@@ -56,7 +56,7 @@ def compare_counts(base: Mask, edited: Mask, voxel_cc: float) -> tuple[float, fl
 class SavedEdits(QtCore.QObject):
     """Wires saved-edit history, versions, revert and the compare toggle into a :class:`MainWindow`."""
 
-    def __init__(self, win: "MainWindow") -> None:
+    def __init__(self, win: MainWindow) -> None:
         super().__init__(win)
         self.win = win
         self.compare_on = False
@@ -78,9 +78,11 @@ class SavedEdits(QtCore.QObject):
             "Show what the correction changed against the mask it started from: added voxels green, removed "
             "magenta, in all three views"
         )
-        ep.layout().insertWidget(ep.layout().indexOf(ep.stats) + 1, self.compare_btn)
+        box = ep.layout()
+        assert isinstance(box, QtWidgets.QBoxLayout), "the edit panel is a column"
+        box.insertWidget(box.indexOf(ep.stats) + 1, self.compare_btn)
         self.compare_btn.toggled.connect(self.set_compare)
-        act = win._action("compare_start", "Compare with start (added / removed)", self.compare_btn.toggle)
+        act = win.make_action("compare_start", "Compare with start (added / removed)", self.compare_btn.toggle)
         win.edit_menu.addAction(act)
         ep.extra_stats = self.compare_text
         win.layers.version_toggled.connect(self.show_version)
@@ -127,12 +129,12 @@ class SavedEdits(QtCore.QObject):
 
     # -- after a save --------------------------------------------------------------------
     def _after_save(self, _path: str) -> None:
-        patient, layers = self.win.patient, self.win.layers
-        if patient is None:
+        patient, state, layers = self.win.patient, self.win.state, self.win.layers
+        if patient is None or state is None:
             return
         refs = [r for r in patient.reference_frame.structures.values() if r.version is not None]
         if any(r.key not in layers.saved for r in refs):
-            layers.populate(patient, self.win.state)  # a first save: the series moves to "Saved edits"
+            layers.populate(patient, state)  # a first save: the series moves to "Saved edits"
             session = self.win.edit.session
             for key in session.keys() if session is not None else []:
                 skey = self.win.edit.scene_key(key)
@@ -147,6 +149,8 @@ class SavedEdits(QtCore.QObject):
     def version_mask(self, key: tuple, number: int) -> Mask | None:
         """The voxels of one saved version (checked against its sidecar), or None (the reason in the status bar)."""
         patient = self.win.patient
+        if patient is None:
+            return None
         v = next((v for v in patient.versions(key[0], key[1], key[2]) if v.number == number), None)
         if v is None:
             return None
@@ -162,7 +166,7 @@ class SavedEdits(QtCore.QObject):
     def show_version(self, key: tuple, number: int, on: bool) -> None:
         """Show (or hide) one saved version as its own outline beside the newest."""
         scene, state = self.win.scene, self.win.state
-        if scene is None:
+        if scene is None or state is None:
             return
         vkey = (key[0], f"{key[1]} v{number:03d}", key[2])
         if on:
@@ -193,12 +197,13 @@ class SavedEdits(QtCore.QObject):
         if ctrl.active != series:
             ctrl.start_editing(key[0], key[1], key[1])
             self.win.choose_tool(ctrl.tool_name)
+        assert ctrl.session is not None, "start_editing opened the series in the session"
         ctrl.session.reset_to(series, mask)
         self.win.statusBar().showMessage(f"Reverting {key[0]} ({key[1]}) to v{number:03d}...")
         ctrl.save([series])
 
     # -- compare with the start ----------------------------------------------------------
-    def start_key(self) -> tuple | None:
+    def start_key(self) -> tuple[str, str, str] | None:
         """(name, start source, frame) of the structure being edited: the mask its correction started from."""
         ctrl = self.win.edit
         if ctrl.active is None or self.win.patient is None:
@@ -220,15 +225,16 @@ class SavedEdits(QtCore.QObject):
             self.compare_btn.setChecked(False)
             self.compare_btn.blockSignals(False)
             self.compare_on = False
-        self.win.state.edit_map = None if base is None else (base, self.win.edit.scene_key(self.win.edit.active))
+        active = self.win.edit.active
+        self.win.state.edit_map = None if base is None or active is None else (base, self.win.edit.scene_key(active))
         self.win.tri.refresh()
         self.win.edit_panel.refresh()
 
     def _follow_active(self) -> None:
         # the map follows the structure being edited
         if self.compare_on and self.win.state is not None:
-            base = self.start_key()
-            want = None if base is None else (base, self.win.edit.scene_key(self.win.edit.active))
+            base, active = self.start_key(), self.win.edit.active
+            want = None if base is None or active is None else (base, self.win.edit.scene_key(active))
             if self.win.state.edit_map != want:
                 self.win.state.edit_map = want
                 self.win.tri.refresh()
@@ -236,14 +242,14 @@ class SavedEdits(QtCore.QObject):
     def compare_text(self) -> str:
         """The live statistics line of the comparison, or '' when it is off."""
         base = self.start_key() if self.compare_on else None
-        ctrl = self.win.edit
-        if base is None or ctrl.session is None:
+        ctrl, patient = self.win.edit, self.win.patient
+        if base is None or ctrl.session is None or ctrl.active is None or patient is None:
             return ""
         try:
-            start = self.win.patient.mask_obj(base[0], base[1])
+            start = patient.mask_obj(base[0], base[1])
         except (KeyError, ValueError):
             return ""
-        voxel_cc = float(np.prod(self.win.patient.geometry.spacing_zyx)) / 1000.0
+        voxel_cc = float(np.prod(patient.geometry.spacing_zyx)) / 1000.0
         added, removed, dice = compare_counts(start, ctrl.session.working(ctrl.active), voxel_cc)
         d = "n/a" if dice is None else f"{dice:.4f}"
         # two short lines: the panel must not grow wider than a laptop screen allows
@@ -255,7 +261,6 @@ def _output_root(path: Path, patient_id: str) -> Path:
     return next((q.parent for q in path.parents if q.name == patient_id), path.parent)
 
 
-def install_saved_edits(win: "MainWindow") -> SavedEdits:
-    """Add the correction loop to a main window (see the module docstring)."""
-    win.saved_edits = SavedEdits(win)
-    return win.saved_edits
+def install_saved_edits(win: MainWindow) -> SavedEdits:
+    """Add the correction loop to a main window (see the module docstring); the window keeps it as ``saved_edits``."""
+    return SavedEdits(win)

@@ -22,9 +22,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..session.errors import SessionError
 from . import gui_thread
@@ -55,10 +56,10 @@ class ExitSteps:
     """Undo steps of the window's adaptation to a session, run in reverse order when it ends."""
 
     def __init__(self) -> None:
-        self._undo: list[Callable[[], None]] = []
+        self._undo: list[Callable[[], object]] = []
 
-    def on_exit(self, fn: Callable[[], None]) -> None:
-        """Register one undo step."""
+    def on_exit(self, fn: Callable[[], object]) -> None:
+        """Register one undo step (what it returns is ignored)."""
         self._undo.append(fn)
 
     def restore(self) -> None:
@@ -67,7 +68,7 @@ class ExitSteps:
             fn = self._undo.pop()
             try:
                 fn()
-            except Exception:  # noqa: BLE001 - restore as much as possible
+            except Exception:  # restore as much as possible
                 logger.exception("restoring the window after a session failed")
 
 
@@ -98,7 +99,7 @@ class SessionMode(QtCore.QObject):
         self._clock.setInterval(CLOCK_MS)
         self._clock.timeout.connect(self._on_clock)
         app = QtWidgets.QApplication.instance()
-        if app is not None:
+        if isinstance(app, QtGui.QGuiApplication):
             app.applicationStateChanged.connect(self._application_state)
 
     # -- for subclasses ------------------------------------------------------------------------------
@@ -185,7 +186,7 @@ class SessionMode(QtCore.QObject):
         except SessionError:
             logger.debug("%s outside a case", method, exc_info=True)
 
-    def eventFilter(self, obj: QtCore.QObject, ev: QtCore.QEvent) -> bool:  # noqa: N802
+    def eventFilter(self, obj: QtCore.QObject, ev: QtCore.QEvent) -> bool:
         t = ev.type()
         if t in INPUT_EVENTS:
             if self.session is not None and isinstance(obj, QtWidgets.QWidget) and obj.window() is self.window:

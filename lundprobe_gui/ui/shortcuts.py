@@ -92,6 +92,6 @@ class ShortcutsDialog(QtWidgets.QDialog):
         screen = self.screen().availableGeometry() if self.screen() is not None else QtCore.QRect(0, 0, 1600, 1000)
         self.resize(min(width, int(screen.width() * 0.9)), min(640, int(screen.height() * 0.85)))
 
-    def resizeEvent(self, ev) -> None:  # noqa: N802
+    def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
         self.table.resizeRowsToContents()  # wrapped descriptions get the height they need

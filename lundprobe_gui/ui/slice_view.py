@@ -54,17 +54,17 @@ def legend_html(entries: list, rows: int = LEGEND_ROWS) -> str:
 class _ViewBox(pg.ViewBox):
     """A ViewBox whose mouse input goes to the owning :class:`SliceView`."""
 
-    def __init__(self, owner: "SliceView") -> None:
+    def __init__(self, owner: SliceView) -> None:
         super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
         self._owner = owner
 
-    def mouseClickEvent(self, ev) -> None:  # noqa: N802 - Qt naming
+    def mouseClickEvent(self, ev) -> None:
         self._owner.handle_click(ev)
 
-    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802
+    def mouseDragEvent(self, ev, axis=None) -> None:
         self._owner.handle_drag(ev)
 
-    def wheelEvent(self, ev, axis=None) -> None:  # noqa: N802
+    def wheelEvent(self, ev, axis=None) -> None:
         self._owner.handle_wheel(ev)
 
 
@@ -169,7 +169,7 @@ class SliceView(QtWidgets.QWidget):
         lab.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         return lab
 
-    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:  # noqa: N802
+    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:
         super().resizeEvent(ev)
         self._place_overlays()
 
@@ -365,7 +365,7 @@ class SliceView(QtWidgets.QWidget):
     # -- coordinates --------------------------------------------------------------------
     def bind_grid(self, shape_zyx: tuple[int, int, int], orient: Orientation, name: str) -> None:
         """Show a new grid: its stored shape, its storage-to-display mapping and the view's title."""
-        self.shape_zyx = tuple(shape_zyx)
+        self.shape_zyx = (shape_zyx[0], shape_zyx[1], shape_zyx[2])
         self.orient = orient
         self.view_name = name
         self._img_shape = None  # refit on the next image
@@ -384,7 +384,8 @@ class SliceView(QtWidgets.QWidget):
 
     # -- mouse --------------------------------------------------------------------------
     def _clamp(self, zyx) -> tuple[float, float, float]:
-        return tuple(float(min(max(v, 0), n - 1)) for v, n in zip(zyx, self.shape_zyx))
+        z, y, x = (float(min(max(v, 0), n - 1)) for v, n in zip(zyx, self.shape_zyx))
+        return z, y, x
 
     def handle_click(self, ev) -> None:
         """Left click: cursor (or tool); double click: maximise."""
@@ -440,7 +441,7 @@ class SliceView(QtWidgets.QWidget):
         if self._img_shape is not None:
             self.hovered.emit(self.axis, self._clamp(self.scene_to_voxel(pos)))
 
-    def enterEvent(self, ev) -> None:  # noqa: N802
+    def enterEvent(self, ev) -> None:
         self.hovered.emit(self.axis, None)
         super().enterEvent(ev)
 

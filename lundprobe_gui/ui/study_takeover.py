@@ -9,9 +9,10 @@ Everything is undone step by step when the session ends.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -20,10 +21,11 @@ from ..core.patient import Patient
 from ..edit.toolset import ToolSet
 from ..render.colormaps import structure_colour
 from ..render.state import ViewerState
-from ..study import StudyError
+from ..study import ObserverSession, StudyError
 from ..study.files import output_root
 from .layer_panel import KEY_ROLE, KIND_ROLE
-from .main_window import default_state
+from .main_window import MainWindow, default_state
+from .session_mode import ExitSteps
 
 if TYPE_CHECKING:
     from .study_mode import StudyMode
@@ -43,16 +45,40 @@ def _all_actions(menu: QtWidgets.QMenu) -> list[QtGui.QAction]:
     out = []
     for a in menu.actions():
         out.append(a)
-        if a.menu() is not None:
-            out.extend(_all_actions(a.menu()))
+        sub = a.menu()
+        if isinstance(sub, QtWidgets.QMenu):
+            out.extend(_all_actions(sub))
     return out
+
+
+def _show_dock(dock: QtWidgets.QDockWidget, visible: bool) -> None:
+    dock.setVisible(visible)
+    dock.toggleViewAction().setEnabled(True)
 
 
 class StudyTakeover:
     """Entering and leaving the study's window, blinding, and what the window may show."""
 
-    def _enter_study_ui(self: "StudyMode") -> None:
-        w, P = self.window, self.exit_steps
+    # What StudyMode gives its mixins, declared for the type checker. The window and the open
+    # ObserverSession are Any, as SessionMode declares them; the methods here read them into typed locals.
+    window: Any
+    session: Any
+    exit_steps: ExitSteps
+    dock: QtWidgets.QDockWidget
+    menu: QtWidgets.QMenu
+    study_dir: Path | None
+    _loaded: tuple[int, str] | None
+    _loaded_patient: Patient | None
+    _before_study: Path | None
+
+    if TYPE_CHECKING:
+
+        @property
+        def active(self) -> bool: ...
+
+    def _enter_study_ui(self) -> None:
+        w: MainWindow = self.window
+        P = self.exit_steps
         # undone last: the docks come back where they were, at their sizes, not squeezed by the study panel
         layout = w.saveState()
         P.on_exit(lambda: w.restoreState(layout))
@@ -63,31 +89,37 @@ class StudyTakeover:
             was, tv = dock.isVisible(), dock.toggleViewAction()
             dock.hide()
             tv.setEnabled(False)
-            P.on_exit(lambda d=dock, v=was: (d.setVisible(v), d.toggleViewAction().setEnabled(True)))
+            P.on_exit(functools.partial(_show_dock, dock, was))
         browser = getattr(w, "browser", None)
         if browser is not None:
             root = getattr(w, "_dataset_root", None)
             browser.setRowCount(0)
-            P.on_exit(lambda r=root: w.show_dataset(r) if r is not None else None)
+            if root is not None:
+                P.on_exit(functools.partial(w.show_dataset, root))
         for name in DISABLED_ACTIONS:
             a = w.actions.get(name)
             if a is not None:
                 a.setEnabled(False)
-                P.on_exit(lambda a=a: a.setEnabled(True))
+                P.on_exit(functools.partial(a.setEnabled, True))
         recent = getattr(w, "recent_menu", None)
         if recent is not None:  # hidden and emptied: its entries are patient folders
             recent.menuAction().setVisible(False)
             recent.setEnabled(False)
             recent.clear()
-            P.on_exit(lambda: (recent.menuAction().setVisible(True), self._rebuild_recent()))
+
+            def show_recent() -> None:
+                recent.menuAction().setVisible(True)
+                self._rebuild_recent()
+
+            P.on_exit(show_recent)
         for a in w.menuBar().actions():
             m = a.menu()
-            if m is None or m is self.menu or a.text() in KNOWN_MENUS:
+            if not isinstance(m, QtWidgets.QMenu) or m is self.menu or a.text() in KNOWN_MENUS:
                 continue
             for sub in [a, *_all_actions(m)]:
                 if sub.isEnabled():
                     sub.setEnabled(False)
-                    P.on_exit(lambda s_=sub: s_.setEnabled(True))
+                    P.on_exit(functools.partial(sub.setEnabled, True))
         policy = w.contextMenuPolicy()
         w.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.NoContextMenu)  # no dock toggles from the popup
         P.on_exit(lambda: w.setContextMenuPolicy(policy))
@@ -100,23 +132,39 @@ class StudyTakeover:
         ep.target.setReadOnly(True)
         ep.new_btn.setEnabled(False)
         ep.new_name.setEnabled(False)
-        P.on_exit(lambda: (ep.target.setReadOnly(False), ep.new_btn.setEnabled(True), ep.new_name.setEnabled(True)))
+
+        def unlock_target() -> None:
+            ep.target.setReadOnly(False)
+            ep.new_btn.setEnabled(True)
+            ep.new_name.setEnabled(True)
+
+        P.on_exit(unlock_target)
         for name in ("scale", "unc_colours"):  # the study fixes the uncertainty scale and its colours
             box = getattr(w.display, name, None)
             if box is not None:
                 box.setEnabled(False)
-                P.on_exit(lambda b=box: b.setEnabled(True))
+                P.on_exit(functools.partial(box.setEnabled, True))
         ctrl = w.edit
         out_dir, user = ctrl.out_dir, ctrl.user
+        assert self.study_dir is not None and self.session is not None  # start() sets both first
         ctrl.out_dir = output_root(self.study_dir)
         ctrl.user = self.session.observer
-        P.on_exit(lambda: (setattr(ctrl, "out_dir", out_dir), setattr(ctrl, "user", user)))
+
+        def restore_output() -> None:
+            ctrl.out_dir, ctrl.user = out_dir, user
+
+        P.on_exit(restore_output)
         # the window's own paths that would open, list or remember other patients, and the edit
         # controller's: every save goes to the study, only the study's structures can be edited
         from .study_editing import StudyEdits
 
-        w.override, ctrl.override = StudyWindow(self), StudyEdits(self)
-        P.on_exit(lambda: (setattr(w, "override", None), setattr(ctrl, "override", None)))
+        mode = cast("StudyMode", self)  # this mixin only ever runs as part of a StudyMode
+        w.override, ctrl.override = StudyWindow(mode), StudyEdits(mode)
+
+        def drop_overrides() -> None:
+            w.override = ctrl.override = None
+
+        P.on_exit(drop_overrides)
         self.dock.show()
         self.dock.raise_()
         layers = next((d for d in w.findChildren(QtWidgets.QDockWidget) if d.objectName() == "Layers"), None)
@@ -125,8 +173,8 @@ class StudyTakeover:
             w.resizeDocks([layers, self.dock], [180, max(400, w.height() - 260)], QtCore.Qt.Orientation.Vertical)
         w.setWindowTitle("lundprobe_gui - Study")
 
-    def _leave_study_ui(self: "StudyMode") -> None:
-        w = self.window
+    def _leave_study_ui(self) -> None:
+        w: MainWindow = self.window
         self.exit_steps.restore()
         w.edit.set_tool_set(ToolSet())  # every tool again
         self.dock.hide()
@@ -138,21 +186,21 @@ class StudyTakeover:
         if before is not None:  # the window goes back to the patient it showed before, not a blank one
             w.open_path(before)
 
-    def _rebuild_recent(self: "StudyMode") -> None:
-        w = self.window
+    def _rebuild_recent(self) -> None:
+        w: MainWindow = self.window
         rebuild = getattr(w, "_rebuild_recent", None)
         if rebuild is not None:
             rebuild()
             return
         for p in w.recent():  # pragma: no cover - the window changed
-            w.recent_menu.addAction(p, lambda p=p: w.open_path(p))
+            w.recent_menu.addAction(p, functools.partial(w.open_path, p))
         w.recent_menu.setEnabled(bool(w.recent()))
 
-    def views_shown(self: "StudyMode") -> bool:
+    def views_shown(self) -> bool:
         """Whether the slice views show a case (they are blanked between cases and after the study)."""
         return self.window.tri.views[0].isVisibleTo(self.window.tri)
 
-    def _show_views(self: "StudyMode", on: bool) -> None:
+    def _show_views(self, on: bool) -> None:
         """Blank or show the slice views; the central area keeps its size, so the docks do not grow."""
         tri = self.window.tri
         if not on and tri.maximised is not None:
@@ -161,8 +209,8 @@ class StudyTakeover:
             v.setVisible(on)
         tri.info.setVisible(on)
 
-    def _unshow_patient(self: "StudyMode") -> None:
-        w = self.window
+    def _unshow_patient(self) -> None:
+        w: MainWindow = self.window
         self._show_views(False)
         w.layers.clear()
         w.edit_panel.populate([])
@@ -172,17 +220,17 @@ class StudyTakeover:
             w.edit.session.set_active(None)
             w.edit.changed.emit()
 
-    def _on_patient_shown(self: "StudyMode", _patient) -> None:
+    def _on_patient_shown(self, _patient) -> None:
         # a study case shows its views once loaded; after the study, any patient the window opens shows them
         if (not self.active or self._loaded_patient is not None) and not self.views_shown():
             self._show_views(True)
 
-    def _refused_open(self: "StudyMode", *_a, **_k) -> None:
+    def _refused_open(self, *_a, **_k) -> None:
         self.window.statusBar().showMessage("Other patients cannot be opened during a study session", 5000)
 
-    def _show_problems(self: "StudyMode") -> None:
+    def _show_problems(self) -> None:
         """The Problems panel without file names, paths or patient IDs."""
-        w = self.window
+        w: MainWindow = self.window
         w.problems.clear()
         if w.patient is None:
             return
@@ -190,9 +238,9 @@ class StudyTakeover:
             w.problems.addItem(f"[{p.kind}] {self.redact(p.message)}")
         w.problems_dock.setVisible(bool(w.patient.problems))
 
-    def redact(self: "StudyMode", text: str) -> str:
+    def redact(self, text: str) -> str:
         """Replace the current patient's ID and folders with the pseudonym, and the dataset with ``<dataset>``."""
-        s = self.session
+        s: ObserverSession | None = self.session
         p = self._loaded_patient
         label = self._loaded[1] if self._loaded else "the case"
         if p is not None:
@@ -207,9 +255,10 @@ class StudyTakeover:
         return text
 
     # -- blinding ----------------------------------------------------------------------------------
-    def blinded_state(self: "StudyMode", patient: Patient) -> ViewerState:
+    def blinded_state(self, patient: Patient) -> ViewerState:
         """The window's initial state of a case with the session's blinding applied (``MainWindow.make_state``)."""
-        s = self.session
+        s: ObserverSession | None = self.session
+        assert s is not None, "the study's state is made while its session is open"
         state = default_state(patient)
         vis = s.visibility()
         vis.apply(state, patient.sources())  # hidden sources, the uncertainty map and the dose
@@ -225,8 +274,10 @@ class StudyTakeover:
             state.style((name, own, frame.name)).colour = structure_colour(name)
         state.uncertainty.maps = set(frame.uncertainty) if vis.uncertainty_allowed else set()
         state.uncertainty.visible = vis.uncertainty_allowed
-        if vis.uncertainty_scale in ("fixed", "per_map"):
-            state.uncertainty.scale = vis.uncertainty_scale  # type: ignore[assignment]
+        if vis.uncertainty_scale == "fixed":
+            state.uncertainty.scale = "fixed"
+        elif vis.uncertainty_scale == "per_map":
+            state.uncertainty.scale = "per_map"
         if hasattr(state.uncertainty, "colours"):  # the renderer's named colour scales
             state.uncertainty.colours = vis.uncertainty_colours
         c = self._structure_centre(patient)
@@ -234,8 +285,10 @@ class StudyTakeover:
             state.cursor = c
         return state
 
-    def _structure_centre(self: "StudyMode", patient: Patient, name: str | None = None) -> tuple[int, int, int] | None:
-        s = self.session
+    def _structure_centre(self, patient: Patient, name: str | None = None) -> tuple[int, int, int] | None:
+        s: ObserverSession | None = self.session
+        if s is None:
+            return None
         try:
             view = s.current_case()
             name = name or (view.active_structure if view else None)
@@ -248,11 +301,13 @@ class StudyTakeover:
             return None
         idx = np.argwhere(m.data)
         c = idx.mean(axis=0) + np.asarray(m.offset)
-        return tuple(int(round(v)) for v in c)  # type: ignore[return-value]
+        return int(round(c[0])), int(round(c[1])), int(round(c[2]))
 
-    def _prune_layer_panel(self: "StudyMode") -> None:
+    def _prune_layer_panel(self) -> None:
         """Remove any layer row ``can_open`` refuses (the panel already skips hidden sources)."""
-        s, w = self.session, self.window
+        s: ObserverSession | None = self.session
+        w: MainWindow = self.window
+        assert s is not None and w.patient is not None, "a case of the open session is shown"
         frame = w.patient.reference_frame
         it = QtWidgets.QTreeWidgetItemIterator(w.layers)
         doomed = []
@@ -268,9 +323,11 @@ class StudyTakeover:
             logger.warning("study mode: %s refused by the blinding rules", item.data(0, KEY_ROLE))
             (item.parent() or w.layers.invisibleRootItem()).removeChild(item)
 
-    def editable(self: "StudyMode") -> list[tuple[str, str]]:
+    def editable(self) -> list[tuple[str, str]]:
         """What the edit panel's "Start from" offers: the start mask of each study structure."""
-        s, w = self.session, self.window
+        s: ObserverSession | None = self.session
+        w: MainWindow = self.window
+        assert s is not None and w.patient is not None, "a case of the open session is shown"
         frame = w.patient.reference_frame
         out = []
         for name in s.structures:
@@ -283,11 +340,11 @@ class StudyTakeover:
 class StudyWindow:
     """The main window's :class:`~lundprobe_gui.ui.overrides.WindowOverride` during a study."""
 
-    def __init__(self, mode: "StudyMode") -> None:
+    def __init__(self, mode: StudyMode) -> None:
         self.mode = mode
 
-    def open_path(self, path: str | Path | None) -> None:  # noqa: ARG002 - every path is refused
-        self.mode._refused_open()
+    def open_path(self, path: str | Path | None) -> None:  # every path is refused
+        self.mode._refused_open()  # noqa: SLF001 - the override is StudyMode's own hook
 
     def show_dataset(self, root: Path) -> None:
         """Nothing: the browser stays empty, it would list other patients."""
@@ -296,10 +353,10 @@ class StudyWindow:
         """Nothing: a case's folder must not show up in the recent patients."""
 
     def show_problems(self) -> None:
-        self.mode._show_problems()
+        self.mode._show_problems()  # noqa: SLF001 - the override is StudyMode's own hook
 
     def make_state(self, patient: Patient) -> ViewerState:
         return self.mode.blinded_state(patient)
 
     def confirm_discard(self) -> bool:
-        return self.mode._confirm_discard()
+        return self.mode._confirm_discard()  # noqa: SLF001 - the override is StudyMode's own hook

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import cast
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
@@ -177,9 +178,10 @@ class TriView(QtWidgets.QWidget):
         self.last_render_ms = (time.perf_counter() - t0) * 1000.0
 
     def _show(self, axis: int, cur) -> None:
-        v = self.views[axis]
-        sl = self.scene.render(axis)
-        v.show_slice(sl, v.voxel_to_display(cur), self.scene.display_shape[axis])
+        v, scene = self.views[axis], self.scene
+        assert scene is not None, "refresh renders only with a scene"
+        sl = scene.render(axis)
+        v.show_slice(sl, v.voxel_to_display(cur), scene.display_shape[axis])
         if sl.legend != self._legend:
             self._legend = list(sl.legend)
             self._show_legend()
@@ -256,7 +258,9 @@ class TriView(QtWidgets.QWidget):
             self.info.setVisible(True)
             self.maximised = None
         # a stretched row or column keeps its share of the space even when all it holds is hidden
-        row, col = self._grid.getItemPosition(self._grid.indexOf(self.views[axis]))[:2]
+        # PySide6 returns (row, column, row span, column span); its stubs say object
+        pos = cast(tuple[int, int, int, int], self._grid.getItemPosition(self._grid.indexOf(self.views[axis])))
+        row, col = pos[:2]
         for i in range(2):
             self._grid.setRowStretch(i, 1 if self.maximised is None or i == row else 0)
             self._grid.setColumnStretch(i, 1 if self.maximised is None or i == col else 0)

@@ -9,8 +9,8 @@ less in the low-uncertainty bins (see :mod:`lundprobe_gui.metrics.edit_rows`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -222,7 +222,7 @@ class UncertaintyEditsPlot(JobPanel):
             self.plot.addItem(item)
             self.legend.addItem(item, f"Step {step}")
             self._bars[step] = item
-        ticks = [(i, f"{lo:.2f}–{hi:.2f}") for i, (lo, hi) in enumerate(edges)]
+        ticks = [(i, f"{lo:.2f}\N{EN DASH}{hi:.2f}") for i, (lo, hi) in enumerate(edges)]
         self.plot.getAxis("bottom").setTicks([ticks[::2], ticks[1::2]])
         self.plot.setLabel("left", next(a for k, _, a in MEASURES if k == measure))
         self.plot.setXRange(-0.6, len(edges) - 0.4, padding=0)

@@ -139,7 +139,7 @@ def test_pelvic_t2_presets_and_custom_after_a_manual_change(window):
     win.apply_preset("T2 prostate")
     assert win.state.base.windows["mri"] == windows["T2 prostate"]
     assert win.display.preset.currentText() == "T2 prostate"
-    win.display.width.setValue(win.display.width.value() + 50)  # typed by the user
+    win.display.window_width.setValue(win.display.window_width.value() + 50)  # typed by the user
     assert win.display.preset.currentText() == "custom"
     win._window_dragged(10.0, 5.0)
     assert win.display.preset.currentText() == "custom"

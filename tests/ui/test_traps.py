@@ -62,7 +62,7 @@ def test_single_key_shortcuts_work_wherever_focus_is_except_in_text(window, qtbo
         window.layers,
         ep.source_combo,
         ep.start_btn,
-        window.display.width,
+        window.display.window_width,
     ):  # a button that can have focus (Undo is off before editing)
         if not widget.isVisible():
             continue

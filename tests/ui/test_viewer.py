@@ -32,6 +32,53 @@ def test_opens_on_patient_with_crosshair_at_ctv_centre(window):
 
 
 @pytest.mark.slow
+def test_a_drag_in_the_blank_views_before_a_patient_is_opened_does_nothing(qtbot):
+    # A drag in navigate mode moves the crosshair; with no patient there is no crosshair, and the
+    # window used to raise from the drag handler (pytest-qt fails the test on any exception in a slot).
+    from lundprobe_gui.app import make_application
+    from lundprobe_gui.ui.main_window import MainWindow
+
+    make_application()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    for view in win.tri.views.values():
+        assert view.mode == "navigate"
+        port = view.graphics.viewport()
+        c = port.rect().center()
+        qtbot.mousePress(port, QtCore.Qt.MouseButton.LeftButton, pos=c)
+        for d in (5, 10, 20, 30):
+            qtbot.mouseMove(port, c + QtCore.QPoint(d, d))
+            qtbot.wait(5)
+        qtbot.mouseRelease(port, QtCore.Qt.MouseButton.LeftButton, pos=c + QtCore.QPoint(30, 30))
+    assert win.patient is None and win.state is None and win.scene is None
+
+
+def test_choosing_the_output_folder_before_a_patient_is_opened_starts_in_the_home_folder(qtbot, monkeypatch):
+    # With no folder configured the default is beside the patient's dataset; before a patient is open
+    # there is none, and File > Output folder... used to raise instead of showing the dialog.
+    from pathlib import Path
+
+    from PySide6 import QtWidgets
+
+    from lundprobe_gui.app import make_application
+    from lundprobe_gui.ui.main_window import MainWindow
+
+    make_application()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.edit.out_dir = None  # a first run: no output folder remembered
+    asked = []
+    monkeypatch.setattr(
+        QtWidgets.QFileDialog, "getExistingDirectory", lambda parent, title, start: asked.append(start) or ""
+    )
+    win.actions["output_dir"].trigger()
+    assert asked == [str(Path.home())]
+    assert win.edit.out_dir is None  # cancelled: nothing chosen
+
+
 def test_click_links_the_three_views(window, qtbot):
     view = window.tri.views[0]
     target = (window.state.cursor[0], 60, 90)  # z stays, y/x change
@@ -260,7 +307,7 @@ def test_each_base_image_keeps_its_own_window_and_preset(window):
     assert win.state.base.base == "sct"
     assert win.scene.window("sct") == CT_WINDOW
     assert win.display.preset.currentText() == "CT"
-    assert (win.display.width.value(), win.display.level.value()) == (360.0, 20.0)
+    assert (win.display.window_width.value(), win.display.window_level.value()) == (360.0, 20.0)
     win._window_dragged(30.0, 0.0)  # dragging makes it a window of its own
     assert win.display.preset.currentText() == "custom" and win.scene.window("sct") != CT_WINDOW
     win._toggle("base")
