@@ -35,7 +35,7 @@ def test_a_patient_without_a_usable_mri_shows_its_sct_with_the_ct_window(qtbot, 
     assert "image" not in p.reference_frame.images and any(q.path == str(mri_file) for q in p.problems)
     assert win.state.base.base == "sct"
     assert win.display.base.currentIndex() == 1
-    assert (win.display.width.value(), win.display.level.value()) == pytest.approx(
+    assert (win.display.window_width.value(), win.display.window_level.value()) == pytest.approx(
         (preset_range("CT")[1] - preset_range("CT")[0], sum(preset_range("CT")) / 2)
     )
     rgb = win.scene.render(0).rgb
