@@ -43,6 +43,13 @@ def _isolated_user_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("LUNDPROBE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("LUNDPROBE_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    import sys
+
+    if "PySide6.QtCore" in sys.modules:  # Qt reads XDG_CONFIG_HOME once per process: point its settings here again
+        from PySide6.QtCore import QSettings
+
+        for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+            QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "config"))
 
 
 @pytest.fixture(autouse=True)
