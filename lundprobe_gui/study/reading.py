@@ -38,6 +38,7 @@ from ..core.names import InvalidName, validate_data_name, validate_observer
 from ..io.lundprobe import MRI_DIR
 from ..io.small_files import TABLE_MAX_BYTES, read_json_file, read_small_bytes
 from .definition import StudyDefinition, load_study
+from .design import validate_arm_name
 from .errors import CorruptStudyFile, StudyError
 from .files import OUTPUT_DIR, RESULTS_FILE, study_file
 
@@ -48,8 +49,8 @@ DEFINITION_RECORD = "study_definition.json"
 RECORD_KIND = "study-definition"
 ADMIN_EVENTS = ("case_unlocked", "washout_overridden")
 """The administrators' actions an analysis reports (the flow table)."""
-WITHOUT_MAP, WITH_MAP = "without uncertainty", "with uncertainty"
-"""The arms of the published design, named for what the observer saw."""
+WITHOUT_MAP, WITH_MAP = "without", "with_uncertainty"
+"""The arms of the published design, named for what the observer saw (the built-in arms' names)."""
 
 _FLOAT_COLUMNS = ("active_seconds", "uncertainty_visible_seconds")
 _INT_COLUMNS = ("voxels_added", "voxels_removed", "reopened_after_step")
@@ -143,17 +144,24 @@ class StudyOutputs:
         for r in self.results:
             if r["observer"] == observer and r["step"] == step and r.get("arm"):
                 return str(r["arm"])
-        return step_arm(self.definition, step)
+        return step_arm(self.definition, step, observer)
 
 
-def step_arm(definition: StudyDefinition | None, step: int) -> str:
-    """The arm of a step of the published design: with or without the uncertainty map."""
+def step_arm(definition: StudyDefinition | None, step: int, observer: str | None = None) -> str:
+    """The arm of an observer's step as the definition gives it, for outputs that do not record it.
+
+    An export written before results.csv had an ``arm`` column reads its arm from the definition
+    (a definition of that time is sequential: its steps are its arms); without a definition, the
+    published design: step 1 without, later steps with the uncertainty map.
+    """
     if definition is None:
         return WITH_MAP if step >= 2 else WITHOUT_MAP  # the published protocol
     try:
-        return WITH_MAP if definition.step(step).show_uncertainty else WITHOUT_MAP
+        if observer is not None and observer in definition.arm_orders:
+            return definition.arm_of(observer, step)
+        return definition.step(step).arm
     except KeyError:
-        return f"step {step}"
+        return f"step{step}"
 
 
 def definition_sha256(study_dir: str | Path) -> str:
@@ -259,7 +267,10 @@ def typed_row(raw: dict[str, str], definition: StudyDefinition | None) -> dict:
     row["uncertainty_available"] = None if not avail else avail in ("1", "true", "True")
     row["finished"] = bool(raw.get("finished_at", "").strip())
     row["started"] = bool(raw.get("started_at", "").strip())
-    row["arm"] = raw.get("arm", "").strip() or step_arm(definition, step)
+    arm = raw.get("arm", "").strip()
+    if arm:
+        validate_arm_name(arm)  # a value of the column that may name files
+    row["arm"] = arm or step_arm(definition, step, row["observer"])
     return row
 
 

@@ -124,7 +124,7 @@ def run_observers(
         zeal = 0.8 + 0.4 * i / max(1, len(everyone) - 1)
         with ObserverSession(study_dir, obs, now=t) as s:
             while (view := s.current_case(now=t)) is not None:
-                with_map = s.study.step(view.step).show_uncertainty
+                with_map = s.visibility(now=t).uncertainty_allowed
                 patient = s.patient(now=t)
                 for name in s.structures:
                     s.rate(
