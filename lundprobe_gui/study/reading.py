@@ -41,6 +41,7 @@ from .definition import StudyDefinition, load_study
 from .design import validate_arm_name
 from .errors import CorruptStudyFile, StudyError
 from .files import OUTPUT_DIR, RESULTS_FILE, study_file
+from .step_questionnaire import QUESTIONNAIRE_COLUMNS, QUESTIONNAIRE_FILE, questionnaire_rows, typed_questionnaire
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ class StudyOutputs:
         The site exports a merged export came from (``name``, ``observers``, ``app_version``).
     raw_results : list of dict
         The rows of ``results.csv`` as text, as read (exports only).
+    questionnaire : list of dict
+        The end-of-step questionnaire's answers (``step_questionnaire.csv``; ``step`` an int).
     """
 
     kind: str
@@ -138,6 +141,7 @@ class StudyOutputs:
     app_version: str | None = None
     sites: list[dict] = field(default_factory=list)
     raw_results: list[dict[str, str]] = field(default_factory=list)
+    questionnaire: list[dict] = field(default_factory=list)
 
     def arm(self, observer: str, step: int) -> str:
         """What the observer was shown in a step (see :func:`step_arm`)."""
@@ -392,6 +396,7 @@ def _read_study_folder(folder: Path, dataset: str | Path | None, need_dataset: b
         admin_events(audit),
         __version__,
         raw_results=raw,
+        questionnaire=typed_questionnaire(questionnaire_rows(study, states), str(folder)),
     )
 
 
@@ -461,7 +466,26 @@ def _read_export(folder: Path, dataset: str | Path | None, need_dataset: bool) -
         str(rec.get("app_version")) if rec else None,
         [s for s in (rec or {}).get("sites", []) if isinstance(s, dict)],
         raws,
+        _read_questionnaire(folder),
     )
+
+
+def _read_questionnaire(folder: Path) -> list[dict]:
+    """The rows of an export's ``step_questionnaire.csv`` (none when the study asked none)."""
+    path = folder / QUESTIONNAIRE_FILE
+    if not path.exists():
+        return []
+    try:
+        text = read_small_bytes(path, TABLE_MAX_BYTES, "questionnaire file").decode("utf-8")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        missing = [c for c in QUESTIONNAIRE_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"{path}: not a step questionnaire (no column {', '.join(missing)})")
+        return typed_questionnaire(reader, str(path))
+    except OSError as e:
+        raise StudyReadError(f"{path}: cannot be read ({e.strerror or e})") from None
+    except (UnicodeDecodeError, ValueError, csv.Error) as e:
+        raise StudyReadError(f"{path}: {e}" if str(path) not in str(e) else str(e)) from None
 
 
 def published_outputs(dataset_root: str | Path, patients: Iterable[str] | None = None) -> StudyOutputs:
