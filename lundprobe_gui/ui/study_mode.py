@@ -20,7 +20,8 @@ folder, the observer ID (and the observer's PIN when the study has them) and ope
 
 Every prompt goes through a method of :class:`StudyMode` (``choose_study_dir``, ``ask_observer``,
 ``ask_observer_pin``, ``ask``, ``ask_pin``, ``ask_reason``, ``choose_case``, ``choose_dataset_dir``,
-``inform``) that tests replace.
+``inform``, ``ask_step_questions``) that tests replace. When an observer finishes the last case of a
+step of a study with an end-of-step questionnaire, it is asked at once (:meth:`StudyMode.ask_questionnaire`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from .study_case_loader import CaseLoader, CaseOpener, CasePreloader, case_plan,
 from .study_case_panel import StudyPanelControl
 from .study_editing import StudyEditing
 from .study_panel import StudyPanel
+from .study_questionnaire import StepQuestionnaireControl
 from .study_takeover import PANEL_WIDTH, STUDY_DOCK, StudyTakeover
 
 logger = logging.getLogger(__name__)
@@ -66,7 +68,9 @@ def install_study_mode(window) -> "StudyMode":
     return mode
 
 
-class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, CasePreloader, SessionMode):
+class StudyMode(
+    StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, StepQuestionnaireControl, CasePreloader, SessionMode
+):
     """Runs one observer's session in a main window (see the module docstring)."""
 
     case_shown = QtCore.Signal(object)  # CaseView, once its image is on screen
@@ -182,6 +186,8 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         self.menu.addSeparator()
         self.unlock_action = self.menu.addAction("Admin: unlock a finished case...", self.admin_unlock)
         self.override_action = self.menu.addAction("Admin: override the washout...", self.admin_override_washout)
+        self.menu.addSeparator()
+        self.questionnaire_action = self.menu.addAction("Step questionnaire...", self.ask_questionnaire)
         self._update_menu()
 
     def _update_menu(self) -> None:
@@ -194,6 +200,9 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         self.override_action.setVisible(admin)
         waiting = on and self.session.status() == WAITING
         self.override_action.setEnabled(admin and waiting)
+        asks = on and bool(self.session.study.step_questions)
+        self.questionnaire_action.setVisible(asks)
+        self.questionnaire_action.setEnabled(asks and self.session.questionnaire_due() is not None)
         self.panel.set_admin(admin, waiting)
 
     # -- starting and ending ------------------------------------------------------------------------
@@ -284,7 +293,7 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         except OSError as e:
             self.inform("Cannot start the study", f"The study folder cannot be used: {e}", warning=True)
             return False
-        if s.status() == COMPLETE:
+        if s.status() == COMPLETE and s.questionnaire_due() is None:
             s.close()
             self.inform("Study finished", f"{observer} has finished every step of this study. Thank you!")
             return False
@@ -300,6 +309,8 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         self._update_menu()
         self.started.emit()
         self.refresh()
+        if s.questionnaire_due() is not None:
+            self.ask_questionnaire()  # put off last time: asked again
         if s.status() == WAITING:
             self.inform("Waiting for the washout", self._waiting_text())
         return True
@@ -556,6 +567,8 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         self._close_working_copies(redraw=False)  # the next case replaces what the views show
         self.window.statusBar().showMessage(f"{view.pseudonym} finished and locked", 5000)
         self.refresh()
+        if self.active and s.questionnaire_due() is not None:
+            self.ask_questionnaire()
         if self.active and s.status() == WAITING:
             self.inform("Step finished", self._waiting_text())
         elif self.active and s.status() == COMPLETE:
