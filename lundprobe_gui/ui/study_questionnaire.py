@@ -8,7 +8,7 @@ closes the dialog and keeps the questionnaire due (Study > Step questionnaire as
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PySide6 import QtWidgets
@@ -34,10 +34,17 @@ class StepQuestionnaireDialog(QtWidgets.QDialog):
         The study's end-of-step questions.
     problem : str
         Why an earlier submission was refused (shown above the form), or empty.
+    given : mapping, optional
+        The answers of that submission, filled in again so nothing typed is lost.
     """
 
     def __init__(
-        self, parent: QtWidgets.QWidget | None, step: int, questions: Sequence[Question], problem: str = ""
+        self,
+        parent: QtWidgets.QWidget | None,
+        step: int,
+        questions: Sequence[Question],
+        problem: str = "",
+        given: Mapping[str, int | str] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("stepQuestionnaire")
@@ -68,10 +75,14 @@ class StepQuestionnaireDialog(QtWidgets.QDialog):
                 field.addItem("(no answer)", None)
                 for c in q.choices:
                     field.addItem(f"{c.value}: {c.label}", c.value)
+                if given and q.id in given:
+                    field.setCurrentIndex(max(0, field.findData(given[q.id])))
             else:
                 field = QtWidgets.QPlainTextEdit()
                 field.setPlaceholderText("Your answer" + ("" if q.required else " (optional)"))
                 field.setMinimumHeight(80)
+                if given and q.id in given:
+                    field.setPlainText(str(given[q.id]))
             field.setObjectName(f"question_{q.id}")
             form.addRow(label, field)
             self.fields[q.id] = field
@@ -100,10 +111,14 @@ class StepQuestionnaireDialog(QtWidgets.QDialog):
 
 
 def ask_step_questionnaire(
-    parent: QtWidgets.QWidget | None, step: int, questions: Sequence[Question], problem: str = ""
+    parent: QtWidgets.QWidget | None,
+    step: int,
+    questions: Sequence[Question],
+    problem: str = "",
+    given: Mapping[str, int | str] | None = None,
 ) -> dict[str, int | str] | None:
     """Show the questionnaire; the answers on *Submit*, None on *Later* (or when the dialog is closed)."""
-    dialog = StepQuestionnaireDialog(parent, step, questions, problem)
+    dialog = StepQuestionnaireDialog(parent, step, questions, problem, given)
     try:
         if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
             return None
@@ -120,10 +135,14 @@ class StepQuestionnaireControl:
     active: bool
 
     def ask_step_questions(
-        self, step: int, questions: Sequence[Question], problem: str = ""
+        self,
+        step: int,
+        questions: Sequence[Question],
+        problem: str = "",
+        given: Mapping[str, int | str] | None = None,
     ) -> dict[str, int | str] | None:
         """The end-of-step answers, or None when the observer chose Later (tests replace this)."""
-        return ask_step_questionnaire(self.window, step, questions, problem)
+        return ask_step_questionnaire(self.window, step, questions, problem, given)
 
     def ask_questionnaire(self) -> bool:
         """Ask the due end-of-step questionnaire until it is submitted or put off; True once submitted.
@@ -133,9 +152,9 @@ class StepQuestionnaireControl:
         s = self.session
         if not self.active or (step := s.questionnaire_due()) is None:
             return False
-        problem = ""
+        problem, answers = "", None
         while True:
-            answers = self.ask_step_questions(step, s.study.step_questions, problem)
+            answers = self.ask_step_questions(step, s.study.step_questions, problem, answers)
             if answers is None:
                 self.window.statusBar().showMessage(
                     f"The questionnaire of step {step} is still to be answered (Study > Step questionnaire)", 8000
