@@ -299,3 +299,15 @@ def test_report_tests_arms_within_observers_as_scipy_does_and_lists_the_answers(
     assert "crossover" in html and "End-of-step questionnaire" in html and "Arm tests" in html
     for o in ("obs1", "obs2"):
         assert " then ".join(orders[o]) in html
+
+
+def test_the_time_spent_on_the_questionnaire_is_credited_to_no_case(crossover):
+    with ObserverSession(crossover, "obsY", now=T0) as s:
+        t = T0 + 1
+        while s.current_case(now=t).step == 1:
+            t = work_case(s, t)
+        nxt = s.current_case(now=t)  # step 2 is open at once (no washout) and its first case has started
+        assert nxt.step == 2 and s.active_seconds(now=t) == 0
+        s.answer_step_questionnaire(1, {"workload": 1}, now=t + 40)  # 40 s answering: within the idle timeout
+        s.activity(now=t + 42)
+        assert s.active_seconds() == pytest.approx(2.0)  # only the 2 s after the submission
