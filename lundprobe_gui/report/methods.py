@@ -109,7 +109,8 @@ def protocol_paragraph(source: ReportSource) -> str:
             else "the DL uncertainty map was hidden"
         )
         hidden = _list(CATEGORY_WORDS.get(h, h) for h in s.hidden) or "nothing"
-        parts.append(f"In arm {s.arm!r} {shown}; hidden: {hidden}.")
+        also = _list(CATEGORY_WORDS[c] for c in CATEGORY_WORDS if c not in s.hidden and c != "dl")
+        parts.append(f"In arm {s.arm!r} {shown}" + (f"; shown: {also}" if also else "") + f"; hidden: {hidden}.")
     parts.append(_design_sentence(d, source.labels))
     for q in d.questions:
         if q.kind == "likert":

@@ -146,7 +146,8 @@ def study_report(study_dir: str | Path, now: Now = None) -> tuple[StudyDefinitio
         session = _session_text(study_dir, o)
         for s in study.steps:
             row = _step_summary(study, o, states[o], s.step, t, session)
-            rec = states[o].steps[s.step] if states[o] is not None else None
+            state = states[o]
+            rec = state.steps[s.step] if state is not None else None
             asked = ""
             if study.step_questions and rec is not None and rec.finished():
                 asked = "answered" if rec.questionnaire_at else "due"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtWidgets
 
@@ -132,7 +132,13 @@ class StepQuestionnaireControl:
 
     session: Any
     window: Any
-    active: bool
+
+    if TYPE_CHECKING:  # StudyMode's, which this mixin is part of
+
+        @property
+        def active(self) -> bool: ...
+
+        def _update_menu(self) -> None: ...
 
     def ask_step_questions(
         self,
