@@ -58,10 +58,10 @@ from .study_takeover import PANEL_WIDTH, STUDY_DOCK, StudyTakeover
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["StudyMode", "install_study_mode", "PANEL_WIDTH"]
+__all__ = ["PANEL_WIDTH", "StudyMode", "install_study_mode"]
 
 
-def install_study_mode(window) -> "StudyMode":
+def install_study_mode(window) -> StudyMode:
     """Add the Study menu and dock to a main window; returns the :class:`StudyMode` (also ``window.study_mode``)."""
     mode = StudyMode(window)
     window.study_mode = mode
@@ -239,7 +239,7 @@ class StudyMode(
             if pin is None:
                 return False
         root = self.dataset_for(d, study)
-        if root is False:
+        if root is False or root is True:  # False: cancelled (True is never returned)
             return False
         return self.start(d, obs, pin=pin, dataset_root=root)
 
@@ -329,7 +329,7 @@ class StudyMode(
             self._cancel.set()
             try:
                 s.close()
-            except Exception as e:  # noqa: BLE001 - the edits go to the recovery area instead
+            except Exception as e:
                 logger.exception("closing the study session failed")
                 failed = e
             if failed is not None:
@@ -403,9 +403,10 @@ class StudyMode(
         self.opener.start(path, self._loaded, self._copy_check(path), background=self.background)
 
     def _on_open_failed(self, message: str, token: object) -> None:
-        if token != self._loaded or not self.active:
+        loaded = self._loaded
+        if loaded is None or token != loaded or not self.active:
             return
-        self.inform("Cannot open the case", f"{token[1]} cannot be opened:\n{self.redact(message)}", warning=True)
+        self.inform("Cannot open the case", f"{loaded[1]} cannot be opened:\n{self.redact(message)}", warning=True)
 
     def _on_case_opened(self, patient: Patient, token: object, window: tuple | None = None) -> None:
         s, w = self.session, self.window
