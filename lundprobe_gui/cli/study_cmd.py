@@ -120,6 +120,37 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a PIN per observer, asked when a session opens: a JSON object {observer: PIN}, or '-' to type them",
     )
     q.add_argument("--show-clock", action="store_true", help="show observers their running active time")
+    q.add_argument(
+        "--design",
+        choices=("sequential", "crossover"),
+        default="sequential",
+        help="sequential: every observer sees the arms in the order of --arms (as published); crossover: the "
+        "order is counterbalanced across observers (Williams design drawn from the seed). Default: %(default)s",
+    )
+    q.add_argument(
+        "--arm",
+        action="append",
+        default=[],
+        metavar="NAME:RULES",
+        dest="arm_specs",
+        help="define an arm (repeatable). RULES: comma-separated key=value, several values joined by '+': "
+        "show=/hide= uncertainty, folds, dose, clinical, dl, other_observers, other_steps; scale=fixed|per_map; "
+        "colours=rainbow|magenta; tools=T1+T2. It starts from 'without'. E.g. folds:show=folds,hide=uncertainty",
+    )
+    q.add_argument(
+        "--arms",
+        nargs="+",
+        metavar="NAME",
+        help="the arms the study uses, in order, one step each (default: without with_uncertainty, then the "
+        "--arm ones); built in: without (the published step 1), with_uncertainty (step 2)",
+    )
+    q.add_argument(
+        "--step-questions",
+        type=Path,
+        metavar="FILE",
+        help="an end-of-step questionnaire, asked when an observer finishes a step (the JSON format of "
+        "--questions; none by default)",
+    )
     q.set_defaults(func=run_init)
 
     q = ss.add_parser(
@@ -230,6 +261,7 @@ def run_init(args: argparse.Namespace) -> int:
         pin = _typed_pin("Admin PIN: ", "the two PINs differ")
     try:
         questions = load_questions_file(args.questions) if args.questions else None
+        step_questions = load_questions_file(args.step_questions) if args.step_questions else None
     except ValueError as e:
         raise _cli_error(e) from e
     observer_pins = _observer_pins(args.observer_pins, args.observers)
@@ -252,6 +284,10 @@ def run_init(args: argparse.Namespace) -> int:
         observer_pins=observer_pins,
         show_clock=args.show_clock,
         allow_published_ids=args.allow_published_ids,
+        design=args.design,
+        arms=args.arms,
+        arm_specs=args.arm_specs,
+        step_questions=step_questions,
     )
     try:
         study = init_study(args.study_dir, opts)
@@ -264,7 +300,12 @@ def run_init(args: argparse.Namespace) -> int:
         + (", admin PIN set" if study.admin else "")
         + (f", PINs for {len(study.observer_pins)} observer(s)" if study.observer_pins else "")
         + ("; the dose is shown" if any(s.dose_shown for s in study.steps) else "; the dose is hidden")
+        + f"; {study.design} design of the arms {', '.join(s.arm for s in study.arms)}"
+        + (f"; {len(study.step_questions)} end-of-step question(s)" if study.step_questions else "")
     )
+    if study.design == "crossover":
+        for o in study.observers:
+            print(f"  {o}: " + " -> ".join(study.arm_orders[o]))
     from . import warn
 
     for note in opts.notes:

@@ -21,6 +21,7 @@ from ..metrics.edit_rows import EDIT_ROW_KEYS
 from ..metrics.study_analyses import AGREEMENT_ROW_KEYS, SPLIT_ROW_KEYS, AgreementAnalysis, EditSplitAnalysis
 from ..study.overlay import ObserverChoice, StudyOverlay, choose_observers, published_observers
 from ..study.reading import StudyOutputs, published_outputs, read_study_outputs, step_arm
+from ..study.step_questionnaire import QUESTIONNAIRE_COLUMNS
 from . import compare_stats as cs
 from . import edit_stats as es
 from .common import POOLED, ReportOptions
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 SUMMARY_COLUMNS = ("table", "structure", "observer", "step", "measure", *cs.SUMMARY_KEYS)
 TEST_COLUMNS = ("table", "structure", "observer", "measure", "step_a", "step_b", *cs.TEST_KEYS)
+ARM_SUMMARY_COLUMNS = ("table", "structure", "observer", "arm", "measure", *cs.SUMMARY_KEYS)
+ARM_TEST_COLUMNS = ("table", "structure", "observer", "measure", "arm_a", "arm_b", *cs.TEST_KEYS)
 KAPPA_COLUMNS = ("question", "structure", "step", "kind", "observer_a", "observer_b", "items", "raters", "kappa")
 STAPLE_SUMMARY_COLUMNS = ("structure", "step", "observer", "measure", *cs.SUMMARY_KEYS)
 VARIABILITY_SUMMARY_COLUMNS = (
@@ -102,6 +105,13 @@ class ReportSource:
             for k in self.outputs.steps:
                 out[(oid, k)] = step_arm(None, k)
         return out
+
+    def arm_order(self) -> list[str]:
+        """The arms in the definition's order (the first is the reference of the arm tests)."""
+        d = self.outputs.definition
+        listed = [a.arm for a in d.arms] if d is not None else [step_arm(None, k) for k in self.outputs.steps]
+        seen = set(self.arms().values())
+        return [a for a in listed if a in seen] + sorted(seen - set(listed))
 
     def step_arms(self) -> dict[int, str]:
         """``step -> arm`` when every observer saw the same in that step (else ``mixed``)."""
@@ -273,6 +283,17 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
     )
     times = [dict(t, arm=arms.get((t["observer"], t["step"]), "")) for t in cs.case_times(results)]
     t_sum, t_tests = cs.compare_steps(times, ["minutes"], ["patient"], "active_time")
+    order = source.arm_order()
+    am_sum, am_tests = cs.compare_arms(dl, cs.DL_METRICS, ["patient"], "dl_vs_edit", order)
+    ar_sum, ar_tests = cs.compare_arms(
+        done, list(questions), ["patient", "structure"], "ratings", order, pooled_structures=True
+    )
+    at_sum, at_tests = cs.compare_arms(times, ["minutes"], ["patient"], "active_time", order)
+    answers = [
+        dict(q, observer=source.labels[q["observer"]])
+        for q in source.outputs.questionnaire
+        if q["observer"] in source.labels
+    ]
     kappa = cs.kappa_table(done, questions) if questions else []
     st_sum, st_tests = cs.staple_tables(rows.agreement)
     var_cases, var_sum, var_bins = cs.variability_tables(rows.agreement)
@@ -324,6 +345,25 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
             m_tests + r_tests + t_tests,
             "Step 1 against later steps: paired Wilcoxon signed-rank tests.",
         ),
+        Table(
+            "arm_summaries",
+            ARM_SUMMARY_COLUMNS,
+            am_sum + ar_sum + at_sum,
+            "Metrics, ratings and active time per structure, observer and arm (what was shown).",
+        ),
+        Table(
+            "arm_tests",
+            ARM_TEST_COLUMNS,
+            am_tests + ar_tests + at_tests,
+            "The first arm against each other arm within an observer (whatever the step): paired Wilcoxon "
+            "signed-rank tests.",
+        ),
+        Table(
+            "step_questionnaire",
+            QUESTIONNAIRE_COLUMNS,
+            answers,
+            "The end-of-step questionnaire: each observer's answers after each step.",
+        ),
         Table("ratings_time", result_cols, results, "The study's results.csv rows of the chosen observers."),
         Table("case_times", CASE_TIME_COLUMNS, times, "Active time per finished case."),
         Table("kappa", KAPPA_COLUMNS, kappa, "Fleiss' kappa and linear weighted kappa of the ratings."),
@@ -358,6 +398,9 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
         "low_uncertainty_step_ratio": ratios,
         "step_summaries": m_sum + r_sum + t_sum,
         "step_tests": m_tests + r_tests + t_tests,
+        "arm_order": order,
+        "arm_summaries": am_sum + ar_sum + at_sum,
+        "arm_tests": am_tests + ar_tests + at_tests,
         "kappa": kappa,
         "staple_summary": st_sum,
         "staple_tests": st_tests,

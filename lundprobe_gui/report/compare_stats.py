@@ -26,10 +26,6 @@ SUMMARY_KEYS = ("n", "mean", "sd", "median", "q1", "q3")
 TEST_KEYS = ("n", "median_a", "median_b", "median_diff", "statistic", "p_value", "note")
 
 
-def _steps(rows: Iterable[Mapping[str, Any]]) -> list[int]:
-    return sorted({int(r["step"]) for r in rows if r.get("step") is not None})
-
-
 def _by_observer(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[Mapping[str, Any]]]]:
     """(observer, rows) for each observer, then (POOLED, every row)."""
     observers = list(dict.fromkeys(r["observer"] for r in rows if r["observer"] not in (None, POOLED)))
@@ -42,6 +38,10 @@ def _structures(rows: Sequence[Mapping[str, Any]], pooled: bool) -> list[tuple[s
     if pooled and len(structures) > 1:
         out.append((POOLED, list(rows)))
     return out
+
+
+def _steps(rows: Iterable[Mapping[str, Any]]) -> list[int]:
+    return sorted({int(r["step"]) for r in rows if r.get("step") is not None})
 
 
 def compare_steps(
@@ -74,20 +74,51 @@ def compare_steps(
     tests : list of dict
         ``table, structure, observer, measure, step_a, step_b`` and :data:`TEST_KEYS`.
     """
+    return _compare(rows, values, pair_key, what, "step", None, pooled_structures)
+
+
+def compare_arms(
+    rows: Sequence[Mapping[str, Any]],
+    values: Sequence[str],
+    pair_key: Sequence[str],
+    what: str,
+    arms: Sequence[str],
+    pooled_structures: bool = False,
+) -> tuple[list[dict], list[dict]]:
+    """Summaries per arm and paired tests of the first arm against each other arm, within an observer.
+
+    As :func:`compare_steps`, grouped by ``arm`` (what was shown) instead of ``step`` (the session
+    order): in a crossover the pairs of an observer are the same patient seen in two arms, whatever
+    the step each arm came in. ``arms`` gives the order (the first is the reference); rows carry
+    ``arm``. Returns summaries with ``arm`` and tests with ``arm_a``, ``arm_b``.
+    """
+    return _compare(rows, values, pair_key, what, "arm", list(arms), pooled_structures)
+
+
+def _compare(
+    rows: Sequence[Mapping[str, Any]],
+    values: Sequence[str],
+    pair_key: Sequence[str],
+    what: str,
+    key: str,
+    order: list | None,
+    pooled_structures: bool,
+) -> tuple[list[dict], list[dict]]:
     summaries, tests = [], []
     for structure, srows in _structures(rows, pooled_structures):
         for obs, orows in _by_observer(srows):
-            steps = _steps(orows)
+            present = {r[key] for r in orows if r.get(key) not in (None, "")}
+            groups = [g for g in order if g in present] if order is not None else sorted(present)
             for measure in values:
-                by_step = {k: [r for r in orows if r["step"] == k] for k in steps}
-                for k in steps:
-                    s = summary(r.get(measure) for r in by_step[k])
+                by_group = {g: [r for r in orows if r[key] == g] for g in groups}
+                for g in groups:
+                    s = summary(r.get(measure) for r in by_group[g])
                     summaries.append(
-                        {"table": what, "structure": structure, "observer": obs, "step": k, "measure": measure, **s}
+                        {"table": what, "structure": structure, "observer": obs, key: g, "measure": measure, **s}
                     )
-                for later in steps[1:]:
-                    a = {(r["observer"], *(r[c] for c in pair_key)): r.get(measure) for r in by_step[steps[0]]}
-                    b = {(r["observer"], *(r[c] for c in pair_key)): r.get(measure) for r in by_step[later]}
+                for later in groups[1:]:
+                    a = {(r["observer"], *(r[c] for c in pair_key)): r.get(measure) for r in by_group[groups[0]]}
+                    b = {(r["observer"], *(r[c] for c in pair_key)): r.get(measure) for r in by_group[later]}
                     pairs = {k: (a[k], b[k]) for k in a if k in b}
                     t = paired_test(pairs)
                     tests.append(
@@ -96,8 +127,8 @@ def compare_steps(
                             "structure": structure,
                             "observer": obs,
                             "measure": measure,
-                            "step_a": steps[0],
-                            "step_b": later,
+                            f"{key}_a": groups[0],
+                            f"{key}_b": later,
                             **{k: t[k] for k in TEST_KEYS},
                         }
                     )

@@ -18,6 +18,7 @@ from .common import POOLED, ReportOptions
 from .figures import format_p
 
 if TYPE_CHECKING:
+    from ..study.definition import StudyDefinition
     from .build import Report, ReportRows, ReportSource
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,25 @@ def _num(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+def _design_sentence(d: StudyDefinition, labels: dict[str, str]) -> str:
+    """The design: which arm each observer saw in which step."""
+    arms = [a.arm for a in d.arms]
+    if d.design == "sequential":
+        return (
+            f"The design was sequential: every observer saw the arms in the order {' then '.join(map(repr, arms))} "
+            f"(step 1 to step {len(arms)})."
+        )
+    orders: dict[tuple[str, ...], list[str]] = {}
+    for o in d.observers:
+        orders.setdefault(d.arm_orders[o], []).append(labels.get(o, o))
+    used = "; ".join(f"{' then '.join(order)} for {_list(obs)}" for order, obs in orders.items())
+    return (
+        f"The design was a crossover: the order of the {len(arms)} arms was counterbalanced across observers "
+        f"(Williams design, drawn from the seed {d.seed}): {used}. The arms were compared within each observer "
+        "whatever the step they came in."
+    )
+
+
 def protocol_paragraph(source: ReportSource) -> str:
     """The protocol: observers, steps and what they showed, questions, randomisation, washout, time."""
     out = source.outputs
@@ -80,7 +100,7 @@ def protocol_paragraph(source: ReportSource) -> str:
         f"{len(observers)} observer(s) ({_list(observers)}) rated and then edited the {d.start_source} masks of "
         f"{_list(d.structures)} in {len(d.patients)} patients, in {len(d.steps)} steps."
     ]
-    for s in d.steps:
+    for s in d.arms:
         low, high = s.uncertainty_range
         scale = f"fixed {low:g}-{high:g}" if s.uncertainty_scale == "fixed" else "per-map"
         shown = (
@@ -89,7 +109,9 @@ def protocol_paragraph(source: ReportSource) -> str:
             else "the DL uncertainty map was hidden"
         )
         hidden = _list(CATEGORY_WORDS.get(h, h) for h in s.hidden) or "nothing"
-        parts.append(f"In step {s.step} {shown}; hidden: {hidden}.")
+        also = _list(CATEGORY_WORDS[c] for c in CATEGORY_WORDS if c not in s.hidden and c != "dl")
+        parts.append(f"In arm {s.arm!r} {shown}" + (f"; shown: {also}" if also else "") + f"; hidden: {hidden}.")
+    parts.append(_design_sentence(d, source.labels))
     for q in d.questions:
         if q.kind == "likert":
             anchors = "; ".join(f"{c.value} = {c.label!r}" for c in q.choices)
@@ -98,6 +120,12 @@ def protocol_paragraph(source: ReportSource) -> str:
             )
         else:
             parts.append(f"A free-text question was asked: {q.text!r} ({'required' if q.required else 'optional'}).")
+    for q in d.step_questions:
+        kind = f"{len(q.choices)}-point scale" if q.kind == "likert" else "free text"
+        parts.append(
+            f"After finishing each step the observer answered {q.text!r} ({kind}, "
+            f"{'required' if q.required else 'optional'})."
+        )
     parts.append(
         f"The case order was randomised per observer and step (seed {d.seed}; patients sorted by "
         "sha256(seed|observer|step|attempt|patient)), and cases were labelled by position only."
@@ -134,7 +162,9 @@ def analysis_paragraph(source: ReportSource, options: ReportOptions) -> str:
         f"({options.n_boot} resamples of the patients, seed {options.seed}, {options.level:.0%} level; "
         f"scipy {v['scipy']}). The DL mask was compared with each edited mask by Dice, HD95, surface Dice at "
         f"{options.tolerance_mm:g} mm and added path length (1 mm tolerance). Step 1 and later steps were compared "
-        "with the Wilcoxon signed-rank test on pairs of cases (per observer: patients; pooled: observer and patient). "
+        "with the Wilcoxon signed-rank test on pairs of cases (per observer: patients; pooled: observer and patient); "
+        "the arms (what was shown) were compared the same way, the first arm against each other one, pairing an "
+        "observer's case in one arm with the same patient in the other whatever the step each arm came in. "
         f"{_ratings_sentence(source, v)}The consensus "
         f"of each step is STAPLE (SimpleITK {v['SimpleITK']}, probability >= 0.5); the voxel-wise inter-observer "
         "variability is p(1-p), p the share of observers including the voxel, correlated with the DL uncertainty by "
@@ -151,6 +181,12 @@ def _ratings_sentence(source: ReportSource, v: Mapping[str, str]) -> str:
         "Agreement of the ratings is Fleiss' kappa across the observers of a step and Cohen's kappa with linear "
         f"weights per pair of observers and per observer between steps (statsmodels {v['statsmodels']}). "
     )
+
+
+def d_crossover(source: ReportSource) -> bool:
+    """Whether the study's design is a crossover (arms and steps then differ)."""
+    d = source.outputs.definition
+    return d is not None and d.design == "crossover"
 
 
 def _find(rows: Iterable[Mapping[str, Any]], **keys: Any) -> Mapping[str, Any] | None:
@@ -183,6 +219,12 @@ def results_paragraph(source: ReportSource, report: Report, rows: ReportRows) ->
                 f". Step {ratio['step_b']} had {ratio['ratio']:.2f} times the low-uncertainty edits of step "
                 f"{ratio['step_a']} (95 % CI {_num(ratio['ci_low'])}-{_num(ratio['ci_high'])}, "
                 f"{ratio['patients']} patients)"
+            )
+        arm = _find(t["arm_tests"].rows, table="dl_vs_edit", structure=s, observer=POOLED, measure="dice")
+        if arm is not None and arm["n"] and d_crossover(source):
+            sentence += (
+                f". By arm, median Dice {_num(arm['median_a'], 3)} with {arm['arm_a']!r} and "
+                f"{_num(arm['median_b'], 3)} with {arm['arm_b']!r} ({format_p(arm['p_value'])}, {arm['n']} pairs)"
             )
         dice = _find(t["step_tests"].rows, table="dl_vs_edit", structure=s, observer=POOLED, measure="dice")
         if dice is not None:

@@ -41,11 +41,14 @@ HTML_TABLES = (
     ("Low-uncertainty edits", "low_uncertainty", None),
     ("Step ratio of the edits", "low_uncertainty_step_ratio", None),
     ("Step tests", "step_tests", None),
+    ("Arm tests (within each observer, whatever the step)", "arm_tests", None),
+    ("Summaries per arm (pooled observers)", "arm_summaries", POOLED),
     ("Summaries per step (pooled observers)", "step_summaries", POOLED),
     ("Rating agreement (kappa)", "kappa", None),
     ("STAPLE consensus", "staple_summary", None),
     ("Variability and uncertainty", "variability_summary", None),
     ("Mean variability per uncertainty bin", "variability_bins", None),
+    ("End-of-step questionnaire", "step_questionnaire", None),
 )
 
 
@@ -304,6 +307,12 @@ def write_report(
             "observers": list(source.labels.values()) + list(source.choice.published or ()),
             "steps": list(out.steps),
             "arms": {str(k): v for k, v in source.step_arms().items()},
+            "design": out.definition.design if out.definition else "sequential",
+            "arm_orders": (
+                {source.labels.get(o, o): list(v) for o, v in out.definition.arm_orders.items()}
+                if out.definition
+                else None
+            ),
         },
         **report.stats,
     }

@@ -24,10 +24,12 @@ from ..io.guard import Protected, WriteRefused, check_output_root
 from ..io.lundprobe import MRI_DIR
 from ..io.output_root import claim_output_root
 from ..io.writer import atomic_write
+from .arms import BUILTIN_ARMS, builtin_arm, parse_arm
 from .audit import append_audit
 from .clock import Now, event_time, iso_utc
 from .dataset import Eligibility, check_patient, eligible_patients, file_digest
-from .definition import StudyDefinition, default_steps
+from .definition import StepRules, StudyDefinition
+from .design import DESIGNS, ArmSpecError, validate_arm_name
 from .errors import StudyError
 from .files import output_root, sessions_dir, study_file
 from .presets import (
@@ -96,6 +98,16 @@ class InitOptions:
         Observer ID to PIN (stored hashed); those observers must give it to open their session.
     show_clock : bool
         Show observers their running active time (hidden by default).
+    design : str
+        ``sequential`` (everyone sees the arms in the listed order, as published) or
+        ``crossover`` (the order is counterbalanced across observers).
+    arms : sequence of str, optional
+        The arms the study uses, in order (one step each); default ``without``,
+        ``with_uncertainty``, then the arms of ``arm_specs``.
+    arm_specs : sequence of str
+        More arms, ``NAME:RULES`` each (see :func:`lundprobe_gui.study.arms.parse_arm`).
+    step_questions : sequence of Question, optional
+        The end-of-step questionnaire (none by default).
     """
 
     dataset_root: Path
@@ -117,6 +129,53 @@ class InitOptions:
     observer_pins: Mapping[str, str] | None = None
     idle_tail_s: float = DEFAULT_IDLE_TAIL_S
     show_clock: bool = False
+    design: str = "sequential"
+    arms: Sequence[str] | None = None
+    arm_specs: Sequence[str] = ()
+    step_questions: Sequence[Question] | None = None
+
+
+def study_arms(opts: InitOptions) -> tuple[StepRules, ...]:
+    """The steps' rules in the listed order: the chosen arms, built-in or defined by ``arm_specs``.
+
+    Raises
+    ------
+    StudyError
+        One line naming the bad arm, an arm defined twice or not used, or a design that needs more arms.
+    """
+    defined: dict[str, StepRules] = {}
+    try:
+        for spec in opts.arm_specs:
+            rules = parse_arm(spec, opts.show_dose)
+            if rules.arm in defined:
+                raise StudyError(f"--arm {rules.arm} is defined twice")
+            defined[rules.arm] = rules
+        names = list(opts.arms) if opts.arms else [*BUILTIN_ARMS, *defined]
+        for n in names:
+            validate_arm_name(n)
+    except ArmSpecError as e:
+        raise StudyError(str(e)) from None
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise StudyError(f"--arms lists {', '.join(dup)} twice; each arm is one step")
+    unused = [n for n in defined if n not in names]
+    if unused:
+        raise StudyError(f"--arm {', '.join(unused)} defined but not listed in --arms {' '.join(names)}")
+    if opts.design not in DESIGNS:
+        raise StudyError(f"--design must be one of {', '.join(DESIGNS)}, not {opts.design!r}")
+    if opts.design == "crossover" and len(names) < 2:
+        raise StudyError("a crossover design needs at least two arms")
+    chosen = []
+    for n in names:
+        if n in defined:
+            chosen.append(defined[n])
+        elif n in BUILTIN_ARMS:
+            chosen.append(builtin_arm(n, opts.show_dose))
+        else:
+            raise StudyError(
+                f"--arms {n}: not a built-in arm ({', '.join(BUILTIN_ARMS)}); define it with --arm {n}:RULES"
+            )
+    return tuple(rules.in_step(i) for i, rules in enumerate(chosen, start=1))
 
 
 def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> StudyDefinition:
@@ -158,7 +217,7 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
         raise StudyError(f"dataset root {root} is not a folder")
     root = root.resolve()
     structures = list(opts.structures)
-    steps = default_steps(show_dose=opts.show_dose)
+    steps = study_arms(opts)
     needs_unc = any(s.show_uncertainty for s in steps)
     if opts.patients:
         checked = [check_patient(root, p, structures, opts.start_source) for p in opts.patients]
@@ -168,7 +227,7 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
         no_unc = [e for e in checked if e.no_uncertainty] if needs_unc else []
         if no_unc and not opts.allow_missing_uncertainty:
             raise StudyError(
-                "step 2 shows the uncertainty map, which these patients lack: "
+                "a step shows the uncertainty map, which these patients lack: "
                 + "; ".join(f"{e.patient}: no map for {', '.join(e.no_uncertainty)}" for e in no_unc)
                 + " (leave them out, or add --allow-missing-uncertainty to take them in and record it)"
             )
@@ -178,7 +237,7 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
         if needs_unc and not opts.allow_missing_uncertainty:
             skipped += [
                 Eligibility(
-                    e.patient, False, f"no uncertainty map for {', '.join(e.no_uncertainty)}, which step 2 shows"
+                    e.patient, False, f"no uncertainty map for {', '.join(e.no_uncertainty)}, which a step shows"
                 )
                 for e in eligible
                 if e.no_uncertainty
@@ -236,6 +295,8 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
             uncertainty_missing=missing_unc,
             patient_files=files,
             observer_pins={o: AdminSecret.create(p) for o, p in pins.items()},
+            design=opts.design,
+            step_questions=tuple(opts.step_questions or ()),
         )
     except (InvalidName, ValueError) as e:
         raise StudyError(str(e)) from e
@@ -261,6 +322,8 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
         observers=list(study.observers),
         seed=study.seed,
         preset=study.preset,
+        design=study.design,
+        arm_orders={o: list(v) for o, v in study.arm_orders.items()},
         admin_pin=study.admin is not None,
         observer_pins=sorted(study.observer_pins),
         definition_sha256=hashlib.sha256(data).hexdigest(),

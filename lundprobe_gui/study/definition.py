@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..core.names import InvalidName, folds_case_key, validate_data_name, validate_observer, validate_source
 from ..core.text import validate_text
 from ..session.activetime import IdleRule
+from .design import DESIGNS, ORDER_RECIPE, arm_orders, validate_arm_name
 from .errors import CorruptStudyFile
 from .files import read_json, study_file
 from .presets import (
@@ -32,9 +34,12 @@ from .secret import AdminSecret
 logger = logging.getLogger(__name__)
 
 FORMAT = "lundprobe_gui.study"
-FORMAT_VERSION = 2
-READ_VERSIONS = (1, 2)
-"""Version 1 (before sealing, the dose category and the event log) is still read; its rules are kept as written."""
+FORMAT_VERSION = 3
+READ_VERSIONS = (1, 2, 3)
+"""Version 1 (before sealing, the dose category and the event log) is still read; its rules are kept as written.
+Versions 1 and 2 (before arms, designs and the end-of-step questionnaire) read as a sequential design whose
+arms are their steps' rules, named ``without`` / ``with_uncertainty`` by what they showed."""
+_STEP_TITLE = re.compile(r"^Step \d+:\s*")
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,9 @@ class StepRules:
     tools : tuple of str, optional
         The editing tools (and guided aids) this step allows; every tool when None. Tools that read
         hidden data (the folds, the uncertainty map) are refused whatever this says.
+    arm : str
+        The name of the arm these rules are (what was shown: ``without``, ``with_uncertainty``, or
+        one of ``study init --arm``); derived from ``show_uncertainty`` when empty.
     """
 
     step: int
@@ -75,8 +83,12 @@ class StepRules:
     hidden: tuple[str, ...] = DEFAULT_HIDDEN
     uncertainty_colours: str | None = None
     tools: tuple[str, ...] | None = None
+    arm: str = ""
 
     def __post_init__(self) -> None:
+        if not self.arm:
+            object.__setattr__(self, "arm", "with_uncertainty" if self.show_uncertainty else "without")
+        validate_arm_name(self.arm)
         if self.uncertainty_colours is None:
             colours = PUBLISHED_UNCERTAINTY_COLOURS if "dose" in self.hidden else DISTINCT_UNCERTAINTY_COLOURS
             object.__setattr__(self, "uncertainty_colours", colours)
@@ -114,7 +126,14 @@ class StepRules:
             "uncertainty_colours": self.uncertainty_colours,
             "hidden": list(self.hidden),
             "tools": None if self.tools is None else list(self.tools),
+            "arm": self.arm,
         }
+
+    def in_step(self, k: int) -> StepRules:
+        """These rules as shown in step ``k`` (the step number and the title's ``Step k:``)."""
+        rest = _STEP_TITLE.sub("", self.title)
+        title = f"Step {k}: {rest[:1].lower()}{rest[1:]}" if rest else f"Step {k}"
+        return replace(self, step=int(k), title=title)
 
     @classmethod
     def from_dict(cls, d: dict, version: int = FORMAT_VERSION) -> StepRules:
@@ -135,6 +154,7 @@ class StepRules:
             tuple(str(h) for h in d.get("hidden", hidden_default)),
             None if colours is None else str(colours),
             None if tools is None else tuple(tools),
+            str(d.get("arm") or ""),
         )
 
 
@@ -215,6 +235,19 @@ class StudyDefinition:
         size, so a copy of the dataset can be checked before it is used.
     observer_pins : dict
         Per observer, the hash of a PIN asked when the observer's session opens (optional).
+    design : str
+        ``sequential`` (everyone sees the arms in the order of ``steps``) or ``crossover`` (the
+        order is counterbalanced across observers, see :mod:`lundprobe_gui.study.design`).
+    arm_orders : dict
+        Per observer, the arm of each step (computed from the design and the seed when empty, and
+        recorded in ``study.json`` so it can be audited).
+    step_questions : tuple of Question
+        The end-of-step questionnaire, asked once an observer has finished every case of a step.
+
+    Notes
+    -----
+    ``steps`` lists the study's arms (their rules) in the listed order; what an observer is shown
+    in step ``k`` is :meth:`rules_for` (``observer``, ``k``), never ``steps[k - 1]`` in a crossover.
     """
 
     name: str
@@ -239,6 +272,9 @@ class StudyDefinition:
     observer_pins: dict[str, AdminSecret] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     dataset_root_absolute: str = ""
+    design: str = "sequential"
+    arm_orders: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    step_questions: tuple[Question, ...] = ()
 
     def __post_init__(self) -> None:
         for pid in self.patients:
@@ -272,6 +308,10 @@ class StudyDefinition:
         ids = [q.id for q in self.questions]
         if len(set(ids)) != len(ids):
             raise ValueError(f"question ids listed twice: {ids}")
+        ids = [q.id for q in self.step_questions]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"step question ids listed twice: {ids}")
+        self._check_arms()
         if not (math.isfinite(self.washout_days) and self.washout_days >= 0):
             raise ValueError("washout_days must be a number >= 0")
         IdleRule(self.idle_timeout_s, self.idle_tail_s)  # raises ValueError with the reason
@@ -281,13 +321,58 @@ class StudyDefinition:
         if unknown:
             raise ValueError(f"uncertainty_missing or observer_pins name unknown patients or observers: {unknown}")
 
+    def _check_arms(self) -> None:
+        names = [s.arm for s in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError(f"arms listed twice: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
+        if self.design not in DESIGNS:
+            raise ValueError(f"design must be one of {', '.join(DESIGNS)}, not {self.design!r}")
+        if not self.arm_orders:
+            object.__setattr__(self, "arm_orders", arm_orders(self.design, names, self.observers, self.seed))
+        orders = {str(o): tuple(str(a) for a in v) for o, v in self.arm_orders.items()}
+        object.__setattr__(self, "arm_orders", orders)
+        if set(orders) != set(self.observers):
+            raise ValueError("arm_orders must give the order of every observer, and only theirs")
+        for o, order in orders.items():
+            if sorted(order) != sorted(names):
+                raise ValueError(f"arm_orders of {o}: {list(order)} is not an order of the arms {names}")
+            if self.design == "sequential" and list(order) != names:
+                raise ValueError(f"arm_orders of {o}: a sequential design shows the arms in the listed order {names}")
+
     # -- queries ---------------------------------------------------------------------------------
     def step(self, k: int) -> StepRules:
-        """The rules of step ``k`` (KeyError when there is none)."""
+        """The rules listed at position ``k`` (KeyError when there is none).
+
+        That is what step ``k`` shows in a sequential design only; ask :meth:`rules_for` what an
+        observer is shown.
+        """
         for s in self.steps:
             if s.step == k:
                 return s
         raise KeyError(f"the study has no step {k} (steps: {[s.step for s in self.steps]})")
+
+    @property
+    def arms(self) -> tuple[StepRules, ...]:
+        """The arms' rules, in the listed order."""
+        return self.steps
+
+    def arm(self, name: str) -> StepRules:
+        """An arm's rules by name (KeyError when absent)."""
+        for s in self.steps:
+            if s.arm == name:
+                return s
+        raise KeyError(f"the study has no arm {name!r} (arms: {', '.join(s.arm for s in self.steps)})")
+
+    def arm_of(self, observer: str, k: int) -> str:
+        """The arm ``observer`` is shown in step ``k`` (KeyError for an unknown observer or step)."""
+        order = self.arm_orders[observer]
+        if not 1 <= int(k) <= len(order):
+            raise KeyError(f"the study has no step {k} (steps: 1..{len(order)})")
+        return order[int(k) - 1]
+
+    def rules_for(self, observer: str, k: int) -> StepRules:
+        """What ``observer`` is shown in step ``k``: the rules of the design's arm, numbered as step ``k``."""
+        return self.arm(self.arm_of(observer, k)).in_step(k)
 
     def question(self, qid: str) -> Question:
         """A question by id (KeyError when absent)."""
@@ -359,6 +444,10 @@ class StudyDefinition:
             "preset": self.preset,
             "steps": [s.to_dict() for s in self.steps],
             "questions": [q.to_dict() for q in self.questions],
+            "design": self.design,
+            "arm_orders": {o: list(self.arm_orders[o]) for o in self.observers},
+            **({"arm_order_recipe": ORDER_RECIPE} if self.design == "crossover" else {}),
+            "step_questions": [q.to_dict() for q in self.step_questions],
             "admin": self.admin.to_dict() if self.admin else None,
             "observer_pins": {o: p.to_dict() for o, p in sorted(self.observer_pins.items())},
             "uncertainty_missing": {p: list(v) for p, v in sorted(self.uncertainty_missing.items())},
@@ -389,7 +478,7 @@ class StudyDefinition:
                 washout_days=float(d["washout_days"]),
                 idle_timeout_s=float(d["idle_timeout_seconds"]),
                 preset=str(d.get("preset", "")),
-                steps=tuple(StepRules.from_dict(s, version) for s in d["steps"]),
+                steps=_named_arms(tuple(StepRules.from_dict(s, version) for s in d["steps"])),
                 questions=tuple(Question.from_dict(q) for q in d["questions"]),
                 admin=AdminSecret.from_dict(d["admin"]) if d.get("admin") else None,
                 frame=str(d.get("frame", "MRI")),
@@ -403,11 +492,20 @@ class StudyDefinition:
                 observer_pins={str(o): AdminSecret.from_dict(v) for o, v in _dict(d, "observer_pins").items()},
                 format_version=int(version),
                 dataset_root_absolute=str(d.get("dataset_root_absolute") or ""),
+                design=str(d.get("design", "sequential")),
+                arm_orders={str(o): tuple(_strings(v, "arm_orders")) for o, v in _dict(d, "arm_orders").items()},
+                step_questions=tuple(Question.from_dict(q) for q in d.get("step_questions") or ()),
             )
         except KeyError as e:
             raise CorruptStudyFile(f"{origin}: missing field {e}") from e
         except (InvalidName, ValueError, TypeError) as e:
             raise CorruptStudyFile(f"{origin}: {e}") from e
+
+
+def _named_arms(steps: tuple[StepRules, ...]) -> tuple[StepRules, ...]:
+    """Steps of a definition written before arms: two steps that showed the same get ``<arm>_step<k>``."""
+    names = [s.arm for s in steps]
+    return tuple(replace(s, arm=f"{s.arm}_step{s.step}") if names.count(s.arm) > 1 else s for s in steps)
 
 
 def _dict(d: dict, key: str) -> dict:

@@ -31,6 +31,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..io.csv_files import csv_text
 from ..io.guard import Protected, protect, remove_file, unprotect
 from ..io.lundprobe import MRI_DIR
 from ..io.output_root import claim_output_root
@@ -46,12 +47,13 @@ from .integrity import check_study
 from .reading import DEFINITION_RECORD, definition_record
 from .results import iter_rows, load_states, result_columns, results_csv_bytes
 from .state import FINISHED
+from .step_questionnaire import QUESTIONNAIRE_COLUMNS, QUESTIONNAIRE_FILE, questionnaire_rows
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = ".lundprobe-export.json"
 INTEGRITY_FILE = "integrity.json"
-_TABLES = (RESULTS_FILE, DEFINITION_RECORD, INTEGRITY_FILE)
+_TABLES = (RESULTS_FILE, DEFINITION_RECORD, INTEGRITY_FILE, QUESTIONNAIRE_FILE)
 """The export's files that are not masks."""
 
 
@@ -105,6 +107,9 @@ def export_study(study_dir: str | Path, out: str | Path | None = None) -> Export
             export_dir / RESULTS_FILE: (data, _our_results(export_dir, data)),
             export_dir / INTEGRITY_FILE: (integrity, set()),
         }
+        if study.step_questions:  # the end-of-step answers, one row per observer, step and question
+            answers = csv_text(list(questionnaire_rows(study, states)), QUESTIONNAIRE_COLUMNS).encode("utf-8")
+            plan[export_dir / QUESTIONNAIRE_FILE] = (answers, set())
         record = definition_record(study_dir, study, read_audit(study_dir))
         plan[export_dir / DEFINITION_RECORD] = ((json.dumps(record, indent=1) + "\n").encode("utf-8"), set())
         gone: dict[Path, set[str]] = {}

@@ -8,7 +8,11 @@ exports, a different definition hash, an export without its definition record, a
 whose ``results.csv`` columns differ (written by different versions). Observers who have started
 nowhere keep their empty rows.
 
-``OUT`` gets what an export has: ``results.csv`` (rows in the study's order), the masks laid out as
+Exports whose designs (sequential or crossover, and the arms) differ are refused by name before
+the hash is compared.
+
+``OUT`` gets what an export has: ``results.csv`` (rows in the study's order, with their ``arm``
+column), ``step_questionnaire.csv`` when the study asks one, the masks laid out as
 ``<patient>/MR_StorT2/observerData/mask_<S>_step<k>_<obs>.nii.gz`` (byte copies checked against
 their recorded sha256), and ``study_definition.json`` with the definition, its hash, every site's
 administrator actions of the observers taken from it, and the list of sites. ``study report OUT``
@@ -44,6 +48,7 @@ from .reading import (
     read_definition_record,
     read_study_outputs,
 )
+from .step_questionnaire import QUESTIONNAIRE_COLUMNS, QUESTIONNAIRE_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +88,12 @@ def _check(exports: Sequence[Path], read: list[StudyOutputs]) -> tuple[dict[str,
     first = read[0]
     first_definition, first_sha = sealed[0]
     for path, o, (definition, sha) in zip(exports[1:], read[1:], sealed[1:]):
+        design, first_design = _design(definition), _design(first_definition)
+        if design != first_design:
+            raise StudyReadError(
+                f"{path}: ran a {design[0]} design of the arms {', '.join(design[1])}, {exports[0]} a "
+                f"{first_design[0]} design of {', '.join(first_design[1])}; only exports of one design merge"
+            )
         if sha != first_sha:
             raise StudyReadError(
                 f"{path}: ran another study definition (sha256 {sha[:12]}..., "
@@ -105,6 +116,10 @@ def _check(exports: Sequence[Path], read: list[StudyOutputs]) -> tuple[dict[str,
                 )
             owner[obs] = i
     return owner, first_definition
+
+
+def _design(d: StudyDefinition) -> tuple[str, tuple[str, ...]]:
+    return d.design, tuple(a.arm for a in d.arms)
 
 
 def _definition_record(export: Path) -> dict:
@@ -170,6 +185,9 @@ def merge_exports(out: str | os.PathLike, exports: Sequence[str | os.PathLike]) 
         "sites": sites,
     }
     files[RESULTS_FILE] = csv_text(rows, first.columns).encode("utf-8")
+    if study.step_questions:  # each observer's answers from the export the observer is taken from
+        answers = [q for obs in study.observers for q in read[owner.get(obs, 0)].questionnaire if q["observer"] == obs]
+        files[QUESTIONNAIRE_FILE] = csv_text(answers, QUESTIONNAIRE_COLUMNS).encode("utf-8")
     files[DEFINITION_RECORD] = (json.dumps(record, indent=1) + "\n").encode("utf-8")
     report = MergeReport(out_dir, rows=len(rows), observers=sorted(owner))
     _manifest(out_dir, sorted(set(files) | previous))

@@ -20,8 +20,8 @@ logger = logging.getLogger(__name__)
 
 QUESTION_IDS = ("quality", "confidence", "comment")
 """The standard questions; each is a column of ``results.csv`` whether it is asked or not."""
-KEY_COLUMNS = ("observer", "step", "patient", "pseudonym", "structure")
-"""The keys of a ``results.csv`` row (before the answers)."""
+KEY_COLUMNS = ("observer", "step", "arm", "patient", "pseudonym", "structure")
+"""The keys of a ``results.csv`` row (before the answers): ``step`` is the session order, ``arm`` what was shown."""
 VALUE_COLUMNS = (
     "active_seconds",
     "uncertainty_visible_seconds",
@@ -37,7 +37,7 @@ VALUE_COLUMNS = (
     "reopened_after_step",
 )
 """The columns of ``results.csv`` after the answers."""
-RESERVED_IDS = KEY_COLUMNS + VALUE_COLUMNS + ("arm",)
+RESERVED_IDS = KEY_COLUMNS + VALUE_COLUMNS
 """Names of other ``results.csv`` columns, which a question id may not take."""
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 

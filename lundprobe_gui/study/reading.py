@@ -38,8 +38,10 @@ from ..core.names import InvalidName, validate_data_name, validate_observer
 from ..io.lundprobe import MRI_DIR
 from ..io.small_files import TABLE_MAX_BYTES, read_json_file, read_small_bytes
 from .definition import StudyDefinition, load_study
+from .design import validate_arm_name
 from .errors import CorruptStudyFile, StudyError
 from .files import OUTPUT_DIR, RESULTS_FILE, study_file
+from .step_questionnaire import QUESTIONNAIRE_COLUMNS, QUESTIONNAIRE_FILE, questionnaire_rows, typed_questionnaire
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +50,8 @@ DEFINITION_RECORD = "study_definition.json"
 RECORD_KIND = "study-definition"
 ADMIN_EVENTS = ("case_unlocked", "washout_overridden")
 """The administrators' actions an analysis reports (the flow table)."""
-WITHOUT_MAP, WITH_MAP = "without uncertainty", "with uncertainty"
-"""The arms of the published design, named for what the observer saw."""
+WITHOUT_MAP, WITH_MAP = "without", "with_uncertainty"
+"""The arms of the published design, named for what the observer saw (the built-in arms' names)."""
 
 _FLOAT_COLUMNS = ("active_seconds", "uncertainty_visible_seconds")
 _INT_COLUMNS = ("voxels_added", "voxels_removed", "reopened_after_step")
@@ -119,6 +121,8 @@ class StudyOutputs:
         The site exports a merged export came from (``name``, ``observers``, ``app_version``).
     raw_results : list of dict
         The rows of ``results.csv`` as text, as read (exports only).
+    questionnaire : list of dict
+        The end-of-step questionnaire's answers (``step_questionnaire.csv``; ``step`` an int).
     """
 
     kind: str
@@ -137,23 +141,31 @@ class StudyOutputs:
     app_version: str | None = None
     sites: list[dict] = field(default_factory=list)
     raw_results: list[dict[str, str]] = field(default_factory=list)
+    questionnaire: list[dict] = field(default_factory=list)
 
     def arm(self, observer: str, step: int) -> str:
         """What the observer was shown in a step (see :func:`step_arm`)."""
         for r in self.results:
             if r["observer"] == observer and r["step"] == step and r.get("arm"):
                 return str(r["arm"])
-        return step_arm(self.definition, step)
+        return step_arm(self.definition, step, observer)
 
 
-def step_arm(definition: StudyDefinition | None, step: int) -> str:
-    """The arm of a step of the published design: with or without the uncertainty map."""
+def step_arm(definition: StudyDefinition | None, step: int, observer: str | None = None) -> str:
+    """The arm of an observer's step as the definition gives it, for outputs that do not record it.
+
+    An export written before results.csv had an ``arm`` column reads its arm from the definition
+    (a definition of that time is sequential: its steps are its arms); without a definition, the
+    published design: step 1 without, later steps with the uncertainty map.
+    """
     if definition is None:
         return WITH_MAP if step >= 2 else WITHOUT_MAP  # the published protocol
     try:
-        return WITH_MAP if definition.step(step).show_uncertainty else WITHOUT_MAP
+        if observer is not None and observer in definition.arm_orders:
+            return definition.arm_of(observer, step)
+        return definition.step(step).arm
     except KeyError:
-        return f"step {step}"
+        return f"step{step}"
 
 
 def definition_sha256(study_dir: str | Path) -> str:
@@ -259,7 +271,10 @@ def typed_row(raw: dict[str, str], definition: StudyDefinition | None) -> dict:
     row["uncertainty_available"] = None if not avail else avail in ("1", "true", "True")
     row["finished"] = bool(raw.get("finished_at", "").strip())
     row["started"] = bool(raw.get("started_at", "").strip())
-    row["arm"] = raw.get("arm", "").strip() or step_arm(definition, step)
+    arm = raw.get("arm", "").strip()
+    if arm:
+        validate_arm_name(arm)  # a value of the column that may name files
+    row["arm"] = arm or step_arm(definition, step, row["observer"])
     return row
 
 
@@ -381,6 +396,7 @@ def _read_study_folder(folder: Path, dataset: str | Path | None, need_dataset: b
         admin_events(audit),
         __version__,
         raw_results=raw,
+        questionnaire=typed_questionnaire(questionnaire_rows(study, states), str(folder)),
     )
 
 
@@ -450,7 +466,26 @@ def _read_export(folder: Path, dataset: str | Path | None, need_dataset: bool) -
         str(rec.get("app_version")) if rec else None,
         [s for s in (rec or {}).get("sites", []) if isinstance(s, dict)],
         raws,
+        _read_questionnaire(folder),
     )
+
+
+def _read_questionnaire(folder: Path) -> list[dict]:
+    """The rows of an export's ``step_questionnaire.csv`` (none when the study asked none)."""
+    path = folder / QUESTIONNAIRE_FILE
+    if not path.exists():
+        return []
+    try:
+        text = read_small_bytes(path, TABLE_MAX_BYTES, "questionnaire file").decode("utf-8")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        missing = [c for c in QUESTIONNAIRE_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"{path}: not a step questionnaire (no column {', '.join(missing)})")
+        return typed_questionnaire(reader, str(path))
+    except OSError as e:
+        raise StudyReadError(f"{path}: cannot be read ({e.strerror or e})") from None
+    except (UnicodeDecodeError, ValueError, csv.Error) as e:
+        raise StudyReadError(f"{path}: {e}" if str(path) not in str(e) else str(e)) from None
 
 
 def published_outputs(dataset_root: str | Path, patients: Iterable[str] | None = None) -> StudyOutputs:

@@ -1,5 +1,8 @@
 """``results.csv``: one row per observer x step x patient x structure.
 
+``step`` is the session order and ``arm`` what the observer was shown in it (the design's arm of
+that observer and step, recorded as the study defined it).
+
 Rows cover the whole design, finished or not; an empty ``finished_at`` marks a case that is not
 finished (its ratings and time may still change). ``active_seconds`` is the structure's active
 time and ``uncertainty_visible_seconds`` the part of it with the uncertainty map on screen;
@@ -97,6 +100,7 @@ def iter_rows(study: StudyDefinition, states: dict[str, SessionState | None]) ->
                     row = {
                         "observer": observer,
                         "step": str(k),
+                        "arm": study.arm_of(observer, k),
                         "patient": patient,
                         "pseudonym": names[patient],
                         "structure": structure,

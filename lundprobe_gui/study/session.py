@@ -48,6 +48,7 @@ from .seal import check_definition
 from .session_admin import AdminActions
 from .session_work import CaseWork
 from .state import FINISHED, IN_PROGRESS, PENDING, Answer, CaseRecord, SessionState, StepRecord, state_from_bytes
+from .step_questionnaire import StepQuestionnaire
 from .validate import validate_state
 from .views import ACTIVE, COMPLETE, WAITING, CaseView, Progress
 from .visibility import Visibility
@@ -55,7 +56,7 @@ from .visibility import Visibility
 logger = logging.getLogger(__name__)
 
 
-class ObserverSession(CaseWork, AdminActions, WorkSession):
+class ObserverSession(CaseWork, AdminActions, StepQuestionnaire, WorkSession):
     """One observer working through a study.
 
     Opening checks the sealed ``study.json``, takes the observer's lock (a second session is
@@ -90,7 +91,7 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         Called as ``callback(kind, **details)`` after every change, in the caller's thread. Kinds:
         ``case`` (a case started or became current), ``structure``, ``ratings``, ``editing``,
         ``edit_saved``, ``case_finished``, ``step_completed``, ``case_unlocked``,
-        ``washout_overridden``.
+        ``washout_overridden``, ``questionnaire`` (an end-of-step questionnaire was submitted).
     """
 
     def __init__(
@@ -243,7 +244,8 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         if target is None or not self._uncertainty_shown:
             return ()
         step, patient, structure = cast("tuple[int, str, str]", target)
-        if self.study.step(step).show_uncertainty and self.study.uncertainty_available(patient, structure):
+        rules = self.study.rules_for(self.observer, step)
+        if rules.show_uncertainty and self.study.uncertainty_available(patient, structure):
             return ("unc",)
         return ()
 
@@ -340,7 +342,7 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         return k, nxt.pseudonym, self.study.patient_dir(nxt.patient, self.dataset_root)
 
     def _view(self, rec: StepRecord, case: CaseRecord, status: str | None = None) -> CaseView:
-        rules = self.study.step(rec.step)
+        rules = self.study.rules_for(self.observer, rec.step)
         return CaseView(
             rec.step,
             case.position,
@@ -521,9 +523,8 @@ class ObserverSession(CaseWork, AdminActions, WorkSession):
         k = cur[0].step if cur is not None else (self._waiting_step() or self.study.steps[-1].step)
         vis = self._visibility.get(k)
         if vis is None:  # the rules of a step never change: built once (resolving the output folder is not free)
-            vis = Visibility.for_step(
-                self.study.step(k), self.observer, self.study.start_source, output_root(self.study_dir)
-            )
+            rules = self.study.rules_for(self.observer, k)  # the design's arm of this observer's step
+            vis = Visibility.for_step(rules, self.observer, self.study.start_source, output_root(self.study_dir))
             self._visibility[k] = vis
         return vis
 

@@ -312,6 +312,8 @@ class CaseWork:
                 ]
                 step_done = self._mark_finished(rec, case, t)
                 marked = True
+                if step_done and self.study.step_questions:
+                    ev["pause"] = True  # the end-of-step questionnaire comes next: its time is no case's
                 view = self._view(rec, case, FINISHED)
                 nxt = self._current(t)
                 if nxt is not None:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .questions import Question
+
 logger = logging.getLogger(__name__)
 
 LOW = 0.15
@@ -65,6 +67,16 @@ def simulated_edit(
         if top + gap < d.shape[0]:
             block[top + gap] |= ndimage.binary_erosion(d[top], iterations=2)
     return out
+
+
+def questionnaire_answers(
+    questions: Sequence[Question], observer: str, step: int, rng: np.random.Generator
+) -> dict[str, int | str]:
+    """A scripted observer's end-of-step answers: a Likert value drawn from the scale, a short text."""
+    return {
+        q.id: int(rng.choice(q.values())) if q.kind == "likert" else f"{observer} after step {step}: no remarks"
+        for q in questions
+    }
 
 
 def simulate_study(
@@ -124,7 +136,7 @@ def run_observers(
         zeal = 0.8 + 0.4 * i / max(1, len(everyone) - 1)
         with ObserverSession(study_dir, obs, now=t) as s:
             while (view := s.current_case(now=t)) is not None:
-                with_map = s.study.step(view.step).show_uncertainty
+                with_map = s.visibility(now=t).uncertainty_allowed
                 patient = s.patient(now=t)
                 for name in s.structures:
                     s.rate(
@@ -147,6 +159,11 @@ def run_observers(
                 s.finish_case(now=t)
                 cases += 1
                 t += 5
+                if (due := s.questionnaire_due()) is not None:
+                    s.answer_step_questionnaire(
+                        due, questionnaire_answers(s.study.step_questions, obs, due, rng), now=t
+                    )
+                    t += 30
                 if progress is not None and (nxt := s.current_case(now=t)) is not None and nxt.step != step:
                     progress(f"{obs}: step {step} done")
     return SimulatedStudy(Path(study_dir), tuple(observers), cases, t)

@@ -105,6 +105,12 @@ class StructureRecord:
 _LATEST = 253_402_300_799.0 - 10 * 366 * 86400  # ten years before 9999-12-31, so washouts still fit
 
 
+def _answer(a: Any) -> Answer:
+    if not isinstance(a, dict) or not isinstance(a.get("value"), (int, str)):
+        raise ValueError(f"questionnaire answer {str(a)[:40]!r} is not a value with its time")
+    return Answer(a["value"], _time(a["at"], "questionnaire answer time"))
+
+
 @overload
 def _time(value: str, what: str) -> str: ...
 @overload
@@ -209,6 +215,8 @@ class StepRecord:
     cases: list[CaseRecord]
     completed_at: str | None = None
     washout_override: dict | None = None
+    questionnaire: dict[str, Answer] = field(default_factory=dict)
+    questionnaire_at: str | None = None
 
     @property
     def order(self) -> list[str]:
@@ -230,6 +238,8 @@ class StepRecord:
             "completed_at": None if completing else self.completed_at,
             "washout_override": self.washout_override,
             "cases": [c.to_dict(c.patient in finishing) for c in self.cases],
+            "questionnaire": {q: a.to_dict() for q, a in self.questionnaire.items()},
+            "questionnaire_at": self.questionnaire_at,
         }
 
     @classmethod
@@ -243,6 +253,8 @@ class StepRecord:
             [CaseRecord.from_dict(c) for c in d["cases"]],
             _time(d.get("completed_at"), "completed_at"),
             override,
+            {str(q): _answer(a) for q, a in (d.get("questionnaire") or {}).items()},
+            _time(d.get("questionnaire_at"), "questionnaire_at"),
         )
 
 

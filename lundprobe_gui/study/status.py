@@ -8,7 +8,7 @@ was changed outside the app, and a clock that moved backwards or far ahead, are 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .clock import Now, iso_utc, to_epoch
@@ -29,7 +29,9 @@ class StepSummary:
     """One observer's step.
 
     ``state`` is ``not started`` (no session yet), ``open``, ``locked`` (``locked_reason`` says
-    why: previous step unfinished, or washout until ``opens_at``) or ``done``.
+    why: previous step unfinished, or washout until ``opens_at``) or ``done``. ``arm`` is what the
+    step shows this observer; ``questionnaire`` is ``due`` or ``answered`` when the study asks an
+    end-of-step questionnaire (else empty).
     """
 
     observer: str
@@ -45,6 +47,8 @@ class StepSummary:
     unlocks: int
     active_seconds: float
     session: str
+    arm: str = ""
+    questionnaire: str = ""
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -140,7 +144,14 @@ def study_report(study_dir: str | Path, now: Now = None) -> tuple[StudyDefinitio
     out = []
     for o in study.observers:
         session = _session_text(study_dir, o)
-        out += [_step_summary(study, o, states[o], s.step, t, session) for s in study.steps]
+        for s in study.steps:
+            row = _step_summary(study, o, states[o], s.step, t, session)
+            state = states[o]
+            rec = state.steps[s.step] if state is not None else None
+            asked = ""
+            if study.step_questions and rec is not None and rec.finished():
+                asked = "answered" if rec.questionnaire_at else "due"
+            out.append(replace(row, arm=study.arm_of(o, s.step), questionnaire=asked))
     return study, out, check
 
 
@@ -154,6 +165,7 @@ def format_status(
         f"  {len(study.patients)} patients, structures {', '.join(study.structures)}, "
         f"washout {study.washout_days:g} days, preset {study.preset}, seed {study.seed}",
         f"  active time: gaps up to {rule.idle_s:g} s count, longer ones {rule.tail_s:g} s",
+        f"  {study.design} design, arms " + ", ".join(s.arm for s in study.arms),
     ]
     if check is not None:
         seal = check.seal
@@ -163,7 +175,8 @@ def format_status(
         )
     lines += [
         "",
-        f"  {'observer':<12} {'step':>4} {'finished':>9} {'in progress':>11} {'pending':>7} {'active min':>10}  state",
+        f"  {'observer':<12} {'step':>4} {'arm':<18} {'finished':>9} {'in progress':>11} {'pending':>7} "
+        f"{'active min':>10}  state",
     ]
     for r in rows:
         state = r.state
@@ -173,9 +186,11 @@ def format_status(
             state += ", washout overridden"
         if r.unlocks:
             state += f", {r.unlocks} unlock(s)"
+        if r.questionnaire:
+            state += f", questionnaire {r.questionnaire}"
         lines.append(
-            f"  {r.observer:<12} {r.step:>4} {r.finished:>4}/{r.total:<4} {r.in_progress:>11} {r.pending:>7} "
-            f"{r.active_seconds / 60:>10.1f}  {state}"
+            f"  {r.observer:<12} {r.step:>4} {r.arm:<18} {r.finished:>4}/{r.total:<4} {r.in_progress:>11} "
+            f"{r.pending:>7} {r.active_seconds / 60:>10.1f}  {state}"
         )
     sessions = {r.observer: r.session for r in rows if r.session}
     if sessions:

@@ -26,7 +26,7 @@ POLL_WASHOUT_S = 60.0
 class StudyPanelControl:
     """Panel updates, ratings and the clock of :class:`~lundprobe_gui.ui.study_mode.StudyMode`."""
 
-    def update_panel(self: "StudyMode") -> None:
+    def update_panel(self: StudyMode) -> None:
         """Rebuild the panel from the session."""
         s = self.session
         if not self.active:
@@ -72,13 +72,13 @@ class StudyPanelControl:
         self.panel.show_case(case)
         self._show_time()
 
-    def _case_record(self: "StudyMode", view: CaseView):
+    def _case_record(self: StudyMode, view: CaseView):
         rec = self.session.state.steps.get(view.step)
         if rec is None:
             return None
         return next((c for c in rec.cases if c.pseudonym == view.pseudonym), None)
 
-    def _panel_matches(self: "StudyMode") -> bool:
+    def _panel_matches(self: StudyMode) -> bool:
         """The panel shows the session's current case and structure (so an answer goes where it is seen)."""
         view = self.session.current_case() if self.active else None
         pc = self.panel.case
@@ -87,12 +87,15 @@ class StudyPanelControl:
         )
 
     # -- ratings --------------------------------------------------------------------------------------
-    def _on_rated(self: "StudyMode", qid: str, value: Any) -> None:
+    def _on_rated(self: StudyMode, qid: str, value: Any) -> None:
         if not self._panel_matches():
             self.update_panel()
             return
+        case = self.panel.case
+        if case is None:  # _panel_matches says a case is shown; the check keeps the types honest
+            return
         try:
-            self.session.rate(qid, value, structure=self.panel.case.active)
+            self.session.rate(qid, value, structure=case.active)
         except RatingFrozen as e:
             self.inform(
                 "Rating fixed",
@@ -102,10 +105,13 @@ class StudyPanelControl:
             self.inform("Rating not saved", str(e), warning=True)
         self.update_panel()
 
-    def _on_comment(self: "StudyMode", qid: str, text: str) -> None:
+    def _on_comment(self: StudyMode, qid: str, text: str) -> None:
         if not self._panel_matches():
             return
-        name = self.panel.case.active
+        case = self.panel.case
+        if case is None:
+            return
+        name = case.active
         old = self.session.ratings(name).get(qid)
         if (old.value if old is not None else "") == text:
             return
@@ -115,7 +121,7 @@ class StudyPanelControl:
             self.inform("Comment not saved", str(e), warning=True)
         self.update_panel()
 
-    def rate(self: "StudyMode", qid: str, value: Any) -> None:
+    def rate(self: StudyMode, qid: str, value: Any) -> None:
         """Answer a question for the active structure as if the observer used the panel (scripts, tests)."""
         if qid in self.panel.likert:
             b = self.panel.likert[qid].button(int(value))
@@ -129,14 +135,14 @@ class StudyPanelControl:
             raise KeyError(qid)
 
     # -- time -----------------------------------------------------------------------------------------
-    def _layers_switched(self: "StudyMode", before: dict, after: dict) -> None:
+    def _layers_switched(self: StudyMode, before: dict, after: dict) -> None:
         if before.get("uncertainty") != after.get("uncertainty") and self.active:
             try:
                 self.session.set_uncertainty_shown(bool(after.get("uncertainty")))
             except StudyError:
                 logger.debug("layer switch outside a case", exc_info=True)
 
-    def on_clock(self: "StudyMode") -> None:
+    def on_clock(self: StudyMode) -> None:
         """Every second: the live clock (when shown) and, while waiting, whether the step has opened."""
         if not self.active:
             return
@@ -154,7 +160,7 @@ class StudyPanelControl:
             else:
                 self._update_menu()
 
-    def _show_time(self: "StudyMode", now: float | None = None) -> None:
+    def _show_time(self: StudyMode, now: float | None = None) -> None:
         s = self.session
         if self.panel.case is None or not s.study.show_clock:
             return

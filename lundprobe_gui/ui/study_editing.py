@@ -31,14 +31,14 @@ class StudyEditing:
     """Structures, working copies and saves of a study session."""
 
     # -- structures ------------------------------------------------------------------------------------
-    def _leave_structure(self: "StudyMode") -> None:
+    def _leave_structure(self: StudyMode) -> None:
         """Before another structure becomes active: keep the comment, save the edits, stop editing."""
         self.panel.flush_comment()
         self._save_or_rescue()
         self._close_working_copies()
         self.window.set_mouse_mode("navigate")
 
-    def _close_working_copies(self: "StudyMode", redraw: bool = True) -> None:
+    def _close_working_copies(self: StudyMode, redraw: bool = True) -> None:
         """Drop the saved working copies (and their undo steps, so an undo cannot touch a structure left behind).
 
         The saved version stays on screen as the observer's own source; *Edit* reopens it.
@@ -59,7 +59,7 @@ class StudyEditing:
         if redraw and self.window.scene is not None:
             self.window.tri.refresh()
 
-    def select_structure(self: "StudyMode", name: str) -> None:
+    def select_structure(self: StudyMode, name: str) -> None:
         """Make another structure of the case the active one (rated and edited next)."""
         s = self.session
         if not self.active:
@@ -78,7 +78,7 @@ class StudyEditing:
         self.window.edit_panel.select(name, s.study.start_source)
         self.update_panel()
 
-    def next_structure(self: "StudyMode") -> None:
+    def next_structure(self: StudyMode) -> None:
         """The next structure of the case, in the study's order."""
         view = self.session.current_case() if self.active else None
         if view is None:
@@ -88,7 +88,7 @@ class StudyEditing:
         if i + 1 < len(names):
             self.select_structure(names[i + 1])
 
-    def edit_structure(self: "StudyMode", name: str | None = None) -> tuple[str, str] | None:
+    def edit_structure(self: StudyMode, name: str | None = None) -> tuple[str, str] | None:
         """Start (or continue) editing a structure; refused with a message until its ratings are complete."""
         if not self.active:
             return None
@@ -106,7 +106,7 @@ class StudyEditing:
         self.update_panel()
         return key
 
-    def _open_working(self: "StudyMode", name: str | None = None) -> tuple[str, str]:
+    def _open_working(self: StudyMode, name: str | None = None) -> tuple[str, str]:
         s, w = self.session, self.window
         view = s.current_case()
         if view is None or self._loaded_patient is None or w.patient is not self._loaded_patient:
@@ -136,7 +136,7 @@ class StudyEditing:
         return key
 
     # -- saving --------------------------------------------------------------------------------------
-    def save_dirty(self: "StudyMode", keys=None, tool: str = "lundprobe_gui study") -> list[tuple[str, str]]:
+    def save_dirty(self: StudyMode, keys=None, tool: str = "lundprobe_gui study") -> list[tuple[str, str]]:
         """Hand unsaved working copies to the session's writer (a new version each); returns their keys.
 
         The copies are marked saved at once; the session writes them in order and retries a write
@@ -169,22 +169,22 @@ class StudyEditing:
             w.statusBar().showMessage(f"Saving {', '.join(k[0] for k in handed)}...", 3000)
         return handed
 
-    def _edit_written(self: "StudyMode", token: tuple, saved: SavedEdit) -> None:
+    def _edit_written(self: StudyMode, token: tuple, saved: SavedEdit) -> None:
         self._in_flight.pop(token, None)
         if self.active:
             self.window.statusBar().showMessage(f"Saved {saved.structure} ({saved.version_file.name})", 5000)
             self.update_panel()
 
-    def _save_or_rescue(self: "StudyMode", tool: str = "lundprobe_gui study") -> bool:
+    def _save_or_rescue(self: StudyMode, tool: str = "lundprobe_gui study") -> bool:
         """:meth:`save_dirty`; if the study refuses, keep the edits in the app's recovery area instead."""
         try:
             self.save_dirty(tool=tool)
             return True
-        except Exception as e:  # noqa: BLE001 - the edits must not be lost
+        except Exception as e:
             logger.exception("saving the study edits failed")
             try:
                 self.window.edit.recovery_autosave()  # the window's own recovery autosave
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.exception("the recovery autosave failed too")
             self.inform(
                 "Edits not saved to the study",
@@ -193,7 +193,7 @@ class StudyEditing:
             )
             return False
 
-    def _rescue_in_flight(self: "StudyMode") -> None:
+    def _rescue_in_flight(self: StudyMode) -> None:
         """Edits the session could not write before it closed: into the app's recovery area, never lost."""
         if not self._in_flight or self._loaded_patient is None:
             return
@@ -206,7 +206,7 @@ class StudyEditing:
             logger.exception("the unsaved study edits could not be put in the recovery area")
         self._in_flight.clear()
 
-    def finish_masks(self: "StudyMode") -> dict[str, Mask]:
+    def finish_masks(self: StudyMode) -> dict[str, Mask]:
         """Copies of the current case's unsaved working copies, for ``finish_case``."""
         s, es = self.session, self.window.edit.session
         view = s.current_case()
@@ -215,7 +215,7 @@ class StudyEditing:
         return {k[0]: es.working(k).copy() for k in es.dirty_keys() if k[1] == s.target_source and k[0] in s.structures}
 
     # -- the edit controller, routed to the study -----------------------------------------------------
-    def _ctrl_start_editing(self: "StudyMode", name: str, source: str, target_source: str) -> tuple[str, str]:
+    def _ctrl_start_editing(self: StudyMode, name: str, source: str, target_source: str) -> tuple[str, str]:
         """``EditController.start_editing`` in a study: a study structure from its start mask, after the ratings."""
         s, w = self.session, self.window
         ref = w.patient.reference_frame.structures.get((name, source)) if w.patient is not None else None
@@ -237,7 +237,7 @@ class StudyEditing:
             QtCore.QTimer.singleShot(0, self.update_panel)
         return key
 
-    def _whole(self: "StudyMode", name: str, source: str, fn) -> bool:
+    def _whole(self: StudyMode, name: str, source: str, fn) -> bool:
         s, w = self.session, self.window
         ctrl = w.edit
         if ctrl.active is None or w.patient is None:
@@ -248,7 +248,7 @@ class StudyEditing:
             return False
         return fn(ctrl, w.patient.mask_obj(name, source))
 
-    def _ctrl_save(self: "StudyMode", keys=None, out_dir=None, background: bool = True, on_done=None):
+    def _ctrl_save(self: StudyMode, keys=None, out_dir=None, background: bool = True, on_done=None):
         """``EditController.save`` in a study: a new version through the session."""
         es = self.window.edit.session
         if keys is None and es is not None and es.active_key is not None:
@@ -264,7 +264,7 @@ class StudyEditing:
             on_done([])
         return None
 
-    def _ctrl_autosave(self: "StudyMode") -> None:
+    def _ctrl_autosave(self: StudyMode) -> None:
         """``EditController.autosave`` in a study (4 s after an edit, every 60 s, on focus loss, on close)."""
         if not self.active:
             return
@@ -277,7 +277,7 @@ class StudyEditing:
             if self.session.save_failure is None:
                 self.window.edit.report_autosave(None)
 
-    def _confirm_discard(self: "StudyMode") -> bool:
+    def _confirm_discard(self: StudyMode) -> bool:
         """``MainWindow.confirm_discard`` in a study: nothing to ask, everything is saved to the study."""
         self._save_or_rescue()
         return True
@@ -286,7 +286,7 @@ class StudyEditing:
 class StudyEdits:
     """The edit controller's :class:`~lundprobe_gui.ui.overrides.EditOverride` during a study."""
 
-    def __init__(self, mode: "StudyMode") -> None:
+    def __init__(self, mode: StudyMode) -> None:
         self.mode = mode
 
     def start_editing(self, name: str, source: str, target_source: str) -> tuple[str, str]:

@@ -20,7 +20,8 @@ folder, the observer ID (and the observer's PIN when the study has them) and ope
 
 Every prompt goes through a method of :class:`StudyMode` (``choose_study_dir``, ``ask_observer``,
 ``ask_observer_pin``, ``ask``, ``ask_pin``, ``ask_reason``, ``choose_case``, ``choose_dataset_dir``,
-``inform``) that tests replace.
+``inform``, ``ask_step_questions``) that tests replace. When an observer finishes the last case of a
+step of a study with an end-of-step questionnaire, it is asked at once (:meth:`StudyMode.ask_questionnaire`).
 """
 
 from __future__ import annotations
@@ -53,21 +54,24 @@ from .study_case_loader import CaseOpener, CasePreloader, case_plan
 from .study_case_panel import StudyPanelControl
 from .study_editing import StudyEditing
 from .study_panel import StudyPanel
+from .study_questionnaire import StepQuestionnaireControl
 from .study_takeover import PANEL_WIDTH, STUDY_DOCK, StudyTakeover
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["StudyMode", "install_study_mode", "PANEL_WIDTH"]
+__all__ = ["PANEL_WIDTH", "StudyMode", "install_study_mode"]
 
 
-def install_study_mode(window) -> "StudyMode":
+def install_study_mode(window) -> StudyMode:
     """Add the Study menu and dock to a main window; returns the :class:`StudyMode` (also ``window.study_mode``)."""
     mode = StudyMode(window)
     window.study_mode = mode
     return mode
 
 
-class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, CasePreloader, SessionMode):
+class StudyMode(
+    StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, StepQuestionnaireControl, CasePreloader, SessionMode
+):
     """Runs one observer's session in a main window (see the module docstring)."""
 
     case_shown = QtCore.Signal(object)  # CaseView, once its image is on screen
@@ -183,6 +187,8 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         self.menu.addSeparator()
         self.unlock_action = self.menu.addAction("Admin: unlock a finished case...", self.admin_unlock)
         self.override_action = self.menu.addAction("Admin: override the washout...", self.admin_override_washout)
+        self.menu.addSeparator()
+        self.questionnaire_action = self.menu.addAction("Step questionnaire...", self.ask_questionnaire)
         self._update_menu()
 
     def _update_menu(self) -> None:
@@ -195,6 +201,9 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         self.override_action.setVisible(admin)
         waiting = on and self.session.status() == WAITING
         self.override_action.setEnabled(admin and waiting)
+        asks = on and bool(self.session.study.step_questions)
+        self.questionnaire_action.setVisible(asks)
+        self.questionnaire_action.setEnabled(asks and self.session.questionnaire_due() is not None)
         self.panel.set_admin(admin, waiting)
 
     # -- starting and ending ------------------------------------------------------------------------
@@ -231,7 +240,7 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
             if pin is None:
                 return False
         root = self.dataset_for(d, study)
-        if root is False:
+        if root is False or root is True:  # False: cancelled (True is never returned)
             return False
         return self.start(d, obs, pin=pin, dataset_root=root)
 
@@ -285,7 +294,7 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         except OSError as e:
             self.inform("Cannot start the study", f"The study folder cannot be used: {e}", warning=True)
             return False
-        if s.status() == COMPLETE:
+        if s.status() == COMPLETE and s.questionnaire_due() is None:
             s.close()
             self.inform("Study finished", f"{observer} has finished every step of this study. Thank you!")
             return False
@@ -301,6 +310,8 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         self._update_menu()
         self.started.emit()
         self.refresh()
+        if s.questionnaire_due() is not None:
+            self.ask_questionnaire()  # put off last time: asked again
         if s.status() == WAITING:
             self.inform("Waiting for the washout", self._waiting_text())
         return True
@@ -319,7 +330,7 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
             self._cancel.set()
             try:
                 s.close()
-            except Exception as e:  # noqa: BLE001 - the edits go to the recovery area instead
+            except Exception as e:
                 logger.exception("closing the study session failed")
                 failed = e
             if failed is not None:
@@ -393,9 +404,10 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         self.opener.start(path, self._loaded, self._copy_check(path), background=self.background)
 
     def _on_open_failed(self, message: str, token: object) -> None:
-        if token != self._loaded or not self.active:
+        loaded = self._loaded
+        if loaded is None or token != loaded or not self.active:
             return
-        self.inform("Cannot open the case", f"{token[1]} cannot be opened:\n{self.redact(message)}", warning=True)
+        self.inform("Cannot open the case", f"{loaded[1]} cannot be opened:\n{self.redact(message)}", warning=True)
 
     def _on_case_opened(self, patient: Patient, token: object, window: tuple | None = None) -> None:
         s, w = self.session, self.window
@@ -555,6 +567,8 @@ class StudyMode(StudyTakeover, StudyEditing, StudyAdmin, StudyPanelControl, Case
         self._close_working_copies(redraw=False)  # the next case replaces what the views show
         self.window.statusBar().showMessage(f"{view.pseudonym} finished and locked", 5000)
         self.refresh()
+        if self.active and s.questionnaire_due() is not None:
+            self.ask_questionnaire()
         if self.active and s.status() == WAITING:
             self.inform("Step finished", self._waiting_text())
         elif self.active and s.status() == COMPLETE:

@@ -29,7 +29,10 @@ PATIENTS = ["LUNDPROBE_0433", "LUNDPROBE_0434", "LUNDPROBE_0435"]
 def test_init_writes_the_published_protocol_by_default(study_dir, study_dataset):
     raw = (study_dir / "study.json").read_bytes()
     d = json.loads(raw)
-    assert d["format"] == "lundprobe_gui.study" and d["format_version"] == 2
+    assert d["format"] == "lundprobe_gui.study" and d["format_version"] == 3
+    # the published design: everyone sees the built-in arms in the listed order, no end-of-step questionnaire
+    assert d["design"] == "sequential" and d["step_questions"] == []
+    assert d["arm_orders"] == {o: ["without", "with_uncertainty"] for o in ("obsX", "obsY")}
     # stored relative to the study folder, so the two can move together
     assert (
         not d["dataset_root"].startswith("/") and (study_dir / d["dataset_root"]).resolve() == study_dataset.resolve()
@@ -45,7 +48,8 @@ def test_init_writes_the_published_protocol_by_default(study_dir, study_dataset)
     assert d["show_clock"] is False and d["observer_pins"] == {} and d["uncertainty_missing"] == {}
     assert d["admin"] is None and d["preset"] == "reader-study"
     s1, s2 = d["steps"]
-    assert (s1["step"], s1["show_uncertainty"]) == (1, False)
+    assert (s1["step"], s1["show_uncertainty"], s1["arm"]) == (1, False, "without")
+    assert s2["arm"] == "with_uncertainty"
     assert (s2["step"], s2["show_uncertainty"], s2["uncertainty_scale"], s2["uncertainty_range"]) == (
         2,
         True,

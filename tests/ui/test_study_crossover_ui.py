@@ -1,0 +1,169 @@
+"""A crossover study through the window: each observer's step shows the design's arm, and the end-of-step
+questionnaire dialog is filled (Later first, then a refused and an accepted submission)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from lundprobe_gui.demo import DemoOptions, generate
+from lundprobe_gui.study import InitOptions, export_study, init_study
+from lundprobe_gui.ui.study_case_loader import case_plan
+from lundprobe_gui.ui.study_questionnaire import StepQuestionnaireDialog
+
+QUESTIONS = [
+    {
+        "id": "workload",
+        "kind": "likert",
+        "text": "How demanding was this step?",
+        "required": True,
+        "scale": "workload_3",
+        "choices": [{"value": 1, "label": "Low"}, {"value": 2, "label": "Medium"}, {"value": 3, "label": "High"}],
+    },
+    {"id": "remarks", "kind": "text", "text": "Anything to add about this step?", "required": False},
+]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("crossover-ui-ds") / "ds"
+    generate(root, DemoOptions(patients=2, size="small", seed=5))
+    return root
+
+
+@pytest.fixture()
+def crossover(dataset, tmp_path) -> Path:
+    from lundprobe_gui.study import Question
+
+    d = tmp_path / "study"
+    init_study(
+        d,
+        InitOptions(
+            dataset_root=dataset,
+            observers=["obs1", "obs2"],
+            seed=3,
+            washout_days=0,
+            design="crossover",
+            step_questions=[Question.from_dict(q) for q in QUESTIONS],
+        ),
+    )
+    return d
+
+
+def _window(qtbot):
+    from lundprobe_gui.app import make_application
+    from lundprobe_gui.ui.main_window import MainWindow
+
+    make_application()
+    win = MainWindow()
+    win.ask = lambda *a, **k: pytest.fail(f"the window asked {a!r} during a study")
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    mode = win.study_mode
+    mode.background = False
+    mode.messages = []
+    mode.inform = lambda title, text, warning=False: mode.messages.append((title, text))
+    mode.ask = lambda text, info, buttons: buttons[0]
+    return win, mode
+
+
+def _drive_dialog(actions: list) -> list:
+    """Run each action on the next questionnaire dialog shown (polled from the event loop); returns what was seen."""
+    seen: list = []
+    todo = list(actions)
+
+    def poll() -> None:
+        dialog = QtWidgets.QApplication.activeModalWidget()
+        if isinstance(dialog, StepQuestionnaireDialog) and dialog.isVisible():
+            seen.append((dialog.windowTitle(), dialog.problem.text()))
+            todo.pop(0)(dialog)
+        if todo:
+            QtCore.QTimer.singleShot(20, poll)
+
+    QtCore.QTimer.singleShot(20, poll)
+    return seen
+
+
+def _later(dialog: StepQuestionnaireDialog) -> None:
+    dialog.later_button.click()
+
+
+def _submit_without_required(dialog: StepQuestionnaireDialog) -> None:
+    dialog.fields["remarks"].setPlainText("the fold view helped")
+    dialog.submit_button.click()
+
+
+def _fill_and_submit(dialog: StepQuestionnaireDialog) -> None:
+    combo = dialog.fields["workload"]
+    assert isinstance(combo, QtWidgets.QComboBox)
+    combo.setCurrentIndex(combo.findData(2))
+    dialog.submit_button.click()
+
+
+def _work_step(mode) -> None:
+    """Rate and finish every case of the current step through the window."""
+    s = mode.session
+    step = s.current_case().step
+    while (view := s.current_case()) is not None and view.step == step:
+        for name in view.structures:
+            mode.select_structure(name)
+            mode.rate("quality", 3)
+            mode.rate("confidence", 4)
+        assert mode.finish_case(confirm=False), mode.messages
+
+
+def test_crossover_arms_drive_what_the_window_loads_and_the_questionnaire_dialog(crossover, qtbot):
+    orders = json.loads((crossover / "study.json").read_text())["arm_orders"]
+    assert sorted(map(tuple, orders.values())) == [("with_uncertainty", "without"), ("without", "with_uncertainty")]
+    win, mode = _window(qtbot)
+    for observer in ("obs1", "obs2"):
+        first_arm = orders[observer][0]
+        assert mode.start(crossover, observer)
+        s = mode.session
+        plan = case_plan(win.patient, s)
+        loads_map = any(v.kind == "uncertainty" for v in plan.volumes)
+        # the case plan of step 1 follows this observer's first arm, not "step 1 = without"
+        assert loads_map == (first_arm == "with_uncertainty") == s.visibility().uncertainty_allowed
+        assert win.patient.uncertainty("CTVT_427") is not None
+        if observer == "obs1":
+            seen = _drive_dialog([_later])
+            _work_step(mode)
+            assert len(seen) == 1 and seen[0][0] == "Step 1 finished: questionnaire"
+            assert s.questionnaire_due() == 1  # put off: still due, and offered in the menu
+            assert mode.questionnaire_action.isVisible() and mode.questionnaire_action.isEnabled()
+            seen = _drive_dialog([_submit_without_required, _fill_and_submit])
+            mode.questionnaire_action.trigger()
+            assert [p for _, p in seen] == ["", "the questionnaire of step 1 needs an answer to workload"]
+        else:
+            _drive_dialog([_fill_and_submit])
+            _work_step(mode)
+        assert s.questionnaire_due() is None and not mode.questionnaire_action.isEnabled()
+        assert s.step_answers(1)["workload"].value == 2
+        # step 2 shows the other arm
+        plan = case_plan(win.patient, s)
+        assert any(v.kind == "uncertainty" for v in plan.volumes) == (orders[observer][1] == "with_uncertainty")
+        mode.end()
+    saved = json.loads((crossover / "sessions" / "obs1.json").read_text())
+    rec = next(r for r in saved["steps"] if r["step"] == 1)
+    assert rec["questionnaire"]["workload"]["value"] == 2 and rec["questionnaire"]["remarks"]["value"] == (
+        "the fold view helped"
+    )
+    export_study(crossover)
+    with open(crossover / "export" / "step_questionnaire.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["observer"], r["step"], r["arm"], r["question"]) for r in rows] == [
+        ("obs1", "1", orders["obs1"][0], "workload"),
+        ("obs1", "1", orders["obs1"][0], "remarks"),
+        ("obs2", "1", orders["obs2"][0], "workload"),
+    ]
+    with open(crossover / "export" / "results.csv", newline="") as fh:
+        results = list(csv.DictReader(fh))
+    assert {(r["observer"], r["step"], r["arm"]) for r in results} == {
+        (o, str(k), orders[o][k - 1]) for o in ("obs1", "obs2") for k in (1, 2)
+    }
