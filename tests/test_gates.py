@@ -76,6 +76,7 @@ UI_CLEAN = [
     "shortcuts",
     "slice_view",
     "study_dialogs",
+    "study_questionnaire",
     "study_takeover",
     "tool_options",
     "tri_view",
