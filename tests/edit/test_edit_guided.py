@@ -53,10 +53,10 @@ def test_option_coercion_clamps_and_refuses():
         set_option(settings, opt, float("nan"))
     k = tool_class("fold_vote").options[0]
     assert set_option(settings, k, 3.6) == 4 and settings.k == 4
-    scope = [o for o in FoldVoteTool.options if o.name == "scope"][0]
+    scope = next(o for o in FoldVoteTool.options if o.name == "scope")
     with pytest.raises(ValueError):
         set_option(settings, scope, "everywhere")
-    radius = [o for o in FoldVoteTool.options if o.name == "radius_mm"][0]
+    radius = next(o for o in FoldVoteTool.options if o.name == "radius_mm")
     settings.scope = "structure"
     assert not radius.is_shown(settings)
 

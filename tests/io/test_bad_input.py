@@ -117,7 +117,7 @@ def test_missing_reference_image_still_opens(patient_copy):
 
 
 def test_empty_folder_raises_no_image_error(tmp_path):
-    with pytest.raises(lp.NoImageError, match="no usable image|LUND-PROBE"):
+    with pytest.raises(lp.NoImageError, match=r"no usable image|LUND-PROBE"):
         lp.open_patient(tmp_path)
     shutil.rmtree(tmp_path)
     with pytest.raises(lp.NoImageError, match="no such"):

@@ -99,7 +99,7 @@ def test_an_old_format_lock_is_still_understood(study):
 def test_a_lock_that_is_not_a_file_is_refused_without_hanging(study, kind):
     path = study / "sessions" / "obsX.lock"
     os.mkfifo(path) if kind == "fifo" else path.mkdir()
-    with time_limit(10, "opening a session"), pytest.raises(SessionLocked, match="obsX.lock"):
+    with time_limit(10, "opening a session"), pytest.raises(SessionLocked, match=r"obsX\.lock"):
         ObserverSession(study, "obsX", now=T0 + 1)
 
 

@@ -178,9 +178,12 @@ def study(tmp_path):
 @pytest.mark.slow
 def test_special_study_files_give_a_clear_error(study, attack, which, figures):
     _replace(study / which, attack)
-    with time_limit(10, f"opening a session with {which} a {attack}"), pytest.raises(StudyError) as e:
-        with ObserverSession(study, "obsX", now=T0 + 2):
-            pass
+    with (
+        time_limit(10, f"opening a session with {which} a {attack}"),
+        pytest.raises(StudyError) as e,
+        ObserverSession(study, "obsX", now=T0 + 2),
+    ):
+        pass
     assert which.split("/")[-1] in str(e.value)
     if which != "sessions/obsX.lock":
         with time_limit(10, "study status"), pytest.raises(StudyError):

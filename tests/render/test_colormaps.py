@@ -57,7 +57,7 @@ def test_dose_below_threshold_is_fully_transparent():
     ],
 )
 def test_dose_colours_sit_at_the_percentage_stops(fraction, rgb):
-    assert _rgba_at(fraction * RX) == rgb + (ALPHA_04,)
+    assert _rgba_at(fraction * RX) == (*rgb, ALPHA_04)
 
 
 def test_dose_max_is_red_and_above_stays_red():

@@ -185,7 +185,7 @@ def test_a_crash_between_linking_and_writing_a_save_is_not_tampering(worked, mon
     with pytest.raises(OSError):
         s.rate("comment", "lost", structure="CTVT_427", now=T0 + 501)
     monkeypatch.undo()
-    s._lock_file.release()  # the process is gone: no close
+    s.folder_lock.release()  # the process is gone: no close
     assert read_audit(worked)[-1]["event"] == "session_saved"  # the link of the save that never happened
     with ObserverSession(worked, "obsX", now=T0 + 600) as s2:
         assert "comment" not in s2.ratings("CTVT_427")

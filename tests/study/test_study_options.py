@@ -262,7 +262,7 @@ def _order_from_recipe(recipe: dict, patients: list[str], seed: int, observer: s
     for attempt in range(64):
         key = recipe["key"]
 
-        def digest(p: str, attempt: int = attempt) -> bytes:
+        def digest(p: str, attempt: int = attempt, key: str = key) -> bytes:
             text = (
                 key.replace("<seed>", str(seed))
                 .replace("<observer>", observer)

@@ -21,18 +21,24 @@ def window(qtbot, demo_patient_path):
     patient = lp.open_patient(demo_patient_path)
     win.set_patient(patient)
     load_patient(patient)
-    win._on_image_ready(patient)
-    win._on_finished(patient)
+    win.loader.image_ready.emit(patient)
+    win.loader.finished.emit(patient)
     win.show()
     qtbot.waitExposed(win)
     yield win
     win.loader.cancel()
 
 
+def displayed_aspect(view):
+    """(row, col) millimetres per image pixel, as the slice image is laid out in the view box."""
+    rect = view.image.mapRectToParent(view.image.boundingRect())
+    return rect.height() / view.image.height(), rect.width() / view.image.width()
+
+
 def widget_point(view, zyx, shape):
     """The viewport pixel at the centre of voxel ``zyx`` in a slice view."""
     r, c = voxel_to_display(view.axis, zyx, shape)
-    row_mm, col_mm = view._aspect
+    row_mm, col_mm = displayed_aspect(view)
     scene_pt = view.vb.mapViewToScene(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
     return view.graphics.mapFromScene(scene_pt)
 
@@ -59,10 +65,16 @@ def editing(window, tmp_path):
     window.edit.out_dir = tmp_path / "edits"
     window.edit_panel.target.setText("step1_obsF")
     assert window.edit_panel.select("CTVT_427", "nnUNet")
-    window._start_from_panel()
+    window.edit_panel.start_btn.click()
     window.choose_tool("brush")
     window.edit.set_brush_radius(4.0)
     return window
+
+
+@pytest.fixture()
+def view_aspect():
+    """``view_aspect(view)``: (row, col) millimetres per image pixel of a slice view, as displayed."""
+    return displayed_aspect
 
 
 @pytest.fixture()

@@ -227,13 +227,13 @@ def test_rating_five_discards_a_correction_only_after_asking(drag, win, review_d
     panel.rating_buttons[5].click()
     assert "Rate GTV 5" in win.prompts.asked[-1][0]
     assert s.case_state().ratings["GTV"] == 2 and panel.rating_buttons[2].isChecked()
-    assert s.case_state().corrected == ["GTV"] and key in win.edit.session.keys()
+    assert s.case_state().corrected == ["GTV"] and key in win.edit.session.keys()  # noqa: SIM118 - not a dict
 
     win.prompts.answers = ["Discard correction"]
     panel.rating_buttons[5].click()
     _settle(mode)  # a label map gets its AI voxels back in a new version, written in the background
     assert s.case_state().ratings["GTV"] == 5 and s.case_state().corrected == []
-    assert key not in win.edit.session.keys() and not panel.correct_btn.isEnabled()
+    assert key not in win.edit.session.keys() and not panel.correct_btn.isEnabled()  # noqa: SIM118 - not a dict
     assert not panel.discard_btn.isEnabled()
     # the AI segment is shown again
     assert np.array_equal(

@@ -480,7 +480,7 @@ def test_quitting_mid_case_resumes_at_the_same_case_structure_and_ratings(drag, 
     panel.next_btn.click()
     mode2.rate("quality", 3)
     mode2.end()
-    win3, mode3 = _window(qtbot)
+    _win3, mode3 = _window(qtbot)
     assert mode3.start(study, "obsC")
     view = mode3.session.current_case()
     assert (view.pseudonym, view.active_structure) == (pseudonym, "Rectum")
