@@ -1,5 +1,7 @@
 """Qt fixtures: a main window showing the demo patient, fully loaded, and a mouse drag in a view."""
 
+import time
+
 import pytest
 from PySide6 import QtCore
 
@@ -81,3 +83,34 @@ def view_aspect():
 def view_point():
     """``view_point(view, zyx, shape)``: the viewport pixel at the centre of a voxel."""
     return widget_point
+
+
+class FakeClock:
+    """A clock the test moves by hand (POSIX seconds); :func:`fake_clock` installs it."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def time(self) -> float:
+        return self.now
+
+    monotonic = time
+
+
+@pytest.fixture()
+def fake_clock(monkeypatch):
+    """The sessions' event times, the window's input throttle and the study's live clock, read from a :class:`FakeClock`.
+
+    It starts at a whole second of the real time (a study checks event times against it) and moves
+    only when the test calls ``advance``, so active times are exact.
+    """
+    from lundprobe_gui.session import clock
+    from lundprobe_gui.ui import session_mode, study_case_panel
+
+    fake = FakeClock(float(int(time.time())))
+    for module in (clock, session_mode, study_case_panel):  # the modules that read the time with time.time()
+        monkeypatch.setattr(module, "time", fake)
+    return fake

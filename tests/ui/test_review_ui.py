@@ -291,37 +291,42 @@ def test_locked_corrupt_and_wrong_folders_are_refused_with_a_message(win, review
 
 
 @pytest.mark.slow
-def test_active_time_counts_input_and_pauses_while_minimised(win, review_dir, qtbot, monkeypatch):
+def test_active_time_counts_input_and_pauses_while_minimised(win, review_dir, qtbot, monkeypatch, fake_clock):
     mode = win.review_mode
     assert mode.start(review_dir)
     s = mode.session
+    t0 = fake_clock.now  # the case opened now
     calls = []
     real = s.activity
-    monkeypatch.setattr(s, "activity", lambda now=None: (calls.append(time.monotonic()), real(now)))
-    mode._last_activity = float("-inf")
+    monkeypatch.setattr(s, "activity", lambda now=None: (calls.append(fake_clock.now), real(now)))
     port = win.tri.views[0].graphics.viewport()
     for i in range(6):
         qtbot.mouseMove(port, QtCore.QPoint(40 + 5 * i, 60))
     qtbot.keyClick(mode.panel.seg_comment, QtCore.Qt.Key.Key_A)
-    assert len(calls) == 1  # throttled: at most one report a second
-    qtbot.wait(1050)
+    assert calls == [t0]  # throttled: at most one report a second
+    fake_clock.advance(0.5)
     qtbot.mouseMove(port, QtCore.QPoint(80, 80))
-    assert len(calls) == 2
+    assert calls == [t0]
+    fake_clock.advance(0.5)
+    qtbot.mouseMove(port, QtCore.QPoint(90, 80))
+    assert calls == [t0, t0 + 1.0]
+    assert s.active_seconds() == 1.0
+    fake_clock.advance(2.0)
+    assert s.active_seconds() == 3.0  # the clock runs between inputs
 
     # minimised: the clock stops at once; restored: it runs again
     win.showMinimized()
     qtbot.waitUntil(lambda: bool(win.windowState() & QtCore.Qt.WindowState.WindowMinimized), timeout=2000)
     QtWidgets.QApplication.processEvents()
-    t_min = s.active_seconds()
-    qtbot.wait(400)
-    assert s.active_seconds() - t_min < 0.05
+    fake_clock.advance(30.0)
+    assert s.active_seconds() == 3.0
     win.showNormal()
     qtbot.waitUntil(lambda: not win.windowState() & QtCore.Qt.WindowState.WindowMinimized, timeout=2000)
-    t_back = s.active_seconds()
-    qtbot.wait(300)
-    assert s.active_seconds() - t_back > 0.2
+    QtWidgets.QApplication.processEvents()
+    fake_clock.advance(5.0)
+    assert s.active_seconds() == 8.0
     mode.on_clock()
-    assert mode.panel.time_label.text().startswith("Active review time 0:00:0")
+    assert mode.panel.time_label.text() == "Active review time 0:00:08"
 
 
 @pytest.mark.slow
