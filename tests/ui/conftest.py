@@ -102,7 +102,7 @@ class FakeClock:
 
 @pytest.fixture()
 def fake_clock(monkeypatch):
-    """The sessions' event times, the window's input throttle and the study's live clock, read from a :class:`FakeClock`.
+    """Session event times, the window's input throttle and the study's live clock, read from a :class:`FakeClock`.
 
     It starts at a whole second of the real time (a study checks event times against it) and moves
     only when the test calls ``advance``, so active times are exact.

@@ -3,7 +3,6 @@ buttons, refused reviews, active time, and the other layouts."""
 
 import csv
 import json
-import time
 
 import numpy as np
 import pydicom
