@@ -388,9 +388,11 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
         assert r["quality"] and r["confidence"] and r["finished_at"], r
         assert r["pseudonym"].startswith("Case ") and r["start_mask"] == "nnUNet"
     ctv1 = [r for r in mine if r["step"] == "1" and r["structure"] == "CTVT_427"]
-    assert all(int(r["voxels_added"]) > 0 and r["comment"].startswith("apex case") for r in ctv1)
-    assert all(r["voxels_added"] == "0" and r["voxels_removed"] == "0" for r in mine if r["structure"] == "Rectum")
-    assert all(not r["quality"] for r in rows if r["observer"] == "obsC")
+    assert len(ctv1) == 3 and all(int(r["voxels_added"]) > 0 and r["comment"].startswith("apex case") for r in ctv1)
+    rectum = [r for r in mine if r["structure"] == "Rectum"]
+    assert len(rectum) == 6 and all(r["voxels_added"] == "0" and r["voxels_removed"] == "0" for r in rectum)
+    theirs = [r for r in rows if r["observer"] == "obsC"]
+    assert len(theirs) == 12 and all(not r["quality"] for r in theirs)
 
     # the second observer, through both steps in the same window
     assert mode.start(study, "obsC")
