@@ -90,7 +90,7 @@ def win(qtbot):
 
 # -- the scripted review --------------------------------------------------------------------------
 @pytest.mark.slow
-def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structseg_root, qtbot):
+def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structseg_root, qtbot, fake_clock):
     mode, panel = win.review_mode, win.review_mode.panel
     assert "Review" in [a.text().replace("&", "") for a in win.menuBar().actions()]
     assert mode.start(review_dir)
@@ -117,7 +117,7 @@ def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structs
 
         panel.rating_buttons[score].click()
         assert s.case_state().ratings == {"GTV": score}
-        qtbot.wait(120)  # the reviewer looks at the case for a moment
+        fake_clock.advance(5.0 * (k + 1))  # the reviewer looks at the case for a while: its whole active time
         if score == 5:
             assert not panel.correct_btn.isEnabled()
             assert panel.correct_btn.toolTip() == s.edit_refusal("GTV") and "use as is" in panel.correct_btn.toolTip()
@@ -181,8 +181,7 @@ def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structs
     assert rows[2]["corrected segmentation file"] == "output/3/label_v001.nii.gz"
     assert [r["segmentation comment"] for r in rows] == ["", "GTV too small, case 2", "GTV too small, case 3"]
     assert [r["findings comment"] for r in rows] == ["no further nodules", "", "pleural effusion"]
-    for r in rows:
-        assert float(r["active review time (s)"]) > 0
+    assert [float(r["active review time (s)"]) for r in rows] == [5.0, 10.0, 15.0]
     # the corrected label maps hold the brushed masks; the inputs are unchanged
     for case in ("2", "3"):
         saved = _label(review_dir / "output" / case / "label_v001.nii.gz")

@@ -192,7 +192,7 @@ def _assert_blinded(win, mode, step: int) -> None:
     unc_rows = [k for k in _overlay_kinds(win) if k.startswith("unc:")]
     if step == 1:
         assert unc_rows == [] and not win.tri.unc_bar.isVisible() and not win.display.unc_box.isEnabled()
-        assert not any(v.loaded for v in frame.uncertainty.values())  # never even read
+        assert frame.uncertainty and not any(v.loaded for v in frame.uncertainty.values())  # never even read
     else:
         assert sorted(unc_rows) == ["unc:CTVT_427", "unc:Rectum"] and win.tri.unc_bar.isVisible()
         assert win.state.uncertainty.scale == "fixed" and not win.display.scale.isEnabled()
@@ -681,8 +681,9 @@ def test_cases_load_in_the_background_without_the_hidden_layers(study, qtbot):
     p = win.patient
     frame = p.reference_frame
     assert frame.images["image"].loaded and all(p.is_mask_loaded(frame.structures[(n, "nnUNet")]) for n in STRUCTURES)
-    assert not any(p.is_mask_loaded(r) for r in frame.structures.values() if r.source != "nnUNet")
-    assert not any(v.loaded for v in frame.uncertainty.values())
+    hidden = [r for r in frame.structures.values() if r.source != "nnUNet"]
+    assert hidden and not any(p.is_mask_loaded(r) for r in hidden)
+    assert frame.uncertainty and not any(v.loaded for v in frame.uncertainty.values())
     assert win.statusBar().currentMessage() == f"{mode.session.current_case().pseudonym}: ready"
     assert win.tri.views[0].image.image is not None
 
