@@ -232,9 +232,10 @@ def test_resume_after_a_crash_recovers_the_stale_lock(study_dir):
         view = s.current_case(T0 + 1000)
         last = acks[-1]
         assert (view.pseudonym, view.active_structure) == (last["pseudonym"], last["structure"])
-        for a in acks:
-            if a["kind"] == "rating":
-                assert s.ratings(a["structure"], now=T0 + 1000)[a["question"]].value == a["value"]
+        rated = [a for a in acks if a["kind"] == "rating"]
+        assert rated
+        for a in rated:
+            assert s.ratings(a["structure"], now=T0 + 1000)[a["question"]].value == a["value"]
         assert "stale_lock_recovered" in [e["event"] for e in read_audit(study_dir)]
     finally:
         s.close(now=T0 + 1001)
