@@ -101,7 +101,7 @@ def test_damage_after_the_cheap_check_becomes_a_load_time_problem(patient_copy):
     data[mid : mid + 64] = os.urandom(64)  # the trailer still matches; the stream is broken
     f.write_bytes(bytes(data))
     p = lp.open_patient(patient_copy)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"mask_Bladder\.nii\.gz could not be loaded: corrupt or truncated"):
         p.mask("Bladder")
     assert "mask_Bladder.nii.gz" in " ".join(pr.path for pr in p.problems)
     p.load_all()

@@ -100,7 +100,7 @@ def test_json_nested_100000_deep_is_a_value_error_not_a_crash(tmp_path):
     assert parse_json(b"[" * 64 + b"]" * 64) is not None  # the app's own files nest far less
     f = tmp_path / "deep.json"
     f.write_bytes(DEEP)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"nested too deeply"):
         read_json_file(f)
 
 

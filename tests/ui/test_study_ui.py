@@ -265,9 +265,9 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
         _assert_no_leak(win, p)
         if k == 1:
             # hidden layers cannot be opened from anywhere
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match=r"CTVT_427 \(clinical\) cannot be edited in this study"):
                 win.edit.start_editing("CTVT_427", "clinical", "step1_obsB")
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match=r"CTVT_427 \(nnUNet_fold_0\) cannot be edited in this study"):
                 win.edit.start_editing("CTVT_427", "nnUNet_fold_0", "step1_obsB")
             published = study_dataset / p.id / "MR_StorT2" / "observerData" / "mask_CTVT_427_step1_obsB.nii.gz"
             assert published.is_file() and not s.can_open("step1_obsB", published)
@@ -667,7 +667,7 @@ def test_other_docks_and_menus_are_out_of_reach_during_a_study(study, qtbot):
     assert mode.start(study, "obsB")
     assert not extra.isVisible() and not extra.toggleViewAction().isEnabled()
     assert not act.isEnabled()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"new structures cannot be drawn in a study session"):
         win.edit.new_structure("Bladder", "step1_obsB")
     mode.end()
     assert extra.isVisible() and extra.toggleViewAction().isEnabled() and act.isEnabled()
