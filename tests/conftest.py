@@ -12,7 +12,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # the tests replay fixed event times (a 28-day washout in a second): only the test suite enables this
 os.environ["LUNDPROBE_INJECTED_CLOCK"] = "1"
 
-from lundprobe_gui.demo import DemoOptions, generate  # noqa: E402
+from lundprobe_gui.demo import DemoOptions, generate
 
 
 @pytest.fixture(scope="session")

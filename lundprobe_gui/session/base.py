@@ -207,6 +207,14 @@ class WorkSession:
         self.close()
 
     @property
+    def folder_lock(self) -> SessionLock:
+        """The lock this session holds on its person's folder.
+
+        Releasing it without :meth:`close` is what a killed process leaves behind (the crash tests do that).
+        """
+        return self._lock_file
+
+    @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         return self._closed

@@ -14,7 +14,7 @@ from . import rtcase
 
 @pytest.fixture(scope="session")
 def rt_case(tmp_path_factory) -> Path:
-    """The real RTSTRUCT, RTDOSE and RTPLAN with the CT series completed around the real slice (read-only by convention)."""
+    """The real RTSTRUCT, RTDOSE and RTPLAN, the CT series completed around the real slice (read-only by convention)."""
     try:
         src = rtcase.fetch()
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:

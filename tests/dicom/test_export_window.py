@@ -24,8 +24,8 @@ def test_window_shows_the_case_and_exports_it(qtbot, rt_case, tmp_path):
     patient = lp.open_patient(rt_case)
     win.set_patient(patient)
     load_patient(patient)
-    win._on_image_ready(patient)
-    win._on_finished(patient)
+    win.loader.image_ready.emit(patient)
+    win.loader.finished.emit(patient)
     assert win.state.dose.prescription_gy == 14.0
     assert win.state.style(("Heart", "clinical", "CT")).colour == (255, 128, 0)
     dlg = win.export_dicom()

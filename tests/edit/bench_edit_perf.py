@@ -39,7 +39,7 @@ def ellipsoid(centre, semi_mm) -> Mask:
 def context(history: History) -> EditContext:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 1000, SHAPE, dtype=np.int16)
-    rectum = ellipsoid(CENTRE + [0, 110, 0], np.array([20.0, 8.0, 12.0]))
+    rectum = ellipsoid([*CENTRE, 0, 110, 0], np.array([20.0, 8.0, 12.0]))
     constraint = EditConstraint(intensity_range=(50, 950), locked=[rectum])
     return EditContext(ellipsoid(CENTRE, SEMI_MM), SPACING, history, constraint, image)
 

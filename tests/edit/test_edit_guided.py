@@ -47,16 +47,16 @@ def test_option_coercion_clamps_and_refuses():
     opt = Option("radius_mm", "Radius", "float", 0.5, 50.0)
     settings = FoldVoteSettings()
     assert set_option(settings, opt, 80) == 50.0 and settings.radius_mm == 50.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"is not a number"):
         set_option(settings, opt, "wide")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"is not a finite number"):
         set_option(settings, opt, float("nan"))
     k = tool_class("fold_vote").options[0]
     assert set_option(settings, k, 3.6) == 4 and settings.k == 4
-    scope = [o for o in FoldVoteTool.options if o.name == "scope"][0]
-    with pytest.raises(ValueError):
+    scope = next(o for o in FoldVoteTool.options if o.name == "scope")
+    with pytest.raises(ValueError, match=r"'everywhere' is not one of"):
         set_option(settings, scope, "everywhere")
-    radius = [o for o in FoldVoteTool.options if o.name == "radius_mm"][0]
+    radius = next(o for o in FoldVoteTool.options if o.name == "radius_mm")
     settings.scope = "structure"
     assert not radius.is_shown(settings)
 

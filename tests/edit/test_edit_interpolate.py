@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -56,7 +58,7 @@ def test_different_squares_give_in_between_sizes():
     got, _ = run(full)
     sides = [int(got[z, 20].sum()) for z in range(2, 9)]
     assert sides[0] == 6 and sides[-1] == 18
-    assert all(a <= b for a, b in zip(sides, sides[1:]))
+    assert all(a <= b for a, b in itertools.pairwise(sides))
     assert 6 < sides[3] < 18 and abs(sides[3] - 12) <= 2
     for z in range(3, 8):
         assert (got[z] >= full[2]).all() and (got[z] <= full[8]).all()

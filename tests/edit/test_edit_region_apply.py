@@ -20,7 +20,7 @@ def random_mask(rng, p=0.3) -> tuple[Mask, np.ndarray]:
 
 @pytest.mark.slow
 def test_region_validates_shape():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"do not fit box"):
         Region(((0, 2), (0, 2), (0, 2)), np.zeros((2, 2, 3), bool))
     r = Region(((0, 1), (0, 2), (0, 2)), np.array([[[1, 0], [0, 2]]]))
     assert r.values.dtype == bool and r.count() == 2
@@ -99,5 +99,5 @@ def test_noop_returns_none(rng):
 
 
 def test_apply_rejects_unknown_mode():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"mode must be one of"):
         apply_region(Mask(SHAPE), Region(((0, 1),) * 3, np.ones((1, 1, 1), bool)), "xor")

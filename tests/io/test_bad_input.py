@@ -101,7 +101,7 @@ def test_damage_after_the_cheap_check_becomes_a_load_time_problem(patient_copy):
     data[mid : mid + 64] = os.urandom(64)  # the trailer still matches; the stream is broken
     f.write_bytes(bytes(data))
     p = lp.open_patient(patient_copy)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"mask_Bladder\.nii\.gz could not be loaded: corrupt or truncated"):
         p.mask("Bladder")
     assert "mask_Bladder.nii.gz" in " ".join(pr.path for pr in p.problems)
     p.load_all()
@@ -117,7 +117,7 @@ def test_missing_reference_image_still_opens(patient_copy):
 
 
 def test_empty_folder_raises_no_image_error(tmp_path):
-    with pytest.raises(lp.NoImageError, match="no usable image|LUND-PROBE"):
+    with pytest.raises(lp.NoImageError, match=r"no usable image|LUND-PROBE"):
         lp.open_patient(tmp_path)
     shutil.rmtree(tmp_path)
     with pytest.raises(lp.NoImageError, match="no such"):

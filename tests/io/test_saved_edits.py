@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-import shutil
 
 import lundprobe_gui as lp
 from lundprobe_gui.paths import demo_edits_dir
@@ -62,7 +62,7 @@ def test_a_damaged_newest_version_is_not_taken_as_unchanged(patient_copy, tmp_pa
 
 def test_reopen_lists_saved_series_with_versions_and_voxels(patient_copy, tmp_path):
     out = tmp_path / "edits"
-    dl, v1, v2 = _two_versions(patient_copy, out)
+    _dl, _v1, v2 = _two_versions(patient_copy, out)
     q = lp.open_patient(patient_copy, edits=out)
     assert q.edits_dir == out
     ref = q.structure("CTVT_427", "corrected_ann")
@@ -98,7 +98,7 @@ def test_info_json_lists_versions_and_edits_dir(patient_copy, tmp_path):
 
 def test_metrics_and_dvh_take_saved_edits_only_with_edits(patient_copy, tmp_path):
     out = tmp_path / "edits"
-    dl, v1, v2 = _two_versions(patient_copy, out)
+    dl, _v1, v2 = _two_versions(patient_copy, out)
     common = ["--json", "--scheduler", "sync", "--quiet", "--cache", tmp_path / "cache"]
     plain = json.loads(_run("metrics", patient_copy, *common).stdout)
     assert not [r for r in plain if "corrected_ann" in (r["reference"], r["test"])]
@@ -134,7 +134,7 @@ def test_demo_edits_go_to_a_data_folder_not_the_cache(demo_root, tmp_path, monke
 
 def test_hostile_edits_folders_are_read_safely(patient_copy, tmp_path):
     out = tmp_path / "edits"
-    dl, v1, v2 = _two_versions(patient_copy, out)
+    _dl, _v1, _v2 = _two_versions(patient_copy, out)
     folder = next(out.rglob("observerData"))
     # a sidecar naming another series, one with a name that climbs out, and a FIFO sidecar
     good = json.loads((folder / "mask_CTVT_427_corrected_ann_v001.json").read_text())

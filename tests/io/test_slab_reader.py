@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from lundprobe_gui.core.geometry import Geometry
 from lundprobe_gui.core.mask import bbox_of, box_slices
 from lundprobe_gui.core.volume import Volume
-from lundprobe_gui.io import slab_reader, nifti
+from lundprobe_gui.io import nifti, slab_reader
 from lundprobe_gui.io.writer import encode_nifti, header_from_geometry
 
 SHAPE = (9, 37, 53)  # rows of 53 voxels: chunks of whole rows straddle slices at odd places
@@ -21,7 +22,7 @@ def _write(tmp_path, arr: np.ndarray, name: str = "m.nii.gz", members: int = 1):
     blob = gzip.decompress(encode_nifti(arr, header))
     cuts = np.linspace(0, len(blob), members + 1).astype(int)
     path = tmp_path / name
-    path.write_bytes(b"".join(gzip.compress(blob[a:b], 1) for a, b in zip(cuts[:-1], cuts[1:])))
+    path.write_bytes(b"".join(gzip.compress(blob[a:b], 1) for a, b in itertools.pairwise(cuts)))
     return path
 
 
@@ -97,7 +98,7 @@ def test_truncated_and_corrupt_files_raise(tmp_path, chunk):
     good = _write(tmp_path, arr).read_bytes()
     cut = tmp_path / "cut.nii.gz"
     cut.write_bytes(good[: len(good) // 2])
-    with pytest.raises(nifti.NiftiError, match="truncated|corrupt"):
+    with pytest.raises(nifti.NiftiError, match=r"truncated|corrupt"):
         _read(cut)
     bad = bytearray(good)
     bad[-8] ^= 0xFF  # the CRC of the member

@@ -90,7 +90,7 @@ def test_empty_masks_and_grid_mismatch() -> None:
     base, _ = _masks()
     d = edit_map_slice(Mask.from_full(base), Mask(SHAPE), 1, 7)
     assert d.n_removed == int(base[:, 7, :].sum()) and d.n_added == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"different grids"):
         edit_map_slice(Mask(SHAPE), Mask((6, 20, 31)), 0, 0)
 
 

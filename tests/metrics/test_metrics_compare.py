@@ -61,7 +61,7 @@ def test_comparison_set_is_exactly_the_documented_pairs(patient) -> None:
         ("clinical", "step1_obsB"),
         ("nnUNet", "nnUNet_fold_0"),
     ]:
-        assert ("CTVT_427",) + must in {g[:3] for g in got}
+        assert ("CTVT_427", *must) in {g[:3] for g in got}
     # Never the other way round, and nothing across steps between different observers.
     assert ("CTVT_427", "step2_obsB", "step1_obsB") not in {g[:3] for g in got}
     assert ("CTVT_427", "step1_obsB", "step2_obsC") not in {g[:3] for g in got}

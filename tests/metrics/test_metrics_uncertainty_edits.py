@@ -139,5 +139,5 @@ def test_everything_empty() -> None:
     z = np.zeros((2, 3, 4), dtype=bool)
     hist = edit_uncertainty_histogram(z, z, np.zeros(z.shape))
     assert hist.total_voxels == 0 and all(b.fraction_edited is None for b in hist.bins)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"uncertainty grid .* differs from the mask grid"):
         edit_uncertainty_histogram(z, z, np.zeros((2, 3, 5)))

@@ -95,8 +95,8 @@ def test_the_window_asks_for_the_scale_and_then_shows_the_dose(qtbot, unscaled_d
     p = lp.open_patient(unscaled_dose_case)
     win.set_patient(p)
     load_patient(p)
-    win._on_image_ready(p)
-    win._on_finished(p)
+    win.loader.image_ready.emit(p)
+    win.loader.finished.emit(p)
     assert win.scene.dose() is None and not win.display.dose_box.isEnabled()
     asked = []
     monkeypatch.setattr(
@@ -192,7 +192,8 @@ def test_every_command_takes_quiet_and_quiet_silences_warnings(unscaled_dose_cas
     import argparse
 
     def leaves(parser):
-        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        # argparse has no public way to list a parser's actions or subcommands
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # noqa: SLF001
         if not subs:
             yield parser
         for a in subs:
@@ -202,7 +203,7 @@ def test_every_command_takes_quiet_and_quiet_silences_warnings(unscaled_dose_cas
     commands = list(leaves(build_parser()))
     assert len(commands) >= 15
     for parser in commands:
-        assert any("--quiet" in a.option_strings for a in parser._actions), parser.prog
+        assert any("--quiet" in a.option_strings for a in parser._actions), parser.prog  # noqa: SLF001 - as above
     for args in (["info"], ["screenshot", str(tmp_path / "s.png")]):
         cmd = [args[0], str(unscaled_dose_case), *args[1:]]
         noisy, quiet = _cli(*cmd), _cli(*cmd, "--quiet")
@@ -253,7 +254,7 @@ def test_a_confirmed_scale_settles_the_dose_problem_in_the_patient_and_the_probl
     win.set_patient(p)
     load_patient(p, sink=win.loader)  # the window's own slots run as the signals are emitted
     assert [q.kind for q in p.problems] == ["implausible-dose"]
-    assert [win.problems.item(i).text() for i in range(win.problems.count())][0].startswith("[implausible-dose]")
+    assert win.problems.count() == 1 and win.problems.item(0).text().startswith("[implausible-dose]")
     asked = []
     monkeypatch.setattr(
         QtWidgets.QInputDialog, "getDouble", staticmethod(lambda *a, **k: asked.append(a) or (4e-5, True))

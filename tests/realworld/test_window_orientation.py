@@ -31,8 +31,8 @@ def open_window(qtbot):
         p = lp.open_patient(folder)
         win.set_patient(p)
         load_patient(p)
-        win._on_image_ready(p)
-        win._on_finished(p)
+        win.loader.image_ready.emit(p)
+        win.loader.finished.emit(p)
         win.show()
         qtbot.waitExposed(win)
         made.append(win)
@@ -44,7 +44,8 @@ def open_window(qtbot):
 
 
 def _widget_point(view, row, col):
-    row_mm, col_mm = view._aspect
+    rect = view.image.mapRectToParent(view.image.boundingRect())  # the slice as laid out in the view box
+    row_mm, col_mm = rect.height() / view.image.height(), rect.width() / view.image.width()
     scene_pt = view.vb.mapViewToScene(QtCore.QPointF((col + 0.5) * col_mm, (row + 0.5) * row_mm))
     return view.graphics.mapFromScene(scene_pt)
 

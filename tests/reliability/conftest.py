@@ -1,8 +1,9 @@
 """Fixtures of the reliability suite, and the figures it reports.
 
 Each test puts its figures (cases fuzzed, kills, losses, RSS...) into the ``figures`` fixture; an
-attack test also names its class (``figures["attack_class"] = "inputs"``, through the ``attack`` fixture...). A run writes them, with each
-test's outcome and duration, only on request: to the file named by ``LUNDPROBE_RELIABILITY_REPORT``
+attack test also names its class (``figures["attack_class"] = "inputs"``, through the ``attack``
+fixture...). A run writes them, with each test's outcome and duration, only on request: to the file
+named by ``LUNDPROBE_RELIABILITY_REPORT``
 (``python tests/reliability/report.py`` sets it, runs the suite and prints the README's tables).
 An ordinary ``pytest`` run writes nothing into the checkout.
 """
@@ -66,7 +67,7 @@ def attack(figures):
     return name
 
 
-def pytest_collection_modifyitems(config, items):  # noqa: ARG001
+def pytest_collection_modifyitems(config, items):
     # /proc, fork, tmpfs mounts and SIGALRM: the suite measures a Linux process
     if not sys.platform.startswith("linux"):
         skip = pytest.mark.skip(reason="the reliability suite measures Linux processes (/proc, fork, SIGALRM)")
@@ -84,11 +85,11 @@ def pytest_runtest_logreport(report):
         _OUTCOMES[name] = report.outcome if report.when == "call" else f"{report.outcome} in {report.when}"
 
 
-def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001
+def pytest_sessionfinish(session, exitstatus):
     target = os.environ.get(REPORT_ENV)
     if not _DURATIONS or not target:
         return
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     tests = {
         name: {
             "outcome": _OUTCOMES.get(name, "unknown"),

@@ -31,15 +31,15 @@ import tempfile
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from lundprobe_gui.core.mask import Mask  # noqa: E402
-from lundprobe_gui.edit import recovery  # noqa: E402
-from lundprobe_gui.edit.brush import BrushSettings, BrushTool, EraserTool  # noqa: E402
-from lundprobe_gui.edit.session import EditSession  # noqa: E402
-from lundprobe_gui.edit.tool import EditEvent  # noqa: E402
-from lundprobe_gui.io.open import open_patient  # noqa: E402
-from lundprobe_gui.study import ACTIVE, ObserverSession  # noqa: E402
+from lundprobe_gui.core.mask import Mask
+from lundprobe_gui.edit import recovery
+from lundprobe_gui.edit.brush import BrushSettings, BrushTool, EraserTool
+from lundprobe_gui.edit.session import EditSession
+from lundprobe_gui.edit.tool import EditEvent
+from lundprobe_gui.io.open import open_patient
+from lundprobe_gui.study import ACTIVE, ObserverSession
 
 try:  # imported by the tests, within their package; or run as the fork server script
     from .helpers import HalfWriteFile

@@ -11,8 +11,8 @@ import json
 import os
 import signal
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -96,7 +96,7 @@ class Hang(BaseException):
 def time_limit(seconds: float, what: str = "operation") -> Iterator[None]:
     """Raise :class:`Hang` in the main thread when the block runs longer than ``seconds``."""
 
-    def on_alarm(signum, frame):  # noqa: ARG001
+    def on_alarm(signum, frame):
         raise Hang(f"{what} took longer than {seconds} s")
 
     old = signal.signal(signal.SIGALRM, on_alarm)
@@ -165,7 +165,7 @@ def check_nifti_complete(path: Path) -> None:
         raise AssertionError(f"{path}: SimpleITK cannot read it: {e}") from e
     try:
         b = np.asarray(nib.load(str(path)).dataobj)
-    except Exception as e:  # noqa: BLE001 - nibabel raises many types
+    except Exception as e:
         raise AssertionError(f"{path}: nibabel cannot read it: {e}") from e
     assert a.size == b.size and a.size > 0, path
     assert np.array_equal(a, b.transpose(2, 1, 0)), f"{path}: SimpleITK and nibabel disagree"

@@ -25,10 +25,10 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from lundprobe_gui.io.open import open_patient  # noqa: E402
-from lundprobe_gui.io.versions import VERSION_RE  # noqa: E402
+from lundprobe_gui.io.open import open_patient
+from lundprobe_gui.io.versions import VERSION_RE
 
 
 def main(argv: list[str]) -> int:

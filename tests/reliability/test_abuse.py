@@ -21,7 +21,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import lundprobe_gui as lp
@@ -130,6 +130,7 @@ NAMES = (
 
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=NAMES, source=NAMES | st.sampled_from(["step1_obsF", "nnUNet_fold_1"]))
+@example(name="Blåsa (L)", source="step1_obsF")  # a good name: the test fails if every name were refused
 def _any_name_stays_inside(patient, out, name, source):
     try:
         path = patient.save_mask(name, patient.mask_obj("Bladder"), source=source, out_dir=out)
@@ -158,6 +159,7 @@ def test_any_name_is_refused_or_stays_inside_the_output_folder(patient, tmp_path
             or p.resolve() == (tmp_path / "ds").resolve()
             or (tmp_path / "ds").resolve() in p.resolve().parents
         ), p
+    assert "Blåsa (L)" in _written
     figures["names_generated"] = 150
     figures["names_accepted"] = len(_written)
 
@@ -228,7 +230,7 @@ def test_a_tampered_session_file_cannot_point_outside_the_output(study, tmp_path
     rec[field] = target
     f.write_text(json.dumps(d))
     before = snapshot(tmp_path / "outside")
-    with pytest.raises(CorruptStudyFile, match="outside|output"):
+    with pytest.raises(CorruptStudyFile, match=r"outside|output"):
         ObserverSession(study, "obsX", now=T0 + 10)
     with pytest.raises(CorruptStudyFile):
         export_study(study)

@@ -167,7 +167,7 @@ def test_a_session_with_an_unparseable_time_is_a_clear_error(tmp_path, field, va
     else:
         data["steps"][0][field] = value
     path.write_text(json.dumps(data))
-    with pytest.raises(CorruptStudyFile, match="obsX.json"):
+    with pytest.raises(CorruptStudyFile, match=r"obsX\.json"):
         ObserverSession(study, "obsX", now=T0 + 3)
     with pytest.raises(StudyError):
         study_status(study)

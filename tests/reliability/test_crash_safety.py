@@ -25,6 +25,7 @@ A breach of any of these is counted as a loss; the test fails unless there are n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -145,10 +146,8 @@ class ForkServer:
                 and sum(h in ("BEGIN", "ACK") for h, _ in lines) >= kill_after
             ):
                 time.sleep(delay)
-                try:
+                with contextlib.suppress(ProcessLookupError):  # it may have finished already
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass  # it had already finished
                 killed = True
 
     def close(self) -> None:

@@ -132,15 +132,22 @@ def test_study_results_keep_a_formula_comment_as_text(tmp_path):
     study = tmp_path / "study"
     init_study(study, InitOptions(dataset_root=tmp_path / "ds", observers=["obsX"], seed=1), now=T0)
     with ObserverSession(study, "obsX", now=T0 + 1) as s:
+        t = T0 + 2  # the first rating starts the case
         for n in s.structures:
-            s.rate("quality", 3, structure=n, now=T0 + 2)
-            s.rate("confidence", 4, structure=n, now=T0 + 3)
-            s.rate("comment", "@SUM(1+1)*cmd|' /C calc'!A0", structure=n, now=T0 + 4)
-        s.finish_case(now=T0 + 5)
+            s.select_structure(n, now=t)
+            s.rate("quality", 3, structure=n, now=t)
+            s.rate("confidence", 4, structure=n, now=t + 1)
+            s.rate("comment", "@SUM(1+1)*cmd|' /C calc'!A0", structure=n, now=t + 3)
+            t += 10
+        s.finish_case(now=t)
     rep = export_study(study)
     for path in (rep.results_csv, rep.export_dir / "results.csv"):
         rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
         finished = [r for r in rows if r["finished_at"]]
         assert finished and all(r["comment"] == "'@SUM(1+1)*cmd|' /C calc'!A0" for r in finished)
         assert all(_safe(v) for r in rows for v in r.values())
-        assert all(float(r["active_seconds"]) >= 0 for r in finished)
+        # each structure is active from its selection to the next one (or the finish), 10 s each
+        assert [(r["structure"], float(r["active_seconds"])) for r in finished] == [
+            ("CTVT_427", 10.0),
+            ("Rectum", 10.0),
+        ]

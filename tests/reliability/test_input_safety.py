@@ -9,7 +9,6 @@ Every attack runs on a private copy of a small LUND-PROBE dataset and checks the
 from __future__ import annotations
 
 import itertools
-
 import json
 import os
 import shutil
@@ -24,8 +23,8 @@ import lundprobe_gui as lp
 from lundprobe_gui.core.names import InvalidName
 from lundprobe_gui.edit import recovery
 from lundprobe_gui.io.guard import MARKER, WriteRefused
-from lundprobe_gui.io.versions import VersionError
 from lundprobe_gui.io.verify import verify_folder
+from lundprobe_gui.io.versions import VersionError
 from lundprobe_gui.metrics.table import write_csv
 from lundprobe_gui.review import ReviewError, init_review, write_results
 from lundprobe_gui.review.protocol import load_protocol
@@ -334,8 +333,8 @@ def test_the_editor_save_into_the_dataset_root_fails_and_keeps_the_edit(ds, qtbo
         assert ctrl.dirty() == [key] and ctrl.session.working(key) == snap
         assert snapshot(ds) == before
     finally:  # no QObject with running timers left for the garbage collector of a later test
-        ctrl._autosave_timer.stop()
-        ctrl._debounce.stop()
+        ctrl._autosave_timer.stop()  # noqa: SLF001 - the controller's autosave timers have no public handle
+        ctrl._debounce.stop()  # noqa: SLF001 - as above
         ctrl.deleteLater()
         qtbot.wait(10)
 

@@ -140,24 +140,34 @@ def test_a_saved_label_map_keeps_every_other_label_exactly(tmp_path, dtype, valu
 
 
 # -- 16. names -----------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["Blåsa", "膀胱", "Harnröhre (L)", "Mочевой", "मूत्राशय"])
+CYRILLIC = "\u041c\u043e\u0447\u0435\u0432\u043e\u0439"  # "bladder" in Russian, every letter Cyrillic
+MIXED = "M" + CYRILLIC[1:]  # the same with a Latin M: a look-alike
+
+
+@pytest.mark.parametrize("name", ["Blåsa", "膀胱", "Harnröhre (L)", CYRILLIC, "मूत्राशय"])
 @pytest.mark.slow
 def test_structures_named_in_other_alphabets_save_and_reopen(tmp_path, name):
     folder = tiny_generic(tmp_path / "case")
     write_nifti(folder / f"{name}.nii.gz", block_mask(TINY, (0, 0, 0), (2, 2, 2)), HDR)
     p = lp.open_patient(folder)
-    try:
-        m = p.mask(name, "clinical")
-    except KeyError:
-        pytest.skip("mixed-script sample")
-    out = tmp_path / "out"
-    try:
-        saved = p.save_mask(name, m, source="step1_obsF", out_dir=out)
-    except InvalidName as e:
-        assert "Cyrillic and Latin" in str(e)  # "Mочевой" starts with a Latin M: refused as a look-alike
-        return
+    m = p.mask(name, "clinical")
+    assert m.sum() == 8
+    saved = p.save_mask(name, m, source="step1_obsF", out_dir=tmp_path / "out")
     assert saved.name == f"mask_{name}_step1_obsF_v001.nii.gz"
     assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(saved))).astype(bool), m)
+
+
+@pytest.mark.slow
+def test_a_name_mixing_look_alike_alphabets_opens_but_is_never_saved_under_that_name(tmp_path):
+    folder = tiny_generic(tmp_path / "case")
+    write_nifti(folder / f"{MIXED}.nii.gz", block_mask(TINY, (0, 0, 0), (2, 2, 2)), HDR)
+    p = lp.open_patient(folder)
+    m = p.mask(MIXED, "clinical")  # an input is read under the name it has
+    assert m.sum() == 8
+    out = tmp_path / "out"
+    with pytest.raises(InvalidName, match="mixes Cyrillic and Latin"):
+        p.save_mask(MIXED, m, source="step1_obsF", out_dir=out)
+    assert not out.exists() or not any(f.is_file() for f in out.rglob("*"))  # nothing written
 
 
 @pytest.mark.parametrize(

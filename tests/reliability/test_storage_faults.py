@@ -316,8 +316,8 @@ def test_editor_save_failure_keeps_the_edit_dirty(demo_patient_path, tmp_path, q
     try:
         _editor_save_failure(ctrl, p, tmp_path, qtbot, figures)
     finally:  # no QObject with running timers left for the garbage collector of a later test
-        ctrl._autosave_timer.stop()
-        ctrl._debounce.stop()
+        ctrl._autosave_timer.stop()  # noqa: SLF001 - the controller's autosave timers have no public handle
+        ctrl._debounce.stop()  # noqa: SLF001 - as above
         ctrl.deleteLater()
         qtbot.wait(10)
 

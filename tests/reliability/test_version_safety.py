@@ -31,7 +31,7 @@ from lundprobe_gui.metrics.table import write_csv
 from lundprobe_gui.review import ReviewSession, init_review
 from lundprobe_gui.study import CorruptStudyFile, InitOptions, ObserverSession, export_study, init_study
 
-from .helpers import work_first_case, subprocess_env, time_limit
+from .helpers import subprocess_env, time_limit, work_first_case
 
 T0 = 1_740_988_800.0
 HERE = Path(__file__).resolve().parent
@@ -56,8 +56,16 @@ class Workers:
         self.i = 0
         self.procs = [
             subprocess.Popen(
-                [sys.executable, str(HERE / "save_worker.py"), ds / "LUNDPROBE_0433", out, str(saves), str(k)]
-                + [self.start, mode],
+                [
+                    sys.executable,
+                    str(HERE / "save_worker.py"),
+                    ds / "LUNDPROBE_0433",
+                    out,
+                    str(saves),
+                    str(k),
+                    self.start,
+                    mode,
+                ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -350,7 +358,7 @@ def test_verify_does_not_hang_on_a_fifo(saved, attack):
 @pytest.mark.parametrize("which", ["version", "plain copy"])
 def test_reopening_a_changed_saved_edit_is_refused(saved, which, attack):
     attack("verify")
-    p, out, paths = saved
+    p, _out, paths = saved
     target = paths[2] if which == "version" else _plain(paths)
     _flip_byte(target)
     with pytest.raises(TamperedFile, match="sha256"):
@@ -366,6 +374,5 @@ def test_a_study_resumed_on_a_changed_version_refuses_it(ds, tmp_path, attack):
     init_study(study, InitOptions(dataset_root=ds, observers=["obs1"], seed=1), now=T0)
     saved = work_first_case(study, "obs1", T0, finish=False)[0]  # CTVT_427
     _flip_byte(saved.version_file)
-    with ObserverSession(study, "obs1", now=T0 + 10) as s:
-        with pytest.raises(CorruptStudyFile, match="sha256"):
-            s.begin_editing("CTVT_427", now=T0 + 11)
+    with ObserverSession(study, "obs1", now=T0 + 10) as s, pytest.raises(CorruptStudyFile, match="sha256"):
+        s.begin_editing("CTVT_427", now=T0 + 11)

@@ -75,7 +75,7 @@ def main() -> None:
     big = overlay.uncertainty_layer(scene(unc_radius=160.0)[3])
     print(
         f"stress: uncertainty box {big.rgba.shape[:2]} instead -> "
-        f"{best_ms(comp([wash, big] + layers[2:]), 100):6.2f} ms"
+        f"{best_ms(comp([wash, big, *layers[2:]]), 100):6.2f} ms"
     )
     print("building the layers (once per slice change):")
     print(f"  apply_window int16                  : {best_ms(lambda: window.apply_window(img, -160, 200), 50):6.2f} ms")

@@ -57,7 +57,7 @@ def test_dose_below_threshold_is_fully_transparent():
     ],
 )
 def test_dose_colours_sit_at_the_percentage_stops(fraction, rgb):
-    assert _rgba_at(fraction * RX) == rgb + (ALPHA_04,)
+    assert _rgba_at(fraction * RX) == (*rgb, ALPHA_04)
 
 
 def test_dose_max_is_red_and_above_stays_red():
@@ -121,7 +121,7 @@ def test_uncertainty_per_map_scale():
     assert tuple(rgba[0, 2, :3]) == (255, 0, 0)
     # On the fixed scale the same 0.2 is far from red.
     assert tuple(uncertainty_to_rgba(np.array([0.2]))[0, :3]) != (255, 0, 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"needs the map maximum"):
         uncertainty_range(settings)
 
 
@@ -226,7 +226,7 @@ def test_custom_table_file(tmp_path):
     assert structure_colour("Other", table=table) == (10, 11, 12)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"structures": {"A": [300, 0, 0]}, "palette": [[0, 0, 0]]}))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"bad colour \[300, 0, 0\]"):
         load_colour_table(str(bad))
 
 

@@ -122,9 +122,9 @@ def test_out_buffer_is_reused_and_validated():
     base = _base()
     buf = np.empty((20, 30, 3), dtype=np.uint8)
     assert compose_slice(base, [], out=buf) is buf
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"out must be C-contiguous uint8"):
         compose_slice(base, [], out=np.empty((20, 30, 4), dtype=np.uint8))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"base must be uint8"):
         compose_slice(base.astype(np.float32), [])
     with pytest.raises(TypeError):
         compose_slice(base, [object()])  # type: ignore[list-item]

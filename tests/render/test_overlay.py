@@ -138,7 +138,7 @@ def test_structure_styles():
     assert [type(layer) for layer in out] == [LineLayer, MaskLayer, LineLayer]
     assert out[0].colour == (255, 255, 255)
     assert structure_layers(np.zeros((4, 4), dtype=bool), (1, 2, 3)) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown structure style 'dotted'"):
         structure_layers(m, (1, 2, 3), StructureStyle("dotted"))  # type: ignore[arg-type]
 
 
@@ -230,7 +230,7 @@ def test_checkerboard_alternates_tiles():
     assert (cb[0:4, 0:4] == 10).all() and (cb[0:4, 4:8] == 200).all()
     grey = checkerboard(a[..., 0], b[..., 0], 3)
     assert grey[0, 0] == 10 and grey[0, 3] == 200 and grey[3, 3] == 10
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"checkerboard needs equal shapes"):
         checkerboard(a, b[:4], 4)
 
 

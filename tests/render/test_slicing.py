@@ -142,5 +142,5 @@ def test_cropped_slice_matches_the_full_display_slice(axis, direction):
 
 
 def test_bad_axis_is_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"view axis must be 0, 1 or 2"):
         display_slice(np.zeros((2, 2)), 3)

@@ -82,7 +82,7 @@ def test_mri_auto_uses_the_01_999_percentiles():
     exp_lo, exp_hi = np.percentile(img, [0.1, 99.9])
     assert lo == pytest.approx(exp_lo) and hi == pytest.approx(exp_hi)
     assert hi < 1e5
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"needs the image data"):
         preset_range(AUTO_PRESET)
 
 

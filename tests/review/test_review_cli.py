@@ -35,10 +35,12 @@ def test_init_status_export(dataset, tmp_path, capsys):
     assert "1 of 2 case(s) done" in out and "rated 3/3" in out and "12.0 s" in out
     assert main(["review", "export", str(r)]) == 0
     assert capsys.readouterr().out.strip() == str(r / "review-results.csv")
-    rows = list(csv.reader(open(r / "review-results.csv", newline="")))
+    with open(r / "review-results.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
     assert [row[0] for row in rows[1:]] == ["case01"]
     assert main(["review", "export", str(r), "--all", "--out", str(tmp_path / "all.csv")]) == 0
-    rows = list(csv.reader(open(tmp_path / "all.csv", newline="")))
+    with open(tmp_path / "all.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
     assert [row[0] for row in rows[1:]] == ["case02", "case01"] and rows[1][4:7] == ["", "", ""]
 
 

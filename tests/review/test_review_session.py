@@ -159,7 +159,7 @@ def test_rules(review_dir):
         s.rate(A, 3)
     p = s.open_case("case01", now=T0)
     m = p.mask(A)
-    with pytest.raises(ReviewRuleError, match="rate .* first"):
+    with pytest.raises(ReviewRuleError, match=r"rate .* first"):
         s.save_correction(A, m, now=T0 + 1)
     s.rate(A, 5, now=T0 + 2)
     with pytest.raises(ReviewRuleError, match="use as is"):
@@ -290,10 +290,8 @@ def test_lundprobe_binary_segments(demo_root, tmp_path):
     s.close()
     row = _read_csv(tmp_path / "r" / "review-results.csv")[1]
     pid = case.case_id
-    assert (
-        row[2]
-        == f"{pid}/MR_StorT2/nnUNetOutput/mask_CTVT_427_nnUNet.nii.gz;{pid}/MR_StorT2/nnUNetOutput/mask_Rectum_nnUNet.nii.gz"
-    )
+    dl = f"{pid}/MR_StorT2/nnUNetOutput"
+    assert row[2] == f"{dl}/mask_CTVT_427_nnUNet.nii.gz;{dl}/mask_Rectum_nnUNet.nii.gz"
     assert row[3] == f"output/{pid}/MR_StorT2/observerData/mask_CTVT_427_nnUNet_v001.nii.gz"
     assert row[4:6] == ["3", "5"]
     assert np.array_equal(_label(f).astype(bool), m)

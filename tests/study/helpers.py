@@ -8,7 +8,7 @@ import numpy as np
 
 from lundprobe_gui.study import ObserverSession
 
-T0 = dt.datetime(2025, 3, 3, 8, 0, tzinfo=dt.timezone.utc).timestamp()
+T0 = dt.datetime(2025, 3, 3, 8, 0, tzinfo=dt.UTC).timestamp()
 """A fixed start time: every event of these tests passes explicit times."""
 DAY = 86400.0
 

@@ -187,5 +187,5 @@ def test_not_a_study_folder(tmp_path):
 def test_admin_secret_round_trip():
     s = AdminSecret.create("1234", iterations=1000)
     assert AdminSecret.from_dict(s.to_dict()) == s and s.verify("1234") and not s.verify("") and not s.verify(None)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"at least 4 characters"):
         AdminSecret.create("12")

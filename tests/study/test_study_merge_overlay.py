@@ -1,4 +1,7 @@
-"""``study merge`` of site exports, and a study's edits laid over the dataset by ``metrics``/``dvh``/``uncertainty-edits``."""
+"""``study merge`` of site exports, and a study's edits laid over the dataset.
+
+The overlay is what ``metrics``, ``dvh`` and ``uncertainty-edits`` read.
+"""
 
 from __future__ import annotations
 

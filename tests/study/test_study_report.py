@@ -301,6 +301,7 @@ def test_voxelwise_variability_its_correlation_with_uncertainty_and_staple(repor
     rows = read_csv(reported["out"] / "variability.csv")
     staple = read_csv(reported["out"] / "staple.csv")
     done = raw.finished()
+    assert rows  # the loop below checks each of them
     for r in rows:
         masks = [
             raw.edit(x)

@@ -20,9 +20,9 @@ def test_the_rule_counts_short_gaps_in_full_and_long_ones_as_a_tail():
     assert rule.credit(600) == 10
     assert rule.credit(-5) == 0  # a clock set back earns nothing
     assert IdleRule(60, 0).credit(100) == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"idle threshold must be a number > 0"):
         IdleRule(0, 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"idle tail must be"):
         IdleRule(30, 40)  # a tail longer than the threshold
 
 

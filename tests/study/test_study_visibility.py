@@ -36,7 +36,7 @@ def test_rules_can_be_relaxed_per_step():
     rules = StepRules(1, "", "", show_uncertainty=False, hidden=("folds",))
     v = Visibility.for_step(rules, "obsX", "nnUNet")
     assert v.can_open("clinical") and v.can_open("step1_obsY") and not v.can_open("nnUNet_fold_3")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown hidden categories \['nonsense'\]"):
         StepRules(1, "", "", show_uncertainty=False, hidden=("nonsense",))
 
 

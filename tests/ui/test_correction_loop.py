@@ -17,8 +17,8 @@ def _reopen(win, path, out):
     patient = lp.open_patient(path, edits=win.loader.edits_dirs)
     win.set_patient(patient)
     load_patient(patient)
-    win._on_image_ready(patient)
-    win._on_finished(patient)
+    win.loader.image_ready.emit(patient)
+    win.loader.finished.emit(patient)
     return patient
 
 
@@ -53,7 +53,7 @@ def test_save_reopen_continue_compare(window, drag, qtbot, tmp_path):
     source = own_source()
     win.edit_panel.target.setText(source)
     assert win.edit_panel.select("CTVT_427", "nnUNet")
-    win._start_from_panel()
+    win.edit_panel.start_btn.click()
     win.choose_tool("brush")
     win.edit.set_brush_radius(4.0)
     key = ("CTVT_427", source)
@@ -89,7 +89,7 @@ def test_save_reopen_continue_compare(window, drag, qtbot, tmp_path):
     assert win.edit_panel.chosen() == ("CTVT_427", source)  # continues from the newest version
 
     # continue: the working copy starts from v001, and its start stays the DL mask
-    win._start_from_panel()
+    win.edit_panel.start_btn.click()
     win.choose_tool("brush")
     assert np.array_equal(win.edit.session.working(key).to_full(), v1)
     assert win.edit.parents[key] == "nnUNet"

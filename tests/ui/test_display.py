@@ -75,7 +75,7 @@ def test_editing_a_structure_shows_its_own_uncertainty_map(window):
     win = window
     assert win.state.uncertainty.maps == {"CTVT_427"}
     assert win.edit_panel.select("Rectum", "nnUNet")
-    win._start_from_panel()
+    win.edit_panel.start_btn.click()
     assert win.state.uncertainty.maps == {"Rectum"}
     it = QtWidgets.QTreeWidgetItemIterator(win.layers)
     checks = {}
@@ -141,7 +141,7 @@ def test_pelvic_t2_presets_and_custom_after_a_manual_change(window):
     assert win.display.preset.currentText() == "T2 prostate"
     win.display.window_width.setValue(win.display.window_width.value() + 50)  # typed by the user
     assert win.display.preset.currentText() == "custom"
-    win._window_dragged(10.0, 5.0)
+    win.tri.views[0].window_dragged.emit(10.0, 5.0)
     assert win.display.preset.currentText() == "custom"
 
 
@@ -157,7 +157,7 @@ def test_slice_counters_ticks_layer_names_and_shortcuts_are_shown_whole(window, 
     assert view.title.width() >= fm.horizontalAdvance(view.title.text())
     # colour bar ticks
     bar = win.tri.dose_bar
-    fm = QtGui.QFontMetrics(bar._font())
+    fm = QtGui.QFontMetrics(bar._font())  # noqa: SLF001 - the tick labels' font is derived privately by the bar
     assert bar.bar is not None and bar.width() >= 31 + max(fm.horizontalAdvance(t.label) for t in bar.bar.ticks)
     # layer names and their style: each column as wide as its widest row, and both within the panel
     tree = win.layers

@@ -131,7 +131,7 @@ def test_brush_radius_keys_and_cursor(editing, qtbot):
     qtbot.keyClick(win, QtCore.Qt.Key.Key_Minus)
     assert win.edit.brush.radius_mm == r
     view = win.tri.views[0]
-    win._hover(0, win.state.cursor)
+    win.tri.views[0].hovered.emit(0, win.state.cursor)
     rect = view.brush_cursor.rect()
     assert view.brush_cursor.isVisible() and abs(rect.width() - 2 * r) < 1e-6  # true size in mm
 
@@ -199,11 +199,13 @@ from lundprobe_gui.ui.loader import load_patient
 from lundprobe_gui.ui.main_window import MainWindow
 app = make_application()
 win = MainWindow()
-p = lp.open_patient(sys.argv[1]); win.set_patient(p); load_patient(p); win._on_image_ready(p)
+p = lp.open_patient(sys.argv[1]); win.set_patient(p); load_patient(p); win.loader.image_ready.emit(p)
 win.edit.start_editing("CTVT_427", "nnUNet", "step1_obsK")
 z, y, x = win.state.cursor
 win.edit.set_tool("brush")
-win.edit.handle("press", 0, (z, y, x)); win.edit.handle("move", 0, (z, y, x + 15)); win.edit.handle("release", 0, (z, y, x + 15))
+win.edit.handle("press", 0, (z, y, x))
+win.edit.handle("move", 0, (z, y, x + 15))
+win.edit.handle("release", 0, (z, y, x + 15))
 win.edit.autosave()
 print(win.edit.session.working(("CTVT_427", "step1_obsK")).count(), flush=True)
 time.sleep(60)
@@ -222,7 +224,7 @@ def test_recovery_after_kill(demo_patient_path, window, qtbot, tmp_path):
     answers = []
     window.ask = lambda text, info, buttons: answers.append(text) or "Restore"
     window.set_patient(window.patient)
-    window._on_finished(window.patient)
+    window.loader.finished.emit(window.patient)
     assert answers and "step1_obsK" in answers[0]
     key = ("CTVT_427", "step1_obsK")
     assert window.edit.session.working(key).count() == count

@@ -65,9 +65,9 @@ def test_closing_the_window_stops_the_background_generation(qtbot, monkeypatch):
     win = MainWindow()
     qtbot.addWidget(win)
     assert win.demo_upgrade.start()
-    proc = win.demo_upgrade._proc
+    proc = win.demo_upgrade._proc  # noqa: SLF001 - the generator's QProcess has no public handle
     qtbot.waitUntil(lambda: proc.state() == proc.ProcessState.Running, timeout=10000)
-    tmp = win.demo_upgrade._tmp
+    tmp = win.demo_upgrade._tmp  # noqa: SLF001 - its partial folder name is random and kept private
     win.close()
     assert not win.demo_upgrade.running() and not tmp.exists()
     assert demo.demo_ready() is None

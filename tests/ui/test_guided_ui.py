@@ -14,7 +14,7 @@ ORANGE = np.array([255, 140, 0], np.uint8)
 def editing(window, tmp_path):
     window.edit.out_dir = tmp_path / "edits"
     assert window.edit_panel.select("CTVT_427", "nnUNet")
-    window._start_from_panel()
+    window.edit_panel.start_btn.click()
     return window
 
 
@@ -72,7 +72,7 @@ def test_fold_vote_brush_in_the_coronal_view(editing, drag):
 
 
 @pytest.mark.slow
-def test_hotspot_navigation_centres_the_views_and_counts_reviews(editing, qtbot):
+def test_hotspot_navigation_centres_the_views_and_counts_reviews(editing, qtbot, view_aspect):
     win = editing
     panel = win.hotspots
     qtbot.waitUntil(lambda: len(panel.nav) > 0, timeout=10000)
@@ -84,10 +84,11 @@ def test_hotspot_navigation_centres_the_views_and_counts_reviews(editing, qtbot)
     qtbot.keyClick(win, QtCore.Qt.Key.Key_N)
     first = panel.nav.hotspots[0]
     assert tuple(win.state.cursor) == first.centre
-    for axis, view in win.tri.views.items():
+    for _axis, view in win.tri.views.items():
         r, c = view.voxel_to_display(first.centre)
         centre = view.vb.viewRect().center()
-        assert abs(centre.x() - (c + 0.5) * view._aspect[1]) < 1 and abs(centre.y() - (r + 0.5) * view._aspect[0]) < 1
+        row_mm, col_mm = view_aspect(view)
+        assert abs(centre.x() - (c + 0.5) * col_mm) < 1 and abs(centre.y() - (r + 0.5) * row_mm) < 1
     panel.review_btn.click()
     assert panel.meter.text().startswith(f"1 of {len(panel.nav)} regions reviewed")
     qtbot.keyClick(win, QtCore.Qt.Key.Key_N, QtCore.Qt.KeyboardModifier.ShiftModifier)

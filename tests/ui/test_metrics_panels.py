@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6 import QtCore, QtWidgets
 
@@ -69,7 +70,7 @@ def test_metrics_panel_fills_the_table_sorts_filters_and_exports(qtbot, patient,
     panel.kind_box.setCurrentIndex(panel.kind_box.findData("intra_observer"))
     shown = panel.visible_rows()
     assert [(r["reference"], r["test"]) for r in shown] == [
-        (f"step1_{o}", f"step2_{o}") for o in "obsB obsC obsD obsE".split()
+        (f"step1_{o}", f"step2_{o}") for o in ["obsB", "obsC", "obsD", "obsE"]
     ]
 
     header = panel.table.horizontalHeader()
@@ -202,9 +203,11 @@ def test_uncertainty_plot_bars_step1_step2_per_observer_and_pooled(qtbot, patien
     plot.set_measure("edited_voxels")
     mine = [r for r in rows if (r["structure"], r["observer"]) == ("CTVT_427", "obsC")]
     assert plot.bar_values()[2] == [r["edited_voxels"] for r in mine if r["step"] == 2]
-    bars = plot._bars[1].opts  # what is drawn is what bar_values reports
-    assert list(bars["height"]) == [float(v) for v in plot.bar_values()[1]]
-    assert all(x1 < x2 for x1, x2 in zip(plot._bars[1].opts["x"], plot._bars[2].opts["x"]))
+    drawn = [it for it in plot.plot.getPlotItem().items if isinstance(it, pg.BarGraphItem)]  # step 1, step 2
+    assert len(drawn) == 2  # what is drawn is what bar_values reports
+    assert list(drawn[0].opts["height"]) == [float(v) for v in plot.bar_values()[1]]
+    assert list(drawn[1].opts["height"]) == [float(v) for v in plot.bar_values()[2]]
+    assert all(x1 < x2 for x1, x2 in zip(drawn[0].opts["x"], drawn[1].opts["x"]))
 
     out = tmp_path / "u.csv"
     _answer_save_dialog(monkeypatch, out)

@@ -3,7 +3,6 @@ buttons, refused reviews, active time, and the other layouts."""
 
 import csv
 import json
-import time
 
 import numpy as np
 import pydicom
@@ -91,7 +90,7 @@ def win(qtbot):
 
 # -- the scripted review --------------------------------------------------------------------------
 @pytest.mark.slow
-def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structseg_root, qtbot):
+def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structseg_root, qtbot, fake_clock):
     mode, panel = win.review_mode, win.review_mode.panel
     assert "Review" in [a.text().replace("&", "") for a in win.menuBar().actions()]
     assert mode.start(review_dir)
@@ -118,7 +117,7 @@ def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structs
 
         panel.rating_buttons[score].click()
         assert s.case_state().ratings == {"GTV": score}
-        qtbot.wait(120)  # the reviewer looks at the case for a moment
+        fake_clock.advance(5.0 * (k + 1))  # the reviewer looks at the case for a while: its whole active time
         if score == 5:
             assert not panel.correct_btn.isEnabled()
             assert panel.correct_btn.toolTip() == s.edit_refusal("GTV") and "use as is" in panel.correct_btn.toolTip()
@@ -182,8 +181,7 @@ def test_scripted_review_of_three_structseg_cases(drag, win, review_dir, structs
     assert rows[2]["corrected segmentation file"] == "output/3/label_v001.nii.gz"
     assert [r["segmentation comment"] for r in rows] == ["", "GTV too small, case 2", "GTV too small, case 3"]
     assert [r["findings comment"] for r in rows] == ["no further nodules", "", "pleural effusion"]
-    for r in rows:
-        assert float(r["active review time (s)"]) > 0
+    assert [float(r["active review time (s)"]) for r in rows] == [5.0, 10.0, 15.0]
     # the corrected label maps hold the brushed masks; the inputs are unchanged
     for case in ("2", "3"):
         saved = _label(review_dir / "output" / case / "label_v001.nii.gz")
@@ -227,13 +225,13 @@ def test_rating_five_discards_a_correction_only_after_asking(drag, win, review_d
     panel.rating_buttons[5].click()
     assert "Rate GTV 5" in win.prompts.asked[-1][0]
     assert s.case_state().ratings["GTV"] == 2 and panel.rating_buttons[2].isChecked()
-    assert s.case_state().corrected == ["GTV"] and key in win.edit.session.keys()
+    assert s.case_state().corrected == ["GTV"] and key in win.edit.session.keys()  # noqa: SIM118 - not a dict
 
     win.prompts.answers = ["Discard correction"]
     panel.rating_buttons[5].click()
     _settle(mode)  # a label map gets its AI voxels back in a new version, written in the background
     assert s.case_state().ratings["GTV"] == 5 and s.case_state().corrected == []
-    assert key not in win.edit.session.keys() and not panel.correct_btn.isEnabled()
+    assert key not in win.edit.session.keys() and not panel.correct_btn.isEnabled()  # noqa: SIM118 - not a dict
     assert not panel.discard_btn.isEnabled()
     # the AI segment is shown again
     assert np.array_equal(
@@ -291,37 +289,42 @@ def test_locked_corrupt_and_wrong_folders_are_refused_with_a_message(win, review
 
 
 @pytest.mark.slow
-def test_active_time_counts_input_and_pauses_while_minimised(win, review_dir, qtbot, monkeypatch):
+def test_active_time_counts_input_and_pauses_while_minimised(win, review_dir, qtbot, monkeypatch, fake_clock):
     mode = win.review_mode
     assert mode.start(review_dir)
     s = mode.session
+    t0 = fake_clock.now  # the case opened now
     calls = []
     real = s.activity
-    monkeypatch.setattr(s, "activity", lambda now=None: (calls.append(time.monotonic()), real(now)))
-    mode._last_activity = float("-inf")
+    monkeypatch.setattr(s, "activity", lambda now=None: (calls.append(fake_clock.now), real(now)))
     port = win.tri.views[0].graphics.viewport()
     for i in range(6):
         qtbot.mouseMove(port, QtCore.QPoint(40 + 5 * i, 60))
     qtbot.keyClick(mode.panel.seg_comment, QtCore.Qt.Key.Key_A)
-    assert len(calls) == 1  # throttled: at most one report a second
-    qtbot.wait(1050)
+    assert calls == [t0]  # throttled: at most one report a second
+    fake_clock.advance(0.5)
     qtbot.mouseMove(port, QtCore.QPoint(80, 80))
-    assert len(calls) == 2
+    assert calls == [t0]
+    fake_clock.advance(0.5)
+    qtbot.mouseMove(port, QtCore.QPoint(90, 80))
+    assert calls == [t0, t0 + 1.0]
+    assert s.active_seconds() == 1.0
+    fake_clock.advance(2.0)
+    assert s.active_seconds() == 3.0  # the clock runs between inputs
 
     # minimised: the clock stops at once; restored: it runs again
     win.showMinimized()
     qtbot.waitUntil(lambda: bool(win.windowState() & QtCore.Qt.WindowState.WindowMinimized), timeout=2000)
     QtWidgets.QApplication.processEvents()
-    t_min = s.active_seconds()
-    qtbot.wait(400)
-    assert s.active_seconds() - t_min < 0.05
+    fake_clock.advance(30.0)
+    assert s.active_seconds() == 3.0
     win.showNormal()
     qtbot.waitUntil(lambda: not win.windowState() & QtCore.Qt.WindowState.WindowMinimized, timeout=2000)
-    t_back = s.active_seconds()
-    qtbot.wait(300)
-    assert s.active_seconds() - t_back > 0.2
+    QtWidgets.QApplication.processEvents()
+    fake_clock.advance(5.0)
+    assert s.active_seconds() == 8.0
     mode.on_clock()
-    assert mode.panel.time_label.text().startswith("Active review time 0:00:0")
+    assert mode.panel.time_label.text() == "Active review time 0:00:08"
 
 
 @pytest.mark.slow
@@ -397,7 +400,7 @@ def test_background_loading_and_screenshot(win, review_dir, qtbot, tmp_path):
 
 @pytest.mark.slow
 def test_another_patient_pauses_the_review_and_closing_asks_about_corrections(
-    drag, win, review_dir, qtbot, demo_patient_path
+    drag, win, review_dir, qtbot, demo_patient_path, fake_clock
 ):
     mode, panel = win.review_mode, win.review_mode.panel
     assert mode.start(review_dir)
@@ -405,9 +408,9 @@ def test_another_patient_pauses_the_review_and_closing_asks_about_corrections(
     other = lp.open_patient(demo_patient_path)
     win.set_patient(other)  # File > Open while reviewing
     assert s.current is None and panel.resume_btn.isVisibleTo(panel) and not panel.case_box.isEnabled()
-    t = s.state.cases["1"].active_seconds
-    qtbot.wait(200)
-    assert s.state.cases["1"].active_seconds == t  # the case's clock stopped
+    t = s.active_seconds("1")  # with the running part, if any
+    fake_clock.advance(30.0)
+    assert s.active_seconds("1") == t  # the case's clock stopped
     panel.resume_btn.click()
     assert s.current.case_id == "1" and win.patient is s.patient and panel.case_box.isEnabled()
 

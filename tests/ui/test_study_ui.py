@@ -192,7 +192,7 @@ def _assert_blinded(win, mode, step: int) -> None:
     unc_rows = [k for k in _overlay_kinds(win) if k.startswith("unc:")]
     if step == 1:
         assert unc_rows == [] and not win.tri.unc_bar.isVisible() and not win.display.unc_box.isEnabled()
-        assert not any(v.loaded for v in frame.uncertainty.values())  # never even read
+        assert frame.uncertainty and not any(v.loaded for v in frame.uncertainty.values())  # never even read
     else:
         assert sorted(unc_rows) == ["unc:CTVT_427", "unc:Rectum"] and win.tri.unc_bar.isVisible()
         assert win.state.uncertainty.scale == "fixed" and not win.display.scale.isEnabled()
@@ -238,7 +238,7 @@ def _shot(win, name: str) -> None:
 
 # -- the end-to-end test of the issue -----------------------------------------------------------------
 @pytest.mark.slow
-def test_observer_session_step1_and_step2_through_the_window(drag, study, study_dataset, qtbot):
+def test_observer_session_step1_and_step2_through_the_window(drag, study, study_dataset, qtbot, fake_clock):
     win, mode = _window(qtbot)
     mode.choose_study_dir = lambda: study
     mode.ask_observer = lambda _study: "obsB"
@@ -265,9 +265,9 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
         _assert_no_leak(win, p)
         if k == 1:
             # hidden layers cannot be opened from anywhere
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match=r"CTVT_427 \(clinical\) cannot be edited in this study"):
                 win.edit.start_editing("CTVT_427", "clinical", "step1_obsB")
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match=r"CTVT_427 \(nnUNet_fold_0\) cannot be edited in this study"):
                 win.edit.start_editing("CTVT_427", "nnUNet_fold_0", "step1_obsB")
             published = study_dataset / p.id / "MR_StorT2" / "observerData" / "mask_CTVT_427_step1_obsB.nii.gz"
             assert published.is_file() and not s.can_open("step1_obsB", published)
@@ -282,6 +282,7 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
         mode.rate("quality", 3)
         assert not mode.panel.edit_btn.isEnabled()
         assert mode.panel.likert["quality"].checkedId() == 3
+        fake_clock.advance(2.0)  # the only time that passes on a structure: its active time
         mode.rate("confidence", 4)
         assert mode.panel.edit_btn.isEnabled() and s.missing_ratings("CTVT_427") == []
         if k == 1:
@@ -317,6 +318,7 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
         assert win.edit.undo() is None  # nothing left to undo once the structure is left
         assert not mode.panel.edit_btn.isEnabled() and not mode.panel.finish_btn.isEnabled()
         mode.rate("quality", 4)
+        fake_clock.advance(2.0)
         mode.rate("confidence", 5)
         assert mode.panel.finish_btn.isEnabled()
         mode.panel.finish_btn.click()
@@ -348,6 +350,7 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
             if s.current_case().active_structure != name:
                 mode.select_structure(name)
             mode.rate("quality", 2)
+            fake_clock.advance(2.0)
             mode.rate("confidence", 3)
         if k == 1:
             _shot(win, "study_step2.png")
@@ -385,9 +388,11 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
         assert r["quality"] and r["confidence"] and r["finished_at"], r
         assert r["pseudonym"].startswith("Case ") and r["start_mask"] == "nnUNet"
     ctv1 = [r for r in mine if r["step"] == "1" and r["structure"] == "CTVT_427"]
-    assert all(int(r["voxels_added"]) > 0 and r["comment"].startswith("apex case") for r in ctv1)
-    assert all(r["voxels_added"] == "0" and r["voxels_removed"] == "0" for r in mine if r["structure"] == "Rectum")
-    assert all(not r["quality"] for r in rows if r["observer"] == "obsC")
+    assert len(ctv1) == 3 and all(int(r["voxels_added"]) > 0 and r["comment"].startswith("apex case") for r in ctv1)
+    rectum = [r for r in mine if r["structure"] == "Rectum"]
+    assert len(rectum) == 6 and all(r["voxels_added"] == "0" and r["voxels_removed"] == "0" for r in rectum)
+    theirs = [r for r in rows if r["observer"] == "obsC"]
+    assert len(theirs) == 12 and all(not r["quality"] for r in theirs)
 
     # the second observer, through both steps in the same window
     assert mode.start(study, "obsC")
@@ -405,6 +410,7 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
                 if s.current_case().active_structure != name:
                     mode.select_structure(name)
                 mode.rate("quality", 1 + (k + step) % 4)
+                fake_clock.advance(2.0)
                 mode.rate("confidence", 5)
             if k != 2:  # one case accepted as it is
                 mode.edit_structure("Rectum")
@@ -421,11 +427,12 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
     assert not rep.problems and len(rep.copied) == 24  # 2 observers x 2 steps x 3 cases x 2 structures
     with open(study / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert all(r["finished_at"] and r["quality"] and float(r["active_seconds"]) >= 0 for r in rows)
+    assert all(r["finished_at"] and r["quality"] for r in rows)
+    assert [float(r["active_seconds"]) for r in rows] == [2.0] * 24  # the time the clock moved on each structure
     assert {r["observer"] for r in rows} == {"obsB", "obsC"}
     assert all(r["uncertainty_available"] == "1" and r["unlocks"] == "0" for r in rows)
     for r in rows:  # the map is on screen only in step 2
-        assert (float(r["uncertainty_visible_seconds"]) == 0) or r["step"] == "2"
+        assert float(r["uncertainty_visible_seconds"]) == (2.0 if r["step"] == "2" else 0.0), r
     # the interaction logs: what the observers did, from which the stored times are recomputed exactly
     log = [json.loads(x) for x in (study / "sessions" / "obsC.events.jsonl").read_text().splitlines()]
     kinds = {e["kind"] for e in log}
@@ -439,8 +446,11 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
     assert [e.get("uncertainty_colours") for e in shown] == [None] * 3 + ["rainbow"] * 3
     assert not any(e["dose_shown"] for e in shown)
     stored = {(r["observer"], r["step"], r["patient"], r["structure"]): float(r["active_seconds"]) for r in rows}
-    for r in recompute_active_time(study):
-        assert round(r.active_seconds, 1) == stored[(r.observer, str(r.step), r.patient, r.structure)]
+    recomputed = {
+        (r.observer, str(r.step), r.patient, r.structure): round(r.active_seconds, 1)
+        for r in recompute_active_time(study)
+    }
+    assert recomputed == stored  # every row, recomputed from the logs alone
 
 
 # -- resuming -----------------------------------------------------------------------------------------
@@ -480,7 +490,7 @@ def test_quitting_mid_case_resumes_at_the_same_case_structure_and_ratings(drag, 
     panel.next_btn.click()
     mode2.rate("quality", 3)
     mode2.end()
-    win3, mode3 = _window(qtbot)
+    _win3, mode3 = _window(qtbot)
     assert mode3.start(study, "obsC")
     view = mode3.session.current_case()
     assert (view.pseudonym, view.active_structure) == (pseudonym, "Rectum")
@@ -589,7 +599,7 @@ def test_start_prompts_and_clear_refusals(study, qtbot, tmp_path):
 
 
 @pytest.mark.slow
-def test_input_and_window_state_feed_the_active_time(study, qtbot):
+def test_input_and_window_state_feed_the_active_time(study, qtbot, fake_clock):
     win, mode = _window(qtbot)
     assert mode.start(study, "obsB")
     s = mode.session
@@ -597,17 +607,26 @@ def test_input_and_window_state_feed_the_active_time(study, qtbot):
     for name in ("activity", "window_minimised", "window_restored"):
         real = getattr(s, name)
         setattr(s, name, lambda *a, _n=name, _r=real, **k: (calls.append(_n), _r(*a, **k))[1])
-    mode._last_activity = 0.0
     port = win.tri.views[0].graphics.viewport()
     for i in range(5):
         qtbot.mouseMove(port, QtCore.QPoint(50 + 10 * i, 60))
     qtbot.keyClick(win, QtCore.Qt.Key.Key_Up)
-    assert calls.count("activity") == 1  # throttled to about once a second
+    assert calls == ["activity"]  # throttled: at most once a second
+    fake_clock.advance(1.0)
+    qtbot.mouseMove(port, QtCore.QPoint(110, 60))
+    assert calls == ["activity", "activity"]
+    assert s.active_seconds() == 1.0
+    fake_clock.advance(2.0)
+    assert s.active_seconds(now=fake_clock.now) == 3.0  # the live clock runs between inputs
     win.setWindowState(QtCore.Qt.WindowState.WindowMinimized)
     qtbot.waitUntil(lambda: "window_minimised" in calls, timeout=2000)
+    assert s.active_seconds() == 3.0
+    fake_clock.advance(30.0)
+    assert s.active_seconds(now=fake_clock.now) == 3.0  # minimised: stopped at once
     win.setWindowState(QtCore.Qt.WindowState.WindowNoState)
     qtbot.waitUntil(lambda: "window_restored" in calls, timeout=2000)
-    assert s.active_seconds(now=None) >= 0.0
+    fake_clock.advance(5.0)
+    assert s.active_seconds(now=fake_clock.now) == 8.0  # restored: it runs again
     mode.on_clock()
     # the live clock is a cue: hidden unless the study shows it
     assert not mode.panel.time_label.isVisibleTo(mode.panel) and mode.panel.time_label.text() == ""
@@ -624,8 +643,16 @@ def test_input_and_window_state_feed_the_active_time(study, qtbot):
         ),
     )
     assert mode.start(shown, "obsB")
+    s = mode.session
+    qtbot.wait(10)  # window state changes still queued arrive first (a restore counts as the last input)
+    fake_clock.advance(1.0)
+    qtbot.mouseMove(win.tri.views[0].graphics.viewport(), QtCore.QPoint(60, 70))  # an input starts the case
+    assert s.current_case().status == "in_progress"
+    fake_clock.advance(42.0)
     mode.on_clock()
-    assert mode.panel.time_label.isVisibleTo(mode.panel) and mode.panel.time_label.text().startswith("Active time")
+    name = s.current_case().active_structure
+    assert mode.panel.time_label.isVisibleTo(mode.panel)
+    assert mode.panel.time_label.text() == f"Active time 0:42 on {name}, 0:42 on this case"
 
 
 @pytest.mark.slow
@@ -640,7 +667,7 @@ def test_other_docks_and_menus_are_out_of_reach_during_a_study(study, qtbot):
     assert mode.start(study, "obsB")
     assert not extra.isVisible() and not extra.toggleViewAction().isEnabled()
     assert not act.isEnabled()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"new structures cannot be drawn in a study session"):
         win.edit.new_structure("Bladder", "step1_obsB")
     mode.end()
     assert extra.isVisible() and extra.toggleViewAction().isEnabled() and act.isEnabled()
@@ -657,8 +684,9 @@ def test_cases_load_in_the_background_without_the_hidden_layers(study, qtbot):
     p = win.patient
     frame = p.reference_frame
     assert frame.images["image"].loaded and all(p.is_mask_loaded(frame.structures[(n, "nnUNet")]) for n in STRUCTURES)
-    assert not any(p.is_mask_loaded(r) for r in frame.structures.values() if r.source != "nnUNet")
-    assert not any(v.loaded for v in frame.uncertainty.values())
+    hidden = [r for r in frame.structures.values() if r.source != "nnUNet"]
+    assert hidden and not any(p.is_mask_loaded(r) for r in hidden)
+    assert frame.uncertainty and not any(v.loaded for v in frame.uncertainty.values())
     assert win.statusBar().currentMessage() == f"{mode.session.current_case().pseudonym}: ready"
     assert win.tri.views[0].image.image is not None
 

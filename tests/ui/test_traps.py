@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from lundprobe_gui.ui.saved_edits import TARGET_SETTING
 from lundprobe_gui.ui.slice_view import qimage_to_array
 
 
@@ -64,8 +65,7 @@ def test_single_key_shortcuts_work_wherever_focus_is_except_in_text(window, qtbo
         ep.start_btn,
         window.display.window_width,
     ):  # a button that can have focus (Undo is off before editing)
-        if not widget.isVisible():
-            continue
+        assert widget.isVisible(), widget
         window.tri.views[0].vb.scaleBy((0.5, 0.5))
         _focus(qtbot, window, widget)
         qtbot.keyClick(widget, QtCore.Qt.Key.Key_R)  # reset zoom, not "Rectum" or nothing
@@ -83,6 +83,7 @@ def test_single_key_shortcuts_work_wherever_focus_is_except_in_text(window, qtbo
     radius_box.lineEdit().selectAll()
     qtbot.keyClick(radius_box, QtCore.Qt.Key.Key_7)
     assert radius_box.text().startswith("7") and window.edit.tool_name != "margin"
+    window.settings.remove(TARGET_SETTING)  # "Dr" was remembered, and Qt keeps one settings file per process
 
 
 @pytest.mark.slow
@@ -106,7 +107,7 @@ def _yellow(view):
 
 
 @pytest.mark.slow
-def test_polygon_shows_its_vertices_and_a_rubber_band_while_placed(editing, qtbot, view_point):
+def test_polygon_shows_its_vertices_and_a_rubber_band_while_placed(editing, qtbot, view_point, view_aspect):
     win = editing
     for st in win.state.layers.values():
         st.visible = False  # nothing yellow (bladder) on screen but the polygon
@@ -121,20 +122,20 @@ def test_polygon_shows_its_vertices_and_a_rubber_band_while_placed(editing, qtbo
     base = _yellow(view).sum()
     pts = [(z, y - 8, x - 8), (z, y - 8, x + 8), (z, y + 8, x + 8)]
     qtbot.mouseClick(port, QtCore.Qt.MouseButton.LeftButton, pos=view_point(view, pts[0], shape))
-    win._hover(0, (z, y + 8, x - 8))
+    win.tri.views[0].hovered.emit(0, (z, y + 8, x - 8))
     qtbot.wait(20)
     one = _yellow(view).sum()
     assert view.polygon_vertices.isVisible() and one > base  # the first vertex and the band to the pointer
     for p in pts[1:]:
         qtbot.mouseClick(port, QtCore.Qt.MouseButton.LeftButton, pos=view_point(view, p, shape))
-    win._hover(0, (z, y + 8, x - 8))
+    win.tri.views[0].hovered.emit(0, (z, y + 8, x - 8))
     qtbot.wait(20)
     assert _yellow(view).sum() > one  # two edges, the band and three vertices
     assert len(view.polygon_vertices.data) == 3
     # the edges run through the clicked voxels
     a = view.polygon_path.path().pointAtPercent(0.0)
     r, c = view.voxel_to_display(pts[0])
-    row_mm, col_mm = view._aspect
+    row_mm, col_mm = view_aspect(view)
     tol = max(view.vb.viewPixelSize())  # a click lands within one screen pixel of the voxel centre
     assert abs(a.x() - (c + 0.5) * col_mm) <= tol and abs(a.y() - (r + 0.5) * row_mm) <= tol
     qtbot.keyClick(win, QtCore.Qt.Key.Key_Return)  # closed and filled: the outline goes
@@ -184,7 +185,7 @@ class _PaintSpy(QtCore.QObject):
         super().__init__()
         self.region = QtGui.QRegion()
 
-    def eventFilter(self, obj, ev):  # noqa: N802
+    def eventFilter(self, obj, ev):
         if ev.type() == QtCore.QEvent.Type.Paint:
             self.region = self.region.united(ev.region())
         return False

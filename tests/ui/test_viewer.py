@@ -79,11 +79,11 @@ def test_choosing_the_output_folder_before_a_patient_is_opened_starts_in_the_hom
     assert win.edit.out_dir is None  # cancelled: nothing chosen
 
 
-def test_click_links_the_three_views(window, qtbot):
+def test_click_links_the_three_views(window, qtbot, view_aspect):
     view = window.tri.views[0]
     target = (window.state.cursor[0], 60, 90)  # z stays, y/x change
     r, c = voxel_to_display(0, target, window.scene.shape)
-    row_mm, col_mm = view._aspect
+    row_mm, col_mm = view_aspect(view)
     scene_pt = view.vb.mapViewToScene(QtCore.QPointF((c + 0.5) * col_mm, (r + 0.5) * row_mm))
     widget_pt = view.graphics.mapFromScene(scene_pt)
     qtbot.mouseClick(view.graphics.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=widget_pt)
@@ -140,7 +140,7 @@ def test_maximise_and_restore(window, qtbot):
     for axis in (0, 2):  # the top-left view and one in the other column
         tri.toggle_maximise(axis)
         assert tri.views[axis].isVisible() and not tri.views[(axis + 1) % 3].isVisible()
-        qtbot.waitUntil(lambda: tri.views[axis].width() > 0.9 * tri.width(), timeout=2000)
+        qtbot.waitUntil(lambda axis=axis: tri.views[axis].width() > 0.9 * tri.width(), timeout=2000)
         assert tri.views[axis].height() > 0.9 * tri.height()  # it takes the whole area, not its quarter
         tri.toggle_maximise()
         assert all(v.isVisible() for v in tri.views.values())
@@ -148,11 +148,12 @@ def test_maximise_and_restore(window, qtbot):
 
 
 @pytest.mark.slow
-def test_orientation_letters_and_aspect(window):
+def test_orientation_letters_and_aspect(window, view_aspect):
     v = window.tri.views[2]  # sagittal
     assert v.letters["top"].text() == "S" and v.letters["left"].text() == "A"
-    row_mm, col_mm = v._aspect
-    assert row_mm == window.patient.geometry.spacing[2] and col_mm == window.patient.geometry.spacing[1]
+    row_mm, col_mm = view_aspect(v)
+    assert row_mm == pytest.approx(window.patient.geometry.spacing[2])
+    assert col_mm == pytest.approx(window.patient.geometry.spacing[1])
 
 
 @pytest.mark.slow
@@ -275,22 +276,23 @@ def test_only_shown_layers_redraw_the_views_while_loading(window):
     fold = next(r for r in frame.structures.values() if r.source.startswith("nnUNet_fold"))
     ctv = frame.structures[("CTVT_427", "clinical")]
     assert not win.state.is_shown(fold.key) and win.state.is_shown(ctv.key)
-    win._refresh_timer.stop()
-    win._on_layer_loaded(win.patient, fold.path)  # hidden on open: the loader keeps the CPU
-    assert not win._refresh_timer.isActive()
-    win._on_layer_loaded(win.patient, ctv.path)
-    assert win._refresh_timer.isActive()
-    win._refresh_timer.stop()
-    win._on_layer_loaded(win.patient, str(next(iter(frame.doses.values())).path))  # the dose is shown
-    assert win._refresh_timer.isActive()
-    win._refresh_timer.stop()
+    timer = win._refresh_timer  # noqa: SLF001 - the coalescing redraw timer has no public handle
+    timer.stop()
+    win.loader.layer_loaded.emit(win.patient, fold.path)  # hidden on open: the loader keeps the CPU
+    assert not timer.isActive()
+    win.loader.layer_loaded.emit(win.patient, ctv.path)
+    assert timer.isActive()
+    timer.stop()
+    win.loader.layer_loaded.emit(win.patient, str(next(iter(frame.doses.values())).path))  # the dose is shown
+    assert timer.isActive()
+    timer.stop()
     sct = str(frame.images["sCT"].path)
-    win._on_layer_loaded(win.patient, sct)  # the sCT under the MRI is not drawn
-    assert not win._refresh_timer.isActive()
+    win.loader.layer_loaded.emit(win.patient, sct)  # the sCT under the MRI is not drawn
+    assert not timer.isActive()
     win.state.base.base = "sct"
-    win._on_layer_loaded(win.patient, sct)
-    assert win._refresh_timer.isActive()
-    win._refresh_timer.stop()
+    win.loader.layer_loaded.emit(win.patient, sct)
+    assert timer.isActive()
+    timer.stop()
     win.state.base.base = "mri"
 
 
@@ -303,14 +305,14 @@ def test_each_base_image_keeps_its_own_window_and_preset(window):
     mri_window = win.state.base.windows["mri"]
     assert mri_window == preset_range("MRI auto", win.patient.image().data)
     assert win.display.preset.currentText() == "MRI auto"
-    win._toggle("base")  # to the sCT: its own CT window, not the MRI's
+    win.actions["toggle_base"].trigger()  # to the sCT: its own CT window, not the MRI's
     assert win.state.base.base == "sct"
     assert win.scene.window("sct") == CT_WINDOW
     assert win.display.preset.currentText() == "CT"
     assert (win.display.window_width.value(), win.display.window_level.value()) == (360.0, 20.0)
-    win._window_dragged(30.0, 0.0)  # dragging makes it a window of its own
+    win.tri.views[0].window_dragged.emit(30.0, 0.0)  # dragging makes it a window of its own
     assert win.display.preset.currentText() == "custom" and win.scene.window("sct") != CT_WINDOW
-    win._toggle("base")
+    win.actions["toggle_base"].trigger()
     assert win.state.base.windows["mri"] == mri_window and win.display.preset.currentText() == "MRI auto"
 
 
@@ -323,34 +325,40 @@ def test_opening_on_the_sct_gives_the_mri_its_auto_window(window):
     win = window
     win.set_patient(win.patient)
     win.state.base.base = "sct"
-    win._on_image_ready(win.patient)
+    win.loader.image_ready.emit(win.patient)
     assert win.scene.window("sct") == CT_WINDOW and win.display.preset.currentText() == "CT"
     assert win.state.base.windows["mri"] == preset_range("MRI auto", win.patient.image().data)
 
 
 @pytest.mark.slow
-def test_a_structure_that_loads_redraws_its_outline_and_keeps_the_dose_layers(window, qtbot):
+def test_a_structure_that_loads_redraws_its_outline_and_keeps_the_dose_layers(window, qtbot, monkeypatch):
+    import lundprobe_gui.render.scene as scene_module
+
     win = window
     ref = win.patient.reference_frame.structures[("Bladder", "clinical")]
     axial = win.tri.views[0]
-    win.tri.set_cursor(tuple(int(v.mean()) for v in np.nonzero(win.patient.mask("Bladder"))))
-    win._cursor_touched = True  # as after a click: loading does not move the crosshair back to the CTV
+    centre = tuple(int(v.mean()) for v in np.nonzero(win.patient.mask("Bladder")))
+    axial.clicked.emit(0, centre, QtCore.Qt.KeyboardModifier.NoModifier)  # loading does not move it back to the CTV
+    assert tuple(win.state.cursor) == centre
     with_bladder = axial.image.image.copy()
     # as if the bladder had not arrived yet: its outline is cached as nothing
-    win.patient._masks.pop(ref.key)
+    win.patient.register_structure(ref)  # registered again without voxels
+    assert not win.patient.is_mask_loaded(ref)
     win.scene.invalidate(ref.key)
     win.tri.refresh()
     assert (axial.image.image != with_bladder).any()
-    dose_layers = win.scene._overlay_cache[("dose", 0)]
+    redone = []  # the dose wash and isodose lines computed again
+    for name in ("dose_wash_layer", "isodose_lines"):
+        real = getattr(scene_module, name)
+        monkeypatch.setattr(scene_module, name, lambda *a, _f=real, _n=name, **k: redone.append(_n) or _f(*a, **k))
     win.patient.mask_obj("Bladder")  # it loads, and the loader says so
-    win._on_layer_loaded(win.patient, ref.path)
-    qtbot.waitUntil(lambda: not win._refresh_timer.isActive(), timeout=2000)
-    assert np.array_equal(axial.image.image, with_bladder)
-    assert win.scene._overlay_cache[("dose", 0)] is dose_layers  # the dose wash and isodose lines were not redone
+    win.loader.layer_loaded.emit(win.patient, ref.path)
+    qtbot.waitUntil(lambda: np.array_equal(axial.image.image, with_bladder), timeout=2000)
+    assert redone == []  # the dose wash and isodose lines were not redone
 
 
 def _label_rects(view):
-    items = [it for it in view._iso_items if it.isVisible()]
+    items = [it for it in view._iso_items if it.isVisible()]  # noqa: SLF001 - isodose labels have no public handle
     return [it.textItem.mapRectToScene(it.textItem.boundingRect()) for it in items]
 
 
@@ -367,8 +375,10 @@ def test_isodose_labels_never_cover_each_other_and_return_to_their_lines_when_zo
             assert not a.intersects(b), (view.axis, a, b)
         view.vb.scaleBy((1 / 300.0, 1 / 300.0))  # zoomed in 50x: room for every label at its own line
         qtbot.wait(20)
-        shown = [it for it in view._iso_items if it.isVisible()]
-        assert [(it.pos().x(), it.pos().y()) for it in shown] == [tuple(a) for a in view._iso_anchors]
+        # the label items and the points of their lines have no public handle
+        shown = [it for it in view._iso_items if it.isVisible()]  # noqa: SLF001
+        anchors = [tuple(a) for a in view._iso_anchors]  # noqa: SLF001
+        assert [(it.pos().x(), it.pos().y()) for it in shown] == anchors
 
 
 @pytest.mark.slow
@@ -382,7 +392,7 @@ def test_one_legend_lists_the_shown_structures_and_l_hides_it(window, qtbot):
     assert "background-color:rgb(255, 255, 255)" in fid_row
     qtbot.keyClick(window, QtCore.Qt.Key.Key_L)
     assert not legend.isVisible()
-    window._step(+1)  # a new slice does not bring it back
+    window.actions["next_slice"].trigger()  # a new slice does not bring it back
     assert not legend.isVisible()
     qtbot.keyClick(window, QtCore.Qt.Key.Key_L)
     assert legend.isVisible()
