@@ -264,6 +264,10 @@ def likert_questions(source: ReportSource) -> dict[str, list[int]]:
     return {}
 
 
+def _mixed(rows: list[dict]) -> bool:
+    return any(r["arm"] == "mixed" for r in rows)
+
+
 def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOptions) -> Report:
     """Every table of the report and ``stats.json`` (see the module docstring)."""
     arms = source.arms()
@@ -274,6 +278,8 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
     dl = _with_arm((r for r in rows.metrics if r["comparison"] == "dl_vs_observer"), arms)
     inter = [r for r in rows.metrics if r["comparison"] == "inter_observer"]
     hist = es.histogram_table(rows.edits, options, arms)
+    # in a crossover each step mixes the arms: the key figure compares the arms themselves
+    by_arm = es.histogram_table(rows.edits, options, arms, source.arm_order()) if _mixed(hist) else []
     low = es.low_uncertainty_table(rows.split, options, arms)
     ratios = es.step_ratio_table(rows.split, options)
     m_sum, m_tests = cs.compare_steps(dl, cs.DL_METRICS, ["patient"], "dl_vs_edit")
@@ -312,6 +318,18 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
             es.HISTOGRAM_COLUMNS,
             hist,
             "Edited voxels per uncertainty bin, per observer and pooled, with bootstrap confidence intervals.",
+        ),
+        *(
+            [
+                Table(
+                    "uncertainty_histogram_by_arm",
+                    es.HISTOGRAM_COLUMNS,
+                    by_arm,
+                    "The same histogram per arm (what was shown), whatever the step it came in.",
+                )
+            ]
+            if by_arm
+            else []
         ),
         Table(
             "edits_by_uncertainty_part",

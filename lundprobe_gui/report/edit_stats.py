@@ -18,7 +18,7 @@ patient with all its observers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -83,12 +83,15 @@ PARTS = ("zero", "low", "low_or_zero", "high", "all")
 """The parts of the uncertainty range a step ratio is given for."""
 
 
-def _groups(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str, int], dict[str, list[Mapping]]]:
-    """Rows by (structure, observer or POOLED, step), then by patient."""
+def _groups(
+    rows: Iterable[Mapping[str, Any]], arm_index: Callable[[Mapping[str, Any]], int] | None = None
+) -> dict[tuple[str, str, int], dict[str, list[Mapping]]]:
+    """Rows by (structure, observer or POOLED, step or, with ``arm_index``, arm position), then by patient."""
     out: dict[tuple[str, str, int], dict[str, list[Mapping]]] = {}
     for r in rows:
+        k = int(r["step"]) if arm_index is None else arm_index(r)
         for obs in (r["observer"], POOLED):
-            out.setdefault((r["structure"], obs, int(r["step"])), {}).setdefault(r["patient"], []).append(r)
+            out.setdefault((r["structure"], obs, k), {}).setdefault(r["patient"], []).append(r)
     return out
 
 
@@ -101,7 +104,10 @@ def _sort_key(structures: list[str], observers: list[str]):
 
 
 def histogram_table(
-    edit_rows: Sequence[Mapping[str, Any]], options: ReportOptions, arms: Mapping[tuple, str]
+    edit_rows: Sequence[Mapping[str, Any]],
+    options: ReportOptions,
+    arms: Mapping[tuple, str],
+    by_arm: Sequence[str] | None = None,
 ) -> list[dict]:
     """The histogram rows (columns :data:`HISTOGRAM_COLUMNS`) of the uncertainty-edits rows.
 
@@ -114,10 +120,18 @@ def histogram_table(
         Bootstrap settings.
     arms : mapping
         ``(observer, step) -> arm``; the pooled row's arm is that of its observers when they share it.
+    by_arm : list of str, optional
+        The arms in order: rows are then grouped by arm instead of step (a crossover's steps mix
+        the arms), and their ``step`` is empty.
     """
     structures = list(dict.fromkeys(r["structure"] for r in edit_rows))
     observers = observers_of(edit_rows)
-    groups = _groups(edit_rows)
+    order = list(by_arm or ())
+    if by_arm is not None:  # an observer without a known arm (none in a study export) has no place here
+        edit_rows = [r for r in edit_rows if arms.get((r["observer"], int(r["step"]))) in order]
+    groups = _groups(
+        edit_rows, None if by_arm is None else lambda r: order.index(arms[(r["observer"], int(r["step"]))])
+    )
     out = []
     for key in sorted(groups, key=_sort_key(structures, observers)):
         structure, obs, step = key
@@ -135,13 +149,13 @@ def histogram_table(
         all_edits = np.broadcast_to(edited.sum(axis=0), edited.shape)
         f_lo, f_hi = ratio_ci(edited, total, options)
         s_lo, s_hi = ratio_ci(edited, all_edits, options)
-        arm = _arm(arms, obs, step, by_patient)
+        arm = _arm(arms, obs, step, by_patient) if by_arm is None else order[step]
         for i, (lo, hi) in enumerate(bins):
             out.append(
                 {
                     "structure": structure,
                     "observer": obs,
-                    "step": step,
+                    "step": step if by_arm is None else "",
                     "arm": arm,
                     "bin_low": lo,
                     "bin_high": hi,

@@ -83,21 +83,29 @@ def _steps(rows: Sequence[Mapping]) -> list[tuple[int, str]]:
     return sorted({(int(r["step"]), str(r.get("arm", ""))) for r in rows})
 
 
+def _series(rows: Sequence[Mapping]) -> list[tuple[Any, str, str]]:
+    """The bars of a histogram: ``(step, arm, label)`` by step, or by arm (in row order) when the steps are empty."""
+    if all(r["step"] == "" for r in rows):
+        return [("", arm, arm) for arm in dict.fromkeys(str(r["arm"]) for r in rows)]
+    return [(step, arm, step_label(step, arm)) for step, arm in _steps(rows)]
+
+
 def histogram_figure(rows: Sequence[Mapping], threshold: float, observer: str = POOLED, level: float = 0.95) -> Any:
-    """Share of the edited voxels and fraction of voxels edited per uncertainty bin, steps side by side."""
+    """Share of the edited voxels and fraction of voxels edited per uncertainty bin, steps (or arms) side by side."""
     from matplotlib.lines import Line2D
 
     with _style():
         rows = [r for r in rows if r["observer"] == observer]
         structures = list(dict.fromkeys(r["structure"] for r in rows))
-        steps = _steps(rows)
+        steps = _series(rows)
         fig = new_figure(3.6 * max(1, len(structures)), 6.0)
         axes = fig.subplots(2, max(1, len(structures)), squeeze=False)
         width = 0.8 / max(1, len(steps))
         for c, structure in enumerate(structures):
-            for i, (step, arm) in enumerate(steps):
+            for i, (step, arm, label) in enumerate(steps):
                 sel = sorted(
-                    (r for r in rows if r["structure"] == structure and r["step"] == step), key=lambda r: r["bin_low"]
+                    (r for r in rows if r["structure"] == structure and (r["step"], r["arm"]) == (step, arm)),
+                    key=lambda r: r["bin_low"],
                 )
                 if not sel:
                     continue
@@ -115,7 +123,7 @@ def histogram_figure(rows: Sequence[Mapping], threshold: float, observer: str = 
                     color=colour,
                     capsize=2,
                     error_kw={"elinewidth": 0.8},
-                    label=step_label(step, arm),
+                    label=label,
                 )
                 axes[1, c].errorbar(
                     centres,
@@ -126,7 +134,7 @@ def histogram_figure(rows: Sequence[Mapping], threshold: float, observer: str = 
                     ms=3,
                     capsize=2,
                     lw=1.2,
-                    label=step_label(step, arm),
+                    label=label,
                 )
             for r in range(2):
                 axes[r, c].axvline(threshold, color="0.4", ls="--", lw=0.8)
@@ -149,7 +157,8 @@ def histogram_figure(rows: Sequence[Mapping], threshold: float, observer: str = 
                 title=f"error bars: {level:.0%} bootstrap CI over patients",
             )
         who = "all observers pooled" if observer == POOLED else observer
-        fig.suptitle(f"Edited voxels over the DL uncertainty ({who})")
+        by = ", by arm" if steps and steps[0][0] == "" else ""
+        fig.suptitle(f"Edited voxels over the DL uncertainty ({who}{by})")
     return fig
 
 

@@ -129,6 +129,16 @@ def _figures(source: ReportSource, report: Report, options: ReportOptions) -> li
     t = report.tables
     arms = source.step_arms()
     out = []
+    if "uncertainty_histogram_by_arm" in t:
+        out.append(
+            (
+                "fig_uncertainty_histogram_by_arm",
+                "Edited voxels over the DL uncertainty by arm (what was shown), all observers pooled, whatever the "
+                f"step the arm came in: share of the edits per bin (top) and share of the bin's voxels edited "
+                f"(bottom), {options.level:.0%} bootstrap CIs over patients.",
+                fg.histogram_figure(t["uncertainty_histogram_by_arm"].rows, options.threshold, level=options.level),
+            )
+        )
     if t["uncertainty_histogram"].rows:
         out.append(
             (

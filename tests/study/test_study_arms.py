@@ -291,6 +291,18 @@ def test_report_tests_arms_within_observers_as_scipy_does_and_lists_the_answers(
         if (r["table"], r["measure"], r["observer"], r["structure"]) == ("active_time", "minutes", "all", "all")
     )
     assert step_row["median_a"] != row["median_a"] or step_row["median_b"] != row["median_b"]
+    # the key figure by arm: each arm's pooled edited voxels per bin are the raw rows of that arm, summed
+    edits = read_csv(out / "uncertainty_edits.csv")
+    by_arm = [r for r in read_csv(out / "uncertainty_histogram_by_arm.csv") if r["observer"] == "all"]
+    assert {r["arm"] for r in by_arm} == {"without", "with_uncertainty"} and all(r["step"] == "" for r in by_arm)
+    for r in by_arm:
+        raw = [
+            int(e["edited_voxels"])
+            for e in edits
+            if (e["structure"], e["arm"], e["bin_low"]) == (r["structure"], r["arm"], r["bin_low"])
+        ]
+        assert raw and int(r["edited_voxels"]) == sum(raw)
+    assert (out / "fig_uncertainty_histogram_by_arm.png").stat().st_size > 10_000
     answers = read_csv(out / "step_questionnaire.csv")
     assert {(r["observer"], r["step"], r["arm"]) for r in answers if r["question"] == "workload"} == {
         (o, str(k), orders[o][k - 1]) for o in ("obs1", "obs2") for k in (1, 2)
