@@ -23,6 +23,8 @@ from ..render.colormaps import structure_colour
 from ..render.state import ViewerState
 from ..study import ObserverSession, StudyError
 from ..study.files import output_root
+from ..study.presets import DEFAULT_HIDDEN
+from ..study.visibility import source_category
 from .layer_panel import KEY_ROLE, KIND_ROLE
 from .main_window import MainWindow, default_state
 from .session_mode import ExitSteps
@@ -267,9 +269,13 @@ class StudyTakeover:
         self.window.edit.set_tool_set(ToolSet.for_step(vis.hidden_categories, vis.uncertainty_allowed, vis.tools))
         frame = patient.reference_frame
         start, own = s.study.start_source, s.target_source
+        # what the arm shows as an aid (the fold contours, say: hidden by the published protocol) is on
+        # from the start of each case, as the uncertainty map of an arm that shows it is
+        aids = {c for c in DEFAULT_HIDDEN if c != "dose" and c not in vis.hidden_categories}
         for name, source in frame.structures:
             st = state.style((name, source, frame.name))
-            st.visible = state.allowed(source) and name in s.structures and source in (start, own)
+            aid = source_category(source, s.observer, vis.step, start) in aids
+            st.visible = state.allowed(source) and name in s.structures and (source in (start, own) or aid)
         for name in s.structures:  # the observer's edits share one source: each structure's gets its own colour
             state.style((name, own, frame.name)).colour = structure_colour(name)
         state.uncertainty.maps = set(frame.uncertainty) if vis.uncertainty_allowed else set()

@@ -167,3 +167,38 @@ def test_crossover_arms_drive_what_the_window_loads_and_the_questionnaire_dialog
     assert {(r["observer"], r["step"], r["arm"]) for r in results} == {
         (o, str(k), orders[o][k - 1]) for o in ("obs1", "obs2") for k in (1, 2)
     }
+
+
+def test_an_arm_that_shows_the_fold_contours_has_them_on_when_a_case_opens(dataset, tmp_path, qtbot):
+    d = tmp_path / "study"
+    specs = ["folds:show=folds,hide=uncertainty"]
+    init_study(
+        d,
+        InitOptions(
+            dataset_root=dataset,
+            observers=["obs1", "obs2"],
+            seed=3,
+            washout_days=0,
+            design="crossover",
+            arms=["without", "folds"],
+            arm_specs=specs,
+        ),
+    )
+    orders = json.loads((d / "study.json").read_text())["arm_orders"]
+    win, mode = _window(qtbot)
+    for observer in ("obs1", "obs2"):
+        assert mode.start(d, observer)
+        s, frame = mode.session, win.patient.reference_frame
+        folds = [
+            (name, src, frame.name)
+            for name, src in frame.structures
+            if src.startswith("nnUNet_fold_") and name in s.structures
+        ]
+        assert len(folds) == 10 * len(s.structures)
+        shown = {win.state.style(k).visible for k in folds}
+        # shown as the aid of the arm, like the map of an arm that shows it; never in the arm without
+        assert shown == {orders[observer][0] == "folds"}
+        if orders[observer][0] == "folds":
+            assert all(win.state.is_shown(k) for k in folds)
+        mode.end()
+    assert {tuple(o) for o in orders.values()} == {("without", "folds"), ("folds", "without")}
