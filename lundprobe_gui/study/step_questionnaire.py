@@ -90,7 +90,8 @@ class StepQuestionnaire:
         stamped = {qid: Answer(v, iso_utc(t)) for qid, v in values.items()}
         missing = missing_answers(questions, stamped)
         if missing:
-            raise StudyError(f"the questionnaire of step {step} needs an answer to {', '.join(missing)}")
+            asked = "; ".join(f"'{known[q].text}' ({q})" for q in missing)
+            raise StudyError(f"the questionnaire of step {step} needs an answer to {asked}")
         with self._event("step_questionnaire", t, step=int(step), answered=sorted(stamped)):
             rec.questionnaire = stamped
             rec.questionnaire_at = iso_utc(t)

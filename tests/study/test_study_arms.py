@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -170,11 +171,11 @@ def test_the_questionnaire_is_asked_after_a_step_saved_and_refused_when_wrong(cr
             t = work_case(s, t)
         assert s.questionnaire_due() == 1
         for answers, why in [
-            ({"remarks": "ok"}, "needs an answer to workload"),
+            ({"remarks": "ok"}, "needs an answer to 'How demanding was this step?' (workload)"),
             ({"workload": 7}, "not on the scale"),
             ({"workload": 2, "mood": "x"}, "asks no mood"),
         ]:
-            with pytest.raises(StudyError, match=why):
+            with pytest.raises(StudyError, match=re.escape(why)):
                 s.answer_step_questionnaire(1, answers, now=t)
         assert s.questionnaire_due() == 1 and s.step_answers(1) == {}  # nothing half-stored
     with ObserverSession(crossover, "obsX", now=t + 5) as s:  # still due after a restart

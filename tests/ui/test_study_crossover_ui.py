@@ -139,7 +139,10 @@ def test_crossover_arms_drive_what_the_window_loads_and_the_questionnaire_dialog
             assert mode.questionnaire_action.isVisible() and mode.questionnaire_action.isEnabled()
             seen = _drive_dialog([_submit_without_required, _fill_and_submit])
             mode.questionnaire_action.trigger()
-            assert [p for _, p in seen] == ["", "the questionnaire of step 1 needs an answer to workload"]
+            assert [p for _, p in seen] == [
+                "",
+                "the questionnaire of step 1 needs an answer to 'How demanding was this step?' (workload)",
+            ]
         else:
             _drive_dialog([_fill_and_submit])
             _work_step(mode)
