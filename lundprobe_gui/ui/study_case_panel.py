@@ -8,15 +8,16 @@ case and structure), and runs the live clock when the study shows it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..study import WAITING, CaseView, RatingFrozen, StudyError
-from .study_panel import PanelCase, StructureInfo
+from .study_panel import PanelCase, StructureInfo, StudyPanel
 
 if TYPE_CHECKING:
-    from .study_mode import StudyMode
+    from ..core.patient import Patient
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,26 @@ POLL_WASHOUT_S = 60.0
 class StudyPanelControl:
     """Panel updates, ratings and the clock of :class:`~lundprobe_gui.ui.study_mode.StudyMode`."""
 
-    def update_panel(self: StudyMode) -> None:
+    # What StudyMode gives its mixins, declared for the type checker (window and session are Any, as
+    # SessionMode declares them).
+    window: Any
+    session: Any
+    panel: StudyPanel
+    _loaded_patient: Patient | None
+    _last_poll: float
+
+    if TYPE_CHECKING:
+
+        @property
+        def active(self) -> bool: ...
+
+        def refresh(self) -> None: ...
+
+        def _update_menu(self) -> None: ...
+
+        def inform(self, title: str, text: str, warning: bool = False) -> None: ...
+
+    def update_panel(self) -> None:
         """Rebuild the panel from the session."""
         s = self.session
         if not self.active:
@@ -72,13 +92,13 @@ class StudyPanelControl:
         self.panel.show_case(case)
         self._show_time()
 
-    def _case_record(self: StudyMode, view: CaseView):
+    def _case_record(self, view: CaseView):
         rec = self.session.state.steps.get(view.step)
         if rec is None:
             return None
         return next((c for c in rec.cases if c.pseudonym == view.pseudonym), None)
 
-    def _panel_matches(self: StudyMode) -> bool:
+    def _panel_matches(self) -> bool:
         """The panel shows the session's current case and structure (so an answer goes where it is seen)."""
         view = self.session.current_case() if self.active else None
         pc = self.panel.case
@@ -87,7 +107,7 @@ class StudyPanelControl:
         )
 
     # -- ratings --------------------------------------------------------------------------------------
-    def _on_rated(self: StudyMode, qid: str, value: Any) -> None:
+    def _on_rated(self, qid: str, value: Any) -> None:
         if not self._panel_matches():
             self.update_panel()
             return
@@ -105,7 +125,7 @@ class StudyPanelControl:
             self.inform("Rating not saved", str(e), warning=True)
         self.update_panel()
 
-    def _on_comment(self: StudyMode, qid: str, text: str) -> None:
+    def _on_comment(self, qid: str, text: str) -> None:
         if not self._panel_matches():
             return
         case = self.panel.case
@@ -121,7 +141,7 @@ class StudyPanelControl:
             self.inform("Comment not saved", str(e), warning=True)
         self.update_panel()
 
-    def rate(self: StudyMode, qid: str, value: Any) -> None:
+    def rate(self, qid: str, value: Any) -> None:
         """Answer a question for the active structure as if the observer used the panel (scripts, tests)."""
         if qid in self.panel.likert:
             b = self.panel.likert[qid].button(int(value))
@@ -135,24 +155,22 @@ class StudyPanelControl:
             raise KeyError(qid)
 
     # -- time -----------------------------------------------------------------------------------------
-    def _layers_switched(self: StudyMode, before: dict, after: dict) -> None:
+    def _layers_switched(self, before: dict, after: dict) -> None:
         if before.get("uncertainty") != after.get("uncertainty") and self.active:
             try:
                 self.session.set_uncertainty_shown(bool(after.get("uncertainty")))
             except StudyError:
                 logger.debug("layer switch outside a case", exc_info=True)
 
-    def on_clock(self: StudyMode) -> None:
+    def on_clock(self) -> None:
         """Every second: the live clock (when shown) and, while waiting, whether the step has opened."""
         if not self.active:
             return
         s = self.session
         now = time.time()
         if self.panel.case is not None:
-            try:
+            with contextlib.suppress(StudyError):
                 self._show_time(now)
-            except StudyError:
-                pass
         elif now - self._last_poll >= POLL_WASHOUT_S:
             self._last_poll = now
             if s.status() != WAITING:
@@ -160,7 +178,7 @@ class StudyPanelControl:
             else:
                 self._update_menu()
 
-    def _show_time(self: StudyMode, now: float | None = None) -> None:
+    def _show_time(self, now: float | None = None) -> None:
         s = self.session
         if self.panel.case is None or not s.study.show_clock:
             return
