@@ -793,3 +793,29 @@ def test_the_observers_own_edits_of_each_structure_have_their_own_colour(study, 
     colours = {(n, src): state.style((n, src, frame)).colour for n in ("CTVT_427", "Rectum") for src in (own, start)}
     assert len(set(colours.values())) == 4, colours  # two structures, the start mask and the observer's edit of each
     mode.end()
+
+
+def test_reset_and_copy_in_a_study_use_only_the_masks_the_observer_may_see(drag, study, qtbot):
+    win, mode = _window(qtbot)
+    assert mode.start(study, "obsB")
+    s, ctrl = mode.session, win.edit
+    name, own, start = "CTVT_427", s.target_source, s.study.start_source
+    assert not ctrl.reset_to(name, start)  # no working copy yet: nothing to reset
+    mode.rate("quality", 3)
+    mode.rate("confidence", 4)
+    key = mode.edit_structure()
+    assert key == (name, own)
+    start_mask = win.patient.mask_obj(name, start)
+    z, y, x = win.state.cursor
+    drag(win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    assert ctrl.session.working(key) != start_mask  # the stroke changed the working copy
+    assert ctrl.reset_to(name, start)  # back to the start mask, through the study
+    assert ctrl.session.working(key) == start_mask
+    frame = win.patient.reference_frame
+    hidden = sorted(src for (n, src), ref in frame.structures.items() if n == name and not s.can_open(src, ref.path))
+    assert hidden  # the dataset's own step1_obsB files exist and are hidden from obsB
+    for src in (*hidden, own):
+        assert not ctrl.copy_from(name, src)
+        assert f"{name} ({src}) is not available in this study" == win.statusBar().currentMessage()
+    assert ctrl.session.working(key) == start_mask  # a refused copy changes nothing
+    mode.end()
