@@ -23,6 +23,7 @@ from ..study import AdminRequired, StudyError, authorise_admin, check_patient_fi
 
 if TYPE_CHECKING:
     from ..study import StudyDefinition
+    from .main_window import MainWindow
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,9 @@ COPY_KEY = "study/dataset_copy/"
 class StudyAdmin:
     """Admin actions and the dataset copy of :class:`~lundprobe_gui.ui.study_mode.StudyMode`."""
 
-    # What StudyMode gives its mixins, declared for the type checker (window and session are Any, as
-    # SessionMode declares them).
-    window: Any
+    # What StudyMode gives its mixins, declared for the type checker (the session is Any, as
+    # SessionMode declares it).
+    window: MainWindow
     session: Any
     study_dir: Path | None
 
@@ -158,7 +159,9 @@ class StudyAdmin:
     def remembered_copy(self, study_dir: Path) -> Path | None:
         """The local copy of this study's dataset chosen on this computer before, if it still exists."""
         value = self.window.settings.value(self._copy_key(study_dir), "")
-        return Path(value) if value and Path(value).is_dir() else None
+        if not isinstance(value, str) or not value:  # a hand-edited settings file can hold a list or a number
+            return None
+        return Path(value) if Path(value).is_dir() else None
 
     def dataset_for(self, study_dir: Path, study: StudyDefinition) -> Path | bool | None:
         """The dataset root to open the session with: None for the recorded one, a copy, or False when cancelled."""

@@ -18,6 +18,7 @@ from .study_panel import PanelCase, StructureInfo, StudyPanel
 
 if TYPE_CHECKING:
     from ..core.patient import Patient
+    from .main_window import MainWindow
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +28,9 @@ POLL_WASHOUT_S = 60.0
 class StudyPanelControl:
     """Panel updates, ratings and the clock of :class:`~lundprobe_gui.ui.study_mode.StudyMode`."""
 
-    # What StudyMode gives its mixins, declared for the type checker (window and session are Any, as
-    # SessionMode declares them).
-    window: Any
+    # What StudyMode gives its mixins, declared for the type checker (the session is Any, as
+    # SessionMode declares it).
+    window: MainWindow
     session: Any
     panel: StudyPanel
     _loaded_patient: Patient | None

@@ -28,6 +28,7 @@ from .study_panel import StudyPanel
 if TYPE_CHECKING:
     from ..core.patient import Patient
     from ..edit.session import EditSession
+    from .main_window import MainWindow
     from .study_mode import StudyMode
 
 logger = logging.getLogger(__name__)
@@ -41,9 +42,9 @@ class StudyEditing:
     :meth:`autosave_to_study` and :meth:`confirm_discard_in_study`.
     """
 
-    # What StudyMode gives its mixins, declared for the type checker (window and session are Any, as
-    # SessionMode declares them).
-    window: Any
+    # What StudyMode gives its mixins, declared for the type checker (the session is Any, as
+    # SessionMode declares it).
+    window: MainWindow
     session: Any
     log: InteractionLog
     panel: StudyPanel
@@ -144,7 +145,9 @@ class StudyEditing:
     def _open_working(self, name: str | None = None) -> tuple[str, str]:
         s, w = self.session, self.window
         view = s.current_case()
-        if view is None or self._loaded_patient is None or w.patient is not self._loaded_patient:
+        ctrl = w.edit
+        es = ctrl.session  # bound to the case when the window shows it
+        if view is None or self._loaded_patient is None or w.patient is not self._loaded_patient or es is None:
             raise StudyError("there is no case to edit")
         name = name or view.active_structure
         if name != view.active_structure:
@@ -152,8 +155,6 @@ class StudyEditing:
                 raise RatingsIncomplete(name, s.missing_ratings(name))
             self._leave_structure()
         mask = s.begin_editing(name)  # RatingsIncomplete until the ratings are given
-        ctrl = w.edit
-        es = ctrl.session
         target = s.target_source
         key = (name, target)
         if key not in es.keys():  # noqa: SIM118 - EditSession.keys() is a method returning a list, not a dict
