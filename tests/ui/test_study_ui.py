@@ -819,3 +819,19 @@ def test_reset_and_copy_in_a_study_use_only_the_masks_the_observer_may_see(drag,
         assert f"{name} ({src}) is not available in this study" == win.statusBar().currentMessage()
     assert ctrl.session.working(key) == start_mask  # a refused copy changes nothing
     mode.end()
+
+
+def test_a_hand_edited_dataset_copy_setting_does_not_stop_the_study_from_starting(study, study_dataset, qtbot):
+    from lundprobe_gui.study import definition_sha256
+    from lundprobe_gui.ui.study_admin import COPY_KEY
+
+    win, mode = _window(qtbot)
+    key = COPY_KEY + definition_sha256(study)
+    # "a, b" in the settings file reads back as a list: not a folder, so the recorded dataset is used
+    win.settings.setValue(key, ["a", "b"])
+    assert mode.remembered_copy(study) is None
+    assert mode.start(study, "obsB")
+    assert mode.session.dataset_root.resolve() == study_dataset.resolve()
+    mode.end()
+    win.settings.setValue(key, str(study_dataset))  # a real folder is still remembered
+    assert mode.remembered_copy(study) == study_dataset
