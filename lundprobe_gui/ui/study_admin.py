@@ -15,11 +15,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6 import QtWidgets
 
-from ..study import AdminRequired, StudyError, authorise_admin, check_patient_files, definition_sha256
+from ..study import (
+    AdminRequired,
+    ObserverSession,
+    StudyError,
+    authorise_admin,
+    check_patient_files,
+    definition_sha256,
+)
 
 if TYPE_CHECKING:
     from ..study import StudyDefinition
@@ -33,10 +40,9 @@ COPY_KEY = "study/dataset_copy/"
 class StudyAdmin:
     """Admin actions and the dataset copy of :class:`~lundprobe_gui.ui.study_mode.StudyMode`."""
 
-    # What StudyMode gives its mixins, declared for the type checker (the session is Any, as
-    # SessionMode declares it).
+    # What StudyMode gives its mixins, declared for the type checker.
     window: MainWindow
-    session: Any
+    session: ObserverSession | None
     study_dir: Path | None
 
     if TYPE_CHECKING:
@@ -62,7 +68,7 @@ class StudyAdmin:
 
     def _authorise(self, what: str):
         s = self.session
-        if self.study_dir is None:  # no study open: nothing to authorise
+        if s is None or self.study_dir is None:  # no study open: nothing to authorise
             return None
         if s.study.admin is None:
             self.inform(
@@ -83,7 +89,7 @@ class StudyAdmin:
     def admin_unlock(self) -> bool:
         """Admin: reopen a finished case (PIN, reason; logged)."""
         s = self.session
-        if not self.active:
+        if s is None or not self.active:
             return False
         finished = [
             (k, c.pseudonym) for k, rec in sorted(s.state.steps.items()) for c in rec.cases if c.status == "finished"
@@ -130,7 +136,7 @@ class StudyAdmin:
         from ..study import WAITING
 
         s = self.session
-        if not self.active:
+        if s is None or not self.active:
             return False
         if s.status() != WAITING:
             self.inform("Override the washout", "No step is waiting for a washout.")

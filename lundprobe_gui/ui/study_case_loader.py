@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtWidgets
 
@@ -23,7 +23,7 @@ from ..core.loading import LoadPlan, load_plan, main_image
 from ..core.patient import Patient
 from ..io.open import open_patient
 from ..render.window import percentile_window
-from ..study import StudyError, check_patient_files
+from ..study import ObserverSession, StudyError, check_patient_files
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +119,9 @@ class CasePreloader:
     case, the next one is on screen without waiting for the disk.
     """
 
-    # What StudyMode gives its mixins, declared for the type checker (the session is Any, as SessionMode
-    # declares it), and this mixin's own state, set in StudyMode.__init__.
-    session: Any
+    # What StudyMode gives its mixins, declared for the type checker, and this mixin's own state, set in
+    # StudyMode.__init__.
+    session: ObserverSession | None
     background: bool
     _preload: tuple[tuple, tuple] | None
     """(case key, (patient, MRI window)) of the case loaded ahead, until it is shown."""
@@ -141,7 +141,7 @@ class CasePreloader:
     def _copy_check(self, path: Path) -> Callable[[], None] | None:
         """The check of a case's files in a dataset copy (run in the opening thread), or None."""
         s = self.session
-        if not s.dataset_copy:
+        if s is None or not s.dataset_copy:
             return None
         study, root = s.study, s.dataset_root
 
@@ -155,7 +155,7 @@ class CasePreloader:
     def _start_preload(self) -> None:
         """Open the next case's patient and load its image and start masks while the observer works on this one."""
         s = self.session
-        if not self.active or not self.background:
+        if s is None or not self.active or not self.background:
             return
         nxt = s.next_case_preview()
         if nxt is None:

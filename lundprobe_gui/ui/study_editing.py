@@ -10,16 +10,17 @@ and put in the app's recovery area if the session cannot write it before it ends
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore
 
 from ..core.mask import Mask
 from ..edit import recovery
-from ..study import RatingsIncomplete, StudyError
+from ..study import ObserverSession, RatingsIncomplete, StudyError
 from ..study.views import SavedEdit
 from .edit_controller import recovery_area
 from .interaction_log import InteractionLog
@@ -42,10 +43,9 @@ class StudyEditing:
     :meth:`autosave_to_study` and :meth:`confirm_discard_in_study`.
     """
 
-    # What StudyMode gives its mixins, declared for the type checker (the session is Any, as
-    # SessionMode declares it).
+    # What StudyMode gives its mixins, declared for the type checker.
     window: MainWindow
-    session: Any
+    session: ObserverSession | None
     log: InteractionLog
     panel: StudyPanel
     _loaded: tuple[int, str] | None
@@ -98,7 +98,7 @@ class StudyEditing:
     def select_structure(self, name: str) -> None:
         """Make another structure of the case the active one (rated and edited next)."""
         s = self.session
-        if not self.active:
+        if s is None or not self.active:
             return
         view = s.current_case()
         if view is None or name == view.active_structure:
@@ -116,7 +116,7 @@ class StudyEditing:
 
     def next_structure(self) -> None:
         """The next structure of the case, in the study's order."""
-        view = self.session.current_case() if self.active else None
+        view = self.session.current_case() if self.session is not None and self.active else None
         if view is None:
             return
         names = list(view.structures)
@@ -144,6 +144,8 @@ class StudyEditing:
 
     def _open_working(self, name: str | None = None) -> tuple[str, str]:
         s, w = self.session, self.window
+        if s is None:
+            raise StudyError("no study session is open")
         view = s.current_case()
         ctrl = w.edit
         es = ctrl.session  # bound to the case when the window shows it
@@ -180,7 +182,7 @@ class StudyEditing:
         """
         s, w = self.session, self.window
         es = w.edit.session
-        if not self.active or es is None:
+        if s is None or not self.active or es is None:
             return []
         view = s.current_case()
         if view is None or (view.step, view.pseudonym) != self._loaded or w.patient is not self._loaded_patient:
@@ -197,7 +199,7 @@ class StudyEditing:
             snapshot = es.working(key).copy()
             token = (view.step, view.pseudonym, key)
             self._in_flight[token] = (snapshot, es.start_mask(key).copy(), w.edit.parents.get(key))
-            s.submit_edit(snapshot, key[0], tool=tool, on_saved=lambda saved, t=token: self._edit_written(t, saved))
+            s.submit_edit(snapshot, key[0], tool=tool, on_saved=functools.partial(self._edit_written, token))
             es.mark_saved(key)
             handed.append(key)
         if handed:
@@ -245,8 +247,8 @@ class StudyEditing:
     def finish_masks(self) -> dict[str, Mask]:
         """Copies of the current case's unsaved working copies, for ``finish_case``."""
         s, es = self.session, self.window.edit.session
-        view = s.current_case()
-        if es is None or view is None or (view.step, view.pseudonym) != self._loaded:
+        view = s.current_case() if s is not None else None
+        if s is None or es is None or view is None or (view.step, view.pseudonym) != self._loaded:
             return {}
         return {k[0]: es.working(k).copy() for k in es.dirty_keys() if k[1] == s.target_source and k[0] in s.structures}
 
@@ -254,6 +256,8 @@ class StudyEditing:
     def start_study_editing(self, name: str, source: str, target_source: str) -> tuple[str, str]:
         """``EditController.start_editing`` in a study: a study structure from its start mask, after the ratings."""
         s, w = self.session, self.window
+        if s is None:
+            raise ValueError("no study session is open")
         ref = w.patient.reference_frame.structures.get((name, source)) if w.patient is not None else None
         if (
             name not in s.structures
@@ -284,7 +288,7 @@ class StudyEditing:
         """
         s, w = self.session, self.window
         es, key = w.edit.session, w.edit.active
-        if es is None or key is None or w.patient is None:
+        if s is None or es is None or key is None or w.patient is None:
             return False
         ref = w.patient.reference_frame.structures.get((name, source))
         if ref is None or not s.can_open(source, ref.path) or source == s.target_source:
@@ -317,7 +321,8 @@ class StudyEditing:
 
     def autosave_to_study(self) -> None:
         """``EditController.autosave`` in a study (4 s after an edit, every 60 s, on focus loss, on close)."""
-        if not self.active:
+        s = self.session
+        if s is None or not self.active:
             return
         try:
             self.save_dirty(tool="lundprobe_gui study autosave")
@@ -325,7 +330,7 @@ class StudyEditing:
             logger.error("study autosave failed: %s", e)
             self.window.edit.report_autosave(self.redact(str(e)))
         else:
-            if self.session.save_failure is None:
+            if s.save_failure is None:
                 self.window.edit.report_autosave(None)
 
     def confirm_discard_in_study(self) -> bool:
