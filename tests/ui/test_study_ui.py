@@ -835,3 +835,20 @@ def test_a_hand_edited_dataset_copy_setting_does_not_stop_the_study_from_startin
     mode.end()
     win.settings.setValue(key, str(study_dataset))  # a real folder is still remembered
     assert mode.remembered_copy(study) == study_dataset
+
+
+def test_the_study_modes_public_calls_do_nothing_without_a_session(study, qtbot):
+    _win, mode = _window(qtbot)
+    for _ in range(2):  # before the first session, and after it has ended
+        assert mode.session is None
+        assert mode.finish_masks() == {}
+        assert mode.save_dirty() == []
+        assert mode.edit_structure() is None
+        assert not mode.finish_case(confirm=False)
+        assert not mode.admin_unlock() and not mode.admin_override_washout()
+        mode.select_structure("Rectum")
+        mode.next_structure()
+        mode.update_panel()
+        assert mode.messages == []  # nothing to tell: no session, no message
+        assert mode.start(study, "obsB")
+        mode.end()
