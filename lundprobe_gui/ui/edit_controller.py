@@ -137,7 +137,7 @@ class EditController(QtCore.QObject):
             history = patient.versions(name, source)
             source = next((v.started_from for v in history if v.started_from), source)
         self.parents.setdefault(key, source)
-        self._show_working(key)
+        self.show_working(key)
         return key
 
     def new_structure(self, name: str, target_source: str) -> tuple[str, str]:
@@ -149,7 +149,7 @@ class EditController(QtCore.QObject):
         patient, _scene, session = self._bound()
         key = session.new_structure(name, patient.geometry.shape_zyx, target_source)
         self.parents.setdefault(key, "")
-        self._show_working(key)
+        self.show_working(key)
         return key
 
     def copy_from(self, name: str, source: str, mode: str = "set") -> bool:
@@ -170,7 +170,8 @@ class EditController(QtCore.QObject):
         patient, _scene, session = self._bound()
         return session.reset_to(self.active, patient.mask_obj(name, source))
 
-    def _show_working(self, key: tuple[str, str]) -> None:
+    def show_working(self, key: tuple[str, str]) -> None:
+        """Show the working copy of ``key`` in the views, visible and in its own edit colour."""
         skey = self.scene_key(key)
         _patient, scene, session = self._bound()
         scene.set_edited_mask(skey, session.working(key))
@@ -525,7 +526,7 @@ class EditController(QtCore.QObject):
             key = session.start_editing(e.name, start, e.source)
             self.parents[key] = e.start_source or ""
             session.reset_to(key, e.mask)
-            self._show_working(key)
+            self.show_working(key)
             keys.append(key)
         return keys
 

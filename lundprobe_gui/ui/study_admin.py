@@ -19,11 +19,18 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtWidgets
 
-from ..study import AdminRequired, StudyError, authorise_admin, check_patient_files, definition_sha256
+from ..study import (
+    AdminRequired,
+    ObserverSession,
+    StudyError,
+    authorise_admin,
+    check_patient_files,
+    definition_sha256,
+)
 
 if TYPE_CHECKING:
     from ..study import StudyDefinition
-    from .study_mode import StudyMode
+    from .main_window import MainWindow
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +40,35 @@ COPY_KEY = "study/dataset_copy/"
 class StudyAdmin:
     """Admin actions and the dataset copy of :class:`~lundprobe_gui.ui.study_mode.StudyMode`."""
 
-    def _authorise(self: StudyMode, what: str):
+    # What StudyMode gives its mixins, declared for the type checker.
+    window: MainWindow
+    session: ObserverSession | None
+    study_dir: Path | None
+
+    if TYPE_CHECKING:
+
+        @property
+        def active(self) -> bool: ...
+
+        def refresh(self) -> None: ...
+
+        def ask(self, text: str, info: str, buttons: tuple[str, ...]) -> str: ...
+
+        def ask_pin(self, text: str) -> str | None: ...
+
+        def ask_reason(self, text: str) -> str | None: ...
+
+        def choose_case(self, title: str, items: list[str]) -> str | None: ...
+
+        def inform(self, title: str, text: str, warning: bool = False) -> None: ...
+
+        def choose_study(self) -> tuple[Path, StudyDefinition] | None: ...
+
+        def _save_or_rescue(self, tool: str = "lundprobe_gui study") -> bool: ...
+
+    def _authorise(self, what: str):
         s = self.session
-        if self.study_dir is None:  # no study open: nothing to authorise
+        if s is None or self.study_dir is None:  # no study open: nothing to authorise
             return None
         if s.study.admin is None:
             self.inform(
@@ -53,10 +86,10 @@ class StudyAdmin:
             self.inform("Administrator", str(e), warning=True)
             return None
 
-    def admin_unlock(self: StudyMode) -> bool:
+    def admin_unlock(self) -> bool:
         """Admin: reopen a finished case (PIN, reason; logged)."""
         s = self.session
-        if not self.active:
+        if s is None or not self.active:
             return False
         finished = [
             (k, c.pseudonym) for k, rec in sorted(s.state.steps.items()) for c in rec.cases if c.status == "finished"
@@ -98,12 +131,12 @@ class StudyAdmin:
         self.refresh()
         return True
 
-    def admin_override_washout(self: StudyMode) -> bool:
+    def admin_override_washout(self) -> bool:
         """Admin: open the next step now instead of after the washout (PIN, reason; logged)."""
         from ..study import WAITING
 
         s = self.session
-        if not self.active:
+        if s is None or not self.active:
             return False
         if s.status() != WAITING:
             self.inform("Override the washout", "No step is waiting for a washout.")
@@ -123,18 +156,20 @@ class StudyAdmin:
         return True
 
     # -- the dataset copy -----------------------------------------------------------------------------
-    def _copy_key(self: StudyMode, study_dir: Path) -> str:
+    def _copy_key(self, study_dir: Path) -> str:
         try:
             return COPY_KEY + definition_sha256(study_dir)
         except StudyError:
             return COPY_KEY + str(Path(study_dir).resolve())
 
-    def remembered_copy(self: StudyMode, study_dir: Path) -> Path | None:
+    def remembered_copy(self, study_dir: Path) -> Path | None:
         """The local copy of this study's dataset chosen on this computer before, if it still exists."""
         value = self.window.settings.value(self._copy_key(study_dir), "")
-        return Path(value) if value and Path(value).is_dir() else None
+        if not isinstance(value, str) or not value:  # a hand-edited settings file can hold a list or a number
+            return None
+        return Path(value) if Path(value).is_dir() else None
 
-    def dataset_for(self: StudyMode, study_dir: Path, study: StudyDefinition) -> Path | bool | None:
+    def dataset_for(self, study_dir: Path, study: StudyDefinition) -> Path | bool | None:
         """The dataset root to open the session with: None for the recorded one, a copy, or False when cancelled."""
         recorded = study.dataset_path(study_dir)
         copy = self.remembered_copy(study_dir)
@@ -149,7 +184,7 @@ class StudyAdmin:
         )
         return self.choose_dataset_copy(study_dir, study)
 
-    def choose_dataset_copy(self: StudyMode, study_dir: Path, study: StudyDefinition) -> Path | bool:
+    def choose_dataset_copy(self, study_dir: Path, study: StudyDefinition) -> Path | bool:
         """Ask for a local copy of the dataset, check it (file sizes) and remember it; False when cancelled."""
         while True:
             folder = self.choose_dataset_dir()
@@ -168,7 +203,7 @@ class StudyAdmin:
                 warning=True,
             )
 
-    def use_dataset_copy(self: StudyMode) -> bool:
+    def use_dataset_copy(self) -> bool:
         """Study > Use a local copy of the dataset: choose it before starting (remembered per study)."""
         if self.active:
             self.inform("Study", "End the study session first; the copy is used from the next start.")
@@ -176,7 +211,7 @@ class StudyAdmin:
         chosen = self.choose_study()
         return chosen is not None and bool(self.choose_dataset_copy(*chosen))
 
-    def choose_dataset_dir(self: StudyMode) -> Path | None:
+    def choose_dataset_dir(self) -> Path | None:
         """The folder of a local copy of the dataset, or None when cancelled (tests replace this)."""
         d = QtWidgets.QFileDialog.getExistingDirectory(
             self.window, "Local copy of the study's dataset", str(Path.home())

@@ -23,10 +23,7 @@ from ..core.loading import LoadPlan, load_plan, main_image
 from ..core.patient import Patient
 from ..io.open import open_patient
 from ..render.window import percentile_window
-from ..study import StudyError, check_patient_files
-
-if TYPE_CHECKING:
-    from .study_mode import StudyMode
+from ..study import ObserverSession, StudyError, check_patient_files
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +119,29 @@ class CasePreloader:
     case, the next one is on screen without waiting for the disk.
     """
 
-    def _copy_check(self: StudyMode, path: Path):
+    # What StudyMode gives its mixins, declared for the type checker, and this mixin's own state, set in
+    # StudyMode.__init__.
+    session: ObserverSession | None
+    background: bool
+    _preload: tuple[tuple, tuple] | None
+    """(case key, (patient, MRI window)) of the case loaded ahead, until it is shown."""
+    _preload_key: tuple | None
+    _preload_thread: threading.Thread | None
+
+    if TYPE_CHECKING:
+
+        @property
+        def active(self) -> bool: ...
+
+        @staticmethod
+        def post(fn: Callable[[], None]) -> None: ...
+
+        def run_in_thread(self, fn: Callable[[], None], name: str) -> threading.Thread: ...
+
+    def _copy_check(self, path: Path) -> Callable[[], None] | None:
         """The check of a case's files in a dataset copy (run in the opening thread), or None."""
         s = self.session
-        if not s.dataset_copy:
+        if s is None or not s.dataset_copy:
             return None
         study, root = s.study, s.dataset_root
 
@@ -136,10 +152,10 @@ class CasePreloader:
 
         return check
 
-    def _start_preload(self: StudyMode) -> None:
+    def _start_preload(self) -> None:
         """Open the next case's patient and load its image and start masks while the observer works on this one."""
         s = self.session
-        if not self.active or not self.background:
+        if s is None or not self.active or not self.background:
             return
         nxt = s.next_case_preview()
         if nxt is None:
@@ -167,11 +183,11 @@ class CasePreloader:
 
         self._preload_thread = self.run_in_thread(work, "study-case-preload")
 
-    def _preloaded(self: StudyMode, key: tuple, loaded: tuple) -> None:
+    def _preloaded(self, key: tuple, loaded: tuple) -> None:
         if self.active and key == self._preload_key:
             self._preload = (key, loaded)
 
-    def preload_done(self: StudyMode, timeout: float | None = 60.0) -> None:
+    def preload_done(self, timeout: float | None = 60.0) -> None:
         """Wait for the next case's loading ahead (benchmarks, tests)."""
         if self._preload_thread is not None:
             self._preload_thread.join(timeout)

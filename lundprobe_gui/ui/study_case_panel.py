@@ -8,15 +8,18 @@ case and structure), and runs the live clock when the study shows it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..study import WAITING, CaseView, RatingFrozen, StudyError
-from .study_panel import PanelCase, StructureInfo
+from ..study import WAITING, CaseView, ObserverSession, RatingFrozen, StudyError
+from .study_panel import PanelCase, StructureInfo, StudyPanel
 
 if TYPE_CHECKING:
-    from .study_mode import StudyMode
+    from ..core.patient import Patient
+    from ..study.state import CaseRecord
+    from .main_window import MainWindow
 
 logger = logging.getLogger(__name__)
 
@@ -26,15 +29,33 @@ POLL_WASHOUT_S = 60.0
 class StudyPanelControl:
     """Panel updates, ratings and the clock of :class:`~lundprobe_gui.ui.study_mode.StudyMode`."""
 
-    def update_panel(self: StudyMode) -> None:
+    # What StudyMode gives its mixins, declared for the type checker.
+    window: MainWindow
+    session: ObserverSession | None
+    panel: StudyPanel
+    _loaded_patient: Patient | None
+    _last_poll: float
+
+    if TYPE_CHECKING:
+
+        @property
+        def active(self) -> bool: ...
+
+        def refresh(self) -> None: ...
+
+        def _update_menu(self) -> None: ...
+
+        def inform(self, title: str, text: str, warning: bool = False) -> None: ...
+
+    def update_panel(self) -> None:
         """Rebuild the panel from the session."""
         s = self.session
-        if not self.active:
+        if s is None or not self.active:
             return
         view = s.current_case()
         if view is None:
             return
-        rec = self._case_record(view)
+        rec = self._case_record(s, view)
         infos = []
         for name in view.structures:
             srec = rec.structures[name] if rec is not None else None
@@ -72,30 +93,31 @@ class StudyPanelControl:
         self.panel.show_case(case)
         self._show_time()
 
-    def _case_record(self: StudyMode, view: CaseView):
-        rec = self.session.state.steps.get(view.step)
+    @staticmethod
+    def _case_record(s: ObserverSession, view: CaseView) -> CaseRecord | None:
+        rec = s.state.steps.get(view.step)
         if rec is None:
             return None
         return next((c for c in rec.cases if c.pseudonym == view.pseudonym), None)
 
-    def _panel_matches(self: StudyMode) -> bool:
+    def _panel_matches(self) -> bool:
         """The panel shows the session's current case and structure (so an answer goes where it is seen)."""
-        view = self.session.current_case() if self.active else None
+        view = self.session.current_case() if self.session is not None and self.active else None
         pc = self.panel.case
         return (
             view is not None and pc is not None and (pc.pseudonym, pc.active) == (view.pseudonym, view.active_structure)
         )
 
     # -- ratings --------------------------------------------------------------------------------------
-    def _on_rated(self: StudyMode, qid: str, value: Any) -> None:
+    def _on_rated(self, qid: str, value: Any) -> None:
         if not self._panel_matches():
             self.update_panel()
             return
-        case = self.panel.case
-        if case is None:  # _panel_matches says a case is shown; the check keeps the types honest
+        s, case = self.session, self.panel.case
+        if s is None or case is None:  # _panel_matches says both are there; the check keeps the types honest
             return
         try:
-            self.session.rate(qid, value, structure=case.active)
+            s.rate(qid, value, structure=case.active)
         except RatingFrozen as e:
             self.inform(
                 "Rating fixed",
@@ -105,23 +127,23 @@ class StudyPanelControl:
             self.inform("Rating not saved", str(e), warning=True)
         self.update_panel()
 
-    def _on_comment(self: StudyMode, qid: str, text: str) -> None:
+    def _on_comment(self, qid: str, text: str) -> None:
         if not self._panel_matches():
             return
-        case = self.panel.case
-        if case is None:
+        s, case = self.session, self.panel.case
+        if s is None or case is None:
             return
         name = case.active
-        old = self.session.ratings(name).get(qid)
+        old = s.ratings(name).get(qid)
         if (old.value if old is not None else "") == text:
             return
         try:
-            self.session.rate(qid, text, structure=name)
+            s.rate(qid, text, structure=name)
         except StudyError as e:
             self.inform("Comment not saved", str(e), warning=True)
         self.update_panel()
 
-    def rate(self: StudyMode, qid: str, value: Any) -> None:
+    def rate(self, qid: str, value: Any) -> None:
         """Answer a question for the active structure as if the observer used the panel (scripts, tests)."""
         if qid in self.panel.likert:
             b = self.panel.likert[qid].button(int(value))
@@ -135,24 +157,23 @@ class StudyPanelControl:
             raise KeyError(qid)
 
     # -- time -----------------------------------------------------------------------------------------
-    def _layers_switched(self: StudyMode, before: dict, after: dict) -> None:
-        if before.get("uncertainty") != after.get("uncertainty") and self.active:
+    def _layers_switched(self, before: dict, after: dict) -> None:
+        s = self.session
+        if before.get("uncertainty") != after.get("uncertainty") and s is not None and self.active:
             try:
-                self.session.set_uncertainty_shown(bool(after.get("uncertainty")))
+                s.set_uncertainty_shown(bool(after.get("uncertainty")))
             except StudyError:
                 logger.debug("layer switch outside a case", exc_info=True)
 
-    def on_clock(self: StudyMode) -> None:
+    def on_clock(self) -> None:
         """Every second: the live clock (when shown) and, while waiting, whether the step has opened."""
-        if not self.active:
-            return
         s = self.session
+        if s is None or not self.active:
+            return
         now = time.time()
         if self.panel.case is not None:
-            try:
+            with contextlib.suppress(StudyError):
                 self._show_time(now)
-            except StudyError:
-                pass
         elif now - self._last_poll >= POLL_WASHOUT_S:
             self._last_poll = now
             if s.status() != WAITING:
@@ -160,9 +181,9 @@ class StudyPanelControl:
             else:
                 self._update_menu()
 
-    def _show_time(self: StudyMode, now: float | None = None) -> None:
+    def _show_time(self, now: float | None = None) -> None:
         s = self.session
-        if self.panel.case is None or not s.study.show_clock:
+        if s is None or self.panel.case is None or not s.study.show_clock:
             return
         now = time.time() if now is None else now
         self.panel.set_time(s.active_seconds(self.panel.case.active, now=now), s.active_seconds(now=now))

@@ -10,35 +10,71 @@ and put in the app's recovery area if the session cannot write it before it ends
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6 import QtCore
 
 from ..core.mask import Mask
 from ..edit import recovery
-from ..study import RatingsIncomplete, StudyError
+from ..study import ObserverSession, RatingsIncomplete, StudyError
 from ..study.views import SavedEdit
 from .edit_controller import recovery_area
+from .interaction_log import InteractionLog
+from .study_panel import StudyPanel
 
 if TYPE_CHECKING:
+    from ..core.patient import Patient
+    from ..edit.session import EditSession
+    from .main_window import MainWindow
     from .study_mode import StudyMode
 
 logger = logging.getLogger(__name__)
 
 
 class StudyEditing:
-    """Structures, working copies and saves of a study session."""
+    """Structures, working copies and saves of a study session.
+
+    The edit controller's calls are routed here during a study (:class:`StudyEdits`):
+    :meth:`start_study_editing`, :meth:`replace_working_copy`, :meth:`save_to_study`,
+    :meth:`autosave_to_study` and :meth:`confirm_discard_in_study`.
+    """
+
+    # What StudyMode gives its mixins, declared for the type checker.
+    window: MainWindow
+    session: ObserverSession | None
+    log: InteractionLog
+    panel: StudyPanel
+    _loaded: tuple[int, str] | None
+    _loaded_patient: Patient | None
+    _in_flight: dict[tuple, tuple]
+    """Edits handed to the session and not yet written: (step, pseudonym, key) -> (mask, start, parent)."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def active(self) -> bool: ...
+
+        def update_panel(self) -> None: ...
+
+        def inform(self, title: str, text: str, warning: bool = False) -> None: ...
+
+        def redact(self, text: str) -> str: ...
+
+        def _structure_centre(self, patient: Patient, name: str | None = None) -> tuple[int, int, int] | None: ...
 
     # -- structures ------------------------------------------------------------------------------------
-    def _leave_structure(self: StudyMode) -> None:
+    def _leave_structure(self) -> None:
         """Before another structure becomes active: keep the comment, save the edits, stop editing."""
         self.panel.flush_comment()
         self._save_or_rescue()
         self._close_working_copies()
         self.window.set_mouse_mode("navigate")
 
-    def _close_working_copies(self: StudyMode, redraw: bool = True) -> None:
+    def _close_working_copies(self, redraw: bool = True) -> None:
         """Drop the saved working copies (and their undo steps, so an undo cannot touch a structure left behind).
 
         The saved version stays on screen as the observer's own source; *Edit* reopens it.
@@ -47,7 +83,7 @@ class StudyEditing:
         es = ctrl.session
         if es is None:
             return
-        for key in es.keys():
+        for key in es.keys():  # noqa: SIM118 - EditSession.keys() is a method returning a list, not a dict
             if es.is_dirty(key):
                 continue  # not handed to the study (it refused): kept in memory
             es.close(key)
@@ -59,10 +95,10 @@ class StudyEditing:
         if redraw and self.window.scene is not None:
             self.window.tri.refresh()
 
-    def select_structure(self: StudyMode, name: str) -> None:
+    def select_structure(self, name: str) -> None:
         """Make another structure of the case the active one (rated and edited next)."""
         s = self.session
-        if not self.active:
+        if s is None or not self.active:
             return
         view = s.current_case()
         if view is None or name == view.active_structure:
@@ -78,9 +114,9 @@ class StudyEditing:
         self.window.edit_panel.select(name, s.study.start_source)
         self.update_panel()
 
-    def next_structure(self: StudyMode) -> None:
+    def next_structure(self) -> None:
         """The next structure of the case, in the study's order."""
-        view = self.session.current_case() if self.active else None
+        view = self.session.current_case() if self.session is not None and self.active else None
         if view is None:
             return
         names = list(view.structures)
@@ -88,7 +124,7 @@ class StudyEditing:
         if i + 1 < len(names):
             self.select_structure(names[i + 1])
 
-    def edit_structure(self: StudyMode, name: str | None = None) -> tuple[str, str] | None:
+    def edit_structure(self, name: str | None = None) -> tuple[str, str] | None:
         """Start (or continue) editing a structure; refused with a message until its ratings are complete."""
         if not self.active:
             return None
@@ -106,10 +142,14 @@ class StudyEditing:
         self.update_panel()
         return key
 
-    def _open_working(self: StudyMode, name: str | None = None) -> tuple[str, str]:
+    def _open_working(self, name: str | None = None) -> tuple[str, str]:
         s, w = self.session, self.window
+        if s is None:
+            raise StudyError("no study session is open")
         view = s.current_case()
-        if view is None or self._loaded_patient is None or w.patient is not self._loaded_patient:
+        ctrl = w.edit
+        es = ctrl.session  # bound to the case when the window shows it
+        if view is None or self._loaded_patient is None or w.patient is not self._loaded_patient or es is None:
             raise StudyError("there is no case to edit")
         name = name or view.active_structure
         if name != view.active_structure:
@@ -117,11 +157,9 @@ class StudyEditing:
                 raise RatingsIncomplete(name, s.missing_ratings(name))
             self._leave_structure()
         mask = s.begin_editing(name)  # RatingsIncomplete until the ratings are given
-        ctrl = w.edit
-        es = ctrl.session
         target = s.target_source
         key = (name, target)
-        if key not in es.keys():
+        if key not in es.keys():  # noqa: SIM118 - EditSession.keys() is a method returning a list, not a dict
             start = s.start_mask(name)
             es.start_editing(name, start, target)  # statistics against the start (DL) mask
             if mask != start:  # resuming: continue from the saved version
@@ -130,13 +168,13 @@ class StudyEditing:
         else:
             es.set_active(key)
         ctrl.parents[key] = s.study.start_source
-        ctrl._show_working(key)
+        ctrl.show_working(key)
         self.log.sync()  # resuming from a saved version is not the observer's stroke
         w.edit_panel.select(name, s.study.start_source)
         return key
 
     # -- saving --------------------------------------------------------------------------------------
-    def save_dirty(self: StudyMode, keys=None, tool: str = "lundprobe_gui study") -> list[tuple[str, str]]:
+    def save_dirty(self, keys=None, tool: str = "lundprobe_gui study") -> list[tuple[str, str]]:
         """Hand unsaved working copies to the session's writer (a new version each); returns their keys.
 
         The copies are marked saved at once; the session writes them in order and retries a write
@@ -144,7 +182,7 @@ class StudyEditing:
         """
         s, w = self.session, self.window
         es = w.edit.session
-        if not self.active or es is None:
+        if s is None or not self.active or es is None:
             return []
         view = s.current_case()
         if view is None or (view.step, view.pseudonym) != self._loaded or w.patient is not self._loaded_patient:
@@ -161,7 +199,7 @@ class StudyEditing:
             snapshot = es.working(key).copy()
             token = (view.step, view.pseudonym, key)
             self._in_flight[token] = (snapshot, es.start_mask(key).copy(), w.edit.parents.get(key))
-            s.submit_edit(snapshot, key[0], tool=tool, on_saved=lambda saved, t=token: self._edit_written(t, saved))
+            s.submit_edit(snapshot, key[0], tool=tool, on_saved=functools.partial(self._edit_written, token))
             es.mark_saved(key)
             handed.append(key)
         if handed:
@@ -169,13 +207,13 @@ class StudyEditing:
             w.statusBar().showMessage(f"Saving {', '.join(k[0] for k in handed)}...", 3000)
         return handed
 
-    def _edit_written(self: StudyMode, token: tuple, saved: SavedEdit) -> None:
+    def _edit_written(self, token: tuple, saved: SavedEdit) -> None:
         self._in_flight.pop(token, None)
         if self.active:
             self.window.statusBar().showMessage(f"Saved {saved.structure} ({saved.version_file.name})", 5000)
             self.update_panel()
 
-    def _save_or_rescue(self: StudyMode, tool: str = "lundprobe_gui study") -> bool:
+    def _save_or_rescue(self, tool: str = "lundprobe_gui study") -> bool:
         """:meth:`save_dirty`; if the study refuses, keep the edits in the app's recovery area instead."""
         try:
             self.save_dirty(tool=tool)
@@ -193,7 +231,7 @@ class StudyEditing:
             )
             return False
 
-    def _rescue_in_flight(self: StudyMode) -> None:
+    def _rescue_in_flight(self) -> None:
         """Edits the session could not write before it closed: into the app's recovery area, never lost."""
         if not self._in_flight or self._loaded_patient is None:
             return
@@ -206,18 +244,20 @@ class StudyEditing:
             logger.exception("the unsaved study edits could not be put in the recovery area")
         self._in_flight.clear()
 
-    def finish_masks(self: StudyMode) -> dict[str, Mask]:
+    def finish_masks(self) -> dict[str, Mask]:
         """Copies of the current case's unsaved working copies, for ``finish_case``."""
         s, es = self.session, self.window.edit.session
-        view = s.current_case()
-        if es is None or view is None or (view.step, view.pseudonym) != self._loaded:
+        view = s.current_case() if s is not None else None
+        if s is None or es is None or view is None or (view.step, view.pseudonym) != self._loaded:
             return {}
         return {k[0]: es.working(k).copy() for k in es.dirty_keys() if k[1] == s.target_source and k[0] in s.structures}
 
     # -- the edit controller, routed to the study -----------------------------------------------------
-    def _ctrl_start_editing(self: StudyMode, name: str, source: str, target_source: str) -> tuple[str, str]:
+    def start_study_editing(self, name: str, source: str, target_source: str) -> tuple[str, str]:
         """``EditController.start_editing`` in a study: a study structure from its start mask, after the ratings."""
         s, w = self.session, self.window
+        if s is None:
+            raise ValueError("no study session is open")
         ref = w.patient.reference_frame.structures.get((name, source)) if w.patient is not None else None
         if (
             name not in s.structures
@@ -237,19 +277,34 @@ class StudyEditing:
             QtCore.QTimer.singleShot(0, self.update_panel)
         return key
 
-    def _whole(self: StudyMode, name: str, source: str, fn) -> bool:
+    def replace_working_copy(
+        self, name: str, source: str, fn: Callable[[EditSession, tuple[str, str], Mask], bool]
+    ) -> bool:
+        """``EditController.copy_from`` / ``reset_to`` in a study: ``fn(session, active key, mask)``.
+
+        The mask is the whole structure ``(name, source)``, only from a source the study lets the
+        observer see and never the observer's own target source; False (with a message in the status
+        bar) when no working copy is active or the mask is not available.
+        """
         s, w = self.session, self.window
-        ctrl = w.edit
-        if ctrl.active is None or w.patient is None:
+        es, key = w.edit.session, w.edit.active
+        if s is None or es is None or key is None or w.patient is None:
             return False
         ref = w.patient.reference_frame.structures.get((name, source))
         if ref is None or not s.can_open(source, ref.path) or source == s.target_source:
             w.statusBar().showMessage(f"{name} ({source}) is not available in this study", 5000)
             return False
-        return fn(ctrl, w.patient.mask_obj(name, source))
+        return fn(es, key, w.patient.mask_obj(name, source))
 
-    def _ctrl_save(self: StudyMode, keys=None, out_dir=None, background: bool = True, on_done=None):
-        """``EditController.save`` in a study: a new version through the session."""
+    def save_to_study(
+        self,
+        keys: list[tuple[str, str]] | None = None,
+        out_dir: Path | None = None,
+        background: bool = True,
+        on_done: Callable[[list[Path]], None] | None = None,
+    ) -> None:
+        """``EditController.save`` in a study: a new version through the session (``out_dir`` and ``background``
+        are ignored: the session decides where, and always writes in the background)."""
         es = self.window.edit.session
         if keys is None and es is not None and es.active_key is not None:
             keys = [es.active_key]
@@ -264,9 +319,10 @@ class StudyEditing:
             on_done([])
         return None
 
-    def _ctrl_autosave(self: StudyMode) -> None:
+    def autosave_to_study(self) -> None:
         """``EditController.autosave`` in a study (4 s after an edit, every 60 s, on focus loss, on close)."""
-        if not self.active:
+        s = self.session
+        if s is None or not self.active:
             return
         try:
             self.save_dirty(tool="lundprobe_gui study autosave")
@@ -274,10 +330,10 @@ class StudyEditing:
             logger.error("study autosave failed: %s", e)
             self.window.edit.report_autosave(self.redact(str(e)))
         else:
-            if self.session.save_failure is None:
+            if s.save_failure is None:
                 self.window.edit.report_autosave(None)
 
-    def _confirm_discard(self: StudyMode) -> bool:
+    def confirm_discard_in_study(self) -> bool:
         """``MainWindow.confirm_discard`` in a study: nothing to ask, everything is saved to the study."""
         self._save_or_rescue()
         return True
@@ -290,22 +346,28 @@ class StudyEdits:
         self.mode = mode
 
     def start_editing(self, name: str, source: str, target_source: str) -> tuple[str, str]:
-        return self.mode._ctrl_start_editing(name, source, target_source)
+        return self.mode.start_study_editing(name, source, target_source)
 
     def new_structure(self, name: str, target_source: str) -> tuple[str, str]:
         raise ValueError("new structures cannot be drawn in a study session: edit the study's structures")
 
     def copy_from(self, name: str, source: str, mode: str = "set") -> bool:
-        return self.mode._whole(name, source, lambda ctrl, m: ctrl.session.copy_from(ctrl.active, m, mode))
+        return self.mode.replace_working_copy(name, source, lambda es, key, m: es.copy_from(key, m, mode))
 
     def reset_to(self, name: str, source: str) -> bool:
-        return self.mode._whole(name, source, lambda ctrl, m: ctrl.session.reset_to(ctrl.active, m))
+        return self.mode.replace_working_copy(name, source, lambda es, key, m: es.reset_to(key, m))
 
-    def save(self, keys=None, out_dir=None, background: bool = True, on_done=None):
-        return self.mode._ctrl_save(keys, out_dir, background, on_done)
+    def save(
+        self,
+        keys: list[tuple[str, str]] | None = None,
+        out_dir: Path | None = None,
+        background: bool = True,
+        on_done: Callable[[list[Path]], None] | None = None,
+    ) -> None:
+        self.mode.save_to_study(keys, out_dir, background, on_done)
 
     def autosave(self) -> None:
-        self.mode._ctrl_autosave()
+        self.mode.autosave_to_study()
 
     def find_recovery(self) -> None:
         """None: the study's edits are saved to the study, never to the recovery area."""

@@ -42,14 +42,15 @@ from ..study import (
     CorruptStudyFile,
     ObserverSession,
     SessionLocked,
+    StudyDefinition,
     StudyError,
     load_study,
 )
 from ..study.clock import parse_iso
 from . import study_dialogs
+from .loader import PatientLoader
 from .session_mode import SessionMode
 from .study_admin import StudyAdmin
-from .loader import PatientLoader
 from .study_case_loader import CaseOpener, CasePreloader, case_plan
 from .study_case_panel import StudyPanelControl
 from .study_editing import StudyEditing
@@ -244,7 +245,7 @@ class StudyMode(
             return False
         return self.start(d, obs, pin=pin, dataset_root=root)
 
-    def choose_study(self):
+    def choose_study(self) -> tuple[Path, StudyDefinition] | None:
         """(folder, definition) of a study the user chose, or None (cancelled, or told why it cannot be read)."""
         d = self.choose_study_dir()
         if not d:
@@ -357,7 +358,7 @@ class StudyMode(
 
     def window_minimised(self) -> None:
         """Minimising saves the edits (the clock has stopped)."""
-        self._ctrl_autosave()
+        self.autosave_to_study()
 
     # -- the current case ------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -562,7 +563,7 @@ class StudyMode(
             self.update_panel()
             return False
         if es is not None:
-            for k in es.keys():
+            for k in es.keys():  # noqa: SIM118 - EditSession.keys() is a method returning a list, not a dict
                 es.mark_saved(k)  # handed to the study with the finish
         self._close_working_copies(redraw=False)  # the next case replaces what the views show
         self.window.statusBar().showMessage(f"{view.pseudonym} finished and locked", 5000)

@@ -202,8 +202,9 @@ class StudyPanel(QtWidgets.QWidget):
         """Build the rating widgets of the study's questions (radio buttons for Likert, text box for text)."""
         while self.ratings_layout.count():
             item = self.ratings_layout.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         self.questions = tuple(questions)
         self.likert, self.likert_boxes, self.texts, self._sent_text = {}, {}, {}, {}
         for q in self.questions:

@@ -365,4 +365,4 @@ class StudyWindow:
         return self.mode.blinded_state(patient)
 
     def confirm_discard(self) -> bool:
-        return self.mode._confirm_discard()  # noqa: SLF001 - the override is StudyMode's own hook
+        return self.mode.confirm_discard_in_study()

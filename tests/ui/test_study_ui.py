@@ -793,3 +793,62 @@ def test_the_observers_own_edits_of_each_structure_have_their_own_colour(study, 
     colours = {(n, src): state.style((n, src, frame)).colour for n in ("CTVT_427", "Rectum") for src in (own, start)}
     assert len(set(colours.values())) == 4, colours  # two structures, the start mask and the observer's edit of each
     mode.end()
+
+
+def test_reset_and_copy_in_a_study_use_only_the_masks_the_observer_may_see(drag, study, qtbot):
+    win, mode = _window(qtbot)
+    assert mode.start(study, "obsB")
+    s, ctrl = mode.session, win.edit
+    name, own, start = "CTVT_427", s.target_source, s.study.start_source
+    assert not ctrl.reset_to(name, start)  # no working copy yet: nothing to reset
+    mode.rate("quality", 3)
+    mode.rate("confidence", 4)
+    key = mode.edit_structure()
+    assert key == (name, own)
+    start_mask = win.patient.mask_obj(name, start)
+    z, y, x = win.state.cursor
+    drag(win.tri.views[0], [(z, y, x), (z, y, x + 10)], win.scene.shape)
+    assert ctrl.session.working(key) != start_mask  # the stroke changed the working copy
+    assert ctrl.reset_to(name, start)  # back to the start mask, through the study
+    assert ctrl.session.working(key) == start_mask
+    frame = win.patient.reference_frame
+    hidden = sorted(src for (n, src), ref in frame.structures.items() if n == name and not s.can_open(src, ref.path))
+    assert hidden  # the dataset's own step1_obsB files exist and are hidden from obsB
+    for src in (*hidden, own):
+        assert not ctrl.copy_from(name, src)
+        assert f"{name} ({src}) is not available in this study" == win.statusBar().currentMessage()
+    assert ctrl.session.working(key) == start_mask  # a refused copy changes nothing
+    mode.end()
+
+
+def test_a_hand_edited_dataset_copy_setting_does_not_stop_the_study_from_starting(study, study_dataset, qtbot):
+    from lundprobe_gui.study import definition_sha256
+    from lundprobe_gui.ui.study_admin import COPY_KEY
+
+    win, mode = _window(qtbot)
+    key = COPY_KEY + definition_sha256(study)
+    # "a, b" in the settings file reads back as a list: not a folder, so the recorded dataset is used
+    win.settings.setValue(key, ["a", "b"])
+    assert mode.remembered_copy(study) is None
+    assert mode.start(study, "obsB")
+    assert mode.session.dataset_root.resolve() == study_dataset.resolve()
+    mode.end()
+    win.settings.setValue(key, str(study_dataset))  # a real folder is still remembered
+    assert mode.remembered_copy(study) == study_dataset
+
+
+def test_the_study_modes_public_calls_do_nothing_without_a_session(study, qtbot):
+    _win, mode = _window(qtbot)
+    for _ in range(2):  # before the first session, and after it has ended
+        assert mode.session is None
+        assert mode.finish_masks() == {}
+        assert mode.save_dirty() == []
+        assert mode.edit_structure() is None
+        assert not mode.finish_case(confirm=False)
+        assert not mode.admin_unlock() and not mode.admin_override_washout()
+        mode.select_structure("Rectum")
+        mode.next_structure()
+        mode.update_panel()
+        assert mode.messages == []  # nothing to tell: no session, no message
+        assert mode.start(study, "obsB")
+        mode.end()
