@@ -219,11 +219,18 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
     structures = list(opts.structures)
     steps = study_arms(opts)
     needs_unc = any(s.show_uncertainty for s in steps)
+    needs_folds = any("folds" not in s.hidden for s in steps)  # an arm shows the fold contours
     if opts.patients:
-        checked = [check_patient(root, p, structures, opts.start_source) for p in opts.patients]
+        checked = [check_patient(root, p, structures, opts.start_source, folds=needs_folds) for p in opts.patients]
         bad = [e for e in checked if not e.ok]
         if bad:
             raise StudyError("these patients cannot take part: " + "; ".join(f"{e.patient}: {e.reason}" for e in bad))
+        no_folds = [e for e in checked if e.no_folds]
+        if no_folds:
+            raise StudyError(
+                "an arm shows the fold contours, which these patients lack: "
+                + "; ".join(f"{e.patient}: no fold masks for {', '.join(e.no_folds)}" for e in no_folds)
+            )
         no_unc = [e for e in checked if e.no_uncertainty] if needs_unc else []
         if no_unc and not opts.allow_missing_uncertainty:
             raise StudyError(
@@ -233,7 +240,13 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
             )
         eligible = checked
     else:
-        eligible, skipped = eligible_patients(root, structures, opts.start_source, detail=True)
+        eligible, skipped = eligible_patients(root, structures, opts.start_source, detail=True, folds=needs_folds)
+        skipped += [
+            Eligibility(e.patient, False, f"no fold masks for {', '.join(e.no_folds)}, which an arm shows")
+            for e in eligible
+            if e.no_folds
+        ]
+        eligible = [e for e in eligible if not e.no_folds]
         if needs_unc and not opts.allow_missing_uncertainty:
             skipped += [
                 Eligibility(

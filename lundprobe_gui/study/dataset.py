@@ -18,6 +18,7 @@ from ..core.names import InvalidName, validate_data_name
 from ..core.patient import Patient
 from ..io.lundprobe import MRI_DIR
 from ..io.open import NoImageError, list_patients, open_patient, unreadable_folders
+from .visibility import is_fold_source
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +27,10 @@ logger = logging.getLogger(__name__)
 class Eligibility:
     """Whether a patient can take part, and why not.
 
-    ``no_uncertainty``: the study structures without an uncertainty map; ``files``: the files a
-    case shows (MRI, start masks, uncertainty maps, dose), relative to the patient folder.
+    ``no_uncertainty``: the study structures without an uncertainty map; ``no_folds``: those without
+    any cross-validation fold mask (looked for only when an arm shows the folds); ``files``: the
+    files a case shows (MRI, start masks, uncertainty maps, dose, and the folds when an arm shows
+    them), relative to the patient folder.
     """
 
     patient: str
@@ -35,6 +38,7 @@ class Eligibility:
     reason: str = ""
     no_uncertainty: tuple[str, ...] = ()
     files: tuple[str, ...] = field(default_factory=tuple)
+    no_folds: tuple[str, ...] = ()
 
 
 def file_digest(path: Path) -> dict:
@@ -49,9 +53,9 @@ def file_digest(path: Path) -> dict:
 
 
 def check_patient(
-    root: Path, patient: str, structures: Iterable[str], start_source: str, frame: str = "MRI"
+    root: Path, patient: str, structures: Iterable[str], start_source: str, frame: str = "MRI", folds: bool = False
 ) -> Eligibility:
-    """Check one patient folder (headers only)."""
+    """Check one patient folder (headers only); with ``folds``, also its fold masks (an arm shows them)."""
     try:
         validate_data_name(patient, "patient ID")
     except InvalidName as e:
@@ -82,8 +86,11 @@ def check_patient(
     paths.extend(fr.structures[(s, start_source)].path for s in structures)
     paths.extend(fr.uncertainty[s].path for s in structures if s in fr.uncertainty)
     paths.extend(v.path for v in fr.doses.values())
+    fold_refs = [r for r in fr.structures.values() if folds and r.name in structures and is_fold_source(r.source)]
+    no_folds = tuple(s for s in structures if folds and not any(r.name == s for r in fold_refs))
+    paths.extend(r.path for r in fold_refs)
     files = tuple(sorted({os.path.relpath(str(x), str(folder)).replace(os.sep, "/") for x in paths}))
-    return Eligibility(patient, True, "", no_unc, files)
+    return Eligibility(patient, True, "", no_unc, files, no_folds)
 
 
 def _why_missing(patient: Patient, structure: str, source: str) -> str:
@@ -104,7 +111,12 @@ def _folders_of(patient: Patient) -> set[Path]:
 
 
 def eligible_patients(
-    root: Path, structures: Iterable[str], start_source: str, frame: str = "MRI", detail: bool = False
+    root: Path,
+    structures: Iterable[str],
+    start_source: str,
+    frame: str = "MRI",
+    detail: bool = False,
+    folds: bool = False,
 ) -> tuple[list, list[Eligibility]]:
     """All patient folders of a dataset root that have the start masks, and the ones left out.
 
@@ -120,10 +132,10 @@ def eligible_patients(
         if start_source == "nnUNet" and not os.path.lexists(nnunet):
             skipped.append(Eligibility(entry.patient_id, False, f"no {MRI_DIR}/nnUNetOutput folder (base part)"))
             continue
-        e = check_patient(root, entry.patient_id, structures, start_source, frame)
+        e = check_patient(root, entry.patient_id, structures, start_source, frame, folds)
         (ok.append(e if detail else e.patient) if e.ok else skipped.append(e))
     for folder in unreadable_folders(root):
-        e = check_patient(root, folder.name, structures, start_source, frame)
+        e = check_patient(root, folder.name, structures, start_source, frame, folds)
         skipped.append(e)
     skipped.sort(key=lambda e: e.patient)
     return ok, skipped

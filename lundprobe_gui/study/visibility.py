@@ -29,6 +29,11 @@ _FOLD = re.compile(r"^nnUNet_fold_\d+$")
 _STEP = re.compile(r"^step(?P<k>\d+)_(?P<obs>.+)$")
 
 
+def is_fold_source(source: str) -> bool:
+    """Whether a source is one of the DL model's cross-validation folds (``nnUNet_fold_<k>``)."""
+    return bool(_FOLD.match(source))
+
+
 def source_category(source: str, observer: str, step: int, start_source: str) -> str:
     """Category of a source for an observer in a step.
 
@@ -46,7 +51,7 @@ def source_category(source: str, observer: str, step: int, start_source: str) ->
         return "clinical"
     if source == "nnUNet":
         return "dl"
-    if _FOLD.match(source):
+    if is_fold_source(source):
         return "folds"
     return "unknown"
 

@@ -324,3 +324,33 @@ def test_the_time_spent_on_the_questionnaire_is_credited_to_no_case(crossover):
         s.answer_step_questionnaire(1, {"workload": 1}, now=t + 40)  # 40 s answering: within the idle timeout
         s.activity(now=t + 42)
         assert s.active_seconds() == pytest.approx(2.0)  # only the 2 s after the submission
+
+
+def test_an_arm_that_shows_the_folds_needs_them_and_records_their_hashes(study_dataset, tmp_path):
+    import shutil
+
+    root = tmp_path / "ds"
+    shutil.copytree(study_dataset, root)
+    patients = sorted(p.name for p in root.iterdir() if p.is_dir())
+    lacking = patients[0]
+    shutil.rmtree(root / lacking / "MR_StorT2" / "nnUNetOutput" / "folds")
+    folds = ["folds:show=folds,hide=uncertainty"]
+    opts = {"observers": ["obs1", "obs2"], "seed": 2, "arms": ["without", "folds"], "arm_specs": folds}
+    with pytest.raises(StudyError, match=f"{lacking}: no fold masks for CTVT_427, Rectum"):
+        init_study(tmp_path / "named", InitOptions(dataset_root=root, patients=patients, **opts))
+    assert not (tmp_path / "named" / "study.json").exists()
+    notes: list[str] = []
+    init_study(tmp_path / "auto", InitOptions(dataset_root=root, notes=notes, **opts))
+    study = load_study(tmp_path / "auto")
+    assert list(study.patients) == patients[1:]
+    assert f"{lacking} left out: no fold masks for CTVT_427, Rectum, which an arm shows" in notes
+    recorded = json.loads((tmp_path / "auto" / "study.json").read_text())["patient_files"]
+    for p in study.patients:
+        on_disk = sorted(
+            f.relative_to(root / p).as_posix() for f in (root / p / "MR_StorT2" / "nnUNetOutput" / "folds").iterdir()
+        )
+        assert len(on_disk) == 20 and [f for f in recorded[p] if "/folds/" in f] == on_disk
+    # without an arm that shows them, the folds are neither needed nor recorded
+    init_study(tmp_path / "plain", InitOptions(dataset_root=root, observers=["obs1"], seed=2))
+    plain = json.loads((tmp_path / "plain" / "study.json").read_text())
+    assert lacking in plain["patients"] and not any("/folds/" in f for v in plain["patient_files"].values() for f in v)
