@@ -253,8 +253,13 @@ METRIC_LABELS = {
 }
 
 
-def metrics_figure(rows: Sequence[Mapping], tests: Sequence[Mapping], arms: Mapping[int, str]) -> Any:
-    """DL-versus-edit metrics per step: box plots with the cases, the pooled Wilcoxon p-value on top."""
+def metrics_figure(
+    rows: Sequence[Mapping], tests: Sequence[Mapping], arms: Mapping[int, str], by_arm: bool = False
+) -> Any:
+    """DL-versus-edit metrics per step (or, ``by_arm``, per arm: ``step`` is then the arm's position).
+
+    Box plots with the cases and the pooled Wilcoxon p-value on top.
+    """
     with _style():
         structures = list(dict.fromkeys(r["structure"] for r in rows))
         metrics = list(METRIC_LABELS)
@@ -281,7 +286,8 @@ def metrics_figure(rows: Sequence[Mapping], tests: Sequence[Mapping], arms: Mapp
                         color=STEP_COLOURS[i % len(STEP_COLOURS)],
                         linewidths=0,
                     )
-                ax.set_xticks(range(len(steps)), [f"Step {k}" for k in steps])
+                ticks = [arms.get(k, "") if by_arm else f"Step {k}" for k in steps]
+                ax.set_xticks(range(len(steps)), ticks, fontsize=7 if by_arm else None)
                 ax.set_ylabel(METRIC_LABELS[m])
                 t = next(
                     (t for t in tests if t["structure"] == structure and t["measure"] == m and t["observer"] == POOLED),
@@ -289,10 +295,13 @@ def metrics_figure(rows: Sequence[Mapping], tests: Sequence[Mapping], arms: Mapp
                 )
                 if t is not None:
                     ax.set_title(f"{structure}: {format_p(t['p_value'])}", fontsize=8)
-        fig.suptitle(
-            "DL mask against the edited mask, per step (all observers; Wilcoxon signed-rank)\n"
-            + "; ".join(f"step {k}: {arms.get(k, '')}" for k in steps)
-        )
+        if by_arm:
+            fig.suptitle("DL mask against the edited mask, per arm (all observers; Wilcoxon signed-rank)")
+        else:
+            fig.suptitle(
+                "DL mask against the edited mask, per step (all observers; Wilcoxon signed-rank)\n"
+                + "; ".join(f"step {k}: {arms.get(k, '')}" for k in steps)
+            )
     return fig
 
 
@@ -308,8 +317,10 @@ def ratings_figure(
     questions: Mapping[str, Sequence[int]],
     times: Sequence[Mapping],
     arms: Mapping[int, str],
+    by_arm: bool = False,
 ) -> Any:
-    """Rating distributions per step and the active time per case per observer, step by step."""
+    """Rating distributions and the active time per case per observer, step by step (or, ``by_arm``, arm by arm:
+    ``step`` is then the arm's position)."""
     with _style():
         qids = list(questions)
         fig = new_figure(3.2 * (len(qids) + 1), 3.2)
@@ -327,7 +338,8 @@ def ratings_figure(
                     range(len(steps)), share, 0.6, bottom=bottom, label=str(v), color=cmap(v_i / max(1, len(scale) - 1))
                 )
                 bottom += share
-            ax.set_xticks(range(len(steps)), [f"Step {k}\n{arms.get(k, '')}" for k in steps], fontsize=7)
+            ticks = [arms.get(k, "") if by_arm else f"Step {k}\n{arms.get(k, '')}" for k in steps]
+            ax.set_xticks(range(len(steps)), ticks, fontsize=7)
             ax.set_ylabel("Share of ratings (%)")
             ax.set_title(f"{qid} (scale {scale[0]}-{scale[-1]})")
             ax.legend(title="rating", frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
@@ -356,12 +368,12 @@ def ratings_figure(
                 label=obs,
                 color=STEP_COLOURS[i % len(STEP_COLOURS)],
             )
-        ax.set_xticks(range(len(steps)), [f"Step {k}" for k in steps])
+        ax.set_xticks(range(len(steps)), [arms.get(k, "") if by_arm else f"Step {k}" for k in steps])
         ax.set_ylabel("Active time per case (min)")
         ax.set_title("Active time (median, IQR)")
         if observers:
             ax.legend(frameon=False, fontsize=7)
-        fig.suptitle("Ratings of the DL segmentation and active time, per step")
+        fig.suptitle(f"Ratings of the DL segmentation and active time, per {'arm' if by_arm else 'step'}")
     return fig
 
 

@@ -164,22 +164,32 @@ def _figures(source: ReportSource, report: Report, options: ReportOptions) -> li
                 fg.low_uncertainty_figure(t["low_uncertainty"].rows, options.threshold),
             )
         )
+    # in a crossover each step mixes the arms: the comparisons are drawn arm against arm, as tested
+    by_arm = "mixed" in arms.values()
+    position = {a: i + 1 for i, a in enumerate(source.arm_order())}
+    drawn = {k: a for a, k in position.items()} if by_arm else arms
+    unit = "arm" if by_arm else "step"
+
+    def placed(rows: list[dict]) -> list[dict]:
+        return [dict(r, step=position[r["arm"]]) for r in rows if r.get("arm") in position] if by_arm else rows
+
     if t["dl_vs_edit"].rows:
-        tests = [r for r in t["step_tests"].rows if r["table"] == "dl_vs_edit"]
+        tests = [r for r in t["arm_tests" if by_arm else "step_tests"].rows if r["table"] == "dl_vs_edit"]
         out.append(
             (
                 "fig_dl_vs_edit",
                 "Dice, HD95, surface Dice and added path length of the DL mask against the "
-                "edits, per step; p from the paired Wilcoxon test (pooled observers).",
-                fg.metrics_figure(t["dl_vs_edit"].rows, tests, arms),
+                f"edits, per {unit}; p from the paired Wilcoxon test (pooled observers"
+                + (f"; {source.arm_order()[0]} against the other arm, within each observer)." if by_arm else ")."),
+                fg.metrics_figure(placed(t["dl_vs_edit"].rows), tests, drawn, by_arm=by_arm),
             )
         )
     if report.questions and any(r["finished"] for r in report.results):
         out.append(
             (
                 "fig_ratings_time",
-                "Ratings per step and active time per case per observer.",
-                fg.ratings_figure(report.results, report.questions, report.times, arms),
+                f"Ratings per {unit} and active time per case per observer.",
+                fg.ratings_figure(placed(report.results), report.questions, placed(report.times), drawn, by_arm=by_arm),
             )
         )
     if t["variability_bins"].rows:

@@ -310,6 +310,9 @@ def test_report_tests_arms_within_observers_as_scipy_does_and_lists_the_answers(
     }
     html = (out / "report.html").read_text()
     assert "crossover" in html and "End-of-step questionnaire" in html and "Arm tests" in html
+    # the comparison figures of a crossover are drawn arm against arm, with the arm tests' p-values
+    assert "edits, per arm; p from the paired Wilcoxon test" in html and "Ratings per arm" in html
+    assert "edits, per step; p from" not in html
     for o in ("obs1", "obs2"):
         assert " then ".join(orders[o]) in html
 
