@@ -114,3 +114,35 @@ def fake_clock(monkeypatch):
     for module in (clock, session_mode, study_case_panel):  # the modules that read the time with time.time()
         monkeypatch.setattr(module, "time", fake)
     return fake
+
+
+@pytest.fixture()
+def study_window(qtbot):
+    """A factory of main windows ready for a study: no modal prompt, messages collected, loading in the foreground.
+
+    ``study_window(pin=None)`` returns ``(window, study_mode)``; with ``pin`` the admin PIN and reason
+    prompts answer it and "test".
+    """
+
+    def make(pin: str | None = None):
+        from lundprobe_gui.app import make_application
+        from lundprobe_gui.ui.main_window import MainWindow
+
+        make_application()
+        win = MainWindow()
+        win.ask = lambda *a, **k: pytest.fail(f"the window asked {a!r} during a study")
+        qtbot.addWidget(win)
+        win.resize(1500, 950)
+        win.show()
+        qtbot.waitExposed(win)
+        mode = win.study_mode
+        mode.background = False
+        mode.messages = []
+        mode.inform = lambda title, text, warning=False: mode.messages.append((title, text))
+        mode.ask = lambda text, info, buttons: buttons[0]
+        if pin is not None:
+            mode.ask_pin = lambda text: pin
+            mode.ask_reason = lambda text: "test"
+        return win, mode
+
+    return make

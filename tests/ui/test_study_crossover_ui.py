@@ -54,25 +54,6 @@ def crossover(dataset, tmp_path) -> Path:
     return d
 
 
-def _window(qtbot):
-    from lundprobe_gui.app import make_application
-    from lundprobe_gui.ui.main_window import MainWindow
-
-    make_application()
-    win = MainWindow()
-    win.ask = lambda *a, **k: pytest.fail(f"the window asked {a!r} during a study")
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    qtbot.waitExposed(win)
-    mode = win.study_mode
-    mode.background = False
-    mode.messages = []
-    mode.inform = lambda title, text, warning=False: mode.messages.append((title, text))
-    mode.ask = lambda text, info, buttons: buttons[0]
-    return win, mode
-
-
 def _drive_dialog(actions: list) -> list:
     """Run each action on the next questionnaire dialog shown (polled from the event loop); returns what was seen."""
     seen: list = []
@@ -118,10 +99,10 @@ def _work_step(mode) -> None:
         assert mode.finish_case(confirm=False), mode.messages
 
 
-def test_crossover_arms_drive_what_the_window_loads_and_the_questionnaire_dialog(crossover, qtbot):
+def test_crossover_arms_drive_what_the_window_loads_and_the_questionnaire_dialog(study_window, crossover, qtbot):
     orders = json.loads((crossover / "study.json").read_text())["arm_orders"]
     assert sorted(map(tuple, orders.values())) == [("with_uncertainty", "without"), ("without", "with_uncertainty")]
-    win, mode = _window(qtbot)
+    win, mode = study_window()
     for observer in ("obs1", "obs2"):
         first_arm = orders[observer][0]
         assert mode.start(crossover, observer)
@@ -172,7 +153,7 @@ def test_crossover_arms_drive_what_the_window_loads_and_the_questionnaire_dialog
     }
 
 
-def test_an_arm_that_shows_the_fold_contours_has_them_on_when_a_case_opens(dataset, tmp_path, qtbot):
+def test_an_arm_that_shows_the_fold_contours_has_them_on_when_a_case_opens(study_window, dataset, tmp_path, qtbot):
     d = tmp_path / "study"
     specs = ["folds:show=folds,hide=uncertainty"]
     init_study(
@@ -188,7 +169,7 @@ def test_an_arm_that_shows_the_fold_contours_has_them_on_when_a_case_opens(datas
         ),
     )
     orders = json.loads((d / "study.json").read_text())["arm_orders"]
-    win, mode = _window(qtbot)
+    win, mode = study_window()
     for observer in ("obs1", "obs2"):
         assert mode.start(d, observer)
         s, frame = mode.session, win.patient.reference_frame

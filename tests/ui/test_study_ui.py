@@ -62,27 +62,6 @@ def study(study_dataset, tmp_path) -> Path:
     return d
 
 
-def _window(qtbot):
-    from lundprobe_gui.app import make_application
-    from lundprobe_gui.ui.main_window import MainWindow
-
-    make_application()
-    win = MainWindow()
-    win.ask = lambda *a, **k: pytest.fail(f"the window asked {a!r} during a study")
-    qtbot.addWidget(win)
-    win.resize(1500, 950)
-    win.show()
-    qtbot.waitExposed(win)
-    mode = win.study_mode
-    mode.background = False
-    mode.messages = []
-    mode.inform = lambda title, text, warning=False: mode.messages.append((title, text))
-    mode.ask = lambda text, info, buttons: buttons[0]
-    mode.ask_pin = lambda text: PIN
-    mode.ask_reason = lambda text: "test"
-    return win, mode
-
-
 def _settle(mode) -> None:
     """Let the session's background writer finish and its reports reach the window (saves never block it)."""
     assert mode.wait_saved(60)
@@ -238,8 +217,10 @@ def _shot(win, name: str) -> None:
 
 # -- the end-to-end test of the issue -----------------------------------------------------------------
 @pytest.mark.slow
-def test_observer_session_step1_and_step2_through_the_window(drag, study, study_dataset, qtbot, fake_clock):
-    win, mode = _window(qtbot)
+def test_observer_session_step1_and_step2_through_the_window(
+    study_window, drag, study, study_dataset, qtbot, fake_clock
+):
+    win, mode = study_window(PIN)
     mode.choose_study_dir = lambda: study
     mode.ask_observer = lambda _study: "obsB"
     recent_before = win.recent()
@@ -455,8 +436,8 @@ def test_observer_session_step1_and_step2_through_the_window(drag, study, study_
 
 # -- resuming -----------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_quitting_mid_case_resumes_at_the_same_case_structure_and_ratings(drag, study, qtbot):
-    win1, mode1 = _window(qtbot)
+def test_quitting_mid_case_resumes_at_the_same_case_structure_and_ratings(study_window, drag, study, qtbot):
+    win1, mode1 = study_window(PIN)
     assert mode1.start(study, "obsC")
     s1 = mode1.session
     pseudonym = s1.current_case().pseudonym
@@ -472,7 +453,7 @@ def test_quitting_mid_case_resumes_at_the_same_case_structure_and_ratings(drag, 
     win1.close()  # asks nothing (win.ask fails the test), saves the edit, closes the session
     assert not mode1.active and not (study / "sessions" / "obsC.lock").exists()
 
-    win2, mode2 = _window(qtbot)
+    win2, mode2 = study_window(PIN)
     assert mode2.start(study, "obsC")
     s2 = mode2.session
     view = s2.current_case()
@@ -490,7 +471,7 @@ def test_quitting_mid_case_resumes_at_the_same_case_structure_and_ratings(drag, 
     panel.next_btn.click()
     mode2.rate("quality", 3)
     mode2.end()
-    _win3, mode3 = _window(qtbot)
+    _win3, mode3 = study_window(PIN)
     assert mode3.start(study, "obsC")
     view = mode3.session.current_case()
     assert (view.pseudonym, view.active_structure) == (pseudonym, "Rectum")
@@ -522,7 +503,7 @@ time.sleep(120)
 
 
 @pytest.mark.slow
-def test_a_killed_session_loses_nothing(study, qtbot):
+def test_a_killed_session_loses_nothing(study_window, study, qtbot):
     proc = subprocess.Popen(
         [sys.executable, "-c", _KILLED, str(study)], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
     )
@@ -533,7 +514,7 @@ def test_a_killed_session_loses_nothing(study, qtbot):
         proc.wait()
     count, pseudonym = int(line[0]), " ".join(line[1:])
     assert (study / "sessions" / "obsB.lock").exists()  # left behind by the killed process
-    win, mode = _window(qtbot)
+    win, mode = study_window(PIN)
     assert mode.start(study, "obsB")  # the stale lock is taken over
     view = mode.session.current_case()
     assert (view.pseudonym, view.active_structure) == (pseudonym, "CTVT_427")
@@ -545,8 +526,8 @@ def test_a_killed_session_loses_nothing(study, qtbot):
 
 # -- starting: prompts and refusals -------------------------------------------------------------------
 @pytest.mark.slow
-def test_start_prompts_and_clear_refusals(study, qtbot, tmp_path):
-    win, mode = _window(qtbot)
+def test_start_prompts_and_clear_refusals(study_window, study, qtbot, tmp_path):
+    win, mode = study_window(PIN)
     mode.choose_study_dir = lambda: study
     answers = iter(["../evil", "obs B", "obsZ", None])
     mode.ask_observer = lambda _study: next(answers)
@@ -599,8 +580,8 @@ def test_start_prompts_and_clear_refusals(study, qtbot, tmp_path):
 
 
 @pytest.mark.slow
-def test_input_and_window_state_feed_the_active_time(study, qtbot, fake_clock):
-    win, mode = _window(qtbot)
+def test_input_and_window_state_feed_the_active_time(study_window, study, qtbot, fake_clock):
+    win, mode = study_window(PIN)
     assert mode.start(study, "obsB")
     s = mode.session
     calls = []
@@ -656,8 +637,8 @@ def test_input_and_window_state_feed_the_active_time(study, qtbot, fake_clock):
 
 
 @pytest.mark.slow
-def test_other_docks_and_menus_are_out_of_reach_during_a_study(study, qtbot):
-    win, mode = _window(qtbot)
+def test_other_docks_and_menus_are_out_of_reach_during_a_study(study_window, study, qtbot):
+    win, mode = study_window(PIN)
     extra = QtWidgets.QDockWidget("Metrics", win)
     extra.setObjectName("Metrics")
     win.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, extra)
@@ -675,8 +656,8 @@ def test_other_docks_and_menus_are_out_of_reach_during_a_study(study, qtbot):
 
 
 @pytest.mark.slow
-def test_cases_load_in_the_background_without_the_hidden_layers(study, qtbot):
-    win, mode = _window(qtbot)
+def test_cases_load_in_the_background_without_the_hidden_layers(study_window, study, qtbot):
+    win, mode = study_window(PIN)
     mode.background = True
     assert mode.start(study, "obsB")
     mode.wait_loaded(30)  # the patient is opened on a worker thread, then its layers load
@@ -692,10 +673,10 @@ def test_cases_load_in_the_background_without_the_hidden_layers(study, qtbot):
 
 
 @pytest.mark.slow
-def test_a_failing_study_autosave_stays_on_screen_without_naming_the_patient(drag, study, qtbot):
+def test_a_failing_study_autosave_stays_on_screen_without_naming_the_patient(study_window, drag, study, qtbot):
     from lundprobe_gui.study import StudyError
 
-    win, mode = _window(qtbot)
+    win, mode = study_window(PIN)
     assert mode.start(study, "obsB")
     mode.rate("quality", 3)
     mode.rate("confidence", 4)
@@ -727,14 +708,14 @@ def _reseal(study: Path) -> None:
     assert r.returncode == 0, r.stderr
 
 
-def test_the_steps_tools_follow_the_blinding_and_the_tools_list(study, qtbot):
+def test_the_steps_tools_follow_the_blinding_and_the_tools_list(study_window, study, qtbot):
     # a study whose steps allow only the manual tools (re-sealed by the administrator before anyone started)
     d = json.loads((study / "study.json").read_text())
     for step in d["steps"]:
         step["tools"] = ["brush", "eraser", "polygon"]
     (study / "study.json").write_text(json.dumps(d, indent=2))
     _reseal(study)
-    win, mode = _window(qtbot)
+    win, mode = study_window(PIN)
     assert mode.start(study, "obsB")
     ctrl = win.edit
     assert "not among the tools" in ctrl.why_not("fold_vote") and "not among the tools" in ctrl.why_not("grow")
@@ -752,8 +733,8 @@ def test_the_steps_tools_follow_the_blinding_and_the_tools_list(study, qtbot):
 
 
 @pytest.mark.slow
-def test_ending_a_study_restores_the_layout_and_the_patient_shown_before(study, study_dataset, qtbot):
-    win, mode = _window(qtbot)
+def test_ending_a_study_restores_the_layout_and_the_patient_shown_before(study_window, study, study_dataset, qtbot):
+    win, mode = study_window(PIN)
     first = sorted(p for p in study_dataset.iterdir() if p.is_dir())[0]
     with qtbot.waitSignal(win.loader.finished, timeout=60000):
         win.open_path(first)
@@ -784,8 +765,8 @@ def test_ending_a_study_restores_the_layout_and_the_patient_shown_before(study, 
     assert win.windowTitle().startswith(f"lundprobe_gui - {win.patient.id}")
 
 
-def test_the_observers_own_edits_of_each_structure_have_their_own_colour(study, qtbot):
-    win, mode = _window(qtbot)
+def test_the_observers_own_edits_of_each_structure_have_their_own_colour(study_window, study, qtbot):
+    win, mode = study_window(PIN)
     assert mode.start(study, "obsB")
     qtbot.waitUntil(lambda: mode.views_shown() and win.patient is not None, timeout=60000)
     own, start, frame = mode.session.target_source, mode.session.study.start_source, win.patient.reference_frame.name
@@ -795,8 +776,8 @@ def test_the_observers_own_edits_of_each_structure_have_their_own_colour(study, 
     mode.end()
 
 
-def test_reset_and_copy_in_a_study_use_only_the_masks_the_observer_may_see(drag, study, qtbot):
-    win, mode = _window(qtbot)
+def test_reset_and_copy_in_a_study_use_only_the_masks_the_observer_may_see(study_window, drag, study, qtbot):
+    win, mode = study_window(PIN)
     assert mode.start(study, "obsB")
     s, ctrl = mode.session, win.edit
     name, own, start = "CTVT_427", s.target_source, s.study.start_source
@@ -821,11 +802,13 @@ def test_reset_and_copy_in_a_study_use_only_the_masks_the_observer_may_see(drag,
     mode.end()
 
 
-def test_a_hand_edited_dataset_copy_setting_does_not_stop_the_study_from_starting(study, study_dataset, qtbot):
+def test_a_hand_edited_dataset_copy_setting_does_not_stop_the_study_from_starting(
+    study_window, study, study_dataset, qtbot
+):
     from lundprobe_gui.study import definition_sha256
     from lundprobe_gui.ui.study_admin import COPY_KEY
 
-    win, mode = _window(qtbot)
+    win, mode = study_window(PIN)
     key = COPY_KEY + definition_sha256(study)
     # "a, b" in the settings file reads back as a list: not a folder, so the recorded dataset is used
     win.settings.setValue(key, ["a", "b"])
@@ -837,8 +820,8 @@ def test_a_hand_edited_dataset_copy_setting_does_not_stop_the_study_from_startin
     assert mode.remembered_copy(study) == study_dataset
 
 
-def test_the_study_modes_public_calls_do_nothing_without_a_session(study, qtbot):
-    _win, mode = _window(qtbot)
+def test_the_study_modes_public_calls_do_nothing_without_a_session(study_window, study, qtbot):
+    _win, mode = study_window(PIN)
     for _ in range(2):  # before the first session, and after it has ended
         assert mode.session is None
         assert mode.finish_masks() == {}
