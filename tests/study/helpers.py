@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
+import logging
+import subprocess
 
 import numpy as np
 
+from lundprobe_gui.cli import main
 from lundprobe_gui.study import ObserverSession
 
 T0 = dt.datetime(2025, 3, 3, 8, 0, tzinfo=dt.UTC).timestamp()
@@ -44,3 +49,27 @@ def work_case(s: ObserverSession, t: float, edit: bool = True) -> float:
         t += 10
     s.finish_case(now=t)
     return t + 1
+
+
+def lp(*args: object) -> subprocess.CompletedProcess[str]:
+    """Run ``lundprobe-gui study ARGS`` in this process and capture it as a console would.
+
+    A subprocess costs about a second of interpreter start-up per call; ``tests/study/test_study_cli.py``
+    keeps the real entry point covered in subprocesses. Log records reach the captured stderr in the
+    CLI's own format, so a test that counts stderr lines counts the warnings too.
+    """
+    argv = ["study", *map(str, args)]
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as e:  # argparse refusals exit
+                code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+    finally:
+        root.removeHandler(handler)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())

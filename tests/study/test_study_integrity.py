@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,13 +25,7 @@ from lundprobe_gui.study import (
     study_status,
 )
 
-from .helpers import DAY, T0, rate_all, work_case
-
-
-def lp(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lundprobe_gui", "study", *map(str, args)], capture_output=True, text=True
-    )
+from .helpers import DAY, T0, lp, rate_all, work_case
 
 
 def _edit_json(path: Path, fn) -> None:

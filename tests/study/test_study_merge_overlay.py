@@ -51,6 +51,7 @@ def sites(study_dataset, tmp_path_factory) -> dict:
     return {"base": base, "a": a, "b": b, "dataset": study_dataset}
 
 
+@pytest.mark.slow  # a second report, over a merge of two sites
 def test_merge_takes_each_observer_from_its_site_and_the_report_reads_it(sites, capsys) -> None:
     out = sites["base"] / "merged"
     assert main(["study", "merge", str(out), str(sites["a"] / "export"), str(sites["b"] / "export")]) == 0
@@ -180,6 +181,7 @@ def read_csv_rows(study: Path) -> list[dict[str, str]]:
     return read_study_outputs(study).raw_results
 
 
+@pytest.mark.slow  # runs a whole study and its report
 def test_flow_counts_a_reopened_case_and_an_overridden_washout(study_dataset, tmp_path) -> None:
     from lundprobe_gui.study import ObserverSession, load_study
     from lundprobe_gui.study.admin import authorise_admin

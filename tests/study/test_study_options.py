@@ -7,8 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,15 +24,9 @@ from lundprobe_gui.study import (
     recompute_active_time,
 )
 
-from .helpers import T0, rate_all
+from .helpers import T0, lp, rate_all
 
 PATIENTS = ["LUNDPROBE_0433", "LUNDPROBE_0434", "LUNDPROBE_0435"]
-
-
-def lp(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lundprobe_gui", "study", *map(str, args)], capture_output=True, text=True
-    )
 
 
 def _rows(study: Path) -> list[dict]:

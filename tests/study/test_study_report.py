@@ -380,6 +380,7 @@ def test_figures_are_png_and_svg_with_labelled_axes(reported) -> None:
     assert "uncertainty" in text.lower()
 
 
+@pytest.mark.slow  # a second report, of the published edits
 def test_report_of_the_published_edits(reported, raw) -> None:
     out = reported["base"] / "published"
     args = ["--published", "--dataset", str(reported["root"]), "--observers", "obsC", "obsD"]
@@ -469,6 +470,7 @@ def test_pooled_histogram_and_variability_per_bin_from_the_raw_masks(reported, r
         assert fnum(r["mean_variability"]) == (pytest.approx(v / n) if n else None)
 
 
+@pytest.mark.slow  # a second report, from the export
 def test_the_export_gives_the_same_report_as_the_study_folder(reported) -> None:
     out = reported["base"] / "from-export"
     assert main(["study", "report", str(reported["study"] / "export"), "--out", str(out), *reported["args"]]) == 0
