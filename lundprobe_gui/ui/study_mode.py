@@ -193,25 +193,31 @@ class StudyMode(
         self._update_menu()
 
     def _update_menu(self) -> None:
-        on = self.active
-        admin = on and self.session.study.admin is not None
+        s = self.open_session()
+        on = s is not None
+        admin = s is not None and s.study.admin is not None
         self.start_action.setEnabled(not on)
         self.copy_action.setEnabled(not on)
         self.end_action.setEnabled(on)
         self.unlock_action.setVisible(admin)
         self.override_action.setVisible(admin)
-        waiting = on and self.session.status() == WAITING
+        waiting = s is not None and s.status() == WAITING
         self.override_action.setEnabled(admin and waiting)
-        asks = on and bool(self.session.study.step_questions)
+        asks = s is not None and bool(s.study.step_questions)
         self.questionnaire_action.setVisible(asks)
-        self.questionnaire_action.setEnabled(asks and self.session.questionnaire_due() is not None)
+        self.questionnaire_action.setEnabled(s is not None and asks and s.questionnaire_due() is not None)
         self.panel.set_admin(admin, waiting)
 
     # -- starting and ending ------------------------------------------------------------------------
     @property
     def active(self) -> bool:
         """Whether a study session runs in this window."""
-        return self.session is not None and not self.session.closed
+        return self.open_session() is not None
+
+    def open_session(self) -> ObserverSession | None:
+        """The session running in this window, or None (none, or closed)."""
+        s = self.session
+        return s if s is not None and not s.closed else None
 
     def start_dialog(self) -> bool:
         """Study > Start study: ask for the folder and the observer (and PIN), then start."""
@@ -364,9 +370,9 @@ class StudyMode(
     def refresh(self) -> None:
         """Show whatever the session says is current: a (new) case, the washout wait, or the end."""
         self._refresh_queued = False
-        s = self.session
-        if not self.active:
-            return
+        s = self.open_session()
+        if s is None or self.asking_questionnaire:
+            return  # the dialog's event loop: ask_questionnaire queues the refresh once it is closed
         view = s.current_case()
         if view is None:
             self._show_no_case()
@@ -389,7 +395,9 @@ class StudyMode(
 
     def _show_case(self, view: CaseView) -> None:
         """Start opening a case: its patient is read (and a dataset copy checked) on a worker thread."""
-        s, w = self.session, self.window
+        s, w = self.open_session(), self.window
+        if s is None:
+            return
         self._cancel.set()
         self._cancel = threading.Event()
         self._loaded, self._loaded_patient = (view.step, view.pseudonym), None
@@ -411,10 +419,9 @@ class StudyMode(
         self.inform("Cannot open the case", f"{loaded[1]} cannot be opened:\n{self.redact(message)}", warning=True)
 
     def _on_case_opened(self, patient: Patient, token: object, window: tuple | None = None) -> None:
-        s, w = self.session, self.window
-        if token != self._loaded or not self.active:
+        s, w = self.open_session(), self.window
+        if token != self._loaded or s is None or (view := s.current_case()) is None:
             return
-        view = s.current_case()
         try:
             s.attach_patient(patient)
         except StudyError as e:
@@ -452,13 +459,13 @@ class StudyMode(
         self.update_panel()
 
     def _on_case_image(self, patient: Patient) -> None:
-        w = self.window
-        if patient is not w.patient or w.scene is None or not self.active:
+        w, s = self.window, self.open_session()
+        if patient is not w.patient or w.scene is None or s is None:
             return
         w.display.sync(w.scene.window(w.display.current_window_key()))
         w.tri.refresh()
         w.tri.reset_zoom()
-        view = self.session.current_case()
+        view = s.current_case()
         if view is not None:
             self.case_shown.emit(view)
 
@@ -500,7 +507,9 @@ class StudyMode(
         QtWidgets.QApplication.processEvents()
 
     def _show_no_case(self) -> None:
-        s, w = self.session, self.window
+        s, w = self.open_session(), self.window
+        if s is None:
+            return
         self._cancel.set()
         self._loaded, self._loaded_patient = None, None
         self._unshow_patient()
@@ -514,7 +523,10 @@ class StudyMode(
             )
 
     def _waiting_text(self) -> str:
-        prog = self.session.progress()
+        s = self.open_session()
+        if s is None:
+            return ""
+        prog = s.progress()
         if prog.state != WAITING or prog.step is None:
             return prog.text
         if prog.available_at:
@@ -533,8 +545,8 @@ class StudyMode(
     # -- finishing ------------------------------------------------------------------------------------
     def finish_case(self, confirm: bool = True) -> bool:
         """Hand every structure to the study (edited or accepted unchanged), lock the case, show the next one."""
-        s = self.session
-        if not self.active:
+        s = self.open_session()
+        if s is None:
             return False
         view = s.current_case()
         if view is None:
@@ -567,9 +579,10 @@ class StudyMode(
                 es.mark_saved(k)  # handed to the study with the finish
         self._close_working_copies(redraw=False)  # the next case replaces what the views show
         self.window.statusBar().showMessage(f"{view.pseudonym} finished and locked", 5000)
-        self.refresh()
+        # asked over the step just finished: the next step's first case (a washout of 0) loads after it
         if self.active and s.questionnaire_due() is not None:
             self.ask_questionnaire()
+        self.refresh()
         if self.active and s.status() == WAITING:
             self.inform("Step finished", self._waiting_text())
         elif self.active and s.status() == COMPLETE:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6 import QtWidgets
 
 from ..study.errors import StudyError
 from ..study.questions import Question
+
+if TYPE_CHECKING:
+    from ..study import ObserverSession
+    from .main_window import MainWindow
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +134,10 @@ def ask_step_questionnaire(
 class StepQuestionnaireControl:
     """StudyMode's part that asks the questionnaire (a mixin: ``self`` is the StudyMode)."""
 
-    session: Any
-    window: Any
+    session: ObserverSession | None
+    window: MainWindow
+    asking_questionnaire: bool = False
+    """True while the dialog is open: its event loop must not load the next case behind it."""
 
     if TYPE_CHECKING:  # StudyMode's, which this mixin is part of
 
@@ -139,6 +145,8 @@ class StepQuestionnaireControl:
         def active(self) -> bool: ...
 
         def _update_menu(self) -> None: ...
+
+        def _queue_refresh(self) -> None: ...
 
     def ask_step_questions(
         self,
@@ -156,9 +164,18 @@ class StepQuestionnaireControl:
         Put off (Later), it stays due: Study > Step questionnaire and the next session ask it again.
         """
         s = self.session
-        if not self.active or (step := s.questionnaire_due()) is None:
+        if not self.active or s is None or (step := s.questionnaire_due()) is None:
             return False
-        problem, answers = "", None
+        self.asking_questionnaire = True
+        try:
+            return self._ask_until_done(s, step)
+        finally:
+            self.asking_questionnaire = False
+            self._queue_refresh()
+
+    def _ask_until_done(self, s: ObserverSession, step: int) -> bool:
+        problem: str = ""
+        answers: dict[str, int | str] | None = None
         while True:
             answers = self.ask_step_questions(step, s.study.step_questions, problem, answers)
             if answers is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -61,10 +61,9 @@ def _show_dock(dock: QtWidgets.QDockWidget, visible: bool) -> None:
 class StudyTakeover:
     """Entering and leaving the study's window, blinding, and what the window may show."""
 
-    # What StudyMode gives its mixins, declared for the type checker. The window and the open
-    # ObserverSession are Any, as SessionMode declares them; the methods here read them into typed locals.
-    window: Any
-    session: Any
+    # What StudyMode gives its mixins, declared for the type checker.
+    window: MainWindow
+    session: ObserverSession | None
     exit_steps: ExitSteps
     dock: QtWidgets.QDockWidget
     menu: QtWidgets.QMenu
@@ -227,10 +226,11 @@ class StudyTakeover:
         if (not self.active or self._loaded_patient is not None) and not self.views_shown():
             self._show_views(True)
 
-    def _refused_open(self, *_a, **_k) -> None:
+    def refuse_open(self, *_a, **_k) -> None:
+        """Say in the status bar that no other patient opens during a study."""
         self.window.statusBar().showMessage("Other patients cannot be opened during a study session", 5000)
 
-    def _show_problems(self) -> None:
+    def show_redacted_problems(self) -> None:
         """The Problems panel without file names, paths or patient IDs."""
         w: MainWindow = self.window
         w.problems.clear()
@@ -350,7 +350,7 @@ class StudyWindow:
         self.mode = mode
 
     def open_path(self, path: str | Path | None) -> None:  # every path is refused
-        self.mode._refused_open()  # noqa: SLF001 - the override is StudyMode's own hook
+        self.mode.refuse_open()
 
     def show_dataset(self, root: Path) -> None:
         """Nothing: the browser stays empty, it would list other patients."""
@@ -359,7 +359,7 @@ class StudyWindow:
         """Nothing: a case's folder must not show up in the recent patients."""
 
     def show_problems(self) -> None:
-        self.mode._show_problems()  # noqa: SLF001 - the override is StudyMode's own hook
+        self.mode.show_redacted_problems()
 
     def make_state(self, patient: Patient) -> ViewerState:
         return self.mode.blinded_state(patient)

@@ -62,7 +62,8 @@ def _drive_dialog(actions: list) -> list:
     def poll() -> None:
         dialog = QtWidgets.QApplication.activeModalWidget()
         if isinstance(dialog, StepQuestionnaireDialog) and dialog.isVisible():
-            seen.append((dialog.windowTitle(), dialog.problem.text()))
+            # with the window's title: which step's case is on screen behind the dialog
+            seen.append((dialog.windowTitle(), dialog.problem.text(), dialog.parentWidget().window().windowTitle()))
             todo.pop(0)(dialog)
         if todo:
             QtCore.QTimer.singleShot(20, poll)
@@ -116,11 +117,14 @@ def test_crossover_arms_drive_what_the_window_loads_and_the_questionnaire_dialog
             seen = _drive_dialog([_later])
             _work_step(mode)
             assert len(seen) == 1 and seen[0][0] == "Step 1 finished: questionnaire"
+            # a washout of 0: asked over the finished step, before step 2's first case loads
+            assert seen[0][2].endswith("(step 1)"), seen[0][2]
+            assert win.windowTitle().endswith("(step 2)")
             assert s.questionnaire_due() == 1  # put off: still due, and offered in the menu
             assert mode.questionnaire_action.isVisible() and mode.questionnaire_action.isEnabled()
             seen = _drive_dialog([_submit_without_required, _fill_and_submit])
             mode.questionnaire_action.trigger()
-            assert [p for _, p in seen] == [
+            assert [p for _, p, _ in seen] == [
                 "",
                 "the questionnaire of step 1 needs an answer to 'How demanding was this step?' (workload)",
             ]
