@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..core.geometry import Geometry
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +22,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("patient", type=Path)
     p.add_argument("out", type=Path)
-    p.add_argument("--cursor", help="voxel X,Y,Z for the crosshair (default: the CTV centre)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--cursor",
+        metavar="X,Y,Z",
+        help="the crosshair at this voxel of the reference image, as stored (the readout's 'voxel'; "
+        "default: the CTV centre)",
+    )
+    where.add_argument("--cursor-lps", metavar="X,Y,Z", help="the crosshair at this point, LPS (DICOM) mm")
+    where.add_argument("--cursor-ras", metavar="X,Y,Z", help="the crosshair at this point, RAS (NIfTI) mm")
     p.add_argument("--base", choices=("mri", "sct"), default="mri")
     p.add_argument(
         "--show",
@@ -34,6 +47,51 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the 100 %% isodose in Gy (default: the patient's prescription)",
     )
     p.set_defaults(func=run)
+
+
+def _triple(option: str, text: str) -> tuple[float, float, float]:
+    from . import CliError
+
+    parts = text.split(",")
+    try:
+        if len(parts) != 3:
+            raise ValueError(text)
+        x, y, z = (float(v) for v in parts)
+    except ValueError as e:
+        raise CliError(f"{option} must be three numbers X,Y,Z, not {text!r}") from e
+    if not all(map(math.isfinite, (x, y, z))):
+        raise CliError(f"{option} must be finite numbers, not {text!r}")
+    return x, y, z
+
+
+def cursor_index(args: argparse.Namespace, geometry: Geometry) -> tuple[int, int, int] | None:
+    """The stored voxel (z, y, x) that ``--cursor``, ``--cursor-lps`` or ``--cursor-ras`` names, or None.
+
+    Raises
+    ------
+    CliError
+        When the value is not three numbers or the point lies outside the reference image.
+    """
+    from . import CliError
+
+    given = {"--cursor": args.cursor, "--cursor-lps": args.cursor_lps, "--cursor-ras": args.cursor_ras}
+    named = [(option, text) for option, text in given.items() if text]
+    if not named:
+        return None
+    option, text = named[0]  # argparse lets one of them through
+    x, y, z = _triple(option, text)
+    if option == "--cursor":
+        index = [x, y, z]
+    else:
+        lps = (-x, -y, z) if option == "--cursor-ras" else (x, y, z)
+        index = [float(v) for v in geometry.world_to_index(lps)]
+    ix, iy, iz = (int(round(v)) for v in index)
+    if not geometry.contains_index((ix, iy, iz)):
+        nx, ny, nz = geometry.size_xyz
+        raise CliError(
+            f"{option} {text} is voxel ({ix}, {iy}, {iz}), outside the reference image's {nx} x {ny} x {nz} voxels"
+        )
+    return iz, iy, ix
 
 
 def apply_show(state, patient, tokens: list[str]) -> list[str]:
@@ -116,12 +174,9 @@ def run(args: argparse.Namespace) -> int:
                 raise CliError(f"--show: nothing called {', '.join(unknown)}")
             win.layers.sync()
         win._on_image_ready(patient)  # noqa: SLF001 - the same path the background loader takes
-        if args.cursor:
-            try:
-                x, y, z = (int(float(v)) for v in args.cursor.split(","))
-            except ValueError as e:
-                raise CliError(f"--cursor must be X,Y,Z voxel indices, not {args.cursor!r}") from e
-            state.cursor = (z, y, x)
+        cursor = cursor_index(args, scene.frame.geometry)
+        if cursor is not None:
+            state.cursor = cursor
             win._cursor_touched = True  # noqa: SLF001 - as a click in the view would set it
         win._on_finished(patient)  # noqa: SLF001 - as the background loader ends
         if args.prescription is not None:
