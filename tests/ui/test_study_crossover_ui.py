@@ -35,23 +35,22 @@ def dataset(tmp_path_factory) -> Path:
     return root
 
 
+def _crossover_study(dataset: Path, d: Path, **options) -> Path:
+    """A two-observer crossover study of ``dataset`` in ``d`` (seed 3, no washout), with ``options`` added."""
+    init_study(
+        d,
+        InitOptions(
+            dataset_root=dataset, observers=["obs1", "obs2"], seed=3, washout_days=0, design="crossover", **options
+        ),
+    )
+    return d
+
+
 @pytest.fixture()
 def crossover(dataset, tmp_path) -> Path:
     from lundprobe_gui.study import Question
 
-    d = tmp_path / "study"
-    init_study(
-        d,
-        InitOptions(
-            dataset_root=dataset,
-            observers=["obs1", "obs2"],
-            seed=3,
-            washout_days=0,
-            design="crossover",
-            step_questions=[Question.from_dict(q) for q in QUESTIONS],
-        ),
-    )
-    return d
+    return _crossover_study(dataset, tmp_path / "study", step_questions=[Question.from_dict(q) for q in QUESTIONS])
 
 
 def _drive_dialog(actions: list) -> list:
@@ -158,19 +157,8 @@ def test_crossover_arms_drive_what_the_window_loads_and_the_questionnaire_dialog
 
 
 def test_an_arm_that_shows_the_fold_contours_has_them_on_when_a_case_opens(study_window, dataset, tmp_path, qtbot):
-    d = tmp_path / "study"
-    specs = ["folds:show=folds,hide=uncertainty"]
-    init_study(
-        d,
-        InitOptions(
-            dataset_root=dataset,
-            observers=["obs1", "obs2"],
-            seed=3,
-            washout_days=0,
-            design="crossover",
-            arms=["without", "folds"],
-            arm_specs=specs,
-        ),
+    d = _crossover_study(
+        dataset, tmp_path / "study", arms=["without", "folds"], arm_specs=["folds:show=folds,hide=uncertainty"]
     )
     orders = json.loads((d / "study.json").read_text())["arm_orders"]
     win, mode = study_window()
