@@ -420,12 +420,22 @@ def read_array(path: Path, hdr: Header | None = None) -> np.ndarray:
     if len(buf) < need:
         raise NiftiError(f"truncated: {len(buf)} bytes of data, header implies {need}")
     arr = np.frombuffer(buf, dtype=hdr.dtype, count=hdr.n_voxels, offset=hdr.vox_offset)
-    arr = arr.reshape(dims[2], dims[1], dims[0])
+    return stored_values(arr.reshape(dims[2], dims[1], dims[0]), hdr)
+
+
+def stored_values(arr: np.ndarray, hdr: Header) -> np.ndarray:
+    """The values ``arr`` (raw data of a file with header ``hdr``) stands for: native byte order, scaled.
+
+    ``scl_slope`` 0 or 1 with ``scl_inter`` 0 means unscaled, as does a non-finite slope or intercept
+    (the NIfTI-1 standard says to ignore them). Scaled values are float32; a scale that takes them past
+    float32's range gives infinities, which the value scan and the windows treat as not finite.
+    """
     if not hdr.dtype.isnative:
         arr = arr.astype(hdr.dtype.newbyteorder("="))
     scaled = hdr.slope not in (0.0, 1.0) or hdr.inter != 0.0
     if scaled and np.isfinite(hdr.slope) and np.isfinite(hdr.inter):
-        arr = arr.astype(np.float32) * np.float32(hdr.slope) + np.float32(hdr.inter)
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = arr.astype(np.float32) * np.float32(hdr.slope) + np.float32(hdr.inter)
     return arr
 
 

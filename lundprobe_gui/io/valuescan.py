@@ -86,16 +86,6 @@ class ValueScan:
         return self.kind in ("binary", "labels")
 
 
-def _scaled(arr: np.ndarray, hdr: nifti.Header) -> np.ndarray:
-    # Same rule as nifti.read_array, so the scan sees what the loader will return.
-    if not hdr.dtype.isnative:
-        arr = arr.astype(hdr.dtype.newbyteorder("="))
-    scaled = hdr.slope not in (0.0, 1.0) or hdr.inter != 0.0
-    if scaled and math.isfinite(hdr.slope) and math.isfinite(hdr.inter):
-        arr = arr.astype(np.float32) * np.float32(hdr.slope) + np.float32(hdr.inter)
-    return arr
-
-
 def iter_chunks(path: Path, hdr: nifti.Header, chunk_bytes: int = CHUNK_BYTES) -> Iterator[np.ndarray]:
     """Yield the voxel values of a NIfTI-1 file as flat arrays of about ``chunk_bytes`` each.
 
@@ -118,7 +108,7 @@ def iter_chunks(path: Path, hdr: nifti.Header, chunk_bytes: int = CHUNK_BYTES) -
             if len(raw) < min(chunk_bytes, remaining):
                 raise nifti.NiftiError(f"truncated: voxel data ends {remaining - len(raw)} bytes early")
             remaining -= len(raw)
-            yield _scaled(np.frombuffer(raw, dtype=hdr.dtype), hdr)
+            yield nifti.stored_values(np.frombuffer(raw, dtype=hdr.dtype), hdr)  # what the loader returns
 
 
 def _array_chunks(arr: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> Iterator[np.ndarray]:
