@@ -24,7 +24,7 @@ app = make_application()
 win = MainWindow(); win.resize(1600, 1000); win.show()
 win.ask = lambda *a: "Discard"
 p = lp.open_patient(sys.argv[1], edits=False)
-win.set_patient(p); load_patient(p); win._on_image_ready(p); win._on_finished(p)
+win.set_patient(p); load_patient(p); win.show_image_ready(p); win.show_all_loaded(p)
 for _ in range(5): app.processEvents()
 ctrl = win.edit
 key = ctrl.start_editing("CTVT_427", "nnUNet", "step1_obsBench")

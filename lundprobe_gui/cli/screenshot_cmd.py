@@ -173,12 +173,11 @@ def run(args: argparse.Namespace) -> int:
             if unknown:
                 raise CliError(f"--show: nothing called {', '.join(unknown)}")
             win.layers.sync()
-        win._on_image_ready(patient)  # noqa: SLF001 - the same path the background loader takes
+        win.show_image_ready(patient)  # what the background loader signals, here after a synchronous load
         cursor = cursor_index(args, scene.frame.geometry)
         if cursor is not None:
-            state.cursor = cursor
-            win._cursor_touched = True  # noqa: SLF001 - as a click in the view would set it
-        win._on_finished(patient)  # noqa: SLF001 - as the background loader ends
+            win.move_cursor(cursor)
+        win.show_all_loaded(patient)
         if args.prescription is not None:
             state.dose.prescription_gy = float(args.prescription)
             win.display.sync(scene.window(win.display.current_window_key()))

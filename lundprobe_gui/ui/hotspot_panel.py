@@ -213,8 +213,7 @@ def install_hotspots(window: Any, beside: QtWidgets.QDockWidget) -> HotspotPanel
             status.showMessage("No uncertain regions: edit a structure with an uncertainty map", 3000)
 
     def go_to(spot: Hotspot) -> None:
-        window._cursor_touched = True  # noqa: SLF001 - the user moved the cursor, as with a click
-        window.tri.set_cursor(spot.centre)
+        window.move_cursor(spot.centre)
         for v in window.tri.views.values():
             v.centre_on(spot.centre)
         dock.raise_()

@@ -107,10 +107,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.loader = PatientLoader()
         self.loader.opened.connect(self._on_opened)
-        self.loader.image_ready.connect(self._on_image_ready)
+        self.loader.image_ready.connect(self.show_image_ready)
         self.loader.layer_loaded.connect(self._on_layer_loaded)
         self.loader.progress.connect(self._on_progress)
-        self.loader.finished.connect(self._on_finished)
+        self.loader.finished.connect(self.show_all_loaded)
         self.loader.failed.connect(self._on_failed)
         self.loader.status.connect(self.statusBar().showMessage)
         self._refresh_timer = QtCore.QTimer(self)
@@ -458,7 +458,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return self.override.make_state(patient)
         return default_state(patient)
 
-    def _on_image_ready(self, patient: Patient) -> None:
+    def show_image_ready(self, patient: Patient) -> None:
+        """Show ``patient``'s base image (the loader's first signal; a synchronous load calls it itself)."""
         if patient is not self.patient:
             return
         self._centre_cursor()
@@ -502,7 +503,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.progress.setValue(done)
         self.progress.setFormat(f"{done}/{total} layers")
 
-    def _on_finished(self, patient: Patient) -> None:
+    def show_all_loaded(self, patient: Patient) -> None:
+        """Show every loaded layer, the problems and any recovery (the loader's last signal)."""
         if patient is not self.patient:
             return
         self.progress.setVisible(False)
@@ -592,11 +594,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.problems_dock.setVisible(bool(self.patient.problems))
 
     # -- interaction --------------------------------------------------------------------
+    def move_cursor(self, zyx: tuple[int, int, int]) -> None:
+        """Put the cursor on stored voxel ``zyx`` as the user does: the load no longer centres it on the CTV."""
+        self._cursor_touched = True
+        self.tri.set_cursor(zyx)
+
     def _view_clicked(self, axis: int, zyx, modifiers) -> None:
         mode = self.tri.views[axis].mode
         if mode == "navigate":
-            self._cursor_touched = True
-            self.tri.set_cursor(zyx)
+            self.move_cursor(zyx)
         elif mode == "edit" and self.scene is not None:
             self.edit.handle("click", self.scene.stored_axis(axis), zyx, _mods(modifiers))
             self._show_polygon(axis, zyx)
@@ -611,13 +617,12 @@ class MainWindow(QtWidgets.QMainWindow):
             self._show_polygon(axis, zyx)
             return
         if self.tri.views[axis].mode == "navigate":
-            self._cursor_touched = True
             cur = list(self.state.cursor)
             normal = self.scene.stored_axis(axis)
             for a in range(3):
                 if a != normal:
                     cur[a] = zyx[a]
-            self.tri.set_cursor(tuple(cur))
+            self.move_cursor((cur[0], cur[1], cur[2]))
 
     def _window_dragged(self, dx: float, dy: float) -> None:
         if self.scene is None or self.state is None:
