@@ -14,10 +14,8 @@ from ..core.modality import default_window_preset
 from ..core.patient import Patient
 from ..edit.registry import tool_class
 from ..edit.tool import EventKind
-from ..io.guard import WriteRefused, check_output_root
-from ..io.open import is_dataset_root, list_patients
+from ..io.open import is_dataset_root
 from ..render.scene import SceneRenderer
-from ..render.slicing import AXIAL
 from ..render.state import ViewerState
 from ..render.window import MRI_PRESETS, PRESETS, preset_range
 from . import gui_thread
@@ -34,16 +32,16 @@ from .layer_panel import LayerPanel
 from .loader import PatientLoader
 from .modes import install_modes
 from .overrides import WindowOverride
-from .png_file import save_png
-from .shortcuts import SHORTCUTS, ShortcutsDialog
+from .shortcuts import SHORTCUTS
 from .tri_view import TriView
+from .window_editing import EditingWindow
+from .window_exports import ExportingWindow
+from .window_opening import OpeningWindow
 
 logger = logging.getLogger(__name__)
 
-MAX_RECENT = 10
 
-
-class MainWindow(QtWidgets.QMainWindow):
+class MainWindow(EditingWindow, OpeningWindow, ExportingWindow):
     """Wires the Qt widgets to the Qt-free patient, state and renderer."""
 
     patient_shown = QtCore.Signal(object)
@@ -266,142 +264,6 @@ class MainWindow(QtWidgets.QMainWindow):
         h = mb.addMenu("&Help")
         h.addAction(self.make_action("shortcuts", "Shortcuts", self.show_shortcuts))
         h.addAction(self.make_action("about", "About lundprobe_gui", self.show_about, keys=()))
-
-    # -- opening ------------------------------------------------------------------------
-    def open_path(self, path: str | Path | None) -> None:
-        """Open a patient folder or dataset root (the demo patient when None), in the background."""
-        if self.override is not None:
-            self.override.open_path(path)
-            return
-        if path is None:
-            self.loader.start(None, demo=True)
-            self.progress.setVisible(True)
-            return
-        path = Path(path)
-        if is_dataset_root(path):
-            self.show_dataset(path)
-            entries = list_patients(path)
-            if entries:
-                self.open_path(entries[0].path)
-            return
-        if not self.confirm_discard():
-            return
-        self.statusBar().showMessage(f"Opening {path}...")
-        self.progress.setVisible(True)
-        self.progress.setRange(0, 0)
-        self.loader.start(path)
-
-    def confirm_discard(self) -> bool:
-        """Ask before dropping unsaved edits: save, discard or cancel."""
-        if self.override is not None:
-            return self.override.confirm_discard()
-        dirty = self.edit.dirty()
-        if not dirty:
-            return True
-        names = ", ".join(f"{n} ({s})" for n, s in dirty)
-        answer = self.ask(
-            f"Unsaved changes to {names}.", "Save them before closing the patient?", ("Save", "Discard", "Cancel")
-        )
-        if answer == "Cancel":
-            return False
-        if answer == "Save":
-            self.edit.save(dirty, background=False)
-            if self.edit.dirty():
-                return False
-        self.edit.discard_recovery()
-        return True
-
-    def ask(self, text: str, info: str, buttons: tuple[str, ...]) -> str:
-        """Ask the user; returns the chosen button text (tests replace this)."""
-        box = QtWidgets.QMessageBox(self)
-        box.setText(text)
-        box.setInformativeText(info)
-        made: dict[QtWidgets.QAbstractButton, str] = {
-            box.addButton(
-                b,
-                QtWidgets.QMessageBox.ButtonRole.AcceptRole
-                if i == 0
-                else QtWidgets.QMessageBox.ButtonRole.RejectRole
-                if b == "Cancel"
-                else QtWidgets.QMessageBox.ButtonRole.DestructiveRole,
-            ): b
-            for i, b in enumerate(buttons)
-        }
-        box.exec()
-        return made.get(box.clickedButton(), buttons[-1])
-
-    def show_dataset(self, root: Path) -> None:
-        """List a dataset root's patients in the browser."""
-        if self.override is not None:
-            self.override.show_dataset(root)
-            return
-        self._dataset_root = root
-        entries = list_patients(root)
-        self.browser.setRowCount(len(entries))
-        for i, e in enumerate(entries):
-            first = QtWidgets.QTableWidgetItem(e.patient_id)
-            first.setData(QtCore.Qt.ItemDataRole.UserRole, str(e.path))
-            self.browser.setItem(i, 0, first)
-            self.browser.setItem(i, 1, QtWidgets.QTableWidgetItem(e.layout))
-            self.browser.setItem(i, 2, QtWidgets.QTableWidgetItem(""))
-        self.browser.resizeColumnsToContents()
-
-    def _browser_open(self, row: int, _col: int) -> None:
-        item = self.browser.item(row, 0)
-        if item is not None:
-            self.open_path(item.data(QtCore.Qt.ItemDataRole.UserRole))
-
-    def open_patient_dialog(self) -> None:
-        """File > Open patient folder."""
-        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Open patient folder", str(self._last_dir()))
-        if d:
-            self.open_path(d)
-
-    def open_dataset_dialog(self) -> None:
-        """File > Open dataset root."""
-        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Open dataset root", str(self._last_dir()))
-        if d:
-            if is_dataset_root(d):
-                self.show_dataset(Path(d))
-            else:
-                self.open_path(d)
-
-    def _last_dir(self) -> Path:
-        recent = self.recent()
-        return Path(recent[0]).parent if recent else Path.home()
-
-    def recent(self) -> list[str]:
-        """Recently opened patient folders, newest first."""
-        val = self.settings.value("recent", [])
-        if isinstance(val, str):
-            val = [val]
-        return [str(v) for v in val] if isinstance(val, list | tuple) else []
-
-    def _remember(self, path: Path) -> None:
-        if self.override is not None:
-            self.override.remember(path)
-            return
-        items = [str(path)] + [p for p in self.recent() if p != str(path)]
-        self.settings.setValue("recent", items[:MAX_RECENT])
-        self._rebuild_recent()
-
-    def _rebuild_recent(self) -> None:
-        self.recent_menu.clear()
-        for p in self.recent():
-            self.recent_menu.addAction(p, functools.partial(self.open_path, p))
-        self.recent_menu.setEnabled(bool(self.recent()))
-
-    def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:
-        if ev.mimeData().hasUrls() and any(Path(u.toLocalFile()).is_dir() for u in ev.mimeData().urls()):
-            ev.acceptProposedAction()
-
-    def dropEvent(self, ev: QtGui.QDropEvent) -> None:
-        for u in ev.mimeData().urls():
-            p = Path(u.toLocalFile())
-            if p.is_dir():
-                self.open_path(p)
-                ev.acceptProposedAction()
-                return
 
     # -- loader callbacks ---------------------------------------------------------------
     def _on_opened(self, patient: Patient) -> None:
@@ -696,207 +558,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tri.update_colour_bars()
         self.tri.refresh()
 
-    # -- editing ------------------------------------------------------------------------
-    def _edit_layer(self, key) -> None:
-        if self.edit_panel.select(key[0], key[1]):
-            self._start_from_panel()
-
-    def _start_from_panel(self) -> None:
-        chosen = self.edit_panel.chosen()
-        if chosen is None:
-            return
-        try:
-            self.edit.start_editing(chosen[0], chosen[1], self.edit_panel.target.text().strip())
-        except (ValueError, KeyError) as e:
-            QtWidgets.QMessageBox.warning(self, "Cannot edit", str(e))
-            return
-        self._uncertainty_of(chosen[0])
-        self.choose_tool(self.edit.tool_name)
-
-    def _uncertainty_of(self, name: str) -> None:
-        """Show the uncertainty map of the structure being edited (if it has one) instead of another's."""
-        if self.state is None or self.patient is None:
-            return
-        unc = self.state.uncertainty
-        if name in self.patient.reference_frame.uncertainty and unc.maps != {name}:
-            unc.maps = {name}
-            self.layers.sync()
-            self._display_changed()
-
-    def _new_from_panel(self) -> None:
-        try:
-            self.edit.new_structure(self.edit_panel.new_name.text().strip(), self.edit_panel.target.text().strip())
-        except ValueError as e:
-            QtWidgets.QMessageBox.warning(self, "Cannot create", str(e))
-            return
-        self.choose_tool("brush")
-
-    def _whole_from_panel(self, what: str) -> None:
-        chosen = self.edit_panel.chosen()
-        if chosen is None or self.edit.active is None:
-            return
-        if what == "reset":
-            self.edit.reset_to(*chosen)
-        else:
-            self.edit.copy_from(*chosen)
-
-    def choose_tool(self, name: str) -> None:
-        """Select an editing tool and put the views in edit mode."""
-        if not self.edit.set_tool(name):
-            self.statusBar().showMessage(f"{tool_class(name).label}: {self.edit.why_not(name)}", 5000)
-            return
-        self.set_mouse_mode("edit")
-        for dock in self.findChildren(QtWidgets.QDockWidget):
-            if dock.objectName() == "Edit":
-                dock.raise_()
-
-    def apply_tool(self) -> None:
-        """Run the whole-structure tool once (or close the polygon)."""
-        if self.scene is None or self.state is None:
-            return
-        normal = self.scene.stored_axis(self.tri.active_axis)
-        self.edit.apply_tool(normal, self.state.cursor[normal])  # the controller says why when nothing changed
-        self._show_polygon()
-
-    def undo(self) -> None:
-        """Undo one editing step."""
-        if self.edit.undo() is None:
-            self.statusBar().showMessage("Nothing to undo", 2000)
-
-    def redo(self) -> None:
-        """Redo one editing step."""
-        if self.edit.redo() is None:
-            self.statusBar().showMessage("Nothing to redo", 2000)
-
-    def _brush_step(self, delta: float) -> None:
-        self.edit.set_brush_radius(self.edit.brush.radius_mm + delta)
-        self.statusBar().showMessage(f"Brush radius {self.edit.brush.radius_mm:.1f} mm", 2000)
-
-    def _hover(self, axis: int, zyx) -> None:
-        view = self.tri.views[axis]
-        for a, v in self.tri.views.items():
-            if a != axis:
-                v.set_brush_cursor(None)
-        tool = self.edit.session.tool if self.edit.session is not None else None
-        if (
-            view.mode == "edit"
-            and tool is not None
-            and tool.settings is not None
-            and tool.shows_brush_cursor()
-            and zyx is not None
-        ):
-            view.set_brush_cursor(tool.settings.radius_mm, zyx)
-        else:
-            view.set_brush_cursor(None)
-        self._show_polygon(axis, zyx)
-
-    def _show_polygon(self, axis: int | None = None, pointer=None) -> None:
-        """Draw the polygon being placed, with a rubber band to the pointer, in the view it lives in."""
-        poly = self.edit.polygon_in_progress() if self.tri.views[AXIAL].mode == "edit" else None
-        for a, v in self.tri.views.items():
-            # the polygon lives on a stored slice; a view shows it when that slice is the one on screen
-            if (
-                poly is None
-                or self.scene is None
-                or self.scene.stored_axis(a) != poly[0]
-                or self.scene.slice_index(a, poly[2][0]) != v.index
-            ):
-                v.set_polygon([])
-            else:
-                v.set_polygon(poly[2], pointer if a == axis else None)
-
-    def _edit_redraw(self, box) -> None:
-        if self.scene is None:
-            return
-        if box is None:
-            self.tri.refresh()
-            return
-        self.tri.refresh_box(box)
-        self._readout_timer.start()
-
-    def _edit_structure_added(self, skey) -> None:
-        found = False
-        it = QtWidgets.QTreeWidgetItemIterator(self.layers)
-        while it.value():
-            if it.value().data(0, QtCore.Qt.ItemDataRole.UserRole + 1) == skey:
-                found = True
-            it += 1
-        if not found:
-            self.layers.add_structure(skey)
-        self.layers.sync()
-        self.tri.refresh()
-
-    def save_edits(self, all_keys: bool = False) -> None:
-        """Save the active (or every) edited structure as a new version, in the background."""
-        keys = self.edit.dirty() if all_keys else ([self.edit.active] if self.edit.active else [])
-        if not keys:
-            self.statusBar().showMessage("Nothing to save", 3000)
-            return
-        self.statusBar().showMessage(f"Saving to {self.edit.output_dir()}...")
-        self.edit.save(keys)
-
-    def choose_output_dir(self) -> None:
-        """Pick the folder edits are saved to (a dataset root or a patient folder is refused at once)."""
-        d = QtWidgets.QFileDialog.getExistingDirectory(self, "Output folder for edits", str(self.edit.output_dir()))
-        if d and self._output_dir_ok(d):
-            self.edit.out_dir = Path(d)
-            self.settings.setValue("output_dir", d)
-
-    def _output_dir_ok(self, folder: str) -> bool:
-        try:
-            check_output_root(folder)
-        except WriteRefused as e:
-            QtWidgets.QMessageBox.warning(self, "Output folder", str(e))
-            return False
-        return True
-
-    def _autosave_status(self, error: str | None) -> None:
-        # Stays on screen while autosave fails: the edits are then only in memory.
-        self.autosave_warning.setVisible(error is not None)
-        if error is None:
-            self.autosave_warning.clear()
-            self.statusBar().showMessage("Autosave works again", 5000)
-            return
-        self.autosave_warning.setText("Autosave failing: save your edits (Ctrl+S)")
-        self.autosave_warning.setToolTip(
-            f"Autosave could not write the recovery copy: {error}. "
-            "Your edits are kept in memory; save them to keep them."
-        )
-        self.statusBar().showMessage(f"Autosave failed: {error}", 15000)
-
-    def _save_failed(self, message: str, keys) -> None:
-        self.statusBar().showMessage("Save failed; your edits are kept")
-        answer = self.ask(
-            message, "Your edits are still in memory. Save them to another folder?", ("Choose another folder", "Cancel")
-        )
-        if answer == "Choose another folder":
-            d = QtWidgets.QFileDialog.getExistingDirectory(self, "Save edits to", str(Path.home()))
-            if d and self._output_dir_ok(d):
-                self.edit.out_dir = Path(d)
-                self.edit.save(list(keys))
-
-    def offer_recovery(self) -> None:
-        """After a crash or kill, offer the last autosave of this patient."""
-        rec = self.edit.find_recovery()
-        if rec is None or self.edit.dirty():
-            return
-        names = ", ".join(f"{e.name} ({e.source})" for e in rec.edits)
-        answer = self.ask(
-            f"Unsaved edits from {rec.time} were found for {rec.patient_id}: {names}.",
-            "Restore them?",
-            ("Restore", "Discard"),
-        )
-        if answer == "Restore":
-            self.edit.restore(rec)
-            self.choose_tool(self.edit.tool_name)
-        else:
-            self.edit.discard_recovery()
-
-    def changeEvent(self, ev: QtCore.QEvent) -> None:
-        if ev.type() == QtCore.QEvent.Type.ActivationChange and not self.isActiveWindow():
-            self.edit.autosave()  # focus loss
-        super().changeEvent(ev)
-
     # -- analysis -----------------------------------------------------------------------
     @property
     def analysis_dock(self) -> QtWidgets.QDockWidget | None:
@@ -933,59 +594,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if not m.is_empty():
             c = np.argwhere(m.data).mean(axis=0) + np.asarray(m.offset)
-            self.tri.set_cursor(tuple(int(round(v)) for v in c))
-
-    # -- export and help ----------------------------------------------------------------
-    def save_view_png(self, path: str | None = None) -> str | None:
-        """Save the active view as PNG."""
-        if not path:
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save view", "view.png", "PNG (*.png)")
-        if path:
-            return self._save_png(self.tri.views[self.tri.active_axis].grab(), path)
-        return None
-
-    def save_window_png(self, path: str | None = None) -> str | None:
-        """Save the whole window as PNG."""
-        if not path:
-            path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save window", "window.png", "PNG (*.png)")
-        if path:
-            return self._save_png(self.grab(), path)
-        return None
-
-    def _save_png(self, pixmap: QtGui.QPixmap, path: str) -> str | None:
-        try:
-            save_png(pixmap, path)
-        except OSError as e:  # WriteRefused too: a file in the dataset
-            QtWidgets.QMessageBox.warning(self, "Save PNG", str(e))
-            return None
-        return path
-
-    def export_dicom(self) -> QtWidgets.QDialog | None:
-        """File > Export: the saved structures as a new RTSTRUCT or DICOM-SEG (unsaved edits must be saved first)."""
-        from .export_dialog import ExportDialog
-
-        if self.patient is None:
-            return None
-        if self.edit.dirty():
-            QtWidgets.QMessageBox.information(
-                self,
-                "Export",
-                "Save the edited structures first (Edit > Save edited structure): the export writes what is saved.",
-            )
-            return None
-        dlg = ExportDialog(self.patient, self.edit.output_dir() / self.patient.id / "dicom_export", self)
-        dlg.show()
-        return dlg
-
-    def show_shortcuts(self) -> None:
-        """Help > Shortcuts."""
-        ShortcutsDialog(parent=self).exec()
-
-    def show_about(self) -> None:
-        """Help > About."""
-        from .about import AboutDialog
-
-        AboutDialog(self).exec()
+            self.move_cursor((int(round(c[0])), int(round(c[1])), int(round(c[2]))))
 
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
         if not self.confirm_discard():
