@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -380,3 +381,38 @@ def test_a_session_opening_while_the_seal_is_written_is_not_refused(study_dir, m
     with pytest.raises(DefinitionChanged):
         check_definition(study_dir)
     assert len(calls) == 1 + seal_module.SEAL_RETRIES
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_study_of_an_older_format_keeps_its_rules_when_rewritten(study_dir, version):
+    """An old definition is rewritten in today's format; read back it is the same study plus the observer."""
+    raw = json.loads((study_dir / "study.json").read_text())
+    old = {k: v for k, v in raw.items() if k not in ("design", "arm_orders", "step_questions")}
+    old["format_version"] = version
+    for s in old["steps"]:
+        del s["arm"]
+        if version == 1:
+            del s["hidden"]  # version 1 had no dose category: its steps showed the dose
+    if version == 1:
+        del old["show_clock"]
+    (study_dir / "study.json").write_text(json.dumps(old, indent=2))
+    assert lp("reseal", study_dir, "--admin", "--reason", "old format").returncode == 0
+    before = load_study(study_dir)
+    with ObserverSession(study_dir, "obsX", now=T0) as s:
+        t = work_case(s, T0)
+        s.close(now=t)
+
+    r = lp("add-observer", study_dir, "obsZ", "--admin")
+    assert r.returncode == 0, r.stderr
+    after = load_study(study_dir)
+    assert json.loads((study_dir / "study.json").read_text())["format_version"] == 3
+    assert (
+        replace(after, observers=before.observers, arm_orders=before.arm_orders, format_version=before.format_version)
+        == before
+    )
+    assert after.steps[0].dose_shown is (version == 1) and after.show_clock is (version == 1)
+    with ObserverSession(study_dir, "obsX", now=t) as s:  # the old observer's session still opens and works
+        t = work_case(s, t)
+        s.close(now=t)
+    r = lp("status", study_dir, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["problems"] == []
