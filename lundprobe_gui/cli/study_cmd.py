@@ -8,7 +8,9 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..study.presets import (
     DEFAULT_IDLE_TAIL_S,
@@ -19,6 +21,9 @@ from ..study.presets import (
     DEFAULT_WASHOUT_DAYS,
     PRESETS,
 )
+
+if TYPE_CHECKING:
+    from ..study import StudyDefinition
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +228,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     _admin_args(q)
     q.set_defaults(func=run_break_lock)
 
+    q = ss.add_parser(
+        "add-observer",
+        help="add observers to a running study (admin; re-sealed and logged)",
+        description="Add observers who join after the study started. The names are checked as init checks "
+        "them; each new observer gets its case orders and (in a crossover) the next row of the design from "
+        "the study's seed, and the orders of the observers already in the study do not change. study.json is "
+        "rewritten atomically, re-sealed and logged (observers_added); open sessions are not disturbed.",
+    )
+    q.add_argument("study_dir", type=Path, metavar="STUDY_DIR")
+    q.add_argument("names", nargs="+", metavar="NAME", help="the new observer IDs: letters, digits, '_' and '-'")
+    q.add_argument(
+        "--observer-pins",
+        metavar="FILE",
+        help="the new observers' PINs: a JSON object {observer: PIN}, or '-' to type them (needed when the "
+        "study's observers have PINs; asked for at a terminal when omitted)",
+    )
+    q.add_argument(
+        "--allow-published-ids",
+        action="store_true",
+        help="accept the published observer IDs obsB..obsE, or IDs whose edits the dataset already holds",
+    )
+    _admin_args(q)
+    q.set_defaults(func=run_add_observer)
+
     q = ss.add_parser("override-washout", help="open the next step before the washout is over (admin; logged)")
     q.add_argument("study_dir", type=Path, metavar="STUDY_DIR")
     q.add_argument("--observer", required=True)
@@ -303,14 +332,19 @@ def run_init(args: argparse.Namespace) -> int:
         + f"; {study.design} design of the arms {', '.join(s.arm for s in study.arms)}"
         + (f"; {len(study.step_questions)} end-of-step question(s)" if study.step_questions else "")
     )
-    if study.design == "crossover":
-        for o in study.observers:
-            print(f"  {o}: " + " -> ".join(study.arm_orders[o]))
+    _orders_and_notes(study, study.observers, opts.notes)
+    return 0
+
+
+def _orders_and_notes(study: StudyDefinition, observers: Sequence[str], notes: Sequence[str]) -> None:
+    """Print the observers' orders of the arms (a crossover) and warn the notes."""
     from . import warn
 
-    for note in opts.notes:
+    if study.design == "crossover":
+        for o in observers:
+            print(f"  {o}: " + " -> ".join(study.arm_orders[o]))
+    for note in notes:
         warn(f"note: {note}")
-    return 0
 
 
 def _typed_pin(prompt: str, differ: str) -> str:
@@ -509,4 +543,38 @@ def run_override_washout(args: argparse.Namespace) -> int:
             print(f"step {step} of {args.observer} is open without waiting for the washout ({session.progress().text})")
     except StudyError as e:
         raise _cli_error(e) from e
+    return 0
+
+
+def run_add_observer(args: argparse.Namespace) -> int:
+    """Add observers to a sealed study."""
+    from ..study import StudyError, add_observers
+    from ..study.create import check_observer_ids
+
+    try:
+        check_observer_ids(args.names)  # before the admin's PIN is asked or anything is logged
+    except StudyError as e:
+        raise _cli_error(e) from e
+    study, auth = _admin_auth(args)
+    pins = _observer_pins(args.observer_pins, args.names)
+    if pins is None and study.observer_pins and sys.stdin.isatty():
+        pins = _observer_pins("-", args.names)
+    try:
+        done = add_observers(
+            args.study_dir,
+            args.names,
+            auth,
+            reason=args.reason,
+            pins=pins,
+            allow_published_ids=args.allow_published_ids,
+        )
+    except StudyError as e:
+        raise _cli_error(e) from e
+    new = done.study
+    print(
+        f"added {', '.join(done.added)} to {args.study_dir}: {len(new.observers)} observers; study.json re-sealed "
+        f"(sha256 {done.definition_sha256[:16]}...) and recorded in the audit log"
+        + "".join(f"; a PIN for {o}" for o in done.added if o in new.observer_pins)
+    )
+    _orders_and_notes(new, done.added, done.notes)
     return 0

@@ -33,6 +33,7 @@ from .errors import (
 )
 from .export import ExportReport, export_study
 from .integrity import IntegrityReport, check_study
+from .observers import ObserversAdded, add_observers
 from .outputs import edit_counts
 from .presets import AI_ACCEPTABILITY_5, CONFIDENCE_5, PRESETS, QUALITY_4, preset_questions
 from .questions import Choice, Question, load_questions_file
@@ -71,6 +72,7 @@ __all__ = [
     "IntegrityReport",
     "NoCurrentCase",
     "ObserverSession",
+    "ObserversAdded",
     "Progress",
     "Question",
     "RatingFrozen",
@@ -85,6 +87,7 @@ __all__ = [
     "StudyError",
     "Visibility",
     "accept_session_file",
+    "add_observers",
     "append_audit",
     "authorise_admin",
     "break_session_lock",

@@ -28,7 +28,7 @@ from .arms import BUILTIN_ARMS, builtin_arm, parse_arm
 from .audit import append_audit
 from .clock import Now, event_time, iso_utc
 from .dataset import Eligibility, check_patient, eligible_patients, file_digest
-from .definition import StepRules, StudyDefinition
+from .definition import StepRules, StudyDefinition, refuse_repeats
 from .design import DESIGNS, ArmSpecError, validate_arm_name
 from .errors import StudyError
 from .files import output_root, sessions_dir, study_file
@@ -189,20 +189,9 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
     """
     study_dir = Path(study_dir)
     t = event_time(now)
-    for o in opts.observers:
-        try:
-            validate_observer(o)
-        except InvalidName as e:
-            raise StudyError(str(e)) from e
-    for what, items in (("observers", opts.observers), ("structures", opts.structures), ("patients", opts.patients)):
-        folded: dict[str, str] = {}
-        for x in items or ():
-            twin = folded.setdefault(folds_case_key(str(x)), x)
-            if twin != x:
-                raise StudyError(
-                    f"{what} {twin!r} and {x!r} differ only in case: their files would be one file on Windows "
-                    "and macOS, where studies are shared; nothing was written"
-                )
+    check_observer_ids(opts.observers)
+    for what, items in (("structures", opts.structures), ("patients", opts.patients)):
+        _refuse_repeats(what, [str(x) for x in items or ()])
     try:  # before anything else is looked at: a study folder inside the dataset is refused at once
         check_output_root(study_dir, Protected.of(dataset_roots=[Path(opts.dataset_root).expanduser()]))
     except WriteRefused as e:
@@ -279,13 +268,7 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
         files = {e.patient: {rel: file_digest(root / e.patient / rel) for rel in e.files} for e in eligible}
     except OSError as e:
         raise StudyError(f"a patient file cannot be read to record its hash: {e}") from e
-    for o in opts.observers:
-        if not _DATASET_OBSERVER.match(o):
-            opts.notes.append(
-                f"observer {o!r}: the dataset loader recognises observer edits only as "
-                "step<k>_obs<letters/digits/->; the exported files of this observer will not be "
-                "listed when the export folder is opened as a dataset"
-            )
+    opts.notes.extend(loader_notes(opts.observers))
     try:
         study = StudyDefinition(
             name=opts.name,
@@ -314,7 +297,7 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
     except (InvalidName, ValueError) as e:
         raise StudyError(str(e)) from e
     if not opts.allow_published_ids:
-        _refuse_published_ids(root, patients, list(study.observers))
+        refuse_published_ids(root, patients, list(study.observers))
     protected = Protected.of([root / p for p in patients], [root])
     try:
         claim_output_root(study_dir, "study", protected)
@@ -345,6 +328,65 @@ def init_study(study_dir: str | Path, opts: InitOptions, now: Now = None) -> Stu
     return study
 
 
+def check_observer_ids(observers: Sequence[str], taken: Sequence[str] = ()) -> list[str]:
+    """Check observer IDs as ``study init`` does: each a valid ID, none twice, none a case twin of another.
+
+    Parameters
+    ----------
+    observers : sequence of str
+        The IDs given.
+    taken : sequence of str
+        IDs the study already has (``study add-observer``): the new IDs may equal none of them, nor
+        differ from one only in case.
+
+    Returns
+    -------
+    list of str
+        The IDs, in the given order.
+
+    Raises
+    ------
+    StudyError
+        One line naming the first bad ID (nothing has been written).
+    """
+    ids = [str(o) for o in observers]
+    for o in ids:
+        try:
+            validate_observer(o)
+        except InvalidName as e:
+            raise StudyError(str(e)) from e
+    _refuse_repeats("observers", ids)
+    existing = {folds_case_key(o): o for o in taken}
+    for o in ids:
+        twin = existing.get(folds_case_key(o))
+        if twin == o:
+            raise StudyError(f"observer {o!r} is already in the study; nothing was written")
+        if twin is not None:
+            raise StudyError(
+                f"observer {o!r} differs from the study's observer {twin!r} only in case: their files would be "
+                "one file on Windows and macOS, where studies are shared; nothing was written"
+            )
+    return ids
+
+
+def _refuse_repeats(what: str, items: Sequence[str]) -> None:
+    try:
+        refuse_repeats(what, items)
+    except ValueError as e:
+        raise StudyError(f"{e}; nothing was written") from None
+
+
+def loader_notes(observers: Sequence[str]) -> list[str]:
+    """Notes on observer IDs whose exported edits the dataset loader will not list (not ``obs...``)."""
+    return [
+        f"observer {o!r}: the dataset loader recognises observer edits only as "
+        "step<k>_obs<letters/digits/->; the exported files of this observer will not be "
+        "listed when the export folder is opened as a dataset"
+        for o in observers
+        if not _DATASET_OBSERVER.match(o)
+    ]
+
+
 def _stored_root(root: Path, study_dir: Path) -> str:
     """The dataset root as ``study.json`` keeps it: relative to the study folder when there is a relative path."""
     try:
@@ -354,7 +396,7 @@ def _stored_root(root: Path, study_dir: Path) -> str:
     return Path(rel).as_posix()
 
 
-def _refuse_published_ids(root: Path, patients: list[str], observers: list[str]) -> None:
+def refuse_published_ids(root: Path, patients: list[str], observers: list[str]) -> None:
     """Refuse observer IDs of the published study, and IDs whose step files the dataset already holds.
 
     Compared without case: on a file system that folds case ``step1_OBSB`` is ``step1_obsB``.

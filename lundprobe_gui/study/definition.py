@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,21 @@ class StepRules:
         )
 
 
+def refuse_repeats(what: str, items: Sequence[str]) -> None:
+    """ValueError when an item is listed twice, or two differ only in case (one file on Windows and macOS)."""
+    dup = sorted({x for x in items if items.count(x) > 1})
+    if dup:
+        raise ValueError(f"{what} listed twice: {', '.join(dup)}")
+    folded: dict[str, str] = {}
+    for x in items:
+        twin = folded.setdefault(folds_case_key(x), x)
+        if twin != x:
+            raise ValueError(
+                f"{what} {twin!r} and {x!r} differ only in case: their files would be one file on "
+                "Windows and macOS, where studies are shared"
+            )
+
+
 def default_steps(show_dose: bool = False) -> tuple[StepRules, ...]:
     """The published protocol: step 1 without, step 2 with the uncertainty map (fixed 0-0.5 scale).
 
@@ -185,7 +201,7 @@ def default_steps(show_dose: bool = False) -> tuple[StepRules, ...]:
 
 @dataclass(frozen=True)
 class StudyDefinition:
-    """Everything ``study init`` decides; immutable once observers have started.
+    """Everything ``study init`` decides; once observers have started, only ``study add-observer`` changes it.
 
     Parameters
     ----------
@@ -291,17 +307,7 @@ class StudyDefinition:
         ):
             if not items:
                 raise ValueError(f"a study needs at least one of {what}")
-            dup = sorted({x for x in items if items.count(x) > 1})
-            if dup:
-                raise ValueError(f"{what} listed twice: {', '.join(dup)}")
-            folded: dict[str, str] = {}
-            for x in items:
-                twin = folded.setdefault(folds_case_key(x), x)
-                if twin != x:
-                    raise ValueError(
-                        f"{what} {twin!r} and {x!r} differ only in case: their files would be one file on "
-                        "Windows and macOS, where studies are shared"
-                    )
+            refuse_repeats(what, items)
         validate_text(self.name, "study name", 200)
         if [s.step for s in self.steps] != list(range(1, len(self.steps) + 1)):
             raise ValueError("steps must be numbered 1, 2, ... in order")

@@ -1,7 +1,8 @@
 """Where a study keeps its files, relative to the study folder.
 
 ```
-<study>/study.json                 the definition (written once by ``study init``)
+<study>/study.json                 the definition (written by ``study init``; ``study add-observer`` rewrites it)
+<study>/study.lock                 present while an administrator command rewrites study.json
 <study>/sessions/<observer>.json   an observer's progress (atomically rewritten after every change)
 <study>/sessions/<observer>.lock   present while a session of that observer is open
 <study>/sessions/<observer>.events.jsonl   the observer's interaction log (appended)
@@ -25,6 +26,7 @@ from .errors import CorruptStudyFile
 logger = logging.getLogger(__name__)
 
 STUDY_FILE = "study.json"
+DEFINITION_LOCK = "study.lock"
 SESSIONS_DIR = "sessions"
 OUTPUT_DIR = "output"
 EXPORT_DIR = "export"
@@ -35,6 +37,11 @@ RESULTS_FILE = "results.csv"
 def study_file(study_dir: Path) -> Path:
     """``<study>/study.json``."""
     return Path(study_dir) / STUDY_FILE
+
+
+def definition_lock_file(study_dir: Path) -> Path:
+    """``<study>/study.lock``: held while an administrator command rewrites ``study.json``."""
+    return Path(study_dir) / DEFINITION_LOCK
 
 
 def sessions_dir(study_dir: Path) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,12 @@ from .files import study_file
 
 logger = logging.getLogger(__name__)
 
-SEAL_EVENTS = ("study_created", "definition_sealed", "definition_resealed")
+SEAL_EVENTS = ("study_created", "definition_sealed", "definition_resealed", "observers_added")
+SEAL_RETRIES = 3
+SEAL_RETRY_S = 0.05
+"""A definition that does not match its seal is read again this often, this far apart, before it is refused:
+an administrator's change (``study add-observer``) renames the new ``study.json`` into place and then appends
+its seal, and a session opening in between must not be refused for it."""
 
 
 def definition_sha256(study_dir: str | Path) -> str:
@@ -72,6 +78,11 @@ def seal_state(study_dir: str | Path, audit: Iterable[dict] | None = None) -> Se
 def check_definition(study_dir: str | Path, audit: Iterable[dict] | None = None) -> SealState:
     """The seal state, or :class:`DefinitionChanged` when ``study.json`` is not the sealed definition."""
     st = seal_state(study_dir, audit)
+    for _ in range(SEAL_RETRIES):
+        if st.ok:
+            break
+        time.sleep(SEAL_RETRY_S)
+        st = seal_state(study_dir)
     if not st.ok:
         raise DefinitionChanged(st.message(study_dir))
     if not st.sealed:
