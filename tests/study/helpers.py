@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import io
 import logging
 import subprocess
+from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 from lundprobe_gui.cli import main
@@ -96,3 +99,14 @@ def linear_weighted_kappa(a: np.ndarray, b: np.ndarray, categories: list[int]) -
     exp = np.outer(obs.sum(axis=1), obs.sum(axis=0))
     w = np.abs(np.subtract.outer(np.arange(k), np.arange(k))) / (k - 1)
     return float(1 - (w * obs).sum() / (w * exp).sum())
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file, read with :mod:`csv` (never with the app's own reader)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def load(path: Path) -> np.ndarray:
+    """The voxels of a NIfTI file, read with nibabel (never with the app's own reader)."""
+    return np.asanyarray(nib.load(str(path)).dataobj)

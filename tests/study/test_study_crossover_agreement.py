@@ -9,11 +9,9 @@ fails.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from itertools import combinations, product
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -32,20 +30,11 @@ from lundprobe_gui.report.compare_stats import kappa_table
 from lundprobe_gui.study import InitOptions, init_study, load_study
 from lundprobe_gui.study.simulate import run_observers
 
-from .helpers import T0, fleiss_kappa, linear_weighted_kappa
+from .helpers import T0, fleiss_kappa, linear_weighted_kappa, load, read_csv
 
 OBSERVERS = ("obs1", "obs2", "obs3")
 ARMS = ("without", "with_uncertainty")
 EDGES = np.round(np.arange(0, 0.5 + 1e-9, 0.05), 12)
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-def load(path: Path) -> np.ndarray:
-    return np.asanyarray(nib.load(str(path)).dataobj)
 
 
 @pytest.fixture(scope="module")

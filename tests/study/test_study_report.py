@@ -7,12 +7,10 @@ with :mod:`csv`, and recompute with numpy and scipy.stats, never with the report
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
 from itertools import combinations
-from pathlib import Path
 from xml.etree import ElementTree
 
 import nibabel as nib
@@ -25,16 +23,11 @@ from lundprobe_gui.cli import main
 from lundprobe_gui.demo import DemoOptions, generate
 from lundprobe_gui.study.simulate import simulate_study
 
-from .helpers import fleiss_kappa, linear_weighted_kappa
+from .helpers import fleiss_kappa, linear_weighted_kappa, load, read_csv
 
 OBSERVERS = ("obs1", "obs2")
 THRESHOLD = 0.15
 EDGES = np.round(np.arange(0, 0.5 + 1e-9, 0.05), 12)
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def fnum(x: str) -> float | None:
@@ -54,10 +47,6 @@ def reported(tmp_path_factory) -> dict:
     args = ["--scheduler", "sync", "--cache", str(base / "cache"), "--bootstrap", "400", "--quiet"]
     assert main(["study", "report", str(study), "--out", str(out), *args]) == 0
     return {"root": root, "study": study, "out": out, "args": args, "base": base}
-
-
-def load(path: Path) -> np.ndarray:
-    return np.asanyarray(nib.load(str(path)).dataobj)
 
 
 class Raw:
