@@ -179,8 +179,9 @@ def _ratings_sentence(source: ReportSource, v: Mapping[str, str]) -> str:
     if source.published:
         return "The released data holds no ratings or times, so none are analysed. "
     unit = source.agreement_grouping().by
+    one = "an arm" if unit == "arm" else "a step"
     return (
-        f"Agreement of the ratings is Fleiss' kappa across the observers of a {unit} and Cohen's kappa with linear "
+        f"Agreement of the ratings is Fleiss' kappa across the observers of {one} and Cohen's kappa with linear "
         f"weights per pair of observers and per observer between {unit}s (statsmodels {v['statsmodels']}). "
     )
 
