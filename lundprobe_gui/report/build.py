@@ -24,7 +24,7 @@ from ..study.reading import StudyOutputs, published_outputs, read_study_outputs,
 from ..study.step_questionnaire import QUESTIONNAIRE_COLUMNS
 from . import compare_stats as cs
 from . import edit_stats as es
-from .common import POOLED, ReportOptions
+from .common import POOLED, AgreementGrouping, ReportOptions
 from .flow import FLOW_COLUMNS, flow_table
 
 logger = logging.getLogger(__name__)
@@ -33,11 +33,15 @@ SUMMARY_COLUMNS = ("table", "structure", "observer", "step", "measure", *cs.SUMM
 TEST_COLUMNS = ("table", "structure", "observer", "measure", "step_a", "step_b", *cs.TEST_KEYS)
 ARM_SUMMARY_COLUMNS = ("table", "structure", "observer", "arm", "measure", *cs.SUMMARY_KEYS)
 ARM_TEST_COLUMNS = ("table", "structure", "observer", "measure", "arm_a", "arm_b", *cs.TEST_KEYS)
-KAPPA_COLUMNS = ("question", "structure", "step", "kind", "observer_a", "observer_b", "items", "raters", "kappa")
-STAPLE_SUMMARY_COLUMNS = ("structure", "step", "observer", "measure", *cs.SUMMARY_KEYS)
+KAPPA_COLUMNS = ("question", "structure", "step", "arm", "kind", "observer_a", "observer_b", "items", "raters", "kappa")
+STAPLE_COLUMNS = (*AGREEMENT_ROW_KEYS[:4], "arm", AGREEMENT_ROW_KEYS[4], *AGREEMENT_ROW_KEYS[6:12])
+STAPLE_SUMMARY_COLUMNS = ("structure", "step", "arm", "observer", "measure", *cs.SUMMARY_KEYS)
+STAPLE_TEST_COLUMNS = ("table", "structure", "observer", "measure", "step_a", "step_b", "arm_a", "arm_b", *cs.TEST_KEYS)
+VARIABILITY_COLUMNS = (*AGREEMENT_ROW_KEYS[:4], "arm", AGREEMENT_ROW_KEYS[4], "n_observers", *AGREEMENT_ROW_KEYS[12:17])
 VARIABILITY_SUMMARY_COLUMNS = (
     "structure",
     "step",
+    "arm",
     "measure",
     *cs.SUMMARY_KEYS,
     "test_n",
@@ -48,6 +52,7 @@ VARIABILITY_SUMMARY_COLUMNS = (
 VARIABILITY_BIN_COLUMNS = (
     "structure",
     "step",
+    "arm",
     "bin_low",
     "bin_high",
     "voxels",
@@ -120,6 +125,12 @@ class ReportSource:
             out[k] = arm if out.get(k, arm) == arm else "mixed"
         return out
 
+    def agreement_grouping(self) -> AgreementGrouping:
+        """By arm when a step mixes the arms (a crossover), else by step (see :class:`~.common.AgreementGrouping`)."""
+        step_arms = self.step_arms()
+        by = "arm" if "mixed" in step_arms.values() else "step"
+        return AgreementGrouping(by, tuple(self.arm_order()), {} if by == "arm" else step_arms)
+
 
 def prepare_source(
     study_dir: str | Path | None,
@@ -170,13 +181,20 @@ def prepare_source(
     return ReportSource(outputs, choice, overlay, paths, dict(choice.study))
 
 
-def report_analyses(options: ReportOptions) -> list:
-    """The per-patient analyses of a report."""
+def report_analyses(options: ReportOptions, source: ReportSource | None = None) -> list:
+    """The per-patient analyses of a report.
+
+    Given the source, the agreement of a crossover groups the observers by arm (the arm of each
+    observer's steps is part of the analysis, and so of its cache key).
+    """
+    arms: tuple[tuple[str, int, str], ...] = ()
+    if source is not None and source.agreement_grouping().by_arm:
+        arms = tuple(sorted((o, k, a) for (o, k), a in source.arms().items()))
     return [
         EditsAnalysis(),
         EditSplitAnalysis(options.threshold),
         MetricsAnalysis(options.tolerance_mm, kinds=("dl_vs_observer", "inter_observer")),
-        AgreementAnalysis(),
+        AgreementAnalysis(arms),
     ]
 
 
@@ -264,6 +282,17 @@ def likert_questions(source: ReportSource) -> dict[str, list[int]]:
     return {}
 
 
+def _agreement_rows(rows: Iterable[dict], grouping: AgreementGrouping) -> list[dict]:
+    """The agreement rows with their ``arm``: grouped by step, each step's arm (one arm per step there)."""
+    rows = list(rows)
+    if not grouping.by_arm:
+        return [dict(r, arm=grouping.step_arms.get(r["step"], "")) for r in rows]
+    # a patient's rows in the definition's order of the arms (the analysis sorts them by name)
+    patients = {p: i for i, p in enumerate(dict.fromkeys(r["patient"] for r in rows))}
+    order = {a: i for i, a in enumerate(grouping.arms)}
+    return sorted(rows, key=lambda r: (patients[r["patient"]], r["structure"], order.get(r["arm"], len(order))))
+
+
 def _mixed(rows: list[dict]) -> bool:
     return any(r["arm"] == "mixed" for r in rows)
 
@@ -300,11 +329,14 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
         for q in source.outputs.questionnaire
         if q["observer"] in source.labels
     ]
-    kappa = cs.kappa_table(done, questions) if questions else []
-    st_sum, st_tests = cs.staple_tables(rows.agreement)
-    var_cases, var_sum, var_bins = cs.variability_tables(rows.agreement)
+    grouping = source.agreement_grouping()
+    agreement = _agreement_rows(rows.agreement, grouping)
+    kappa = cs.kappa_table(done, questions, grouping) if questions else []
+    st_sum, st_tests = cs.staple_tables(agreement, grouping)
+    var_cases, var_sum, var_bins = cs.variability_tables(agreement, grouping)
     flow = flow_table(source, rows)
-    staple_rows = [r for r in rows.agreement if r["table"] == "staple"]
+    staple_rows = [r for r in agreement if r["table"] == "staple"]
+    unit = "arm" if grouping.by_arm else "step"
     result_cols = RESULT_KEYS + tuple(c for c in source.outputs.columns if c not in RESULT_KEYS)
     t = [
         Table(
@@ -384,28 +416,36 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
         ),
         Table("ratings_time", result_cols, results, "The study's results.csv rows of the chosen observers."),
         Table("case_times", CASE_TIME_COLUMNS, times, "Active time per finished case."),
-        Table("kappa", KAPPA_COLUMNS, kappa, "Fleiss' kappa and linear weighted kappa of the ratings."),
+        Table("kappa", KAPPA_COLUMNS, kappa, f"Fleiss' kappa and linear weighted kappa of the ratings, per {unit}."),
         Table(
             "staple",
-            AGREEMENT_ROW_KEYS[:5] + AGREEMENT_ROW_KEYS[6:12],
+            STAPLE_COLUMNS,
             staple_rows,
-            "STAPLE per case, structure and step: each observer and the DL mask against the consensus.",
+            f"STAPLE per case, structure and {unit}: each observer and the DL mask against the consensus.",
         ),
-        Table("staple_summary", STAPLE_SUMMARY_COLUMNS, st_sum, "STAPLE per structure, step and observer."),
-        Table("staple_tests", TEST_COLUMNS, st_tests, "Agreement with the consensus, step 1 against later steps."),
+        Table("staple_summary", STAPLE_SUMMARY_COLUMNS, st_sum, f"STAPLE per structure, {unit} and observer."),
+        Table(
+            "staple_tests",
+            STAPLE_TEST_COLUMNS,
+            st_tests,
+            "Agreement with the consensus, "
+            + ("the first arm against each other arm." if grouping.by_arm else "step 1 against later steps."),
+        ),
         Table(
             "variability",
-            (*AGREEMENT_ROW_KEYS[:5], "n_observers", *AGREEMENT_ROW_KEYS[12:17]),
+            VARIABILITY_COLUMNS,
             var_cases,
-            "Voxel-wise inter-observer variability per case and its correlation with the DL uncertainty.",
+            f"Voxel-wise inter-observer variability per case and {unit}, and its correlation with the DL uncertainty.",
         ),
         Table(
             "variability_summary",
             VARIABILITY_SUMMARY_COLUMNS,
             var_sum,
-            "Correlation of variability with uncertainty over the cases, per structure and step.",
+            f"Correlation of variability with uncertainty over the cases, per structure and {unit}.",
         ),
-        Table("variability_bins", VARIABILITY_BIN_COLUMNS, var_bins, "Mean variability per uncertainty bin."),
+        Table(
+            "variability_bins", VARIABILITY_BIN_COLUMNS, var_bins, f"Mean variability per uncertainty bin and {unit}."
+        ),
         Table("flow", FLOW_COLUMNS, flow, "Cases per observer and step: assigned, finished, reopened, overridden."),
     ]
     tables = {x.name: x for x in t}
@@ -423,6 +463,7 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
         "staple_summary": st_sum,
         "staple_tests": st_tests,
         "variability_summary": var_sum,
+        "agreement_grouped_by": grouping.by,
         "flow": flow,
     }
     return Report(tables, stats, questions, times, results)

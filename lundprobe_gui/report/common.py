@@ -12,7 +12,7 @@ import logging
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,57 @@ POOLED = "all"
 DEFAULT_BOOTSTRAP = 2000
 DEFAULT_SEED = 20250303
 DEFAULT_LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class AgreementGrouping:
+    """How the agreement analyses (kappa, STAPLE, variability) group the observers' work.
+
+    By step when every step showed one arm to every observer (a sequential study: the arm is the
+    step's); by arm in a crossover, where a step mixes the arms: the observers compared with each
+    other are those who were in the same arm, whatever the step it came in.
+
+    Attributes
+    ----------
+    by : str
+        ``step`` or ``arm``.
+    arms : tuple of str
+        The arms in the definition's order (the first is the reference of the arm tests).
+    step_arms : dict
+        ``step -> arm`` (the arm column of the rows grouped by step).
+    """
+
+    by: str = "step"
+    arms: tuple[str, ...] = ()
+    step_arms: Mapping[int, str] = field(default_factory=dict)
+
+    @property
+    def by_arm(self) -> bool:
+        """Whether the groups are arms."""
+        return self.by == "arm"
+
+    def of(self, row: Mapping[str, Any]) -> int | str:
+        """The group of a row (its step, or its arm)."""
+        return row["arm"] if self.by_arm else int(row["step"])
+
+    def present(self, rows: Iterable[Mapping[str, Any]]) -> list:
+        """The groups the rows hold, in order (steps ascending, arms in the definition's order)."""
+        if self.by_arm:
+            found = {r["arm"] for r in rows if r.get("arm") not in (None, "")}
+            return [a for a in self.arms if a in found] + sorted(found - set(self.arms))
+        return sorted({int(r["step"]) for r in rows if r.get("step") not in (None, "")})
+
+    def keys(self, group: int | str) -> dict:
+        """``step`` and ``arm`` of a row about one group (``step`` empty for an arm)."""
+        if self.by_arm:
+            return {"step": "", "arm": group}
+        return {"step": group, "arm": self.step_arms.get(int(group), "")}
+
+    def pair_keys(self, a: int | str, b: int | str) -> dict:
+        """``step`` and ``arm`` of a row comparing two groups (``1-2`` and ``without-with_uncertainty``)."""
+        if self.by_arm:
+            return {"step": "", "arm": f"{a}-{b}"}
+        return {"step": f"{a}-{b}", "arm": f"{self.step_arms.get(int(a), '')}-{self.step_arms.get(int(b), '')}"}
 
 
 @dataclass(frozen=True)

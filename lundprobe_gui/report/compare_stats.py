@@ -4,7 +4,10 @@ Every comparison of steps is a paired Wilcoxon signed-rank test (:func:`~.common
 per observer the pairs are the patients (and structures, for ratings), pooled they are
 (observer, patient) pairs. Agreement of the ratings is Fleiss' kappa across the observers of a
 step and Cohen's weighted kappa (linear weights) for each pair of observers within a step and for
-each observer between steps (``statsmodels.stats.inter_rater``).
+each observer between steps (``statsmodels.stats.inter_rater``). In a crossover, where a step mixes
+the arms, the agreement analyses (kappa, STAPLE, variability) group by arm instead
+(:class:`~.common.AgreementGrouping`): the observers compared are those who were in one arm,
+whatever the step.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import POOLED, one_sample_test, paired_test, summary
+from .common import POOLED, AgreementGrouping, one_sample_test, paired_test, summary
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +186,11 @@ def _weighted(a: np.ndarray, b: np.ndarray, scale: Sequence[int]) -> float | Non
     return k if np.isfinite(k) else None
 
 
-def kappa_table(results: Sequence[Mapping[str, Any]], questions: Mapping[str, Sequence[int]]) -> list[dict]:
+def kappa_table(
+    results: Sequence[Mapping[str, Any]],
+    questions: Mapping[str, Sequence[int]],
+    grouping: AgreementGrouping | None = None,
+) -> list[dict]:
     """Fleiss' kappa and the linear weighted kappas of the ratings (see the module docstring).
 
     Parameters
@@ -192,28 +199,33 @@ def kappa_table(results: Sequence[Mapping[str, Any]], questions: Mapping[str, Se
         Typed ``results.csv`` rows (finished cases only are used).
     questions : mapping
         Likert question id to its scale's values.
+    grouping : AgreementGrouping, optional
+        By step (the default) or, in a crossover, by arm: the raters of an item are then the
+        observers who rated it in that arm, whatever the step.
 
     Returns
     -------
     list of dict
-        ``question, structure, step, kind, observer_a, observer_b, items, raters, kappa``; ``kind`` is
-        ``fleiss``, ``weighted_inter`` (two observers, one step) or ``weighted_intra`` (one observer,
-        step 1 against a later step).
+        ``question, structure, step, arm, kind, observer_a, observer_b, items, raters, kappa``;
+        ``kind`` is ``fleiss``, ``weighted_inter`` (two observers, one step or arm) or
+        ``weighted_intra`` (one observer, step 1 against a later step, or the first arm against
+        another: ``step`` or ``arm`` is then ``a-b``).
     """
+    g = grouping or AgreementGrouping()
     done = [r for r in results if r["finished"]]
     out = []
     for qid, scale in questions.items():
         for structure, srows in _structures(done, pooled=True):
-            steps = _steps(srows)
+            groups = g.present(srows)
             observers = list(dict.fromkeys(r["observer"] for r in srows))
-            rating = {(r["observer"], r["step"], r["patient"], r["structure"]): r.get(qid) for r in srows}
+            rating = {(r["observer"], g.of(r), r["patient"], r["structure"]): r.get(qid) for r in srows}
             items = sorted({(r["patient"], r["structure"]) for r in srows})
-            for k in steps:
+            for k in groups:
                 full = [i for i in items if all(rating.get((o, k, *i)) is not None for o in observers)]
                 matrix = np.asarray([[rating[(o, k, *i)] for o in observers] for i in full], dtype=float).reshape(
                     len(full), len(observers)
                 )
-                base = {"question": qid, "structure": structure, "step": k}
+                base = {"question": qid, "structure": structure, **g.keys(k)}
                 out.append(
                     {
                         **base,
@@ -243,19 +255,20 @@ def kappa_table(results: Sequence[Mapping[str, Any]], questions: Mapping[str, Se
                         }
                     )
             for o in observers:
-                for k in steps[1:]:
+                for k in groups[1:]:
+                    first = groups[0]
                     both = [
                         i
                         for i in items
-                        if rating.get((o, steps[0], *i)) is not None and rating.get((o, k, *i)) is not None
+                        if rating.get((o, first, *i)) is not None and rating.get((o, k, *i)) is not None
                     ]
-                    va = np.asarray([rating[(o, steps[0], *i)] for i in both], dtype=float)
+                    va = np.asarray([rating[(o, first, *i)] for i in both], dtype=float)
                     vb = np.asarray([rating[(o, k, *i)] for i in both], dtype=float)
                     out.append(
                         {
                             "question": qid,
                             "structure": structure,
-                            "step": f"{steps[0]}-{k}",
+                            **g.pair_keys(first, k),
                             "kind": "weighted_intra",
                             "observer_a": o,
                             "observer_b": o,
@@ -268,24 +281,38 @@ def kappa_table(results: Sequence[Mapping[str, Any]], questions: Mapping[str, Se
 
 
 # -- STAPLE and variability ------------------------------------------------------------------------
-def staple_tables(agreement_rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict], list[dict]]:
-    """Summaries of the STAPLE rows per structure, step and observer, and step tests of the case means.
+def staple_tables(
+    agreement_rows: Sequence[Mapping[str, Any]], grouping: AgreementGrouping | None = None
+) -> tuple[list[dict], list[dict]]:
+    """Summaries of the STAPLE rows per structure, step (or arm) and observer, and tests between the groups.
+
+    Parameters
+    ----------
+    agreement_rows : sequence of dict
+        The agreement analysis's rows (with ``arm``).
+    grouping : AgreementGrouping, optional
+        By step (the default) or, in a crossover, by arm.
 
     Returns
     -------
     summaries : list of dict
-        ``structure, step, observer, measure`` (``dice_vs_consensus``, ``staple_sensitivity``,
+        ``structure, step, arm, observer, measure`` (``dice_vs_consensus``, ``staple_sensitivity``,
         ``staple_specificity``) and :data:`SUMMARY_KEYS`; the DL mask is the observer ``nnUNet``.
     tests : list of dict
-        Per structure: the mean observer Dice with the consensus per case, and the DL mask's Dice
-        with the consensus, step 1 against each later step.
+        Per structure, paired Wilcoxon tests (``step_a, step_b, arm_a, arm_b``). By step: the mean
+        observer Dice with the consensus per case (``observer_dice``) and the DL mask's Dice with the
+        consensus (``dl_dice``), step 1 against each later step, pairs the patients. By arm: the first
+        arm against each other arm; ``observer_dice`` is each observer's Dice with its arm's consensus,
+        paired within the observer and the patient (per observer, and pooled: observer and patient
+        pairs, as the arm tests), ``dl_dice`` pairs the patients.
     """
+    g = grouping or AgreementGrouping()
     rows = [r for r in agreement_rows if r["table"] == "staple"]
     observers = [dict(r, observer=r["observer"] or r["source"]) for r in rows]
     summaries = []
     for structure, srows in _structures(observers, pooled=False):
-        for k in _steps(srows):
-            krows = [r for r in srows if r["step"] == k]
+        for k in g.present(srows):
+            krows = [r for r in srows if g.of(r) == k]
             names = list(dict.fromkeys(r["observer"] for r in krows if r["source"] != "nnUNet"))
             for name in [*names, POOLED, "nnUNet"]:
                 sel = [r for r in krows if (r["observer"] == name) or (name == POOLED and r["source"] != "nnUNet")]
@@ -295,15 +322,33 @@ def staple_tables(agreement_rows: Sequence[Mapping[str, Any]]) -> tuple[list[dic
                     summaries.append(
                         {
                             "structure": structure,
-                            "step": k,
+                            **g.keys(k),
                             "observer": name,
                             "measure": measure,
                             **summary(r[measure] for r in sel),
                         }
                     )
-    case_rows = []
-    for r in rows:
-        case_rows.append(r)
+    dl = [
+        {
+            "structure": r["structure"],
+            "observer": POOLED,
+            "step": r["step"],
+            "arm": r["arm"],
+            "patient": r["patient"],
+            "dl_dice": r["dice_vs_consensus"],
+        }
+        for r in rows
+        if r["source"] == "nnUNet"
+    ]
+    if g.by_arm:
+        each = [
+            {**{k: r[k] for k in ("structure", "observer", "arm", "patient")}, "observer_dice": r["dice_vs_consensus"]}
+            for r in rows
+            if r["source"] != "nnUNet"
+        ]
+        _, t1 = compare_arms(each, ["observer_dice"], ["patient"], "staple", g.arms)
+        _, t2 = compare_arms(dl, ["dl_dice"], ["patient"], "staple", g.arms)
+        return summaries, [*t1, *(t for t in t2 if t["observer"] == POOLED)]
     means: dict[tuple, list[float]] = {}
     for r in rows:
         if r["source"] != "nnUNet":
@@ -312,49 +357,56 @@ def staple_tables(agreement_rows: Sequence[Mapping[str, Any]]) -> tuple[list[dic
         {"structure": s, "observer": POOLED, "step": k, "patient": p, "observer_dice": float(np.mean(v))}
         for (s, k, p), v in means.items()
     ]
-    dl = [
-        {
-            "structure": r["structure"],
-            "observer": POOLED,
-            "step": r["step"],
-            "patient": r["patient"],
-            "dl_dice": r["dice_vs_consensus"],
-        }
-        for r in rows
-        if r["source"] == "nnUNet"
-    ]
     _, t1 = compare_steps(per_case, ["observer_dice"], ["patient"], "staple")
     _, t2 = compare_steps(dl, ["dl_dice"], ["patient"], "staple")
-    return summaries, [t for t in t1 + t2 if t["observer"] == POOLED]
+    return summaries, [_with_step_arms(t, g) for t in t1 + t2 if t["observer"] == POOLED]
 
 
-def variability_tables(agreement_rows: Sequence[dict[str, Any]]) -> tuple[list[dict], list[dict], list[dict]]:
-    """Per-case correlations, their summary per structure and step, and the variability per uncertainty bin.
+def _with_step_arms(test: dict, g: AgreementGrouping) -> dict:
+    """A step test with the arms of its steps (``arm_a``, ``arm_b``)."""
+    return {**test, "arm_a": g.step_arms.get(test["step_a"], ""), "arm_b": g.step_arms.get(test["step_b"], "")}
+
+
+def variability_tables(
+    agreement_rows: Sequence[dict[str, Any]], grouping: AgreementGrouping | None = None
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """Per-case correlations, their summary per structure and step (or arm), and the variability per uncertainty bin.
+
+    Parameters
+    ----------
+    agreement_rows : sequence of dict
+        The agreement analysis's rows (with ``arm``).
+    grouping : AgreementGrouping, optional
+        By step (the default) or, in a crossover, by arm.
 
     Returns
     -------
     cases : list of dict
         The ``variability`` rows.
     summaries : list of dict
-        ``structure, step`` with the summary of Spearman's rho over the cases, the one-sample
-        Wilcoxon test of rho against 0, and the summary of the mean variability; plus the step test
-        of the cases' mean variability (``step_a``, ``step_b``, ``p_value``...) in rows of
-        ``measure = mean_variability_step_test``.
+        ``structure, step, arm`` with the summary of Spearman's rho over the cases, the one-sample
+        Wilcoxon test of rho against 0, and the summary of the mean variability; plus the test of
+        the cases' mean variability between the groups (``n``, ``median`` of the differences,
+        ``p_value``...), step 1 against each later step in rows of ``measure =
+        mean_variability_step_test`` (``step`` and ``arm`` are ``a-b``), or by arm, the first arm
+        against each other arm, in rows of ``measure = mean_variability_arm_test`` (``arm`` is
+        ``a-b``); the pairs are the patients.
     bins : list of dict
-        ``structure, step, bin_low, bin_high, voxels, mean_variability, disagreement_share`` pooled
-        over the cases.
+        ``structure, step, arm, bin_low, bin_high, voxels, mean_variability, disagreement_share``
+        pooled over the cases.
     """
+    g = grouping or AgreementGrouping()
     cases = [r for r in agreement_rows if r["table"] == "variability"]
     summaries = []
     for structure, srows in _structures(cases, pooled=False):
-        for k in _steps(srows):
-            krows = [r for r in srows if r["step"] == k]
+        for k in g.present(srows):
+            krows = [r for r in srows if g.of(r) == k]
             rho = [r["spearman_rho"] for r in krows]
             t = one_sample_test(rho)
             summaries.append(
                 {
                     "structure": structure,
-                    "step": k,
+                    **g.keys(k),
                     "measure": "spearman_rho",
                     **summary(rho),
                     "test_n": t["n"],
@@ -366,21 +418,23 @@ def variability_tables(agreement_rows: Sequence[dict[str, Any]]) -> tuple[list[d
             summaries.append(
                 {
                     "structure": structure,
-                    "step": k,
+                    **g.keys(k),
                     "measure": "mean_variability",
                     **summary(r["mean_variability"] for r in krows),
                 }
             )
-        _, tests = compare_steps(
-            [dict(r, observer=POOLED) for r in srows], ["mean_variability"], ["patient"], "variability"
-        )
+        pooled = [dict(r, observer=POOLED) for r in srows]
+        if g.by_arm:
+            _, tests = compare_arms(pooled, ["mean_variability"], ["patient"], "variability", g.arms)
+        else:
+            _, tests = compare_steps(pooled, ["mean_variability"], ["patient"], "variability")
         for t in tests:
             if t["observer"] == POOLED:
                 summaries.append(
                     {
                         "structure": structure,
-                        "step": f"{t['step_a']}-{t['step_b']}",
-                        "measure": "mean_variability_step_test",
+                        **g.pair_keys(t[f"{g.by}_a"], t[f"{g.by}_b"]),
+                        "measure": f"mean_variability_{g.by}_test",
                         "n": t["n"],
                         "median": t["median_diff"],
                         "test_statistic": t["statistic"],
@@ -392,21 +446,24 @@ def variability_tables(agreement_rows: Sequence[dict[str, Any]]) -> tuple[list[d
     for r in agreement_rows:
         if r["table"] != "variability_bins":
             continue
-        a = acc.setdefault((r["structure"], r["step"], r["bin_low"], r["bin_high"]), [0, 0.0, 0])
+        a = acc.setdefault((r["structure"], g.of(r), r["bin_low"], r["bin_high"]), [0, 0.0, 0])
         a[0] += int(r["voxels"])
         a[1] += float(r["variability_sum"])
         a[2] += int(r["disagreement_voxels"])
     structures = list(dict.fromkeys(r["structure"] for r in agreement_rows))
+    groups = g.present(r for r in agreement_rows if r["table"] == "variability_bins")
     bins = [
         {
             "structure": s,
-            "step": k,
+            **g.keys(k),
             "bin_low": lo,
             "bin_high": hi,
             "voxels": n,
             "mean_variability": (v / n) if n else None,
             "disagreement_share": (d / n) if n else None,
         }
-        for (s, k, lo, hi), (n, v, d) in sorted(acc.items(), key=lambda kv: (structures.index(kv[0][0]), *kv[0][1:]))
+        for (s, k, lo, hi), (n, v, d) in sorted(
+            acc.items(), key=lambda kv: (structures.index(kv[0][0]), groups.index(kv[0][1]), *kv[0][2:])
+        )
     ]
     return cases, summaries, bins

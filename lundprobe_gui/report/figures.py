@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import POOLED
+from .common import POOLED, AgreementGrouping
 
 logger = logging.getLogger(__name__)
 
@@ -387,8 +387,21 @@ def _likert_colours() -> Any:
     return colormaps["RdYlBu"]
 
 
-def agreement_figure(staple: Sequence[Mapping], bins: Sequence[Mapping], arms: Mapping[int, str]) -> Any:
-    """Dice of each observer and of the DL mask with the STAPLE consensus; mean variability per uncertainty bin."""
+def _group_label(g: AgreementGrouping, k: int | str, tick: bool) -> str:
+    """An arm's name, or a step with its arm (on two lines for a tick)."""
+    if g.by_arm:
+        return str(k)
+    arm = g.step_arms.get(int(k), "")
+    return f"Step {k}\n{arm}" if tick else f"Step {k} ({arm})"
+
+
+def agreement_figure(staple: Sequence[Mapping], bins: Sequence[Mapping], grouping: AgreementGrouping) -> Any:
+    """Dice of each observer and of the DL mask with the STAPLE consensus; mean variability per uncertainty bin.
+
+    One box pair and one curve per step, or per arm when ``grouping`` is by arm (a crossover), each
+    labelled with the arm's name.
+    """
+    g = grouping
     with _style():
         structures = list(dict.fromkeys(r["structure"] for r in bins or staple))
         fig = new_figure(3.4 * max(1, len(structures)), 5.4)
@@ -396,9 +409,9 @@ def agreement_figure(staple: Sequence[Mapping], bins: Sequence[Mapping], arms: M
         for c, structure in enumerate(structures):
             ax = axes[0, c]
             rows = [r for r in staple if r["structure"] == structure and r["table"] == "staple"]
-            steps = sorted({int(r["step"]) for r in rows})
-            obs = [[r["dice_vs_consensus"] for r in rows if r["step"] == k and r["source"] != "nnUNet"] for k in steps]
-            dl = [[r["dice_vs_consensus"] for r in rows if r["step"] == k and r["source"] == "nnUNet"] for k in steps]
+            steps = g.present(rows)
+            obs = [[r["dice_vs_consensus"] for r in rows if g.of(r) == k and r["source"] != "nnUNet"] for k in steps]
+            dl = [[r["dice_vs_consensus"] for r in rows if g.of(r) == k and r["source"] == "nnUNet"] for k in steps]
             pos = np.arange(len(steps))
             ax.boxplot(
                 obs,
@@ -418,7 +431,9 @@ def agreement_figure(staple: Sequence[Mapping], bins: Sequence[Mapping], arms: M
                 boxprops={"facecolor": STEP_COLOURS[1], "alpha": 0.6},
                 medianprops={"color": "black"},
             )
-            ax.set_xticks(pos, [f"Step {k}\n{arms.get(k, '')}" for k in steps], fontsize=7)
+            ax.set_xticks(pos, [_group_label(g, k, tick=True) for k in steps], fontsize=7)
+            if g.by_arm:
+                ax.set_xlabel("Arm (whatever the step)", fontsize=7)
             ax.set_ylabel("Dice with the STAPLE consensus")
             ax.set_title(structure)
             from matplotlib.patches import Patch
@@ -433,8 +448,8 @@ def agreement_figure(staple: Sequence[Mapping], bins: Sequence[Mapping], arms: M
             )
             ax = axes[1, c]
             sel = [r for r in bins if r["structure"] == structure]
-            for i, k in enumerate(sorted({int(r["step"]) for r in sel})):
-                s = sorted((r for r in sel if r["step"] == k), key=lambda r: r["bin_low"])
+            for i, k in enumerate(g.present(sel)):
+                s = sorted((r for r in sel if g.of(r) == k), key=lambda r: r["bin_low"])
                 x = [(r["bin_low"] + r["bin_high"]) / 2 for r in s]
                 y = [np.nan if r["mean_variability"] is None else r["mean_variability"] for r in s]
                 ax.plot(
@@ -443,12 +458,12 @@ def agreement_figure(staple: Sequence[Mapping], bins: Sequence[Mapping], arms: M
                     marker="o",
                     ms=3,
                     color=STEP_COLOURS[i % len(STEP_COLOURS)],
-                    label=f"Step {k} ({arms.get(k, '')})",
+                    label=_group_label(g, k, tick=False),
                 )
             ax.set_xlabel(UNCERTAINTY_AXIS)
             ax.set_ylabel("Mean inter-observer variability p(1-p)")
             ax.legend(frameon=False, loc="upper left")
-        fig.suptitle("Inter-observer agreement per step")
+        fig.suptitle(f"Inter-observer agreement per {g.by}")
     return fig
 
 

@@ -153,6 +153,7 @@ def protocol_paragraph(source: ReportSource) -> str:
 def analysis_paragraph(source: ReportSource, options: ReportOptions) -> str:
     """How the numbers were computed, with the libraries' versions."""
     v = library_versions()
+    unit = source.agreement_grouping().by
     return (
         "Edited voxels are those added to or removed from the DL mask, each counted once, binned by the DL "
         f"uncertainty in bins of {DEFAULT_BIN_WIDTH:g} from 0 to {DEFAULT_MAX_UNCERTAINTY:g} (values above in the last "
@@ -166,10 +167,10 @@ def analysis_paragraph(source: ReportSource, options: ReportOptions) -> str:
         "the arms (what was shown) were compared the same way, the first arm against each other one, pairing an "
         "observer's case in one arm with the same patient in the other whatever the step each arm came in. "
         f"{_ratings_sentence(source, v)}The consensus "
-        f"of each step is STAPLE (SimpleITK {v['SimpleITK']}, probability >= 0.5); the voxel-wise inter-observer "
+        f"of each {unit} is STAPLE (SimpleITK {v['SimpleITK']}, probability >= 0.5); the voxel-wise inter-observer "
         "variability is p(1-p), p the share of observers including the voxel, correlated with the DL uncertainty by "
-        f"Spearman's rho per case. Analysed with lundprobe_gui {v['lundprobe_gui']} (numpy {v['numpy']}, "
-        f"matplotlib {v['matplotlib']})."
+        f"Spearman's rho per case. {_agreement_sentence(source)}Analysed with lundprobe_gui {v['lundprobe_gui']} "
+        f"(numpy {v['numpy']}, matplotlib {v['matplotlib']})."
     )
 
 
@@ -177,9 +178,26 @@ def _ratings_sentence(source: ReportSource, v: Mapping[str, str]) -> str:
     """How the ratings were compared (nothing for the published edits, which carry no ratings)."""
     if source.published:
         return "The released data holds no ratings or times, so none are analysed. "
+    unit = source.agreement_grouping().by
+    one = "an arm" if unit == "arm" else "a step"
     return (
-        "Agreement of the ratings is Fleiss' kappa across the observers of a step and Cohen's kappa with linear "
-        f"weights per pair of observers and per observer between steps (statsmodels {v['statsmodels']}). "
+        f"Agreement of the ratings is Fleiss' kappa across the observers of {one} and Cohen's kappa with linear "
+        f"weights per pair of observers and per observer between {unit}s (statsmodels {v['statsmodels']}). "
+    )
+
+
+def _agreement_sentence(source: ReportSource) -> str:
+    """In a crossover, that agreement was computed within each arm (nothing when the steps are the arms)."""
+    g = source.agreement_grouping()
+    if not g.by_arm:
+        return ""
+    return (
+        "As each step of the crossover mixed the arms, agreement (the kappas of the ratings, the STAPLE consensus "
+        "and the voxel-wise variability) was computed within each arm: the observers compared with each other are "
+        "those who worked in the same arm, whatever the step it came in; the first arm "
+        f"({g.arms[0]!r}) was compared with each other arm by the Wilcoxon signed-rank test, each observer's Dice "
+        "with its arm's consensus paired within the observer and the patient, the DL mask's Dice and the mean "
+        "variability paired within the patient. "
     )
 
 
@@ -241,8 +259,10 @@ def results_paragraph(source: ReportSource, report: Report, rows: ReportRows) ->
                 )
         var = _find(t["variability_summary"].rows, structure=s, measure="spearman_rho")
         if var is not None and var["median"] is not None:
+            where = f" in arm {var['arm']!r}" if source.agreement_grouping().by_arm else ""
             sentence += (
-                f"; variability-uncertainty Spearman rho median {_num(var['median'])} ({format_p(var['p_value'])})"
+                f"; variability-uncertainty Spearman rho median {_num(var['median'])}{where} "
+                f"({format_p(var['p_value'])})"
             )
         parts.append(sentence + ".")
     tt = _find(t["step_tests"].rows, table="active_time", observer=POOLED, measure="minutes")
@@ -251,10 +271,12 @@ def results_paragraph(source: ReportSource, report: Report, rows: ReportRows) ->
             f"Active time per case: median {_num(tt['median_a'], 1)} min in step {tt['step_a']} and "
             f"{_num(tt['median_b'], 1)} min in step {tt['step_b']} ({format_p(tt['p_value'])}, {tt['n']} pairs)."
         )
+    by_arm = source.agreement_grouping().by_arm
     for q in report.questions:
         ks = [r for r in t["kappa"].rows if r["question"] == q and r["kind"] == "fleiss" and r["structure"] == POOLED]
         if ks:
-            parts.append(
-                f"Fleiss' kappa of {q}: " + ", ".join(f"step {r['step']} {_num(r['kappa'])}" for r in ks) + "."
+            said = (
+                f"arm {r['arm']!r} {_num(r['kappa'])}" if by_arm else f"step {r['step']} {_num(r['kappa'])}" for r in ks
             )
+            parts.append(f"Fleiss' kappa of {q}: " + ", ".join(said) + ".")
     return " ".join(parts)

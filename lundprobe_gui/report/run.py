@@ -91,7 +91,7 @@ def run_report(
     rows = ReportRows()
     for result in run_batch(
         source.paths,
-        report_analyses(options),
+        report_analyses(options, source),
         scheduler=scheduler,
         workers=workers,
         cache=cache,
@@ -193,12 +193,19 @@ def _figures(source: ReportSource, report: Report, options: ReportOptions) -> li
             )
         )
     if t["variability_bins"].rows:
+        grouping = source.agreement_grouping()
+        within = (
+            " The observers are grouped by the arm they were in, whatever the step: each step of a crossover mixes "
+            "the arms."
+            if grouping.by_arm
+            else ""
+        )
         out.append(
             (
                 "fig_agreement",
-                "Dice with the STAPLE consensus per step (top) and the mean voxel-wise "
-                "inter-observer variability per uncertainty bin (bottom).",
-                fg.agreement_figure(t["staple"].rows, t["variability_bins"].rows, arms),
+                f"Dice with the STAPLE consensus per {grouping.by} (top) and the mean voxel-wise "
+                f"inter-observer variability per uncertainty bin (bottom).{within}",
+                fg.agreement_figure(t["staple"].rows, t["variability_bins"].rows, grouping),
             )
         )
     example = variability_example(source, report)
@@ -208,7 +215,10 @@ def _figures(source: ReportSource, report: Report, options: ReportOptions) -> li
 
 
 def variability_example(source: ReportSource, report: Report) -> dict | None:
-    """The slice of the median case (by mean variability in the last step) for the variability map figure."""
+    """The slice of the median case (by mean variability in the last step, or arm) for the variability map figure.
+
+    In a crossover the observers are grouped by the arm they were in (as the agreement tables are).
+    """
     from ..metrics.agreement import observer_agreement
     from ..metrics.compare import DL_SOURCE, parse_observer_source
     from ..render.slicing import AXIAL, display_slice, orientation_labels, pixel_aspect
@@ -216,10 +226,12 @@ def variability_example(source: ReportSource, report: Report) -> dict | None:
     cases = report.tables["variability"].rows
     if not cases:
         return None
+    g = source.agreement_grouping()
+    arm_of = source.arms()
     structure = cases[0]["structure"]
-    last = max(r["step"] for r in cases if r["structure"] == structure)
+    last = g.present(r for r in cases if r["structure"] == structure)[-1]
     pick = sorted(
-        (r for r in cases if r["structure"] == structure and r["step"] == last),
+        (r for r in cases if r["structure"] == structure and g.of(r) == last),
         key=lambda r: (r["mean_variability"] or 0.0, r["patient"]),
     )
     case = pick[len(pick) // 2]
@@ -230,18 +242,21 @@ def variability_example(source: ReportSource, report: Report) -> dict | None:
         geom = patient.frames[frame].geometry
         unc = patient.uncertainty(structure, frame)
         unc = unc if unc is not None and patient.load_volume(unc) else None
-        by_step: dict[int, dict] = {}
+        by_step: dict[int | str, dict] = {}
         for ref in patient.structures(frame):
             parsed = parse_observer_source(ref.source)
             if ref.name == structure and parsed is not None:
-                by_step.setdefault(parsed[0], {})[parsed[1]] = patient.mask_obj(structure, ref.source, frame)
+                key = arm_of.get((parsed[1], parsed[0])) if g.by_arm else parsed[0]
+                if key is not None:
+                    by_step.setdefault(key, {})[parsed[1]] = patient.mask_obj(structure, ref.source, frame)
         dl = (
             patient.mask_obj(structure, DL_SOURCE, frame)
             if (structure, DL_SOURCE) in patient.frames[frame].structures
             else None
         )
-        maps: dict[int, dict] = {}
-        for k, m in sorted(by_step.items()):
+        maps: dict[int | str, dict] = {}
+        for k in g.present(g.keys(k) for k in by_step):
+            m = by_step[k]
             if len(m) >= 2:
                 found = observer_agreement(m, geom.spacing_zyx, unc, dl, keep_maps=True).maps
                 if found is not None:  # keep_maps=True always gives them
@@ -252,7 +267,7 @@ def variability_example(source: ReportSource, report: Report) -> dict | None:
     except (KeyError, ValueError, OSError) as e:
         logger.warning("no variability map figure: %s", e)
         return None
-    last_map = maps[max(maps)]
+    last_map = maps[list(maps)[-1]]
     z_local = int(np.argmax(last_map["variability"].sum(axis=(1, 2))))
     oz, oy, ox = last_map["origin"]
     z = oz + z_local
@@ -274,7 +289,8 @@ def variability_example(source: ReportSource, report: Report) -> dict | None:
     arms = source.step_arms()
     panels = [
         {
-            "title": f"Step {k} ({arms.get(k, '')}):\ninter-observer variability",
+            "title": (f"Arm '{k}'" if g.by_arm else f"Step {k} ({arms.get(int(k), '')})")
+            + ":\ninter-observer variability",
             "values": display_slice(crop(m, "variability"), AXIAL),
             "cmap": "magma",
             "vmax": 0.25,
@@ -284,7 +300,7 @@ def variability_example(source: ReportSource, report: Report) -> dict | None:
     ]
     panels.append(
         {
-            "title": "DL uncertainty\n(shown in steps with the map)",
+            "title": f"DL uncertainty\n(shown in {g.by}s with the map)",
             "values": display_slice(crop(last_map, "uncertainty"), AXIAL),
             "cmap": "turbo",
             "vmax": 0.5,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import io
 import logging
 import subprocess
+from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 from lundprobe_gui.cli import main
@@ -73,3 +76,37 @@ def lp(*args: object) -> subprocess.CompletedProcess[str]:
     finally:
         root.removeHandler(handler)
     return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def fleiss_kappa(matrix: np.ndarray, categories: list[int]) -> float:
+    """Fleiss' kappa from its definition (Fleiss 1971)."""
+    n_items, raters = matrix.shape
+    counts = np.array([[np.sum(row == c) for c in categories] for row in matrix], dtype=float)
+    p_j = counts.sum(axis=0) / (n_items * raters)
+    p_i = (np.sum(counts**2, axis=1) - raters) / (raters * (raters - 1))
+    pe = np.sum(p_j**2)
+    return float((p_i.mean() - pe) / (1 - pe))
+
+
+def linear_weighted_kappa(a: np.ndarray, b: np.ndarray, categories: list[int]) -> float:
+    """Cohen's kappa with linear weights from its definition."""
+    k = len(categories)
+    idx = {c: i for i, c in enumerate(categories)}
+    obs = np.zeros((k, k))
+    for x, y in zip(a, b):
+        obs[idx[x], idx[y]] += 1
+    obs /= obs.sum()
+    exp = np.outer(obs.sum(axis=1), obs.sum(axis=0))
+    w = np.abs(np.subtract.outer(np.arange(k), np.arange(k))) / (k - 1)
+    return float(1 - (w * obs).sum() / (w * exp).sum())
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file, read with :mod:`csv` (never with the app's own reader)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def load(path: Path) -> np.ndarray:
+    """The voxels of a NIfTI file, read with nibabel (never with the app's own reader)."""
+    return np.asanyarray(nib.load(str(path)).dataobj)

@@ -7,12 +7,10 @@ with :mod:`csv`, and recompute with numpy and scipy.stats, never with the report
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
 from itertools import combinations
-from pathlib import Path
 from xml.etree import ElementTree
 
 import nibabel as nib
@@ -25,14 +23,11 @@ from lundprobe_gui.cli import main
 from lundprobe_gui.demo import DemoOptions, generate
 from lundprobe_gui.study.simulate import simulate_study
 
+from .helpers import fleiss_kappa, linear_weighted_kappa, load, read_csv
+
 OBSERVERS = ("obs1", "obs2")
 THRESHOLD = 0.15
 EDGES = np.round(np.arange(0, 0.5 + 1e-9, 0.05), 12)
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def fnum(x: str) -> float | None:
@@ -52,10 +47,6 @@ def reported(tmp_path_factory) -> dict:
     args = ["--scheduler", "sync", "--cache", str(base / "cache"), "--bootstrap", "400", "--quiet"]
     assert main(["study", "report", str(study), "--out", str(out), *args]) == 0
     return {"root": root, "study": study, "out": out, "args": args, "base": base}
-
-
-def load(path: Path) -> np.ndarray:
-    return np.asanyarray(nib.load(str(path)).dataobj)
 
 
 class Raw:
@@ -246,29 +237,6 @@ def test_ratings_and_active_time_step_tests_from_results_csv(reported, raw) -> N
         )
 
 
-def _fleiss(matrix: np.ndarray, categories: list[int]) -> float:
-    """Fleiss' kappa from its definition (Fleiss 1971)."""
-    n_items, raters = matrix.shape
-    counts = np.array([[np.sum(row == c) for c in categories] for row in matrix], dtype=float)
-    p_j = counts.sum(axis=0) / (n_items * raters)
-    p_i = (np.sum(counts**2, axis=1) - raters) / (raters * (raters - 1))
-    pe = np.sum(p_j**2)
-    return float((p_i.mean() - pe) / (1 - pe))
-
-
-def _linear_weighted(a: np.ndarray, b: np.ndarray, categories: list[int]) -> float:
-    """Cohen's kappa with linear weights from its definition."""
-    k = len(categories)
-    idx = {c: i for i, c in enumerate(categories)}
-    obs = np.zeros((k, k))
-    for x, y in zip(a, b):
-        obs[idx[x], idx[y]] += 1
-    obs /= obs.sum()
-    exp = np.outer(obs.sum(axis=1), obs.sum(axis=0))
-    w = np.abs(np.subtract.outer(np.arange(k), np.arange(k))) / (k - 1)
-    return float(1 - (w * obs).sum() / (w * exp).sum())
-
-
 def test_fleiss_and_weighted_kappa_of_the_ratings(reported, raw) -> None:
     definition = json.loads((reported["study"] / "study.json").read_text())
     question = next(q for q in definition["questions"] if q["id"] == "quality")
@@ -285,7 +253,10 @@ def test_fleiss_and_weighted_kappa_of_the_ratings(reported, raw) -> None:
             if x["question"] == "quality" and x["structure"] == "all" and x["step"] == step and x["kind"] == "fleiss"
         )
         assert int(got["items"]) == len(items)
-        assert float(got["kappa"]) == pytest.approx(_fleiss(matrix, scale))
+        assert float(got["kappa"]) == pytest.approx(fleiss_kappa(matrix, scale))
+        # a sequential study's step is one arm: the rows name it
+        (arm,) = {r["arm"] for r in done if r["step"] == step}
+        assert got["arm"] == arm
         got = next(
             x
             for x in kappa
@@ -294,7 +265,7 @@ def test_fleiss_and_weighted_kappa_of_the_ratings(reported, raw) -> None:
             and x["step"] == step
             and x["kind"] == "weighted_inter"
         )
-        assert float(got["kappa"]) == pytest.approx(_linear_weighted(matrix[:, 0], matrix[:, 1], scale))
+        assert float(got["kappa"]) == pytest.approx(linear_weighted_kappa(matrix[:, 0], matrix[:, 1], scale))
 
 
 def test_voxelwise_variability_its_correlation_with_uncertainty_and_staple(reported, raw) -> None:
@@ -309,6 +280,8 @@ def test_voxelwise_variability_its_correlation_with_uncertainty_and_staple(repor
             if (x["patient"], x["structure"], x["step"]) == (r["patient"], r["structure"], r["step"])
         ]
         assert len(masks) == int(r["n_observers"]) == 2
+        (arm,) = {x["arm"] for x in done if x["step"] == r["step"]}
+        assert r["arm"] == arm  # grouped by step, each step's rows name its arm
         p = np.mean(masks, axis=0)
         var = p * (1 - p)
         unc = raw.unc(r["patient"], r["structure"])
