@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import lundprobe_gui as lp
+from lundprobe_gui.cli import main
 from lundprobe_gui.paths import demo_edits_dir
 
-CLI = [sys.executable, "-m", "lundprobe_gui"]
 
-
-def _run(*args):
-    env = dict(os.environ)
-    return subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
+def _run(*args) -> subprocess.CompletedProcess[str]:
+    """The command line, in this process (what is under test is the command, not the interpreter start-up)."""
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 def _two_versions(patient_copy, out):

@@ -218,6 +218,7 @@ def test_flow_counts_a_reopened_case_and_an_overridden_washout(study_dataset, tm
     assert "overrid" in html and "reopened" in html
 
 
+@pytest.mark.slow  # a third report run
 def test_an_interim_report_of_one_finished_case(study_dataset, tmp_path, capsys) -> None:
     from lundprobe_gui.study import ObserverSession
 
