@@ -128,6 +128,7 @@ def test_merge_refuses_overlapping_observers_another_definition_and_a_foreign_fo
     assert not inside.exists()
 
 
+@pytest.mark.slow  # four batch runs over a study
 def test_study_over_the_dataset_names_a_colliding_observer_apart(study_dataset, tmp_path, capsys) -> None:
     study = new_study(study_dataset, tmp_path / "study", ["obsB", "obsQ"], published_ids=True)
     run_observers(study, ["obsB"], seed=3, start=T0 + 60)
