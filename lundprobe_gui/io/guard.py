@@ -348,8 +348,18 @@ def check_output_root(root: str | Path, protected: Protected | None = None, kind
 
 
 def check_output_file(path: str | Path, protected: Protected | None = None) -> Path:
-    """Refuse a file the user named (CSV, PNG) in a patient folder or a dataset root, or that is an input."""
+    """Refuse a file the user named (CSV, PNG) in a patient folder or a dataset root, or that is an input.
+
+    Raises
+    ------
+    WriteRefused
+        When the file is an input or lies in a patient folder or a dataset root.
+    IsADirectoryError
+        When ``path`` names a folder: the user meant a file in it, or mistyped.
+    """
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder: give the name of the file to write")
     folder = path.parent if str(path.parent) else Path(".")
     try:
         check_output_root(folder, protected)

@@ -1,4 +1,4 @@
-"""``screenshot --cursor / --cursor-lps / --cursor-ras``: which stored voxel a user's point names.
+"""``screenshot``'s arguments: which stored voxel --cursor, --cursor-lps and --cursor-ras name; a folder as OUT.
 
 The grid is read from nibabel's own oblique test image (a file nobody on the team wrote); the
 expected voxel comes from nibabel's affine (RAS), never from the app's geometry code.
@@ -75,3 +75,12 @@ def test_the_command_refuses_an_outside_cursor_in_one_line(demo_patient_path, tm
     with pytest.raises(SystemExit) as refused:
         main(["screenshot", str(demo_patient_path), str(out), "--cursor", "1,2,3", "--cursor-lps", "0,0,0"])
     assert refused.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def test_a_folder_named_as_the_output_is_refused_before_rendering(demo_patient_path, tmp_path, capsys) -> None:
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    assert main(["screenshot", str(demo_patient_path), str(folder), "--size", "640x400"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"lundprobe-gui screenshot: {folder} is a folder: give the name of the file to write"]
+    assert list(folder.iterdir()) == []
