@@ -135,16 +135,18 @@ class OpeningWindow(QtWidgets.QMainWindow):
         return Path(recent[0]).parent if recent else Path.home()
 
     def recent(self) -> list[str]:
-        """Recently opened patient folders, newest first."""
+        """Recently opened patient folders, newest first (absolute paths)."""
         val = self.settings.value("recent", [])
         if isinstance(val, str):
             val = [val]
-        return [str(v) for v in val] if isinstance(val, list | tuple) else []
+        # a relative entry (written by an older version) meant the folder the app was started in then
+        return [str(v) for v in val if Path(str(v)).is_absolute()] if isinstance(val, list | tuple) else []
 
     def _remember(self, path: Path) -> None:
         if self.override is not None:
             self.override.remember(path)
             return
+        path = Path(path).absolute()  # opened as ds/P from one folder, it must still open from another
         items = [str(path)] + [p for p in self.recent() if p != str(path)]
         self.settings.setValue("recent", items[:MAX_RECENT])
         self._rebuild_recent()
