@@ -161,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
 
     app = make_application()
     win = MainWindow()
+    win.remembers_recent = False  # a render from a script leaves the user's recent patients alone
     try:
         win.resize(w, h)
         win.set_patient(patient)

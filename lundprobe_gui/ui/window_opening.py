@@ -31,6 +31,8 @@ class OpeningWindow(QtWidgets.QMainWindow):
     browser: QtWidgets.QTableWidget
     recent_menu: QtWidgets.QMenu
     _dataset_root: Path | None
+    remembers_recent: bool = True
+    """Whether an opened patient goes into File > Recent patients (not for a command-line render)."""
 
     def open_path(self, path: str | Path | None) -> None:
         """Open a patient folder or dataset root (the demo patient when None), in the background."""
@@ -145,6 +147,8 @@ class OpeningWindow(QtWidgets.QMainWindow):
     def _remember(self, path: Path) -> None:
         if self.override is not None:
             self.override.remember(path)
+            return
+        if not self.remembers_recent:
             return
         path = Path(path).absolute()  # opened as ds/P from one folder, it must still open from another
         items = [str(path)] + [p for p in self.recent() if p != str(path)]

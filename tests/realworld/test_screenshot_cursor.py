@@ -1,4 +1,4 @@
-"""``screenshot``'s arguments: which stored voxel --cursor, --cursor-lps and --cursor-ras name; a folder as OUT.
+"""``screenshot``'s arguments and side effects: --cursor, --cursor-lps, --cursor-ras; a folder as OUT; recent patients.
 
 The grid is read from nibabel's own oblique test image (a file nobody on the team wrote); the
 expected voxel comes from nibabel's affine (RAS), never from the app's geometry code.
@@ -84,3 +84,13 @@ def test_a_folder_named_as_the_output_is_refused_before_rendering(demo_patient_p
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"lundprobe-gui screenshot: {folder} is a folder: give the name of the file to write"]
     assert list(folder.iterdir()) == []
+
+
+def test_a_screenshot_leaves_the_recent_patients_alone(demo_patient_path, tmp_path, qapp) -> None:
+    from PySide6.QtCore import QSettings
+
+    QSettings().setValue("recent", ["/data/LUNDPROBE_0001"])
+    out = tmp_path / "shot.png"
+    assert main(["screenshot", str(demo_patient_path), str(out), "--size", "640x400", "--quiet"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert QSettings().value("recent") == ["/data/LUNDPROBE_0001"]
