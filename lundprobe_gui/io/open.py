@@ -123,6 +123,9 @@ def open_patient(path: str | os.PathLike | bytes, edits: EditsArg = True) -> Pat
     denied = folder_access_error(path)
     if denied is not None:
         raise NoImageError(f"{path}: cannot read the folder ({denied.strerror or denied})") from denied
+    # absolute from here on: a folder opened as "." or "ds/P" must keep meaning the same folder (default
+    # output folder beside the dataset, recent patients, provenance) whatever the working folder becomes
+    path = path.absolute()
     layout = detect_layout(path)
     if layout is None:
         other = "; ".join(f"{Path(pr.path).name}: {pr.message}" for pr in unsupported_files(path))
