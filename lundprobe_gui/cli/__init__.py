@@ -129,7 +129,9 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_app(args.path)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here rather than in the interpreter's exit
+        return code
     except CliError as e:
         print(f"lundprobe-gui {args.command}: {e}", file=sys.stderr)
         return EXIT_USAGE
