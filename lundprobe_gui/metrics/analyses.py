@@ -97,23 +97,30 @@ class MetricsAnalysis:
         Surface Dice tolerance.
     kinds : tuple of str, optional
         Only these comparison kinds (:data:`~lundprobe_gui.metrics.compare.KINDS`; default all).
+    arms : tuple of (str, int, str)
+        ``(observer, step, arm)`` of every observer's steps. Empty (the default): ``inter_observer``
+        pairs the observers within a step. Given (a crossover): within an arm, whatever the step.
     """
 
     name: ClassVar[str] = "metrics"
     columns: ClassVar[tuple[str, ...]] = METRICS_ROW_KEYS
     tolerance_mm: float = DEFAULT_TOLERANCE_MM
     kinds: tuple[str, ...] | None = None
+    arms: tuple[tuple[str, int, str], ...] = ()
 
     def cache_key(self) -> dict:
-        """Name and parameters."""
+        """Name and parameters (the arms only when given: entries paired by step keep their key)."""
         key: dict = {"analysis": self.name, "tolerance_mm": float(self.tolerance_mm)}
         if self.kinds is not None:
             key["kinds"] = sorted(self.kinds)
+        if self.arms:
+            key["inter_observer_by"] = "arm"
+            key["arms"] = [list(a) for a in sorted(self.arms)]
         return key
 
     def run(self, patient: Patient) -> Outcome:
         """Every pair of the comparison set; the pairs of a mask that cannot be decoded are left out."""
-        comps = patient_comparisons(patient)
+        comps = patient_comparisons(patient, arm_of={(o, k): a for o, k, a in self.arms} if self.arms else None)
         if self.kinds is not None:
             comps = [c for c in comps if c.kind in self.kinds]
         warnings: list[str] = []

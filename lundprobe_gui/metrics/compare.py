@@ -9,7 +9,9 @@ set holds these (reference, test) pairs, in this order (docs/metrics.md repeats 
 ``intra_observer``
     Each observer's step k against the same observer's later step k' (step 1 against step 2).
 ``inter_observer``
-    Observers pairwise within one step; the reference is the observer that sorts first.
+    Observers pairwise within one step; the reference is the observer that sorts first. Given the
+    arm of each observer's steps (a crossover, where a step mixes the arms), within one arm instead,
+    whatever the step of each mask.
 ``clinical_vs_dl``
     ``clinical`` against ``nnUNet``.
 ``clinical_vs_observer``
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from typing import TYPE_CHECKING, cast
@@ -174,7 +176,9 @@ def _observer_sort_key(source: str) -> tuple[int, str]:
     return (step, obs)
 
 
-def plan_structure(structure: str, sources: Iterable[str], frame: str = "MRI") -> list[Comparison]:
+def plan_structure(
+    structure: str, sources: Iterable[str], frame: str = "MRI", arm_of: Mapping[tuple[str, int], str] | None = None
+) -> list[Comparison]:
     """The comparison set of one structure, given the sources it exists in.
 
     Parameters
@@ -185,6 +189,10 @@ def plan_structure(structure: str, sources: Iterable[str], frame: str = "MRI") -
         Sources that have a mask of this structure.
     frame : str
         Frame name stored in the comparisons.
+    arm_of : mapping, optional
+        ``(observer, step) -> arm`` (a crossover, where a step mixes the arms): ``inter_observer``
+        pairs the observers within an arm instead of a step, whatever the step of each mask
+        (arms by name, then observers; an observer mask whose step has no arm is left out).
 
     Returns
     -------
@@ -213,8 +221,12 @@ def plan_structure(structure: str, sources: Iterable[str], frame: str = "MRI") -
     for obs in sorted(by_observer):
         for a, b in combinations(by_observer[obs], 2):  # already in step order
             add(a, b, "intra_observer")
-    for step in sorted(by_step):
-        for a, b in combinations(by_step[step], 2):  # already in observer order
+    if arm_of is None:
+        for step in sorted(by_step):
+            for a, b in combinations(by_step[step], 2):  # already in observer order
+                add(a, b, "inter_observer")
+    else:
+        for a, b in _arm_pairs(observers, arm_of):
             add(a, b, "inter_observer")
     if clinical and dl:
         add(CLINICAL_SOURCE, DL_SOURCE, "clinical_vs_dl")
@@ -227,7 +239,24 @@ def plan_structure(structure: str, sources: Iterable[str], frame: str = "MRI") -
     return out
 
 
-def plan_comparisons(available: Iterable[tuple[str, str]], frame: str = "MRI") -> list[Comparison]:
+def _arm_pairs(observers: Sequence[str], arm_of: Mapping[tuple[str, int], str]) -> list[tuple[str, str]]:
+    """Observer sources pairwise within each arm: arms by name, the observer that sorts first the reference."""
+    by_arm: dict[str, list[tuple[str, int, str]]] = {}
+    for s in observers:
+        step, obs = cast("tuple[int, str]", parse_observer_source(s))
+        if (obs, step) in arm_of:
+            by_arm.setdefault(arm_of[(obs, step)], []).append((obs, step, s))
+    return [
+        (a[2], b[2])
+        for arm in sorted(by_arm)
+        for a, b in combinations(sorted(by_arm[arm]), 2)
+        if a[0] != b[0]  # one observer's two masks in one arm are not two observers
+    ]
+
+
+def plan_comparisons(
+    available: Iterable[tuple[str, str]], frame: str = "MRI", arm_of: Mapping[tuple[str, int], str] | None = None
+) -> list[Comparison]:
     """The comparison set of every structure among ``available`` (name, source) pairs.
 
     Structures are taken in name order; a structure with only a clinical mask gives nothing.
@@ -238,6 +267,8 @@ def plan_comparisons(available: Iterable[tuple[str, str]], frame: str = "MRI") -
         (structure name, source) of every mask in the frame.
     frame : str
         Frame name stored in the comparisons.
+    arm_of : mapping, optional
+        ``(observer, step) -> arm``: inter-observer pairs within an arm (see :func:`plan_structure`).
 
     Returns
     -------
@@ -248,11 +279,13 @@ def plan_comparisons(available: Iterable[tuple[str, str]], frame: str = "MRI") -
         by_name.setdefault(name, set()).add(source)
     out: list[Comparison] = []
     for name in sorted(by_name):
-        out.extend(plan_structure(name, by_name[name], frame))
+        out.extend(plan_structure(name, by_name[name], frame, arm_of))
     return out
 
 
-def patient_comparisons(patient: Patient, frame: str | None = None) -> list[Comparison]:
+def patient_comparisons(
+    patient: Patient, frame: str | None = None, arm_of: Mapping[tuple[str, int], str] | None = None
+) -> list[Comparison]:
     """The comparison set of a patient in a frame (the reference frame by default).
 
     Parameters
@@ -261,6 +294,8 @@ def patient_comparisons(patient: Patient, frame: str | None = None) -> list[Comp
         An opened patient (headers are enough; nothing is loaded).
     frame : str, optional
         Frame name; DL masks and observer edits live in the MRI frame.
+    arm_of : mapping, optional
+        ``(observer, step) -> arm``: inter-observer pairs within an arm (see :func:`plan_structure`).
 
     Returns
     -------
@@ -268,7 +303,7 @@ def patient_comparisons(patient: Patient, frame: str | None = None) -> list[Comp
     """
     fname = frame or patient.reference_frame.name
     refs = patient.structures(fname)
-    out = plan_comparisons(((r.name, r.source) for r in refs), fname)
+    out = plan_comparisons(((r.name, r.source) for r in refs), fname, arm_of)
     have = {(r.name, r.source) for r in refs}
     seen = {(c.structure, c.reference, c.test) for c in out}
     for r in sorted((r for r in refs if r.version is not None), key=lambda r: (r.name, r.source)):

@@ -62,6 +62,8 @@ VARIABILITY_BIN_COLUMNS = (
 CASE_TIME_COLUMNS = ("observer", "step", "arm", "patient", "seconds", "minutes")
 RESULT_KEYS = ("observer", "step", "arm", "patient", "pseudonym", "structure")
 """The first columns of ``ratings_time.csv``; the study's other columns follow."""
+MIXED_STEPS = "In this crossover each step mixes the arms"
+"""What the step ratio's caption and HTML heading say in a crossover."""
 
 
 @dataclass
@@ -184,8 +186,9 @@ def prepare_source(
 def report_analyses(options: ReportOptions, source: ReportSource | None = None) -> list:
     """The per-patient analyses of a report.
 
-    Given the source, the agreement of a crossover groups the observers by arm (the arm of each
-    observer's steps is part of the analysis, and so of its cache key).
+    Given the source, the agreement and the inter-observer metrics of a crossover group the
+    observers by arm (the arm of each observer's steps is part of those analyses, and so of their
+    cache keys).
     """
     arms: tuple[tuple[str, int, str], ...] = ()
     if source is not None and source.agreement_grouping().by_arm:
@@ -193,7 +196,7 @@ def report_analyses(options: ReportOptions, source: ReportSource | None = None) 
     return [
         EditsAnalysis(),
         EditSplitAnalysis(options.threshold),
-        MetricsAnalysis(options.tolerance_mm, kinds=("dl_vs_observer", "inter_observer")),
+        MetricsAnalysis(options.tolerance_mm, kinds=("dl_vs_observer", "inter_observer"), arms=arms),
         AgreementAnalysis(arms),
     ]
 
@@ -236,12 +239,13 @@ class ReportRows:
 
 @dataclass
 class Table:
-    """One table of the report: its file stem, columns, rows and a caption."""
+    """One table of the report: its file stem, columns, rows, a caption and what its HTML heading adds."""
 
     name: str
     columns: tuple[str, ...]
     rows: list[dict]
     caption: str
+    note: str = ""
 
 
 @dataclass
@@ -293,6 +297,17 @@ def _agreement_rows(rows: Iterable[dict], grouping: AgreementGrouping) -> list[d
     return sorted(rows, key=lambda r: (patients[r["patient"]], r["structure"], order.get(r["arm"], len(order))))
 
 
+def _inter_rows(rows: Iterable[dict], arms: dict[tuple[str, int], str], grouping: AgreementGrouping) -> list[dict]:
+    """The inter-observer rows; paired within an arm (a crossover), with the arm, in the definition's order."""
+    rows = [r for r in rows if r["comparison"] == "inter_observer"]
+    if not grouping.by_arm:
+        return rows
+    rows = _with_arm(rows, arms)
+    patients = {p: i for i, p in enumerate(dict.fromkeys(r["patient"] for r in rows))}
+    order = {a: i for i, a in enumerate(grouping.arms)}
+    return sorted(rows, key=lambda r: (patients[r["patient"]], r["structure"], order.get(r["arm"], len(order))))
+
+
 def _mixed(rows: list[dict]) -> bool:
     return any(r["arm"] == "mixed" for r in rows)
 
@@ -305,12 +320,15 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
     edits = _with_arm(rows.edits, arms)
     split = _with_arm(rows.split, arms)
     dl = _with_arm((r for r in rows.metrics if r["comparison"] == "dl_vs_observer"), arms)
-    inter = [r for r in rows.metrics if r["comparison"] == "inter_observer"]
+    grouping = source.agreement_grouping()
+    inter = _inter_rows(rows.metrics, arms, grouping)
     hist = es.histogram_table(rows.edits, options, arms)
     # in a crossover each step mixes the arms: the key figure compares the arms themselves
     by_arm = es.histogram_table(rows.edits, options, arms, source.arm_order()) if _mixed(hist) else []
     low = es.low_uncertainty_table(rows.split, options, arms)
     ratios = es.step_ratio_table(rows.split, options)
+    # the key statistic of a crossover: the arms paired within each observer, whatever the step
+    arm_ratios = es.step_ratio_table(rows.split, options, arms, grouping.arms) if grouping.by_arm else []
     m_sum, m_tests = cs.compare_steps(dl, cs.DL_METRICS, ["patient"], "dl_vs_edit")
     done = [r for r in results if r["finished"]]
     r_sum, r_tests = cs.compare_steps(
@@ -329,7 +347,6 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
         for q in source.outputs.questionnaire
         if q["observer"] in source.labels
     ]
-    grouping = source.agreement_grouping()
     agreement = _agreement_rows(rows.agreement, grouping)
     kappa = cs.kappa_table(done, questions, grouping) if questions else []
     st_sum, st_tests = cs.staple_tables(agreement, grouping)
@@ -379,10 +396,32 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
             "low_uncertainty_step_ratio",
             es.RATIO_COLUMNS,
             ratios,
-            "Edited voxels of a later step over step 1, per part of the uncertainty range (same patients).",
+            "Edited voxels of a later step over step 1, per part of the uncertainty range (same patients)."
+            + (f" {MIXED_STEPS}: an order effect, not the arms' (see the arm ratio)." if grouping.by_arm else ""),
+            MIXED_STEPS.lower() + ": an order effect, not the arms'" if grouping.by_arm else "",
+        ),
+        *(
+            [
+                Table(
+                    "low_uncertainty_arm_ratio",
+                    es.ARM_RATIO_COLUMNS,
+                    arm_ratios,
+                    "Edited voxels in each other arm over the first arm, per part of the uncertainty range, paired "
+                    "within each observer whatever the step (same patients).",
+                )
+            ]
+            if grouping.by_arm
+            else []
         ),
         Table("dl_vs_edit", (*METRICS_ROW_KEYS, "arm"), dl, "DL mask against each edited mask, per case."),
-        Table("inter_observer_metrics", METRICS_ROW_KEYS, inter, "Observers pairwise within a step, per case."),
+        Table(
+            "inter_observer_metrics",
+            (*METRICS_ROW_KEYS, "arm") if grouping.by_arm else METRICS_ROW_KEYS,
+            inter,
+            "Observers pairwise within an arm (both edits made in that arm, whatever the step), per case."
+            if grouping.by_arm
+            else "Observers pairwise within a step, per case.",
+        ),
         Table(
             "step_summaries",
             SUMMARY_COLUMNS,
@@ -454,6 +493,7 @@ def compute_tables(source: ReportSource, rows: ReportRows, options: ReportOption
         "histogram_pooled": [r for r in hist if r["observer"] == POOLED],
         "low_uncertainty": low,
         "low_uncertainty_step_ratio": ratios,
+        **({"low_uncertainty_arm_ratio": arm_ratios} if grouping.by_arm else {}),
         "step_summaries": m_sum + r_sum + t_sum,
         "step_tests": m_tests + r_tests + t_tests,
         "arm_order": order,

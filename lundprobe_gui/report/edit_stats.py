@@ -8,7 +8,9 @@ Per structure, per step, per observer and pooled over the observers (``observer 
 * **Low uncertainty** (:func:`low_uncertainty_table`): the share of the edited voxels at
   ``u == 0`` exactly, at ``0 < u < threshold`` and at ``u >= threshold``; and
   (:func:`step_ratio_table`) the edited voxels of a later step over those of step 1 in each part
-  (the published "about 50 % fewer edits at low uncertainty"), over the patients present in both.
+  (the published "about 50 % fewer edits at low uncertainty"), over the patients present in both;
+  in a crossover, where each step mixes the arms, also each other arm over the first one, paired
+  within the observer whatever the step each arm came in (the same function, grouped by arm).
 
 Pooled counts are sums over the patients (and observers): a large edit weighs more than a small
 one, as in the published histogram. The bootstrap resamples patients; a pooled resample takes a
@@ -79,6 +81,8 @@ RATIO_COLUMNS = (
     "ci_low",
     "ci_high",
 )
+ARM_RATIO_COLUMNS = tuple({"step_a": "arm_a", "step_b": "arm_b"}.get(c, c) for c in RATIO_COLUMNS)
+"""The columns of the arm ratio (a crossover): the arms in place of the steps."""
 PARTS = ("zero", "low", "low_or_zero", "high", "all")
 """The parts of the uncertainty range a step ratio is given for."""
 
@@ -93,6 +97,18 @@ def _groups(
         for obs in (r["observer"], POOLED):
             out.setdefault((r["structure"], obs, k), {}).setdefault(r["patient"], []).append(r)
     return out
+
+
+def _grouped(
+    rows: Sequence[Mapping[str, Any]], arms: Mapping[tuple, str], by_arm: Sequence[str] | None
+) -> dict[tuple[str, str, int], dict[str, list[Mapping]]]:
+    """:func:`_groups` by step, or with ``by_arm`` by the position of the arm of each observer's step."""
+    if by_arm is None:
+        return _groups(rows)
+    order = list(by_arm)
+    # an observer without a known arm (none in a study export) has no place here
+    rows = [r for r in rows if arms.get((r["observer"], int(r["step"]))) in order]
+    return _groups(rows, lambda r: order.index(arms[(r["observer"], int(r["step"]))]))
 
 
 def _sort_key(structures: list[str], observers: list[str]):
@@ -127,11 +143,7 @@ def histogram_table(
     structures = list(dict.fromkeys(r["structure"] for r in edit_rows))
     observers = observers_of(edit_rows)
     order = list(by_arm or ())
-    if by_arm is not None:  # an observer without a known arm (none in a study export) has no place here
-        edit_rows = [r for r in edit_rows if arms.get((r["observer"], int(r["step"]))) in order]
-    groups = _groups(
-        edit_rows, None if by_arm is None else lambda r: order.index(arms[(r["observer"], int(r["step"]))])
-    )
+    groups = _grouped(edit_rows, arms, by_arm)
     out = []
     for key in sorted(groups, key=_sort_key(structures, observers)):
         structure, obs, step = key
@@ -226,15 +238,38 @@ def low_uncertainty_table(
     return out
 
 
-def step_ratio_table(split_rows: Sequence[Mapping[str, Any]], options: ReportOptions) -> list[dict]:
+def step_ratio_table(
+    split_rows: Sequence[Mapping[str, Any]],
+    options: ReportOptions,
+    arms: Mapping[tuple, str] | None = None,
+    by_arm: Sequence[str] | None = None,
+) -> list[dict]:
     """Edited voxels of each later step over step 1, per part of the range (columns :data:`RATIO_COLUMNS`).
 
     Only patients with both steps (for that observer, or pooled: with both steps of every observer
     they have) take part, so the ratio compares the same cases.
+
+    Parameters
+    ----------
+    split_rows : list of dict
+        Rows of :data:`~lundprobe_gui.metrics.study_analyses.SPLIT_ROW_KEYS`.
+    options : ReportOptions
+        Threshold and bootstrap settings.
+    arms : mapping, optional
+        ``(observer, step) -> arm``; needed with ``by_arm``.
+    by_arm : list of str, optional
+        The arms in order: each other arm over the first one instead (columns
+        :data:`ARM_RATIO_COLUMNS`), paired within the observer whatever the step each arm came in
+        (a crossover); a pooled patient takes part when every observer it has worked in both arms.
     """
     structures = list(dict.fromkeys(r["structure"] for r in split_rows))
     observers = observers_of(split_rows)
-    groups = _groups(split_rows)
+    groups = _grouped(split_rows, arms or {}, by_arm)
+    a_key, b_key = ("step_a", "step_b") if by_arm is None else ("arm_a", "arm_b")
+
+    def name(k: int) -> int | str:
+        return k if by_arm is None else by_arm[k]
+
     out = []
     pairs = sorted(
         {(s, o) for s, o, _ in groups},
@@ -260,8 +295,8 @@ def step_ratio_table(split_rows: Sequence[Mapping[str, Any]], options: ReportOpt
                         "observer": obs,
                         "part": part,
                         "threshold": options.threshold,
-                        "step_a": steps[0],
-                        "step_b": later,
+                        a_key: name(steps[0]),
+                        b_key: name(later),
                         "patients": len(patients),
                         "edited_a": int(den[i].sum()),
                         "edited_b": int(num[i].sum()),

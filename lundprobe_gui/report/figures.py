@@ -163,18 +163,28 @@ def histogram_figure(rows: Sequence[Mapping], threshold: float, observer: str = 
 
 
 def observer_histograms_figure(rows: Sequence[Mapping], threshold: float) -> Any:
-    """Share of the edited voxels per bin, one panel per observer and structure."""
+    """Share of the edited voxels per bin, one panel per observer and structure.
+
+    Each step is labelled with the arm the observer saw in it: one legend for the figure when every
+    observer saw the same in each step, else (a crossover) a legend in each observer's first panel.
+    """
     with _style():
         observers = [o for o in dict.fromkeys(r["observer"] for r in rows) if o != POOLED]
         structures = list(dict.fromkeys(r["structure"] for r in rows))
-        steps = _steps(rows)
+        steps = sorted({int(r["step"]) for r in rows})
+        labels = {
+            (r["observer"], int(r["step"])): step_label(int(r["step"]), str(r.get("arm", "")))
+            for r in rows
+            if r["observer"] != POOLED
+        }
+        shared = all(len({labels[k] for k in labels if k[1] == step}) == 1 for step in steps)
         fig = new_figure(3.0 * max(1, len(structures)), 2.0 * max(1, len(observers)) + 0.6)
         axes = fig.subplots(max(1, len(observers)), max(1, len(structures)), squeeze=False, sharey=True)
         width = 0.8 / max(1, len(steps))
         for r_i, obs in enumerate(observers):
             for c, structure in enumerate(structures):
                 ax = axes[r_i, c]
-                for i, (step, arm) in enumerate(steps):
+                for i, step in enumerate(steps):
                     sel = sorted(
                         (x for x in rows if x["observer"] == obs and x["structure"] == structure and x["step"] == step),
                         key=lambda x: x["bin_low"],
@@ -192,15 +202,17 @@ def observer_histograms_figure(rows: Sequence[Mapping], threshold: float) -> Any
                         color=STEP_COLOURS[i % len(STEP_COLOURS)],
                         capsize=1.5,
                         error_kw={"elinewidth": 0.6},
-                        label=step_label(step, arm),
+                        label=labels[(obs, step)],
                     )
                 ax.axvline(threshold, color="0.4", ls="--", lw=0.8)
                 ax.set_title(f"{obs}, {structure}")
                 if c == 0:
                     ax.set_ylabel("Share of edits (%)")
+                    if not shared and ax.get_legend_handles_labels()[0]:
+                        ax.legend(frameon=False, fontsize=6, loc="upper left")
                 if r_i == len(observers) - 1:
                     ax.set_xlabel(UNCERTAINTY_AXIS)
-        if observers and structures:
+        if observers and structures and shared:
             fig.legend(
                 *axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=len(steps), frameon=False
             )

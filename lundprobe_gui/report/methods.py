@@ -211,6 +211,21 @@ def _find(rows: Iterable[Mapping[str, Any]], **keys: Any) -> Mapping[str, Any] |
     return next((r for r in rows if all(r.get(k) == v for k, v in keys.items())), None)
 
 
+def _ratio_sentence(t: Mapping[str, Any], structure: str) -> str:
+    """The pooled low-uncertainty ratio: of the arms in a crossover (its steps mix them), else of the steps."""
+    by_arm = "low_uncertainty_arm_ratio" in t
+    name, unit = ("low_uncertainty_arm_ratio", "arm") if by_arm else ("low_uncertainty_step_ratio", "step")
+    r = _find(t[name].rows, structure=structure, observer=POOLED, part="low_or_zero")
+    if r is None or r["ratio"] is None:
+        return ""
+    a, b = (repr(r["arm_a"]), repr(r["arm_b"])) if by_arm else (r["step_a"], r["step_b"])
+    paired = ", paired within each observer whatever the step" if by_arm else ""
+    return (
+        f". {unit.capitalize()} {b} had {r['ratio']:.2f} times the low-uncertainty edits of {unit} {a}{paired} "
+        f"(95 % CI {_num(r['ci_low'])}-{_num(r['ci_high'])}, {r['patients']} patients)"
+    )
+
+
 def results_paragraph(source: ReportSource, report: Report, rows: ReportRows) -> str:
     """The main numbers, per structure, pooled over the observers."""
     t = report.tables
@@ -231,13 +246,7 @@ def results_paragraph(source: ReportSource, report: Report, rows: ReportRows) ->
             for r in lows
         ]
         sentence = f"{s}: " + "; ".join(bits)
-        ratio = _find(t["low_uncertainty_step_ratio"].rows, structure=s, observer=POOLED, part="low_or_zero")
-        if ratio is not None and ratio["ratio"] is not None:
-            sentence += (
-                f". Step {ratio['step_b']} had {ratio['ratio']:.2f} times the low-uncertainty edits of step "
-                f"{ratio['step_a']} (95 % CI {_num(ratio['ci_low'])}-{_num(ratio['ci_high'])}, "
-                f"{ratio['patients']} patients)"
-            )
+        sentence += _ratio_sentence(t, s)
         arm = _find(t["arm_tests"].rows, table="dl_vs_edit", structure=s, observer=POOLED, measure="dice")
         if arm is not None and arm["n"] and d_crossover(source):
             sentence += (

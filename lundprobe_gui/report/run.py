@@ -39,6 +39,7 @@ MANIFEST = ".lundprobe-report.json"
 HTML_TABLES = (
     ("Flow of cases", "flow", None),
     ("Low-uncertainty edits", "low_uncertainty", None),
+    ("Arm ratio of the edits (within each observer, whatever the step)", "low_uncertainty_arm_ratio", None),
     ("Step ratio of the edits", "low_uncertainty_step_ratio", None),
     ("Step tests", "step_tests", None),
     ("Arm tests (within each observer, whatever the step)", "arm_tests", None),
@@ -369,9 +370,11 @@ def write_report(
     ]
     tables = []
     for heading, name, observer in HTML_TABLES:
+        if name not in report.tables:  # the arm ratio is a crossover's alone
+            continue
         t = report.tables[name]
         shown = [r for r in t.rows if observer is None or r.get("observer") == observer]
-        tables.append((heading, f"{name}.csv", shown, t.columns))
+        tables.append((f"{heading} ({t.note})" if t.note else heading, f"{name}.csv", shown, t.columns))
     names = sorted([*files, "report.html"])
     files["report.html"] = page(title, meta, paragraphs, figs, tables, names, rows.warnings[:50]).encode("utf-8")
     previous = _previous_files(out_dir)

@@ -22,11 +22,13 @@ from lundprobe_gui.batch.cache import ResultCache
 from lundprobe_gui.batch.run import run_batch
 from lundprobe_gui.cli import main
 from lundprobe_gui.demo import DemoOptions, generate
+from lundprobe_gui.metrics.compare import plan_structure
 from lundprobe_gui.metrics.study_analyses import AgreementAnalysis
 from lundprobe_gui.report import ReportOptions, prepare_source
 from lundprobe_gui.report.build import report_analyses
 from lundprobe_gui.report.common import AgreementGrouping
 from lundprobe_gui.report.compare_stats import kappa_table
+from lundprobe_gui.report.edit_stats import step_ratio_table
 from lundprobe_gui.study import InitOptions, init_study, load_study
 from lundprobe_gui.study.simulate import run_observers
 
@@ -314,3 +316,193 @@ def test_a_cached_agreement_grouped_otherwise_is_not_served(crossed) -> None:
     swapped = AgreementAnalysis(tuple((o, k, ARMS[1] if a == ARMS[0] else ARMS[0]) for o, k, a in by_arm.arms))
     again = list(run_batch(source.paths, [swapped], scheduler="sync", cache=cache, opener=source.overlay))
     assert not any(r.cached for r in again)
+
+
+THRESHOLD = 0.15  # the report's default --threshold
+
+
+def _dl(crossed: dict, patient: str, structure: str) -> np.ndarray:
+    return load(crossed["root"] / patient / "MR_StorT2" / "nnUNetOutput" / f"mask_{structure}_nnUNet.nii.gz") > 0
+
+
+def _edited_parts(crossed: dict, key: str) -> dict[tuple[str, str, str, str], dict[str, int]]:
+    """Edited voxels at u == 0, 0 < u < threshold and above, by (structure, observer, patient, arm or step)."""
+    out = {}
+    for r in finished(crossed):
+        unc = _unc(crossed, r["patient"], r["structure"])
+        changed = _dl(crossed, r["patient"], r["structure"]) ^ (load(crossed["study"] / r["output_file"]) > 0)
+        zero = np.count_nonzero(changed & (unc == 0))
+        low = np.count_nonzero(changed & (unc > 0) & (unc < THRESHOLD))
+        high = np.count_nonzero(changed & (unc >= THRESHOLD))
+        parts = {"zero": zero, "low": low, "low_or_zero": zero + low, "high": high, "all": zero + low + high}
+        out[(r["structure"], r["observer"], r["patient"], r[key])] = parts
+    return out
+
+
+def _pooled_ratio(parts: dict, structure: str, observer: str | None, a: str, b: str, part: str) -> tuple[float, int]:
+    """Sum over the patients (and observers) of group b over group a, and the patients taking part."""
+    num = den = 0
+    patients = set()
+    for (s, o, p, g), v in parts.items():
+        if s != structure or observer not in (None, o) or g != b:
+            continue
+        num += v[part]
+        den += parts[(s, o, p, a)][part]  # paired: the same observer and patient in the other group
+        patients.add(p)
+    return num / den if den else float("nan"), len(patients)
+
+
+@pytest.mark.slow  # the module's crossover study and report take about 25 s
+def test_the_low_uncertainty_arm_ratio_pairs_each_observer_across_arms_from_the_raw_masks(crossed) -> None:
+    out = crossed["out"]
+    rows = read_csv(out / "low_uncertainty_arm_ratio.csv")
+    assert list(rows[0]) == [
+        "structure",
+        "observer",
+        "part",
+        "threshold",
+        "arm_a",
+        "arm_b",
+        "patients",
+        "edited_a",
+        "edited_b",
+        "ratio",
+        "ci_low",
+        "ci_high",
+    ]
+    by_arm = _edited_parts(crossed, "arm")
+    by_step = _edited_parts(crossed, "step")
+    parts = ("zero", "low", "low_or_zero", "high", "all")
+    assert len(rows) == 2 * (len(OBSERVERS) + 1) * len(parts)  # structures x (observers + pooled) x parts
+    step_differs = 0
+    for r in rows:
+        observer = None if r["observer"] == "all" else r["observer"]
+        assert (r["arm_a"], r["arm_b"], float(r["threshold"])) == (*ARMS, THRESHOLD)
+        want, patients = _pooled_ratio(by_arm, r["structure"], observer, *ARMS, r["part"])
+        assert int(r["patients"]) == patients == 3
+        num = sum(
+            v[r["part"]]
+            for (s, o, _, g), v in by_arm.items()
+            if (s, g) == (r["structure"], ARMS[1]) and observer in (None, o)
+        )
+        den = sum(
+            v[r["part"]]
+            for (s, o, _, g), v in by_arm.items()
+            if (s, g) == (r["structure"], ARMS[0]) and observer in (None, o)
+        )
+        assert (int(r["edited_b"]), int(r["edited_a"])) == (num, den)
+        if den:
+            assert float(r["ratio"]) == pytest.approx(want)
+        else:
+            assert r["ratio"] == ""
+        assert (r["ci_low"], r["ci_high"]) == ("", "")  # --bootstrap 0
+        by_steps, _ = _pooled_ratio(by_step, r["structure"], observer, "1", "2", r["part"])
+        step_differs += bool(den) and by_steps != pytest.approx(want)
+    assert step_differs >= 10  # grouped by step the ratios are others: a fallback to the steps fails here
+    # the step ratio stays (an order effect in a crossover), recomputed by step
+    steps = read_csv(out / "low_uncertainty_step_ratio.csv")
+    pooled = next(x for x in steps if (x["structure"], x["observer"], x["part"]) == ("CTVT_427", "all", "low"))
+    assert float(pooled["ratio"]) == pytest.approx(_pooled_ratio(by_step, "CTVT_427", None, "1", "2", "low")[0])
+    # the results paragraph quotes the arm ratio; the HTML shows its table and says the steps mix the arms
+    html = (out / "report.html").read_text(encoding="utf-8")
+    arm = next(x for x in rows if (x["structure"], x["observer"], x["part"]) == ("CTVT_427", "all", "low_or_zero"))
+    assert (
+        f"Arm &#x27;{ARMS[1]}&#x27; had {float(arm['ratio']):.2f} times the low-uncertainty edits of arm "
+        f"&#x27;{ARMS[0]}&#x27;, paired within each observer" in html
+    )
+    assert "times the low-uncertainty edits of step" not in html
+    assert "<code>low_uncertainty_arm_ratio.csv</code>" in html
+    assert "Step ratio of the edits (in this crossover each step mixes the arms" in html
+    stats_json = json.loads((out / "stats.json").read_text())
+    assert [x["ratio"] for x in stats_json["low_uncertainty_arm_ratio"]] == [
+        float(x["ratio"]) if x["ratio"] else None for x in rows
+    ]
+
+
+@pytest.mark.slow  # the module's crossover study and report take about 25 s
+def test_inter_observer_metrics_pair_observers_only_within_an_arm(crossed) -> None:
+    rows = read_csv(crossed["out"] / "inter_observer_metrics.csv")
+    arm_of = {(r["observer"], r["step"]): r["arm"] for r in crossed["results"]}
+    files = {(r["patient"], r["structure"], r["observer"], r["step"]): r["output_file"] for r in finished(crossed)}
+    seen: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
+    across_steps = 0
+    for r in rows:
+        ref = re.fullmatch(r"step(\d)_(\w+)", r["reference"])
+        test = re.fullmatch(r"step(\d)_(\w+)", r["test"])
+        assert ref and test
+        (ks, a), (kt, b) = ref.groups(), test.groups()
+        assert a < b  # the reference is the observer that sorts first; never an observer with itself
+        assert arm_of[(a, ks)] == arm_of[(b, kt)] == r["arm"]  # both edits made in the same arm
+        assert (r["observer"], r["step"]) == (b, kt)
+        across_steps += ks != kt
+        seen.setdefault((r["patient"], r["structure"], r["arm"]), set()).add((a, b))
+        ma = load(crossed["study"] / files[(r["patient"], r["structure"], a, ks)]) > 0
+        mb = load(crossed["study"] / files[(r["patient"], r["structure"], b, kt)]) > 0
+        want = 2.0 * np.count_nonzero(ma & mb) / (np.count_nonzero(ma) + np.count_nonzero(mb))
+        assert float(r["dice"]) == pytest.approx(want, rel=1e-9)
+    assert across_steps  # pairs by step would never pair step 1 with step 2
+    # every pair of observers in every arm, patient and structure
+    assert len(seen) == 3 * 2 * len(ARMS)
+    assert all(pairs == set(combinations(OBSERVERS, 2)) for pairs in seen.values())
+    assert [r["arm"] for r in rows[:6]] == [ARMS[0]] * 3 + [ARMS[1]] * 3  # the definition's order
+
+
+@pytest.mark.slow  # the module's crossover study and report take about 25 s
+def test_the_observer_histogram_legend_names_each_observers_arm(crossed) -> None:
+    texts = re.findall(
+        r"<text[^>]*>([^<]*)</text>", (crossed["out"] / "fig_uncertainty_histogram_observers.svg").read_text()
+    )
+    assert not [t for t in texts if "mixed" in t]
+    for obs in OBSERVERS:
+        order = [next(r["arm"] for r in crossed["results"] if (r["observer"], r["step"]) == (obs, k)) for k in "12"]
+        assert f"Step 1 ({order[0]})" in texts and f"Step 2 ({order[1]})" in texts
+    labels = [t for t in texts if t.startswith("Step ")]
+    assert len(labels) == 2 * len(OBSERVERS)  # one legend per observer
+    assert len(set(labels)) == 4  # both orders: each step is labelled with both arms
+
+
+def test_the_arm_ratio_and_its_bootstrap_pair_each_observer_across_the_arms() -> None:
+    """Hand-made split rows of a crossover (no report run: fast); the steps and the arms give other ratios."""
+    order = {"o1": ARMS, "o2": ARMS[::-1]}
+    rng = np.random.default_rng(8)
+    rows, low = [], {}
+    for o, k, p in product(order, (1, 2), ("p1", "p2", "p3", "p4", "p5")):
+        arm = order[o][k - 1]
+        # with the map, fewer edits at low uncertainty; o2 edits more in its first step
+        n_low = int(rng.integers(40, 60)) // (2 if arm == ARMS[1] else 1) * (3 if (o, k) == ("o2", 1) else 1)
+        low[(o, p, arm)] = n_low
+        keys = {"patient": p, "structure": "Rectum", "observer": o, "step": k, "source": f"step{k}_{o}"}
+        rows.append({**keys, "edited_zero": 0, "edited_low": n_low, "edited_high": 100})
+    arms = {(o, k): order[o][k - 1] for o in order for k in (1, 2)}
+    options = ReportOptions(n_boot=4000)
+    got = step_ratio_table(rows, options, arms, ARMS)
+    patients = ("p1", "p2", "p3", "p4", "p5")
+    for observer in ("o1", "o2", "all"):
+        who = list(order) if observer == "all" else [observer]
+        a = np.array([sum(low[(o, p, ARMS[0])] for o in who) for p in patients], dtype=float)
+        b = np.array([sum(low[(o, p, ARMS[1])] for o in who) for p in patients], dtype=float)
+        (r,) = [x for x in got if (x["observer"], x["part"]) == (observer, "low")]
+        assert (r["arm_a"], r["arm_b"], r["patients"]) == (*ARMS, 5) and "step_a" not in r
+        assert (r["edited_a"], r["edited_b"]) == (a.sum(), b.sum())
+        assert r["ratio"] == pytest.approx(b.sum() / a.sum())
+        # the percentile bootstrap over the patients, recomputed with numpy
+        idx = np.random.default_rng(1).integers(0, 5, size=(20000, 5))
+        lo, hi = np.percentile(b[idx].sum(axis=1) / a[idx].sum(axis=1), [2.5, 97.5])
+        assert r["ci_low"] == pytest.approx(lo, abs=0.03) and r["ci_high"] == pytest.approx(hi, abs=0.03)
+        assert r["ci_low"] <= r["ratio"] <= r["ci_high"]
+    # by step the same rows give another ratio (o2's heavy first step counts against the map)
+    (pooled,) = [x for x in step_ratio_table(rows, options) if (x["observer"], x["part"]) == ("all", "low")]
+    (by_arm,) = [x for x in got if (x["observer"], x["part"]) == ("all", "low")]
+    assert (pooled["step_a"], pooled["step_b"]) == (1, 2)
+    assert abs(pooled["ratio"] - by_arm["ratio"]) > 0.2
+
+
+def test_inter_observer_pairs_of_a_crossover_are_planned_within_each_arm() -> None:
+    sources = ["nnUNet", "step1_a", "step2_a", "step1_b", "step2_b", "step1_c", "step2_c"]
+    arm_of = {("a", 1): "x", ("a", 2): "y", ("b", 1): "y", ("b", 2): "x", ("c", 1): "x"}  # c's step 2: no arm
+    pairs = [
+        (c.reference, c.test) for c in plan_structure("Rectum", sources, arm_of=arm_of) if c.kind == "inter_observer"
+    ]
+    assert pairs == [("step1_a", "step2_b"), ("step1_a", "step1_c"), ("step2_b", "step1_c"), ("step2_a", "step1_b")]
+    by_step = [(c.reference, c.test) for c in plan_structure("Rectum", sources) if c.kind == "inter_observer"]
+    assert ("step1_a", "step1_b") in by_step and ("step1_a", "step2_b") not in by_step
